@@ -1,0 +1,179 @@
+/**
+ * `RealFs`: the `FileSystem` interface on the operating system. Data calls go through
+ * `node:fs` positional `pread`/`pwrite` (no shared cursor between concurrent readers) and
+ * `fdatasync`/`fsync`; the directory lock uses `flock` through `Deno.FsFile.lockSync`.
+ *
+ * @module
+ */
+
+import * as nodeFs from "node:fs";
+import { IoError, LockedError } from "../errors.ts";
+import type { DirLock, File, FileInfo, FileSystem, OpenOptions } from "./mod.ts";
+
+const isWindows = Deno.build.os === "windows";
+
+class RealFile implements File {
+  readonly path: string;
+  #fd: number;
+  #closed = false;
+
+  constructor(path: string, fd: number) {
+    this.path = path;
+    this.#fd = fd;
+  }
+
+  readAt(buf: Uint8Array, position: number): number {
+    return nodeFs.readSync(this.#fd, buf, 0, buf.length, position);
+  }
+
+  writeAt(data: Uint8Array, position: number): void {
+    let done = 0;
+    while (done < data.length) {
+      const n = nodeFs.writeSync(
+        this.#fd,
+        data,
+        done,
+        data.length - done,
+        position + done,
+      );
+      if (n <= 0) {
+        throw new IoError(
+          `Cannot write: short write at offset ${position} in ${this.path}`,
+        );
+      }
+      done += n;
+    }
+  }
+
+  syncData(): void {
+    nodeFs.fdatasyncSync(this.#fd);
+  }
+
+  sync(): void {
+    nodeFs.fsyncSync(this.#fd);
+  }
+
+  syncAsync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      nodeFs.fsync(this.#fd, (err) => err ? reject(err) : resolve());
+    });
+  }
+
+  truncate(size: number): void {
+    nodeFs.ftruncateSync(this.#fd, size);
+  }
+
+  size(): number {
+    return nodeFs.fstatSync(this.#fd).size;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    nodeFs.closeSync(this.#fd);
+  }
+}
+
+function translate(err: unknown, path: string): never {
+  const code = (err as { code?: string }).code;
+  if (code === "ENOENT") {
+    throw new Deno.errors.NotFound(`No such file: ${path}`);
+  }
+  if (code === "EEXIST") {
+    throw new Deno.errors.AlreadyExists(`File exists: ${path}`);
+  }
+  throw err;
+}
+
+/** The operating system's file system. */
+export class RealFs implements FileSystem {
+  open(path: string, options: OpenOptions = {}): File {
+    let flags = options.write ? nodeFs.constants.O_RDWR : nodeFs.constants.O_RDONLY;
+    if (options.create || options.createNew) flags |= nodeFs.constants.O_CREAT;
+    if (options.createNew) flags |= nodeFs.constants.O_EXCL;
+    if (options.truncate) flags |= nodeFs.constants.O_TRUNC;
+    try {
+      return new RealFile(path, nodeFs.openSync(path, flags, 0o644));
+    } catch (err) {
+      translate(err, path);
+    }
+  }
+
+  rename(from: string, to: string): void {
+    try {
+      nodeFs.renameSync(from, to);
+    } catch (err) {
+      translate(err, from);
+    }
+  }
+
+  remove(path: string): void {
+    try {
+      nodeFs.unlinkSync(path);
+    } catch (err) {
+      translate(err, path);
+    }
+  }
+
+  readDir(dir: string): string[] {
+    try {
+      return nodeFs.readdirSync(dir);
+    } catch (err) {
+      translate(err, dir);
+    }
+  }
+
+  mkdirp(dir: string): void {
+    nodeFs.mkdirSync(dir, { recursive: true });
+  }
+
+  stat(path: string): FileInfo | undefined {
+    try {
+      const s = nodeFs.statSync(path);
+      return { isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
+    } catch (err) {
+      if ((err as { code?: string }).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  syncDir(dir: string): void {
+    // Windows cannot open a directory for fsync; NTFS journals its metadata instead.
+    if (isWindows) return;
+    const fd = nodeFs.openSync(dir, nodeFs.constants.O_RDONLY);
+    try {
+      nodeFs.fsyncSync(fd);
+    } finally {
+      nodeFs.closeSync(fd);
+    }
+  }
+
+  lock(path: string): DirLock {
+    const file = Deno.openSync(path, { read: true, write: true, create: true });
+    try {
+      // flock is per open file description, so a second open in this process conflicts too.
+      if (!tryLock(file)) {
+        throw new LockedError(
+          `Cannot open database: ${path} is locked by another process (only one process may open a data directory)`,
+        );
+      }
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+    return {
+      release() {
+        try {
+          file.unlockSync();
+        } finally {
+          file.close();
+        }
+      },
+    };
+  }
+}
+
+function tryLock(file: Deno.FsFile): boolean {
+  // flock(LOCK_EX | LOCK_NB): false when another open file description holds it.
+  return file.tryLockSync(true);
+}

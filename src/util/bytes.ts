@@ -1,0 +1,68 @@
+/**
+ * Byte-string helpers. Keys are ordered as unsigned bytes everywhere (memtable, SSTables,
+ * merges, scans); `compareBytes` is that order.
+ *
+ * @module
+ */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Orders `a` and `b` as unsigned bytes: negative, zero or positive like `memcmp`. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** True when `a` and `b` hold the same bytes. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** True when `key` starts with `prefix`. */
+export function hasPrefix(key: Uint8Array, prefix: Uint8Array): boolean {
+  if (key.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (key[i] !== prefix[i]) return false;
+  }
+  return true;
+}
+
+/** Length of the common prefix of `a` and `b`. */
+export function sharedPrefixLength(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/**
+ * The smallest key greater than every key that starts with `prefix`, or `undefined` when
+ * there is none (the prefix is empty or all 0xff). Turns a prefix scan into a range scan.
+ */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (prefix[i] !== 0xff) {
+      const end = prefix.slice(0, i + 1);
+      end[i] = end[i]! + 1;
+      return end;
+    }
+  }
+  return undefined;
+}
+
+/** UTF-8 encodes a string; passes bytes through unchanged. */
+export function toBytes(value: Uint8Array | string): Uint8Array {
+  return typeof value === "string" ? encoder.encode(value) : value;
+}
+
+/** UTF-8 decodes bytes (invalid sequences become U+FFFD). */
+export function fromBytes(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
