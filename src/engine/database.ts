@@ -1,0 +1,944 @@
+/**
+ * `Database`: the LSM engine that ties the WAL, memtables, SSTables, the manifest and
+ * compaction together. ARCHITECTURE.md § "Engine" describes the write and read paths and the
+ * durability contract.
+ *
+ * Write path: validate → append the batch to the WAL queue (sequence assigned) → apply it to
+ * the memtable in the same tick (visible to reads at once, atomic with respect to other
+ * JavaScript) → the promise resolves when the group commit has fdatasync'ed it (sync mode
+ * "always"). A full memtable turns immutable at once and a background task flushes it.
+ *
+ * Read path: memtable → immutable memtables (newest first) → level 0 tables (newest first) →
+ * level 1 → …; the first version found wins. Tiered levels keep this order exact: every table
+ * of level i is newer than every table of level i + 1 (a compaction merges all of level i into
+ * one new, newest, run of level i + 1, and compactions run one at a time).
+ *
+ * Invariants:
+ * - Memtable applies happen in sequence order (one JavaScript thread, sequence assigned and
+ *   applied in the same synchronous call).
+ * - `manifest.flushedSeq` only grows and covers exactly the flushed memtables, flushed oldest
+ *   first.
+ * - A table file is deleted only after a manifest without it is durable and no open scan
+ *   holds it.
+ *
+ * @module
+ */
+
+import { ClosedError, CorruptionError, InvalidArgumentError, IoError } from "../errors.ts";
+import { type DirLock, type FileSystem, joinPath } from "../fs/mod.ts";
+import {
+  BATCH_OPS_MAX,
+  BATCH_SIZE_BYTES_MAX,
+  EXPIRE_AT_MS_MAX,
+  IMMUTABLE_MEMTABLES_MAX,
+  KEY_SIZE_BYTES_MAX,
+  VALUE_SIZE_BYTES_MAX,
+} from "../limits.ts";
+import {
+  loadManifest,
+  type ManifestState,
+  newManifestState,
+  saveManifest,
+  type TableMeta,
+  tableFileName,
+} from "../manifest/mod.ts";
+import { Memtable } from "../memtable/mod.ts";
+import { BlockCache, Table, TableBuilder } from "../sstable/mod.ts";
+import { MergeIterator } from "../compaction/merge_iterator.ts";
+import { recoverWal, type WalOp, WalWriter } from "../wal/mod.ts";
+import { assert } from "../util/assert.ts";
+import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
+import { type Entry, type EntryIterator, isDeadAt, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+import { type DatabaseOptions, resolveOptions, type ResolvedOptions } from "./options.ts";
+import { deletableSegments } from "./retention.ts";
+import { setImmediate } from "node:timers";
+
+/** Bytes or a string (UTF-8 encoded). */
+export type BytesLike = Uint8Array | string;
+
+/** One operation of an atomic batch. */
+export type WriteOp =
+  | { type: "put"; key: BytesLike; value: BytesLike; expireAtMs?: number }
+  | { type: "delete"; key: BytesLike };
+
+/** Options of `put`. */
+export interface PutOptions {
+  /** Unix time in milliseconds after which the entry is invisible; omitted = never. */
+  expireAtMs?: number;
+}
+
+/** What to scan: every key with a prefix, or the keys in `[start, end)`. */
+export type ScanRange = { prefix: BytesLike } | { start?: BytesLike; end?: BytesLike };
+
+/** Options of `scan`. */
+export interface ScanOptions {
+  /** Most keys to return. */
+  limit?: number;
+  /** Return keys in descending order. */
+  reverse?: boolean;
+}
+
+/** A live value with its expiry. */
+export interface ValueEntry {
+  /** The value. */
+  value: Uint8Array;
+  /** Expiry as Unix milliseconds; 0 = never. */
+  expireAtMs: number;
+  /** Sequence number of the write that produced it. */
+  seq: number;
+}
+
+/** Counters and sizes reported by `stats()`. */
+export interface DatabaseStats {
+  /** Sequence number of the newest write. */
+  lastSeq: number;
+  /** Every write with a sequence at or below this is in SSTables. */
+  flushedSeq: number;
+  /** Bytes in the active memtable. */
+  memtableSizeBytes: number;
+  /** Entries in the active memtable. */
+  memtableEntries: number;
+  /** Immutable memtables waiting to be flushed. */
+  immutableMemtables: number;
+  /** WAL segments on disk. */
+  walSegments: number;
+  /** Bytes used in WAL segments. */
+  walSizeBytes: number;
+  /** Tables in each level. */
+  tablesPerLevel: number[];
+  /** Bytes in all live SSTables. */
+  sstableSizeBytes: number;
+  /** Entries in all live SSTables (tombstones and shadowed versions included). */
+  sstableEntries: number;
+  /** Memtable flushes since open. */
+  flushes: number;
+  /** Compactions since open. */
+  compactions: number;
+  /** Bytes read by compactions since open. */
+  compactionBytesRead: number;
+  /** Bytes written by compactions since open. */
+  compactionBytesWritten: number;
+  /** Block cache hits and misses since open. */
+  blockCacheHits: number;
+  /** Block cache misses since open. */
+  blockCacheMisses: number;
+  /** Key and value bytes accepted by writes since open. */
+  bytesWritten: number;
+  /** Puts since open. */
+  puts: number;
+  /** Deletes since open. */
+  deletes: number;
+  /** Point reads since open. */
+  gets: number;
+  /** The error that stopped writes, if any. */
+  fatalError?: string;
+}
+
+interface LiveTable {
+  meta: TableMeta;
+  table: Table;
+  /** Open scans holding this table. */
+  refs: number;
+  /** Removed from the manifest: close and delete when `refs` reaches 0. */
+  obsolete: boolean;
+}
+
+const WAL_DIR_NAME = "wal";
+const LOCK_FILE_NAME = "LOCK";
+/** Entries merged between two yields to the event loop in flushes and compactions. */
+const SLICE_ENTRIES = 2048;
+/** Entries a scan decodes ahead before it yields them one by one. */
+const SCAN_CHUNK_ENTRIES = 256;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function checkKey(key: Uint8Array): void {
+  if (key.length > KEY_SIZE_BYTES_MAX) {
+    throw new InvalidArgumentError(
+      `Key too large: ${key.length} bytes (limit KEY_SIZE_BYTES_MAX = ${KEY_SIZE_BYTES_MAX})`,
+    );
+  }
+}
+
+/** The embeddable CityHall storage engine. */
+export class Database {
+  readonly dir: string;
+  readonly #options: ResolvedOptions;
+  readonly #fs: FileSystem;
+  readonly #lock: DirLock;
+  readonly #cache: BlockCache;
+  #manifest: ManifestState;
+  #wal: WalWriter;
+  #memtable = new Memtable();
+  /** Newest first. */
+  #immutables: Memtable[] = [];
+  /** `levels[i]` holds level i's tables, newest first. */
+  #levels: LiveTable[][] = [];
+  #lastSeq: number;
+  #closed = false;
+  #fatal: Error | undefined;
+  #flushing: Promise<void> | undefined;
+  #compacting: Promise<void> | undefined;
+  #stallWaiters: (() => void)[] = [];
+  #counters = {
+    flushes: 0,
+    compactions: 0,
+    compactionBytesRead: 0,
+    compactionBytesWritten: 0,
+    bytesWritten: 0,
+    puts: 0,
+    deletes: 0,
+    gets: 0,
+  };
+
+  private constructor(
+    dir: string,
+    options: ResolvedOptions,
+    lock: DirLock,
+    cache: BlockCache,
+    manifest: ManifestState,
+    wal: WalWriter,
+    lastSeq: number,
+  ) {
+    this.dir = dir;
+    this.#options = options;
+    this.#fs = options.fs;
+    this.#lock = lock;
+    this.#cache = cache;
+    this.#manifest = manifest;
+    this.#wal = wal;
+    this.#lastSeq = lastSeq;
+  }
+
+  /**
+   * Opens (or creates) the database in `dir`: takes the directory lock, loads the manifest,
+   * removes files a crash left behind, opens the tables and replays the WAL.
+   */
+  static async open(dir: string, options: DatabaseOptions = {}): Promise<Database> {
+    const resolved = resolveOptions(options);
+    const fs = resolved.fs;
+    const log = resolved.logger;
+    fs.mkdirp(dir);
+    const walDir = joinPath(dir, WAL_DIR_NAME);
+    fs.mkdirp(walDir);
+    const lock = fs.lock(joinPath(dir, LOCK_FILE_NAME));
+    const cache = new BlockCache(resolved.blockCacheSizeBytes);
+    const opened: LiveTable[] = [];
+    try {
+      let manifest = loadManifest(fs, dir);
+      if (!manifest) {
+        manifest = newManifestState();
+        saveManifest(fs, dir, manifest);
+        log("info", "created database", { dir });
+      }
+      // Files a crash left behind: tables never recorded, half-written temp files.
+      const live = new Set(manifest.tables.map((t) => tableFileName(t.fileNumber)));
+      let removed = 0;
+      for (const name of fs.readDir(dir)) {
+        if ((name.endsWith(".sst") && !live.has(name)) || name.endsWith(".tmp")) {
+          fs.remove(joinPath(dir, name));
+          removed++;
+        }
+      }
+      if (removed > 0) {
+        fs.syncDir(dir);
+        log("info", "removed files left by a crash", { dir, files: removed });
+      }
+      for (const meta of manifest.tables) {
+        const table = Table.open(fs, joinPath(dir, tableFileName(meta.fileNumber)), {
+          cache,
+          fileNumber: meta.fileNumber,
+        });
+        opened.push({ meta, table, refs: 0, obsolete: false });
+      }
+      // Replay the WAL past what the tables hold. Recovered memtables that outgrow the limit
+      // become immutable and are flushed once the database is open.
+      const memtables: Memtable[] = [new Memtable()];
+      let lastSeq = manifest.flushedSeq;
+      for (const t of manifest.tables) lastSeq = Math.max(lastSeq, t.maxSeq);
+      const recovered = recoverWal(fs, walDir, {
+        afterSeq: manifest.flushedSeq,
+        logger: log,
+        onBatch: (_seq: number, entries: Entry[]) => {
+          let current = memtables[0]!;
+          for (const entry of entries) {
+            if (entry.seq <= manifest!.flushedSeq) continue;
+            current.apply(entry);
+          }
+          if (current.sizeBytes >= resolved.memtableSizeBytesMax) {
+            current = new Memtable();
+            memtables.unshift(current);
+          }
+        },
+      });
+      lastSeq = Math.max(lastSeq, recovered.lastSeq);
+      const wal = WalWriter.open(fs, walDir, {
+        segmentSizeBytes: resolved.walSegmentSizeBytes,
+        syncMode: resolved.syncMode,
+        syncIntervalMs: resolved.syncIntervalMs,
+        nextSeq: lastSeq + 1,
+        nextSegmentId: recovered.nextSegmentId,
+        recoveredSegments: recovered.segments,
+        logger: log,
+      });
+      const db = new Database(dir, resolved, lock, cache, manifest, wal, lastSeq);
+      for (const t of opened) db.#levelOf(t.meta.level).push(t);
+      for (const level of db.#levels) level.sort((a, b) => b.meta.maxSeq - a.meta.maxSeq);
+      db.#memtable = memtables[0]!;
+      db.#immutables = memtables.slice(1).filter((m) => !m.isEmpty);
+      db.#deleteObsoleteSegments();
+      if (db.#immutables.length > 0) db.#scheduleFlush();
+      log("info", "opened database", {
+        dir,
+        lastSeq,
+        flushedSeq: manifest.flushedSeq,
+        tables: manifest.tables.length,
+      });
+      return db;
+    } catch (err) {
+      for (const t of opened) t.table.close();
+      lock.release();
+      throw err;
+    }
+  }
+
+  #levelOf(level: number): LiveTable[] {
+    while (this.#levels.length <= level) this.#levels.push([]);
+    return this.#levels[level]!;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Stores `value` under `key`. Resolves when durable under the sync mode. */
+  put(key: BytesLike, value: BytesLike, options: PutOptions = {}): Promise<void> {
+    const op: WriteOp = options.expireAtMs === undefined
+      ? { type: "put", key, value }
+      : { type: "put", key, value, expireAtMs: options.expireAtMs };
+    return this.write([op]);
+  }
+
+  /** Deletes `key` (a tombstone). Resolves when durable under the sync mode. */
+  delete(key: BytesLike): Promise<void> {
+    return this.write([{ type: "delete", key }]);
+  }
+
+  /**
+   * Applies `ops` atomically. Validation failures reject with `InvalidArgumentError` and write
+   * nothing. Otherwise the batch is applied to the in-memory state before this method returns
+   * (visible to reads at once; no other JavaScript runs in between), and the promise resolves
+   * when the batch is durable under the sync mode. Later ops on the same key win.
+   */
+  write(ops: readonly WriteOp[]): Promise<void> {
+    let walOps: WalOp[];
+    try {
+      this.#checkWritable();
+      walOps = this.#validate(ops);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (walOps.length === 0) return Promise.resolve();
+    let appended: { seq: number; durable: Promise<void> };
+    try {
+      appended = this.#wal.append(walOps);
+    } catch (err) {
+      this.#fail(err);
+      return Promise.reject(err);
+    }
+    const memtable = this.#memtable;
+    let seq = appended.seq;
+    for (const op of walOps) {
+      memtable.apply({
+        key: op.key,
+        seq,
+        kind: op.kind,
+        expireAtMs: op.expireAtMs ?? 0,
+        value: op.value ?? EMPTY,
+      });
+      seq++;
+    }
+    this.#lastSeq = seq - 1;
+    const durable = appended.durable.catch((err) => {
+      this.#fail(err);
+      throw err;
+    });
+    if (memtable.sizeBytes >= this.#options.memtableSizeBytesMax) this.#rotateMemtable();
+    if (this.#immutables.length > IMMUTABLE_MEMTABLES_MAX) {
+      // Backpressure: flushing has fallen behind; the write is applied but its caller waits.
+      return durable.then(() => this.#waitForFlushRoom());
+    }
+    return durable;
+  }
+
+  #validate(ops: readonly WriteOp[]): WalOp[] {
+    if (!Array.isArray(ops)) throw new InvalidArgumentError("Invalid batch: not an array");
+    if (ops.length > BATCH_OPS_MAX) {
+      throw new InvalidArgumentError(
+        `Batch too large: ${ops.length} operations (limit BATCH_OPS_MAX = ${BATCH_OPS_MAX})`,
+      );
+    }
+    const out: WalOp[] = new Array(ops.length);
+    let bytes = 0;
+    let puts = 0;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op === null || typeof op !== "object") {
+        throw new InvalidArgumentError(`Invalid batch operation ${i}: not an object`);
+      }
+      const key = toBytesChecked(op.key, "key", i);
+      checkKey(key);
+      if (op.type === "put") {
+        const value = toBytesChecked(op.value, "value", i);
+        if (value.length > VALUE_SIZE_BYTES_MAX) {
+          throw new InvalidArgumentError(
+            `Value too large: ${value.length} bytes (limit VALUE_SIZE_BYTES_MAX = ${VALUE_SIZE_BYTES_MAX})`,
+          );
+        }
+        const expireAtMs = op.expireAtMs ?? 0;
+        if (!Number.isSafeInteger(expireAtMs) || expireAtMs < 0 || expireAtMs > EXPIRE_AT_MS_MAX) {
+          throw new InvalidArgumentError(
+            `Invalid expireAtMs: ${op.expireAtMs} (must be an integer from 0 to ${EXPIRE_AT_MS_MAX})`,
+          );
+        }
+        bytes += key.length + value.length;
+        puts++;
+        out[i] = { kind: KIND_PUT, key, value, expireAtMs };
+      } else if (op.type === "delete") {
+        bytes += key.length;
+        out[i] = { kind: KIND_DELETE, key };
+      } else {
+        throw new InvalidArgumentError(
+          `Invalid batch operation ${i}: type must be "put" or "delete"`,
+        );
+      }
+    }
+    if (bytes > BATCH_SIZE_BYTES_MAX) {
+      throw new InvalidArgumentError(
+        `Batch too large: ${bytes} bytes (limit BATCH_SIZE_BYTES_MAX = ${BATCH_SIZE_BYTES_MAX})`,
+      );
+    }
+    this.#counters.bytesWritten += bytes;
+    this.#counters.puts += puts;
+    this.#counters.deletes += ops.length - puts;
+    return out;
+  }
+
+  #checkWritable(): void {
+    if (this.#closed) throw new ClosedError("Cannot write: database is closed");
+    if (this.#fatal) {
+      throw new IoError(
+        `Cannot write: database stopped accepting writes after a fatal error: ${this.#fatal.message}`,
+        { cause: this.#fatal },
+      );
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (this.#fatal) return;
+    this.#fatal = err instanceof Error ? err : new Error(String(err));
+    this.#options.logger("error", "fatal I/O error: refusing further writes", {
+      dir: this.dir,
+      error: this.#fatal.message,
+    });
+    for (const wake of this.#stallWaiters.splice(0)) wake();
+  }
+
+  #rotateMemtable(): void {
+    if (this.#memtable.isEmpty) return;
+    this.#immutables.unshift(this.#memtable);
+    this.#memtable = new Memtable();
+    this.#scheduleFlush();
+  }
+
+  #waitForFlushRoom(): Promise<void> {
+    if (this.#immutables.length <= IMMUTABLE_MEMTABLES_MAX || this.#fatal || this.#closed) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#stallWaiters.push(resolve));
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The value of `key`, or `undefined` when it is missing, deleted or expired. */
+  get(key: BytesLike): Promise<Uint8Array | undefined> {
+    try {
+      return Promise.resolve(this.getEntry(key)?.value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Synchronous read of the current state, with the entry's expiry: what the server's
+   * read-modify-write commands use between a read and a `write` with no await in between.
+   */
+  getEntry(key: BytesLike): ValueEntry | undefined {
+    if (this.#closed) throw new ClosedError("Cannot read: database is closed");
+    const k = toBytes(key);
+    checkKey(k);
+    this.#counters.gets++;
+    const entry = this.#find(k);
+    if (entry === undefined || isDeadAt(entry, this.#options.nowMs())) return undefined;
+    return { value: entry.value, expireAtMs: entry.expireAtMs, seq: entry.seq };
+  }
+
+  #find(key: Uint8Array): Entry | undefined {
+    let e = this.#memtable.get(key);
+    if (e) return e;
+    for (const m of this.#immutables) {
+      e = m.get(key);
+      if (e) return e;
+    }
+    for (const level of this.#levels) {
+      for (const t of level) {
+        if (compareBytes(key, t.meta.smallestKey) < 0) continue;
+        if (compareBytes(key, t.meta.largestKey) > 0) continue;
+        e = t.table.get(key);
+        if (e) return e;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Live key/value pairs in a prefix or `[start, end)`, ascending by unsigned bytes (or
+   * descending with `reverse`). The scan sees writes made while it runs for keys it has not
+   * passed yet; it never returns a key twice or skips a key that exists throughout.
+   */
+  async *scan(
+    range: ScanRange = {},
+    options: ScanOptions = {},
+  ): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    if (this.#closed) throw new ClosedError("Cannot scan: database is closed");
+    let start: Uint8Array | undefined;
+    let end: Uint8Array | undefined;
+    if ("prefix" in range) {
+      const p = toBytes(range.prefix);
+      start = p.length > 0 ? p : undefined;
+      end = prefixEnd(p);
+    } else {
+      start = range.start === undefined ? undefined : toBytes(range.start);
+      end = range.end === undefined ? undefined : toBytes(range.end);
+    }
+    const limit = options.limit ?? Infinity;
+    if (!(limit >= 0)) throw new InvalidArgumentError(`Invalid scan limit: ${options.limit}`);
+    const reverse = options.reverse ?? false;
+    const { iterator, release } = this.#snapshotIterator();
+    try {
+      let returned = 0;
+      if (reverse) {
+        if (end === undefined) iterator.seekToLast();
+        else {
+          iterator.seekForPrev(end);
+          if (iterator.valid() && compareBytes(iterator.entry().key, end) >= 0) iterator.prev();
+        }
+      } else if (start === undefined) iterator.seekToFirst();
+      else iterator.seek(start);
+      const chunk: [Uint8Array, Uint8Array][] = [];
+      while (returned < limit) {
+        // Decode a chunk synchronously, then hand it out: one await per chunk would be
+        // cheaper still, but an async generator yields per item anyway.
+        const now = this.#options.nowMs();
+        while (chunk.length < SCAN_CHUNK_ENTRIES && returned + chunk.length < limit) {
+          if (!iterator.valid()) break;
+          const e = iterator.entry();
+          if (reverse ? start !== undefined && compareBytes(e.key, start) < 0 : end !== undefined && compareBytes(e.key, end) >= 0) {
+            break;
+          }
+          if (!isDeadAt(e, now)) chunk.push([e.key, e.value]);
+          if (reverse) iterator.prev();
+          else iterator.next();
+        }
+        if (chunk.length === 0) break;
+        for (const item of chunk) {
+          returned++;
+          yield item;
+        }
+        chunk.length = 0;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** A merged iterator over every source as of now, holding references to its tables. */
+  #snapshotIterator(): { iterator: EntryIterator; release: () => void } {
+    const children: EntryIterator[] = [this.#memtable.iterator()];
+    for (const m of this.#immutables) children.push(m.iterator());
+    const held: LiveTable[] = [];
+    for (const level of this.#levels) {
+      for (const t of level) {
+        t.refs++;
+        held.push(t);
+        children.push(t.table.iterator());
+      }
+    }
+    let released = false;
+    return {
+      iterator: new MergeIterator(children),
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const t of held) {
+          t.refs--;
+          this.#maybeDropTable(t);
+        }
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- flush & compaction
+
+  #scheduleFlush(): void {
+    if (this.#flushing) return;
+    this.#flushing = this.#flushLoop().finally(() => {
+      this.#flushing = undefined;
+    });
+  }
+
+  async #flushLoop(): Promise<void> {
+    while (this.#immutables.length > 0 && !this.#fatal) {
+      const imm = this.#immutables[this.#immutables.length - 1]!;
+      try {
+        await this.#flushMemtable(imm);
+      } catch (err) {
+        this.#fail(err);
+        return;
+      }
+      this.#immutables.pop();
+      if (this.#immutables.length <= IMMUTABLE_MEMTABLES_MAX) {
+        for (const wake of this.#stallWaiters.splice(0)) wake();
+      }
+      if (this.#options.autoCompaction) this.#scheduleCompaction();
+    }
+  }
+
+  async #flushMemtable(imm: Memtable): Promise<void> {
+    const it = imm.iterator();
+    it.seekToFirst();
+    const metas = await this.#writeTables(it, 0, () => false);
+    const state: ManifestState = {
+      ...this.#manifest,
+      nextFileNumber: this.#manifest.nextFileNumber,
+      flushedSeq: Math.max(this.#manifest.flushedSeq, imm.maxSeq),
+      tables: [...metas.map((m) => m.meta), ...this.#manifest.tables],
+    };
+    saveManifest(this.#fs, this.dir, state);
+    this.#manifest = state;
+    this.#levelOf(0).unshift(...metas);
+    this.#counters.flushes++;
+    this.#options.logger("debug", "flushed memtable", {
+      entries: imm.count,
+      tables: metas.length,
+      flushedSeq: state.flushedSeq,
+    });
+    this.#deleteObsoleteSegments();
+  }
+
+  /**
+   * Writes the entries of `it` (positioned at the first) into new tables at `level`, split at
+   * `tableSizeBytesTarget`, skipping entries `drop` rejects. Each table is fsynced and its
+   * directory entry made durable before this returns; the caller records them in the
+   * manifest. Yields to the event loop every `SLICE_ENTRIES` entries.
+   */
+  async #writeTables(
+    it: EntryIterator,
+    level: number,
+    drop: (e: Entry) => Entry | false | undefined | true,
+  ): Promise<LiveTable[]> {
+    const out: LiveTable[] = [];
+    const created: string[] = [];
+    try {
+      while (it.valid()) {
+        const fileNumber = this.#manifest.nextFileNumber++;
+        const path = joinPath(this.dir, tableFileName(fileNumber));
+        const file = this.#fs.open(path, { write: true, createNew: true });
+        created.push(path);
+        const builder = new TableBuilder(file, {
+          blockSizeBytes: this.#options.blockSizeBytes,
+          compression: this.#options.compression,
+          bloomBitsPerKey: this.#options.bloomBitsPerKey,
+        });
+        let n = 0;
+        let added = 0;
+        try {
+          while (it.valid()) {
+            const e = it.entry();
+            const verdict = drop(e);
+            if (verdict !== true) {
+              builder.add(verdict ? verdict : e);
+              added++;
+            }
+            it.next();
+            if (++n % SLICE_ENTRIES === 0) {
+              await yieldToEventLoop();
+              if (this.#fatal) throw this.#fatal;
+            }
+            if (builder.estimatedSizeBytes >= this.#options.tableSizeBytesTarget) break;
+          }
+          if (added === 0) {
+            builder.abandon();
+            file.close();
+            this.#fs.remove(path);
+            created.pop();
+            continue;
+          }
+          const props = builder.finish();
+          await file.syncAsync();
+          file.close();
+          const meta: TableMeta = {
+            fileNumber,
+            level,
+            sizeBytes: props.sizeBytes,
+            entries: props.entries,
+            minSeq: props.minSeq,
+            maxSeq: props.maxSeq,
+            smallestKey: props.smallestKey,
+            largestKey: props.largestKey,
+          };
+          const table = Table.open(this.#fs, path, { cache: this.#cache, fileNumber });
+          out.push({ meta, table, refs: 0, obsolete: false });
+        } catch (err) {
+          try {
+            file.close();
+          } catch { /* already closed */ }
+          throw err;
+        }
+      }
+      this.#fs.syncDir(this.dir);
+      // Newest first within the level: a table with higher sequences shadows the others.
+      out.sort((a, b) => b.meta.maxSeq - a.meta.maxSeq);
+      return out;
+    } catch (err) {
+      for (const t of out) t.table.close();
+      for (const path of created) {
+        try {
+          this.#fs.remove(path);
+        } catch { /* cleaned up at next open */ }
+      }
+      throw err;
+    }
+  }
+
+  #scheduleCompaction(): void {
+    if (this.#compacting || this.#closed) return;
+    const level = this.#levels.findIndex((l) => l.length >= this.#options.levelTablesMax);
+    if (level < 0) return;
+    this.#compacting = this.#compactLevels(level, level + 1)
+      .catch((err) => this.#fail(err))
+      .finally(() => {
+        this.#compacting = undefined;
+        if (!this.#fatal && !this.#closed) this.#scheduleCompaction();
+      });
+  }
+
+  /**
+   * Merges every table of levels `from..to-1` (and level `to` itself when `includeTarget`) into
+   * new tables at level `to`. Drops shadowed versions; drops tombstones and expired entries
+   * when no older table may hold the key, and otherwise keeps them as tombstones.
+   */
+  async #compactLevels(from: number, to: number, includeTarget = false): Promise<void> {
+    const inputs: LiveTable[] = [];
+    for (let l = from; l < to; l++) inputs.push(...this.#levelOf(l));
+    if (includeTarget) inputs.push(...this.#levelOf(to));
+    if (inputs.length === 0) return;
+    const older: LiveTable[] = [];
+    for (let l = includeTarget ? to + 1 : to; l < this.#levels.length; l++) {
+      older.push(...this.#levels[l]!);
+    }
+    for (const t of inputs) t.refs++;
+    try {
+      const merged = new MergeIterator(inputs.map((t) => t.table.iterator()));
+      merged.seekToFirst();
+      const now = this.#options.nowMs();
+      const mayBeShadowed = (key: Uint8Array) =>
+        older.some((t) =>
+          compareBytes(key, t.meta.smallestKey) >= 0 &&
+          compareBytes(key, t.meta.largestKey) <= 0 && t.table.mayContain(key)
+        );
+      const outputs = await this.#writeTables(merged, to, (e) => {
+        if (!isDeadAt(e, now)) return undefined;
+        if (!mayBeShadowed(e.key)) return true;
+        if (e.kind === KIND_DELETE) return undefined;
+        return { key: e.key, seq: e.seq, kind: KIND_DELETE, expireAtMs: 0, value: EMPTY };
+      });
+      const inputNumbers = new Set(inputs.map((t) => t.meta.fileNumber));
+      const state: ManifestState = {
+        ...this.#manifest,
+        tables: [
+          ...this.#manifest.tables.filter((t) => !inputNumbers.has(t.fileNumber)),
+          ...outputs.map((t) => t.meta),
+        ],
+      };
+      saveManifest(this.#fs, this.dir, state);
+      this.#manifest = state;
+      for (let l = from; l <= to; l++) {
+        this.#levels[l] = this.#levelOf(l).filter((t) => !inputNumbers.has(t.meta.fileNumber));
+      }
+      this.#levelOf(to).unshift(...outputs);
+      let read = 0;
+      for (const t of inputs) {
+        read += t.meta.sizeBytes;
+        t.obsolete = true;
+      }
+      this.#counters.compactions++;
+      this.#counters.compactionBytesRead += read;
+      this.#counters.compactionBytesWritten += outputs.reduce((s, t) => s + t.meta.sizeBytes, 0);
+      this.#options.logger("debug", "compacted", {
+        from,
+        to,
+        inputs: inputs.length,
+        outputs: outputs.length,
+      });
+    } finally {
+      for (const t of inputs) {
+        t.refs--;
+        this.#maybeDropTable(t);
+      }
+    }
+  }
+
+  #maybeDropTable(t: LiveTable): void {
+    if (!t.obsolete || t.refs > 0) return;
+    t.obsolete = false; // drop once
+    t.table.close();
+    this.#cache.evictFile(t.meta.fileNumber);
+    try {
+      this.#fs.remove(joinPath(this.dir, tableFileName(t.meta.fileNumber)));
+    } catch (err) {
+      this.#options.logger("warn", "cannot remove obsolete table", {
+        file: tableFileName(t.meta.fileNumber),
+        error: String(err),
+      });
+    }
+  }
+
+  #deleteObsoleteSegments(): void {
+    const segments = this.#wal.segments();
+    const ids = deletableSegments(segments, {
+      flushedSeq: this.#manifest.flushedSeq,
+      activeSegmentId: this.#wal.activeSegmentId,
+    });
+    for (const id of ids) this.#wal.removeSegment(id);
+  }
+
+  /** Turns the memtable into an SSTable and waits until every memtable is flushed. */
+  async flush(): Promise<void> {
+    this.#checkWritable();
+    this.#rotateMemtable();
+    while (this.#flushing) await this.#flushing;
+    if (this.#fatal) this.#checkWritable();
+  }
+
+  /**
+   * Flushes, then merges every table into one run at the bottom level, dropping every
+   * tombstone, expired entry and overwritten version.
+   */
+  async compact(): Promise<void> {
+    await this.flush();
+    while (this.#compacting) await this.#compacting;
+    const bottom = Math.max(0, this.#levels.length - 1);
+    const run = this.#compactLevels(0, bottom, true);
+    this.#compacting = run.catch((err) => this.#fail(err)).finally(() => {
+      this.#compacting = undefined;
+    });
+    await run;
+  }
+
+  /** Waits for background flushes and compactions to finish (tests, benchmarks). */
+  async idle(): Promise<void> {
+    while (this.#flushing || this.#compacting) {
+      if (this.#flushing) await this.#flushing;
+      if (this.#compacting) await this.#compacting;
+    }
+  }
+
+  /** Deletes every key, durably (FLUSHDB). */
+  async clear(): Promise<void> {
+    let batch: WriteOp[] = [];
+    const pending: Promise<void>[] = [];
+    for await (const [key] of this.scan({})) {
+      batch.push({ type: "delete", key });
+      if (batch.length >= BATCH_OPS_MAX) {
+        pending.push(this.write(batch));
+        batch = [];
+      }
+    }
+    if (batch.length > 0) pending.push(this.write(batch));
+    await Promise.all(pending);
+  }
+
+  // ---------------------------------------------------------------- misc
+
+  /** Sequence number of the newest write. */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /** The database's random id, fixed at creation. */
+  get databaseId(): Uint8Array {
+    return this.#manifest.databaseId;
+  }
+
+  /** Counters and sizes. */
+  stats(): DatabaseStats {
+    const segments = this.#wal.segments();
+    const stats: DatabaseStats = {
+      lastSeq: this.#lastSeq,
+      flushedSeq: this.#manifest.flushedSeq,
+      memtableSizeBytes: this.#memtable.sizeBytes,
+      memtableEntries: this.#memtable.count,
+      immutableMemtables: this.#immutables.length,
+      walSegments: segments.length,
+      walSizeBytes: segments.reduce((s, x) => s + x.sizeBytes, 0),
+      tablesPerLevel: this.#levels.map((l) => l.length),
+      sstableSizeBytes: this.#manifest.tables.reduce((s, t) => s + t.sizeBytes, 0),
+      sstableEntries: this.#manifest.tables.reduce((s, t) => s + t.entries, 0),
+      ...this.#counters,
+      blockCacheHits: this.#cache.hits,
+      blockCacheMisses: this.#cache.misses,
+    };
+    if (this.#fatal) stats.fatalError = this.#fatal.message;
+    return stats;
+  }
+
+  /** Syncs the WAL now (whatever the sync mode). */
+  async sync(): Promise<void> {
+    this.#checkWritable();
+    await this.#wal.sync();
+  }
+
+  /**
+   * Stops accepting writes, waits for background work, syncs and closes the WAL and every
+   * table, and releases the directory lock. The memtable is not flushed: the WAL holds it.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.idle().catch(() => {});
+      await this.#wal.close().catch((err) => {
+        if (!this.#fatal) throw err;
+      });
+    } finally {
+      for (const level of this.#levels) for (const t of level) t.table.close();
+      this.#levels = [];
+      for (const wake of this.#stallWaiters.splice(0)) wake();
+      this.#lock.release();
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function toBytesChecked(value: unknown, what: string, index: number): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === "string") return toBytes(value);
+  throw new InvalidArgumentError(
+    `Invalid batch operation ${index}: ${what} must be a Uint8Array or a string`,
+  );
+}
+
+export { CorruptionError };
+assert(SLICE_ENTRIES > 0, "slice size");

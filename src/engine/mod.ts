@@ -1,0 +1,9 @@
+/**
+ * The storage engine: `Database` and its options.
+ *
+ * @module
+ */
+
+export * from "./database.ts";
+export * from "./options.ts";
+export { deletableSegments } from "./retention.ts";

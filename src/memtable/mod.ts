@@ -1,0 +1,8 @@
+/**
+ * The memtable: an ordered in-memory table with the newest entry per user key, and its
+ * iterator. See `memtable.ts` and ARCHITECTURE.md § "Memtable".
+ *
+ * @module
+ */
+
+export { MEMTABLE_ENTRY_OVERHEAD_BYTES, Memtable, MemtableIterator } from "./memtable.ts";

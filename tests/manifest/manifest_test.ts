@@ -1,0 +1,90 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { CorruptionError } from "../../src/errors.ts";
+import { FaultFs } from "../../src/fs/mod.ts";
+import {
+  decodeManifest,
+  encodeManifest,
+  loadManifest,
+  type ManifestState,
+  newManifestState,
+  saveManifest,
+} from "../../src/manifest/mod.ts";
+
+function sample(): ManifestState {
+  const state = newManifestState();
+  state.nextFileNumber = 12;
+  state.flushedSeq = 123_456_789_012;
+  state.tables = [
+    {
+      fileNumber: 11,
+      level: 0,
+      sizeBytes: 4096,
+      entries: 10,
+      minSeq: 5,
+      maxSeq: 99,
+      smallestKey: new Uint8Array([0]),
+      largestKey: new Uint8Array([0xff, 0xff]),
+    },
+    {
+      fileNumber: 3,
+      level: 2,
+      sizeBytes: 1 << 30,
+      entries: 1e7,
+      minSeq: 1,
+      maxSeq: 4,
+      smallestKey: new TextEncoder().encode("a"),
+      largestKey: new TextEncoder().encode("z"),
+    },
+  ];
+  return state;
+}
+
+Deno.test("Manifest round-trips through encode and decode", () => {
+  const state = sample();
+  assertEquals(decodeManifest(encodeManifest(state)), state);
+});
+
+Deno.test("Manifest: every flipped byte gives CorruptionError", () => {
+  const bytes = encodeManifest(sample());
+  for (let i = 0; i < bytes.length; i++) {
+    for (const bit of [0x01, 0x80]) {
+      const bad = bytes.slice();
+      bad[i] = bad[i]! ^ bit;
+      assertThrows(() => decodeManifest(bad), CorruptionError, undefined, `byte ${i}`);
+    }
+  }
+});
+
+Deno.test("Manifest: every truncation gives CorruptionError", () => {
+  const bytes = encodeManifest(sample());
+  for (let n = 0; n < bytes.length; n++) {
+    assertThrows(() => decodeManifest(bytes.subarray(0, n)), CorruptionError);
+  }
+});
+
+Deno.test("saveManifest() survives power loss as either the old or the new state", () => {
+  const fs = new FaultFs();
+  fs.mkdirp("/db");
+  const old = sample();
+  saveManifest(fs, "/db", old);
+  const next = { ...old, flushedSeq: old.flushedSeq + 1 };
+  // Crash after each possible number of completed syncs/renames inside saveManifest.
+  for (let failAt = 1; failAt <= 3; failAt++) {
+    const fresh = new FaultFs();
+    fresh.mkdirp("/db");
+    saveManifest(fresh, "/db", old);
+    fresh.failAfter({ sync: failAt });
+    try {
+      saveManifest(fresh, "/db", next);
+    } catch { /* injected */ }
+    fresh.heal();
+    fresh.powerLoss();
+    const loaded = loadManifest(fresh, "/db");
+    const ok = loaded !== undefined &&
+      (loaded.flushedSeq === old.flushedSeq || loaded.flushedSeq === next.flushedSeq);
+    assertEquals(ok, true, `failAt ${failAt}`);
+  }
+  saveManifest(fs, "/db", next);
+  fs.powerLoss();
+  assertEquals(loadManifest(fs, "/db")?.flushedSeq, next.flushedSeq);
+});

@@ -1,0 +1,27 @@
+import { assertEquals } from "@std/assert";
+import { crc32c, crc32cExtend, maskCrc, unmaskCrc } from "../../src/util/crc32c.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("crc32c() matches the published check values", () => {
+  // RFC 3720 appendix B.4 and the common "123456789" check value.
+  assertEquals(crc32c(enc.encode("123456789")), 0xe3069283);
+  assertEquals(crc32c(new Uint8Array(32)), 0x8a9136aa);
+  assertEquals(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+  const ascending = Uint8Array.from({ length: 32 }, (_, i) => i);
+  assertEquals(crc32c(ascending), 0x46dd794e);
+});
+
+Deno.test("crc32cExtend() over pieces equals crc32c() over the whole", () => {
+  const data = Uint8Array.from({ length: 1000 }, (_, i) => (i * 31) & 0xff);
+  for (const cut of [0, 1, 7, 8, 9, 500, 999, 1000]) {
+    assertEquals(crc32cExtend(crc32c(data, 0, cut), data, cut), crc32c(data));
+  }
+});
+
+Deno.test("maskCrc() round-trips and changes the value", () => {
+  for (const c of [0, 1, 0xffffffff, 0xe3069283, 0x12345678]) {
+    assertEquals(unmaskCrc(maskCrc(c)), c);
+  }
+  assertEquals(maskCrc(0xe3069283) !== 0xe3069283, true);
+});
