@@ -5,4 +5,4 @@
  * @module
  */
 
-export { MEMTABLE_ENTRY_OVERHEAD_BYTES, Memtable, MemtableIterator } from "./memtable.ts";
+export { Memtable, MEMTABLE_ENTRY_OVERHEAD_BYTES, MemtableIterator } from "./memtable.ts";

@@ -1,0 +1,260 @@
+/**
+ * The merging iterator: one ordered view over several sources (memtables and SSTables), as
+ * LevelDB's `table/merger.cc`, with a binary heap instead of a linear scan over children.
+ * ARCHITECTURE.md § "Merge iterator".
+ *
+ * Invariants:
+ * - Within each child, keys are unique and ascending (each source keeps one entry per key).
+ * - When positioned, `#heap[0]` is the current child. Going forward the heap is a min-heap on
+ *   key; going in reverse a max-heap on key. Among children at the same key the one with the
+ *   highest seq is on top (then the lower child index), so the top is the newest version.
+ * - Every valid child is in the heap and every child in the heap is valid. Children at the
+ *   current key stay there until the iterator moves, then all of them move past it together,
+ *   so each user key is yielded once.
+ *
+ * Tombstones and expired entries are yielded like any other entry: the engine's scan filters
+ * them with `isDeadAt`, and compaction decides what it may drop.
+ *
+ * @module
+ */
+
+import { assert } from "../util/assert.ts";
+import { compareBytes, equalBytes } from "../util/bytes.ts";
+import type { Entry, EntryIterator } from "../util/entry.ts";
+
+/**
+ * Most children one merge takes. A scan merges the memtables, every level-0 table and one
+ * table per deeper level; thousands would mean compaction fell hopelessly behind.
+ */
+export const MERGE_ITERATOR_CHILDREN_MAX = 4096;
+
+const FORWARD = 0;
+const REVERSE = 1;
+
+/**
+ * Merges child iterators into one iterator that yields each user key once, with the entry of
+ * the highest seq among the children that hold the key. If two children hold the same key with
+ * the same seq (they should not), the child listed first wins.
+ *
+ * Direction may change at any time: `next()` after `prev()` (or the reverse) re-seeks every
+ * child around the current key, like LevelDB's MergingIterator.
+ *
+ * A memtable child sees keys inserted while the merge runs only where it has not passed yet;
+ * such keys are newer than the scan, so a merge behaves like a scan that started slightly
+ * earlier for them.
+ */
+export class MergeIterator implements EntryIterator {
+  readonly #children: EntryIterator[];
+  /** Child indices, heap-ordered by `#above`; `#heap[0]` is the current child. */
+  readonly #heap: Int32Array;
+  #heapSize = 0;
+  /**
+   * Each heap member's key as of its last move. Nodes' keys never change under a child, so the
+   * heap compares these instead of calling `entry()` twice per comparison.
+   */
+  readonly #keys: Uint8Array[];
+  /** Children taken off the heap at the current key while they move past it. */
+  readonly #scratch: Int32Array;
+  #direction = FORWARD;
+
+  /** Creates an unpositioned merge of `children`, which it now owns and moves. */
+  constructor(children: readonly EntryIterator[]) {
+    assert(
+      children.length <= MERGE_ITERATOR_CHILDREN_MAX,
+      "MergeIterator: too many children",
+    );
+    this.#children = [...children];
+    this.#heap = new Int32Array(children.length);
+    this.#keys = new Array<Uint8Array>(children.length).fill(new Uint8Array(0));
+    this.#scratch = new Int32Array(children.length);
+  }
+
+  /** True when positioned at an entry. */
+  valid(): boolean {
+    return this.#heapSize > 0;
+  }
+
+  /** The newest entry at the current key. REQUIRES: valid(). */
+  entry(): Entry {
+    assert(this.#heapSize > 0, "MergeIterator.entry: not valid");
+    return this.#children[this.#heap[0]!]!.entry();
+  }
+
+  /** Positions at the first key of any child. */
+  seekToFirst(): void {
+    for (const child of this.#children) child.seekToFirst();
+    this.#rebuild(FORWARD);
+  }
+
+  /** Positions at the last key of any child. */
+  seekToLast(): void {
+    for (const child of this.#children) child.seekToLast();
+    this.#rebuild(REVERSE);
+  }
+
+  /** Positions at the first key ≥ `target` of any child. */
+  seek(target: Uint8Array): void {
+    for (const child of this.#children) child.seek(target);
+    this.#rebuild(FORWARD);
+  }
+
+  /** Positions at the last key ≤ `target` of any child. */
+  seekForPrev(target: Uint8Array): void {
+    for (const child of this.#children) child.seekForPrev(target);
+    this.#rebuild(REVERSE);
+  }
+
+  /** Moves to the next user key. REQUIRES: valid(). */
+  next(): void {
+    assert(this.#heapSize > 0, "MergeIterator.next: not valid");
+    if (this.#direction === FORWARD) this.#advance();
+    else this.#turn(FORWARD);
+  }
+
+  /** Moves to the previous user key. REQUIRES: valid(). */
+  prev(): void {
+    assert(this.#heapSize > 0, "MergeIterator.prev: not valid");
+    if (this.#direction === REVERSE) this.#advance();
+    else this.#turn(REVERSE);
+  }
+
+  /** Moves every child at the current key one step in the current direction. */
+  #advance(): void {
+    const children = this.#children;
+    const heap = this.#heap;
+    const keys = this.#keys;
+    const forward = this.#direction === FORWARD;
+    const top = heap[0]!;
+    const key = keys[top]!;
+    const size = this.#heapSize;
+    // Children at the current key form a subtree around the root (a parent never orders after
+    // its child), so when neither child of the root shares the key, only the root moves: move
+    // it and sift it down, one sift instead of a pop and a push.
+    const shared = (size > 1 && equalBytes(keys[heap[1]!]!, key)) ||
+      (size > 2 && equalBytes(keys[heap[2]!]!, key));
+    if (!shared) {
+      const child = children[top]!;
+      if (forward) child.next();
+      else child.prev();
+      if (child.valid()) {
+        keys[top] = child.entry().key;
+      } else {
+        heap[0] = heap[size - 1]!;
+        this.#heapSize = size - 1;
+      }
+      this.#siftDown(0);
+      return;
+    }
+    // Take all children at the current key off the heap before moving any: a child may reuse
+    // its key buffer when it moves, and `key` must stay intact for the comparisons.
+    const scratch = this.#scratch;
+    let taken = 0;
+    scratch[taken++] = this.#pop();
+    while (this.#heapSize > 0 && equalBytes(keys[heap[0]!]!, key)) {
+      scratch[taken++] = this.#pop();
+    }
+    for (let i = 0; i < taken; i++) {
+      const index = scratch[i]!;
+      const child = children[index]!;
+      if (forward) child.next();
+      else child.prev();
+      if (child.valid()) this.#push(index);
+    }
+  }
+
+  /**
+   * Reverses direction: repositions every child at the first key after (FORWARD) or the last
+   * key before (REVERSE) the current key. The children behind the current child stand on the
+   * wrong side of it, so each is re-seeked, which also moves the children at the current key.
+   */
+  #turn(direction: number): void {
+    // A copy: children may reuse their key buffers as they move.
+    const target = this.entry().key.slice();
+    for (const child of this.#children) {
+      if (direction === FORWARD) {
+        child.seek(target);
+        if (child.valid() && equalBytes(child.entry().key, target)) child.next();
+      } else {
+        child.seekForPrev(target);
+        if (child.valid() && equalBytes(child.entry().key, target)) child.prev();
+      }
+    }
+    this.#rebuild(direction);
+  }
+
+  /** Sets the direction and heapifies every valid child (bottom-up, O(children)). */
+  #rebuild(direction: number): void {
+    this.#direction = direction;
+    const children = this.#children;
+    const heap = this.#heap;
+    let size = 0;
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i]!;
+      if (!child.valid()) continue;
+      heap[size++] = i;
+      this.#keys[i] = child.entry().key;
+    }
+    this.#heapSize = size;
+    for (let i = (size >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+  }
+
+  /**
+   * True when child `a` belongs above child `b`: its key comes first in the current direction,
+   * or the keys are equal and `a` is newer (higher seq, then lower index).
+   */
+  #above(a: number, b: number): boolean {
+    const c = compareBytes(this.#keys[a]!, this.#keys[b]!);
+    if (c !== 0) return this.#direction === FORWARD ? c < 0 : c > 0;
+    // Seqs are read fresh: a memtable child's entry may have been replaced by a newer one.
+    const seqA = this.#children[a]!.entry().seq;
+    const seqB = this.#children[b]!.entry().seq;
+    if (seqA !== seqB) return seqA > seqB;
+    return a < b;
+  }
+
+  /** Adds child `index` (which must be valid) to the heap. */
+  #push(index: number): void {
+    this.#keys[index] = this.#children[index]!.entry().key;
+    const heap = this.#heap;
+    let i = this.#heapSize++;
+    heap[i] = index;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.#above(heap[i]!, heap[parent]!)) break;
+      const t = heap[i]!;
+      heap[i] = heap[parent]!;
+      heap[parent] = t;
+      i = parent;
+    }
+  }
+
+  /** Removes and returns the top child index. REQUIRES: the heap is not empty. */
+  #pop(): number {
+    const heap = this.#heap;
+    const top = heap[0]!;
+    const last = --this.#heapSize;
+    if (last > 0) {
+      heap[0] = heap[last]!;
+      this.#siftDown(0);
+    }
+    return top;
+  }
+
+  /** Restores heap order below position `i`. */
+  #siftDown(i: number): void {
+    const heap = this.#heap;
+    const size = this.#heapSize;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= size) return;
+      const right = left + 1;
+      let best = left;
+      if (right < size && this.#above(heap[right]!, heap[left]!)) best = right;
+      if (!this.#above(heap[best]!, heap[i]!)) return;
+      const t = heap[i]!;
+      heap[i] = heap[best]!;
+      heap[best] = t;
+      i = best;
+    }
+  }
+}
