@@ -1,0 +1,186 @@
+/**
+ * Expiry commands: EXPIRE PEXPIRE EXPIREAT PEXPIREAT (NX XX GT LT) TTL PTTL PERSIST EXPIRETIME
+ * PEXPIRETIME, and the helpers SET/GETEX/SETEX use to turn options into an absolute time.
+ *
+ * The engine stores an absolute expiry (Unix ms, 0 = none) with each value, so changing a time
+ * to live rewrites the value with the new expiry. A time at or before now deletes the key.
+ *
+ * @module
+ */
+
+import type { WriteOp } from "../../mod.ts";
+import { EXPIRE_AT_MS_MAX } from "../../limits.ts";
+import { type CommandContext, type CommandSpec, intArg, lower, ReplyError } from "../context.ts";
+
+const INT64_MAX = 2n ** 63n - 1n;
+
+function invalidExpire(name: string): ReplyError {
+  return new ReplyError(`ERR invalid expire time in '${name}' command`);
+}
+
+/**
+ * The absolute expiry (Unix ms) of a SET-style option: `ex`/`px` relative, `exat`/`pxat`
+ * absolute. Non-positive or overflowing times are `ERR invalid expire time in '<name>' command`.
+ */
+export function expireAtFromArg(arg: Uint8Array, unit: string, name: string): number {
+  let ms = intArg(arg);
+  const seconds = unit === "ex" || unit === "exat";
+  if (ms <= 0n || (seconds && ms > INT64_MAX / 1000n)) throw invalidExpire(name);
+  if (seconds) ms *= 1000n;
+  if (unit === "ex" || unit === "px") ms += BigInt(Date.now());
+  if (ms <= 0n || ms > BigInt(EXPIRE_AT_MS_MAX)) throw invalidExpire(name);
+  return Number(ms);
+}
+
+/**
+ * A put of `value` expiring at `expireAtMs` (0 = never); a time already past becomes a
+ * delete, as Redis deletes a key whose new expiry is in the past.
+ */
+export function putOp(key: Uint8Array, value: Uint8Array, expireAtMs: number): WriteOp {
+  if (expireAtMs === 0) return { type: "put", key, value };
+  if (expireAtMs <= Date.now()) return { type: "delete", key };
+  return { type: "put", key, value, expireAtMs };
+}
+
+function expireGeneric(ctx: CommandContext, name: string, basetimeMs: number, unitS: boolean) {
+  const { args } = ctx;
+  let when = intArg(args[2]!);
+  let nx = false, xx = false, gt = false, lt = false;
+  for (let i = 3; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if (opt === "nx") nx = true;
+    else if (opt === "xx") xx = true;
+    else if (opt === "gt") gt = true;
+    else if (opt === "lt") lt = true;
+    else throw new ReplyError(`ERR Unsupported option ${new TextDecoder().decode(args[i]!)}`);
+  }
+  if (nx && (xx || gt || lt)) {
+    throw new ReplyError("ERR NX and XX, GT or LT options at the same time are not compatible");
+  }
+  if (gt && lt) throw new ReplyError("ERR GT and LT options at the same time are not compatible");
+  if (unitS) {
+    if (when > INT64_MAX / 1000n || when < -INT64_MAX / 1000n) throw invalidExpire(name);
+    when *= 1000n;
+  }
+  if (when > INT64_MAX - BigInt(basetimeMs)) throw invalidExpire(name);
+  when += BigInt(basetimeMs);
+  if (when > BigInt(EXPIRE_AT_MS_MAX)) throw invalidExpire(name);
+  const key = args[1]!;
+  const e = ctx.server.db.getEntry(key);
+  if (e === undefined) return ctx.out.integer(0);
+  const whenMs = Number(when);
+  const current = e.expireAtMs === 0 ? -1 : e.expireAtMs;
+  if (nx && current !== -1) return ctx.out.integer(0);
+  if (xx && current === -1) return ctx.out.integer(0);
+  if (gt && (current === -1 || whenMs <= current)) return ctx.out.integer(0);
+  if (lt && current !== -1 && whenMs >= current) return ctx.out.integer(0);
+  if (whenMs <= Date.now()) ctx.write([{ type: "delete", key }]);
+  else ctx.write([{ type: "put", key, value: e.value, expireAtMs: whenMs }]);
+  ctx.out.integer(1);
+}
+
+function ttlGeneric(ctx: CommandContext, ms: boolean, absolute: boolean): void {
+  const e = ctx.server.db.getEntry(ctx.args[1]!);
+  if (e === undefined) return ctx.out.integer(-2);
+  if (e.expireAtMs === 0) return ctx.out.integer(-1);
+  let ttl = absolute ? e.expireAtMs : e.expireAtMs - Date.now();
+  if (ttl < 0) ttl = 0;
+  ctx.out.integer(ms ? ttl : Math.floor((ttl + 500) / 1000));
+}
+
+function persist(ctx: CommandContext): void {
+  const key = ctx.args[1]!;
+  const e = ctx.server.db.getEntry(key);
+  if (e === undefined || e.expireAtMs === 0) return ctx.out.integer(0);
+  ctx.write([{ type: "put", key, value: e.value }]);
+  ctx.out.integer(1);
+}
+
+function spec(
+  name: string,
+  arity: number,
+  flags: string[],
+  since: string,
+  summary: string,
+  handler: CommandSpec["handler"],
+): CommandSpec {
+  return {
+    name,
+    arity,
+    flags,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    group: "generic",
+    since,
+    summary,
+    handler,
+  };
+}
+
+const W = ["write", "fast"];
+const R = ["readonly", "fast"];
+
+/** The expiry commands. */
+export const EXPIRY_COMMANDS: CommandSpec[] = [
+  spec(
+    "expire",
+    -3,
+    W,
+    "1.0.0",
+    "Sets the expiration time of a key in seconds.",
+    (ctx) => expireGeneric(ctx, "expire", Date.now(), true),
+  ),
+  spec(
+    "pexpire",
+    -3,
+    W,
+    "2.6.0",
+    "Sets the expiration time of a key in milliseconds.",
+    (ctx) => expireGeneric(ctx, "pexpire", Date.now(), false),
+  ),
+  spec("expireat", -3, W, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", (
+    ctx,
+  ) => expireGeneric(ctx, "expireat", 0, true)),
+  spec(
+    "pexpireat",
+    -3,
+    W,
+    "2.6.0",
+    "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+    (ctx) => expireGeneric(ctx, "pexpireat", 0, false),
+  ),
+  spec(
+    "ttl",
+    2,
+    R,
+    "1.0.0",
+    "Returns the expiration time in seconds of a key.",
+    (ctx) => ttlGeneric(ctx, false, false),
+  ),
+  spec(
+    "pttl",
+    2,
+    R,
+    "2.6.0",
+    "Returns the expiration time in milliseconds of a key.",
+    (ctx) => ttlGeneric(ctx, true, false),
+  ),
+  spec(
+    "expiretime",
+    2,
+    R,
+    "7.0.0",
+    "Returns the expiration time of a key as a Unix timestamp.",
+    (ctx) => ttlGeneric(ctx, false, true),
+  ),
+  spec(
+    "pexpiretime",
+    2,
+    R,
+    "7.0.0",
+    "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+    (ctx) => ttlGeneric(ctx, true, true),
+  ),
+  spec("persist", 2, W, "2.2.0", "Removes the expiration time of a key.", persist),
+];

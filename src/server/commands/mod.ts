@@ -1,0 +1,30 @@
+/**
+ * The command table: every command the RESP server runs, by lowercase name.
+ *
+ * @module
+ */
+
+import type { CommandSpec } from "../context.ts";
+import { CONNECTION_COMMANDS } from "./connection.ts";
+import { EXPIRY_COMMANDS } from "./expiry.ts";
+import { KEY_COMMANDS } from "./keys.ts";
+import { serverCommands } from "./server.ts";
+import { STRING_COMMANDS } from "./strings.ts";
+
+/** Builds the table of every supported command. */
+export function buildCommandTable(): Map<string, CommandSpec> {
+  const table = new Map<string, CommandSpec>();
+  const add = (specs: CommandSpec[]) => {
+    for (const s of specs) table.set(s.name, s);
+  };
+  add(CONNECTION_COMMANDS);
+  add(STRING_COMMANDS);
+  add(KEY_COMMANDS);
+  add(EXPIRY_COMMANDS);
+  add(serverCommands(table));
+  return table;
+}
+
+export { clientInfoLine } from "./connection.ts";
+export { countKeys } from "./keys.ts";
+export { expireAtFromArg, putOp } from "./expiry.ts";

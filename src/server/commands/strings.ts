@@ -1,0 +1,504 @@
+/**
+ * String commands: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET MSETNX INCR INCRBY
+ * INCRBYFLOAT DECR DECRBY APPEND STRLEN GETRANGE SETRANGE.
+ *
+ * Read-modify-write commands read with `db.getEntry` and write with `ctx.write` in the same
+ * synchronous run, so they are atomic with respect to every other connection.
+ *
+ * @module
+ */
+
+import type { WriteOp } from "../../mod.ts";
+import { VALUE_SIZE_BYTES_MAX } from "../../limits.ts";
+import {
+  arityError,
+  type CommandContext,
+  type CommandSpec,
+  ERR_NOT_FLOAT,
+  ERR_NOT_INTEGER,
+  ERR_SYNTAX,
+  formatHumanDouble,
+  intArg,
+  isInt64,
+  lower,
+  parseFloatArg,
+  parseInt64,
+  ReplyError,
+} from "../context.ts";
+import { expireAtFromArg, putOp } from "./expiry.ts";
+
+const encoder = new TextEncoder();
+
+function hit(ctx: CommandContext, found: boolean): void {
+  if (found) ctx.server.metrics.keyspaceHits++;
+  else ctx.server.metrics.keyspaceMisses++;
+}
+
+function get(ctx: CommandContext): void {
+  const e = ctx.server.db.getEntry(ctx.args[1]!);
+  hit(ctx, e !== undefined);
+  if (e === undefined) ctx.out.null();
+  else ctx.out.bulk(e.value);
+}
+
+type Expiry =
+  | { kind: "none" }
+  | { kind: "keep" }
+  | { kind: "persist" }
+  | { kind: "at"; arg: Uint8Array; unit: string };
+
+/** Absolute expiry of an EX/PX/EXAT/PXAT option, checked after the syntax as Redis does. */
+function expiryMs(expiry: Expiry, name: string): number {
+  return expiry.kind === "at" ? expireAtFromArg(expiry.arg, expiry.unit, name) : 0;
+}
+
+function set(ctx: CommandContext): void {
+  const { args } = ctx;
+  let nx = false;
+  let xx = false;
+  let withGet = false;
+  let expiry: Expiry = { kind: "none" };
+  for (let i = 3; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    const hasNext = i + 1 < args.length;
+    if (opt === "nx" && !xx) nx = true;
+    else if (opt === "xx" && !nx) xx = true;
+    else if (opt === "get") withGet = true;
+    else if (opt === "keepttl" && expiry.kind === "none") expiry = { kind: "keep" };
+    else if (
+      (opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") &&
+      expiry.kind === "none" && hasNext
+    ) {
+      expiry = { kind: "at", arg: args[++i]!, unit: opt };
+    } else throw new ReplyError(ERR_SYNTAX);
+  }
+  const newExpireAtMs = expiryMs(expiry, "set");
+  const key = args[1]!;
+  const value = args[2]!;
+  const db = ctx.server.db;
+  const old = db.getEntry(key);
+  if ((nx && old !== undefined) || (xx && old === undefined)) {
+    if (withGet) {
+      if (old === undefined) ctx.out.null();
+      else ctx.out.bulk(old.value);
+    } else ctx.out.null();
+    return;
+  }
+  const expireAtMs = expiry.kind === "at"
+    ? newExpireAtMs
+    : expiry.kind === "keep" && old !== undefined
+    ? old.expireAtMs
+    : 0;
+  ctx.write([putOp(key, value, expireAtMs)]);
+  if (withGet) {
+    if (old === undefined) ctx.out.null();
+    else ctx.out.bulk(old.value);
+  } else ctx.out.ok();
+}
+
+function setnx(ctx: CommandContext): void {
+  const db = ctx.server.db;
+  if (db.getEntry(ctx.args[1]!) !== undefined) return ctx.out.integer(0);
+  ctx.write([{ type: "put", key: ctx.args[1]!, value: ctx.args[2]! }]);
+  ctx.out.integer(1);
+}
+
+function setexGeneric(ctx: CommandContext, unit: "ex" | "px", name: string): void {
+  const expireAtMs = expireAtFromArg(ctx.args[2]!, unit, name);
+  ctx.write([putOp(ctx.args[1]!, ctx.args[3]!, expireAtMs)]);
+  ctx.out.ok();
+}
+
+function getset(ctx: CommandContext): void {
+  const old = ctx.server.db.getEntry(ctx.args[1]!);
+  ctx.write([{ type: "put", key: ctx.args[1]!, value: ctx.args[2]! }]);
+  if (old === undefined) ctx.out.null();
+  else ctx.out.bulk(old.value);
+}
+
+function getdel(ctx: CommandContext): void {
+  const old = ctx.server.db.getEntry(ctx.args[1]!);
+  hit(ctx, old !== undefined);
+  if (old === undefined) return ctx.out.null();
+  ctx.write([{ type: "delete", key: ctx.args[1]! }]);
+  ctx.out.bulk(old.value);
+}
+
+function getex(ctx: CommandContext): void {
+  const { args } = ctx;
+  let expiry: Expiry = { kind: "none" };
+  for (let i = 2; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if (
+      (opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") &&
+      expiry.kind === "none" && i + 1 < args.length
+    ) {
+      expiry = { kind: "at", arg: args[++i]!, unit: opt };
+    } else if (opt === "persist" && expiry.kind === "none") expiry = { kind: "persist" };
+    else throw new ReplyError(ERR_SYNTAX);
+  }
+  const newExpireAtMs = expiryMs(expiry, "getex");
+  const e = ctx.server.db.getEntry(args[1]!);
+  hit(ctx, e !== undefined);
+  if (e === undefined) return ctx.out.null();
+  if (expiry.kind === "at") ctx.write([putOp(args[1]!, e.value, newExpireAtMs)]);
+  else if (expiry.kind === "persist" && e.expireAtMs !== 0) {
+    ctx.write([{ type: "put", key: args[1]!, value: e.value }]);
+  }
+  ctx.out.bulk(e.value);
+}
+
+function mget(ctx: CommandContext): void {
+  const { args, out } = ctx;
+  const db = ctx.server.db;
+  out.array(args.length - 1);
+  for (let i = 1; i < args.length; i++) {
+    const e = db.getEntry(args[i]!);
+    hit(ctx, e !== undefined);
+    if (e === undefined) out.null();
+    else out.bulk(e.value);
+  }
+}
+
+function msetOps(ctx: CommandContext): WriteOp[] {
+  const { args } = ctx;
+  if (args.length % 2 === 0) throw arityError(lower(args[0]!));
+  const ops: WriteOp[] = [];
+  for (let i = 1; i < args.length; i += 2) {
+    ops.push({ type: "put", key: args[i]!, value: args[i + 1]! });
+  }
+  return ops;
+}
+
+function mset(ctx: CommandContext): void {
+  ctx.write(msetOps(ctx));
+  ctx.out.ok();
+}
+
+function msetnx(ctx: CommandContext): void {
+  const ops = msetOps(ctx);
+  const db = ctx.server.db;
+  for (let i = 1; i < ctx.args.length; i += 2) {
+    if (db.getEntry(ctx.args[i]!) !== undefined) return ctx.out.integer(0);
+  }
+  ctx.write(ops);
+  ctx.out.integer(1);
+}
+
+/** The stored value as an int64, or the not-an-integer error. */
+function storedInt(value: Uint8Array): bigint {
+  const v = parseInt64(value);
+  if (v === undefined) throw new ReplyError(ERR_NOT_INTEGER);
+  return v;
+}
+
+function incrByGeneric(ctx: CommandContext, delta: bigint): void {
+  const key = ctx.args[1]!;
+  const e = ctx.server.db.getEntry(key);
+  const current = e === undefined ? 0n : storedInt(e.value);
+  const next = current + delta;
+  if (!isInt64(next)) throw new ReplyError("ERR increment or decrement would overflow");
+  // INCR keeps the key's time to live, as in Redis.
+  ctx.write([putOp(key, encoder.encode(next.toString()), e?.expireAtMs ?? 0)]);
+  ctx.out.integer(next);
+}
+
+function incrbyfloat(ctx: CommandContext): void {
+  const key = ctx.args[1]!;
+  const delta = parseFloatArg(ctx.args[2]!);
+  if (delta === undefined) throw new ReplyError(ERR_NOT_FLOAT);
+  const e = ctx.server.db.getEntry(key);
+  let current = 0;
+  if (e !== undefined) {
+    const v = parseFloatArg(e.value);
+    if (v === undefined) throw new ReplyError(ERR_NOT_FLOAT);
+    current = v;
+  }
+  const next = current + delta;
+  if (!Number.isFinite(next)) throw new ReplyError("ERR increment would produce NaN or Infinity");
+  const s = encoder.encode(formatHumanDouble(next));
+  ctx.write([putOp(key, s, e?.expireAtMs ?? 0)]);
+  ctx.out.bulk(s);
+}
+
+function append(ctx: CommandContext): void {
+  const key = ctx.args[1]!;
+  const add = ctx.args[2]!;
+  const e = ctx.server.db.getEntry(key);
+  const oldLength = e?.value.length ?? 0;
+  if (oldLength + add.length > VALUE_SIZE_BYTES_MAX) {
+    throw new ReplyError("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  }
+  const value = new Uint8Array(oldLength + add.length);
+  if (e !== undefined) value.set(e.value);
+  value.set(add, oldLength);
+  ctx.write([putOp(key, value, e?.expireAtMs ?? 0)]);
+  ctx.out.integer(value.length);
+}
+
+function strlen(ctx: CommandContext): void {
+  ctx.out.integer(ctx.server.db.getEntry(ctx.args[1]!)?.value.length ?? 0);
+}
+
+function getrange(ctx: CommandContext): void {
+  let start = intArg(ctx.args[2]!);
+  let end = intArg(ctx.args[3]!);
+  const value = ctx.server.db.getEntry(ctx.args[1]!)?.value ?? new Uint8Array(0);
+  const n = BigInt(value.length);
+  if (start < 0n && end < 0n && start > end) return ctx.out.bulk("");
+  if (start < 0n) start += n;
+  if (end < 0n) end += n;
+  if (start < 0n) start = 0n;
+  if (end < 0n) end = 0n;
+  if (end >= n) end = n - 1n;
+  if (start > end || n === 0n) return ctx.out.bulk("");
+  ctx.out.bulk(value.subarray(Number(start), Number(end) + 1));
+}
+
+function setrange(ctx: CommandContext): void {
+  const key = ctx.args[1]!;
+  const offset = intArg(ctx.args[2]!);
+  const patch = ctx.args[3]!;
+  if (offset < 0n) throw new ReplyError("ERR offset is out of range");
+  const e = ctx.server.db.getEntry(key);
+  if (patch.length === 0) return ctx.out.integer(e?.value.length ?? 0);
+  if (offset + BigInt(patch.length) > BigInt(VALUE_SIZE_BYTES_MAX)) {
+    throw new ReplyError("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  }
+  const off = Number(offset);
+  const oldLength = e?.value.length ?? 0;
+  const value = new Uint8Array(Math.max(oldLength, off + patch.length));
+  if (e !== undefined) value.set(e.value);
+  value.set(patch, off);
+  ctx.write([putOp(key, value, e?.expireAtMs ?? 0)]);
+  ctx.out.integer(value.length);
+}
+
+type Spec = Omit<CommandSpec, "group" | "since"> & { since?: string };
+
+function spec(s: Spec): CommandSpec {
+  return { group: "string", since: "1.0.0", ...s };
+}
+
+const W = ["write", "denyoom"];
+const R = ["readonly", "fast"];
+
+/** The string commands. */
+export const STRING_COMMANDS: CommandSpec[] = [
+  spec({
+    name: "get",
+    arity: 2,
+    flags: R,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    summary: "Returns the string value of a key.",
+    handler: get,
+  }),
+  spec({
+    name: "set",
+    arity: -3,
+    flags: W,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    summary: "Sets the string value of a key, ignoring its type.",
+    handler: set,
+  }),
+  spec({
+    name: "setnx",
+    arity: 3,
+    flags: [...W, "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    summary: "Set the string value of a key only when the key doesn't exist.",
+    handler: setnx,
+  }),
+  spec({
+    name: "setex",
+    arity: 4,
+    flags: W,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "2.0.0",
+    summary: "Sets the string value and expiration time of a key.",
+    handler: (ctx) => setexGeneric(ctx, "ex", "setex"),
+  }),
+  spec({
+    name: "psetex",
+    arity: 4,
+    flags: W,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "2.6.0",
+    summary: "Sets both string value and expiration time in milliseconds of a key.",
+    handler: (ctx) => setexGeneric(ctx, "px", "psetex"),
+  }),
+  spec({
+    name: "getset",
+    arity: 3,
+    flags: [...W, "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    summary: "Returns the previous string value of a key after setting it to a new value.",
+    handler: getset,
+  }),
+  spec({
+    name: "getdel",
+    arity: 2,
+    flags: ["write", "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "6.2.0",
+    summary: "Returns the string value of a key after deleting the key.",
+    handler: getdel,
+  }),
+  spec({
+    name: "getex",
+    arity: -2,
+    flags: ["write", "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "6.2.0",
+    summary: "Returns the string value of a key after setting its expiration time.",
+    handler: getex,
+  }),
+  spec({
+    name: "mget",
+    arity: -2,
+    flags: R,
+    firstKey: 1,
+    lastKey: -1,
+    step: 1,
+    summary: "Atomically returns the string values of one or more keys.",
+    handler: mget,
+  }),
+  spec({
+    name: "mset",
+    arity: -3,
+    flags: W,
+    firstKey: 1,
+    lastKey: -1,
+    step: 2,
+    since: "1.0.1",
+    summary: "Atomically creates or modifies the string values of one or more keys.",
+    handler: mset,
+  }),
+  spec({
+    name: "msetnx",
+    arity: -3,
+    flags: W,
+    firstKey: 1,
+    lastKey: -1,
+    step: 2,
+    since: "1.0.1",
+    summary:
+      "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+    handler: msetnx,
+  }),
+  spec({
+    name: "incr",
+    arity: 2,
+    flags: [...W, "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    summary: "Increments the integer value of a key by one.",
+    handler: (ctx) => incrByGeneric(ctx, 1n),
+  }),
+  spec({
+    name: "decr",
+    arity: 2,
+    flags: [...W, "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    summary: "Decrements the integer value of a key by one.",
+    handler: (ctx) => incrByGeneric(ctx, -1n),
+  }),
+  spec({
+    name: "incrby",
+    arity: 3,
+    flags: [...W, "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    summary: "Increments the integer value of a key by a number.",
+    handler: (ctx) => incrByGeneric(ctx, intArg(ctx.args[2]!)),
+  }),
+  spec({
+    name: "decrby",
+    arity: 3,
+    flags: [...W, "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    summary: "Decrements a number from the integer value of a key.",
+    handler: (ctx) => {
+      const by = intArg(ctx.args[2]!);
+      if (by === -(2n ** 63n)) throw new ReplyError("ERR decrement would overflow");
+      incrByGeneric(ctx, -by);
+    },
+  }),
+  spec({
+    name: "incrbyfloat",
+    arity: 3,
+    flags: [...W, "fast"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "2.6.0",
+    summary: "Increment the floating point value of a key by a number.",
+    handler: incrbyfloat,
+  }),
+  spec({
+    name: "append",
+    arity: 3,
+    flags: W,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "2.0.0",
+    summary: "Appends a string to the value of a key.",
+    handler: append,
+  }),
+  spec({
+    name: "strlen",
+    arity: 2,
+    flags: R,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "2.2.0",
+    summary: "Returns the length of a string value.",
+    handler: strlen,
+  }),
+  spec({
+    name: "getrange",
+    arity: 4,
+    flags: ["readonly"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "2.4.0",
+    summary: "Returns a substring of the string stored at a key.",
+    handler: getrange,
+  }),
+  spec({
+    name: "setrange",
+    arity: 4,
+    flags: W,
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "2.2.0",
+    summary: "Overwrites a part of a string value with another by an offset.",
+    handler: setrange,
+  }),
+];

@@ -1,0 +1,273 @@
+/**
+ * Types shared by the connection loop (`server.ts`) and the command groups (`commands/`): the
+ * per-client state, the server-wide state commands may touch, the context a command runs in,
+ * and the argument helpers with Redis's exact error strings.
+ *
+ * @module
+ */
+
+import type { Database, WriteOp } from "../mod.ts";
+import type { Logger } from "../util/log.ts";
+import type { ServerMetrics } from "./metrics.ts";
+import type { RespVersion, RespWriter } from "./resp.ts";
+import type { ScanCursorTable } from "./scan_cursor.ts";
+
+/** An error answered to the client as `-<reply>`; `reply` starts with the code (`ERR …`). */
+export class ReplyError extends Error {
+  /** Creates the error; `reply` is the whole error line without `-`. */
+  constructor(readonly reply: string) {
+    super(reply);
+    this.name = "ReplyError";
+  }
+}
+
+/** `-ERR syntax error`. */
+export const ERR_SYNTAX = "ERR syntax error";
+/** `-ERR value is not an integer or out of range`. */
+export const ERR_NOT_INTEGER = "ERR value is not an integer or out of range";
+/** `-ERR value is not a valid float`. */
+export const ERR_NOT_FLOAT = "ERR value is not a valid float";
+/** `-ERR no such key`. */
+export const ERR_NO_SUCH_KEY = "ERR no such key";
+/** `-NOAUTH Authentication required.` */
+export const ERR_NOAUTH = "NOAUTH Authentication required.";
+/** `-WRONGPASS …`. */
+export const ERR_WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled.";
+/** `-ERR DB index is out of range`. */
+export const ERR_DB_INDEX = "ERR DB index is out of range";
+
+/** State of one connected client. */
+export class Client {
+  /** Unique id, increasing from 1 (CLIENT ID). */
+  readonly id: number;
+  /** Peer address as `host:port`. */
+  readonly addr: string;
+  /** Local address as `host:port`. */
+  readonly laddr: string;
+  /** When the connection was accepted (Unix ms). */
+  readonly createdMs: number;
+  /** Name set with CLIENT SETNAME or HELLO SETNAME. */
+  name = "";
+  /** Library name from CLIENT SETINFO LIB-NAME. */
+  libName = "";
+  /** Library version from CLIENT SETINFO LIB-VER. */
+  libVer = "";
+  /** True once AUTH succeeded, or from the start when no token is configured. */
+  authenticated: boolean;
+  /** Last time a command arrived (Unix ms), for the idle timeout. */
+  lastInteractionMs: number;
+  /** Name of the last command run. */
+  lastCommand = "NULL";
+  /** True while a batch of commands is being executed. */
+  busy = false;
+  /** Set by QUIT (and SHUTDOWN): flush the replies, run nothing more, close. */
+  closeAfterReply = false;
+  /** Replies of the batch being executed. */
+  readonly out: RespWriter;
+  /** Closes the socket (idle timeout, server shutdown). */
+  readonly kill: () => void;
+
+  /** Creates the state of a just-accepted connection. */
+  constructor(
+    init: {
+      id: number;
+      addr: string;
+      laddr: string;
+      authenticated: boolean;
+      out: RespWriter;
+      kill: () => void;
+    },
+  ) {
+    this.id = init.id;
+    this.addr = init.addr;
+    this.laddr = init.laddr;
+    this.authenticated = init.authenticated;
+    this.out = init.out;
+    this.kill = init.kill;
+    this.createdMs = Date.now();
+    this.lastInteractionMs = this.createdMs;
+  }
+
+  /** RESP version of the replies. */
+  get protocol(): RespVersion {
+    return this.out.protocol;
+  }
+}
+
+/** Settings CONFIG GET/SET reads and changes at run time. */
+export interface ServerConfig {
+  /** Most connected clients. */
+  maxClients: number;
+  /** Seconds of inactivity before a client is closed; 0 = never. */
+  idleTimeoutS: number;
+}
+
+/** What commands may read or change of the whole server. */
+export interface ServerState {
+  /** The storage engine. */
+  readonly db: Database;
+  /** Log sink. */
+  readonly logger: Logger;
+  /** Command and connection counters. */
+  readonly metrics: ServerMetrics;
+  /** Run-time settings. */
+  readonly config: ServerConfig;
+  /** Connected clients by id. */
+  readonly clients: Map<number, Client>;
+  /** True when a token is configured (AUTH needed). */
+  readonly authRequired: boolean;
+  /** Compares `token` with the configured one in constant time. */
+  checkToken(token: Uint8Array): Promise<boolean>;
+  /** Positions of SCAN calls in progress. */
+  readonly scanCursors: ScanCursorTable;
+  /** When the server started (Unix ms). */
+  readonly startTimeMs: number;
+  /** Last successful SAVE/BGSAVE (Unix ms). */
+  lastSaveMs: number;
+  /** Listening TCP port. */
+  readonly port: number;
+  /** Listening address. */
+  readonly hostname: string;
+  /** Whether the listener uses TLS. */
+  readonly tls: boolean;
+  /** Engine sync mode, for INFO and CONFIG GET appendfsync. */
+  readonly syncMode: string;
+  /** Stops the server (SHUTDOWN); the CLI's callback exits the process. */
+  shutdown(options: { save: boolean }): Promise<void>;
+}
+
+/** The context one command runs in. */
+export interface CommandContext {
+  /** The command name (as sent) and its arguments. */
+  readonly args: Uint8Array[];
+  /** Where the reply goes. */
+  readonly out: RespWriter;
+  /** The calling client. */
+  readonly client: Client;
+  /** The server. */
+  readonly server: ServerState;
+  /**
+   * Applies `ops` to the engine now (the caller read with `getEntry` and did not await since)
+   * and holds this command's reply until the batch is durable; if it fails, the reply becomes
+   * `-ERR <message>`.
+   */
+  write(ops: WriteOp[]): void;
+}
+
+/** A command handler: writes exactly one reply to `ctx.out`, or throws `ReplyError`. */
+export type CommandHandler = (ctx: CommandContext) => void | Promise<void>;
+
+/** A command of the table (COMMAND INFO shape plus the handler). */
+export interface CommandSpec {
+  /** Lowercase name. */
+  name: string;
+  /** Redis arity: n = exactly n arguments with the name, -n = at least n. */
+  arity: number;
+  /** Redis command flags (`write`, `readonly`, `fast`, `no_auth`, …). */
+  flags: string[];
+  /** Index of the first key argument (0 = none). */
+  firstKey: number;
+  /** Index of the last key argument (-1 = the last argument). */
+  lastKey: number;
+  /** Step between key arguments. */
+  step: number;
+  /** Command group for COMMAND DOCS (`string`, `generic`, `connection`, `server`). */
+  group: string;
+  /** One-line summary for COMMAND DOCS. */
+  summary: string;
+  /** Redis version that introduced it. */
+  since: string;
+  /** Runs the command. */
+  handler: CommandHandler;
+}
+
+const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder();
+
+/** Bytes as a lowercase string (ASCII case folding only), for names and options. */
+export function lower(bytes: Uint8Array): string {
+  let s = "";
+  const n = bytes.length;
+  if (n > 64) return latin1.decode(bytes).toLowerCase();
+  for (let i = 0; i < n; i++) {
+    let c = bytes[i]!;
+    if (c >= 65 && c <= 90) c += 32;
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+/** Bytes as UTF-8 text (for names, patterns in messages). */
+export function text(bytes: Uint8Array): string {
+  return utf8.decode(bytes);
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Parses a strict int64 like Redis's `string2ll`; `undefined` when it is not one. */
+export function parseInt64(bytes: Uint8Array): bigint | undefined {
+  const n = bytes.length;
+  if (n === 0 || n > 20) return undefined;
+  let i = 0;
+  if (bytes[0] === 45) {
+    if (n === 1) return undefined;
+    i = 1;
+  }
+  if (bytes[i] === 48 && (n - i > 1 || i === 1)) return undefined;
+  for (let j = i; j < n; j++) {
+    const c = bytes[j]!;
+    if (c < 48 || c > 57) return undefined;
+  }
+  const v = BigInt(latin1.decode(bytes));
+  if (v < INT64_MIN || v > INT64_MAX) return undefined;
+  return v;
+}
+
+/** True when `v` fits a signed 64-bit integer. */
+export function isInt64(v: bigint): boolean {
+  return v >= INT64_MIN && v <= INT64_MAX;
+}
+
+/** An int64 argument, or throws `ERR value is not an integer or out of range`. */
+export function intArg(bytes: Uint8Array): bigint {
+  const v = parseInt64(bytes);
+  if (v === undefined) throw new ReplyError(ERR_NOT_INTEGER);
+  return v;
+}
+
+/** An integer argument in the safe Number range, or the not-an-integer error. */
+export function safeIntArg(bytes: Uint8Array): number {
+  const v = intArg(bytes);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new ReplyError(ERR_NOT_INTEGER);
+  }
+  return Number(v);
+}
+
+/** Parses a float like Redis's `string2ld`: no spaces, no trailing bytes, no NaN. */
+export function parseFloatArg(bytes: Uint8Array): number | undefined {
+  const s = latin1.decode(bytes);
+  if (s.length === 0 || s.length > 5000) return undefined;
+  if (/^\s|\s$/.test(s)) return undefined;
+  const lowered = s.toLowerCase();
+  if (/^[+-]?(inf|infinity)$/.test(lowered)) return lowered.startsWith("-") ? -Infinity : Infinity;
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) return undefined;
+  const v = Number(s);
+  return Number.isNaN(v) ? undefined : v;
+}
+
+/** Formats a double like Redis's `LD_STR_HUMAN`: plain decimal, no exponent, no trailing zeros. */
+export function formatHumanDouble(x: number): string {
+  if (Number.isInteger(x)) return BigInt(x).toString();
+  let s = String(x);
+  if (!s.includes("e")) return s;
+  s = x.toFixed(20);
+  if (s.includes(".")) s = s.replace(/0+$/, "").replace(/\.$/, "");
+  return s;
+}
+
+/** The `wrong number of arguments` error of `name` (lowercase, `a|b` for subcommands). */
+export function arityError(name: string): ReplyError {
+  return new ReplyError(`ERR wrong number of arguments for '${name}' command`);
+}

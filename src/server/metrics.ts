@@ -1,0 +1,123 @@
+/**
+ * Command metrics the server keeps for INFO and for the HTTP `/metrics` endpoint: calls,
+ * failed calls and a latency histogram per command name, with Prometheus-style cumulative
+ * buckets in seconds.
+ *
+ * @module
+ */
+
+/** Upper bounds (seconds) of the latency buckets; the last bucket is +Inf. */
+export const LATENCY_BUCKETS_S: readonly number[] = [
+  0.00001,
+  0.00005,
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+
+/** A fixed-bucket latency histogram. */
+export class Histogram {
+  /** Observations per bucket (not cumulative); the last entry counts those above every bound. */
+  readonly counts: number[] = new Array(LATENCY_BUCKETS_S.length + 1).fill(0);
+  /** Sum of all observations in seconds. */
+  sumS = 0;
+  /** Number of observations. */
+  count = 0;
+
+  /** Records one observation in seconds. */
+  observe(valueS: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS_S.length && valueS > LATENCY_BUCKETS_S[i]!) i++;
+    this.counts[i]!++;
+    this.sumS += valueS;
+    this.count++;
+  }
+
+  /** Cumulative counts per bound (`le`), ending with +Inf, as Prometheus exports them. */
+  cumulative(): { le: number; count: number }[] {
+    const out: { le: number; count: number }[] = [];
+    let total = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      total += this.counts[i]!;
+      out.push({ le: LATENCY_BUCKETS_S[i] ?? Infinity, count: total });
+    }
+    return out;
+  }
+}
+
+/** Metrics of one command name. */
+export interface CommandStats {
+  /** Calls, failed ones included. */
+  calls: number;
+  /** Calls answered with an error. */
+  failedCalls: number;
+  /** Execution latency (parsing excluded; durability wait excluded). */
+  latency: Histogram;
+}
+
+/** Counters of the whole server and per command. */
+export class ServerMetrics {
+  /** Per lowercase command name. */
+  readonly commands: Map<string, CommandStats> = new Map();
+  /** Connections accepted since start (or the last CONFIG RESETSTAT). */
+  connectionsReceived = 0;
+  /** Connections refused because of `maxclients`. */
+  connectionsRejected = 0;
+  /** Commands processed. */
+  commandsProcessed = 0;
+  /** Bytes read from clients. */
+  netInputBytes = 0;
+  /** Bytes written to clients. */
+  netOutputBytes = 0;
+  /** Reads that found their key. */
+  keyspaceHits = 0;
+  /** Reads that did not. */
+  keyspaceMisses = 0;
+  /** Connections closed for a protocol error. */
+  protocolErrors = 0;
+  /** Failed commands (error replies). */
+  errorReplies = 0;
+
+  /** Records one command execution. */
+  record(name: string, latencyS: number, failed: boolean): void {
+    let s = this.commands.get(name);
+    if (s === undefined) {
+      s = { calls: 0, failedCalls: 0, latency: new Histogram() };
+      this.commands.set(name, s);
+    }
+    s.calls++;
+    if (failed) {
+      s.failedCalls++;
+      this.errorReplies++;
+    }
+    s.latency.observe(latencyS);
+    this.commandsProcessed++;
+  }
+
+  /** Resets every counter (CONFIG RESETSTAT). */
+  reset(): void {
+    this.commands.clear();
+    this.connectionsReceived = 0;
+    this.connectionsRejected = 0;
+    this.commandsProcessed = 0;
+    this.netInputBytes = 0;
+    this.netOutputBytes = 0;
+    this.keyspaceHits = 0;
+    this.keyspaceMisses = 0;
+    this.protocolErrors = 0;
+    this.errorReplies = 0;
+  }
+}

@@ -1,0 +1,568 @@
+/**
+ * RESP framing: an incremental request parser and a reply encoder (RESP2 and RESP3).
+ * ARCHITECTURE.md § "RESP subset" documents the accepted frames and the replies.
+ *
+ * Requests are either multibulk (`*N\r\n` then N times `$len\r\n<len bytes>\r\n`) or inline
+ * (one line of space-separated words with Redis's `sdssplitargs` quoting rules). The parser
+ * reads straight into its own growable buffer (`writable()` then `commit(n)`), keeps the state
+ * of a half-received command between reads, and hands out one command at a time.
+ *
+ * Invariants:
+ * - `#start <= #pos <= #end <= #buf.length`; bytes before `#start` are consumed.
+ * - Argument bytes handed out are copies: the buffer is reused after `next()` returns.
+ * - Every limit violation throws `ProtocolError` with Redis's message; the caller answers
+ *   `-ERR <message>` and closes the connection.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../errors.ts";
+import { assert } from "../util/assert.ts";
+import {
+  RESP_ARGS_MAX,
+  RESP_BULK_SIZE_BYTES_MAX,
+  RESP_HEADER_LINE_BYTES_MAX,
+  RESP_INLINE_LINE_BYTES_MAX,
+  RESP_QUERY_BUFFER_BYTES_MAX,
+  RESP_READ_CHUNK_BYTES,
+  RESP_UNAUTHENTICATED_ARGS_MAX,
+  RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX,
+} from "./limits.ts";
+
+const CR = 13;
+const LF = 10;
+const STAR = 42;
+const DOLLAR = 36;
+
+/** An HTTP request arrived on the RESP port; the connection is closed without a reply. */
+export class HttpOnRespPortError extends ProtocolError {}
+
+/** One parsed command: the name and its arguments as raw bytes. */
+export type RespCommand = Uint8Array[];
+
+/** Limits of one parser; every field defaults to the value in `limits.ts`. */
+export interface RespParserLimits {
+  /** Largest bulk string. */
+  bulkSizeBytesMax?: number;
+  /** Most arguments (name included) per command. */
+  argsMax?: number;
+  /** Longest inline line. */
+  inlineLineBytesMax?: number;
+  /** Most bytes buffered for one command not yet complete. */
+  queryBufferBytesMax?: number;
+}
+
+/** Parses a strict decimal integer like Redis's `string2ll`; `undefined` when it is not one. */
+export function parseInteger(bytes: Uint8Array, from = 0, to = bytes.length): number | undefined {
+  const n = to - from;
+  if (n <= 0 || n > 20) return undefined;
+  let i = from;
+  let negative = false;
+  if (bytes[i] === 45 /* - */) {
+    negative = true;
+    i++;
+    if (i === to) return undefined;
+  }
+  // No leading zeros except "0" itself, as string2ll.
+  if (bytes[i] === 48 && to - i > 1) return undefined;
+  if (negative && bytes[i] === 48) return undefined;
+  let value = 0;
+  for (; i < to; i++) {
+    const d = bytes[i]! - 48;
+    if (d < 0 || d > 9) return undefined;
+    value = value * 10 + d;
+  }
+  if (value > Number.MAX_SAFE_INTEGER) return undefined;
+  return negative ? -value : value;
+}
+
+function indexOfByte(buf: Uint8Array, byte: number, from: number, to: number): number {
+  const i = buf.subarray(from, to).indexOf(byte);
+  return i < 0 ? -1 : from + i;
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * Splits an inline line into words like Redis's `sdssplitargs`: words are separated by
+ * whitespace; `"…"` takes `\n \r \t \b \a \xHH` and `\<c>` escapes; `'…'` takes only `\'`; a
+ * closing quote must be followed by whitespace or the end. Returns `undefined` on unbalanced
+ * quotes.
+ */
+export function splitInlineArgs(line: Uint8Array): Uint8Array[] | undefined {
+  const args: Uint8Array[] = [];
+  let p = 0;
+  const n = line.length;
+  while (true) {
+    while (p < n && isSpace(line[p]!)) p++;
+    if (p >= n) return args;
+    const word: number[] = [];
+    let inDouble = false;
+    let inSingle = false;
+    let done = false;
+    while (!done) {
+      if (inDouble) {
+        if (p >= n) return undefined;
+        const c = line[p]!;
+        if (
+          c === 92 && p + 3 < n && line[p + 1] === 120 /* x */ && hexValue(line[p + 2]!) >= 0 &&
+          hexValue(line[p + 3]!) >= 0
+        ) {
+          word.push(hexValue(line[p + 2]!) * 16 + hexValue(line[p + 3]!));
+          p += 3;
+        } else if (c === 92 && p + 1 < n) {
+          p++;
+          const e = line[p]!;
+          word.push(
+            e === 110 ? 10 : e === 114 ? 13 : e === 116 ? 9 : e === 98 ? 8 : e === 97 ? 7 : e,
+          );
+        } else if (c === 34 /* " */) {
+          if (p + 1 < n && !isSpace(line[p + 1]!)) return undefined;
+          done = true;
+        } else {
+          word.push(c);
+        }
+      } else if (inSingle) {
+        if (p >= n) return undefined;
+        const c = line[p]!;
+        if (c === 92 && p + 1 < n && line[p + 1] === 39) {
+          p++;
+          word.push(39);
+        } else if (c === 39 /* ' */) {
+          if (p + 1 < n && !isSpace(line[p + 1]!)) return undefined;
+          done = true;
+        } else {
+          word.push(c);
+        }
+      } else {
+        if (p >= n) break;
+        const c = line[p]!;
+        if (isSpace(c) || c === 0) done = true;
+        else if (c === 34) inDouble = true;
+        else if (c === 39) inSingle = true;
+        else word.push(c);
+      }
+      if (p < n) p++;
+    }
+    args.push(Uint8Array.from(word));
+  }
+}
+
+const HTTP_METHODS = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "DELETE",
+  "OPTIONS",
+  "PATCH",
+  "CONNECT",
+  "TRACE",
+]);
+
+const latin1 = new TextDecoder("latin1");
+
+function looksLikeHttp(args: Uint8Array[]): boolean {
+  const first = latin1.decode(args[0]!).toLowerCase();
+  // Redis closes on `POST` and `Host:` (its securityWarningCommand); we also catch the request
+  // line itself so nothing of it is executed.
+  if (first === "post" || first === "host:") return true;
+  if (args.length !== 3) return false;
+  return HTTP_METHODS.has(first.toUpperCase()) && /^HTTP\/\d/.test(latin1.decode(args[2]!));
+}
+
+/** An incremental RESP request parser with limits. */
+export class RespParser {
+  #buf: Uint8Array;
+  #start = 0;
+  #end = 0;
+  /** Arguments of the multibulk command being received, if any. */
+  #args: Uint8Array[] | undefined;
+  #argsLeft = 0;
+  /** Length of the bulk being received, or -1 while its `$` header is pending. */
+  #bulkLength = -1;
+  /** Bytes of the current command held in `#args`. */
+  #commandBytes = 0;
+  readonly #bulkSizeBytesMax: number;
+  readonly #argsMax: number;
+  readonly #inlineLineBytesMax: number;
+  readonly #queryBufferBytesMax: number;
+  /** When true, the tight limits for unauthenticated clients apply. */
+  restricted = false;
+
+  /** Creates a parser; `limits` override the defaults of `limits.ts`. */
+  constructor(limits: RespParserLimits = {}) {
+    this.#bulkSizeBytesMax = limits.bulkSizeBytesMax ?? RESP_BULK_SIZE_BYTES_MAX;
+    this.#argsMax = limits.argsMax ?? RESP_ARGS_MAX;
+    this.#inlineLineBytesMax = limits.inlineLineBytesMax ?? RESP_INLINE_LINE_BYTES_MAX;
+    this.#queryBufferBytesMax = limits.queryBufferBytesMax ?? RESP_QUERY_BUFFER_BYTES_MAX;
+    this.#buf = new Uint8Array(RESP_READ_CHUNK_BYTES);
+  }
+
+  /** Bytes received and not yet consumed. */
+  get bufferedBytes(): number {
+    return this.#end - this.#start + this.#commandBytes;
+  }
+
+  /** A region to read socket bytes into; follow with `commit(n)`. */
+  writable(): Uint8Array {
+    let need = RESP_READ_CHUNK_BYTES;
+    if (this.#bulkLength >= 0) {
+      // Make room for the whole bulk at once instead of growing chunk by chunk.
+      need = Math.max(need, this.#bulkLength + 2 - (this.#end - this.#start));
+    }
+    if (this.#buf.length - this.#end < need) {
+      const live = this.#end - this.#start;
+      if (this.#start > 0 && this.#buf.length - live >= need) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        const grown = new Uint8Array(Math.max(this.#buf.length * 2, live + need));
+        grown.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = grown;
+      }
+      this.#start = 0;
+      this.#end = live;
+    }
+    return this.#buf.subarray(this.#end);
+  }
+
+  /** Marks `n` bytes of the last `writable()` region as received. */
+  commit(n: number): void {
+    assert(n >= 0 && this.#end + n <= this.#buf.length, "commit within the writable region");
+    this.#end += n;
+  }
+
+  /** Appends bytes (tests and callers that do not read into `writable()`). */
+  push(bytes: Uint8Array): void {
+    let off = 0;
+    while (off < bytes.length) {
+      const w = this.writable();
+      const n = Math.min(w.length, bytes.length - off);
+      w.set(bytes.subarray(off, off + n));
+      this.commit(n);
+      off += n;
+    }
+  }
+
+  /**
+   * The next complete command, or `undefined` when more bytes are needed. Empty commands
+   * (`*0`, `*-1`, blank inline lines) are skipped. Throws `ProtocolError` on bad framing.
+   */
+  next(): RespCommand | undefined {
+    while (true) {
+      if (this.#start === this.#end && this.#args === undefined) {
+        this.#start = this.#end = 0;
+        return undefined;
+      }
+      if (this.#args !== undefined) return this.#continueMultibulk();
+      if (this.#buf[this.#start] === STAR) {
+        const r = this.#startMultibulk();
+        if (r === "skip") continue;
+        if (r === undefined) return undefined;
+        return this.#continueMultibulk();
+      }
+      const inline = this.#inline();
+      if (inline === "skip") continue;
+      return inline;
+    }
+  }
+
+  #checkQueryBuffer(): void {
+    if (this.bufferedBytes > this.#queryBufferBytesMax) {
+      throw new ProtocolError("Protocol error: query buffer limit exceeded");
+    }
+  }
+
+  /** Finds `\r` of a header line; throws when the line is too long. */
+  #headerEnd(tooBig: string): number {
+    const cr = indexOfByte(this.#buf, CR, this.#start, this.#end);
+    if (cr < 0) {
+      if (this.#end - this.#start > RESP_HEADER_LINE_BYTES_MAX) {
+        throw new ProtocolError(`Protocol error: too big ${tooBig} count string`);
+      }
+      return -1;
+    }
+    // The header needs its `\n` too.
+    if (cr + 1 >= this.#end) return -1;
+    return cr;
+  }
+
+  #startMultibulk(): "skip" | true | undefined {
+    const cr = this.#headerEnd("mbulk");
+    if (cr < 0) return undefined;
+    const count = parseInteger(this.#buf, this.#start + 1, cr);
+    if (count === undefined || count > this.#argsMax || count < -1) {
+      throw new ProtocolError("Protocol error: invalid multibulk length");
+    }
+    if (this.restricted && count > RESP_UNAUTHENTICATED_ARGS_MAX) {
+      throw new ProtocolError("Protocol error: unauthenticated multibulk length");
+    }
+    this.#start = cr + 2;
+    if (count <= 0) return "skip";
+    this.#args = [];
+    this.#argsLeft = count;
+    this.#bulkLength = -1;
+    this.#commandBytes = 0;
+    return true;
+  }
+
+  #continueMultibulk(): RespCommand | undefined {
+    const args = this.#args;
+    assert(args !== undefined, "multibulk in progress");
+    while (this.#argsLeft > 0) {
+      if (this.#bulkLength < 0) {
+        if (this.#start === this.#end) return undefined;
+        const c = this.#buf[this.#start]!;
+        if (c !== DOLLAR) {
+          const shown = c === CR || c === LF ? " " : String.fromCharCode(c);
+          throw new ProtocolError(`Protocol error: expected '$', got '${shown}'`);
+        }
+        const cr = this.#headerEnd("bulk");
+        if (cr < 0) {
+          this.#checkQueryBuffer();
+          return undefined;
+        }
+        const length = parseInteger(this.#buf, this.#start + 1, cr);
+        if (length === undefined || length < 0 || length > this.#bulkSizeBytesMax) {
+          throw new ProtocolError("Protocol error: invalid bulk length");
+        }
+        if (this.restricted && length > RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX) {
+          throw new ProtocolError("Protocol error: unauthenticated bulk length");
+        }
+        this.#start = cr + 2;
+        this.#bulkLength = length;
+        this.#checkQueryBuffer();
+      }
+      const length = this.#bulkLength;
+      if (this.#end - this.#start < length + 2) {
+        if (this.#commandBytes + length > this.#queryBufferBytesMax) {
+          throw new ProtocolError("Protocol error: query buffer limit exceeded");
+        }
+        return undefined;
+      }
+      // Like Redis, the two bytes after the data are taken as the CRLF without checking.
+      args.push(this.#buf.slice(this.#start, this.#start + length));
+      this.#commandBytes += length;
+      this.#start += length + 2;
+      this.#bulkLength = -1;
+      this.#argsLeft--;
+      this.#checkQueryBuffer();
+    }
+    this.#args = undefined;
+    this.#commandBytes = 0;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    return args;
+  }
+
+  #inline(): RespCommand | "skip" | undefined {
+    const nl = indexOfByte(this.#buf, LF, this.#start, this.#end);
+    if (nl < 0) {
+      if (this.#end - this.#start > this.#inlineLineBytesMax) {
+        throw new ProtocolError("Protocol error: too big inline request");
+      }
+      return undefined;
+    }
+    if (nl - this.#start > this.#inlineLineBytesMax) {
+      throw new ProtocolError("Protocol error: too big inline request");
+    }
+    let lineEnd = nl;
+    if (lineEnd > this.#start && this.#buf[lineEnd - 1] === CR) lineEnd--;
+    const args = splitInlineArgs(this.#buf.subarray(this.#start, lineEnd));
+    this.#start = nl + 1;
+    if (args === undefined) {
+      throw new ProtocolError("Protocol error: unbalanced quotes in request");
+    }
+    if (args.length === 0) return "skip";
+    if (looksLikeHttp(args)) {
+      throw new HttpOnRespPortError("Possible SECURITY ATTACK detected: HTTP request on RESP port");
+    }
+    if (args.length > this.#argsMax) {
+      throw new ProtocolError("Protocol error: invalid multibulk length");
+    }
+    if (this.restricted && args.length > RESP_UNAUTHENTICATED_ARGS_MAX) {
+      throw new ProtocolError("Protocol error: unauthenticated multibulk length");
+    }
+    return args;
+  }
+}
+
+// ---------------------------------------------------------------- encoder
+
+const encoder = new TextEncoder();
+
+function ascii(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+const OK = ascii("+OK\r\n");
+const CRLF = ascii("\r\n");
+
+/** RESP protocol version of a connection: 2 (default) or 3 (after `HELLO 3`). */
+export type RespVersion = 2 | 3;
+
+/**
+ * Encodes replies into one growable buffer per batch so a pipeline is answered with one write.
+ * Container headers take their element count; the caller writes that many elements after.
+ */
+export class RespWriter {
+  #buf = new Uint8Array(16 * 1024);
+  #len = 0;
+  /** Protocol version replies are encoded for. */
+  protocol: RespVersion = 2;
+
+  /** Bytes encoded and not yet taken. */
+  get length(): number {
+    return this.#len;
+  }
+
+  #reserve(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    const grown = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + n));
+    grown.set(this.#buf.subarray(0, this.#len));
+    this.#buf = grown;
+  }
+
+  /** Appends raw bytes (pre-encoded replies). */
+  raw(bytes: Uint8Array): void {
+    this.#reserve(bytes.length);
+    this.#buf.set(bytes, this.#len);
+    this.#len += bytes.length;
+  }
+
+  #text(s: string): void {
+    const n = s.length;
+    this.#reserve(n * 3);
+    const buf = this.#buf;
+    let len = this.#len;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 128) {
+        const r = encoder.encodeInto(s.slice(i), buf.subarray(len));
+        this.#len = len + r.written;
+        return;
+      }
+      buf[len++] = c;
+    }
+    this.#len = len;
+  }
+
+  #line(prefix: string, s: string): void {
+    this.#text(prefix);
+    this.#text(s);
+    this.raw(CRLF);
+  }
+
+  /** `+OK`. */
+  ok(): void {
+    this.raw(OK);
+  }
+
+  /** A simple string; `\r` and `\n` become spaces. */
+  simple(s: string): void {
+    this.#line("+", s.replace(/[\r\n]/g, " "));
+  }
+
+  /** An error; `message` starts with its code (`ERR …`, `NOAUTH …`). */
+  error(message: string): void {
+    this.#line("-", message.replace(/[\r\n]/g, " "));
+  }
+
+  /** An integer. */
+  integer(n: number | bigint): void {
+    this.#line(":", String(n));
+  }
+
+  /** A bulk string of bytes or UTF-8 text. */
+  bulk(value: Uint8Array | string): void {
+    if (typeof value === "string") value = encoder.encode(value);
+    this.#line("$", String(value.length));
+    this.raw(value);
+    this.raw(CRLF);
+  }
+
+  /** The null bulk string (`$-1`, RESP3 `_`). */
+  null(): void {
+    this.raw(this.protocol === 3 ? NULL3 : NULL_BULK2);
+  }
+
+  /** The null array (`*-1`, RESP3 `_`). */
+  nullArray(): void {
+    this.raw(this.protocol === 3 ? NULL3 : NULL_ARRAY2);
+  }
+
+  /** An array header of `n` elements. */
+  array(n: number): void {
+    this.#line("*", String(n));
+  }
+
+  /** A map header of `n` key/value pairs (RESP2: an array of 2n elements). */
+  map(n: number): void {
+    if (this.protocol === 3) this.#line("%", String(n));
+    else this.#line("*", String(2 * n));
+  }
+
+  /** A set header of `n` elements (RESP2: an array). */
+  set(n: number): void {
+    this.#line(this.protocol === 3 ? "~" : "*", String(n));
+  }
+
+  /** A double (RESP2: a bulk string). */
+  double(x: number): void {
+    const s = Number.isNaN(x)
+      ? "nan"
+      : x === Infinity
+      ? "inf"
+      : x === -Infinity
+      ? "-inf"
+      : String(x);
+    if (this.protocol === 3) this.#line(",", s);
+    else this.bulk(s);
+  }
+
+  /** A boolean (RESP2: integer 1 or 0). */
+  boolean(b: boolean): void {
+    if (this.protocol === 3) this.#line("#", b ? "t" : "f");
+    else this.integer(b ? 1 : 0);
+  }
+
+  /** A verbatim text string (RESP3 `=len\r\ntxt:…`; RESP2: a bulk string). */
+  verbatim(text: string): void {
+    if (this.protocol !== 3) return this.bulk(text);
+    const body = encoder.encode("txt:" + text);
+    this.#line("=", String(body.length));
+    this.raw(body);
+    this.raw(CRLF);
+  }
+
+  /** Drops everything after the first `length` bytes (a failed reply is replaced). */
+  truncate(length: number): void {
+    assert(length >= 0 && length <= this.#len, "truncate within the buffer");
+    this.#len = length;
+  }
+
+  /** A copy of the bytes from `start` to `end`. */
+  copy(start: number, end: number): Uint8Array {
+    return this.#buf.slice(start, end);
+  }
+
+  /** The encoded bytes (a view valid until the next write) and resets the writer. */
+  take(): Uint8Array {
+    const out = this.#buf.subarray(0, this.#len);
+    this.#len = 0;
+    if (this.#buf.length > 4 * 1024 * 1024) this.#buf = new Uint8Array(16 * 1024);
+    return out;
+  }
+}
+
+const NULL3 = ascii("_\r\n");
+const NULL_BULK2 = ascii("$-1\r\n");
+const NULL_ARRAY2 = ascii("*-1\r\n");

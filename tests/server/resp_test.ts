@@ -1,0 +1,116 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { ProtocolError } from "../../src/errors.ts";
+import { RespParser, RespWriter, splitInlineArgs } from "../../src/server/resp.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function texts(args: Uint8Array[] | undefined): string[] | undefined {
+  return args?.map((a) => dec.decode(a));
+}
+
+Deno.test("RespParser.next() parses multibulk fed one byte at a time", () => {
+  const p = new RespParser();
+  const input = enc.encode("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n*1\r\n$4\r\nPING\r\n");
+  const got: string[][] = [];
+  for (const b of input) {
+    p.push(new Uint8Array([b]));
+    let c;
+    while ((c = p.next()) !== undefined) got.push(texts(c)!);
+  }
+  assertEquals(got, [["SET", "k", ""], ["PING"]]);
+  assertEquals(p.bufferedBytes, 0);
+});
+
+Deno.test("RespParser.next() handles inline lines ending in \\n or \\r\\n and skips blanks", () => {
+  const p = new RespParser();
+  p.push(enc.encode("PING\n\r\n  \r\nECHO  hi  \r\n"));
+  assertEquals(texts(p.next()), ["PING"]);
+  assertEquals(texts(p.next()), ["ECHO", "hi"]);
+  assertEquals(p.next(), undefined);
+});
+
+Deno.test("RespParser.next() is binary-safe in bulk strings", () => {
+  const p = new RespParser();
+  const value = new Uint8Array([0, 13, 10, 255, 36, 42]);
+  p.push(enc.encode("*2\r\n$3\r\nGET\r\n$6\r\n"));
+  p.push(value);
+  p.push(enc.encode("\r\n"));
+  const c = p.next()!;
+  assertEquals(c[1], value);
+});
+
+Deno.test("RespParser.next() rejects bad framing with Redis's messages", () => {
+  const cases: [string, string][] = [
+    ["*x\r\n", "Protocol error: invalid multibulk length"],
+    ["*-2\r\n", "Protocol error: invalid multibulk length"],
+    ["*1\r\n$01\r\n", "Protocol error: invalid bulk length"],
+    ["*1\r\n$+1\r\n", "Protocol error: invalid bulk length"],
+    ["*1\r\n:1\r\n", "Protocol error: expected '$', got ':'"],
+    ['"abc', "Protocol error: unbalanced quotes in request"],
+  ];
+  for (const [input, message] of cases) {
+    const p = new RespParser();
+    p.push(enc.encode(input + (input.endsWith("\r\n") ? "" : "\r\n")));
+    assertThrows(() => p.next(), ProtocolError, message);
+  }
+});
+
+Deno.test("RespParser limits: args, bulk size, query buffer, restricted mode", () => {
+  let p = new RespParser({ argsMax: 3 });
+  p.push(enc.encode("*4\r\n"));
+  assertThrows(() => p.next(), ProtocolError, "invalid multibulk length");
+  p = new RespParser({ bulkSizeBytesMax: 10 });
+  p.push(enc.encode("*1\r\n$11\r\n"));
+  assertThrows(() => p.next(), ProtocolError, "invalid bulk length");
+  p = new RespParser({ queryBufferBytesMax: 100 });
+  p.push(enc.encode("*3\r\n$60\r\n" + "a".repeat(60) + "\r\n$60\r\n"));
+  assertThrows(() => p.next(), ProtocolError, "query buffer limit exceeded");
+  p = new RespParser();
+  p.restricted = true;
+  p.push(enc.encode("*11\r\n"));
+  assertThrows(() => p.next(), ProtocolError, "unauthenticated multibulk length");
+  p = new RespParser();
+  p.restricted = true;
+  p.push(enc.encode("*1\r\n$16385\r\n"));
+  assertThrows(() => p.next(), ProtocolError, "unauthenticated bulk length");
+});
+
+Deno.test("splitInlineArgs follows sdssplitargs quoting", () => {
+  const s = (line: string) => texts(splitInlineArgs(enc.encode(line)));
+  assertEquals(s('set "a b" c'), ["set", "a b", "c"]);
+  assertEquals(s('"\\x41\\n\\t\\"q\\\\"'), ['A\n\t"q\\']);
+  assertEquals(s("'it\\'s' 'a\\nb'"), ["it's", "a\\nb"]);
+  assertEquals(s('foo"bar baz"'), ["foobar baz"]);
+  assertEquals(s('""'), [""]);
+  assertEquals(s("   "), []);
+  assertEquals(s('"abc"d'), undefined);
+  assertEquals(s("'abc"), undefined);
+});
+
+Deno.test("RespWriter encodes RESP2 and RESP3 shapes", () => {
+  const w = new RespWriter();
+  w.ok();
+  w.integer(-5);
+  w.integer(9223372036854775807n);
+  w.bulk("héllo");
+  w.null();
+  w.nullArray();
+  w.map(1);
+  w.boolean(true);
+  w.double(1.5);
+  w.error("ERR bad\r\nthing");
+  assertEquals(
+    dec.decode(w.take()),
+    "+OK\r\n:-5\r\n:9223372036854775807\r\n$6\r\nhéllo\r\n$-1\r\n*-1\r\n*2\r\n:1\r\n$3\r\n1.5\r\n-ERR bad  thing\r\n",
+  );
+  w.protocol = 3;
+  w.null();
+  w.nullArray();
+  w.map(1);
+  w.set(2);
+  w.boolean(false);
+  w.double(1.5);
+  w.verbatim("hi");
+  assertEquals(dec.decode(w.take()), "_\r\n_\r\n%1\r\n~2\r\n#f\r\n,1.5\r\n=6\r\ntxt:hi\r\n");
+});
