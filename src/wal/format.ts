@@ -1,0 +1,409 @@
+/**
+ * The WAL's on-disk format: segment header, record framing and the batch payload.
+ * ARCHITECTURE.md § "WAL" draws the boxes and gives a worked example.
+ *
+ * ```
+ * segment file %06d.wal (preallocated with zeros to its full size):
+ * +----------------+----------+----------+----------+-----+----------+-------------+
+ * | header 32 B    | record 1 | record 2 | record 3 | ... | 00 00 00 | ... 00 (EOF) |
+ * +----------------+----------+----------+----------+-----+----------+-------------+
+ *
+ * segment header, 32 bytes (integers little-endian):
+ *   offset  0  magic             8 B   "CHWALSEG" = 43 48 57 41 4c 53 45 47
+ *   offset  8  version           u16   1
+ *   offset 10  reserved          u16   0
+ *   offset 12  unsyncedBytesMax  u32   see the invariants; 0 = no bound
+ *   offset 16  segment id        u64   equals the number in the file name
+ *   offset 24  reserved          u32   0
+ *   offset 28  crc               u32   maskCrc(crc32c(bytes 0..27))
+ *
+ * record (17-byte header, then the payload):
+ * +------------+------------+---------+---------+-------------------+
+ * | length u32 | crc u32    | seq u64 | type u8 | payload (length)  |
+ * +------------+------------+---------+---------+-------------------+
+ *   crc = maskCrc(crc32c(length bytes ‖ seq bytes ‖ type byte ‖ payload))
+ *
+ * BATCH payload: varint count, then per op:
+ *   kind u8 | varint keyLen | key | (PUT only:) varint expireAtMs | varint valueLen | value
+ * ```
+ *
+ * Invariants:
+ * - A segment's header is written, fsynced and its directory entry fsynced (through
+ *   `NNNNNN.wal.tmp` and a rename) before any record goes into the segment, so a `.wal` file
+ *   with a bad header is corruption, never a torn write.
+ * - Records are back to back from offset 32. Seventeen zero bytes where a record header would
+ *   start mean "end of written data" (the preallocated zeros). No valid record has length 0: a
+ *   batch holds at least one op.
+ * - Sequence numbers are strictly increasing and contiguous: a record holding n ops with
+ *   sequence s is followed (in the same or the next non-empty segment) by a record with
+ *   sequence s + n. Op i of a record has sequence s + i.
+ * - `unsyncedBytesMax` is the most bytes the writer of this segment ever had written but not
+ *   fdatasync'ed at once, not counting a flush of one single record (0 = no bound: the segment
+ *   was written with sync mode "interval" or "none"). Recovery uses it to tell a torn last
+ *   write from corruption (see `reader.ts`).
+ * - Every length is checked against the bytes that remain and against `src/limits.ts` before
+ *   it is used; decoding throws `CorruptionError`, never `RangeError`.
+ *
+ * @module
+ */
+
+import { CorruptionError } from "../errors.ts";
+import {
+  BATCH_OPS_MAX,
+  EXPIRE_AT_MS_MAX,
+  KEY_SIZE_BYTES_MAX,
+  VALUE_SIZE_BYTES_MAX,
+  WAL_RECORD_HEADER_BYTES,
+  WAL_RECORD_PAYLOAD_BYTES_MAX,
+} from "../limits.ts";
+import { assert } from "../util/assert.ts";
+import { getU64, getVarint, putU64, putVarint, varintLength, viewOf } from "../util/coding.ts";
+import { crc32c, crc32cExtend, maskCrc } from "../util/crc32c.ts";
+import { type Entry, type EntryKind, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+
+/** "CHWALSEG" as bytes: the first 8 bytes of every segment. */
+export const WAL_SEGMENT_MAGIC = new Uint8Array([0x43, 0x48, 0x57, 0x41, 0x4c, 0x53, 0x45, 0x47]);
+/** Current segment format version. */
+export const WAL_FORMAT_VERSION = 1;
+/** Bytes in a segment header; the first record starts here. */
+export const WAL_SEGMENT_HEADER_BYTES = 32;
+
+/** Record types. On disk: never renumber. */
+export const WAL_RECORD_TYPE_BATCH = 1;
+
+/** The record types this version understands. */
+export type WalRecordType = typeof WAL_RECORD_TYPE_BATCH;
+
+/** File-name suffix of a segment. */
+export const WAL_SEGMENT_SUFFIX = ".wal";
+/** File-name suffix of a segment being preallocated. */
+export const WAL_TMP_SUFFIX = ".wal.tmp";
+
+const SEGMENT_NAME = /^(\d{6,})\.wal$/;
+
+/** One operation of a batch as the writer takes it. */
+export interface WalOp {
+  /** `KIND_PUT` or `KIND_DELETE`. */
+  kind: EntryKind;
+  /** The user key. */
+  key: Uint8Array;
+  /** The value (PUT only; omitted = empty). */
+  value?: Uint8Array;
+  /** Expiry as Unix milliseconds (PUT only; omitted or 0 = never). */
+  expireAtMs?: number;
+}
+
+/** The decoded segment header. */
+export interface SegmentHeader {
+  /** Segment id; equals the number in the file name. */
+  id: number;
+  /** Format version. */
+  version: number;
+  /** See the module invariants; 0 = no bound. */
+  unsyncedBytesMax: number;
+}
+
+/** `%06d.wal`: the file name of segment `id`. */
+export function segmentFileName(id: number): string {
+  assert(Number.isSafeInteger(id) && id >= 1, `bad segment id: ${id}`);
+  return `${String(id).padStart(6, "0")}${WAL_SEGMENT_SUFFIX}`;
+}
+
+/** The segment id in a file name like `000012.wal`, or `undefined` for other names. */
+export function parseSegmentFileName(name: string): number | undefined {
+  const m = SEGMENT_NAME.exec(name);
+  if (!m) return undefined;
+  const id = Number(m[1]);
+  return Number.isSafeInteger(id) && id >= 1 ? id : undefined;
+}
+
+/** Encodes a segment header. */
+export function encodeSegmentHeader(id: number, unsyncedBytesMax: number): Uint8Array {
+  assert(Number.isSafeInteger(unsyncedBytesMax), "unsyncedBytesMax not an integer");
+  assert(unsyncedBytesMax >= 0 && unsyncedBytesMax <= 0xffff_ffff, "unsyncedBytesMax > u32");
+  const buf = new Uint8Array(WAL_SEGMENT_HEADER_BYTES);
+  const view = viewOf(buf);
+  buf.set(WAL_SEGMENT_MAGIC, 0);
+  view.setUint16(8, WAL_FORMAT_VERSION, true);
+  view.setUint16(10, 0, true);
+  view.setUint32(12, unsyncedBytesMax, true);
+  putU64(view, 16, id);
+  view.setUint32(24, 0, true);
+  view.setUint32(28, maskCrc(crc32c(buf, 0, 28)), true);
+  return buf;
+}
+
+/**
+ * Decodes and checks a segment header. `where` names the file in error messages. Throws
+ * `CorruptionError` on a short buffer, bad magic, checksum, version or reserved bytes.
+ */
+export function decodeSegmentHeader(buf: Uint8Array, where: string): SegmentHeader {
+  const fail = (reason: string): never => {
+    throw new CorruptionError(`Cannot read WAL segment header: ${reason} at offset 0 in ${where}`);
+  };
+  if (buf.length < WAL_SEGMENT_HEADER_BYTES) {
+    fail(`file has ${buf.length} bytes, fewer than the ${WAL_SEGMENT_HEADER_BYTES}-byte header`);
+  }
+  for (let i = 0; i < WAL_SEGMENT_MAGIC.length; i++) {
+    if (buf[i] !== WAL_SEGMENT_MAGIC[i]) fail("bad magic (not a CityHall WAL segment)");
+  }
+  const view = viewOf(buf);
+  const stored = view.getUint32(28, true);
+  if (stored !== maskCrc(crc32c(buf, 0, 28))) fail("checksum mismatch");
+  const version = view.getUint16(8, true);
+  if (version !== WAL_FORMAT_VERSION) {
+    fail(`unsupported format version ${version} (this build reads ${WAL_FORMAT_VERSION})`);
+  }
+  if (view.getUint16(10, true) !== 0 || view.getUint32(24, true) !== 0) {
+    fail("reserved bytes are not zero");
+  }
+  let id = 0;
+  try {
+    id = getU64(view, 16);
+  } catch {
+    fail("segment id exceeds 2^53 - 1");
+  }
+  return { id, version, unsyncedBytesMax: view.getUint32(12, true) };
+}
+
+/** Bytes `encodeBatch(ops)` produces. */
+export function batchPayloadBytes(ops: readonly WalOp[]): number {
+  let n = varintLength(ops.length);
+  for (const op of ops) {
+    n += 1 + varintLength(op.key.length) + op.key.length;
+    if (op.kind === KIND_PUT) {
+      const valueLength = op.value?.length ?? 0;
+      n += varintLength(op.expireAtMs ?? 0) + varintLength(valueLength) + valueLength;
+    }
+  }
+  return n;
+}
+
+/** Encodes `ops` at `buf[offset]`; returns the offset after them. REQUIRES: room enough. */
+export function encodeBatchInto(buf: Uint8Array, offset: number, ops: readonly WalOp[]): number {
+  assert(ops.length >= 1, "empty batch");
+  assert(ops.length <= BATCH_OPS_MAX, "batch over BATCH_OPS_MAX");
+  offset = putVarint(buf, offset, ops.length);
+  for (const op of ops) {
+    assert(op.kind === KIND_PUT || op.kind === KIND_DELETE, `bad op kind: ${op.kind}`);
+    buf[offset++] = op.kind;
+    offset = putVarint(buf, offset, op.key.length);
+    buf.set(op.key, offset);
+    offset += op.key.length;
+    if (op.kind === KIND_PUT) {
+      const expireAtMs = op.expireAtMs ?? 0;
+      assert(expireAtMs <= EXPIRE_AT_MS_MAX, "expireAtMs over EXPIRE_AT_MS_MAX");
+      offset = putVarint(buf, offset, expireAtMs);
+      const value = op.value ?? EMPTY;
+      offset = putVarint(buf, offset, value.length);
+      buf.set(value, offset);
+      offset += value.length;
+    }
+  }
+  return offset;
+}
+
+/** Encodes a batch payload: varint count, then each op (see the module comment). */
+export function encodeBatch(ops: readonly WalOp[]): Uint8Array {
+  const buf = new Uint8Array(batchPayloadBytes(ops));
+  const end = encodeBatchInto(buf, 0, ops);
+  assert(end === buf.length, "batch size mismatch");
+  return buf;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Decodes a batch payload into entries; op i gets sequence `seq + i`. Keys and values are
+ * copies (they do not pin `payload`). Throws `CorruptionError` on anything malformed: a bad
+ * count or kind, a length past the end or over a limit, trailing bytes.
+ */
+export function decodeBatch(payload: Uint8Array, seq: number): Entry[] {
+  const end = payload.length;
+  const fail = (reason: string, at: number): never => {
+    throw new CorruptionError(`Cannot decode WAL batch: ${reason} at payload offset ${at}`);
+  };
+  const varint = (at: number, what: string) => {
+    try {
+      return getVarint(payload, at, end);
+    } catch (err) {
+      return fail(`bad ${what} (${(err as Error).message})`, at);
+    }
+  };
+  const first = varint(0, "op count");
+  const count = first.value;
+  let offset = first.offset;
+  if (count < 1 || count > BATCH_OPS_MAX) {
+    fail(`op count ${count} outside 1..${BATCH_OPS_MAX}`, 0);
+  }
+  if (!Number.isSafeInteger(seq + count) || seq < 1) {
+    fail(`sequence ${seq} + ${count} ops out of range`, 0);
+  }
+  const entries: Entry[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    if (offset >= end) fail(`op ${i} of ${count} missing`, offset);
+    const kind = payload[offset]!;
+    if (kind !== KIND_PUT && kind !== KIND_DELETE) fail(`op ${i} has unknown kind ${kind}`, offset);
+    offset++;
+    const keyLength = varint(offset, "key length");
+    offset = keyLength.offset;
+    if (keyLength.value > KEY_SIZE_BYTES_MAX || keyLength.value > end - offset) {
+      fail(`op ${i} key length ${keyLength.value} exceeds the limit or the payload`, offset);
+    }
+    const key = payload.slice(offset, offset + keyLength.value);
+    offset += keyLength.value;
+    if (kind === KIND_DELETE) {
+      entries[i] = { key, seq: seq + i, kind, expireAtMs: 0, value: EMPTY };
+      continue;
+    }
+    const expire = varint(offset, "expireAtMs");
+    offset = expire.offset;
+    if (expire.value > EXPIRE_AT_MS_MAX) {
+      fail(`op ${i} expireAtMs ${expire.value} too large`, offset);
+    }
+    const valueLength = varint(offset, "value length");
+    offset = valueLength.offset;
+    if (valueLength.value > VALUE_SIZE_BYTES_MAX || valueLength.value > end - offset) {
+      fail(`op ${i} value length ${valueLength.value} exceeds the limit or the payload`, offset);
+    }
+    const value = payload.slice(offset, offset + valueLength.value);
+    offset += valueLength.value;
+    entries[i] = { key, seq: seq + i, kind: KIND_PUT, expireAtMs: expire.value, value };
+  }
+  if (offset !== end) fail(`${end - offset} trailing bytes after ${count} ops`, offset);
+  return entries;
+}
+
+/** Reads only the op count of a batch payload (to advance the expected sequence). */
+export function batchOpCount(payload: Uint8Array): number {
+  try {
+    return getVarint(payload, 0, payload.length).value;
+  } catch (err) {
+    throw new CorruptionError(`Cannot decode WAL batch: bad op count (${(err as Error).message})`);
+  }
+}
+
+/**
+ * Writes the 17-byte record header for the payload already at
+ * `buf[offset + 17, offset + 17 + length)` and checksums it.
+ */
+export function sealRecord(
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  seq: number,
+  type: WalRecordType,
+): void {
+  assert(length >= 1 && length <= WAL_RECORD_PAYLOAD_BYTES_MAX, `bad payload length ${length}`);
+  assert(Number.isSafeInteger(seq) && seq >= 1, `bad sequence ${seq}`);
+  const view = new DataView(buf.buffer, buf.byteOffset + offset, WAL_RECORD_HEADER_BYTES);
+  view.setUint32(0, length, true);
+  putU64(view, 8, seq);
+  view.setUint8(16, type);
+  view.setUint32(4, maskCrc(recordCrc(buf, offset, length)), true);
+}
+
+/** Encodes one whole record (header and payload). */
+export function encodeRecord(seq: number, type: WalRecordType, payload: Uint8Array): Uint8Array {
+  const buf = new Uint8Array(WAL_RECORD_HEADER_BYTES + payload.length);
+  buf.set(payload, WAL_RECORD_HEADER_BYTES);
+  sealRecord(buf, 0, payload.length, seq, type);
+  return buf;
+}
+
+/** Unmasked CRC32C of a record: length bytes, then seq, type and payload (skips the crc). */
+function recordCrc(buf: Uint8Array, offset: number, length: number): number {
+  const c = crc32cExtend(0, buf, offset, offset + 4);
+  return crc32cExtend(c, buf, offset + 8, offset + WAL_RECORD_HEADER_BYTES + length);
+}
+
+/** A record read back from a segment. */
+export interface WalRecord {
+  /** File offset of the record's header. */
+  offset: number;
+  /** File offset just past the record. */
+  endOffset: number;
+  /** Sequence of the record's first op. */
+  seq: number;
+  /** Record type. */
+  type: WalRecordType;
+  /** The payload (a view into the read buffer). */
+  payload: Uint8Array;
+}
+
+/** What is at an offset of a segment. */
+export type ParsedRecord =
+  | { status: "record"; record: WalRecord }
+  | { status: "end" }
+  | { status: "bad"; reason: string; checksummed: boolean };
+
+/**
+ * Parses the record at `buf[at]` where `buf[0]` is file offset `base` and the data ends at
+ * `buf.length`. Returns "end" at 17 zero bytes (or fewer than 17 zero bytes before the end),
+ * "bad" with a reason on a truncated, oversized, mis-checksummed record, and "bad" with
+ * `checksummed: true` when the checksum holds but the content is invalid (unknown type,
+ * sequence 0 or over 2^53 − 1): such a record was written whole, so it is never a torn write.
+ */
+export function parseRecordAt(buf: Uint8Array, at: number, base = 0): ParsedRecord {
+  const end = buf.length;
+  const headerEnd = Math.min(end, at + WAL_RECORD_HEADER_BYTES);
+  let zero = true;
+  for (let i = at; i < headerEnd; i++) {
+    if (buf[i] !== 0) {
+      zero = false;
+      break;
+    }
+  }
+  if (zero) return { status: "end" };
+  if (end - at < WAL_RECORD_HEADER_BYTES) {
+    return {
+      status: "bad",
+      reason: `truncated record header (${end - at} bytes before the end)`,
+      checksummed: false,
+    };
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset + at, WAL_RECORD_HEADER_BYTES);
+  const length = view.getUint32(0, true);
+  if (length === 0) return { status: "bad", reason: "bad record length 0", checksummed: false };
+  if (length > WAL_RECORD_PAYLOAD_BYTES_MAX) {
+    return {
+      status: "bad",
+      reason:
+        `bad record length ${length} (limit WAL_RECORD_PAYLOAD_BYTES_MAX = ${WAL_RECORD_PAYLOAD_BYTES_MAX})`,
+      checksummed: false,
+    };
+  }
+  if (length > end - at - WAL_RECORD_HEADER_BYTES) {
+    return {
+      status: "bad",
+      reason: `truncated record (length ${length} runs past the end of the segment)`,
+      checksummed: false,
+    };
+  }
+  const stored = view.getUint32(4, true);
+  if (stored !== maskCrc(recordCrc(buf, at, length))) {
+    return { status: "bad", reason: "checksum mismatch", checksummed: false };
+  }
+  const type = view.getUint8(16);
+  if (type !== WAL_RECORD_TYPE_BATCH) {
+    return { status: "bad", reason: `unknown record type ${type}`, checksummed: true };
+  }
+  let seq: number;
+  try {
+    seq = getU64(view, 8);
+  } catch {
+    return { status: "bad", reason: "sequence exceeds 2^53 - 1", checksummed: true };
+  }
+  if (seq < 1) return { status: "bad", reason: "sequence 0", checksummed: true };
+  const payloadStart = at + WAL_RECORD_HEADER_BYTES;
+  return {
+    status: "record",
+    record: {
+      offset: base + at,
+      endOffset: base + payloadStart + length,
+      seq,
+      type,
+      payload: buf.subarray(payloadStart, payloadStart + length),
+    },
+  };
+}
