@@ -39,8 +39,8 @@ import {
   type ManifestState,
   newManifestState,
   saveManifest,
-  type TableMeta,
   tableFileName,
+  type TableMeta,
 } from "../manifest/mod.ts";
 import { Memtable } from "../memtable/mod.ts";
 import { BlockCache, Table, TableBuilder } from "../sstable/mod.ts";
@@ -49,7 +49,7 @@ import { recoverWal, type WalOp, WalWriter } from "../wal/mod.ts";
 import { assert } from "../util/assert.ts";
 import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
 import { type Entry, type EntryIterator, isDeadAt, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
-import { type DatabaseOptions, resolveOptions, type ResolvedOptions } from "./options.ts";
+import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { deletableSegments } from "./retention.ts";
 import { setImmediate } from "node:timers";
 
@@ -216,7 +216,15 @@ export class Database {
    * Opens (or creates) the database in `dir`: takes the directory lock, loads the manifest,
    * removes files a crash left behind, opens the tables and replays the WAL.
    */
-  static async open(dir: string, options: DatabaseOptions = {}): Promise<Database> {
+  static open(dir: string, options: DatabaseOptions = {}): Promise<Database> {
+    try {
+      return Promise.resolve(Database.#openSync(dir, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  static #openSync(dir: string, options: DatabaseOptions): Database {
     const resolved = resolveOptions(options);
     const fs = resolved.fs;
     const log = resolved.logger;
@@ -543,7 +551,11 @@ export class Database {
         while (chunk.length < SCAN_CHUNK_ENTRIES && returned + chunk.length < limit) {
           if (!iterator.valid()) break;
           const e = iterator.entry();
-          if (reverse ? start !== undefined && compareBytes(e.key, start) < 0 : end !== undefined && compareBytes(e.key, end) >= 0) {
+          if (
+            reverse
+              ? start !== undefined && compareBytes(e.key, start) < 0
+              : end !== undefined && compareBytes(e.key, end) >= 0
+          ) {
             break;
           }
           if (!isDeadAt(e, now)) chunk.push([e.key, e.value]);

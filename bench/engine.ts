@@ -1,0 +1,424 @@
+/**
+ * Engine benchmarks: each row runs the same work on CityHall and on Deno KV (`Deno.openKv` on a
+ * file) in the same process and reports the ratio. Sizes scale with BENCH_SCALE (default 1).
+ */
+
+import { Database } from "../src/mod.ts";
+import { type Row, scaled, timeIt } from "./harness.ts";
+
+const enc = new TextEncoder();
+
+function sensorKey(i: number, site = i % 8): string {
+  const metric = ["temp", "hum", "pres", "vib"][i % 4];
+  return `sensor.site${site}.${metric}.${String(1_700_000_000_000 + i * 1000)}`;
+}
+
+function sensorValue(i: number): string {
+  return (20 + Math.sin(i / 50) * 5).toFixed(2);
+}
+
+async function tempDir(name: string): Promise<string> {
+  return await Deno.makeTempDir({ prefix: `cityhall-bench-${name}-` });
+}
+
+async function dirSizeBytes(dir: string): Promise<number> {
+  let total = 0;
+  for await (const e of Deno.readDir(dir)) {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory) total += await dirSizeBytes(path);
+    else total += (await Deno.stat(path)).size;
+  }
+  return total;
+}
+
+async function openKv(name: string): Promise<{ kv: Deno.Kv; dir: string }> {
+  const dir = await tempDir(`kv-${name}`);
+  return { kv: await Deno.openKv(`${dir}/kv.sqlite`), dir };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/** Runs the engine rows and returns them. */
+export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  const add = (row: Row) => {
+    rows.push(row);
+    log(row);
+  };
+  let peakRss = Deno.memoryUsage().rss;
+  const rssTimer = setInterval(() => {
+    peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+  }, 50);
+
+  // 1. Durable puts, one writer awaiting each.
+  {
+    const n = scaled(3000);
+    const dir = await tempDir("r1");
+    const db = await Database.open(dir);
+    const ours = await timeIt(n, async () => {
+      for (let i = 0; i < n; i++) await db.put(sensorKey(i), sensorValue(i));
+    });
+    await db.close();
+    const { kv, dir: kvDir } = await openKv("r1");
+    const kvn = Math.min(n, scaled(1000));
+    const theirs = await timeIt(kvn, async () => {
+      for (let i = 0; i < kvn; i++) await kv.set([sensorKey(i)], sensorValue(i));
+    });
+    kv.close();
+    // The raw rate this is bounded by: overwrite one preallocated block + fdatasync.
+    const raw = rawFdatasyncRate(dir, scaled(2000));
+    add({
+      name: "1. durable puts, 1 writer",
+      unit: "puts/s",
+      cityhall: ours,
+      denoKv: theirs,
+      note: `raw overwrite+fdatasync ${raw.toFixed(0)}/s; ${(ours / raw * 100).toFixed(0)}% of raw`,
+    });
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(kvDir, { recursive: true });
+  }
+
+  // 2. Durable puts, 256 concurrent writers.
+  {
+    const n = scaled(200_000);
+    const dir = await tempDir("r2");
+    const db = await Database.open(dir);
+    const ours = await timeIt(n, async () => {
+      let next = 0;
+      await Promise.all(Array.from({ length: 256 }, async () => {
+        while (next < n) {
+          const i = next++;
+          await db.put(sensorKey(i), sensorValue(i));
+        }
+      }));
+    });
+    await db.close();
+    const { kv, dir: kvDir } = await openKv("r2");
+    const kvn = scaled(10_000);
+    const theirs = await timeIt(kvn, async () => {
+      let next = 0;
+      await Promise.all(Array.from({ length: 256 }, async () => {
+        while (next < kvn) {
+          const i = next++;
+          await kv.set([sensorKey(i)], sensorValue(i));
+        }
+      }));
+    });
+    kv.close();
+    add({ name: "2. durable puts, 256 writers", unit: "puts/s", cityhall: ours, denoKv: theirs });
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(kvDir, { recursive: true });
+  }
+
+  // 3. Batches of 1,000.
+  {
+    const batches = scaled(300);
+    const dir = await tempDir("r3");
+    const db = await Database.open(dir);
+    const ours = await timeIt(batches * 1000, async () => {
+      for (let b = 0; b < batches; b++) {
+        await db.write(Array.from({ length: 1000 }, (_, j) => {
+          const i = b * 1000 + j;
+          return { type: "put" as const, key: sensorKey(i), value: sensorValue(i) };
+        }));
+      }
+    });
+    await db.close();
+    const { kv, dir: kvDir } = await openKv("r3");
+    const kvBatches = Math.max(1, Math.floor(batches / 10));
+    const theirs = await timeIt(kvBatches * 1000, async () => {
+      for (let b = 0; b < kvBatches; b++) {
+        const op = kv.atomic();
+        for (let j = 0; j < 1000; j++) {
+          const i = b * 1000 + j;
+          op.set([sensorKey(i)], sensorValue(i));
+        }
+        await op.commit();
+      }
+    });
+    kv.close();
+    add({ name: "3. batches of 1,000", unit: "puts/s", cityhall: ours, denoKv: theirs });
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(kvDir, { recursive: true });
+  }
+
+  // 4. Random point reads over a dataset 10x the memtable, cache warm.
+  // 5. Missing keys, bloom on vs off.
+  // 6. Prefix scans of 1,000 keys.
+  {
+    const memtable = 4 * 1024 * 1024;
+    const n = scaled(400_000); // ~40 MiB of keys and values: 10x the memtable
+    const value = "v".repeat(60);
+    const results: Record<string, Database> = {};
+    const dirs: string[] = [];
+    for (const bloom of [10, 0]) {
+      const dir = await tempDir(`r4-${bloom}`);
+      dirs.push(dir);
+      const db = await Database.open(dir, {
+        memtableSizeBytesMax: memtable,
+        bloomBitsPerKey: bloom,
+        syncMode: "none",
+        blockCacheSizeBytes: 64 * 1024 * 1024,
+      });
+      for (let b = 0; b < n; b += 1000) {
+        await db.write(Array.from({ length: Math.min(1000, n - b) }, (_, j) => ({
+          type: "put" as const,
+          key: sensorKey(b + j),
+          value,
+        })));
+      }
+      await db.flush();
+      await db.idle();
+      results[bloom] = db;
+    }
+    const db = results[10]!;
+    const reads = scaled(500_000);
+    const keys = Array.from({ length: 10_000 }, (_, i) => enc.encode(sensorKey((i * 7919) % n)));
+    for (const k of keys) db.getEntry(k); // warm the cache
+    const ours = await timeIt(reads, () => {
+      let found = 0;
+      for (let i = 0; i < reads; i++) if (db.getEntry(keys[(i * 31) % keys.length]!)) found++;
+      if (found !== reads) throw new Error(`row 4: ${found} of ${reads} found`);
+      return Promise.resolve();
+    });
+    const { kv, dir: kvDir } = await openKv("r4");
+    const kvn = scaled(100_000);
+    for (let b = 0; b < kvn; b += 1000) {
+      const op = kv.atomic();
+      for (let j = 0; j < 1000; j++) op.set([sensorKey(b + j)], value);
+      await op.commit();
+    }
+    const kvKeys = Array.from({ length: 10_000 }, (_, i) => [sensorKey((i * 7919) % kvn)]);
+    const kvReads = scaled(50_000);
+    const theirs = await timeIt(kvReads, async () => {
+      for (let i = 0; i < kvReads; i++) await kv.get(kvKeys[(i * 31) % kvKeys.length]!);
+    });
+    add({
+      name: "4. random point reads (10x memtable, warm)",
+      unit: "reads/s",
+      cityhall: ours,
+      denoKv: theirs,
+      note: "CityHall: getEntry() in a loop (sync); Deno KV: awaited kv.get",
+    });
+
+    // 5.
+    const missing = Array.from({ length: 10_000 }, (_, i) => enc.encode(`sensor.site9.none.${i}`));
+    const medianMissUs = (d: Database) => {
+      const samples = new Float64Array(20);
+      for (let s = 0; s < samples.length; s++) {
+        const t0 = performance.now();
+        for (const k of missing) d.getEntry(k);
+        samples[s] = (performance.now() - t0) * 1000 / missing.length;
+      }
+      samples.sort();
+      return percentile(samples, 0.5);
+    };
+    const bloomOn = medianMissUs(results[10]!);
+    const bloomOff = medianMissUs(results[0]!);
+    const kvMissT0 = performance.now();
+    for (let i = 0; i < 5000; i++) await kv.get([`sensor.site9.none.${i}`]);
+    const kvMissUs = (performance.now() - kvMissT0) * 1000 / 5000;
+    add({
+      name: "5. missing-key get, bloom on (median)",
+      unit: "µs",
+      cityhall: bloomOn,
+      denoKv: kvMissUs,
+      lowerIsBetter: true,
+      note: `bloom off: ${bloomOff.toFixed(2)} µs (${(bloomOff / bloomOn).toFixed(1)}x slower)`,
+    });
+
+    // 6.
+    const scans = scaled(300);
+    let scanned = 0;
+    const scanStart = performance.now();
+    for (let s = 0; s < scans; s++) {
+      const prefix = `sensor.site${s % 8}.`;
+      let c = 0;
+      for await (const _ of db.scan({ prefix }, { limit: 1000 })) c++;
+      scanned += c;
+    }
+    const ours6 = scanned / ((performance.now() - scanStart) / 1000);
+    let kvScanned = 0;
+    const kvScans = scaled(50);
+    const kvScanStart = performance.now();
+    for (let s = 0; s < kvScans; s++) {
+      for await (const _ of kv.list({ prefix: [] }, { limit: 1000 })) kvScanned++;
+    }
+    const theirs6 = kvScanned / ((performance.now() - kvScanStart) / 1000);
+    add({
+      name: "6. prefix scans of 1,000 keys",
+      unit: "keys/s",
+      cityhall: ours6,
+      denoKv: theirs6,
+    });
+    kv.close();
+    for (const d of Object.values(results)) await d.close();
+    for (const d of [...dirs, kvDir]) await Deno.remove(d, { recursive: true });
+  }
+
+  // 7. Put latency while flushes and compactions run.
+  {
+    const dir = await tempDir("r7");
+    const db = await Database.open(dir, { memtableSizeBytesMax: 1024 * 1024, levelTablesMax: 4 });
+    const n = scaled(20_000);
+    const lat = new Float64Array(n);
+    const filler = "x".repeat(200);
+    // A background bulk writer keeps flushes and compactions busy.
+    let stop = false;
+    const bulk = (async () => {
+      let b = 0;
+      while (!stop) {
+        await db.write(Array.from({ length: 500 }, (_, j) => ({
+          type: "put" as const,
+          key: `bulk.${b}.${j}`,
+          value: filler,
+        })));
+        b++;
+      }
+    })();
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await db.put(sensorKey(i), sensorValue(i));
+      lat[i] = performance.now() - t0;
+    }
+    stop = true;
+    await bulk;
+    const stats = db.stats();
+    await db.close();
+    lat.sort();
+    add({
+      name: "7. put latency under flush+compaction p50/p99/max",
+      unit: "ms",
+      cityhall: percentile(lat, 0.99),
+      lowerIsBetter: true,
+      note: `p50 ${percentile(lat, 0.5).toFixed(3)} ms, p99 ${
+        percentile(lat, 0.99).toFixed(3)
+      } ms, max ${
+        lat[n - 1]!.toFixed(3)
+      } ms; ${stats.flushes} flushes, ${stats.compactions} compactions during the run`,
+    });
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  // 8. Bytes on disk before/after compacting an overwrite-heavy workload.
+  {
+    const dir = await tempDir("r8");
+    const db = await Database.open(dir, {
+      memtableSizeBytesMax: 512 * 1024,
+      syncMode: "none",
+      autoCompaction: false,
+    });
+    const keys = scaled(5000);
+    for (let round = 0; round < 20; round++) {
+      for (let b = 0; b < keys; b += 1000) {
+        await db.write(Array.from({ length: Math.min(1000, keys - b) }, (_, j) => ({
+          type: "put" as const,
+          key: `counter.${b + j}`,
+          value: `${round}:${"r".repeat(80)}`,
+        })));
+      }
+      await db.flush();
+    }
+    const before = db.stats().sstableSizeBytes;
+    await db.compact();
+    const after = db.stats().sstableSizeBytes;
+    await db.close();
+    add({
+      name: "8. SSTable bytes, overwrite-heavy, before→after compact",
+      unit: "% saved",
+      cityhall: (1 - after / before) * 100,
+      note: `${(before / 1e6).toFixed(2)} MB → ${(after / 1e6).toFixed(2)} MB`,
+    });
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  // 9. Compression ratio on sensor-like data.
+  {
+    const dir = await tempDir("r9");
+    const db = await Database.open(dir, { syncMode: "none" });
+    const n = scaled(200_000);
+    let raw = 0;
+    for (let b = 0; b < n; b += 1000) {
+      const ops = Array.from({ length: 1000 }, (_, j) => {
+        const i = b + j;
+        const key = sensorKey(Math.floor(i / 8), i % 8);
+        const value = sensorValue(i);
+        raw += key.length + value.length;
+        return { type: "put" as const, key, value };
+      });
+      await db.write(ops);
+    }
+    await db.compact();
+    const onDisk = db.stats().sstableSizeBytes;
+    await db.close();
+    add({
+      name: "9. compression, sensor keys+values",
+      unit: "ratio",
+      cityhall: raw / onDisk,
+      note: `${(raw / 1e6).toFixed(2)} MB raw → ${(onDisk / 1e6).toFixed(2)} MB of SSTables`,
+    });
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  // 10. Reopen time with 1M entries only in the WAL.
+  {
+    const dir = await tempDir("r10");
+    const n = scaled(1_000_000);
+    const options = { memtableSizeBytesMax: 512 * 1024 * 1024, syncMode: "none" as const };
+    let db = await Database.open(dir, options);
+    for (let b = 0; b < n; b += 1000) {
+      await db.write(Array.from({ length: 1000 }, (_, j) => ({
+        type: "put" as const,
+        key: sensorKey(b + j),
+        value: sensorValue(b + j),
+      })));
+    }
+    await db.sync();
+    await db.close();
+    const walBytes = await dirSizeBytes(`${dir}/wal`);
+    const t0 = performance.now();
+    db = await Database.open(dir, options);
+    const seconds = (performance.now() - t0) / 1000;
+    const entries = db.stats().memtableEntries;
+    await db.close();
+    add({
+      name: "10. reopen with 1M entries only in the WAL",
+      unit: "s",
+      cityhall: seconds,
+      lowerIsBetter: true,
+      note: `${entries} entries replayed from ${(walBytes / 1e6).toFixed(0)} MB of WAL`,
+    });
+    await Deno.remove(dir, { recursive: true });
+  }
+
+  clearInterval(rssTimer);
+  peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+  add({
+    name: "11. peak RSS of this benchmark process",
+    unit: "MiB",
+    cityhall: peakRss / 1024 / 1024,
+    lowerIsBetter: true,
+  });
+  return rows;
+}
+
+/** Overwrite one preallocated 4 KiB block and fdatasync, n times: the floor for row 1. */
+function rawFdatasyncRate(dir: string, n: number): number {
+  const path = `${dir}/raw-fdatasync`;
+  const file = Deno.openSync(path, { read: true, write: true, create: true });
+  file.writeSync(new Uint8Array(1 << 20));
+  file.syncSync();
+  const block = new Uint8Array(100);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    file.seekSync((i * 100) % (1 << 20), Deno.SeekMode.Start);
+    file.writeSync(block);
+    file.syncDataSync();
+  }
+  const rate = n / ((performance.now() - t0) / 1000);
+  file.close();
+  Deno.removeSync(path);
+  return rate;
+}

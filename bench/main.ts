@@ -1,0 +1,34 @@
+/**
+ * `deno task bench`: runs every benchmark section, prints a Markdown table and writes
+ * bench/results/latest.json. BENCH_SECTIONS=engine,server selects sections; BENCH_SCALE
+ * scales the sizes (e.g. 0.1 for a quick look).
+ */
+
+import { engineBench } from "./engine.ts";
+import { formatRow, ratio, type Row, TABLE_HEADER } from "./harness.ts";
+
+const sections = (Deno.env.get("BENCH_SECTIONS") ?? "engine").split(",");
+const rows: Row[] = [];
+const started = new Date();
+
+console.log(
+  `CityHall benchmarks, ${started.toISOString()}, Deno ${Deno.version.deno}, ${Deno.build.target}`,
+);
+console.log(TABLE_HEADER);
+const print = (row: Row) => console.log(formatRow(row));
+
+if (sections.includes("engine")) rows.push(...await engineBench(print));
+
+const out = {
+  started: started.toISOString(),
+  deno: Deno.version.deno,
+  target: Deno.build.target,
+  scale: Number(Deno.env.get("BENCH_SCALE") ?? "1"),
+  rows: rows.map((r) => ({ ...r, ratio: ratio(r) })),
+};
+await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
+await Deno.writeTextFile(
+  new URL("./results/latest.json", import.meta.url),
+  JSON.stringify(out, null, 2) + "\n",
+);
+console.log("wrote bench/results/latest.json");

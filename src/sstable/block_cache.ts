@@ -1,0 +1,158 @@
+/**
+ * A byte-bounded LRU cache of decoded data blocks, shared by every open table (LevelDB's
+ * `ShardedLRUCache`, without shards: JavaScript has one thread).
+ *
+ * Blocks are keyed by (file number, block offset). Lookups go through a map per file, so a
+ * hit is two `Map.get` calls and a move to the front of an intrusive doubly linked list;
+ * `evictFile` drops a deleted table's blocks in one step.
+ *
+ * Invariants:
+ * - `usageBytes` is the sum of `chargeBytes` of the cached blocks and stays ≤ `capacityBytes`
+ *   after every insert (a block larger than the whole cache is not cached).
+ * - Cached blocks are immutable; handing the same `Block` to many readers is safe.
+ *
+ * @module
+ */
+
+import { BLOCK_CACHE_SIZE_BYTES_DEFAULT } from "../limits.ts";
+import { assert } from "../util/assert.ts";
+import type { Block } from "./block.ts";
+
+interface Node {
+  fileNumber: number;
+  offset: number;
+  block: Block;
+  chargeBytes: number;
+  /** Towards the most recently used end. */
+  newer: Node | undefined;
+  /** Towards the least recently used end. */
+  older: Node | undefined;
+}
+
+/** The LRU block cache. */
+export class BlockCache {
+  /** Most bytes the cache holds. */
+  readonly capacityBytes: number;
+  /** Lookups that found their block. */
+  hits = 0;
+  /** Lookups that did not. */
+  misses = 0;
+  #usageBytes = 0;
+  #count = 0;
+  #files = new Map<number, Map<number, Node>>();
+  /** Most recently used. */
+  #newest: Node | undefined = undefined;
+  /** Least recently used: evicted first. */
+  #oldest: Node | undefined = undefined;
+
+  /** Creates a cache holding at most `capacityBytes` (0 disables caching). */
+  constructor(capacityBytes: number = BLOCK_CACHE_SIZE_BYTES_DEFAULT) {
+    assert(
+      Number.isSafeInteger(capacityBytes) && capacityBytes >= 0,
+      "cache capacity is a non-negative integer",
+    );
+    this.capacityBytes = capacityBytes;
+  }
+
+  /** Bytes currently charged to cached blocks. */
+  get usageBytes(): number {
+    return this.#usageBytes;
+  }
+
+  /** Number of cached blocks. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** The cached block at (`fileNumber`, `offset`), marked most recently used. */
+  get(fileNumber: number, offset: number): Block | undefined {
+    const node = this.#files.get(fileNumber)?.get(offset);
+    if (node === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    if (node !== this.#newest) {
+      this.#unlink(node);
+      this.#pushNewest(node);
+    }
+    return node.block;
+  }
+
+  /** Caches `block`, evicting least recently used blocks to stay within capacity. */
+  insert(fileNumber: number, offset: number, block: Block): void {
+    const chargeBytes = block.chargeBytes;
+    let file = this.#files.get(fileNumber);
+    const old = file?.get(offset);
+    if (old !== undefined) this.#remove(old);
+    if (chargeBytes > this.capacityBytes) return;
+    while (this.#usageBytes + chargeBytes > this.capacityBytes && this.#oldest !== undefined) {
+      this.#remove(this.#oldest);
+    }
+    if (file === undefined || !this.#files.has(fileNumber)) {
+      file = new Map();
+      this.#files.set(fileNumber, file);
+    }
+    const node: Node = {
+      fileNumber,
+      offset,
+      block,
+      chargeBytes,
+      newer: undefined,
+      older: undefined,
+    };
+    file.set(offset, node);
+    this.#pushNewest(node);
+    this.#usageBytes += chargeBytes;
+    this.#count++;
+    assert(this.#usageBytes <= this.capacityBytes, "cache usage within capacity");
+  }
+
+  /** Drops every block of `fileNumber` (its table was deleted). */
+  evictFile(fileNumber: number): void {
+    const file = this.#files.get(fileNumber);
+    if (file === undefined) return;
+    for (const node of file.values()) {
+      this.#unlink(node);
+      this.#usageBytes -= node.chargeBytes;
+      this.#count--;
+    }
+    this.#files.delete(fileNumber);
+  }
+
+  /** Drops every block. */
+  clear(): void {
+    this.#files.clear();
+    this.#newest = undefined;
+    this.#oldest = undefined;
+    this.#usageBytes = 0;
+    this.#count = 0;
+  }
+
+  #remove(node: Node): void {
+    this.#unlink(node);
+    const file = this.#files.get(node.fileNumber);
+    assert(file !== undefined, "cached node has its file map");
+    file.delete(node.offset);
+    if (file.size === 0) this.#files.delete(node.fileNumber);
+    this.#usageBytes -= node.chargeBytes;
+    this.#count--;
+  }
+
+  #unlink(node: Node): void {
+    if (node.newer !== undefined) node.newer.older = node.older;
+    else this.#newest = node.older;
+    if (node.older !== undefined) node.older.newer = node.newer;
+    else this.#oldest = node.newer;
+    node.newer = undefined;
+    node.older = undefined;
+  }
+
+  #pushNewest(node: Node): void {
+    node.older = this.#newest;
+    node.newer = undefined;
+    if (this.#newest !== undefined) this.#newest.newer = node;
+    this.#newest = node;
+    if (this.#oldest === undefined) this.#oldest = node;
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * SSTables: immutable sorted files of entries, one per user key, with prefix-compressed data
+ * blocks, a whole-table bloom filter, an index block and a checksummed footer. See
+ * ARCHITECTURE.md, "SSTable layout".
+ *
+ * - `TableBuilder` writes a table through a `File`; `Table.open` reads and validates one.
+ * - `BlockCache` is the byte-bounded LRU cache of decoded data blocks shared by all tables.
+ *
+ * @module
+ */
+
+export { Table, type TableIteratorOptions, type TableOpenOptions } from "./table.ts";
+export {
+  BLOOM_BITS_PER_KEY_MAX,
+  shortestSeparator,
+  TableBuilder,
+  type TableBuilderOptions,
+  WRITE_BUFFER_BYTES,
+} from "./table_builder.ts";
+export { BlockCache } from "./block_cache.ts";
+export { Block, BlockBuilder, BlockIterator } from "./block.ts";
+export { BloomFilter, bloomHash, bloomProbeCount, buildBloomFilter } from "./bloom.ts";
+export {
+  BLOCK_TRAILER_SIZE_BYTES,
+  type BlockHandle,
+  COMPRESSION_NONE,
+  COMPRESSION_SNAPPY,
+  type Footer,
+  FOOTER_SIZE_BYTES,
+  TABLE_FORMAT_VERSION,
+  TABLE_MAGIC,
+  type TableProperties,
+  type TableStats,
+} from "./format.ts";

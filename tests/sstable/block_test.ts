@@ -1,0 +1,90 @@
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { CorruptionError } from "../../src/errors.ts";
+import { Block, BlockBuilder } from "../../src/sstable/mod.ts";
+import { AssertionError } from "../../src/util/assert.ts";
+import { toBytes } from "../../src/util/bytes.ts";
+import { type Entry, KIND_PUT } from "../../src/util/entry.ts";
+import { Rng, seedFromEnv } from "../_helpers/random.ts";
+import { boundaryTargets, checkFullScan, checkSeeks, randomEntries } from "./_helpers.ts";
+
+function blockOf(entries: Entry[], restartInterval?: number): Block {
+  const b = new BlockBuilder(restartInterval === undefined ? {} : { restartInterval });
+  for (const e of entries) b.add(e.key, e.seq, e.kind, e.expireAtMs, e.value);
+  return new Block(b.finish().slice(), "in test");
+}
+
+Deno.test("Block round-trips entries and seeks at every boundary", () => {
+  const seed = seedFromEnv();
+  const rng = new Rng(seed);
+  for (const restartInterval of [1, 2, 16]) {
+    for (const count of [1, 2, 15, 16, 17, 100]) {
+      const entries = randomEntries(rng, count);
+      const block = blockOf(entries, restartInterval);
+      const it = block.iterator();
+      checkFullScan(it, entries);
+      for (const t of boundaryTargets(entries)) checkSeeks(it, entries, t, 3);
+    }
+  }
+});
+
+Deno.test("Block with no entries is just a zero restart count", () => {
+  const b = new BlockBuilder();
+  const bytes = b.finish();
+  assertEquals(bytes, new Uint8Array(4));
+  const it = new Block(bytes.slice(), "in test").iterator();
+  it.seekToFirst();
+  assertEquals(it.valid(), false);
+  it.seek(toBytes("a"));
+  assertEquals(it.valid(), false);
+  it.seekForPrev(toBytes("a"));
+  assertEquals(it.valid(), false);
+});
+
+Deno.test("BlockBuilder prefix-compresses keys between restart points", () => {
+  const b = new BlockBuilder({ restartInterval: 16 });
+  for (let i = 0; i < 32; i++) {
+    b.add(toBytes(`sensor.ams.temp.${1000 + i}`), i + 1, KIND_PUT, 0, toBytes("21.5"));
+  }
+  const bytes = b.finish();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  assertEquals(view.getUint32(bytes.length - 4, true), 2);
+  // Restart 1 begins at entry 16, which stores its whole key (shared = 0).
+  const r1 = view.getUint32(bytes.length - 8, true);
+  assertEquals(bytes[r1], 0);
+  assert(bytes.length < 32 * 30, `${bytes.length} bytes`);
+});
+
+Deno.test("BlockBuilder asserts strictly ascending keys", () => {
+  const b = new BlockBuilder();
+  b.add(toBytes("b"), 1, KIND_PUT, 0, new Uint8Array(0));
+  assertThrows(() => b.add(toBytes("b"), 1, KIND_PUT, 0, new Uint8Array(0)), AssertionError);
+  assertThrows(() => b.add(toBytes("a"), 1, KIND_PUT, 0, new Uint8Array(0)), AssertionError);
+});
+
+Deno.test("Block decoding of arbitrary bytes throws only CorruptionError", () => {
+  const rng = new Rng(seedFromEnv());
+  const good = blockOf(randomEntries(rng, 40), 4);
+  const raw = good.data;
+  for (let trial = 0; trial < 3000; trial++) {
+    const bytes = raw.slice();
+    const flips = 1 + rng.int(4);
+    for (let f = 0; f < flips; f++) bytes[rng.int(bytes.length)] = rng.int(256);
+    const cut = rng.chance(0.2) ? bytes.subarray(0, rng.int(bytes.length)) : bytes;
+    try {
+      const it = new Block(cut, "in test").iterator();
+      let n = 0;
+      for (it.seekToFirst(); it.valid() && n < 1000; it.next()) {
+        it.entry();
+        n++;
+      }
+      for (it.seekToLast(); it.valid() && n < 2000; it.prev()) n++;
+      it.seek(rng.bytes(rng.int(8)));
+      if (it.valid()) it.entry();
+      it.seekForPrev(rng.bytes(rng.int(8)));
+    } catch (err) {
+      if (!(err instanceof CorruptionError)) throw err;
+      assert(err.message.startsWith("Cannot decode block: "), err.message);
+      assert(err.message.endsWith("in test"), err.message);
+    }
+  }
+});
