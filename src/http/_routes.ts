@@ -1,0 +1,375 @@
+/**
+ * The route table and the handlers behind it. `server.ts` does authentication, error mapping
+ * and logging around them. ARCHITECTURE.md § "HTTP API" documents every route.
+ *
+ * @module
+ */
+
+import type { Database, WriteOp } from "../engine/mod.ts";
+import { compareBytes, fromBytes, prefixEnd } from "../util/bytes.ts";
+import {
+  bytesParam,
+  checkFields,
+  checkPathKey,
+  decodeCursor,
+  decodeField,
+  encodeCursor,
+  encodeField,
+  type Encoding,
+  isObject,
+  parseBatch,
+  parseBool,
+  parseEncoding,
+  parseJson,
+  parseLimit,
+  parseTtlMs,
+  readBody,
+} from "./_input.ts";
+import { bytesResponse, HttpError, jsonResponse, textResponse } from "./_response.ts";
+import { percentDecode, type QueryParams } from "./_url.ts";
+import {
+  HTTP_BATCH_BODY_BYTES_MAX,
+  HTTP_JSON_PUT_BODY_BYTES_MAX,
+  HTTP_LIST_LIMIT_MAX,
+  HTTP_LIST_RESPONSE_BYTES_MAX,
+  HTTP_VALUE_BODY_BYTES_MAX,
+} from "./limits.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
+
+/** What a handler gets. */
+export interface RequestContext {
+  /** The database served. */
+  db: Database;
+  /** The request. */
+  req: Request;
+  /** Parsed query string. */
+  query: QueryParams;
+  /** The percent-decoded key of `/v1/keys/{key}` and `/keys/{key}`; empty elsewhere. */
+  key: Uint8Array;
+  /** Caps every body limit (the `bodySizeBytesMax` option); `Infinity` when not set. */
+  bodySizeBytesMax: number;
+  /** The `/v1/stats` object. */
+  stats(): Record<string, unknown>;
+  /** The `/metrics` text. */
+  metrics(): string;
+}
+
+/** Handles one request. */
+export type Handler = (ctx: RequestContext) => Response | Promise<Response>;
+
+/** A route: a name for logs and metrics, and a handler per method. */
+export interface Route {
+  /** Stable name used as the `route` label of `cityhall_http_requests_total`. */
+  name: string;
+  /** Handlers by HTTP method. */
+  methods: Record<string, Handler>;
+  /** True for the lsm-kv-store seed's routes: their bodies use the seed's envelope. */
+  seed: boolean;
+  /** True when the route is served without authentication. */
+  open: boolean;
+}
+
+/** A matched route and the key taken from its path. */
+export interface RouteMatch {
+  /** The route. */
+  route: Route;
+  /** The key of a `{key}` route, or empty. */
+  key: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function limitFor(ctx: RequestContext, limitBytes: number): number {
+  return Math.min(limitBytes, ctx.bodySizeBytesMax);
+}
+
+function limitName(ctx: RequestContext, limitBytes: number, name: string): string {
+  return ctx.bodySizeBytesMax < limitBytes ? "bodySizeBytesMax" : name;
+}
+
+// ------------------------------------------------------------------------- /v1/keys/{key}
+
+function getKey(ctx: RequestContext): Response {
+  checkPathKey(ctx.key);
+  const entry = ctx.db.getEntry(ctx.key);
+  if (entry === undefined) throw new HttpError(404, "Key not found");
+  const headers: Record<string, string> = {};
+  if (entry.expireAtMs > 0) headers["x-cityhall-expire-at-ms"] = String(entry.expireAtMs);
+  return bytesResponse(entry.value, headers);
+}
+
+async function putKey(ctx: RequestContext): Promise<Response> {
+  checkPathKey(ctx.key);
+  const ttlMs = parseTtlMs(ctx.query.string("ttl_ms"), "ttl_ms");
+  const limit = limitFor(ctx, HTTP_VALUE_BODY_BYTES_MAX);
+  const value = await readBody(
+    ctx.req,
+    limit,
+    limitName(ctx, HTTP_VALUE_BODY_BYTES_MAX, "HTTP_VALUE_BODY_BYTES_MAX"),
+  );
+  if (ttlMs === undefined) await ctx.db.put(ctx.key, value);
+  else await ctx.db.put(ctx.key, value, { expireAtMs: Date.now() + ttlMs });
+  return new Response(null, { status: 204 });
+}
+
+/** Deletes the key; true when it existed. The read and the write happen in one tick. */
+async function deleteExisting(db: Database, key: Uint8Array): Promise<boolean> {
+  const existed = db.getEntry(key) !== undefined;
+  await db.delete(key);
+  return existed;
+}
+
+async function deleteKey(ctx: RequestContext): Promise<Response> {
+  checkPathKey(ctx.key);
+  const deleted = await deleteExisting(ctx.db, ctx.key);
+  return jsonResponse(200, { deleted });
+}
+
+// ------------------------------------------------------------------------- /v1/keys
+
+interface ListPage {
+  items: { key: Uint8Array; value: Uint8Array }[];
+  /** True when more items follow the last one returned. */
+  more: boolean;
+}
+
+function maxBytes(a: Uint8Array | undefined, b: Uint8Array | undefined) {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareBytes(a, b) >= 0 ? a : b;
+}
+
+function minBytes(a: Uint8Array | undefined, b: Uint8Array | undefined) {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareBytes(a, b) <= 0 ? a : b;
+}
+
+/**
+ * Collects up to `limit` live items of `[lower, upper)` (descending with `reverse`), stopping
+ * early at `HTTP_LIST_RESPONSE_BYTES_MAX`. Asks the engine for one item more than it returns
+ * to know whether another page exists.
+ */
+async function collect(
+  db: Database,
+  lower: Uint8Array | undefined,
+  upper: Uint8Array | undefined,
+  limit: number,
+  reverse: boolean,
+): Promise<ListPage> {
+  const items: ListPage["items"] = [];
+  if (lower !== undefined && upper !== undefined && compareBytes(lower, upper) >= 0) {
+    return { items, more: false };
+  }
+  const range: { start?: Uint8Array; end?: Uint8Array } = {};
+  if (lower !== undefined) range.start = lower;
+  if (upper !== undefined) range.end = upper;
+  let bytes = 0;
+  for await (const [key, value] of db.scan(range, { limit: limit + 1, reverse })) {
+    const size = key.length + value.length;
+    if (
+      items.length === limit || (items.length > 0 && bytes + size > HTTP_LIST_RESPONSE_BYTES_MAX)
+    ) {
+      return { items, more: true };
+    }
+    bytes += size;
+    items.push({ key, value });
+  }
+  return { items, more: false };
+}
+
+async function listKeys(ctx: RequestContext): Promise<Response> {
+  const q = ctx.query;
+  const limit = parseLimit(q.string("limit"));
+  const reverse = parseBool(q.string("reverse"), "reverse");
+  const encoding = parseEncoding(q.string("encoding"), "Invalid query parameter");
+  const prefix = bytesParam(q, "prefix");
+  const cursorText = q.string("cursor");
+  const cursor = cursorText === undefined || cursorText === ""
+    ? undefined
+    : decodeCursor(cursorText);
+  let lower = maxBytes(prefix, bytesParam(q, "start"));
+  let upper = minBytes(prefix === undefined ? undefined : prefixEnd(prefix), bytesParam(q, "end"));
+  // An all-0xff prefix has no end: every key at or after it starts with it, so
+  // `[prefix, ∞)` is still exact.
+  if (cursor !== undefined) {
+    if (reverse) upper = minBytes(upper, cursor);
+    else {
+      // The smallest key after `cursor` is `cursor` followed by one zero byte.
+      const after = new Uint8Array(cursor.length + 1);
+      after.set(cursor);
+      lower = maxBytes(lower, after);
+    }
+  }
+  const page = await collect(ctx.db, lower, upper, limit, reverse);
+  const last = page.items[page.items.length - 1];
+  return jsonResponse(200, {
+    items: page.items.map((item) => ({
+      key: encodeField(item.key, encoding),
+      value: encodeField(item.value, encoding),
+    })),
+    cursor: page.more && last !== undefined ? encodeCursor(last.key) : null,
+  });
+}
+
+// ------------------------------------------------------------------------- /v1/batch
+
+async function postBatch(ctx: RequestContext): Promise<Response> {
+  const body = await readBody(
+    ctx.req,
+    limitFor(ctx, HTTP_BATCH_BODY_BYTES_MAX),
+    limitName(ctx, HTTP_BATCH_BODY_BYTES_MAX, "HTTP_BATCH_BODY_BYTES_MAX"),
+  );
+  const ops: WriteOp[] = parseBatch(parseJson(body), Date.now());
+  await ctx.db.write(ops);
+  return jsonResponse(200, { ok: true, count: ops.length });
+}
+
+// ------------------------------------------------------------------------- seed aliases
+
+/** The lsm-kv-store seed's response envelope. */
+function seedResponse(status: number, message: string, data?: unknown): Response {
+  return jsonResponse(
+    status,
+    data === undefined ? { success: true, message } : { success: true, message, data },
+  );
+}
+
+function seedGetKey(ctx: RequestContext): Response | Promise<Response> {
+  if (fromBytes(ctx.key) === "search") return seedSearch(ctx);
+  checkPathKey(ctx.key);
+  const entry = ctx.db.getEntry(ctx.key);
+  const key = fromBytes(ctx.key);
+  if (entry === undefined) throw new HttpError(404, `Key '${key}' not found`);
+  return seedResponse(200, "Key found", { key, value: fromBytes(entry.value) });
+}
+
+async function seedPostKey(ctx: RequestContext): Promise<Response> {
+  const body = parseJson(
+    await readBody(
+      ctx.req,
+      limitFor(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX),
+      limitName(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX, "HTTP_JSON_PUT_BODY_BYTES_MAX"),
+    ),
+  );
+  const where = "Invalid body";
+  if (!isObject(body)) throw new HttpError(400, `${where}: must be a JSON object {"key","value"}`);
+  checkFields(body, ["key", "value", "ttl_ms", "encoding"], where);
+  const encoding: Encoding = parseEncoding(body.encoding, where);
+  const key = decodeField(body.key, encoding, "key");
+  checkPathKey(key);
+  const value = decodeField(body.value, encoding, "value");
+  const ttlMs = parseTtlMs(body.ttl_ms, "ttl_ms");
+  if (ttlMs === undefined) await ctx.db.put(key, value);
+  else await ctx.db.put(key, value, { expireAtMs: Date.now() + ttlMs });
+  const name = fromBytes(key);
+  return seedResponse(200, `Key '${name}' set successfully`, { key: name });
+}
+
+async function seedDeleteKey(ctx: RequestContext): Promise<Response> {
+  checkPathKey(ctx.key);
+  const deleted = await deleteExisting(ctx.db, ctx.key);
+  return seedResponse(200, `Key '${fromBytes(ctx.key)}' deleted successfully`, { deleted });
+}
+
+async function seedSearch(ctx: RequestContext): Promise<Response> {
+  const q = ctx.query.bytes("q");
+  if (q === undefined) throw new HttpError(400, "Missing query parameter: q");
+  const prefix = parseBool(ctx.query.string("prefix"), "prefix");
+  const limit = parseLimit(ctx.query.string("limit"), HTTP_LIST_LIMIT_MAX);
+  let page: ListPage;
+  if (prefix) {
+    page = await collect(
+      ctx.db,
+      q.length === 0 ? undefined : q,
+      prefixEnd(q),
+      limit,
+      false,
+    );
+  } else {
+    checkPathKey(q);
+    const entry = ctx.db.getEntry(q);
+    page = { items: entry === undefined ? [] : [{ key: q, value: entry.value }], more: false };
+  }
+  const records = page.items.map((i) => ({ key: fromBytes(i.key), value: fromBytes(i.value) }));
+  return seedResponse(200, `${records.length} keys found matching '${fromBytes(q)}'`, {
+    records,
+    truncated: page.more,
+  });
+}
+
+function seedStats(ctx: RequestContext): Response {
+  return seedResponse(200, "Stats retrieved", { stats: ctx.stats() });
+}
+
+// ------------------------------------------------------------------------- table
+
+const routes = {
+  healthz: {
+    name: "healthz",
+    seed: false,
+    open: true,
+    methods: { GET: () => textResponse(200, "ok") },
+  },
+  metrics: {
+    name: "metrics",
+    seed: false,
+    open: false,
+    methods: { GET: (ctx) => textResponse(200, ctx.metrics(), PROMETHEUS_CONTENT_TYPE) },
+  },
+  stats: {
+    name: "v1_stats",
+    seed: false,
+    open: false,
+    methods: { GET: (ctx) => jsonResponse(200, ctx.stats()) },
+  },
+  list: { name: "v1_list", seed: false, open: false, methods: { GET: listKeys } },
+  key: {
+    name: "v1_key",
+    seed: false,
+    open: false,
+    methods: { GET: getKey, PUT: putKey, DELETE: deleteKey },
+  },
+  batch: { name: "v1_batch", seed: false, open: false, methods: { POST: postBatch } },
+  seedKeys: { name: "seed_keys", seed: true, open: false, methods: { POST: seedPostKey } },
+  seedKey: {
+    name: "seed_key",
+    seed: true,
+    open: false,
+    methods: { GET: seedGetKey, DELETE: seedDeleteKey },
+  },
+  seedStats: { name: "seed_stats", seed: true, open: false, methods: { GET: seedStats } },
+} satisfies Record<string, Route>;
+
+const fixed = new Map<string, Route>([
+  ["/healthz", routes.healthz],
+  ["/metrics", routes.metrics],
+  ["/v1/stats", routes.stats],
+  ["/v1/keys", routes.list],
+  ["/v1/batch", routes.batch],
+  ["/keys", routes.seedKeys],
+  ["/stats_all", routes.seedStats],
+  ["/stats/all", routes.seedStats],
+]);
+
+const KEY_ROUTES: readonly [string, Route][] = [
+  ["/v1/keys/", routes.key],
+  ["/keys/", routes.seedKey],
+];
+
+/** True for paths served without authentication (`/healthz`). */
+export function isOpenPath(path: string): boolean {
+  return fixed.get(path)?.open === true;
+}
+
+/** Finds the route of a raw (still percent-encoded) path; `undefined` is a 404. */
+export function matchRoute(path: string): RouteMatch | undefined {
+  const route = fixed.get(path);
+  if (route !== undefined) return { route, key: EMPTY };
+  for (const [prefix, keyRoute] of KEY_ROUTES) {
+    if (path.startsWith(prefix)) {
+      return { route: keyRoute, key: percentDecode(path.slice(prefix.length), "key") };
+    }
+  }
+  return undefined;
+}

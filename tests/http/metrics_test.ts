@@ -1,0 +1,141 @@
+import { assert, assertEquals } from "@std/assert";
+import type { LatencyHistogramSnapshot, MetricsSource } from "../../src/http/mod.ts";
+import { renderMetrics } from "../../src/http/mod.ts";
+import { withServer } from "./_helpers.ts";
+
+/** A fake RESP server's numbers (the engine under it is real). */
+const source: MetricsSource = {
+  commandCounts: () => new Map([["set", 3], ["get", 5], ['we"ird\\name', 1]]),
+  latencyHistogram: (): LatencyHistogramSnapshot => ({
+    buckets: [0.001, 0.01],
+    counts: [4, 3, 1],
+    sum: 0.05,
+    count: 8,
+  }),
+  connectedClients: () => 2,
+};
+
+function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+const SAMPLE_LINE =
+  /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (\S+)$/;
+
+/** Parses the text format strictly; returns samples as `name{labels}` → value. */
+function parsePrometheus(text: string): Map<string, number> {
+  check(text.endsWith("\n"), "ends with a newline");
+  const samples = new Map<string, number>();
+  const typed = new Map<string, string>();
+  for (const line of text.slice(0, -1).split("\n")) {
+    if (line.startsWith("# HELP ")) continue;
+    if (line.startsWith("# TYPE ")) {
+      const [, , name, type] = line.split(" ");
+      check(name !== undefined && type !== undefined, line);
+      check(["counter", "gauge", "histogram"].includes(type), line);
+      check(!typed.has(name), `family typed twice: ${name}`);
+      typed.set(name, type);
+      continue;
+    }
+    check(!line.startsWith("#"), `unknown comment: ${line}`);
+    const m = SAMPLE_LINE.exec(line);
+    check(m !== null, `not a sample line: ${JSON.stringify(line)}`);
+    const value = m[5]!;
+    const n = value === "+Inf" ? Infinity : value === "-Inf" ? -Infinity : Number(value);
+    check(value === "NaN" || !Number.isNaN(n), `bad value: ${line}`);
+    const base = m[1]!.replace(/_(bucket|sum|count)$/, "");
+    check(typed.has(m[1]!) || typed.get(base) === "histogram", `sample before its TYPE: ${line}`);
+    const key = line.slice(0, line.lastIndexOf(" "));
+    check(!samples.has(key), `duplicate sample: ${key}`);
+    samples.set(key, n);
+  }
+  return samples;
+}
+
+Deno.test("GET /metrics is valid Prometheus text with engine, command and HTTP families", async () => {
+  await withServer(async (h) => {
+    const put = await h.fetch("/v1/keys/a", { method: "PUT", body: "hello" });
+    await put.body?.cancel();
+    await h.db.flush();
+    const miss = await h.fetch("/nope");
+    await miss.body?.cancel();
+
+    const res = await h.fetch("/metrics");
+    assertEquals(res.status, 200);
+    assertEquals(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    const s = parsePrometheus(await res.text());
+    assertEquals(s.get("cityhall_puts_total"), 1);
+    assertEquals(s.get("cityhall_bytes_written_total"), 6);
+    assertEquals(s.get("cityhall_flushes_total"), 1);
+    assertEquals(s.get('cityhall_sstables{level="0"}'), 1);
+    assertEquals(s.get("cityhall_memtable_size_bytes"), 0);
+    assertEquals(s.get("cityhall_compactions_total"), 0);
+    assert((s.get("cityhall_wal_size_bytes") ?? -1) >= 0);
+    assertEquals(s.get("cityhall_connected_clients"), 2);
+    assertEquals(s.get('cityhall_commands_total{command="get"}'), 5);
+    assertEquals(s.get('cityhall_commands_total{command="we\\"ird\\\\name"}'), 1);
+    assertEquals(s.get('cityhall_command_duration_seconds_bucket{le="0.001"}'), 4);
+    assertEquals(s.get('cityhall_command_duration_seconds_bucket{le="0.01"}'), 7);
+    assertEquals(s.get('cityhall_command_duration_seconds_bucket{le="+Inf"}'), 8);
+    assertEquals(s.get("cityhall_command_duration_seconds_count"), 8);
+    assertEquals(s.get('cityhall_http_requests_total{route="v1_key",code="204"}'), 1);
+    assertEquals(s.get('cityhall_http_requests_total{route="unknown",code="404"}'), 1);
+    assertEquals(s.get('cityhall_http_request_duration_seconds_bucket{le="+Inf"}'), 2);
+    assertEquals(s.get("cityhall_engine_failed"), 0);
+
+    const stats = await (await h.fetch("/v1/stats")).json();
+    assertEquals(stats.server.connectedClients, 2);
+    assertEquals(stats.server.commands, { set: 3, get: 5, 'we"ird\\name': 1 });
+  }, { metrics: source });
+});
+
+Deno.test("renderMetrics() prefers per-command histograms and needs no source", () => {
+  const stats = {
+    lastSeq: 0,
+    flushedSeq: 0,
+    memtableSizeBytes: 0,
+    memtableEntries: 0,
+    immutableMemtables: 0,
+    walSegments: 1,
+    walSizeBytes: 0,
+    tablesPerLevel: [1, 0, 2],
+    sstableSizeBytes: 0,
+    sstableEntries: 0,
+    flushes: 0,
+    compactions: 0,
+    compactionBytesRead: 0,
+    compactionBytesWritten: 0,
+    blockCacheHits: 0,
+    blockCacheMisses: 0,
+    bytesWritten: 0,
+    puts: 0,
+    deletes: 0,
+    gets: 0,
+  };
+  const http = new (class {
+    requests = new Map();
+    latency = { buckets: [1], counts: [0, 0], sum: 0, count: 0 };
+    total = 0;
+    record() {}
+  })();
+  const bare = parsePrometheus(renderMetrics({ stats, version: "0", uptimeS: 1, http }));
+  assertEquals(bare.get('cityhall_sstables{level="2"}'), 2);
+  assertEquals(bare.get("cityhall_connected_clients"), undefined);
+  const h: LatencyHistogramSnapshot = { buckets: [0.5], counts: [1, 1], sum: 1, count: 2 };
+  const text = renderMetrics({
+    stats,
+    version: "0",
+    uptimeS: 1,
+    http,
+    source: {
+      commandCounts: () => new Map([["ping", 2]]),
+      latencyHistogram: () => h,
+      commandLatencyHistograms: () => new Map([["ping", h]]),
+      connectedClients: () => 0,
+    },
+  });
+  const s = parsePrometheus(text);
+  assertEquals(s.get('cityhall_command_duration_seconds_bucket{command="ping",le="0.5"}'), 1);
+  assertEquals(s.get('cityhall_command_duration_seconds_bucket{command="ping",le="+Inf"}'), 2);
+  assertEquals(s.get('cityhall_command_duration_seconds_bucket{le="+Inf"}'), undefined);
+});
