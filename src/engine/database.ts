@@ -514,10 +514,10 @@ export class Database {
    * descending with `reverse`). The scan sees writes made while it runs for keys it has not
    * passed yet; it never returns a key twice or skips a key that exists throughout.
    */
-  async *scan(
+  scan(
     range: ScanRange = {},
     options: ScanOptions = {},
-  ): AsyncGenerator<[Uint8Array, Uint8Array]> {
+  ): AsyncIterableIterator<[Uint8Array, Uint8Array]> {
     if (this.#closed) throw new ClosedError("Cannot scan: database is closed");
     let start: Uint8Array | undefined;
     let end: Uint8Array | undefined;
@@ -533,45 +533,20 @@ export class Database {
     if (!(limit >= 0)) throw new InvalidArgumentError(`Invalid scan limit: ${options.limit}`);
     const reverse = options.reverse ?? false;
     const { iterator, release } = this.#snapshotIterator();
-    try {
-      let returned = 0;
-      if (reverse) {
-        if (end === undefined) iterator.seekToLast();
-        else {
-          iterator.seekForPrev(end);
-          if (iterator.valid() && compareBytes(iterator.entry().key, end) >= 0) iterator.prev();
-        }
-      } else if (start === undefined) iterator.seekToFirst();
-      else iterator.seek(start);
-      const chunk: [Uint8Array, Uint8Array][] = [];
-      while (returned < limit) {
-        // Decode a chunk synchronously, then hand it out: one await per chunk would be
-        // cheaper still, but an async generator yields per item anyway.
-        const now = this.#options.nowMs();
-        while (chunk.length < SCAN_CHUNK_ENTRIES && returned + chunk.length < limit) {
-          if (!iterator.valid()) break;
-          const e = iterator.entry();
-          if (
-            reverse
-              ? start !== undefined && compareBytes(e.key, start) < 0
-              : end !== undefined && compareBytes(e.key, end) >= 0
-          ) {
-            break;
-          }
-          if (!isDeadAt(e, now)) chunk.push([e.key, e.value]);
-          if (reverse) iterator.prev();
-          else iterator.next();
-        }
-        if (chunk.length === 0) break;
-        for (const item of chunk) {
-          returned++;
-          yield item;
-        }
-        chunk.length = 0;
+    if (reverse) {
+      if (end === undefined) iterator.seekToLast();
+      else {
+        iterator.seekForPrev(end);
+        if (iterator.valid() && compareBytes(iterator.entry().key, end) >= 0) iterator.prev();
       }
-    } finally {
-      release();
-    }
+    } else if (start === undefined) iterator.seekToFirst();
+    else iterator.seek(start);
+    return new ScanIterator(iterator, release, {
+      bound: reverse ? start : end,
+      reverse,
+      limit,
+      nowMs: this.#options.nowMs,
+    });
   }
 
   /** A merged iterator over every source as of now, holding references to its tables. */
@@ -943,6 +918,103 @@ export class Database {
 }
 
 const EMPTY = new Uint8Array(0);
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The iterator `scan` returns. It decodes up to `SCAN_CHUNK_ENTRIES` live entries at a time
+ * synchronously and hands them out one per `next()` as already-resolved promises, which costs
+ * far less per key than an async generator. It releases its tables when exhausted or when the
+ * consumer stops early (`for await … break` calls `return`).
+ */
+class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
+  #iterator: EntryIterator;
+  #release: () => void;
+  #bound: Uint8Array | undefined;
+  #reverse: boolean;
+  #left: number;
+  #nowMs: () => number;
+  #chunk: [Uint8Array, Uint8Array][] = [];
+  #index = 0;
+  #exhausted = false;
+
+  constructor(
+    iterator: EntryIterator,
+    release: () => void,
+    options: {
+      bound: Uint8Array | undefined;
+      reverse: boolean;
+      limit: number;
+      nowMs: () => number;
+    },
+  ) {
+    this.#iterator = iterator;
+    this.#release = release;
+    this.#bound = options.bound;
+    this.#reverse = options.reverse;
+    this.#left = options.limit;
+    this.#nowMs = options.nowMs;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
+    if (this.#index >= this.#chunk.length) {
+      try {
+        this.#fill();
+      } catch (err) {
+        this.#finish();
+        return Promise.reject(err);
+      }
+      if (this.#chunk.length === 0) {
+        this.#finish();
+        return Promise.resolve(DONE);
+      }
+    }
+    this.#left--;
+    return Promise.resolve({ done: false, value: this.#chunk[this.#index++]! });
+  }
+
+  return(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
+    this.#finish();
+    return Promise.resolve(DONE);
+  }
+
+  #finish(): void {
+    this.#exhausted = true;
+    this.#chunk = [];
+    this.#index = 0;
+    this.#release();
+  }
+
+  /** Decodes the next chunk of live entries; an empty chunk means the scan is over. */
+  #fill(): void {
+    const chunk = this.#chunk;
+    chunk.length = 0;
+    this.#index = 0;
+    if (this.#exhausted) return;
+    const it = this.#iterator;
+    const bound = this.#bound;
+    const reverse = this.#reverse;
+    const want = Math.min(SCAN_CHUNK_ENTRIES, this.#left);
+    const now = this.#nowMs();
+    while (chunk.length < want && it.valid()) {
+      const e = it.entry();
+      if (bound !== undefined) {
+        const c = compareBytes(e.key, bound);
+        if (reverse ? c < 0 : c >= 0) {
+          this.#exhausted = true;
+          break;
+        }
+      }
+      if (!isDeadAt(e, now)) chunk.push([e.key, e.value]);
+      if (reverse) it.prev();
+      else it.next();
+    }
+  }
+}
 
 function toBytesChecked(value: unknown, what: string, index: number): Uint8Array {
   if (value instanceof Uint8Array) return value;

@@ -23,6 +23,8 @@ interface Inode {
   size: number;
   /** What survives power loss. */
   durable: Uint8Array;
+  /** Bytes of `durable` in use (it grows by doubling). */
+  durableSize: number;
   /** Writes since the last sync, oldest first, for torn-write simulation. */
   pending: { position: number; data: Uint8Array }[];
   /** True when a truncate happened since the last sync (pending replay starts from durable). */
@@ -105,7 +107,22 @@ class FaultFile implements File {
     this.#check();
     this.#fs.maybeFail("sync", this.path);
     const inode = this.#inode;
-    inode.durable = inode.data.slice(0, inode.size);
+    // Replay the pending writes onto the durable image: O(bytes written), not O(file size).
+    for (const w of inode.pending) {
+      if (w.position < 0) {
+        inode.durable = w.data.slice();
+        inode.durableSize = w.data.length;
+        continue;
+      }
+      const end = w.position + w.data.length;
+      if (end > inode.durable.length) {
+        const grown = new Uint8Array(Math.max(end, inode.durable.length * 2));
+        grown.set(inode.durable.subarray(0, inode.durableSize));
+        inode.durable = grown;
+      }
+      inode.durable.set(w.data, w.position);
+      if (end > inode.durableSize) inode.durableSize = end;
+    }
     inode.pending = [];
   }
 
@@ -150,6 +167,7 @@ function newInode(): Inode {
     data: new Uint8Array(0),
     size: 0,
     durable: new Uint8Array(0),
+    durableSize: 0,
     pending: [],
     generation: 0,
   };
@@ -215,7 +233,7 @@ export class FaultFs implements FileSystem {
     this.#locks.clear();
     const survivors = new Map<string, Inode>();
     for (const [path, inode] of this.#durable) {
-      let data = inode.durable.slice();
+      let data = inode.durable.slice(0, inode.durableSize);
       if (random && inode.pending.length > 0) {
         const keep = Math.floor(random() * (inode.pending.length + 1));
         for (let i = 0; i < keep; i++) {
@@ -245,6 +263,7 @@ export class FaultFs implements FileSystem {
         data: data.slice(),
         size: data.length,
         durable: data,
+        durableSize: data.length,
       };
       survivors.set(path, fresh);
     }
