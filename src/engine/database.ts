@@ -182,6 +182,8 @@ export class Database {
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
   #stallWaiters: (() => void)[] = [];
+  #lastGroup: Promise<void> | undefined;
+  #lastGroupWrapped: Promise<void> | undefined;
   #counters = {
     flushes: 0,
     compactions: 0,
@@ -367,10 +369,15 @@ export class Database {
       seq++;
     }
     this.#lastSeq = seq - 1;
-    const durable = appended.durable.catch((err) => {
-      this.#fail(err);
-      throw err;
-    });
+    // One group commit shares one promise; wrap it once per group, not once per write.
+    if (appended.durable !== this.#lastGroup) {
+      this.#lastGroup = appended.durable;
+      this.#lastGroupWrapped = appended.durable.catch((err) => {
+        this.#fail(err);
+        throw err;
+      });
+    }
+    const durable = this.#lastGroupWrapped!;
     if (memtable.sizeBytes >= this.#options.memtableSizeBytesMax) this.#rotateMemtable();
     if (this.#immutables.length > IMMUTABLE_MEMTABLES_MAX) {
       // Backpressure: flushing has fallen behind; the write is applied but its caller waits.

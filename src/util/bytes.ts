@@ -57,9 +57,47 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
   return undefined;
 }
 
-/** UTF-8 encodes a string; passes bytes through unchanged. */
+/** Size of the slabs small byte strings are carved from. */
+const SLAB_BYTES = 64 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+/**
+ * A fresh `n`-byte array for small `n`, carved from a shared 64 KiB slab: a view costs ~20 ns
+ * where `new Uint8Array(n)` costs ~300 ns in V8. Views never overlap and a slab is never
+ * reused, so the bytes are the caller's; a slab stays in memory while any view of it lives.
+ */
+function allocSmall(n: number): Uint8Array {
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  return out;
+}
+
+/** Strings up to this length take the ASCII fast path of `toBytes`. */
+const ASCII_FAST_PATH_CHARS_MAX = 256;
+
+/**
+ * UTF-8 encodes a string; passes bytes through unchanged. Short ASCII strings (most keys) are
+ * copied in a JavaScript loop: `TextEncoder.encode` is a native call that costs more than the
+ * copy for them (measured: ~17% of a 256-writer put benchmark).
+ */
 export function toBytes(value: Uint8Array | string): Uint8Array {
-  return typeof value === "string" ? encoder.encode(value) : value;
+  if (typeof value !== "string") return value;
+  const n = value.length;
+  if (n <= ASCII_FAST_PATH_CHARS_MAX) {
+    const out = allocSmall(n);
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) return encoder.encode(value);
+      out[i] = c;
+    }
+    return out;
+  }
+  return encoder.encode(value);
 }
 
 /** UTF-8 decodes bytes (invalid sequences become U+FFFD). */
