@@ -5,9 +5,10 @@
  */
 
 import { engineBench } from "./engine.ts";
+import { serverBench } from "./server.ts";
 import { formatRow, ratio, type Row, TABLE_HEADER } from "./harness.ts";
 
-const sections = (Deno.env.get("BENCH_SECTIONS") ?? "engine").split(",");
+const sections = (Deno.env.get("BENCH_SECTIONS") ?? "engine,server").split(",");
 const rows: Row[] = [];
 const started = new Date();
 
@@ -18,6 +19,7 @@ console.log(TABLE_HEADER);
 const print = (row: Row) => console.log(formatRow(row));
 
 if (sections.includes("engine")) rows.push(...await engineBench(print));
+if (sections.includes("server")) rows.push(...await serverBench(print));
 
 const out = {
   started: started.toISOString(),

@@ -39,6 +39,7 @@ import {
   type ManifestState,
   newManifestState,
   saveManifest,
+  saveManifestAsync,
   tableFileName,
   type TableMeta,
 } from "../manifest/mod.ts";
@@ -145,8 +146,10 @@ interface LiveTable {
 
 const WAL_DIR_NAME = "wal";
 const LOCK_FILE_NAME = "LOCK";
-/** Entries merged between two yields to the event loop in flushes and compactions. */
-const SLICE_ENTRIES = 2048;
+/** Entries between two clock checks in flushes and compactions. */
+const SLICE_CHECK_ENTRIES = 64;
+/** Longest stretch a flush or compaction runs before it yields to the event loop. */
+const SLICE_DURATION_MS_MAX = 1;
 /** Entries a scan decodes ahead before it yields them one by one. */
 const SCAN_CHUNK_ENTRIES = 256;
 
@@ -183,6 +186,8 @@ export class Database {
   #compacting: Promise<void> | undefined;
   #stallWaiters: (() => void)[] = [];
   #lastGroup: Promise<void> | undefined;
+  #manifestQueue: Promise<void> = Promise.resolve();
+  #nextFileNumber: number;
   #lastGroupWrapped: Promise<void> | undefined;
   #counters = {
     flushes: 0,
@@ -210,6 +215,7 @@ export class Database {
     this.#lock = lock;
     this.#cache = cache;
     this.#manifest = manifest;
+    this.#nextFileNumber = manifest.nextFileNumber;
     this.#wal = wal;
     this.#lastSeq = lastSeq;
   }
@@ -611,15 +617,12 @@ export class Database {
   async #flushMemtable(imm: Memtable): Promise<void> {
     const it = imm.iterator();
     it.seekToFirst();
-    const metas = await this.#writeTables(it, 0, () => false);
-    const state: ManifestState = {
-      ...this.#manifest,
-      nextFileNumber: this.#manifest.nextFileNumber,
-      flushedSeq: Math.max(this.#manifest.flushedSeq, imm.maxSeq),
-      tables: [...metas.map((m) => m.meta), ...this.#manifest.tables],
-    };
-    saveManifest(this.#fs, this.dir, state);
-    this.#manifest = state;
+    const metas = await this.#writeTables(it, 0, () => undefined);
+    const state = await this.#commitManifest((m) => ({
+      ...m,
+      flushedSeq: Math.max(m.flushedSeq, imm.maxSeq),
+      tables: [...metas.map((t) => t.meta), ...m.tables],
+    }));
     this.#levelOf(0).unshift(...metas);
     this.#counters.flushes++;
     this.#options.logger("debug", "flushed memtable", {
@@ -631,10 +634,28 @@ export class Database {
   }
 
   /**
+   * Durably replaces the manifest with `change(current)`. Changes are serialized (a flush and
+   * a compaction may both finish at once) and computed when their turn comes, so none is lost;
+   * the fsyncs run off the event loop. `nextFileNumber` is raised past every number handed out
+   * so far.
+   */
+  #commitManifest(change: (current: ManifestState) => ManifestState): Promise<ManifestState> {
+    const run = this.#manifestQueue.then(async () => {
+      const state = change(this.#manifest);
+      state.nextFileNumber = Math.max(state.nextFileNumber, this.#nextFileNumber);
+      await saveManifestAsync(this.#fs, this.dir, state);
+      this.#manifest = state;
+      return state;
+    });
+    this.#manifestQueue = run.then(() => {}, () => {});
+    return run;
+  }
+
+  /**
    * Writes the entries of `it` (positioned at the first) into new tables at `level`, split at
    * `tableSizeBytesTarget`, skipping entries `drop` rejects. Each table is fsynced and its
    * directory entry made durable before this returns; the caller records them in the
-   * manifest. Yields to the event loop every `SLICE_ENTRIES` entries.
+   * manifest. Yields to the event loop at least every `SLICE_DURATION_MS_MAX`.
    */
   async #writeTables(
     it: EntryIterator,
@@ -645,7 +666,7 @@ export class Database {
     const created: string[] = [];
     try {
       while (it.valid()) {
-        const fileNumber = this.#manifest.nextFileNumber++;
+        const fileNumber = this.#nextFileNumber++;
         const path = joinPath(this.dir, tableFileName(fileNumber));
         const file = this.#fs.open(path, { write: true, createNew: true });
         created.push(path);
@@ -656,6 +677,7 @@ export class Database {
         });
         let n = 0;
         let added = 0;
+        let sliceStart = performance.now();
         try {
           while (it.valid()) {
             const e = it.entry();
@@ -665,8 +687,12 @@ export class Database {
               added++;
             }
             it.next();
-            if (++n % SLICE_ENTRIES === 0) {
+            if (
+              ++n % SLICE_CHECK_ENTRIES === 0 &&
+              performance.now() - sliceStart >= SLICE_DURATION_MS_MAX
+            ) {
               await yieldToEventLoop();
+              sliceStart = performance.now();
               if (this.#fatal) throw this.#fatal;
             }
             if (builder.estimatedSizeBytes >= this.#options.tableSizeBytesTarget) break;
@@ -700,7 +726,7 @@ export class Database {
           throw err;
         }
       }
-      this.#fs.syncDir(this.dir);
+      await this.#fs.syncDirAsync(this.dir);
       // Newest first within the level: a table with higher sequences shadows the others.
       out.sort((a, b) => b.meta.maxSeq - a.meta.maxSeq);
       return out;
@@ -758,15 +784,13 @@ export class Database {
         return { key: e.key, seq: e.seq, kind: KIND_DELETE, expireAtMs: 0, value: EMPTY };
       });
       const inputNumbers = new Set(inputs.map((t) => t.meta.fileNumber));
-      const state: ManifestState = {
-        ...this.#manifest,
+      await this.#commitManifest((m) => ({
+        ...m,
         tables: [
-          ...this.#manifest.tables.filter((t) => !inputNumbers.has(t.fileNumber)),
+          ...m.tables.filter((t) => !inputNumbers.has(t.fileNumber)),
           ...outputs.map((t) => t.meta),
         ],
-      };
-      saveManifest(this.#fs, this.dir, state);
-      this.#manifest = state;
+      }));
       for (let l = from; l <= to; l++) {
         this.#levels[l] = this.#levelOf(l).filter((t) => !inputNumbers.has(t.meta.fileNumber));
       }
@@ -1032,4 +1056,4 @@ function toBytesChecked(value: unknown, what: string, index: number): Uint8Array
 }
 
 export { CorruptionError };
-assert(SLICE_ENTRIES > 0, "slice size");
+assert(SLICE_CHECK_ENTRIES > 0, "slice size");

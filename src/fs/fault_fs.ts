@@ -362,6 +362,15 @@ export class FaultFs implements FileSystem {
     }
   }
 
+  syncDirAsync(dir: string): Promise<void> {
+    try {
+      this.syncDir(dir);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   lock(path: string): DirLock {
     path = normalize(path);
     if (this.#locks.has(path)) {

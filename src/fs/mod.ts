@@ -83,6 +83,8 @@ export interface FileSystem {
   stat(path: string): FileInfo | undefined;
   /** fsyncs a directory so that creates, renames and removes in it are durable. */
   syncDir(dir: string): void;
+  /** `syncDir` off the event loop (flushes and compactions use it so writers are not held). */
+  syncDirAsync(dir: string): Promise<void>;
   /**
    * Takes an exclusive lock on `path` (created when missing) for this process. Throws
    * `LockedError` when another holder has it.
@@ -133,6 +135,28 @@ export function writeFileAtomic(
   }
   fs.rename(tmp, joinPath(dir, name));
   fs.syncDir(dir);
+}
+
+/**
+ * `writeFileAtomic` with both fsyncs off the event loop: the small write is synchronous, the
+ * file and directory syncs run on the thread pool.
+ */
+export async function writeFileAtomicAsync(
+  fs: FileSystem,
+  dir: string,
+  name: string,
+  data: Uint8Array,
+): Promise<void> {
+  const tmp = joinPath(dir, `${name}.tmp`);
+  const file = fs.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    file.writeAt(data, 0);
+    await file.syncAsync();
+  } finally {
+    file.close();
+  }
+  fs.rename(tmp, joinPath(dir, name));
+  await fs.syncDirAsync(dir);
 }
 
 export { RealFs } from "./real_fs.ts";

@@ -148,6 +148,18 @@ export class RealFs implements FileSystem {
     }
   }
 
+  syncDirAsync(dir: string): Promise<void> {
+    if (isWindows) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      nodeFs.open(dir, nodeFs.constants.O_RDONLY, (err, fd) => {
+        if (err) return reject(err);
+        nodeFs.fsync(fd, (syncErr) => {
+          nodeFs.close(fd, () => syncErr ? reject(syncErr) : resolve());
+        });
+      });
+    });
+  }
+
   lock(path: string): DirLock {
     const file = Deno.openSync(path, { read: true, write: true, create: true });
     try {

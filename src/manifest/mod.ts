@@ -18,7 +18,13 @@
  */
 
 import { CorruptionError } from "../errors.ts";
-import { type FileSystem, joinPath, readWholeFile, writeFileAtomic } from "../fs/mod.ts";
+import {
+  type FileSystem,
+  joinPath,
+  readWholeFile,
+  writeFileAtomic,
+  writeFileAtomicAsync,
+} from "../fs/mod.ts";
 import { MANIFEST_SIZE_BYTES_MAX } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
@@ -208,4 +214,13 @@ export function loadManifest(fs: FileSystem, dir: string): ManifestState | undef
 /** Durably replaces the manifest in `dir` with `state` (temp, fsync, rename, fsync dir). */
 export function saveManifest(fs: FileSystem, dir: string, state: ManifestState): void {
   writeFileAtomic(fs, dir, MANIFEST_FILE_NAME, encodeManifest(state));
+}
+
+/** `saveManifest` with its fsyncs off the event loop. */
+export function saveManifestAsync(
+  fs: FileSystem,
+  dir: string,
+  state: ManifestState,
+): Promise<void> {
+  return writeFileAtomicAsync(fs, dir, MANIFEST_FILE_NAME, encodeManifest(state));
 }

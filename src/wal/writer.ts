@@ -134,6 +134,12 @@ export class WalWriter {
   #failed: IoError | undefined;
   #closing = false;
   #spareBuffer: Uint8Array | undefined;
+  /** Sequence of the last op written to a segment file (not necessarily synced). */
+  #writtenSeq: number;
+  /** Sequence of the last op fdatasync'ed; replication ships nothing above it. */
+  #durableSeq: number;
+  /** Called with the new `durableSeq` after each sync that made records durable. */
+  #durableListeners = new Set<(durableSeq: number) => void>();
 
   private constructor(fs: FileSystem, dir: string, options: WalWriterOptions) {
     this.#fs = fs;
@@ -144,6 +150,9 @@ export class WalWriter {
     this.#groupBytesMax = options.groupCommitBytesMax ?? WAL_GROUP_COMMIT_BYTES_MAX;
     this.#logger = options.logger;
     this.#nextSeq = options.nextSeq;
+    // Recovered records were read back from the files: treated as durable.
+    this.#writtenSeq = options.nextSeq - 1;
+    this.#durableSeq = options.nextSeq - 1;
     this.#segments = (options.recoveredSegments ?? []).map((s) => ({ ...s }));
   }
 
@@ -199,6 +208,20 @@ export class WalWriter {
     return this.#nextSeq - 1;
   }
 
+  /** Sequence of the last op known fdatasync'ed (recovered records count as durable). */
+  get durableSeq(): number {
+    return this.#durableSeq;
+  }
+
+  /**
+   * Calls `listener(durableSeq)` synchronously after every sync that makes new records
+   * durable (replication's change feed). Returns a function that removes the listener.
+   */
+  addDurableListener(listener: (durableSeq: number) => void): () => void {
+    this.#durableListeners.add(listener);
+    return () => this.#durableListeners.delete(listener);
+  }
+
   /** Id of the segment being written; retention never deletes it. */
   get activeSegmentId(): number {
     return this.#active.info.id;
@@ -248,6 +271,36 @@ export class WalWriter {
     group.recordSeqs.push(seq);
     group.lastSeq = seq + ops.length - 1;
     this.#nextSeq = seq + ops.length;
+    this.#scheduleFlush();
+    return { seq, durable: group.promise };
+  }
+
+  /**
+   * Like `append`, for an already encoded batch payload that must keep the sequence `seq`
+   * given by another database (replication). The payload is copied into the commit group.
+   * REQUIRES: seq === lastSeq + 1 (the engine checks it and reports gaps as errors);
+   * `opCount` is the payload's op count and the payload decodes (the engine decoded it).
+   */
+  appendPayload(seq: number, payload: Uint8Array, opCount: number): WalAppendResult {
+    if (this.#failed) throw this.#failedError();
+    if (this.#closing) throw new ClosedError("Cannot write: WAL is closed");
+    assert(seq === this.#nextSeq, `replicated record ${seq} is not next (${this.#nextSeq})`);
+    assert(opCount >= 1 && opCount <= BATCH_OPS_MAX, "bad replicated op count");
+    if (payload.length > WAL_RECORD_PAYLOAD_BYTES_MAX) {
+      throw new InvalidArgumentError(
+        `Batch too large for the WAL: ${payload.length} bytes (limit WAL_RECORD_PAYLOAD_BYTES_MAX = ${WAL_RECORD_PAYLOAD_BYTES_MAX})`,
+      );
+    }
+    const recordBytes = WAL_RECORD_HEADER_BYTES + payload.length;
+    const group = this.#groupFor(recordBytes);
+    const at = group.bytes;
+    group.buf.set(payload, at + WAL_RECORD_HEADER_BYTES);
+    sealRecord(group.buf, at, payload.length, seq, WAL_RECORD_TYPE_BATCH);
+    group.bytes = at + recordBytes;
+    group.recordEnds.push(group.bytes);
+    group.recordSeqs.push(seq);
+    group.lastSeq = seq + opCount - 1;
+    this.#nextSeq = seq + opCount;
     this.#scheduleFlush();
     return { seq, durable: group.promise };
   }
@@ -473,6 +526,7 @@ export class WalWriter {
       info.sizeBytes += end - start;
       if (info.firstSeq === 0) info.firstSeq = group.recordSeqs[k]!;
       info.lastSeq = j < ends.length ? group.recordSeqs[j]! - 1 : group.lastSeq;
+      this.#writtenSeq = info.lastSeq;
       start = end;
       k = j;
       if (info.sizeBytes * 2 >= active.capacityBytes && !this.#next!.started) {
@@ -486,6 +540,10 @@ export class WalWriter {
     if (!active.dirty) return;
     active.file.syncData();
     active.dirty = false;
+    if (this.#writtenSeq > this.#durableSeq) {
+      this.#durableSeq = this.#writtenSeq;
+      for (const listener of this.#durableListeners) listener(this.#durableSeq);
+    }
   }
 
   #armSyncTimer(): void {

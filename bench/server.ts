@@ -1,0 +1,304 @@
+/**
+ * Server benchmarks: SET and GET with 50 clients at pipeline 1 and 16, 100-byte values, against
+ * CityHall's RESP server (in this process, a fresh database with `syncMode: "always"`) and, as
+ * the peer, `redis-server` with `appendonly yes`, `appendfsync always` (when installed). Two
+ * clients drive each: our load generator (bench/loadgen.ts, run as its own process so it does
+ * not share the server's event loop; it checks every reply) and `redis-benchmark` (when
+ * installed). CityHall and Redis are measured in alternation, `ROUNDS` times, and the best
+ * figure of each is kept: fsync latency on shared disks drifts by 2-3x within a minute.
+ * Sizes scale with BENCH_SCALE (default 1).
+ */
+
+import { Database } from "../src/mod.ts";
+import { startServer } from "../src/server/mod.ts";
+import { type Row, scaled } from "./harness.ts";
+import { type LoadOptions, runLoadProcess } from "./loadgen.ts";
+
+const CLIENTS = 50;
+const VALUE_SIZE = 100;
+const PIPELINES = [1, 16] as const;
+const ROUNDS = 2;
+const PEER = "Redis appendfsync always";
+/** Longest one redis-benchmark run may take before it is killed. */
+const TOOL_TIMEOUT_MS = 120_000;
+
+const dec = new TextDecoder();
+
+/** The full path of `name` on PATH, or undefined. */
+async function findOnPath(name: string): Promise<string | undefined> {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir === "") continue;
+    try {
+      const info = await Deno.stat(`${dir}/${name}`);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return `${dir}/${name}`;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return undefined;
+}
+
+/** A port that was free a moment ago (for servers that cannot take port 0). */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** True once something on `port` answers PING with +PONG. */
+async function answersPing(port: number): Promise<boolean> {
+  let conn: Deno.TcpConn | undefined;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(new TextEncoder().encode("*1\r\n$4\r\nPING\r\n"));
+    const buf = new Uint8Array(16);
+    const n = await conn.read(buf);
+    return n !== null && dec.decode(buf.subarray(0, n)) === "+PONG\r\n";
+  } catch {
+    return false;
+  } finally {
+    conn?.close();
+  }
+}
+
+interface Peer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts redis-server durable like CityHall, on a free port in a temp dir. */
+async function startRedis(bin: string): Promise<Peer> {
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-redis-" });
+  let lastError = "";
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = freePort();
+      const child = new Deno.Command(bin, {
+        args: [
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--dir",
+          dir,
+          "--appendonly",
+          "yes",
+          "--appendfsync",
+          "always",
+          "--save",
+          "",
+          "--daemonize",
+          "no",
+          "--logfile",
+          `${dir}/redis.log`,
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      let exited = false;
+      child.status.then(() => exited = true);
+      const stop = async () => {
+        if (!exited) {
+          try {
+            child.kill("SIGTERM");
+          } catch {
+            // Already gone.
+          }
+          const timer = setTimeout(() => {
+            try {
+              child.kill("SIGKILL");
+            } catch {
+              // Already gone.
+            }
+          }, 5000);
+          await child.status;
+          clearTimeout(timer);
+        }
+      };
+      const deadline = performance.now() + 5000;
+      while (!exited && performance.now() < deadline && !(await answersPing(port))) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (!exited && await answersPing(port)) {
+        return {
+          port,
+          close: async () => {
+            await stop();
+            await Deno.remove(dir, { recursive: true }).catch(() => {});
+          },
+        };
+      }
+      await stop();
+      lastError = await Deno.readTextFile(`${dir}/redis.log`).catch(() => "no log");
+    }
+    throw new Error(`redis-server did not start: ${lastError.trim().split("\n").at(-1)}`);
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  }
+}
+
+/** `redis-benchmark -t set,get … -q --csv`: requests/s by test name (SET, GET). */
+async function redisBenchmark(
+  bin: string,
+  port: number,
+  pipeline: number,
+  requests: number,
+): Promise<{ set: number; get: number }> {
+  const out = await new Deno.Command(bin, {
+    args: [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-t",
+      "set,get",
+      "-c",
+      String(CLIENTS),
+      "-P",
+      String(pipeline),
+      "-d",
+      String(VALUE_SIZE),
+      "-n",
+      String(requests),
+      "-q",
+      "--csv",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
+  }).output();
+  const stdout = dec.decode(out.stdout);
+  const stderr = dec.decode(out.stderr);
+  if (!out.success || /error/i.test(stdout + stderr)) {
+    throw new Error(`redis-benchmark failed (port ${port}): ${(stderr || stdout).trim()}`);
+  }
+  const rps: Record<string, number> = {};
+  for (const line of stdout.split("\n")) {
+    const m = /^"([A-Z]+)","([\d.]+)"/.exec(line);
+    if (m) rps[m[1]!] = Number(m[2]);
+  }
+  if (rps.SET === undefined || rps.GET === undefined) {
+    throw new Error(`redis-benchmark printed no SET/GET figures: ${stdout.trim()}`);
+  }
+  return { set: rps.SET, get: rps.GET };
+}
+
+/** Requests per redis-benchmark test / load generator phase at `pipeline`. */
+function requestsFor(pipeline: number): number {
+  return pipeline === 1 ? scaled(50_000) : scaled(200_000);
+}
+
+/** Runs the server rows and returns them. */
+export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  const add = (row: Row) => {
+    rows.push(row);
+    log(row);
+  };
+  const [redisServerBin, redisBenchmarkBin] = await Promise.all([
+    findOnPath("redis-server"),
+    findOnPath("redis-benchmark"),
+  ]);
+
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-server-" });
+  let db: Database | undefined;
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let redis: Peer | undefined;
+  try {
+    db = await Database.open(dir, { syncMode: "always" });
+    server = await startServer(db, { port: 0, syncMode: "always" });
+    const ours = server.addr.port;
+    let peerNote = "";
+    if (redisServerBin === undefined) {
+      peerNote = "no peer: redis-server not on PATH (Debian: apt-get install redis-server)";
+    } else {
+      try {
+        redis = await startRedis(redisServerBin);
+      } catch (err) {
+        peerNote = `no peer: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    const where = "CityHall in the bench process (no `cityhall serve` yet)";
+
+    // (a) Our load generator, its own process. The SET phase writes every key of the
+    // keyspace, so the GET phase can check each value.
+    for (const pipeline of PIPELINES) {
+      const requests = requestsFor(pipeline);
+      const base = {
+        connections: CLIENTS,
+        pipeline,
+        requests,
+        keyspace: Math.min(requestsFor(1), scaled(50_000)),
+        valueSize: VALUE_SIZE,
+      };
+      const best = { set: [0, 0], get: [0, 0] };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [side, port] of [[0, ours], [1, redis?.port]] as const) {
+          if (port === undefined) continue;
+          for (const command of ["set", "get"] as const) {
+            const opts: LoadOptions = { ...base, port, command };
+            const r = await runLoadProcess(opts);
+            best[command][side] = Math.max(best[command][side]!, r.opsPerSec);
+          }
+        }
+      }
+      for (const command of ["set", "get"] as const) {
+        add({
+          name:
+            `server ${command.toUpperCase()}, ${CLIENTS} clients, pipeline ${pipeline} (loadgen)`,
+          unit: "ops/s",
+          cityhall: best[command][0]!,
+          ...(redis ? { denoKv: best[command][1]!, peer: PEER } : {}),
+          note: `${requests} ${command.toUpperCase()}s of ${VALUE_SIZE} B over ${base.keyspace} ` +
+            `keys, every reply checked; best of ${ROUNDS}; ${where}` +
+            (redis ? `; peer: ${PEER}` : `; ${peerNote}`),
+        });
+      }
+    }
+
+    // (b) redis-benchmark against both.
+    if (redisBenchmarkBin === undefined) {
+      add({
+        name: "server SET/GET (redis-benchmark)",
+        unit: "ops/s",
+        cityhall: NaN,
+        note: "not run: redis-benchmark not on PATH (Debian: apt-get install redis-tools)",
+      });
+    } else {
+      for (const pipeline of PIPELINES) {
+        const requests = requestsFor(pipeline);
+        const best = { set: [0, 0], get: [0, 0] };
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const [side, port] of [[0, ours], [1, redis?.port]] as const) {
+            if (port === undefined) continue;
+            const r = await redisBenchmark(redisBenchmarkBin, port, pipeline, requests);
+            best.set[side] = Math.max(best.set[side]!, r.set);
+            best.get[side] = Math.max(best.get[side]!, r.get);
+          }
+        }
+        for (const command of ["set", "get"] as const) {
+          add({
+            name: `server ${command.toUpperCase()}, ${CLIENTS} clients, pipeline ${pipeline} ` +
+              `(redis-benchmark)`,
+            unit: "ops/s",
+            cityhall: best[command][0]!,
+            ...(redis ? { denoKv: best[command][1]!, peer: PEER } : {}),
+            note: `redis-benchmark -t set,get -c ${CLIENTS} -P ${pipeline} -d ${VALUE_SIZE} ` +
+              `-n ${requests}; best of ${ROUNDS}; ${where}` +
+              (redis ? `; peer: ${PEER}` : `; ${peerNote}`),
+          });
+        }
+      }
+    }
+  } finally {
+    await server?.close();
+    await db?.close();
+    await redis?.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  return rows;
+}
