@@ -1,38 +1,104 @@
 /**
  * The `cityhall` command line: dispatches to subcommands.
  *
+ * Exit codes, the same for every command: 0 success; 1 an operating failure (key not found,
+ * server error, cannot connect, cannot open the data directory, port in use); 2 a usage error
+ * (unknown command or flag, bad value, refused insecure bind); 130 `serve` stopped by a second
+ * signal.
+ *
  * @module
  */
 
 import { VERSION } from "../version.ts";
+import { EXIT_USAGE, splitCommand, UsageError } from "./_args.ts";
+import { printErr, printOut } from "./_output.ts";
+import { CLIENT_HELP, clientCommand, SHORTCUT_HELP, shortcutCommand } from "./client.ts";
 import { selftest } from "./selftest.ts";
+import { SERVE_HELP, serveCommand } from "./serve.ts";
+import { SERVICE_HELP, serviceCommand } from "./service.ts";
 
 const HELP = `cityhall ${VERSION}: a durable key-value and time-series database for edge hardware
 
 Usage: cityhall <command> [options]
 
 Commands:
+  serve        Run the server (Redis protocol on 7878, HTTP API on 7880)
+  client       Talk to a server: put/get/del/scan/stats/ping/info, or an interactive prompt
+  put K V      Store a value (alias: set); through the server if one answers, else directly
+  get K        Print a value; exit 1 with "not found" on stderr if missing
+  del K…       Delete keys (alias: delete)
+  scan PREFIX  Print "key<TAB>value" lines for keys starting with PREFIX
+  service      Print or install a systemd unit that runs "cityhall serve"
   selftest     Open a database in a temporary directory and check that it works
-  help         Show this help
+  help [CMD]   Show this help, or a command's
 
 Options:
   --version    Print the version and exit
   -h, --help   Show this help
+
+Run "cityhall <command> --help" for a command's options.
+Exit codes: 0 ok, 1 failure (not found, cannot connect, …), 2 usage error.
 `;
+
+const SHORTCUTS = new Set(["put", "set", "get", "del", "delete", "scan"]);
+
+const HELPS: Record<string, string> = {
+  serve: SERVE_HELP,
+  client: CLIENT_HELP,
+  service: SERVICE_HELP,
+  selftest: "Usage: cityhall selftest\n\nOpen a database in a temporary directory, write, " +
+    "read, scan, flush, compact and reopen it, and check every answer. Exit 0 when all is well.\n",
+};
+
+async function dispatch(command: string, rest: string[]): Promise<number> {
+  switch (command) {
+    case "serve":
+      return await serveCommand(rest);
+    case "client":
+      return await clientCommand(rest);
+    case "service":
+      return await serviceCommand(rest);
+    case "selftest":
+      if (rest.includes("--help") || rest.includes("-h")) {
+        printOut(HELPS.selftest!);
+        return 0;
+      }
+      if (rest.length > 0) throw new UsageError("selftest", `unexpected argument '${rest[0]}'`);
+      return await selftest();
+    case "help": {
+      const topic = rest.find((a) => !a.startsWith("-"));
+      if (topic === undefined) printOut(HELP);
+      else if (SHORTCUTS.has(topic)) printOut(SHORTCUT_HELP);
+      else if (HELPS[topic] !== undefined) printOut(HELPS[topic]);
+      else throw new UsageError("help", `unknown command '${topic}'`);
+      return 0;
+    }
+  }
+  if (SHORTCUTS.has(command)) return await shortcutCommand(command, rest);
+  throw new UsageError("", `unknown command '${command}'`);
+}
 
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const [command, ...rest] = args;
-  if (command === "--version" || command === "-V") {
-    console.log(`cityhall ${VERSION}`);
-    return 0;
+  const { command, rest } = splitCommand(args);
+  try {
+    if (command === undefined) {
+      if (rest.includes("--version") || rest.includes("-V")) {
+        printOut(`cityhall ${VERSION}`);
+        return 0;
+      }
+      if (rest.length === 0 || rest.includes("--help") || rest.includes("-h")) {
+        printOut(HELP);
+        return 0;
+      }
+      throw new UsageError("", `missing command after ${rest.join(" ")}`);
+    }
+    return await dispatch(command, rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    const where = err.command === "" ? "cityhall" : `cityhall ${err.command}`;
+    const help = err.command === "" ? "cityhall --help" : `cityhall ${err.command} --help`;
+    printErr(`${where}: ${err.message} (see ${help})`);
+    return EXIT_USAGE;
   }
-  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
-    console.log(HELP);
-    return 0;
-  }
-  if (command === "selftest") return await selftest();
-  console.error(`cityhall: unknown command '${command}' (see cityhall --help)`);
-  void rest;
-  return 2;
 }

@@ -1,0 +1,292 @@
+/**
+ * A minimal RESP2 client for the CLI: encodes commands as multibulk arrays, pipelines them
+ * and reads the replies with `ReplyReader`. The server's `RespParser` parses requests only
+ * (arrays of bulk strings), so replies need this small reader of their own.
+ *
+ * Invariants:
+ * - Replies come back in the order the commands were sent; `pipeline` returns one per command.
+ * - The reader never recurses: nested arrays are built with an explicit stack bounded by
+ *   `REPLY_DEPTH_MAX`, and every length is checked against a limit before it is trusted.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../errors.ts";
+import { RESP_BULK_SIZE_BYTES_MAX } from "../server/limits.ts";
+
+/** One reply. RESP2 only: the CLI never sends `HELLO 3`. */
+export type RespReply =
+  | { kind: "simple"; value: string }
+  | { kind: "error"; value: string }
+  | { kind: "integer"; value: bigint }
+  | { kind: "bulk"; value: Uint8Array | null }
+  | { kind: "array"; value: RespReply[] | null };
+
+/** Deepest nesting of arrays accepted in a reply (SCAN replies nest 2 deep). */
+export const REPLY_DEPTH_MAX = 16;
+/** Most elements in one reply array (`SCAN` pages and `MGET` stay far below it). */
+export const REPLY_ARRAY_LENGTH_MAX = 10_000_000;
+/** Longest simple string, error or integer line. */
+const REPLY_LINE_BYTES_MAX = 64 * 1024;
+const READ_CHUNK_BYTES = 64 * 1024;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The server closed the connection before answering. */
+export class ConnectionClosedError extends Error {
+  /** Creates the error. */
+  constructor(message = "Server closed the connection") {
+    super(message);
+    this.name = "ConnectionClosedError";
+  }
+}
+
+/** Encodes one command as a RESP multibulk array. */
+export function encodeCommand(args: readonly (string | Uint8Array)[]): Uint8Array {
+  const parts: Uint8Array[] = [encoder.encode(`*${args.length}\r\n`)];
+  for (const arg of args) {
+    const bytes = typeof arg === "string" ? encoder.encode(arg) : arg;
+    parts.push(encoder.encode(`$${bytes.length}\r\n`), bytes, encoder.encode("\r\n"));
+  }
+  return concat(parts);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+interface Frame {
+  items: RespReply[];
+  left: number;
+}
+
+/**
+ * An incremental RESP2 reply reader: `push` received bytes, then call `next` until it returns
+ * `undefined` (more bytes needed). Throws `ProtocolError` on a malformed reply.
+ */
+export class ReplyReader {
+  #buf = new Uint8Array(READ_CHUNK_BYTES);
+  #start = 0;
+  #end = 0;
+
+  /** Appends received bytes. */
+  push(bytes: Uint8Array): void {
+    if (this.#buf.length - this.#end < bytes.length) {
+      const live = this.#end - this.#start;
+      // Grow geometrically so a large reply arriving in chunks costs linear time.
+      const size = Math.max(this.#buf.length, live + bytes.length);
+      const grown = live + bytes.length > this.#buf.length / 2
+        ? new Uint8Array(Math.max(size, this.#buf.length * 2))
+        : this.#buf;
+      if (grown === this.#buf) this.#buf.copyWithin(0, this.#start, this.#end);
+      else grown.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = grown;
+      this.#start = 0;
+      this.#end = live;
+    }
+    this.#buf.set(bytes, this.#end);
+    this.#end += bytes.length;
+  }
+
+  /** Bytes received and not yet consumed by a complete reply. */
+  get bufferedBytes(): number {
+    return this.#end - this.#start;
+  }
+
+  /** The next complete reply, or `undefined` when more bytes are needed. */
+  next(): RespReply | undefined {
+    // A reply is consumed only once complete, so a partial one is parsed again from its start
+    // when more bytes arrive; replies the CLI asks for are small.
+    let pos = this.#start;
+    const stack: Frame[] = [];
+    while (true) {
+      const lineEnd = this.#lineEnd(pos);
+      if (lineEnd < 0) return undefined;
+      const type = this.#buf[pos]!;
+      const line = decoder.decode(this.#buf.subarray(pos + 1, lineEnd));
+      pos = lineEnd + 2;
+      let reply: RespReply;
+      if (type === 43 /* + */) reply = { kind: "simple", value: line };
+      else if (type === 45 /* - */) reply = { kind: "error", value: line };
+      else if (type === 58 /* : */) {
+        if (!/^-?\d+$/.test(line)) throw new ProtocolError(`Bad integer reply: ${line}`);
+        reply = { kind: "integer", value: BigInt(line) };
+      } else if (type === 36 /* $ */) {
+        const n = lengthOf(line, RESP_BULK_SIZE_BYTES_MAX);
+        if (n < 0) reply = { kind: "bulk", value: null };
+        else {
+          if (this.#end < pos + n + 2) return undefined;
+          reply = { kind: "bulk", value: this.#buf.slice(pos, pos + n) };
+          pos += n + 2;
+        }
+      } else if (type === 42 /* * */) {
+        const n = lengthOf(line, REPLY_ARRAY_LENGTH_MAX);
+        if (n <= 0) reply = { kind: "array", value: n < 0 ? null : [] };
+        else {
+          if (stack.length >= REPLY_DEPTH_MAX) {
+            throw new ProtocolError(`Reply nested deeper than ${REPLY_DEPTH_MAX} arrays`);
+          }
+          stack.push({ items: [], left: n });
+          continue;
+        }
+      } else {
+        throw new ProtocolError(
+          `Unexpected reply type ${JSON.stringify(String.fromCharCode(type))}`,
+        );
+      }
+      // Attach the finished reply to its parent arrays, closing every array it completes.
+      while (true) {
+        const top = stack.at(-1);
+        if (top === undefined) {
+          this.#start = pos;
+          if (this.#start === this.#end) this.#start = this.#end = 0;
+          return reply;
+        }
+        top.items.push(reply);
+        top.left--;
+        if (top.left > 0) break;
+        stack.pop();
+        reply = { kind: "array", value: top.items };
+      }
+    }
+  }
+
+  #lineEnd(from: number): number {
+    const buf = this.#buf;
+    const limit = Math.min(this.#end - 1, from + REPLY_LINE_BYTES_MAX);
+    for (let i = from; i < limit; i++) {
+      if (buf[i] === 13 && buf[i + 1] === 10) return i;
+    }
+    if (this.#end - from > REPLY_LINE_BYTES_MAX) {
+      throw new ProtocolError("Reply line too long");
+    }
+    return -1;
+  }
+}
+
+function lengthOf(line: string, max: number): number {
+  if (!/^-?\d+$/.test(line)) throw new ProtocolError(`Bad length in reply: ${line}`);
+  const n = Number(line);
+  if (n < -1 || n > max) throw new ProtocolError(`Bad length in reply: ${line}`);
+  return n;
+}
+
+/** Where and how to connect. */
+export interface ConnectOptions {
+  /** Host name or address. */
+  hostname: string;
+  /** TCP port. */
+  port: number;
+  /** Sent with AUTH right after connecting, when given. */
+  authToken?: string | undefined;
+}
+
+/** A connection to a CityHall (or Redis) server. */
+export class RespClient {
+  readonly #conn: Deno.Conn;
+  readonly #reader = new ReplyReader();
+  #closed = false;
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /**
+   * Connects, and authenticates when a token is given. Throws `Deno.errors.ConnectionRefused`
+   * (and other connect errors) as Deno raises them; a refused token throws an `Error` whose
+   * message is the server's reply.
+   */
+  static async connect(options: ConnectOptions): Promise<RespClient> {
+    const conn = await Deno.connect({ hostname: options.hostname, port: options.port });
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // Not every platform supports it; it only affects latency.
+    }
+    const client = new RespClient(conn);
+    if (options.authToken !== undefined && options.authToken !== "") {
+      let reply: RespReply;
+      try {
+        reply = await client.command(["AUTH", options.authToken]);
+      } catch (err) {
+        client.close();
+        throw err;
+      }
+      if (reply.kind === "error" && !/without any password configured/.test(reply.value)) {
+        client.close();
+        throw new Error(`Authentication failed: ${reply.value}`);
+      }
+    }
+    return client;
+  }
+
+  /** Sends one command and waits for its reply. */
+  async command(args: readonly (string | Uint8Array)[]): Promise<RespReply> {
+    const [reply] = await this.pipeline([args]);
+    return reply!;
+  }
+
+  /** Sends every command in one write and returns their replies in order. */
+  async pipeline(commands: readonly (readonly (string | Uint8Array)[])[]): Promise<RespReply[]> {
+    if (this.#closed) throw new ConnectionClosedError("Connection is closed");
+    const bytes = concat(commands.map(encodeCommand));
+    let off = 0;
+    try {
+      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+    } catch (err) {
+      if (err instanceof Deno.errors.BrokenPipe || err instanceof Deno.errors.ConnectionReset) {
+        this.close();
+        throw new ConnectionClosedError();
+      }
+      throw err;
+    }
+    const replies: RespReply[] = [];
+    const chunk = new Uint8Array(READ_CHUNK_BYTES);
+    while (replies.length < commands.length) {
+      const reply = this.#reader.next();
+      if (reply !== undefined) {
+        replies.push(reply);
+        continue;
+      }
+      let n: number | null;
+      try {
+        n = await this.#conn.read(chunk);
+      } catch (err) {
+        if (err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.BadResource) {
+          n = null;
+        } else throw err;
+      }
+      if (n === null) {
+        this.close();
+        throw new ConnectionClosedError();
+      }
+      this.#reader.push(chunk.subarray(0, n));
+    }
+    return replies;
+  }
+
+  /** True once the connection is closed (by `close` or by the server). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}

@@ -1,0 +1,405 @@
+/**
+ * `cityhall serve`: opens the data directory and runs the RESP server and the HTTP API until
+ * SIGINT or SIGTERM (or a RESP SHUTDOWN).
+ *
+ * Life cycle: check the flags and the bind security rule (exit 2 on a bad command line), open
+ * the engine (its lock keeps a second process out), listen on both ports, log one line
+ * `… info listening resp=HOST:PORT http=HOST:PORT …`, then wait. The first signal stops
+ * accepting, lets in-flight commands finish and answer, closes HTTP and the engine, and exits
+ * 0; a second signal exits 130 at once, which loses nothing acknowledged because every
+ * acknowledged write is in the WAL.
+ *
+ * @module
+ */
+
+import { Database, type DatabaseOptions } from "../engine/mod.ts";
+import { CityHallError, InvalidArgumentError, LockedError } from "../errors.ts";
+import { type MetricsSource, startHttpServer } from "../http/mod.ts";
+import { checkBindSecurity, LATENCY_BUCKETS_S, type Server, startServer } from "../server/mod.ts";
+import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT } from "../server/limits.ts";
+import { createLogger, isLogLevel, type Logger, type LogLevel } from "../util/log.ts";
+import { VERSION } from "../version.ts";
+import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";
+import {
+  formatHostPort,
+  HOST_DEFAULT,
+  HTTP_PORT_DEFAULT,
+  readAuthToken,
+  resolveDataDir,
+  RESP_PORT_DEFAULT,
+} from "./_common.ts";
+import { printErr, printOut } from "./_output.ts";
+
+/** Exit code after a second signal: the conventional 128 + SIGINT. */
+export const EXIT_SECOND_SIGNAL = 130;
+/** Largest `--memtable-mb` and `--cache-mb` (64 GiB). */
+const SIZE_MB_MAX = 64 * 1024;
+const MiB = 1024 * 1024;
+
+/** Help of `cityhall serve`. */
+export const SERVE_HELP = `Usage: cityhall serve [options]
+
+Run the CityHall server: the Redis protocol (RESP) on --port and the HTTP API on --http-port.
+Logs go to stderr, one line per event; the line "listening resp=… http=…" gives the addresses.
+SIGINT/SIGTERM shut down gracefully (a second signal exits at once, losing nothing
+acknowledged).
+
+Options:
+  --data-dir DIR         Data directory (default ~/.cityhall/data)
+  --bind ADDR            Address to listen on (default ${HOST_DEFAULT}). A non-loopback address
+                         needs an auth token, or --insecure-no-auth
+  --port N               RESP port (default ${RESP_PORT_DEFAULT}; 0 = any free port)
+  --http-port N          HTTP port (default ${HTTP_PORT_DEFAULT}; 0 = any free port)
+  --no-http              Do not serve HTTP
+  --auth-token-file F    Require the token in F (trimmed) from clients: AUTH on RESP,
+                         "Authorization: Bearer" on HTTP (default: env CITYHALL_AUTH_TOKEN)
+  --tls-cert F --tls-key F  Serve TLS on both ports with this PEM certificate chain and key
+  --sync MODE            always (default): a write is acknowledged after fdatasync;
+                         interval:MS: synced every MS milliseconds (a power loss can lose
+                         that window); none: never synced by writes (bulk loads)
+  --memtable-mb N        Memtable size before a flush to disk (default 64)
+  --cache-mb N           Block cache size (default 32; 0 disables it)
+  --max-clients N        Most RESP clients at once (default ${CLIENTS_MAX_DEFAULT})
+  --idle-timeout-s N     Close RESP clients idle this long (default 0 = never)
+  --log-level LEVEL      debug, info (default), warn or error
+  --insecure-no-auth     Allow a non-loopback --bind without a token (anyone who can reach
+                         the address can read and change every key)
+  -h, --help             Show this help
+
+Exit codes: 0 after a graceful shutdown, 1 cannot start (port in use, data directory locked
+or unreadable), 2 usage error or refused insecure bind, 130 second signal.
+`;
+
+/** Flags of `serve` (also accepted by `service` to build the unit's command line). */
+export const SERVE_FLAGS = {
+  string: [
+    "data-dir",
+    "bind",
+    "port",
+    "http-port",
+    "auth-token-file",
+    "tls-cert",
+    "tls-key",
+    "sync",
+    "memtable-mb",
+    "cache-mb",
+    "max-clients",
+    "idle-timeout-s",
+    "log-level",
+  ],
+  boolean: ["no-http", "insecure-no-auth"],
+} as const;
+
+/** Everything `serve` needs, checked. */
+export interface ServeSettings {
+  /** Absolute data directory. */
+  dataDir: string;
+  /** Address to bind. */
+  bind: string;
+  /** RESP port (0 = ephemeral). */
+  port: number;
+  /** HTTP port, or `undefined` with `--no-http`. */
+  httpPort: number | undefined;
+  /** Token clients must give. */
+  authToken: string | undefined;
+  /** Token file path as given (for `service`). */
+  authTokenFile: string | undefined;
+  /** TLS certificate and key paths. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Engine options from --sync, --memtable-mb, --cache-mb. */
+  engine: Pick<
+    DatabaseOptions,
+    "syncMode" | "syncIntervalMs" | "memtableSizeBytesMax" | "blockCacheSizeBytes"
+  >;
+  /** Most RESP clients. */
+  maxClients: number | undefined;
+  /** RESP idle timeout in seconds. */
+  idleTimeoutS: number | undefined;
+  /** Log level. */
+  logLevel: LogLevel;
+  /** `--insecure-no-auth` was given. */
+  insecureNoAuth: boolean;
+  /** The loud warning to log when `--insecure-no-auth` lets a non-loopback bind through. */
+  bindWarning: string | undefined;
+}
+
+function parseSync(value: string | undefined): ServeSettings["engine"] {
+  if (value === undefined || value === "always") return { syncMode: "always" };
+  if (value === "none") return { syncMode: "none" };
+  const m = /^interval(?::(\d+))?$/.exec(value);
+  if (m !== null) {
+    const ms = m[1] === undefined ? 100 : Number(m[1]);
+    if (ms < 1 || ms > 60_000) {
+      throw new UsageError("serve", `invalid --sync ${value}: MS must be from 1 to 60000`);
+    }
+    return { syncMode: "interval", syncIntervalMs: ms };
+  }
+  throw new UsageError(
+    "serve",
+    `invalid --sync ${JSON.stringify(value)}: use always, interval:MS or none`,
+  );
+}
+
+/**
+ * Checks the flags of `serve` (shared with `service`) and the bind security rule; throws
+ * `UsageError`. With `readToken: false` (`service`) the token file is only named, not read:
+ * the service may run as a user who alone can read it, and the environment's token does not
+ * reach the unit.
+ */
+export async function serveSettings(
+  command: string,
+  parsed: ParsedArgs,
+  options: { readToken: boolean } = { readToken: true },
+): Promise<ServeSettings> {
+  if (parsed.positionals.length > 0) {
+    throw new UsageError(command, `unexpected argument '${parsed.positionals[0]}'`);
+  }
+  const logLevel = parsed.strings.get("log-level") ?? "info";
+  if (!isLogLevel(logLevel)) {
+    throw new UsageError(
+      command,
+      `invalid --log-level ${JSON.stringify(logLevel)}: use debug, info, warn or error`,
+    );
+  }
+  const certFile = parsed.strings.get("tls-cert");
+  const keyFile = parsed.strings.get("tls-key");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError(command, "--tls-cert and --tls-key go together");
+  }
+  const noHttp = parsed.booleans.has("no-http");
+  if (noHttp && parsed.strings.has("http-port")) {
+    throw new UsageError(command, "--no-http and --http-port exclude each other");
+  }
+  const engine = parseSync(parsed.strings.get("sync"));
+  const memtableMb = intFlag(command, parsed, "memtable-mb", { min: 1, max: SIZE_MB_MAX });
+  if (memtableMb !== undefined) engine.memtableSizeBytesMax = memtableMb * MiB;
+  const cacheMb = intFlag(command, parsed, "cache-mb", { min: 0, max: SIZE_MB_MAX });
+  if (cacheMb !== undefined) engine.blockCacheSizeBytes = cacheMb * MiB;
+  const authTokenFile = parsed.strings.get("auth-token-file");
+  const authToken = options.readToken ? await readAuthToken(command, authTokenFile) : undefined;
+  const bind = parsed.strings.get("bind") ?? HOST_DEFAULT;
+  const insecureNoAuth = parsed.booleans.has("insecure-no-auth");
+  let bindWarning: string | undefined;
+  try {
+    bindWarning = checkBindSecurity(bind, {
+      authToken: options.readToken ? authToken : authTokenFile,
+      insecureNoAuth,
+    });
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new UsageError(command, err.message);
+    throw err;
+  }
+  return {
+    dataDir: resolveDataDir(command, parsed.strings.get("data-dir")),
+    bind,
+    port: intFlag(command, parsed, "port", { min: 0, max: 65535 }) ?? RESP_PORT_DEFAULT,
+    httpPort: noHttp
+      ? undefined
+      : intFlag(command, parsed, "http-port", { min: 0, max: 65535 }) ?? HTTP_PORT_DEFAULT,
+    authToken,
+    authTokenFile,
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    engine,
+    maxClients: intFlag(command, parsed, "max-clients", { min: 1, max: CLIENTS_MAX_LIMIT }),
+    idleTimeoutS: intFlag(command, parsed, "idle-timeout-s", { min: 0, max: 365 * 86400 }),
+    logLevel,
+    insecureNoAuth,
+    bindWarning,
+  };
+}
+
+/** The RESP server's numbers in the shape the HTTP `/metrics` endpoint reads. */
+function metricsSource(server: Server): MetricsSource {
+  return {
+    commandCounts: () => {
+      const counts = new Map<string, number>();
+      for (const [name, s] of server.metrics.commands) counts.set(name, s.calls);
+      return counts;
+    },
+    commandLatencyHistograms: () => {
+      const out = new Map();
+      for (const [name, s] of server.metrics.commands) {
+        out.set(name, {
+          buckets: [...LATENCY_BUCKETS_S],
+          counts: [...s.latency.counts],
+          sum: s.latency.sumS,
+          count: s.latency.count,
+        });
+      }
+      return out;
+    },
+    connectedClients: () => server.connectedClients,
+  };
+}
+
+async function readPem(path: string, flag: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    const reason = err instanceof Deno.errors.NotFound
+      ? "no such file"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    throw new UsageError("serve", `cannot read ${flag} ${path}: ${reason}`);
+  }
+}
+
+function portInUse(hostname: string, port: number, flag: string): string {
+  return `Cannot listen on ${formatHostPort(hostname, port)}: port ${port} is already in use ` +
+    `(stop the other process or choose another port with ${flag})`;
+}
+
+function listenFailure(err: unknown, hostname: string, port: number, flag: string): string {
+  if (err instanceof Deno.errors.AddrInUse) return portInUse(hostname, port, flag);
+  if (err instanceof Deno.errors.PermissionDenied) {
+    return `Cannot listen on ${formatHostPort(hostname, port)}: permission denied ` +
+      `(ports below 1024 need privileges; choose another with ${flag})`;
+  }
+  if (err instanceof Deno.errors.AddrNotAvailable) {
+    return `Cannot listen on ${formatHostPort(hostname, port)}: address not available ` +
+      `on this machine (check --bind)`;
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return `Cannot listen on ${formatHostPort(hostname, port)}: ${reason}`;
+}
+
+/** `cityhall serve …`; resolves with the exit code once the server has shut down. */
+export async function serveCommand(args: string[]): Promise<number> {
+  const parsed = parseFlags("serve", args, SERVE_FLAGS);
+  if (parsed.booleans.has("help")) {
+    printOut(SERVE_HELP);
+    return 0;
+  }
+  const settings = await serveSettings("serve", parsed);
+  const logger = createLogger(settings.logLevel);
+  if (settings.bindWarning !== undefined) {
+    logger("warn", `WARNING: ${settings.bindWarning}`, { bind: settings.bind });
+  }
+  const tls = settings.tls === undefined ? undefined : {
+    cert: await readPem(settings.tls.certFile, "--tls-cert"),
+    key: await readPem(settings.tls.keyFile, "--tls-key"),
+  };
+  return await run(settings, tls, logger);
+}
+
+async function run(
+  settings: ServeSettings,
+  tls: { cert: string; key: string } | undefined,
+  logger: Logger,
+): Promise<number> {
+  let db: Database;
+  try {
+    db = await Database.open(settings.dataDir, { ...settings.engine, logger });
+  } catch (err) {
+    if (err instanceof LockedError) {
+      printErr(
+        `cityhall serve: Cannot open ${settings.dataDir}: another process holds its lock ` +
+          `(is a server already running on it?)`,
+      );
+      return 1;
+    }
+    if (err instanceof CityHallError || err instanceof Deno.errors.PermissionDenied) {
+      printErr(`cityhall serve: Cannot open ${settings.dataDir}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+
+  let shuttingDown: Promise<number> | undefined;
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => resolveExit = resolve);
+  let resp: Server | undefined;
+  let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
+
+  const shutdown = (reason: string): Promise<number> => {
+    shuttingDown ??= (async () => {
+      logger("info", "shutting down", { reason });
+      let code = 0;
+      const results = await Promise.allSettled([resp?.close(), http?.shutdown()]);
+      for (const r of results) {
+        if (r.status === "rejected") {
+          code = 1;
+          logger("error", "closing a listener failed", { error: String(r.reason) });
+        }
+      }
+      try {
+        await db.close();
+      } catch (err) {
+        code = 1;
+        logger("error", "closing the database failed", { error: String(err) });
+      }
+      logger("info", "stopped", { code });
+      resolveExit(code);
+      return code;
+    })();
+    return shuttingDown;
+  };
+
+  try {
+    resp = await startServer(db, {
+      hostname: settings.bind,
+      port: settings.port,
+      ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
+      ...(settings.maxClients !== undefined ? { maxClients: settings.maxClients } : {}),
+      ...(settings.idleTimeoutS !== undefined ? { idleTimeoutS: settings.idleTimeoutS } : {}),
+      ...(tls !== undefined ? { tls } : {}),
+      logger,
+      syncMode: settings.engine.syncMode ?? "always",
+      onShutdown: () => {
+        void shutdown("SHUTDOWN command");
+      },
+    });
+  } catch (err) {
+    await db.close();
+    printErr(`cityhall serve: ${listenFailure(err, settings.bind, settings.port, "--port")}`);
+    return 1;
+  }
+  if (settings.httpPort !== undefined) {
+    try {
+      http = await startHttpServer(db, {
+        hostname: settings.bind,
+        port: settings.httpPort,
+        logger,
+        metrics: metricsSource(resp),
+        ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
+        ...(tls !== undefined ? { tls } : {}),
+      });
+    } catch (err) {
+      await resp.close();
+      await db.close();
+      printErr(
+        `cityhall serve: ${listenFailure(err, settings.bind, settings.httpPort, "--http-port")}`,
+      );
+      return 1;
+    }
+  }
+
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (shuttingDown !== undefined) {
+      logger("warn", "second signal: exiting now (the WAL keeps every acknowledged write)", {
+        signal,
+      });
+      Deno.exit(EXIT_SECOND_SIGNAL);
+    }
+    void shutdown(signal);
+  };
+  const handlers = signals.map((s) => [s, onSignal(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+
+  logger("info", "listening", {
+    resp: formatHostPort(resp.addr.hostname, resp.addr.port),
+    http: http === undefined ? "off" : formatHostPort(http.addr.hostname, http.addr.port),
+    data_dir: settings.dataDir,
+    tls: tls !== undefined,
+    auth: settings.authToken !== undefined,
+    sync: settings.engine.syncMode ?? "always",
+    version: VERSION,
+    pid: Deno.pid,
+  });
+
+  const code = await exited;
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  return code;
+}
