@@ -52,29 +52,40 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
     peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
   }, 50);
 
-  // 1. Durable puts, one writer awaiting each.
+  // 1. Durable puts, one writer awaiting each. The disk is noisy, so CityHall and the raw
+  // overwrite+fdatasync loop run in alternating rounds and the median of each is reported.
   {
-    const n = scaled(3000);
+    const rounds = 5;
+    const n = scaled(1000);
     const dir = await tempDir("r1");
     const db = await Database.open(dir);
-    const ours = await timeIt(n, async () => {
-      for (let i = 0; i < n; i++) await db.put(sensorKey(i), sensorValue(i));
-    });
+    const ours: number[] = [];
+    const raws: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      ours.push(
+        await timeIt(n, async () => {
+          for (let i = 0; i < n; i++) await db.put(sensorKey(r * n + i), sensorValue(i));
+        }),
+      );
+      raws.push(rawFdatasyncRate(dir, n));
+    }
     await db.close();
     const { kv, dir: kvDir } = await openKv("r1");
-    const kvn = Math.min(n, scaled(1000));
+    const kvn = scaled(1000);
     const theirs = await timeIt(kvn, async () => {
       for (let i = 0; i < kvn; i++) await kv.set([sensorKey(i)], sensorValue(i));
     });
     kv.close();
-    // The raw rate this is bounded by: overwrite one preallocated block + fdatasync.
-    const raw = rawFdatasyncRate(dir, scaled(2000));
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const raw = median(raws);
     add({
       name: "1. durable puts, 1 writer",
       unit: "puts/s",
-      cityhall: ours,
+      cityhall: median(ours),
       denoKv: theirs,
-      note: `raw overwrite+fdatasync ${raw.toFixed(0)}/s; ${(ours / raw * 100).toFixed(0)}% of raw`,
+      note: `raw overwrite+fdatasync ${raw.toFixed(0)}/s in alternating rounds; ${
+        (median(ours) / raw * 100).toFixed(0)
+      }% of raw`,
     });
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(kvDir, { recursive: true });
@@ -204,7 +215,12 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
     });
 
     // 5.
-    const missing = Array.from({ length: 10_000 }, (_, i) => enc.encode(`sensor.site9.none.${i}`));
+    // Missing keys inside every table's key range (between stored timestamps), so that only
+    // the bloom filter, not the range check, can skip a table.
+    const missing = Array.from(
+      { length: 10_000 },
+      (_, i) => enc.encode(sensorKey((i * 7919) % n).replace(/000$/, "500")),
+    );
     const medianMissUs = (d: Database) => {
       const samples = new Float64Array(20);
       for (let s = 0; s < samples.length; s++) {
@@ -218,7 +234,7 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
     const bloomOn = medianMissUs(results[10]!);
     const bloomOff = medianMissUs(results[0]!);
     const kvMissT0 = performance.now();
-    for (let i = 0; i < 5000; i++) await kv.get([`sensor.site9.none.${i}`]);
+    for (let i = 0; i < 5000; i++) await kv.get([sensorKey(i).replace(/000$/, "500")]);
     const kvMissUs = (performance.now() - kvMissT0) * 1000 / 5000;
     add({
       name: "5. missing-key get, bloom on (median)",

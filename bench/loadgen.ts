@@ -283,9 +283,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
 /**
  * Runs the load generator as its own process (`deno run --allow-net bench/loadgen.ts …`) and
- * returns its result.
+ * returns its result; the process is killed after `timeoutMs`.
  */
-export async function runLoadProcess(options: LoadOptions): Promise<LoadResult> {
+export async function runLoadProcess(
+  options: LoadOptions,
+  timeoutMs = 120_000,
+): Promise<LoadResult> {
   const args = [
     "run",
     "--allow-net",
@@ -300,8 +303,13 @@ export async function runLoadProcess(options: LoadOptions): Promise<LoadResult> 
     `--keyspace=${options.keyspace}`,
     `--value-size=${options.valueSize}`,
   ];
-  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" })
-    .output();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).output();
   if (!out.success) {
     throw new Error(`load generator failed: ${dec.decode(out.stderr).trim()}`);
   }

@@ -12,7 +12,7 @@
 import { Database } from "../src/mod.ts";
 import { startServer } from "../src/server/mod.ts";
 import { type Row, scaled } from "./harness.ts";
-import { type LoadOptions, runLoadProcess } from "./loadgen.ts";
+import { runLoadProcess } from "./loadgen.ts";
 
 const CLIENTS = 50;
 const VALUE_SIZE = 100;
@@ -62,9 +62,119 @@ async function answersPing(port: number): Promise<boolean> {
   }
 }
 
+/** A server started for the benchmark. */
 interface Peer {
   port: number;
   close(): Promise<void>;
+}
+
+/** How long `cityhall serve` may take to say it is listening. */
+const SERVE_START_TIMEOUT_MS = 60_000;
+
+/**
+ * Starts `deno run -A src/main.ts serve` (RESP only, sync always) on a free port in a temp
+ * dir, or returns why it cannot (a CLI without `serve`).
+ */
+async function startCityHallProcess(): Promise<Peer | string> {
+  const main = new URL("../src/main.ts", import.meta.url).pathname;
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  const help = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", config, main, "serve", "--help"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(SERVE_START_TIMEOUT_MS),
+  }).output();
+  if (!help.success || !dec.decode(help.stdout).includes("--sync")) {
+    return "src/main.ts has no `serve` command";
+  }
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-serve-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      config,
+      main,
+      "serve",
+      "--data-dir",
+      dir,
+      "--port",
+      "0",
+      "--no-http",
+      "--sync",
+      "always",
+      "--log-level",
+      "info",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const stop = async () => {
+    if (!exited) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }, 10_000);
+      await status;
+      clearTimeout(timer);
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  // Read stderr to the end (so the pipe never fills), watching for the listening line.
+  const lines: string[] = [];
+  let onListening!: (port: number) => void;
+  const listening = new Promise<number>((resolve) => onListening = resolve);
+  const drained = (async () => {
+    let pending = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        lines.push(line);
+        if (lines.length > 20) lines.shift();
+        const m = /\blistening resp=\S+:(\d+)/.exec(line);
+        if (m) onListening(Number(m[1]));
+      }
+    }
+  })().catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const port = await Promise.race([
+    listening,
+    status.then(() => undefined),
+    new Promise<undefined>((resolve) =>
+      timer = setTimeout(() => resolve(undefined), SERVE_START_TIMEOUT_MS)
+    ),
+  ]);
+  clearTimeout(timer);
+  if (port === undefined) {
+    await stop();
+    await drained;
+    throw new Error(`cityhall serve did not start: ${lines.slice(-3).join(" / ")}`);
+  }
+  return {
+    port,
+    close: async () => {
+      await stop();
+      await drained;
+    },
+  };
 }
 
 /** Starts redis-server durable like CityHall, on a free port in a temp dir. */
@@ -207,12 +317,20 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
   const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-server-" });
   let db: Database | undefined;
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let proc: Peer | undefined;
   let redis: Peer | undefined;
   try {
+    // CityHall as `cityhall serve` (the figure reported) and in this process (in the note).
     db = await Database.open(dir, { syncMode: "always" });
     server = await startServer(db, { port: 0, syncMode: "always" });
-    const ours = server.addr.port;
-    let peerNote = "";
+    let procNote: string;
+    const started = await startCityHallProcess();
+    if (typeof started === "string") procNote = `in-process only: ${started}`;
+    else {
+      proc = started;
+      procNote = "CityHall: `deno run -A src/main.ts serve --sync always`";
+    }
+    let peerNote = `peer: ${PEER}`;
     if (redisServerBin === undefined) {
       peerNote = "no peer: redis-server not on PATH (Debian: apt-get install redis-server)";
     } else {
@@ -222,45 +340,71 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
         peerNote = `no peer: ${err instanceof Error ? err.message : String(err)}`;
       }
     }
-    const where = "CityHall in the bench process (no `cityhall serve` yet)";
+    const targets = [
+      { name: "proc", port: proc?.port },
+      { name: "inproc", port: server.addr.port },
+      { name: "redis", port: redis?.port },
+    ].filter((t): t is { name: string; port: number } => t.port !== undefined);
 
-    // (a) Our load generator, its own process. The SET phase writes every key of the
-    // keyspace, so the GET phase can check each value.
-    for (const pipeline of PIPELINES) {
-      const requests = requestsFor(pipeline);
-      const base = {
-        connections: CLIENTS,
-        pipeline,
-        requests,
-        keyspace: Math.min(requestsFor(1), scaled(50_000)),
-        valueSize: VALUE_SIZE,
-      };
-      const best = { set: [0, 0], get: [0, 0] };
+    /** Measures every target `ROUNDS` times in alternation; best SET and GET of each. */
+    const measure = async (
+      run: (port: number) => Promise<{ set: number; get: number }>,
+    ): Promise<Map<string, { set: number; get: number }>> => {
+      const best = new Map(targets.map((t) => [t.name, { set: 0, get: 0 }]));
       for (let round = 0; round < ROUNDS; round++) {
-        for (const [side, port] of [[0, ours], [1, redis?.port]] as const) {
-          if (port === undefined) continue;
-          for (const command of ["set", "get"] as const) {
-            const opts: LoadOptions = { ...base, port, command };
-            const r = await runLoadProcess(opts);
-            best[command][side] = Math.max(best[command][side]!, r.opsPerSec);
-          }
+        for (const t of targets) {
+          const r = await run(t.port);
+          const b = best.get(t.name)!;
+          b.set = Math.max(b.set, r.set);
+          b.get = Math.max(b.get, r.get);
         }
       }
+      return best;
+    };
+    const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+    const report = (
+      best: Map<string, { set: number; get: number }>,
+      pipeline: number,
+      tool: string,
+      detail: string,
+    ) => {
       for (const command of ["set", "get"] as const) {
+        const main = best.get(proc ? "proc" : "inproc")![command];
+        const inproc = best.get("inproc")![command];
+        const peer = best.get("redis")?.[command];
         add({
           name:
-            `server ${command.toUpperCase()}, ${CLIENTS} clients, pipeline ${pipeline} (loadgen)`,
+            `server ${command.toUpperCase()}, ${CLIENTS} clients, pipeline ${pipeline} (${tool})`,
           unit: "ops/s",
-          cityhall: best[command][0]!,
-          ...(redis ? { denoKv: best[command][1]!, peer: PEER } : {}),
-          note: `${requests} ${command.toUpperCase()}s of ${VALUE_SIZE} B over ${base.keyspace} ` +
-            `keys, every reply checked; best of ${ROUNDS}; ${where}` +
-            (redis ? `; peer: ${PEER}` : `; ${peerNote}`),
+          cityhall: main,
+          ...(peer !== undefined ? { denoKv: peer, peer: PEER } : {}),
+          note: `${detail}; best of ${ROUNDS}; ${procNote}` +
+            (proc ? `; in-process server: ${fmt(inproc)}/s` : "") + `; ${peerNote}`,
         });
       }
+    };
+
+    // (a) Our load generator, as its own process. The SET phase writes every key of the
+    // keyspace, so the GET phase can check each value.
+    const keyspace = scaled(50_000);
+    for (const pipeline of PIPELINES) {
+      const requests = requestsFor(pipeline);
+      const best = await measure(async (port) => {
+        const opts = { port, connections: CLIENTS, pipeline, requests, keyspace };
+        const set = await runLoadProcess({ ...opts, command: "set", valueSize: VALUE_SIZE });
+        const get = await runLoadProcess({ ...opts, command: "get", valueSize: VALUE_SIZE });
+        return { set: set.opsPerSec, get: get.opsPerSec };
+      });
+      report(
+        best,
+        pipeline,
+        "loadgen",
+        `bench/loadgen.ts: ${requests} SETs then GETs of ${VALUE_SIZE} B over ${keyspace} keys, ` +
+          `every reply checked`,
+      );
     }
 
-    // (b) redis-benchmark against both.
+    // (b) redis-benchmark.
     if (redisBenchmarkBin === undefined) {
       add({
         name: "server SET/GET (redis-benchmark)",
@@ -271,32 +415,21 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
     } else {
       for (const pipeline of PIPELINES) {
         const requests = requestsFor(pipeline);
-        const best = { set: [0, 0], get: [0, 0] };
-        for (let round = 0; round < ROUNDS; round++) {
-          for (const [side, port] of [[0, ours], [1, redis?.port]] as const) {
-            if (port === undefined) continue;
-            const r = await redisBenchmark(redisBenchmarkBin, port, pipeline, requests);
-            best.set[side] = Math.max(best.set[side]!, r.set);
-            best.get[side] = Math.max(best.get[side]!, r.get);
-          }
-        }
-        for (const command of ["set", "get"] as const) {
-          add({
-            name: `server ${command.toUpperCase()}, ${CLIENTS} clients, pipeline ${pipeline} ` +
-              `(redis-benchmark)`,
-            unit: "ops/s",
-            cityhall: best[command][0]!,
-            ...(redis ? { denoKv: best[command][1]!, peer: PEER } : {}),
-            note: `redis-benchmark -t set,get -c ${CLIENTS} -P ${pipeline} -d ${VALUE_SIZE} ` +
-              `-n ${requests}; best of ${ROUNDS}; ${where}` +
-              (redis ? `; peer: ${PEER}` : `; ${peerNote}`),
-          });
-        }
+        const best = await measure((port) =>
+          redisBenchmark(redisBenchmarkBin, port, pipeline, requests)
+        );
+        report(
+          best,
+          pipeline,
+          "redis-benchmark",
+          `redis-benchmark -t set,get -c ${CLIENTS} -P ${pipeline} -d ${VALUE_SIZE} -n ${requests}`,
+        );
       }
     }
   } finally {
     await server?.close();
     await db?.close();
+    await proc?.close();
     await redis?.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { copyBytes } from "../util/bytes.ts";
 import { ProtocolError } from "../errors.ts";
 import { assert } from "../util/assert.ts";
 import {
@@ -76,9 +77,16 @@ export function parseInteger(bytes: Uint8Array, from = 0, to = bytes.length): nu
   return negative ? -value : value;
 }
 
+/** Scans this many bytes in a plain loop before `indexOf` takes over for long lines. */
+const SHORT_SCAN_BYTES = 32;
+
 function indexOfByte(buf: Uint8Array, byte: number, from: number, to: number): number {
-  const i = buf.subarray(from, to).indexOf(byte);
-  return i < 0 ? -1 : from + i;
+  // Header lines (`*3`, `$5`) are a few bytes: a loop avoids allocating a subarray per line.
+  const shortEnd = Math.min(to, from + SHORT_SCAN_BYTES);
+  for (let i = from; i < shortEnd; i++) if (buf[i] === byte) return i;
+  if (shortEnd === to) return -1;
+  const i = buf.subarray(shortEnd, to).indexOf(byte);
+  return i < 0 ? -1 : shortEnd + i;
 }
 
 function isSpace(c: number): boolean {
@@ -350,7 +358,7 @@ export class RespParser {
         return undefined;
       }
       // Like Redis, the two bytes after the data are taken as the CRLF without checking.
-      args.push(this.#buf.slice(this.#start, this.#start + length));
+      args.push(copyBytes(this.#buf, this.#start, this.#start + length));
       this.#commandBytes += length;
       this.#start += length + 2;
       this.#bulkLength = -1;

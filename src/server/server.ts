@@ -525,16 +525,26 @@ class ServerCore implements ServerState, Server {
     const pending = ctx.pending;
     let failures: { start: number; end: number; message: string }[] | undefined;
     if (pending.length > 0) {
-      const results = await Promise.allSettled(pending.map((p) => p.promise));
-      for (let i = 0; i < results.length; i++) {
-        const r = results[i]!;
-        if (r.status === "rejected") {
-          const p = pending[i]!;
-          const e = r.reason;
+      // Writes of one group commit share one promise: await each distinct promise once.
+      let last: Promise<unknown> | undefined;
+      let error: unknown;
+      let failed = false;
+      for (const p of pending) {
+        if (p.promise !== last) {
+          last = p.promise;
+          failed = false;
+          try {
+            await p.promise;
+          } catch (e) {
+            failed = true;
+            error = e;
+          }
+        }
+        if (failed) {
           (failures ??= []).push({
             start: p.start,
             end: p.end,
-            message: `ERR ${e instanceof Error ? e.message : String(e)}`,
+            message: `ERR ${error instanceof Error ? error.message : String(error)}`,
           });
         }
       }

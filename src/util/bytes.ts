@@ -77,6 +77,23 @@ function allocSmall(n: number): Uint8Array {
   return out;
 }
 
+/** Copies up to this many bytes go to a slab in `copyBytes`; longer ones get their own array. */
+const SLAB_COPY_BYTES_MAX = 512;
+
+/**
+ * A copy of `src[start, end)`. Small copies are carved from a shared slab (see `allocSmall`):
+ * a RESP argument or a short value costs a view instead of a fresh allocation. A kept copy
+ * keeps its 64 KiB slab alive; slabs fill with neighbouring writes, which live and die
+ * together in one memtable, so the overhead stays a fraction of the bytes kept.
+ */
+export function copyBytes(src: Uint8Array, start: number, end: number): Uint8Array {
+  const n = end - start;
+  if (n > SLAB_COPY_BYTES_MAX) return src.slice(start, end);
+  const out = allocSmall(n);
+  out.set(src.subarray(start, end));
+  return out;
+}
+
 /** Strings up to this length take the ASCII fast path of `toBytes`. */
 const ASCII_FAST_PATH_CHARS_MAX = 256;
 

@@ -305,6 +305,19 @@ export class WalWriter {
     return { seq, durable: group.promise };
   }
 
+  /**
+   * Continues the sequence at `nextSeq` in a WAL that never held a record (a replica that
+   * installed a snapshot at `nextSeq - 1`). REQUIRES: no record appended or recovered.
+   */
+  restartAt(nextSeq: number): void {
+    assert(Number.isSafeInteger(nextSeq) && nextSeq >= 1, `bad nextSeq ${nextSeq}`);
+    assert(this.#nextSeq === 1 && this.#queue.length === 0, "restarting a WAL with records");
+    assert(this.#segments.every((s) => s.lastSeq === 0), "restarting a WAL with records");
+    this.#nextSeq = nextSeq;
+    this.#writtenSeq = nextSeq - 1;
+    this.#durableSeq = nextSeq - 1;
+  }
+
   /** Writes everything queued and fdatasyncs the active segment, whatever the sync mode. */
   sync(): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failedError());
@@ -496,6 +509,9 @@ export class WalWriter {
   #flushGroup(group: CommitGroup): void {
     try {
       this.#writeGroup(group);
+      // fdatasync runs synchronously, as Redis's appendfsync always does: measured here, an
+      // async fdatasync on the thread pool made the server slower (SET at 50 clients: 33k/s
+      // against 44k/s) because its extra ~90 µs sits on every group's latency.
       if (this.#syncMode === "always") this.#syncActive();
       else if (this.#syncMode === "interval") this.#armSyncTimer();
     } catch (err) {
@@ -504,6 +520,13 @@ export class WalWriter {
     }
     if (group.buf.length <= WAL_GROUP_COMMIT_BYTES_MAX) this.#spareBuffer = group.buf;
     group.resolve();
+  }
+
+  #markDurable(seq: number): void {
+    if (seq > this.#durableSeq) {
+      this.#durableSeq = seq;
+      for (const listener of this.#durableListeners) listener(this.#durableSeq);
+    }
   }
 
   #writeGroup(group: CommitGroup): void {
@@ -540,10 +563,7 @@ export class WalWriter {
     if (!active.dirty) return;
     active.file.syncData();
     active.dirty = false;
-    if (this.#writtenSeq > this.#durableSeq) {
-      this.#durableSeq = this.#writtenSeq;
-      for (const listener of this.#durableListeners) listener(this.#durableSeq);
-    }
+    this.#markDurable(this.#writtenSeq);
   }
 
   #armSyncTimer(): void {

@@ -76,7 +76,9 @@ function set(ctx: CommandContext): void {
   const key = args[1]!;
   const value = args[2]!;
   const db = ctx.server.db;
-  const old = db.getEntry(key);
+  // Only NX, XX, GET and KEEPTTL need the old entry; a plain SET skips the lookup.
+  const needsOld = nx || xx || withGet || expiry.kind === "keep";
+  const old = needsOld ? db.getEntry(key) : undefined;
   if ((nx && old !== undefined) || (xx && old === undefined)) {
     if (withGet) {
       if (old === undefined) ctx.out.null();
