@@ -47,6 +47,7 @@
  * @module
  */
 
+import { copyBytes } from "../util/bytes.ts";
 import { CorruptionError } from "../errors.ts";
 import {
   BATCH_OPS_MAX,
@@ -250,7 +251,7 @@ export function decodeBatch(payload: Uint8Array, seq: number): Entry[] {
     if (keyLength.value > KEY_SIZE_BYTES_MAX || keyLength.value > end - offset) {
       fail(`op ${i} key length ${keyLength.value} exceeds the limit or the payload`, offset);
     }
-    const key = payload.slice(offset, offset + keyLength.value);
+    const key = copyBytes(payload, offset, offset + keyLength.value);
     offset += keyLength.value;
     if (kind === KIND_DELETE) {
       entries[i] = { key, seq: seq + i, kind, expireAtMs: 0, value: EMPTY };
@@ -266,7 +267,7 @@ export function decodeBatch(payload: Uint8Array, seq: number): Entry[] {
     if (valueLength.value > VALUE_SIZE_BYTES_MAX || valueLength.value > end - offset) {
       fail(`op ${i} value length ${valueLength.value} exceeds the limit or the payload`, offset);
     }
-    const value = payload.slice(offset, offset + valueLength.value);
+    const value = copyBytes(payload, offset, offset + valueLength.value);
     offset += valueLength.value;
     entries[i] = { key, seq: seq + i, kind: KIND_PUT, expireAtMs: expire.value, value };
   }
