@@ -116,6 +116,8 @@ export class Memtable {
   /** xorshift32 state for tower heights. */
   #rng = LEVEL_SEED;
   /** Scratch for the per-level predecessors during an insert, reused to avoid allocation. */
+  /** Shared-prefix length found by the last `#compareFrom`. */
+  #lcp = 0;
   readonly #splice = new Uint32Array(HEIGHT_MAX);
   #sizeBytes = 0;
   #minSeq = 0;
@@ -185,20 +187,27 @@ export class Memtable {
     let x = HEAD;
     // A node already compared as greater at a higher level needs no second comparison below.
     let bigger = HEAD;
+    // Every node between x and bigger shares min(lcpLo, lcpHi) leading bytes with the key
+    // (it sorts between two keys that share them), so comparisons skip those bytes: sensor
+    // keys share ~20 (`sensor.site3.temp.`).
+    let lcpLo = 0;
+    let lcpHi = 0;
     for (let level = this.#height - 1; level >= 0; level--) {
       for (;;) {
         const nx = nodes[x + NEXT + level]!;
         if (nx === HEAD || nx === bigger) break;
-        const c = this.#compare(key, prefix, nx);
+        const c = this.#compareFrom(key, prefix, nx, lcpLo < lcpHi ? lcpLo : lcpHi);
         if (c === 0) {
           this.#replace(nx, entry);
           return;
         }
         if (c < 0) {
           bigger = nx;
+          lcpHi = this.#lcp;
           break;
         }
         x = nx;
+        lcpLo = this.#lcp;
       }
       splice[level] = x;
     }
@@ -259,6 +268,36 @@ export class Memtable {
       const d = key[i]! - arena[start + i]!;
       if (d !== 0) return d;
     }
+    return key.length - length;
+  }
+
+  /**
+   * `#compare` for searches that know `key` shares its first `from` bytes with `node`'s key
+   * (see `apply`), so the byte loop starts there. Sets `#lcp` to a lower bound of the bytes
+   * the two keys share (exact when the byte loop ran).
+   */
+  #compareFrom(key: Uint8Array, prefix: number, node: number, from: number): number {
+    const nodes = this.#nodes;
+    if (from < 4) {
+      const nodePrefix = nodes[node + PREFIX]!;
+      if (prefix !== nodePrefix) {
+        this.#lcp = from;
+        return prefix < nodePrefix ? -1 : 1;
+      }
+    }
+    const arena = this.#arena;
+    const start = nodes[node + KEY_START]!;
+    const length = nodes[node + KEY_LEN]!;
+    const n = key.length < length ? key.length : length;
+    let i = from < 4 ? (n < 4 ? n : 4) : from;
+    for (; i < n; i++) {
+      const d = key[i]! - arena[start + i]!;
+      if (d !== 0) {
+        this.#lcp = i;
+        return d;
+      }
+    }
+    this.#lcp = n;
     return key.length - length;
   }
 
@@ -330,17 +369,21 @@ export class Memtable {
     const nodes = this.#nodes;
     let x = HEAD;
     let bigger = HEAD;
+    let lcpLo = 0;
+    let lcpHi = 0;
     for (let level = this.#height - 1; level >= 0; level--) {
       for (;;) {
         const nx = nodes[x + NEXT + level]!;
         if (nx === HEAD || nx === bigger) break;
-        const c = this.#compare(key, prefix, nx);
+        const c = this.#compareFrom(key, prefix, nx, lcpLo < lcpHi ? lcpLo : lcpHi);
         if (c === 0) return nx;
         if (c < 0) {
           bigger = nx;
+          lcpHi = this.#lcp;
           break;
         }
         x = nx;
+        lcpLo = this.#lcp;
       }
     }
     return nodes[x + NEXT]!;
