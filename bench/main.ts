@@ -1,14 +1,15 @@
 /**
  * `deno task bench`: runs every benchmark section, prints a Markdown table and writes
- * bench/results/latest.json. BENCH_SECTIONS=engine,server selects sections; BENCH_SCALE
+ * bench/results/latest.json. BENCH_SECTIONS=engine,server,replication selects sections; BENCH_SCALE
  * scales the sizes (e.g. 0.1 for a quick look).
  */
 
 import { engineBench } from "./engine.ts";
 import { serverBench } from "./server.ts";
+import { replicationBench } from "./replication.ts";
 import { formatRow, ratio, type Row, TABLE_HEADER } from "./harness.ts";
 
-const sections = (Deno.env.get("BENCH_SECTIONS") ?? "engine,server").split(",");
+const sections = (Deno.env.get("BENCH_SECTIONS") ?? "engine,server,replication").split(",");
 const rows: Row[] = [];
 const started = new Date();
 
@@ -20,6 +21,7 @@ const print = (row: Row) => console.log(formatRow(row));
 
 if (sections.includes("engine")) rows.push(...await engineBench(print));
 if (sections.includes("server")) rows.push(...await serverBench(print));
+if (sections.includes("replication")) rows.push(...await replicationBench(print));
 
 const out = {
   started: started.toISOString(),

@@ -35,3 +35,6 @@ export class ClosedError extends CityHallError {}
 
 /** Another process holds the data directory's lock. */
 export class LockedError extends CityHallError {}
+
+/** A write was refused because this database is a read-only replica. */
+export class ReadOnlyError extends CityHallError {}

@@ -14,49 +14,49 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /** Largest key: keys live in index blocks and in memory for every scan; 16 KiB is generous. */
-export const KEY_SIZE_BYTES_MAX = 16 * KiB;
+export const KEY_SIZE_BYTES_MAX: number = 16 * KiB;
 /** Largest value: one value must fit in memory several times over on a small box. */
-export const VALUE_SIZE_BYTES_MAX = 16 * MiB;
+export const VALUE_SIZE_BYTES_MAX: number = 16 * MiB;
 /** Most operations in one atomic batch: bounds the WAL record and the time a batch holds. */
-export const BATCH_OPS_MAX = 10_000;
+export const BATCH_OPS_MAX: number = 10_000;
 /** Largest atomic batch in key + value bytes: one WAL record must be read whole at recovery. */
-export const BATCH_SIZE_BYTES_MAX = 64 * MiB;
+export const BATCH_SIZE_BYTES_MAX: number = 64 * MiB;
 /** Largest expiry time accepted (year 275760, the end of JavaScript's Date range). */
-export const EXPIRE_AT_MS_MAX = 8_640_000_000_000_000;
+export const EXPIRE_AT_MS_MAX: number = 8_640_000_000_000_000;
 
 /** Header of one WAL record: length u32, crc u32, sequence u64, type u8. */
-export const WAL_RECORD_HEADER_BYTES = 17;
+export const WAL_RECORD_HEADER_BYTES: number = 17;
 /** Largest WAL record payload: a full batch plus its per-op framing. */
-export const WAL_RECORD_PAYLOAD_BYTES_MAX = BATCH_SIZE_BYTES_MAX +
+export const WAL_RECORD_PAYLOAD_BYTES_MAX: number = BATCH_SIZE_BYTES_MAX +
   BATCH_OPS_MAX * 32;
 /** Default WAL segment size; segments are preallocated so fdatasync does not change the size. */
-export const WAL_SEGMENT_SIZE_BYTES_DEFAULT = 32 * MiB;
+export const WAL_SEGMENT_SIZE_BYTES_DEFAULT: number = 32 * MiB;
 /** Largest WAL segment: a segment is scanned whole at recovery. */
-export const WAL_SEGMENT_SIZE_BYTES_MAX = 1024 * MiB;
+export const WAL_SEGMENT_SIZE_BYTES_MAX: number = 1024 * MiB;
 /** Most bytes one group commit writes before it syncs: bounds the latency of the first writer. */
-export const WAL_GROUP_COMMIT_BYTES_MAX = 4 * MiB;
+export const WAL_GROUP_COMMIT_BYTES_MAX: number = 4 * MiB;
 
 /** Default memtable size before it turns immutable and is flushed. */
-export const MEMTABLE_SIZE_BYTES_DEFAULT = 64 * MiB;
+export const MEMTABLE_SIZE_BYTES_DEFAULT: number = 64 * MiB;
 /** Immutable memtables waiting for flush before writers are made to wait (backpressure). */
-export const IMMUTABLE_MEMTABLES_MAX = 2;
+export const IMMUTABLE_MEMTABLES_MAX: number = 2;
 
 /** Target uncompressed size of an SSTable data block. */
-export const BLOCK_SIZE_BYTES_DEFAULT = 4 * KiB;
+export const BLOCK_SIZE_BYTES_DEFAULT: number = 4 * KiB;
 /** Largest data block accepted when reading: a corrupt length must not allocate gigabytes. */
-export const BLOCK_SIZE_BYTES_MAX = VALUE_SIZE_BYTES_MAX + KEY_SIZE_BYTES_MAX +
+export const BLOCK_SIZE_BYTES_MAX: number = VALUE_SIZE_BYTES_MAX + KEY_SIZE_BYTES_MAX +
   64 * KiB;
 /** Keys between restart points in a data block. */
-export const BLOCK_RESTART_INTERVAL = 16;
+export const BLOCK_RESTART_INTERVAL: number = 16;
 /** Default bloom filter bits per key: ~1% false positives. */
-export const BLOOM_BITS_PER_KEY_DEFAULT = 10;
+export const BLOOM_BITS_PER_KEY_DEFAULT: number = 10;
 /** Default block cache size. */
-export const BLOCK_CACHE_SIZE_BYTES_DEFAULT = 32 * MiB;
+export const BLOCK_CACHE_SIZE_BYTES_DEFAULT: number = 32 * MiB;
 /** Target SSTable size written by compaction before starting a new file. */
-export const SSTABLE_SIZE_BYTES_TARGET = 64 * MiB;
+export const SSTABLE_SIZE_BYTES_TARGET: number = 64 * MiB;
 
 /** Largest manifest file: it lists table metadata only. */
-export const MANIFEST_SIZE_BYTES_MAX = 64 * MiB;
+export const MANIFEST_SIZE_BYTES_MAX: number = 64 * MiB;
 
 assert(
   WAL_SEGMENT_SIZE_BYTES_DEFAULT <= WAL_SEGMENT_SIZE_BYTES_MAX,
@@ -72,3 +72,157 @@ assert(
   "one put fits a batch",
 );
 assert(BLOCK_SIZE_BYTES_DEFAULT < BLOCK_SIZE_BYTES_MAX, "block default < max");
+
+// ---------------------------------------------------------------- RESP server
+
+/** Longest inline command line (Redis's PROTO_INLINE_MAX_SIZE): `nc` users type short lines. */
+export const RESP_INLINE_LINE_BYTES_MAX: number = 64 * KiB;
+/** Longest `*N`/`$N` header line before `\r\n`: a count never needs more than a few digits. */
+export const RESP_HEADER_LINE_BYTES_MAX: number = 64 * KiB;
+/** Largest bulk string: the engine's value limit, so every accepted value can be stored. */
+export const RESP_BULK_SIZE_BYTES_MAX: number = VALUE_SIZE_BYTES_MAX;
+/** Most arguments in one command: MSET of a full engine batch plus the command name. */
+export const RESP_ARGS_MAX: number = 1 + 2 * BATCH_OPS_MAX;
+/** Most bytes one client may have buffered for a single unparsed command (MSET of a batch). */
+export const RESP_QUERY_BUFFER_BYTES_MAX: number = BATCH_SIZE_BYTES_MAX + 4 * MiB;
+/** Most arguments of a command from a client that has not authenticated (Redis uses 10). */
+export const RESP_UNAUTHENTICATED_ARGS_MAX: number = 10;
+/** Largest bulk string from a client that has not authenticated (Redis uses 16 KiB). */
+export const RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX: number = 16 * KiB;
+/** Bytes read from a socket per read call. */
+export const RESP_READ_CHUNK_BYTES: number = 64 * KiB;
+/** Reply bytes buffered before they are written out mid-batch: bounds memory per client. */
+export const RESP_OUTPUT_FLUSH_BYTES: number = 256 * KiB;
+/** Default most connected clients (Redis's `maxclients` default). */
+export const CLIENTS_MAX_DEFAULT: number = 10_000;
+/** Largest accepted `maxclients`: each client holds buffers and a file descriptor. */
+export const CLIENTS_MAX_LIMIT: number = 1_000_000;
+/** Default idle timeout in seconds; 0 = never close idle clients (Redis's `timeout 0`). */
+export const IDLE_TIMEOUT_S_DEFAULT: number = 0;
+/** Longest client name (CLIENT SETNAME), to bound CLIENT LIST output. */
+export const CLIENT_NAME_BYTES_MAX: number = 1 * KiB;
+/** Most keys one SCAN call may examine (COUNT is clamped to this). */
+export const SCAN_COUNT_MAX: number = 100_000;
+/** Most keys KEYS returns: past this it answers an error instead of exhausting memory. */
+export const KEYS_RESULT_MAX: number = 1_000_000;
+/** Longest glob pattern (KEYS, SCAN MATCH, CONFIG GET): the matcher is backtracking. */
+export const GLOB_PATTERN_BYTES_MAX: number = 4 * KiB;
+
+assert(RESP_BULK_SIZE_BYTES_MAX <= RESP_QUERY_BUFFER_BYTES_MAX, "a bulk fits the query buffer");
+assert(
+  RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX < RESP_BULK_SIZE_BYTES_MAX,
+  "unauthenticated bulk limit is tighter",
+);
+assert(RESP_UNAUTHENTICATED_ARGS_MAX < RESP_ARGS_MAX, "unauthenticated args limit is tighter");
+assert(RESP_INLINE_LINE_BYTES_MAX < RESP_QUERY_BUFFER_BYTES_MAX, "a line fits the query buffer");
+
+// ---------------------------------------------------------------- HTTP API
+
+/** Default HTTP port (the RESP server uses 7878). */
+export const HTTP_PORT_DEFAULT: number = 7880;
+
+/** Largest body of `PUT /v1/keys/{key}`: the body is the value, so the engine's value limit. */
+export const HTTP_VALUE_BODY_BYTES_MAX: number = VALUE_SIZE_BYTES_MAX;
+
+/** JSON framing allowed per batch operation on top of its key and value (`{"op":…}`). */
+export const HTTP_BATCH_OP_OVERHEAD_BYTES: number = 256;
+
+/**
+ * Largest body of `POST /v1/batch`: a largest engine batch with every key and value in base64
+ * (4 bytes per 3), plus framing for the most operations. Values that need many JSON escapes
+ * can reach this before the engine's limit; send them in base64.
+ */
+export const HTTP_BATCH_BODY_BYTES_MAX: number = Math.ceil(BATCH_SIZE_BYTES_MAX / 3) * 4 +
+  BATCH_OPS_MAX * HTTP_BATCH_OP_OVERHEAD_BYTES;
+
+/** Largest body of the seed alias `POST /keys` (one JSON key/value pair). */
+export const HTTP_JSON_PUT_BODY_BYTES_MAX: number = Math.ceil(VALUE_SIZE_BYTES_MAX / 3) * 4 +
+  Math.ceil(KEY_SIZE_BYTES_MAX / 3) * 4 + HTTP_BATCH_OP_OVERHEAD_BYTES;
+
+/** Items one list page returns when `limit` is not given. */
+export const HTTP_LIST_LIMIT_DEFAULT: number = 100;
+
+/** Most items one list page may ask for (`limit`); more is a 400. */
+export const HTTP_LIST_LIMIT_MAX: number = 10_000;
+
+/**
+ * Key + value bytes one list page collects before it stops early and returns a cursor: 10,000
+ * items of 16 MiB must not be buffered in one response. A page always holds at least one item.
+ */
+export const HTTP_LIST_RESPONSE_BYTES_MAX: number = 64 * MiB;
+
+/**
+ * Longest request target (path + query) accepted; longer is a 414. Room for one largest key
+ * fully percent-encoded (3 characters per byte) plus 4 KiB of query. Deno's HTTP layer resets
+ * connections whose request head passes about 64 KiB before any handler runs.
+ */
+export const HTTP_URL_LENGTH_MAX: number = 3 * KEY_SIZE_BYTES_MAX + 4 * KiB;
+
+/** Longest `Authorization` header value looked at; longer is refused without hashing. */
+export const HTTP_AUTH_HEADER_LENGTH_MAX: number = 4 * KiB;
+
+assert(HTTP_LIST_LIMIT_DEFAULT <= HTTP_LIST_LIMIT_MAX, "list default <= max");
+assert(HTTP_VALUE_BODY_BYTES_MAX <= HTTP_BATCH_BODY_BYTES_MAX, "a value fits a batch body");
+assert(
+  HTTP_LIST_RESPONSE_BYTES_MAX >= KEY_SIZE_BYTES_MAX + VALUE_SIZE_BYTES_MAX,
+  "one largest item fits a list page",
+);
+
+// ---------------------------------------------------------------- Replication (CityHall Sync)
+
+/** Bytes of a frame header: type u8, flags u8, reserved u16, body length u32, crc u32. */
+export const FRAME_HEADER_BYTES: number = 12;
+/** Bytes of a DATA body before its records: 4 × u64 + u32. */
+export const DATA_HEADER_BYTES: number = 36;
+/** Largest uncompressed frame body: one largest WAL record must fit one DATA frame. */
+export const FRAME_BODY_BYTES_MAX: number = DATA_HEADER_BYTES + WAL_RECORD_HEADER_BYTES +
+  WAL_RECORD_PAYLOAD_BYTES_MAX;
+/** Largest body on the wire: Snappy's worst case (n + n/6 + 32) of the largest body. */
+export const FRAME_WIRE_BODY_BYTES_MAX: number = FRAME_BODY_BYTES_MAX +
+  Math.ceil(FRAME_BODY_BYTES_MAX / 6) +
+  32;
+/** Largest control frame (HELLO, WELCOME, ERROR…): the segment list is the big one. */
+export const CONTROL_BODY_BYTES_MAX: number = 1 * MiB;
+/** Largest auth token: tokens are secrets typed or generated, never megabytes. */
+export const AUTH_TOKEN_BYTES_MAX: number = 4 * KiB;
+/** Segments listed in WELCOME: 32 bytes each must fit a control frame. */
+export const WELCOME_SEGMENTS_MAX: number = 16 * KiB;
+
+/** Default bytes of records a replica asks for per FETCH (flow control). */
+export const FETCH_BYTES_DEFAULT: number = 1 * MiB;
+/** Largest `maxBytes` a leader honours; bigger requests are cut to it. */
+export const FETCH_BYTES_MAX: number = 64 * MiB;
+/** How long a leader holds a FETCH with nothing new before it answers an empty DATA. */
+export const FETCH_WAIT_MS_DEFAULT: number = 1000;
+/** Interval of heartbeats from an idle end. */
+export const HEARTBEAT_MS_DEFAULT: number = 1000;
+/** Silence after which either end drops the link. */
+export const REPLICATION_IDLE_TIMEOUT_MS_DEFAULT: number = 10_000;
+/** Time the leader gives a new connection to send HELLO. */
+export const HANDSHAKE_TIMEOUT_MS: number = 10_000;
+
+/** First reconnect delay (ms); each failure doubles the ceiling. */
+export const BACKOFF_BASE_MS_DEFAULT: number = 1000;
+/** Longest reconnect delay (ms). */
+export const BACKOFF_MAX_MS_DEFAULT: number = 60_000;
+/** Least time between two status file writes while a replica applies a stream. */
+export const STATUS_WRITE_INTERVAL_MS: number = 500;
+/** Delay of the status write once a replica is caught up (debounces bursts of small writes). */
+export const STATUS_DEBOUNCE_MS: number = 50;
+/** Most durable-seq samples kept to compute lag in seconds. */
+export const LAG_SAMPLES_MAX: number = 4096;
+/** Replicas a leader tracks; a new one past this is refused (each pins WAL). */
+export const REPLICAS_MAX: number = 256;
+/** Default replication port of `cityhall leader`. */
+export const REPLICATION_PORT_DEFAULT: number = 7879;
+
+assert(FETCH_BYTES_DEFAULT <= FETCH_BYTES_MAX, "fetch default > max");
+assert(WELCOME_SEGMENTS_MAX * 32 + 128 <= CONTROL_BODY_BYTES_MAX, "segment list fits WELCOME");
+assert(
+  FETCH_WAIT_MS_DEFAULT < REPLICATION_IDLE_TIMEOUT_MS_DEFAULT,
+  "long-poll shorter than idle timeout",
+);
+assert(
+  HEARTBEAT_MS_DEFAULT < REPLICATION_IDLE_TIMEOUT_MS_DEFAULT,
+  "heartbeat shorter than idle timeout",
+);

@@ -35,6 +35,7 @@ export {
   IoError,
   LockedError,
   ProtocolError,
+  ReadOnlyError,
 } from "./errors.ts";
 export * as limits from "./limits.ts";
 export { FaultFs, type FileSystem, RealFs } from "./fs/mod.ts";

@@ -11,7 +11,7 @@ import { UsageError } from "./_args.ts";
 /** Default RESP port (`--port`). */
 export const RESP_PORT_DEFAULT = 7878;
 /** Default HTTP port (`--http-port`). */
-export const HTTP_PORT_DEFAULT = 7880;
+export { HTTP_PORT_DEFAULT } from "../limits.ts";
 /** Default address the server binds and the client connects to. */
 export const HOST_DEFAULT = "127.0.0.1";
 /** Environment variable holding the auth token when no `--auth-token-file` is given. */

@@ -15,6 +15,7 @@ import { printErr, printOut } from "./_output.ts";
 import { CLIENT_HELP, clientCommand, SHORTCUT_HELP, shortcutCommand } from "./client.ts";
 import { selftest } from "./selftest.ts";
 import { SERVE_HELP, serveCommand } from "./serve.ts";
+import { LEADER_HELP, leaderCommand, REPLICA_HELP, replicaCommand } from "./replication.ts";
 import { SERVICE_HELP, serviceCommand } from "./service.ts";
 
 const HELP = `cityhall ${VERSION}: a durable key-value and time-series database for edge hardware
@@ -23,6 +24,8 @@ Usage: cityhall <command> [options]
 
 Commands:
   serve        Run the server (Redis protocol on 7878, HTTP API on 7880)
+  leader       Run the server with the replication listener on (serve + --replication-port)
+  replica      Follow a leader and serve reads (replica status: its state, from disk)
   client       Talk to a server: put/get/del/scan/stats/ping/info, or an interactive prompt
   put K V      Store a value (alias: set); through the server if one answers, else directly
   get K        Print a value; exit 1 with "not found" on stderr if missing
@@ -46,6 +49,8 @@ const HELPS: Record<string, string> = {
   serve: SERVE_HELP,
   client: CLIENT_HELP,
   service: SERVICE_HELP,
+  leader: LEADER_HELP,
+  replica: REPLICA_HELP,
   selftest: "Usage: cityhall selftest\n\nOpen a database in a temporary directory, write, " +
     "read, scan, flush, compact and reopen it, and check every answer. Exit 0 when all is well.\n",
 };
@@ -58,6 +63,10 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
       return await clientCommand(rest);
     case "service":
       return await serviceCommand(rest);
+    case "leader":
+      return await leaderCommand(rest);
+    case "replica":
+      return await replicaCommand(rest);
     case "selftest":
       if (rest.includes("--help") || rest.includes("-h")) {
         printOut(HELPS.selftest!);

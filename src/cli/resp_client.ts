@@ -12,7 +12,7 @@
  */
 
 import { ProtocolError } from "../errors.ts";
-import { RESP_BULK_SIZE_BYTES_MAX } from "../server/limits.ts";
+import { RESP_BULK_SIZE_BYTES_MAX } from "../limits.ts";
 
 /** One reply. RESP2 only: the CLI never sends `HELLO 3`. */
 export type RespReply =

@@ -16,7 +16,7 @@ import { Database, type DatabaseOptions } from "../engine/mod.ts";
 import { CityHallError, InvalidArgumentError, LockedError } from "../errors.ts";
 import { type MetricsSource, startHttpServer } from "../http/mod.ts";
 import { checkBindSecurity, LATENCY_BUCKETS_S, type Server, startServer } from "../server/mod.ts";
-import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT } from "../server/limits.ts";
+import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT } from "../limits.ts";
 import { createLogger, isLogLevel, type Logger, type LogLevel } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";

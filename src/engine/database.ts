@@ -24,7 +24,13 @@
  * @module
  */
 
-import { ClosedError, CorruptionError, InvalidArgumentError, IoError } from "../errors.ts";
+import {
+  ClosedError,
+  CorruptionError,
+  InvalidArgumentError,
+  IoError,
+  ReadOnlyError,
+} from "../errors.ts";
 import { type DirLock, type FileSystem, joinPath } from "../fs/mod.ts";
 import {
   BATCH_OPS_MAX,
@@ -46,13 +52,40 @@ import {
 import { Memtable } from "../memtable/mod.ts";
 import { BlockCache, Table, TableBuilder } from "../sstable/mod.ts";
 import { MergeIterator } from "../compaction/merge_iterator.ts";
-import { recoverWal, type WalOp, WalWriter } from "../wal/mod.ts";
+import { recoverWal, type SegmentInfo, type WalOp, WalWriter } from "../wal/mod.ts";
+import { batchOpCount, decodeBatch } from "../wal/format.ts";
 import { assert } from "../util/assert.ts";
 import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
 import { type Entry, type EntryIterator, isDeadAt, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { deletableSegments } from "./retention.ts";
 import { setImmediate } from "node:timers";
+
+export { ReadOnlyError } from "../errors.ts";
+
+/** What replication asks WAL retention to keep (see `Database.setRetentionPins`). */
+export interface RetentionPins {
+  /** Highest sequence each known replica has acknowledged: it still needs everything above. */
+  pinnedSeqs: readonly number[];
+  /** Past this many bytes of WAL kept only for pins, the oldest segments go anyway. */
+  retainedBytesMax?: number;
+}
+
+/** A checkpoint pinned for a snapshot (see `Database.checkpoint`). */
+export interface DatabaseCheckpoint {
+  /** The durable manifest of the checkpoint: its tables and `flushedSeq`. */
+  manifest: ManifestState;
+  /** Paths of the tables' files, in `manifest.tables` order. */
+  tablePaths: string[];
+  /** Unpins the tables (compaction may delete their files again). */
+  release(): void;
+}
+
+/** Hooks `Database.open` installs before its first retention decision (replication). */
+export interface OpenHooks {
+  /** Pins for WAL retention from the start (a leader's known replicas); see `setRetentionPins`. */
+  retentionPins?: () => RetentionPins;
+}
 
 /** Bytes or a string (UTF-8 encoded). */
 export type BytesLike = Uint8Array | string;
@@ -185,6 +218,8 @@ export class Database {
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
   #stallWaiters: (() => void)[] = [];
+  #readOnly = false;
+  #retentionPins: (() => RetentionPins) | undefined;
   #lastGroup: Promise<void> | undefined;
   #manifestQueue: Promise<void> = Promise.resolve();
   #nextFileNumber: number;
@@ -224,7 +259,10 @@ export class Database {
    * Opens (or creates) the database in `dir`: takes the directory lock, loads the manifest,
    * removes files a crash left behind, opens the tables and replays the WAL.
    */
-  static open(dir: string, options: DatabaseOptions = {}): Promise<Database> {
+  static open(
+    dir: string,
+    options: DatabaseOptions & OpenHooks = {},
+  ): Promise<Database> {
     try {
       return Promise.resolve(Database.#openSync(dir, options));
     } catch (err) {
@@ -232,7 +270,7 @@ export class Database {
     }
   }
 
-  static #openSync(dir: string, options: DatabaseOptions): Database {
+  static #openSync(dir: string, options: DatabaseOptions & OpenHooks): Database {
     const resolved = resolveOptions(options);
     const fs = resolved.fs;
     const log = resolved.logger;
@@ -304,6 +342,7 @@ export class Database {
       for (const level of db.#levels) level.sort((a, b) => b.meta.maxSeq - a.meta.maxSeq);
       db.#memtable = memtables[0]!;
       db.#immutables = memtables.slice(1).filter((m) => !m.isEmpty);
+      db.#retentionPins = options.retentionPins;
       db.#deleteObsoleteSegments();
       if (db.#immutables.length > 0) db.#scheduleFlush();
       log("info", "opened database", {
@@ -350,6 +389,9 @@ export class Database {
     let walOps: WalOp[];
     try {
       this.#checkWritable();
+      if (this.#readOnly) {
+        throw new ReadOnlyError("Cannot write: this database is a read-only replica");
+      }
       walOps = this.#validate(ops);
     } catch (err) {
       return Promise.reject(err);
@@ -390,6 +432,229 @@ export class Database {
       return durable.then(() => this.#waitForFlushRoom());
     }
     return durable;
+  }
+
+  // ---------------------------------------------------------------- replication hooks
+
+  /**
+   * Applies one WAL record received from a leader, keeping the leader's sequence `seq`
+   * (replication). The batch goes through this database's own WAL and memtable like a write;
+   * the promise resolves when it is durable. A record wholly at or below `lastSeq` is a
+   * harmless no-op (a re-send after a crash or reconnect); a record straddling `lastSeq`
+   * applies only its newer ops; a record starting above `lastSeq + 1` would leave a gap and
+   * rejects with `CorruptionError` without writing. Allowed in read-only mode.
+   */
+  applyReplicated(seq: number, payload: Uint8Array): Promise<void> {
+    let entries: Entry[];
+    try {
+      this.#checkWritable();
+      if (!Number.isSafeInteger(seq) || seq < 1 || seq > this.#lastSeq + 1) {
+        throw new CorruptionError(
+          `Cannot apply replicated record: sequence ${seq} would leave a gap after ${this.#lastSeq}`,
+        );
+      }
+      if (seq + batchOpCount(payload) - 1 <= this.#lastSeq) {
+        // Already applied: durable once the newest group is.
+        return this.#lastGroupWrapped ?? Promise.resolve();
+      }
+      entries = decodeBatch(payload, seq);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let appended: { seq: number; durable: Promise<void> };
+    try {
+      if (seq <= this.#lastSeq) {
+        // Straddles lastSeq: the newer ops become one record right after it.
+        entries = entries.slice(this.#lastSeq - seq + 1);
+        appended = this.#wal.append(
+          entries.map((e): WalOp =>
+            e.kind === KIND_PUT
+              ? { kind: KIND_PUT, key: e.key, value: e.value, expireAtMs: e.expireAtMs }
+              : { kind: KIND_DELETE, key: e.key }
+          ),
+        );
+      } else {
+        appended = this.#wal.appendPayload(seq, payload, entries.length);
+      }
+    } catch (err) {
+      this.#fail(err);
+      return Promise.reject(err);
+    }
+    assert(appended.seq === entries[0]!.seq, "replicated sequence mismatch");
+    const memtable = this.#memtable;
+    for (const entry of entries) memtable.apply(entry);
+    this.#lastSeq = entries[entries.length - 1]!.seq;
+    if (appended.durable !== this.#lastGroup) {
+      this.#lastGroup = appended.durable;
+      this.#lastGroupWrapped = appended.durable.catch((err) => {
+        this.#fail(err);
+        throw err;
+      });
+    }
+    const durable = this.#lastGroupWrapped!;
+    if (memtable.sizeBytes >= this.#options.memtableSizeBytesMax) this.#rotateMemtable();
+    if (this.#immutables.length > IMMUTABLE_MEMTABLES_MAX) {
+      return durable.then(() => this.#waitForFlushRoom());
+    }
+    return durable;
+  }
+
+  /** True when user writes are refused with `ReadOnlyError` (a replica). */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
+  /** Turns read-only mode on or off (replication turns it on for a replica). */
+  setReadOnly(readOnly: boolean): void {
+    this.#readOnly = readOnly;
+  }
+
+  /** Sequence of the newest write fdatasync'ed in the WAL: what a leader may ship. */
+  get durableSeq(): number {
+    return this.#wal.durableSeq;
+  }
+
+  /**
+   * Calls `listener(durableSeq)` synchronously each time a WAL sync makes new writes durable
+   * (replication's change feed). Returns a function that removes it.
+   */
+  onDurable(listener: (durableSeq: number) => void): () => void {
+    return this.#wal.addDurableListener(listener);
+  }
+
+  /** The WAL segments on disk, oldest first, the active one last (replication reads them). */
+  walSegments(): SegmentInfo[] {
+    return this.#wal.segments();
+  }
+
+  /** The file system the database uses. */
+  get fileSystem(): FileSystem {
+    return this.#fs;
+  }
+
+  /**
+   * Installs the pins WAL retention must respect (replication: one per replica), or removes
+   * them with `undefined`. Read at every retention decision.
+   */
+  setRetentionPins(pins: (() => RetentionPins) | undefined): void {
+    this.#retentionPins = pins;
+  }
+
+  /**
+   * A consistent checkpoint for a replica's snapshot bootstrap: flushes, then pins the tables
+   * the manifest lists so that compaction cannot delete their files until `release()`. Every
+   * write with a sequence ≤ `manifest.flushedSeq` is in those tables, and none above.
+   */
+  async checkpoint(): Promise<DatabaseCheckpoint> {
+    await this.flush();
+    // Bounded: a manifest change in flight is seen in the levels within a few turns.
+    for (let attempt = 0; attempt < 10_000; attempt++) {
+      const manifest = this.#manifest;
+      const live = new Map<number, LiveTable>();
+      for (const level of this.#levels) for (const t of level) live.set(t.meta.fileNumber, t);
+      const held = manifest.tables.map((t) => live.get(t.fileNumber));
+      if (held.every((t) => t !== undefined && !t.obsolete)) {
+        const tables = held as LiveTable[];
+        for (const t of tables) t.refs++;
+        let released = false;
+        return {
+          manifest,
+          tablePaths: tables.map((t) => joinPath(this.dir, tableFileName(t.meta.fileNumber))),
+          release: () => {
+            if (released) return;
+            released = true;
+            for (const t of tables) {
+              t.refs--;
+              this.#maybeDropTable(t);
+            }
+          },
+        };
+      }
+      await yieldToEventLoop();
+    }
+    throw new IoError("Cannot take a checkpoint: the table set kept changing");
+  }
+
+  /**
+   * Replaces this database's content with a leader's checkpoint (replication's snapshot
+   * bootstrap, for a new replica or one whose position left the leader's WAL). `staged` maps
+   * each table of `state` (by the leader's file number) to a durable file holding it; the
+   * files are moved into this directory under fresh file numbers. Then the manifest (keeping
+   * this database's own id) is written, the old tables, memtables and WAL segments are
+   * dropped, and the sequence continues at `state.flushedSeq + 1`.
+   * Crash-safe: before the manifest is durable the moved files are strays removed at open;
+   * after it, every old WAL record is at or below `flushedSeq` and retention deletes it.
+   * REQUIRES: nothing else writes meanwhile (a replica applies nothing while it installs).
+   * Throws `InvalidArgumentError` when the checkpoint is not newer than `lastSeq`,
+   * `CorruptionError` on a bad table.
+   */
+  async installSnapshot(state: ManifestState, staged: ReadonlyMap<number, string>): Promise<void> {
+    this.#checkWritable();
+    await this.#wal.sync();
+    await this.idle();
+    this.#checkWritable();
+    let seq = state.flushedSeq;
+    for (const t of state.tables) seq = Math.max(seq, t.maxSeq);
+    if (seq <= this.#lastSeq) {
+      throw new InvalidArgumentError(
+        `Cannot install a snapshot at ${seq}: the database is already at ${this.#lastSeq}`,
+      );
+    }
+    const opened: LiveTable[] = [];
+    const moved: string[] = [];
+    try {
+      for (const meta of state.tables) {
+        const from = staged.get(meta.fileNumber);
+        if (from === undefined) {
+          throw new InvalidArgumentError(
+            `Cannot install a snapshot: table ${meta.fileNumber} missing`,
+          );
+        }
+        const fileNumber = this.#nextFileNumber++;
+        const path = joinPath(this.dir, tableFileName(fileNumber));
+        this.#fs.rename(from, path);
+        moved.push(path);
+        const table = Table.open(this.#fs, path, { cache: this.#cache, fileNumber });
+        opened.push({ meta: { ...meta, fileNumber }, table, refs: 0, obsolete: false });
+      }
+      this.#fs.syncDir(this.dir);
+    } catch (err) {
+      for (const t of opened) t.table.close();
+      throw err;
+    }
+    const manifest: ManifestState = {
+      databaseId: this.#manifest.databaseId,
+      nextFileNumber: Math.max(this.#nextFileNumber, this.#manifest.nextFileNumber),
+      flushedSeq: seq,
+      tables: opened.map((t) => t.meta),
+    };
+    saveManifest(this.#fs, this.dir, manifest);
+    // From here the new state is durable: swap it in synchronously.
+    this.#manifest = manifest;
+    const old = this.#levels.flat();
+    this.#levels = [];
+    for (const t of opened) this.#levelOf(t.meta.level).push(t);
+    for (const level of this.#levels) level.sort((a, b) => b.meta.maxSeq - a.meta.maxSeq);
+    for (const t of old) {
+      t.obsolete = true;
+      this.#maybeDropTable(t);
+    }
+    this.#memtable = new Memtable();
+    this.#immutables = [];
+    this.#wal.restartAt(seq + 1);
+    this.#lastSeq = seq;
+    this.#deleteObsoleteSegments();
+    this.#options.logger("info", "installed snapshot", {
+      dir: this.dir,
+      seq,
+      tables: opened.length,
+    });
+  }
+
+  /** Runs the retention decision now (after replicas acknowledged) and deletes what it allows. */
+  applyRetention(): void {
+    if (this.#closed || this.#fatal) return;
+    this.#deleteObsoleteSegments();
   }
 
   #validate(ops: readonly WriteOp[]): WalOp[] {
@@ -834,9 +1099,12 @@ export class Database {
 
   #deleteObsoleteSegments(): void {
     const segments = this.#wal.segments();
+    const pins = this.#retentionPins?.();
     const ids = deletableSegments(segments, {
       flushedSeq: this.#manifest.flushedSeq,
       activeSegmentId: this.#wal.activeSegmentId,
+      ...(pins ? { pinnedSeqs: pins.pinnedSeqs } : {}),
+      ...(pins?.retainedBytesMax !== undefined ? { retainedBytesMax: pins.retainedBytesMax } : {}),
     });
     for (const id of ids) this.#wal.removeSegment(id);
   }

@@ -6,6 +6,10 @@
  * pin per replica: the highest sequence that replica has acknowledged). The segment being
  * written is never deleted.
  *
+ * The disk cap (`retainedBytesMax`, replication's `--replication-retention-max-bytes`): when
+ * the segments covered by SSTables but kept only for pins hold more than the cap, the oldest of
+ * them go anyway; a replica that needed them is told so by the leader (and bootstraps again).
+ *
  * @module
  */
 
@@ -15,6 +19,8 @@ export interface RetainedSegment {
   id: number;
   /** Last sequence in the segment; 0 when it holds no record. */
   lastSeq: number;
+  /** Bytes in use (only the disk cap reads it; missing = 0). */
+  sizeBytes?: number;
 }
 
 /** Inputs to the retention decision. */
@@ -25,6 +31,8 @@ export interface RetentionInput {
   activeSegmentId: number;
   /** Sequences that others still need from the WAL (e.g. replicas' acknowledged positions). */
   pinnedSeqs?: readonly number[];
+  /** Most bytes of covered segments kept for pins; the oldest past it go anyway. */
+  retainedBytesMax?: number;
 }
 
 /** Ids of the segments that may be deleted now, oldest first. */
@@ -39,6 +47,19 @@ export function deletableSegments(
     if (segment.id >= input.activeSegmentId) break;
     if (segment.lastSeq > limit) break;
     out.push(segment.id);
+  }
+  if (input.retainedBytesMax === undefined) return out;
+  // Segments covered by SSTables that only pins keep, oldest first.
+  const kept = [...segments].sort((a, b) => a.id - b.id).filter((s) =>
+    s.id < input.activeSegmentId && s.lastSeq <= input.flushedSeq && !out.includes(s.id)
+  );
+  let keptBytes = kept.reduce((sum, s) => sum + (s.sizeBytes ?? 0), 0);
+  for (const segment of kept) {
+    if (keptBytes <= input.retainedBytesMax) break;
+    // Only a prefix of the oldest segments may go, so the WAL stays contiguous.
+    if (out.length > 0 && segment.id < out[out.length - 1]!) continue;
+    out.push(segment.id);
+    keptBytes -= segment.sizeBytes ?? 0;
   }
   return out;
 }

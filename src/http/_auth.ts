@@ -7,7 +7,7 @@
  */
 
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { HTTP_AUTH_HEADER_LENGTH_MAX } from "./limits.ts";
+import { HTTP_AUTH_HEADER_LENGTH_MAX } from "../limits.ts";
 
 const encoder = new TextEncoder();
 

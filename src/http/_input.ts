@@ -11,7 +11,7 @@ import { BATCH_OPS_MAX, KEY_SIZE_BYTES_MAX } from "../limits.ts";
 import { toBytes } from "../util/bytes.ts";
 import { HttpError } from "./_response.ts";
 import { type QueryParams, utf8 } from "./_url.ts";
-import { HTTP_LIST_LIMIT_DEFAULT, HTTP_LIST_LIMIT_MAX } from "./limits.ts";
+import { HTTP_LIST_LIMIT_DEFAULT, HTTP_LIST_LIMIT_MAX } from "../limits.ts";
 
 const EMPTY = new Uint8Array(0);
 

@@ -33,7 +33,7 @@ import {
   HTTP_LIST_LIMIT_MAX,
   HTTP_LIST_RESPONSE_BYTES_MAX,
   HTTP_VALUE_BODY_BYTES_MAX,
-} from "./limits.ts";
+} from "../limits.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 
 /** What a handler gets. */

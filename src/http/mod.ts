@@ -30,4 +30,3 @@ export {
   PROMETHEUS_CONTENT_TYPE,
   renderMetrics,
 } from "./metrics.ts";
-export * from "./limits.ts";

@@ -15,14 +15,14 @@
  */
 
 import type { Database } from "../engine/mod.ts";
-import { ClosedError, InvalidArgumentError, IoError } from "../errors.ts";
+import { ClosedError, InvalidArgumentError, IoError, ReadOnlyError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./_auth.ts";
 import { HttpError, jsonResponse } from "./_response.ts";
 import { isOpenPath, matchRoute, type RequestContext } from "./_routes.ts";
 import { QueryParams, splitTarget } from "./_url.ts";
-import { HTTP_URL_LENGTH_MAX } from "./limits.ts";
+import { HTTP_URL_LENGTH_MAX } from "../limits.ts";
 import { HttpMetrics, type MetricsInput, type MetricsSource, renderMetrics } from "./metrics.ts";
 
 /** Options of `startHttpServer`. */
@@ -69,6 +69,8 @@ function errorBody(seed: boolean, message: string): Record<string, unknown> {
 function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof InvalidArgumentError) return new HttpError(400, err.message);
+  // A replica serves reads only; writes go to the leader.
+  if (err instanceof ReadOnlyError) return new HttpError(403, err.message);
   if (err instanceof ClosedError || err instanceof IoError) return new HttpError(503, err.message);
   const message = err instanceof Error ? err.message : String(err);
   return new HttpError(500, `Internal error: ${message}`);

@@ -181,6 +181,35 @@ export interface CommandSpec {
   handler: CommandHandler;
 }
 
+/** Key positions of a command spec (COMMAND INFO): none, or the first argument. */
+export const NO_KEYS = { firstKey: 0, lastKey: 0, step: 0 } as const;
+/** Key positions of a command whose one key is its first argument. */
+export const ONE_KEY = { firstKey: 1, lastKey: 1, step: 1 } as const;
+
+/** A positional `CommandSpec` builder for one command group with fixed key positions. */
+export function specBuilder(
+  group: string,
+  keys: { firstKey: number; lastKey: number; step: number },
+): (
+  name: string,
+  arity: number,
+  flags: string[],
+  since: string,
+  summary: string,
+  handler: CommandHandler,
+) => CommandSpec {
+  return (name, arity, flags, since, summary, handler) => ({
+    name,
+    arity,
+    flags,
+    ...keys,
+    group,
+    since,
+    summary,
+    handler,
+  });
+}
+
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder();
 

@@ -23,4 +23,3 @@ export {
   RespWriter,
   splitInlineArgs,
 } from "./resp.ts";
-export * as serverLimits from "./limits.ts";

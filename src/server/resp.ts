@@ -28,7 +28,7 @@ import {
   RESP_READ_CHUNK_BYTES,
   RESP_UNAUTHENTICATED_ARGS_MAX,
   RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX,
-} from "./limits.ts";
+} from "../limits.ts";
 
 const CR = 13;
 const LF = 10;

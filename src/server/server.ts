@@ -45,7 +45,7 @@ import {
   CLIENTS_MAX_LIMIT,
   IDLE_TIMEOUT_S_DEFAULT,
   RESP_OUTPUT_FLUSH_BYTES,
-} from "./limits.ts";
+} from "../limits.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { HttpOnRespPortError, RespParser, RespWriter } from "./resp.ts";
 import { ScanCursorTable } from "./scan_cursor.ts";

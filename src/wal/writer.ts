@@ -306,13 +306,16 @@ export class WalWriter {
   }
 
   /**
-   * Continues the sequence at `nextSeq` in a WAL that never held a record (a replica that
-   * installed a snapshot at `nextSeq - 1`). REQUIRES: no record appended or recovered.
+   * Continues the sequence at `nextSeq`, past every record written so far (a replica that
+   * installed a snapshot at `nextSeq - 1`). When the active segment holds records it is synced
+   * and a fresh segment starts, so that the older segments can all be deleted.
+   * REQUIRES: nothing queued; nextSeq > lastSeq.
    */
   restartAt(nextSeq: number): void {
-    assert(Number.isSafeInteger(nextSeq) && nextSeq >= 1, `bad nextSeq ${nextSeq}`);
-    assert(this.#nextSeq === 1 && this.#queue.length === 0, "restarting a WAL with records");
-    assert(this.#segments.every((s) => s.lastSeq === 0), "restarting a WAL with records");
+    assert(Number.isSafeInteger(nextSeq) && nextSeq >= this.#nextSeq, `bad nextSeq ${nextSeq}`);
+    assert(this.#queue.length === 0, "restarting a WAL with queued records");
+    if (this.#failed) throw this.#failedError();
+    if (this.#active.info.lastSeq !== 0) this.#roll(0);
     this.#nextSeq = nextSeq;
     this.#writtenSeq = nextSeq - 1;
     this.#durableSeq = nextSeq - 1;

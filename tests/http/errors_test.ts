@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { HTTP_URL_LENGTH_MAX, HTTP_VALUE_BODY_BYTES_MAX } from "../../src/http/mod.ts";
+import { HTTP_URL_LENGTH_MAX, HTTP_VALUE_BODY_BYTES_MAX } from "../../src/limits.ts";
 import { expectError, json, withServer } from "./_helpers.ts";
 
 Deno.test("PUT over HTTP_VALUE_BODY_BYTES_MAX is refused with 413 by Content-Length", async () => {

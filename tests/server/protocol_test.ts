@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { command, RawClient, rawExchange, startTestServer } from "./_helpers.ts";
-import { RESP_INLINE_LINE_BYTES_MAX } from "../../src/server/limits.ts";
+import { RESP_INLINE_LINE_BYTES_MAX } from "../../src/limits.ts";
 
 const cases: [string, string | Uint8Array, string][] = [
   ["negative multibulk count", "*-5\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],

@@ -17,11 +17,13 @@ import {
   ERR_SYNTAX,
   ERR_WRONGPASS,
   lower,
+  NO_KEYS,
   parseInt64,
   ReplyError,
+  specBuilder,
   text,
 } from "../context.ts";
-import { CLIENT_NAME_BYTES_MAX } from "../limits.ts";
+import { CLIENT_NAME_BYTES_MAX } from "../../limits.ts";
 
 function ping(ctx: CommandContext): void {
   if (ctx.args.length > 2) throw arityError("ping");
@@ -278,27 +280,7 @@ function clientCommand(ctx: CommandContext): void {
   }
 }
 
-function spec(
-  name: string,
-  arity: number,
-  flags: string[],
-  since: string,
-  summary: string,
-  handler: CommandSpec["handler"],
-): CommandSpec {
-  return {
-    name,
-    arity,
-    flags,
-    firstKey: 0,
-    lastKey: 0,
-    step: 0,
-    group: "connection",
-    since,
-    summary,
-    handler,
-  };
-}
+const spec = specBuilder("connection", NO_KEYS);
 
 /** The connection commands. */
 export const CONNECTION_COMMANDS: CommandSpec[] = [

@@ -10,7 +10,15 @@
 
 import type { WriteOp } from "../../mod.ts";
 import { EXPIRE_AT_MS_MAX } from "../../limits.ts";
-import { type CommandContext, type CommandSpec, intArg, lower, ReplyError } from "../context.ts";
+import {
+  type CommandContext,
+  type CommandSpec,
+  intArg,
+  lower,
+  ONE_KEY,
+  ReplyError,
+  specBuilder,
+} from "../context.ts";
 
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -96,27 +104,7 @@ function persist(ctx: CommandContext): void {
   ctx.out.integer(1);
 }
 
-function spec(
-  name: string,
-  arity: number,
-  flags: string[],
-  since: string,
-  summary: string,
-  handler: CommandSpec["handler"],
-): CommandSpec {
-  return {
-    name,
-    arity,
-    flags,
-    firstKey: 1,
-    lastKey: 1,
-    step: 1,
-    group: "generic",
-    since,
-    summary,
-    handler,
-  };
-}
+const spec = specBuilder("generic", ONE_KEY);
 
 const W = ["write", "fast"];
 const R = ["readonly", "fast"];

@@ -19,7 +19,7 @@ import {
   ReplyError,
 } from "../context.ts";
 import { globMatch, globPrefix } from "../glob.ts";
-import { GLOB_PATTERN_BYTES_MAX, KEYS_RESULT_MAX, SCAN_COUNT_MAX } from "../limits.ts";
+import { GLOB_PATTERN_BYTES_MAX, KEYS_RESULT_MAX, SCAN_COUNT_MAX } from "../../limits.ts";
 import { equalBytes } from "../../util/bytes.ts";
 
 function del(ctx: CommandContext): void {

@@ -8,6 +8,7 @@ import type { CommandSpec } from "../context.ts";
 import { CONNECTION_COMMANDS } from "./connection.ts";
 import { EXPIRY_COMMANDS } from "./expiry.ts";
 import { KEY_COMMANDS } from "./keys.ts";
+import { guardReadOnly, REPLICATION_COMMANDS } from "./replication.ts";
 import { serverCommands } from "./server.ts";
 import { STRING_COMMANDS } from "./strings.ts";
 
@@ -15,13 +16,14 @@ import { STRING_COMMANDS } from "./strings.ts";
 export function buildCommandTable(): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
   const add = (specs: CommandSpec[]) => {
-    for (const s of specs) table.set(s.name, s);
+    for (const s of specs) table.set(s.name, guardReadOnly(s));
   };
   add(CONNECTION_COMMANDS);
   add(STRING_COMMANDS);
   add(KEY_COMMANDS);
   add(EXPIRY_COMMANDS);
   add(serverCommands(table));
+  add(REPLICATION_COMMANDS);
   return table;
 }
 

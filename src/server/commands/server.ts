@@ -13,16 +13,19 @@ import {
   ERR_SYNTAX,
   intArg,
   lower,
+  NO_KEYS,
   parseInt64,
   ReplyError,
+  specBuilder,
   text,
 } from "../context.ts";
+import { replicationRoleOf } from "../../replication/hooks.ts";
 import { globMatch } from "../glob.ts";
 import {
   CLIENTS_MAX_LIMIT,
   RESP_BULK_SIZE_BYTES_MAX,
   RESP_QUERY_BUFFER_BYTES_MAX,
-} from "../limits.ts";
+} from "../../limits.ts";
 
 const encoder = new TextEncoder();
 
@@ -341,7 +344,12 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
         ["cityhall_protocol_errors", m.protocolErrors],
       );
       break;
-    case "replication":
+    case "replication": {
+      const role = replicationRoleOf(s.db);
+      if (role !== undefined) {
+        lines.push(...role.infoLines());
+        break;
+      }
       lines.push(
         ["role", "master"],
         ["connected_slaves", 0],
@@ -349,6 +357,7 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
         ["master_repl_offset", s.db.lastSeq],
       );
       break;
+    }
     case "cpu": {
       const cpu = process.cpuUsage();
       lines.push(
@@ -478,35 +487,24 @@ async function shutdown(ctx: CommandContext): Promise<void> {
   }, 0);
 }
 
-function wait(ctx: CommandContext): void {
-  intArg(ctx.args[1]!);
+async function wait(ctx: CommandContext): Promise<void> {
+  const numReplicas = intArg(ctx.args[1]!);
   const timeout = intArg(ctx.args[2]!);
   if (timeout < 0n) throw new ReplyError("ERR timeout is negative");
-  // No replicas exist yet, so none can acknowledge.
-  ctx.out.integer(0);
+  const role = replicationRoleOf(ctx.server.db);
+  if (role === undefined) {
+    // No replication: no replica can acknowledge.
+    ctx.out.integer(0);
+    return;
+  }
+  // Counts replicas that acknowledged every write up to the newest one (which includes this
+  // client's last write).
+  const ms = timeout > 2_147_483_647n ? 2_147_483_647 : Number(timeout);
+  const want = numReplicas > 1_000_000n ? 1_000_000 : Math.max(0, Number(numReplicas));
+  ctx.out.integer(await role.waitForAcks(want, ms));
 }
 
-function spec(
-  name: string,
-  arity: number,
-  flags: string[],
-  since: string,
-  summary: string,
-  handler: CommandSpec["handler"],
-): CommandSpec {
-  return {
-    name,
-    arity,
-    flags,
-    firstKey: 0,
-    lastKey: 0,
-    step: 0,
-    group: "server",
-    since,
-    summary,
-    handler,
-  };
-}
+const spec = specBuilder("server", NO_KEYS);
 
 /** The server commands; COMMAND describes `table`, which must include these. */
 export function serverCommands(table: Map<string, CommandSpec>): CommandSpec[] {

@@ -1,0 +1,509 @@
+/**
+ * `cityhall leader` and `cityhall replica`: the server (`serve`) plus CityHall Sync.
+ *
+ * - `cityhall leader [serve flags] [--replication-port 7879] [--replication-bind ADDR]
+ *   [--replication-retention-max-bytes N]`: `serve` with the replication listener on.
+ *   `cityhall leader forget ID [--host H] [--port P]` forgets a replica on a running leader.
+ * - `cityhall replica --leader HOST:PORT [serve flags] [--tls-ca F]`: follows the leader and
+ *   serves reads (writes answer `-READONLY …`). Its default ports are 7888 (RESP) and 7890
+ *   (HTTP), so that it runs beside a leader on the default 7878/7880 of the same machine.
+ *   The `--auth-token-file` token is presented to the leader and required from clients.
+ * - `cityhall replica status --data-dir DIR [--json]` reads the status file (works with the
+ *   replica stopped); with `--host/--port` it asks the running replica's INFO replication.
+ *
+ * @module
+ */
+
+import { REPLICATION_PORT_DEFAULT } from "../limits.ts";
+import type { Database } from "../engine/mod.ts";
+import { CityHallError, InvalidArgumentError, LockedError } from "../errors.ts";
+import { startHttpServer } from "../http/mod.ts";
+import {
+  openLeaderDatabase,
+  openReplicaDatabase,
+  parseHostPort,
+  readReplicaStatus,
+  startReplica,
+  startReplicationLeader,
+} from "../replication/mod.ts";
+import { RealFs } from "../fs/mod.ts";
+import { checkBindSecurity, type Server, startServer } from "../server/mod.ts";
+import { createLogger, type Logger } from "../util/log.ts";
+import { VERSION } from "../version.ts";
+import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";
+import { formatHostPort, HOST_DEFAULT, readAuthToken, resolveDataDir } from "./_common.ts";
+import { printErr, printJson, printOut } from "./_output.ts";
+import { RespClient } from "./resp_client.ts";
+import { EXIT_SECOND_SIGNAL, SERVE_FLAGS, type ServeSettings, serveSettings } from "./serve.ts";
+
+/** Default RESP port of a replica (a leader on the same machine has 7878). */
+export const REPLICA_PORT_DEFAULT = 7888;
+/** Default HTTP port of a replica (a leader on the same machine has 7880). */
+export const REPLICA_HTTP_PORT_DEFAULT = 7890;
+
+/** Help of `cityhall leader`. */
+export const LEADER_HELP = `Usage: cityhall leader [serve options] [--replication-port N]
+       cityhall leader forget REPLICA_ID [--host H] [--port P] [--auth-token-file F]
+
+Run the server (exactly like "cityhall serve") with the CityHall Sync replication listener on.
+Replicas connect to it ("cityhall replica --leader HOST:PORT") and pull the WAL.
+
+Options (beside every "serve" option):
+  --replication-port N   Replication port (default ${REPLICATION_PORT_DEFAULT}; 0 = any free port)
+  --replication-bind A   Address of the replication listener (default: --bind)
+  --replication-retention-max-bytes N
+                         Most bytes of WAL kept only for offline replicas; past it the oldest
+                         segments go and a replica that needed them is told so (default: no cap)
+The --auth-token-file token is also required from replicas; --tls-cert/--tls-key also apply.
+
+"forget" makes a running leader forget a replica that will never return, so it stops keeping
+WAL for it (the RESP command REPLICATION FORGET ID).
+`;
+
+/** Help of `cityhall replica`. */
+export const REPLICA_HELP = `Usage: cityhall replica --leader HOST:PORT [serve options] [--tls-ca F]
+       cityhall replica status [--data-dir DIR] [--json] [--host H --port P]
+
+Follow a leader: pull its WAL over CityHall Sync, apply it with the leader's sequence numbers,
+and serve reads on this replica's own RESP and HTTP ports. Writes are answered
+"-READONLY You can't write against a read only replica.".
+
+Default ports: RESP ${REPLICA_PORT_DEFAULT} and HTTP ${REPLICA_HTTP_PORT_DEFAULT} (a leader on the same machine keeps 7878
+and 7880). Every "serve" option applies (--data-dir, --port, --http-port, --bind, …).
+  --leader HOST:PORT     The leader's replication address (required)
+  --auth-token-file F    Token presented to the leader, and required from this replica's clients
+  --tls-ca F             Connect to the leader with TLS, trusting this PEM CA certificate
+
+"status" reads DIR/replication/status.json, so it works with the replica stopped: leader
+address and id, last applied sequence, last synced segment, total entries, last contact. With
+--host/--port it asks the running replica and adds its live lag.
+`;
+
+const LEADER_FLAGS = {
+  string: [
+    ...SERVE_FLAGS.string,
+    "replication-port",
+    "replication-bind",
+    "replication-retention-max-bytes",
+  ],
+  boolean: [...SERVE_FLAGS.boolean],
+} as const;
+
+const REPLICA_FLAGS = {
+  string: [...SERVE_FLAGS.string, "leader", "tls-ca"],
+  boolean: [...SERVE_FLAGS.boolean],
+} as const;
+
+/** What the role adds to the server's life cycle. */
+interface RoleHooks {
+  open(settings: ServeSettings, logger: Logger): Promise<Database>;
+  /** Starts replication; returns its closer and the fields of the "listening" line. */
+  start(db: Database, logger: Logger): Promise<{
+    close(): Promise<void>;
+    fields: Record<string, string | number>;
+  }>;
+}
+
+/** `cityhall leader …`. */
+export async function leaderCommand(args: string[]): Promise<number> {
+  if (args[0] === "forget") return await forgetCommand(args.slice(1));
+  const parsed = parseFlags("leader", args, LEADER_FLAGS);
+  if (parsed.booleans.has("help")) {
+    printOut(LEADER_HELP);
+    return 0;
+  }
+  const replicationPort = intFlag("leader", parsed, "replication-port", { min: 0, max: 65535 }) ??
+    REPLICATION_PORT_DEFAULT;
+  const retentionMaxBytes = intFlag("leader", parsed, "replication-retention-max-bytes", {
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  });
+  const settings = await serveSettings("leader", withoutFlags(parsed, LEADER_ONLY));
+  const replicationBind = parsed.strings.get("replication-bind") ?? settings.bind;
+  checkBind("leader", replicationBind, settings);
+  const logger = createLogger(settings.logLevel);
+  const tls = await readTls("leader", settings);
+  let registry: Awaited<ReturnType<typeof openLeaderDatabase>>["registry"];
+  return await runRole("leader", settings, tls, logger, {
+    open: async (s, log) => {
+      const opened = await openLeaderDatabase(s.dataDir, {
+        ...s.engine,
+        logger: log,
+        ...(retentionMaxBytes !== undefined ? { retentionMaxBytes } : {}),
+      });
+      registry = opened.registry;
+      return opened.db;
+    },
+    start: async (db, log) => {
+      const leader = await startReplicationLeader(db, {
+        hostname: replicationBind,
+        port: replicationPort,
+        registry,
+        logger: log,
+        ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
+        ...(tls !== undefined ? { tls } : {}),
+      });
+      return {
+        close: () => leader.close(),
+        fields: { replication: formatHostPort(leader.addr.hostname, leader.addr.port) },
+      };
+    },
+  });
+}
+
+/** `cityhall replica …`. */
+export async function replicaCommand(args: string[]): Promise<number> {
+  if (args[0] === "status") return await statusCommand(args.slice(1));
+  const parsed = parseFlags("replica", args, REPLICA_FLAGS);
+  if (parsed.booleans.has("help")) {
+    printOut(REPLICA_HELP);
+    return 0;
+  }
+  const leaderAddress = parsed.strings.get("leader");
+  if (leaderAddress === undefined) {
+    throw new UsageError("replica", "--leader HOST:PORT is required");
+  }
+  try {
+    parseHostPort(leaderAddress);
+  } catch (err) {
+    throw new UsageError("replica", (err as Error).message);
+  }
+  const caFile = parsed.strings.get("tls-ca");
+  const settings = await serveSettings("replica", withoutFlags(parsed, ["leader", "tls-ca"]));
+  // A replica beside its leader: the default ports are the replica's own (see the help).
+  if (!parsed.strings.has("port")) settings.port = REPLICA_PORT_DEFAULT;
+  if (!parsed.strings.has("http-port") && settings.httpPort !== undefined) {
+    settings.httpPort = REPLICA_HTTP_PORT_DEFAULT;
+  }
+  const logger = createLogger(settings.logLevel);
+  const tls = await readTls("replica", settings);
+  const ca = caFile === undefined ? undefined : await readFile("replica", caFile, "--tls-ca");
+  return await runRole("replica", settings, tls, logger, {
+    open: (s, log) => openReplicaDatabase(s.dataDir, { ...s.engine, logger: log }),
+    start: (db, log) => {
+      const replica = startReplica(db, {
+        leader: leaderAddress,
+        logger: log,
+        ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
+        ...(ca !== undefined ? { tlsCaCert: ca } : {}),
+      });
+      return Promise.resolve({
+        close: () => replica.close(),
+        fields: { leader: leaderAddress, replica_id: replica.replicaId },
+      });
+    },
+  });
+}
+
+const LEADER_ONLY = ["replication-port", "replication-bind", "replication-retention-max-bytes"];
+
+function withoutFlags(parsed: ParsedArgs, names: readonly string[]): ParsedArgs {
+  const strings = new Map(parsed.strings);
+  for (const n of names) strings.delete(n);
+  return { ...parsed, strings };
+}
+
+function checkBind(command: string, bind: string, settings: ServeSettings): void {
+  try {
+    checkBindSecurity(bind, {
+      authToken: settings.authToken,
+      insecureNoAuth: settings.insecureNoAuth,
+    });
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new UsageError(command, err.message);
+    throw err;
+  }
+}
+
+async function readFile(command: string, path: string, flag: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    const reason = err instanceof Deno.errors.NotFound
+      ? "no such file"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    throw new UsageError(command, `cannot read ${flag} ${path}: ${reason}`);
+  }
+}
+
+async function readTls(
+  command: string,
+  settings: ServeSettings,
+): Promise<{ cert: string; key: string } | undefined> {
+  if (settings.tls === undefined) return undefined;
+  return {
+    cert: await readFile(command, settings.tls.certFile, "--tls-cert"),
+    key: await readFile(command, settings.tls.keyFile, "--tls-key"),
+  };
+}
+
+function listenFailure(err: unknown, hostname: string, port: number, flag: string): string {
+  const where = formatHostPort(hostname, port);
+  if (err instanceof Deno.errors.AddrInUse) {
+    return `Cannot listen on ${where}: port ${port} is already in use (stop the other process ` +
+      `or choose another port with ${flag})`;
+  }
+  return `Cannot listen on ${where}: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/**
+ * The server life cycle of `serve` (see src/cli/serve.ts) with a replication role: open the
+ * database the role's way, start RESP, HTTP and the role, log one "listening" line, and shut
+ * down in reverse order on the first SIGINT/SIGTERM (exit 130 on a second).
+ */
+async function runRole(
+  command: string,
+  settings: ServeSettings,
+  tls: { cert: string; key: string } | undefined,
+  logger: Logger,
+  hooks: RoleHooks,
+): Promise<number> {
+  if (settings.bindWarning !== undefined) {
+    logger("warn", `WARNING: ${settings.bindWarning}`, { bind: settings.bind });
+  }
+  let db: Database;
+  try {
+    db = await hooks.open(settings, logger);
+  } catch (err) {
+    if (err instanceof LockedError) {
+      printErr(
+        `cityhall ${command}: Cannot open ${settings.dataDir}: another process holds its lock ` +
+          `(is a server already running on it?)`,
+      );
+      return 1;
+    }
+    if (err instanceof CityHallError || err instanceof Deno.errors.PermissionDenied) {
+      printErr(`cityhall ${command}: Cannot open ${settings.dataDir}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  let resp: Server | undefined;
+  let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
+  let role: { close(): Promise<void>; fields: Record<string, string | number> } | undefined;
+  let shuttingDown: Promise<number> | undefined;
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => resolveExit = resolve);
+  const shutdown = (reason: string): Promise<number> => {
+    shuttingDown ??= (async () => {
+      logger("info", "shutting down", { reason });
+      let code = 0;
+      const results = await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
+      for (const r of results) {
+        if (r.status === "rejected") {
+          code = 1;
+          logger("error", "closing a listener failed", { error: String(r.reason) });
+        }
+      }
+      try {
+        await db.close();
+      } catch (err) {
+        code = 1;
+        logger("error", "closing the database failed", { error: String(err) });
+      }
+      logger("info", "stopped", { code });
+      resolveExit(code);
+      return code;
+    })();
+    return shuttingDown;
+  };
+  const fail = async (message: string): Promise<number> => {
+    await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
+    await db.close().catch(() => {});
+    printErr(`cityhall ${command}: ${message}`);
+    return 1;
+  };
+  try {
+    resp = await startServer(db, {
+      hostname: settings.bind,
+      port: settings.port,
+      ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
+      ...(settings.maxClients !== undefined ? { maxClients: settings.maxClients } : {}),
+      ...(settings.idleTimeoutS !== undefined ? { idleTimeoutS: settings.idleTimeoutS } : {}),
+      ...(tls !== undefined ? { tls } : {}),
+      logger,
+      syncMode: settings.engine.syncMode ?? "always",
+      onShutdown: () => {
+        void shutdown("SHUTDOWN command");
+      },
+    });
+  } catch (err) {
+    return await fail(listenFailure(err, settings.bind, settings.port, "--port"));
+  }
+  if (settings.httpPort !== undefined) {
+    try {
+      http = await startHttpServer(db, {
+        hostname: settings.bind,
+        port: settings.httpPort,
+        logger,
+        ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
+        ...(tls !== undefined ? { tls } : {}),
+      });
+    } catch (err) {
+      return await fail(listenFailure(err, settings.bind, settings.httpPort, "--http-port"));
+    }
+  }
+  try {
+    role = await hooks.start(db, logger);
+  } catch (err) {
+    return await fail(
+      err instanceof Deno.errors.AddrInUse
+        ? "Cannot listen for replication: port already in use (choose another with --replication-port)"
+        : `Cannot start replication: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (shuttingDown !== undefined) {
+      logger("warn", "second signal: exiting now (the WAL keeps every acknowledged write)", {
+        signal,
+      });
+      Deno.exit(EXIT_SECOND_SIGNAL);
+    }
+    void shutdown(signal);
+  };
+  const handlers = signals.map((s) => [s, onSignal(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  logger("info", "listening", {
+    role: command,
+    resp: formatHostPort(resp.addr.hostname, resp.addr.port),
+    http: http === undefined ? "off" : formatHostPort(http.addr.hostname, http.addr.port),
+    ...role.fields,
+    data_dir: settings.dataDir,
+    tls: tls !== undefined,
+    auth: settings.authToken !== undefined,
+    version: VERSION,
+    pid: Deno.pid,
+  });
+  const code = await exited;
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  return code;
+}
+
+function formatTime(ms: number): string {
+  return ms === 0 ? "never" : new Date(ms).toISOString();
+}
+
+/** `cityhall replica status`. */
+async function statusCommand(args: string[]): Promise<number> {
+  const parsed = parseFlags("replica", args, {
+    string: ["data-dir", "host", "port", "auth-token-file"],
+    boolean: ["json"],
+  });
+  if (parsed.booleans.has("help")) {
+    printOut(REPLICA_HELP);
+    return 0;
+  }
+  if (parsed.positionals.length > 0) {
+    throw new UsageError("replica", `unexpected argument '${parsed.positionals[0]}'`);
+  }
+  const dataDir = resolveDataDir("replica", parsed.strings.get("data-dir"));
+  const status = readReplicaStatus(new RealFs(), dataDir);
+  const live: Record<string, string> = {};
+  if (parsed.strings.has("host") || parsed.strings.has("port")) {
+    const hostname = parsed.strings.get("host") ?? HOST_DEFAULT;
+    const port = intFlag("replica", parsed, "port", { min: 1, max: 65535 }) ??
+      REPLICA_PORT_DEFAULT;
+    const token = await readAuthToken("replica", parsed.strings.get("auth-token-file"));
+    try {
+      const client = await RespClient.connect({ hostname, port, authToken: token });
+      try {
+        const reply = await client.command(["INFO", "replication"]);
+        const text = reply.kind === "bulk" && reply.value !== null
+          ? new TextDecoder().decode(reply.value)
+          : reply.kind === "simple"
+          ? reply.value
+          : "";
+        for (const line of text.split(/\r?\n/)) {
+          const i = line.indexOf(":");
+          if (i > 0) live[line.slice(0, i)] = line.slice(i + 1);
+        }
+      } finally {
+        client.close();
+      }
+    } catch (err) {
+      printErr(
+        `cityhall replica status: Cannot ask ${formatHostPort(hostname, port)}: ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+      );
+      return 1;
+    }
+  }
+  if (status === undefined && Object.keys(live).length === 0) {
+    printErr(
+      `cityhall replica status: ${dataDir} holds no replica status (has "cityhall replica" run on it?)`,
+    );
+    return 1;
+  }
+  if (parsed.booleans.has("json")) {
+    printJson({ ...(status ?? {}), ...(Object.keys(live).length > 0 ? { live } : {}) });
+    return 0;
+  }
+  if (status !== undefined) {
+    printOut(`data dir:            ${dataDir}`);
+    printOut(`replica id:          ${status.replicaId}`);
+    printOut(`leader address:      ${status.leaderAddress}`);
+    printOut(`leader id:           ${status.leaderId ?? "(not contacted yet)"}`);
+    printOut(`link state:          ${status.state} (as of ${formatTime(status.updatedMs)})`);
+    printOut(`last applied seq:    ${status.lastAppliedSeq}`);
+    printOut(`last synced segment: ${status.lastSyncedSegment}`);
+    printOut(`total entries:       ${status.totalEntries}`);
+    printOut(`leader durable seq:  ${status.leaderDurableSeq}`);
+    printOut(`last contact:        ${formatTime(status.lastContactMs)}`);
+    if (status.lastError) printOut(`last error:          ${status.lastError}`);
+  }
+  if (Object.keys(live).length > 0) {
+    printOut(`live link:           ${live.cityhall_link_state ?? "?"}`);
+    printOut(`live applied seq:    ${live.slave_repl_offset ?? "?"}`);
+    printOut(`live lag entries:    ${live.cityhall_lag_entries ?? "?"}`);
+    printOut(`live retries:        ${live.cityhall_retries ?? "?"}`);
+  }
+  return 0;
+}
+
+/** `cityhall leader forget ID`. */
+async function forgetCommand(args: string[]): Promise<number> {
+  const parsed = parseFlags("leader", args, {
+    string: ["host", "port", "auth-token-file"],
+  });
+  if (parsed.booleans.has("help")) {
+    printOut(LEADER_HELP);
+    return 0;
+  }
+  const id = parsed.positionals[0];
+  if (id === undefined || parsed.positionals.length > 1) {
+    throw new UsageError("leader", "forget takes exactly one REPLICA_ID");
+  }
+  const hostname = parsed.strings.get("host") ?? HOST_DEFAULT;
+  const port = intFlag("leader", parsed, "port", { min: 1, max: 65535 }) ?? 7878;
+  const token = await readAuthToken("leader", parsed.strings.get("auth-token-file"));
+  let client: RespClient;
+  try {
+    client = await RespClient.connect({ hostname, port, authToken: token });
+  } catch (err) {
+    printErr(
+      `cityhall leader forget: Cannot connect to ${formatHostPort(hostname, port)}: ${
+        err instanceof Error ? err.message : String(err)
+      }`,
+    );
+    return 1;
+  }
+  try {
+    const reply = await client.command(["REPLICATION", "FORGET", id]);
+    if (reply.kind === "error") {
+      printErr(`cityhall leader forget: ${reply.value}`);
+      return 1;
+    }
+    if (reply.kind === "integer" && Number(reply.value) === 1) {
+      printOut(`forgot replica ${id}: the leader no longer keeps WAL for it`);
+      return 0;
+    }
+    printErr(`cityhall leader forget: no replica ${id} is known to the leader`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
