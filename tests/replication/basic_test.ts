@@ -60,7 +60,8 @@ Deno.test("Replication: a restarted replica catches up from its own WAL position
     await writeSensors(leader.db, 2000);
     await replica.replica.waitForAck(leader.db.lastSeq);
     await replica.close();
-    await writeSensors(leader.db, 5000, "more.");
+    // The issue's size: 100,000 writes while the replica is away.
+    await writeSensors(leader.db, 100_000, "more.");
     replica = await startTestReplica(leader.port, { dir: replicaDir });
     await replica.replica.waitForAck(leader.db.lastSeq);
     assertEquals(await digest(replica.db), await digest(leader.db));

@@ -10,7 +10,7 @@ import { Database } from "../../src/mod.ts";
 import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
 import { digest, removeDir, startTestLeader, startTestReplica } from "./_helpers.ts";
 
-const ROUNDS = intFromEnv("CITYHALL_REPLICA_KILL_ROUNDS", 6);
+const ROUNDS = intFromEnv("CITYHALL_REPLICA_KILL_ROUNDS", 20);
 const CHILD = new URL("./_replica_child.ts", import.meta.url).pathname;
 
 Deno.test(`Replication: a replica kill -9'd ${ROUNDS} times mid-apply holds a prefix of the leader`, async () => {

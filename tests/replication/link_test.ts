@@ -17,7 +17,7 @@ import {
 } from "./_helpers.ts";
 import { startCuttingProxy } from "./_proxy.ts";
 
-const CUTS = intFromEnv("CITYHALL_REPL_CUTS", 30);
+const CUTS = intFromEnv("CITYHALL_REPL_CUTS", 50);
 
 Deno.test(`Replication: a link cut or stalled mid-frame ${CUTS} times ends equal with no partial frame applied`, async () => {
   const seed = seedFromEnv();
