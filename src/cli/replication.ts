@@ -15,9 +15,7 @@
  */
 
 import { REPLICATION_PORT_DEFAULT } from "../limits.ts";
-import type { Database } from "../engine/mod.ts";
-import { CityHallError, InvalidArgumentError, LockedError } from "../errors.ts";
-import { startHttpServer } from "../http/mod.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import {
   openLeaderDatabase,
   openReplicaDatabase,
@@ -27,14 +25,13 @@ import {
   startReplicationLeader,
 } from "../replication/mod.ts";
 import { RealFs } from "../fs/mod.ts";
-import { checkBindSecurity, type Server, startServer } from "../server/mod.ts";
-import { createLogger, type Logger } from "../util/log.ts";
-import { VERSION } from "../version.ts";
+import { checkBindSecurity } from "../server/mod.ts";
+import { createLogger } from "../util/log.ts";
 import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";
 import { formatHostPort, HOST_DEFAULT, readAuthToken, resolveDataDir } from "./_common.ts";
 import { printErr, printJson, printOut } from "./_output.ts";
 import { RespClient } from "./resp_client.ts";
-import { EXIT_SECOND_SIGNAL, SERVE_FLAGS, type ServeSettings, serveSettings } from "./serve.ts";
+import { runDaemon, SERVE_FLAGS, type ServeSettings, serveSettings } from "./serve.ts";
 
 /** Default RESP port of a replica (a leader on the same machine has 7878). */
 export const REPLICA_PORT_DEFAULT = 7888;
@@ -94,16 +91,6 @@ const REPLICA_FLAGS = {
   boolean: [...SERVE_FLAGS.boolean],
 } as const;
 
-/** What the role adds to the server's life cycle. */
-interface RoleHooks {
-  open(settings: ServeSettings, logger: Logger): Promise<Database>;
-  /** Starts replication; returns its closer and the fields of the "listening" line. */
-  start(db: Database, logger: Logger): Promise<{
-    close(): Promise<void>;
-    fields: Record<string, string | number>;
-  }>;
-}
-
 /** `cityhall leader …`. */
 export async function leaderCommand(args: string[]): Promise<number> {
   if (args[0] === "forget") return await forgetCommand(args.slice(1));
@@ -124,7 +111,7 @@ export async function leaderCommand(args: string[]): Promise<number> {
   const logger = createLogger(settings.logLevel);
   const tls = await readTls("leader", settings);
   let registry: Awaited<ReturnType<typeof openLeaderDatabase>>["registry"];
-  return await runRole("leader", settings, tls, logger, {
+  return await runDaemon("leader", settings, tls, logger, {
     open: async (s, log) => {
       const opened = await openLeaderDatabase(s.dataDir, {
         ...s.engine,
@@ -178,7 +165,7 @@ export async function replicaCommand(args: string[]): Promise<number> {
   const logger = createLogger(settings.logLevel);
   const tls = await readTls("replica", settings);
   const ca = caFile === undefined ? undefined : await readFile("replica", caFile, "--tls-ca");
-  return await runRole("replica", settings, tls, logger, {
+  return await runDaemon("replica", settings, tls, logger, {
     open: (s, log) => openReplicaDatabase(s.dataDir, { ...s.engine, logger: log }),
     start: (db, log) => {
       const replica = startReplica(db, {
@@ -237,149 +224,6 @@ async function readTls(
     cert: await readFile(command, settings.tls.certFile, "--tls-cert"),
     key: await readFile(command, settings.tls.keyFile, "--tls-key"),
   };
-}
-
-function listenFailure(err: unknown, hostname: string, port: number, flag: string): string {
-  const where = formatHostPort(hostname, port);
-  if (err instanceof Deno.errors.AddrInUse) {
-    return `Cannot listen on ${where}: port ${port} is already in use (stop the other process ` +
-      `or choose another port with ${flag})`;
-  }
-  return `Cannot listen on ${where}: ${err instanceof Error ? err.message : String(err)}`;
-}
-
-/**
- * The server life cycle of `serve` (see src/cli/serve.ts) with a replication role: open the
- * database the role's way, start RESP, HTTP and the role, log one "listening" line, and shut
- * down in reverse order on the first SIGINT/SIGTERM (exit 130 on a second).
- */
-async function runRole(
-  command: string,
-  settings: ServeSettings,
-  tls: { cert: string; key: string } | undefined,
-  logger: Logger,
-  hooks: RoleHooks,
-): Promise<number> {
-  if (settings.bindWarning !== undefined) {
-    logger("warn", `WARNING: ${settings.bindWarning}`, { bind: settings.bind });
-  }
-  let db: Database;
-  try {
-    db = await hooks.open(settings, logger);
-  } catch (err) {
-    if (err instanceof LockedError) {
-      printErr(
-        `cityhall ${command}: Cannot open ${settings.dataDir}: another process holds its lock ` +
-          `(is a server already running on it?)`,
-      );
-      return 1;
-    }
-    if (err instanceof CityHallError || err instanceof Deno.errors.PermissionDenied) {
-      printErr(`cityhall ${command}: Cannot open ${settings.dataDir}: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
-  let resp: Server | undefined;
-  let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
-  let role: { close(): Promise<void>; fields: Record<string, string | number> } | undefined;
-  let shuttingDown: Promise<number> | undefined;
-  let resolveExit!: (code: number) => void;
-  const exited = new Promise<number>((resolve) => resolveExit = resolve);
-  const shutdown = (reason: string): Promise<number> => {
-    shuttingDown ??= (async () => {
-      logger("info", "shutting down", { reason });
-      let code = 0;
-      const results = await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
-      for (const r of results) {
-        if (r.status === "rejected") {
-          code = 1;
-          logger("error", "closing a listener failed", { error: String(r.reason) });
-        }
-      }
-      try {
-        await db.close();
-      } catch (err) {
-        code = 1;
-        logger("error", "closing the database failed", { error: String(err) });
-      }
-      logger("info", "stopped", { code });
-      resolveExit(code);
-      return code;
-    })();
-    return shuttingDown;
-  };
-  const fail = async (message: string): Promise<number> => {
-    await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
-    await db.close().catch(() => {});
-    printErr(`cityhall ${command}: ${message}`);
-    return 1;
-  };
-  try {
-    resp = await startServer(db, {
-      hostname: settings.bind,
-      port: settings.port,
-      ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
-      ...(settings.maxClients !== undefined ? { maxClients: settings.maxClients } : {}),
-      ...(settings.idleTimeoutS !== undefined ? { idleTimeoutS: settings.idleTimeoutS } : {}),
-      ...(tls !== undefined ? { tls } : {}),
-      logger,
-      syncMode: settings.engine.syncMode ?? "always",
-      onShutdown: () => {
-        void shutdown("SHUTDOWN command");
-      },
-    });
-  } catch (err) {
-    return await fail(listenFailure(err, settings.bind, settings.port, "--port"));
-  }
-  if (settings.httpPort !== undefined) {
-    try {
-      http = await startHttpServer(db, {
-        hostname: settings.bind,
-        port: settings.httpPort,
-        logger,
-        ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
-        ...(tls !== undefined ? { tls } : {}),
-      });
-    } catch (err) {
-      return await fail(listenFailure(err, settings.bind, settings.httpPort, "--http-port"));
-    }
-  }
-  try {
-    role = await hooks.start(db, logger);
-  } catch (err) {
-    return await fail(
-      err instanceof Deno.errors.AddrInUse
-        ? "Cannot listen for replication: port already in use (choose another with --replication-port)"
-        : `Cannot start replication: ${err instanceof Error ? err.message : String(err)}`,
-    );
-  }
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const onSignal = (signal: Deno.Signal) => () => {
-    if (shuttingDown !== undefined) {
-      logger("warn", "second signal: exiting now (the WAL keeps every acknowledged write)", {
-        signal,
-      });
-      Deno.exit(EXIT_SECOND_SIGNAL);
-    }
-    void shutdown(signal);
-  };
-  const handlers = signals.map((s) => [s, onSignal(s)] as const);
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-  logger("info", "listening", {
-    role: command,
-    resp: formatHostPort(resp.addr.hostname, resp.addr.port),
-    http: http === undefined ? "off" : formatHostPort(http.addr.hostname, http.addr.port),
-    ...role.fields,
-    data_dir: settings.dataDir,
-    tls: tls !== undefined,
-    auth: settings.authToken !== undefined,
-    version: VERSION,
-    pid: Deno.pid,
-  });
-  const code = await exited;
-  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-  return code;
 }
 
 function formatTime(ms: number): string {

@@ -280,43 +280,65 @@ export async function serveCommand(args: string[]): Promise<number> {
     cert: await readPem(settings.tls.certFile, "--tls-cert"),
     key: await readPem(settings.tls.keyFile, "--tls-key"),
   };
-  return await run(settings, tls, logger);
+  return await runDaemon("serve", settings, tls, logger);
 }
 
-async function run(
+/** What the role adds to the server's life cycle. */
+export interface RoleHooks {
+  open(settings: ServeSettings, logger: Logger): Promise<Database>;
+  /** Starts replication; returns its closer and the fields of the "listening" line. */
+  start(db: Database, logger: Logger): Promise<{
+    close(): Promise<void>;
+    fields: Record<string, string | number>;
+  }>;
+}
+
+/**
+ * The server life cycle shared by `serve`, `leader` and `replica`: open the database (the
+ * role's way, when it has one), start RESP, HTTP and the role, log one "listening" line, and
+ * shut down in reverse order on the first SIGINT/SIGTERM or SHUTDOWN (exit 130 on a second
+ * signal).
+ */
+export async function runDaemon(
+  command: string,
   settings: ServeSettings,
   tls: { cert: string; key: string } | undefined,
   logger: Logger,
+  hooks: Partial<RoleHooks> = {},
 ): Promise<number> {
+  if (settings.bindWarning !== undefined) {
+    logger("warn", `WARNING: ${settings.bindWarning}`, { bind: settings.bind });
+  }
   let db: Database;
   try {
-    db = await Database.open(settings.dataDir, { ...settings.engine, logger });
+    db = hooks.open
+      ? await hooks.open(settings, logger)
+      : await Database.open(settings.dataDir, { ...settings.engine, logger });
   } catch (err) {
     if (err instanceof LockedError) {
       printErr(
-        `cityhall serve: Cannot open ${settings.dataDir}: another process holds its lock ` +
+        `cityhall ${command}: Cannot open ${settings.dataDir}: another process holds its lock ` +
           `(is a server already running on it?)`,
       );
       return 1;
     }
     if (err instanceof CityHallError || err instanceof Deno.errors.PermissionDenied) {
-      printErr(`cityhall serve: Cannot open ${settings.dataDir}: ${err.message}`);
+      printErr(`cityhall ${command}: Cannot open ${settings.dataDir}: ${err.message}`);
       return 1;
     }
     throw err;
   }
-
+  let resp: Server | undefined;
+  let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
+  let role: { close(): Promise<void>; fields: Record<string, string | number> } | undefined;
   let shuttingDown: Promise<number> | undefined;
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => resolveExit = resolve);
-  let resp: Server | undefined;
-  let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
-
   const shutdown = (reason: string): Promise<number> => {
     shuttingDown ??= (async () => {
       logger("info", "shutting down", { reason });
       let code = 0;
-      const results = await Promise.allSettled([resp?.close(), http?.shutdown()]);
+      const results = await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
       for (const r of results) {
         if (r.status === "rejected") {
           code = 1;
@@ -335,7 +357,12 @@ async function run(
     })();
     return shuttingDown;
   };
-
+  const fail = async (message: string): Promise<number> => {
+    await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
+    await db.close().catch(() => {});
+    printErr(`cityhall ${command}: ${message}`);
+    return 1;
+  };
   try {
     resp = await startServer(db, {
       hostname: settings.bind,
@@ -351,9 +378,7 @@ async function run(
       },
     });
   } catch (err) {
-    await db.close();
-    printErr(`cityhall serve: ${listenFailure(err, settings.bind, settings.port, "--port")}`);
-    return 1;
+    return await fail(listenFailure(err, settings.bind, settings.port, "--port"));
   }
   if (settings.httpPort !== undefined) {
     try {
@@ -366,15 +391,18 @@ async function run(
         ...(tls !== undefined ? { tls } : {}),
       });
     } catch (err) {
-      await resp.close();
-      await db.close();
-      printErr(
-        `cityhall serve: ${listenFailure(err, settings.bind, settings.httpPort, "--http-port")}`,
-      );
-      return 1;
+      return await fail(listenFailure(err, settings.bind, settings.httpPort, "--http-port"));
     }
   }
-
+  try {
+    role = hooks.start ? await hooks.start(db, logger) : undefined;
+  } catch (err) {
+    return await fail(
+      err instanceof Deno.errors.AddrInUse
+        ? "Cannot listen for replication: port already in use (choose another with --replication-port)"
+        : `Cannot start replication: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const onSignal = (signal: Deno.Signal) => () => {
     if (shuttingDown !== undefined) {
@@ -387,18 +415,18 @@ async function run(
   };
   const handlers = signals.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-
   logger("info", "listening", {
     resp: formatHostPort(resp.addr.hostname, resp.addr.port),
     http: http === undefined ? "off" : formatHostPort(http.addr.hostname, http.addr.port),
+    role: command,
+    ...role?.fields,
+    sync: settings.engine.syncMode ?? "always",
     data_dir: settings.dataDir,
     tls: tls !== undefined,
     auth: settings.authToken !== undefined,
-    sync: settings.engine.syncMode ?? "always",
     version: VERSION,
     pid: Deno.pid,
   });
-
   const code = await exited;
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
   return code;
