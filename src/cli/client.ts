@@ -63,6 +63,7 @@ Options:
   --host HOST            Server address (default ${HOST_DEFAULT})
   --port PORT            Server RESP port (default ${RESP_PORT_DEFAULT})
   --auth-token-file F    Authenticate with the token in F (default: env CITYHALL_AUTH_TOKEN)
+  --tls-ca F             Connect with TLS, trusting the CA certificate (PEM) in F
   --json                 Machine-readable output (one JSON document per command)
   --limit N              scan: at most N keys (default: all)
   -h, --help             Show this help
@@ -87,6 +88,7 @@ Options (before or after the command):
   --host HOST            Server address (default ${HOST_DEFAULT})
   --port PORT            Server RESP port (default ${RESP_PORT_DEFAULT})
   --auth-token-file F    Token for the server (default: env CITYHALL_AUTH_TOKEN)
+  --tls-ca F             Connect with TLS, trusting the CA certificate (PEM) in F
   --json                 Machine-readable output
   --limit N              scan: at most N keys (default: all)
   -h, --help             Show this help
@@ -163,7 +165,7 @@ class DirectStore implements Store {
 
 /** Flags of `client` and the shortcuts. */
 const CLIENT_FLAGS = {
-  string: ["host", "port", "auth-token-file", "limit"],
+  string: ["host", "port", "auth-token-file", "tls-ca", "limit"],
   boolean: ["json"],
 };
 const SHORTCUT_FLAGS = {
@@ -175,6 +177,7 @@ interface Target {
   hostname: string;
   port: number;
   authToken: string | undefined;
+  tlsCaCert: string | undefined;
 }
 
 async function targetOf(command: string, parsed: ParsedArgs): Promise<Target> {
@@ -182,7 +185,20 @@ async function targetOf(command: string, parsed: ParsedArgs): Promise<Target> {
     hostname: parsed.strings.get("host") ?? HOST_DEFAULT,
     port: intFlag(command, parsed, "port", { min: 1, max: 65535 }) ?? RESP_PORT_DEFAULT,
     authToken: await readAuthToken(command, parsed.strings.get("auth-token-file")),
+    tlsCaCert: await readTlsCa(command, parsed.strings.get("tls-ca")),
   };
+}
+
+async function readTlsCa(command: string, path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw new UsageError(
+      command,
+      `cannot read --tls-ca ${path}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
 }
 
 const SUBCOMMANDS = new Set(["put", "get", "del", "scan", "stats", "ping", "info"]);

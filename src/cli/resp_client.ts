@@ -188,6 +188,8 @@ export interface ConnectOptions {
   port: number;
   /** Sent with AUTH right after connecting, when given. */
   authToken?: string | undefined;
+  /** PEM CA certificate: when given, the connection uses TLS and trusts this CA. */
+  tlsCaCert?: string | undefined;
 }
 
 /** A connection to a CityHall (or Redis) server. */
@@ -206,9 +208,15 @@ export class RespClient {
    * message is the server's reply.
    */
   static async connect(options: ConnectOptions): Promise<RespClient> {
-    const conn = await Deno.connect({ hostname: options.hostname, port: options.port });
+    const conn = options.tlsCaCert === undefined
+      ? await Deno.connect({ hostname: options.hostname, port: options.port })
+      : await Deno.connectTls({
+        hostname: options.hostname,
+        port: options.port,
+        caCerts: [options.tlsCaCert],
+      });
     try {
-      conn.setNoDelay(true);
+      if ("setNoDelay" in conn) conn.setNoDelay(true);
     } catch {
       // Not every platform supports it; it only affects latency.
     }

@@ -4,6 +4,7 @@
 
 import { assertEquals, assertMatch } from "@std/assert";
 import { assertHas, freePort, runCli, startServe, tempDir } from "./_helpers.ts";
+import { TEST_CERT_PEM, TEST_KEY_PEM } from "../_helpers/tls.ts";
 
 Deno.test("cityhall client: put, get, del, scan, stats, ping and info print script-friendly output", async () => {
   const [dir, cleanup] = await tempDir();
@@ -212,5 +213,31 @@ Deno.test("cityhall client: usage errors exit 2", async () => {
     const r = await runCli(args);
     assertEquals(r.code, 2, args.join(" "));
     assertHas(r.stderr, "(see cityhall client --help)");
+  }
+});
+
+Deno.test("cityhall client --tls-ca talks to a serve --tls-cert/--tls-key server", async () => {
+  const [dir, cleanup] = await tempDir();
+  await Deno.writeTextFile(`${dir}/cert.pem`, TEST_CERT_PEM);
+  await Deno.writeTextFile(`${dir}/key.pem`, TEST_KEY_PEM);
+  const serve = await startServe(`${dir}/data`, [
+    "--tls-cert",
+    `${dir}/cert.pem`,
+    "--tls-key",
+    `${dir}/key.pem`,
+  ]);
+  const c = (...args: string[]) =>
+    runCli(["client", "--port", String(serve.port), "--tls-ca", `${dir}/cert.pem`, ...args]);
+  try {
+    let r = await c("put", "tls.key", "over tls");
+    assertEquals([r.code, r.stdout], [0, "OK\n"]);
+    r = await c("get", "tls.key");
+    assertEquals([r.code, r.stdout], [0, "over tls"]);
+    // Without --tls-ca the TLS server is not spoken to in plain text.
+    r = await runCli(["client", "--port", String(serve.port), "get", "tls.key"]);
+    assertEquals(r.code, 1);
+  } finally {
+    await serve.stop();
+    await cleanup();
   }
 });

@@ -1,51 +1,16 @@
+import { TEST_CERT_PEM, TEST_KEY_PEM } from "../_helpers/tls.ts";
 import { assertEquals } from "@std/assert";
 import { Database } from "../../src/mod.ts";
 import { startHttpServer } from "../../src/http/mod.ts";
 import { silentLogger } from "../../src/util/log.ts";
 
-async function hasOpenssl(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("openssl", { args: ["version"], stdout: "null" }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
 Deno.test({
   name: "startHttpServer() serves HTTPS with tls and the bearer token",
-  ignore: !(await hasOpenssl()),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cityhall-http-tls-" });
     try {
-      const out = await new Deno.Command("openssl", {
-        args: [
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-days",
-          "1",
-          "-subj",
-          "/CN=127.0.0.1",
-          "-addext",
-          "subjectAltName=IP:127.0.0.1",
-          "-addext",
-          "basicConstraints=critical,CA:FALSE",
-          "-addext",
-          "extendedKeyUsage=serverAuth",
-          "-keyout",
-          `${dir}/key.pem`,
-          "-out",
-          `${dir}/cert.pem`,
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      assertEquals(out.success, true, new TextDecoder().decode(out.stderr));
-      const cert = await Deno.readTextFile(`${dir}/cert.pem`);
-      const key = await Deno.readTextFile(`${dir}/key.pem`);
+      const cert = TEST_CERT_PEM;
+      const key = TEST_KEY_PEM;
       const db = await Database.open(`${dir}/db`);
       const server = await startHttpServer(db, {
         hostname: "127.0.0.1",

@@ -3,6 +3,7 @@
  * content under a concurrent write load; a TLS link with a CA and a token works.
  */
 
+import { TEST_CERT_PEM, TEST_KEY_PEM } from "../_helpers/tls.ts";
 import { assertEquals } from "@std/assert";
 import {
   digest,
@@ -40,53 +41,12 @@ Deno.test("Replication: 3 replicas converge to identical content under a concurr
   }
 });
 
-async function hasOpenssl(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: ["version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
 Deno.test({
   name: "Replication over TLS with a CA certificate and an auth token",
-  ignore: !(await hasOpenssl()),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cityhall-repl-tls-" });
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-addext",
-        "extendedKeyUsage=serverAuth",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assertEquals(out.success, true);
-    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
-    const key = await Deno.readTextFile(`${dir}/key.pem`);
+    const cert = TEST_CERT_PEM;
+    const key = TEST_KEY_PEM;
     const leader = await startTestLeader({ tls: { cert, key }, authToken: "tok" });
     const replica = await startTestReplica(leader.port, { tlsCaCert: cert, authToken: "tok" });
     try {
