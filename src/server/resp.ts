@@ -308,7 +308,8 @@ export class RespParser {
     const cr = this.#headerEnd("mbulk");
     if (cr < 0) return undefined;
     const count = parseInteger(this.#buf, this.#start + 1, cr);
-    if (count === undefined || count > this.#argsMax || count < -1) {
+    // Redis skips every count <= 0 (`*-5` too) as an empty command.
+    if (count === undefined || count > this.#argsMax) {
       throw new ProtocolError("Protocol error: invalid multibulk length");
     }
     if (this.restricted && count > RESP_UNAUTHENTICATED_ARGS_MAX) {

@@ -3,7 +3,6 @@ import { command, RawClient, rawExchange, startTestServer } from "./_helpers.ts"
 import { RESP_INLINE_LINE_BYTES_MAX } from "../../src/limits.ts";
 
 const cases: [string, string | Uint8Array, string][] = [
-  ["negative multibulk count", "*-5\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
   ["huge multibulk count", "*99999999999\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
   ["non-numeric multibulk count", "*abc\r\n", "-ERR Protocol error: invalid multibulk length\r\n"],
   ["non-numeric bulk length", "*1\r\n$x\r\n", "-ERR Protocol error: invalid bulk length\r\n"],

@@ -34,6 +34,56 @@ export const INFO_KEYSPACE_COUNT_MAX = 100_000;
 
 // ---------------------------------------------------------------- COMMAND
 
+/** Redis's ACL categories in the order `COMMAND INFO` lists them (`ACLCommandCategories`). */
+const ACL_CATEGORY_ORDER = [
+  "keyspace",
+  "read",
+  "write",
+  "set",
+  "sortedset",
+  "list",
+  "hash",
+  "string",
+  "bitmap",
+  "hyperloglog",
+  "geo",
+  "stream",
+  "pubsub",
+  "admin",
+  "fast",
+  "slow",
+  "blocking",
+  "dangerous",
+  "connection",
+  "transaction",
+  "scripting",
+];
+
+/** Command groups that are also ACL categories (`generic` commands are `@keyspace`). */
+const GROUP_CATEGORY: Record<string, string> = {
+  generic: "keyspace",
+  string: "string",
+  connection: "connection",
+};
+
+/**
+ * A command's ACL categories as Redis derives them: its group's category, `write`/`read`/
+ * `fast` from the flags, `admin` + `dangerous` for admin commands, `slow` when not fast.
+ */
+export function aclCategories(c: CommandSpec): string[] {
+  const cats = new Set<string>();
+  const group = GROUP_CATEGORY[c.group];
+  if (group !== undefined) cats.add(group);
+  if (c.flags.includes("write")) cats.add("write");
+  if (c.flags.includes("readonly")) cats.add("read");
+  if (c.flags.includes("admin")) {
+    cats.add("admin");
+    cats.add("dangerous");
+  }
+  cats.add(c.flags.includes("fast") ? "fast" : "slow");
+  return ACL_CATEGORY_ORDER.filter((a) => cats.has(a)).map((a) => `@${a}`);
+}
+
 function writeCommandInfo(ctx: CommandContext, c: CommandSpec): void {
   const out = ctx.out;
   out.array(10);
@@ -44,10 +94,7 @@ function writeCommandInfo(ctx: CommandContext, c: CommandSpec): void {
   out.integer(c.firstKey);
   out.integer(c.lastKey);
   out.integer(c.step);
-  const categories = [`@${c.group}`];
-  if (c.flags.includes("write")) categories.push("@write");
-  if (c.flags.includes("readonly")) categories.push("@read");
-  if (c.flags.includes("fast")) categories.push("@fast");
+  const categories = aclCategories(c);
   out.set(categories.length);
   for (const a of categories) out.simple(a);
   out.set(0);
@@ -84,10 +131,29 @@ function commandCommand(table: Map<string, CommandSpec>) {
       case "count":
         if (args.length !== 2) throw arityError("command|count");
         return out.integer(all.length);
-      case "list":
-        out.array(all.length);
-        for (const c of all) out.bulk(c.name);
+      case "list": {
+        // COMMAND LIST [FILTERBY MODULE m | ACLCAT cat | PATTERN p], parsed like Redis 7.
+        let keep: (c: CommandSpec) => boolean = () => true;
+        for (let i = 2; i < args.length; i++) {
+          if (lower(args[i]!) !== "filterby" || args.length - 1 - i !== 2) {
+            throw new ReplyError(ERR_SYNTAX);
+          }
+          const kind = lower(args[i + 1]!);
+          const arg = args[i + 2]!;
+          if (kind === "module") keep = () => false;
+          else if (kind === "aclcat") {
+            const cat = `@${lower(arg)}`;
+            keep = (c) => aclCategories(c).includes(cat);
+          } else if (kind === "pattern") {
+            keep = (c) => globMatch(arg, encoder.encode(c.name), true);
+          } else throw new ReplyError(ERR_SYNTAX);
+          i += 2;
+        }
+        const picked = all.filter(keep);
+        out.array(picked.length);
+        for (const c of picked) out.bulk(c.name);
         return;
+      }
       case "info": {
         const picked = names.length === 0 ? all : names.map((n) => table.get(n));
         out.array(picked.length);
@@ -106,6 +172,7 @@ function commandCommand(table: Map<string, CommandSpec>) {
         return;
       }
       case "help":
+        if (args.length !== 2) throw arityError("command|help");
         out.array(4);
         out.simple("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
         out.simple("(no subcommand), COUNT, DOCS [<command-name> ...], INFO [<command-name> ...]");
@@ -159,9 +226,27 @@ function configCommand(ctx: CommandContext): void {
     case "get": {
       if (args.length < 3) throw arityError("config|get");
       const params = configParams(ctx);
-      const matched = params.filter(([name]) =>
-        args.slice(2).some((p) => globMatch(p, encoder.encode(name), true))
-      );
+      // As Redis 7: a pattern without glob characters is looked up (nocase) and answered under
+      // the name as typed; a glob answers the canonical names; each parameter appears once.
+      const matched: [string, string][] = [];
+      const seen = new Set<string>();
+      for (const p of args.slice(2)) {
+        if (!/[*?[]/.test(text(p))) {
+          const name = lower(p);
+          const param = params.find(([n]) => n === name);
+          if (param !== undefined && !seen.has(name)) {
+            seen.add(name);
+            matched.push([text(p), param[1]]);
+          }
+          continue;
+        }
+        for (const [name, value] of params) {
+          if (!seen.has(name) && globMatch(p, encoder.encode(name), true)) {
+            seen.add(name);
+            matched.push([name, value]);
+          }
+        }
+      }
       out.map(matched.length);
       for (const [name, value] of matched) {
         out.bulk(name);
@@ -170,9 +255,12 @@ function configCommand(ctx: CommandContext): void {
       return;
     }
     case "set": {
-      if (args.length < 4 || args.length % 2 !== 0) throw arityError("config|set");
+      if (args.length < 4) throw arityError("config|set");
+      // Redis: an odd number of name/value words is a syntax error, not an arity error.
+      if (args.length % 2 !== 0) throw new ReplyError(ERR_SYNTAX);
       const known = new Set(configParams(ctx).map(([n]) => n));
       const updates: { maxClients?: number; idleTimeoutS?: number } = {};
+      const names = new Set<string>();
       for (let i = 2; i < args.length; i += 2) {
         const name = lower(args[i]!);
         if (!known.has(name)) {
@@ -180,6 +268,8 @@ function configCommand(ctx: CommandContext): void {
             `ERR Unknown option or number of arguments for CONFIG SET - '${text(args[i]!)}'`,
           );
         }
+        if (names.has(name)) throw configSetError(text(args[i]!), "duplicate parameter");
+        names.add(name);
         const v = parseInt64(args[i + 1]!);
         if (name === "maxclients") {
           if (v === undefined) {
@@ -212,8 +302,10 @@ function configCommand(ctx: CommandContext): void {
       server.metrics.reset();
       return out.ok();
     case "rewrite":
+      if (args.length !== 2) throw arityError("config|rewrite");
       throw new ReplyError("ERR The server is running without a config file");
     case "help":
+      if (args.length !== 2) throw arityError("config|help");
       out.array(4);
       out.simple("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
       out.simple(

@@ -61,13 +61,16 @@ function set(ctx: CommandContext): void {
   for (let i = 3; i < args.length; i++) {
     const opt = lower(args[i]!);
     const hasNext = i + 1 < args.length;
+    // As Redis, repeating an option is allowed (`EX 1 EX 2`: the last value wins); only
+    // different expiry options, or NX with XX, conflict.
     if (opt === "nx" && !xx) nx = true;
     else if (opt === "xx" && !nx) xx = true;
     else if (opt === "get") withGet = true;
-    else if (opt === "keepttl" && expiry.kind === "none") expiry = { kind: "keep" };
-    else if (
+    else if (opt === "keepttl" && (expiry.kind === "none" || expiry.kind === "keep")) {
+      expiry = { kind: "keep" };
+    } else if (
       (opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") &&
-      expiry.kind === "none" && hasNext
+      (expiry.kind === "none" || (expiry.kind === "at" && expiry.unit === opt)) && hasNext
     ) {
       expiry = { kind: "at", arg: args[++i]!, unit: opt };
     } else throw new ReplyError(ERR_SYNTAX);
@@ -133,16 +136,19 @@ function getex(ctx: CommandContext): void {
     const opt = lower(args[i]!);
     if (
       (opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") &&
-      expiry.kind === "none" && i + 1 < args.length
+      (expiry.kind === "none" || (expiry.kind === "at" && expiry.unit === opt)) &&
+      i + 1 < args.length
     ) {
       expiry = { kind: "at", arg: args[++i]!, unit: opt };
-    } else if (opt === "persist" && expiry.kind === "none") expiry = { kind: "persist" };
-    else throw new ReplyError(ERR_SYNTAX);
+    } else if (opt === "persist" && (expiry.kind === "none" || expiry.kind === "persist")) {
+      expiry = { kind: "persist" };
+    } else throw new ReplyError(ERR_SYNTAX);
   }
-  const newExpireAtMs = expiryMs(expiry, "getex");
+  // Redis looks the key up before it validates the expire time: a missing key is nil.
   const e = ctx.server.db.getEntry(args[1]!);
   hit(ctx, e !== undefined);
   if (e === undefined) return ctx.out.null();
+  const newExpireAtMs = expiryMs(expiry, "getex");
   if (expiry.kind === "at") ctx.write([putOp(args[1]!, e.value, newExpireAtMs)]);
   else if (expiry.kind === "persist" && e.expireAtMs !== 0) {
     ctx.write([{ type: "put", key: args[1]!, value: e.value }]);
