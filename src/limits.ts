@@ -55,6 +55,9 @@ export const BLOCK_CACHE_SIZE_BYTES_DEFAULT: number = 32 * MiB;
 /** Target SSTable size written by compaction before starting a new file. */
 export const SSTABLE_SIZE_BYTES_TARGET: number = 64 * MiB;
 
+/** Most LSM levels: tiered levels grow 4× each, so 64 is far beyond any disk. */
+export const LSM_LEVELS_MAX: number = 64;
+
 /** Largest manifest file: it lists table metadata only. */
 export const MANIFEST_SIZE_BYTES_MAX: number = 64 * MiB;
 

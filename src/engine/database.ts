@@ -328,6 +328,19 @@ export class Database {
         },
       });
       lastSeq = Math.max(lastSeq, recovered.lastSeq);
+      // Replayed records may sit only in the page cache (a crash after write(), before
+      // fdatasync). They are about to be built upon — read, flushed, followed by new acknowledged
+      // writes in a fresh segment — so make them durable first: otherwise a later power loss
+      // could drop them under newer records and leave a sequence gap in the log.
+      for (const segment of recovered.segments) {
+        if (segment.firstSeq === 0) continue;
+        const file = fs.open(segment.path, { write: true });
+        try {
+          file.syncData();
+        } finally {
+          file.close();
+        }
+      }
       const wal = WalWriter.open(fs, walDir, {
         segmentSizeBytes: resolved.walSegmentSizeBytes,
         syncMode: resolved.syncMode,
@@ -453,7 +466,13 @@ export class Database {
           `Cannot apply replicated record: sequence ${seq} would leave a gap after ${this.#lastSeq}`,
         );
       }
-      if (seq + batchOpCount(payload) - 1 <= this.#lastSeq) {
+      const opCount = batchOpCount(payload);
+      if (opCount < 1) {
+        throw new CorruptionError(
+          `Cannot apply replicated record: ${opCount} operations at ${seq}`,
+        );
+      }
+      if (seq + opCount - 1 <= this.#lastSeq) {
         // Already applied: durable once the newest group is.
         return this.#lastGroupWrapped ?? Promise.resolve();
       }
@@ -824,6 +843,7 @@ export class Database {
       reverse,
       limit,
       nowMs: this.#options.nowMs,
+      isClosed: () => this.#closed,
     });
   }
 
@@ -1034,7 +1054,8 @@ export class Database {
     }
     for (const t of inputs) t.refs++;
     try {
-      const merged = new MergeIterator(inputs.map((t) => t.table.iterator()));
+      // One pass over the inputs must not push the readers' hot blocks out of the cache.
+      const merged = new MergeIterator(inputs.map((t) => t.table.iterator({ fillCache: false })));
       merged.seekToFirst();
       const now = this.#options.nowMs();
       const mayBeShadowed = (key: Uint8Array) =>
@@ -1059,7 +1080,12 @@ export class Database {
       for (let l = from; l <= to; l++) {
         this.#levels[l] = this.#levelOf(l).filter((t) => !inputNumbers.has(t.meta.fileNumber));
       }
-      this.#levelOf(to).unshift(...outputs);
+      // Newest first. When the target is level 0 (`compact()` on a tree of one level), a flush
+      // that finished meanwhile added newer tables there: the outputs go behind them, not on
+      // top. Runs never overlap in sequence, so the order by maxSeq is the age order.
+      const target = this.#levelOf(to);
+      target.unshift(...outputs);
+      target.sort((a, b) => b.meta.maxSeq - a.meta.maxSeq);
       let read = 0;
       for (const t of inputs) {
         read += t.meta.sizeBytes;
@@ -1124,10 +1150,17 @@ export class Database {
   async compact(): Promise<void> {
     await this.flush();
     while (this.#compacting) await this.#compacting;
+    // close() may have run while this waited: a compaction started now would not be awaited
+    // by it and would rewrite the manifest and delete tables after the lock is released.
+    this.#checkWritable();
     const bottom = Math.max(0, this.#levels.length - 1);
     const run = this.#compactLevels(0, bottom, true);
     this.#compacting = run.catch((err) => this.#fail(err)).finally(() => {
       this.#compacting = undefined;
+      // Flushes during the merge may have filled level 0 again.
+      if (!this.#fatal && !this.#closed && this.#options.autoCompaction) {
+        this.#scheduleCompaction();
+      }
     });
     await run;
   }
@@ -1143,12 +1176,22 @@ export class Database {
   /** Deletes every key, durably (FLUSHDB). */
   async clear(): Promise<void> {
     let batch: WriteOp[] = [];
+    let batchBytes = 0;
     const pending: Promise<void>[] = [];
     for await (const [key] of this.scan({})) {
+      // A delete counts its key bytes against BATCH_SIZE_BYTES_MAX: long keys fill a batch
+      // before BATCH_OPS_MAX does.
+      if (batch.length > 0 && batchBytes + key.length > BATCH_SIZE_BYTES_MAX) {
+        pending.push(this.write(batch));
+        batch = [];
+        batchBytes = 0;
+      }
       batch.push({ type: "delete", key });
+      batchBytes += key.length;
       if (batch.length >= BATCH_OPS_MAX) {
         pending.push(this.write(batch));
         batch = [];
+        batchBytes = 0;
       }
     }
     if (batch.length > 0) pending.push(this.write(batch));
@@ -1233,6 +1276,7 @@ class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
   #reverse: boolean;
   #left: number;
   #nowMs: () => number;
+  #isClosed: () => boolean;
   #chunk: [Uint8Array, Uint8Array][] = [];
   #index = 0;
   #exhausted = false;
@@ -1245,6 +1289,7 @@ class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
       reverse: boolean;
       limit: number;
       nowMs: () => number;
+      isClosed: () => boolean;
     },
   ) {
     this.#iterator = iterator;
@@ -1253,6 +1298,7 @@ class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
     this.#reverse = options.reverse;
     this.#left = options.limit;
     this.#nowMs = options.nowMs;
+    this.#isClosed = options.isClosed;
   }
 
   [Symbol.asyncIterator](): this {
@@ -1261,6 +1307,11 @@ class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
 
   next(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
     if (this.#index >= this.#chunk.length) {
+      // The tables this scan read are closed with the database.
+      if (this.#isClosed() && !this.#exhausted) {
+        this.#finish();
+        return Promise.reject(new ClosedError("Cannot scan: database is closed"));
+      }
       try {
         this.#fill();
       } catch (err) {

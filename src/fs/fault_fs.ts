@@ -224,6 +224,15 @@ export class FaultFs implements FileSystem {
   }
 
   /**
+   * Simulates the process dying (`kill -9`): its file handles and locks go, but everything it
+   * wrote stays visible, synced or not, as the operating system's page cache keeps it.
+   */
+  processCrash(): void {
+    this.epoch++;
+    this.#locks.clear();
+  }
+
+  /**
    * Simulates power loss: the namespace reverts to the last `syncDir` of each directory and
    * every file to its last sync. With `random` (a function returning [0, 1)), each file keeps a
    * random prefix of its unsynced writes, the last of them cut at a random byte.

@@ -25,7 +25,7 @@ import {
   writeFileAtomic,
   writeFileAtomicAsync,
 } from "../fs/mod.ts";
-import { MANIFEST_SIZE_BYTES_MAX } from "../limits.ts";
+import { LSM_LEVELS_MAX, MANIFEST_SIZE_BYTES_MAX } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { getVarint, putVarint, varintLength, viewOf } from "../util/coding.ts";
@@ -179,6 +179,8 @@ export function decodeManifest(bytes: Uint8Array, where = MANIFEST_FILE_NAME): M
       const largestKey = take(next());
       if (fileNumber >= nextFileNumber) fail("table file number not below nextFileNumber", o);
       if (minSeq > maxSeq) fail("table minSeq above maxSeq", o);
+      if (level >= LSM_LEVELS_MAX) fail(`table level ${level} not below ${LSM_LEVELS_MAX}`, o);
+      if (compareBytes(smallestKey, largestKey) > 0) fail("table smallest key above largest", o);
       tables.push({
         fileNumber,
         level,

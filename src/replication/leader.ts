@@ -569,8 +569,10 @@ class Session {
         if (err instanceof ProtocolError) this.refuse(ERROR_BAD_FRAME, message);
       }
     } finally {
-      clearInterval(idle);
+      // The idle check keeps running until the last write settles: a peer that stopped
+      // reading would otherwise hold this session (and `close()`) forever.
       await this.#sendChain;
+      clearInterval(idle);
       this.#close();
       if (this.#replica) {
         this.#replica.connected = false;
@@ -667,6 +669,15 @@ class Session {
     this.#checkpoint?.cp.release();
     this.#checkpoint = undefined;
     const cp = await leader.db.checkpoint();
+    try {
+      // The checkpoint's flush may hold writes the WAL has not fdatasync'ed yet (sync mode
+      // "interval" or "none"): make them durable so that the replica's ACK of the snapshot's
+      // sequence is not above `durableSeq` (a protocol error, then REPLICA_AHEAD).
+      if (leader.db.durableSeq < cp.manifest.flushedSeq) await leader.db.sync();
+    } catch (err) {
+      cp.release();
+      throw err;
+    }
     if (this.#closed) {
       cp.release();
       return;

@@ -182,6 +182,7 @@ class ReplicaLink implements Replica, ReplicationRole {
     this.#log = options.logger ?? silentLogger;
     this.#backoff = new Backoff(options.backoff);
     this.#identity = loadOrCreateIdentity(db.fileSystem, db.dir);
+    // The position below is announced to the leader (which moves its pin past it).
     this.#ackedSeq = db.lastSeq;
     attachReplicationRole(db, this);
     this.#log("info", "replica starting", {
@@ -390,6 +391,14 @@ class ReplicaLink implements Replica, ReplicationRole {
       return false;
     }
     const db = this.#db;
+    if (this.#identity.leaderId === null && db.lastSeq > 0) {
+      // Data written before any leader was recorded is not a prefix of any leader's history:
+      // streaming on top of it (or replacing it with a snapshot) would mix two histories.
+      conn.close();
+      throw new RefusedError(
+        `Refusing to replicate: ${db.dir} holds ${db.lastSeq} writes from no recorded leader (use an empty data directory)`,
+      );
+    }
     const options = this.#options;
     const idleTimeoutMs = options.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT;
     const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS_DEFAULT;
@@ -512,7 +521,10 @@ class ReplicaLink implements Replica, ReplicationRole {
             const lastSeq = data.lastSeq;
             const segment = data.segmentId;
             const caughtUp = lastSeq >= data.durableSeq;
-            pendingDurable = durable.then(() => {
+            pendingDurable = durable.then(async () => {
+              // In sync mode "always" the group is fdatasync'ed when it resolves; a database
+              // opened otherwise must sync before the ACK ("applied and fdatasync'ed").
+              if (db.durableSeq < lastSeq) await db.sync();
               this.#lastSegment = segment;
               send(FRAME_ACK, encodeSeq(lastSeq));
               this.#acked(lastSeq);
@@ -554,9 +566,11 @@ class ReplicaLink implements Replica, ReplicationRole {
       }
       throw err;
     } finally {
-      clearInterval(watchdog);
+      // The watchdog keeps running until the last write settles (a leader that stopped
+      // reading cannot hold the session).
       await pendingDurable.catch(() => {});
       await sendChain;
+      clearInterval(watchdog);
       close();
       this.#conn = undefined;
       if (this.#connectedAtMs > 0 && healthy) this.#writeStatus();

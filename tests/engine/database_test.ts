@@ -3,9 +3,10 @@
  * read-your-writes ordering, closed handles, stats.
  */
 
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
 import { ClosedError, Database } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs, readWholeFile } from "../../src/fs/mod.ts";
+import { BATCH_SIZE_BYTES_MAX, KEY_SIZE_BYTES_MAX } from "../../src/limits.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 
 async function keysOf(it: AsyncIterable<[Uint8Array, Uint8Array]>): Promise<string[]> {
@@ -76,4 +77,109 @@ Deno.test("Database: a write is visible to getEntry as soon as write() returns",
   await db.close();
   assertThrows(() => db.getEntry("k"), ClosedError);
   await assertRejects(() => db.put("k", "v"), ClosedError);
+});
+
+Deno.test("Database.clear() deletes keys whose total size exceeds one batch's byte limit", async () => {
+  const db = await Database.open("/db", { fs: new FaultFs(), syncMode: "none" });
+  // Each delete counts its key against BATCH_SIZE_BYTES_MAX: this many long keys cannot go
+  // in one batch, though they are far fewer than BATCH_OPS_MAX.
+  const count = Math.floor(BATCH_SIZE_BYTES_MAX / KEY_SIZE_BYTES_MAX) + 2;
+  const key = (i: number) => String(i).padStart(8, "0").padEnd(KEY_SIZE_BYTES_MAX, "x");
+  for (let i = 0; i < count; i += 500) {
+    await db.write(
+      Array.from(
+        { length: Math.min(500, count - i) },
+        (_, j) => ({ type: "put" as const, key: key(i + j), value: "" }),
+      ),
+    );
+  }
+  await db.clear();
+  assertEquals(await keysOf(db.scan({})), []);
+  await db.close();
+});
+
+Deno.test("Database.compact() started before close() does not touch files after close()", async () => {
+  const fs = new FaultFs();
+  const db = await Database.open("/db", { fs, autoCompaction: false });
+  for (let t = 0; t < 3; t++) {
+    for (let i = 0; i < 50; i++) await db.put(`k${t}-${i}`, "v");
+    await db.flush();
+  }
+  const compacted = db.compact().then(() => undefined, (err) => err);
+  await db.close();
+  const filesAtClose = fs.readDir("/db").sort();
+  const manifestAtClose = readWholeFile(fs, "/db/MANIFEST");
+  const outcome = await compacted;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  // The lock is released: another open may own the directory now.
+  assertEquals(fs.readDir("/db").sort(), filesAtClose);
+  assertEquals(readWholeFile(fs, "/db/MANIFEST"), manifestAtClose);
+  assertInstanceOf(outcome, ClosedError);
+  const reopened = await Database.open("/db", { fs });
+  assertEquals((await keysOf(reopened.scan({}))).length, 150);
+  await reopened.close();
+});
+
+Deno.test("Database.compact() of a level-0-only tree keeps a concurrent flush's table on top", async () => {
+  const db = await Database.open("/db", { fs: new FaultFs() });
+  await db.put("k", "old");
+  await db.put("gone", "v");
+  await db.flush();
+  await db.put("x", "1");
+  await db.flush();
+  assertEquals(db.stats().tablesPerLevel, [2]);
+  // compact() merges level 0 into level 0; the flush below finishes while it runs, so its
+  // newer table is in level 0 before the compaction's output is.
+  const compacted = db.compact();
+  const writes = [db.put("k", "new"), db.delete("gone")];
+  const flushed = db.flush();
+  await Promise.all([compacted, ...writes, flushed]);
+  assertEquals(db.stats().tablesPerLevel, [2]);
+  const k = await db.get("k");
+  assertEquals(k && fromBytes(k), "new");
+  assertEquals(await db.get("gone"), undefined);
+  await db.close();
+});
+
+Deno.test("Database compaction leaves the block cache to readers", async () => {
+  const db = await Database.open("/db", {
+    fs: new FaultFs(),
+    compression: false,
+    blockCacheSizeBytes: 16 * 1024,
+  });
+  const value = "v".repeat(1000);
+  const fill = async (round: number) => {
+    for (let t = 0; t < 4; t++) {
+      for (let i = 0; i < 40; i++) {
+        await db.put(`r${round}-${t}-${String(i).padStart(3, "0")}`, value);
+      }
+      await db.flush();
+      await db.idle();
+    }
+  };
+  await db.put("hot", "h");
+  await fill(0); // four level-0 tables merge into level 1, "hot" with them
+  assertEquals(db.stats().tablesPerLevel, [0, 1]);
+  await db.get("hot"); // now cached
+  // The next merge reads ~160 KiB of level-0 blocks, ten times the cache, but not "hot"'s.
+  await fill(1);
+  assertEquals(db.stats().tablesPerLevel, [0, 2]);
+  const hits = db.stats().blockCacheHits;
+  await db.get("hot");
+  assertEquals(db.stats().blockCacheHits, hits + 1);
+  await db.close();
+});
+
+Deno.test("Database.scan() continued after close() rejects with ClosedError", async () => {
+  const db = await Database.open("/db", { fs: new FaultFs(), memtableSizeBytesMax: 4096 });
+  for (let i = 0; i < 2000; i++) await db.put(`k${String(i).padStart(5, "0")}`, "v");
+  await db.flush();
+  const it = db.scan({ prefix: "k" });
+  let n = 0;
+  const err = await assertRejects(async () => {
+    for await (const _ of it) {
+      if (++n === 10) await db.close();
+    }
+  }, ClosedError);
+  assertEquals(err.message, "Cannot scan: database is closed");
 });

@@ -88,3 +88,9 @@ Deno.test("saveManifest() survives power loss as either the old or the new state
   fs.powerLoss();
   assertEquals(loadManifest(fs, "/db")?.flushedSeq, next.flushedSeq);
 });
+
+Deno.test("Manifest: a checksummed manifest with a level past LSM_LEVELS_MAX is CorruptionError", () => {
+  const tooDeep = sample();
+  tooDeep.tables[0]!.level = 64;
+  assertThrows(() => decodeManifest(encodeManifest(tooDeep)), CorruptionError, "level 64");
+});
