@@ -430,18 +430,26 @@ export class Database {
       seq++;
     }
     this.#lastSeq = seq - 1;
-    // One group commit shares one promise; wrap it once per group, not once per write.
-    if (appended.durable !== this.#lastGroup) {
-      this.#lastGroup = appended.durable;
-      this.#lastGroupWrapped = appended.durable.catch((err) => {
+    return this.#afterApply(appended.durable);
+  }
+
+  /**
+   * What every write does once its batch is in the memtable: the promise of its group commit
+   * (wrapped once per group, not once per write, so that a failure stops the database), a
+   * memtable switch when it is full, and backpressure when flushing has fallen behind (the
+   * write is applied but its caller waits).
+   */
+  #afterApply(groupDurable: Promise<void>): Promise<void> {
+    if (groupDurable !== this.#lastGroup) {
+      this.#lastGroup = groupDurable;
+      this.#lastGroupWrapped = groupDurable.catch((err) => {
         this.#fail(err);
         throw err;
       });
     }
     const durable = this.#lastGroupWrapped!;
-    if (memtable.sizeBytes >= this.#options.memtableSizeBytesMax) this.#rotateMemtable();
+    if (this.#memtable.sizeBytes >= this.#options.memtableSizeBytesMax) this.#rotateMemtable();
     if (this.#immutables.length > IMMUTABLE_MEMTABLES_MAX) {
-      // Backpressure: flushing has fallen behind; the write is applied but its caller waits.
       return durable.then(() => this.#waitForFlushRoom());
     }
     return durable;
@@ -503,19 +511,7 @@ export class Database {
     const memtable = this.#memtable;
     for (const entry of entries) memtable.apply(entry);
     this.#lastSeq = entries[entries.length - 1]!.seq;
-    if (appended.durable !== this.#lastGroup) {
-      this.#lastGroup = appended.durable;
-      this.#lastGroupWrapped = appended.durable.catch((err) => {
-        this.#fail(err);
-        throw err;
-      });
-    }
-    const durable = this.#lastGroupWrapped!;
-    if (memtable.sizeBytes >= this.#options.memtableSizeBytesMax) this.#rotateMemtable();
-    if (this.#immutables.length > IMMUTABLE_MEMTABLES_MAX) {
-      return durable.then(() => this.#waitForFlushRoom());
-    }
-    return durable;
+    return this.#afterApply(appended.durable);
   }
 
   /** True when user writes are refused with `ReadOnlyError` (a replica). */
