@@ -11,6 +11,7 @@
  * @module
  */
 
+import { acceptLoop } from "../util/net.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import { Database, type DatabaseCheckpoint } from "../engine/mod.ts";
 import { RealFs } from "../fs/mod.ts";
@@ -238,34 +239,28 @@ class Leader implements ReplicationLeader, ReplicationRole {
     this.db.applyRetention();
   }
 
-  async #accept(): Promise<void> {
-    while (!this.#closing) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (err) {
-        if (this.#closing) break;
-        this.logger("error", "replication accept failed", { error: String(err) });
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      if (this.#closing) {
-        conn.close();
-        break;
-      }
-      const session = new Session(this, conn);
-      this.#sessions.add(session);
-      const task = session.run().catch((err) => {
-        this.logger("warn", "replication session failed", {
-          addr: session.addr,
-          error: err instanceof Error ? err.message : String(err),
-        });
-      }).finally(() => {
-        this.#sessions.delete(session);
-        this.#tasks.delete(task);
+  #accept(): Promise<void> {
+    return acceptLoop(this.#listener, {
+      isClosing: () => this.#closing,
+      logger: this.logger,
+      what: "replication",
+      onConnection: (conn) => this.#startSession(conn),
+    });
+  }
+
+  #startSession(conn: Deno.Conn): void {
+    const session = new Session(this, conn);
+    this.#sessions.add(session);
+    const task = session.run().catch((err) => {
+      this.logger("warn", "replication session failed", {
+        addr: session.addr,
+        error: err instanceof Error ? err.message : String(err),
       });
-      this.#tasks.add(task);
-    }
+    }).finally(() => {
+      this.#sessions.delete(session);
+      this.#tasks.delete(task);
+    });
+    this.#tasks.add(task);
   }
 
   /** Checks the token in constant time (SHA-256 on both sides). */

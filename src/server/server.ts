@@ -16,6 +16,7 @@
  * @module
  */
 
+import { acceptLoop } from "../util/net.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import {
   CityHallError,
@@ -305,27 +306,19 @@ class ServerCore implements ServerState, Server {
     }
   }
 
-  async #accept(): Promise<void> {
-    while (!this.#closing) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (err) {
-        if (this.#closing) break;
-        this.logger("error", "accept failed", { error: String(err) });
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      if (this.#closing) {
-        conn.close();
-        break;
-      }
-      const task = this.#serve(conn).catch((err) => {
-        this.logger("error", "connection failed", { error: String(err) });
-      });
-      this.#tasks.add(task);
-      task.finally(() => this.#tasks.delete(task));
-    }
+  #accept(): Promise<void> {
+    return acceptLoop(this.#listener, {
+      isClosing: () => this.#closing,
+      logger: this.logger,
+      what: "RESP",
+      onConnection: (conn) => {
+        const task = this.#serve(conn).catch((err) => {
+          this.logger("error", "connection failed", { error: String(err) });
+        });
+        this.#tasks.add(task);
+        task.finally(() => this.#tasks.delete(task));
+      },
+    });
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
