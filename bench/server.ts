@@ -149,7 +149,7 @@ async function startCityHallProcess(): Promise<Peer | string> {
         pending = pending.slice(nl + 1);
         lines.push(line);
         if (lines.length > 20) lines.shift();
-        const m = /\blistening resp=\S+:(\d+)/.exec(line);
+        const m = /msg="listening" resp=\S+:(\d+)/.exec(line);
         if (m) onListening(Number(m[1]));
       }
     }

@@ -108,7 +108,7 @@ export async function leaderCommand(args: string[]): Promise<number> {
   const settings = await serveSettings("leader", withoutFlags(parsed, LEADER_ONLY));
   const replicationBind = parsed.strings.get("replication-bind") ?? settings.bind;
   checkBind("leader", replicationBind, settings);
-  const logger = createLogger(settings.logLevel);
+  const logger = createLogger(settings.logLevel, settings.logFormat);
   const tls = await readTls("leader", settings);
   let registry: Awaited<ReturnType<typeof openLeaderDatabase>>["registry"];
   return await runDaemon("leader", settings, tls, logger, {
@@ -162,7 +162,7 @@ export async function replicaCommand(args: string[]): Promise<number> {
   if (!parsed.strings.has("http-port") && settings.httpPort !== undefined) {
     settings.httpPort = REPLICA_HTTP_PORT_DEFAULT;
   }
-  const logger = createLogger(settings.logLevel);
+  const logger = createLogger(settings.logLevel, settings.logFormat);
   const tls = await readTls("replica", settings);
   const ca = caFile === undefined ? undefined : await readFile("replica", caFile, "--tls-ca");
   return await runDaemon("replica", settings, tls, logger, {

@@ -17,7 +17,14 @@ import { CityHallError, InvalidArgumentError, LockedError } from "../errors.ts";
 import { type MetricsSource, startHttpServer } from "../http/mod.ts";
 import { checkBindSecurity, LATENCY_BUCKETS_S, type Server, startServer } from "../server/mod.ts";
 import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT } from "../limits.ts";
-import { createLogger, isLogLevel, type Logger, type LogLevel } from "../util/log.ts";
+import {
+  createLogger,
+  isLogFormat,
+  isLogLevel,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+} from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";
 import {
@@ -40,7 +47,8 @@ const MiB = 1024 * 1024;
 export const SERVE_HELP = `Usage: cityhall serve [options]
 
 Run the CityHall server: the Redis protocol (RESP) on --port and the HTTP API on --http-port.
-Logs go to stderr, one line per event; the line "listening resp=… http=…" gives the addresses.
+Logs go to stderr, one logfmt line per event; the line msg="listening" resp=… http=… gives the
+addresses.
 SIGINT/SIGTERM shut down gracefully (a second signal exits at once, losing nothing
 acknowledged).
 
@@ -62,6 +70,8 @@ Options:
   --max-clients N        Most RESP clients at once (default ${CLIENTS_MAX_DEFAULT})
   --idle-timeout-s N     Close RESP clients idle this long (default 0 = never)
   --log-level LEVEL      debug, info (default), warn or error
+  --log-format FORMAT    logfmt (default: time=… level=… msg="…" key=value) or json (one
+                         object per line); both parse in journald, Loki and Vector
   --insecure-no-auth     Allow a non-loopback --bind without a token (anyone who can reach
                          the address can read and change every key)
   -h, --help             Show this help
@@ -86,6 +96,7 @@ export const SERVE_FLAGS = {
     "max-clients",
     "idle-timeout-s",
     "log-level",
+    "log-format",
   ],
   boolean: ["no-http", "insecure-no-auth"],
 } as const;
@@ -117,6 +128,8 @@ export interface ServeSettings {
   idleTimeoutS: number | undefined;
   /** Log level. */
   logLevel: LogLevel;
+  /** Log line format. */
+  logFormat: LogFormat;
   /** `--insecure-no-auth` was given. */
   insecureNoAuth: boolean;
   /** The loud warning to log when `--insecure-no-auth` lets a non-loopback bind through. */
@@ -161,6 +174,13 @@ export async function serveSettings(
       `invalid --log-level ${JSON.stringify(logLevel)}: use debug, info, warn or error`,
     );
   }
+  const logFormat = parsed.strings.get("log-format") ?? "logfmt";
+  if (!isLogFormat(logFormat)) {
+    throw new UsageError(
+      command,
+      `invalid --log-format ${JSON.stringify(logFormat)}: use logfmt or json`,
+    );
+  }
   const certFile = parsed.strings.get("tls-cert");
   const keyFile = parsed.strings.get("tls-key");
   if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -203,6 +223,7 @@ export async function serveSettings(
     maxClients: intFlag(command, parsed, "max-clients", { min: 1, max: CLIENTS_MAX_LIMIT }),
     idleTimeoutS: intFlag(command, parsed, "idle-timeout-s", { min: 0, max: 365 * 86400 }),
     logLevel,
+    logFormat,
     insecureNoAuth,
     bindWarning,
   };
@@ -272,7 +293,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     return 0;
   }
   const settings = await serveSettings("serve", parsed);
-  const logger = createLogger(settings.logLevel);
+  const logger = createLogger(settings.logLevel, settings.logFormat);
   if (settings.bindWarning !== undefined) {
     logger("warn", `WARNING: ${settings.bindWarning}`, { bind: settings.bind });
   }

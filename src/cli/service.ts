@@ -44,7 +44,7 @@ Options:
                          command, made absolute; /var/lib/cityhall is a good choice)
   [serve options]        --bind --port --http-port --no-http --auth-token-file --tls-cert
                          --tls-key --sync --memtable-mb --cache-mb --max-clients
-                         --idle-timeout-s --log-level --insecure-no-auth
+                         --idle-timeout-s --log-level --log-format --insecure-no-auth
   -h, --help             Show this help
 `;
 

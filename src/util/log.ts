@@ -1,12 +1,21 @@
 /**
- * A small structured logger: one line per event on stderr, `time level message key=value…`,
- * filtered by level. Values with spaces, quotes or `=` are quoted so a line stays parseable.
+ * A small structured logger: one line per event on stderr, filtered by level, in one of two
+ * formats that journald, Loki, Vector and friends parse without configuration:
+ *
+ * - `logfmt` (default): `time=2026-11-29T22:09:21.123Z level=info msg="listening" resp=…`.
+ *   Strict logfmt: `msg` is always quoted; a value is quoted when it is empty or holds a space,
+ *   `=`, `"`, `\` or a control character, with JSON string escapes inside the quotes.
+ * - `json`: one object per line, `{"time":…,"level":…,"msg":…,…fields}`; bigints become
+ *   strings, and a field named like a fixed key is written as `field.<name>`.
  *
  * @module
  */
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Line formats. */
+export type LogFormat = "logfmt" | "json";
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -18,23 +27,58 @@ export type Logger = (level: LogLevel, message: string, fields?: LogFields) => v
 
 const encoder = new TextEncoder();
 
-function formatValue(value: string | number | boolean | bigint): string {
+// Bare values: printable ASCII and beyond, minus the characters logfmt parsers split on.
+// deno-lint-ignore no-control-regex
+const BARE_VALUE = /^[^\s"=\\\x00-\x1f\x7f]+$/;
+const FIELD_KEY = /^[A-Za-z_][A-Za-z0-9_.\-]*$/;
+const FIXED_KEYS = new Set(["time", "level", "msg"]);
+
+function logfmtValue(value: string | number | boolean | bigint): string {
   const s = String(value);
-  return /^[^\s"=]*$/.test(s) && s.length > 0 ? s : JSON.stringify(s);
+  return BARE_VALUE.test(s) ? s : JSON.stringify(s);
 }
 
-/** Formats one line (without the newline). */
+function fieldKey(key: string): string {
+  const safe = FIELD_KEY.test(key) ? key : key.replace(/[^A-Za-z0-9_.\-]/g, "_") || "_";
+  return FIXED_KEYS.has(safe) ? `field.${safe}` : safe;
+}
+
+/** Formats one logfmt line (without the newline). */
 export function formatLogLine(
   level: LogLevel,
   message: string,
   fields: LogFields = {},
-  now = new Date(),
+  now: Date = new Date(),
 ): string {
-  let line = `${now.toISOString()} ${level} ${message}`;
+  let line = `time=${now.toISOString()} level=${level} msg=${JSON.stringify(message)}`;
   for (const [key, value] of Object.entries(fields)) {
-    if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+    if (value !== undefined) line += ` ${fieldKey(key)}=${logfmtValue(value)}`;
   }
   return line;
+}
+
+/** Formats one JSON line (without the newline). */
+export function formatJsonLogLine(
+  level: LogLevel,
+  message: string,
+  fields: LogFields = {},
+  now: Date = new Date(),
+): string {
+  const out: Record<string, string | number | boolean> = {
+    time: now.toISOString(),
+    level,
+    msg: message,
+  };
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const name = FIXED_KEYS.has(key) ? `field.${key}` : key;
+    out[name] = typeof value === "bigint"
+      ? value.toString()
+      : typeof value === "number" && !Number.isFinite(value)
+      ? String(value)
+      : value;
+  }
+  return JSON.stringify(out);
 }
 
 /** True for the names of log levels. */
@@ -42,13 +86,24 @@ export function isLogLevel(name: string): name is LogLevel {
   return name in RANK;
 }
 
-/** A logger writing lines at `minLevel` and above to stderr. */
-export function createLogger(minLevel: LogLevel = "info"): Logger {
+/** True for the names of log formats. */
+export function isLogFormat(name: string): name is LogFormat {
+  return name === "logfmt" || name === "json";
+}
+
+/** True when a line at `level` passes the `minLevel` filter. */
+export function levelEnabled(level: LogLevel, minLevel: LogLevel): boolean {
+  return RANK[level] >= RANK[minLevel];
+}
+
+/** A logger writing lines at `minLevel` and above to stderr in `format`. */
+export function createLogger(minLevel: LogLevel = "info", format: LogFormat = "logfmt"): Logger {
   const min = RANK[minLevel];
+  const render = format === "json" ? formatJsonLogLine : formatLogLine;
   return (level, message, fields) => {
     if (RANK[level] < min) return;
     try {
-      Deno.stderr.writeSync(encoder.encode(formatLogLine(level, message, fields) + "\n"));
+      Deno.stderr.writeSync(encoder.encode(render(level, message, fields) + "\n"));
     } catch {
       // stderr closed: nowhere left to report to.
     }
@@ -57,3 +112,40 @@ export function createLogger(minLevel: LogLevel = "info"): Logger {
 
 /** A logger that drops everything (tests, embedded use). */
 export const silentLogger: Logger = () => {};
+
+/**
+ * Parses one logfmt line as written by `formatLogLine` (and by other strict logfmt writers):
+ * `key=value` pairs separated by spaces, values bare or double-quoted with JSON escapes.
+ * Returns undefined for a line that is not logfmt.
+ */
+export function parseLogfmt(line: string): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  let i = 0;
+  const n = line.length;
+  while (i < n) {
+    while (i < n && line[i] === " ") i++;
+    if (i >= n) break;
+    const eq = line.indexOf("=", i);
+    if (eq < 0) return undefined;
+    const key = line.slice(i, eq);
+    if (key.length === 0 || /\s/.test(key)) return undefined;
+    i = eq + 1;
+    if (line[i] === '"') {
+      let j = i + 1;
+      while (j < n && line[j] !== '"') j += line[j] === "\\" ? 2 : 1;
+      if (j >= n) return undefined;
+      try {
+        out[key] = JSON.parse(line.slice(i, j + 1));
+      } catch {
+        return undefined;
+      }
+      i = j + 1;
+    } else {
+      let j = i;
+      while (j < n && line[j] !== " ") j++;
+      out[key] = line.slice(i, j);
+      i = j;
+    }
+  }
+  return out;
+}

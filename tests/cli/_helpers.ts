@@ -136,7 +136,7 @@ export async function startServe(
   exited.then(() => exitedEarly = true);
   const match = await new Promise<RegExpMatchArray | null>((resolve) => {
     const check = () => {
-      const m = log.match(/ listening resp=(\S+):(\d+) http=(\S+)/);
+      const m = log.match(/msg="listening" resp=(\S+):(\d+) http=(\S+)/);
       if (m !== null) resolve(m);
       else if (exitedEarly) resolve(null);
     };

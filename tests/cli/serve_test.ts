@@ -35,8 +35,11 @@ Deno.test("cityhall serve --insecure-no-auth binds 0.0.0.0 with a loud warning",
   const [dir, cleanup] = await tempDir();
   try {
     const serve = await startServe(dir, ["--bind", "0.0.0.0", "--insecure-no-auth"]);
-    assertMatch(serve.log(), / warn WARNING: Listening on 0\.0\.0\.0 without authentication/);
-    assertMatch(serve.log(), / listening resp=0\.0\.0\.0:\d+ http=0\.0\.0\.0:\d+/);
+    assertMatch(
+      serve.log(),
+      /level=warn msg="WARNING: Listening on 0\.0\.0\.0 without authentication/,
+    );
+    assertMatch(serve.log(), /msg="listening" resp=0\.0\.0\.0:\d+ http=0\.0\.0\.0:\d+/);
     const r = await runCli(["client", "--port", String(serve.port), "ping"]);
     assertEquals(r.stdout, "PONG\n");
     assertEquals(await serve.stop(), 0);
@@ -73,8 +76,8 @@ Deno.test("cityhall serve: SIGTERM shuts down gracefully and keeps every acknowl
     const r = await runCli(["client", "--port", String(serve.port)], { stdin: input + "\n" });
     assertEquals(r.code, 0, r.stderr);
     assertEquals(await serve.stop("SIGTERM"), 0);
-    assertHas(serve.log(), "shutting down reason=SIGTERM");
-    assertHas(serve.log(), "stopped code=0");
+    assertHas(serve.log(), 'msg="shutting down" reason=SIGTERM');
+    assertHas(serve.log(), 'msg="stopped" code=0');
     const db = await Database.open(dir);
     for (let i = 0; i < 200; i++) assertEquals(fromBytes((await db.get(`key${i}`))!), `value${i}`);
     await db.close();

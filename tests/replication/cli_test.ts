@@ -4,6 +4,7 @@
  * replica, and a status that is right with the replica stopped (gracefully or kill -9).
  */
 
+import { parseLogfmt } from "../../src/util/log.ts";
 import { assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { assert } from "../../src/util/assert.ts";
 import { closeRedis, connectRedis } from "../server/_helpers.ts";
@@ -37,13 +38,8 @@ async function startCityhall(args: string[]): Promise<Proc> {
     buffered = parts.pop()!;
     for (const line of parts) {
       lines.push(line);
-      if (/ info listening /.test(line)) {
-        fields = Object.fromEntries(
-          line.split(" ").filter((p) => p.includes("=")).map((p) =>
-            p.split("=", 2) as [string, string]
-          ),
-        );
-      }
+      const parsed = parseLogfmt(line);
+      if (parsed?.level === "info" && parsed.msg === "listening") fields = parsed;
     }
   }
   assert(fields !== undefined, `no listening line from cityhall ${args[0]}: ${lines.join("\n")}`);

@@ -1,0 +1,69 @@
+/** The log line formats: strict logfmt and JSON lines that journald, Loki and Vector parse. */
+
+import { assertEquals } from "@std/assert";
+import { formatJsonLogLine, formatLogLine, parseLogfmt } from "../../src/util/log.ts";
+
+const NOW = new Date("2026-11-29T22:09:21.123Z");
+
+Deno.test("formatLogLine writes strict logfmt: quoted msg, bare simple values", () => {
+  assertEquals(
+    formatLogLine("info", "listening", { resp: "127.0.0.1:7878", auth: false, n: 3 }, NOW),
+    'time=2026-11-29T22:09:21.123Z level=info msg="listening" resp=127.0.0.1:7878 auth=false n=3',
+  );
+});
+
+Deno.test("formatLogLine quotes and escapes values with spaces, quotes, = and newlines", () => {
+  const line = formatLogLine(
+    "warn",
+    'a "quoted"\nmessage',
+    {
+      reason: "SHUTDOWN command",
+      eq: "a=b",
+      q: 'say "hi"',
+      nl: "x\ny",
+      empty: "",
+      skip: undefined,
+    },
+    NOW,
+  );
+  assertEquals(
+    line,
+    'time=2026-11-29T22:09:21.123Z level=warn msg="a \\"quoted\\"\\nmessage" ' +
+      'reason="SHUTDOWN command" eq="a=b" q="say \\"hi\\"" nl="x\\ny" empty=""',
+  );
+  assertEquals(parseLogfmt(line), {
+    time: "2026-11-29T22:09:21.123Z",
+    level: "warn",
+    msg: 'a "quoted"\nmessage',
+    reason: "SHUTDOWN command",
+    eq: "a=b",
+    q: 'say "hi"',
+    nl: "x\ny",
+    empty: "",
+  });
+});
+
+Deno.test("formatLogLine renames fields that would shadow time, level or msg", () => {
+  const parsed = parseLogfmt(formatLogLine("error", "m", { level: "x", "bad key": 1 }, NOW));
+  assertEquals(parsed?.level, "error");
+  assertEquals(parsed?.["field.level"], "x");
+  assertEquals(parsed?.["bad_key"], "1");
+});
+
+Deno.test("formatJsonLogLine writes one JSON object per line", () => {
+  const line = formatJsonLogLine("info", "stopped", { code: 0, big: 12n, msg: "x" }, NOW);
+  assertEquals(JSON.parse(line), {
+    time: "2026-11-29T22:09:21.123Z",
+    level: "info",
+    msg: "stopped",
+    code: 0,
+    big: "12",
+    "field.msg": "x",
+  });
+  assertEquals(line.includes("\n"), false);
+});
+
+Deno.test("parseLogfmt refuses lines that are not logfmt", () => {
+  assertEquals(parseLogfmt("2026-11-29 info listening"), undefined);
+  assertEquals(parseLogfmt('msg="unterminated'), undefined);
+});
