@@ -1,6 +1,6 @@
 /**
  * RESP framing: an incremental request parser and a reply encoder (RESP2 and RESP3).
- * ARCHITECTURE.md § "RESP subset" documents the accepted frames and the replies.
+ * ARCHITECTURE.md §§ "Framing (requests)" and "Replies: RESP2 and RESP3" document the accepted frames and the replies.
  *
  * Requests are either multibulk (`*N\r\n` then N times `$len\r\n<len bytes>\r\n`) or inline
  * (one line of space-separated words with Redis's `sdssplitargs` quoting rules). The parser

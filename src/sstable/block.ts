@@ -1,6 +1,6 @@
 /**
  * Blocks: sorted runs of entries with prefix-compressed keys and restart points (LevelDB's
- * `table/block_builder.cc` and `table/block.cc`). See ARCHITECTURE.md, "SSTable block".
+ * `table/block_builder.cc` and `table/block.cc`). See ARCHITECTURE.md § "Data block".
  *
  * ```
  * entry:   varint shared | varint unshared | varint valueLen | key delta (unshared bytes)

@@ -1,5 +1,5 @@
 /**
- * Whole-table bloom filter (LevelDB's `util/bloom.cc`). See ARCHITECTURE.md, "Bloom block".
+ * Whole-table bloom filter (LevelDB's `util/bloom.cc`). See ARCHITECTURE.md § "Bloom (filter) block".
  *
  * ```
  * filter block: bit array (bitCount / 8 bytes) | u8 probeCount

@@ -1,6 +1,6 @@
 /**
  * The SSTable file format: block trailer, block handles, the properties block and the footer
- * (LevelDB's `table/format.cc`). See ARCHITECTURE.md, "SSTable layout".
+ * (LevelDB's `table/format.cc`). See ARCHITECTURE.md § "Table layout".
  *
  * ```
  * [data block 0][trailer] … [data block n-1][trailer]

@@ -1,7 +1,7 @@
 /**
  * SSTables: immutable sorted files of entries, one per user key, with prefix-compressed data
  * blocks, a whole-table bloom filter, an index block and a checksummed footer. See
- * ARCHITECTURE.md, "SSTable layout".
+ * ARCHITECTURE.md § "Table layout".
  *
  * - `TableBuilder` writes a table through a `File`; `Table.open` reads and validates one.
  * - `BlockCache` is the byte-bounded LRU cache of decoded data blocks shared by all tables.

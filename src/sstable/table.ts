@@ -1,6 +1,6 @@
 /**
  * `Table`: an open, immutable SSTable (LevelDB's `table/table.cc` and
- * `table/two_level_iterator.cc`). See ARCHITECTURE.md, "SSTable layout", and `format.ts`.
+ * `table/two_level_iterator.cc`). See ARCHITECTURE.md § "Table layout", and `format.ts`.
  *
  * `open` reads the footer, then the properties, filter and index blocks into memory, and checks
  * that everything agrees before the table is used:

@@ -1,6 +1,6 @@
 /**
  * `TableBuilder`: writes one SSTable sequentially (LevelDB's `table/table_builder.cc`). See
- * ARCHITECTURE.md, "SSTable layout", and `format.ts` for the byte layout.
+ * ARCHITECTURE.md § "Table layout", and `format.ts` for the byte layout.
  *
  * Invariants:
  * - Entries arrive in strictly ascending key order, one per user key (asserted).
