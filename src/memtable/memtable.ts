@@ -9,68 +9,97 @@
  * links, which already include keys inserted after it was positioned.
  *
  * Layout: like LevelDB's arena, every node is a record in one `Uint32Array` and is named by its
- * offset there (its address); keys are copied back to back into one byte arena. A record is
+ * offset there (its address); key and value bytes are copied into append-only byte chunks. No
+ * JS object exists per entry (an `Entry` object and two `Uint8Array` views cost ~300 bytes of
+ * V8 heap each): `get` and iterators build an `Entry` only when asked. A record is
  *
- *     +0 prefix   first 4 key bytes, big-endian, zero-padded
- *     +1 index    position of the node's entry in `#entries`
- *     +2 keyStart offset of the key in the key arena
- *     +3 keyLen   key length in bytes
- *     +4 prev     address of the level-0 predecessor (HEAD for the first node)
- *     +5… next    address of the successor at level 0, 1, … height-1 (HEAD = none)
+ *     +0  prefix     first 4 key bytes, big-endian, zero-padded
+ *     +1  keyChunk   index of the byte chunk holding the key
+ *     +2  keyStart   offset of the key in that chunk
+ *     +3  keyLen     key length in bytes
+ *     +4  valChunk   index of the byte chunk holding the value
+ *     +5  valStart   offset of the value in that chunk
+ *     +6  valLen     value length in bytes
+ *     +7  seqHi      sequence number = seqHi * 2^32 + seqLo
+ *     +8  seqLo
+ *     +9  expHi      expireAtMs = expHi * 2^32 + expLo (0 = never)
+ *     +10 expLo
+ *     +11 kind       the entry kind
+ *     +12 prev       address of the level-0 predecessor (HEAD for the first node)
+ *     +13… next      address of the successor at level 0, 1, … height-1 (HEAD = none)
  *
  * so one step of a search (read a link, compare the target's prefix) touches one cache line,
- * and an insert allocates no JS object, so the garbage collector never copies nodes. Measured
- * on 500 K random 16-byte keys, this fills ~3× faster than one JS object per node did.
+ * and an insert allocates no JS object, so the garbage collector never copies nodes.
  *
  * Invariants:
  * - Level-0 links (`next[0]` forwards, `prev` backwards) form a doubly linked list of all
  *   nodes in strictly ascending unsigned-byte key order; one node per user key.
  * - A node is never unlinked, never moves and its key never changes; replacing a key's value
- *   swaps the node's entry in place. Addresses are stable, so iterators hold one.
+ *   rewrites the node's value, seq, expiry and kind fields in place. Addresses are stable, so
+ *   iterators hold one.
+ * - Byte chunks are append-only: bytes once written never change, so a view handed out by
+ *   `get` or an iterator stays correct for as long as it is held.
  * - Sequence numbers applied strictly increase, so a node's entry is the newest of its key.
- * - `sizeBytes` = Σ over nodes of (key bytes + value bytes + `MEMTABLE_ENTRY_OVERHEAD_BYTES`).
+ * - `sizeBytes` = Σ bytes copied into chunks (keys, and every value ever applied: a replaced
+ *   value stays in its chunk) + `MEMTABLE_ENTRY_OVERHEAD_BYTES` per node.
  *
  * @module
  */
 
 import { assert } from "../util/assert.ts";
-import { type Entry, type EntryIterator, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+import { type Entry, type EntryIterator, type EntryKind, KIND_DELETE } from "../util/entry.ts";
 import { KEY_SIZE_BYTES_MAX, VALUE_SIZE_BYTES_MAX } from "../limits.ts";
 
 /**
- * Memory charged per entry on top of its key and value bytes, so that many small entries still
- * fill the memtable's budget. Measured on V8 (Deno 2.9, pointer compression) by filling a
- * memtable with 134 K entries (16-byte keys, 100-byte values: one 64 MiB memtable) and taking
- * the heap + external growth minus the key and value bytes: ~345 B per entry when key and value
- * are views into a shared buffer (as a decoder makes them), ~420 B when each has its own
- * `ArrayBuffer`. That is the `Entry` object (~72 B), two `Uint8Array` views (~110 B each), the
- * key copy and node record (~40 B) and the slack of half-filled arrays after doubling. 384 sits
- * between the two cases.
+ * Memory charged per key on top of its key and value bytes, so that many small entries still
+ * fill the memtable's budget: the node record (13 words + 1.33 tower links on average = 57
+ * bytes), plus the slack of the record array, which grows by 1.5× when full, plus the unused
+ * tail of byte chunks. Measured on V8 (Deno 2.9) by filling a
+ * memtable with 1 M entries of 16-byte keys and 100-byte values and taking the heap + external
+ * growth minus the key and value bytes (tests/memtable/memtable_test.ts asserts the bound):
+ * see ARCHITECTURE.md § "Byte accounting".
  */
-export const MEMTABLE_ENTRY_OVERHEAD_BYTES = 384;
+export const MEMTABLE_ENTRY_OVERHEAD_BYTES = 96;
+
+/** Size of a shared byte chunk; keys and values up to a sixteenth of it share chunks. */
+const CHUNK_BYTES = 1 << 20;
+/** Larger key+value pairs get a chunk of their own, sized exactly. */
+const SHARED_ITEM_BYTES_MAX = CHUNK_BYTES >>> 4;
 
 /**
  * Tallest tower. With branching factor 4 (below), 12 levels keep searches O(log n) up to
- * 4^12 ≈ 16.7 M entries, far more than a 64 MiB memtable holds at 384 B overhead each.
+ * 4^12 ≈ 16.7 M entries, far more than a 64 MiB memtable holds.
  */
 const HEIGHT_MAX = 12;
 
 // Node record fields, as offsets from the node's address (see the module comment).
 const PREFIX = 0;
-const INDEX = 1;
+const KEY_CHUNK = 1;
 const KEY_START = 2;
 const KEY_LEN = 3;
-const PREV = 4;
-const NEXT = 5;
+const VAL_CHUNK = 4;
+const VAL_START = 5;
+const VAL_LEN = 6;
+const SEQ_HI = 7;
+const SEQ_LO = 8;
+const EXP_HI = 9;
+const EXP_LO = 10;
+const KIND = 11;
+const PREV = 12;
+const NEXT = 13;
+
+const TWO_32 = 2 ** 32;
 
 /** Address of the head sentinel. As a link it means "none": nothing ever links to the head. */
 const HEAD = 0;
 
-/** Record words and key-arena bytes allocated up front; both double from here. */
+/** Record words allocated up front; the array doubles from here. */
 const CAPACITY_INITIAL = 16 * 1024;
 
 /** The seed of the level generator: fixed, so that a memtable's shape is reproducible. */
 const LEVEL_SEED = 0x9e3779b9;
+
+const EMPTY = new Uint8Array(0);
 
 /**
  * The first 4 bytes of `key` as an unsigned big-endian number, missing bytes as 0. If two
@@ -93,6 +122,7 @@ let nodeLast: (m: Memtable) => number;
 let nodeNext: (m: Memtable, node: number) => number;
 let nodePrev: (m: Memtable, node: number) => number;
 let nodeEntry: (m: Memtable, node: number) => Entry;
+let nodeSeq: (m: Memtable, node: number) => number;
 let nodeSeek: (m: Memtable, key: Uint8Array) => number;
 let nodeSeekForPrev: (m: Memtable, key: Uint8Array) => number;
 
@@ -104,20 +134,21 @@ export class Memtable {
   /** Node records; see the module comment. Replaced by a larger copy when full. */
   #nodes: Uint32Array;
   #nodesUsed = 0;
-  /** Copies of every key, back to back. Replaced by a larger copy when full. */
-  #arena: Uint8Array;
-  #arenaUsed = 0;
-  /** The newest entry per node, by the node's INDEX field; [0] belongs to the head. */
-  readonly #entries: Entry[] = [];
+  /** Append-only byte chunks holding every key and value copied in. */
+  readonly #chunks: Uint8Array[] = [];
+  /** The shared chunk being filled (the last shared one in `#chunks`), and its fill. */
+  #chunk = -1;
+  #chunkUsed = 0;
+  #count = 0;
   /** The last node at level 0, or HEAD when empty: makes `seekToLast` O(1). */
   #tail = HEAD;
   /** Levels in use (1…HEIGHT_MAX); searches start at `#height - 1`. */
   #height = 1;
   /** xorshift32 state for tower heights. */
   #rng = LEVEL_SEED;
-  /** Scratch for the per-level predecessors during an insert, reused to avoid allocation. */
   /** Shared-prefix length found by the last `#compareFrom`. */
   #lcp = 0;
+  /** Scratch for the per-level predecessors during an insert, reused to avoid allocation. */
   readonly #splice = new Uint32Array(HEIGHT_MAX);
   #sizeBytes = 0;
   #minSeq = 0;
@@ -126,24 +157,28 @@ export class Memtable {
   /** Creates an empty memtable. */
   constructor() {
     this.#nodes = new Uint32Array(CAPACITY_INITIAL);
-    this.#arena = new Uint8Array(CAPACITY_INITIAL);
-    const empty = new Uint8Array(0);
     // The head's key is never compared; its tower has every level, all "none".
-    this.#newNode(
-      { key: empty, seq: 0, kind: KIND_DELETE, expireAtMs: 0, value: empty },
-      0,
-      HEIGHT_MAX,
-    );
+    this.#nodesUsed = NEXT + HEIGHT_MAX;
   }
 
   /** Distinct keys held (tombstones included). */
   get count(): number {
-    return this.#entries.length - 1;
+    return this.#count;
   }
 
-  /** Charged bytes: key + value + `MEMTABLE_ENTRY_OVERHEAD_BYTES` per key held. */
+  /** Charged bytes: bytes copied in (keys, every value applied) + overhead per key held. */
   get sizeBytes(): number {
     return this.#sizeBytes;
+  }
+
+  /**
+   * Bytes of memory the memtable holds in its own arrays (node records and byte chunks, used or
+   * not): what it really costs, against `sizeBytes`, what it is charged.
+   */
+  get allocatedBytes(): number {
+    let bytes = this.#nodes.byteLength;
+    for (const chunk of this.#chunks) bytes += chunk.byteLength;
+    return bytes;
   }
 
   /**
@@ -161,13 +196,13 @@ export class Memtable {
 
   /** True when nothing was applied. */
   get isEmpty(): boolean {
-    return this.#entries.length === 1;
+    return this.#count === 0;
   }
 
   /**
-   * Stores `entry` as the newest version of its key, replacing any older one in place. The key
-   * bytes are copied; the entry object and its value are kept by reference, so the caller must
-   * not mutate them afterwards. REQUIRES: entry.seq > every seq applied before.
+   * Stores `entry` as the newest version of its key, replacing any older one in place. Key and
+   * value bytes are copied, so the caller may reuse its buffers afterwards.
+   * REQUIRES: entry.seq > every seq applied before.
    */
   apply(entry: Entry): void {
     const seq = entry.seq;
@@ -176,8 +211,12 @@ export class Memtable {
     assert(entry.key.length <= KEY_SIZE_BYTES_MAX, "Memtable.apply: key too large");
     assert(entry.value.length <= VALUE_SIZE_BYTES_MAX, "Memtable.apply: value too large");
     assert(
-      entry.kind === KIND_PUT || entry.value.length === 0,
+      entry.kind !== KIND_DELETE || entry.value.length === 0,
       "Memtable.apply: tombstone with a value",
+    );
+    assert(
+      Number.isSafeInteger(entry.expireAtMs) && entry.expireAtMs >= 0,
+      "Memtable.apply: bad expireAtMs",
     );
 
     const key = entry.key;
@@ -198,7 +237,8 @@ export class Memtable {
         if (nx === HEAD || nx === bigger) break;
         const c = this.#compareFrom(key, prefix, nx, lcpLo < lcpHi ? lcpLo : lcpHi);
         if (c === 0) {
-          this.#replace(nx, entry);
+          this.#setValue(nx, entry);
+          this.#noteSeq(seq);
           return;
         }
         if (c < 0) {
@@ -229,17 +269,16 @@ export class Memtable {
     const after = grownNodes[node + NEXT]!;
     if (after === HEAD) this.#tail = node;
     else grownNodes[after + PREV] = node;
-
-    this.#sizeBytes += key.length + entry.value.length + MEMTABLE_ENTRY_OVERHEAD_BYTES;
-    if (this.#minSeq === 0) this.#minSeq = seq;
-    this.#maxSeq = seq;
+    this.#count++;
+    this.#sizeBytes += MEMTABLE_ENTRY_OVERHEAD_BYTES;
+    this.#noteSeq(seq);
   }
 
   /** The newest entry for `key` (tombstones included: the caller decides), or `undefined`. */
   get(key: Uint8Array): Entry | undefined {
     const node = this.#findGreaterOrEqual(key);
     if (node === HEAD || this.#compare(key, keyPrefix(key), node) !== 0) return undefined;
-    return this.#entries[this.#nodes[node + INDEX]!]!;
+    return this.#entryAt(node);
   }
 
   /**
@@ -251,6 +290,75 @@ export class Memtable {
     return new MemtableIterator(this);
   }
 
+  #noteSeq(seq: number): void {
+    if (this.#minSeq === 0) this.#minSeq = seq;
+    this.#maxSeq = seq;
+  }
+
+  /** Builds the `Entry` of `node` (views into the byte chunks). */
+  #entryAt(node: number): Entry {
+    const nodes = this.#nodes;
+    const keyStart = nodes[node + KEY_START]!;
+    const valLen = nodes[node + VAL_LEN]!;
+    const valStart = nodes[node + VAL_START]!;
+    return {
+      key: this.#chunks[nodes[node + KEY_CHUNK]!]!.subarray(
+        keyStart,
+        keyStart + nodes[node + KEY_LEN]!,
+      ),
+      seq: nodes[node + SEQ_HI]! * TWO_32 + nodes[node + SEQ_LO]!,
+      kind: nodes[node + KIND]! as EntryKind,
+      expireAtMs: nodes[node + EXP_HI]! * TWO_32 + nodes[node + EXP_LO]!,
+      value: valLen === 0
+        ? EMPTY
+        : this.#chunks[nodes[node + VAL_CHUNK]!]!.subarray(valStart, valStart + valLen),
+    };
+  }
+
+  /**
+   * Room for `bytes` in a chunk: the shared chunk when the item is small and fits, a fresh
+   * shared chunk when it is small and does not, or a chunk of its own. Returns the chunk index;
+   * the item goes at `#chunkUsed` of a shared chunk, or at 0 of its own.
+   */
+  #reserve(bytes: number): [chunk: number, start: number] {
+    if (bytes > SHARED_ITEM_BYTES_MAX) {
+      this.#chunks.push(new Uint8Array(bytes));
+      return [this.#chunks.length - 1, 0];
+    }
+    if (this.#chunk < 0 || this.#chunkUsed + bytes > CHUNK_BYTES) {
+      this.#chunks.push(new Uint8Array(CHUNK_BYTES));
+      this.#chunk = this.#chunks.length - 1;
+      this.#chunkUsed = 0;
+    }
+    const start = this.#chunkUsed;
+    this.#chunkUsed += bytes;
+    return [this.#chunk, start];
+  }
+
+  /** Copies `entry`'s value into a chunk and points `node`'s value fields at it. */
+  #setValue(node: number, entry: Entry): void {
+    const nodes = this.#nodes;
+    const value = entry.value;
+    if (value.length > 0) {
+      const [chunk, start] = this.#reserve(value.length);
+      this.#chunks[chunk]!.set(value, start);
+      nodes[node + VAL_CHUNK] = chunk;
+      nodes[node + VAL_START] = start;
+    }
+    nodes[node + VAL_LEN] = value.length;
+    this.#setMeta(node, entry);
+    this.#sizeBytes += value.length;
+  }
+
+  #setMeta(node: number, entry: Entry): void {
+    const nodes = this.#nodes;
+    nodes[node + SEQ_HI] = Math.floor(entry.seq / TWO_32);
+    nodes[node + SEQ_LO] = entry.seq >>> 0;
+    nodes[node + EXP_HI] = Math.floor(entry.expireAtMs / TWO_32);
+    nodes[node + EXP_LO] = entry.expireAtMs >>> 0;
+    nodes[node + KIND] = entry.kind;
+  }
+
   /**
    * Orders (`key`, `prefix`) against `node`'s key like `compareBytes`. When the prefixes are
    * equal, the first min(4, shorter length) bytes are equal real bytes, so the byte loop
@@ -260,12 +368,12 @@ export class Memtable {
     const nodes = this.#nodes;
     const nodePrefix = nodes[node + PREFIX]!;
     if (prefix !== nodePrefix) return prefix < nodePrefix ? -1 : 1;
-    const arena = this.#arena;
+    const bytes = this.#chunks[nodes[node + KEY_CHUNK]!]!;
     const start = nodes[node + KEY_START]!;
     const length = nodes[node + KEY_LEN]!;
     const n = key.length < length ? key.length : length;
     for (let i = n < 4 ? n : 4; i < n; i++) {
-      const d = key[i]! - arena[start + i]!;
+      const d = key[i]! - bytes[start + i]!;
       if (d !== 0) return d;
     }
     return key.length - length;
@@ -285,13 +393,13 @@ export class Memtable {
         return prefix < nodePrefix ? -1 : 1;
       }
     }
-    const arena = this.#arena;
+    const bytes = this.#chunks[nodes[node + KEY_CHUNK]!]!;
     const start = nodes[node + KEY_START]!;
     const length = nodes[node + KEY_LEN]!;
     const n = key.length < length ? key.length : length;
     let i = from < 4 ? (n < 4 ? n : 4) : from;
     for (; i < n; i++) {
-      const d = key[i]! - arena[start + i]!;
+      const d = key[i]! - bytes[start + i]!;
       if (d !== 0) {
         this.#lcp = i;
         return d;
@@ -301,49 +409,42 @@ export class Memtable {
     return key.length - length;
   }
 
-  /** Appends an unlinked node with a tower of `height` and a copy of the key; its address. */
+  /**
+   * Appends an unlinked node with a tower of `height`, copying key and value (back to back, so
+   * a lookup that finds the key finds its first value next to it); returns its address.
+   */
   #newNode(entry: Entry, prefix: number, height: number): number {
     const node = this.#nodesUsed;
     const words = NEXT + height;
     if (node + words > this.#nodes.length) {
+      // Growing by 1.5× rather than 2× keeps the average unused tail at ~17% instead of ~33%.
+      const capacity = Math.ceil(this.#nodes.length * 1.5);
       // Addresses are Uint32 values.
-      assert(this.#nodes.length * 2 <= 2 ** 32, "Memtable: node records over 2^32 words");
-      const nodes = new Uint32Array(this.#nodes.length * 2);
+      assert(capacity <= 2 ** 32, "Memtable: node records over 2^32 words");
+      const nodes = new Uint32Array(capacity);
       nodes.set(this.#nodes);
       this.#nodes = nodes;
     }
     const key = entry.key;
-    if (this.#arenaUsed + key.length > this.#arena.length) {
-      let capacity = this.#arena.length * 2;
-      while (capacity < this.#arenaUsed + key.length) capacity *= 2;
-      // Key offsets are Uint32 values.
-      assert(capacity <= 2 ** 32, "Memtable: key arena over 4 GiB");
-      const arena = new Uint8Array(capacity);
-      arena.set(this.#arena.subarray(0, this.#arenaUsed));
-      this.#arena = arena;
-    }
+    const value = entry.value;
+    const [chunk, start] = this.#reserve(key.length + value.length);
+    const bytes = this.#chunks[chunk]!;
+    bytes.set(key, start);
+    bytes.set(value, start + key.length);
     const nodes = this.#nodes;
     nodes[node + PREFIX] = prefix;
-    nodes[node + INDEX] = this.#entries.length;
-    nodes[node + KEY_START] = this.#arenaUsed;
+    nodes[node + KEY_CHUNK] = chunk;
+    nodes[node + KEY_START] = start;
     nodes[node + KEY_LEN] = key.length;
+    nodes[node + VAL_CHUNK] = chunk;
+    nodes[node + VAL_START] = start + key.length;
+    nodes[node + VAL_LEN] = value.length;
+    this.#setMeta(node, entry);
     // PREV and the links are already 0 (HEAD, "none"): a fresh array is zeroed and records
     // are never reused.
-    this.#entries.push(entry);
-    this.#arena.set(key, this.#arenaUsed);
-    this.#arenaUsed += key.length;
     this.#nodesUsed = node + words;
+    this.#sizeBytes += key.length + value.length;
     return node;
-  }
-
-  /** Swaps `node`'s entry for the newer `entry` with the same key. */
-  #replace(node: number, entry: Entry): void {
-    const entries = this.#entries;
-    const index = this.#nodes[node + INDEX]!;
-    this.#sizeBytes += entry.value.length - entries[index]!.value.length;
-    entries[index] = entry;
-    if (this.#minSeq === 0) this.#minSeq = entry.seq;
-    this.#maxSeq = entry.seq;
   }
 
   /** A height in 1…HEIGHT_MAX, each extra level with probability 1/4 (LevelDB's branching). */
@@ -402,7 +503,8 @@ export class Memtable {
     nodeLast = (m) => m.#tail;
     nodeNext = (m, node) => m.#nodes[node + NEXT]!;
     nodePrev = (m, node) => m.#nodes[node + PREV]!;
-    nodeEntry = (m, node) => m.#entries[m.#nodes[node + INDEX]!]!;
+    nodeEntry = (m, node) => m.#entryAt(node);
+    nodeSeq = (m, node) => m.#nodes[node + SEQ_HI]! * TWO_32 + m.#nodes[node + SEQ_LO]!;
     nodeSeek = (m, key) => m.#findGreaterOrEqual(key);
     nodeSeekForPrev = (m, key) => m.#findLessOrEqual(key);
   }
@@ -416,6 +518,10 @@ export class MemtableIterator implements EntryIterator {
   readonly #table: Memtable;
   /** The current node, or HEAD when not positioned. */
   #node = HEAD;
+  /** The entry built for `#node` at `#cachedSeq`: merges ask for it several times. */
+  #cached: Entry | undefined;
+  #cachedNode = HEAD;
+  #cachedSeq = 0;
 
   /** Creates an unpositioned cursor over `table`; prefer `table.iterator()`. */
   constructor(table: Memtable) {
@@ -429,8 +535,15 @@ export class MemtableIterator implements EntryIterator {
 
   /** The current entry (the newest for its key at call time). REQUIRES: valid(). */
   entry(): Entry {
-    assert(this.#node !== HEAD, "MemtableIterator.entry: not valid");
-    return nodeEntry(this.#table, this.#node);
+    const node = this.#node;
+    assert(node !== HEAD, "MemtableIterator.entry: not valid");
+    const seq = nodeSeq(this.#table, node);
+    if (this.#cached === undefined || this.#cachedNode !== node || this.#cachedSeq !== seq) {
+      this.#cached = nodeEntry(this.#table, node);
+      this.#cachedNode = node;
+      this.#cachedSeq = seq;
+    }
+    return this.#cached;
   }
 
   /** Positions at the first entry. */

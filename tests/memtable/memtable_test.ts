@@ -79,16 +79,33 @@ function lowerBound(sorted: Entry[], target: Uint8Array): number {
   return lo;
 }
 
-function checkAgainstModel(table: Memtable, model: Map<string, Entry>, rand: () => number) {
+/** Bytes a memtable charges for `entries` applied in order: every value, and per distinct key its bytes and the overhead. */
+function charged(entries: Entry[]): number {
+  const keys = new Set<string>();
+  let size = 0;
+  for (const e of entries) {
+    size += e.value.length;
+    if (!keys.has(hex(e.key))) {
+      keys.add(hex(e.key));
+      size += e.key.length + MEMTABLE_ENTRY_OVERHEAD_BYTES;
+    }
+  }
+  return size;
+}
+
+function checkAgainstModel(
+  table: Memtable,
+  model: Map<string, Entry>,
+  rand: () => number,
+  applied: Entry[],
+) {
   const sorted = [...model.values()].sort((a, b) => compareBytes(a.key, b.key));
   const it = table.iterator();
   assertEquals(forward(it), sorted);
   assertEquals(backward(it), sorted.toReversed());
   assertStrictEquals(table.count, sorted.length);
   assertStrictEquals(table.isEmpty, sorted.length === 0);
-  let size = 0;
-  for (const e of sorted) size += e.key.length + e.value.length + MEMTABLE_ENTRY_OVERHEAD_BYTES;
-  assertStrictEquals(table.sizeBytes, size);
+  assertStrictEquals(table.sizeBytes, charged(applied));
 
   // Targets: every key held, plus random keys, which fall between, before and after them.
   const targets = sorted.map((e) => e.key);
@@ -124,18 +141,20 @@ Deno.test("Memtable matches a sorted Map model under random puts, replaces and d
     const rand = random(seed);
     const table = new Memtable();
     const model = new Map<string, Entry>();
+    const applied: Entry[] = [];
     let seq = 0;
     for (let op = 0; op < 3000; op++) {
       const key = randomKey(rand);
       const entry = rand() < 0.2 ? del(key, ++seq) : put(key, ++seq, randomKey(rand));
       if (seq === 1) assertStrictEquals(table.minSeq, 0);
       table.apply(entry);
+      applied.push(entry);
       model.set(hex(key), entry);
       assertStrictEquals(table.minSeq, 1);
       assertStrictEquals(table.maxSeq, seq);
-      if (op % 500 === 0) checkAgainstModel(table, model, rand);
+      if (op % 500 === 0) checkAgainstModel(table, model, rand, applied);
     }
-    checkAgainstModel(table, model, rand);
+    checkAgainstModel(table, model, rand, applied);
   }
 });
 
@@ -143,6 +162,7 @@ Deno.test("Memtable keeps order while its arrays grow past their initial capacit
   const rand = random(seeds(1)[0]!);
   const table = new Memtable();
   const model = new Map<string, Entry>();
+  const applied: Entry[] = [];
   for (let seq = 1; seq <= 20_000; seq++) {
     const key = new Uint8Array(4 + Math.floor(rand() * 20));
     for (let i = 0; i < key.length; i++) key[i] = rand() * 256;
@@ -150,9 +170,10 @@ Deno.test("Memtable keeps order while its arrays grow past their initial capacit
     key.set([0x75, 0x73, 0x65, 0x72]);
     const entry = put(key, seq);
     table.apply(entry);
+    applied.push(entry);
     model.set(hex(key), entry);
   }
-  checkAgainstModel(table, model, rand);
+  checkAgainstModel(table, model, rand, applied);
 });
 
 Deno.test("Memtable orders binary keys with 0x00, 0xff and the empty key as unsigned bytes", () => {
@@ -236,7 +257,7 @@ Deno.test("Memtable that is empty has no entries and an unpositioned iterator", 
   assertThrows(() => it.prev(), AssertionError);
 });
 
-Deno.test("Memtable.apply() replaces in place and keeps the size accounting exact", () => {
+Deno.test("Memtable.apply() replaces in place and charges every value copied in", () => {
   const table = new Memtable();
   const key = new TextEncoder().encode("user:42");
   const other = new TextEncoder().encode("user:43");
@@ -249,29 +270,33 @@ Deno.test("Memtable.apply() replaces in place and keeps the size accounting exac
   it.seekToFirst();
   assertStrictEquals(it.entry().seq, 1);
   table.apply(put(key, 3, new Uint8Array(10)));
-  assertStrictEquals(table.sizeBytes, base + 15);
+  // The replaced value stays in its append-only chunk, so it is still charged.
+  assertStrictEquals(table.sizeBytes, base + 115);
   assertStrictEquals(table.count, 2);
   // The cursor sits on the replaced node and sees the new entry.
   assertStrictEquals(it.entry().seq, 3);
 
   table.apply(del(key, 4));
-  assertStrictEquals(table.sizeBytes, base + 5);
+  assertStrictEquals(table.sizeBytes, base + 115);
   assertEquals(table.get(key)?.kind, KIND_DELETE);
   table.apply(put(key, 5, new Uint8Array(1000)));
-  assertStrictEquals(table.sizeBytes, base + 1005);
+  assertStrictEquals(table.sizeBytes, base + 1115);
   assertStrictEquals(table.count, 2);
   assertStrictEquals(table.minSeq, 1);
   assertStrictEquals(table.maxSeq, 5);
   assertEquals(forward(table.iterator()).map((e) => e.seq), [5, 2]);
 });
 
-Deno.test("Memtable.apply() copies the key, so later changes to the caller's buffer do not matter", () => {
+Deno.test("Memtable.apply() copies key and value, so later changes to the caller's buffers do not matter", () => {
   const table = new Memtable();
   const key = new Uint8Array([1, 2, 3, 4, 5]);
-  table.apply(put(key, 1));
-  table.apply(put(new Uint8Array([1, 2, 3, 4, 6]), 2));
+  const value = new Uint8Array([7, 7, 7]);
+  table.apply(put(key, 1, value));
+  table.apply(put(new Uint8Array([1, 2, 3, 4, 6]), 2, value));
   key[4] = 9;
+  value.fill(0);
   assertStrictEquals(table.get(new Uint8Array([1, 2, 3, 4, 5]))?.seq, 1);
+  assertEquals(table.get(new Uint8Array([1, 2, 3, 4, 6]))?.value, new Uint8Array([7, 7, 7]));
 });
 
 Deno.test("Memtable.apply() rejects a sequence number that does not grow", () => {
@@ -289,7 +314,7 @@ Deno.test("Memtable holds keys of KEY_SIZE_BYTES_MAX that outgrow the key arena"
   const keys = [0x01, 0x00, 0x02].map((b) => new Uint8Array(KEY_SIZE_BYTES_MAX).fill(b));
   keys.forEach((key, i) => table.apply(put(key, i + 1)));
   assertEquals(forward(table.iterator()).map((e) => e.key[0]), [0x00, 0x01, 0x02]);
-  for (const key of keys) assertStrictEquals(table.get(key)?.key, key);
+  for (const key of keys) assertEquals(table.get(key)?.key, key);
   assertThrows(
     () => table.apply(put(new Uint8Array(KEY_SIZE_BYTES_MAX + 1), 4)),
     AssertionError,
@@ -418,4 +443,24 @@ Deno.test("MemtableIterator advanced across awaits sees a concurrent writer's ke
   for (let i = 1; i < seen.length; i++) assert(seen[i - 1]! < seen[i]!, "strictly ascending");
   for (let n = 0; n < 1000; n += 2) assert(seen.includes(n), `existing key ${n} skipped`);
   assertStrictEquals(table.count, 1000);
+});
+
+Deno.test("Memtable holds 200,000 small entries in at most 120 bytes each beyond key and value", () => {
+  // The engine's budget is only honest if the charge per entry covers what the memtable really
+  // allocates: node records (with the unused tail of their array) and byte chunks.
+  const table = new Memtable();
+  const n = 200_000;
+  const key = new Uint8Array(16);
+  const view = new DataView(key.buffer);
+  const value = new Uint8Array(100);
+  for (let i = 0; i < n; i++) {
+    view.setUint32(0, Math.imul(i, 2654435761) >>> 0);
+    view.setUint32(12, i);
+    table.apply(put(key, i + 1, value));
+  }
+  const overhead = (table.allocatedBytes - n * (key.length + value.length)) / n;
+  console.log(`allocated overhead per entry: ${overhead.toFixed(1)} B`);
+  assert(overhead <= 120, `overhead ${overhead} B per entry`);
+  assert(overhead <= MEMTABLE_ENTRY_OVERHEAD_BYTES * 1.25, "the charge covers the real cost");
+  assertStrictEquals(table.count, n);
 });
