@@ -13,7 +13,7 @@
  */
 
 import { Database } from "../engine/mod.ts";
-import { LockedError } from "../errors.ts";
+import { CityHallError, LockedError } from "../errors.ts";
 import { isLoopback } from "../server/mod.ts";
 import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";
 import {
@@ -23,6 +23,7 @@ import {
   resolveDataDir,
   RESP_PORT_DEFAULT,
 } from "./_common.ts";
+import { dataDirFailure, describeFsError, formatFsError } from "./_fs_errors.ts";
 import { printErr, printJson, printOut, stdoutIsTerminal, writeOut } from "./_output.ts";
 import { bytesToJson, parseInfo, replyToJson } from "./format.ts";
 import { runPrompt, STATS_SECTIONS } from "./prompt.ts";
@@ -319,8 +320,11 @@ async function runServerCommand(
 
 /** Prints an operating error of a subcommand and returns exit code 1. */
 function reportFailure(err: unknown): number {
+  const fsError = describeFsError(err);
   if (err instanceof ServerReplyError) printErr(`cityhall: ${err.message}`);
   else if (err instanceof ConnectionClosedError) printErr(`cityhall: ${err.message}`);
+  else if (err instanceof CityHallError) printErr(`cityhall: ${err.message}`);
+  else if (fsError !== undefined) printErr(`cityhall: ${formatFsError(fsError)}`);
   else throw err;
   return 1;
 }
@@ -386,11 +390,14 @@ async function serverDirectory(client: RespClient): Promise<string | undefined> 
   return value?.kind === "bulk" && value.value !== null ? decoder.decode(value.value) : undefined;
 }
 
-async function directoryExists(dir: string): Promise<boolean> {
+/** Whether `dir` is a directory, missing, a file, or unreachable (the error says why). */
+async function directoryState(
+  dir: string,
+): Promise<"directory" | "missing" | "file" | { error: unknown }> {
   try {
-    return (await Deno.stat(dir)).isDirectory;
-  } catch {
-    return false;
+    return (await Deno.stat(dir)).isDirectory ? "directory" : "file";
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound ? "missing" : { error: err };
   }
 }
 
@@ -435,10 +442,23 @@ export async function shortcutCommand(name: string, args: string[]): Promise<num
     }
   }
   if (store === undefined) {
-    if (sub !== "put" && !(await directoryExists(dir))) {
+    const state = await directoryState(dir);
+    if (typeof state !== "string") {
+      const message = dataDirFailure(dir, state.error);
+      if (message === undefined) throw state.error;
+      printErr(`cityhall ${name}: ${message}`);
+      return 1;
+    }
+    if (state === "file") {
+      printErr(`cityhall ${name}: Cannot open data directory ${dir}: it is a file`);
+      return 1;
+    }
+    if (sub !== "put" && state === "missing") {
       printErr(
-        `cityhall: No server answers at ${where} and no database exists at ${dir} ` +
-          `(start one with "cityhall serve", or pass --data-dir/--host/--port)`,
+        parsed.booleans.has("direct")
+          ? `cityhall ${name}: No database exists at ${dir} (pass --data-dir)`
+          : `cityhall: No server answers at ${where} and no database exists at ${dir} ` +
+            `(start one with "cityhall serve", or pass --data-dir/--host/--port)`,
       );
       return 1;
     }
@@ -452,8 +472,9 @@ export async function shortcutCommand(name: string, args: string[]): Promise<num
         );
         return 1;
       }
-      const reason = err instanceof Error ? err.message : String(err);
-      printErr(`cityhall: Cannot open ${dir}: ${reason}`);
+      const message = dataDirFailure(dir, err);
+      if (message === undefined) throw err;
+      printErr(`cityhall ${name}: ${message}`);
       return 1;
     }
   }

@@ -11,6 +11,8 @@
 
 import { VERSION } from "../version.ts";
 import { EXIT_USAGE, splitCommand, UsageError } from "./_args.ts";
+import { CityHallError } from "../errors.ts";
+import { describeFsError, formatFsError } from "./_fs_errors.ts";
 import { printErr, printOut } from "./_output.ts";
 import { CLIENT_HELP, clientCommand, SHORTCUT_HELP, shortcutCommand } from "./client.ts";
 import { selftest } from "./selftest.ts";
@@ -87,6 +89,20 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
   throw new UsageError("", `unknown command '${command}'`);
 }
 
+/**
+ * The last resort for an operating error no command caught (a file system that said no, a
+ * CityHall error): one line and exit 1 instead of a stack trace. Anything else is a bug and
+ * keeps its stack trace.
+ */
+function operatingFailure(command: string | undefined, err: unknown): number {
+  const where = command === undefined ? "cityhall" : `cityhall ${command}`;
+  const info = describeFsError(err);
+  if (info !== undefined) printErr(`${where}: ${formatFsError(info)}`);
+  else if (err instanceof CityHallError) printErr(`${where}: ${err.message}`);
+  else throw err;
+  return 1;
+}
+
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const { command, rest } = splitCommand(args);
@@ -104,7 +120,7 @@ export async function main(args: string[]): Promise<number> {
     }
     return await dispatch(command, rest);
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
+    if (!(err instanceof UsageError)) return operatingFailure(command, err);
     const where = err.command === "" ? "cityhall" : `cityhall ${err.command}`;
     const help = err.command === "" ? "cityhall --help" : `cityhall ${err.command} --help`;
     printErr(`${where}: ${err.message} (see ${help})`);

@@ -29,6 +29,7 @@ import { checkBindSecurity } from "../server/mod.ts";
 import { createLogger } from "../util/log.ts";
 import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";
 import { formatHostPort, HOST_DEFAULT, readAuthToken, resolveDataDir } from "./_common.ts";
+import { dataDirFailure } from "./_fs_errors.ts";
 import { printErr, printJson, printOut } from "./_output.ts";
 import { RespClient } from "./resp_client.ts";
 import { runDaemon, SERVE_FLAGS, type ServeSettings, serveSettings } from "./serve.ts";
@@ -244,7 +245,15 @@ async function statusCommand(args: string[]): Promise<number> {
     throw new UsageError("replica", `unexpected argument '${parsed.positionals[0]}'`);
   }
   const dataDir = resolveDataDir("replica", parsed.strings.get("data-dir"));
-  const status = readReplicaStatus(new RealFs(), dataDir);
+  let status: ReturnType<typeof readReplicaStatus>;
+  try {
+    status = readReplicaStatus(new RealFs(), dataDir);
+  } catch (err) {
+    const message = dataDirFailure(dataDir, err);
+    if (message === undefined) throw err;
+    printErr(`cityhall replica status: ${message}`);
+    return 1;
+  }
   const live: Record<string, string> = {};
   if (parsed.strings.has("host") || parsed.strings.has("port")) {
     const hostname = parsed.strings.get("host") ?? HOST_DEFAULT;

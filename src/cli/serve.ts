@@ -13,7 +13,7 @@
  */
 
 import { Database, type DatabaseOptions } from "../engine/mod.ts";
-import { CityHallError, InvalidArgumentError, LockedError } from "../errors.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import { type MetricsSource, startHttpServer } from "../http/mod.ts";
 import { checkBindSecurity, LATENCY_BUCKETS_S, type Server, startServer } from "../server/mod.ts";
 import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT } from "../limits.ts";
@@ -35,6 +35,7 @@ import {
   resolveDataDir,
   RESP_PORT_DEFAULT,
 } from "./_common.ts";
+import { dataDirFailure } from "./_fs_errors.ts";
 import { printErr, printOut } from "./_output.ts";
 
 /** Exit code after a second signal: the conventional 128 + SIGINT. */
@@ -336,18 +337,10 @@ export async function runDaemon(
       ? await hooks.open(settings, logger)
       : await Database.open(settings.dataDir, { ...settings.engine, logger });
   } catch (err) {
-    if (err instanceof LockedError) {
-      printErr(
-        `cityhall ${command}: Cannot open ${settings.dataDir}: another process holds its lock ` +
-          `(is a server already running on it?)`,
-      );
-      return 1;
-    }
-    if (err instanceof CityHallError || err instanceof Deno.errors.PermissionDenied) {
-      printErr(`cityhall ${command}: Cannot open ${settings.dataDir}: ${err.message}`);
-      return 1;
-    }
-    throw err;
+    const message = dataDirFailure(settings.dataDir, err);
+    if (message === undefined) throw err;
+    printErr(`cityhall ${command}: ${message}`);
+    return 1;
   }
   let resp: Server | undefined;
   let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;

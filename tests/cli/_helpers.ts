@@ -30,6 +30,10 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Variables to remove from the child's environment. */
   clearEnv?: string[];
+  /** A program and its arguments that run deno (e.g. `setpriv …`); none = deno itself. */
+  wrapper?: string[];
+  /** Kill the child (SIGKILL) if it runs longer than this, e.g. a daemon that should not start. */
+  killAfterMs?: number;
 }
 
 function childEnv(options: RunOptions): Record<string, string> {
@@ -42,8 +46,16 @@ function childEnv(options: RunOptions): Record<string, string> {
 
 /** Runs `cityhall args…` to completion. */
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
+  const wrapper = options.wrapper ?? [];
+  const child = new Deno.Command(wrapper[0] ?? Deno.execPath(), {
+    args: [
+      ...(wrapper.length > 0 ? [...wrapper.slice(1), Deno.execPath()] : []),
+      "run",
+      "-A",
+      "--quiet",
+      MAIN,
+      ...args,
+    ],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -57,7 +69,15 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     );
   }
   await writer.close();
+  const timer = options.killAfterMs === undefined ? undefined : setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, options.killAfterMs);
   const out = await child.output();
+  clearTimeout(timer);
   return {
     code: out.code,
     stdout: decoder.decode(out.stdout),
