@@ -3,14 +3,40 @@
  * `node:fs` positional `pread`/`pwrite` (no shared cursor between concurrent readers) and
  * `fdatasync`/`fsync`; the directory lock uses `flock` through `Deno.FsFile.lockSync`.
  *
+ * Modes: every file it creates is 0600 and every directory 0700 (owner only), whatever the
+ * process umask. The data is the owner's business alone: another local user must not read a
+ * key or a value. The mode is given on create, and set again with
+ * `fchmod`/`chmod` when the umask took owner bits away (a umask like 0277); files left 0644
+ * by an older version are tightened when the engine opens them for writing.
+ *
  * @module
  */
 
 import * as nodeFs from "node:fs";
+import { dirname, resolve as resolvePath } from "node:path";
 import { IoError, LockedError } from "../errors.ts";
 import type { DirLock, File, FileInfo, FileSystem, OpenOptions } from "./mod.ts";
 
 const isWindows = Deno.build.os === "windows";
+
+/** Mode of every file created: read and write for the owner only. */
+export const FILE_MODE = 0o600;
+/** Mode of every directory created: the owner only. */
+export const DIR_MODE = 0o700;
+
+/**
+ * Sets `fd`'s permission bits to `mode` when they differ. A file owned by someone else (EPERM)
+ * keeps its mode: it is usable as it is, and refusing to open it would help nobody.
+ */
+function enforceMode(fd: number, mode: number): void {
+  if (isWindows) return; // Windows has ACLs, not modes; node's fchmod only toggles read-only.
+  if ((nodeFs.fstatSync(fd).mode & 0o777) === mode) return;
+  try {
+    nodeFs.fchmodSync(fd, mode);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "EPERM") throw err;
+  }
+}
 
 class RealFile implements File {
   readonly path: string;
@@ -92,11 +118,21 @@ export class RealFs implements FileSystem {
     if (options.create || options.createNew) flags |= nodeFs.constants.O_CREAT;
     if (options.createNew) flags |= nodeFs.constants.O_EXCL;
     if (options.truncate) flags |= nodeFs.constants.O_TRUNC;
+    let fd: number;
     try {
-      return new RealFile(path, nodeFs.openSync(path, flags, 0o644));
+      fd = nodeFs.openSync(path, flags, FILE_MODE);
     } catch (err) {
       translate(err, path);
     }
+    if (options.write && (options.create || options.createNew)) {
+      try {
+        enforceMode(fd, FILE_MODE);
+      } catch (err) {
+        nodeFs.closeSync(fd);
+        throw err;
+      }
+    }
+    return new RealFile(path, fd);
   }
 
   rename(from: string, to: string): void {
@@ -124,7 +160,18 @@ export class RealFs implements FileSystem {
   }
 
   mkdirp(dir: string): void {
-    nodeFs.mkdirSync(dir, { recursive: true });
+    // The first directory created (undefined when `dir` existed): it and the ones below it
+    // are ours to set; the parents that existed keep their modes.
+    const first = nodeFs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+    if (first === undefined || isWindows) return;
+    const created: string[] = [];
+    for (let p = resolvePath(dir); p.length >= first.length; p = dirname(p)) {
+      created.push(p);
+      if (p === dirname(p)) break;
+    }
+    for (const p of created) {
+      if ((nodeFs.statSync(p).mode & 0o777) !== DIR_MODE) nodeFs.chmodSync(p, DIR_MODE);
+    }
   }
 
   stat(path: string): FileInfo | undefined {
@@ -161,8 +208,16 @@ export class RealFs implements FileSystem {
   }
 
   lock(path: string): DirLock {
-    const file = Deno.openSync(path, { read: true, write: true, create: true });
+    const file = Deno.openSync(path, { read: true, write: true, create: true, mode: FILE_MODE });
     try {
+      if (!isWindows && (file.statSync().mode! & 0o777) !== FILE_MODE) {
+        try {
+          Deno.chmodSync(path, FILE_MODE);
+        } catch (err) {
+          // Owned by someone else: usable as it is (see enforceMode).
+          if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
+        }
+      }
       // flock is per open file description, so a second open in this process conflicts too.
       if (!tryLock(file)) {
         throw new LockedError(

@@ -44,18 +44,18 @@ function childEnv(options: RunOptions): Record<string, string> {
   return env;
 }
 
+/** The program and arguments that run deno with `args`, through `options.wrapper` if any. */
+function denoCommand(options: RunOptions, args: string[]): [string, string[]] {
+  const wrapper = options.wrapper ?? [];
+  if (wrapper.length === 0) return [Deno.execPath(), args];
+  return [wrapper[0]!, [...wrapper.slice(1), Deno.execPath(), ...args]];
+}
+
 /** Runs `cityhall args…` to completion. */
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  const wrapper = options.wrapper ?? [];
-  const child = new Deno.Command(wrapper[0] ?? Deno.execPath(), {
-    args: [
-      ...(wrapper.length > 0 ? [...wrapper.slice(1), Deno.execPath()] : []),
-      "run",
-      "-A",
-      "--quiet",
-      MAIN,
-      ...args,
-    ],
+  const [program, programArgs] = denoCommand(options, ["run", "-A", "--quiet", MAIN, ...args]);
+  const child = new Deno.Command(program, {
+    args: programArgs,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -86,6 +86,12 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
   };
 }
 
+/** Options of `startServe`. */
+export interface StartOptions extends RunOptions {
+  /** The daemon command: serve (default), leader or replica. */
+  command?: "serve" | "leader" | "replica";
+}
+
 /** A running `cityhall serve`. */
 export interface ServeProcess {
   child: Deno.ChildProcess;
@@ -102,31 +108,33 @@ export interface ServeProcess {
 }
 
 /**
- * Starts `cityhall serve --data-dir dir --port 0 --http-port 0 …extra` and waits for its
+ * Starts `cityhall serve --data-dir dir --port 0 --http-port 0 …extra` (or `leader`/`replica`
+ * with `options.command`) and waits for its
  * listening line. Rejects with the log when it exits first.
  */
 export async function startServe(
   dir: string,
   extra: string[] = [],
-  options: RunOptions = {},
+  options: StartOptions = {},
 ): Promise<ServeProcess> {
   const ports = extra.includes("--port") ? [] : ["--port", "0"];
   const httpPorts = extra.includes("--http-port") || extra.includes("--no-http")
     ? []
     : ["--http-port", "0"];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      MAIN,
-      "serve",
-      "--data-dir",
-      dir,
-      ...ports,
-      ...httpPorts,
-      ...extra,
-    ],
+  const [program, args] = denoCommand(options, [
+    "run",
+    "-A",
+    "--quiet",
+    MAIN,
+    options.command ?? "serve",
+    "--data-dir",
+    dir,
+    ...ports,
+    ...httpPorts,
+    ...extra,
+  ]);
+  const child = new Deno.Command(program, {
+    args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

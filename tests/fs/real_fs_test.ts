@@ -1,0 +1,67 @@
+/**
+ * `RealFs` creates files 0600 and directories 0700 whatever the umask: with a permissive
+ * umask (000) nothing becomes readable by other users, and with one that takes owner bits
+ * away (0277) the engine can still write its files.
+ */
+
+import { assertEquals } from "@std/assert";
+
+const CHILD = new URL("./_modes_child.ts", import.meta.url).pathname;
+
+/** Every path under `root` (not `root` itself) with its permission bits. */
+async function modes(root: string, base = root): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for await (const entry of Deno.readDir(root)) {
+    const path = `${root}/${entry.name}`;
+    out.set(path.slice(base.length + 1), (await Deno.stat(path)).mode! & 0o777);
+    if (entry.isDirectory) { for (const [p, m] of await modes(path, base)) out.set(p, m); }
+  }
+  return out;
+}
+
+for (const umask of ["000", "022", "277"]) {
+  Deno.test(`RealFs creates files 0600 and directories 0700 under umask ${umask}`, async () => {
+    const root = await Deno.makeTempDir({ prefix: "cityhall-modes-" });
+    try {
+      // The umask is per process: set it in a child so that no other test sees it.
+      const out = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `umask ${umask} && exec "$0" run -A --quiet "$1" "$2"`,
+          Deno.execPath(),
+          CHILD,
+          root,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      const found = await modes(root);
+      const wrong = [...found].filter(([path, mode]) => {
+        const isDir = Deno.statSync(`${root}/${path}`).isDirectory;
+        return mode !== (isDir ? 0o700 : 0o600);
+      }).map(([path, mode]) => `${path} ${mode.toString(8)}`);
+      assertEquals(wrong, []);
+      // Everything the child made is there: the engine's kinds of files included.
+      const names = [...found.keys()];
+      for (
+        const want of [
+          "a/b/c",
+          "a/created",
+          "a/b/new",
+          "a/b/atomic",
+          "a/LOCK",
+          "a/old",
+          "db/nested/LOCK",
+          "db/nested/wal",
+        ]
+      ) {
+        assertEquals(names.includes(want), true, `${want} missing from ${names.join(" ")}`);
+      }
+      assertEquals(names.some((n) => n.endsWith(".sst")), true, names.join(" "));
+      assertEquals(names.some((n) => n.startsWith("db/nested/wal/")), true, names.join(" "));
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  });
+}
