@@ -193,7 +193,7 @@ function yieldToEventLoop(): Promise<void> {
 function checkKey(key: Uint8Array): void {
   if (key.length > KEY_SIZE_BYTES_MAX) {
     throw new InvalidArgumentError(
-      `Key too large: ${key.length} bytes (limit KEY_SIZE_BYTES_MAX = ${KEY_SIZE_BYTES_MAX})`,
+      `Key too large: ${key.length} bytes (limit ${KEY_SIZE_BYTES_MAX} bytes)`,
     );
   }
 }
@@ -676,7 +676,7 @@ export class Database {
     if (!Array.isArray(ops)) throw new InvalidArgumentError("Invalid batch: not an array");
     if (ops.length > BATCH_OPS_MAX) {
       throw new InvalidArgumentError(
-        `Batch too large: ${ops.length} operations (limit BATCH_OPS_MAX = ${BATCH_OPS_MAX})`,
+        `Batch too large: ${ops.length} operations (limit ${BATCH_OPS_MAX} operations)`,
       );
     }
     const out: WalOp[] = new Array(ops.length);
@@ -693,7 +693,7 @@ export class Database {
         const value = toBytesChecked(op.value, "value", i);
         if (value.length > VALUE_SIZE_BYTES_MAX) {
           throw new InvalidArgumentError(
-            `Value too large: ${value.length} bytes (limit VALUE_SIZE_BYTES_MAX = ${VALUE_SIZE_BYTES_MAX})`,
+            `Value too large: ${value.length} bytes (limit ${VALUE_SIZE_BYTES_MAX} bytes)`,
           );
         }
         const expireAtMs = op.expireAtMs ?? 0;
@@ -716,7 +716,7 @@ export class Database {
     }
     if (bytes > BATCH_SIZE_BYTES_MAX) {
       throw new InvalidArgumentError(
-        `Batch too large: ${bytes} bytes (limit BATCH_SIZE_BYTES_MAX = ${BATCH_SIZE_BYTES_MAX})`,
+        `Batch too large: ${bytes} bytes (limit ${BATCH_SIZE_BYTES_MAX} bytes)`,
       );
     }
     this.#counters.bytesWritten += bytes;

@@ -31,7 +31,7 @@ export async function readBody(
   const tooLarge = (size: string) =>
     new HttpError(
       413,
-      `Request body too large: ${size} (limit ${limitName} = ${limitBytes} bytes)`,
+      `Request body too large: ${size} (limit ${limitBytes} bytes: ${limitName})`,
     );
   const header = req.headers.get("content-length");
   if (header !== null && /^[0-9]+$/.test(header) && Number(header) > limitBytes) {
@@ -128,7 +128,7 @@ export function checkPathKey(key: Uint8Array): void {
   if (key.length > KEY_SIZE_BYTES_MAX) {
     throw new HttpError(
       400,
-      `Key too large: ${key.length} bytes (limit KEY_SIZE_BYTES_MAX = ${KEY_SIZE_BYTES_MAX})`,
+      `Key too large: ${key.length} bytes (limit ${KEY_SIZE_BYTES_MAX} bytes)`,
     );
   }
 }
@@ -171,7 +171,7 @@ export function parseLimit(
     throw new HttpError(
       400,
       `Invalid limit: ${JSON.stringify(value)} (must be an integer from 1 to ` +
-        `HTTP_LIST_LIMIT_MAX = ${HTTP_LIST_LIMIT_MAX})`,
+        `${HTTP_LIST_LIMIT_MAX})`,
     );
   }
   return n;
@@ -217,7 +217,7 @@ export function parseBatch(body: unknown, nowMs: number): WriteOp[] {
   if (ops.length > BATCH_OPS_MAX) {
     throw new HttpError(
       400,
-      `Batch too large: ${ops.length} operations (limit BATCH_OPS_MAX = ${BATCH_OPS_MAX})`,
+      `Batch too large: ${ops.length} operations (limit ${BATCH_OPS_MAX} operations)`,
     );
   }
   const out: WriteOp[] = [];
@@ -238,7 +238,7 @@ export function parseBatch(body: unknown, nowMs: number): WriteOp[] {
       throw new HttpError(
         400,
         `${where}: key too large: ${key.length} bytes ` +
-          `(limit KEY_SIZE_BYTES_MAX = ${KEY_SIZE_BYTES_MAX})`,
+          `(limit ${KEY_SIZE_BYTES_MAX} bytes)`,
       );
     }
     if (raw.op === "delete") {

@@ -84,7 +84,7 @@ function limitFor(ctx: RequestContext, limitBytes: number): number {
 }
 
 function limitName(ctx: RequestContext, limitBytes: number, name: string): string {
-  return ctx.bodySizeBytesMax < limitBytes ? "bodySizeBytesMax" : name;
+  return ctx.bodySizeBytesMax < limitBytes ? "the server's bodySizeBytesMax option" : name;
 }
 
 // ------------------------------------------------------------------------- /v1/keys/{key}
@@ -105,7 +105,7 @@ async function putKey(ctx: RequestContext): Promise<Response> {
   const value = await readBody(
     ctx.req,
     limit,
-    limitName(ctx, HTTP_VALUE_BODY_BYTES_MAX, "HTTP_VALUE_BODY_BYTES_MAX"),
+    limitName(ctx, HTTP_VALUE_BODY_BYTES_MAX, "the largest value"),
   );
   if (ttlMs === undefined) await ctx.db.put(ctx.key, value);
   else await ctx.db.put(ctx.key, value, { expireAtMs: Date.now() + ttlMs });
@@ -218,7 +218,7 @@ async function postBatch(ctx: RequestContext): Promise<Response> {
   const body = await readBody(
     ctx.req,
     limitFor(ctx, HTTP_BATCH_BODY_BYTES_MAX),
-    limitName(ctx, HTTP_BATCH_BODY_BYTES_MAX, "HTTP_BATCH_BODY_BYTES_MAX"),
+    limitName(ctx, HTTP_BATCH_BODY_BYTES_MAX, "the largest batch"),
   );
   const ops: WriteOp[] = parseBatch(parseJson(body), Date.now());
   await ctx.db.write(ops);
@@ -249,7 +249,7 @@ async function seedPostKey(ctx: RequestContext): Promise<Response> {
     await readBody(
       ctx.req,
       limitFor(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX),
-      limitName(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX, "HTTP_JSON_PUT_BODY_BYTES_MAX"),
+      limitName(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX, "the largest JSON body"),
     ),
   );
   const where = "Invalid body";

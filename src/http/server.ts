@@ -134,7 +134,7 @@ export async function startHttpServer(
       if (req.url.length > HTTP_URL_LENGTH_MAX) {
         throw new HttpError(
           414,
-          `URL too long: ${req.url.length} characters (limit HTTP_URL_LENGTH_MAX = ${HTTP_URL_LENGTH_MAX})`,
+          `URL too long: ${req.url.length} characters (limit ${HTTP_URL_LENGTH_MAX})`,
         );
       }
       const target = splitTarget(req.url);

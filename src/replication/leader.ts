@@ -620,7 +620,7 @@ class Session {
     if (leader.registry.get(id) === undefined && leader.registry.size >= REPLICAS_MAX) {
       return refuse(
         ERROR_REFUSED,
-        `Too many replicas (REPLICAS_MAX = ${REPLICAS_MAX})`,
+        `Too many replicas (limit ${REPLICAS_MAX})`,
         "too many",
       );
     }

@@ -369,8 +369,7 @@ export function parseRecordAt(buf: Uint8Array, at: number, base = 0): ParsedReco
   if (length > WAL_RECORD_PAYLOAD_BYTES_MAX) {
     return {
       status: "bad",
-      reason:
-        `bad record length ${length} (limit WAL_RECORD_PAYLOAD_BYTES_MAX = ${WAL_RECORD_PAYLOAD_BYTES_MAX})`,
+      reason: `bad record length ${length} (limit ${WAL_RECORD_PAYLOAD_BYTES_MAX} bytes)`,
       checksummed: false,
     };
   }

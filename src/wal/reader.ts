@@ -127,7 +127,7 @@ function readSegmentFile(fs: FileSystem, path: string): Uint8Array {
   const info = fs.stat(path);
   if (info && info.size > WAL_SEGMENT_SIZE_BYTES_MAX) {
     throw new CorruptionError(
-      `Cannot read WAL segment: size ${info.size} exceeds WAL_SEGMENT_SIZE_BYTES_MAX = ${WAL_SEGMENT_SIZE_BYTES_MAX} at offset 0 in ${path}`,
+      `Cannot read WAL segment: size ${info.size} exceeds the limit of ${WAL_SEGMENT_SIZE_BYTES_MAX} bytes at offset 0 in ${path}`,
     );
   }
   return readWholeFile(fs, path);

@@ -256,7 +256,7 @@ export class WalWriter {
     const payloadBytes = batchPayloadBytes(ops);
     if (payloadBytes > WAL_RECORD_PAYLOAD_BYTES_MAX) {
       throw new InvalidArgumentError(
-        `Batch too large for the WAL: ${payloadBytes} bytes (limit WAL_RECORD_PAYLOAD_BYTES_MAX = ${WAL_RECORD_PAYLOAD_BYTES_MAX})`,
+        `Batch too large for the WAL: ${payloadBytes} bytes (limit ${WAL_RECORD_PAYLOAD_BYTES_MAX} bytes)`,
       );
     }
     const recordBytes = WAL_RECORD_HEADER_BYTES + payloadBytes;
@@ -288,7 +288,7 @@ export class WalWriter {
     assert(opCount >= 1 && opCount <= BATCH_OPS_MAX, "bad replicated op count");
     if (payload.length > WAL_RECORD_PAYLOAD_BYTES_MAX) {
       throw new InvalidArgumentError(
-        `Batch too large for the WAL: ${payload.length} bytes (limit WAL_RECORD_PAYLOAD_BYTES_MAX = ${WAL_RECORD_PAYLOAD_BYTES_MAX})`,
+        `Batch too large for the WAL: ${payload.length} bytes (limit ${WAL_RECORD_PAYLOAD_BYTES_MAX} bytes)`,
       );
     }
     const recordBytes = WAL_RECORD_HEADER_BYTES + payload.length;

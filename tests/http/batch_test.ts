@@ -74,7 +74,7 @@ Deno.test("POST /v1/batch answers 400 for malformed JSON and bad shapes", async 
     const invalidUtf8 = { method: "POST", body: new Uint8Array([0x7b, 0xff, 0x7d]) };
     await expectError(await h.fetch("/v1/batch", invalidUtf8), 400, "UTF-8");
     const tooMany = { ops: Array.from({ length: 10_001 }, () => ({ op: "delete", key: "k" })) };
-    await expectError(await h.fetch("/v1/batch", post(tooMany)), 400, "BATCH_OPS_MAX");
+    await expectError(await h.fetch("/v1/batch", post(tooMany)), 400, "(limit 10000 operations)");
     assertEquals(h.db.stats().lastSeq, 0);
   });
 });
@@ -100,7 +100,7 @@ Deno.test("POST /v1/batch rejected by the engine (value too large) writes nothin
         ],
       }),
     );
-    await expectError(res, 400, "VALUE_SIZE_BYTES_MAX");
+    await expectError(res, 400, "(limit 16777216 bytes)");
     assertEquals(await h.db.get("a"), undefined);
     assertEquals(h.db.stats().lastSeq, 0);
   });
