@@ -37,12 +37,3 @@ export function printErr(line: string): void {
 export function printJson(value: unknown): void {
   printOut(JSON.stringify(value));
 }
-
-/** True when stdout is a terminal (then values get a trailing newline, like redis-cli). */
-export function stdoutIsTerminal(): boolean {
-  try {
-    return Deno.stdout.isTerminal();
-  } catch {
-    return false;
-  }
-}

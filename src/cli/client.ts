@@ -24,7 +24,7 @@ import {
   RESP_PORT_DEFAULT,
 } from "./_common.ts";
 import { dataDirFailure, describeFsError, formatFsError } from "./_fs_errors.ts";
-import { printErr, printJson, printOut, stdoutIsTerminal, writeOut } from "./_output.ts";
+import { printErr, printJson, printOut, writeOut } from "./_output.ts";
 import { bytesToJson, parseInfo, replyToJson } from "./format.ts";
 import { runPrompt, STATS_SECTIONS } from "./prompt.ts";
 import { ConnectionClosedError, RespClient } from "./resp_client.ts";
@@ -46,8 +46,10 @@ prompt like redis-cli (127.0.0.1:7878> ) that also reads commands from a pipe.
 
 Commands:
   put KEY VALUE          Store VALUE under KEY; prints OK (alias: set)
-  get KEY                Print the raw value; exit 1 with "not found" on stderr if missing
-  del KEY…               Delete keys; prints how many existed (alias: delete)
+  get KEY                Print the value and a newline (like redis-cli, so that
+                         "| while read v" sees it); exit 1 with "not found" on stderr if
+                         missing. --no-newline prints the value's exact bytes only
+  del KEY…               Delete keys; prints how many existed (aliases: delete, rm)
   scan PREFIX [--limit N]  Print "key<TAB>value" lines for keys starting with PREFIX
   stats                  Engine and server statistics (INFO stats cityhall)
   ping                   Check that the server answers (prints PONG)
@@ -67,6 +69,7 @@ Options:
   --tls-ca F             Connect with TLS, trusting the CA certificate (PEM) in F
   --json                 Machine-readable output (one JSON document per command)
   --limit N              scan: at most N keys (default: all)
+  --no-newline           get: print the value's exact bytes, without the newline
   -h, --help             Show this help
 
 Exit codes: 0 ok, 1 not found / server error / cannot connect, 2 usage error.
@@ -80,7 +83,7 @@ export const SHORTCUT_HELP =
 Read and write keys. When a server answers at --host/--port, the command goes through it
 (like cityhall client). When none answers (connection refused), the data directory is
 opened directly; the engine's lock keeps this safe while a server holds it. Aliases:
-set = put, delete = del.
+set = put, delete = rm = del. get prints the value and a newline, like redis-cli.
 
 Options (before or after the command):
   --data-dir DIR         Data directory for direct use (default ~/.cityhall/data). If a
@@ -92,6 +95,7 @@ Options (before or after the command):
   --tls-ca F             Connect with TLS, trusting the CA certificate (PEM) in F
   --json                 Machine-readable output
   --limit N              scan: at most N keys (default: all)
+  --no-newline           get: print the value's exact bytes, without the newline
   -h, --help             Show this help
 
 Exit codes: 0 ok, 1 not found / error, 2 usage error.
@@ -167,7 +171,7 @@ class DirectStore implements Store {
 /** Flags of `client` and the shortcuts. */
 const CLIENT_FLAGS = {
   string: ["host", "port", "auth-token-file", "tls-ca", "limit"],
-  boolean: ["json"],
+  boolean: ["json", "no-newline"],
 };
 const SHORTCUT_FLAGS = {
   string: [...CLIENT_FLAGS.string, "data-dir"],
@@ -203,7 +207,7 @@ async function readTlsCa(command: string, path: string | undefined): Promise<str
 }
 
 const SUBCOMMANDS = new Set(["put", "get", "del", "scan", "stats", "ping", "info"]);
-const ALIASES: Record<string, string> = { set: "put", delete: "del" };
+const ALIASES: Record<string, string> = { set: "put", delete: "del", rm: "del" };
 
 function canonical(name: string): string {
   const lower = name.toLowerCase();
@@ -237,6 +241,9 @@ function checkArity(command: string, sub: string, args: string[], parsed: Parsed
   if (parsed.strings.has("limit") && sub !== "scan") {
     throw new UsageError(command, "--limit applies to scan only");
   }
+  if (parsed.booleans.has("no-newline") && sub !== "get") {
+    throw new UsageError(command, "--no-newline applies to get only");
+  }
 }
 
 /** Runs one key subcommand against `store` and prints its output; returns the exit code. */
@@ -244,7 +251,7 @@ async function runStoreCommand(
   store: Store,
   sub: string,
   args: string[],
-  options: { json: boolean; limit: number | undefined },
+  options: { json: boolean; limit: number | undefined; newline: boolean },
 ): Promise<number> {
   const { json } = options;
   switch (sub) {
@@ -262,8 +269,10 @@ async function runStoreCommand(
       }
       if (json) printJson({ key: args[0], value: bytesToJson(value) });
       else {
+        // A newline after the value, like redis-cli, so that `cityhall get k | while read v`
+        // and `$(…)` see a complete line; --no-newline keeps the exact bytes for binary data.
         writeOut(value);
-        if (stdoutIsTerminal()) writeOut(NEWLINE);
+        if (options.newline) writeOut(NEWLINE);
       }
       return 0;
     }
@@ -359,7 +368,11 @@ export async function clientCommand(args: string[]): Promise<number> {
     if (sub === "stats" || sub === "ping" || sub === "info") {
       return await runServerCommand(client, sub, rest, json);
     }
-    return await runStoreCommand(new RemoteStore(client), sub, rest, { json, limit });
+    return await runStoreCommand(new RemoteStore(client), sub, rest, {
+      json,
+      limit,
+      newline: !parsed.booleans.has("no-newline"),
+    });
   } catch (err) {
     return reportFailure(err);
   } finally {
@@ -479,7 +492,11 @@ export async function shortcutCommand(name: string, args: string[]): Promise<num
     }
   }
   try {
-    return await runStoreCommand(store, sub, positionals, { json, limit });
+    return await runStoreCommand(store, sub, positionals, {
+      json,
+      limit,
+      newline: !parsed.booleans.has("no-newline"),
+    });
   } catch (err) {
     return reportFailure(err);
   } finally {

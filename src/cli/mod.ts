@@ -17,7 +17,13 @@ import { printErr, printOut } from "./_output.ts";
 import { CLIENT_HELP, clientCommand, SHORTCUT_HELP, shortcutCommand } from "./client.ts";
 import { selftest } from "./selftest.ts";
 import { SERVE_HELP, serveCommand } from "./serve.ts";
-import { LEADER_HELP, leaderCommand, REPLICA_HELP, replicaCommand } from "./replication.ts";
+import {
+  LEADER_HELP,
+  LEADER_ONLY,
+  leaderCommand,
+  REPLICA_HELP,
+  replicaCommand,
+} from "./replication.ts";
 import { SERVICE_HELP, serviceCommand } from "./service.ts";
 
 const HELP = `cityhall ${VERSION}: a durable key-value and time-series database for edge hardware
@@ -31,10 +37,11 @@ Commands:
   client       Talk to a server: put/get/del/scan/stats/ping/info, or an interactive prompt
   put K V      Store a value (alias: set); through the server if one answers, else directly
   get K        Print a value; exit 1 with "not found" on stderr if missing
-  del K…       Delete keys (alias: delete)
+  del K…       Delete keys (aliases: delete, rm)
   scan PREFIX  Print "key<TAB>value" lines for keys starting with PREFIX
-  service      Print or install a systemd unit that runs "cityhall serve"
+  service      Print or install a systemd unit for serve, leader or replica
   selftest     Open a database in a temporary directory and check that it works
+  version      Print the version (also --version, -V)
   help [CMD]   Show this help, or a command's
 
 Options:
@@ -45,7 +52,7 @@ Run "cityhall <command> --help" for a command's options.
 Exit codes: 0 ok, 1 failure (not found, cannot connect, …), 2 usage error.
 `;
 
-const SHORTCUTS = new Set(["put", "set", "get", "del", "delete", "scan"]);
+const SHORTCUTS = new Set(["put", "set", "get", "del", "delete", "rm", "scan"]);
 
 const HELPS: Record<string, string> = {
   serve: SERVE_HELP,
@@ -53,14 +60,28 @@ const HELPS: Record<string, string> = {
   service: SERVICE_HELP,
   leader: LEADER_HELP,
   replica: REPLICA_HELP,
+  version:
+    'Usage: cityhall version\n\nPrint "cityhall VERSION" and exit (the same as cityhall --version).\n',
   selftest: "Usage: cityhall selftest\n\nOpen a database in a temporary directory, write, " +
     "read, scan, flush, compact and reopen it, and check every answer. Exit 0 when all is well.\n",
 };
 
+/** True when `--name` (or `--name=…`) is among the flags of `args` (before any `--`). */
+function hasFlag(args: readonly string[], name: string): boolean {
+  for (const arg of args) {
+    if (arg === "--") return false;
+    if (arg === `--${name}` || arg.startsWith(`--${name}=`)) return true;
+  }
+  return false;
+}
+
 async function dispatch(command: string, rest: string[]): Promise<number> {
   switch (command) {
     case "serve":
-      return await serveCommand(rest);
+      // `serve --replication-port N` is `leader` (the same daemon with the listener on).
+      return LEADER_ONLY.some((flag) => hasFlag(rest, flag))
+        ? await leaderCommand(rest, "serve")
+        : await serveCommand(rest);
     case "client":
       return await clientCommand(rest);
     case "service":
@@ -76,6 +97,14 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
       }
       if (rest.length > 0) throw new UsageError("selftest", `unexpected argument '${rest[0]}'`);
       return await selftest();
+    case "version":
+      if (rest.includes("--help") || rest.includes("-h")) {
+        printOut(HELPS.version!);
+        return 0;
+      }
+      if (rest.length > 0) throw new UsageError("version", `unexpected argument '${rest[0]}'`);
+      printOut(`cityhall ${VERSION}`);
+      return 0;
     case "help": {
       const topic = rest.find((a) => !a.startsWith("-"));
       if (topic === undefined) printOut(HELP);

@@ -92,27 +92,38 @@ const REPLICA_FLAGS = {
   boolean: [...SERVE_FLAGS.boolean],
 } as const;
 
-/** `cityhall leader …`. */
-export async function leaderCommand(args: string[]): Promise<number> {
-  if (args[0] === "forget") return await forgetCommand(args.slice(1));
-  const parsed = parseFlags("leader", args, LEADER_FLAGS);
+/** The flags that make a server a leader; `serve` with any of them runs `leader`. */
+export const LEADER_ONLY: readonly string[] = [
+  "replication-port",
+  "replication-bind",
+  "replication-retention-max-bytes",
+];
+
+/**
+ * `cityhall leader …`, also `cityhall serve --replication-port N …` (then `name` is `serve`,
+ * for the messages; the role stays leader).
+ */
+export async function leaderCommand(args: string[], name = "leader"): Promise<number> {
+  if (name === "leader" && args[0] === "forget") return await forgetCommand(args.slice(1));
+  const parsed = parseFlags(name, args, LEADER_FLAGS);
   if (parsed.booleans.has("help")) {
     printOut(LEADER_HELP);
     return 0;
   }
-  const replicationPort = intFlag("leader", parsed, "replication-port", { min: 0, max: 65535 }) ??
+  const replicationPort = intFlag(name, parsed, "replication-port", { min: 0, max: 65535 }) ??
     REPLICATION_PORT_DEFAULT;
-  const retentionMaxBytes = intFlag("leader", parsed, "replication-retention-max-bytes", {
+  const retentionMaxBytes = intFlag(name, parsed, "replication-retention-max-bytes", {
     min: 0,
     max: Number.MAX_SAFE_INTEGER,
   });
-  const settings = await serveSettings("leader", withoutFlags(parsed, LEADER_ONLY));
+  const settings = await serveSettings(name, withoutFlags(parsed, LEADER_ONLY));
   const replicationBind = parsed.strings.get("replication-bind") ?? settings.bind;
-  checkBind("leader", replicationBind, settings);
+  checkBind(name, replicationBind, settings);
   const logger = createLogger(settings.logLevel, settings.logFormat);
-  const tls = await readTls("leader", settings);
+  const tls = await readTls(name, settings);
   let registry: Awaited<ReturnType<typeof openLeaderDatabase>>["registry"];
-  return await runDaemon("leader", settings, tls, logger, {
+  return await runDaemon(name, settings, tls, logger, {
+    role: "leader",
     open: async (s, log) => {
       const opened = await openLeaderDatabase(s.dataDir, {
         ...s.engine,
@@ -182,8 +193,6 @@ export async function replicaCommand(args: string[]): Promise<number> {
     },
   });
 }
-
-const LEADER_ONLY = ["replication-port", "replication-bind", "replication-retention-max-bytes"];
 
 function withoutFlags(parsed: ParsedArgs, names: readonly string[]): ParsedArgs {
   const strings = new Map(parsed.strings);

@@ -16,7 +16,7 @@ import { Database, type DatabaseOptions } from "../engine/mod.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { type MetricsSource, startHttpServer } from "../http/mod.ts";
 import { checkBindSecurity, LATENCY_BUCKETS_S, type Server, startServer } from "../server/mod.ts";
-import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT } from "../limits.ts";
+import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT, REPLICATION_PORT_DEFAULT } from "../limits.ts";
 import {
   createLogger,
   isLogFormat,
@@ -76,6 +76,13 @@ Options:
   --insecure-no-auth     Allow a non-loopback --bind without a token (anyone who can reach
                          the address can read and change every key)
   -h, --help             Show this help
+
+Replication: with any of these, serve is "cityhall leader" (see cityhall leader --help):
+  --replication-port N   Accept replicas on port N (${REPLICATION_PORT_DEFAULT} is the leader's default; 0 = any
+                         free port)
+  --replication-bind A   Address of the replication listener (default: --bind)
+  --replication-retention-max-bytes N
+                         Most WAL bytes kept only for offline replicas (default: no cap)
 
 Exit codes: 0 after a graceful shutdown, 1 cannot start (port in use, data directory locked
 or unreadable), 2 usage error or refused insecure bind, 130 second signal.
@@ -307,6 +314,8 @@ export async function serveCommand(args: string[]): Promise<number> {
 
 /** What the role adds to the server's life cycle. */
 export interface RoleHooks {
+  /** The role named in the "listening" line (default: the command). */
+  role: string;
   open(settings: ServeSettings, logger: Logger): Promise<Database>;
   /** Starts replication; returns its closer and the fields of the "listening" line. */
   start(db: Database, logger: Logger): Promise<{
@@ -432,7 +441,7 @@ export async function runDaemon(
   logger("info", "listening", {
     resp: formatHostPort(resp.addr.hostname, resp.addr.port),
     http: http === undefined ? "off" : formatHostPort(http.addr.hostname, http.addr.port),
-    role: command,
+    role: hooks.role ?? command,
     ...role?.fields,
     sync: settings.engine.syncMode ?? "always",
     data_dir: settings.dataDir,

@@ -19,9 +19,9 @@ Deno.test("cityhall client: put, get, del, scan, stats, ping and info print scri
     assertEquals(r.code, 0);
 
     r = await c("get", "system.cpu.load");
-    assertEquals([r.code, r.stdout, r.stderr], [0, "0.75", ""]);
+    assertEquals([r.code, r.stdout, r.stderr], [0, "0.75\n", ""]);
     r = await c("get", "system.cpu.temp");
-    assertEquals(r.stdout, "-3.5");
+    assertEquals(r.stdout, "-3.5\n");
 
     r = await c("get", "no.such.key");
     assertEquals([r.code, r.stdout, r.stderr], [1, "", "not found\n"]);
@@ -169,7 +169,7 @@ Deno.test("cityhall client: AUTH with a token file, the environment, or a refuse
     r = await runCli(["client", "--port", port, "get", "k"], {
       env: { CITYHALL_AUTH_TOKEN: "s3cret-token" },
     });
-    assertEquals([r.code, r.stdout], [0, "v"]);
+    assertEquals([r.code, r.stdout], [0, "v\n"]);
     r = await runCli(["get", "--port", port, "k"], { env: { CITYHALL_AUTH_TOKEN: "wrong" } });
     assertEquals(r.code, 1);
     assertHas(r.stderr, "Authentication failed");
@@ -232,7 +232,7 @@ Deno.test("cityhall client --tls-ca talks to a serve --tls-cert/--tls-key server
     let r = await c("put", "tls.key", "over tls");
     assertEquals([r.code, r.stdout], [0, "OK\n"]);
     r = await c("get", "tls.key");
-    assertEquals([r.code, r.stdout], [0, "over tls"]);
+    assertEquals([r.code, r.stdout], [0, "over tls\n"]);
     // Without --tls-ca the TLS server is not spoken to in plain text.
     r = await runCli(["client", "--port", String(serve.port), "get", "tls.key"]);
     assertEquals(r.code, 1);

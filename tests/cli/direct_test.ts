@@ -18,7 +18,7 @@ Deno.test("cityhall put/get/del/scan open --data-dir directly when no server ans
     r = await runCli(["put", "--data-dir", dir, "--port", port, "k2", "-2"]);
     assertEquals([r.code, r.stdout], [0, "OK\n"], r.stderr);
     r = await runCli(["get", "--data-dir", dir, "--port", port, "k1"]);
-    assertEquals([r.code, r.stdout], [0, "v1"]);
+    assertEquals([r.code, r.stdout], [0, "v1\n"]);
     r = await runCli(["get", "--data-dir", dir, "--port", port, "missing"]);
     assertEquals([r.code, r.stdout, r.stderr], [1, "", "not found\n"]);
     r = await runCli(["scan", "--data-dir", dir, "--port", port, "k"]);
@@ -29,7 +29,7 @@ Deno.test("cityhall put/get/del/scan open --data-dir directly when no server ans
     assertEquals([r.code, r.stdout], [0, "1\n"]);
     // --direct skips the server even when asked for a port.
     r = await runCli(["get", "--direct", "--data-dir", dir, "k2"]);
-    assertEquals(r.stdout, "-2");
+    assertEquals(r.stdout, "-2\n");
 
     const db = await Database.open(dir);
     assertEquals(await db.get("k1"), undefined);
@@ -61,7 +61,7 @@ Deno.test("cityhall put goes through the server that holds --data-dir", async ()
     let r = await runCli(["put", "--data-dir", dir, "--port", port, "via", "server"]);
     assertEquals([r.code, r.stdout], [0, "OK\n"], r.stderr);
     r = await runCli(["client", "--port", port, "get", "via"]);
-    assertEquals(r.stdout, "server");
+    assertEquals(r.stdout, "server\n");
     r = await runCli(["scan", "--port", port, "--data-dir", dir, "v"]);
     assertEquals(r.stdout, "via\tserver\n");
 
