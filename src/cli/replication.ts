@@ -77,7 +77,8 @@ address and id, last applied sequence, last synced segment, total entries, last 
 --host/--port it asks the running replica and adds its live lag.
 `;
 
-const LEADER_FLAGS = {
+/** Flags of `leader` (also accepted by `service --role leader`). */
+export const LEADER_FLAGS = {
   string: [
     ...SERVE_FLAGS.string,
     "replication-port",
@@ -87,7 +88,8 @@ const LEADER_FLAGS = {
   boolean: [...SERVE_FLAGS.boolean],
 } as const;
 
-const REPLICA_FLAGS = {
+/** Flags of `replica` (also accepted by `service --role replica`). */
+export const REPLICA_FLAGS = {
   string: [...SERVE_FLAGS.string, "leader", "tls-ca"],
   boolean: [...SERVE_FLAGS.boolean],
 } as const;
