@@ -7,7 +7,8 @@
  * `… info listening resp=HOST:PORT http=HOST:PORT …`, then wait. The first signal stops
  * accepting, lets in-flight commands finish and answer, closes HTTP and the engine, and exits
  * 0; a second signal exits 130 at once, which loses nothing acknowledged because every
- * acknowledged write is in the WAL.
+ * acknowledged write is in the WAL. Started by npm (`npx … task start`), the daemon also
+ * shuts down gracefully when npm exits, since npm does not pass SIGTERM on (`_launcher.ts`).
  *
  * @module
  */
@@ -36,6 +37,7 @@ import {
   RESP_PORT_DEFAULT,
 } from "./_common.ts";
 import { dataDirFailure } from "./_fs_errors.ts";
+import { watchLauncher } from "./_launcher.ts";
 import { printErr, printOut } from "./_output.ts";
 
 /** Exit code after a second signal: the conventional 128 + SIGINT. */
@@ -438,6 +440,11 @@ export async function runDaemon(
   };
   const handlers = signals.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  // Started by npm (npx … task start), which exits on SIGTERM without passing it on.
+  const launcher = watchLauncher((pid) => {
+    logger("info", "npm exited without passing its signal on", { npm_pid: pid });
+    void shutdown("npm exited");
+  });
   logger("info", "listening", {
     resp: formatHostPort(resp.addr.hostname, resp.addr.port),
     http: http === undefined ? "off" : formatHostPort(http.addr.hostname, http.addr.port),
@@ -451,6 +458,7 @@ export async function runDaemon(
     pid: Deno.pid,
   });
   const code = await exited;
+  launcher?.stop();
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
   return code;
 }
