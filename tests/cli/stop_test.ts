@@ -18,6 +18,8 @@ function spawnLogged(program: string, args: string[], env: Record<string, string
     args,
     cwd: ROOT,
     env,
+    // Only what is given: a test run started by npm must not make every child look npm-born.
+    clearEnv: true,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -108,14 +110,16 @@ Deno.test("npx -y deno@2.9.6 task start stops gracefully after kill of npx", asy
   }
 });
 
-/** `sh` titled "npm exec test" that starts serve in the background and waits, like npm. */
+/** A bash titled "npm exec test" that starts serve in the background and waits, like npm. */
 function fakeNpm(dir: string, env: Record<string, string>) {
   const script = `exec -a "npm exec test" bash -c '"$0" run -A --quiet "$1" serve ` +
     `--data-dir "$2" --port 0 --http-port 0 & wait' "$0" "$@"`;
-  return spawnLogged("bash", ["-c", script, Deno.execPath(), MAIN, dir], {
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    ...env,
-  });
+  const keep: Record<string, string> = {};
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) keep[name] = value;
+  }
+  return spawnLogged("bash", ["-c", script, Deno.execPath(), MAIN, dir], { ...keep, ...env });
 }
 
 Deno.test("serve started under npm shuts down gracefully when npm exits; started otherwise it keeps running", async () => {
