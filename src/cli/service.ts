@@ -238,8 +238,9 @@ async function buildSpec(parsed: ParsedArgs, role: Role, unitName: string): Prom
       UNIT_NOFILE_DEFAULT,
     stopTimeoutS: intFlag("service", parsed, "stop-timeout-s", { min: 1, max: 3600 }) ??
       UNIT_STOP_TIMEOUT_S_DEFAULT,
-    generatedBy: `cityhall ${VERSION} service ${role === "serve" ? "" : `--role ${role} `}` +
-      `--data-dir ${dataDir}`,
+    generatedBy: `cityhall ${VERSION} (cityhall service${
+      role === "serve" ? "" : ` --role ${role}`
+    })`,
   };
 }
 
