@@ -41,11 +41,13 @@ import {
   VALUE_SIZE_BYTES_MAX,
 } from "../limits.ts";
 import {
-  loadManifest,
+  type LoadedManifests,
+  loadManifests,
+  MANIFEST_FILE_NAME,
+  MANIFEST_PREVIOUS_FILE_NAME,
   type ManifestState,
+  ManifestStore,
   newManifestState,
-  saveManifest,
-  saveManifestAsync,
   tableFileName,
   type TableMeta,
 } from "../manifest/mod.ts";
@@ -59,6 +61,16 @@ import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
 import { type Entry, type EntryIterator, isDeadAt, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { deletableSegments } from "./retention.ts";
+import {
+  checkListedTablesPresent,
+  checkStraysNotNewer,
+  fallbackFailed,
+  listedTableNames,
+  prepareRepair,
+  refuseWithoutManifest,
+  removeIfPresent,
+  tablesOnlyIn,
+} from "./_manifest_open.ts";
 import { setImmediate } from "node:timers";
 
 export { ReadOnlyError } from "../errors.ts";
@@ -206,6 +218,15 @@ export class Database {
   readonly #lock: DirLock;
   readonly #cache: BlockCache;
   #manifest: ManifestState;
+  /** Writes both manifest copies and knows what `MANIFEST.prev` still needs. */
+  #manifestStore!: ManifestStore;
+  /**
+   * Tables the latest manifest write dropped. `MANIFEST.prev` still lists them, so their files
+   * stay until the next manifest write (then they become obsolete and are deleted).
+   */
+  #retired: LiveTable[] = [];
+  /** Like `#retired`, for tables only `MANIFEST.prev` listed at open (no open handle). */
+  #retiredFiles: number[] = [];
   #wal: WalWriter;
   #memtable = new Memtable();
   /** Newest first. */
@@ -280,26 +301,53 @@ export class Database {
     const lock = fs.lock(joinPath(dir, LOCK_FILE_NAME));
     const cache = new BlockCache(resolved.blockCacheSizeBytes);
     const opened: LiveTable[] = [];
+    let loaded: LoadedManifests | undefined;
+    let fallback = false;
     try {
-      let manifest = loadManifest(fs, dir);
-      if (!manifest) {
+      loaded = loadManifests(fs, dir);
+      fallback = loaded?.source === "previous";
+      let manifest: ManifestState;
+      let store: ManifestStore;
+      if (!loaded) {
+        refuseWithoutManifest(fs, dir, walDir);
         manifest = newManifestState();
-        saveManifest(fs, dir, manifest);
+        store = new ManifestStore(fs, dir);
+        store.save(manifest);
         log("info", "created database", { dir });
-      }
-      // Files a crash left behind: tables never recorded, half-written temp files.
-      const live = new Set(manifest.tables.map((t) => tableFileName(t.fileNumber)));
-      let removed = 0;
-      for (const name of fs.readDir(dir)) {
-        if ((name.endsWith(".sst") && !live.has(name)) || name.endsWith(".tmp")) {
-          fs.remove(joinPath(dir, name));
-          removed++;
+      } else {
+        manifest = loaded.state;
+        store = new ManifestStore(fs, dir, manifest, loaded.previous);
+        if (fallback) {
+          log("warn", `${MANIFEST_FILE_NAME} is unusable: opening from the previous copy`, {
+            dir,
+            file: MANIFEST_PREVIOUS_FILE_NAME,
+            problem: loaded.currentProblem,
+          });
         }
       }
-      if (removed > 0) {
-        fs.syncDir(dir);
-        log("info", "removed files left by a crash", { dir, files: removed });
+      // Files a crash left behind: tables never recorded, half-written temp files. Tables only
+      // MANIFEST.prev lists stay until the next manifest write. An open from the previous copy
+      // removes nothing before its checks pass.
+      if (!fallback) {
+        const live = loaded ? listedTableNames(loaded) : new Set<string>();
+        let removed = 0;
+        for (const name of fs.readDir(dir)) {
+          if ((name.endsWith(".sst") && !live.has(name)) || name.endsWith(".tmp")) {
+            fs.remove(joinPath(dir, name));
+            removed++;
+          }
+        }
+        if (removed > 0) {
+          fs.syncDir(dir);
+          log("info", "removed files left by a crash", { dir, files: removed });
+        }
       }
+      checkListedTablesPresent(
+        fs,
+        dir,
+        manifest,
+        fallback ? MANIFEST_PREVIOUS_FILE_NAME : MANIFEST_FILE_NAME,
+      );
       for (const meta of manifest.tables) {
         const table = Table.open(fs, joinPath(dir, tableFileName(meta.fileNumber)), {
           cache,
@@ -328,6 +376,37 @@ export class Database {
         },
       });
       lastSeq = Math.max(lastSeq, recovered.lastSeq);
+      let retiredFiles: number[] = [];
+      if (fallback) {
+        // Every check passed: the previous copy replaces MANIFEST in both files.
+        const strays = checkStraysNotNewer(fs, dir, manifest, lastSeq, log);
+        manifest = prepareRepair(fs, dir, loaded!, strays);
+        for (const n of strays) fs.remove(joinPath(dir, tableFileName(n)));
+        store.save(manifest, { resetPrevious: true });
+        log("warn", `rewrote ${MANIFEST_FILE_NAME} from the previous copy`, {
+          dir,
+          damagedCopy: loaded!.currentBytes ? "MANIFEST.damaged" : undefined,
+          removedTables: strays.length,
+        });
+      } else if (loaded) {
+        retiredFiles = tablesOnlyIn(loaded.previous, manifest);
+        // MANIFEST.prev must stay a usable fallback. It is rewritten now when it is damaged or
+        // missing, or when the WAL ends below the tables (a power loss took records that a
+        // flush already holds): the writer continues past that gap, so the WAL could not
+        // replay from the previous copy's flushedSeq.
+        const gap = recovered.lastSeq > 0 && recovered.lastSeq < lastSeq;
+        if (!loaded.previous || gap) {
+          log("warn", `rewriting ${MANIFEST_PREVIOUS_FILE_NAME}`, {
+            dir,
+            problem: loaded.previousProblem ??
+              `the WAL ends at ${recovered.lastSeq}, below ${lastSeq}`,
+          });
+          store.save(manifest, { resetPrevious: true });
+          for (const n of retiredFiles.splice(0)) {
+            removeIfPresent(fs, joinPath(dir, tableFileName(n)));
+          }
+        }
+      }
       // Replayed records may sit only in the page cache (a crash after write(), before
       // fdatasync). They are about to be built upon — read, flushed, followed by new acknowledged
       // writes in a fresh segment — so make them durable first: otherwise a later power loss
@@ -351,6 +430,8 @@ export class Database {
         logger: log,
       });
       const db = new Database(dir, resolved, lock, cache, manifest, wal, lastSeq);
+      db.#manifestStore = store;
+      db.#retiredFiles = retiredFiles;
       for (const t of opened) db.#levelOf(t.meta.level).push(t);
       for (const level of db.#levels) level.sort((a, b) => b.meta.maxSeq - a.meta.maxSeq);
       db.#memtable = memtables[0]!;
@@ -368,6 +449,7 @@ export class Database {
     } catch (err) {
       for (const t of opened) t.table.close();
       lock.release();
+      if (fallback && err instanceof CorruptionError) throw fallbackFailed(loaded!, err);
       throw err;
     }
   }
@@ -643,9 +725,12 @@ export class Database {
       flushedSeq: seq,
       tables: opened.map((t) => t.meta),
     };
-    saveManifest(this.#fs, this.dir, manifest);
+    // Both copies: the WAL restarts at a new sequence, so the state before the snapshot can no
+    // longer serve as a fallback, and its tables may go at once.
+    this.#manifestStore.save(manifest, { resetPrevious: true });
     // From here the new state is durable: swap it in synchronously.
     this.#manifest = manifest;
+    this.#dropRetired();
     const old = this.#levels.flat();
     this.#levels = [];
     for (const t of opened) this.#levelOf(t.meta.level).push(t);
@@ -915,17 +1000,51 @@ export class Database {
   }
 
   /**
+   * One more manifest write, of the same state, so that MANIFEST.prev lists the same tables
+   * and the retired ones can go: an explicit `compact()` gives its space back at once.
+   */
+  async #settleManifest(): Promise<void> {
+    if (this.#retired.length === 0 || this.#closed) return;
+    await this.#commitManifest((m) => ({ ...m }));
+  }
+
+  /** Deletes the tables no manifest copy lists any more (once no scan holds them). */
+  #dropRetired(): void {
+    for (const t of this.#retired.splice(0)) {
+      t.obsolete = true;
+      this.#maybeDropTable(t);
+    }
+    for (const fileNumber of this.#retiredFiles.splice(0)) {
+      try {
+        removeIfPresent(this.#fs, joinPath(this.dir, tableFileName(fileNumber)));
+      } catch (err) {
+        this.#options.logger("warn", "cannot remove obsolete table", {
+          file: tableFileName(fileNumber),
+          error: String(err),
+        });
+      }
+    }
+  }
+
+  /**
    * Durably replaces the manifest with `change(current)`. Changes are serialized (a flush and
    * a compaction may both finish at once) and computed when their turn comes, so none is lost;
    * the fsyncs run off the event loop. `nextFileNumber` is raised past every number handed out
    * so far.
    */
-  #commitManifest(change: (current: ManifestState) => ManifestState): Promise<ManifestState> {
+  #commitManifest(
+    change: (current: ManifestState) => ManifestState,
+    retiring: readonly LiveTable[] = [],
+  ): Promise<ManifestState> {
     const run = this.#manifestQueue.then(async () => {
       const state = change(this.#manifest);
       state.nextFileNumber = Math.max(state.nextFileNumber, this.#nextFileNumber);
-      await saveManifestAsync(this.#fs, this.dir, state);
+      await this.#manifestStore.saveAsync(state);
       this.#manifest = state;
+      // MANIFEST.prev now holds the state before this one: what the write before dropped is
+      // listed by neither copy any more, and what this write drops is still listed there.
+      this.#dropRetired();
+      this.#retired = [...retiring];
       return state;
     });
     this.#manifestQueue = run.then(() => {}, () => {});
@@ -1066,13 +1185,14 @@ export class Database {
         return { key: e.key, seq: e.seq, kind: KIND_DELETE, expireAtMs: 0, value: EMPTY };
       });
       const inputNumbers = new Set(inputs.map((t) => t.meta.fileNumber));
+      // The inputs are retired, not deleted: MANIFEST.prev lists them until the next write.
       await this.#commitManifest((m) => ({
         ...m,
         tables: [
           ...m.tables.filter((t) => !inputNumbers.has(t.fileNumber)),
           ...outputs.map((t) => t.meta),
         ],
-      }));
+      }), inputs);
       for (let l = from; l <= to; l++) {
         this.#levels[l] = this.#levelOf(l).filter((t) => !inputNumbers.has(t.meta.fileNumber));
       }
@@ -1083,10 +1203,7 @@ export class Database {
       target.unshift(...outputs);
       target.sort((a, b) => b.meta.maxSeq - a.meta.maxSeq);
       let read = 0;
-      for (const t of inputs) {
-        read += t.meta.sizeBytes;
-        t.obsolete = true;
-      }
+      for (const t of inputs) read += t.meta.sizeBytes;
       this.#counters.compactions++;
       this.#counters.compactionBytesRead += read;
       this.#counters.compactionBytesWritten += outputs.reduce((s, t) => s + t.meta.sizeBytes, 0);
@@ -1123,7 +1240,8 @@ export class Database {
     const segments = this.#wal.segments();
     const pins = this.#retentionPins?.();
     const ids = deletableSegments(segments, {
-      flushedSeq: this.#manifest.flushedSeq,
+      // Both manifest copies must be able to replay the WAL from their flushedSeq.
+      flushedSeq: this.#manifestStore.retainAfterSeq,
       activeSegmentId: this.#wal.activeSegmentId,
       ...(pins ? { pinnedSeqs: pins.pinnedSeqs } : {}),
       ...(pins?.retainedBytesMax !== undefined ? { retainedBytesMax: pins.retainedBytesMax } : {}),
@@ -1150,7 +1268,7 @@ export class Database {
     // by it and would rewrite the manifest and delete tables after the lock is released.
     this.#checkWritable();
     const bottom = Math.max(0, this.#levels.length - 1);
-    const run = this.#compactLevels(0, bottom, true);
+    const run = this.#compactLevels(0, bottom, true).then(() => this.#settleManifest());
     this.#compacting = run.catch((err) => this.#fail(err)).finally(() => {
       this.#compacting = undefined;
       // Flushes during the merge may have filled level 0 again.
@@ -1248,7 +1366,9 @@ export class Database {
       });
     } finally {
       for (const level of this.#levels) for (const t of level) t.table.close();
+      for (const t of this.#retired) t.table.close();
       this.#levels = [];
+      this.#retired = [];
       for (const wake of this.#stallWaiters.splice(0)) wake();
       this.#lock.release();
     }

@@ -5,6 +5,8 @@
  * The whole state is small (table metadata only), so it is rewritten as one file on every
  * change and replaced atomically: `MANIFEST.tmp` → fsync → rename over `MANIFEST` → fsync the
  * directory (`writeFileAtomic`). After a crash `MANIFEST` is either the old or the new state.
+ * The engine writes through `ManifestStore` (`store.ts`), which also keeps the state before
+ * the current one in `MANIFEST.prev`, so that one damaged copy does not stop the database.
  *
  * Invariants:
  * - Every table listed is durable (fsynced and its directory entry fsynced) before the
@@ -226,3 +228,14 @@ export function saveManifestAsync(
 ): Promise<void> {
   return writeFileAtomicAsync(fs, dir, MANIFEST_FILE_NAME, encodeManifest(state));
 }
+
+export {
+  type LoadedManifests,
+  loadManifests,
+  MANIFEST_DAMAGED_FILE_NAME,
+  MANIFEST_PREVIOUS_FILE_NAME,
+  type ManifestRead,
+  ManifestStore,
+  readManifestFile,
+  type SaveOptions,
+} from "./store.ts";

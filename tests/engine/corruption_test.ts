@@ -112,19 +112,45 @@ Deno.test("Corruption: a flipped byte inside an older WAL segment fails open wit
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("Corruption: a flipped byte in the manifest fails open with CorruptionError", async () => {
-  const dir = await Deno.makeTempDir();
-  await build(dir, 300);
-  const bytes = await Deno.readFile(`${dir}/MANIFEST`);
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isDirectory) await copyDir(`${from}/${e.name}`, `${to}/${e.name}`);
+    else await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+  }
+}
+
+Deno.test("Corruption: a flipped byte in MANIFEST opens from MANIFEST.prev; both copies bad fail open with CorruptionError", async () => {
+  const pristine = await Deno.makeTempDir();
+  await build(pristine, 300);
+  const bytes = await Deno.readFile(`${pristine}/MANIFEST`);
+  const previous = await Deno.readFile(`${pristine}/MANIFEST.prev`);
   for (const at of [0, 9, 13, 17, 25, bytes.length - 1]) {
+    const dir = await Deno.makeTempDir();
+    await copyDir(pristine, dir);
     const bad = bytes.slice();
     bad[at] = bad[at]! ^ 0x04;
     await Deno.writeFile(`${dir}/MANIFEST`, bad);
-    await assertRejects(() => Database.open(dir, OPTIONS), CorruptionError);
+    const badPrevious = previous.slice();
+    const atPrevious = Math.min(at, previous.length - 1);
+    badPrevious[atPrevious] = badPrevious[atPrevious]! ^ 0x04;
+    await Deno.writeFile(`${dir}/MANIFEST.prev`, badPrevious);
+    const err = await assertRejects(() => Database.open(dir, OPTIONS), CorruptionError);
+    assert(/MANIFEST\.prev/.test(err.message) && /MANIFEST[^.]/.test(err.message), err.message);
+    await Deno.writeFile(`${dir}/MANIFEST.prev`, previous);
+    const db = await Database.open(dir, OPTIONS);
+    assertEquals(await readAll(db, 300), 0);
+    for (let i = 0; i < 300; i++) {
+      const got = await db.get(`key-${String(i).padStart(5, "0")}`);
+      assertEquals(got && fromBytes(got), valueOf(i), `offset ${at}, key ${i}`);
+    }
+    await db.close();
+    // Both copies were rewritten from the previous one; the damaged bytes are kept aside.
+    assertEquals(await Deno.readFile(`${dir}/MANIFEST.damaged`), bad);
+    const again = await Database.open(dir, OPTIONS);
+    assertEquals(fromBytes((await again.get("key-00299"))!), valueOf(299));
+    await again.close();
+    await Deno.remove(dir, { recursive: true });
   }
-  await Deno.writeFile(`${dir}/MANIFEST`, bytes);
-  const db = await Database.open(dir, OPTIONS);
-  assertEquals(fromBytes((await db.get("key-00001"))!), valueOf(1));
-  await db.close();
-  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(pristine, { recursive: true });
 });
