@@ -61,6 +61,16 @@ export const LSM_LEVELS_MAX: number = 64;
 /** Largest manifest file: it lists table metadata only. */
 export const MANIFEST_SIZE_BYTES_MAX: number = 64 * MiB;
 
+/** Largest table file `verify` and `salvage` read whole: tables are cut at 64 MiB plus one entry. */
+export const SALVAGE_TABLE_SIZE_BYTES_MAX: number = 1024 * MiB;
+/**
+ * Most bytes one table's damaged regions may cost to resynchronize on (CRC steps while looking
+ * for the next block trailer, about 10 s): the search is quadratic in the region's size.
+ */
+export const SALVAGE_RESYNC_STEPS_MAX: number = 256 * MiB;
+/** Largest record of a salvage export: one key and one value with their framing. */
+export const EXPORT_RECORD_BYTES_MAX: number = KEY_SIZE_BYTES_MAX + VALUE_SIZE_BYTES_MAX + 64;
+
 assert(
   WAL_SEGMENT_SIZE_BYTES_DEFAULT <= WAL_SEGMENT_SIZE_BYTES_MAX,
   "segment default > max",

@@ -25,6 +25,14 @@ import {
   replicaCommand,
 } from "./replication.ts";
 import { SERVICE_HELP, serviceCommand } from "./service.ts";
+import {
+  IMPORT_HELP,
+  importCommand,
+  SALVAGE_HELP,
+  salvageCommand,
+  VERIFY_HELP,
+  verifyCommand,
+} from "./salvage.ts";
 
 const HELP = `cityhall ${VERSION}: a durable key-value and time-series database for edge hardware
 
@@ -40,6 +48,9 @@ Commands:
   del K…       Delete keys (aliases: delete, rm)
   scan PREFIX  Print "key<TAB>value" lines for keys starting with PREFIX
   service      Print or install a systemd unit for serve, leader or replica
+  verify       Check every checksum of a data directory, offline (exit 1 when damaged)
+  salvage      Export what a damaged data directory still holds (load it with "import")
+  import       Load a salvage export into a new data directory
   selftest     Open a database in a temporary directory and check that it works
   version      Print the version (also --version, -V)
   help [CMD]   Show this help, or a command's
@@ -62,6 +73,9 @@ const HELPS: Record<string, string> = {
   replica: REPLICA_HELP,
   version:
     'Usage: cityhall version\n\nPrint "cityhall VERSION" and exit (the same as cityhall --version).\n',
+  verify: VERIFY_HELP,
+  salvage: SALVAGE_HELP,
+  import: IMPORT_HELP,
   selftest: "Usage: cityhall selftest\n\nOpen a database in a temporary directory, write, " +
     "read, scan, flush, compact and reopen it, and check every answer. Exit 0 when all is well.\n",
 };
@@ -90,6 +104,12 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
       return await leaderCommand(rest);
     case "replica":
       return await replicaCommand(rest);
+    case "verify":
+      return await verifyCommand(rest);
+    case "salvage":
+      return await salvageCommand(rest);
+    case "import":
+      return await importCommand(rest);
     case "selftest":
       if (rest.includes("--help") || rest.includes("-h")) {
         printOut(HELPS.selftest!);

@@ -9,7 +9,14 @@
  * @module
  */
 
-export { Table, type TableIteratorOptions, type TableOpenOptions } from "./table.ts";
+export {
+  type BlockSource,
+  decodeStoredBlock,
+  Table,
+  TableIterator,
+  type TableIteratorOptions,
+  type TableOpenOptions,
+} from "./table.ts";
 export {
   BLOOM_BITS_PER_KEY_MAX,
   shortestSeparator,
@@ -25,6 +32,8 @@ export {
   type BlockHandle,
   COMPRESSION_NONE,
   COMPRESSION_SNAPPY,
+  decodeFooter,
+  decodeProperties,
   type Footer,
   FOOTER_SIZE_BYTES,
   TABLE_FORMAT_VERSION,

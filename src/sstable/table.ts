@@ -311,46 +311,63 @@ export class Table {
 
   /** Reads a block, checks its CRC and decompresses it (only data blocks may be compressed). */
   #readBlock(handle: BlockHandle, mayBeCompressed: boolean): Uint8Array {
-    const { offset, sizeBytes } = handle;
-    const buf = this.#readExact(offset, sizeBytes + BLOCK_TRAILER_SIZE_BYTES);
-    const type = buf[sizeBytes]!;
-    const p = sizeBytes + 1;
-    const stored = (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>>
-      0;
-    if (unmaskCrc(stored) !== crc32c(buf, 0, sizeBytes + 1)) {
-      throw new CorruptionError(
-        `Cannot read block: checksum mismatch at offset ${offset} in ${this.path}`,
-      );
-    }
-    const contents = buf.subarray(0, sizeBytes);
-    if (type === COMPRESSION_NONE) return contents;
-    if (type === COMPRESSION_SNAPPY && mayBeCompressed) {
-      const length = snappyUncompressedLength(contents);
-      if (length < 0 || length > BLOCK_SIZE_BYTES_MAX) {
-        throw new CorruptionError(
-          `Cannot read block: bad Snappy length ${length} at offset ${offset} in ${this.path}`,
-        );
-      }
-      let raw: Uint8Array;
-      try {
-        raw = snappyUncompress(contents, BLOCK_SIZE_BYTES_MAX);
-      } catch (err) {
-        throw new CorruptionError(
-          `Cannot read block: invalid Snappy data at offset ${offset} in ${this.path}`,
-          { cause: err },
-        );
-      }
-      if (raw.length !== length) {
-        throw new CorruptionError(
-          `Cannot read block: Snappy length mismatch at offset ${offset} in ${this.path}`,
-        );
-      }
-      return raw;
-    }
+    const buf = this.#readExact(handle.offset, handle.sizeBytes + BLOCK_TRAILER_SIZE_BYTES);
+    return decodeStoredBlock(buf, handle.offset, this.path, mayBeCompressed);
+  }
+}
+
+/**
+ * Checks and unpacks one stored block: `stored` holds the block bytes and their 5-byte
+ * trailer, read from `offset` in `path`. Checks the CRC before anything else, then the
+ * compression type and the Snappy length; returns the block contents (a view into `stored`
+ * when raw). Throws `CorruptionError` naming the file and offset. Shared by `Table` and the
+ * offline readers of `src/verify/`.
+ */
+export function decodeStoredBlock(
+  stored: Uint8Array,
+  offset: number,
+  path: string,
+  mayBeCompressed: boolean,
+): Uint8Array {
+  assert(stored.length >= BLOCK_TRAILER_SIZE_BYTES, "stored block includes its trailer");
+  const sizeBytes = stored.length - BLOCK_TRAILER_SIZE_BYTES;
+  const buf = stored;
+  const type = buf[sizeBytes]!;
+  const p = sizeBytes + 1;
+  const crc = (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+  if (unmaskCrc(crc) !== crc32c(buf, 0, sizeBytes + 1)) {
     throw new CorruptionError(
-      `Cannot read block: unexpected compression type ${type} at offset ${offset} in ${this.path}`,
+      `Cannot read block: checksum mismatch at offset ${offset} in ${path}`,
     );
   }
+  const contents = buf.subarray(0, sizeBytes);
+  if (type === COMPRESSION_NONE) return contents;
+  if (type === COMPRESSION_SNAPPY && mayBeCompressed) {
+    const length = snappyUncompressedLength(contents);
+    if (length < 0 || length > BLOCK_SIZE_BYTES_MAX) {
+      throw new CorruptionError(
+        `Cannot read block: bad Snappy length ${length} at offset ${offset} in ${path}`,
+      );
+    }
+    let raw: Uint8Array;
+    try {
+      raw = snappyUncompress(contents, BLOCK_SIZE_BYTES_MAX);
+    } catch (err) {
+      throw new CorruptionError(
+        `Cannot read block: invalid Snappy data at offset ${offset} in ${path}`,
+        { cause: err },
+      );
+    }
+    if (raw.length !== length) {
+      throw new CorruptionError(
+        `Cannot read block: Snappy length mismatch at offset ${offset} in ${path}`,
+      );
+    }
+    return raw;
+  }
+  throw new CorruptionError(
+    `Cannot read block: unexpected compression type ${type} at offset ${offset} in ${path}`,
+  );
 }
 
 // Set by `readHandleVarint`: the offset just past the varint it decoded.
@@ -373,9 +390,13 @@ function readHandleVarint(buf: Uint8Array, p: number): number {
   return -1;
 }
 
-interface BlockSource {
+/** The data blocks a `TableIterator` walks: a table's index, or the blocks salvage found. */
+export interface BlockSource {
+  /** Number of data blocks. */
   count: number;
+  /** Index of the first block that may hold a key ≥ `key` (`count` when none). */
   findBlock(key: Uint8Array): number;
+  /** The decoded block `index`. */
   block(index: number): Block;
 }
 
@@ -383,11 +404,12 @@ interface BlockSource {
  * Two-level iterator: a position in the in-memory index picks a data block, a
  * `BlockIterator` walks it. Empty stretches are skipped with bounded loops, not recursion.
  */
-class TableIterator implements EntryIterator {
+export class TableIterator implements EntryIterator {
   readonly #src: BlockSource;
   readonly #it = new BlockIterator();
   #blockIndex = -1;
 
+  /** An unpositioned iterator over the blocks of `src`. */
   constructor(src: BlockSource) {
     this.#src = src;
     this.#it.reset(EMPTY_BLOCK);

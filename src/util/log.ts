@@ -43,6 +43,15 @@ function fieldKey(key: string): string {
   return FIXED_KEYS.has(safe) ? `field.${safe}` : safe;
 }
 
+/** Formats `key=value` pairs the way log lines do (report lines of offline tools use it). */
+export function formatLogfmtFields(fields: LogFields): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) parts.push(`${fieldKey(key)}=${logfmtValue(value)}`);
+  }
+  return parts.join(" ");
+}
+
 /** Formats one logfmt line (without the newline). */
 export function formatLogLine(
   level: LogLevel,
