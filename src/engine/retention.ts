@@ -25,7 +25,11 @@ export interface RetainedSegment {
 
 /** Inputs to the retention decision. */
 export interface RetentionInput {
-  /** Every write with `seq <= flushedSeq` is in SSTables listed in the durable manifest. */
+  /**
+   * Every write with `seq <= flushedSeq` is in SSTables listed in the durable manifest. The
+   * engine passes the lower `flushedSeq` of `MANIFEST` and `MANIFEST.prev`, so that opening
+   * from the previous copy still finds every record it needs.
+   */
   flushedSeq: number;
   /** The segment being appended to; never deleted. */
   activeSegmentId: number;
