@@ -20,7 +20,7 @@ import {
 } from "../verify/mod.ts";
 import { parseFlags, UsageError } from "./_args.ts";
 import { resolveDataDir } from "./_common.ts";
-import { printErr, printJson, printOut, stdoutIsTerminal } from "./_output.ts";
+import { printErr, printJson, printOut } from "./_output.ts";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 
 /** Help of `cityhall verify`. */
@@ -66,10 +66,32 @@ the final counts and stream checksum); if anything is wrong NEWDIR is left as it
 Exit codes: 0 imported, 1 bad export or NEWDIR not empty, 2 usage.
 `;
 
-/** Takes the directory's lock when it has a LOCK file (never creates one). */
-function lockIfPresent(fs: RealFs, dir: string): DirLock | undefined {
+/**
+ * Takes the directory's lock when it has a LOCK file, the way the engine does (`flock`,
+ * exclusive), but through a read-only handle: no file is created and no mode is changed.
+ */
+function lockIfPresent(dir: string): DirLock | undefined {
   const path = joinPath(dir, "LOCK");
-  return fs.stat(path) ? fs.lock(path) : undefined;
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+  if (!file.tryLockSync(true)) {
+    file.close();
+    throw new LockedError(`Cannot lock ${path}: another process holds it`);
+  }
+  return {
+    release() {
+      try {
+        file.unlockSync();
+      } finally {
+        file.close();
+      }
+    },
+  };
 }
 
 /** Checks DIR and locks it; prints the reason and returns undefined when it cannot. */
@@ -83,7 +105,7 @@ function openReadOnly(
     return undefined;
   }
   try {
-    return { fs, lock: lockIfPresent(fs, dir) };
+    return { fs, lock: lockIfPresent(dir) };
   } catch (err) {
     if (!(err instanceof LockedError)) throw err;
     printErr(
@@ -209,7 +231,10 @@ export async function salvageCommand(args: string[]): Promise<number> {
   let file: Deno.FsFile | undefined;
   const tmp = output === undefined ? undefined : `${output}.tmp`;
   try {
-    file = tmp === undefined ? undefined : Deno.openSync(tmp, { write: true, createNew: true });
+    // 0600 like every data file: the export holds every value of the database.
+    file = tmp === undefined
+      ? undefined
+      : Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
     const sink = (chunk: Uint8Array) => {
       const out = file ?? Deno.stdout;
       for (let o = 0; o < chunk.length;) o += out.writeSync(chunk.subarray(o));
@@ -255,6 +280,7 @@ export async function salvageCommand(args: string[]): Promise<number> {
           null,
           2,
         ) + "\n",
+        { mode: 0o600 },
       );
     }
     if (summary.manifestsUsed.length === 0) {
@@ -273,6 +299,14 @@ export async function salvageCommand(args: string[]): Promise<number> {
     throw err;
   } finally {
     opened.lock?.release();
+  }
+}
+
+function stdoutIsTerminal(): boolean {
+  try {
+    return Deno.stdout.isTerminal();
+  } catch {
+    return false;
   }
 }
 
