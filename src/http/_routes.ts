@@ -35,6 +35,7 @@ import {
   HTTP_VALUE_BODY_BYTES_MAX,
 } from "../limits.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
+import { healthResponse } from "./health.ts";
 
 /** What a handler gets. */
 export interface RequestContext {
@@ -52,6 +53,8 @@ export interface RequestContext {
   stats(): Record<string, unknown>;
   /** The `/metrics` text. */
   metrics(): string;
+  /** Problems that make `/healthz` answer 503 (empty = healthy). */
+  health(): string[];
 }
 
 /** Handles one request. */
@@ -309,7 +312,10 @@ const routes = {
     name: "healthz",
     seed: false,
     open: true,
-    methods: { GET: () => textResponse(200, "ok") },
+    methods: {
+      GET: (ctx) => healthResponse(ctx.health(), false),
+      HEAD: (ctx) => healthResponse(ctx.health(), true),
+    },
   },
   metrics: {
     name: "metrics",

@@ -21,6 +21,7 @@
  */
 
 export { type HttpServer, type HttpServerOptions, startHttpServer } from "./server.ts";
+export { combineHealth, engineHealth, type HealthProvider } from "./health.ts";
 export {
   HTTP_LATENCY_BUCKETS_S,
   HttpMetrics,

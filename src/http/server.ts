@@ -24,6 +24,7 @@ import { isOpenPath, matchRoute, type RequestContext } from "./_routes.ts";
 import { QueryParams, splitTarget } from "./_url.ts";
 import { HTTP_URL_LENGTH_MAX } from "../limits.ts";
 import { HttpMetrics, type MetricsInput, type MetricsSource, renderMetrics } from "./metrics.ts";
+import { engineHealth, type HealthProvider } from "./health.ts";
 
 /** Options of `startHttpServer`. */
 export interface HttpServerOptions {
@@ -41,6 +42,8 @@ export interface HttpServerOptions {
   tls?: { cert: string; key: string };
   /** Caps every request body limit below its default (tests, small machines). */
   bodySizeBytesMax?: number;
+  /** What `/healthz` checks (503 when it reports problems); default: the engine's state. */
+  health?: HealthProvider;
 }
 
 /** A running HTTP server. */
@@ -100,6 +103,7 @@ export async function startHttpServer(
   }
   const authenticate = await createAuthenticator(options.authToken);
   const http = new HttpMetrics();
+  const health = options.health ?? engineHealth(db);
   const startedMs = Date.now();
 
   const stats = (): Record<string, unknown> => {
@@ -169,6 +173,7 @@ export async function startHttpServer(
         bodySizeBytesMax,
         stats,
         metrics,
+        health,
       };
       return { response: await handler(ctx), route };
     } catch (err) {

@@ -69,7 +69,7 @@ Deno.test("Unknown routes answer 404 and wrong methods 405 with Allow", async ()
       ["/v1/batch", "GET", "POST"],
       ["/v1/stats", "POST", "GET"],
       ["/metrics", "DELETE", "GET"],
-      ["/healthz", "POST", "GET"],
+      ["/healthz", "POST", "GET, HEAD"],
       ["/keys", "GET", "POST"],
       ["/keys/k", "PUT", "GET, DELETE"],
     ];
