@@ -200,6 +200,18 @@ export const CONTROL_BODY_BYTES_MAX: number = 1 * MiB;
 export const AUTH_TOKEN_BYTES_MAX: number = 4 * KiB;
 /** Segments listed in WELCOME: 32 bytes each must fit a control frame. */
 export const WELCOME_SEGMENTS_MAX: number = 16 * KiB;
+/** HELLO before its token: magic, version, ids, nextSeq, token length (a new field grows it). */
+export const HELLO_FIXED_BYTES: number = 54;
+/** Largest HELLO body: the only frame a leader reads before authentication, so it is small. */
+export const HELLO_BODY_BYTES_MAX: number = HELLO_FIXED_BYTES + AUTH_TOKEN_BYTES_MAX;
+/** WELCOME before its segment list: leader id, durableSeq, firstSeq, heartbeat, idle, count. */
+export const WELCOME_FIXED_BYTES: number = 44;
+/** Largest WELCOME body: the fixed part and the longest segment list. */
+export const WELCOME_BODY_BYTES_MAX: number = WELCOME_FIXED_BYTES + 32 * WELCOME_SEGMENTS_MAX;
+/** Longest ERROR message in UTF-8 bytes: it is a log line, not a document. */
+export const ERROR_MESSAGE_BYTES_MAX: number = 1 * KiB;
+/** Largest ERROR body: code u16 and the message. */
+export const ERROR_BODY_BYTES_MAX: number = 2 + ERROR_MESSAGE_BYTES_MAX;
 
 /** Default bytes of records a replica asks for per FETCH (flow control). */
 export const FETCH_BYTES_DEFAULT: number = 1 * MiB;
@@ -211,8 +223,35 @@ export const FETCH_WAIT_MS_DEFAULT: number = 1000;
 export const HEARTBEAT_MS_DEFAULT: number = 1000;
 /** Silence after which either end drops the link. */
 export const REPLICATION_IDLE_TIMEOUT_MS_DEFAULT: number = 10_000;
-/** Time the leader gives a new connection to send HELLO. */
+/**
+ * Time from accept within which a new connection must complete HELLO; absolute, so a peer
+ * that trickles one byte at a time cannot hold the slot longer.
+ */
 export const HANDSHAKE_TIMEOUT_MS: number = 10_000;
+/**
+ * Replication connections still in the handshake (not authenticated); a new one past this
+ * closes the oldest, so slow or silent peers cannot starve real replicas nor hold memory.
+ */
+export const REPLICATION_HANDSHAKES_MAX: number = 8;
+/** Authenticated replication sessions at once (a replica id has at most one). */
+export const REPLICATION_SESSIONS_MAX: number = 64;
+/**
+ * Time a replica that has not acknowledged any data yet may hold a pin on the leader's WAL
+ * while it is behind: past it without an ACK of data it was sent, the session is closed and
+ * its pin released (a real replica acknowledges its first DATA within one fdatasync).
+ */
+export const REPLICA_VERIFY_TIMEOUT_MS: number = 60_000;
+/**
+ * A replica listed in `replicas.json` that has never acknowledged data it was sent (written
+ * by an older leader) is dropped from the list when it does not do so within this time.
+ */
+export const REPLICA_UNVERIFIED_EXPIRY_MS: number = 24 * 60 * 60 * 1000;
+/**
+ * Default of `--replication-retention-max-bytes`: WAL kept only for replicas that have not
+ * acknowledged it. A replica further behind bootstraps from a snapshot; an edge box's disk is
+ * not given over to a replica that may never return.
+ */
+export const REPLICATION_RETENTION_BYTES_MAX_DEFAULT: number = 1024 * MiB;
 
 /** First reconnect delay (ms); each failure doubles the ceiling. */
 export const BACKOFF_BASE_MS_DEFAULT: number = 1000;
@@ -230,7 +269,9 @@ export const REPLICAS_MAX: number = 256;
 export const REPLICATION_PORT_DEFAULT: number = 7879;
 
 assert(FETCH_BYTES_DEFAULT <= FETCH_BYTES_MAX, "fetch default > max");
-assert(WELCOME_SEGMENTS_MAX * 32 + 128 <= CONTROL_BODY_BYTES_MAX, "segment list fits WELCOME");
+assert(WELCOME_BODY_BYTES_MAX <= CONTROL_BODY_BYTES_MAX, "segment list fits WELCOME");
+assert(HELLO_BODY_BYTES_MAX <= CONTROL_BODY_BYTES_MAX, "HELLO is a control frame");
+assert(REPLICATION_SESSIONS_MAX <= REPLICAS_MAX, "every session can be a known replica");
 assert(
   FETCH_WAIT_MS_DEFAULT < REPLICATION_IDLE_TIMEOUT_MS_DEFAULT,
   "long-poll shorter than idle timeout",

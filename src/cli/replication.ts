@@ -14,7 +14,7 @@
  * @module
  */
 
-import { REPLICATION_PORT_DEFAULT } from "../limits.ts";
+import { REPLICATION_PORT_DEFAULT, REPLICATION_RETENTION_BYTES_MAX_DEFAULT } from "../limits.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import {
   openLeaderDatabase,
@@ -50,8 +50,9 @@ Options (beside every "serve" option):
   --replication-port N   Replication port (default ${REPLICATION_PORT_DEFAULT}; 0 = any free port)
   --replication-bind A   Address of the replication listener (default: --bind)
   --replication-retention-max-bytes N
-                         Most bytes of WAL kept only for offline replicas; past it the oldest
-                         segments go and a replica that needed them is told so (default: no cap)
+                         Most bytes of WAL kept only for replicas that have not acknowledged
+                         it; past it the oldest segments go and a replica that needed them
+                         bootstraps from a snapshot (default ${REPLICATION_RETENTION_BYTES_MAX_DEFAULT}, 1 GiB)
 The --auth-token-file token is also required from replicas; --tls-cert/--tls-key also apply.
 
 "forget" makes a running leader forget a replica that will never return, so it stops keeping
@@ -73,8 +74,10 @@ and 7880). Every "serve" option applies (--data-dir, --port, --http-port, --bind
   --tls-ca F             Connect to the leader with TLS, trusting this PEM CA certificate
 
 "status" reads DIR/replication/status.json, so it works with the replica stopped: leader
-address and id, last applied sequence, last synced segment, total entries, last contact. With
---host/--port it asks the running replica and adds its live lag.
+address and id, last applied sequence, last synced segment, total entries, last contact and
+how stale the data may be, and why the leader refuses it, if it does. It checks the data
+directory's lock to tell whether the replica still runs (after a kill -9 the file still holds
+the last state it wrote). With --host/--port it asks the running replica and adds its live lag.
 `;
 
 /** Flags of `leader` (also accepted by `service --role leader`). */
@@ -191,6 +194,7 @@ export async function replicaCommand(args: string[]): Promise<number> {
       return Promise.resolve({
         close: () => replica.close(),
         fields: { leader: leaderAddress, replica_id: replica.replicaId },
+        health: () => replica.healthProblems(),
       });
     },
   });
@@ -240,6 +244,35 @@ async function readTls(
 
 function formatTime(ms: number): string {
   return ms === 0 ? "never" : new Date(ms).toISOString();
+}
+
+function formatAgo(ms: number, nowMs: number): string {
+  if (ms === 0) return "never";
+  return `${new Date(ms).toISOString()} (${Math.max(0, Math.round((nowMs - ms) / 1000))} s ago)`;
+}
+
+/**
+ * Whether a process holds the data directory's lock (a running replica does; a killed one's
+ * lock went with it): true, false, or undefined when the lock file cannot be checked.
+ */
+function lockHeld(dataDir: string): boolean | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(`${dataDir}/LOCK`, { read: true });
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound ? false : undefined;
+  }
+  try {
+    // flock(LOCK_SH | LOCK_NB), held for microseconds: a replica starting in that instant
+    // would find the directory locked and exit (a supervisor restarts it).
+    if (!file.tryLockSync(false)) return true;
+    file.unlockSync();
+    return false;
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
+  }
 }
 
 /** `cityhall replica status`. */
@@ -302,21 +335,61 @@ async function statusCommand(args: string[]): Promise<number> {
     );
     return 1;
   }
+  const nowMs = Date.now();
+  const running = status === undefined ? undefined : lockHeld(dataDir);
+  // A state other than "stopped" from a replica that no longer runs (kill -9, power loss) is
+  // what it was, not what it is.
+  const state = status === undefined
+    ? undefined
+    : running === false && status.state !== "stopped"
+    ? "not running"
+    : status.state;
+  const caughtUpMs = status?.lastCaughtUpMs ?? 0;
+  const current = status !== undefined && state === "connected" &&
+    status.lastAppliedSeq >= status.leaderDurableSeq;
+  const stalenessSeconds = status === undefined
+    ? undefined
+    : current
+    ? 0
+    : caughtUpMs === 0
+    ? null
+    : Math.max(0, Math.round((nowMs - caughtUpMs) / 1000));
   if (parsed.booleans.has("json")) {
-    printJson({ ...(status ?? {}), ...(Object.keys(live).length > 0 ? { live } : {}) });
+    printJson({
+      ...(status ?? {}),
+      ...(status !== undefined ? { running: running ?? null, stalenessSeconds } : {}),
+      ...(state !== undefined ? { state, recordedState: status!.state } : {}),
+      ...(Object.keys(live).length > 0 ? { live } : {}),
+    });
     return 0;
   }
   if (status !== undefined) {
+    const recorded = state === status.state ? "" : `; the file says ${status.state}`;
     printOut(`data dir:            ${dataDir}`);
     printOut(`replica id:          ${status.replicaId}`);
     printOut(`leader address:      ${status.leaderAddress}`);
     printOut(`leader id:           ${status.leaderId ?? "(not contacted yet)"}`);
-    printOut(`link state:          ${status.state} (as of ${formatTime(status.updatedMs)})`);
+    printOut(`link state:          ${state} (as of ${formatTime(status.updatedMs)}${recorded})`);
+    printOut(
+      `process:             ${
+        running === undefined ? "unknown" : running ? "running" : "not running"
+      }`,
+    );
     printOut(`last applied seq:    ${status.lastAppliedSeq}`);
     printOut(`last synced segment: ${status.lastSyncedSegment}`);
     printOut(`total entries:       ${status.totalEntries}`);
     printOut(`leader durable seq:  ${status.leaderDurableSeq}`);
-    printOut(`last contact:        ${formatTime(status.lastContactMs)}`);
+    printOut(`last contact:        ${formatAgo(status.lastContactMs, nowMs)}`);
+    printOut(
+      `staleness:           ${
+        stalenessSeconds === 0
+          ? "none (caught up)"
+          : stalenessSeconds === null || stalenessSeconds === undefined
+          ? "unknown (never caught up)"
+          : `up to ${stalenessSeconds} s (last caught up ${formatTime(caughtUpMs)})`
+      }`,
+    );
+    if (status.refusal) printOut(`refused:             ${status.refusal}`);
     if (status.lastError) printOut(`last error:          ${status.lastError}`);
   }
   if (Object.keys(live).length > 0) {
@@ -324,6 +397,8 @@ async function statusCommand(args: string[]): Promise<number> {
     printOut(`live applied seq:    ${live.slave_repl_offset ?? "?"}`);
     printOut(`live lag entries:    ${live.cityhall_lag_entries ?? "?"}`);
     printOut(`live retries:        ${live.cityhall_retries ?? "?"}`);
+    printOut(`live staleness s:    ${live.cityhall_staleness_seconds ?? "?"}`);
+    if (live.cityhall_refusal) printOut(`live refusal:        ${live.cityhall_refusal}`);
   }
   return 0;
 }

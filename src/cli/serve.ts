@@ -15,7 +15,7 @@
 
 import { Database, type DatabaseOptions } from "../engine/mod.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { type MetricsSource, startHttpServer } from "../http/mod.ts";
+import { combineHealth, engineHealth, type MetricsSource, startHttpServer } from "../http/mod.ts";
 import { checkBindSecurity, LATENCY_BUCKETS_S, type Server, startServer } from "../server/mod.ts";
 import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT, REPLICATION_PORT_DEFAULT } from "../limits.ts";
 import {
@@ -323,6 +323,8 @@ export interface RoleHooks {
   start(db: Database, logger: Logger): Promise<{
     close(): Promise<void>;
     fields: Record<string, string | number>;
+    /** Problems `/healthz` reports (a refused replica); none = healthy. */
+    health?: () => string[];
   }>;
 }
 
@@ -355,7 +357,7 @@ export async function runDaemon(
   }
   let resp: Server | undefined;
   let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
-  let role: { close(): Promise<void>; fields: Record<string, string | number> } | undefined;
+  let role: Awaited<ReturnType<RoleHooks["start"]>> | undefined;
   let shuttingDown: Promise<number> | undefined;
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => resolveExit = resolve);
@@ -412,6 +414,8 @@ export async function runDaemon(
         port: settings.httpPort,
         logger,
         metrics: metricsSource(resp),
+        // /healthz: the engine's state, and the role's (started below) once it runs.
+        health: combineHealth(engineHealth(db), () => role?.health?.() ?? []),
         ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
         ...(tls !== undefined ? { tls } : {}),
       });

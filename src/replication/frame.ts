@@ -7,27 +7,34 @@
  *   crc = maskCrc(crc32c(header bytes 0..7 ‖ body as sent)); flags bit 0 = body is Snappy
  * ```
  *
+ * Frames are read by `frame_reader.ts` under the policy of the link's phase (what may arrive
+ * before authentication, and how large).
+ *
  * Invariants:
- * - A frame is checked whole (length against the limits, then the checksum, then the Snappy
- *   stream's length, then the body's structure) before anything in it is used: a cut or
- *   corrupted frame is never partly applied.
+ * - A frame is checked whole (type and length against the phase's limits, then the checksum,
+ *   then the Snappy stream, validated before it is decompressed, then the body's structure)
+ *   before anything in it is used: a cut or corrupted frame is never partly applied.
+ * - HELLO and WELCOME have a fixed part (`HELLO_FIXED_BYTES`, `WELCOME_FIXED_BYTES` in
+ *   limits.ts) and one variable part (token, segment list). A field added to either grows the
+ *   fixed part there, so the pre-authentication size limits follow.
  * - Integers are little-endian; sequence numbers are u64 holding values ≤ 2^53 − 1.
  *
  * @module
  */
 
-import { CorruptionError, ProtocolError } from "../errors.ts";
+import { ProtocolError } from "../errors.ts";
 import { assert } from "../util/assert.ts";
 import { getU64, putU64 } from "../util/coding.ts";
 import { crc32cExtend, maskCrc } from "../util/crc32c.ts";
-import { snappyCompress, snappyUncompress } from "../util/snappy.ts";
+import { snappyCompress } from "../util/snappy.ts";
 import {
   AUTH_TOKEN_BYTES_MAX,
-  CONTROL_BODY_BYTES_MAX,
   DATA_HEADER_BYTES,
+  ERROR_MESSAGE_BYTES_MAX,
   FRAME_BODY_BYTES_MAX,
   FRAME_HEADER_BYTES,
-  FRAME_WIRE_BODY_BYTES_MAX,
+  HELLO_FIXED_BYTES,
+  WELCOME_FIXED_BYTES,
   WELCOME_SEGMENTS_MAX,
 } from "../limits.ts";
 
@@ -83,6 +90,26 @@ export const SYNC_PROTOCOL_VERSION = 1;
 /** Bytes of a leader id (the leader's `databaseId`) and of a replica id. */
 export const ID_BYTES = 16;
 
+const FRAME_TYPE_NAMES = [
+  "",
+  "HELLO",
+  "WELCOME",
+  "ERROR",
+  "FETCH",
+  "DATA",
+  "ACK",
+  "HEARTBEAT",
+  "SNAPSHOT_REQUEST",
+  "SNAPSHOT_BEGIN",
+  "FILE_FETCH",
+  "FILE_CHUNK",
+];
+
+/** `HELLO`, `DATA`, … or `unknown (N)` for a log line or an error message. */
+export function frameTypeName(type: number): string {
+  return FRAME_TYPE_NAMES[type] || `unknown (${type})`;
+}
+
 /** A decoded frame: type and the (decompressed) body. */
 export interface Frame {
   type: number;
@@ -116,106 +143,6 @@ export function encodeFrame(type: number, body: Uint8Array, compress = false): U
   crc = crc32cExtend(crc, out, FRAME_HEADER_BYTES, out.length);
   view.setUint32(8, maskCrc(crc), true);
   return out;
-}
-
-/**
- * Reads whole frames from a connection. Every check runs before `next` returns a frame; a
- * failure throws `ProtocolError` naming what was wrong and the frame's offset in the stream.
- */
-export class FrameReader {
-  readonly #conn: Deno.Conn;
-  #buf = new Uint8Array(64 * 1024);
-  #start = 0;
-  #end = 0;
-  /** Stream offset of `#buf[#start]`. */
-  #offset = 0;
-  /** Called after every read that returned bytes (idle timeouts watch it). */
-  onBytes: (() => void) | undefined;
-
-  /** Reads from `conn`. */
-  constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-  }
-
-  /** Bytes read so far. */
-  get bytesRead(): number {
-    return this.#offset + (this.#end - this.#start);
-  }
-
-  async #fill(need: number): Promise<boolean> {
-    while (this.#end - this.#start < need) {
-      if (this.#buf.length - this.#start < need) {
-        const size = Math.max(this.#buf.length, need);
-        const grown = new Uint8Array(size);
-        grown.set(this.#buf.subarray(this.#start, this.#end));
-        this.#end -= this.#start;
-        this.#start = 0;
-        this.#buf = grown;
-      } else if (this.#buf.length - this.#end < need - (this.#end - this.#start)) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-        this.#end -= this.#start;
-        this.#start = 0;
-      }
-      const n = await this.#conn.read(this.#buf.subarray(this.#end));
-      if (n === null) return false;
-      this.#end += n;
-      this.onBytes?.();
-    }
-    return true;
-  }
-
-  /** The next frame, or `undefined` when the peer closed cleanly between frames. */
-  async next(): Promise<Frame | undefined> {
-    const at = this.#offset;
-    if (!(await this.#fill(FRAME_HEADER_BYTES))) {
-      if (this.#end === this.#start) return undefined;
-      throw new ProtocolError(
-        `Cannot read replication frame: connection cut inside a frame header at stream offset ${at}`,
-      );
-    }
-    const header = this.#buf.subarray(this.#start, this.#start + FRAME_HEADER_BYTES);
-    const view = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES);
-    const type = header[0]!;
-    const flags = header[1]!;
-    const length = view.getUint32(4, true);
-    const fail = (reason: string): never => {
-      throw new ProtocolError(`Cannot read replication frame: ${reason} at stream offset ${at}`);
-    };
-    if (type < FRAME_HELLO || type > FRAME_FILE_CHUNK) fail(`unknown frame type ${type}`);
-    if ((flags & ~FLAG_SNAPPY) !== 0 || view.getUint16(2, true) !== 0) {
-      fail("reserved bits are not zero");
-    }
-    const lengthMax = type === FRAME_DATA || type === FRAME_FILE_CHUNK
-      ? FRAME_WIRE_BODY_BYTES_MAX
-      : CONTROL_BODY_BYTES_MAX;
-    if (length > lengthMax) fail(`body length ${length} over the limit ${lengthMax}`);
-    if (!(await this.#fill(FRAME_HEADER_BYTES + length))) {
-      fail(`connection cut inside a frame (${length}-byte body)`);
-    }
-    const frame = this.#buf.subarray(this.#start, this.#start + FRAME_HEADER_BYTES + length);
-    const stored = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_BYTES)
-      .getUint32(8, true);
-    let crc = crc32cExtend(0, frame, 0, 8);
-    crc = crc32cExtend(crc, frame, FRAME_HEADER_BYTES, frame.length);
-    if (maskCrc(crc) !== stored) fail("checksum mismatch");
-    let body: Uint8Array = frame.slice(FRAME_HEADER_BYTES);
-    if (flags & FLAG_SNAPPY) {
-      // Validated tag by tag before it is decoded (ARCHITECTURE.md § "Snappy validation").
-      try {
-        body = snappyUncompress(body, FRAME_BODY_BYTES_MAX);
-      } catch (err) {
-        if (!(err instanceof CorruptionError)) throw err;
-        fail(`bad Snappy body (${err.message})`);
-      }
-    }
-    this.#start += FRAME_HEADER_BYTES + length;
-    this.#offset += FRAME_HEADER_BYTES + length;
-    if (this.#start === this.#end) {
-      this.#start = 0;
-      this.#end = 0;
-    }
-    return { type, body, wireBytes: FRAME_HEADER_BYTES + length };
-  }
 }
 
 // ---------------------------------------------------------------- message bodies
@@ -254,7 +181,7 @@ export interface Hello {
 /** Encodes HELLO. */
 export function encodeHello(h: Hello): Uint8Array {
   assert(h.token.length <= AUTH_TOKEN_BYTES_MAX, "token too long");
-  const body = new Uint8Array(54 + h.token.length);
+  const body = new Uint8Array(HELLO_FIXED_BYTES + h.token.length);
   const view = new DataView(body.buffer);
   body.set(SYNC_MAGIC, 0);
   view.setUint16(8, h.version, true);
@@ -263,18 +190,18 @@ export function encodeHello(h: Hello): Uint8Array {
   body.set(h.expectedLeaderId, 28);
   putU64(view, 44, h.nextSeq);
   view.setUint16(52, h.token.length, true);
-  body.set(h.token, 54);
+  body.set(h.token, HELLO_FIXED_BYTES);
   return body;
 }
 
 /** Decodes HELLO; a bad magic or a version other than ours is reported by the caller. */
 export function decodeHello(body: Uint8Array): Hello {
-  const view = need(body, 54, "HELLO");
+  const view = need(body, HELLO_FIXED_BYTES, "HELLO");
   for (let i = 0; i < SYNC_MAGIC.length; i++) {
     if (body[i] !== SYNC_MAGIC[i]) bodyFail("HELLO", "bad magic (not a CityHall Sync replica)");
   }
   const tokenLength = view.getUint16(52, true);
-  if (tokenLength > AUTH_TOKEN_BYTES_MAX || body.length !== 54 + tokenLength) {
+  if (tokenLength > AUTH_TOKEN_BYTES_MAX || body.length !== HELLO_FIXED_BYTES + tokenLength) {
     bodyFail("HELLO", `bad token length ${tokenLength}`);
   }
   return {
@@ -282,7 +209,7 @@ export function decodeHello(body: Uint8Array): Hello {
     replicaId: body.slice(12, 28),
     expectedLeaderId: body.slice(28, 44),
     nextSeq: u64(view, 44, "HELLO"),
-    token: body.slice(54),
+    token: body.slice(HELLO_FIXED_BYTES),
   };
 }
 
@@ -309,7 +236,7 @@ export interface Welcome {
 /** Encodes WELCOME. */
 export function encodeWelcome(w: Welcome): Uint8Array {
   const segments = w.segments.slice(-WELCOME_SEGMENTS_MAX);
-  const body = new Uint8Array(44 + 32 * segments.length);
+  const body = new Uint8Array(WELCOME_FIXED_BYTES + 32 * segments.length);
   const view = new DataView(body.buffer);
   body.set(w.leaderId, 0);
   putU64(view, 16, w.durableSeq);
@@ -317,7 +244,7 @@ export function encodeWelcome(w: Welcome): Uint8Array {
   view.setUint32(32, w.heartbeatMs, true);
   view.setUint32(36, w.idleTimeoutMs, true);
   view.setUint32(40, segments.length, true);
-  let at = 44;
+  let at = WELCOME_FIXED_BYTES;
   for (const s of segments) {
     putU64(view, at, s.id);
     putU64(view, at + 8, s.firstSeq);
@@ -330,13 +257,13 @@ export function encodeWelcome(w: Welcome): Uint8Array {
 
 /** Decodes WELCOME. */
 export function decodeWelcome(body: Uint8Array): Welcome {
-  const view = need(body, 44, "WELCOME");
+  const view = need(body, WELCOME_FIXED_BYTES, "WELCOME");
   const count = view.getUint32(40, true);
-  if (count > WELCOME_SEGMENTS_MAX || body.length !== 44 + 32 * count) {
+  if (count > WELCOME_SEGMENTS_MAX || body.length !== WELCOME_FIXED_BYTES + 32 * count) {
     bodyFail("WELCOME", `bad segment count ${count}`);
   }
   const segments: SegmentEntry[] = [];
-  for (let i = 0, at = 44; i < count; i++, at += 32) {
+  for (let i = 0, at = WELCOME_FIXED_BYTES; i < count; i++, at += 32) {
     segments.push({
       id: u64(view, at, "WELCOME"),
       firstSeq: u64(view, at + 8, "WELCOME"),
@@ -356,7 +283,13 @@ export function decodeWelcome(body: Uint8Array): Welcome {
 
 /** Encodes ERROR: a code and a UTF-8 message. */
 export function encodeError(code: number, message: string): Uint8Array {
-  const text = utf8.encode(message.slice(0, 1024));
+  let text = utf8.encode(message);
+  if (text.length > ERROR_MESSAGE_BYTES_MAX) {
+    // Cut at a character boundary (never inside a UTF-8 sequence: continuation bytes 10xxxxxx).
+    let end = ERROR_MESSAGE_BYTES_MAX;
+    while (end > 0 && (text[end]! & 0xc0) === 0x80) end--;
+    text = text.slice(0, end);
+  }
   const body = new Uint8Array(2 + text.length);
   new DataView(body.buffer).setUint16(0, code, true);
   body.set(text, 2);

@@ -24,6 +24,8 @@ export interface ReplicationRole {
   listReplicas(): string[];
   /** Leader: forgets a replica (stops pinning WAL for it); false when unknown. */
   forgetReplica(id: string): Promise<boolean>;
+  /** Problems for `/healthz` (empty = healthy): a replica whose link is refused. */
+  healthProblems(): string[];
 }
 
 const roles = new WeakMap<Database, ReplicationRole>();

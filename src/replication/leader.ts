@@ -1,72 +1,39 @@
 /**
- * The leader side of CityHall Sync: a TCP (or TLS) listener that serves replicas' FETCHes from
- * the WAL, tracks their acknowledgements, pins WAL retention for them and answers INFO
- * replication and WAIT. Protocol: `frame.ts` and ARCHITECTURE.md § "Replication".
+ * The leader side of CityHall Sync: a TCP (or TLS) listener that admits replicas, serves their
+ * FETCHes from the WAL (`leader_session.ts`), tracks their acknowledgements, pins WAL
+ * retention for them and answers INFO replication and WAIT. Protocol: `frame.ts`, the
+ * handshake rules `handshake.ts`, and ARCHITECTURE.md § "Replication (CityHall Sync)".
  *
- * One session per connection: a reader loop handles HELLO, FETCH, ACK and HEARTBEAT; a FETCH
- * with nothing new is held (long-poll) until a WAL sync makes new records durable (the
- * database's `onDurable` notification: no polling) or its wait runs out (then an empty DATA,
- * which doubles as the leader's heartbeat). A session silent for `idleTimeoutMs` is closed.
+ * Admission, with the named limits of ARCHITECTURE.md § "Replication limits":
+ * - At most `REPLICATION_HANDSHAKES_MAX` connections in the handshake at once; a new one past
+ *   it closes the oldest. Each has `HANDSHAKE_TIMEOUT_MS` from its accept.
+ * - At most `REPLICATION_SESSIONS_MAX` admitted sessions, one per replica id (a reconnect
+ *   replaces the old session); a verified replica may take the place of an unverified one.
+ * - At most `REPLICAS_MAX` known (verified) replicas.
  *
  * @module
  */
 
 import { acceptLoop } from "../util/net.ts";
-import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { Database, type DatabaseCheckpoint } from "../engine/mod.ts";
+import { Database } from "../engine/mod.ts";
 import { RealFs } from "../fs/mod.ts";
-import { encodeManifest } from "../manifest/mod.ts";
-import { fileCrc } from "./snapshot.ts";
-import { ProtocolError } from "../errors.ts";
-import { type Logger, silentLogger } from "../util/log.ts";
-import { type FeedPosition, WalFeed } from "./feed.ts";
-import {
-  decodeFetch,
-  decodeFileFetch,
-  decodeHello,
-  decodeSeq,
-  encodeData,
-  encodeError,
-  encodeFileChunk,
-  encodeFrame,
-  encodeSeq,
-  encodeSnapshotBegin,
-  encodeWelcome,
-  ERROR_AUTH,
-  ERROR_BAD_FRAME,
-  ERROR_INTERNAL,
-  ERROR_POSITION_GONE,
-  ERROR_REFUSED,
-  ERROR_REPLICA_AHEAD,
-  ERROR_SHUTDOWN,
-  ERROR_VERSION,
-  ERROR_WRONG_LEADER,
-  type Fetch,
-  FRAME_ACK,
-  FRAME_DATA,
-  FRAME_ERROR,
-  FRAME_FETCH,
-  FRAME_FILE_CHUNK,
-  FRAME_FILE_FETCH,
-  FRAME_HEARTBEAT,
-  FRAME_HELLO,
-  FRAME_SNAPSHOT_BEGIN,
-  FRAME_SNAPSHOT_REQUEST,
-  FRAME_WELCOME,
-  FrameReader,
-  hexId,
-  SYNC_PROTOCOL_VERSION,
-} from "./frame.ts";
+import { type LogFields, type Logger, type LogLevel, silentLogger } from "../util/log.ts";
+import type { FeedPosition } from "./feed.ts";
+import { ERROR_REFUSED, ERROR_SHUTDOWN, hexId } from "./frame.ts";
+import { hashToken, type LeaderFacts, type Refusal } from "./handshake.ts";
 import { attachReplicationRole, type ReplicationRole } from "./hooks.ts";
 import {
-  FETCH_BYTES_MAX,
   HANDSHAKE_TIMEOUT_MS,
   HEARTBEAT_MS_DEFAULT,
   LAG_SAMPLES_MAX,
+  REPLICA_VERIFY_TIMEOUT_MS,
   REPLICAS_MAX,
+  REPLICATION_HANDSHAKES_MAX,
   REPLICATION_IDLE_TIMEOUT_MS_DEFAULT,
+  REPLICATION_SESSIONS_MAX,
 } from "../limits.ts";
 import { type KnownReplica, ReplicaRegistry } from "./registry.ts";
+import { Session } from "./leader_session.ts";
 
 /** Options of `startReplicationLeader`. */
 export interface LeaderOptions {
@@ -86,6 +53,10 @@ export interface LeaderOptions {
   heartbeatMs?: number;
   /** Close a session silent this long (default 10,000 ms). */
   idleTimeoutMs?: number;
+  /** Time from accept to a complete HELLO (default `HANDSHAKE_TIMEOUT_MS`; tests shorten it). */
+  handshakeTimeoutMs?: number;
+  /** Time an unverified replica may stay behind without an ACK (default 60,000 ms). */
+  verifyTimeoutMs?: number;
   /** Log sink. */
   logger?: Logger;
 }
@@ -96,23 +67,44 @@ export interface ReplicationLeader {
   readonly addr: Deno.NetAddr;
   /** Known replicas. */
   readonly registry: ReplicaRegistry;
-  /** Replicas connected now. */
+  /** Replicas connected now (admitted sessions, verified or not). */
   readonly connectedReplicas: number;
+  /** Connections still in the handshake now. */
+  readonly handshakes: number;
   /** Forgets a replica: stops pinning WAL for it and closes its session. */
   forget(id: string): boolean;
   /** Stops listening and closes every session. */
   close(): Promise<void>;
 }
 
-async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+/** What a session needs from its leader (`leader_session.ts`). */
+export interface LeaderCore {
+  readonly db: Database;
+  readonly registry: ReplicaRegistry;
+  readonly logger: Logger;
+  readonly heartbeatMs: number;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly verifyTimeoutMs: number;
+  /** Encoded DATA frames shared by sessions at the same position (cleared on each sync). */
+  readonly frameCache: Map<string, { frame: Uint8Array; end: FeedPosition }>;
+  /** What HELLO is judged against. */
+  facts(): LeaderFacts;
+  /** Capacity and one-session-per-id; `undefined` = admitted. */
+  admit(session: Session, id: string, position: number): Refusal | undefined;
+  /** The replica of `session` acknowledged `seq`, data it was sent: it is known from now on. */
+  verify(session: Session, seq: number): KnownReplica;
+  /** A known replica acknowledged `seq`. */
+  acked(replica: KnownReplica, seq: number): void;
+  /** Log lines about unauthenticated peers, rate-limited (a flood must not flood the log). */
+  logPreAuth(message: string, fields: LogFields): void;
+  /** The session has ended. */
+  sessionEnded(session: Session, entry: KnownReplica | undefined): void;
 }
 
 function addrString(addr: Deno.Addr): string {
   return addr.transport === "tcp" ? `${addr.hostname}:${addr.port}` : addr.transport;
 }
-
-const encoder = new TextEncoder();
 
 /**
  * Opens `dir` as a leader's database: loads the replica registry first so that the open-time
@@ -140,7 +132,7 @@ export async function startReplicationLeader(
     ReplicaRegistry.load(db.fileSystem, db.dir, options.retentionMaxBytes);
   const tokenHash = options.authToken === undefined || options.authToken === ""
     ? undefined
-    : await sha256(encoder.encode(options.authToken));
+    : await hashToken(options.authToken);
   const listener = options.tls
     ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen({ hostname, port });
@@ -151,6 +143,7 @@ export async function startReplicationLeader(
     auth: tokenHash !== undefined,
     leaderId: hexId(db.databaseId),
     knownReplicas: registry.size,
+    retentionMaxBytes: registry.retainedBytesMax,
   });
   return leader;
 }
@@ -158,10 +151,14 @@ export async function startReplicationLeader(
 interface Waiter {
   seq: number;
   count: number;
+  want: number;
   resolve: (n: number) => void;
 }
 
-class Leader implements ReplicationLeader, ReplicationRole {
+/** Least time between two rate-limited log lines about unauthenticated peers. */
+const PRE_AUTH_LOG_INTERVAL_MS = 10_000;
+
+class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
   readonly role = "leader" as const;
   readonly db: Database;
   readonly registry: ReplicaRegistry;
@@ -169,25 +166,29 @@ class Leader implements ReplicationLeader, ReplicationRole {
   readonly addr: Deno.NetAddr;
   readonly heartbeatMs: number;
   readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly verifyTimeoutMs: number;
+  readonly frameCache = new Map<string, { frame: Uint8Array; end: FeedPosition }>();
   readonly #listener: Deno.Listener;
   readonly #tokenHash: Uint8Array | undefined;
+  /** Every live session; insertion order = age. */
   readonly #sessions = new Set<Session>();
+  /** Sessions still in the handshake, oldest first. */
+  readonly #handshaking = new Set<Session>();
+  /** Admitted sessions by replica id. */
+  readonly #admitted = new Map<string, Session>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #waiters = new Set<Waiter>();
   /** (seq, time) when each sampled sequence became durable, oldest first: lag in seconds. */
   readonly #samples: { seq: number; timeMs: number }[] = [];
   readonly #offDurable: () => void;
-  /**
-   * DATA frames already encoded (and compressed) since the last sync, by request: replicas at
-   * the same position share one read and one compression. Cleared when new records are
-   * durable (every frame carries the durable sequence).
-   */
-  readonly frameCache = new Map<string, { frame: Uint8Array; end: FeedPosition }>();
   readonly #timer: ReturnType<typeof setInterval>;
   #closing = false;
   #closed: Promise<void> | undefined;
   #registryDirty = false;
   #acceptLoop: Promise<void>;
+  #preAuthLoggedMs = 0;
+  #preAuthSuppressed = 0;
 
   constructor(
     db: Database,
@@ -201,10 +202,12 @@ class Leader implements ReplicationLeader, ReplicationRole {
     this.logger = options.logger ?? silentLogger;
     this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS_DEFAULT;
     this.idleTimeoutMs = options.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    this.verifyTimeoutMs = options.verifyTimeoutMs ?? REPLICA_VERIFY_TIMEOUT_MS;
     this.addr = listener.addr as Deno.NetAddr;
     this.#listener = listener;
     this.#tokenHash = tokenHash;
-    db.setRetentionPins(() => registry.pins());
+    db.setRetentionPins(() => registry.pins(this.#sessionPins()));
     attachReplicationRole(db, this);
     this.#offDurable = db.onDurable((seq) => {
       this.frameCache.clear();
@@ -220,14 +223,37 @@ class Leader implements ReplicationLeader, ReplicationRole {
     // process alive on its own.
     this.#timer = setInterval(() => this.#tick(), 1000);
     this.#timer.unref();
-    this.#acceptLoop = this.#accept();
+    this.#acceptLoop = acceptLoop(this.#listener, {
+      isClosing: () => this.#closing,
+      logger: this.logger,
+      what: "replication",
+      onConnection: (conn) => this.#startSession(conn),
+    });
   }
 
   get connectedReplicas(): number {
-    return this.#sessions.size;
+    return this.#admitted.size;
+  }
+
+  get handshakes(): number {
+    return this.#handshaking.size;
+  }
+
+  #sessionPins(): number[] {
+    const pins: number[] = [];
+    for (const s of this.#admitted.values()) {
+      const pin = s.pinSeq;
+      if (pin !== undefined) pins.push(pin);
+    }
+    return pins;
   }
 
   #tick(): void {
+    for (const id of this.registry.expireUnverified(Date.now())) {
+      this.logger("warn", "dropped a replica that never acknowledged: its WAL is released", {
+        replica: id,
+      });
+    }
     if (this.#registryDirty) {
       this.#registryDirty = false;
       try {
@@ -239,67 +265,142 @@ class Leader implements ReplicationLeader, ReplicationRole {
     this.db.applyRetention();
   }
 
-  #accept(): Promise<void> {
-    return acceptLoop(this.#listener, {
-      isClosing: () => this.#closing,
-      logger: this.logger,
-      what: "replication",
-      onConnection: (conn) => this.#startSession(conn),
-    });
-  }
-
   #startSession(conn: Deno.Conn): void {
+    if (this.#handshaking.size >= REPLICATION_HANDSHAKES_MAX) {
+      const oldest = this.#handshaking.values().next().value!;
+      this.#handshaking.delete(oldest);
+      this.logPreAuth("too many replication handshakes in progress: closed the oldest", {
+        addr: oldest.addr,
+        limit: REPLICATION_HANDSHAKES_MAX,
+      });
+      oldest.close();
+    }
     const session = new Session(this, conn);
     this.#sessions.add(session);
+    this.#handshaking.add(session);
     const task = session.run().catch((err) => {
       this.logger("warn", "replication session failed", {
         addr: session.addr,
         error: err instanceof Error ? err.message : String(err),
       });
     }).finally(() => {
-      this.#sessions.delete(session);
       this.#tasks.delete(task);
     });
     this.#tasks.add(task);
   }
 
-  /** Checks the token in constant time (SHA-256 on both sides). */
-  async checkToken(token: Uint8Array): Promise<boolean> {
-    if (this.#tokenHash === undefined) return true;
-    return timingSafeEqual(await sha256(token), this.#tokenHash);
+  logPreAuth(message: string, fields: LogFields, level: LogLevel = "warn"): void {
+    const now = Date.now();
+    if (now - this.#preAuthLoggedMs < PRE_AUTH_LOG_INTERVAL_MS) {
+      this.#preAuthSuppressed++;
+      this.logger("debug", message, fields);
+      return;
+    }
+    this.logger(level, message, {
+      ...fields,
+      ...(this.#preAuthSuppressed > 0 ? { suppressed: this.#preAuthSuppressed } : {}),
+    });
+    this.#preAuthLoggedMs = now;
+    this.#preAuthSuppressed = 0;
+  }
+
+  facts(): LeaderFacts {
+    return {
+      leaderId: this.db.databaseId,
+      durableSeq: this.db.durableSeq,
+      tokenHash: this.#tokenHash,
+    };
+  }
+
+  admit(session: Session, id: string, position: number): Refusal | undefined {
+    if (this.#closing) {
+      return { code: ERROR_SHUTDOWN, message: "Leader is shutting down", reason: "shutting down" };
+    }
+    const known = this.registry.get(id);
+    if (known === undefined && this.registry.size >= REPLICAS_MAX) {
+      return {
+        code: ERROR_REFUSED,
+        message: `Too many replicas (limit ${REPLICAS_MAX}): forget one on the leader`,
+        reason: "too many known replicas",
+      };
+    }
+    const previous = this.#admitted.get(id);
+    if (previous !== undefined) {
+      this.#admitted.delete(id);
+      previous.refuse(ERROR_REFUSED, "Replaced by a newer connection of the same replica");
+    }
+    if (this.#admitted.size >= REPLICATION_SESSIONS_MAX) {
+      const victim = known?.verified
+        ? [...this.#admitted.values()].find((s) => s.phase === "unverified")
+        : undefined;
+      if (victim === undefined) {
+        return {
+          code: ERROR_REFUSED,
+          message: `Too many replication sessions (limit ${REPLICATION_SESSIONS_MAX})`,
+          reason: "too many sessions",
+        };
+      }
+      this.#admitted.delete(victim.replicaId);
+      victim.refuse(ERROR_REFUSED, "Session closed to admit a verified replica");
+    }
+    this.#handshaking.delete(session);
+    this.#admitted.set(id, session);
+    if (known !== undefined) {
+      known.connected = true;
+      known.address = session.addr;
+      known.lastSeenMs = Date.now();
+    }
+    this.logger("debug", "replica admitted", { replica: id, position });
+    return undefined;
+  }
+
+  verify(session: Session, seq: number): KnownReplica {
+    const entry = this.registry.verify(session.replicaId, session.addr, seq);
+    this.logger("info", "replica verified: it now pins WAL and counts for WAIT", {
+      replica: session.replicaId,
+      addr: session.addr,
+      ackedSeq: seq,
+    });
+    return entry;
+  }
+
+  sessionEnded(session: Session, entry: KnownReplica | undefined): void {
+    this.#sessions.delete(session);
+    this.#handshaking.delete(session);
+    if (this.#admitted.get(session.replicaId) !== session) return;
+    this.#admitted.delete(session.replicaId);
+    const known = entry ?? this.registry.get(session.replicaId);
+    if (known !== undefined) known.connected = false;
+    this.logger("info", "replica disconnected", { replica: session.replicaId, addr: session.addr });
   }
 
   /** A replica acknowledged `seq`. */
   acked(replica: KnownReplica, seq: number): void {
-    if (seq <= replica.ackedSeq) return;
-    replica.ackedSeq = seq;
-    replica.ackedAtMs = Date.now();
-    this.#registryDirty = true;
-    for (const w of [...this.#waiters]) {
-      if (seq >= w.seq && replica.ackedSeq >= w.seq) {
-        w.count = this.#countAcked(w.seq);
-      }
+    if (seq > replica.ackedSeq) {
+      replica.ackedSeq = seq;
+      replica.ackedAtMs = Date.now();
+      this.#registryDirty = true;
     }
+    this.#settleWaiters();
+  }
+
+  #settleWaiters(): void {
     for (const w of [...this.#waiters]) {
-      if (w.count >= 0) this.#settleWaiter(w, false);
+      w.count = this.#countAcked(w.seq);
+      if (w.count >= w.want) this.#settleWaiter(w);
     }
   }
 
+  /** Verified replicas whose acknowledged sequence covers `seq` (WAIT's answer). */
   #countAcked(seq: number): number {
     let n = 0;
-    for (const r of this.registry.list()) if (r.ackedSeq >= seq) n++;
+    for (const r of this.registry.list()) if (r.verified && r.ackedSeq >= seq) n++;
     return n;
   }
 
-  #wanted = new Map<Waiter, number>();
-
-  #settleWaiter(w: Waiter, timedOut: boolean): void {
-    const want = this.#wanted.get(w) ?? 0;
-    if (timedOut || w.count >= want) {
-      this.#waiters.delete(w);
-      this.#wanted.delete(w);
-      w.resolve(w.count);
-    }
+  #settleWaiter(w: Waiter): void {
+    this.#waiters.delete(w);
+    w.resolve(w.count);
   }
 
   waitForAcks(numReplicas: number, timeoutMs: number): Promise<number> {
@@ -311,14 +412,14 @@ class Leader implements ReplicationLeader, ReplicationRole {
       const w: Waiter = {
         seq,
         count,
+        want: numReplicas,
         resolve: (n) => {
           if (timer !== undefined) clearTimeout(timer);
           resolve(n);
         },
       };
       this.#waiters.add(w);
-      this.#wanted.set(w, numReplicas);
-      if (timeoutMs > 0) timer = setTimeout(() => this.#settleWaiter(w, true), timeoutMs);
+      if (timeoutMs > 0) timer = setTimeout(() => this.#settleWaiter(w), timeoutMs);
     });
   }
 
@@ -342,12 +443,16 @@ class Leader implements ReplicationLeader, ReplicationRole {
   }
 
   infoLines(): [string, string | number][] {
+    const verifiedOnline = this.registry.list().filter((r) => r.verified && r.connected).length;
     const lines: [string, string | number][] = [
       ["role", "master"],
       ["cityhall_role", "leader"],
       ["cityhall_leader_id", hexId(this.db.databaseId)],
-      ["connected_slaves", this.#sessions.size],
+      ["connected_slaves", verifiedOnline],
       ["known_replicas", this.registry.size],
+      ["cityhall_unverified_sessions", this.#sessionPins().length],
+      ["cityhall_replication_handshakes", this.#handshaking.size],
+      ["cityhall_retention_max_bytes", this.registry.retainedBytesMax],
       ["master_repl_offset", this.db.durableSeq],
       ["replication_port", this.addr.port],
     ];
@@ -360,7 +465,7 @@ class Leader implements ReplicationLeader, ReplicationRole {
         `id=${r.id},ip=${ip},port=${port},state=${r.connected ? "online" : "offline"},` +
         `offset=${r.ackedSeq},lag=${Math.round(lag.seconds)},lag_entries=${lag.entries},` +
         `lag_bytes=${lag.bytes},lag_seconds=${lag.seconds.toFixed(3)},` +
-        `last_seen_ms=${r.lastSeenMs}`,
+        `last_seen_ms=${r.lastSeenMs},verified=${r.verified ? 1 : 0}`,
       ]);
     }
     return lines;
@@ -370,14 +475,16 @@ class Leader implements ReplicationLeader, ReplicationRole {
     return this.registry.list().map((r) => {
       const lag = this.lag(r);
       return `${r.id} ${r.address} acked=${r.ackedSeq} lag_entries=${lag.entries} ` +
-        `${r.connected ? "online" : "offline"}`;
+        `${r.connected ? "online" : "offline"}${r.verified ? "" : " unverified"}`;
     });
   }
 
   forget(id: string): boolean {
     const known = this.registry.forget(id);
-    for (const s of this.#sessions) {
-      if (s.replicaId === id) s.refuse(ERROR_REFUSED, "Replica was forgotten by the leader");
+    const session = this.#admitted.get(id);
+    if (session !== undefined) {
+      this.#admitted.delete(id);
+      session.refuse(ERROR_REFUSED, "Replica was forgotten by the leader");
     }
     if (known) {
       this.logger("warn", "forgot replica: its WAL is no longer kept", { replica: id });
@@ -386,12 +493,12 @@ class Leader implements ReplicationLeader, ReplicationRole {
     return known;
   }
 
-  forgetReplica(id: string): Promise<boolean> {
-    return Promise.resolve(this.forget(id));
+  healthProblems(): string[] {
+    return [];
   }
 
-  get closing(): boolean {
-    return this.#closing;
+  forgetReplica(id: string): Promise<boolean> {
+    return Promise.resolve(this.forget(id));
   }
 
   close(): Promise<void> {
@@ -406,9 +513,12 @@ class Leader implements ReplicationLeader, ReplicationRole {
         // Already closed.
       }
       await this.#acceptLoop;
-      for (const s of this.#sessions) s.refuse(ERROR_SHUTDOWN, "Leader is shutting down");
+      for (const s of this.#sessions) {
+        if (s.phase === "handshake") s.close();
+        else s.refuse(ERROR_SHUTDOWN, "Leader is shutting down");
+      }
       await Promise.allSettled([...this.#tasks]);
-      for (const w of [...this.#waiters]) this.#settleWaiter(w, true);
+      for (const w of [...this.#waiters]) this.#settleWaiter(w);
       try {
         this.registry.save();
       } catch (err) {
@@ -425,405 +535,4 @@ class Leader implements ReplicationLeader, ReplicationRole {
 function splitAddr(address: string): [string, string] {
   const i = address.lastIndexOf(":");
   return i < 0 ? [address, "0"] : [address.slice(0, i), address.slice(i + 1)];
-}
-
-/** One replica connection. */
-class Session {
-  readonly addr: string;
-  replicaId = "";
-  readonly #leader: Leader;
-  readonly #conn: Deno.Conn;
-  readonly #feed: WalFeed;
-  #replica: KnownReplica | undefined;
-  #sendChain: Promise<void> = Promise.resolve();
-  #fetch: (Fetch & { deadlineMs: number }) | undefined;
-  #pumping = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #closed = false;
-  #lastReceivedMs = Date.now();
-  #lastSentMs = Date.now();
-  #checkpoint:
-    | { cp: DatabaseCheckpoint; files: Map<number, { path: string; sizeBytes: number }> }
-    | undefined;
-
-  constructor(leader: Leader, conn: Deno.Conn) {
-    this.#leader = leader;
-    this.#conn = conn;
-    this.addr = addrString(conn.remoteAddr);
-    this.#feed = new WalFeed(leader.db);
-    try {
-      (conn as Deno.TcpConn).setNoDelay?.(true);
-    } catch {
-      // TLS connections may not expose it.
-    }
-  }
-
-  #close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#feed.close();
-    this.#checkpoint?.cp.release();
-    this.#checkpoint = undefined;
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed.
-    }
-  }
-
-  #send(type: number, body: Uint8Array, compress = false): Promise<void> {
-    return this.#sendEncoded(encodeFrame(type, body, compress));
-  }
-
-  #sendEncoded(bytes: Uint8Array): Promise<void> {
-    this.#lastSentMs = Date.now();
-    this.#sendChain = this.#sendChain.then(async () => {
-      if (this.#closed) return;
-      let off = 0;
-      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
-    }).catch(() => this.#close());
-    return this.#sendChain;
-  }
-
-  /** Sends ERROR and closes the session. */
-  refuse(code: number, message: string): void {
-    void this.#send(FRAME_ERROR, encodeError(code, message)).finally(() => this.#close());
-  }
-
-  /** New records are durable: serve a held FETCH (deferred off the WAL's sync call). */
-  wake(): void {
-    if (this.#fetch !== undefined && !this.#pumping) queueMicrotask(() => this.#pump());
-  }
-
-  async run(): Promise<void> {
-    const leader = this.#leader;
-    const log = leader.logger;
-    const reader = new FrameReader(this.#conn);
-    reader.onBytes = () => this.#lastReceivedMs = Date.now();
-    const idle = setInterval(() => {
-      const limit = this.#replica ? leader.idleTimeoutMs : HANDSHAKE_TIMEOUT_MS;
-      if (Date.now() - this.#lastReceivedMs > limit) {
-        log("warn", "replica idle timeout: closing link", {
-          addr: this.addr,
-          replica: this.replicaId || undefined,
-          idleMs: Date.now() - this.#lastReceivedMs,
-        });
-        this.#close();
-      }
-      if (this.#replica && Date.now() - this.#lastSentMs >= leader.heartbeatMs) {
-        void this.#send(FRAME_HEARTBEAT, encodeSeq(leader.db.durableSeq, Date.now()));
-      }
-    }, Math.max(10, Math.min(leader.heartbeatMs, 1000) / 2));
-    try {
-      await this.#handshake(reader);
-      if (this.#closed) return;
-      while (!this.#closed) {
-        const frame = await reader.next();
-        if (frame === undefined) break;
-        this.#replica!.lastSeenMs = Date.now();
-        if (frame.type === FRAME_SNAPSHOT_REQUEST) {
-          await this.#beginSnapshot();
-        } else if (frame.type === FRAME_FILE_FETCH) {
-          this.#sendFileChunk(decodeFileFetch(frame.body));
-        } else if (frame.type === FRAME_FETCH) {
-          // Streaming again: a snapshot the replica fetched is installed.
-          this.#checkpoint?.cp.release();
-          this.#checkpoint = undefined;
-          const f = decodeFetch(frame.body);
-          const waitMs = Math.min(f.waitMs, leader.heartbeatMs);
-          this.#fetch = {
-            fromSeq: f.fromSeq,
-            maxBytes: Math.max(1, Math.min(f.maxBytes, FETCH_BYTES_MAX)),
-            waitMs,
-            deadlineMs: Date.now() + waitMs,
-          };
-          this.#pump();
-        } else if (frame.type === FRAME_ACK) {
-          const seq = decodeSeq(frame.body, "ACK");
-          if (seq > leader.db.durableSeq) {
-            throw new ProtocolError(`Replica acknowledged ${seq}, beyond ${leader.db.durableSeq}`);
-          }
-          leader.acked(this.#replica!, seq);
-        } else if (frame.type === FRAME_HEARTBEAT) {
-          decodeSeq(frame.body, "HEARTBEAT");
-        } else if (frame.type === FRAME_ERROR) {
-          break;
-        } else {
-          throw new ProtocolError(`Unexpected frame type ${frame.type} from a replica`);
-        }
-      }
-    } catch (err) {
-      if (!this.#closed) {
-        const message = err instanceof Error ? err.message : String(err);
-        log("warn", "replica link failed", {
-          addr: this.addr,
-          replica: this.replicaId,
-          error: message,
-        });
-        if (err instanceof ProtocolError) this.refuse(ERROR_BAD_FRAME, message);
-      }
-    } finally {
-      // The idle check keeps running until the last write settles: a peer that stopped
-      // reading would otherwise hold this session (and `close()`) forever.
-      await this.#sendChain;
-      clearInterval(idle);
-      this.#close();
-      if (this.#replica) {
-        this.#replica.connected = false;
-        log("info", "replica disconnected", { replica: this.replicaId, addr: this.addr });
-      }
-    }
-  }
-
-  async #handshake(reader: FrameReader): Promise<void> {
-    const leader = this.#leader;
-    const log = leader.logger;
-    const frame = await reader.next();
-    if (frame === undefined) return this.#close();
-    if (frame.type !== FRAME_HELLO) {
-      throw new ProtocolError(`Expected HELLO, got frame type ${frame.type}`);
-    }
-    const hello = decodeHello(frame.body);
-    const id = hexId(hello.replicaId);
-    this.replicaId = id;
-    const refuse = (code: number, message: string, reason: string) => {
-      log("warn", `refusing replica: ${reason}`, { addr: this.addr, replica: id });
-      this.refuse(code, message);
-    };
-    if (hello.version !== SYNC_PROTOCOL_VERSION) {
-      return refuse(
-        ERROR_VERSION,
-        `Protocol version ${hello.version} not supported (leader speaks ${SYNC_PROTOCOL_VERSION})`,
-        `protocol version ${hello.version}`,
-      );
-    }
-    if (!(await leader.checkToken(hello.token))) {
-      return refuse(ERROR_AUTH, "Wrong auth token", "wrong auth token");
-    }
-    const leaderId = hexId(leader.db.databaseId);
-    const expected = hexId(hello.expectedLeaderId);
-    if (!/^0+$/.test(expected) && expected !== leaderId) {
-      return refuse(
-        ERROR_WRONG_LEADER,
-        `This leader is ${leaderId}; the replica follows ${expected}`,
-        `it follows leader ${expected}, this is ${leaderId}`,
-      );
-    }
-    if (hello.nextSeq < 1 || hello.nextSeq - 1 > leader.db.durableSeq) {
-      return refuse(
-        ERROR_REPLICA_AHEAD,
-        `Replica is at ${hello.nextSeq - 1}, beyond the leader's ${leader.db.durableSeq}`,
-        "replica is ahead of the leader",
-      );
-    }
-    if (leader.registry.get(id) === undefined && leader.registry.size >= REPLICAS_MAX) {
-      return refuse(
-        ERROR_REFUSED,
-        `Too many replicas (limit ${REPLICAS_MAX})`,
-        "too many",
-      );
-    }
-    this.#replica = leader.registry.register(id, this.addr, hello.nextSeq - 1);
-    const segments = leader.db.walSegments().map((s) => ({
-      id: s.id,
-      firstSeq: s.firstSeq,
-      lastSeq: Math.min(s.lastSeq, leader.db.durableSeq),
-      sizeBytes: s.sizeBytes,
-    }));
-    await this.#send(
-      FRAME_WELCOME,
-      encodeWelcome({
-        leaderId: leader.db.databaseId,
-        durableSeq: leader.db.durableSeq,
-        firstSeq: this.#feed.firstAvailableSeq(),
-        heartbeatMs: leader.heartbeatMs,
-        idleTimeoutMs: leader.idleTimeoutMs,
-        segments,
-      }),
-    );
-    const firstAvailable = this.#feed.firstAvailableSeq();
-    if (hello.nextSeq < firstAvailable) {
-      log("warn", "replica needs writes no longer in the WAL: it needs a snapshot", {
-        replica: id,
-        fromSeq: hello.nextSeq,
-        firstAvailableSeq: firstAvailable,
-      });
-    }
-    log("info", "replica connected", {
-      replica: id,
-      addr: this.addr,
-      fromSeq: hello.nextSeq,
-      leaderSeq: leader.db.durableSeq,
-    });
-  }
-
-  /** Takes a checkpoint for this replica and sends its manifest and file list. */
-  async #beginSnapshot(): Promise<void> {
-    const leader = this.#leader;
-    this.#checkpoint?.cp.release();
-    this.#checkpoint = undefined;
-    const cp = await leader.db.checkpoint();
-    try {
-      // The checkpoint's flush may hold writes the WAL has not fdatasync'ed yet (sync mode
-      // "interval" or "none"): make them durable so that the replica's ACK of the snapshot's
-      // sequence is not above `durableSeq` (a protocol error, then REPLICA_AHEAD).
-      if (leader.db.durableSeq < cp.manifest.flushedSeq) await leader.db.sync();
-    } catch (err) {
-      cp.release();
-      throw err;
-    }
-    if (this.#closed) {
-      cp.release();
-      return;
-    }
-    const fs = leader.db.fileSystem;
-    const files = new Map<number, { path: string; sizeBytes: number }>();
-    const listed = cp.manifest.tables.map((t, i) => {
-      const path = cp.tablePaths[i]!;
-      const { crc, sizeBytes } = fileCrc(fs, path);
-      files.set(t.fileNumber, { path, sizeBytes });
-      return { fileNumber: t.fileNumber, sizeBytes, crc };
-    });
-    this.#checkpoint = { cp, files };
-    leader.logger("info", "sending snapshot to replica", {
-      replica: this.replicaId,
-      seq: cp.manifest.flushedSeq,
-      files: listed.length,
-      bytes: listed.reduce((sum, f) => sum + f.sizeBytes, 0),
-    });
-    await this.#send(
-      FRAME_SNAPSHOT_BEGIN,
-      encodeSnapshotBegin({
-        seq: cp.manifest.flushedSeq,
-        manifest: encodeManifest(cp.manifest),
-        files: listed,
-      }),
-    );
-  }
-
-  /** Sends bytes of a checkpoint file (at most `maxBytes`, capped at `FETCH_BYTES_MAX`). */
-  #sendFileChunk(range: { fileNumber: number; offset: number; maxBytes: number }): void {
-    const file = this.#checkpoint?.files.get(range.fileNumber);
-    if (file === undefined || range.offset > file.sizeBytes) {
-      throw new ProtocolError(
-        `FILE_FETCH of file ${range.fileNumber} at ${range.offset}: not in the checkpoint`,
-      );
-    }
-    const bytes = Math.min(
-      Math.max(1, range.maxBytes),
-      FETCH_BYTES_MAX,
-      file.sizeBytes - range.offset,
-    );
-    const buf = new Uint8Array(bytes);
-    const handle = this.#leader.db.fileSystem.open(file.path);
-    let done = 0;
-    try {
-      while (done < bytes) {
-        const n = handle.readAt(buf.subarray(done), range.offset + done);
-        if (n === 0) break;
-        done += n;
-      }
-    } finally {
-      handle.close();
-    }
-    void this.#send(
-      FRAME_FILE_CHUNK,
-      encodeFileChunk(range.fileNumber, range.offset, buf.subarray(0, done)),
-      true,
-    );
-  }
-
-  /** Answers the held FETCH if it can: records, POSITION_GONE, or (timed out) empty DATA. */
-  #pump(): void {
-    const f = this.#fetch;
-    if (f === undefined || this.#closed || this.#pumping) return;
-    this.#pumping = true;
-    try {
-      const leader = this.#leader;
-      const cached = leader.frameCache.get(`${f.fromSeq}:${f.maxBytes}`);
-      if (cached !== undefined) {
-        let adopted = true;
-        try {
-          this.#feed.adopt(cached.end);
-        } catch {
-          adopted = false; // The segment went away: read it the slow way (and find out why).
-        }
-        if (adopted) {
-          this.#fetch = undefined;
-          void this.#sendEncoded(cached.frame);
-          return;
-        }
-      }
-      let result;
-      try {
-        result = this.#feed.read(f.fromSeq, f.maxBytes);
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        leader.logger("error", "cannot read WAL for a replica", {
-          replica: this.replicaId,
-          error: message,
-        });
-        this.#fetch = undefined;
-        this.refuse(ERROR_INTERNAL, message);
-        return;
-      }
-      if (result.status === "gone") {
-        this.#fetch = undefined;
-        leader.logger("warn", "replica needs writes no longer in the WAL", {
-          replica: this.replicaId,
-          fromSeq: f.fromSeq,
-          firstAvailableSeq: result.firstAvailableSeq,
-        });
-        this.refuse(
-          ERROR_POSITION_GONE,
-          `Sequence ${f.fromSeq} is no longer in the leader's WAL (oldest ${result.firstAvailableSeq}): bootstrap the replica again`,
-        );
-        return;
-      }
-      if (result.status === "records") {
-        this.#fetch = undefined;
-        const frame = encodeFrame(
-          FRAME_DATA,
-          encodeData({
-            firstSeq: result.firstSeq,
-            lastSeq: result.lastSeq,
-            durableSeq: leader.db.durableSeq,
-            segmentId: result.segmentId,
-            recordCount: result.count,
-            records: result.bytes,
-          }),
-          true,
-        );
-        if (leader.frameCache.size < 64) {
-          leader.frameCache.set(`${f.fromSeq}:${f.maxBytes}`, { frame, end: result.end });
-        }
-        void this.#sendEncoded(frame);
-        return;
-      }
-      const now = Date.now();
-      if (now >= f.deadlineMs) {
-        this.#fetch = undefined;
-        void this.#send(
-          FRAME_DATA,
-          encodeData({
-            firstSeq: f.fromSeq,
-            lastSeq: f.fromSeq - 1,
-            durableSeq: leader.db.durableSeq,
-            segmentId: 0,
-            recordCount: 0,
-            records: new Uint8Array(0),
-          }),
-        );
-        return;
-      }
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#pump();
-      }, f.deadlineMs - now);
-    } finally {
-      this.#pumping = false;
-    }
-  }
 }

@@ -1,21 +1,38 @@
 /**
  * The leader's list of known replicas and what each has acknowledged, persisted in
  * `<data>/replication/replicas.json` (written atomically) so that WAL retention keeps pinning
- * segments for an offline replica across leader restarts.
+ * segments for an offline replica across leader restarts. ARCHITECTURE.md § "WAL retention
+ * with replicas" and § "Who counts as a replica".
  *
- * A persisted `ackedSeq` may lag the real one (writes are throttled): pins only need to be
- * conservative, and a lower pin keeps more WAL, never less.
+ * Invariants:
+ * - A replica enters the list only once it is verified: it authenticated (when the leader has
+ *   a token) and acknowledged a sequence the leader had sent it (`verify`). A HELLO alone
+ *   changes nothing here, so a stray or hostile connection neither pins WAL past its session
+ *   nor survives a restart, nor counts in WAIT.
+ * - Entries of an older file (version 1, written before verification existed) load as
+ *   unverified: they keep pinning, never count in WAIT, and are dropped after
+ *   `REPLICA_UNVERIFIED_EXPIRY_MS` unless the replica verifies.
+ * - A persisted `ackedSeq` may lag the real one (writes are throttled): pins only need to be
+ *   conservative, and a lower pin keeps more WAL, never less.
+ * - Retention for pins is capped (`retainedBytesMax`, default
+ *   `REPLICATION_RETENTION_BYTES_MAX_DEFAULT`).
  *
  * @module
  */
 
 import { type FileSystem, joinPath, readWholeFile, writeFileAtomic } from "../fs/mod.ts";
 import type { RetentionPins } from "../engine/mod.ts";
+import {
+  REPLICA_UNVERIFIED_EXPIRY_MS,
+  REPLICATION_RETENTION_BYTES_MAX_DEFAULT,
+} from "../limits.ts";
 
 /** File holding the registry, under `<data>/replication/`. */
 export const REPLICAS_FILE_NAME = "replicas.json";
 /** Directory of replication state inside a data directory. */
 export const REPLICATION_DIR_NAME = "replication";
+/** Version of `replicas.json` this build writes (2 adds `verified`). */
+const REPLICAS_FILE_VERSION = 2;
 
 /** One known replica. */
 export interface KnownReplica {
@@ -29,6 +46,10 @@ export interface KnownReplica {
   lastSeenMs: number;
   /** When it last acknowledged (Unix ms). */
   ackedAtMs: number;
+  /** It acknowledged data this leader sent it (entries of a version-1 file: not yet). */
+  verified: boolean;
+  /** When an unverified entry was loaded (Unix ms): its expiry counts from here. */
+  loadedMs: number;
   /** Connected now (not persisted). */
   connected: boolean;
 }
@@ -38,22 +59,27 @@ export class ReplicaRegistry {
   readonly #fs: FileSystem;
   readonly #dir: string;
   readonly #replicas = new Map<string, KnownReplica>();
-  #retainedBytesMax: number | undefined;
+  #retainedBytesMax: number = REPLICATION_RETENTION_BYTES_MAX_DEFAULT;
 
   private constructor(fs: FileSystem, dataDir: string) {
     this.#fs = fs;
     this.#dir = joinPath(dataDir, REPLICATION_DIR_NAME);
   }
 
-  /** Loads the registry of the data directory `dataDir` (empty when there is no file). */
+  /**
+   * Loads the registry of the data directory `dataDir` (empty when there is no file), with
+   * the disk cap on WAL kept for replicas (default `REPLICATION_RETENTION_BYTES_MAX_DEFAULT`).
+   */
   static load(fs: FileSystem, dataDir: string, retainedBytesMax?: number): ReplicaRegistry {
     const registry = new ReplicaRegistry(fs, dataDir);
-    registry.#retainedBytesMax = retainedBytesMax;
+    if (retainedBytesMax !== undefined) registry.#retainedBytesMax = retainedBytesMax;
     const path = joinPath(registry.#dir, REPLICAS_FILE_NAME);
     if (fs.stat(path) === undefined) return registry;
     const parsed = JSON.parse(new TextDecoder().decode(readWholeFile(fs, path))) as {
+      version?: number;
       replicas?: Partial<KnownReplica>[];
     };
+    const now = Date.now();
     for (const r of parsed.replicas ?? []) {
       if (typeof r.id !== "string" || !Number.isSafeInteger(r.ackedSeq)) continue;
       registry.#replicas.set(r.id, {
@@ -62,23 +88,23 @@ export class ReplicaRegistry {
         ackedSeq: r.ackedSeq!,
         lastSeenMs: Number(r.lastSeenMs ?? 0),
         ackedAtMs: Number(r.ackedAtMs ?? 0),
+        verified: (parsed.version ?? 1) >= 2 && r.verified === true,
+        loadedMs: now,
         connected: false,
       });
     }
     return registry;
   }
 
-  /** The disk cap on WAL kept for replicas (bytes), if any. */
-  get retainedBytesMax(): number | undefined {
+  /** The disk cap on WAL kept for replicas (bytes). */
+  get retainedBytesMax(): number {
     return this.#retainedBytesMax;
   }
 
-  /** What WAL retention must respect now. */
-  pins(): RetentionPins {
-    const pinnedSeqs = [...this.#replicas.values()].map((r) => r.ackedSeq);
-    return this.#retainedBytesMax === undefined
-      ? { pinnedSeqs }
-      : { pinnedSeqs, retainedBytesMax: this.#retainedBytesMax };
+  /** What WAL retention must respect now (`extraSeqs`: pins of sessions not yet verified). */
+  pins(extraSeqs: readonly number[] = []): RetentionPins {
+    const pinnedSeqs = [...this.#replicas.values()].map((r) => r.ackedSeq).concat(extraSeqs);
+    return { pinnedSeqs, retainedBytesMax: this.#retainedBytesMax };
   }
 
   /** Every known replica. */
@@ -97,34 +123,45 @@ export class ReplicaRegistry {
   }
 
   /**
-   * Registers (or refreshes) replica `id` that starts from `ackedSeq`; a replica that comes back
-   * behind what it acknowledged before (restored from a backup) pins from where it is now.
-   * Persists when it is new or moved back.
+   * Replica `id` acknowledged `ackedSeq`, a sequence this leader sent it in this session:
+   * adds it (or refreshes it) as verified, at exactly that position (a replica restored from
+   * a backup comes back behind what it acknowledged before, and pins from there). Persists.
    */
-  register(id: string, address: string, ackedSeq: number): KnownReplica {
+  verify(id: string, address: string, ackedSeq: number): KnownReplica {
     const now = Date.now();
-    const known = this.#replicas.get(id);
-    if (known) {
-      known.address = address;
-      known.lastSeenMs = now;
-      known.connected = true;
-      if (ackedSeq !== known.ackedSeq) {
-        known.ackedSeq = ackedSeq;
-        this.save();
-      }
-      return known;
-    }
-    const replica: KnownReplica = {
+    const replica: KnownReplica = this.#replicas.get(id) ?? {
       id,
       address,
       ackedSeq,
       lastSeenMs: now,
       ackedAtMs: now,
+      verified: true,
+      loadedMs: now,
       connected: true,
     };
+    replica.address = address;
+    replica.ackedSeq = ackedSeq;
+    replica.ackedAtMs = now;
+    replica.lastSeenMs = now;
+    replica.verified = true;
+    replica.connected = true;
     this.#replicas.set(id, replica);
     this.save();
     return replica;
+  }
+
+  /**
+   * Drops unverified entries loaded more than `REPLICA_UNVERIFIED_EXPIRY_MS` ago; persists
+   * when any went. Returns their ids.
+   */
+  expireUnverified(nowMs: number, expiryMs = REPLICA_UNVERIFIED_EXPIRY_MS): string[] {
+    const gone: string[] = [];
+    for (const r of this.#replicas.values()) {
+      if (!r.verified && nowMs - r.loadedMs >= expiryMs) gone.push(r.id);
+    }
+    for (const id of gone) this.#replicas.delete(id);
+    if (gone.length > 0) this.save();
+    return gone;
   }
 
   /** Forgets `id`; persists. False when unknown. */
@@ -143,8 +180,9 @@ export class ReplicaRegistry {
       ackedSeq: r.ackedSeq,
       lastSeenMs: r.lastSeenMs,
       ackedAtMs: r.ackedAtMs,
+      verified: r.verified,
     }));
-    const text = JSON.stringify({ version: 1, replicas }, null, 2) + "\n";
+    const text = JSON.stringify({ version: REPLICAS_FILE_VERSION, replicas }, null, 2) + "\n";
     writeFileAtomic(this.#fs, this.#dir, REPLICAS_FILE_NAME, new TextEncoder().encode(text));
   }
 }

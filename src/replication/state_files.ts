@@ -6,9 +6,11 @@
  *   contact (written before the first record is applied, so a replica never mixes histories).
  * - `status.json`: what `cityhall replica status` shows with the replica stopped: leader
  *   address and id, last applied sequence, last synced leader segment, total entries, last
- *   contact time. Rewritten at most every `STATUS_WRITE_INTERVAL_MS` while applying, when
- *   caught up, and at stop; after a `kill -9` it may trail the data by that window (the data
- *   itself is exact: the WAL is the position).
+ *   contact time, last time caught up, a refusal's reason. Rewritten at most every
+ *   `STATUS_WRITE_INTERVAL_MS` while applying, when caught up, and at stop; after a `kill -9`
+ *   it may trail the data by that window (the data itself is exact: the WAL is the position),
+ *   and its `state` is what it was: `cityhall replica status` checks the data directory's
+ *   lock to tell a running replica from a dead one.
  *
  * @module
  */
@@ -47,10 +49,19 @@ export interface ReplicaStatus {
   leaderDurableSeq: number;
   /** Last frame from the leader (Unix ms; 0 = never). */
   lastContactMs: number;
+  /**
+   * Last time the replica held everything the leader had reported durable (Unix ms; 0 =
+   * never): reads are at most `now − lastCaughtUpMs` stale, as far as the replica knows.
+   */
+  lastCaughtUpMs: number;
   /** When this file was written (Unix ms). */
   updatedMs: number;
+  /** Process id of the replica that wrote it (a later reader checks it still runs). */
+  pid: number;
   /** Last error of the link, if any. */
   lastError?: string;
+  /** Why the link is refused (state `refused`): the replica serves stale data meanwhile. */
+  refusal?: string;
 }
 
 function readJson<T>(fs: FileSystem, path: string): T | undefined {

@@ -14,8 +14,12 @@ import {
   encodeWelcome,
   FRAME_DATA,
   FRAME_WELCOME,
-  FrameReader,
 } from "../../src/replication/frame.ts";
+import {
+  FrameReader,
+  LEADER_BEFORE_HELLO,
+  LEADER_FROM_REPLICA,
+} from "../../src/replication/frame_reader.ts";
 import { eventually, removeDir, startTestLeader, startTestReplica } from "./_helpers.ts";
 
 Deno.test("Replication: a replica refuses a different leader and applies nothing from it", async () => {
@@ -114,8 +118,9 @@ function fakeLeader(mangle: (frame: Uint8Array) => void) {
     for await (const conn of listener) {
       connections++;
       try {
-        const reader = new FrameReader(conn);
+        const reader = new FrameReader(conn, LEADER_BEFORE_HELLO);
         await reader.next(); // HELLO
+        reader.policy = LEADER_FROM_REPLICA;
         await conn.write(encodeFrame(
           FRAME_WELCOME,
           encodeWelcome({
