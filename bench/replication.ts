@@ -287,7 +287,10 @@ export async function replicationBench(log: (row: Row) => void): Promise<Row[]> 
       for (let i = 0; i < 3000 && leader.connectedReplicas < 10; i++) {
         await new Promise((r) => setTimeout(r, 10));
       }
-      const caughtUp = () => leader.registry.list().every((r) => r.ackedSeq >= db.lastSeq);
+      // A replica is in the registry once it acknowledged data it was sent (verified).
+      const caughtUp = () =>
+        leader.registry.size >= 10 &&
+        leader.registry.list().every((r) => r.ackedSeq >= db.lastSeq);
       for (let i = 0; i < 6000 && !caughtUp(); i++) await new Promise((r) => setTimeout(r, 10));
       t0 = performance.now();
       await writeSensors(db, 1000 + n, n);
