@@ -130,11 +130,6 @@ export class FrameReader {
     return this.#offset + (this.#end - this.#start);
   }
 
-  /** Bytes buffered now (tests: a pre-auth peer must not make this grow). */
-  get bufferBytes(): number {
-    return this.#buf.length;
-  }
-
   async #fill(need: number): Promise<boolean> {
     while (this.#end - this.#start < need) {
       if (this.#buf.length - this.#start < need) {
