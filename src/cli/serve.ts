@@ -84,7 +84,8 @@ Replication: with any of these, serve is "cityhall leader" (see cityhall leader 
                          free port)
   --replication-bind A   Address of the replication listener (default: --bind)
   --replication-retention-max-bytes N
-                         Most WAL bytes kept only for offline replicas (default: no cap)
+                         Most WAL bytes kept only for replicas that have not acknowledged
+                         them (default 1073741824, 1 GiB)
 
 Exit codes: 0 after a graceful shutdown, 1 cannot start (port in use, data directory locked
 or unreadable), 2 usage error or refused insecure bind, 130 second signal.
