@@ -102,16 +102,63 @@ export const RESP_QUERY_BUFFER_BYTES_MAX: number = BATCH_SIZE_BYTES_MAX + 4 * Mi
 export const RESP_UNAUTHENTICATED_ARGS_MAX: number = 10;
 /** Largest bulk string from a client that has not authenticated (Redis uses 16 KiB). */
 export const RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX: number = 16 * KiB;
-/** Bytes read from a socket per read call. */
+/** Most bytes read from a socket per read call (a busy pipelining client grows to this). */
 export const RESP_READ_CHUNK_BYTES: number = 64 * KiB;
+/** First read buffer of a connection: an idle connection holds only this much. */
+export const RESP_READ_CHUNK_BYTES_MIN: number = 4 * KiB;
 /** Reply bytes buffered before they are written out mid-batch: bounds memory per client. */
 export const RESP_OUTPUT_FLUSH_BYTES: number = 256 * KiB;
+/** First size of a connection's reply buffer (allocated on the first reply, grown by doubling). */
+export const RESP_OUTPUT_BUFFER_BYTES_INITIAL: number = 4 * KiB;
+/** Bulk values this big or bigger are written from the engine's bytes instead of copied. */
+export const RESP_OUTPUT_REF_BYTES_MIN: number = 16 * KiB;
+/** Default hard output limit: a client whose pending replies would pass it is closed at once. */
+export const RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT: number = 64 * MiB;
+/** Default soft output limit: a client above it for `RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT` is closed. */
+export const RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT: number = 32 * MiB;
+/** Default seconds a client may stay above the soft output limit. */
+export const RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT: number = 30;
+/** Default seconds a client's pending replies may stay undrained (it stopped reading). */
+export const RESP_OUTPUT_DRAIN_TIMEOUT_S_DEFAULT: number = 60;
 /** Default most connected clients (Redis's `maxclients` default). */
 export const CLIENTS_MAX_DEFAULT: number = 10_000;
 /** Largest accepted `maxclients`: each client holds buffers and a file descriptor. */
 export const CLIENTS_MAX_LIMIT: number = 1_000_000;
-/** Default idle timeout in seconds; 0 = never close idle clients (Redis's `timeout 0`). */
-export const IDLE_TIMEOUT_S_DEFAULT: number = 0;
+/**
+ * Default most clients connected but not yet authenticated (a token is set): past it the oldest
+ * of them is closed, so squatters cannot lock real clients out.
+ */
+export const CLIENTS_UNAUTHENTICATED_MAX_DEFAULT: number = 1_000;
+/** Default idle timeout in seconds (`timeout`; 0 = never): abandoned connections are reclaimed. */
+export const IDLE_TIMEOUT_S_DEFAULT: number = 300;
+/** Default seconds a client has to authenticate when a token is set (0 = no deadline). */
+export const AUTH_TIMEOUT_S_DEFAULT: number = 10;
+/** Default seconds a command may take to arrive complete from its first byte (0 = no deadline). */
+export const REQUEST_TIMEOUT_S_DEFAULT: number = 60;
+/** How often the server checks every client's deadlines and output limits. */
+export const CLIENT_CHECK_INTERVAL_MS: number = 250;
+/** Delay of the reply to a connection's first failed AUTH; each further failure doubles it. */
+export const AUTH_FAILURE_DELAY_MS: number = 100;
+/** Longest delay of a failed AUTH's reply. */
+export const AUTH_FAILURE_DELAY_MS_MAX: number = 2_000;
+/** Failed AUTHs after which a connection is closed. */
+export const AUTH_FAILURES_PER_CONNECTION_MAX: number = 10;
+/** Failed AUTHs from one address within the window after which each failure closes at once. */
+export const AUTH_FAILURES_PER_SOURCE_MAX: number = 30;
+/** Window over which failed AUTHs per source address are counted. */
+export const AUTH_FAILURE_WINDOW_MS: number = 60_000;
+/** Most source addresses whose failures are tracked; the least recent is forgotten first. */
+export const AUTH_FAILURE_SOURCES_MAX: number = 4_096;
+/** Shortest token accepted for a non-loopback bind. */
+export const AUTH_TOKEN_PUBLIC_BYTES_MIN: number = 16;
+/** Least estimated entropy (bits) of a token for a non-loopback bind: not `aaaa…` or `abab…`. */
+export const AUTH_TOKEN_PUBLIC_ENTROPY_BITS_MIN: number = 48;
+/** Most commands queued in one MULTI: bounds the memory of a transaction. */
+export const MULTI_QUEUED_COMMANDS_MAX: number = 100_000;
+/** Most argument bytes queued in one MULTI: a transaction's writes must fit one batch anyway. */
+export const MULTI_QUEUED_BYTES_MAX: number = RESP_QUERY_BUFFER_BYTES_MAX;
+/** Most keys one connection may WATCH: each costs memory until EXEC, DISCARD or UNWATCH. */
+export const MULTI_WATCHED_KEYS_MAX: number = 100_000;
 /** Longest client name (CLIENT SETNAME), to bound CLIENT LIST output. */
 export const CLIENT_NAME_BYTES_MAX: number = 1 * KiB;
 /** Most keys one SCAN call may examine (COUNT is clamped to this). */
@@ -128,6 +175,16 @@ assert(
 );
 assert(RESP_UNAUTHENTICATED_ARGS_MAX < RESP_ARGS_MAX, "unauthenticated args limit is tighter");
 assert(RESP_INLINE_LINE_BYTES_MAX < RESP_QUERY_BUFFER_BYTES_MAX, "a line fits the query buffer");
+assert(RESP_READ_CHUNK_BYTES_MIN <= RESP_READ_CHUNK_BYTES, "read chunk min <= max");
+assert(
+  RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT <= RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
+  "soft output limit <= hard",
+);
+assert(
+  RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT >= 2 * RESP_BULK_SIZE_BYTES_MAX,
+  "a largest value fits the output limit twice over",
+);
+assert(AUTH_FAILURE_DELAY_MS <= AUTH_FAILURE_DELAY_MS_MAX, "auth delay <= max");
 
 // ---------------------------------------------------------------- HTTP API
 

@@ -9,8 +9,9 @@
 import type { Database, WriteOp } from "../mod.ts";
 import type { Logger } from "../util/log.ts";
 import type { ServerMetrics } from "./metrics.ts";
-import type { RespVersion, RespWriter } from "./resp.ts";
+import type { RespVersion, RespWriter } from "./resp_writer.ts";
 import type { ScanCursorTable } from "./scan_cursor.ts";
+import type { WatchRegistry } from "./transaction.ts";
 
 /** An error answered to the client as `-<reply>`; `reply` starts with the code (`ERR …`). */
 export class ReplyError extends Error {
@@ -36,12 +37,32 @@ export const ERR_WRONGPASS = "WRONGPASS invalid username-password pair or user i
 /** `-ERR DB index is out of range`. */
 export const ERR_DB_INDEX = "ERR DB index is out of range";
 
+/** A MULTI in progress: the queued commands and whether one of them was refused. */
+export interface MultiState {
+  /** Commands queued since MULTI, in order. */
+  readonly queued: Uint8Array[][];
+  /** Argument bytes queued (bounded by `MULTI_QUEUED_BYTES_MAX`). */
+  bytes: number;
+  /** A command was refused while queueing: EXEC answers EXECABORT. */
+  dirty: boolean;
+}
+
+/** A key under WATCH: its bytes and the sequence of its live entry then (-1 = absent). */
+export interface WatchedKey {
+  /** The key. */
+  readonly key: Uint8Array;
+  /** `getEntry(key)?.seq ?? -1` when WATCH ran. */
+  readonly seq: number;
+}
+
 /** State of one connected client. */
 export class Client {
   /** Unique id, increasing from 1 (CLIENT ID). */
   readonly id: number;
   /** Peer address as `host:port`. */
   readonly addr: string;
+  /** Peer host alone (failed AUTHs are counted per host). */
+  readonly host: string;
   /** Local address as `host:port`. */
   readonly laddr: string;
   /** When the connection was accepted (Unix ms). */
@@ -54,24 +75,45 @@ export class Client {
   libVer = "";
   /** True once AUTH succeeded, or from the start when no token is configured. */
   authenticated: boolean;
-  /** Last time a command arrived (Unix ms), for the idle timeout. */
+  /** Last time a complete command arrived (Unix ms), for the idle timeout. */
   lastInteractionMs: number;
+  /** When the first byte of the command still being received arrived (Unix ms); 0 = none. */
+  requestStartMs = 0;
   /** Name of the last command run. */
   lastCommand = "NULL";
-  /** True while a batch of commands is being executed. */
+  /** True while a batch of commands is being executed or its replies written. */
   busy = false;
-  /** Set by QUIT (and SHUTDOWN): flush the replies, run nothing more, close. */
+  /** Set by QUIT (and SHUTDOWN, too many failed AUTHs): flush the replies, run nothing more, close. */
   closeAfterReply = false;
+  /** Why the connection is being closed, when the server decided it. */
+  closeReason: string | undefined;
+  /** The MULTI in progress, if any. */
+  multi: MultiState | undefined;
+  /** Keys under WATCH by id (see `WatchRegistry`), if any. */
+  watched: Map<string, WatchedKey> | undefined;
+  /** A watched key was written since WATCH: the next EXEC answers a null array. */
+  watchTouched = false;
+  /** Failed AUTH attempts on this connection. */
+  authFailures = 0;
+  /** Delay before the next reply is written (set by a failed AUTH). */
+  replyDelayMs = 0;
+  /** Reply bytes handed to the socket and not yet written (the client is not reading). */
+  outputPendingBytes = 0;
+  /** Since when replies have been waiting for the socket (Unix ms); 0 = drained. */
+  outputPendingSinceMs = 0;
+  /** Since when the pending output has been above the soft limit (Unix ms); 0 = below. */
+  softLimitSinceMs = 0;
   /** Replies of the batch being executed. */
   readonly out: RespWriter;
-  /** Closes the socket (idle timeout, server shutdown). */
-  readonly kill: () => void;
+  /** Closes the socket (timeouts, limits, server shutdown); `reason` is logged. */
+  readonly kill: (reason?: string) => void;
 
   /** Creates the state of a just-accepted connection. */
   constructor(
     init: {
       id: number;
       addr: string;
+      host: string;
       laddr: string;
       authenticated: boolean;
       out: RespWriter;
@@ -80,10 +122,15 @@ export class Client {
   ) {
     this.id = init.id;
     this.addr = init.addr;
+    this.host = init.host;
     this.laddr = init.laddr;
     this.authenticated = init.authenticated;
     this.out = init.out;
-    this.kill = init.kill;
+    const close = init.kill;
+    this.kill = (reason?: string) => {
+      this.closeReason ??= reason;
+      close();
+    };
     this.createdMs = Date.now();
     this.lastInteractionMs = this.createdMs;
   }
@@ -98,8 +145,22 @@ export class Client {
 export interface ServerConfig {
   /** Most connected clients. */
   maxClients: number;
-  /** Seconds of inactivity before a client is closed; 0 = never. */
+  /** Most clients connected and not yet authenticated (only with a token). */
+  maxUnauthenticatedClients: number;
+  /** Seconds without a complete command before a client is closed; 0 = never. */
   idleTimeoutS: number;
+  /** Seconds a client has to authenticate (only with a token); 0 = no deadline. */
+  authTimeoutS: number;
+  /** Seconds a command may take to arrive complete from its first byte; 0 = no deadline. */
+  requestTimeoutS: number;
+  /** Pending reply bytes past which a client is closed at once; 0 = no limit. */
+  outputHardLimitBytes: number;
+  /** Pending reply bytes a client may stay above for `outputSoftLimitS`; 0 = no limit. */
+  outputSoftLimitBytes: number;
+  /** Seconds over the soft limit before the client is closed. */
+  outputSoftLimitS: number;
+  /** Seconds replies may wait for a client that does not read; 0 = forever. */
+  outputDrainTimeoutS: number;
 }
 
 /** What commands may read or change of the whole server. */
@@ -118,6 +179,12 @@ export interface ServerState {
   readonly authRequired: boolean;
   /** Compares `token` with the configured one in constant time. */
   checkToken(token: Uint8Array): Promise<boolean>;
+  /** Counts a failed AUTH of `client`: delays its next reply, may close it (see `AuthGuard`). */
+  recordAuthFailure(client: Client): void;
+  /** Keys under WATCH, by client. */
+  readonly watches: WatchRegistry;
+  /** Runs the queued commands of `ctx.client`'s MULTI as one atomic transaction (EXEC). */
+  execTransaction(ctx: CommandContext): void | Promise<void>;
   /** Positions of SCAN calls in progress. */
   readonly scanCursors: ScanCursorTable;
   /** When the server started (Unix ms). */
@@ -177,6 +244,11 @@ export interface CommandSpec {
   summary: string;
   /** Redis version that introduced it. */
   since: string;
+  /**
+   * Arity of each subcommand of a container command (`client`, `config`…), Redis style, with
+   * the container's name counted: checked when a MULTI queues the command, as Redis does.
+   */
+  subcommands?: Readonly<Record<string, number>>;
   /** Runs the command. */
   handler: CommandHandler;
 }

@@ -90,6 +90,28 @@ export class ServerMetrics {
   protocolErrors = 0;
   /** Failed commands (error replies). */
   errorReplies = 0;
+  /** Clients closed for passing an output buffer limit (hard or soft). */
+  outputLimitDisconnections = 0;
+  /** Clients closed because one unfinished command passed the query buffer limit. */
+  queryLimitDisconnections = 0;
+  /** Clients closed after the idle timeout. */
+  idleTimeouts = 0;
+  /** Clients closed for not authenticating in time. */
+  authTimeouts = 0;
+  /** Clients closed because a command did not arrive complete in time. */
+  requestTimeouts = 0;
+  /** Clients closed because their replies were not read in time. */
+  outputDrainTimeouts = 0;
+  /** Failed AUTH attempts (AUTH and HELLO … AUTH). */
+  authFailures = 0;
+  /** Clients closed after too many failed AUTHs. */
+  authFailureDisconnections = 0;
+  /** Unauthenticated clients closed to make room for new connections. */
+  unauthenticatedEvictions = 0;
+  /** Transactions run (EXEC that ran its commands). */
+  transactionsExecuted = 0;
+  /** Transactions aborted: EXECABORT, or a WATCHed key changed (null reply). */
+  transactionsAborted = 0;
 
   /** Records one command execution. */
   record(name: string, latencyS: number, failed: boolean): void {
@@ -119,5 +141,16 @@ export class ServerMetrics {
     this.keyspaceMisses = 0;
     this.protocolErrors = 0;
     this.errorReplies = 0;
+    this.outputLimitDisconnections = 0;
+    this.queryLimitDisconnections = 0;
+    this.idleTimeouts = 0;
+    this.authTimeouts = 0;
+    this.requestTimeouts = 0;
+    this.outputDrainTimeouts = 0;
+    this.authFailures = 0;
+    this.authFailureDisconnections = 0;
+    this.unauthenticatedEvictions = 0;
+    this.transactionsExecuted = 0;
+    this.transactionsAborted = 0;
   }
 }

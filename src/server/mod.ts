@@ -19,7 +19,7 @@ export {
   type RespCommand,
   RespParser,
   type RespParserLimits,
-  type RespVersion,
-  RespWriter,
   splitInlineArgs,
 } from "./resp.ts";
+export { OutputLimitError, type RespVersion, RespWriter } from "./resp_writer.ts";
+export { checkAuthToken, estimatedEntropyBits } from "./auth_guard.ts";

@@ -1,6 +1,6 @@
 /**
- * RESP framing: an incremental request parser and a reply encoder (RESP2 and RESP3).
- * ARCHITECTURE.md §§ "Framing (requests)" and "Replies: RESP2 and RESP3" document the accepted frames and the replies.
+ * RESP framing: an incremental request parser (the reply encoder is `resp_writer.ts`).
+ * ARCHITECTURE.md § "Framing (requests)" documents the accepted frames.
  *
  * Requests are either multibulk (`*N\r\n` then N times `$len\r\n<len bytes>\r\n`) or inline
  * (one line of space-separated words with Redis's `sdssplitargs` quoting rules). The parser
@@ -26,6 +26,7 @@ import {
   RESP_INLINE_LINE_BYTES_MAX,
   RESP_QUERY_BUFFER_BYTES_MAX,
   RESP_READ_CHUNK_BYTES,
+  RESP_READ_CHUNK_BYTES_MIN,
   RESP_UNAUTHENTICATED_ARGS_MAX,
   RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX,
 } from "../limits.ts";
@@ -190,9 +191,15 @@ function looksLikeHttp(args: Uint8Array[]): boolean {
 
 /** An incremental RESP request parser with limits. */
 export class RespParser {
-  #buf: Uint8Array;
+  #buf: Uint8Array = new Uint8Array(0);
   #start = 0;
   #end = 0;
+  /** Bytes the next read may bring: grows while reads fill it, back to the minimum when quiet. */
+  #chunk = RESP_READ_CHUNK_BYTES_MIN;
+  /** Length of the region the last `writable()` returned. */
+  #offered = 0;
+  /** Complete commands handed out by `next()` since the parser was created. */
+  #commandsParsed = 0;
   /** Arguments of the multibulk command being received, if any. */
   #args: Uint8Array[] | undefined;
   #argsLeft = 0;
@@ -213,7 +220,6 @@ export class RespParser {
     this.#argsMax = limits.argsMax ?? RESP_ARGS_MAX;
     this.#inlineLineBytesMax = limits.inlineLineBytesMax ?? RESP_INLINE_LINE_BYTES_MAX;
     this.#queryBufferBytesMax = limits.queryBufferBytesMax ?? RESP_QUERY_BUFFER_BYTES_MAX;
-    this.#buf = new Uint8Array(RESP_READ_CHUNK_BYTES);
   }
 
   /** Bytes received and not yet consumed. */
@@ -221,9 +227,35 @@ export class RespParser {
     return this.#end - this.#start + this.#commandBytes;
   }
 
+  /** Complete commands handed out so far (a request deadline restarts when this moves). */
+  get commandsParsed(): number {
+    return this.#commandsParsed;
+  }
+
+  /** Bytes of memory the parser's buffer holds. */
+  get bufferBytes(): number {
+    return this.#buf.length;
+  }
+
+  /**
+   * Gives memory back between commands: with nothing buffered, a buffer grown for a large bulk
+   * or a burst shrinks to the smallest read size again, so an idle connection holds
+   * `RESP_READ_CHUNK_BYTES_MIN`.
+   */
+  release(): void {
+    if (this.#start !== this.#end || this.#args !== undefined) return;
+    this.#start = this.#end = 0;
+    const grownForBulk = this.#buf.length > RESP_READ_CHUNK_BYTES;
+    if (
+      grownForBulk || (this.#chunk === RESP_READ_CHUNK_BYTES_MIN && this.#buf.length > this.#chunk)
+    ) {
+      this.#buf = new Uint8Array(0);
+    }
+  }
+
   /** A region to read socket bytes into; follow with `commit(n)`. */
   writable(): Uint8Array {
-    let need = RESP_READ_CHUNK_BYTES;
+    let need = this.#chunk;
     if (this.#bulkLength >= 0) {
       // Make room for the whole bulk at once instead of growing chunk by chunk.
       need = Math.max(need, this.#bulkLength + 2 - (this.#end - this.#start));
@@ -240,13 +272,19 @@ export class RespParser {
       this.#start = 0;
       this.#end = live;
     }
-    return this.#buf.subarray(this.#end);
+    const region = this.#buf.subarray(this.#end);
+    this.#offered = region.length;
+    return region;
   }
 
   /** Marks `n` bytes of the last `writable()` region as received. */
   commit(n: number): void {
     assert(n >= 0 && this.#end + n <= this.#buf.length, "commit within the writable region");
     this.#end += n;
+    // A read that filled its region means more is waiting: read more at once next time. A small
+    // read means the client is quiet: fall back, so `release()` can shrink the buffer.
+    if (n >= this.#offered) this.#chunk = Math.min(this.#chunk * 2, RESP_READ_CHUNK_BYTES);
+    else if (n < RESP_READ_CHUNK_BYTES_MIN) this.#chunk = RESP_READ_CHUNK_BYTES_MIN;
   }
 
   /** Appends bytes (tests and callers that do not read into `writable()`). */
@@ -266,6 +304,12 @@ export class RespParser {
    * (`*0`, `*-1`, blank inline lines) are skipped. Throws `ProtocolError` on bad framing.
    */
   next(): RespCommand | undefined {
+    const command = this.#next();
+    if (command !== undefined) this.#commandsParsed++;
+    return command;
+  }
+
+  #next(): RespCommand | undefined {
     while (true) {
       if (this.#start === this.#end && this.#args === undefined) {
         this.#start = this.#end = 0;
@@ -404,174 +448,4 @@ export class RespParser {
   }
 }
 
-// ---------------------------------------------------------------- encoder
-
-const encoder = new TextEncoder();
-
-function ascii(s: string): Uint8Array {
-  return encoder.encode(s);
-}
-
-const OK = ascii("+OK\r\n");
-const CRLF = ascii("\r\n");
-
-/** RESP protocol version of a connection: 2 (default) or 3 (after `HELLO 3`). */
-export type RespVersion = 2 | 3;
-
-/**
- * Encodes replies into one growable buffer per batch so a pipeline is answered with one write.
- * Container headers take their element count; the caller writes that many elements after.
- */
-export class RespWriter {
-  #buf = new Uint8Array(16 * 1024);
-  #len = 0;
-  /** Protocol version replies are encoded for. */
-  protocol: RespVersion = 2;
-
-  /** Bytes encoded and not yet taken. */
-  get length(): number {
-    return this.#len;
-  }
-
-  #reserve(n: number): void {
-    if (this.#len + n <= this.#buf.length) return;
-    const grown = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + n));
-    grown.set(this.#buf.subarray(0, this.#len));
-    this.#buf = grown;
-  }
-
-  /** Appends raw bytes (pre-encoded replies). */
-  raw(bytes: Uint8Array): void {
-    this.#reserve(bytes.length);
-    this.#buf.set(bytes, this.#len);
-    this.#len += bytes.length;
-  }
-
-  #text(s: string): void {
-    const n = s.length;
-    this.#reserve(n * 3);
-    const buf = this.#buf;
-    let len = this.#len;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 128) {
-        const r = encoder.encodeInto(s.slice(i), buf.subarray(len));
-        this.#len = len + r.written;
-        return;
-      }
-      buf[len++] = c;
-    }
-    this.#len = len;
-  }
-
-  #line(prefix: string, s: string): void {
-    this.#text(prefix);
-    this.#text(s);
-    this.raw(CRLF);
-  }
-
-  /** `+OK`. */
-  ok(): void {
-    this.raw(OK);
-  }
-
-  /** A simple string; `\r` and `\n` become spaces. */
-  simple(s: string): void {
-    this.#line("+", s.replace(/[\r\n]/g, " "));
-  }
-
-  /** An error; `message` starts with its code (`ERR …`, `NOAUTH …`). */
-  error(message: string): void {
-    this.#line("-", message.replace(/[\r\n]/g, " "));
-  }
-
-  /** An integer. */
-  integer(n: number | bigint): void {
-    this.#line(":", String(n));
-  }
-
-  /** A bulk string of bytes or UTF-8 text. */
-  bulk(value: Uint8Array | string): void {
-    if (typeof value === "string") value = encoder.encode(value);
-    this.#line("$", String(value.length));
-    this.raw(value);
-    this.raw(CRLF);
-  }
-
-  /** The null bulk string (`$-1`, RESP3 `_`). */
-  null(): void {
-    this.raw(this.protocol === 3 ? NULL3 : NULL_BULK2);
-  }
-
-  /** The null array (`*-1`, RESP3 `_`). */
-  nullArray(): void {
-    this.raw(this.protocol === 3 ? NULL3 : NULL_ARRAY2);
-  }
-
-  /** An array header of `n` elements. */
-  array(n: number): void {
-    this.#line("*", String(n));
-  }
-
-  /** A map header of `n` key/value pairs (RESP2: an array of 2n elements). */
-  map(n: number): void {
-    if (this.protocol === 3) this.#line("%", String(n));
-    else this.#line("*", String(2 * n));
-  }
-
-  /** A set header of `n` elements (RESP2: an array). */
-  set(n: number): void {
-    this.#line(this.protocol === 3 ? "~" : "*", String(n));
-  }
-
-  /** A double (RESP2: a bulk string). */
-  double(x: number): void {
-    const s = Number.isNaN(x)
-      ? "nan"
-      : x === Infinity
-      ? "inf"
-      : x === -Infinity
-      ? "-inf"
-      : String(x);
-    if (this.protocol === 3) this.#line(",", s);
-    else this.bulk(s);
-  }
-
-  /** A boolean (RESP2: integer 1 or 0). */
-  boolean(b: boolean): void {
-    if (this.protocol === 3) this.#line("#", b ? "t" : "f");
-    else this.integer(b ? 1 : 0);
-  }
-
-  /** A verbatim text string (RESP3 `=len\r\ntxt:…`; RESP2: a bulk string). */
-  verbatim(text: string): void {
-    if (this.protocol !== 3) return this.bulk(text);
-    const body = encoder.encode("txt:" + text);
-    this.#line("=", String(body.length));
-    this.raw(body);
-    this.raw(CRLF);
-  }
-
-  /** Drops everything after the first `length` bytes (a failed reply is replaced). */
-  truncate(length: number): void {
-    assert(length >= 0 && length <= this.#len, "truncate within the buffer");
-    this.#len = length;
-  }
-
-  /** A copy of the bytes from `start` to `end`. */
-  copy(start: number, end: number): Uint8Array {
-    return this.#buf.slice(start, end);
-  }
-
-  /** The encoded bytes (a view valid until the next write) and resets the writer. */
-  take(): Uint8Array {
-    const out = this.#buf.subarray(0, this.#len);
-    this.#len = 0;
-    if (this.#buf.length > 4 * 1024 * 1024) this.#buf = new Uint8Array(16 * 1024);
-    return out;
-  }
-}
-
-const NULL3 = ascii("_\r\n");
-const NULL_BULK2 = ascii("$-1\r\n");
-const NULL_ARRAY2 = ascii("*-1\r\n");
+export { type RespVersion, RespWriter } from "./resp_writer.ts";

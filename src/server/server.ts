@@ -1,6 +1,6 @@
 /**
- * The RESP server: accepts TCP (or TLS) connections, parses pipelined commands, runs them in
- * order against the engine and answers each read batch with one write.
+ * The RESP server: accepts TCP (or TLS) connections, admits them within the client caps, serves
+ * each with a `Connection`, and watches every client's deadlines and output limits.
  * ARCHITECTURE.md § "RESP server" describes the connection life cycle and the limits.
  *
  * Durability: a write command applies its batch to the engine at once (so later commands see
@@ -9,47 +9,45 @@
  * it may have observed, are durable. A failed write turns its own reply into `-ERR …`.
  *
  * Invariants:
- * - Commands of one connection run one at a time, in arrival order.
- * - Nothing is executed after QUIT or after a protocol error in the same connection.
- * - A client counts against `maxClients` from accept to close.
+ * - A client counts against `maxClients` from accept to close; with a token, against
+ *   `maxUnauthenticatedClients` until it authenticates. At either cap the oldest
+ *   unauthenticated client is closed first; only when there is none is a new one refused.
+ * - Every client is closed when a deadline of § "Limits" passes (checked every
+ *   `CLIENT_CHECK_INTERVAL_MS`), whether or not it is busy.
  *
  * @module
  */
 
 import { acceptLoop } from "../util/net.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import {
-  CityHallError,
-  type Database,
-  InvalidArgumentError,
-  ProtocolError,
-  type WriteOp,
-} from "../mod.ts";
-import { BATCH_OPS_MAX } from "../limits.ts";
-import { AssertionError } from "../util/assert.ts";
+import { type Database, InvalidArgumentError } from "../mod.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { buildCommandTable } from "./commands/mod.ts";
+import { Client, type ServerConfig, type ServerState } from "./context.ts";
 import {
-  arityError,
-  Client,
-  type CommandContext,
-  type CommandSpec,
-  ERR_NOAUTH,
-  lower,
-  ReplyError,
-  type ServerConfig,
-  type ServerState,
-  text,
-} from "./context.ts";
-import {
+  AUTH_TIMEOUT_S_DEFAULT,
+  CLIENT_CHECK_INTERVAL_MS,
   CLIENTS_MAX_DEFAULT,
   CLIENTS_MAX_LIMIT,
+  CLIENTS_UNAUTHENTICATED_MAX_DEFAULT,
   IDLE_TIMEOUT_S_DEFAULT,
-  RESP_OUTPUT_FLUSH_BYTES,
+  REQUEST_TIMEOUT_S_DEFAULT,
+  RESP_OUTPUT_DRAIN_TIMEOUT_S_DEFAULT,
+  RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
+  RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
+  RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
 } from "../limits.ts";
+import { AuthFailures } from "./auth_guard.ts";
+import { Connection } from "./connection.ts";
+import { Context, Dispatcher } from "./dispatch.ts";
+import { ExclusiveGate } from "./gate.ts";
 import { ServerMetrics } from "./metrics.ts";
-import { HttpOnRespPortError, RespParser, RespWriter } from "./resp.ts";
+import { RespWriter } from "./resp_writer.ts";
 import { ScanCursorTable } from "./scan_cursor.ts";
+import { execTransaction, WatchRegistry } from "./transaction.ts";
+import type { CommandContext } from "./context.ts";
+
+export { unknownCommandError } from "./dispatch.ts";
 
 /** Options of `startServer`. */
 export interface ServerOptions {
@@ -61,7 +59,9 @@ export interface ServerOptions {
   authToken?: string;
   /** Most connected clients (default 10,000). */
   maxClients?: number;
-  /** Close clients idle this many seconds; 0 = never (default). */
+  /** Run-time settings other than `maxClients` (defaults in `limits.ts`); 0 turns one off. */
+  config?: Partial<Omit<ServerConfig, "maxClients">>;
+  /** Close clients idle this many seconds; 0 = never (default 300). Same as `config`'s. */
   idleTimeoutS?: number;
   /** Serve TLS with this PEM certificate chain and key. */
   tls?: { cert: string; key: string };
@@ -102,7 +102,8 @@ export function isLoopback(hostname: string): boolean {
 /**
  * The bind security rule: a non-loopback address needs a token unless `insecureNoAuth` says
  * otherwise. Throws `InvalidArgumentError` (how to fix it in the message) when refusing;
- * returns a warning to log loudly when the override is used, else `undefined`.
+ * returns a warning to log loudly when the override is used, else `undefined`. The token's
+ * own rules (length, guessability) are `checkAuthToken`'s.
  */
 export function checkBindSecurity(
   hostname: string,
@@ -139,50 +140,61 @@ function addrString(addr: Deno.Addr): string {
   return String((addr as { path?: string }).path ?? "");
 }
 
-/** `-ERR unknown command …` exactly as Redis words it. */
-export function unknownCommandError(args: Uint8Array[]): string {
-  let rest = "";
-  for (let i = 1; i < args.length && rest.length < 128; i++) {
-    rest += `'${text(args[i]!).slice(0, 128 - rest.length)}' `;
-  }
-  return `ERR unknown command '${text(args[0]!).slice(0, 128)}', with args beginning with: ${rest}`;
+function hostString(addr: Deno.Addr): string {
+  return addr.transport === "tcp" || addr.transport === "udp" ? addr.hostname : addrString(addr);
 }
 
-const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit"]);
 const encoder = new TextEncoder();
 
-interface PendingWrite {
-  promise: Promise<void>;
-  /** Reply range in the client's output, set when the command finishes. */
-  start: number;
-  end: number;
+/** Every run-time setting, from `options` or the defaults. */
+function initialConfig(options: ServerOptions): ServerConfig {
+  return {
+    maxClients: options.maxClients ?? CLIENTS_MAX_DEFAULT,
+    maxUnauthenticatedClients: CLIENTS_UNAUTHENTICATED_MAX_DEFAULT,
+    idleTimeoutS: options.idleTimeoutS ?? IDLE_TIMEOUT_S_DEFAULT,
+    authTimeoutS: AUTH_TIMEOUT_S_DEFAULT,
+    requestTimeoutS: REQUEST_TIMEOUT_S_DEFAULT,
+    outputHardLimitBytes: RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
+    outputSoftLimitBytes: RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
+    outputSoftLimitS: RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
+    outputDrainTimeoutS: RESP_OUTPUT_DRAIN_TIMEOUT_S_DEFAULT,
+    ...options.config,
+  };
 }
 
-/** Per-connection command context; fields change for every command. */
-class Context implements CommandContext {
-  args: Uint8Array[] = [];
-  readonly pending: PendingWrite[] = [];
-  constructor(
-    readonly out: RespWriter,
-    readonly client: Client,
-    readonly server: ServerState,
-    readonly core: ServerCore,
-  ) {}
-
-  write(ops: WriteOp[]): void {
-    let promise: Promise<void>;
-    if (ops.length <= BATCH_OPS_MAX) promise = this.server.db.write(ops);
-    else {
-      // Chunks are applied in the same synchronous run, so other clients see all or nothing.
-      const parts: Promise<void>[] = [];
-      for (let i = 0; i < ops.length; i += BATCH_OPS_MAX) {
-        parts.push(this.server.db.write(ops.slice(i, i + BATCH_OPS_MAX)));
-      }
-      promise = Promise.all(parts).then(() => {});
+/** The deadline `client` has passed at `nowMs`, as a close reason, or `undefined`. */
+function passedDeadline(
+  c: Client,
+  config: ServerConfig,
+  authRequired: boolean,
+  nowMs: number,
+): { reason: string; counter: keyof ServerMetrics } | undefined {
+  const s = 1000;
+  if (
+    authRequired && !c.authenticated && config.authTimeoutS > 0 &&
+    nowMs - c.createdMs > config.authTimeoutS * s
+  ) return { reason: "auth timeout", counter: "authTimeouts" };
+  if (c.requestStartMs > 0 && config.requestTimeoutS > 0) {
+    if (nowMs - c.requestStartMs > config.requestTimeoutS * s) {
+      return { reason: "request timeout", counter: "requestTimeouts" };
     }
-    this.core.trackWrite(promise);
-    this.pending.push({ promise, start: -1, end: -1 });
   }
+  if (c.outputPendingSinceMs > 0) {
+    if (
+      config.outputDrainTimeoutS > 0 &&
+      nowMs - c.outputPendingSinceMs > config.outputDrainTimeoutS * s
+    ) return { reason: "output drain timeout", counter: "outputDrainTimeouts" };
+    if (config.outputSoftLimitBytes > 0 && c.outputPendingBytes > config.outputSoftLimitBytes) {
+      if (c.softLimitSinceMs === 0) c.softLimitSinceMs = nowMs;
+      else if (nowMs - c.softLimitSinceMs > config.outputSoftLimitS * s) {
+        return { reason: "output buffer soft limit", counter: "outputLimitDisconnections" };
+      }
+    } else c.softLimitSinceMs = 0;
+  }
+  if (
+    config.idleTimeoutS > 0 && !c.busy && nowMs - c.lastInteractionMs > config.idleTimeoutS * s
+  ) return { reason: "idle timeout", counter: "idleTimeouts" };
+  return undefined;
 }
 
 class ServerCore implements ServerState, Server {
@@ -192,6 +204,10 @@ class ServerCore implements ServerState, Server {
   readonly config: ServerConfig;
   readonly clients = new Map<number, Client>();
   readonly scanCursors = new ScanCursorTable();
+  readonly watches = new WatchRegistry();
+  readonly gate = new ExclusiveGate();
+  readonly dispatcher: Dispatcher;
+  readonly authFailures = new AuthFailures();
   readonly startTimeMs = Date.now();
   lastSaveMs = Date.now();
   readonly port: number;
@@ -201,16 +217,17 @@ class ServerCore implements ServerState, Server {
   readonly addr: Deno.NetAddr;
   readonly finished: Promise<void>;
   readonly #listener: Deno.Listener;
-  readonly #table: Map<string, CommandSpec>;
   readonly #tokenHash: Uint8Array | undefined;
   readonly #onShutdown: ServerOptions["onShutdown"];
   readonly #tasks = new Set<Promise<void>>();
+  /** Clients not yet authenticated, oldest first (only with a token). */
+  readonly #unauthenticated = new Map<number, Client>();
   #nextClientId = 1;
   #closing = false;
   #closed: Promise<void> | undefined;
-  #idleTimer: ReturnType<typeof setInterval>;
-  #writesInFlight = 0;
-  #lastWrite: Promise<void> = Promise.resolve();
+  #checkTimer: ReturnType<typeof setInterval>;
+  writesInFlight = 0;
+  lastWrite: Promise<void> = Promise.resolve();
   #acceptLoop: Promise<void>;
   #resolveFinished!: () => void;
 
@@ -229,16 +246,13 @@ class ServerCore implements ServerState, Server {
     this.logger = options.logger ?? silentLogger;
     this.syncMode = options.syncMode ?? "always";
     this.#onShutdown = options.onShutdown;
-    this.config = {
-      maxClients: options.maxClients ?? CLIENTS_MAX_DEFAULT,
-      idleTimeoutS: options.idleTimeoutS ?? IDLE_TIMEOUT_S_DEFAULT,
-    };
+    this.config = initialConfig(options);
     this.#tokenHash = tokenHash;
-    this.#table = buildCommandTable();
+    this.dispatcher = new Dispatcher(buildCommandTable(), this);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
-    this.#idleTimer = setInterval(() => this.#closeIdleClients(), 1000);
+    this.#checkTimer = setInterval(() => this.#checkClients(), CLIENT_CHECK_INTERVAL_MS);
     // Never keeps the process alive on its own: the listener does.
-    this.#idleTimer.unref();
+    Deno.unrefTimer(this.#checkTimer);
     this.#acceptLoop = this.#accept();
   }
 
@@ -250,10 +264,60 @@ class ServerCore implements ServerState, Server {
     return this.clients.size;
   }
 
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  get outputHardLimitBytes(): number {
+    return this.config.outputHardLimitBytes;
+  }
+
+  /** Clients connected and not yet authenticated. */
+  get unauthenticatedClients(): number {
+    return this.#unauthenticated.size;
+  }
+
   async checkToken(token: Uint8Array): Promise<boolean> {
     if (this.#tokenHash === undefined) return true;
     // Hashing both sides makes the comparison constant-time whatever the lengths.
     return timingSafeEqual(await sha256(token), this.#tokenHash);
+  }
+
+  recordAuthFailure(client: Client): void {
+    client.authFailures++;
+    this.metrics.authFailures++;
+    const verdict = this.authFailures.record(client.host, client.authFailures, Date.now());
+    client.replyDelayMs = verdict.delayMs;
+    this.logger("warn", "authentication failed", {
+      client: client.id,
+      addr: client.addr,
+      failures: client.authFailures,
+      source_failures: verdict.sourceFailures,
+    });
+    if (verdict.close) {
+      client.closeAfterReply = true;
+      client.closeReason ??= "too many failed AUTH attempts";
+      this.metrics.authFailureDisconnections++;
+    }
+  }
+
+  execTransaction(ctx: CommandContext): void | Promise<void> {
+    return execTransaction(this, ctx);
+  }
+
+  /** The server as transactions see it. */
+  get state(): ServerState {
+    return this;
+  }
+
+  runQueued(
+    ...args: Parameters<Dispatcher["runQueued"]>
+  ): ReturnType<Dispatcher["runQueued"]> {
+    return this.dispatcher.runQueued(...args);
+  }
+
+  onAuthenticated(client: Client): void {
+    this.#unauthenticated.delete(client.id);
   }
 
   async shutdown(options: { save: boolean }): Promise<void> {
@@ -262,19 +326,19 @@ class ServerCore implements ServerState, Server {
   }
 
   trackWrite(promise: Promise<void>): void {
-    this.#writesInFlight++;
+    this.writesInFlight++;
     const done = () => {
-      this.#writesInFlight--;
+      this.writesInFlight--;
     };
     promise.then(done, done);
-    this.#lastWrite = promise;
+    this.lastWrite = promise;
   }
 
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
     this.#closing = true;
     this.#closed = (async () => {
-      clearInterval(this.#idleTimer);
+      clearInterval(this.#checkTimer);
       try {
         this.#listener.close();
       } catch {
@@ -282,9 +346,9 @@ class ServerCore implements ServerState, Server {
       }
       await this.#acceptLoop;
       // Idle clients close now; busy ones finish their batch, answer, then see #closing.
-      for (const c of this.clients.values()) if (!c.busy) c.kill();
+      for (const c of this.clients.values()) if (!c.busy) c.kill("server shutdown");
       const grace = setTimeout(() => {
-        for (const c of this.clients.values()) c.kill();
+        for (const c of this.clients.values()) c.kill("server shutdown");
       }, 5000);
       await Promise.allSettled([...this.#tasks]);
       clearTimeout(grace);
@@ -294,16 +358,33 @@ class ServerCore implements ServerState, Server {
     return this.#closed;
   }
 
-  #closeIdleClients(): void {
-    const timeoutS = this.config.idleTimeoutS;
-    if (timeoutS <= 0) return;
+  #checkClients(): void {
     const now = Date.now();
     for (const c of this.clients.values()) {
-      if (!c.busy && now - c.lastInteractionMs > timeoutS * 1000) {
-        this.logger("debug", "closing idle client", { client: c.id, addr: c.addr });
-        c.kill();
-      }
+      const passed = passedDeadline(c, this.config, this.authRequired, now);
+      if (passed === undefined) continue;
+      (this.metrics[passed.counter] as number)++;
+      this.logger(passed.reason === "idle timeout" ? "debug" : "info", "closing client", {
+        client: c.id,
+        addr: c.addr,
+        reason: passed.reason,
+      });
+      c.kill(passed.reason);
     }
+  }
+
+  /** Closes the oldest unauthenticated client to make room; false when there is none. */
+  #evictUnauthenticated(why: string): boolean {
+    for (const [id, c] of this.#unauthenticated) {
+      this.#unauthenticated.delete(id);
+      if (c.authenticated) continue;
+      this.clients.delete(id);
+      this.metrics.unauthenticatedEvictions++;
+      this.logger("info", "closing client", { client: id, addr: c.addr, reason: why });
+      c.kill(why);
+      return true;
+    }
+    return false;
   }
 
   #accept(): Promise<void> {
@@ -321,6 +402,15 @@ class ServerCore implements ServerState, Server {
     });
   }
 
+  /** Admits a new connection within the caps; false when it must be refused. */
+  #admit(): boolean {
+    if (
+      this.authRequired && this.#unauthenticated.size >= this.config.maxUnauthenticatedClients
+    ) this.#evictUnauthenticated("too many unauthenticated clients");
+    if (this.clients.size < this.config.maxClients) return true;
+    return this.#evictUnauthenticated("max number of clients reached");
+  }
+
   async #serve(conn: Deno.Conn): Promise<void> {
     const id = this.#nextClientId++;
     this.metrics.connectionsReceived++;
@@ -331,7 +421,7 @@ class ServerCore implements ServerState, Server {
         // Already closed.
       }
     };
-    if (this.clients.size >= this.config.maxClients) {
+    if (!this.#admit()) {
       this.metrics.connectionsRejected++;
       this.logger("warn", "rejecting client: max number of clients reached", {
         addr: addrString(conn.remoteAddr),
@@ -354,234 +444,37 @@ class ServerCore implements ServerState, Server {
     const client = new Client({
       id,
       addr: addrString(conn.remoteAddr),
+      host: hostString(conn.remoteAddr),
       laddr: addrString(conn.localAddr),
       authenticated: this.#tokenHash === undefined,
       out,
       kill: closeConn,
     });
     this.clients.set(id, client);
+    if (!client.authenticated) this.#unauthenticated.set(id, client);
     this.logger("debug", "client connected", { client: id, addr: client.addr });
-    const parser = new RespParser();
-    parser.restricted = !client.authenticated;
-    const ctx = new Context(out, client, this, this);
-    let reason = "client closed";
+    const connection = new Connection(this, conn, new Context(out, client, this, this));
+    let reason = "connection failed";
     try {
-      while (!this.#closing) {
-        let n: number | null;
-        try {
-          n = await conn.read(parser.writable());
-        } catch {
-          reason = "connection reset";
-          break;
-        }
-        if (n === null) break;
-        parser.commit(n);
-        this.metrics.netInputBytes += n;
-        client.lastInteractionMs = Date.now();
-        client.busy = true;
-        let keepOpen: boolean;
-        try {
-          keepOpen = await this.#runBatch(ctx, parser, conn);
-        } catch (err) {
-          if (err instanceof AssertionError) throw err;
-          reason = `write failed: ${err instanceof Error ? err.message : String(err)}`;
-          keepOpen = false;
-        } finally {
-          client.busy = false;
-        }
-        if (!keepOpen) {
-          reason = client.closeAfterReply ? "quit" : "protocol error";
-          break;
-        }
-      }
-      if (this.#closing) reason = "server shutdown";
+      reason = await connection.run();
     } finally {
       this.clients.delete(id);
+      this.#unauthenticated.delete(id);
+      this.watches.unwatchAll(client);
+      client.multi = undefined;
       closeConn();
       this.logger("debug", "client disconnected", { client: id, addr: client.addr, reason });
     }
   }
-
-  /** Runs every complete command in the parser; false when the connection must close. */
-  async #runBatch(ctx: Context, parser: RespParser, conn: Deno.Conn): Promise<boolean> {
-    const { client, out } = ctx;
-    while (true) {
-      let args: Uint8Array[] | undefined;
-      try {
-        args = parser.next();
-      } catch (err) {
-        if (err instanceof HttpOnRespPortError) {
-          this.logger(
-            "warn",
-            "Possible SECURITY ATTACK detected: HTTP request on the RESP port, closing connection",
-            { client: client.id, addr: client.addr },
-          );
-          await this.#flush(ctx, conn);
-          return false;
-        }
-        if (err instanceof ProtocolError) {
-          this.metrics.protocolErrors++;
-          this.logger("info", "protocol error, closing connection", {
-            client: client.id,
-            addr: client.addr,
-            error: err.message,
-          });
-          out.error(`ERR ${err.message}`);
-          await this.#flush(ctx, conn);
-          return false;
-        }
-        throw err;
-      }
-      if (args === undefined) break;
-      const running = this.#execute(ctx, args);
-      if (running !== undefined) await running;
-      parser.restricted = !client.authenticated;
-      if (client.closeAfterReply) {
-        await this.#flush(ctx, conn);
-        return false;
-      }
-      if (out.length >= RESP_OUTPUT_FLUSH_BYTES) await this.#flush(ctx, conn);
-    }
-    await this.#flush(ctx, conn);
-    return true;
-  }
-
-  /** Runs one command; returns a promise only when the command is asynchronous. */
-  #execute(ctx: Context, args: Uint8Array[]): Promise<void> | undefined {
-    const { out, client } = ctx;
-    const name = lower(args[0]!);
-    const start = out.length;
-    const spec = this.#table.get(name);
-    if (spec === undefined) {
-      out.error(unknownCommandError(args));
-      this.metrics.errorReplies++;
-      return undefined;
-    }
-    client.lastCommand = name;
-    if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
-      out.error(arityError(name).reply);
-      this.metrics.record(name, 0, true);
-      return undefined;
-    }
-    if (!client.authenticated && !NO_AUTH_COMMANDS.has(name)) {
-      out.error(ERR_NOAUTH);
-      this.metrics.record(name, 0, true);
-      return undefined;
-    }
-    ctx.args = args;
-    const firstPending = ctx.pending.length;
-    const t0 = performance.now();
-    const finish = (failed: boolean) => {
-      for (let i = firstPending; i < ctx.pending.length; i++) {
-        ctx.pending[i]!.start = start;
-        ctx.pending[i]!.end = out.length;
-      }
-      this.metrics.record(name, (performance.now() - t0) / 1000, failed);
-    };
-    let result: void | Promise<void>;
-    try {
-      result = spec.handler(ctx);
-    } catch (err) {
-      this.#replyError(out, start, err, name);
-      finish(true);
-      return undefined;
-    }
-    if (result === undefined) {
-      finish(false);
-      return undefined;
-    }
-    return result.then(
-      () => finish(false),
-      (err) => {
-        this.#replyError(out, start, err, name);
-        finish(true);
-      },
-    );
-  }
-
-  #replyError(out: RespWriter, start: number, err: unknown, name: string): void {
-    if (err instanceof AssertionError) throw err;
-    out.truncate(start);
-    if (err instanceof ReplyError) out.error(err.reply);
-    else if (err instanceof CityHallError) {
-      // Engine operating errors (InvalidArgumentError, ClosedError, IoError): the message.
-      out.error(`ERR ${err.message}`);
-    } else {
-      this.logger("error", "command failed", { command: name, error: String(err) });
-      out.error(`ERR internal error: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
-  /** Waits until every reply in the output may be sent, then writes the output once. */
-  async #flush(ctx: Context, conn: Deno.Conn): Promise<void> {
-    const out = ctx.out;
-    const pending = ctx.pending;
-    let failures: { start: number; end: number; message: string }[] | undefined;
-    if (pending.length > 0) {
-      // Writes of one group commit share one promise: await each distinct promise once.
-      let last: Promise<unknown> | undefined;
-      let error: unknown;
-      let failed = false;
-      for (const p of pending) {
-        if (p.promise !== last) {
-          last = p.promise;
-          failed = false;
-          try {
-            await p.promise;
-          } catch (e) {
-            failed = true;
-            error = e;
-          }
-        }
-        if (failed) {
-          (failures ??= []).push({
-            start: p.start,
-            end: p.end,
-            message: `ERR ${error instanceof Error ? error.message : String(error)}`,
-          });
-        }
-      }
-      pending.length = 0;
-    }
-    if (this.#writesInFlight > 0) {
-      // The replies may show another client's write that is not durable yet.
-      await this.#lastWrite.catch(() => {});
-    }
-    if (out.length === 0) return;
-    let bytes = out.take();
-    if (failures !== undefined) bytes = spliceFailures(bytes, failures);
-    this.metrics.netOutputBytes += bytes.length;
-    await writeAll(conn, bytes);
-  }
 }
 
-/** Replaces the reply ranges of failed writes with their errors. */
-function spliceFailures(
-  bytes: Uint8Array,
-  failures: { start: number; end: number; message: string }[],
-): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let at = 0;
-  let lastStart = -1;
-  for (const f of failures) {
-    // Several writes of one command share a range: replace it once.
-    if (f.start === lastStart || f.start < at) continue;
-    lastStart = f.start;
-    parts.push(bytes.subarray(at, f.start));
-    const w = new RespWriter();
-    w.error(f.message);
-    parts.push(w.take().slice());
-    at = f.end;
+/** Checks an integer option; throws `InvalidArgumentError` naming it. */
+function checkIntOption(name: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(
+      `Invalid option ${name}: ${value} (must be an integer from ${min} to ${max})`,
+    );
   }
-  parts.push(bytes.subarray(at));
-  const total = parts.reduce((s, p) => s + p.length, 0);
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /**
@@ -591,18 +484,25 @@ function spliceFailures(
 export async function startServer(db: Database, options: ServerOptions = {}): Promise<Server> {
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? 7878;
-  const maxClients = options.maxClients ?? CLIENTS_MAX_DEFAULT;
-  if (!Number.isSafeInteger(maxClients) || maxClients < 1 || maxClients > CLIENTS_MAX_LIMIT) {
-    throw new InvalidArgumentError(
-      `Invalid option maxClients: ${maxClients} (must be an integer from 1 to ${CLIENTS_MAX_LIMIT})`,
-    );
-  }
-  const idle = options.idleTimeoutS ?? IDLE_TIMEOUT_S_DEFAULT;
-  if (!Number.isSafeInteger(idle) || idle < 0) {
-    throw new InvalidArgumentError(
-      `Invalid option idleTimeoutS: ${idle} (must be an integer >= 0)`,
-    );
-  }
+  const config = initialConfig(options);
+  checkIntOption("maxClients", config.maxClients, 1, CLIENTS_MAX_LIMIT);
+  checkIntOption(
+    "maxUnauthenticatedClients",
+    config.maxUnauthenticatedClients,
+    1,
+    CLIENTS_MAX_LIMIT,
+  );
+  for (
+    const name of [
+      "idleTimeoutS",
+      "authTimeoutS",
+      "requestTimeoutS",
+      "outputHardLimitBytes",
+      "outputSoftLimitBytes",
+      "outputSoftLimitS",
+      "outputDrainTimeoutS",
+    ] as const
+  ) checkIntOption(name, config[name], 0, Number.MAX_SAFE_INTEGER);
   const tokenHash = options.authToken === undefined || options.authToken === ""
     ? undefined
     : await sha256(encoder.encode(options.authToken));

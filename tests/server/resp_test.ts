@@ -100,7 +100,7 @@ Deno.test("RespWriter encodes RESP2 and RESP3 shapes", () => {
   w.double(1.5);
   w.error("ERR bad\r\nthing");
   assertEquals(
-    dec.decode(w.take()),
+    dec.decode(w.takeBytes()),
     "+OK\r\n:-5\r\n:9223372036854775807\r\n$6\r\nhéllo\r\n$-1\r\n*-1\r\n*2\r\n:1\r\n$3\r\n1.5\r\n-ERR bad  thing\r\n",
   );
   w.protocol = 3;
@@ -111,5 +111,5 @@ Deno.test("RespWriter encodes RESP2 and RESP3 shapes", () => {
   w.boolean(false);
   w.double(1.5);
   w.verbatim("hi");
-  assertEquals(dec.decode(w.take()), "_\r\n_\r\n%1\r\n~2\r\n#f\r\n,1.5\r\n=6\r\ntxt:hi\r\n");
+  assertEquals(dec.decode(w.takeBytes()), "_\r\n_\r\n%1\r\n~2\r\n#f\r\n,1.5\r\n=6\r\ntxt:hi\r\n");
 });

@@ -41,6 +41,7 @@ async function authenticate(
   if (username !== undefined && text(username) !== "default") {
     // Still hash and compare, so a wrong user name takes as long as a wrong token.
     await server.checkToken(password);
+    server.recordAuthFailure(client);
     return false;
   }
   if (!server.authRequired) {
@@ -50,7 +51,7 @@ async function authenticate(
   }
   const ok = await server.checkToken(password);
   if (ok) client.authenticated = true;
-  else server.logger("warn", "authentication failed", { client: client.id, addr: client.addr });
+  else server.recordAuthFailure(client);
   return ok;
 }
 
@@ -164,21 +165,21 @@ export function clientInfoLine(client: Client, nowMs = Date.now()): string {
     ["name", client.name],
     ["age", Math.floor((nowMs - client.createdMs) / 1000)],
     ["idle", Math.floor((nowMs - client.lastInteractionMs) / 1000)],
-    ["flags", "N"],
+    ["flags", client.multi !== undefined ? "x" : "N"],
     ["db", 0],
     ["sub", 0],
     ["psub", 0],
     ["ssub", 0],
-    ["multi", -1],
+    ["multi", client.multi?.queued.length ?? -1],
     ["qbuf", 0],
     ["qbuf-free", 0],
     ["argv-mem", 0],
-    ["multi-mem", 0],
+    ["multi-mem", client.multi?.bytes ?? 0],
     ["rbs", 0],
     ["rbp", 0],
     ["obl", 0],
     ["oll", 0],
-    ["omem", 0],
+    ["omem", client.outputPendingBytes],
     ["tot-mem", 0],
     ["events", "r"],
     ["cmd", client.lastCommand],
@@ -320,12 +321,23 @@ export const CONNECTION_COMMANDS: CommandSpec[] = [
     "Closes the connection.",
     quit,
   ),
-  spec(
-    "client",
-    -2,
-    ["noscript", "loading", "stale"],
-    "2.4.0",
-    "A container for client connection commands.",
-    clientCommand,
-  ),
+  {
+    ...spec(
+      "client",
+      -2,
+      ["noscript", "loading", "stale"],
+      "2.4.0",
+      "A container for client connection commands.",
+      clientCommand,
+    ),
+    subcommands: {
+      id: 2,
+      getname: 2,
+      setname: 3,
+      setinfo: 4,
+      info: 2,
+      list: -2,
+      help: 2,
+    },
+  },
 ];

@@ -11,6 +11,7 @@ import { KEY_COMMANDS } from "./keys.ts";
 import { guardReadOnly, REPLICATION_COMMANDS } from "./replication.ts";
 import { serverCommands } from "./server.ts";
 import { STRING_COMMANDS } from "./strings.ts";
+import { TRANSACTION_COMMANDS } from "../transaction.ts";
 
 /** Builds the table of every supported command. */
 export function buildCommandTable(): Map<string, CommandSpec> {
@@ -24,6 +25,7 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(EXPIRY_COMMANDS);
   add(serverCommands(table));
   add(REPLICATION_COMMANDS);
+  add(TRANSACTION_COMMANDS);
   return table;
 }
 

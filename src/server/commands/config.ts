@@ -1,0 +1,236 @@
+/**
+ * CONFIG GET/SET/RESETSTAT/REWRITE/HELP: the Redis parameters clients and tools read, and the
+ * run-time settings of § "Limits" that CONFIG SET may change.
+ * ARCHITECTURE.md § "Commands" lists them.
+ *
+ * @module
+ */
+
+import {
+  arityError,
+  type CommandContext,
+  ERR_SYNTAX,
+  lower,
+  parseInt64,
+  ReplyError,
+  text,
+} from "../context.ts";
+import { globMatch } from "../glob.ts";
+import {
+  CLIENTS_MAX_LIMIT,
+  RESP_BULK_SIZE_BYTES_MAX,
+  RESP_QUERY_BUFFER_BYTES_MAX,
+} from "../../limits.ts";
+
+const encoder = new TextEncoder();
+
+function appendFsync(syncMode: string): string {
+  return syncMode === "always" ? "always" : syncMode === "interval" ? "everysec" : "no";
+}
+
+/** `client-output-buffer-limit` as Redis prints it (only the `normal` class applies here). */
+function outputLimitText(ctx: CommandContext): string {
+  const c = ctx.server.config;
+  return `normal ${c.outputHardLimitBytes} ${c.outputSoftLimitBytes} ${c.outputSoftLimitS} ` +
+    `slave 0 0 0 pubsub 0 0 0`;
+}
+
+/** Integer parameters CONFIG SET may change: name → setting and accepted range. */
+const INT_PARAMS: Record<string, { key: IntSetting; min: number; max: number }> = {
+  maxclients: { key: "maxClients", min: 1, max: CLIENTS_MAX_LIMIT },
+  timeout: { key: "idleTimeoutS", min: 0, max: 2147483647 },
+  "cityhall-maxclients-unauthenticated": {
+    key: "maxUnauthenticatedClients",
+    min: 1,
+    max: CLIENTS_MAX_LIMIT,
+  },
+  "cityhall-auth-timeout": { key: "authTimeoutS", min: 0, max: 2147483647 },
+  "cityhall-request-timeout": { key: "requestTimeoutS", min: 0, max: 2147483647 },
+  "cityhall-output-drain-timeout": { key: "outputDrainTimeoutS", min: 0, max: 2147483647 },
+};
+
+type IntSetting =
+  | "maxClients"
+  | "idleTimeoutS"
+  | "maxUnauthenticatedClients"
+  | "authTimeoutS"
+  | "requestTimeoutS"
+  | "outputDrainTimeoutS";
+
+function configParams(ctx: CommandContext): [string, string][] {
+  const s = ctx.server;
+  return [
+    ["maxclients", String(s.config.maxClients)],
+    ["timeout", String(s.config.idleTimeoutS)],
+    ["port", String(s.port)],
+    ["bind", s.hostname],
+    ["tls-port", s.tls ? String(s.port) : "0"],
+    ["databases", "1"],
+    ["save", ""],
+    ["appendonly", "yes"],
+    ["appendfsync", appendFsync(s.syncMode)],
+    ["dir", s.db.dir],
+    ["proto-max-bulk-len", String(RESP_BULK_SIZE_BYTES_MAX)],
+    ["client-query-buffer-limit", String(RESP_QUERY_BUFFER_BYTES_MAX)],
+    ["client-output-buffer-limit", outputLimitText(ctx)],
+    ["maxmemory", "0"],
+    ["maxmemory-policy", "noeviction"],
+    // The token is never shown.
+    ["requirepass", ""],
+    ["cityhall-maxclients-unauthenticated", String(s.config.maxUnauthenticatedClients)],
+    ["cityhall-auth-timeout", String(s.config.authTimeoutS)],
+    ["cityhall-request-timeout", String(s.config.requestTimeoutS)],
+    ["cityhall-output-drain-timeout", String(s.config.outputDrainTimeoutS)],
+  ];
+}
+
+/** Parses a Redis memory amount (`64mb`, `1gb`, `100k`, `4096`); `undefined` when not one. */
+export function parseMemory(word: string): number | undefined {
+  const m = /^(\d{1,15})(k|kb|m|mb|g|gb)?$/i.exec(word);
+  if (m === null) return undefined;
+  const unit = (m[2] ?? "").toLowerCase();
+  const mul: Record<string, number> = {
+    "": 1,
+    k: 1000,
+    kb: 1024,
+    m: 1000 ** 2,
+    mb: 1024 ** 2,
+    g: 1000 ** 3,
+    gb: 1024 ** 3,
+  };
+  const v = Number(m[1]) * mul[unit]!;
+  return Number.isSafeInteger(v) ? v : undefined;
+}
+
+/**
+ * The `normal` class of a `client-output-buffer-limit` value (`<class> <hard> <soft> <secs>`
+ * groups, Redis style); other classes are accepted and ignored (no such clients here).
+ */
+function parseOutputLimit(
+  value: string,
+): { hard: number; soft: number; softS: number } | undefined | "invalid" {
+  const words = value.trim().split(/\s+/);
+  if (words.length % 4 !== 0) return "invalid";
+  let normal: { hard: number; soft: number; softS: number } | undefined;
+  for (let i = 0; i < words.length; i += 4) {
+    const cls = words[i]!.toLowerCase();
+    if (!["normal", "slave", "replica", "pubsub"].includes(cls)) return "invalid";
+    const hard = parseMemory(words[i + 1]!);
+    const soft = parseMemory(words[i + 2]!);
+    const softS = /^\d{1,9}$/.test(words[i + 3]!) ? Number(words[i + 3]) : undefined;
+    if (hard === undefined || soft === undefined || softS === undefined) return "invalid";
+    if (cls === "normal") normal = { hard, soft, softS };
+  }
+  return normal;
+}
+
+function configSetError(param: string, reason: string): ReplyError {
+  return new ReplyError(
+    `ERR CONFIG SET failed (possibly related to argument '${param}') - ${reason}`,
+  );
+}
+
+/** CONFIG <subcommand> …. */
+export function configCommand(ctx: CommandContext): void {
+  const { args, out, server } = ctx;
+  const sub = lower(args[1]!);
+  switch (sub) {
+    case "get": {
+      if (args.length < 3) throw arityError("config|get");
+      const params = configParams(ctx);
+      // As Redis 7: a pattern without glob characters is looked up (nocase) and answered under
+      // the name as typed; a glob answers the canonical names; each parameter appears once.
+      const matched: [string, string][] = [];
+      const seen = new Set<string>();
+      for (const p of args.slice(2)) {
+        if (!/[*?[]/.test(text(p))) {
+          const name = lower(p);
+          const param = params.find(([n]) => n === name);
+          if (param !== undefined && !seen.has(name)) {
+            seen.add(name);
+            matched.push([text(p), param[1]]);
+          }
+          continue;
+        }
+        for (const [name, value] of params) {
+          if (!seen.has(name) && globMatch(p, encoder.encode(name), true)) {
+            seen.add(name);
+            matched.push([name, value]);
+          }
+        }
+      }
+      out.map(matched.length);
+      for (const [name, value] of matched) {
+        out.bulk(name);
+        out.bulk(value);
+      }
+      return;
+    }
+    case "set": {
+      if (args.length < 4) throw arityError("config|set");
+      // Redis: an odd number of name/value words is a syntax error, not an arity error.
+      if (args.length % 2 !== 0) throw new ReplyError(ERR_SYNTAX);
+      const known = new Set(configParams(ctx).map(([n]) => n));
+      const updates: Partial<typeof server.config> = {};
+      const names = new Set<string>();
+      for (let i = 2; i < args.length; i += 2) {
+        const name = lower(args[i]!);
+        if (!known.has(name)) {
+          throw new ReplyError(
+            `ERR Unknown option or number of arguments for CONFIG SET - '${text(args[i]!)}'`,
+          );
+        }
+        if (names.has(name)) throw configSetError(text(args[i]!), "duplicate parameter");
+        names.add(name);
+        if (name === "client-output-buffer-limit") {
+          const limit = parseOutputLimit(text(args[i + 1]!));
+          if (limit === "invalid") {
+            throw configSetError(name, "Invalid client-output-buffer-limit value");
+          }
+          if (limit !== undefined) {
+            updates.outputHardLimitBytes = limit.hard;
+            updates.outputSoftLimitBytes = limit.soft;
+            updates.outputSoftLimitS = limit.softS;
+          }
+          continue;
+        }
+        const param = INT_PARAMS[name];
+        if (param === undefined) throw configSetError(name, "can't set immutable config");
+        const v = parseInt64(args[i + 1]!);
+        if (v === undefined) {
+          throw configSetError(name, "argument couldn't be parsed into an integer");
+        }
+        if (v < BigInt(param.min) || v > BigInt(param.max)) {
+          throw configSetError(
+            name,
+            `argument must be between ${param.min} and ${param.max} inclusive`,
+          );
+        }
+        updates[param.key] = Number(v);
+      }
+      // All checked first: a bad parameter changes nothing, as in Redis.
+      Object.assign(server.config, updates);
+      server.logger("info", "config changed", { ...updates });
+      return out.ok();
+    }
+    case "resetstat":
+      if (args.length !== 2) throw arityError("config|resetstat");
+      server.metrics.reset();
+      return out.ok();
+    case "rewrite":
+      if (args.length !== 2) throw arityError("config|rewrite");
+      throw new ReplyError("ERR The server is running without a config file");
+    case "help":
+      if (args.length !== 2) throw arityError("config|help");
+      out.array(4);
+      out.simple("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+      out.simple(
+        "GET <pattern> [<pattern> ...], SET <directive> <value> [<directive> <value> ...]",
+      );
+      out.simple("RESETSTAT");
+      out.simple("HELP");
+      return;
+    default:
+      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try CONFIG HELP.`);
+  }
+}

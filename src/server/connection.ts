@@ -1,0 +1,288 @@
+/**
+ * One client connection: read ▶ parse ▶ dispatch ▶ hold replies until durable ▶ write.
+ * ARCHITECTURE.md § "Pipelining and durability" and § "Output buffers and streaming".
+ *
+ * Backpressure: the loop reads again only after the replies of what it read were written, so a
+ * client that does not read its replies stops being read; its pending output is bounded by the
+ * hard limit and by the watchdog's drain timeout (see `ServerCore`).
+ *
+ * Invariants:
+ * - Commands of one connection run one at a time, in arrival order.
+ * - Nothing is executed after QUIT, after a protocol error or past an output limit.
+ * - `client.requestStartMs` is the arrival time of the first byte of the command still being
+ *   received (0 when none), and is not moved by more bytes of that same command.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../errors.ts";
+import { RESP_OUTPUT_FLUSH_BYTES } from "../limits.ts";
+import { AssertionError } from "../util/assert.ts";
+import type { Logger } from "../util/log.ts";
+import type { Client } from "./context.ts";
+import type { Context, Dispatcher } from "./dispatch.ts";
+import type { ExclusiveGate } from "./gate.ts";
+import type { ServerMetrics } from "./metrics.ts";
+import { HttpOnRespPortError, RespParser } from "./resp.ts";
+import { concatChunks, OutputLimitError, RespWriter } from "./resp_writer.ts";
+
+/** What a connection needs from the server. */
+export interface ConnectionHost {
+  /** Log sink. */
+  readonly logger: Logger;
+  /** Counters. */
+  readonly metrics: ServerMetrics;
+  /** The command dispatcher. */
+  readonly dispatcher: Dispatcher;
+  /** The transaction gate. */
+  readonly gate: ExclusiveGate;
+  /** Hard output limit in bytes (0 = none), read before every batch. */
+  readonly outputHardLimitBytes: number;
+  /** True once the server is closing. */
+  readonly closing: boolean;
+  /** Writes of any client in flight: replies that may show them wait for the newest. */
+  readonly writesInFlight: number;
+  /** The newest write of any client. */
+  readonly lastWrite: Promise<void>;
+  /** Called when `client` authenticated (it no longer counts as unauthenticated). */
+  onAuthenticated(client: Client): void;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const id = setTimeout(resolve, ms);
+    // A delayed reply never keeps the process alive on its own.
+    Deno.unrefTimer(id);
+  });
+}
+
+/** Serves one accepted connection until it closes; resolves with the reason. */
+export class Connection {
+  readonly #host: ConnectionHost;
+  readonly #conn: Deno.Conn;
+  readonly #ctx: Context;
+  readonly #parser = new RespParser();
+
+  /** A connection over `conn` running commands in `ctx`. */
+  constructor(host: ConnectionHost, conn: Deno.Conn, ctx: Context) {
+    this.#host = host;
+    this.#conn = conn;
+    this.#ctx = ctx;
+    this.#parser.restricted = !ctx.client.authenticated;
+  }
+
+  /** Bytes of buffer memory the connection holds now (parser and reply buffer). */
+  get bufferBytes(): number {
+    return this.#parser.bufferBytes + this.#ctx.out.bufferBytes;
+  }
+
+  /** Reads and runs commands until the client leaves or must be closed. */
+  async run(): Promise<string> {
+    const host = this.#host;
+    const parser = this.#parser;
+    const client = this.#ctx.client;
+    let reason = "client closed";
+    while (!host.closing) {
+      const wasEmpty = parser.bufferedBytes === 0;
+      let n: number | null;
+      try {
+        n = await this.#conn.read(parser.writable());
+      } catch {
+        reason = "connection reset";
+        break;
+      }
+      if (n === null) break;
+      const nowMs = Date.now();
+      parser.commit(n);
+      host.metrics.netInputBytes += n;
+      const parsedBefore = parser.commandsParsed;
+      client.busy = true;
+      let keepOpen: boolean;
+      try {
+        keepOpen = await this.#runBatch();
+      } catch (err) {
+        if (err instanceof AssertionError) throw err;
+        reason = err instanceof OutputLimitError
+          ? "output buffer limit"
+          : `write failed: ${err instanceof Error ? err.message : String(err)}`;
+        keepOpen = false;
+      } finally {
+        client.busy = false;
+      }
+      if (!keepOpen) {
+        if (reason === "client closed") reason = client.closeAfterReply ? "quit" : "protocol error";
+        break;
+      }
+      // The request deadline runs from the first byte of an unfinished command; more bytes of
+      // the same command do not move it (a trickle cannot keep a connection forever).
+      if (parser.bufferedBytes === 0) client.requestStartMs = 0;
+      else if (wasEmpty || parser.commandsParsed !== parsedBefore) client.requestStartMs = nowMs;
+      if (parser.commandsParsed !== parsedBefore) client.lastInteractionMs = nowMs;
+      parser.release();
+    }
+    if (host.closing && reason === "client closed") reason = "server shutdown";
+    return client.closeReason ?? reason;
+  }
+
+  /** Runs every complete command in the parser; false when the connection must close. */
+  async #runBatch(): Promise<boolean> {
+    const host = this.#host;
+    const ctx = this.#ctx;
+    const { client, out } = ctx;
+    const parser = this.#parser;
+    out.limitBytes = host.outputHardLimitBytes > 0 ? host.outputHardLimitBytes : Infinity;
+    while (true) {
+      let args: Uint8Array[] | undefined;
+      try {
+        args = parser.next();
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        await this.#protocolError(err);
+        return false;
+      }
+      if (args === undefined) break;
+      let wait = host.gate.waitFor(client);
+      while (wait !== undefined) {
+        await wait;
+        wait = host.gate.waitFor(client);
+      }
+      const wasAuthenticated = client.authenticated;
+      const running = host.dispatcher.execute(ctx, args);
+      if (running !== undefined) {
+        const name = client.lastCommand;
+        // WAIT only waits for replicas and EXEC holds the gate itself: neither blocks a
+        // transaction from starting.
+        if (name === "wait" || name === "exec") await running;
+        else {
+          host.gate.begin();
+          try {
+            await running;
+          } finally {
+            host.gate.end();
+          }
+        }
+      }
+      if (client.authenticated !== wasAuthenticated) {
+        parser.restricted = !client.authenticated;
+        if (client.authenticated) host.onAuthenticated(client);
+      }
+      if (client.replyDelayMs > 0) {
+        // A failed AUTH: nothing more of this connection runs until the delay has passed.
+        const delay = client.replyDelayMs;
+        client.replyDelayMs = 0;
+        await sleep(delay);
+        await this.#flush();
+      }
+      if (client.closeAfterReply) {
+        await this.#flush();
+        return false;
+      }
+      if (out.length >= RESP_OUTPUT_FLUSH_BYTES) await this.#flush();
+    }
+    await this.#flush();
+    return true;
+  }
+
+  async #protocolError(err: ProtocolError): Promise<void> {
+    const host = this.#host;
+    const client = this.#ctx.client;
+    if (err instanceof HttpOnRespPortError) {
+      host.logger(
+        "warn",
+        "Possible SECURITY ATTACK detected: HTTP request on the RESP port, closing connection",
+        { client: client.id, addr: client.addr },
+      );
+      await this.#flush();
+      return;
+    }
+    host.metrics.protocolErrors++;
+    if (err.message.includes("query buffer limit")) host.metrics.queryLimitDisconnections++;
+    host.logger("info", "protocol error, closing connection", {
+      client: client.id,
+      addr: client.addr,
+      error: err.message,
+    });
+    this.#ctx.out.error(`ERR ${err.message}`);
+    await this.#flush();
+  }
+
+  /** Waits until every reply in the output may be sent, then writes the output. */
+  async #flush(): Promise<void> {
+    const { out, pending, client } = this.#ctx;
+    let failures: { start: number; end: number; message: string }[] | undefined;
+    if (pending.length > 0) {
+      // Writes of one group commit share one promise: await each distinct promise once.
+      let last: Promise<unknown> | undefined;
+      let error: unknown;
+      let failed = false;
+      for (const p of pending) {
+        if (p.promise !== last) {
+          last = p.promise;
+          failed = false;
+          try {
+            await p.promise;
+          } catch (e) {
+            failed = true;
+            error = e;
+          }
+        }
+        if (failed) {
+          (failures ??= []).push({
+            start: p.start,
+            end: p.end,
+            message: `ERR ${error instanceof Error ? error.message : String(error)}`,
+          });
+        }
+      }
+      pending.length = 0;
+    }
+    if (this.#host.writesInFlight > 0) {
+      // The replies may show another client's write that is not durable yet.
+      await this.#host.lastWrite.catch(() => {});
+    }
+    if (out.length === 0) return;
+    let chunks = out.take();
+    if (failures !== undefined) chunks = [spliceFailures(concatChunks(chunks), failures)];
+    let total = 0;
+    for (const c of chunks) total += c.length;
+    client.outputPendingBytes = total;
+    client.outputPendingSinceMs = Date.now();
+    try {
+      for (const chunk of chunks) {
+        let off = 0;
+        while (off < chunk.length) {
+          const n = await this.#conn.write(chunk.subarray(off));
+          off += n;
+          client.outputPendingBytes -= n;
+          this.#host.metrics.netOutputBytes += n;
+        }
+      }
+    } finally {
+      client.outputPendingBytes = 0;
+      client.outputPendingSinceMs = 0;
+      client.softLimitSinceMs = 0;
+    }
+  }
+}
+
+/** Replaces the reply ranges of failed writes with their errors. */
+function spliceFailures(
+  bytes: Uint8Array,
+  failures: { start: number; end: number; message: string }[],
+): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  let lastStart = -1;
+  for (const f of failures) {
+    // Several writes of one command share a range: replace it once.
+    if (f.start === lastStart || f.start < at) continue;
+    lastStart = f.start;
+    parts.push(bytes.subarray(at, f.start));
+    const w = new RespWriter();
+    w.error(f.message);
+    parts.push(w.takeBytes());
+    at = f.end;
+  }
+  parts.push(bytes.subarray(at));
+  return concatChunks(parts);
+}

@@ -1,0 +1,253 @@
+/**
+ * Command dispatch: lookup ▶ arity ▶ auth ▶ (MULTI: queue) ▶ handler, with Redis's error
+ * strings and order of checks. ARCHITECTURE.md § "Commands" and § "Transactions (MULTI/EXEC)".
+ *
+ * Invariants:
+ * - Exactly one reply per command: a failing handler's partial reply is cut off and replaced by
+ *   the error (`OutputLimitError` is not a reply: it propagates and the client is closed).
+ * - A write's reply range is recorded in `Context.pending`, so the connection can hold it until
+ *   the write is durable and replace exactly it if the write fails.
+ *
+ * @module
+ */
+
+import { CityHallError, type WriteOp } from "../mod.ts";
+import { BATCH_OPS_MAX, MULTI_QUEUED_BYTES_MAX, MULTI_QUEUED_COMMANDS_MAX } from "../limits.ts";
+import { AssertionError } from "../util/assert.ts";
+import type { Logger } from "../util/log.ts";
+import {
+  arityError,
+  type Client,
+  type CommandContext,
+  type CommandSpec,
+  ERR_NOAUTH,
+  lower,
+  ReplyError,
+  type ServerState,
+  text,
+} from "./context.ts";
+import type { ServerMetrics } from "./metrics.ts";
+import { ERR_READONLY } from "./commands/replication.ts";
+import { OutputLimitError, type RespWriter } from "./resp_writer.ts";
+import { TRANSACTION_CONTROL, type TxnContext } from "./transaction.ts";
+
+/** Commands an unauthenticated client may run. */
+const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit"]);
+
+/** `-ERR unknown command …` exactly as Redis words it. */
+export function unknownCommandError(args: Uint8Array[]): string {
+  let rest = "";
+  for (let i = 1; i < args.length && rest.length < 128; i++) {
+    rest += `'${text(args[i]!).slice(0, 128 - rest.length)}' `;
+  }
+  return `ERR unknown command '${text(args[0]!).slice(0, 128)}', with args beginning with: ${rest}`;
+}
+
+/** A write whose reply waits for durability. */
+export interface PendingWrite {
+  /** Resolves when the batch is durable. */
+  promise: Promise<void>;
+  /** Reply range in the client's output, set when the command finishes. */
+  start: number;
+  /** End of that range. */
+  end: number;
+}
+
+/** What the dispatcher needs from the server. */
+export interface DispatchHost {
+  /** Log sink. */
+  readonly logger: Logger;
+  /** Counters. */
+  readonly metrics: ServerMetrics;
+  /** Counts a write in flight (replies of every client wait for the newest one). */
+  trackWrite(promise: Promise<void>): void;
+}
+
+/** Per-connection command context; fields change for every command. */
+export class Context implements CommandContext {
+  /** The command being run. */
+  args: Uint8Array[] = [];
+  /** Writes of this batch whose replies wait for durability. */
+  readonly pending: PendingWrite[] = [];
+
+  /** The context of `client`'s connection. */
+  constructor(
+    readonly out: RespWriter,
+    readonly client: Client,
+    readonly server: ServerState,
+    readonly host: DispatchHost,
+  ) {}
+
+  /** Applies `ops` now and holds this command's reply until they are durable. */
+  write(ops: WriteOp[]): void {
+    this.server.watches.touch(ops);
+    const db = this.server.db;
+    let promise: Promise<void>;
+    if (ops.length <= BATCH_OPS_MAX) promise = db.write(ops);
+    else {
+      // Chunks are applied in the same synchronous run, so other clients see all or nothing.
+      const parts: Promise<void>[] = [];
+      for (let i = 0; i < ops.length; i += BATCH_OPS_MAX) {
+        parts.push(db.write(ops.slice(i, i + BATCH_OPS_MAX)));
+      }
+      promise = Promise.all(parts).then(() => {});
+    }
+    this.host.trackWrite(promise);
+    this.pending.push({ promise, start: -1, end: -1 });
+  }
+}
+
+/** Turns parsed commands into replies. */
+export class Dispatcher {
+  readonly #table: Map<string, CommandSpec>;
+  readonly #host: DispatchHost;
+
+  /** A dispatcher over `table`. */
+  constructor(table: Map<string, CommandSpec>, host: DispatchHost) {
+    this.#table = table;
+    this.#host = host;
+  }
+
+  /** Runs (or, inside MULTI, queues) one command; a promise only when it is asynchronous. */
+  execute(ctx: Context, args: Uint8Array[]): Promise<void> | undefined {
+    const { out, client } = ctx;
+    const name = lower(args[0]!);
+    const spec = this.#table.get(name);
+    if (spec === undefined) {
+      this.#reject(ctx, "", unknownCommandError(args));
+      return undefined;
+    }
+    client.lastCommand = name;
+    if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
+      this.#reject(ctx, name, arityError(name).reply);
+      return undefined;
+    }
+    if (!client.authenticated && !NO_AUTH_COMMANDS.has(name)) {
+      this.#reject(ctx, name, ERR_NOAUTH);
+      return undefined;
+    }
+    if (client.multi !== undefined && !TRANSACTION_CONTROL.has(name)) {
+      this.#queue(ctx, spec, args);
+      return undefined;
+    }
+    return this.run(ctx, spec, args, out.length);
+  }
+
+  /** Runs one command queued by MULTI, inside EXEC. */
+  runQueued(ctx: TxnContext, args: Uint8Array[]): Promise<void> | undefined {
+    const spec = this.#table.get(lower(args[0]!))!;
+    return this.run(ctx, spec, args, ctx.out.length);
+  }
+
+  /** A refused command: the error, and inside MULTI a dirty transaction (Redis's rejectCommand). */
+  #reject(ctx: Context, name: string, reply: string): void {
+    const client = ctx.client;
+    if (client.multi !== undefined) client.multi.dirty = true;
+    if (name === "exec") {
+      // As Redis: EXEC refused before it runs discards the transaction and says why.
+      client.multi = undefined;
+      ctx.server.watches.unwatchAll(client);
+      reply = `EXECABORT Transaction discarded because of: ${reply.replace(/^ERR /, "")}`;
+    }
+    ctx.out.error(reply);
+    if (name === "") this.#host.metrics.errorReplies++;
+    else this.#host.metrics.record(name, 0, true);
+  }
+
+  #queue(ctx: Context, spec: CommandSpec, args: Uint8Array[]): void {
+    const multi = ctx.client.multi!;
+    if (spec.flags.includes("no_multi")) {
+      return this.#reject(ctx, spec.name, "ERR Command not allowed inside a transaction");
+    }
+    const subError = subcommandError(spec, args);
+    if (subError !== undefined) return this.#reject(ctx, spec.name, subError);
+    if (spec.flags.includes("write") && ctx.server.db.readOnly) {
+      return this.#reject(ctx, spec.name, ERR_READONLY);
+    }
+    let bytes = 0;
+    for (const a of args) bytes += a.length;
+    if (
+      multi.queued.length >= MULTI_QUEUED_COMMANDS_MAX ||
+      multi.bytes + bytes > MULTI_QUEUED_BYTES_MAX
+    ) {
+      return this.#reject(
+        ctx,
+        spec.name,
+        `ERR Transaction too large: at most ${MULTI_QUEUED_COMMANDS_MAX} commands and ` +
+          `${MULTI_QUEUED_BYTES_MAX} bytes of arguments may be queued`,
+      );
+    }
+    multi.queued.push(args);
+    multi.bytes += bytes;
+    ctx.out.simple("QUEUED");
+  }
+
+  /** Runs `spec`'s handler; its reply starts at `start`. */
+  run(
+    ctx: CommandContext & { args: Uint8Array[] },
+    spec: CommandSpec,
+    args: Uint8Array[],
+    start: number,
+  ): Promise<void> | undefined {
+    const out = ctx.out;
+    ctx.args = args;
+    const pending = ctx instanceof Context ? ctx.pending : undefined;
+    const firstPending = pending?.length ?? 0;
+    const t0 = performance.now();
+    const finish = (failed: boolean) => {
+      if (pending !== undefined) {
+        for (let i = firstPending; i < pending.length; i++) {
+          pending[i]!.start = start;
+          pending[i]!.end = out.length;
+        }
+      }
+      this.#host.metrics.record(spec.name, (performance.now() - t0) / 1000, failed);
+    };
+    let result: void | Promise<void>;
+    try {
+      result = spec.handler(ctx);
+    } catch (err) {
+      this.#replyError(out, start, err, spec.name);
+      finish(true);
+      return undefined;
+    }
+    if (result === undefined) {
+      finish(false);
+      return undefined;
+    }
+    return result.then(
+      () => finish(false),
+      (err) => {
+        this.#replyError(out, start, err, spec.name);
+        finish(true);
+      },
+    );
+  }
+
+  #replyError(out: RespWriter, start: number, err: unknown, name: string): void {
+    if (err instanceof AssertionError || err instanceof OutputLimitError) throw err;
+    out.truncate(start);
+    if (err instanceof ReplyError) out.error(err.reply);
+    else if (err instanceof CityHallError) {
+      // Engine operating errors (InvalidArgumentError, ClosedError, IoError): the message.
+      out.error(`ERR ${err.message}`);
+    } else {
+      this.#host.logger("error", "command failed", { command: name, error: String(err) });
+      out.error(`ERR internal error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+/** Redis's queue-time check of a container command's subcommand, or `undefined` when fine. */
+function subcommandError(spec: CommandSpec, args: Uint8Array[]): string | undefined {
+  if (spec.subcommands === undefined || args.length < 2) return undefined;
+  const sub = lower(args[1]!);
+  const arity = spec.subcommands[sub];
+  if (arity === undefined) {
+    return `ERR unknown subcommand '${text(args[1]!)}'. Try ${spec.name.toUpperCase()} HELP.`;
+  }
+  if ((arity > 0 && args.length !== arity) || args.length < -arity) {
+    return arityError(`${spec.name}|${sub}`).reply;
+  }
+  return undefined;
+}

@@ -1,0 +1,280 @@
+/**
+ * The reply encoder (RESP2 and RESP3) with a bounded, zero-copy output buffer.
+ * ARCHITECTURE.md § "Replies: RESP2 and RESP3" lists the shapes; § "Output buffers and
+ * streaming" the buffering rules.
+ *
+ * Small replies are encoded back to back into one growable buffer; a bulk value of at least
+ * `RESP_OUTPUT_REF_BYTES_MIN` is not copied: the writer keeps a reference to the caller's bytes
+ * (an engine value, which is never mutated) as a chunk of its own, so a reply of many large values
+ * costs references, not copies, and is written to the socket straight from those bytes.
+ *
+ * Invariants:
+ * - `length` = bytes in `#chunks` + bytes of `#buf` in `[#sealed, #len)`; it never passes
+ *   `limitBytes`: the append that would is refused with `OutputLimitError` before it happens.
+ * - Bytes of `#buf` before `#sealed` belong to chunks handed out or held in `#chunks` and are not
+ *   written again until `take()`.
+ *
+ * @module
+ */
+
+import { assert } from "../util/assert.ts";
+import { RESP_OUTPUT_BUFFER_BYTES_INITIAL, RESP_OUTPUT_REF_BYTES_MIN } from "../limits.ts";
+
+const encoder = new TextEncoder();
+
+function ascii(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+const OK = ascii("+OK\r\n");
+const CRLF = ascii("\r\n");
+const NULL3 = ascii("_\r\n");
+const NULL_BULK2 = ascii("$-1\r\n");
+const NULL_ARRAY2 = ascii("*-1\r\n");
+const EMPTY = new Uint8Array(0);
+
+/** A buffer kept between batches only up to this size; larger ones are dropped after `take()`. */
+const KEEP_BUFFER_BYTES_MAX = 16 * 1024;
+
+/** RESP protocol version of a connection: 2 (default) or 3 (after `HELLO 3`). */
+export type RespVersion = 2 | 3;
+
+/** A reply would make a client's pending output pass its hard limit; the client is closed. */
+export class OutputLimitError extends Error {
+  /** Creates the error for `pendingBytes` against `limitBytes`. */
+  constructor(readonly pendingBytes: number, readonly limitBytes: number) {
+    super(
+      `Client output buffer limit reached: ${pendingBytes} bytes pending, hard limit ${limitBytes}`,
+    );
+    this.name = "OutputLimitError";
+  }
+}
+
+/**
+ * Encodes replies for one connection. Container headers take their element count; the caller
+ * writes that many elements after. `take()` hands the encoded chunks to the socket writer.
+ */
+export class RespWriter {
+  #buf: Uint8Array = EMPTY;
+  #len = 0;
+  #sealed = 0;
+  #chunks: Uint8Array[] = [];
+  #chunkBytes = 0;
+  /** Protocol version replies are encoded for. */
+  protocol: RespVersion = 2;
+  /** Most bytes this writer may hold (the client's hard output limit). */
+  limitBytes = Infinity;
+
+  /** Bytes encoded and not yet taken. */
+  get length(): number {
+    return this.#chunkBytes + this.#len - this.#sealed;
+  }
+
+  /** Bytes of memory this writer holds for encoding (its own buffer, not referenced values). */
+  get bufferBytes(): number {
+    return this.#buf.length;
+  }
+
+  #checkLimit(n: number): void {
+    const after = this.length + n;
+    if (after > this.limitBytes) throw new OutputLimitError(after, this.limitBytes);
+  }
+
+  #reserve(n: number): void {
+    if (this.#chunkBytes + this.#len - this.#sealed + n > this.limitBytes) this.#checkLimit(n);
+    if (this.#len + n <= this.#buf.length) return;
+    // Only the unsealed tail moves: sealed chunks keep viewing the old buffer.
+    const live = this.#len - this.#sealed;
+    const size = Math.max(RESP_OUTPUT_BUFFER_BYTES_INITIAL, this.#buf.length * 2, live + n);
+    const grown = new Uint8Array(size);
+    grown.set(this.#buf.subarray(this.#sealed, this.#len));
+    this.#buf = grown;
+    this.#len = live;
+    this.#sealed = 0;
+  }
+
+  /** Appends raw bytes (pre-encoded replies), copying them. */
+  raw(bytes: Uint8Array): void {
+    this.#reserve(bytes.length);
+    this.#buf.set(bytes, this.#len);
+    this.#len += bytes.length;
+  }
+
+  /** Appends `bytes` by reference: they must not change until written. */
+  #ref(bytes: Uint8Array): void {
+    this.#checkLimit(bytes.length);
+    if (this.#len > this.#sealed) {
+      this.#chunks.push(this.#buf.subarray(this.#sealed, this.#len));
+      this.#chunkBytes += this.#len - this.#sealed;
+      this.#sealed = this.#len;
+    }
+    this.#chunks.push(bytes);
+    this.#chunkBytes += bytes.length;
+  }
+
+  #text(s: string): void {
+    const n = s.length;
+    this.#reserve(n * 3);
+    const buf = this.#buf;
+    let len = this.#len;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 128) {
+        const r = encoder.encodeInto(s.slice(i), buf.subarray(len));
+        this.#len = len + r.written;
+        return;
+      }
+      buf[len++] = c;
+    }
+    this.#len = len;
+  }
+
+  #line(prefix: string, s: string): void {
+    this.#text(prefix);
+    this.#text(s);
+    this.raw(CRLF);
+  }
+
+  /** `+OK`. */
+  ok(): void {
+    this.raw(OK);
+  }
+
+  /** A simple string; `\r` and `\n` become spaces. */
+  simple(s: string): void {
+    this.#line("+", s.replace(/[\r\n]/g, " "));
+  }
+
+  /** An error; `message` starts with its code (`ERR …`, `NOAUTH …`). */
+  error(message: string): void {
+    this.#line("-", message.replace(/[\r\n]/g, " "));
+  }
+
+  /** An integer. */
+  integer(n: number | bigint): void {
+    this.#line(":", String(n));
+  }
+
+  /**
+   * A bulk string of bytes or UTF-8 text. Bytes of at least `RESP_OUTPUT_REF_BYTES_MIN` are
+   * referenced, not copied: the caller must not change them afterwards.
+   */
+  bulk(value: Uint8Array | string): void {
+    if (typeof value === "string") value = encoder.encode(value);
+    // Refused before anything of it is encoded, so a reply never ends half written.
+    this.#checkLimit(value.length + 16);
+    this.#line("$", String(value.length));
+    if (value.length >= RESP_OUTPUT_REF_BYTES_MIN) this.#ref(value);
+    else this.raw(value);
+    this.raw(CRLF);
+  }
+
+  /** The null bulk string (`$-1`, RESP3 `_`). */
+  null(): void {
+    this.raw(this.protocol === 3 ? NULL3 : NULL_BULK2);
+  }
+
+  /** The null array (`*-1`, RESP3 `_`). */
+  nullArray(): void {
+    this.raw(this.protocol === 3 ? NULL3 : NULL_ARRAY2);
+  }
+
+  /** An array header of `n` elements. */
+  array(n: number): void {
+    this.#line("*", String(n));
+  }
+
+  /** A map header of `n` key/value pairs (RESP2: an array of 2n elements). */
+  map(n: number): void {
+    if (this.protocol === 3) this.#line("%", String(n));
+    else this.#line("*", String(2 * n));
+  }
+
+  /** A set header of `n` elements (RESP2: an array). */
+  set(n: number): void {
+    this.#line(this.protocol === 3 ? "~" : "*", String(n));
+  }
+
+  /** A double (RESP2: a bulk string). */
+  double(x: number): void {
+    const s = Number.isNaN(x)
+      ? "nan"
+      : x === Infinity
+      ? "inf"
+      : x === -Infinity
+      ? "-inf"
+      : String(x);
+    if (this.protocol === 3) this.#line(",", s);
+    else this.bulk(s);
+  }
+
+  /** A boolean (RESP2: integer 1 or 0). */
+  boolean(b: boolean): void {
+    if (this.protocol === 3) this.#line("#", b ? "t" : "f");
+    else this.integer(b ? 1 : 0);
+  }
+
+  /** A verbatim text string (RESP3 `=len\r\ntxt:…`; RESP2: a bulk string). */
+  verbatim(text: string): void {
+    if (this.protocol !== 3) return this.bulk(text);
+    const body = encoder.encode("txt:" + text);
+    this.#checkLimit(body.length + 16);
+    this.#line("=", String(body.length));
+    this.raw(body);
+    this.raw(CRLF);
+  }
+
+  /** Drops everything after the first `length` bytes (a failed reply is replaced). */
+  truncate(length: number): void {
+    assert(length >= 0 && length <= this.length, "truncate within the buffer");
+    if (length >= this.#chunkBytes) {
+      this.#len = this.#sealed + (length - this.#chunkBytes);
+      return;
+    }
+    // The cut falls inside the chunks: the unsealed tail goes, and chunks past the cut.
+    this.#len = this.#sealed;
+    while (this.#chunkBytes > length) {
+      const last = this.#chunks.pop()!;
+      this.#chunkBytes -= last.length;
+      if (this.#chunkBytes < length) {
+        this.#chunks.push(last.subarray(0, length - this.#chunkBytes));
+        this.#chunkBytes = length;
+      }
+    }
+  }
+
+  /**
+   * The encoded chunks, in order, and resets the writer. The chunks stay valid until the next
+   * reply is encoded: write them out first.
+   */
+  take(): Uint8Array[] {
+    const chunks = this.#chunks;
+    if (this.#len > this.#sealed) chunks.push(this.#buf.subarray(this.#sealed, this.#len));
+    this.#chunks = [];
+    this.#chunkBytes = 0;
+    this.#len = 0;
+    this.#sealed = 0;
+    // A connection that once sent a big reply does not keep a big buffer while it idles.
+    if (this.#buf.length > KEEP_BUFFER_BYTES_MAX) this.#buf = EMPTY;
+    return chunks;
+  }
+
+  /** Everything encoded as one array (tests, small replies), and resets the writer. */
+  takeBytes(): Uint8Array {
+    return concatChunks(this.take());
+  }
+}
+
+/** The chunks joined into one array. */
+export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!.slice();
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
