@@ -1,0 +1,107 @@
+/**
+ * Test helpers for comparing with the real thing: a Debian `redis-server` (7.0) on a free
+ * port, a raw exchange of inline commands that ends with QUIT, and redis-py runs through
+ * `/usr/bin/python3` (the pyenv `python3` on PATH has no redis module).
+ *
+ * @module
+ */
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** A running `redis-server`. */
+export interface RedisServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Starts `redis-server` with no persistence on a free port and waits until it answers. */
+export async function startRedisServer(extra: string[] = []): Promise<RedisServer> {
+  const port = freePort();
+  const child = new Deno.Command("redis-server", {
+    args: ["--port", String(port), "--save", "", "--appendonly", "no", ...extra],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        await child.status;
+        throw new Error(`redis-server did not start on port ${port}: ${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    port,
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+    },
+  };
+}
+
+/**
+ * Sends `lines` (inline commands) and a final QUIT on a fresh connection and returns every
+ * reply byte up to the close, as text.
+ */
+export async function exchangeLines(port: number, lines: string[]): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const bytes = encoder.encode([...lines, "QUIT"].map((l) => l + "\r\n").join(""));
+    let off = 0;
+    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+    let text = "";
+    const buf = new Uint8Array(65536);
+    const timer = setTimeout(() => conn.close(), 10_000);
+    try {
+      while (true) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        text += decoder.decode(buf.subarray(0, n));
+      }
+    } catch {
+      // Closed by the timer.
+    } finally {
+      clearTimeout(timer);
+    }
+    return text;
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/** Runs `script` with redis-py (`/usr/bin/python3`), `args` as sys.argv[1:]; returns stdout. */
+export async function runRedisPy(script: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command("/usr/bin/python3", {
+    args: ["-c", script, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = decoder.decode(out.stdout);
+  if (out.code !== 0) {
+    throw new Error(`redis-py script failed (${out.code}):\n${decoder.decode(out.stderr)}`);
+  }
+  return stdout;
+}
