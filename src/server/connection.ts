@@ -102,9 +102,17 @@ export class Connection {
         keepOpen = await this.#runBatch();
       } catch (err) {
         if (err instanceof AssertionError) throw err;
-        reason = err instanceof OutputLimitError
-          ? "output buffer limit"
-          : `write failed: ${err instanceof Error ? err.message : String(err)}`;
+        if (err instanceof OutputLimitError) {
+          // The replies are dropped and the client closed, as Redis does at its hard limit.
+          reason = "output buffer hard limit";
+          host.metrics.outputLimitDisconnections++;
+          host.logger("warn", "closing client: output buffer limit reached", {
+            client: client.id,
+            addr: client.addr,
+            pending_bytes: err.pendingBytes,
+            limit_bytes: err.limitBytes,
+          });
+        } else reason = `write failed: ${err instanceof Error ? err.message : String(err)}`;
         keepOpen = false;
       } finally {
         client.busy = false;
