@@ -105,7 +105,7 @@ export const RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX: number = 16 * KiB;
 /** Most bytes read from a socket per read call (a busy pipelining client grows to this). */
 export const RESP_READ_CHUNK_BYTES: number = 64 * KiB;
 /** First read buffer of a connection: an idle connection holds only this much. */
-export const RESP_READ_CHUNK_BYTES_MIN: number = 4 * KiB;
+export const RESP_READ_CHUNK_BYTES_MIN: number = 1 * KiB;
 /** Reply bytes buffered before they are written out mid-batch: bounds memory per client. */
 export const RESP_OUTPUT_FLUSH_BYTES: number = 256 * KiB;
 /** First size of a connection's reply buffer (allocated on the first reply, grown by doubling). */

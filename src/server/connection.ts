@@ -126,7 +126,9 @@ export class Connection {
       if (parser.bufferedBytes === 0) client.requestStartMs = 0;
       else if (wasEmpty || parser.commandsParsed !== parsedBefore) client.requestStartMs = nowMs;
       if (parser.commandsParsed !== parsedBefore) client.lastInteractionMs = nowMs;
+      // Between reads only the next read's buffer is held: an idle connection costs little.
       parser.release();
+      if (parser.bufferedBytes === 0) this.#ctx.out.release();
     }
     if (host.closing && reason === "client closed") reason = "server shutdown";
     return client.closeReason ?? reason;

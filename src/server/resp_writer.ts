@@ -259,6 +259,14 @@ export class RespWriter {
     return chunks;
   }
 
+  /** Drops the encoding buffer when nothing is pending (an idle connection holds none). */
+  release(): void {
+    if (this.length === 0) {
+      this.#buf = EMPTY;
+      this.#len = this.#sealed = 0;
+    }
+  }
+
   /** Everything encoded as one array (tests, small replies), and resets the writer. */
   takeBytes(): Uint8Array {
     return concatChunks(this.take());
