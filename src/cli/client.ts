@@ -57,9 +57,8 @@ Commands:
 
 Prompt input: Redis commands (SET k v, GET k, … with redis-cli quoting) plus
   DELETE k…  (→ DEL)      SCAN prefix  (→ keys and values with that prefix)
-  STATS      (→ INFO)     BATCH n      (the next n lines of SET k v / DELETE k are sent
-                                        as one MSET/DEL pipeline; each command is atomic,
-                                        the batch as a whole is not)
+  STATS      (→ INFO)     BATCH n      (writes n random records as MULTI/EXEC groups and
+                                        prints how many were written and the rate)
   HELP, QUIT
 
 Options:

@@ -3,9 +3,10 @@
  * `127.0.0.1:7878> `) or from a pipe (no prompt), sends them over RESP and prints the replies
  * as `redis-cli` does. Besides raw Redis commands it takes the lsm-kv-store seed's words:
  * `DELETE k…` (DEL), `SCAN prefix` (keys and values under a prefix), `STATS` (INFO) and
- * `BATCH n` (the next n lines of `SET k v` / `DELETE k` sent as one MSET/DEL pipeline).
+ * `BATCH n` (the seed's benchmark: n random records written, then the count and the rate).
  *
- * Atomicity of BATCH is per command: each MSET and each DEL is atomic, the batch is not.
+ * BATCH sends its records as MULTI/EXEC groups of `BATCH_GROUP_RECORDS` SETs, one pipeline per
+ * group, so each group is one atomic, durable batch on the server.
  *
  * @module
  */
@@ -17,8 +18,10 @@ import { describeConnectError, remoteScan } from "./_remote.ts";
 import { formatReply, replyToJson } from "./format.ts";
 import { ConnectionClosedError, RespClient, type RespReply } from "./resp_client.ts";
 
-/** Most lines one `BATCH n` may announce. */
-export const BATCH_LINES_MAX = 100_000;
+/** Most records one `BATCH n` may write. */
+export const BATCH_RECORDS_MAX = 10_000_000;
+/** Records per MULTI/EXEC group of a BATCH (one engine batch each). */
+export const BATCH_GROUP_RECORDS = 1_000;
 /** Longest input line read by the prompt (the server's inline limit is 64 KiB; ours is raw). */
 const LINE_BYTES_MAX = 16 * 1024 * 1024;
 
@@ -90,8 +93,8 @@ or the short forms:
   SET k v | GET k | DELETE k…     write, read, delete
   SCAN prefix                     keys and values starting with prefix
   STATS                           INFO stats and cityhall sections
-  BATCH n                         send the next n lines (SET k v / DELETE k) as one
-                                  MSET/DEL pipeline; each command is atomic, not the batch
+  BATCH n                         write n random records (keys batch:<hex>) as
+                                  MULTI/EXEC groups; prints the count and records/s
   QUIT                            leave`;
 
 function upper(arg: Uint8Array): string {
@@ -142,30 +145,45 @@ class Session {
   }
 }
 
-/** Parses the lines of a BATCH into MSET/DEL commands, merging neighbours of one kind. */
-function batchCommands(lines: Uint8Array[][]): (string | Uint8Array)[][] | string {
-  const commands: (string | Uint8Array)[][] = [];
-  let kind: "set" | "del" | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    const args = lines[i]!;
-    const word = args.length > 0 ? upper(args[0]!) : "";
-    let next: "set" | "del";
-    if ((word === "SET" || word === "PUT") && args.length === 3) next = "set";
-    else if ((word === "DELETE" || word === "DEL") && args.length >= 2) next = "del";
+function randomHex(bytes: number): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  let s = "";
+  for (const b of raw) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+/**
+ * The seed's `BATCH n`: writes n random records (`batch:<16 hex>` → 32 hex characters) in
+ * MULTI/EXEC groups and prints how many were written and the rate.
+ */
+async function runBatch(session: Session, n: number): Promise<void> {
+  const client = await session.client();
+  const t0 = performance.now();
+  let written = 0;
+  let error: string | undefined;
+  for (let done = 0; done < n && error === undefined; done += BATCH_GROUP_RECORDS) {
+    const count = Math.min(BATCH_GROUP_RECORDS, n - done);
+    const commands: string[][] = [["MULTI"]];
+    for (let i = 0; i < count; i++) commands.push(["SET", `batch:${randomHex(8)}`, randomHex(16)]);
+    commands.push(["EXEC"]);
+    const replies = await client.pipeline(commands);
+    const exec = replies.at(-1)!;
+    if (exec.kind === "array" && exec.value !== null) written += count;
     else {
-      return `ERR BATCH line ${i + 1}: expected SET key value or DELETE key, nothing was sent`;
+      const refused = replies.find((r) => r.kind === "error");
+      error = refused?.kind === "error" ? refused.value : `EXEC answered ${formatReply(exec)}`;
     }
-    if (next !== kind) {
-      commands.push([next === "set" ? "MSET" : "DEL"]);
-      kind = next;
-    }
-    commands.at(-1)!.push(...args.slice(1));
   }
-  return commands;
+  const seconds = (performance.now() - t0) / 1000;
+  const rate = seconds > 0 ? Math.round(written / seconds) : written;
+  if (session.options.json) {
+    printJson({ written, seconds: Number(seconds.toFixed(3)), recordsPerSecond: rate });
+  } else printOut(`Wrote ${written} records in ${seconds.toFixed(3)} s (${rate} records/s)`);
+  if (error !== undefined) session.printLocalError(`BATCH stopped after ${written}: ${error}`);
 }
 
 /** Runs one prompt line; returns false when the prompt should end. */
-async function runLine(session: Session, args: Uint8Array[], input: LineReader, tty: boolean) {
+async function runLine(session: Session, args: Uint8Array[]) {
   const word = upper(args[0]!);
   if (word === "QUIT" || word === "EXIT") return false;
   if (word === "HELP" && args.length === 1) {
@@ -174,28 +192,11 @@ async function runLine(session: Session, args: Uint8Array[], input: LineReader, 
   }
   if (word === "BATCH") {
     const n = args.length === 2 ? Number(decoder.decode(args[1]!)) : NaN;
-    if (!Number.isSafeInteger(n) || n < 1 || n > BATCH_LINES_MAX) {
-      session.printLocalError(`ERR usage: BATCH n (n from 1 to ${BATCH_LINES_MAX})`);
+    if (!Number.isSafeInteger(n) || n < 1 || n > BATCH_RECORDS_MAX) {
+      session.printLocalError(`ERR usage: BATCH n (n from 1 to ${BATCH_RECORDS_MAX})`);
       return true;
     }
-    const lines: Uint8Array[][] = [];
-    for (let i = 0; i < n; i++) {
-      if (tty) writeOut(`batch ${i + 1}/${n}> `);
-      const line = await input.next();
-      if (line === null) break;
-      lines.push(splitInlineArgs(line) ?? []);
-    }
-    if (lines.length < n) {
-      session.printLocalError(`ERR BATCH ${n}: input ended after ${lines.length} lines`);
-      return false;
-    }
-    const commands = batchCommands(lines);
-    if (typeof commands === "string") {
-      session.printLocalError(commands);
-      return true;
-    }
-    const client = await session.client();
-    for (const reply of await client.pipeline(commands)) session.print(reply, false);
+    await runBatch(session, n);
     return true;
   }
   if (word === "SCAN" && args.length === 2 && !/^\d+$/.test(decoder.decode(args[1]!))) {
@@ -260,7 +261,7 @@ export async function runPrompt(options: PromptOptions): Promise<number> {
       }
       if (args.length === 0) continue;
       try {
-        if (!(await runLine(session, args, input, tty))) break;
+        if (!(await runLine(session, args))) break;
       } catch (err) {
         session.dropConnection();
         session.errors++;

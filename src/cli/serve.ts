@@ -16,7 +16,14 @@
 import { Database, type DatabaseOptions } from "../engine/mod.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { combineHealth, engineHealth, type MetricsSource, startHttpServer } from "../http/mod.ts";
-import { checkBindSecurity, LATENCY_BUCKETS_S, type Server, startServer } from "../server/mod.ts";
+import {
+  checkAuthToken,
+  checkBindSecurity,
+  isLoopback,
+  LATENCY_BUCKETS_S,
+  type Server,
+  startServer,
+} from "../server/mod.ts";
 import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT, REPLICATION_PORT_DEFAULT } from "../limits.ts";
 import {
   createLogger,
@@ -29,6 +36,7 @@ import {
 import { VERSION } from "../version.ts";
 import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";
 import {
+  AUTH_TOKEN_ENV,
   formatHostPort,
   HOST_DEFAULT,
   HTTP_PORT_DEFAULT,
@@ -212,6 +220,12 @@ export async function serveSettings(
   const insecureNoAuth = parsed.booleans.has("insecure-no-auth");
   let bindWarning: string | undefined;
   try {
+    if (authToken !== undefined) {
+      checkAuthToken(authToken, {
+        publicBind: !isLoopback(bind),
+        source: authTokenFile !== undefined ? `--auth-token-file ${authTokenFile}` : AUTH_TOKEN_ENV,
+      });
+    }
     bindWarning = checkBindSecurity(bind, {
       authToken: options.readToken ? authToken : authTokenFile,
       insecureNoAuth,

@@ -96,9 +96,7 @@ Deno.test("cityhall client prompt: reads Redis commands and the seed's words fro
       "GET greeting",
       "GET missing",
       "SET sensor.a 1",
-      "BATCH 4",
-      "SET sensor.b 2",
-      "SET sensor.c 3",
+      "MSET sensor.b 2 sensor.c 3",
       "DELETE sensor.a",
       "SET other.x 9",
       "SCAN sensor.",
@@ -140,13 +138,13 @@ Deno.test("cityhall client prompt: errors are printed like redis-cli and make a 
   const serve = await startServe(dir);
   try {
     const r = await runCli(["client", "--port", String(serve.port)], {
-      stdin: 'NOSUCHCOMMAND x\nSET "unbalanced\nBATCH 2\nSET a 1\nFROB b\nGET a\nPING\n',
+      stdin: 'NOSUCHCOMMAND x\nSET "unbalanced\nBATCH x\nGET a\nPING\n',
     });
     assertEquals(r.code, 1);
     const lines = r.stdout.split("\n");
     assertMatch(lines[0]!, /^\(error\) ERR unknown command 'NOSUCHCOMMAND'/);
     assertEquals(lines[1], "(error) Invalid argument(s)");
-    assertMatch(lines[2]!, /^\(error\) ERR BATCH line 2: .*nothing was sent/);
+    assertMatch(lines[2]!, /^\(error\) ERR usage: BATCH n/);
     assertEquals(lines.slice(3), ["(nil)", "PONG", ""]);
   } finally {
     assertEquals(await serve.stop(), 0);

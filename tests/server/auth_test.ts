@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { InvalidArgumentError } from "../../src/errors.ts";
-import { checkBindSecurity } from "../../src/server/mod.ts";
+import { checkAuthToken, checkBindSecurity, estimatedEntropyBits } from "../../src/server/mod.ts";
+import { runCli, tempDir } from "../cli/_helpers.ts";
 import { Redis } from "ioredis";
 import {
   closeRedis,
@@ -128,4 +129,103 @@ Deno.test("checkBindSecurity refuses a non-loopback bind without a token", () =>
   assertThrows(() => checkBindSecurity("10.1.2.3", { authToken: "" }), InvalidArgumentError);
   const warning = checkBindSecurity("0.0.0.0", { insecureNoAuth: true });
   assert(warning !== undefined && warning.includes("without authentication"));
+});
+
+Deno.test("checkAuthToken: long, short and guessable tokens are refused with the flag named", () => {
+  const file = { publicBind: true, source: "--auth-token-file /etc/cityhall/token" };
+  assertThrows(() => checkAuthToken("x", file), InvalidArgumentError, "--auth-token-file");
+  assertThrows(() => checkAuthToken("x", file), InvalidArgumentError, "too short");
+  assertThrows(
+    () => checkAuthToken("a".repeat(40), file),
+    InvalidArgumentError,
+    "too easy to guess",
+  );
+  assertThrows(() => checkAuthToken("ab".repeat(20), file), InvalidArgumentError, "guess");
+  checkAuthToken("3f9c0a7e51b24d86a1c3e5f70b9d2e4c", file);
+  checkAuthToken("correct horse battery staple", file);
+  // Loopback: any length up to the maximum (local tools, tests).
+  checkAuthToken("x", { publicBind: false, source: "CITYHALL_AUTH_TOKEN" });
+  // Over 4 KiB: refused for every bind (HTTP headers and replication could never carry it).
+  assertThrows(
+    () => checkAuthToken("k".repeat(4097), { publicBind: false, source: "CITYHALL_AUTH_TOKEN" }),
+    InvalidArgumentError,
+    "CITYHALL_AUTH_TOKEN is 4097 bytes",
+  );
+  assert(estimatedEntropyBits(new TextEncoder().encode("3f9c0a7e51b24d86")) > 48);
+});
+
+Deno.test("cityhall serve refuses a weak token for a public bind, and an over-long one, at startup", async () => {
+  const [dir, cleanup] = await tempDir("cityhall-token-");
+  try {
+    await Deno.writeTextFile(`${dir}/weak`, "x\n");
+    const weak = await runCli([
+      "serve",
+      "--data-dir",
+      `${dir}/db`,
+      "--bind",
+      "0.0.0.0",
+      "--port",
+      "0",
+      "--no-http",
+      "--auth-token-file",
+      `${dir}/weak`,
+    ]);
+    assertEquals(weak.code, 2);
+    assert(weak.stderr.includes(`--auth-token-file ${dir}/weak`), weak.stderr);
+    assert(weak.stderr.includes("too short"), weak.stderr);
+    const long = await runCli(
+      ["serve", "--data-dir", `${dir}/db`, "--port", "0", "--no-http"],
+      { env: { CITYHALL_AUTH_TOKEN: "k".repeat(5000) } },
+    );
+    assertEquals(long.code, 2);
+    assert(long.stderr.includes("CITYHALL_AUTH_TOKEN is 5000 bytes"), long.stderr);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("failed AUTHs are delayed, counted per source, and close the connection", async () => {
+  // No auth deadline here: with the default 10 s it would close the guesser even earlier.
+  const t = await startTestServer({ authToken: TOKEN, config: { authTimeoutS: 0 } });
+  try {
+    // A pipelined burst of 50 guesses: nothing after a failure runs until its delay passed,
+    // and the 10th failure closes the connection, so 40 of them never run.
+    const burst = new Uint8Array(
+      Array.from({ length: 50 }, (_, i) => [...command("AUTH", `guess-${i}`)]).flat(),
+    );
+    const t0 = performance.now();
+    const { reply, closed } = await rawExchange(t.port, burst, 60_000);
+    const seconds = (performance.now() - t0) / 1000;
+    assert(closed, "the guessing connection was closed");
+    assertEquals(reply.split("-WRONGPASS").length - 1, 10);
+    console.log(`10 guesses on one connection took ${seconds.toFixed(2)} s`);
+    assertEquals(t.server.metrics.authFailures, 10);
+    assertEquals(t.server.metrics.authFailureDisconnections, 1);
+    // More failures from the same address: past 30 in the window, each closes at once (the
+    // PING after the guess is answered NOAUTH while the source is under the threshold).
+    const guessThenPing = new Uint8Array([
+      ...command("AUTH", "x"),
+      ...command("PING"),
+      ...command("QUIT"),
+    ]);
+    for (let i = 0; i < 20; i++) {
+      const r = await rawExchange(t.port, guessThenPing, 30_000);
+      assertEquals(
+        r.reply,
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n" +
+          "-NOAUTH Authentication required.\r\n+OK\r\n",
+      );
+    }
+    const last = await rawExchange(t.port, guessThenPing, 30_000);
+    assertEquals(last.closed, true);
+    assertEquals(last.reply.includes("NOAUTH"), false, "closed right after the failure");
+    // The right token still works from that address (no lockout of the real user).
+    const good = await connectRedis(t.port, { protocol: 2, password: TOKEN });
+    assertEquals(await good.ping(), "PONG");
+    const stats = await good.info("stats");
+    assertEquals(/^cityhall_auth_failures:(\d+)/m.exec(stats)?.[1], "31");
+    await closeRedis(good);
+  } finally {
+    await t.close();
+  }
 });
