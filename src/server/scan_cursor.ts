@@ -58,7 +58,8 @@ export class ScanCursorTable {
    * valid (malformed, unknown or evicted).
    */
   load(cursor: string): Uint8Array | null | undefined {
-    if (cursor === "0") return null;
+    // Redis reads the cursor with strtoul: an empty one is 0, a new iteration.
+    if (cursor === "0" || cursor === "") return null;
     if (!/^[1-9][0-9]{0,15}$/.test(cursor)) return undefined;
     return this.#entries.get(Number(cursor));
   }

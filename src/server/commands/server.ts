@@ -151,7 +151,7 @@ function commandCommand(table: Map<string, CommandSpec>) {
         const picked = names.length === 0 ? all : names.map((n) => table.get(n));
         out.array(picked.length);
         for (const c of picked) {
-          if (c === undefined) out.nullArray();
+          if (c === undefined) out.null(); // Redis: addReplyNull, `$-1` in RESP2
           else writeCommandInfo(ctx, c);
         }
         return;
