@@ -79,7 +79,8 @@ Options:
   --memtable-mb N        Memtable size before a flush to disk (default 64)
   --cache-mb N           Block cache size (default 32; 0 disables it)
   --max-clients N        Most RESP clients at once (default ${CLIENTS_MAX_DEFAULT})
-  --idle-timeout-s N     Close RESP clients idle this long (default 0 = never)
+  --idle-timeout-s N     Close RESP clients with no complete command this long (default
+                         300; 0 = never)
   --log-level LEVEL      debug, info (default), warn or error
   --log-format FORMAT    logfmt (default: time=… level=… msg="…" key=value) or json (one
                          object per line); both parse in journald, Loki and Vector
@@ -94,6 +95,14 @@ Replication: with any of these, serve is "cityhall leader" (see cityhall leader 
   --replication-retention-max-bytes N
                          Most WAL bytes kept only for replicas that have not acknowledged
                          them (default 1073741824, 1 GiB)
+
+RESP client limits (on by default; CONFIG SET changes them at run time, see ARCHITECTURE.md
+"Client deadlines and caps"): a client not authenticated within 10 s (when a token is set),
+whose command does not arrive complete within 60 s of its first byte, or whose replies stay
+unread for 60 s is closed; pending replies past 64 MiB (or past 32 MiB for 30 s) close it too
+(client-output-buffer-limit); at most 1,000 unauthenticated clients, the oldest closed first.
+A token for a non-loopback --bind needs 16+ random characters; tokens over 4 KiB are refused.
+Failed AUTHs are delayed (100 ms doubling to 2 s) and close the connection after 10.
 
 Exit codes: 0 after a graceful shutdown, 1 cannot start (port in use, data directory locked
 or unreadable), 2 usage error or refused insecure bind, 130 second signal.

@@ -12,7 +12,7 @@
  * - A client counts against `maxClients` from accept to close; with a token, against
  *   `maxUnauthenticatedClients` until it authenticates. At either cap the oldest
  *   unauthenticated client is closed first; only when there is none is a new one refused.
- * - Every client is closed when a deadline of § "Limits" passes (checked every
+ * - Every client is closed when a deadline of § "Client deadlines and caps" passes (checked every
  *   `CLIENT_CHECK_INTERVAL_MS`), whether or not it is busy.
  *
  * @module

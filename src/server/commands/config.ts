@@ -1,6 +1,6 @@
 /**
  * CONFIG GET/SET/RESETSTAT/REWRITE/HELP: the Redis parameters clients and tools read, and the
- * run-time settings of § "Limits" that CONFIG SET may change.
+ * run-time settings of § "Client deadlines and caps" that CONFIG SET may change.
  * ARCHITECTURE.md § "Commands" lists them.
  *
  * @module
