@@ -337,3 +337,62 @@ assert(
   HEARTBEAT_MS_DEFAULT < REPLICATION_IDLE_TIMEOUT_MS_DEFAULT,
   "heartbeat shorter than idle timeout",
 );
+
+// ---------------------------------------------------------------- PromQL, Prometheus API, ingest
+
+/** Prometheus's lookback: an instant selector sees the newest sample at most this old. */
+export const PROMQL_LOOKBACK_MS_DEFAULT: number = 5 * 60_000;
+/** Step of a subquery written without one (`x[1h:]`): Prometheus's default evaluation interval. */
+export const PROMQL_SUBQUERY_STEP_MS_DEFAULT: number = 60_000;
+/** Most points per series one range query may return (Prometheus's 11,000-point limit). */
+export const PROMQL_QUERY_POINTS_MAX: number = 11_000;
+/**
+ * Most samples one query may hold in memory at once (Prometheus's `query.max-samples` is 50
+ * million; a JavaScript sample costs more and edge boxes have less memory).
+ */
+export const PROMQL_QUERY_SAMPLES_MAX: number = 10_000_000;
+/** Most series one selector may select: beyond this a query is refused, not slowed to a crawl. */
+export const PROMQL_SELECT_SERIES_MAX: number = 100_000;
+/**
+ * Longest a query may run. Evaluation is synchronous on the event loop, so this is shorter than
+ * Prometheus's 2 minutes: every other client waits while a query runs.
+ */
+export const PROMQL_QUERY_TIMEOUT_MS_MAX: number = 30_000;
+/** Longest query text: Grafana dashboards send long queries, never megabytes. */
+export const PROMQL_QUERY_BYTES_MAX: number = 256 * KiB;
+/** Deepest expression nesting: the parser and evaluator recurse once per level. */
+export const PROMQL_NESTING_DEPTH_MAX: number = 200;
+/** Longest regular expression in a matcher: JavaScript's engine backtracks, RE2's does not. */
+export const PROMQL_REGEX_BYTES_MAX: number = 4 * KiB;
+/** Largest form body of `POST /api/v1/query…` (a query plus a few parameters). */
+export const PROM_API_FORM_BODY_BYTES_MAX: number = 1 * MiB;
+/** Most `match[]` selectors in one `/api/v1/series`, `/labels` or `/label/…/values` call. */
+export const PROM_API_MATCH_SELECTORS_MAX: number = 1_000;
+
+/** Longest Influx line protocol line (Telegraf's lines are well under 64 KiB). */
+export const INFLUX_LINE_BYTES_MAX: number = 64 * KiB;
+/** Largest Influx write body after gzip decoding (Telegraf's default batch is 5,000 lines). */
+export const INFLUX_BODY_BYTES_MAX: number = 32 * MiB;
+/** Most tags plus numeric fields one line may carry (each field becomes a series). */
+export const INFLUX_LINE_ITEMS_MAX: number = 1_000;
+/** Most labels one series may carry, `__name__` included (Prometheus has no limit by default). */
+export const SERIES_LABELS_MAX: number = 64;
+/** Longest label name or value in bytes (UTF-16 code units) accepted by ingest. */
+export const SERIES_LABEL_BYTES_MAX: number = 16 * KiB;
+/** Largest Snappy-compressed remote-write body (Prometheus sends at most ~2,000 samples). */
+export const REMOTE_WRITE_BODY_BYTES_MAX: number = 16 * MiB;
+/** Largest decompressed remote-write protobuf: Snappy expands at most ~6×. */
+export const REMOTE_WRITE_DECODED_BYTES_MAX: number = 64 * MiB;
+/** Most samples in one remote-write request. */
+export const REMOTE_WRITE_SAMPLES_MAX: number = 1_000_000;
+
+assert(
+  PROMQL_SUBQUERY_STEP_MS_DEFAULT > 0 && PROMQL_LOOKBACK_MS_DEFAULT > 0,
+  "positive lookback and step",
+);
+assert(INFLUX_LINE_BYTES_MAX <= INFLUX_BODY_BYTES_MAX, "a line fits a body");
+assert(
+  REMOTE_WRITE_BODY_BYTES_MAX <= REMOTE_WRITE_DECODED_BYTES_MAX,
+  "compressed limit <= decoded",
+);
+assert(SERIES_LABEL_BYTES_MAX <= KEY_SIZE_BYTES_MAX, "a label fits a key");
