@@ -43,7 +43,7 @@ import {
 } from "./binary.ts";
 import { absentLabels, INSTANT_FUNCTIONS, type Sample } from "./functions.ts";
 import { QueryError, QueryTimeoutError, QueryTypeError } from "./errors.ts";
-import { Labels } from "./labels.ts";
+import { compareLabels, Labels } from "./labels.ts";
 import { parseExpr } from "./parser.ts";
 import { RANGE_FUNCTIONS, type WindowContext } from "./range_functions.ts";
 import { type SeriesSource, StaleReader } from "./source.ts";
@@ -192,6 +192,7 @@ class Evaluator {
     return { labels: Labels.EMPTY, ts: this.#stepTimes(), vs: new Array(this.steps).fill(v) };
   }
 
+  /** Selects series, sorted by labels as Prometheus's storage returns them (sums depend on it). */
   #select(sel: VectorSelector, mint: number, maxt: number) {
     const out = [];
     for (const s of this.#q.source.select(sel.matchers, mint, maxt)) {
@@ -203,7 +204,7 @@ class Evaluator {
       }
       this.#check(s.timestamps.length);
     }
-    return out;
+    return out.sort((a, b) => compareLabels(a.labels, b.labels));
   }
 
   /** Instant selector at every step; `withTimestamps` yields sample times (for `timestamp`). */
