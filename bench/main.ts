@@ -1,15 +1,18 @@
 /**
  * `deno task bench`: runs every benchmark section, prints a Markdown table and writes
- * bench/results/latest.json. BENCH_SECTIONS=engine,server,replication selects sections; BENCH_SCALE
+ * bench/results/latest.json. BENCH_SECTIONS=engine,server,replication,ingest,promql selects sections; BENCH_SCALE
  * scales the sizes (e.g. 0.1 for a quick look).
  */
 
 import { engineBench } from "./engine.ts";
 import { serverBench } from "./server.ts";
 import { replicationBench } from "./replication.ts";
+import { ingestBench } from "./ingest.ts";
+import { promqlBench } from "./promql.ts";
 import { formatRow, ratio, type Row, TABLE_HEADER } from "./harness.ts";
 
-const sections = (Deno.env.get("BENCH_SECTIONS") ?? "engine,server,replication").split(",");
+const sections = (Deno.env.get("BENCH_SECTIONS") ?? "engine,server,replication,ingest,promql")
+  .split(",");
 const rows: Row[] = [];
 const started = new Date();
 
@@ -22,6 +25,8 @@ const print = (row: Row) => console.log(formatRow(row));
 if (sections.includes("engine")) rows.push(...await engineBench(print));
 if (sections.includes("server")) rows.push(...await serverBench(print));
 if (sections.includes("replication")) rows.push(...await replicationBench(print));
+if (sections.includes("ingest")) rows.push(...await ingestBench(print));
+if (sections.includes("promql")) rows.push(...promqlBench(print));
 
 const out = {
   started: started.toISOString(),

@@ -36,7 +36,7 @@ import { checkLabels, LabelError, NAME_LABEL, seriesKey } from "./series_key.ts"
 /** A malformed or over-limit request: answer 400 (retrying cannot help). */
 export class RemoteWriteError extends Error {}
 
-/** One decoded series. */
+/** One decoded series; its samples are `[offset, offset + count)` of the request's columns. */
 export interface RemoteWriteSeries {
   /** Canonical key (`name{a="b"}`). */
   key: string;
@@ -44,15 +44,19 @@ export interface RemoteWriteSeries {
   name: string;
   /** Labels other than `__name__`, sorted by name. */
   labels: [string, string][];
-  /** Sample timestamps (ms) in the order sent. */
+  /** First sample in the request's `timestamps`/`values`. */
+  offset: number;
+  /** Number of samples. */
+  count: number;
+}
+
+/** A decoded request: series, and every sample in two columns (series after series). */
+export interface RemoteWriteRequest {
+  series: RemoteWriteSeries[];
+  /** Sample timestamps (ms), in the order sent. */
   timestamps: Float64Array;
   /** Sample values, bit-exact (staleness markers keep their NaN bits). */
   values: Float64Array;
-}
-
-/** A decoded request. */
-export interface RemoteWriteRequest {
-  series: RemoteWriteSeries[];
   /** Total samples. */
   samples: number;
   /** Exemplars, native histogram samples and metadata entries present and ignored. */
@@ -139,8 +143,41 @@ class Reader {
 
   string(): string {
     const end = this.sub();
+    const buf = this.buf;
+    const start = this.pos;
+    // Label names and values repeat across series and requests, and are almost always short
+    // ASCII: they come from an intern table keyed by a hash of their bytes (checked byte by
+    // byte), so a repeated label costs no allocation. Anything else goes through TextDecoder.
+    if (end - start <= INTERN_BYTES_MAX) {
+      let h = 0x811c9dc5;
+      let ascii = true;
+      for (let i = start; i < end; i++) {
+        const b = buf[i]!;
+        if (b >= 0x80) ascii = false;
+        h = Math.imul(h ^ b, 0x01000193);
+      }
+      if (ascii) {
+        this.pos = end;
+        const hit = interned.get(h);
+        if (hit !== undefined && hit.length === end - start) {
+          let same = true;
+          for (let i = 0; i < hit.length; i++) {
+            if (hit.charCodeAt(i) !== buf[start + i]) {
+              same = false;
+              break;
+            }
+          }
+          if (same) return hit;
+        }
+        let str = "";
+        for (let i = start; i < end; i++) str += String.fromCharCode(buf[i]!);
+        if (interned.size >= INTERN_ENTRIES_MAX) interned.clear();
+        interned.set(h, str);
+        return str;
+      }
+    }
     try {
-      const s = utf8.decode(this.buf.subarray(this.pos, end));
+      const s = utf8.decode(buf.subarray(start, end));
       this.pos = end;
       return s;
     } catch {
@@ -148,6 +185,11 @@ class Reader {
     }
   }
 }
+
+/** Interned label strings by FNV-1a hash of their bytes. */
+const interned = new Map<number, string>();
+const INTERN_ENTRIES_MAX = 65_536;
+const INTERN_BYTES_MAX = 128;
 
 function decodeLabel(r: Reader, end: number): [string, string] {
   let name = "";
@@ -163,16 +205,21 @@ function decodeLabel(r: Reader, end: number): [string, string] {
   return [name, value];
 }
 
+/** Where samples collect while decoding: value byte offsets (-1: absent) and timestamps. */
+interface Columns {
+  valueAt: number[];
+  times: number[];
+  budget: number;
+}
+
 function decodeSeries(
   r: Reader,
   end: number,
   ignored: RemoteWriteRequest["ignored"],
-  budget: { samples: number },
+  cols: Columns,
 ): RemoteWriteSeries {
   const labels: [string, string][] = [];
-  // Samples are collected as byte offsets first: values are then copied bit-exactly.
-  const valueAt: number[] = [];
-  const times: number[] = [];
+  const offset = cols.times.length;
   while (r.pos < end) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
@@ -195,13 +242,13 @@ function decodeSeries(
         else r.skip(w);
       }
       if (r.pos !== send) r.fail("sample overruns its length");
-      if (--budget.samples < 0) {
+      if (--cols.budget < 0) {
         throw new RemoteWriteError(
           `Too many samples in one request (limit ${REMOTE_WRITE_SAMPLES_MAX})`,
         );
       }
-      valueAt.push(at);
-      times.push(ts);
+      cols.valueAt.push(at);
+      cols.times.push(ts);
     } else {
       if (field === 3 && wire === 2) ignored.exemplars++;
       else if (field === 4 && wire === 2) ignored.histograms++;
@@ -209,16 +256,6 @@ function decodeSeries(
     }
   }
   if (r.pos !== end) r.fail("series overruns its length");
-  const n = times.length;
-  const values = new Float64Array(n);
-  const bytes = new Uint8Array(values.buffer);
-  for (let i = 0; i < n; i++) {
-    const at = valueAt[i]!;
-    if (at < 0) continue; // an absent value is 0 in proto3
-    for (let b = 0; b < 8; b++) {
-      bytes[i * 8 + b] = r.buf[at + (littleEndian ? b : 7 - b)]!;
-    }
-  }
   let name = "";
   const rest: [string, string][] = [];
   for (const [k, v] of labels) {
@@ -238,34 +275,37 @@ function decodeSeries(
     key: seriesKey(name, rest, true),
     name,
     labels: rest,
-    timestamps: Float64Array.from(times),
-    values,
+    offset,
+    count: cols.times.length - offset,
   };
 }
 
 /** Decodes an uncompressed `WriteRequest`; throws `RemoteWriteError`. */
 export function decodeWriteRequest(buf: Uint8Array): RemoteWriteRequest {
   const r = new Reader(buf, 0, buf.length);
-  const out: RemoteWriteRequest = {
-    series: [],
-    samples: 0,
-    ignored: { exemplars: 0, histograms: 0, metadata: 0 },
-  };
-  const budget = { samples: REMOTE_WRITE_SAMPLES_MAX };
+  const series: RemoteWriteSeries[] = [];
+  const ignored = { exemplars: 0, histograms: 0, metadata: 0 };
+  const cols: Columns = { valueAt: [], times: [], budget: REMOTE_WRITE_SAMPLES_MAX };
   while (r.pos < r.end) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
-    if (field === 1 && wire === 2) {
-      const s = decodeSeries(r, r.sub(), out.ignored, budget);
-      out.samples += s.timestamps.length;
-      out.series.push(s);
-    } else {
-      if (field === 3 && wire === 2) out.ignored.metadata++;
+    if (field === 1 && wire === 2) series.push(decodeSeries(r, r.sub(), ignored, cols));
+    else {
+      if (field === 3 && wire === 2) ignored.metadata++;
       r.skip(wire);
     }
   }
-  return out;
+  // Values are copied byte by byte: a NaN's payload (the staleness marker) survives.
+  const n = cols.times.length;
+  const values = new Float64Array(n);
+  const bytes = new Uint8Array(values.buffer);
+  for (let i = 0; i < n; i++) {
+    const at = cols.valueAt[i]!;
+    if (at < 0) continue; // an absent value is 0 in proto3
+    for (let b = 0; b < 8; b++) bytes[i * 8 + b] = buf[at + (littleEndian ? b : 7 - b)]!;
+  }
+  return { series, timestamps: new Float64Array(cols.times), values, samples: n, ignored };
 }
 
 /** Decompresses (Snappy block format) and decodes a remote-write body; throws `RemoteWriteError`. */

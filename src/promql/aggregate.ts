@@ -105,7 +105,8 @@ export function aggregate(
   }
   const groups = new Map<string, Group>();
   const ordered: Group[] = [];
-  for (const s of vec) {
+  for (let i = 0; i < vec.length; i++) {
+    const s = vec[i]!;
     let g: { key: string; labels: Labels };
     let sample = s;
     if (op === "count_values") {

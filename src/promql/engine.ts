@@ -45,7 +45,7 @@ import { absentLabels, INSTANT_FUNCTIONS, type Sample } from "./functions.ts";
 import { QueryError, QueryTimeoutError, QueryTypeError } from "./errors.ts";
 import { compareLabels, Labels } from "./labels.ts";
 import { parseExpr } from "./parser.ts";
-import { RANGE_FUNCTIONS, type WindowContext } from "./range_functions.ts";
+import { RANGE_FUNCTIONS } from "./range_functions.ts";
 import { type SeriesSource, StaleReader } from "./source.ts";
 import {
   PROMQL_LOOKBACK_MS_DEFAULT,
@@ -209,12 +209,13 @@ class Evaluator {
 
   /** Instant selector at every step; `withTimestamps` yields sample times (for `timestamp`). */
   #vectorSelector(sel: VectorSelector, withTimestamps: boolean): Series[] {
-    // timestamp(x @ T) ignores x's offset in Prometheus 2.42: reproduced.
-    const ref = withTimestamps && sel.at
-      ? this.#refFn(0, sel.at, false)
-      : this.#refFn(sel.offsetMs, sel.at, false);
     const lookback = this.#q.lookbackMs;
-    const data = this.#select(sel, ref(this.start) - lookback, ref(this.end));
+    const loadRef = this.#refFn(sel.offsetMs, sel.at, false);
+    // Prometheus 2.42 evaluates timestamp(x offset d @ T) at T, ignoring the offset, but loads
+    // only the samples the offset asks for, [T − d − lookback, T − d]: both reproduced (exact
+    // when no other selector of the query widens what Prometheus loads).
+    const ref = withTimestamps && sel.at ? this.#refFn(0, sel.at, false) : loadRef;
+    const data = this.#select(sel, loadRef(this.start) - lookback, loadRef(this.end));
     const out: Series[] = [];
     for (const d of data) {
       const { timestamps: t, values: v } = d;
@@ -352,10 +353,20 @@ class Evaluator {
       data = r.series;
     }
     const out: Series[] = [];
-    const scalars: number[] = [];
-    for (const d of data) {
+    // Hot loop (series × steps): no allocation per step, indexed loops only.
+    const scalarSeries: Series[] = [];
+    for (const m of scalarArgs) {
+      if (m) scalarSeries.push(m[0] ?? { labels: Labels.EMPTY, ts: [], vs: [] });
+    }
+    const scalars: number[] = new Array(scalarSeries.length).fill(NaN);
+    const ctx = { evalTs: 0, rangeStart: 0, rangeEnd: 0, rangeMs, scalars };
+    const keepName = name === "last_over_time";
+    for (let si = 0; si < data.length; si++) {
+      const d = data[si]!;
+      const dts = d.ts;
+      const n = dts.length;
       const s: Series = {
-        labels: name === "last_over_time" ? d.labels : d.labels.withoutMetricName(),
+        labels: keepName ? d.labels : d.labels.withoutMetricName(),
         ts: [],
         vs: [],
       };
@@ -366,20 +377,15 @@ class Evaluator {
         const maxt = ref(ts);
         const mint = maxt - rangeMs;
         // Windows only move forward with the step (or stay put under @): two pointers.
-        while (lo < d.ts.length && d.ts[lo]! < mint) lo++;
+        while (lo < n && dts[lo]! < mint) lo++;
         if (hi < lo) hi = lo;
-        while (hi < d.ts.length && d.ts[hi]! <= maxt) hi++;
+        while (hi < n && dts[hi]! <= maxt) hi++;
         if (hi <= lo) continue;
-        scalars.length = 0;
-        for (const m of scalarArgs) if (m) scalars.push(m[0]?.vs[step] ?? NaN);
-        const ctx: WindowContext = {
-          evalTs: ts,
-          rangeStart: mint,
-          rangeEnd: maxt,
-          rangeMs,
-          scalars,
-        };
-        const v = fn(d.ts, d.vs, lo, hi, ctx);
+        for (let k = 0; k < scalarSeries.length; k++) scalars[k] = scalarSeries[k]!.vs[step] ?? NaN;
+        ctx.evalTs = ts;
+        ctx.rangeStart = mint;
+        ctx.rangeEnd = maxt;
+        const v = fn(dts, d.vs, lo, hi, ctx);
         if (v === undefined) continue;
         s.ts.push(ts);
         s.vs.push(v);

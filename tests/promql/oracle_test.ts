@@ -11,13 +11,13 @@ import {
   compare,
   DATA_END,
   generate,
-  isTolerant,
   memorySource,
   openMetricsText,
   PART1_END,
   type QuerySpec,
   startOracle,
   T0,
+  toleranceOf,
 } from "./_oracle.ts";
 
 const MIN = 60_000;
@@ -226,8 +226,8 @@ Deno.test({
           const pj = p[1] as { status: string; data?: { result: unknown } };
           if (pj.status === "error") errors++;
           else if (Array.isArray(pj.data?.result) && pj.data.result.length === 0) empty++;
-          const diff = compare(spec, p, c, isTolerant(query));
-          if (!diff && isTolerant(query) && compare(spec, p, c, false)) inexact++;
+          const diff = compare(spec, p, c, toleranceOf(query));
+          if (!diff && toleranceOf(query) > 0 && compare(spec, p, c, 0)) inexact++;
           if (diff) {
             const when = spec.kind === "instant"
               ? `@${spec.time}`
