@@ -57,10 +57,13 @@ class Parser {
   readonly #toks: Token[];
   #i = 0;
   #depth = 0;
+  /** Parsing a `match[]` selector: Prometheus skips the non-empty-matcher check there. */
+  readonly #selectorOnly: boolean;
 
-  constructor(query: string) {
+  constructor(query: string, selectorOnly = false) {
     this.#q = query;
     this.#toks = lex(query);
+    this.#selectorOnly = selectorOnly;
   }
 
   get #tok(): Token {
@@ -525,7 +528,7 @@ class Parser {
         }
       }
       matchers.push(newMatcher(METRIC_NAME, "=", name));
-    } else if (!matchers.some((m) => !matchValue(m, ""))) {
+    } else if (!this.#selectorOnly && !matchers.some((m) => !matchValue(m, ""))) {
       this.#fail(pos, "vector selector must contain at least one non-empty matcher");
     }
     return { type: "vector_selector", name, matchers, offsetMs: 0, at: undefined };
@@ -546,7 +549,8 @@ export function parseExpr(query: string): Expr {
 
 /** Parses a series selector (`match[]`): an instant vector selector only. */
 export function parseSelector(text: string): Matcher[] {
-  const e = parseExpr(text);
+  if (text.length > PROMQL_QUERY_BYTES_MAX) return parseExpr(text) as never;
+  const e = new Parser(text, true).parse();
   if (e.type !== "vector_selector") {
     throw new ParseError(text, 0, `unexpected expression: expected a series selector`);
   }
