@@ -23,14 +23,14 @@
  * @module
  */
 
+import { CorruptionError } from "../errors.ts";
 import {
   REMOTE_WRITE_BODY_BYTES_MAX,
   REMOTE_WRITE_DECODED_BYTES_MAX,
   REMOTE_WRITE_SAMPLES_MAX,
 } from "../limits.ts";
-// TODO(repl): use the validating wrapper src/util/snappy.ts (`validateSnappy` before every
-// decompression) once the repl branch is merged; until then this path checks only the length.
-import { snappyCompress, snappyUncompress, snappyUncompressedLength } from "../sstable/_snappy.ts";
+// Every stream is validated before SnappyJS sees it (ARCHITECTURE.md § "Snappy validation").
+import { snappyCompress, snappyUncompress, snappyUncompressedLength } from "../util/snappy.ts";
 import { checkLabels, LabelError, NAME_LABEL, seriesKey } from "./series_key.ts";
 
 /** A malformed or over-limit request: answer 400 (retrying cannot help). */
@@ -325,9 +325,11 @@ export function decodeRemoteWrite(body: Uint8Array): RemoteWriteRequest {
   }
   let raw: Uint8Array;
   try {
+    // Validated first: a hostile stream is refused without being decoded.
     raw = snappyUncompress(body, REMOTE_WRITE_DECODED_BYTES_MAX);
   } catch (err) {
-    throw new RemoteWriteError(`Cannot decode remote write request: ${(err as Error).message}`);
+    if (!(err instanceof CorruptionError)) throw err;
+    throw new RemoteWriteError(`Cannot decode remote write request: ${err.message}`);
   }
   return decodeWriteRequest(raw);
 }

@@ -14,7 +14,7 @@ import {
   type RemoteWriteRequest,
 } from "../../src/ingest/remote_write.ts";
 import { isStaleNaN, writeStaleNaN } from "../../src/promql/source.ts";
-import { snappyCompress } from "../../src/sstable/_snappy.ts";
+import { snappyCompress } from "../../src/util/snappy.ts";
 import { freePort } from "../cli/_helpers.ts";
 import { SERIES_LABELS_MAX } from "../../src/limits.ts";
 
@@ -157,6 +157,13 @@ Deno.test("decodeRemoteWrite() refuses bodies that are not Snappy or decode too 
     () => decodeRemoteWrite(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x04, 0x00])),
     RemoteWriteError,
     "too large",
+  );
+  // The 6-byte Snappy body that froze a leader (a literal length SnappyJS turns negative):
+  // refused by validation, never decoded.
+  assertThrows(
+    () => decodeRemoteWrite(new Uint8Array([0x01, 0xfc, 0x00, 0x00, 0x00, 0x80])),
+    RemoteWriteError,
+    "Invalid Snappy data",
   );
   const garbage = snappyCompress(new Uint8Array([0x0a, 0x7f]));
   assertThrows(() => decodeRemoteWrite(garbage), RemoteWriteError, "length past the end");
