@@ -20,7 +20,8 @@ import {
   parseDuration,
   parseTime,
 } from "./_api_params.ts";
-import { instantQuery, type QueryOptions, type QueryResult, rangeQuery } from "./engine.ts";
+import type { QueryOptions, QueryResult } from "./engine.ts";
+import { instantQuery, rangeQuery } from "./query.ts";
 import { QueryError, QueryTimeoutError, QueryTypeError } from "./errors.ts";
 import { formatTimestamp, formatValue } from "./format.ts";
 import {

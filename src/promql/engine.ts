@@ -42,18 +42,10 @@ import {
   vectorUnless,
 } from "./binary.ts";
 import { absentLabels, INSTANT_FUNCTIONS, type Sample } from "./functions.ts";
-import { QueryError, QueryTimeoutError, QueryTypeError } from "./errors.ts";
+import { QueryError, QueryTimeoutError } from "./errors.ts";
 import { compareLabels, Labels } from "./labels.ts";
-import { parseExpr } from "./parser.ts";
 import { RANGE_FUNCTIONS } from "./range_functions.ts";
 import { type SeriesSource, StaleReader } from "./source.ts";
-import {
-  PROMQL_LOOKBACK_MS_DEFAULT,
-  PROMQL_QUERY_SAMPLES_MAX,
-  PROMQL_QUERY_TIMEOUT_MS_MAX,
-  PROMQL_SELECT_SERIES_MAX,
-  PROMQL_SUBQUERY_STEP_MS_DEFAULT,
-} from "../limits.ts";
 
 /** A series in a result: points at `ts[i]` (ms) with values `vs[i]`. */
 export interface Series {
@@ -83,7 +75,8 @@ export interface QueryOptions {
   selectSeriesMax?: number;
 }
 
-interface QueryState {
+/** What every evaluator of one query shares. */
+export interface QueryState {
   readonly source: SeriesSource;
   readonly lookbackMs: number;
   readonly subqueryStepMs: number;
@@ -99,7 +92,8 @@ type Value = Series[] | { string: string };
 
 const DUPLICATE = "vector cannot contain metrics with the same labelset";
 
-class Evaluator {
+/** Evaluates expressions over the steps `start, start + interval, …, ≤ end`. */
+export class Evaluator {
   readonly #q: QueryState;
   readonly start: number;
   readonly end: number;
@@ -532,91 +526,3 @@ function assertUnique(m: readonly Series[]): void {
     seen.add(k);
   }
 }
-
-function state(
-  source: SeriesSource,
-  start: number,
-  end: number,
-  opts: QueryOptions,
-): QueryState {
-  const timeout = Math.min(
-    opts.timeoutMs ?? PROMQL_QUERY_TIMEOUT_MS_MAX,
-    PROMQL_QUERY_TIMEOUT_MS_MAX,
-  );
-  return {
-    source,
-    lookbackMs: opts.lookbackMs ?? PROMQL_LOOKBACK_MS_DEFAULT,
-    subqueryStepMs: opts.subqueryStepMs ?? PROMQL_SUBQUERY_STEP_MS_DEFAULT,
-    deadline: Date.now() + timeout,
-    samplesMax: opts.samplesMax ?? PROMQL_QUERY_SAMPLES_MAX,
-    selectSeriesMax: opts.selectSeriesMax ?? PROMQL_SELECT_SERIES_MAX,
-    queryStart: start,
-    queryEnd: end,
-    samples: 0,
-  };
-}
-
-function exprOf(query: string | Expr): Expr {
-  return typeof query === "string" ? parseExpr(query) : query;
-}
-
-/** Evaluates `query` at `timeMs` (Prometheus's instant query). */
-export function instantQuery(
-  source: SeriesSource,
-  query: string | Expr,
-  timeMs: number,
-  opts: QueryOptions = {},
-): QueryResult {
-  const expr = exprOf(query);
-  const ev = new Evaluator(state(source, timeMs, timeMs, opts), timeMs, timeMs, 1);
-  const v = ev.eval(expr);
-  if (!Array.isArray(v)) return { resultType: "string", result: { t: timeMs, v: v.string } };
-  switch (typeOf(expr)) {
-    case "scalar":
-      return { resultType: "scalar", result: { t: timeMs, v: v[0]!.vs[0]! } };
-    case "matrix":
-      return { resultType: "matrix", result: v };
-    default:
-      return {
-        resultType: "vector",
-        result: v.map((s) => ({ labels: s.labels, t: timeMs, v: s.vs[0]! })),
-      };
-  }
-}
-
-/** Evaluates `query` at `start, start + step, …, ≤ end` (Prometheus's range query). */
-export function rangeQuery(
-  source: SeriesSource,
-  query: string | Expr,
-  startMs: number,
-  endMs: number,
-  stepMs: number,
-  opts: QueryOptions = {},
-): QueryResult {
-  const expr = exprOf(query);
-  const t = typeOf(expr);
-  if (t !== "vector" && t !== "scalar") {
-    throw new QueryTypeError(
-      `invalid expression type "${
-        t === "matrix" ? "range vector" : t
-      }" for range query, must be Scalar or instant Vector`,
-    );
-  }
-  const ev = new Evaluator(state(source, startMs, endMs, opts), startMs, endMs, stepMs);
-  const v = ev.eval(expr) as Series[];
-  v.sort((a, b) => compareSeries(a, b));
-  return { resultType: "matrix", result: v };
-}
-
-function compareSeries(a: Series, b: Series): number {
-  const x = a.labels;
-  const y = b.labels;
-  const n = Math.min(x.size, y.size);
-  for (let i = 0; i < n; i++) {
-    if (x.names[i] !== y.names[i]) return x.names[i]! < y.names[i]! ? -1 : 1;
-    if (x.values[i] !== y.values[i]) return x.values[i]! < y.values[i]! ? -1 : 1;
-  }
-  return x.size - y.size;
-}
-
-export { QueryError, QueryTimeoutError, QueryTypeError };

@@ -20,13 +20,8 @@ export {
   METRIC_NAME,
   newMatcher,
 } from "./labels.ts";
-export {
-  instantQuery,
-  type QueryOptions,
-  type QueryResult,
-  rangeQuery,
-  type Series,
-} from "./engine.ts";
+export type { QueryOptions, QueryResult, Series } from "./engine.ts";
+export { instantQuery, rangeQuery } from "./query.ts";
 export { QueryError, QueryTimeoutError, QueryTypeError } from "./errors.ts";
 export {
   isStaleNaN,
