@@ -224,6 +224,90 @@ function accumulate(op: AggregateOp, g: Group, s: Sample, k: number): void {
   }
 }
 
+/** True for the operators `aggregateColumns` computes. */
+export function isColumnarAggregate(op: AggregateOp): boolean {
+  return op === "sum" || op === "avg" || op === "min" || op === "max" || op === "count" ||
+    op === "group";
+}
+
+/**
+ * `sum avg min max count group` over every step of a range query at once: one pass over each
+ * input series into per-group, per-step columns, no object per sample. For a given group and
+ * step the values are combined in input-series order, exactly as the step-by-step path (and
+ * Prometheus) combines them, so the floats are the same. Points must lie on the steps.
+ */
+export function aggregateColumns(
+  op: AggregateOp,
+  input: readonly { labels: Labels; ts: number[]; vs: number[] }[],
+  groups: readonly { key: string; labels: Labels }[],
+  start: number,
+  interval: number,
+  steps: number,
+): { labels: Labels; ts: number[]; vs: number[] }[] {
+  const index = new Map<string, number>();
+  const labels: Labels[] = [];
+  const gi = new Int32Array(input.length);
+  for (let i = 0; i < input.length; i++) {
+    const g = groups[i]!;
+    let k = index.get(g.key);
+    if (k === undefined) {
+      k = labels.length;
+      index.set(g.key, k);
+      labels.push(g.labels);
+    }
+    gi[i] = k;
+  }
+  const value = new Float64Array(labels.length * steps);
+  const count = new Float64Array(labels.length * steps);
+  for (let i = 0; i < input.length; i++) {
+    const s = input[i]!;
+    const base = gi[i]! * steps;
+    for (let p = 0; p < s.ts.length; p++) {
+      const at = base + (s.ts[p]! - start) / interval;
+      const v = s.vs[p]!;
+      const n = ++count[at]!;
+      if (n === 1) {
+        value[at] = op === "group" ? 1 : v;
+        continue;
+      }
+      const cur = value[at]!;
+      switch (op) {
+        case "sum":
+          value[at] = cur + v;
+          break;
+        case "avg":
+          // The incremental mean of the step-by-step path, infinities included.
+          if (
+            (cur === Infinity || cur === -Infinity) &&
+            (((v === Infinity || v === -Infinity) && (cur > 0) === (v > 0)) || Number.isFinite(v))
+          ) {
+            break;
+          }
+          value[at] = cur + (v / n - cur / n); // Go: mean += v/n - mean/n
+          break;
+        case "max":
+          if (cur < v || Number.isNaN(cur)) value[at] = v;
+          break;
+        case "min":
+          if (cur > v || Number.isNaN(cur)) value[at] = v;
+          break;
+      }
+    }
+  }
+  const out: { labels: Labels; ts: number[]; vs: number[] }[] = [];
+  for (let g = 0; g < labels.length; g++) {
+    const series = { labels: labels[g]!, ts: [] as number[], vs: [] as number[] };
+    for (let k = 0; k < steps; k++) {
+      const n = count[g * steps + k]!;
+      if (n === 0) continue;
+      series.ts.push(start + k * interval);
+      series.vs.push(op === "count" ? n : value[g * steps + k]!);
+    }
+    if (series.ts.length > 0) out.push(series);
+  }
+  return out;
+}
+
 /** Go's `%v` of a float64 in an error message. */
 function goFloat(f: number): string {
   if (Number.isNaN(f)) return "NaN";

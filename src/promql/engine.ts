@@ -31,7 +31,7 @@ import {
   unwrapParens,
   type VectorSelector,
 } from "./ast.ts";
-import { aggregate, groupOf } from "./aggregate.ts";
+import { aggregate, aggregateColumns, groupOf, isColumnarAggregate } from "./aggregate.ts";
 import {
   scalarBinop,
   signatureFunction,
@@ -412,6 +412,11 @@ export class Evaluator {
     const input = this.#matrix(e.expr);
     const grouping = { labels: [...e.grouping].sort(), without: e.without };
     const groups = input.map((s) => groupOf(grouping, s.labels));
+    if (this.steps > 1 && param === undefined && isColumnarAggregate(e.op)) {
+      const out = aggregateColumns(e.op, input, groups, this.start, this.interval, this.steps);
+      for (const s of out) this.#check(s.ts.length);
+      return out;
+    }
     const keyOf = (s: Sample) => groups[s.src]!;
     const paramSeries = Array.isArray(param) ? param : undefined;
     return this.#rangeEval([paramSeries, input], (vecs, _ts) => {

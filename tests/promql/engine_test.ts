@@ -19,6 +19,7 @@ import {
   type SeriesSource,
   writeStaleNaN,
 } from "../../src/promql/mod.ts";
+import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
 const T = 1_700_000_000_000;
 
@@ -155,4 +156,37 @@ Deno.test("predict_linear with @ slides with the step in range queries, as in Pr
     rangeQuery(src, `max_over_time(y_total[1m] @ ${at})`, T + 300_000, T + 360_000, 60_000),
   );
   assertEquals(fixed[0]!.vs, [20, 20]);
+});
+
+Deno.test("range aggregations equal the same aggregations evaluated step by step, bit for bit", () => {
+  const rng = new Rng(seedFromEnv());
+  const src = new MemorySource();
+  for (let s = 0; s < 30; s++) {
+    const ts: number[] = [];
+    const vs: number[] = [];
+    for (let i = 0; i < 80; i++) {
+      if (rng.chance(0.2)) continue; // gaps
+      ts.push(T + i * 10_000 + s);
+      vs.push(rng.chance(0.02) ? Infinity : rng.chance(0.02) ? NaN : (rng.next() - 0.3) * 1e6);
+    }
+    src.add(
+      Labels.fromObject({ __name__: "m", g: `g${s % 4}`, s: `${s}` }),
+      Float64Array.from(ts),
+      Float64Array.from(vs),
+    );
+  }
+  for (const op of ["sum", "avg", "min", "max", "count", "group"]) {
+    const q = `${op} by (g) (m)`;
+    const range = matrix(rangeQuery(src, q, T, T + 800_000, 30_000));
+    for (const series of range) {
+      series.ts.forEach((t, i) => {
+        const want = vector(instantQuery(src, q, t))[series.labels.toString()];
+        assertEquals(
+          Object.is(series.vs[i], want) || (Number.isNaN(want) && Number.isNaN(series.vs[i])),
+          true,
+          `${q} at ${t}: ${series.vs[i]} vs ${want}`,
+        );
+      });
+    }
+  }
 });
