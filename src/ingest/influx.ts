@@ -90,6 +90,12 @@ interface Head {
   suffix: string;
   /** Field key → series (per head: the key depends on both). */
   byField: Map<string, IngestSeries>;
+  /**
+   * The raw field keys and series of the last line with this head, by position: Telegraf
+   * writes the same fields in the same order, so a key usually matches in place, compared
+   * without slicing or hashing it.
+   */
+  order: { raw: string; series: IngestSeries }[];
 }
 
 const INT64_MAX = "9223372036854775807";
@@ -167,20 +173,18 @@ function parseHead(text: string, escapes: boolean): Head {
     throw err;
   }
   const suffix = labels.length === 0 ? "" : seriesKey("", labels, true);
-  return { prefix: measurement + "_", labels, suffix, byField: new Map() };
+  return { prefix: measurement + "_", labels, suffix, byField: new Map(), order: [] };
 }
 
+/** Result of the last `scanInt` (module state, so scanning allocates nothing per field). */
+const scanned = { neg: false, head: 0, restNonZero: false, digits: 0 };
+
 /**
- * Scans an optional sign and decimal digits in `s[from, to)`. Returns the value of all digits
- * but the last `drop` (exact below 2^53), whether a dropped digit was not zero, and the
- * number of digits; `undefined` when the text is not an integer.
+ * Scans an optional sign and decimal digits in `s[from, to)` into `scanned`: the value of all
+ * digits but the last `drop` (exact below 2^53), whether a dropped digit was not zero, and the
+ * number of digits. Returns false when the text is not an integer.
  */
-function scanInt(
-  s: string,
-  from: number,
-  to: number,
-  drop: number,
-): { neg: boolean; head: number; restNonZero: boolean; digits: number } | undefined {
+function scanInt(s: string, from: number, to: number, drop: number): boolean {
   let i = from;
   let neg = false;
   const c0 = s.charCodeAt(i);
@@ -189,16 +193,20 @@ function scanInt(
     i++;
   }
   const digits = to - i;
-  if (digits <= 0) return undefined;
+  if (digits <= 0) return false;
   let head = 0;
   let restNonZero = false;
   for (let k = 0; i < to; i++, k++) {
     const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return undefined;
+    if (d < 0 || d > 9) return false;
     if (k < digits - drop) head = head * 10 + d;
     else if (d !== 0) restNonZero = true;
   }
-  return { neg, head, restNonZero, digits };
+  scanned.neg = neg;
+  scanned.head = head;
+  scanned.restNonZero = restNonZero;
+  scanned.digits = digits;
+  return true;
 }
 
 /** True when the digits of `s[from, to)` (sign allowed) fit `max` (decimal, no sign). */
@@ -219,9 +227,11 @@ function timestampMs(s: string, from: number, to: number, precision: InfluxPreci
     : precision === "us" || precision === "u"
     ? 3
     : 0;
-  const t = scanInt(s, from, to, drop);
   const text = () => s.slice(from, Math.min(to, from + 40));
-  if (!t) throw new LineError(`invalid timestamp ${JSON.stringify(text())}`);
+  if (!scanInt(s, from, to, drop)) {
+    throw new LineError(`invalid timestamp ${JSON.stringify(text())}`);
+  }
+  const t = scanned;
   if (t.digits > 18 && !fitsDigits(s, from, to, INT64_MAX)) {
     throw new LineError(`timestamp out of range: ${text()}`);
   }
@@ -356,8 +366,8 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
           `missing field value in ${JSON.stringify(body.slice(p, Math.min(e, p + 40)))}`,
         );
       }
-      const keyRaw = body.slice(p, eq);
-      if (keyRaw === "") throw new LineError("missing field key");
+      if (eq === p) throw new LineError("missing field key");
+      const keyStart = p;
       let v = eq + 1;
       let valueEnd: number;
       let value = 0;
@@ -382,17 +392,25 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
           if (c === 44 || c === 32) break;
           valueEnd++;
         }
-        value = fieldValue(v, valueEnd, keyRaw);
+        value = fieldValue(v, valueEnd, keyStart, eq);
       }
       if (++fields > INFLUX_LINE_ITEMS_MAX) {
         throw new LineError(`too many fields: more than ${INFLUX_LINE_ITEMS_MAX}`);
       }
       if (!isString) {
-        let s1 = head.byField.get(keyRaw);
-        if (!s1) {
-          const name = head.prefix + (escapes ? unescapeName(keyRaw) : keyRaw);
-          s1 = { key: name + head.suffix, name, labels: head.labels };
-          head.byField.set(keyRaw, s1);
+        const known = head.order[fields - 1];
+        let s1: IngestSeries | undefined;
+        if (known && known.raw.length === eq - keyStart && body.startsWith(known.raw, keyStart)) {
+          s1 = known.series;
+        } else {
+          const keyRaw = body.slice(keyStart, eq);
+          s1 = head.byField.get(keyRaw);
+          if (!s1) {
+            const name = head.prefix + (escapes ? unescapeName(keyRaw) : keyRaw);
+            s1 = { key: name + head.suffix, name, labels: head.labels };
+            head.byField.set(keyRaw, s1);
+          }
+          head.order[fields - 1] = { raw: keyRaw, series: s1 };
         }
         if (n === cap) grow();
         series[n] = s1;
@@ -417,18 +435,21 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
     for (let i = firstSample; i < n; i++) timestamps[i] = ts;
   }
 
-  function fieldValue(from: number, to: number, key: string): number {
+  function fieldValue(from: number, to: number, keyFrom: number, keyTo: number): number {
     const last = body.charCodeAt(to - 1);
     const bad: (what: string) => never = (what) => {
       throw new LineError(
-        `invalid ${what} ${JSON.stringify(body.slice(from, Math.min(to, from + 40)))} for ${key}`,
+        `invalid ${what} ${JSON.stringify(body.slice(from, Math.min(to, from + 40)))} for ${
+          body.slice(keyFrom, keyTo)
+        }`,
       );
     };
     if (to <= from) bad("field value");
     if (last === 105 || last === 117) {
       // 105 'i' (int64), 117 'u' (uint64)
-      const t = scanInt(body, from, to - 1, 0);
-      if (!t || (last === 117 && body.charCodeAt(from) === 45)) {
+      const ok = scanInt(body, from, to - 1, 0);
+      const t = scanned;
+      if (!ok || (last === 117 && body.charCodeAt(from) === 45)) {
         bad(last === 105 ? "integer field value" : "unsigned field value");
       }
       if (t.digits <= 15) return t.neg ? -t.head : t.head;
