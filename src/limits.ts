@@ -223,13 +223,84 @@ export const HTTP_LIST_RESPONSE_BYTES_MAX: number = 64 * MiB;
 
 /**
  * Longest request target (path + query) accepted; longer is a 414. Room for one largest key
- * fully percent-encoded (3 characters per byte) plus 4 KiB of query. Deno's HTTP layer resets
- * connections whose request head passes about 64 KiB before any handler runs.
+ * fully percent-encoded (3 characters per byte) plus 4 KiB of query; the whole head is bounded
+ * by `HTTP_HEAD_BYTES_MAX`.
  */
 export const HTTP_URL_LENGTH_MAX: number = 3 * KEY_SIZE_BYTES_MAX + 4 * KiB;
 
 /** Longest `Authorization` header value looked at; longer is refused without hashing. */
 export const HTTP_AUTH_HEADER_LENGTH_MAX: number = 4 * KiB;
+
+/**
+ * Longest request head (request line + header lines + the blank line). A longer request line is a
+ * 414, longer headers a 431. Room for one largest URL plus ordinary headers.
+ */
+export const HTTP_HEAD_BYTES_MAX: number = 64 * KiB;
+
+/** Most header lines in one request head (or trailer); more is a 431. Clients send ~10. */
+export const HTTP_HEADERS_MAX: number = 100;
+
+/** Longest chunk-size line of a chunked body (hex size plus extensions); longer is a 400. */
+export const HTTP_CHUNK_LINE_BYTES_MAX: number = 4 * KiB;
+
+/** Bytes read from a socket per body read: bounds one chunk handed to a handler or parser. */
+export const HTTP_READ_CHUNK_BYTES: number = 64 * KiB;
+
+/**
+ * Request body bytes all HTTP requests together may hold at once (the global body budget): a
+ * request's peak memory is a small multiple of its body, so N concurrent uploads must not each
+ * get the full per-request limit. Room for one largest batch body plus small requests.
+ */
+export const HTTP_BODY_BUDGET_BYTES_DEFAULT: number = 96 * MiB;
+
+/** How long a request waits for body budget before it gets 503 with `Retry-After`. */
+export const HTTP_BODY_BUDGET_WAIT_MS: number = 500;
+
+/** Seconds a 503 for a full body budget or connection table asks the client to wait. */
+export const HTTP_RETRY_AFTER_S: number = 1;
+
+/**
+ * Time from accepting a connection (or from the first byte of a later request) to the end of
+ * the request head; absolute, so a trickle of bytes cannot extend it (slowloris).
+ */
+export const HTTP_HEADER_TIMEOUT_MS_DEFAULT: number = 10_000;
+
+/** Time from the end of the head to the end of the body; absolute (a largest batch at ~1.5 MB/s). */
+export const HTTP_BODY_TIMEOUT_MS_DEFAULT: number = 60_000;
+
+/** Time a keep-alive connection may wait for its next request before it is closed. */
+export const HTTP_IDLE_TIMEOUT_MS_DEFAULT: number = 30_000;
+
+/** Base time to write one response; a client that does not read is closed after it. */
+export const HTTP_WRITE_TIMEOUT_MS_DEFAULT: number = 30_000;
+
+/** Slowest reader allowed: every byte of a response adds 1 / this many seconds to its deadline. */
+export const HTTP_WRITE_RATE_BYTES_PER_S_MIN: number = 1 * MiB;
+
+/** Default most open HTTP connections; past it a new one gets 503 and is closed. */
+export const HTTP_CONNECTIONS_MAX_DEFAULT: number = 1024;
+
+/** Largest accepted `connectionsMax`: each connection holds a file descriptor and buffers. */
+export const HTTP_CONNECTIONS_MAX_LIMIT: number = 100_000;
+
+/**
+ * How long a connection closed after an error keeps reading and discarding what the client
+ * still sends, so its unread bytes do not turn the close into a reset that destroys the answer.
+ */
+export const HTTP_LINGER_MS: number = 1000;
+
+/** Deepest nesting of any JSON body (a batch needs 3); deeper is a 400 before it is built. */
+export const HTTP_JSON_DEPTH_MAX: number = 8;
+
+/**
+ * Longest JSON string in a key/value body (batch, `POST /keys`), in bytes after escapes: a
+ * largest value in base64. A longer one cannot be a valid key or value, so it is refused as soon
+ * as it passes this, without buffering the rest.
+ */
+export const HTTP_JSON_STRING_BYTES_MAX: number = Math.ceil(VALUE_SIZE_BYTES_MAX / 3) * 4;
+
+/** Most JSON values (scalars and containers) in one body: bounds the objects a body builds. */
+export const HTTP_JSON_VALUES_MAX: number = 10 * BATCH_OPS_MAX;
 
 assert(HTTP_LIST_LIMIT_DEFAULT <= HTTP_LIST_LIMIT_MAX, "list default <= max");
 assert(HTTP_VALUE_BODY_BYTES_MAX <= HTTP_BATCH_BODY_BYTES_MAX, "a value fits a batch body");
@@ -237,6 +308,16 @@ assert(
   HTTP_LIST_RESPONSE_BYTES_MAX >= KEY_SIZE_BYTES_MAX + VALUE_SIZE_BYTES_MAX,
   "one largest item fits a list page",
 );
+assert(HTTP_URL_LENGTH_MAX + 4 * KiB <= HTTP_HEAD_BYTES_MAX, "a longest URL fits a head");
+assert(
+  HTTP_BATCH_BODY_BYTES_MAX <= HTTP_BODY_BUDGET_BYTES_DEFAULT,
+  "a largest batch fits the budget",
+);
+assert(
+  HTTP_JSON_PUT_BODY_BYTES_MAX <= HTTP_BODY_BUDGET_BYTES_DEFAULT,
+  "a JSON put fits the budget",
+);
+assert(BATCH_OPS_MAX * 6 + 2 <= HTTP_JSON_VALUES_MAX, "a largest batch fits the value count");
 
 // ---------------------------------------------------------------- Replication (CityHall Sync)
 

@@ -26,6 +26,13 @@ import {
 } from "../server/mod.ts";
 import { CLIENTS_MAX_DEFAULT, CLIENTS_MAX_LIMIT, REPLICATION_PORT_DEFAULT } from "../limits.ts";
 import {
+  HTTP_BODY_TIMEOUT_MS_DEFAULT,
+  HTTP_CONNECTIONS_MAX_DEFAULT,
+  HTTP_CONNECTIONS_MAX_LIMIT,
+  HTTP_HEADER_TIMEOUT_MS_DEFAULT,
+  HTTP_IDLE_TIMEOUT_MS_DEFAULT,
+} from "../limits.ts";
+import {
   createLogger,
   isLogFormat,
   isLogLevel,
@@ -70,6 +77,16 @@ Options:
   --port N               RESP port (default ${RESP_PORT_DEFAULT}; 0 = any free port)
   --http-port N          HTTP port (default ${HTTP_PORT_DEFAULT}; 0 = any free port)
   --no-http              Do not serve HTTP
+  --http-max-connections N   Most HTTP connections at once (default ${HTTP_CONNECTIONS_MAX_DEFAULT})
+  --http-header-timeout-s N  Seconds an HTTP request head may take from connect (or from its
+                             first byte); trickled bytes do not extend it (default ${
+  HTTP_HEADER_TIMEOUT_MS_DEFAULT / 1000
+})
+  --http-body-timeout-s N    Seconds a request body may take after its head (default ${
+  HTTP_BODY_TIMEOUT_MS_DEFAULT / 1000
+})
+  --http-idle-timeout-s N    Seconds a keep-alive HTTP connection may wait for its next
+                             request (default ${HTTP_IDLE_TIMEOUT_MS_DEFAULT / 1000})
   --auth-token-file F    Require the token in F (trimmed) from clients: AUTH on RESP,
                          "Authorization: Bearer" on HTTP (default: env CITYHALL_AUTH_TOKEN)
   --tls-cert F --tls-key F  Serve TLS on both ports with this PEM certificate chain and key
@@ -123,6 +140,10 @@ export const SERVE_FLAGS = {
     "cache-mb",
     "max-clients",
     "idle-timeout-s",
+    "http-max-connections",
+    "http-header-timeout-s",
+    "http-body-timeout-s",
+    "http-idle-timeout-s",
     "log-level",
     "log-format",
   ],
@@ -154,6 +175,13 @@ export interface ServeSettings {
   maxClients: number | undefined;
   /** RESP idle timeout in seconds. */
   idleTimeoutS: number | undefined;
+  /** HTTP connection cap and deadlines from the --http-… flags (absent = defaults). */
+  httpLimits: {
+    connectionsMax?: number;
+    headerTimeoutMs?: number;
+    bodyTimeoutMs?: number;
+    idleTimeoutMs?: number;
+  };
   /** Log level. */
   logLevel: LogLevel;
   /** Log line format. */
@@ -256,11 +284,33 @@ export async function serveSettings(
     engine,
     maxClients: intFlag(command, parsed, "max-clients", { min: 1, max: CLIENTS_MAX_LIMIT }),
     idleTimeoutS: intFlag(command, parsed, "idle-timeout-s", { min: 0, max: 365 * 86400 }),
+    httpLimits: httpLimits(command, parsed),
     logLevel,
     logFormat,
     insecureNoAuth,
     bindWarning,
   };
+}
+
+/** The --http-… connection cap and deadlines; absent flags stay absent (server defaults). */
+function httpLimits(command: string, parsed: ParsedArgs): ServeSettings["httpLimits"] {
+  const out: ServeSettings["httpLimits"] = {};
+  const max = intFlag(command, parsed, "http-max-connections", {
+    min: 1,
+    max: HTTP_CONNECTIONS_MAX_LIMIT,
+  });
+  if (max !== undefined) out.connectionsMax = max;
+  for (
+    const [flag, key] of [
+      ["http-header-timeout-s", "headerTimeoutMs"],
+      ["http-body-timeout-s", "bodyTimeoutMs"],
+      ["http-idle-timeout-s", "idleTimeoutMs"],
+    ] as const
+  ) {
+    const s = intFlag(command, parsed, flag, { min: 1, max: 86400 });
+    if (s !== undefined) out[key] = s * 1000;
+  }
+  return out;
 }
 
 /** The RESP server's numbers in the shape the HTTP `/metrics` endpoint reads. */
@@ -440,6 +490,7 @@ export async function runDaemon(
         metrics: metricsSource(resp),
         // /healthz: the engine's state, and the role's (started below) once it runs.
         health: combineHealth(engineHealth(db), () => role?.health?.() ?? []),
+        ...settings.httpLimits,
         ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
         ...(tls !== undefined ? { tls } : {}),
       });

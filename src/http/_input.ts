@@ -9,49 +9,81 @@
 import type { WriteOp } from "../engine/mod.ts";
 import { BATCH_OPS_MAX, KEY_SIZE_BYTES_MAX } from "../limits.ts";
 import { toBytes } from "../util/bytes.ts";
+import type { IncomingRequest } from "./_h1_body.ts";
+import { type JsonLimits, JsonPushParser } from "./_json.ts";
+import { JsonBytes } from "./_json_raw.ts";
+import { Buffer } from "node:buffer";
 import { HttpError } from "./_response.ts";
-import { type QueryParams, utf8 } from "./_url.ts";
-import { HTTP_LIST_LIMIT_DEFAULT, HTTP_LIST_LIMIT_MAX } from "../limits.ts";
+import { BYTES_PER_TURN, yieldToEventLoop } from "./_yield.ts";
+import type { QueryParams } from "./_url.ts";
+import {
+  HTTP_JSON_DEPTH_MAX,
+  HTTP_JSON_STRING_BYTES_MAX,
+  HTTP_JSON_VALUES_MAX,
+  HTTP_LIST_LIMIT_DEFAULT,
+  HTTP_LIST_LIMIT_MAX,
+} from "../limits.ts";
 
 const EMPTY = new Uint8Array(0);
 
 /** How keys and values travel in JSON: UTF-8 text or standard base64. */
 export type Encoding = "utf8" | "base64";
 
+/** The 413 for a body over `limitBytes`; `size` says how large it was. */
+function tooLarge(size: string, limitBytes: number, limitName: string): HttpError {
+  return new HttpError(
+    413,
+    `Request body too large: ${size} (limit ${limitBytes} bytes: ${limitName})`,
+  );
+}
+
 /**
- * Reads a request body of at most `limitBytes`: a larger `Content-Length` is refused before
- * anything is read, and the bytes actually streamed are counted too (chunked bodies, lying
- * headers). Over the limit is a 413 naming `limitName`.
+ * Feeds a request body of at most `limitBytes` to `onPiece`, piece by piece as it arrives: a
+ * larger `Content-Length` is refused before anything is read, and the bytes actually streamed
+ * are counted too (chunked bodies). Over the limit is a 413 naming `limitName`. Returns the
+ * number of bytes read.
  */
+export async function streamBody(
+  req: IncomingRequest,
+  limitBytes: number,
+  limitName: string,
+  onPiece: (piece: Uint8Array) => void,
+): Promise<number> {
+  const header = req.headers.get("content-length");
+  if (header !== null && /^[0-9]+$/.test(header) && Number(header) > limitBytes) {
+    await req.body?.cancel();
+    throw tooLarge(`${header} bytes`, limitBytes, limitName);
+  }
+  if (req.body === null) return 0;
+  let total = 0;
+  let sinceYield = 0;
+  for (;;) {
+    const piece = await req.body.read();
+    if (piece === null) return total;
+    total += piece.length;
+    sinceYield += piece.length;
+    if (sinceYield >= BYTES_PER_TURN) {
+      // Reads of a fast upload complete without waiting: let other clients in.
+      sinceYield = 0;
+      await yieldToEventLoop();
+    }
+    if (total > limitBytes) {
+      await req.body.cancel();
+      throw tooLarge(`more than ${limitBytes} bytes`, limitBytes, limitName);
+    }
+    onPiece(piece);
+  }
+}
+
+/** Reads a whole request body of at most `limitBytes` (see `streamBody`). */
 export async function readBody(
-  req: Request,
+  req: IncomingRequest,
   limitBytes: number,
   limitName: string,
 ): Promise<Uint8Array> {
-  const tooLarge = (size: string) =>
-    new HttpError(
-      413,
-      `Request body too large: ${size} (limit ${limitBytes} bytes: ${limitName})`,
-    );
-  const header = req.headers.get("content-length");
-  if (header !== null && /^[0-9]+$/.test(header) && Number(header) > limitBytes) {
-    await req.body?.cancel().catch(() => {});
-    throw tooLarge(`${header} bytes`);
-  }
-  if (req.body === null) return EMPTY;
-  const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > limitBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(`more than ${limitBytes} bytes`);
-    }
-    chunks.push(value);
-  }
+  const total = await streamBody(req, limitBytes, limitName, (piece) => chunks.push(piece));
+  if (chunks.length === 0) return EMPTY;
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(total);
   let offset = 0;
@@ -62,14 +94,36 @@ export async function readBody(
   return out;
 }
 
-/** Parses a JSON body; malformed UTF-8 or JSON is a 400. */
-export function parseJson(body: Uint8Array): unknown {
-  const text = utf8(body, "JSON body");
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new HttpError(400, `Invalid JSON body: ${err instanceof Error ? err.message : err}`);
-  }
+/** Default bounds of a JSON body. */
+export const JSON_LIMITS_DEFAULT: JsonLimits = {
+  depthMax: HTTP_JSON_DEPTH_MAX,
+  valuesMax: HTTP_JSON_VALUES_MAX,
+};
+
+/**
+ * Reads and parses a JSON body of at most `limitBytes`, parsing each piece as it arrives (so a
+ * large body never stalls other clients and a too-deep one is refused at the first byte over
+ * `limits.depthMax`). Malformed UTF-8 or JSON is a 400.
+ */
+export async function readJson(
+  req: IncomingRequest,
+  limitBytes: number,
+  limitName: string,
+  limits: JsonLimits = JSON_LIMITS_DEFAULT,
+): Promise<unknown> {
+  const parser = new JsonPushParser(limits);
+  await streamBody(req, limitBytes, limitName, (piece) => parser.push(piece));
+  return parser.end();
+}
+
+/**
+ * Parses a JSON body already in memory, within `limits` (nesting and value count, checked
+ * while parsing). Prefer `readJson`: this one parses in one go.
+ */
+export function parseJson(body: Uint8Array, limits: JsonLimits = JSON_LIMITS_DEFAULT): unknown {
+  const parser = new JsonPushParser(limits);
+  parser.push(body);
+  return parser.end();
 }
 
 /** True for a JSON object (not an array, not null). */
@@ -109,8 +163,17 @@ export function decodeBase64(text: string, what: string): Uint8Array {
   }
 }
 
-/** A JSON string field as bytes under `encoding`. */
+/** A JSON string field as bytes under `encoding`; long strings may arrive as `JsonBytes`. */
 export function decodeField(value: unknown, encoding: Encoding, what: string): Uint8Array {
+  if (value instanceof JsonBytes) {
+    if (encoding === "utf8") return value.bytes;
+    // Base64 is ASCII; any other byte turns into a character fromBase64 refuses.
+    const bytes = value.bytes;
+    return decodeBase64(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1"),
+      what,
+    );
+  }
   if (typeof value !== "string") throw new HttpError(400, `Invalid ${what}: must be a string`);
   return encoding === "base64" ? decodeBase64(value, what) : toBytes(value);
 }
@@ -205,10 +268,25 @@ export function bytesParam(query: QueryParams, name: string): Uint8Array | undef
 }
 
 /**
- * Parses and validates `POST /v1/batch`'s body into engine operations. Every operation is
- * checked before any is returned; TTLs are relative to `nowMs`.
+ * Strings of at least this many bytes are read as bytes (`JsonBytes`) by the key/value routes:
+ * values are data, and a string plus its bytes would hold every value twice.
  */
-export function parseBatch(body: unknown, nowMs: number): WriteOp[] {
+export const BYTES_STRINGS_FROM = 256;
+
+/** The shape of a batch body: `{"ops":[{…}]}` is 3 levels; 6 values per op at most. */
+export const BATCH_JSON_LIMITS: JsonLimits = {
+  depthMax: 3,
+  valuesMax: BATCH_OPS_MAX * 6 + 2,
+  bytesStringsFrom: BYTES_STRINGS_FROM,
+  bytesStringBytesMax: HTTP_JSON_STRING_BYTES_MAX,
+};
+
+/**
+ * Parses and validates `POST /v1/batch`'s body into engine operations. Every operation is
+ * checked before any is returned; TTLs are relative to `nowMs`. Decoding tens of megabytes of
+ * values yields to the event loop every few megabytes so other clients are not stalled.
+ */
+export async function parseBatch(body: unknown, nowMs: number): Promise<WriteOp[]> {
   if (!isObject(body) || !Array.isArray(body.ops)) {
     throw new HttpError(400, 'Invalid batch: body must be a JSON object with an "ops" array');
   }
@@ -221,7 +299,12 @@ export function parseBatch(body: unknown, nowMs: number): WriteOp[] {
     );
   }
   const out: WriteOp[] = [];
+  let decoded = 0;
   for (let i = 0; i < ops.length; i++) {
+    if (decoded >= BYTES_PER_TURN) {
+      decoded = 0;
+      await yieldToEventLoop();
+    }
     const raw = ops[i];
     const where = `Invalid batch operation ${i}`;
     if (!isObject(raw)) throw new HttpError(400, `${where}: not an object`);
@@ -246,6 +329,7 @@ export function parseBatch(body: unknown, nowMs: number): WriteOp[] {
       continue;
     }
     const value = decodeField(raw.value, encoding, `batch operation ${i} value`);
+    decoded += key.length + value.length;
     const ttlMs = parseTtlMs(raw.ttl_ms, `batch operation ${i} ttl_ms`);
     out.push(
       ttlMs === undefined

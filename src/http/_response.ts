@@ -21,13 +21,33 @@ export class HttpError extends Error {
   }
 }
 
+const encoder = new TextEncoder();
+
+/**
+ * Body bytes of the responses built here. Their `Response` objects carry status and headers
+ * only (a null body: the fetch `Response` constructor would copy the bytes); the HTTP/1.1 front
+ * writes the bytes from this map, so a 16 MiB value is not copied again per request.
+ */
+const rawBodies = new WeakMap<Response, Uint8Array>();
+
+/** The body bytes of a response built by this module, or undefined for any other. */
+export function rawBody(res: Response): Uint8Array | undefined {
+  return rawBodies.get(res);
+}
+
+function withBody(body: Uint8Array, init: ResponseInit): Response {
+  const res = new Response(null, init);
+  rawBodies.set(res, body);
+  return res;
+}
+
 /** A JSON response. */
 export function jsonResponse(
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify(body) + "\n", {
+  return withBody(encoder.encode(JSON.stringify(body) + "\n"), {
     status,
     headers: { "content-type": "application/json; charset=utf-8", ...headers },
   });
@@ -39,19 +59,20 @@ export function textResponse(
   body: string,
   contentType = "text/plain; charset=utf-8",
 ): Response {
-  return new Response(body, { status, headers: { "content-type": contentType } });
+  return withBody(encoder.encode(body), { status, headers: { "content-type": contentType } });
 }
 
-/** A raw bytes response (`application/octet-stream`). */
+/**
+ * A raw bytes response (`application/octet-stream`). The bytes are written as they are, without
+ * a copy: the engine's values are never changed in place, even when they are views into a
+ * cached block.
+ */
 export function bytesResponse(body: Uint8Array, headers: Record<string, string> = {}): Response {
-  // A fresh ArrayBuffer-backed copy: the engine's bytes may be a view into a shared block.
-  const copy = new Uint8Array(body.length);
-  copy.set(body);
-  return new Response(copy, {
+  return withBody(body, {
     status: 200,
     headers: {
       "content-type": "application/octet-stream",
-      "content-length": String(copy.length),
+      "content-length": String(body.length),
       ...headers,
     },
   });

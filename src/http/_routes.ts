@@ -7,7 +7,10 @@
 
 import type { Database, WriteOp } from "../engine/mod.ts";
 import { compareBytes, fromBytes, prefixEnd } from "../util/bytes.ts";
+import type { IncomingRequest } from "./_h1_body.ts";
 import {
+  BATCH_JSON_LIMITS,
+  BYTES_STRINGS_FROM,
   bytesParam,
   checkFields,
   checkPathKey,
@@ -20,16 +23,17 @@ import {
   parseBatch,
   parseBool,
   parseEncoding,
-  parseJson,
   parseLimit,
   parseTtlMs,
   readBody,
+  readJson,
 } from "./_input.ts";
 import { bytesResponse, HttpError, jsonResponse, textResponse } from "./_response.ts";
 import { percentDecode, type QueryParams } from "./_url.ts";
 import {
   HTTP_BATCH_BODY_BYTES_MAX,
   HTTP_JSON_PUT_BODY_BYTES_MAX,
+  HTTP_JSON_STRING_BYTES_MAX,
   HTTP_LIST_LIMIT_MAX,
   HTTP_LIST_RESPONSE_BYTES_MAX,
   HTTP_VALUE_BODY_BYTES_MAX,
@@ -42,7 +46,7 @@ export interface RequestContext {
   /** The database served. */
   db: Database;
   /** The request. */
-  req: Request;
+  req: IncomingRequest;
   /** Parsed query string. */
   query: QueryParams;
   /** The percent-decoded key of `/v1/keys/{key}` and `/keys/{key}`; empty elsewhere. */
@@ -218,12 +222,13 @@ async function listKeys(ctx: RequestContext): Promise<Response> {
 // ------------------------------------------------------------------------- /v1/batch
 
 async function postBatch(ctx: RequestContext): Promise<Response> {
-  const body = await readBody(
+  const body = await readJson(
     ctx.req,
     limitFor(ctx, HTTP_BATCH_BODY_BYTES_MAX),
     limitName(ctx, HTTP_BATCH_BODY_BYTES_MAX, "the largest batch"),
+    BATCH_JSON_LIMITS,
   );
-  const ops: WriteOp[] = parseBatch(parseJson(body), Date.now());
+  const ops: WriteOp[] = await parseBatch(body, Date.now());
   await ctx.db.write(ops);
   return jsonResponse(200, { ok: true, count: ops.length });
 }
@@ -247,13 +252,20 @@ function seedGetKey(ctx: RequestContext): Response | Promise<Response> {
   return seedResponse(200, "Key found", { key, value: fromBytes(entry.value) });
 }
 
+/** `{"key","value","ttl_ms","encoding"}`: one level, a handful of values. */
+const SEED_PUT_JSON_LIMITS = {
+  depthMax: 1,
+  valuesMax: 16,
+  bytesStringsFrom: BYTES_STRINGS_FROM,
+  bytesStringBytesMax: HTTP_JSON_STRING_BYTES_MAX,
+};
+
 async function seedPostKey(ctx: RequestContext): Promise<Response> {
-  const body = parseJson(
-    await readBody(
-      ctx.req,
-      limitFor(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX),
-      limitName(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX, "the largest JSON body"),
-    ),
+  const body = await readJson(
+    ctx.req,
+    limitFor(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX),
+    limitName(ctx, HTTP_JSON_PUT_BODY_BYTES_MAX, "the largest JSON body"),
+    SEED_PUT_JSON_LIMITS,
   );
   const where = "Invalid body";
   if (!isObject(body)) throw new HttpError(400, `${where}: must be a JSON object {"key","value"}`);

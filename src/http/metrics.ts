@@ -58,8 +58,26 @@ export const HTTP_LATENCY_BUCKETS_S: readonly number[] = [
   10,
 ];
 
+/** Connection, body budget and deadline numbers of the HTTP front. */
+export interface HttpFrontStats {
+  /** Connections open now. */
+  connections: number;
+  /** Connections refused (503) because the connection cap was reached. */
+  connectionsRefused: number;
+  /** Body budget bytes taken now. */
+  bodyBudgetBytes: number;
+  /** Body budget size. */
+  bodyBudgetCapacityBytes: number;
+  /** Requests refused (503) because the body budget stayed full. */
+  bodyBudgetRefusals: number;
+  /** Connections closed by a deadline, by phase (`head`, `body`, `idle`, `write`). */
+  timeouts: Record<string, number>;
+}
+
 /** Requests and latency of the HTTP server, by route and status code. */
 export class HttpMetrics {
+  /** The front's numbers, when a server runs. */
+  front?: () => HttpFrontStats;
   /** Requests per `route code` pair. */
   readonly requests: Map<string, { route: string; code: number; count: number }> = new Map();
   /** Latency of every request, in seconds. */
@@ -267,5 +285,37 @@ export function renderMetrics(input: MetricsInput): string {
   }
   w.family("cityhall_http_request_duration_seconds", "histogram", "HTTP request latency")
     .histogram("cityhall_http_request_duration_seconds", http.latency);
+  const front = http.front?.();
+  if (front !== undefined) {
+    gauge("cityhall_http_connections", "HTTP connections open now", front.connections);
+    counter(
+      "cityhall_http_connections_refused_total",
+      "HTTP connections refused with 503 because the connection cap was reached",
+      front.connectionsRefused,
+    );
+    gauge(
+      "cityhall_http_body_budget_bytes",
+      "Request body bytes held by HTTP requests now (global body budget in use)",
+      front.bodyBudgetBytes,
+    );
+    gauge(
+      "cityhall_http_body_budget_capacity_bytes",
+      "Size of the global HTTP body budget",
+      front.bodyBudgetCapacityBytes,
+    );
+    counter(
+      "cityhall_http_body_budget_refusals_total",
+      "HTTP requests refused with 503 because the body budget stayed full",
+      front.bodyBudgetRefusals,
+    );
+    w.family(
+      "cityhall_http_timeouts_total",
+      "counter",
+      "HTTP connections closed by a deadline, by phase",
+    );
+    for (const phase of ["head", "body", "idle", "write"]) {
+      w.sample("cityhall_http_timeouts_total", front.timeouts[phase] ?? 0, { phase });
+    }
+  }
   return w.text();
 }

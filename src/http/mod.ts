@@ -24,6 +24,7 @@ export { type HttpServer, type HttpServerOptions, startHttpServer } from "./serv
 export { combineHealth, engineHealth, type HealthProvider } from "./health.ts";
 export {
   HTTP_LATENCY_BUCKETS_S,
+  type HttpFrontStats,
   HttpMetrics,
   type LatencyHistogramSnapshot,
   type MetricsInput,

@@ -1,15 +1,17 @@
 /**
- * CityHall's HTTP API on `Deno.serve`: key/value routes, listing with cursors, atomic batches,
- * stats, Prometheus metrics and a health check, plus the lsm-kv-store seed's routes as
- * aliases. ARCHITECTURE.md § "HTTP API" documents every route, status code and limit.
+ * CityHall's HTTP API: key/value routes, listing with cursors, atomic batches, stats,
+ * Prometheus metrics and a health check, plus the lsm-kv-store seed's routes as aliases, served
+ * by CityHall's own HTTP/1.1 front (`_h1_server.ts`). ARCHITECTURE.md § "HTTP API" documents
+ * every route, status code, limit and deadline.
  *
  * Invariants:
  * - Every route except `/healthz` requires the bearer token when one is configured; the
- *   check hashes both sides with SHA-256 and compares digests in constant time.
+ *   check hashes both sides with SHA-256 and compares digests in constant time. Authentication
+ *   happens before a body byte is read, so without the token nobody can take body budget.
  * - A write is answered only after the engine's promise resolved (durable under the sync
  *   mode); input is validated in full before the engine is called, so an error writes nothing.
- * - Bodies are bounded before and while they are read (413), list pages by item count and
- *   bytes.
+ * - Bodies are bounded before and while they are read (413), together by the global body budget
+ *   (503 + Retry-After), and in time (408); list pages by item count and bytes.
  *
  * @module
  */
@@ -19,10 +21,23 @@ import { ClosedError, InvalidArgumentError, IoError, ReadOnlyError } from "../er
 import type { Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./_auth.ts";
+import { BodyBudget } from "./_budget.ts";
+import type { IncomingRequest } from "./_h1_body.ts";
+import type { AccessEntry } from "./_h1_conn.ts";
+import { serveH1 } from "./_h1_server.ts";
 import { HttpError, jsonResponse } from "./_response.ts";
 import { isOpenPath, matchRoute, type RequestContext } from "./_routes.ts";
 import { QueryParams, splitTarget } from "./_url.ts";
-import { HTTP_URL_LENGTH_MAX } from "../limits.ts";
+import {
+  HTTP_BODY_BUDGET_BYTES_DEFAULT,
+  HTTP_BODY_TIMEOUT_MS_DEFAULT,
+  HTTP_CONNECTIONS_MAX_DEFAULT,
+  HTTP_CONNECTIONS_MAX_LIMIT,
+  HTTP_HEADER_TIMEOUT_MS_DEFAULT,
+  HTTP_IDLE_TIMEOUT_MS_DEFAULT,
+  HTTP_URL_LENGTH_MAX,
+  HTTP_WRITE_TIMEOUT_MS_DEFAULT,
+} from "../limits.ts";
 import { HttpMetrics, type MetricsInput, type MetricsSource, renderMetrics } from "./metrics.ts";
 import { engineHealth, type HealthProvider } from "./health.ts";
 
@@ -44,6 +59,35 @@ export interface HttpServerOptions {
   bodySizeBytesMax?: number;
   /** What `/healthz` checks (503 when it reports problems); default: the engine's state. */
   health?: HealthProvider;
+  /** Body bytes all requests together may hold (default `HTTP_BODY_BUDGET_BYTES_DEFAULT`). */
+  bodyBudgetBytes?: number;
+  /** Time from accept (or a request's first byte) to the end of its head; absolute. */
+  headerTimeoutMs?: number;
+  /** Time from the end of a head to the end of its body; absolute. */
+  bodyTimeoutMs?: number;
+  /** Time a keep-alive connection may wait for its next request. */
+  idleTimeoutMs?: number;
+  /** Base time to write one response to a client that does not read (plus 1 s per MiB). */
+  writeTimeoutMs?: number;
+  /** Most open connections; a new one past it gets 503 and is closed. */
+  connectionsMax?: number;
+}
+
+/** Checks one numeric option: an integer from `min` to `max`; returns it or its default. */
+function intOption(
+  options: HttpServerOptions,
+  name: keyof HttpServerOptions,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(
+      `Invalid ${name}: ${options[name]} (must be an integer from ${min} to ${max})`,
+    );
+  }
+  return value;
 }
 
 /** A running HTTP server. */
@@ -57,6 +101,8 @@ export interface HttpServer {
   /** Stops accepting connections and waits for in-flight requests to finish. */
   shutdown(): Promise<void>;
 }
+
+const DAY_MS = 86_400_000;
 
 /** Longest path put in a log line. */
 const LOG_PATH_CHARS_MAX = 200;
@@ -101,6 +147,15 @@ export async function startHttpServer(
       `Invalid bodySizeBytesMax: ${options.bodySizeBytesMax} (must be a non-negative integer)`,
     );
   }
+  const budget = new BodyBudget(
+    intOption(
+      options,
+      "bodyBudgetBytes",
+      HTTP_BODY_BUDGET_BYTES_DEFAULT,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+  );
   const authenticate = await createAuthenticator(options.authToken);
   const http = new HttpMetrics();
   const health = options.health ?? engineHealth(db);
@@ -129,11 +184,8 @@ export async function startHttpServer(
     return renderMetrics(input);
   };
 
-  const handle = async (
-    req: Request,
-  ): Promise<{ response: Response; route: string; error?: string }> => {
+  const handle = async (req: IncomingRequest): Promise<Response> => {
     let seed = false;
-    let route = "unknown";
     try {
       if (req.url.length > HTTP_URL_LENGTH_MAX) {
         throw new HttpError(
@@ -156,7 +208,7 @@ export async function startHttpServer(
       if (match === undefined) {
         throw new HttpError(404, `Not found: ${req.method} ${shorten(target.path)}`);
       }
-      route = match.route.name;
+      req.note.route = match.route.name;
       seed = match.route.seed;
       const handler = match.route.methods[req.method];
       if (handler === undefined) {
@@ -175,48 +227,78 @@ export async function startHttpServer(
         metrics,
         health,
       };
-      return { response: await handler(ctx), route };
+      return await handler(ctx);
     } catch (err) {
       const e = toHttpError(err);
-      if (req.body !== null && !req.bodyUsed) await req.body.cancel().catch(() => {});
-      return {
-        response: jsonResponse(e.status, errorBody(seed, e.message), e.headers),
-        route,
-        error: e.message,
-      };
+      if (req.body !== null && !req.bodyUsed) await req.body.cancel();
+      req.note.error = e.message;
+      return jsonResponse(e.status, errorBody(seed, e.message), e.headers);
     }
   };
 
-  const handler = async (req: Request): Promise<Response> => {
-    const t0 = performance.now();
-    const { response, route, error } = await handle(req);
-    const elapsedMs = performance.now() - t0;
-    http.record(route, response.status, elapsedMs / 1000);
+  // The access log: one line per request, at debug (warn for server errors).
+  const onDone = (entry: AccessEntry): void => {
+    http.record(entry.route, entry.status, entry.ms / 1000);
     const fields = {
-      method: req.method,
-      path: shorten(splitTarget(req.url).path),
-      status: response.status,
-      ms: Math.round(elapsedMs * 1000) / 1000,
-      error,
+      method: entry.method,
+      path: entry.target === undefined ? undefined : shorten(splitTarget(entry.target).path),
+      status: entry.status,
+      bytes: entry.bytes,
+      bytes_in: entry.bytesIn > 0 ? entry.bytesIn : undefined,
+      ms: Math.round(entry.ms * 1000) / 1000,
+      remote: entry.remote,
+      error: entry.error,
     };
-    if (response.status >= 500) logger("warn", "http request failed", fields);
+    // Load shedding (503 "Server busy") is expected under attack, and 501/505 answer what the
+    // client sent: none is worth a warning each.
+    const clientCaused = entry.status === 501 || entry.status === 505 ||
+      (entry.status === 503 && entry.error?.startsWith("Server busy") === true);
+    if (entry.status >= 500 && !clientCaused) logger("warn", "http request failed", fields);
     else logger("debug", "http request", fields);
-    return response;
   };
 
-  const serveOptions = {
+  const server = serveH1({
     hostname: options.hostname,
     port: options.port,
-    onListen: () => {},
-    onError: (err: unknown): Response => {
-      logger("error", "http handler crashed", { error: String(err) });
-      return jsonResponse(500, { error: "Internal error" });
+    tls: options.tls,
+    headerTimeoutMs: intOption(
+      options,
+      "headerTimeoutMs",
+      HTTP_HEADER_TIMEOUT_MS_DEFAULT,
+      1,
+      DAY_MS,
+    ),
+    bodyTimeoutMs: intOption(options, "bodyTimeoutMs", HTTP_BODY_TIMEOUT_MS_DEFAULT, 1, DAY_MS),
+    idleTimeoutMs: intOption(options, "idleTimeoutMs", HTTP_IDLE_TIMEOUT_MS_DEFAULT, 1, DAY_MS),
+    writeTimeoutMs: intOption(options, "writeTimeoutMs", HTTP_WRITE_TIMEOUT_MS_DEFAULT, 1, DAY_MS),
+    connectionsMax: intOption(
+      options,
+      "connectionsMax",
+      HTTP_CONNECTIONS_MAX_DEFAULT,
+      1,
+      HTTP_CONNECTIONS_MAX_LIMIT,
+    ),
+    budget,
+    logger,
+    handler: async (req) => {
+      try {
+        return await handle(req);
+      } catch (err) {
+        logger("error", "http handler crashed", { error: String(err) });
+        return jsonResponse(500, { error: "Internal error" });
+      }
     },
-  };
-  const server = options.tls === undefined
-    ? Deno.serve(serveOptions, handler)
-    : Deno.serve({ ...serveOptions, cert: options.tls.cert, key: options.tls.key }, handler);
-  const addr = server.addr as Deno.NetAddr;
+    onDone,
+  });
+  http.front = () => ({
+    connections: server.connections(),
+    connectionsRefused: server.refusedConnections(),
+    bodyBudgetBytes: budget.inUse,
+    bodyBudgetCapacityBytes: budget.capacity,
+    bodyBudgetRefusals: budget.refusals,
+    timeouts: server.timeouts(),
+  });
+  const addr = server.addr;
   const scheme = options.tls === undefined ? "http" : "https";
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `${scheme}://${host}:${addr.port}`;

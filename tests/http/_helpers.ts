@@ -31,6 +31,8 @@ export interface HarnessOptions {
   metrics?: MetricsSource;
   db?: DatabaseOptions;
   logger?: Logger;
+  /** More server options (deadlines, caps, budget). */
+  server?: Partial<HttpServerOptions>;
 }
 
 /** Runs `fn` against a fresh database and server, then shuts both down and removes the dir. */
@@ -44,6 +46,7 @@ export async function withServer(
     hostname: "127.0.0.1",
     port: 0,
     logger: options.logger ?? silentLogger,
+    ...options.server,
   };
   if (options.authToken !== undefined) serverOptions.authToken = options.authToken;
   if (options.bodySizeBytesMax !== undefined) {

@@ -1,5 +1,7 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
+import { HTTP_JSON_STRING_BYTES_MAX } from "../../src/limits.ts";
 import { bytes, expectError, json, withServer } from "./_helpers.ts";
+import { RawClient } from "./_raw.ts";
 
 function post(body: unknown): RequestInit {
   return {
@@ -103,5 +105,68 @@ Deno.test("POST /v1/batch rejected by the engine (value too large) writes nothin
     await expectError(res, 400, "(limit 16777216 bytes)");
     assertEquals(await h.db.get("a"), undefined);
     assertEquals(h.db.stats().lastSeq, 0);
+  });
+});
+
+Deno.test("Deep JSON on /v1/batch is refused at the nesting limit, before the rest is read", async () => {
+  await withServer(async (h) => {
+    const c = await RawClient.connect(h.server.addr.port);
+    try {
+      // Announce 50 MB, send 1 MiB of '[' and nothing more: the answer must not wait for the rest.
+      await c.send("POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n");
+      await c.send(new Uint8Array(1 << 20).fill(0x5b));
+      const res = await c.response(30_000);
+      assertEquals(res?.status, 400, JSON.stringify(res));
+      assert(res!.body.includes("nested too deeply (limit 3 levels) at byte 3"), res!.body);
+    } finally {
+      c.close();
+    }
+    // A value that is an object is one level too deep for a batch.
+    const nested = { ops: [{ op: "put", key: "a", value: { x: 1 } }] };
+    await expectError(await h.fetch("/v1/batch", post(nested)), 400, "nested too deeply");
+    await expectError(
+      await h.fetch("/keys", post({ key: "a", value: ["x"] })),
+      400,
+      "nested too deeply (limit 1 levels)",
+    );
+    assertEquals(h.db.stats().lastSeq, 0);
+  });
+});
+
+Deno.test("A batch string longer than HTTP_JSON_STRING_BYTES_MAX is refused as soon as it passes it", async () => {
+  await withServer(async (h) => {
+    const c = await RawClient.connect(h.server.addr.port);
+    try {
+      await c.send("POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 80000000\r\n\r\n");
+      await c.send('{"ops":[{"op":"put","key":"k","value":"');
+      await c.send(new Uint8Array(HTTP_JSON_STRING_BYTES_MAX + 1).fill(0x61));
+      const res = await c.response(30_000);
+      assertEquals(res?.status, 400, JSON.stringify(res));
+      assert(res!.body.includes(`string too long (limit ${HTTP_JSON_STRING_BYTES_MAX} bytes)`));
+    } finally {
+      c.close();
+    }
+  });
+});
+
+Deno.test("Large batch values arrive as bytes: UTF-8, escapes and base64 are exact", async () => {
+  await withServer(async (h) => {
+    const long = 'é😀\n"\\'.repeat(1000);
+    const b64 = new Uint8Array(3000).map((_, i) => i);
+    const res = await h.fetch(
+      "/v1/batch",
+      post({
+        ops: [
+          { op: "put", key: "u", value: long },
+          { op: "put", key: "Yg==", value: b64.toBase64(), encoding: "base64" },
+          { op: "put", key: "s", value: "\ud800x".repeat(200) },
+        ],
+      }),
+    );
+    assertEquals((await json(res, 200)).count, 3);
+    assertEquals(await h.db.get("u"), bytes(long));
+    assertEquals(await h.db.get("b"), b64);
+    // A lone surrogate becomes U+FFFD, as TextEncoder made it before.
+    assertEquals(await h.db.get("s"), bytes("\ud800x".repeat(200)));
   });
 });

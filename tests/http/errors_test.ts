@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { HTTP_URL_LENGTH_MAX, HTTP_VALUE_BODY_BYTES_MAX } from "../../src/limits.ts";
 import { expectError, json, withServer } from "./_helpers.ts";
+import { formatLogLine, type LogFields, parseLogfmt } from "../../src/util/log.ts";
 
 Deno.test("PUT over HTTP_VALUE_BODY_BYTES_MAX is refused with 413 by Content-Length", async () => {
   await withServer(async (h) => {
@@ -213,4 +214,30 @@ Deno.test("Each request logs one debug line; server errors log at warn", async (
   assertEquals(lines[0]!.fields.path, "/v1/keys/k");
   assertEquals(lines[0]!.fields.method, "PUT");
   assertEquals(lines[1]!.fields.error, "Key not found");
+  // The access log line: method, path, status, response bytes, duration and remote address.
+  const line = formatLogLine("debug", lines[1]!.message, lines[1]!.fields as LogFields);
+  const parsed = parseLogfmt(line)!;
+  assertEquals(parsed.msg, "http request");
+  assertEquals(parsed.method, "GET");
+  assertEquals(parsed.path, "/v1/keys/missing");
+  assertEquals(parsed.status, "404");
+  assertEquals(parsed.bytes, String('{"error":"Key not found"}\n'.length));
+  assert(/^[0-9.]+$/.test(parsed.ms!), line);
+  assert(/^127\.0\.0\.1:[0-9]+$/.test(parsed.remote!), line);
+  assertEquals(lines[0]!.fields.bytes_in, 1);
+});
+
+Deno.test("Requests refused before routing are logged too, with the path cut", async () => {
+  const lines: Record<string, unknown>[] = [];
+  await withServer(async (h) => {
+    const out = await rawRequest(h.server.addr.port, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert(out.startsWith("HTTP/1.1 505"), out);
+    await expectError(await h.fetch("/v1/keys/" + "a".repeat(300)), 404);
+  }, {
+    logger: (_level, message, fields = {}) => {
+      if (message === "http request") lines.push(fields);
+    },
+  });
+  assertEquals(lines[0]!.status, 505);
+  assertEquals(lines[1]!.path, "/v1/keys/" + "a".repeat(191) + "…");
 });
