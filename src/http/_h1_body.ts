@@ -45,8 +45,8 @@ export interface IncomingRequest {
   readonly bodyUsed: boolean;
   /** Remote address `host:port`, for logs. */
   readonly remoteAddr: string;
-  /** Route name and error message, set by the router for the access log and metrics. */
-  note: { route: string; error?: string | undefined };
+  /** Route name, path and error message, set by the router for the access log and metrics. */
+  note: { route: string; path?: string | undefined; error?: string | undefined };
 }
 
 /** A request body, read once, in pieces of at most `HTTP_READ_CHUNK_BYTES`. */
@@ -86,12 +86,18 @@ export class IncomingBody {
   async read(): Promise<Uint8Array | null> {
     if (this.#done) return null;
     if (this.#cancelled) throw new HttpError(400, "Request body already cancelled");
-    if (!this.#started) await this.#start();
-    const piece = this.#contentLength !== undefined
-      ? await this.#readFixed()
-      : await this.#readChunked();
-    if (piece !== null) this.bytesRead += piece.length;
-    return piece;
+    try {
+      if (!this.#started) await this.#start();
+      const piece = this.#contentLength !== undefined
+        ? await this.#readFixed()
+        : await this.#readChunked();
+      if (piece !== null) this.bytesRead += piece.length;
+      return piece;
+    } catch (err) {
+      // A failed read (no budget, bad framing, a timeout) leaves the stream unusable.
+      this.#cancelled = true;
+      throw err;
+    }
   }
 
   /** Stops reading; the connection closes after the response since the body was not drained. */

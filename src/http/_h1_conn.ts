@@ -27,6 +27,8 @@ import { BYTES_PER_TURN, REQUESTS_PER_TURN, yieldToEventLoop } from "./_yield.ts
 export interface AccessEntry {
   method: string | undefined;
   target: string | undefined;
+  /** The target's path, when the router split it already. */
+  path: string | undefined;
   status: number;
   /** Response body bytes. */
   bytes: number;
@@ -60,8 +62,6 @@ export interface ConnContext {
 export type Phase = "head" | "idle" | "body" | "handler" | "write" | "linger" | "closed";
 
 const INITIAL_BUFFER_BYTES = 4 * 1024;
-/** Bodies up to this size are copied behind the head and written with it. */
-const SMALL_BODY_BYTES = 64 * 1024;
 const CR = 0x0d;
 const LF = 0x0a;
 const decoder = new TextDecoder();
@@ -236,18 +236,9 @@ export class H1Connection implements BodySource {
     });
     this.#phase = "write";
     this.#deadlineAt = Date.now() + this.#ctx.writeTimeoutMs +
-      Math.ceil((encoded.body.length * 1000) / HTTP_WRITE_RATE_BYTES_PER_S_MIN);
+      Math.ceil((encoded.bodyBytes * 1000) / HTTP_WRITE_RATE_BYTES_PER_S_MIN);
     try {
-      if (encoded.body.length <= SMALL_BODY_BYTES) {
-        // One write: one syscall, and no Nagle delay between head and body on TLS.
-        const both = new Uint8Array(encoded.head.length + encoded.body.length);
-        both.set(encoded.head);
-        both.set(encoded.body, encoded.head.length);
-        await this.#writeAll(both);
-      } else {
-        await this.#writeAll(encoded.head);
-        await this.#writeAll(encoded.body);
-      }
+      for (const chunk of encoded.chunks) await this.#writeAll(chunk);
     } finally {
       body?.release();
       this.#body = null;
@@ -260,7 +251,7 @@ export class H1Connection implements BodySource {
     }
     this.#phase = "idle";
     this.#deadlineAt = Date.now() + this.#ctx.idleTimeoutMs;
-    this.#turnBytes += encoded.body.length;
+    this.#turnBytes += encoded.bodyBytes;
     if (++this.#turnRequests >= REQUESTS_PER_TURN || this.#turnBytes >= BYTES_PER_TURN) {
       // Pipelined requests and eager writes never wait: give other connections a turn.
       this.#turnRequests = 0;
@@ -274,6 +265,7 @@ export class H1Connection implements BodySource {
     this.#ctx.onDone({
       method: req.method,
       target: req.url,
+      path: req.note.path,
       status,
       bytes,
       bytesIn: req.body?.bytesRead ?? 0,
@@ -289,6 +281,7 @@ export class H1Connection implements BodySource {
     this.#ctx.onDone({
       method: undefined,
       target: undefined,
+      path: undefined,
       status: err.status,
       bytes: 0,
       bytesIn: 0,

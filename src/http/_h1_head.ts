@@ -60,19 +60,15 @@ const LF = 0x0a;
 
 /**
  * Index just past the `\r\n\r\n` that ends the head starting at `start`, searching
- * `buf[from, to)`, or -1. The search backs up 3 bytes (never before `start`) so a terminator
- * split across two reads is found.
+ * `buf[from, to)`, or -1. A terminator split across two reads is found: the check looks back 3
+ * bytes (never before `start`).
  */
 export function findHeadEnd(buf: Uint8Array, start: number, from: number, to: number): number {
-  let i = Math.max(from - 3, start);
-  for (;;) {
-    i = buf.indexOf(LF, i);
-    if (i < 0 || i >= to) return -1;
-    if (
-      i - 3 >= start && buf[i - 1] === CR && buf[i - 2] === LF && buf[i - 3] === CR
-    ) return i + 1;
-    i++;
+  // A plain loop over the new bytes only: `indexOf` would run on past `to` into stale bytes.
+  for (let i = Math.max(from, start + 3); i < to; i++) {
+    if (buf[i] === LF && buf[i - 1] === CR && buf[i - 2] === LF && buf[i - 3] === CR) return i + 1;
   }
+  return -1;
 }
 
 /** Index of the first `\n` in `buf[from, to)`, or -1: a request line that never ends. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { rawBody } from "./_response.ts";
+import { rawReply } from "./_response.ts";
 
 const encoder = new TextEncoder();
 
@@ -58,17 +58,17 @@ function bodyless(status: number): boolean {
   return status < 200 || status === 204 || status === 304;
 }
 
-/** A response ready to write: head bytes, then body bytes (empty for HEAD and 204). */
+/** A response ready to write. */
 export interface EncodedResponse {
-  /** Status line and header fields, ending with the blank line. */
-  head: Uint8Array;
-  /** Body bytes. */
-  body: Uint8Array;
+  /** What to write, in order: head and body in one buffer, or (large bodies) two. */
+  chunks: Uint8Array[];
   /** Body length as announced (the length a GET would get, for HEAD). */
   bodyBytes: number;
 }
 
 const EMPTY = new Uint8Array(0);
+/** Bodies up to this size are copied behind the head and written with it. */
+const SMALL_BODY_BYTES = 64 * 1024;
 
 /**
  * Encodes `res`; `headRequest` omits the body, `close` adds `connection: close`, `keepAlive10`
@@ -78,26 +78,41 @@ export async function encodeResponse(
   res: Response,
   options: { headRequest: boolean; close: boolean; keepAlive10?: boolean },
 ): Promise<EncodedResponse> {
-  let body = rawBody(res);
-  if (body === undefined) {
-    body = res.body === null ? EMPTY : new Uint8Array(await res.arrayBuffer());
-  }
   const status = res.status;
   let head = `HTTP/1.1 ${status} ${REASONS[status] ?? "Unknown"}\r\n`;
-  res.headers.forEach((value, name) => {
-    if (!OWN.has(name)) head += `${name}: ${value}\r\n`;
-  });
+  const raw = rawReply(res);
+  let body: Uint8Array;
+  if (raw !== undefined) {
+    body = raw.body;
+    for (const name in raw.headers) {
+      if (!OWN.has(name)) head += `${name}: ${raw.headers[name]}\r\n`;
+    }
+  } else {
+    body = res.body === null ? EMPTY : new Uint8Array(await res.arrayBuffer());
+    res.headers.forEach((value, name) => {
+      if (!OWN.has(name)) head += `${name}: ${value}\r\n`;
+    });
+  }
   const noBody = bodyless(status);
   if (!noBody) head += `content-length: ${body.length}\r\n`;
   head += `date: ${httpDate()}\r\n`;
   if (options.close) head += "connection: close\r\n";
   else if (options.keepAlive10 === true) head += "connection: keep-alive\r\n";
   head += "\r\n";
-  return {
-    head: encoder.encode(head),
-    body: noBody || options.headRequest ? EMPTY : body,
-    bodyBytes: noBody ? 0 : body.length,
-  };
+  const bodyBytes = noBody ? 0 : body.length;
+  if (noBody || options.headRequest) body = EMPTY;
+  if (body.length > SMALL_BODY_BYTES) return { chunks: [encoder.encode(head), body], bodyBytes };
+  // One buffer, one write (one syscall, no Nagle delay between head and body on TLS).
+  // encodeInto skips an allocation; a head is ASCII, so its length is its byte count.
+  let out = new Uint8Array(head.length + body.length);
+  const { read, written } = encoder.encodeInto(head, out);
+  if (read !== head.length || written !== head.length) {
+    const bytes = encoder.encode(head);
+    out = new Uint8Array(bytes.length + body.length);
+    out.set(bytes);
+  }
+  out.set(body, out.length - body.length);
+  return { chunks: [out], bodyBytes };
 }
 
 /** A complete small response the front answers by itself (protocol errors, 503 when full). */

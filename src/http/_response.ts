@@ -23,21 +23,34 @@ export class HttpError extends Error {
 
 const encoder = new TextEncoder();
 
-/**
- * Body bytes of the responses built here. Their `Response` objects carry status and headers
- * only (a null body: the fetch `Response` constructor would copy the bytes); the HTTP/1.1 front
- * writes the bytes from this map, so a 16 MiB value is not copied again per request.
- */
-const rawBodies = new WeakMap<Response, Uint8Array>();
-
-/** The body bytes of a response built by this module, or undefined for any other. */
-export function rawBody(res: Response): Uint8Array | undefined {
-  return rawBodies.get(res);
+/** What the HTTP/1.1 front writes for a response built here. */
+export interface RawReply {
+  /** Header fields as given to the helper (lower-case names). */
+  headers: Record<string, string>;
+  /** Body bytes. */
+  body: Uint8Array;
 }
 
-function withBody(body: Uint8Array, init: ResponseInit): Response {
-  const res = new Response(null, init);
-  rawBodies.set(res, body);
+/**
+ * Headers and body of the responses built here. Their `Response` objects carry status and
+ * headers for anyone who looks, but a null body (the fetch `Response` constructor would copy the
+ * bytes): the HTTP/1.1 front writes from this map, so a 16 MiB value is not copied per request
+ * and the `Headers` object is not walked. Such a response must not be changed after it is built.
+ */
+const rawReplies = new WeakMap<Response, RawReply>();
+
+/** Headers and body of a response built by this module, or undefined for any other. */
+export function rawReply(res: Response): RawReply | undefined {
+  return rawReplies.get(res);
+}
+
+function withBody(
+  body: Uint8Array,
+  status: number,
+  headers: Record<string, string>,
+): Response {
+  const res = new Response(null, { status, headers });
+  rawReplies.set(res, { headers, body });
   return res;
 }
 
@@ -47,9 +60,9 @@ export function jsonResponse(
   body: unknown,
   headers: Record<string, string> = {},
 ): Response {
-  return withBody(encoder.encode(JSON.stringify(body) + "\n"), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  return withBody(encoder.encode(JSON.stringify(body) + "\n"), status, {
+    "content-type": "application/json; charset=utf-8",
+    ...headers,
   });
 }
 
@@ -59,7 +72,7 @@ export function textResponse(
   body: string,
   contentType = "text/plain; charset=utf-8",
 ): Response {
-  return withBody(encoder.encode(body), { status, headers: { "content-type": contentType } });
+  return withBody(encoder.encode(body), status, { "content-type": contentType });
 }
 
 /**
@@ -68,12 +81,14 @@ export function textResponse(
  * cached block.
  */
 export function bytesResponse(body: Uint8Array, headers: Record<string, string> = {}): Response {
-  return withBody(body, {
-    status: 200,
-    headers: {
-      "content-type": "application/octet-stream",
-      "content-length": String(body.length),
-      ...headers,
-    },
+  return withBody(body, 200, {
+    "content-type": "application/octet-stream",
+    "content-length": String(body.length),
+    ...headers,
   });
+}
+
+/** A response without a body (204 after a write). */
+export function emptyResponse(status: number): Response {
+  return withBody(new Uint8Array(0), status, {});
 }

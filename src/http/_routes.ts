@@ -28,7 +28,13 @@ import {
   readBody,
   readJson,
 } from "./_input.ts";
-import { bytesResponse, HttpError, jsonResponse, textResponse } from "./_response.ts";
+import {
+  bytesResponse,
+  emptyResponse,
+  HttpError,
+  jsonResponse,
+  textResponse,
+} from "./_response.ts";
 import { percentDecode, type QueryParams } from "./_url.ts";
 import {
   HTTP_BATCH_BODY_BYTES_MAX,
@@ -116,7 +122,7 @@ async function putKey(ctx: RequestContext): Promise<Response> {
   );
   if (ttlMs === undefined) await ctx.db.put(ctx.key, value);
   else await ctx.db.put(ctx.key, value, { expireAtMs: Date.now() + ttlMs });
-  return new Response(null, { status: 204 });
+  return emptyResponse(204);
 }
 
 /** Deletes the key; true when it existed. The read and the write happen in one tick. */

@@ -194,6 +194,7 @@ export async function startHttpServer(
         );
       }
       const target = splitTarget(req.url);
+      req.note.path = target.path;
       // Auth before routing: without the token, every path but /healthz looks the same.
       if (!isOpenPath(target.path) && !(await authenticate(req.headers.get("authorization")))) {
         throw new HttpError(
@@ -241,7 +242,11 @@ export async function startHttpServer(
     http.record(entry.route, entry.status, entry.ms / 1000);
     const fields = {
       method: entry.method,
-      path: entry.target === undefined ? undefined : shorten(splitTarget(entry.target).path),
+      path: entry.path !== undefined
+        ? shorten(entry.path)
+        : entry.target === undefined
+        ? undefined
+        : shorten(splitTarget(entry.target).path),
       status: entry.status,
       bytes: entry.bytes,
       bytes_in: entry.bytesIn > 0 ? entry.bytesIn : undefined,
