@@ -33,6 +33,8 @@ export class RawStringError extends Error {
   }
 }
 
+/** Escape output collected before it becomes a segment of its own. */
+const ESCAPED_BYTES = 16 * 1024;
 const SIMPLE_ESCAPES: Record<number, number> = {
   0x22: 0x22, // \"
   0x5c: 0x5c, // \\
@@ -57,8 +59,9 @@ export class RawString {
   #segments: Uint8Array[] = [];
   #len = 0;
   #lenMax = Infinity;
-  /** Bytes produced by escapes since the last span, flushed as one segment. */
-  #escaped: number[] = [];
+  /** Bytes produced by escapes since the last span, flushed as one segment when full. */
+  #escaped = new Uint8Array(ESCAPED_BYTES);
+  #escapedLen = 0;
   /** 0: no escape; 1: after `\`; 2–5: after `\u` and that many minus 2 hex digits. */
   #esc = 0;
   #unit = 0;
@@ -68,7 +71,7 @@ export class RawString {
   /** Starts a new string of at most `lenMax` bytes. */
   reset(lenMax: number): void {
     this.#segments = [];
-    this.#escaped = [];
+    this.#escapedLen = 0;
     this.#len = 0;
     this.#lenMax = lenMax;
     this.#esc = 0;
@@ -138,14 +141,15 @@ export class RawString {
   }
 
   #flushEscaped(): void {
-    if (this.#escaped.length === 0) return;
-    this.#segments.push(Uint8Array.from(this.#escaped));
-    this.#escaped = [];
+    if (this.#escapedLen === 0) return;
+    this.#segments.push(this.#escaped.slice(0, this.#escapedLen));
+    this.#escapedLen = 0;
   }
 
   #byte(b: number, at: number): void {
     this.#grow(1, at);
-    this.#escaped.push(b);
+    if (this.#escapedLen === this.#escaped.length) this.#flushEscaped();
+    this.#escaped[this.#escapedLen++] = b;
   }
 
   #escapeByte(b: number, i: number): void {

@@ -136,6 +136,16 @@ Deno.test("JsonPushParser decodes long strings with escapes split anywhere", () 
   for (let n = 0; n < 5; n++) {
     assertEquals(parseInPieces(encoder.encode(text), rng), JSON.parse(text));
   }
+  // As bytes: the escape output spans many of the reader's internal segments.
+  const asBytes = parseInPieces(encoder.encode(text), rng, { ...LOOSE, bytesStringsFrom: 0 });
+  assertEquals((asBytes as { v: JsonBytes }).v.bytes, encoder.encode(s));
+  // Escapes only, more than the reader collects before it starts a new segment.
+  const onlyEscapes = '\n\t"\u0001'.repeat(20_000);
+  const parsed = parseInPieces(encoder.encode(JSON.stringify(onlyEscapes)), rng, {
+    ...LOOSE,
+    bytesStringsFrom: 0,
+  });
+  assertEquals((parsed as JsonBytes).bytes, encoder.encode(onlyEscapes));
 });
 
 /** String values through UTF-8 and back (lone surrogates become U+FFFD); keys unchanged. */
