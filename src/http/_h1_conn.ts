@@ -62,6 +62,8 @@ export interface ConnContext {
 export type Phase = "head" | "idle" | "body" | "handler" | "write" | "linger" | "closed";
 
 const INITIAL_BUFFER_BYTES = 4 * 1024;
+/** Bytes read per call while lingering (what is read is dropped). */
+const LINGER_READ_BYTES = 64 * 1024;
 const CR = 0x0d;
 const LF = 0x0a;
 const decoder = new TextDecoder();
@@ -307,8 +309,16 @@ export class H1Connection implements BodySource {
     try {
       await (this.#conn as Deno.TcpConn).closeWrite();
       this.#start = this.#end = 0;
-      while ((await this.#conn.read(this.#buf)) !== null) {
-        // Dropped.
+      const sink = new Uint8Array(LINGER_READ_BYTES);
+      let sinceYield = 0;
+      for (;;) {
+        const n = await this.#conn.read(sink);
+        if (n === null) break;
+        // Reads of a fast sender complete without waiting: let other clients in.
+        if ((sinceYield += n) >= BYTES_PER_TURN) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+        }
       }
     } catch {
       // Closed by the deadline or by the client.
