@@ -48,14 +48,17 @@ function randomValue(rng: Rng, depth: number): unknown {
   }
 }
 
-Deno.test("JsonPushParser agrees with JSON.parse on random documents split at random points", () => {
+// The oracle is the value JSON.stringify wrote, not JSON.parse: V8 15.0's JSON.parse (Deno 2.9.6)
+// now and then returns "\\" for the one-character key "\u0001" after this generator ran
+// (CITYHALL_SEED=634890216, document 274), while a fresh process parses the same text right.
+Deno.test("JsonPushParser reads back random documents split at random points", () => {
   const seed = seedFromEnv();
   console.log(`seed ${seed}`);
   const rng = new Rng(seed);
   for (let n = 0; n < 500; n++) {
     const value = randomValue(rng, 0);
     const text = rng.chance(0.5) ? JSON.stringify(value) : JSON.stringify(value, null, 2);
-    assertEquals(parseInPieces(encoder.encode(text), rng), JSON.parse(text), text);
+    assertEquals(parseInPieces(encoder.encode(text), rng), value, text);
   }
 });
 
@@ -172,7 +175,7 @@ Deno.test("JsonPushParser with bytesStringsFrom gives string values as UTF-8 byt
     const text = JSON.stringify(value);
     const limits = { ...LOOSE, bytesStringsFrom: rng.pick([0, 1, 4, 1000]) };
     const parsed = parseInPieces(encoder.encode(text), rng, limits);
-    assertEquals(normalise(parsed, true), normalise(JSON.parse(text), false), text);
+    assertEquals(normalise(parsed, true), normalise(value, false), text);
   }
   // Long values come out as exact-size byte buffers; short ones stay strings.
   const parsed = parseInPieces(
