@@ -230,3 +230,27 @@ function parseChunkSize(line: string): number {
   }
   return parseInt(m[1]!, 16);
 }
+
+/**
+ * A fetch `Request` view of `req`, for handlers written against the web API (the Prometheus
+ * query API): the body streams from `req.body`, so it is still paid for from the body budget and
+ * bounded by the body deadline. `origin` (e.g. `http://localhost`) makes the target absolute;
+ * unlike `req.url`, the `Request`'s URL is normalised (dot segments resolved).
+ */
+export function toFetchRequest(req: IncomingRequest, origin: string): Request {
+  const body = req.body;
+  const init: RequestInit = { method: req.method, headers: [...req.headers.entries()] };
+  if (body !== null && req.method !== "GET" && req.method !== "HEAD") {
+    init.body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const piece = await body.read();
+        if (piece === null) controller.close();
+        else controller.enqueue(piece);
+      },
+      cancel: () => body.cancel(),
+    }, { highWaterMark: 0 });
+    // Required by fetch for a streamed request body.
+    (init as { duplex?: string }).duplex = "half";
+  }
+  return new Request(origin + (req.url.startsWith("/") ? req.url : "/"), init);
+}

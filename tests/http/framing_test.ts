@@ -6,6 +6,9 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { exchange, RawClient } from "./_raw.ts";
+import { BodyBudget } from "../../src/http/_budget.ts";
+import { toFetchRequest } from "../../src/http/_h1_body.ts";
+import { serveH1 } from "../../src/http/_h1_server.ts";
 import { withServer } from "./_helpers.ts";
 
 const HEAD = "Host: x\r\n";
@@ -167,4 +170,49 @@ Deno.test("Pipelined requests are answered in order; 100-continue is honoured", 
       c.close();
     }
   });
+});
+
+Deno.test("toFetchRequest() gives web-API handlers a Request whose body streams from the front", async () => {
+  const seen: { url: string; method: string; type: string | null; body: string }[] = [];
+  const budget = new BodyBudget(1 << 20);
+  const server = serveH1({
+    hostname: "127.0.0.1",
+    port: 0,
+    headerTimeoutMs: 10_000,
+    bodyTimeoutMs: 10_000,
+    idleTimeoutMs: 10_000,
+    writeTimeoutMs: 10_000,
+    connectionsMax: 10,
+    budget,
+    logger: () => {},
+    handler: async (req) => {
+      const r = toFetchRequest(req, "http://localhost");
+      seen.push({
+        url: r.url,
+        method: r.method,
+        type: r.headers.get("content-type"),
+        body: await r.text(),
+      });
+      assertEquals(budget.inUse, 10, "the body was paid for");
+      return new Response("done", { status: 200 });
+    },
+    onDone: () => {},
+  });
+  try {
+    const res = await exchange(
+      server.addr.port,
+      "POST /v1/x?y=1 HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n" +
+        'Content-Length: 10\r\nConnection: close\r\n\r\n{"ops":[]}',
+    );
+    assertEquals([res?.status, res?.body], [200, "done"]);
+  } finally {
+    await server.shutdown();
+  }
+  assertEquals(seen, [{
+    url: "http://localhost/v1/x?y=1",
+    method: "POST",
+    type: "application/json",
+    body: '{"ops":[]}',
+  }]);
+  assertEquals(budget.inUse, 0);
 });
