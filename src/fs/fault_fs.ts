@@ -6,10 +6,15 @@
  * directory entries under a directory durable (creates, renames, removes). `powerLoss()` throws
  * away everything else: bytes not fsynced, and files created, renamed or removed since the last
  * `syncDir` of their directory. With a random source it may instead keep a random prefix of the
- * unsynced writes, the last one torn, which is what a real disk can do.
+ * unsynced writes, the last one torn, which is what a real disk can do; with `outOfOrder` it
+ * keeps a random subset of the 512-byte sectors of the unsynced writes, so that a later page
+ * of one write can survive while an earlier one is lost (disks and file systems persist dirty
+ * pages in any order).
  *
  * Fault injection: `failAfter({ write: n })` makes the n-th following write throw an
  * `IoError` (likewise `sync`, `rename`); `failAll` keeps every later call of that kind failing.
+ * `capacityBytes` makes it a small disk: a write that would grow the files past it writes what
+ * fits and throws an error with code `ENOSPC`, as the operating system does.
  *
  * @module
  */
@@ -33,6 +38,25 @@ interface Inode {
 
 /** Which operation kinds can be made to fail. */
 export type FaultKind = "write" | "sync" | "rename";
+
+/** Options of `FaultFs.powerLoss`. */
+export interface PowerLossOptions {
+  /**
+   * Keep a random subset of the unsynced writes' 512-byte sectors (each with a probability
+   * drawn per file) instead of a prefix of the writes.
+   */
+  outOfOrder?: boolean;
+}
+
+/** Bytes a disk writes atomically in the out-of-order power-loss model. */
+const SECTOR_BYTES = 512;
+
+/** The error a full disk gives, shaped like Node's (`code` is what callers test). */
+function noSpaceError(path: string): Error {
+  return Object.assign(new Error(`No space left on device (os error 28): ${path}`), {
+    code: "ENOSPC",
+  });
+}
 
 function dirOf(path: string): string {
   const i = path.lastIndexOf("/");
@@ -92,11 +116,17 @@ class FaultFile implements File {
     }
     this.#fs.maybeFail("write", this.path);
     const inode = this.#inode;
-    const end = position + data.length;
+    const room = this.#fs.roomFor(inode.size, position + data.length);
+    // A full disk: what fits is written, then the call fails (a short write, then ENOSPC).
+    const fits = room < position + data.length
+      ? data.subarray(0, Math.max(0, room - position))
+      : data;
+    const end = position + fits.length;
     ensureCapacity(inode, end);
-    inode.data.set(data, position);
+    inode.data.set(fits, position);
     if (end > inode.size) inode.size = end;
-    inode.pending.push({ position, data: data.slice() });
+    if (fits.length > 0) inode.pending.push({ position, data: fits.slice() });
+    if (fits !== data) throw noSpaceError(this.path);
   }
 
   syncData(): void {
@@ -138,6 +168,7 @@ class FaultFile implements File {
   truncate(size: number): void {
     this.#check();
     const inode = this.#inode;
+    if (this.#fs.roomFor(inode.size, size) < size) throw noSpaceError(this.path);
     ensureCapacity(inode, size);
     if (size < inode.size) inode.data.fill(0, size, inode.size);
     inode.size = size;
@@ -153,6 +184,38 @@ class FaultFile implements File {
   close(): void {
     this.#closed = true;
   }
+}
+
+/**
+ * Applies `pending` writes onto `data` keeping each 512-byte sector (aligned to file offsets)
+ * with one probability drawn for the file; a pending truncate is kept or dropped whole.
+ */
+function keepSectors(
+  data: Uint8Array<ArrayBuffer>,
+  pending: readonly { position: number; data: Uint8Array }[],
+  random: () => number,
+): Uint8Array<ArrayBuffer> {
+  const keep = random();
+  for (const w of pending) {
+    if (w.position < 0) {
+      if (random() < keep) data = w.data.slice();
+      continue;
+    }
+    const end = w.position + w.data.length;
+    for (let at = w.position; at < end;) {
+      const sectorEnd = Math.min(end, (Math.floor(at / SECTOR_BYTES) + 1) * SECTOR_BYTES);
+      if (random() < keep) {
+        if (sectorEnd > data.length) {
+          const grown = new Uint8Array(sectorEnd);
+          grown.set(data);
+          data = grown;
+        }
+        data.set(w.data.subarray(at - w.position, sectorEnd - w.position), at);
+      }
+      at = sectorEnd;
+    }
+  }
+  return data;
 }
 
 function ensureCapacity(inode: Inode, size: number): void {
@@ -186,6 +249,27 @@ export class FaultFs implements FileSystem {
   #failing = new Set<FaultKind>();
   /** Count of calls of each kind so far, to pick fault points. */
   readonly calls: Record<FaultKind, number> = { write: 0, sync: 0, rename: 0 };
+  /** Most bytes all files may hold together (undefined: no limit); see `roomFor`. */
+  capacityBytes: number | undefined;
+
+  /** Bytes the files hold now (their sizes as processes see them). */
+  get usedBytes(): number {
+    let used = 0;
+    for (const inode of new Set(this.#volatile.values())) used += inode.size;
+    return used;
+  }
+
+  /** The size a file of `size` bytes may grow to under `capacityBytes` (`wanted` when it fits). */
+  roomFor(size: number, wanted: number): number {
+    if (this.capacityBytes === undefined || wanted <= size) return wanted;
+    return Math.min(wanted, Math.max(size, this.capacityBytes - this.usedBytes + size));
+  }
+
+  /** Bytes free under `capacityBytes`, or undefined without a limit. */
+  availableBytes(_path: string): number | undefined {
+    if (this.capacityBytes === undefined) return undefined;
+    return Math.max(0, this.capacityBytes - this.usedBytes);
+  }
 
   /** Makes the n-th (1-based) next call of each given kind fail; with `failAll`, and all after. */
   failAfter(
@@ -235,15 +319,18 @@ export class FaultFs implements FileSystem {
   /**
    * Simulates power loss: the namespace reverts to the last `syncDir` of each directory and
    * every file to its last sync. With `random` (a function returning [0, 1)), each file keeps a
-   * random prefix of its unsynced writes, the last of them cut at a random byte.
+   * random prefix of its unsynced writes, the last of them cut at a random byte; with
+   * `outOfOrder` as well, a random subset of their sectors instead (see the module comment).
    */
-  powerLoss(random?: () => number): void {
+  powerLoss(random?: () => number, options: PowerLossOptions = {}): void {
     this.epoch++;
     this.#locks.clear();
     const survivors = new Map<string, Inode>();
     for (const [path, inode] of this.#durable) {
       let data = inode.durable.slice(0, inode.durableSize);
-      if (random && inode.pending.length > 0) {
+      if (random && options.outOfOrder && inode.pending.length > 0) {
+        data = keepSectors(data, inode.pending, random);
+      } else if (random && inode.pending.length > 0) {
         const keep = Math.floor(random() * (inode.pending.length + 1));
         for (let i = 0; i < keep; i++) {
           const w = inode.pending[i]!;

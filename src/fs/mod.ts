@@ -90,6 +90,12 @@ export interface FileSystem {
    * `LockedError` when another holder has it.
    */
   lock(path: string): DirLock;
+  /**
+   * Bytes an unprivileged writer may still use on the file system holding `path` (statfs
+   * `bavail × bsize`), or undefined when unknown. A disk-full retry waits for enough of them
+   * instead of writing and removing a segment of zeros every time.
+   */
+  availableBytes?(path: string): number | undefined;
 }
 
 /** Joins path segments with `/`. */
@@ -130,11 +136,27 @@ export function writeFileAtomic(
   try {
     file.writeAt(data, 0);
     file.sync();
-  } finally {
-    file.close();
+  } catch (err) {
+    removeQuietly(fs, tmp, file);
+    throw err;
   }
+  file.close();
   fs.rename(tmp, joinPath(dir, name));
   fs.syncDir(dir);
+}
+
+/** Closes and removes a half-written temp file (a full disk must not keep it). */
+function removeQuietly(fs: FileSystem, path: string, file: File): void {
+  try {
+    file.close();
+  } catch {
+    // Already closed.
+  }
+  try {
+    fs.remove(path);
+  } catch {
+    // Removed at the next open (every `.tmp` file is).
+  }
 }
 
 /**
@@ -152,9 +174,11 @@ export async function writeFileAtomicAsync(
   try {
     file.writeAt(data, 0);
     await file.syncAsync();
-  } finally {
-    file.close();
+  } catch (err) {
+    removeQuietly(fs, tmp, file);
+    throw err;
   }
+  file.close();
   fs.rename(tmp, joinPath(dir, name));
   await fs.syncDirAsync(dir);
 }

@@ -207,6 +207,15 @@ export class RealFs implements FileSystem {
     });
   }
 
+  availableBytes(path: string): number | undefined {
+    try {
+      const s = nodeFs.statfsSync(path);
+      return Number(s.bavail) * Number(s.bsize);
+    } catch {
+      return undefined;
+    }
+  }
+
   lock(path: string): DirLock {
     const file = Deno.openSync(path, { read: true, write: true, create: true, mode: FILE_MODE });
     try {

@@ -70,6 +70,58 @@ Deno.test("FaultFs.powerLoss(random) keeps a prefix of unsynced writes", () => {
   }
 });
 
+Deno.test("FaultFs.powerLoss(random, { outOfOrder }) can keep a later sector of one write and lose an earlier one", () => {
+  let seed = 11;
+  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  let laterWithoutEarlier = 0;
+  for (let round = 0; round < 100; round++) {
+    const fs = new FaultFs();
+    fs.mkdirp("/d");
+    const f = fs.open("/d/a", { write: true, create: true });
+    f.writeAt(new Uint8Array(2048), 0);
+    f.sync();
+    fs.syncDir("/d");
+    // One unsynced write of four sectors: 1s, 2s, 3s, 4s.
+    const write = new Uint8Array(2048);
+    for (let i = 0; i < 4; i++) write.fill(i + 1, i * 512, (i + 1) * 512);
+    f.writeAt(write, 0);
+    fs.powerLoss(random, { outOfOrder: true });
+    const got = readWholeFile(fs, "/d/a");
+    for (let i = 0; i < 4; i++) {
+      const sector = got.subarray(i * 512, (i + 1) * 512);
+      // Each sector is whole: all old (0) or all new.
+      assertEquals(sector.every((b) => b === 0) || sector.every((b) => b === i + 1), true);
+    }
+    if (got[0] === 0 && got[1536] === 4) laterWithoutEarlier++;
+  }
+  assertEquals(laterWithoutEarlier > 0, true, "the later sector never outlived the earlier one");
+});
+
+Deno.test("FaultFs.capacityBytes: a write past it writes what fits and fails with ENOSPC", () => {
+  const fs = new FaultFs();
+  fs.mkdirp("/d");
+  fs.capacityBytes = 100;
+  const f = fs.open("/d/a", { write: true, create: true });
+  f.writeAt(new Uint8Array(60).fill(1), 0);
+  assertEquals(fs.availableBytes("/d"), 40);
+  const err = assertThrows(() => f.writeAt(new Uint8Array(60).fill(2), 60));
+  assertEquals((err as { code?: string }).code, "ENOSPC");
+  assertEquals(f.size(), 100, "the part that fit was written");
+  f.writeAt(new Uint8Array(10).fill(3), 0); // overwriting allocated bytes needs no space
+  assertEquals(fs.availableBytes("/d"), 0);
+  fs.remove("/d/a");
+  assertEquals(fs.availableBytes("/d"), 100);
+});
+
+Deno.test("writeFileAtomic removes its temp file when the disk is full", () => {
+  const fs = new FaultFs();
+  fs.mkdirp("/d");
+  fs.capacityBytes = 10;
+  const err = assertThrows(() => writeFileAtomic(fs, "/d", "x", new Uint8Array(64)));
+  assertEquals((err as { code?: string }).code, "ENOSPC");
+  assertEquals(fs.readDir("/d"), []);
+});
+
 Deno.test("RealFs.lock() refuses a second holder with LockedError", async () => {
   const dir = await Deno.makeTempDir();
   const fs = new RealFs();
