@@ -38,3 +38,26 @@ export class LockedError extends CityHallError {}
 
 /** A write was refused because this database is a read-only replica. */
 export class ReadOnlyError extends CityHallError {}
+
+/**
+ * The file system has no space left (ENOSPC, EDQUOT). Unlike a failed fsync this loses nothing
+ * and is not fatal: the database refuses writes, retries in the background and accepts writes
+ * again by itself once space exists. The message starts with `disk full: ` in lower case on
+ * purpose: RESP answers `-ERR disk full: …`, worded like Redis's own error replies, and scripts
+ * match on it.
+ */
+export class DiskFullError extends CityHallError {}
+
+/** True when `err` means "no space left": a `DiskFullError`, or an OS error ENOSPC or EDQUOT. */
+export function isNoSpaceError(err: unknown): boolean {
+  if (err instanceof DiskFullError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+/** A `DiskFullError` saying what could not be done (`what`) and why (`cause`). */
+export function diskFullError(what: string, cause: unknown): DiskFullError {
+  if (cause instanceof DiskFullError) return cause;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new DiskFullError(`disk full: ${what}: ${reason}`, { cause });
+}

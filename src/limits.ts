@@ -35,6 +35,8 @@ export const WAL_SEGMENT_SIZE_BYTES_DEFAULT: number = 32 * MiB;
 export const WAL_SEGMENT_SIZE_BYTES_MAX: number = 1024 * MiB;
 /** Most bytes one group commit writes before it syncs: bounds the latency of the first writer. */
 export const WAL_GROUP_COMMIT_BYTES_MAX: number = 4 * MiB;
+/** Trailer of a version-2 WAL record: synced-through offset u32, trailer crc u32. */
+export const WAL_RECORD_TRAILER_BYTES: number = 8;
 
 /** Default memtable size before it turns immutable and is flushed. */
 export const MEMTABLE_SIZE_BYTES_DEFAULT: number = 64 * MiB;
@@ -76,9 +78,14 @@ assert(
   "segment default > max",
 );
 assert(
-  WAL_RECORD_HEADER_BYTES + WAL_RECORD_PAYLOAD_BYTES_MAX <=
-    WAL_SEGMENT_SIZE_BYTES_MAX,
+  // Segment header, the record with its trailer, and the seal that closes the segment.
+  32 + WAL_RECORD_HEADER_BYTES + WAL_RECORD_PAYLOAD_BYTES_MAX + WAL_RECORD_TRAILER_BYTES +
+      (WAL_RECORD_HEADER_BYTES + 1 + WAL_RECORD_TRAILER_BYTES) <= WAL_SEGMENT_SIZE_BYTES_MAX,
   "a largest record must fit in the largest segment",
+);
+assert(
+  WAL_SEGMENT_SIZE_BYTES_MAX <= 0xffff_ffff,
+  "a segment offset fits the u32 synced-through field of a WAL record",
 );
 assert(
   KEY_SIZE_BYTES_MAX + VALUE_SIZE_BYTES_MAX <= BATCH_SIZE_BYTES_MAX,

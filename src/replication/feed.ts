@@ -3,8 +3,9 @@
  * files, through the database's file system, for one replica session.
  *
  * Only records at or below the database's `durableSeq` are returned: a replica never holds a
- * write the leader could still lose. Records are returned as the exact bytes of the segment
- * (header and payload), each checked with its CRC before it leaves (the replica checks again).
+ * write the leader could still lose. Records are returned as the exact bytes of each record's
+ * body in the segment (header and payload; a version-2 record's trailer and a segment's SEAL
+ * stay on disk), each checked with its CRCs before it leaves (the replica checks again).
  *
  * Invariants:
  * - Records come out in sequence order, contiguous: each starts at the previous last + 1.
@@ -17,9 +18,16 @@
 import type { Database } from "../engine/mod.ts";
 import { CorruptionError } from "../errors.ts";
 import type { File } from "../fs/mod.ts";
-import { WAL_RECORD_HEADER_BYTES } from "../limits.ts";
+import { WAL_RECORD_HEADER_BYTES, WAL_RECORD_TRAILER_BYTES } from "../limits.ts";
 import type { SegmentInfo } from "../wal/mod.ts";
-import { batchOpCount, parseRecordAt, WAL_SEGMENT_HEADER_BYTES } from "../wal/format.ts";
+import {
+  batchOpCount,
+  framingOf,
+  parseRecordAt,
+  WAL_FORMAT_VERSION,
+  WAL_RECORD_TYPE_SEAL,
+  WAL_SEGMENT_HEADER_BYTES,
+} from "../wal/format.ts";
 
 /** The result of `WalFeed.read`. */
 export type FeedResult =
@@ -108,6 +116,10 @@ export class WalFeed {
         if (this.#advanceSegment()) continue;
         break;
       }
+      if (record.seal) {
+        this.#offset += record.diskBytes;
+        continue;
+      }
       if (record.seq !== this.#nextSeq) {
         throw new CorruptionError(
           `Cannot read WAL record for replication: sequence ${record.seq} where ${this.#nextSeq} was expected at offset ${this.#offset} in ${segment.path}`,
@@ -119,7 +131,7 @@ export class WalFeed {
       if (count++ === 0) firstSeq = record.seq;
       segmentId = segment.id;
       this.#nextSeq = record.seq + batchOpCount(record.payload);
-      this.#offset += record.bytes.length;
+      this.#offset += record.diskBytes;
     }
     const lastSeq = this.#nextSeq - 1;
     if (count === 0) return { status: "wait" };
@@ -135,18 +147,24 @@ export class WalFeed {
 
   /**
    * The whole record at file offset `offset` of the open segment, from the read cache unless
-   * `fresh`, or `undefined` at the end of data. Throws `CorruptionError` on a bad record.
+   * `fresh`, or `undefined` at the end of data: `bytes` is its body (what is shipped),
+   * `diskBytes` what it takes in the segment. Throws `CorruptionError` on a bad record.
    */
   #recordAt(
     offset: number,
     fresh: boolean,
-  ): { seq: number; payload: Uint8Array; bytes: Uint8Array } | undefined {
+  ):
+    | { seq: number; payload: Uint8Array; bytes: Uint8Array; diskBytes: number; seal: boolean }
+    | undefined {
     let header = this.#cached(offset, WAL_RECORD_HEADER_BYTES, fresh);
     if (header.length < WAL_RECORD_HEADER_BYTES) return undefined;
     const length = new DataView(header.buffer, header.byteOffset, 4).getUint32(0, true);
     if (length === 0) return undefined;
-    header = this.#cached(offset, WAL_RECORD_HEADER_BYTES + length, fresh);
-    const parsed = parseRecordAt(header, 0, offset);
+    const framing = framingOf(this.#segment!.version ?? WAL_FORMAT_VERSION);
+    const diskBytes = WAL_RECORD_HEADER_BYTES + length +
+      (framing === "v2" ? WAL_RECORD_TRAILER_BYTES : 0);
+    header = this.#cached(offset, diskBytes, fresh);
+    const parsed = parseRecordAt(header, 0, offset, framing);
     if (parsed.status === "end") return undefined;
     if (parsed.status === "bad") {
       throw new CorruptionError(
@@ -155,7 +173,14 @@ export class WalFeed {
         }`,
       );
     }
-    return { seq: parsed.record.seq, payload: parsed.record.payload, bytes: header };
+    const r = parsed.record;
+    return {
+      seq: r.seq,
+      payload: r.payload,
+      bytes: header.subarray(0, r.bodyEndOffset - offset),
+      diskBytes,
+      seal: r.type === WAL_RECORD_TYPE_SEAL,
+    };
   }
 
   /** `bytes` bytes at `offset` (fewer at the end of the file), through the read cache. */
@@ -193,7 +218,8 @@ export class WalFeed {
     this.close();
     this.#file = this.#db.fileSystem.open(segment.path);
     this.#segment = segment;
-    this.#offset = WAL_SEGMENT_HEADER_BYTES;
+    // Past damage recovery skipped (the records before it are in tables).
+    this.#offset = segment.firstOffset ?? WAL_SEGMENT_HEADER_BYTES;
     this.#chunk = new Uint8Array(0);
     this.#chunkOffset = 0;
   }
@@ -226,10 +252,11 @@ export class WalFeed {
           `Cannot read WAL record for replication: end of data before sequence ${fromSeq} at offset ${this.#offset} in ${holder.path}`,
         );
       }
+      if (record.seal) break; // the segment ends before fromSeq: the reader moves on
       const next = record.seq + batchOpCount(record.payload);
       if (next > fromSeq) break; // this record holds fromSeq: send it (the replica trims)
       this.#nextSeq = next;
-      this.#offset += record.bytes.length;
+      this.#offset += record.diskBytes;
     }
     return undefined;
   }

@@ -13,6 +13,10 @@
  * writer needs the segment before it is ready, `finishSync` completes it synchronously from
  * wherever the background work got to (the id stays the same, so ids keep sequence order).
  *
+ * A failure (ENOSPC above all) never leaves a file behind: the `.tmp` is removed, and a ready
+ * segment that could not grow is cut back to its old size, so that a full disk is not filled
+ * further by attempts to write on it.
+ *
  * @module
  */
 
@@ -54,14 +58,8 @@ export class SegmentPreparer {
   /** Bumped when `finishSync` starts over, so a stale background failure is ignored. */
   #generation = 0;
 
-  /** A segment of `sizeBytes` (header included) with the given header fields. */
-  constructor(
-    fs: FileSystem,
-    dir: string,
-    id: number,
-    sizeBytes: number,
-    unsyncedBytesMax: number,
-  ) {
+  /** A segment of `sizeBytes` (header included) in this build's format. */
+  constructor(fs: FileSystem, dir: string, id: number, sizeBytes: number) {
     assert(sizeBytes > WAL_SEGMENT_HEADER_BYTES, "segment smaller than its header");
     this.#fs = fs;
     this.#dir = dir;
@@ -69,7 +67,7 @@ export class SegmentPreparer {
     this.path = joinPath(dir, segmentFileName(id));
     this.tmpPath = `${this.path}.tmp`;
     this.#sizeBytes = sizeBytes;
-    this.#header = encodeSegmentHeader(id, unsyncedBytesMax);
+    this.#header = encodeSegmentHeader(id);
   }
 
   /** The file's full size once done. */
@@ -77,30 +75,63 @@ export class SegmentPreparer {
     return this.#sizeBytes;
   }
 
-  /** True once background or synchronous preparation has begun. */
+  /** True once background or synchronous preparation has begun (and not failed since). */
   get started(): boolean {
-    return this.#state !== "idle";
+    return this.#state !== "idle" && this.#state !== "failed";
   }
 
-  /** Starts writing in the background; failures are logged and left for `finishSync`. */
-  startInBackground(logger: Logger | undefined): void {
-    assert(this.#state === "idle", "preparer already started");
+  /** True when the segment is durable at `path` and may be activated. */
+  get ready(): boolean {
+    return this.#state === "ready";
+  }
+
+  /**
+   * Starts writing in the background. A failure is logged and passed to `onFailure`; the tmp
+   * file is removed, and `finishSync` or another start begins again.
+   */
+  startInBackground(logger: Logger | undefined, onFailure?: (err: unknown) => void): void {
+    void this.prepare().catch((err) => {
+      logger?.("warn", "cannot preallocate WAL segment in the background", {
+        file: this.tmpPath,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      onFailure?.(err);
+    });
+  }
+
+  /**
+   * Writes the segment in the background (or waits for the run under way); resolves when it
+   * is ready, rejects on failure after removing the tmp file.
+   */
+  prepare(): Promise<void> {
+    if (this.#state === "ready") return Promise.resolve();
+    assert(this.#state !== "abandoned", "preparing an abandoned segment");
+    if (this.#state === "writing" && this.#run !== undefined) return this.#run;
     this.#state = "writing";
     const generation = ++this.#generation;
-    this.#run = this.#background(generation).catch((err) => {
+    const run = this.#background(generation).catch((err) => {
       if (this.#generation !== generation || this.#state !== "writing") return;
       this.#state = "failed";
       this.#closeFile();
-      try {
-        this.#fs.remove(this.tmpPath);
-      } catch {
-        // Best effort: `finishSync` and the next open remove it too.
-      }
-      logger?.("warn", "cannot preallocate WAL segment in the background", {
-        file: this.tmpPath,
-        error: String(err),
-      });
+      this.#removeTmp();
+      throw err;
     });
+    this.#run = run.then(() => {
+      if (this.#state !== "ready" && this.#state !== "abandoned") {
+        throw new Error(`WAL segment ${this.path} was not finished`);
+      }
+    });
+    // `abandon` awaits the run; a failure is reported to the caller of `prepare`, not there.
+    this.#run.catch(() => {});
+    return this.#run;
+  }
+
+  #removeTmp(): void {
+    try {
+      this.#fs.remove(this.tmpPath);
+    } catch {
+      // Best effort: it may not exist; the next open removes `.wal.tmp` files too.
+    }
   }
 
   async #background(generation: number): Promise<void> {
@@ -159,7 +190,8 @@ export class SegmentPreparer {
 
   /**
    * Makes the segment durable at `path` with at least `minSizeBytes` now, synchronously,
-   * continuing the background work or redoing it after a failure. Throws on I/O errors.
+   * continuing the background work or redoing it after a failure. Throws on I/O errors,
+   * leaving no tmp file behind (the next call starts over).
    */
   finishSync(minSizeBytes = 0): void {
     assert(this.#state !== "abandoned", "finishing an abandoned segment");
@@ -167,6 +199,20 @@ export class SegmentPreparer {
       if (minSizeBytes > this.#sizeBytes) this.#extend(minSizeBytes);
       return;
     }
+    try {
+      this.#finishSync(minSizeBytes);
+    } catch (err) {
+      this.#generation++;
+      this.#state = "failed";
+      // A background sync still using the handle closes it once it sees it detached.
+      if (this.#syncInFlight) this.#file = undefined;
+      else this.#closeFile();
+      this.#removeTmp();
+      throw err;
+    }
+  }
+
+  #finishSync(minSizeBytes: number): void {
     this.#sizeBytes = Math.max(this.#sizeBytes, minSizeBytes);
     if (this.#state !== "writing" || this.#file === undefined) {
       // Not started, or failed: start over.
@@ -188,7 +234,10 @@ export class SegmentPreparer {
     this.#publish();
   }
 
-  /** Grows a ready segment with zeros (for a record larger than a default segment). */
+  /**
+   * Grows a ready segment with zeros (for a record larger than a default segment). On failure
+   * the file is cut back to its old size (best effort) so that it holds no half-written space.
+   */
   #extend(sizeBytes: number): void {
     const file = this.#fs.open(this.path, { write: true });
     try {
@@ -196,6 +245,13 @@ export class SegmentPreparer {
         file.writeAt(ZEROS.subarray(0, Math.min(ZERO_CHUNK_BYTES, sizeBytes - at)), at);
       }
       file.sync();
+    } catch (err) {
+      try {
+        file.truncate(this.#sizeBytes);
+      } catch {
+        // The extra zeros stay; recovery reads any size.
+      }
+      throw err;
     } finally {
       file.close();
     }
@@ -213,7 +269,7 @@ export class SegmentPreparer {
     }
     const wasReady = this.#state === "ready";
     this.#state = "abandoned";
-    await this.#run;
+    await this.#run?.catch(() => {});
     this.#closeFile();
     for (const path of wasReady ? [this.path] : [this.tmpPath, this.path]) {
       try {

@@ -1,35 +1,30 @@
 /**
  * Reading the WAL back: `readSegmentRecords` (one segment, for tools and replication) and
- * `recoverWal` (every segment at open, with the torn-tail rules). Format: `format.ts` and
- * ARCHITECTURE.md § "WAL".
+ * `recoverWal` (every segment at open, with the recovery rules). Format: `format.ts` and
+ * ARCHITECTURE.md § "WAL" (§ "Recovery rules" states every rule below with its reason).
  *
  * Recovery rules:
  * - Segments are read in id order. A segment with a bad header (magic, version, checksum,
  *   reserved bytes, id not matching its name, size over `WAL_SEGMENT_SIZE_BYTES_MAX`) is
  *   corruption: headers are fsynced before a segment is renamed into place.
- * - A record whose checksum holds but whose content is invalid (unknown type, sequence 0, a
- *   batch that does not decode) was written whole: corruption wherever it is.
- * - Sequences are contiguous across records and segments: a repeat or a gap is corruption. So
- *   is a first record whose sequence is above `afterSeq + 1` (writes between the tables and the
- *   log are missing). Empty segments (no record) are skipped.
- * - The writer fdatasyncs a segment before it writes into the next one, so only the last
- *   segment that holds any record (the "tail segment") can end in a torn write. A bad record in
- *   any earlier segment is corruption.
- * - In the tail segment, everything from the first bad record (or from the end-of-data mark) to
- *   the last non-zero byte is the "tail". It is cut (overwritten with zeros, fdatasync'ed) and
- *   logged, unless it holds a valid record (checksum and type fine, sequence above the last
- *   good one) starting `unsyncedBytesMax` or more bytes after the first bad offset: in
- *   "always" mode the writer never has more than that many bytes in flight (a flush writes
- *   either one record or records totalling at most the cap, then syncs before the next flush),
- *   so such a record was written by a later flush, after the bad bytes had been synced: that is
- *   corruption, not a torn write. Segments written in "interval" or "none" mode
- *   (`unsyncedBytesMax` = 0) may have many unsynced writes in flight and the disk may persist
- *   them in any order, so their tail is cut at the first bad record whatever follows; that loss
- *   is inside the documented window of those modes.
- * - The cut makes the result durable before the writer starts: the next recovery sees a clean
- *   end of data there, and the new writer always starts a fresh segment.
- * - `onBatch` gets only the ops with a sequence above `afterSeq`; a record straddling
- *   `afterSeq` is passed with its older ops removed.
+ * - A record whose checksums hold but whose content is invalid (unknown type, sequence 0, a
+ *   batch that does not decode, an impossible synced-through offset) was written whole:
+ *   corruption wherever it is.
+ * - Sequences grow by one from record to record across segments. A repeat is corruption; so is
+ *   a gap, unless every missing sequence is at or below `afterSeq` (already in tables).
+ * - A bad record (or non-zero bytes after the end of data) is skipped when the next valid
+ *   record after it starts at or below `afterSeq + 1`: everything it held is in tables.
+ * - Otherwise, in any segment but the newest holding records (the "tail"), it is corruption:
+ *   the writer fdatasyncs and seals a segment before it writes a byte into the next one.
+ * - In the tail segment `judgeTail` (`_recovery_tail.ts`) tells a torn write from damage. A
+ *   torn tail — everything from the bad record to the last non-zero byte — is cut: overwritten
+ *   with zeros, fdatasync'ed and logged. Damage fails with `CorruptionError` naming file and
+ *   offset, and changes nothing.
+ * - Recovery then seals the tail segment (version 2) when its writer did not: every record in
+ *   it has just been checked and is durable, so later damage to it is never taken for a tear.
+ * - With `onDamage: "stop"` (an operator's explicit recovery past damage) the first damage
+ *   ends the replay instead of failing: the result says where, what was kept and the highest
+ *   sequence seen after it, and nothing is cut or sealed.
  *
  * @module
  */
@@ -44,13 +39,29 @@ import {
   batchOpCount,
   decodeBatch,
   decodeSegmentHeader,
+  encodeSealRecord,
+  framingOf,
+  type ParsedRecord,
   parseRecordAt,
   parseSegmentFileName,
+  type RecordFraming,
   type SegmentHeader,
+  WAL_FORMAT_VERSION_1,
+  WAL_RECORD_TYPE_SEAL,
+  WAL_SEAL_RECORD_BYTES,
   WAL_SEGMENT_HEADER_BYTES,
   WAL_TMP_SUFFIX,
   type WalRecord,
 } from "./format.ts";
+import {
+  appendDurably,
+  findValidRecord,
+  forEachValidRecord,
+  lastNonZero,
+  lastSeqOf,
+  zeroRange,
+} from "./_recovery_scan.ts";
+import { judgeTail } from "./_recovery_tail.ts";
 
 /** What the writer and recovery know of one segment file. */
 export interface SegmentInfo {
@@ -64,6 +75,13 @@ export interface SegmentInfo {
   lastSeq: number;
   /** Bytes in use: the header plus every record (not the preallocated zeros). */
   sizeBytes: number;
+  /** Format version (absent: this build's). */
+  version?: number;
+  /**
+   * Offset of the first record readers may use (absent: right after the header). Recovery
+   * sets it past damage it skipped: the records before it are in tables and are not shipped.
+   */
+  firstOffset?: number;
 }
 
 /** Options of `recoverWal`. */
@@ -72,8 +90,13 @@ export interface RecoverWalOptions {
   afterSeq?: number;
   /** Called in sequence order with the ops of each record above `afterSeq`. */
   onBatch?: (seq: number, entries: Entry[]) => void;
-  /** Receives a warning when a torn tail is cut. */
+  /** Receives a warning when a torn tail is cut or damage is skipped. */
   logger?: Logger;
+  /**
+   * "throw" (default): damage fails with `CorruptionError`. "stop": the replay ends at the
+   * first damage, reported in `damage` (recovery past damage, by an operator's choice).
+   */
+  onDamage?: "throw" | "stop";
 }
 
 /** Where recovery cut a torn tail. */
@@ -88,16 +111,44 @@ export interface TornTail {
   reason: string;
 }
 
+/** Damage recovery skipped because every record it held is at or below `afterSeq`. */
+export interface SkippedDamage {
+  /** The segment file. */
+  path: string;
+  /** Offset of the bad record. */
+  offset: number;
+  /** Why it is bad. */
+  reason: string;
+}
+
+/** The damage that ended a replay with `onDamage: "stop"`. */
+export interface WalDamage {
+  /** The segment file. */
+  path: string;
+  /** Offset of the bad record. */
+  offset: number;
+  /** The error a default recovery would have thrown. */
+  message: string;
+  /** Last sequence replayed before it (at least `afterSeq`). */
+  keptSeq: number;
+  /** Highest sequence in any valid record after it (0 when none). */
+  highestSeqAfter: number;
+}
+
 /** The result of `recoverWal`. */
 export interface RecoveredWal {
-  /** Every segment, in id order, including empty ones. */
+  /** Every segment, in id order, including empty ones (up to the damaged one, on "stop"). */
   segments: SegmentInfo[];
-  /** Highest sequence found in the WAL (0 when it holds no record). */
+  /** Highest sequence replayed (0 when none). */
   lastSeq: number;
   /** The id the writer should use for its first segment. */
   nextSegmentId: number;
   /** Set when a torn tail was cut. */
   tornTail?: TornTail;
+  /** Damage skipped because it held nothing above `afterSeq` (empty when none). */
+  skippedDamage: SkippedDamage[];
+  /** Set, with `onDamage: "stop"`, when the replay ended at damage. */
+  damage?: WalDamage;
 }
 
 /** Ids of the segments in `dir`, ascending. */
@@ -144,10 +195,10 @@ function checkHeader(buf: Uint8Array, path: string, id: number | undefined): Seg
 }
 
 /**
- * Yields the records of one segment from `fromOffset` (a record boundary; default the first
- * record) up to the end-of-data mark. Checks the header first. A bad record throws
- * `CorruptionError` naming the file and offset: this reader never guesses about torn tails
- * (recovery has already cut them). Payloads are views into one buffer read at the start.
+ * Yields the BATCH records of one segment from `fromOffset` (a record boundary; default the
+ * first record) up to the end of data, skipping its SEAL. Checks the header first. A bad record
+ * throws `CorruptionError` naming the file and offset: this reader never guesses about torn
+ * tails (recovery has already cut them). Payloads are views into one buffer read at the start.
  */
 export function* readSegmentRecords(
   fs: FileSystem,
@@ -157,17 +208,17 @@ export function* readSegmentRecords(
   assert(fromOffset >= WAL_SEGMENT_HEADER_BYTES, "fromOffset inside the segment header");
   const buf = readSegmentFile(fs, path);
   const name = path.slice(path.lastIndexOf("/") + 1);
-  checkHeader(buf, path, parseSegmentFileName(name));
+  const framing = framingOf(checkHeader(buf, path, parseSegmentFileName(name)).version);
   let at = fromOffset;
   while (at < buf.length) {
-    const parsed = parseRecordAt(buf, at);
+    const parsed = parseRecordAt(buf, at, 0, framing);
     if (parsed.status === "end") return;
     if (parsed.status === "bad") {
       throw new CorruptionError(
         `Cannot read WAL record: ${parsed.reason} at offset ${at} in ${path}`,
       );
     }
-    yield parsed.record;
+    if (parsed.record.type !== WAL_RECORD_TYPE_SEAL) yield parsed.record;
     at = parsed.record.endOffset;
   }
 }
@@ -185,54 +236,26 @@ function hasRecords(fs: FileSystem, path: string): boolean {
   }
 }
 
-/** Index of the last non-zero byte at or after `from`, or -1. */
-function lastNonZero(buf: Uint8Array, from: number): number {
-  let i = buf.length - 1;
-  // Whole 32-bit words where the buffer is aligned: the tail is mostly preallocated zeros.
-  if ((buf.byteOffset & 3) === 0) {
-    const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
-    for (; i >= words.length * 4; i--) {
-      if (i < from) return -1;
-      if (buf[i] !== 0) return i;
-    }
-    let w = words.length - 1;
-    while (w >= 0 && words[w] === 0 && w * 4 >= from) w--;
-    i = w * 4 + 3;
-  }
-  for (; i >= from; i--) if (buf[i] !== 0) return i;
-  return -1;
+/** Damage found in a segment with nothing valid after it there: the next record decides. */
+interface PendingDamage {
+  path: string;
+  offset: number;
+  reason: string;
+  info: SegmentInfo;
 }
 
-/** First offset in `[from, to)` where a valid record with `seq > afterSeq` starts, or -1. */
-function findValidRecord(buf: Uint8Array, from: number, to: number, afterSeq: number): number {
-  for (let y = from; y < to; y++) {
-    // A valid record's length is ≥ 1: skip offsets whose 4 length bytes are all zero.
-    if (buf[y] === 0 && buf[y + 1] === 0 && buf[y + 2] === 0 && buf[y + 3] === 0) continue;
-    const parsed = parseRecordAt(buf, y);
-    if (parsed.status === "record" && parsed.record.seq > afterSeq) return y;
-  }
-  return -1;
-}
-
-const ZERO_CHUNK_BYTES = 1 << 20;
-
-function zeroRange(fs: FileSystem, path: string, from: number, to: number): void {
-  const file = fs.open(path, { write: true });
-  try {
-    const zeros = new Uint8Array(Math.min(ZERO_CHUNK_BYTES, to - from));
-    for (let at = from; at < to; at += zeros.length) {
-      file.writeAt(at + zeros.length <= to ? zeros : zeros.subarray(0, to - at), at);
-    }
-    file.syncData();
-  } finally {
-    file.close();
+/** Thrown inside the replay to stop it at damage ("stop" mode). */
+class StopAtDamage extends Error {
+  constructor(readonly error: CorruptionError, readonly path: string, readonly offset: number) {
+    super(error.message);
   }
 }
 
 /**
  * Replays every segment in `dir` in sequence order (see the module comment for the rules),
- * removes leftover `.wal.tmp` files, cuts a torn tail and returns what the writer needs.
- * Throws `CorruptionError` naming file and offset on anything that cannot be a torn write.
+ * removes leftover `.wal.tmp` files, cuts a torn tail, seals the tail segment and returns what
+ * the writer needs. Throws `CorruptionError` naming file and offset on damage (unless
+ * `onDamage` is "stop").
  */
 export function recoverWal(
   fs: FileSystem,
@@ -240,13 +263,14 @@ export function recoverWal(
   options: RecoverWalOptions = {},
 ): RecoveredWal {
   const afterSeq = options.afterSeq ?? 0;
-  const log = options.logger;
   assert(Number.isSafeInteger(afterSeq) && afterSeq >= 0, "afterSeq out of range");
   const removed = removeTempSegments(fs, dir);
-  if (removed > 0) log?.("info", "removed unfinished WAL segments", { dir, files: removed });
-
+  if (removed > 0) {
+    options.logger?.("info", "removed unfinished WAL segments", { dir, files: removed });
+  }
   const ids = listSegmentIds(fs, dir);
   const paths = ids.map((id) => joinPath(dir, `${String(id).padStart(6, "0")}.wal`));
+  const replay = new Replay(fs, options, afterSeq);
   let tailIndex = -1;
   for (let i = ids.length - 1; i >= 0; i--) {
     if (hasRecords(fs, paths[i]!)) {
@@ -254,99 +278,266 @@ export function recoverWal(
       break;
     }
   }
+  const result: RecoveredWal = {
+    segments: replay.segments,
+    lastSeq: 0,
+    nextSegmentId: ids.length > 0 ? ids[ids.length - 1]! + 1 : 1,
+    skippedDamage: replay.skipped,
+  };
+  try {
+    for (let i = 0; i < ids.length; i++) replay.segment(ids[i]!, paths[i]!, i === tailIndex);
+    replay.finish();
+  } catch (err) {
+    if (!(err instanceof StopAtDamage)) throw err;
+    result.damage = {
+      path: err.path,
+      offset: err.offset,
+      message: err.error.message,
+      keptSeq: Math.max(replay.lastSeq, afterSeq),
+      highestSeqAfter: highestSeqFrom(fs, paths, err.path, err.offset),
+    };
+  }
+  result.lastSeq = replay.lastSeq;
+  if (replay.tornTail) result.tornTail = replay.tornTail;
+  return result;
+}
 
-  const segments: SegmentInfo[] = [];
-  let lastSeq = 0;
-  let tornTail: TornTail | undefined;
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i]!;
-    const path = paths[i]!;
-    const buf = readSegmentFile(fs, path);
+/** The highest sequence in any valid record after `offset` of `path` and in later segments. */
+function highestSeqFrom(fs: FileSystem, paths: string[], path: string, offset: number): number {
+  let highest = 0;
+  for (let i = paths.indexOf(path); i >= 0 && i < paths.length; i++) {
+    let buf: Uint8Array;
+    let framing: RecordFraming;
+    try {
+      buf = readSegmentFile(fs, paths[i]!);
+      framing = framingOf(decodeSegmentHeader(buf, paths[i]!).version);
+    } catch {
+      continue;
+    }
+    const from = paths[i] === path ? offset + 1 : WAL_SEGMENT_HEADER_BYTES;
+    forEachValidRecord(buf, from, lastNonZero(buf, from) + 1, framing, 1, (r) => {
+      highest = Math.max(highest, lastSeqOf(r));
+    });
+  }
+  return highest;
+}
+
+/** The state of one recovery pass. */
+class Replay {
+  readonly segments: SegmentInfo[] = [];
+  readonly skipped: SkippedDamage[] = [];
+  lastSeq = 0;
+  tornTail: TornTail | undefined;
+  #pending: PendingDamage | undefined;
+  #tail: { path: string; info: SegmentInfo; sealed: boolean; capacity: number } | undefined;
+  readonly #fs: FileSystem;
+  readonly #options: RecoverWalOptions;
+  readonly #afterSeq: number;
+
+  constructor(fs: FileSystem, options: RecoverWalOptions, afterSeq: number) {
+    this.#fs = fs;
+    this.#options = options;
+    this.#afterSeq = afterSeq;
+  }
+
+  #corrupt(path: string, offset: number, reason: string): never {
+    const error = new CorruptionError(
+      `Cannot read WAL record: ${reason} at offset ${offset} in ${path}`,
+    );
+    if (this.#options.onDamage === "stop") throw new StopAtDamage(error, path, offset);
+    throw error;
+  }
+
+  /** True when a record at sequence `seq` may follow the records replayed so far. */
+  #mayFollow(seq: number): boolean {
+    return seq === this.lastSeq + 1 || (seq > this.lastSeq && seq <= this.#afterSeq + 1);
+  }
+
+  /** Replays one segment. */
+  segment(id: number, path: string, isTail: boolean): void {
+    const buf = readSegmentFile(this.#fs, path);
     const header = checkHeader(buf, path, id);
+    const framing = framingOf(header.version);
     const info: SegmentInfo = { id, path, firstSeq: 0, lastSeq: 0, sizeBytes: buf.length };
+    if (header.version === WAL_FORMAT_VERSION_1) info.version = WAL_FORMAT_VERSION_1;
+    this.segments.push(info);
+    let sealed = false;
     let at = WAL_SEGMENT_HEADER_BYTES;
-    let stop: { reason: string } | undefined;
-    while (at < buf.length) {
-      const parsed = parseRecordAt(buf, at);
-      if (parsed.status === "end") break;
-      const fail = (reason: string): never => {
-        throw new CorruptionError(`Cannot read WAL record: ${reason} at offset ${at} in ${path}`);
-      };
-      if (parsed.status === "bad") {
-        if (parsed.checksummed) fail(`${parsed.reason} (the checksum holds, so not a torn write)`);
-        stop = { reason: parsed.reason };
-        break;
+    for (;;) {
+      const parsed: ParsedRecord = at < buf.length
+        ? parseRecordAt(buf, at, 0, framing)
+        : { status: "end" };
+      let reason: string | undefined;
+      if (sealed || parsed.status === "end") {
+        // Nothing follows a SEAL: whatever is there, valid or not, is judged as stray bytes.
+        if (lastNonZero(buf, at) < 0) break;
+        reason = sealed
+          ? "non-zero bytes after the segment's SEAL"
+          : "non-zero bytes after the end-of-data mark";
+      } else if (parsed.status === "bad") {
+        if (parsed.checksummed) {
+          this.#corrupt(path, at, `${parsed.reason} (the checksum holds, so not a torn write)`);
+        }
+        reason = parsed.reason;
       }
+      if (reason !== undefined) {
+        const next = this.#afterBad(buf, at, reason, { path, info, isTail, framing, header });
+        if (next === undefined) break;
+        at = next;
+        continue;
+      }
+      if (parsed.status !== "record") break;
       const record = parsed.record;
-      if (lastSeq === 0 && record.seq > afterSeq + 1) {
-        fail(
-          `first record has sequence ${record.seq} but recovery starts after ${afterSeq} (records are missing)`,
-        );
-      }
-      if (lastSeq !== 0 && record.seq !== lastSeq + 1) {
-        fail(`sequence ${record.seq} where ${lastSeq + 1} was expected (gap or repeat)`);
-      }
-      let count: number;
-      try {
-        count = batchOpCount(record.payload);
-        if (count < 1 || count > BATCH_OPS_MAX) fail(`bad batch op count ${count}`);
-        if (record.seq + count - 1 > afterSeq) {
-          const entries = decodeBatch(record.payload, record.seq);
-          const newer = record.seq > afterSeq ? entries : entries.slice(afterSeq - record.seq + 1);
-          options.onBatch?.(newer[0]!.seq, newer);
+      this.#resolvePending(record);
+      if (record.type === WAL_RECORD_TYPE_SEAL) {
+        if (!this.#mayFollow(record.seq)) {
+          this.#corrupt(path, at, `SEAL with sequence ${record.seq} after ${this.lastSeq}`);
         }
-      } catch (err) {
-        if (!(err instanceof CorruptionError) || err.message.startsWith("Cannot read WAL")) {
-          throw err;
-        }
-        fail(`bad batch (${err.message})`);
+        sealed = true;
+      } else {
+        this.#batch(record, path, at, info);
       }
-      if (info.firstSeq === 0) info.firstSeq = record.seq;
-      lastSeq = record.seq + count! - 1;
-      info.lastSeq = lastSeq;
       at = record.endOffset;
     }
     info.sizeBytes = at;
-
-    if (i < tailIndex) {
-      if (stop) {
-        throw new CorruptionError(
-          `Cannot read WAL record: ${stop.reason} at offset ${at} in ${path} (a later segment holds records, so this is not a torn write)`,
-        );
-      }
-    } else if (i === tailIndex) {
-      const last = lastNonZero(buf, at);
-      if (last >= 0) {
-        const reason = stop?.reason ?? "non-zero bytes after the end-of-data mark";
-        const bound = header.unsyncedBytesMax;
-        const scanTo = last + 1;
-        if (bound > 0) {
-          const y = findValidRecord(buf, at + bound, scanTo, lastSeq);
-          if (y >= 0) {
-            throw new CorruptionError(
-              `Cannot read WAL record: ${reason} at offset ${at} in ${path} (a valid record follows at offset ${y}, beyond the ${bound} bytes one unsynced write can span, so this is not a torn write)`,
-            );
-          }
-        }
-        const validAfter = findValidRecord(buf, at + 1, scanTo, lastSeq);
-        zeroRange(fs, path, at, scanTo);
-        tornTail = { path, offset: at, bytes: scanTo - at, reason };
-        log?.("warn", "cut torn tail of WAL segment", {
-          file: path,
-          offset: at,
-          bytes: scanTo - at,
-          reason,
-          validRecordDroppedAt: validAfter >= 0 ? validAfter : undefined,
-        });
-      }
-    }
-    segments.push(info);
+    if (isTail) this.#tail = { path, info, sealed, capacity: buf.length };
   }
-  const result: RecoveredWal = {
-    segments,
-    lastSeq,
-    nextSegmentId: ids.length > 0 ? ids[ids.length - 1]! + 1 : 1,
-  };
-  if (tornTail) result.tornTail = tornTail;
-  return result;
+
+  /** Replays one BATCH record. */
+  #batch(record: WalRecord, path: string, at: number, info: SegmentInfo): void {
+    const fail = (reason: string): never => this.#corrupt(path, at, reason);
+    if (!this.#mayFollow(record.seq)) {
+      fail(
+        this.lastSeq === 0
+          ? `first record has sequence ${record.seq} but recovery starts after ${this.#afterSeq} (records are missing)`
+          : `sequence ${record.seq} where ${this.lastSeq + 1} was expected (gap or repeat)`,
+      );
+    }
+    let count = 0;
+    try {
+      count = batchOpCount(record.payload);
+      if (count < 1 || count > BATCH_OPS_MAX) fail(`bad batch op count ${count}`);
+      if (record.seq + count - 1 > this.#afterSeq) {
+        const entries = decodeBatch(record.payload, record.seq);
+        const newer = record.seq > this.#afterSeq
+          ? entries
+          : entries.slice(this.#afterSeq - record.seq + 1);
+        this.#options.onBatch?.(newer[0]!.seq, newer);
+      }
+    } catch (err) {
+      if (
+        err instanceof StopAtDamage ||
+        !(err instanceof CorruptionError) || err.message.startsWith("Cannot read WAL")
+      ) {
+        throw err;
+      }
+      fail(`bad batch (${err.message})`);
+    }
+    if (info.firstSeq === 0) info.firstSeq = record.seq;
+    this.lastSeq = record.seq + count - 1;
+    info.lastSeq = this.lastSeq;
+  }
+
+  /**
+   * Handles a bad record (or stray bytes) at `at`: skips it, defers it to the next segment,
+   * cuts it as a torn tail or fails. Returns where the replay goes on in this segment, or
+   * undefined when this segment is done.
+   */
+  #afterBad(
+    buf: Uint8Array,
+    at: number,
+    reason: string,
+    where: {
+      path: string;
+      info: SegmentInfo;
+      isTail: boolean;
+      framing: RecordFraming;
+      header: SegmentHeader;
+    },
+  ): number | undefined {
+    const { path, info, isTail } = where;
+    const to = lastNonZero(buf, at) + 1;
+    const next = findValidRecord(buf, at + 1, to, where.framing, this.lastSeq + 1);
+    if (next !== undefined && next.seq <= this.#afterSeq + 1) {
+      this.#skip(path, at, reason, info, next.offset);
+      return next.offset;
+    }
+    if (!isTail) {
+      if (next === undefined) {
+        this.#pending = { path, offset: at, reason, info };
+        return undefined;
+      }
+      this.#corrupt(
+        path,
+        at,
+        `${reason} (a valid record follows at offset ${next.offset} in a segment the writer had synced, so this is not a torn write)`,
+      );
+    }
+    const verdict = judgeTail(buf, at, to, where.header, this.lastSeq);
+    if (!verdict.torn) this.#corrupt(path, at, `${reason} (${verdict.detail})`);
+    if (this.#options.onDamage !== "stop") zeroRange(this.#fs, path, at, to);
+    this.tornTail = { path, offset: at, bytes: to - at, reason };
+    this.#options.logger?.("warn", "cut torn tail of WAL segment", {
+      file: path,
+      offset: at,
+      bytes: to - at,
+      reason,
+      inFlightRecords: verdict.inFlightRecords,
+      firstInFlightAt: verdict.firstInFlightAt,
+    });
+    return undefined;
+  }
+
+  #skip(path: string, offset: number, reason: string, info: SegmentInfo, resumeAt: number) {
+    this.skipped.push({ path, offset, reason });
+    // Readers of this segment (replication) start past the damage; what is before is in tables.
+    info.firstOffset = resumeAt;
+    info.firstSeq = 0;
+    this.#options.logger?.("warn", "skipped WAL damage below the flushed sequence", {
+      file: path,
+      offset,
+      reason,
+      flushedSeq: this.#afterSeq,
+    });
+  }
+
+  /** The first valid record after damage in an earlier segment decides what it was. */
+  #resolvePending(record: WalRecord): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    this.#pending = undefined;
+    if (record.seq <= this.#afterSeq + 1) {
+      this.#skip(pending.path, pending.offset, pending.reason, pending.info, pending.offset);
+      pending.info.lastSeq = 0;
+      return;
+    }
+    this.#corrupt(
+      pending.path,
+      pending.offset,
+      `${pending.reason} (a later segment holds records, so this is not a torn write)`,
+    );
+  }
+
+  /** After the last segment: unresolved damage fails; the tail segment gets its SEAL. */
+  finish(): void {
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      this.#corrupt(
+        pending.path,
+        pending.offset,
+        `${pending.reason} (a later segment holds records, so this is not a torn write)`,
+      );
+    }
+    const tail = this.#tail;
+    if (
+      tail === undefined || tail.sealed || tail.info.version === WAL_FORMAT_VERSION_1 ||
+      tail.info.lastSeq === 0 || this.#options.onDamage === "stop" ||
+      tail.info.sizeBytes + WAL_SEAL_RECORD_BYTES > tail.capacity
+    ) {
+      return;
+    }
+    const at = tail.info.sizeBytes;
+    appendDurably(this.#fs, tail.path, at, encodeSealRecord(tail.info.lastSeq + 1, at));
+    tail.info.sizeBytes = at + WAL_SEAL_RECORD_BYTES;
+  }
 }

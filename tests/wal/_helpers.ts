@@ -1,13 +1,20 @@
 /** Shared helpers of the WAL tests. */
 
-import type { FileSystem } from "../../src/fs/mod.ts";
+import type { FaultFs, FileSystem } from "../../src/fs/mod.ts";
 import type { Entry } from "../../src/util/entry.ts";
 import { KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
 import {
+  encodeBatch,
+  encodeRecord,
+  encodeSegmentHeader,
   readSegmentRecords,
   type RecoveredWal,
   recoverWal,
   type RecoverWalOptions,
+  segmentFileName,
+  WAL_FORMAT_VERSION_1,
+  WAL_RECORD_TYPE_BATCH,
+  WAL_SEGMENT_HEADER_BYTES,
   type WalOp,
   type WalRecord,
   WalWriter,
@@ -118,4 +125,57 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * Writes `batches` like `writeWal`, each acknowledged, but never closes the writer: the process
+ * dies (`processCrash`), so the last segment has no SEAL, as after a `kill -9`.
+ */
+export async function writeWalCrashed(
+  fs: FaultFs,
+  batches: WalOp[][],
+  options: Partial<WalWriterOptions> = {},
+): Promise<void> {
+  const writer = WalWriter.open(fs, DIR, { nextSeq: 1, segmentSizeBytes: 4096, ...options });
+  for (const batch of batches) await writer.append(batch).durable;
+  fs.processCrash();
+}
+
+/**
+ * Appends `batches` in one turn of the event loop, so that one flush writes them with one
+ * `pwrite` and one fdatasync, then the process dies.
+ */
+export async function writeOneGroupCrashed(
+  fs: FaultFs,
+  batches: WalOp[][],
+  options: Partial<WalWriterOptions> = {},
+): Promise<void> {
+  const writer = WalWriter.open(fs, DIR, { nextSeq: 1, segmentSizeBytes: 4096, ...options });
+  await Promise.all(batches.map((b) => writer.append(b).durable));
+  fs.processCrash();
+}
+
+/**
+ * A version-1 segment, as builds before the synced-through trailer wrote it: header with
+ * `unsyncedBytesMax`, records without trailers, zeros to `sizeBytes`.
+ */
+export function writeV1Segment(
+  fs: FileSystem,
+  id: number,
+  unsyncedBytesMax: number,
+  batches: { seq: number; ops: WalOp[] }[],
+  sizeBytes = 4096,
+): string {
+  const buf = new Uint8Array(sizeBytes);
+  buf.set(encodeSegmentHeader(id, WAL_FORMAT_VERSION_1, unsyncedBytesMax));
+  let at = WAL_SEGMENT_HEADER_BYTES;
+  for (const b of batches) {
+    const record = encodeRecord(b.seq, WAL_RECORD_TYPE_BATCH, encodeBatch(b.ops));
+    buf.set(record, at);
+    at += record.length;
+  }
+  fs.mkdirp(DIR);
+  const path = `${DIR}/${segmentFileName(id)}`;
+  patch(fs, path, 0, buf);
+  return path;
 }

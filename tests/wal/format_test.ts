@@ -1,16 +1,20 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { CorruptionError } from "../../src/errors.ts";
-import { WAL_RECORD_HEADER_BYTES } from "../../src/limits.ts";
+import { WAL_RECORD_HEADER_BYTES, WAL_RECORD_TRAILER_BYTES } from "../../src/limits.ts";
 import { KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
 import {
   decodeBatch,
   decodeSegmentHeader,
   encodeBatch,
   encodeRecord,
+  encodeRecordV2,
+  encodeSealRecord,
   encodeSegmentHeader,
   parseSegmentFileName,
   segmentFileName,
   WAL_RECORD_TYPE_BATCH,
+  WAL_RECORD_TYPE_SEAL,
+  WAL_SEAL_RECORD_BYTES,
   WAL_SEGMENT_HEADER_BYTES,
   type WalOp,
 } from "../../src/wal/mod.ts";
@@ -113,10 +117,60 @@ Deno.test("parseRecordAt: zeros end the data; every flipped bit is bad or checks
   }
 });
 
-Deno.test("Segment header round-trips and rejects bad magic, version and checksum", () => {
-  const header = encodeSegmentHeader(12, 4096);
+Deno.test("parseRecordAt (v2): every flipped bit of body or trailer is bad or checksummed-bad", () => {
+  const record = encodeRecordV2(7, WAL_RECORD_TYPE_BATCH, encodeBatch(sampleOps()), 32);
+  const parsed = parseRecordAt(record, 0, 100, "v2");
+  if (parsed.status !== "record") throw new Error(`not a record: ${parsed.status}`);
+  assertEquals(parsed.record.syncedThrough, 32);
+  assertEquals(parsed.record.endOffset, 100 + record.length);
+  assertEquals(parsed.record.bodyEndOffset, 100 + record.length - WAL_RECORD_TRAILER_BYTES);
+  for (let i = 0; i < record.length; i++) {
+    const bad = record.slice();
+    bad[i] = bad[i]! ^ 0x10;
+    assertEquals(parseRecordAt(bad, 0, 100, "v2").status, "bad", `byte ${i}`);
+  }
+  // A synced-through offset past the record's own offset cannot come from a writer.
+  const ahead = encodeRecordV2(7, WAL_RECORD_TYPE_BATCH, encodeBatch(sampleOps()), 200);
+  const verdict = parseRecordAt(ahead, 0, 100, "v2");
+  assertEquals(verdict.status === "bad" && verdict.checksummed, true);
+  // Replication's wire format (the body) never carries a SEAL.
+  const seal = encodeSealRecord(10, 64);
+  assertEquals(seal.length, WAL_SEAL_RECORD_BYTES);
+  const sealed = parseRecordAt(seal, 0, 64, "v2");
+  assertEquals(sealed.status === "record" && sealed.record.type, WAL_RECORD_TYPE_SEAL);
+  assertEquals(parseRecordAt(seal.subarray(0, 18), 0, 64).status, "bad");
+});
+
+Deno.test("The worked example of ARCHITECTURE.md § WAL is what the code writes", () => {
+  const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
+  assertEquals(
+    hex(encodeSegmentHeader(1)),
+    "43 48 57 41 4c 53 45 47 02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00 " +
+      "e5 6c 83 75",
+  );
+  const ops: WalOp[] = [
+    { kind: KIND_PUT, key: bytes("k"), value: bytes("v") },
+    { kind: KIND_DELETE, key: bytes("x") },
+  ];
+  const record = encodeRecordV2(5, WAL_RECORD_TYPE_BATCH, encodeBatch(ops), 32);
+  assertEquals(
+    hex(record),
+    "0a 00 00 00 24 92 fc c8 05 00 00 00 00 00 00 00 01 " +
+      "02 01 01 6b 00 01 76 00 01 78 " +
+      "20 00 00 00 39 9a e8 1d",
+  );
+  assertEquals(
+    hex(encodeSealRecord(7, 67)),
+    "01 00 00 00 7d e7 03 5e 07 00 00 00 00 00 00 00 02 00 43 00 00 00 a9 ff 01 f4",
+  );
+});
+
+Deno.test("Segment header round-trips (versions 1 and 2) and rejects bad magic, version and checksum", () => {
+  const v1 = encodeSegmentHeader(12, 1, 4096);
+  assertEquals(decodeSegmentHeader(v1, "x"), { id: 12, version: 1, unsyncedBytesMax: 4096 });
+  const header = encodeSegmentHeader(12);
   assertEquals(header.length, WAL_SEGMENT_HEADER_BYTES);
-  assertEquals(decodeSegmentHeader(header, "x"), { id: 12, version: 1, unsyncedBytesMax: 4096 });
+  assertEquals(decodeSegmentHeader(header, "x"), { id: 12, version: 2, unsyncedBytesMax: 0 });
   for (let i = 0; i < header.length; i++) {
     const bad = header.slice();
     bad[i] = bad[i]! ^ 0x01;

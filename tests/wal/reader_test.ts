@@ -1,19 +1,21 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { CorruptionError } from "../../src/errors.ts";
 import { FaultFs, joinPath } from "../../src/fs/mod.ts";
-import { crc32c, crc32cExtend, maskCrc } from "../../src/util/crc32c.ts";
+import { crc32c, maskCrc } from "../../src/util/crc32c.ts";
 import type { LogFields, LogLevel } from "../../src/util/log.ts";
 import {
   encodeBatch,
-  encodeRecord,
+  encodeRecordV2,
   encodeSegmentHeader,
   readSegmentRecords,
   recoverWal,
   segmentFileName,
   WAL_RECORD_TYPE_BATCH,
+  WAL_SEAL_RECORD_BYTES,
   WAL_SEGMENT_HEADER_BYTES,
   type WalRecordType,
 } from "../../src/wal/mod.ts";
+import { parseRecordAt } from "../../src/wal/format.ts";
 import {
   DIR,
   keysOf,
@@ -22,7 +24,10 @@ import {
   readBytes,
   records,
   recoverEntries,
+  writeOneGroupCrashed,
+  writeV1Segment,
   writeWal,
+  writeWalCrashed,
 } from "./_helpers.ts";
 
 const SEG1 = joinPath(DIR, segmentFileName(1));
@@ -32,15 +37,23 @@ function keyRange(first: number, last: number): string[] {
   return Array.from({ length: last - first + 1 }, (_, i) => `key-${first + i}`);
 }
 
-/** Three records (seqs 1–3, 4–5, 6–9) in segment 1. */
+const THREE = () => [ops(1, 3), ops(4, 2), ops(6, 4)];
+
+/** Three records (seqs 1–3, 4–5, 6–9) in segment 1, each acknowledged, closed (sealed). */
 async function threeRecords(fs: FaultFs): Promise<void> {
-  await writeWal(fs, [ops(1, 3), ops(4, 2), ops(6, 4)], { segmentSizeBytes: 4096 });
+  await writeWal(fs, THREE(), { segmentSizeBytes: 4096 });
+}
+
+/** The same three records, then the process dies: no SEAL. */
+async function threeRecordsCrashed(fs: FaultFs): Promise<void> {
+  await writeWalCrashed(fs, THREE(), { segmentSizeBytes: 4096 });
 }
 
 /** Records spread over several 512-byte segments (seqs 1–60, 2 ops per record). */
-async function manySegments(fs: FaultFs, options = {}): Promise<void> {
+async function manySegments(fs: FaultFs, crashed = false): Promise<void> {
   const batches = Array.from({ length: 30 }, (_, i) => ops(1 + 2 * i, 2));
-  await writeWal(fs, batches, { segmentSizeBytes: 512, ...options });
+  if (crashed) await writeWalCrashed(fs, batches, { segmentSizeBytes: 512 });
+  else await writeWal(fs, batches, { segmentSizeBytes: 512 });
 }
 
 function segmentPaths(fs: FaultFs): string[] {
@@ -53,13 +66,21 @@ function u32(value: number): Uint8Array {
   return b;
 }
 
-/** A record with a valid checksum but any type and sequence (even 0). */
-function forgedRecord(seq: number, type: number, first: number): Uint8Array {
-  const record = encodeRecord(1, type as WalRecordType, encodeBatch(ops(first, 1)));
+/** A version-2 record with valid checksums but any type and sequence (even 0). */
+function forgedRecord(seq: number, type: number, first: number, at: number): Uint8Array {
+  const record = encodeRecordV2(1, type as WalRecordType, encodeBatch(ops(first, 1)), 32);
   const view = new DataView(record.buffer);
   view.setUint32(8, seq, true);
-  const crc = crc32cExtend(crc32cExtend(0, record, 0, 4), record, 8, record.length);
+  const length = view.getUint32(0, true);
+  const crc = crc32c(
+    new Uint8Array([...record.subarray(0, 4), ...record.subarray(8, 17 + length)]),
+  );
   view.setUint32(4, maskCrc(crc), true);
+  view.setUint32(17 + length, Math.min(32, at), true);
+  const t = crc32c(
+    new Uint8Array([...record.subarray(4, 8), ...record.subarray(17 + length, 21 + length)]),
+  );
+  view.setUint32(21 + length, maskCrc(t), true);
   return record;
 }
 
@@ -73,11 +94,13 @@ Deno.test("recoverWal replays every record in sequence order", async () => {
   assertEquals(result.lastSeq, 9);
   assertEquals(result.nextSegmentId, 2);
   assertEquals(result.tornTail, undefined);
+  assertEquals(result.skippedDamage, []);
   assertEquals(result.segments.length, 1);
   const [segment] = result.segments;
   assertEquals(segment!.firstSeq, 1);
   assertEquals(segment!.lastSeq, 9);
-  assertEquals(segment!.sizeBytes, records(fs, SEG1).at(-1)!.endOffset);
+  // The three records, then the SEAL the writer wrote at close.
+  assertEquals(segment!.sizeBytes, records(fs, SEG1).at(-1)!.endOffset + WAL_SEAL_RECORD_BYTES);
 });
 
 Deno.test("recoverWal passes only the ops above afterSeq, trimming a straddling record", async () => {
@@ -90,13 +113,13 @@ Deno.test("recoverWal passes only the ops above afterSeq, trimming a straddling 
   assertEquals(recoverEntries(fs, { afterSeq: 9 }).entries, []);
 });
 
-Deno.test("WalReader ignores a truncated trailing record at every byte offset (zeroed tail)", async () => {
+Deno.test("WalReader ignores a truncated trailing record at every byte offset after a crash (zeroed tail)", async () => {
   const base = new FaultFs();
-  await threeRecords(base);
+  await threeRecordsCrashed(base);
   const last = records(base, SEG1)[2]!;
   for (let cut = 0; cut < last.endOffset - last.offset; cut++) {
     const fs = new FaultFs();
-    await threeRecords(fs);
+    await threeRecordsCrashed(fs);
     const zeros = new Uint8Array(last.endOffset - last.offset - cut);
     patch(fs, SEG1, last.offset + cut, zeros);
     const logs: string[] = [];
@@ -110,8 +133,13 @@ Deno.test("WalReader ignores a truncated trailing record at every byte offset (z
       assertEquals(result.tornTail?.path, SEG1);
       assertEquals(logs, ["cut torn tail of WAL segment"]);
     }
-    // The cut is durable: the bytes are zero now and the next recovery is clean.
-    assertEquals(readBytes(fs, SEG1, last.offset, 64), new Uint8Array(64));
+    // The cut is durable, and recovery sealed the segment where its data now ends.
+    const sealed = parseRecordAt(readBytes(fs, SEG1, 0, 4096), last.offset, 0, "v2");
+    assertEquals(sealed.status === "record" && sealed.record.type, 2, `cut at ${cut}`);
+    assertEquals(
+      readBytes(fs, SEG1, last.offset + WAL_SEAL_RECORD_BYTES, 64),
+      new Uint8Array(64),
+    );
     fs.powerLoss();
     const again = recoverEntries(fs);
     assertEquals(again.result.tornTail, undefined);
@@ -119,13 +147,13 @@ Deno.test("WalReader ignores a truncated trailing record at every byte offset (z
   }
 });
 
-Deno.test("WalReader ignores a truncated trailing record at every byte offset (short file)", async () => {
+Deno.test("WalReader ignores a truncated trailing record at every byte offset after a crash (short file)", async () => {
   const base = new FaultFs();
-  await threeRecords(base);
+  await threeRecordsCrashed(base);
   const last = records(base, SEG1)[2]!;
   for (let cut = 0; cut < last.endOffset - last.offset; cut++) {
     const fs = new FaultFs();
-    await threeRecords(fs);
+    await threeRecordsCrashed(fs);
     const file = fs.open(SEG1, { write: true });
     file.truncate(last.offset + cut);
     file.close();
@@ -137,7 +165,7 @@ Deno.test("WalReader ignores a truncated trailing record at every byte offset (s
 
 Deno.test("A torn tail is cut and the next writer continues the sequence", async () => {
   const fs = new FaultFs();
-  await threeRecords(fs);
+  await threeRecordsCrashed(fs);
   const last = records(fs, SEG1)[2]!;
   patch(fs, SEG1, last.offset + 20, new Uint8Array([0xde, 0xad]));
   const first = recoverEntries(fs);
@@ -158,8 +186,8 @@ interface Damage {
   bytes: (record: { offset: number; endOffset: number; seq: number }) => [number, Uint8Array];
   /** Expected message fragment. */
   reason: string;
-  /** True when even the tail segment must fail (the checksum holds). */
-  alwaysCorrupt: boolean;
+  /** True when even a torn tail must fail (the checksums hold). */
+  checksummed: boolean;
 }
 
 const DAMAGES: Damage[] = [
@@ -167,31 +195,37 @@ const DAMAGES: Damage[] = [
     name: "bad length",
     bytes: (r) => [r.offset, u32(0x7fff_ffff)],
     reason: "bad record length",
-    alwaysCorrupt: false,
+    checksummed: false,
   },
   {
     name: "length past the end of the segment",
     bytes: (r) => [r.offset, u32(100_000)],
     reason: "truncated record",
-    alwaysCorrupt: false,
+    checksummed: false,
   },
   {
     name: "checksum mismatch",
-    bytes: (r) => [r.endOffset - 1, new Uint8Array([0x5a])],
+    bytes: (r) => [r.endOffset - 12, new Uint8Array([0x5a])],
     reason: "checksum mismatch",
-    alwaysCorrupt: false,
+    checksummed: false,
+  },
+  {
+    name: "trailer checksum mismatch",
+    bytes: (r) => [r.endOffset - 6, new Uint8Array([0x5a])],
+    reason: "trailer checksum mismatch",
+    checksummed: false,
   },
   {
     name: "bad type",
-    bytes: (r) => [r.offset, forgedRecord(r.seq, 9, r.seq)],
+    bytes: (r) => [r.offset, forgedRecord(r.seq, 9, r.seq, r.offset)],
     reason: "unknown record type 9",
-    alwaysCorrupt: true,
+    checksummed: true,
   },
   {
     name: "sequence 0",
-    bytes: (r) => [r.offset, forgedRecord(0, WAL_RECORD_TYPE_BATCH, r.seq)],
+    bytes: (r) => [r.offset, forgedRecord(0, WAL_RECORD_TYPE_BATCH, r.seq, r.offset)],
     reason: "sequence 0",
-    alwaysCorrupt: true,
+    checksummed: true,
   },
 ];
 
@@ -208,20 +242,31 @@ for (const damage of DAMAGES) {
     assert(err.message.includes(`at offset ${record.offset} in ${paths[0]}`), err.message);
   });
 
+  Deno.test(`WalReader: ${damage.name} in the last record of a cleanly closed segment is CorruptionError (its SEAL follows)`, async () => {
+    const fs = new FaultFs();
+    await manySegments(fs);
+    const tail = segmentPaths(fs).at(-1)!;
+    const record = records(fs, tail).at(-1)!;
+    const [at, data] = damage.bytes(record);
+    patch(fs, tail, at, data);
+    const before = readBytes(fs, tail, 0, 512);
+    const err = assertThrows(() => recoverWal(fs, DIR), CorruptionError, damage.reason);
+    assert(err.message.includes(`at offset ${record.offset} in ${tail}`), err.message);
+    assertEquals(readBytes(fs, tail, 0, 512), before, "a failed recovery changes nothing");
+  });
+
   Deno.test(
-    `WalReader: ${damage.name} in the last record of the tail segment is ${
-      damage.alwaysCorrupt ? "CorruptionError" : "cut as a torn write"
+    `WalReader: ${damage.name} in the last record after a crash is ${
+      damage.checksummed ? "CorruptionError" : "cut as a torn write"
     }`,
     async () => {
       const fs = new FaultFs();
-      await manySegments(fs);
-      const paths = segmentPaths(fs);
-      const tail = paths.at(-1)!;
-      const recs = records(fs, tail);
-      const record = recs.at(-1)!;
+      await manySegments(fs, true);
+      const tail = segmentPaths(fs).filter((p) => records(fs, p).length > 0).at(-1)!;
+      const record = records(fs, tail).at(-1)!;
       const [at, data] = damage.bytes(record);
       patch(fs, tail, at, data);
-      if (damage.alwaysCorrupt) {
+      if (damage.checksummed) {
         const err = assertThrows(() => recoverWal(fs, DIR), CorruptionError, damage.reason);
         assert(err.message.includes(`at offset ${record.offset} in ${tail}`), err.message);
         return;
@@ -235,51 +280,72 @@ for (const damage of DAMAGES) {
   );
 }
 
-Deno.test("WalReader: a bad record followed by valid ones within one group-commit window is cut", async () => {
+Deno.test("WalReader: a bad record followed by a record written after it was synced is CorruptionError (issue 7.2)", async () => {
   const fs = new FaultFs();
-  await threeRecords(fs);
-  const first = records(fs, SEG1)[0]!;
-  patch(fs, SEG1, first.endOffset - 1, new Uint8Array([0x5a]));
+  // Each record is acknowledged (fdatasync'ed) before the next is written; then a crash.
+  await threeRecordsCrashed(fs);
+  const [first, second] = records(fs, SEG1);
+  assertEquals(second!.syncedThrough, first!.endOffset);
+  patch(fs, SEG1, first!.endOffset - 12, new Uint8Array([0x5a]));
+  const before = readBytes(fs, SEG1, 0, 4096);
+  const err = assertThrows(() => recoverWal(fs, DIR), CorruptionError, "checksum mismatch");
+  assert(err.message.includes(`at offset ${first!.offset} in ${SEG1}`), err.message);
+  assert(
+    err.message.includes(`written after the segment had been fdatasync'ed through offset`),
+    err.message,
+  );
+  assertEquals(readBytes(fs, SEG1, 0, 4096), before, "nothing was cut");
+});
+
+Deno.test("WalReader: records of one unsynced write are cut together when a later page survives an earlier one", async () => {
+  const fs = new FaultFs();
+  const writer = await import("../../src/wal/mod.ts").then((m) =>
+    m.WalWriter.open(fs, DIR, { nextSeq: 1, segmentSizeBytes: 8192 })
+  );
+  await writer.append(ops(1, 2)).durable;
+  // Five records in one group commit: one pwrite, one fdatasync (which power loss beat).
+  await Promise.all([3, 5, 7, 9, 11].map((s) => writer.append(ops(s, 2)).durable));
+  fs.processCrash();
+  const recs = records(fs, SEG1);
+  assertEquals(recs.map((r) => r.syncedThrough), [32, ...Array(5).fill(recs[1]!.offset)]);
+  // The disk persisted the group's later records but not the bytes of its first one.
+  patch(fs, SEG1, recs[1]!.offset, new Uint8Array(recs[1]!.endOffset - recs[1]!.offset));
   const logged: [LogLevel, string, LogFields | undefined][] = [];
   const { result, entries } = recoverEntries(fs, {
     logger: (level, msg, fields) => logged.push([level, msg, fields]),
   });
-  assertEquals(entries, []);
-  assertEquals(result.lastSeq, 0);
-  assertEquals(result.tornTail?.offset, first.offset);
+  assertEquals(keysOf(entries), keyRange(1, 2));
+  assertEquals(result.tornTail?.offset, recs[1]!.offset);
   assertEquals(logged[0]?.[0], "warn");
-  assertEquals(logged[0]?.[2]?.validRecordDroppedAt, first.endOffset);
+  assertEquals(logged[0]?.[2]?.inFlightRecords, 4);
+  assertEquals(logged[0]?.[2]?.firstInFlightAt, recs[2]!.offset);
 });
 
-Deno.test("WalReader: a bad record with a valid one past the unsynced window is CorruptionError", async () => {
+Deno.test("WalReader: in interval mode every record since the last sync was in flight: a bad one is cut", async () => {
   const fs = new FaultFs();
-  // A 64-byte group cap: each group of the always-mode writer is synced before the next.
-  await writeWal(fs, [ops(1, 3), ops(4, 2), ops(6, 4), ops(10, 2)], { groupCommitBytesMax: 64 });
+  await writeWalCrashed(fs, THREE(), { syncMode: "interval", syncIntervalMs: 60_000 });
   const recs = records(fs, SEG1);
-  const bad = recs[0]!;
-  assert(recs.at(-1)!.offset - bad.offset >= 64, "records too small for the test");
-  patch(fs, SEG1, bad.endOffset - 1, new Uint8Array([0x5a]));
-  const err = assertThrows(() => recoverWal(fs, DIR), CorruptionError, "checksum mismatch");
-  assert(err.message.includes(`at offset ${bad.offset} in ${SEG1}`), err.message);
-  assert(err.message.includes("not a torn write"), err.message);
-});
-
-Deno.test("WalReader: segments written in interval mode cut at the first bad record", async () => {
-  const fs = new FaultFs();
-  await writeWal(fs, [ops(1, 3), ops(4, 2), ops(6, 4)], {
-    syncMode: "interval",
-    groupCommitBytesMax: 64,
-  });
-  const first = records(fs, SEG1)[0]!;
-  patch(fs, SEG1, first.endOffset - 1, new Uint8Array([0x5a]));
+  assertEquals(recs.map((r) => r.syncedThrough), [32, 32, 32]);
+  patch(fs, SEG1, recs[0]!.endOffset - 12, new Uint8Array([0x5a]));
   const { result } = recoverEntries(fs);
-  assertEquals(result.tornTail?.offset, first.offset);
+  assertEquals(result.tornTail?.offset, recs[0]!.offset);
   assertEquals(result.lastSeq, 0);
 });
 
-Deno.test("WalReader: garbage after the end-of-data mark in the tail segment is cut", async () => {
+Deno.test("WalReader: one unsynced write cut, then the sealed segment protects what stayed", async () => {
   const fs = new FaultFs();
-  await threeRecords(fs);
+  await writeOneGroupCrashed(fs, THREE());
+  const recs = records(fs, SEG1);
+  patch(fs, SEG1, recs[2]!.offset + 3, new Uint8Array([0x77]));
+  assertEquals(recoverEntries(fs).result.lastSeq, 5);
+  // Recovery sealed the segment: damage to a record it kept is now damage, not a tear.
+  patch(fs, SEG1, recs[1]!.offset + 20, new Uint8Array([0x77]));
+  assertThrows(() => recoverWal(fs, DIR), CorruptionError, `at offset ${recs[1]!.offset}`);
+});
+
+Deno.test("WalReader: garbage after the end-of-data mark of a crashed tail segment is cut", async () => {
+  const fs = new FaultFs();
+  await threeRecordsCrashed(fs);
   const end = records(fs, SEG1).at(-1)!.endOffset;
   patch(fs, SEG1, end + 100, new Uint8Array([1, 2, 3]));
   const { result, entries } = recoverEntries(fs);
@@ -289,15 +355,26 @@ Deno.test("WalReader: garbage after the end-of-data mark in the tail segment is 
   assertEquals(recoverEntries(fs).result.tornTail, undefined);
 });
 
-Deno.test("WalReader: an empty segment after a torn tail does not make it corruption", async () => {
+Deno.test("WalReader: stray bytes after a SEAL hold no record and are cut", async () => {
   const fs = new FaultFs();
   await threeRecords(fs);
+  const end = records(fs, SEG1).at(-1)!.endOffset + WAL_SEAL_RECORD_BYTES;
+  patch(fs, SEG1, end + 7, new Uint8Array([9]));
+  const { result, entries } = recoverEntries(fs);
+  assertEquals(entries.length, 9);
+  assertEquals(result.tornTail?.offset, end);
+  assert(result.tornTail!.reason.includes("after the segment's SEAL"), result.tornTail!.reason);
+});
+
+Deno.test("WalReader: an empty segment after a torn tail does not make it corruption", async () => {
+  const fs = new FaultFs();
+  await threeRecordsCrashed(fs);
   // A preallocated next segment the crash left behind, holding no record.
   const empty = new Uint8Array(4096);
-  empty.set(encodeSegmentHeader(2, 64));
+  empty.set(encodeSegmentHeader(2));
   patch(fs, joinPath(DIR, segmentFileName(2)), 0, empty);
   const last = records(fs, SEG1).at(-1)!;
-  patch(fs, SEG1, last.endOffset - 1, new Uint8Array([0x5a]));
+  patch(fs, SEG1, last.endOffset - 12, new Uint8Array([0x5a]));
   const { result } = recoverEntries(fs);
   assertEquals(result.tornTail?.path, SEG1);
   assertEquals(result.nextSegmentId, 3);
@@ -311,6 +388,15 @@ Deno.test("WalReader: a sequence gap between segments is CorruptionError", async
   const second = joinPath(DIR, segmentFileName(2));
   const err = assertThrows(() => recoverWal(fs, DIR), CorruptionError, "sequence 10 where 4");
   assert(err.message.includes(`at offset ${WAL_SEGMENT_HEADER_BYTES} in ${second}`), err.message);
+});
+
+Deno.test("WalReader: a gap wholly at or below afterSeq is no loss (the tables hold it)", async () => {
+  const fs = new FaultFs();
+  await writeWal(fs, [ops(1, 3)]);
+  await writeWal(fs, [ops(10, 2)], { nextSeq: 10 });
+  const { entries, result } = recoverEntries(fs, { afterSeq: 9 });
+  assertEquals(keysOf(entries), ["key-10", "key-11"]);
+  assertEquals(result.lastSeq, 11);
 });
 
 Deno.test("WalReader: a repeated sequence is CorruptionError", async () => {
@@ -329,13 +415,83 @@ Deno.test("WalReader: a first record above afterSeq + 1 is CorruptionError (miss
 
 Deno.test("WalReader: a record whose batch does not decode is CorruptionError even at the tail", async () => {
   const fs = new FaultFs();
-  await threeRecords(fs);
+  await threeRecordsCrashed(fs);
   const last = records(fs, SEG1).at(-1)!;
-  // Valid checksum around a payload claiming 2 ops but holding 1.
+  // Valid checksums around a payload claiming 2 ops but holding 1.
   const payload = encodeBatch(ops(6, 1));
   payload[0] = 2;
-  patch(fs, SEG1, last.offset, encodeRecord(6, WAL_RECORD_TYPE_BATCH, payload));
+  patch(fs, SEG1, last.offset, encodeRecordV2(6, WAL_RECORD_TYPE_BATCH, payload, 32));
   assertThrows(() => recoverWal(fs, DIR), CorruptionError, `bad batch`);
+});
+
+Deno.test("WalReader: damage wholly at or below afterSeq is skipped, in any segment", async () => {
+  for (const which of ["older", "tail"] as const) {
+    const fs = new FaultFs();
+    await manySegments(fs);
+    const paths = segmentPaths(fs);
+    const path = which === "older" ? paths[0]! : paths.at(-1)!;
+    const recs = records(fs, path);
+    const bad = recs[0]!;
+    patch(fs, path, bad.offset + 20, new Uint8Array([0x42]));
+    // Fails while the damaged record's ops are above afterSeq…
+    assertThrows(() => recoverWal(fs, DIR, { afterSeq: bad.seq }), CorruptionError);
+    // …and is skipped once they are all in tables.
+    const logs: string[] = [];
+    const { result, entries } = recoverEntries(fs, {
+      afterSeq: bad.seq + 1,
+      logger: (_l, msg) => logs.push(msg),
+    });
+    assertEquals(result.skippedDamage.map((d) => [d.path, d.offset]), [[path, bad.offset]]);
+    assertEquals(logs, ["skipped WAL damage below the flushed sequence"], which);
+    assertEquals(result.lastSeq, 60, which);
+    assertEquals(entries.length, 60 - bad.seq - 1, which);
+    const info = result.segments.find((s) => s.path === path)!;
+    assertEquals(info.firstOffset, recs[1]?.offset ?? bad.endOffset, which);
+  }
+});
+
+Deno.test("recoverWal with onDamage stop reports the damage, what was kept and the highest sequence after it", async () => {
+  const fs = new FaultFs();
+  await manySegments(fs);
+  const paths = segmentPaths(fs);
+  const recs = records(fs, paths[1]!);
+  patch(fs, paths[1]!, recs[0]!.offset + 20, new Uint8Array([0x42]));
+  const before = paths.map((p) => readBytes(fs, p, 0, 512));
+  const { result, entries } = recoverEntries(fs, { onDamage: "stop" });
+  assertEquals(result.damage?.path, paths[1]);
+  assertEquals(result.damage?.offset, recs[0]!.offset);
+  assertEquals(result.damage?.keptSeq, recs[0]!.seq - 1);
+  assertEquals(result.damage?.highestSeqAfter, 60);
+  assert(result.damage!.message.includes("checksum mismatch"), result.damage!.message);
+  assertEquals(entries.length, recs[0]!.seq - 1);
+  assertEquals(paths.map((p) => readBytes(fs, p, 0, 512)), before, "nothing cut or sealed");
+});
+
+Deno.test("recoverWal still reads version-1 segments (an older data directory) and their rule", async () => {
+  const fs = new FaultFs();
+  const batches = [{ seq: 1, ops: ops(1, 3) }, { seq: 4, ops: ops(4, 2) }, {
+    seq: 6,
+    ops: ops(6, 4),
+  }];
+  writeV1Segment(fs, 1, 64, batches);
+  const { entries, result } = recoverEntries(fs);
+  assertEquals(keysOf(entries), keyRange(1, 9));
+  assertEquals(result.segments[0]!.version, 1);
+  // A writer of this build continues in a version-2 segment; both replay.
+  await writeWal(fs, [ops(10, 1)], { nextSeq: 10, nextSegmentId: 2 });
+  assertEquals(keysOf(recoverEntries(fs).entries), keyRange(1, 10));
+  // Version 1 keeps its rule: a valid record 64 bytes or more past a bad one is damage…
+  const bad = new FaultFs();
+  writeV1Segment(bad, 1, 64, batches);
+  const recs = records(bad, SEG1);
+  assert(recs[2]!.offset - recs[0]!.offset >= 64, "records too small for the test");
+  patch(bad, SEG1, recs[0]!.endOffset - 1, new Uint8Array([0x5a]));
+  assertThrows(() => recoverWal(bad, DIR), CorruptionError, "not a torn write");
+  // …and with no bound (interval or none mode) the tail is cut at the first bad record.
+  const loose = new FaultFs();
+  writeV1Segment(loose, 1, 0, batches);
+  patch(loose, SEG1, recs[0]!.endOffset - 1, new Uint8Array([0x5a]));
+  assertEquals(recoverEntries(loose).result.tornTail?.offset, recs[0]!.offset);
 });
 
 Deno.test("WalReader: bad segment header magic is CorruptionError", async () => {
@@ -352,12 +508,12 @@ Deno.test("WalReader: bad segment header magic is CorruptionError", async () => 
 Deno.test("WalReader: an unsupported segment format version is CorruptionError", async () => {
   const fs = new FaultFs();
   await threeRecords(fs);
-  const header = encodeSegmentHeader(1, 0);
+  const header = encodeSegmentHeader(1);
   const view = new DataView(header.buffer);
-  view.setUint16(8, 2, true);
+  view.setUint16(8, 3, true);
   view.setUint32(28, maskCrc(crc32c(header, 0, 28)), true);
   patch(fs, SEG1, 0, header);
-  assertThrows(() => recoverWal(fs, DIR), CorruptionError, "unsupported format version 2");
+  assertThrows(() => recoverWal(fs, DIR), CorruptionError, "unsupported format version 3");
 });
 
 Deno.test("WalReader: a segment header checksum mismatch is CorruptionError", async () => {
@@ -397,10 +553,10 @@ Deno.test("recoverWal on an empty directory returns no segments", () => {
   const fs = new FaultFs();
   fs.mkdirp(DIR);
   const result = recoverWal(fs, DIR);
-  assertEquals(result, { segments: [], lastSeq: 0, nextSegmentId: 1 });
+  assertEquals(result, { segments: [], lastSeq: 0, nextSegmentId: 1, skippedDamage: [] });
 });
 
-Deno.test("readSegmentRecords yields records from an offset and throws on a bad one", async () => {
+Deno.test("readSegmentRecords yields batches from an offset, skips the SEAL and throws on a bad one", async () => {
   const fs = new FaultFs();
   await threeRecords(fs);
   const all = [...readSegmentRecords(fs, SEG1)];
@@ -409,7 +565,7 @@ Deno.test("readSegmentRecords yields records from an offset and throws on a bad 
   assertEquals(all[1]!.offset, all[0]!.endOffset);
   const tail = [...readSegmentRecords(fs, SEG1, all[1]!.offset)];
   assertEquals(tail.map((r) => r.seq), [4, 6]);
-  patch(fs, SEG1, all[2]!.endOffset - 1, new Uint8Array([0x5a]));
+  patch(fs, SEG1, all[2]!.endOffset - 12, new Uint8Array([0x5a]));
   assertThrows(
     () => [...readSegmentRecords(fs, SEG1)],
     CorruptionError,
