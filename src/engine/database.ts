@@ -71,6 +71,7 @@ import {
   removeIfPresent,
   tablesOnlyIn,
 } from "./_manifest_open.ts";
+import { ScanIterator } from "./_scan_iterator.ts";
 import { setImmediate } from "node:timers";
 
 export { ReadOnlyError } from "../errors.ts";
@@ -195,8 +196,6 @@ const LOCK_FILE_NAME = "LOCK";
 const SLICE_CHECK_ENTRIES = 64;
 /** Longest stretch a flush or compaction runs before it yields to the event loop. */
 const SLICE_DURATION_MS_MAX = 1;
-/** Entries a scan decodes ahead before it yields them one by one. */
-const SCAN_CHUNK_ENTRIES = 256;
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -1376,111 +1375,6 @@ export class Database {
 }
 
 const EMPTY = new Uint8Array(0);
-
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-
-/**
- * The iterator `scan` returns. It decodes up to `SCAN_CHUNK_ENTRIES` live entries at a time
- * synchronously and hands them out one per `next()` as already-resolved promises, which costs
- * far less per key than an async generator. It releases its tables when exhausted or when the
- * consumer stops early (`for await … break` calls `return`).
- */
-class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
-  #iterator: EntryIterator;
-  #release: () => void;
-  #bound: Uint8Array | undefined;
-  #reverse: boolean;
-  #left: number;
-  #nowMs: () => number;
-  #isClosed: () => boolean;
-  #chunk: [Uint8Array, Uint8Array][] = [];
-  #index = 0;
-  #exhausted = false;
-
-  constructor(
-    iterator: EntryIterator,
-    release: () => void,
-    options: {
-      bound: Uint8Array | undefined;
-      reverse: boolean;
-      limit: number;
-      nowMs: () => number;
-      isClosed: () => boolean;
-    },
-  ) {
-    this.#iterator = iterator;
-    this.#release = release;
-    this.#bound = options.bound;
-    this.#reverse = options.reverse;
-    this.#left = options.limit;
-    this.#nowMs = options.nowMs;
-    this.#isClosed = options.isClosed;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
-    if (this.#index >= this.#chunk.length) {
-      // The tables this scan read are closed with the database.
-      if (this.#isClosed() && !this.#exhausted) {
-        this.#finish();
-        return Promise.reject(new ClosedError("Cannot scan: database is closed"));
-      }
-      try {
-        this.#fill();
-      } catch (err) {
-        this.#finish();
-        return Promise.reject(err);
-      }
-      if (this.#chunk.length === 0) {
-        this.#finish();
-        return Promise.resolve(DONE);
-      }
-    }
-    this.#left--;
-    return Promise.resolve({ done: false, value: this.#chunk[this.#index++]! });
-  }
-
-  return(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
-    this.#finish();
-    return Promise.resolve(DONE);
-  }
-
-  #finish(): void {
-    this.#exhausted = true;
-    this.#chunk = [];
-    this.#index = 0;
-    this.#release();
-  }
-
-  /** Decodes the next chunk of live entries; an empty chunk means the scan is over. */
-  #fill(): void {
-    const chunk = this.#chunk;
-    chunk.length = 0;
-    this.#index = 0;
-    if (this.#exhausted) return;
-    const it = this.#iterator;
-    const bound = this.#bound;
-    const reverse = this.#reverse;
-    const want = Math.min(SCAN_CHUNK_ENTRIES, this.#left);
-    const now = this.#nowMs();
-    while (chunk.length < want && it.valid()) {
-      const e = it.entry();
-      if (bound !== undefined) {
-        const c = compareBytes(e.key, bound);
-        if (reverse ? c < 0 : c >= 0) {
-          this.#exhausted = true;
-          break;
-        }
-      }
-      if (!isDeadAt(e, now)) chunk.push([e.key, e.value]);
-      if (reverse) it.prev();
-      else it.next();
-    }
-  }
-}
 
 function toBytesChecked(value: unknown, what: string, index: number): Uint8Array {
   if (value instanceof Uint8Array) return value;
