@@ -223,18 +223,26 @@ export function* readSegmentRecords(
   }
 }
 
-/** True when the segment holds at least one non-zero byte where its first record goes. */
+/**
+ * True when the segment holds a non-zero byte anywhere after its header. Not only where the
+ * first record goes: a power loss may persist a later sector of the first write and lose the
+ * first one, and that segment is then the one that ends torn.
+ */
 function hasRecords(fs: FileSystem, path: string): boolean {
   const file = fs.open(path);
   try {
-    const probe = new Uint8Array(17);
-    const n = file.readAt(probe, WAL_SEGMENT_HEADER_BYTES);
-    for (let i = 0; i < n; i++) if (probe[i] !== 0) return true;
-    return false;
+    const chunk = new Uint8Array(PROBE_CHUNK_BYTES);
+    for (let at = WAL_SEGMENT_HEADER_BYTES;; at += chunk.length) {
+      const n = file.readAt(chunk, at);
+      if (n === 0) return false;
+      if (lastNonZero(chunk.subarray(0, n), 0) >= 0) return true;
+    }
   } finally {
     file.close();
   }
 }
+
+const PROBE_CHUNK_BYTES = 1 << 20;
 
 /** Damage found in a segment with nothing valid after it there: the next record decides. */
 interface PendingDamage {
@@ -525,7 +533,7 @@ class Replay {
       this.#corrupt(
         pending.path,
         pending.offset,
-        `${pending.reason} (a later segment holds records, so this is not a torn write)`,
+        `${pending.reason} (a later segment was written after this one had been synced, so this is not a torn write)`,
       );
     }
     const tail = this.#tail;

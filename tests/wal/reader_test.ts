@@ -321,6 +321,23 @@ Deno.test("WalReader: records of one unsynced write are cut together when a late
   assertEquals(logged[0]?.[2]?.firstInFlightAt, recs[2]!.offset);
 });
 
+Deno.test("WalReader: a newest segment whose first sector was lost but later ones kept is the torn tail", async () => {
+  const fs = new FaultFs();
+  await writeWal(fs, [ops(1, 2)]);
+  // The next process writes one group into a fresh segment 2, and the power goes.
+  await writeOneGroupCrashed(fs, [ops(3, 2), ops(5, 2), ops(7, 2)], {
+    nextSeq: 3,
+    nextSegmentId: 2,
+  });
+  const seg2 = joinPath(DIR, segmentFileName(2));
+  const recs = records(fs, seg2);
+  // The disk kept the group's later bytes, not its first ones (where the first record starts).
+  patch(fs, seg2, WAL_SEGMENT_HEADER_BYTES, new Uint8Array(recs[1]!.offset - 32));
+  const { result, entries } = recoverEntries(fs);
+  assertEquals(keysOf(entries), keyRange(1, 2));
+  assertEquals([result.tornTail?.path, result.tornTail?.offset], [seg2, WAL_SEGMENT_HEADER_BYTES]);
+});
+
 Deno.test("WalReader: in interval mode every record since the last sync was in flight: a bad one is cut", async () => {
   const fs = new FaultFs();
   await writeWalCrashed(fs, THREE(), { syncMode: "interval", syncIntervalMs: 60_000 });
