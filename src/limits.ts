@@ -37,6 +37,8 @@ export const WAL_SEGMENT_SIZE_BYTES_MAX: number = 1024 * MiB;
 export const WAL_GROUP_COMMIT_BYTES_MAX: number = 4 * MiB;
 /** Trailer of a version-2 WAL record: synced-through offset u32, trailer crc u32. */
 export const WAL_RECORD_TRAILER_BYTES: number = 8;
+/** Between two attempts to find disk space again after ENOSPC ("disk full" heals by itself). */
+export const DISK_FULL_RETRY_MS: number = 1000;
 
 /** Default memtable size before it turns immutable and is flushed. */
 export const MEMTABLE_SIZE_BYTES_DEFAULT: number = 64 * MiB;
@@ -62,6 +64,8 @@ export const LSM_LEVELS_MAX: number = 64;
 
 /** Largest manifest file: it lists table metadata only. */
 export const MANIFEST_SIZE_BYTES_MAX: number = 64 * MiB;
+/** Ancestor histories a manifest remembers (one per recovery past WAL damage). */
+export const HISTORY_ANCESTORS_MAX: number = 64;
 
 /** Largest table file `verify` and `salvage` read whole: tables are cut at 64 MiB plus one entry. */
 export const SALVAGE_TABLE_SIZE_BYTES_MAX: number = 1024 * MiB;

@@ -31,6 +31,7 @@ export {
   CityHallError,
   ClosedError,
   CorruptionError,
+  DiskFullError,
   InvalidArgumentError,
   IoError,
   LockedError,

@@ -103,6 +103,12 @@ Options:
                          object per line); both parse in journald, Loki and Vector
   --insecure-no-auth     Allow a non-loopback --bind without a token (anyone who can reach
                          the address can read and change every key)
+  --recover-wal-past-damage
+                         For one start, by hand, when the server refuses to start because
+                         its WAL is damaged: keep every write before the damage, LOSE every
+                         write after it (the log line names the sequences), and begin a new
+                         history (replicas re-copy everything from a snapshot). Damaged WAL
+                         files are moved to DIR/wal-damaged/. Remove the flag afterwards
   -h, --help             Show this help
 
 Replication: with any of these, serve is "cityhall leader" (see cityhall leader --help):
@@ -147,7 +153,7 @@ export const SERVE_FLAGS = {
     "log-level",
     "log-format",
   ],
-  boolean: ["no-http", "insecure-no-auth"],
+  boolean: ["no-http", "insecure-no-auth", "recover-wal-past-damage"],
 } as const;
 
 /** Everything `serve` needs, checked. */
@@ -169,7 +175,11 @@ export interface ServeSettings {
   /** Engine options from --sync, --memtable-mb, --cache-mb. */
   engine: Pick<
     DatabaseOptions,
-    "syncMode" | "syncIntervalMs" | "memtableSizeBytesMax" | "blockCacheSizeBytes"
+    | "syncMode"
+    | "syncIntervalMs"
+    | "memtableSizeBytesMax"
+    | "blockCacheSizeBytes"
+    | "recoverWalPastDamage"
   >;
   /** Most RESP clients. */
   maxClients: number | undefined;
@@ -251,6 +261,7 @@ export async function serveSettings(
   if (memtableMb !== undefined) engine.memtableSizeBytesMax = memtableMb * MiB;
   const cacheMb = intFlag(command, parsed, "cache-mb", { min: 0, max: SIZE_MB_MAX });
   if (cacheMb !== undefined) engine.blockCacheSizeBytes = cacheMb * MiB;
+  if (parsed.booleans.has("recover-wal-past-damage")) engine.recoverWalPastDamage = true;
   const authTokenFile = parsed.strings.get("auth-token-file");
   const authToken = options.readToken ? await readAuthToken(command, authTokenFile) : undefined;
   const bind = parsed.strings.get("bind") ?? HOST_DEFAULT;

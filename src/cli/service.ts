@@ -140,6 +140,13 @@ async function checkRoleFlags(role: Role, parsed: ParsedArgs, dataDir: string): 
       throw new UsageError("service", `--${name} is not an option of --role ${role}`);
     }
   }
+  if (parsed.booleans.has("recover-wal-past-damage")) {
+    // A unit restarts the server for good: this flag is for one start by hand.
+    throw new UsageError(
+      "service",
+      "--recover-wal-past-damage is for one start by hand, not for a unit",
+    );
+  }
   const strings = new Map(parsed.strings);
   strings.set("data-dir", dataDir);
   await serveSettings("service", { ...parsed, strings, positionals: [] }, { readToken: false });

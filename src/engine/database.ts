@@ -27,8 +27,11 @@
 import {
   ClosedError,
   CorruptionError,
+  type DiskFullError,
+  diskFullError,
   InvalidArgumentError,
   IoError,
+  isNoSpaceError,
   ReadOnlyError,
 } from "../errors.ts";
 import { type DirLock, type FileSystem, joinPath } from "../fs/mod.ts";
@@ -41,6 +44,7 @@ import {
   VALUE_SIZE_BYTES_MAX,
 } from "../limits.ts";
 import {
+  type HistoryAncestor,
   type LoadedManifests,
   loadManifests,
   MANIFEST_FILE_NAME,
@@ -54,7 +58,7 @@ import {
 import { Memtable } from "../memtable/mod.ts";
 import { BlockCache, Table, TableBuilder } from "../sstable/mod.ts";
 import { MergeIterator } from "../compaction/merge_iterator.ts";
-import { recoverWal, type SegmentInfo, type WalOp, WalWriter } from "../wal/mod.ts";
+import { type SegmentInfo, type WalOp, WalWriter } from "../wal/mod.ts";
 import { batchOpCount, decodeBatch } from "../wal/format.ts";
 import { assert } from "../util/assert.ts";
 import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
@@ -71,6 +75,9 @@ import {
   removeIfPresent,
   tablesOnlyIn,
 } from "./_manifest_open.ts";
+import { DiskSpace } from "./disk_space.ts";
+import { forkPastWalDamage } from "./_fork.ts";
+import { dropSegmentsBeforeSkippedDamage, replayWal, syncReplayed } from "./_open.ts";
 import { ScanIterator } from "./_scan_iterator.ts";
 import { setImmediate } from "node:timers";
 
@@ -179,6 +186,8 @@ export interface DatabaseStats {
   gets: number;
   /** The error that stopped writes, if any. */
   fatalError?: string;
+  /** Why writes are refused for lack of disk space, while they are. */
+  diskFull?: string;
 }
 
 interface LiveTable {
@@ -239,6 +248,11 @@ export class Database {
   #compacting: Promise<void> | undefined;
   #stallWaiters: (() => void)[] = [];
   #readOnly = false;
+  readonly #space: DiskSpace;
+  /** Set while memtable flushes stop for lack of disk space (retried by `#space`). */
+  #flushBlocked: DiskFullError | undefined;
+  /** Free bytes a compaction that ran out of space waits for before it runs again. */
+  #compactionNeedsBytes = 0;
   #retentionPins: (() => RetentionPins) | undefined;
   #lastGroup: Promise<void> | undefined;
   #manifestQueue: Promise<void> = Promise.resolve();
@@ -263,8 +277,10 @@ export class Database {
     manifest: ManifestState,
     wal: WalWriter,
     lastSeq: number,
+    space: DiskSpace,
   ) {
     this.dir = dir;
+    this.#space = space;
     this.#options = options;
     this.#fs = options.fs;
     this.#lock = lock;
@@ -341,6 +357,21 @@ export class Database {
           log("info", "removed files left by a crash", { dir, files: removed });
         }
       }
+      if (resolved.recoverWalPastDamage) {
+        if (fallback) {
+          // The fork rewrites both copies; the damaged MANIFEST must be repaired first.
+          throw new CorruptionError(
+            `Cannot recover past WAL damage while ${MANIFEST_FILE_NAME} is damaged too: copy ${MANIFEST_PREVIOUS_FILE_NAME} over it first, then open with the flag again (${dir})`,
+          );
+        }
+        const pinnedSeqs = options.retentionPins?.().pinnedSeqs ?? [];
+        manifest = forkPastWalDamage(fs, dir, walDir, manifest, {
+          ...resolved,
+          pinnedSeqs,
+          // Both copies: the old state's WAL is gone, it can no longer serve as a fallback.
+          save: (state) => store.save(state, { resetPrevious: true }),
+        });
+      }
       checkListedTablesPresent(
         fs,
         dir,
@@ -354,27 +385,9 @@ export class Database {
         });
         opened.push({ meta, table, refs: 0, obsolete: false });
       }
-      // Replay the WAL past what the tables hold. Recovered memtables that outgrow the limit
-      // become immutable and are flushed once the database is open.
-      const memtables: Memtable[] = [new Memtable()];
-      let lastSeq = manifest.flushedSeq;
-      for (const t of manifest.tables) lastSeq = Math.max(lastSeq, t.maxSeq);
-      const recovered = recoverWal(fs, walDir, {
-        afterSeq: manifest.flushedSeq,
-        logger: log,
-        onBatch: (_seq: number, entries: Entry[]) => {
-          let current = memtables[0]!;
-          for (const entry of entries) {
-            if (entry.seq <= manifest!.flushedSeq) continue;
-            current.apply(entry);
-          }
-          if (current.sizeBytes >= resolved.memtableSizeBytesMax) {
-            current = new Memtable();
-            memtables.unshift(current);
-          }
-        },
-      });
-      lastSeq = Math.max(lastSeq, recovered.lastSeq);
+      const replayed = replayWal(fs, walDir, manifest, resolved);
+      const { memtables, recovered } = replayed;
+      const lastSeq = replayed.lastSeq;
       let retiredFiles: number[] = [];
       if (fallback) {
         // Every check passed: the previous copy replaces MANIFEST in both files.
@@ -406,19 +419,8 @@ export class Database {
           }
         }
       }
-      // Replayed records may sit only in the page cache (a crash after write(), before
-      // fdatasync). They are about to be built upon — read, flushed, followed by new acknowledged
-      // writes in a fresh segment — so make them durable first: otherwise a later power loss
-      // could drop them under newer records and leave a sequence gap in the log.
-      for (const segment of recovered.segments) {
-        if (segment.firstSeq === 0) continue;
-        const file = fs.open(segment.path, { write: true });
-        try {
-          file.syncData();
-        } finally {
-          file.close();
-        }
-      }
+      syncReplayed(fs, recovered);
+      const space = new DiskSpace(fs, dir, log, resolved.diskFullRetryMs);
       const wal = WalWriter.open(fs, walDir, {
         segmentSizeBytes: resolved.walSegmentSizeBytes,
         syncMode: resolved.syncMode,
@@ -427,8 +429,10 @@ export class Database {
         nextSegmentId: recovered.nextSegmentId,
         recoveredSegments: recovered.segments,
         logger: log,
+        onNoSpace: () => space.noteLow(),
       });
-      const db = new Database(dir, resolved, lock, cache, manifest, wal, lastSeq);
+      const db = new Database(dir, resolved, lock, cache, manifest, wal, lastSeq, space);
+      space.attach({ retry: () => db.#retrySpace(), neededBytes: () => db.#spaceNeeded() });
       db.#manifestStore = store;
       db.#retiredFiles = retiredFiles;
       for (const t of opened) db.#levelOf(t.meta.level).push(t);
@@ -436,7 +440,10 @@ export class Database {
       db.#memtable = memtables[0]!;
       db.#immutables = memtables.slice(1).filter((m) => !m.isEmpty);
       db.#retentionPins = options.retentionPins;
+      dropSegmentsBeforeSkippedDamage(wal, recovered, store.retainAfterSeq, log);
       db.#deleteObsoleteSegments();
+      // Started on a full disk: reads are served, writes refused until space exists.
+      if (wal.noSpace) space.enterFull(wal.noSpace, "open");
       if (db.#immutables.length > 0) db.#scheduleFlush();
       log("info", "opened database", {
         dir,
@@ -486,6 +493,8 @@ export class Database {
       if (this.#readOnly) {
         throw new ReadOnlyError("Cannot write: this database is a read-only replica");
       }
+      // Before validation, which counts the write in the stats.
+      this.#checkSpace();
       walOps = this.#validate(ops);
     } catch (err) {
       return Promise.reject(err);
@@ -495,8 +504,7 @@ export class Database {
     try {
       appended = this.#wal.append(walOps);
     } catch (err) {
-      this.#fail(err);
-      return Promise.reject(err);
+      return Promise.reject(this.#appendFailed(err));
     }
     const memtable = this.#memtable;
     let seq = appended.seq;
@@ -571,6 +579,7 @@ export class Database {
     }
     let appended: { seq: number; durable: Promise<void> };
     try {
+      this.#checkSpace();
       if (seq <= this.#lastSeq) {
         // Straddles lastSeq: the newer ops become one record right after it.
         entries = entries.slice(this.#lastSeq - seq + 1);
@@ -585,8 +594,7 @@ export class Database {
         appended = this.#wal.appendPayload(seq, payload, entries.length);
       }
     } catch (err) {
-      this.#fail(err);
-      return Promise.reject(err);
+      return Promise.reject(this.#appendFailed(err));
     }
     assert(appended.seq === entries[0]!.seq, "replicated sequence mismatch");
     const memtable = this.#memtable;
@@ -680,18 +688,26 @@ export class Database {
    * dropped, and the sequence continues at `state.flushedSeq + 1`.
    * Crash-safe: before the manifest is durable the moved files are strays removed at open;
    * after it, every old WAL record is at or below `flushedSeq` and retention deletes it.
+   * With `replaceHistory` (the leader forked a new history past WAL damage, and this replica's
+   * writes may not be in it) the checkpoint may be older than `lastSeq`: every WAL segment is
+   * removed, durably, before the manifest is written, so that no write of the old history is
+   * ever replayed on top of it.
    * REQUIRES: nothing else writes meanwhile (a replica applies nothing while it installs).
-   * Throws `InvalidArgumentError` when the checkpoint is not newer than `lastSeq`,
-   * `CorruptionError` on a bad table.
+   * Throws `InvalidArgumentError` when the checkpoint is not newer than `lastSeq` (without
+   * `replaceHistory`), `CorruptionError` on a bad table.
    */
-  async installSnapshot(state: ManifestState, staged: ReadonlyMap<number, string>): Promise<void> {
+  async installSnapshot(
+    state: ManifestState,
+    staged: ReadonlyMap<number, string>,
+    options: { replaceHistory?: boolean } = {},
+  ): Promise<void> {
     this.#checkWritable();
     await this.#wal.sync();
     await this.idle();
     this.#checkWritable();
     let seq = state.flushedSeq;
     for (const t of state.tables) seq = Math.max(seq, t.maxSeq);
-    if (seq <= this.#lastSeq) {
+    if (seq <= this.#lastSeq && !options.replaceHistory) {
       throw new InvalidArgumentError(
         `Cannot install a snapshot at ${seq}: the database is already at ${this.#lastSeq}`,
       );
@@ -714,12 +730,20 @@ export class Database {
         opened.push({ meta: { ...meta, fileNumber }, table, refs: 0, obsolete: false });
       }
       this.#fs.syncDir(this.dir);
+      // The WAL moves to a fresh segment (it may need space) before the manifest commits, so
+      // nothing can fail after it. Replacing a history also removes every older segment.
+      this.#wal.restartAt(seq + 1, { dropOlder: options.replaceHistory ?? false });
     } catch (err) {
       for (const t of opened) t.table.close();
+      for (const path of moved) {
+        try {
+          this.#fs.remove(path);
+        } catch { /* a stray: removed at the next open */ }
+      }
       throw err;
     }
     const manifest: ManifestState = {
-      databaseId: this.#manifest.databaseId,
+      ...this.#manifest,
       nextFileNumber: Math.max(this.#nextFileNumber, this.#manifest.nextFileNumber),
       flushedSeq: seq,
       tables: opened.map((t) => t.meta),
@@ -740,7 +764,6 @@ export class Database {
     }
     this.#memtable = new Memtable();
     this.#immutables = [];
-    this.#wal.restartAt(seq + 1);
     this.#lastSeq = seq;
     this.#deleteObsoleteSegments();
     this.#options.logger("info", "installed snapshot", {
@@ -819,6 +842,24 @@ export class Database {
     }
   }
 
+  /** Refuses a write while the disk is full (before anything is applied). */
+  #checkSpace(): void {
+    if (this.#space.full) throw this.#space.refusal();
+  }
+
+  /**
+   * A WAL append threw before anything was applied: lack of space refuses writes until it
+   * returns; any other error is fatal. Returns the error to reject with.
+   */
+  #appendFailed(err: unknown): unknown {
+    if (isNoSpaceError(err)) {
+      this.#space.enterFull(diskFullError("cannot write the WAL", err), "WAL append");
+      return err;
+    }
+    this.#fail(err);
+    return err;
+  }
+
   #fail(err: unknown): void {
     if (this.#fatal) return;
     this.#fatal = err instanceof Error ? err : new Error(String(err));
@@ -837,7 +878,11 @@ export class Database {
   }
 
   #waitForFlushRoom(): Promise<void> {
-    if (this.#immutables.length <= IMMUTABLE_MEMTABLES_MAX || this.#fatal || this.#closed) {
+    // A flush stopped by a full disk frees writers too: their writes are durable in the WAL.
+    if (
+      this.#immutables.length <= IMMUTABLE_MEMTABLES_MAX || this.#fatal || this.#closed ||
+      this.#flushBlocked
+    ) {
       return Promise.resolve();
     }
     return new Promise((resolve) => this.#stallWaiters.push(resolve));
@@ -963,14 +1008,22 @@ export class Database {
   }
 
   async #flushLoop(): Promise<void> {
-    while (this.#immutables.length > 0 && !this.#fatal) {
+    while (this.#immutables.length > 0 && !this.#fatal && !this.#closed) {
       const imm = this.#immutables[this.#immutables.length - 1]!;
       try {
         await this.#flushMemtable(imm);
       } catch (err) {
-        this.#fail(err);
+        if (!isNoSpaceError(err)) {
+          this.#fail(err);
+          return;
+        }
+        // The memtable stays (its writes are in the WAL); the flush is retried with space.
+        this.#flushBlocked = diskFullError("cannot flush the memtable to an SSTable", err);
+        this.#space.enterFull(this.#flushBlocked, "flush");
+        for (const wake of this.#stallWaiters.splice(0)) wake();
         return;
       }
+      this.#flushBlocked = undefined;
       this.#immutables.pop();
       if (this.#immutables.length <= IMMUTABLE_MEMTABLES_MAX) {
         for (const wake of this.#stallWaiters.splice(0)) wake();
@@ -983,7 +1036,7 @@ export class Database {
     const it = imm.iterator();
     it.seekToFirst();
     const metas = await this.#writeTables(it, 0, () => undefined);
-    const state = await this.#commitManifest((m) => ({
+    const state = await this.#commitTables(metas, (m) => ({
       ...m,
       flushedSeq: Math.max(m.flushedSeq, imm.maxSeq),
       tables: [...metas.map((t) => t.meta), ...m.tables],
@@ -1022,6 +1075,28 @@ export class Database {
           error: String(err),
         });
       }
+    }
+  }
+
+  /**
+   * Commits a manifest listing new tables; when that fails (a full disk), the tables are closed
+   * and their files removed, so that a retry does not leave them behind.
+   */
+  async #commitTables(
+    tables: LiveTable[],
+    change: (current: ManifestState) => ManifestState,
+    retiring: readonly LiveTable[] = [],
+  ): Promise<ManifestState> {
+    try {
+      return await this.#commitManifest(change, retiring);
+    } catch (err) {
+      for (const t of tables) {
+        t.table.close();
+        try {
+          this.#fs.remove(joinPath(this.dir, tableFileName(t.meta.fileNumber)));
+        } catch { /* a stray: removed at the next open */ }
+      }
+      throw err;
     }
   }
 
@@ -1144,8 +1219,16 @@ export class Database {
     if (this.#compacting || this.#closed) return;
     const level = this.#levels.findIndex((l) => l.length >= this.#options.levelTablesMax);
     if (level < 0) return;
+    if (this.#compactionNeedsBytes > 0) {
+      // It ran out of space before: wait until the file system reports room for it.
+      const free = this.#fs.availableBytes?.(this.dir);
+      if (free !== undefined && free < this.#compactionNeedsBytes) return;
+    }
     this.#compacting = this.#compactLevels(level, level + 1)
-      .catch((err) => this.#fail(err))
+      .then(() => {
+        this.#compactionNeedsBytes = 0;
+      })
+      .catch((err) => this.#compactionFailed(err, level))
       .finally(() => {
         this.#compacting = undefined;
         if (!this.#fatal && !this.#closed) this.#scheduleCompaction();
@@ -1185,7 +1268,7 @@ export class Database {
       });
       const inputNumbers = new Set(inputs.map((t) => t.meta.fileNumber));
       // The inputs are retired, not deleted: MANIFEST.prev lists them until the next write.
-      await this.#commitManifest((m) => ({
+      await this.#commitTables(outputs, (m) => ({
         ...m,
         tables: [
           ...m.tables.filter((t) => !inputNumbers.has(t.fileNumber)),
@@ -1218,6 +1301,46 @@ export class Database {
         this.#maybeDropTable(t);
       }
     }
+  }
+
+  /**
+   * A compaction failed. For lack of space it is not fatal and refuses no write (it is
+   * housekeeping: writes need WAL and flush space, which have their own checks): its outputs
+   * are gone, and it waits for as many free bytes as its inputs hold. Anything else is fatal.
+   */
+  #compactionFailed(err: unknown, level: number): void {
+    if (!isNoSpaceError(err)) {
+      this.#fail(err);
+      return;
+    }
+    const inputs = this.#levels.slice(level).flat().reduce((n, t) => n + t.meta.sizeBytes, 0);
+    this.#compactionNeedsBytes = Math.max(1, inputs);
+    this.#options.logger("warn", "compaction deferred: disk full", {
+      dir: this.dir,
+      fromLevel: level,
+      neededBytes: inputs,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+
+  /** The disk-space retry: WAL space first, then the flushes that stopped. */
+  async #retrySpace(): Promise<boolean> {
+    if (this.#closed || this.#fatal) return false;
+    if (!(await this.#wal.prepareSpace())) return false;
+    if (this.#immutables.length > 0) {
+      this.#scheduleFlush();
+      while (this.#flushing) await this.#flushing;
+      if (this.#flushBlocked) return false;
+    }
+    if (this.#options.autoCompaction) this.#scheduleCompaction();
+    return !this.#closed && !this.#fatal;
+  }
+
+  /** Bytes the disk-space retry needs free before it tries. */
+  #spaceNeeded(): number {
+    let bytes = this.#wal.noSpace ? this.#wal.segmentSizeBytes : 0;
+    if (this.#flushBlocked) { for (const m of this.#immutables) bytes += m.sizeBytes; }
+    return bytes;
   }
 
   #maybeDropTable(t: LiveTable): void {
@@ -1254,6 +1377,7 @@ export class Database {
     this.#rotateMemtable();
     while (this.#flushing) await this.#flushing;
     if (this.#fatal) this.#checkWritable();
+    if (this.#flushBlocked) throw this.#space.refusal();
   }
 
   /**
@@ -1268,14 +1392,16 @@ export class Database {
     this.#checkWritable();
     const bottom = Math.max(0, this.#levels.length - 1);
     const run = this.#compactLevels(0, bottom, true).then(() => this.#settleManifest());
-    this.#compacting = run.catch((err) => this.#fail(err)).finally(() => {
+    this.#compacting = run.catch((err) => this.#compactionFailed(err, 0)).finally(() => {
       this.#compacting = undefined;
       // Flushes during the merge may have filled level 0 again.
       if (!this.#fatal && !this.#closed && this.#options.autoCompaction) {
         this.#scheduleCompaction();
       }
     });
-    await run;
+    await run.catch((err) => {
+      throw isNoSpaceError(err) ? diskFullError("cannot compact the tables", err) : err;
+    });
   }
 
   /** Waits for background flushes and compactions to finish (tests, benchmarks). */
@@ -1323,6 +1449,15 @@ export class Database {
     return this.#manifest.databaseId;
   }
 
+  /**
+   * The history the sequence numbers belong to (replication's leader id): the database id
+   * until a recovery past WAL damage forks a new one. `ancestors` are the older histories,
+   * oldest first, each with the last sequence it shares with the next.
+   */
+  get history(): { historyId: Uint8Array; ancestors: readonly HistoryAncestor[] } {
+    return { historyId: this.#manifest.historyId, ancestors: this.#manifest.ancestors };
+  }
+
   /** Counters and sizes. */
   stats(): DatabaseStats {
     const segments = this.#wal.segments();
@@ -1342,6 +1477,7 @@ export class Database {
       blockCacheMisses: this.#cache.misses,
     };
     if (this.#fatal) stats.fatalError = this.#fatal.message;
+    if (this.#space.full) stats.diskFull = this.#space.full.message;
     return stats;
   }
 
@@ -1358,7 +1494,9 @@ export class Database {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#space.close();
     try {
+      await this.#space.idle();
       await this.idle().catch(() => {});
       await this.#wal.close().catch((err) => {
         if (!this.#fatal) throw err;

@@ -10,6 +10,7 @@ import {
   BLOCK_CACHE_SIZE_BYTES_DEFAULT,
   BLOCK_SIZE_BYTES_DEFAULT,
   BLOOM_BITS_PER_KEY_DEFAULT,
+  DISK_FULL_RETRY_MS,
   MEMTABLE_SIZE_BYTES_DEFAULT,
   SSTABLE_SIZE_BYTES_TARGET,
   WAL_SEGMENT_SIZE_BYTES_DEFAULT,
@@ -55,6 +56,14 @@ export interface DatabaseOptions {
   logger?: Logger;
   /** Clock for expiry (default `Date.now`); tests move time by hand. */
   nowMs?: () => number;
+  /**
+   * Open past damage in the WAL instead of failing: keep every write before it, lose the writes
+   * after it, and begin a new history (default false). Only by an operator's explicit choice:
+   * ARCHITECTURE.md § "Recovery past WAL damage".
+   */
+  recoverWalPastDamage?: boolean;
+  /** Time between two attempts to find disk space again after ENOSPC (default 1000 ms). */
+  diskFullRetryMs?: number;
 }
 
 /** Options with every default filled in. */
@@ -85,6 +94,8 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
     autoCompaction: options.autoCompaction ?? true,
     logger: options.logger ?? silentLogger,
     nowMs: options.nowMs ?? Date.now,
+    recoverWalPastDamage: options.recoverWalPastDamage ?? false,
+    diskFullRetryMs: options.diskFullRetryMs ?? DISK_FULL_RETRY_MS,
   };
   if (!["always", "interval", "none"].includes(resolved.syncMode)) {
     throw new InvalidArgumentError(
@@ -104,5 +115,6 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
   );
   positiveInt("levelTablesMax", resolved.levelTablesMax, 2, 64);
   positiveInt("tableSizeBytesTarget", resolved.tableSizeBytesTarget, 4096);
+  positiveInt("diskFullRetryMs", resolved.diskFullRetryMs, 1, 3_600_000);
   return resolved;
 }

@@ -17,7 +17,13 @@
  */
 
 import type { Database } from "../engine/mod.ts";
-import { ClosedError, InvalidArgumentError, IoError, ReadOnlyError } from "../errors.ts";
+import {
+  ClosedError,
+  DiskFullError,
+  InvalidArgumentError,
+  IoError,
+  ReadOnlyError,
+} from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./_auth.ts";
@@ -120,6 +126,8 @@ function toHttpError(err: unknown): HttpError {
   if (err instanceof InvalidArgumentError) return new HttpError(400, err.message);
   // A replica serves reads only; writes go to the leader.
   if (err instanceof ReadOnlyError) return new HttpError(403, err.message);
+  // 507 Insufficient Storage: writes resume by themselves once space is freed.
+  if (err instanceof DiskFullError) return new HttpError(507, err.message);
   if (err instanceof ClosedError || err instanceof IoError) return new HttpError(503, err.message);
   const message = err instanceof Error ? err.message : String(err);
   return new HttpError(500, `Internal error: ${message}`);

@@ -15,6 +15,10 @@
  *   WAL is replayed from `flushedSeq + 1` and segments ending at or below it may go.
  * - `nextFileNumber` is greater than every file number listed or ever handed out before the
  *   manifest was written, so a file left by a crash never collides with a new one.
+ * - `historyId` names the history the sequence numbers belong to: the database id until an
+ *   operator recovers past WAL damage, which forks a new history (`ancestors` remembers the old
+ *   ones and where each forked). A sequence number means one write within one history only.
+ *   The file is written as version 1 while the history is the database's own, version 2 after.
  *
  * @module
  */
@@ -27,7 +31,7 @@ import {
   writeFileAtomic,
   writeFileAtomicAsync,
 } from "../fs/mod.ts";
-import { LSM_LEVELS_MAX, MANIFEST_SIZE_BYTES_MAX } from "../limits.ts";
+import { HISTORY_ANCESTORS_MAX, LSM_LEVELS_MAX, MANIFEST_SIZE_BYTES_MAX } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { getVarint, putVarint, varintLength, viewOf } from "../util/coding.ts";
@@ -37,8 +41,10 @@ import { crc32c, maskCrc, unmaskCrc } from "../util/crc32c.ts";
 export const MANIFEST_FILE_NAME = "MANIFEST";
 /** "CHMANIFS" as bytes. */
 export const MANIFEST_MAGIC = new Uint8Array([0x43, 0x48, 0x4d, 0x41, 0x4e, 0x49, 0x46, 0x53]);
-/** Current manifest format version. */
+/** Manifest format version of a database whose history never forked. */
 export const MANIFEST_FORMAT_VERSION = 1;
+/** Manifest format version that adds the history id and its ancestors (after a fork). */
+export const MANIFEST_FORMAT_VERSION_HISTORY = 2;
 /** Bytes before the payload: magic 8, version u32, payload length u32, masked crc u32. */
 export const MANIFEST_HEADER_BYTES = 20;
 /** Bytes in a database id. */
@@ -64,10 +70,25 @@ export interface TableMeta {
   largestKey: Uint8Array;
 }
 
+/** A history this database's history forked from. */
+export interface HistoryAncestor {
+  /** That history's id. */
+  historyId: Uint8Array;
+  /** The last sequence it shares with the history that followed it. */
+  forkSeq: number;
+}
+
 /** The durable state of the LSM tree. */
 export interface ManifestState {
-  /** Random id given at creation; replication uses it to refuse mixing histories. */
+  /** Random id given at creation; never changes. */
   databaseId: Uint8Array;
+  /**
+   * The history the sequence numbers belong to (replication's leader id): the database id
+   * until a recovery past WAL damage forks a new one.
+   */
+  historyId: Uint8Array;
+  /** Older histories, oldest first, with the sequence where each forked (at most `HISTORY_ANCESTORS_MAX`). */
+  ancestors: HistoryAncestor[];
   /** Next file number to hand out for an SSTable. */
   nextFileNumber: number;
   /** Every write with `seq <= flushedSeq` is in the tables listed. */
@@ -83,19 +104,38 @@ export function tableFileName(fileNumber: number): string {
 
 /** A fresh state for a new database. */
 export function newManifestState(): ManifestState {
+  const databaseId = crypto.getRandomValues(new Uint8Array(DATABASE_ID_BYTES));
   return {
-    databaseId: crypto.getRandomValues(new Uint8Array(DATABASE_ID_BYTES)),
+    databaseId,
+    historyId: databaseId,
+    ancestors: [],
     nextFileNumber: 1,
     flushedSeq: 0,
     tables: [],
   };
 }
 
+/** True when the state's history is not the database's own (version 2 is needed). */
+function forked(state: ManifestState): boolean {
+  return state.ancestors.length > 0 || !sameId(state.historyId, state.databaseId);
+}
+
+function sameId(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** Encodes a state into the manifest file format. */
 export function encodeManifest(state: ManifestState): Uint8Array {
   assert(state.databaseId.length === DATABASE_ID_BYTES, "database id length");
+  assert(state.historyId.length === DATABASE_ID_BYTES, "history id length");
+  assert(state.ancestors.length <= HISTORY_ANCESTORS_MAX, "too many ancestors");
+  const history = forked(state);
   let size = DATABASE_ID_BYTES + varintLength(state.nextFileNumber) +
     varintLength(state.flushedSeq) + varintLength(state.tables.length);
+  if (history) {
+    size += DATABASE_ID_BYTES + varintLength(state.ancestors.length);
+    for (const a of state.ancestors) size += DATABASE_ID_BYTES + varintLength(a.forkSeq);
+  }
   for (const t of state.tables) {
     assert(t.fileNumber < state.nextFileNumber, "table file number below nextFileNumber");
     assert(compareBytes(t.smallestKey, t.largestKey) <= 0, "smallest key <= largest key");
@@ -107,7 +147,7 @@ export function encodeManifest(state: ManifestState): Uint8Array {
   const out = new Uint8Array(MANIFEST_HEADER_BYTES + size);
   const view = viewOf(out);
   out.set(MANIFEST_MAGIC, 0);
-  view.setUint32(8, MANIFEST_FORMAT_VERSION, true);
+  view.setUint32(8, history ? MANIFEST_FORMAT_VERSION_HISTORY : MANIFEST_FORMAT_VERSION, true);
   view.setUint32(12, size, true);
   let o = MANIFEST_HEADER_BYTES;
   out.set(state.databaseId, o);
@@ -129,6 +169,17 @@ export function encodeManifest(state: ManifestState): Uint8Array {
     out.set(t.largestKey, o);
     o += t.largestKey.length;
   }
+  if (history) {
+    out.set(state.historyId, o);
+    o += DATABASE_ID_BYTES;
+    o = putVarint(out, o, state.ancestors.length);
+    for (const a of state.ancestors) {
+      assert(a.historyId.length === DATABASE_ID_BYTES, "ancestor id length");
+      out.set(a.historyId, o);
+      o += DATABASE_ID_BYTES;
+      o = putVarint(out, o, a.forkSeq);
+    }
+  }
   assert(o === out.length, "manifest size accounting");
   view.setUint32(16, maskCrc(crc32c(out, MANIFEST_HEADER_BYTES)), true);
   return out;
@@ -145,7 +196,9 @@ export function decodeManifest(bytes: Uint8Array, where = MANIFEST_FILE_NAME): M
   }
   const view = viewOf(bytes);
   const version = view.getUint32(8, true);
-  if (version !== MANIFEST_FORMAT_VERSION) fail(`unsupported format version ${version}`, 8);
+  if (version !== MANIFEST_FORMAT_VERSION && version !== MANIFEST_FORMAT_VERSION_HISTORY) {
+    fail(`unsupported format version ${version}`, 8);
+  }
   const size = view.getUint32(12, true);
   if (size !== bytes.length - MANIFEST_HEADER_BYTES) fail("payload length mismatch", 12);
   const stored = unmaskCrc(view.getUint32(16, true));
@@ -194,8 +247,18 @@ export function decodeManifest(bytes: Uint8Array, where = MANIFEST_FILE_NAME): M
         largestKey,
       });
     }
+    let historyId = databaseId;
+    const ancestors: HistoryAncestor[] = [];
+    if (version === MANIFEST_FORMAT_VERSION_HISTORY) {
+      historyId = take(DATABASE_ID_BYTES);
+      const n = next();
+      if (n > HISTORY_ANCESTORS_MAX) fail(`${n} ancestor histories`, o);
+      for (let i = 0; i < n; i++) {
+        ancestors.push({ historyId: take(DATABASE_ID_BYTES), forkSeq: next() });
+      }
+    }
     if (o !== end) fail("trailing bytes", o);
-    return { databaseId, nextFileNumber, flushedSeq, tables };
+    return { databaseId, historyId, ancestors, nextFileNumber, flushedSeq, tables };
   } catch (err) {
     if (err instanceof CorruptionError) {
       throw new CorruptionError(`Cannot read manifest: ${err.message} in ${where}`);

@@ -16,8 +16,12 @@ import type { Entry } from "../util/entry.ts";
 import {
   decodeBatch,
   decodeSegmentHeader,
+  framingOf,
   parseRecordAt,
   parseSegmentFileName,
+  type RecordFraming,
+  WAL_FORMAT_VERSION,
+  WAL_RECORD_TYPE_SEAL,
   WAL_SEGMENT_HEADER_BYTES,
 } from "../wal/format.ts";
 import { type Finding, finding } from "./findings.ts";
@@ -56,11 +60,11 @@ function lastNonZero(buf: Uint8Array, from: number): number {
 }
 
 /** The first offset at or after `from` where an intact record starts, or -1. */
-function nextRecord(buf: Uint8Array, from: number): number {
+function nextRecord(buf: Uint8Array, from: number, framing: RecordFraming): number {
   for (let y = from; y + 4 <= buf.length; y++) {
     // A record's length is at least 1: offsets with four zero length bytes cannot start one.
     if (buf[y] === 0 && buf[y + 1] === 0 && buf[y + 2] === 0 && buf[y + 3] === 0) continue;
-    if (parseRecordAt(buf, y).status === "record") return y;
+    if (parseRecordAt(buf, y, 0, framing).status === "record") return y;
   }
   return -1;
 }
@@ -95,8 +99,11 @@ export function scanSegment(
     return scan;
   }
   const buf = readWholeFile(fs, path);
+  // A damaged header hides the version: this build's is the likely one.
+  let framing: RecordFraming = framingOf(WAL_FORMAT_VERSION);
   try {
     const header = decodeSegmentHeader(buf, path);
+    framing = framingOf(header.version);
     if (header.id !== scan.id) {
       throw new CorruptionError(
         `Cannot read WAL segment header: id ${header.id} does not match the file name at offset 16 in ${path}`,
@@ -115,7 +122,11 @@ export function scanSegment(
   // which the finding for that stretch already explains.
   let afterDamage = false;
   while (at < buf.length) {
-    const parsed = parseRecordAt(buf, at);
+    const parsed = parseRecordAt(buf, at, 0, framing);
+    if (parsed.status === "record" && parsed.record.type === WAL_RECORD_TYPE_SEAL) {
+      at = parsed.record.endOffset; // a SEAL closes the segment and holds no op
+      continue;
+    }
     if (parsed.status === "record") {
       const record = parsed.record;
       try {
@@ -155,7 +166,7 @@ export function scanSegment(
       : parsed.reason;
     const last = lastNonZero(buf, at);
     if (last < 0) break; // the end-of-data mark and zeros to the end: clean
-    const resume = nextRecord(buf, at + 1);
+    const resume = nextRecord(buf, at + 1, framing);
     if (resume < 0) {
       scan.tail = { offset: at, sizeBytes: last + 1 - at, reason };
       break;

@@ -120,3 +120,55 @@ Deno.test("WAL damage wholly at or below the flushed sequence does not stop the 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("WAL damage: recoverWalPastDamage keeps every write before it, loses the rest, forks a new history and never reuses a sequence", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-wal-fork-" });
+  const options: DatabaseOptions = { memtableSizeBytesMax: 64 << 20 };
+  try {
+    await writeAll(dir, options);
+    const path = walFiles(dir).at(-1)!;
+    const records = [...readSegmentRecords(new RealFs(), path)];
+    const bad = records[Math.floor(records.length * 0.6)]!;
+    const bytes = await Deno.readFile(path);
+    bytes[bad.offset + 20]! ^= 0x01;
+    await Deno.writeFile(path, bytes);
+    await assertRejects(() => Database.open(dir, options), CorruptionError);
+    const lines: [string, Record<string, unknown> | undefined][] = [];
+    const forked = await Database.open(dir, {
+      ...options,
+      recoverWalPastDamage: true,
+      logger: (_level, message, fields) => lines.push([message, fields]),
+    });
+    await forked.close();
+    const line = lines.find(([m]) => m.startsWith("recovered past WAL damage"));
+    if (line === undefined) throw new Error(lines.map(([m]) => m).join("; "));
+    assertEquals(line[1]?.offset, bad.offset);
+    assertEquals(line[1]?.lostSeqs, `${bad.seq}..${WRITES}`);
+    assertEquals(line[1]?.nextSeq, WRITES + 1);
+    // Opened again without the flag: the damage is gone from the WAL, the fork is durable.
+    const db = await Database.open(dir, options);
+    try {
+      const keptSeq = bad.seq - 1;
+      // Put i got sequence i + 1.
+      assertEquals(fromBytes((await db.get(`key-${keptSeq - 1}`))!), valueOf(keptSeq - 1));
+      assertEquals(await db.get(`key-${keptSeq}`), undefined, "the damaged write is gone");
+      assertEquals(await db.get(`key-${WRITES - 1}`), undefined, "writes after it are gone");
+      // The old history reached sequence 20,000: the new one continues after it.
+      assertEquals(db.lastSeq, WRITES);
+      await db.put("after-fork", "x");
+      assertEquals(db.getEntry("after-fork")?.seq, WRITES + 1);
+      const history = db.history;
+      assertEquals(history.ancestors.length, 1);
+      assertEquals(history.ancestors[0]!.forkSeq, keptSeq);
+      assertEquals(history.ancestors[0]!.historyId, db.databaseId);
+      assert(history.historyId.some((b, i) => b !== db.databaseId[i]), "a new history id");
+      const hexId = [...history.historyId].map((b) => b.toString(16).padStart(2, "0")).join("");
+      const moved = [...Deno.readDirSync(`${dir}/wal-damaged/${hexId}`)].map((e) => e.name);
+      assertEquals(moved, [path.slice(path.lastIndexOf("/") + 1)]);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -94,3 +94,28 @@ Deno.test("Manifest: a checksummed manifest with a level past LSM_LEVELS_MAX is 
   tooDeep.tables[0]!.level = 64;
   assertThrows(() => decodeManifest(encodeManifest(tooDeep)), CorruptionError, "level 64");
 });
+
+Deno.test("Manifest: a forked history round-trips as version 2; an unforked one stays version 1", () => {
+  const plain = sample();
+  const v1 = encodeManifest(plain);
+  assertEquals(new DataView(v1.buffer).getUint32(8, true), 1);
+  const back = decodeManifest(v1);
+  assertEquals(back.historyId, plain.databaseId);
+  assertEquals(back.ancestors, []);
+  const forked: ManifestState = {
+    ...plain,
+    historyId: new Uint8Array(16).fill(7),
+    ancestors: [
+      { historyId: plain.databaseId, forkSeq: 12_648 },
+      { historyId: new Uint8Array(16).fill(3), forkSeq: 99_000 },
+    ],
+  };
+  const v2 = encodeManifest(forked);
+  assertEquals(new DataView(v2.buffer).getUint32(8, true), 2);
+  assertEquals(decodeManifest(v2), forked);
+  for (let i = 0; i < v2.length; i++) {
+    const bad = v2.slice();
+    bad[i] = bad[i]! ^ 0x20;
+    assertThrows(() => decodeManifest(bad), CorruptionError, undefined, `byte ${i}`);
+  }
+});

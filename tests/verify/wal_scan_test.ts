@@ -2,21 +2,23 @@ import { assert, assertEquals } from "@std/assert";
 import { FaultFs } from "../../src/fs/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { scanSegment } from "../../src/verify/mod.ts";
-import { encodeBatch, encodeRecord, encodeSegmentHeader } from "../../src/wal/mod.ts";
+import { encodeBatch, encodeRecordV2, encodeSegmentHeader } from "../../src/wal/mod.ts";
 
 const enc = new TextEncoder();
 const PATH = "/w/000001.wal";
 
 /** A segment of `n` one-put records (key-i = v-i) and its record offsets. */
 function segment(n: number) {
-  const parts: Uint8Array[] = [encodeSegmentHeader(1, 4 << 20)];
+  const parts: Uint8Array[] = [encodeSegmentHeader(1)];
   const offsets: number[] = [];
   let at = 32;
   for (let i = 0; i < n; i++) {
-    const r = encodeRecord(
+    // Each record acknowledged before the next: synced through its own offset.
+    const r = encodeRecordV2(
       i + 1,
       1,
       encodeBatch([{ kind: 1, key: enc.encode(`key-${i}`), value: enc.encode(`v-${i}`) }]),
+      at,
     );
     offsets.push(at);
     at += r.length;
