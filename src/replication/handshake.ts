@@ -12,6 +12,7 @@
  */
 
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
+import type { HistoryAncestor } from "../manifest/mod.ts";
 import {
   ERROR_AUTH,
   ERROR_REPLICA_AHEAD,
@@ -22,6 +23,7 @@ import {
   SYNC_PROTOCOL_VERSION,
   type Welcome,
 } from "./frame.ts";
+import { judgeHistory } from "./history.ts";
 
 /** A refusal: the ERROR code and message for the peer, and the reason for the log. */
 export interface Refusal {
@@ -34,8 +36,10 @@ export interface Refusal {
 
 /** What the leader knows when it judges a HELLO. */
 export interface LeaderFacts {
-  /** The leader's `databaseId`. */
+  /** The leader's history id: its `databaseId` until a recovery past WAL damage forks one. */
   leaderId: Uint8Array;
+  /** The histories the leader's forked from, oldest first (ARCHITECTURE.md § "Histories"). */
+  ancestors: readonly HistoryAncestor[];
   /** Newest sequence fdatasync'ed on the leader. */
   durableSeq: number;
   /** SHA-256 of the token replicas must present; `undefined` = no token configured. */
@@ -79,16 +83,24 @@ export async function judgeHello(hello: Hello, facts: LeaderFacts): Promise<Refu
   if (!(await tokenMatches(hello.token, facts.tokenHash))) {
     return { code: ERROR_AUTH, message: "Wrong auth token", reason: "wrong auth token" };
   }
-  // 3. Leader id: a replica of another (or a re-initialised) leader holds another history.
+  // 3. History: a replica of another (or a re-initialised) leader holds another history. One
+  // of a history this leader forked from is accepted: WELCOME names the new history, and the
+  // replica replaces its data with a snapshot of it; its position counts in the old history.
   const leaderId = hexId(facts.leaderId);
   const expected = hexId(hello.expectedLeaderId);
-  if (!/^0+$/.test(expected) && expected !== leaderId) {
+  const history = judgeHistory(
+    { historyId: facts.leaderId, ancestors: facts.ancestors },
+    hello.expectedLeaderId,
+    hello.nextSeq - 1,
+  );
+  if (history.kind === "unknown") {
     return {
       code: ERROR_WRONG_LEADER,
       message: `This leader is ${leaderId}; the replica follows ${expected}`,
       reason: `it follows leader ${expected}, this is ${leaderId}`,
     };
   }
+  if (history.kind === "forked") return undefined;
   // 4. Position: a replica holding writes the leader does not have cannot follow it.
   if (hello.nextSeq < 1 || hello.nextSeq - 1 > facts.durableSeq) {
     return {
@@ -106,20 +118,24 @@ export interface ReplicaFacts {
   recordedLeaderId: string | null;
 }
 
+/** What a replica does after a WELCOME. */
+export interface WelcomeVerdict {
+  /**
+   * The WELCOME names another history than the recorded one. A leader sends that only to a
+   * replica whose recorded history it forked from (HELLO rule 3; a leader of another history
+   * refuses with WRONG_LEADER): the replica never streams on top of what it holds, it replaces
+   * all of it with a snapshot of the new history, and records the new id only then.
+   */
+  replaceHistory: boolean;
+}
+
 /**
- * The replica's checks of a WELCOME, in order; `undefined` = accepted (the caller then records
- * the leader id, durably, before it applies anything).
+ * The replica's checks of a WELCOME (the caller records a first leader id, durably, before it
+ * applies anything).
  */
-export function judgeWelcome(welcome: Welcome, facts: ReplicaFacts): Refusal | undefined {
+export function judgeWelcome(welcome: Welcome, facts: ReplicaFacts): WelcomeVerdict {
   const leaderId = hexId(welcome.leaderId);
-  // 1. Leader id: never follow another history than the one recorded.
-  if (facts.recordedLeaderId !== null && facts.recordedLeaderId !== leaderId) {
-    return {
-      code: ERROR_WRONG_LEADER,
-      message: "Replica follows another leader",
-      reason:
-        `Refusing to replicate: leader id ${leaderId} differs from the recorded ${facts.recordedLeaderId} (a different or re-initialised leader)`,
-    };
-  }
-  return undefined;
+  return {
+    replaceHistory: facts.recordedLeaderId !== null && facts.recordedLeaderId !== leaderId,
+  };
 }

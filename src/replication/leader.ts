@@ -141,7 +141,7 @@ export async function startReplicationLeader(
     addr: addrString(listener.addr),
     tls: options.tls !== undefined,
     auth: tokenHash !== undefined,
-    leaderId: hexId(db.databaseId),
+    leaderId: hexId(db.history.historyId),
     knownReplicas: registry.size,
     retentionMaxBytes: registry.retainedBytesMax,
   });
@@ -305,8 +305,10 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
   }
 
   facts(): LeaderFacts {
+    const history = this.db.history;
     return {
-      leaderId: this.db.databaseId,
+      leaderId: history.historyId,
+      ancestors: history.ancestors,
       durableSeq: this.db.durableSeq,
       tokenHash: this.#tokenHash,
     };
@@ -447,7 +449,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
     const lines: [string, string | number][] = [
       ["role", "master"],
       ["cityhall_role", "leader"],
-      ["cityhall_leader_id", hexId(this.db.databaseId)],
+      ["cityhall_leader_id", hexId(this.db.history.historyId)],
       ["connected_slaves", verifiedOnline],
       ["known_replicas", this.registry.size],
       ["cityhall_unverified_sessions", this.#sessionPins().length],

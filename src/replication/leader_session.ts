@@ -53,6 +53,7 @@ import {
 } from "./frame.ts";
 import { FrameReader, LEADER_BEFORE_HELLO, LEADER_FROM_REPLICA } from "./frame_reader.ts";
 import { judgeHello } from "./handshake.ts";
+import { judgeHistory } from "./history.ts";
 import type { LeaderCore } from "./leader.ts";
 import { FETCH_BYTES_MAX } from "../limits.ts";
 import type { KnownReplica } from "./registry.ts";
@@ -317,15 +318,33 @@ export class Session {
     const hello = decodeHello(frame.body);
     const id = hexId(hello.replicaId);
     this.replicaId = id;
-    const refusal = await judgeHello(hello, leader.facts()) ??
-      leader.admit(this, id, hello.nextSeq - 1);
+    const facts = leader.facts();
+    const history = judgeHistory(
+      { historyId: facts.leaderId, ancestors: facts.ancestors },
+      hello.expectedLeaderId,
+      hello.nextSeq - 1,
+    );
+    // A replica of a history this one forked from: its position counts up to the fork only.
+    const position = history.kind === "forked"
+      ? Math.min(hello.nextSeq - 1, history.sharedSeq)
+      : hello.nextSeq - 1;
+    const refusal = await judgeHello(hello, facts) ?? leader.admit(this, id, position);
     if (this.#closed) return false;
     if (refusal !== undefined) {
       leader.logPreAuth(`refusing replica: ${refusal.reason}`, { addr: this.addr, replica: id });
       this.refuse(refusal.code, refusal.message);
       return false;
     }
-    this.#helloSeq = hello.nextSeq - 1;
+    if (history.kind === "forked") {
+      leader.logger("warn", "replica follows a history this leader forked from: it re-bootstraps", {
+        replica: id,
+        history: hexId(hello.expectedLeaderId),
+        forkSeq: history.sharedSeq,
+        position: hello.nextSeq - 1,
+        diverged: history.diverged,
+      });
+    }
+    this.#helloSeq = position;
     this.#phase = "unverified";
     this.#unackedSinceMs = Date.now();
     const db = leader.db;
@@ -339,7 +358,7 @@ export class Session {
     await this.#send(
       FRAME_WELCOME,
       encodeWelcome({
-        leaderId: db.databaseId,
+        leaderId: facts.leaderId,
         durableSeq: db.durableSeq,
         firstSeq: firstAvailable,
         heartbeatMs: leader.heartbeatMs,

@@ -20,7 +20,7 @@
  */
 
 import { Database } from "../engine/mod.ts";
-import { CityHallError } from "../errors.ts";
+import { CityHallError, InvalidArgumentError } from "../errors.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { attachReplicationRole, type ReplicationRole } from "./hooks.ts";
@@ -99,6 +99,12 @@ export async function openReplicaDatabase(
   dir: string,
   options: Parameters<typeof Database.open>[1] = {},
 ): Promise<Database> {
+  if (options.recoverWalPastDamage) {
+    // A replica's sequences are its leader's: forking its own history would skip writes.
+    throw new InvalidArgumentError(
+      "--recover-wal-past-damage is for a leader or a server: a replica whose WAL is damaged is copied again from its leader (stop it, empty its --data-dir, start it)",
+    );
+  }
   const db = await Database.open(dir, { ...options, syncMode: "always" });
   db.setReadOnly(true);
   return db;

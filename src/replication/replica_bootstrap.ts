@@ -33,6 +33,11 @@ export interface BootstrapLink {
   fetchBytes: number;
   /** The leader id WELCOME gave (and the replica recorded). */
   leaderId: string;
+  /**
+   * The leader forked a new history since this replica recorded its id: install the snapshot
+   * even below `lastSeq`, replacing every old write (`Database.installSnapshot`).
+   */
+  replaceHistory?: boolean;
   /** Sends a frame. */
   send(type: number, body: Uint8Array): void;
   /** The next frame that is not a HEARTBEAT; an ERROR frame throws. */
@@ -61,7 +66,7 @@ export async function bootstrapFromSnapshot(link: BootstrapLink): Promise<void> 
   }
   const listed = new Map(begin.files.map((f) => [f.fileNumber, f]));
   if (
-    hexId(manifest.databaseId) !== leaderId || manifest.flushedSeq !== begin.seq ||
+    hexId(manifest.historyId) !== leaderId || manifest.flushedSeq !== begin.seq ||
     manifest.tables.length !== listed.size ||
     manifest.tables.some((t) => !listed.has(t.fileNumber))
   ) {
@@ -138,7 +143,7 @@ export async function bootstrapFromSnapshot(link: BootstrapLink): Promise<void> 
     staged.set(f.fileNumber, done);
   }
   fs.syncDir(staging);
-  await db.installSnapshot(manifest, staged);
+  await db.installSnapshot(manifest, staged, { replaceHistory: link.replaceHistory ?? false });
   link.log("info", "bootstrapped replica from a leader snapshot", {
     seq: db.lastSeq,
     files: begin.files.length,

@@ -121,6 +121,8 @@ export class LinkSession {
   #healthy = false;
   /** WELCOME's `firstSeq`: the oldest sequence the leader's WAL still holds. */
   #welcomeFirstSeq = 0;
+  /** The leader forked a new history: this replica's data is replaced by a snapshot. */
+  #replaceHistory = false;
 
   constructor(owner: SessionOwner, conn: Deno.Conn) {
     this.#owner = owner;
@@ -244,10 +246,14 @@ export class LinkSession {
     // The reader's policy let only WELCOME and ERROR through.
     const welcome = decodeWelcome(first.body);
     const leaderId = hexId(welcome.leaderId);
-    const refusal = judgeWelcome(welcome, { recordedLeaderId: identity.leaderId });
-    if (refusal !== undefined) {
-      this.#send(FRAME_ERROR, encodeError(refusal.code, refusal.message));
-      throw new RefusedError(refusal.reason);
+    this.#replaceHistory = judgeWelcome(welcome, { recordedLeaderId: identity.leaderId })
+      .replaceHistory;
+    if (this.#replaceHistory) {
+      this.#owner.log("warn", "the leader forked a new history: replacing this replica's data", {
+        recordedHistory: identity.leaderId ?? undefined,
+        history: leaderId,
+        position: db.lastSeq,
+      });
     }
     // From here on the leader is the one this replica follows: its data frames (Snappy
     // included, validated before decompression) are accepted.
@@ -267,8 +273,9 @@ export class LinkSession {
   async #bootstrapIfNeeded(leaderId: string): Promise<void> {
     const { db, log } = this.#owner;
     const welcomeFirstSeq = this.#welcomeFirstSeq;
-    if (db.lastSeq + 1 >= welcomeFirstSeq) return;
-    if (db.lastSeq !== 0) {
+    const replaceHistory = this.#replaceHistory;
+    if (db.lastSeq + 1 >= welcomeFirstSeq && !replaceHistory) return;
+    if (db.lastSeq !== 0 && !replaceHistory) {
       // Same leader (checked), so the local data is an older prefix of its history:
       // replacing it with a newer checkpoint loses nothing.
       log("warn", "position no longer in the leader's WAL: bootstrapping from a snapshot", {
@@ -281,9 +288,16 @@ export class LinkSession {
       log,
       fetchBytes: this.#owner.options.fetchBytes ?? FETCH_BYTES_DEFAULT,
       leaderId,
+      replaceHistory,
       send: (type, body) => this.#send(type, body),
       nextWork: () => this.#nextWork(),
     });
+    if (replaceHistory) {
+      // Recorded only now: a crash before this bootstraps again, never streams on top.
+      this.#owner.identity.leaderId = leaderId;
+      saveIdentity(db.fileSystem, db.dir, this.#owner.identity);
+      this.#replaceHistory = false;
+    }
     this.#healthy = true;
     this.#send(FRAME_ACK, encodeSeq(db.lastSeq));
     this.#owner.acked(db.lastSeq, undefined, true);
