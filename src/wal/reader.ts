@@ -363,8 +363,16 @@ class Replay {
 
   /** Replays one segment. */
   segment(id: number, path: string, isTail: boolean): void {
-    const buf = readSegmentFile(this.#fs, path);
-    const header = checkHeader(buf, path, id);
+    let buf: Uint8Array;
+    let header: SegmentHeader;
+    try {
+      buf = readSegmentFile(this.#fs, path);
+      header = checkHeader(buf, path, id);
+    } catch (err) {
+      // A bad header is damage like any other; "stop" mode ends the replay there.
+      if (!(err instanceof CorruptionError) || this.#options.onDamage !== "stop") throw err;
+      throw new StopAtDamage(err, path, 0);
+    }
     const framing = framingOf(header.version);
     const info: SegmentInfo = { id, path, firstSeq: 0, lastSeq: 0, sizeBytes: buf.length };
     if (header.version === WAL_FORMAT_VERSION_1) info.version = WAL_FORMAT_VERSION_1;

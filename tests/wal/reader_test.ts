@@ -484,6 +484,17 @@ Deno.test("recoverWal with onDamage stop reports the damage, what was kept and t
   assertEquals(paths.map((p) => readBytes(fs, p, 0, 512)), before, "nothing cut or sealed");
 });
 
+Deno.test("recoverWal with onDamage stop also stops at a damaged segment header", async () => {
+  const fs = new FaultFs();
+  await manySegments(fs);
+  const paths = segmentPaths(fs);
+  patch(fs, paths[2]!, 3, new Uint8Array([0x99]));
+  const { result } = recoverEntries(fs, { onDamage: "stop" });
+  assertEquals([result.damage?.path, result.damage?.offset], [paths[2], 0]);
+  assertEquals(result.damage?.keptSeq, records(fs, paths[1]!).at(-1)!.seq + 1);
+  assertEquals(result.damage?.highestSeqAfter, 60);
+});
+
 Deno.test("recoverWal still reads version-1 segments (an older data directory) and their rule", async () => {
   const fs = new FaultFs();
   const batches = [{ seq: 1, ops: ops(1, 3) }, { seq: 4, ops: ops(4, 2) }, {
