@@ -11,7 +11,7 @@ import * as nodeFs from "node:fs";
 import { Database } from "../../src/mod.ts";
 import type { Redis } from "../server/_helpers.ts";
 import { closeRedis, connectRedis } from "../server/_helpers.ts";
-import { startServe } from "./_helpers.ts";
+import { type ServeProcess, startServe } from "./_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -130,9 +130,11 @@ for (const fillCase of FILLS) {
     fn: async () => {
       const fs = await mountTmpfs(fillCase.sizeMiB);
       const dataDir = `${fs.dir}/data`;
-      let serve = await startServe(dataDir, fillCase.args);
-      let client = await connectRedis(serve.port);
+      let serve: ServeProcess | undefined;
+      let client: Redis | undefined;
       try {
+        serve = await startServe(dataDir, fillCase.args);
+        client = await connectRedis(serve.port);
         // The 32 MiB WAL segment is there; leave a few MiB, and no room for another segment.
         const filler = await fill(fs.dir, fillCase.leaveMiB * MiB);
         const acked = new Map<string, string>();
@@ -177,8 +179,8 @@ for (const fillCase of FILLS) {
         for (const key of refused) assertEquals(await client.get(key), null, key);
         assertEquals(await client.get("after-free"), "after");
       } finally {
-        await closeRedis(client).catch(() => {});
-        await serve.stop();
+        if (client) await closeRedis(client).catch(() => {});
+        await serve?.stop();
         await fs.unmount();
       }
     },
@@ -192,14 +194,16 @@ Deno.test({
   fn: async () => {
     const fs = await mountTmpfs(48);
     const dataDir = `${fs.dir}/data`;
-    // Data written earlier (small WAL segments, so that it fits beside the filler).
-    const db = await Database.open(dataDir, { walSegmentSizeBytes: 64 * 1024 });
-    for (let i = 0; i < 100; i++) await db.put(`k${i}`, `v${i}`);
-    await db.close();
-    const filler = await fill(fs.dir, MiB);
-    const serve = await startServe(dataDir);
-    const client = await connectRedis(serve.port);
+    let serve: ServeProcess | undefined;
+    let client: Redis | undefined;
     try {
+      // Data written earlier (small WAL segments, so that it fits beside the filler).
+      const db = await Database.open(dataDir, { walSegmentSizeBytes: 64 * 1024 });
+      for (let i = 0; i < 100; i++) await db.put(`k${i}`, `v${i}`);
+      await db.close();
+      const filler = await fill(fs.dir, MiB);
+      serve = await startServe(dataDir);
+      client = await connectRedis(serve.port);
       assertEquals(await client.get("k42"), "v42");
       const err = await client.set("new", "x").then(() => "", (e) => (e as Error).message);
       assert(err.startsWith("ERR disk full: cannot create WAL segment"), err);
@@ -211,8 +215,8 @@ Deno.test({
       assertEquals(await client.get("new"), "after");
       assertEquals(await client.get("k99"), "v99");
     } finally {
-      await closeRedis(client).catch(() => {});
-      await serve.stop();
+      if (client) await closeRedis(client).catch(() => {});
+      await serve?.stop();
       await fs.unmount();
     }
   },
