@@ -35,14 +35,7 @@ import {
   ReadOnlyError,
 } from "../errors.ts";
 import { type DirLock, type FileSystem, joinPath } from "../fs/mod.ts";
-import {
-  BATCH_OPS_MAX,
-  BATCH_SIZE_BYTES_MAX,
-  EXPIRE_AT_MS_MAX,
-  IMMUTABLE_MEMTABLES_MAX,
-  KEY_SIZE_BYTES_MAX,
-  VALUE_SIZE_BYTES_MAX,
-} from "../limits.ts";
+import { BATCH_OPS_MAX, BATCH_SIZE_BYTES_MAX, IMMUTABLE_MEMTABLES_MAX } from "../limits.ts";
 import {
   type HistoryAncestor,
   type LoadedManifests,
@@ -79,6 +72,7 @@ import { DiskSpace } from "./disk_space.ts";
 import { forkPastWalDamage } from "./_fork.ts";
 import { dropSegmentsBeforeSkippedDamage, replayWal, syncReplayed } from "./_open.ts";
 import { ScanIterator } from "./_scan_iterator.ts";
+import { checkKey, validateBatch } from "./_validate.ts";
 import { setImmediate } from "node:timers";
 
 export { ReadOnlyError } from "../errors.ts";
@@ -208,14 +202,6 @@ const SLICE_DURATION_MS_MAX = 1;
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-function checkKey(key: Uint8Array): void {
-  if (key.length > KEY_SIZE_BYTES_MAX) {
-    throw new InvalidArgumentError(
-      `Key too large: ${key.length} bytes (limit ${KEY_SIZE_BYTES_MAX} bytes)`,
-    );
-  }
 }
 
 /** The embeddable CityHall storage engine. */
@@ -495,7 +481,11 @@ export class Database {
       }
       // Before validation, which counts the write in the stats.
       this.#checkSpace();
-      walOps = this.#validate(ops);
+      const batch = validateBatch(ops);
+      walOps = batch.ops;
+      this.#counters.bytesWritten += batch.bytes;
+      this.#counters.puts += batch.puts;
+      this.#counters.deletes += batch.ops.length - batch.puts;
     } catch (err) {
       return Promise.reject(err);
     }
@@ -777,59 +767,6 @@ export class Database {
   applyRetention(): void {
     if (this.#closed || this.#fatal) return;
     this.#deleteObsoleteSegments();
-  }
-
-  #validate(ops: readonly WriteOp[]): WalOp[] {
-    if (!Array.isArray(ops)) throw new InvalidArgumentError("Invalid batch: not an array");
-    if (ops.length > BATCH_OPS_MAX) {
-      throw new InvalidArgumentError(
-        `Batch too large: ${ops.length} operations (limit ${BATCH_OPS_MAX} operations)`,
-      );
-    }
-    const out: WalOp[] = new Array(ops.length);
-    let bytes = 0;
-    let puts = 0;
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      if (op === null || typeof op !== "object") {
-        throw new InvalidArgumentError(`Invalid batch operation ${i}: not an object`);
-      }
-      const key = toBytesChecked(op.key, "key", i);
-      checkKey(key);
-      if (op.type === "put") {
-        const value = toBytesChecked(op.value, "value", i);
-        if (value.length > VALUE_SIZE_BYTES_MAX) {
-          throw new InvalidArgumentError(
-            `Value too large: ${value.length} bytes (limit ${VALUE_SIZE_BYTES_MAX} bytes)`,
-          );
-        }
-        const expireAtMs = op.expireAtMs ?? 0;
-        if (!Number.isSafeInteger(expireAtMs) || expireAtMs < 0 || expireAtMs > EXPIRE_AT_MS_MAX) {
-          throw new InvalidArgumentError(
-            `Invalid expireAtMs: ${op.expireAtMs} (must be an integer from 0 to ${EXPIRE_AT_MS_MAX})`,
-          );
-        }
-        bytes += key.length + value.length;
-        puts++;
-        out[i] = { kind: KIND_PUT, key, value, expireAtMs };
-      } else if (op.type === "delete") {
-        bytes += key.length;
-        out[i] = { kind: KIND_DELETE, key };
-      } else {
-        throw new InvalidArgumentError(
-          `Invalid batch operation ${i}: type must be "put" or "delete"`,
-        );
-      }
-    }
-    if (bytes > BATCH_SIZE_BYTES_MAX) {
-      throw new InvalidArgumentError(
-        `Batch too large: ${bytes} bytes (limit ${BATCH_SIZE_BYTES_MAX} bytes)`,
-      );
-    }
-    this.#counters.bytesWritten += bytes;
-    this.#counters.puts += puts;
-    this.#counters.deletes += ops.length - puts;
-    return out;
   }
 
   #checkWritable(): void {
@@ -1513,14 +1450,6 @@ export class Database {
 }
 
 const EMPTY = new Uint8Array(0);
-
-function toBytesChecked(value: unknown, what: string, index: number): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  if (typeof value === "string") return toBytes(value);
-  throw new InvalidArgumentError(
-    `Invalid batch operation ${index}: ${what} must be a Uint8Array or a string`,
-  );
-}
 
 export { CorruptionError };
 assert(SLICE_CHECK_ENTRIES > 0, "slice size");
