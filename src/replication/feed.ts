@@ -73,8 +73,14 @@ export class WalFeed {
 
   /** Oldest sequence the WAL still holds (durableSeq + 1 when it holds none). */
   firstAvailableSeq(): number {
-    for (const s of this.#db.walSegments()) if (s.firstSeq > 0) return s.firstSeq;
-    return this.#db.durableSeq + 1;
+    // The contiguous run of segments that ends with the newest: older ones before a hole
+    // (WAL damage below flushedSeq that recovery skipped) cannot be streamed past it.
+    const segments = this.#db.walSegments().filter((s) => s.firstSeq > 0);
+    let first = segments.at(-1)?.firstSeq ?? this.#db.durableSeq + 1;
+    for (let i = segments.length - 2; i >= 0 && segments[i]!.lastSeq + 1 === first; i--) {
+      first = segments[i]!.firstSeq;
+    }
+    return first;
   }
 
   /** Closes the open segment file. */
@@ -114,6 +120,13 @@ export class WalFeed {
       if (record === undefined) record = this.#recordAt(this.#offset, true);
       if (record === undefined) {
         if (this.#advanceSegment()) continue;
+        // The next segment starts past this one's end: WAL damage below flushedSeq was
+        // skipped there (ARCHITECTURE.md § "Recovery rules"). What lies between is in tables
+        // only: the replica needs a snapshot, it must not wait for records that never come.
+        const next = this.#db.walSegments().find((s) => s.id > segment.id && s.firstSeq > 0);
+        if (count === 0 && next !== undefined && next.firstSeq > this.#nextSeq) {
+          return { status: "gone", firstAvailableSeq: next.firstSeq };
+        }
         break;
       }
       if (record.seal) {

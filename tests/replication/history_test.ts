@@ -127,3 +127,38 @@ Deno.test("Replication: after the leader recovers past WAL damage, replicas of t
     await removeDir(behind.dir);
   }
 });
+
+Deno.test("Replication: a replica positioned before WAL damage the leader skipped (all in tables) bootstraps instead of waiting forever", async () => {
+  const dbOptions = { walSegmentSizeBytes: 16 * 1024, memtableSizeBytesMax: 64 << 20 };
+  const leaderDir = await Deno.makeTempDir({ prefix: "cityhall-skipped-" });
+  let leader = await startTestLeader({ dir: leaderDir, db: dbOptions });
+  let replica = await startTestReplica(leader.port);
+  try {
+    await writeSensors(leader.db, 100, "a.");
+    await replica.replica.waitForAck(leader.db.lastSeq);
+    await replica.close();
+    await writeSensors(leader.db, 2000, "b.");
+    await leader.db.flush();
+    await leader.close();
+    // Damage in a middle segment, every record of it in tables now.
+    const wal = `${leaderDir}/wal`;
+    const names = [...Deno.readDirSync(wal)].map((e) => e.name).sort();
+    assert(names.length > 4, `only ${names.length} segments`);
+    const path = `${wal}/${names[Math.floor(names.length / 2)]}`;
+    const bad = [...readSegmentRecords(new RealFs(), path)][1]!;
+    assert(bad.seq > 100, "the damage is past the replica's position");
+    const bytes = await Deno.readFile(path);
+    bytes[bad.offset + 18]! ^= 0x10;
+    await Deno.writeFile(path, bytes);
+    leader = await startTestLeader({ dir: leaderDir, db: dbOptions });
+    assertEquals(leader.db.lastSeq, 2100, "the leader opened past the damage");
+    replica = await startTestReplica(leader.port, { dir: replica.dir });
+    await replica.replica.waitForAck(leader.db.lastSeq);
+    assertEquals(await digest(replica.db), await digest(leader.db));
+  } finally {
+    await replica.close().catch(() => {});
+    await leader.close().catch(() => {});
+    await removeDir(leaderDir);
+    await removeDir(replica.dir);
+  }
+});
