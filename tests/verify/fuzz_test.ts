@@ -75,7 +75,9 @@ Deno.test("fuzz: scanTable() and scanSegment() report random damage, never throw
     const badTable = damage(rng, table);
     writeFile(fs, "/f/000001.sst", badTable);
     const scan = scanTable(fs, "/f/000001.sst");
-    assert(scan.findings.length > 0, `case ${c}: damage to the table went unreported`);
+    // Zeroing a run that already held zeros changes nothing: there is no damage to report.
+    const changed = badTable.length !== table.length || badTable.some((b, i) => b !== table[i]);
+    assert(!changed || scan.findings.length > 0, `case ${c}: damage to the table went unreported`);
     const recovered = scan.blocks.reduce((n, b) => n + b.entries, 0);
     assert(recovered <= entries.length, `case ${c}`);
     const kind = rng.int(3);
