@@ -46,6 +46,7 @@ import {
 } from "../limits.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 import { healthResponse } from "./health.ts";
+import { CONSOLE_ASSETS, consoleAssetResponse, replicationStatus } from "../console/mod.ts";
 
 /** What a handler gets. */
 export interface RequestContext {
@@ -375,6 +376,23 @@ const fixed = new Map<string, Route>([
   ["/stats_all", routes.seedStats],
   ["/stats/all", routes.seedStats],
 ]);
+
+// The web console (ARCHITECTURE.md § "Web console"): its files are open, since the login page
+// loads before there is a token and they hold no data; what they show comes from the API.
+for (const asset of CONSOLE_ASSETS.values()) {
+  fixed.set(asset.path, {
+    name: "console",
+    seed: false,
+    open: true,
+    methods: { GET: (ctx) => consoleAssetResponse(asset, ctx.req) },
+  });
+}
+fixed.set("/v1/replication", {
+  name: "v1_replication",
+  seed: false,
+  open: false,
+  methods: { GET: (ctx) => jsonResponse(200, replicationStatus(ctx.db)) },
+});
 
 const KEY_ROUTES: readonly [string, Route][] = [
   ["/v1/keys/", routes.key],

@@ -46,6 +46,7 @@ import {
 } from "../limits.ts";
 import { HttpMetrics, type MetricsInput, type MetricsSource, renderMetrics } from "./metrics.ts";
 import { engineHealth, type HealthProvider } from "./health.ts";
+import { checkWriteOrigin } from "./origin.ts";
 
 /** Options of `startHttpServer`. */
 export interface HttpServerOptions {
@@ -213,6 +214,7 @@ export async function startHttpServer(
           { "www-authenticate": 'Bearer realm="cityhall"' },
         );
       }
+      checkWriteOrigin(req);
       const match = matchRoute(target.path);
       if (match === undefined) {
         throw new HttpError(404, `Not found: ${req.method} ${shorten(target.path)}`);
