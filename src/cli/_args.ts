@@ -41,6 +41,12 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
+/**
+ * Value flags whose value may be left out, and the value they then take: `serve --self-metrics`
+ * is `--self-metrics=10s`. A bare one is followed by nothing or by another flag.
+ */
+export const OPTIONAL_VALUE_FLAGS: Readonly<Record<string, string>> = { "self-metrics": "10s" };
+
 /** Prefix of the placeholders that hide positional values from parseArgs. */
 const HIDDEN = "\u0000";
 
@@ -62,7 +68,14 @@ export function parseFlags(command: string, args: readonly string[], spec: FlagS
   // `-5` as a flag. The placeholders are mapped back below.
   const hidden: string[] = [];
   let afterDoubleDash = false;
-  const masked = args.map((arg) => {
+  const masked = args.map((arg, i) => {
+    const bare = arg.startsWith("--") ? OPTIONAL_VALUE_FLAGS[arg.slice(2)] : undefined;
+    if (
+      !afterDoubleDash && bare !== undefined && stringFlags.has(arg.slice(2)) &&
+      (i + 1 >= args.length || looksLikeFlag(args[i + 1]!))
+    ) {
+      return `${arg}=${bare}`;
+    }
     if (arg === "--" && !afterDoubleDash) {
       afterDoubleDash = true;
       return arg;

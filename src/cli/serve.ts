@@ -54,6 +54,13 @@ import {
 import { dataDirFailure } from "./_fs_errors.ts";
 import { watchLauncher } from "./_launcher.ts";
 import { printErr, printOut } from "./_output.ts";
+import {
+  SELF_METRICS_FLAGS,
+  SELF_METRICS_HELP,
+  selfMetricsSettings,
+  startAgentFor,
+} from "./_self_metrics.ts";
+import type { SampleSink, SelfMetricsSettings } from "../agent/mod.ts";
 
 /** Exit code after a second signal: the conventional 128 + SIGINT. */
 export const EXIT_SECOND_SIGNAL = 130;
@@ -109,7 +116,7 @@ Options:
                          write after it (the log line names the sequences), and begin a new
                          history (replicas re-copy everything from a snapshot). Damaged WAL
                          files are moved to DIR/wal-damaged/. Remove the flag afterwards
-  -h, --help             Show this help
+${SELF_METRICS_HELP}  -h, --help             Show this help
 
 Replication: with any of these, serve is "cityhall leader" (see cityhall leader --help):
   --replication-port N   Accept replicas on port N (${REPLICATION_PORT_DEFAULT} is the leader's default; 0 = any
@@ -152,6 +159,7 @@ export const SERVE_FLAGS = {
     "http-idle-timeout-s",
     "log-level",
     "log-format",
+    ...SELF_METRICS_FLAGS,
   ],
   boolean: ["no-http", "insecure-no-auth", "recover-wal-past-damage"],
 } as const;
@@ -200,6 +208,8 @@ export interface ServeSettings {
   insecureNoAuth: boolean;
   /** The loud warning to log when `--insecure-no-auth` lets a non-loopback bind through. */
   bindWarning: string | undefined;
+  /** `--self-metrics` and its retentions; undefined when the agent is off. */
+  selfMetrics: SelfMetricsSettings | undefined;
 }
 
 function parseSync(value: string | undefined): ServeSettings["engine"] {
@@ -300,6 +310,7 @@ export async function serveSettings(
     logFormat,
     insecureNoAuth,
     bindWarning,
+    selfMetrics: selfMetricsSettings(command, parsed),
   };
 }
 
@@ -380,6 +391,14 @@ function listenFailure(err: unknown, hostname: string, port: number, flag: strin
   return `Cannot listen on ${formatHostPort(hostname, port)}: ${reason}`;
 }
 
+/**
+ * Where `--self-metrics` writes: the time-series layer of `db` (ARCHITECTURE.md § "Host
+ * agent"). Undefined until that layer is part of the build: the agent then says so and stays off.
+ */
+function selfMetricsSink(_db: Database): SampleSink | undefined {
+  return undefined;
+}
+
 /** `cityhall serve …`; resolves with the exit code once the server has shut down. */
 export async function serveCommand(args: string[]): Promise<number> {
   const parsed = parseFlags("serve", args, SERVE_FLAGS);
@@ -443,6 +462,7 @@ export async function runDaemon(
   let resp: Server | undefined;
   let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
   let role: Awaited<ReturnType<RoleHooks["start"]>> | undefined;
+  let agent: { stop(): Promise<void> } | undefined;
   let shuttingDown: Promise<number> | undefined;
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => resolveExit = resolve);
@@ -450,6 +470,7 @@ export async function runDaemon(
     shuttingDown ??= (async () => {
       logger("info", "shutting down", { reason });
       let code = 0;
+      await agent?.stop();
       const results = await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
       for (const r of results) {
         if (r.status === "rejected") {
@@ -516,6 +537,16 @@ export async function runDaemon(
       err instanceof Deno.errors.AddrInUse
         ? "Cannot listen for replication: port already in use (choose another with --replication-port)"
         : `Cannot start replication: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  if (settings.selfMetrics !== undefined) {
+    agent = startAgentFor(
+      command,
+      db,
+      settings.selfMetrics,
+      selfMetricsSink(db),
+      resp === undefined ? undefined : metricsSource(resp),
+      logger,
     );
   }
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];

@@ -1,0 +1,92 @@
+/**
+ * The host agent (`serve --self-metrics[=10s]`): CityHall records its host's health and its own
+ * metrics as time series labelled `host=<hostname>`, so a fresh install shows something useful
+ * in the web console within a minute. ARCHITECTURE.md § "Host agent".
+ *
+ * @module
+ */
+
+import type { Database } from "../engine/mod.ts";
+import type { MetricsSource } from "../http/mod.ts";
+import type { Logger } from "../util/log.ts";
+import { HostAgent } from "./agent.ts";
+import { HostCollector, type HostPaths } from "./host.ts";
+import { SelfCollector } from "./self.ts";
+import type { SampleSink } from "./sink.ts";
+
+export { type AgentCost, type AgentOptions, HostAgent, seriesKey, seriesLabels } from "./agent.ts";
+export { HostCollector, type HostPaths, type Reading } from "./host.ts";
+export { quantileOf, SelfCollector } from "./self.ts";
+export { type Labels, MemorySink, type Sample, type SampleSink } from "./sink.ts";
+export { rollupSuffix, type SeriesStoreLike, TsSink, type TsSinkOptions } from "./ts_sink.ts";
+
+/** What `--self-metrics` and its companion flags set. */
+export interface SelfMetricsSettings {
+  /** Milliseconds between samples (default 10 s). */
+  intervalMs: number;
+  /** Retention of the raw series (default 7 days). */
+  retentionMs: number;
+  /** Retention of the 1-minute rollups (default 90 days). */
+  rollupRetentionMs: number;
+}
+
+/** Default interval of `--self-metrics`. */
+export const SELF_METRICS_INTERVAL_MS_DEFAULT = 10_000;
+/** Default retention of the agent's raw series. */
+export const SELF_METRICS_RETENTION_MS_DEFAULT = 7 * 86_400_000;
+/** Default retention of the agent's 1-minute rollups. */
+export const SELF_METRICS_ROLLUP_RETENTION_MS_DEFAULT = 90 * 86_400_000;
+/** Bucket of the agent's rollup series. */
+export const SELF_METRICS_ROLLUP_BUCKET_MS = 60_000;
+
+/** Options of `startSelfMetrics`. */
+export interface StartSelfMetricsOptions {
+  /** The RESP server's numbers (command rates, latencies). */
+  metrics?: MetricsSource;
+  /** Log sink. */
+  logger: Logger;
+  /** `host` label (default `Deno.hostname()`). */
+  hostname?: string;
+  /** Where the host collector reads (tests). */
+  paths?: HostPaths;
+  /** Operating system (default `Deno.build.os`); host readings need `linux`. */
+  os?: string;
+}
+
+/**
+ * Starts the agent writing to `sink`. Off Linux it records only CityHall's own metrics and says
+ * so once.
+ */
+export function startSelfMetrics(
+  db: Database,
+  sink: SampleSink,
+  settings: SelfMetricsSettings,
+  options: StartSelfMetricsOptions,
+): HostAgent {
+  const os = options.os ?? Deno.build.os;
+  const linux = os === "linux";
+  if (!linux) {
+    options.logger(
+      "warn",
+      `self-metrics: host readings (CPU, memory, disks, network, temperature) come from /proc and /sys, which only Linux has; recording only CityHall's own metrics on ${os}`,
+      {},
+    );
+  }
+  const hostname = options.hostname ?? Deno.hostname();
+  const agent = new HostAgent({
+    intervalMs: settings.intervalMs,
+    sink,
+    hostname,
+    ...(linux ? { host: new HostCollector(options.paths ?? {}) } : {}),
+    self: new SelfCollector(db, options.metrics),
+    logger: options.logger,
+  });
+  agent.start();
+  options.logger("info", "self-metrics on", {
+    interval_ms: settings.intervalMs,
+    host: hostname,
+    retention_ms: settings.retentionMs,
+    rollup_retention_ms: settings.rollupRetentionMs,
+  });
+  return agent;
+}

@@ -1,0 +1,93 @@
+/**
+ * `--self-metrics[=INTERVAL]` on the command line: the bare flag means 10 s, bad durations and
+ * retention flags without the agent are usage errors naming the flag, `serve --help` and
+ * `service print` carry it, and a serve child starts with it.
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import { parseFlags } from "../../src/cli/_args.ts";
+import { parseDurationMs, selfMetricsSettings } from "../../src/cli/_self_metrics.ts";
+import { SERVE_FLAGS } from "../../src/cli/serve.ts";
+import { assertHas, runCli, startServe, tempDir } from "./_helpers.ts";
+
+function settings(args: string[]) {
+  return selfMetricsSettings("serve", parseFlags("serve", args, SERVE_FLAGS));
+}
+
+Deno.test("self-metrics flags: bare, with a value, retentions", () => {
+  const day = 86_400_000;
+  assertEquals(settings([]), undefined);
+  const defaults = { intervalMs: 10_000, retentionMs: 7 * day, rollupRetentionMs: 90 * day };
+  assertEquals(settings(["--self-metrics"]), defaults);
+  assertEquals(settings(["--self-metrics", "--port", "0"]), defaults);
+  assertEquals(settings(["--port", "0", "--self-metrics"]), defaults);
+  assertEquals(settings(["--self-metrics", "30s"])?.intervalMs, 30_000);
+  assertEquals(settings(["--self-metrics=1m"])?.intervalMs, 60_000);
+  assertEquals(
+    settings([
+      "--self-metrics",
+      "--self-metrics-retention",
+      "2d",
+      "--self-metrics-rollup-retention=1h",
+    ]),
+    { intervalMs: 10_000, retentionMs: 2 * day, rollupRetentionMs: 3_600_000 },
+  );
+  assertEquals(parseDurationMs("500ms"), 500);
+  assertEquals(parseDurationMs("7d"), 7 * day);
+  assertEquals(parseDurationMs("1.5s"), undefined);
+  assertEquals(parseDurationMs("10"), undefined);
+});
+
+Deno.test("self-metrics flags: bad values are usage errors naming the flag", async () => {
+  const cases: [string[], string][] = [
+    [["--self-metrics=abc"], 'invalid --self-metrics "abc": use a duration from 1s to 1h'],
+    [["--self-metrics=100ms"], "invalid --self-metrics"],
+    [["--self-metrics-retention", "7d"], "--self-metrics-retention needs --self-metrics"],
+    [["--self-metrics", "--self-metrics-retention", "10s"], "invalid --self-metrics-retention"],
+  ];
+  const [dir, cleanup] = await tempDir();
+  try {
+    for (const [args, message] of cases) {
+      const r = await runCli(["serve", "--data-dir", dir, ...args], { killAfterMs: 30_000 });
+      assertEquals(r.code, 2, r.stderr);
+      assertHas(r.stderr, message);
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("self-metrics: serve --help names the flag, service print carries it", async () => {
+  const help = await runCli(["serve", "--help"]);
+  assertEquals(help.code, 0);
+  assertHas(help.stdout, "--self-metrics[=INTERVAL]");
+  assertHas(help.stdout, "--self-metrics-rollup-retention D");
+  const unit = await runCli([
+    "service",
+    "print",
+    "--self-metrics",
+    "--exec",
+    "/usr/local/bin/cityhall",
+  ]);
+  assertEquals(unit.code, 0, unit.stderr);
+  assertHas(unit.stdout, "--self-metrics 10s");
+});
+
+Deno.test("self-metrics: a serve child starts with the flag and says what the agent does", async () => {
+  const [dir, cleanup] = await tempDir();
+  try {
+    const serve = await startServe(dir, ["--self-metrics=1s"]);
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!/self-metrics/.test(serve.log())) {
+        assert(Date.now() < deadline, serve.log());
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assertHas(serve.log(), "self-metrics");
+    } finally {
+      assertEquals(await serve.stop(), 0);
+    }
+  } finally {
+    await cleanup();
+  }
+});
