@@ -50,9 +50,9 @@ const CSS = "text/css; charset=utf-8";
 
 const SOURCES: readonly [string, string, string][] = [
   ["/", "text/html; charset=utf-8", indexHtml],
-  ["/console/app.css", CSS, appCss],
+  // One style sheet for the first paint: uPlot's rules, then the console's.
+  ["/console/app.css", CSS, `${uplotCss}\n${appCss}`],
   ["/console/icon.svg", "image/svg+xml", iconSvg],
-  ["/console/uplot.css", CSS, uplotCss],
   ["/console/uplot.js", JS, uplotJs],
   ["/console/api.js", JS, apiJs],
   ["/console/app.js", JS, appJs],

@@ -190,6 +190,24 @@ export class Page {
     })()`);
   }
 
+  /** Drags the mouse from `(x1, y)` to `(x2, y)` (CSS pixels), as a user selecting a range. */
+  async drag(x1: number, x2: number, y: number): Promise<void> {
+    const event = (type: string, x: number, buttons: number) =>
+      this.send("Input.dispatchMouseEvent", { type, x, y, button: "left", buttons, clickCount: 1 });
+    await event("mouseMoved", x1, 0);
+    await event("mousePressed", x1, 1);
+    for (let i = 1; i <= 5; i++) await event("mouseMoved", x1 + ((x2 - x1) * i) / 5, 1);
+    await event("mouseReleased", x2, 0);
+  }
+
+  /** The page-relative box of the first element matching `selector`. */
+  async box(selector: string): Promise<{ x: number; y: number; width: number; height: number }> {
+    return await this.eval(`(() => {
+      const r = document.querySelector(${JSON.stringify(selector)}).getBoundingClientRect();
+      return { x: r.x, y: r.y, width: r.width, height: r.height };
+    })()`);
+  }
+
   /** A PNG screenshot of the viewport, or of `clip` (CSS pixels). */
   async screenshot(
     clip?: { x: number; y: number; width: number; height: number },
@@ -310,6 +328,11 @@ export class Browser {
         console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI));`,
     });
     return page;
+  }
+
+  /** Lets pages download files into `dir`. */
+  async downloadsTo(dir: string): Promise<void> {
+    await this.conn.send("Browser.setDownloadBehavior", { behavior: "allow", downloadPath: dir });
   }
 
   /** Closes the browser and removes its profile. */

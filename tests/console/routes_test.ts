@@ -77,7 +77,7 @@ Deno.test("console: uPlot is the pinned npm release", () => {
   for (const target of Object.values(config.imports as Record<string, string>)) {
     if (target.startsWith("npm:uplot@")) assert(target.startsWith(`npm:uplot@${UPLOT_VERSION}/`));
   }
-  const css = new TextDecoder().decode(CONSOLE_ASSETS.get("/console/uplot.css")!.body);
+  const css = new TextDecoder().decode(CONSOLE_ASSETS.get("/console/app.css")!.body);
   assertStringIncludes(css, ".uplot");
 });
 

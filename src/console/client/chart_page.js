@@ -189,6 +189,7 @@ export async function render(main, params) {
       const points = await chart.setData(keys, data);
       const renderMs = performance.now() - t0;
       chartEl.dataset.renderMs = renderMs.toFixed(1);
+      chartEl.dataset.renders = String(Number(chartEl.dataset.renders ?? 0) + 1);
       chartEl.dataset.bucketMs = String(range.bucketMs);
       errorLine.textContent = errorLine.textContent.startsWith("Showing")
         ? errorLine.textContent
