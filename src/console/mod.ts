@@ -52,7 +52,7 @@ export const CONSOLE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
  */
 export function consoleAssetResponse(
   asset: ConsoleAsset,
-  req: { headers: Headers },
+  req: { headers: { get(name: string): string | null } },
 ): Response {
   const headers: Record<string, string> = {
     ...CONSOLE_SECURITY_HEADERS,

@@ -31,7 +31,7 @@ function hostOf(authority: string, protocol: string): string | undefined {
  * browsers can be tricked into sending a request.
  */
 export function checkWriteOrigin(
-  req: { readonly method: string; readonly headers: Headers },
+  req: { readonly method: string; readonly headers: { get(name: string): string | null } },
 ): void {
   if (SAFE_METHODS.has(req.method)) return;
   const site = req.headers.get("sec-fetch-site");
