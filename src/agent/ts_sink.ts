@@ -1,6 +1,6 @@
 /**
- * The agent's sink over the time-series layer (`TimeSeriesStore`, ARCHITECTURE.md § "Time
- * series"): a series is created on first sight with the agent's retention and duplicate policy
+ * The agent's sink over the time-series layer (`TimeSeriesStore`; ARCHITECTURE.md § "Host
+ * agent"): a series is created on first sight with the agent's retention and duplicate policy
  * LAST, with a rollup series `<key>:1m` (label `rollup=1m`, its own retention) fed by an `avg`
  * compaction rule. Retention flags changed since the series were created are applied at first
  * sight. Written against the store's method names through `SeriesStoreLike`, so this file does
