@@ -39,6 +39,12 @@ export const WAL_GROUP_COMMIT_BYTES_MAX: number = 4 * MiB;
 export const WAL_RECORD_TRAILER_BYTES: number = 8;
 /** Between two attempts to find disk space again after ENOSPC ("disk full" heals by itself). */
 export const DISK_FULL_RETRY_MS: number = 1000;
+/**
+ * WAL bytes in closed segments above the manifest's `flushedSeq` at which the memtable is
+ * flushed early: log ops (time-series samples) fill the WAL far faster than the memtable, and
+ * everything above `flushedSeq` is kept and replayed at open.
+ */
+export const WAL_RETAINED_BYTES_FLUSH: number = 64 * MiB;
 
 /** Default memtable size before it turns immutable and is flushed. */
 export const MEMTABLE_SIZE_BYTES_DEFAULT: number = 64 * MiB;
@@ -488,3 +494,52 @@ assert(
   "compressed limit <= decoded",
 );
 assert(SERIES_LABEL_BYTES_MAX <= KEY_SIZE_BYTES_MAX, "a label fits a key");
+// ---------------------------------------------------------------- Time series
+
+/** Series one server holds: each keeps its labels, index entries and head chunk in memory. */
+export const TS_SERIES_MAX: number = 100_000;
+/** Labels per series: the index and every WITHLABELS reply carry them. */
+export const TS_LABELS_MAX: number = 128;
+/** Bytes of one label name or value. */
+export const TS_LABEL_BYTES_MAX: number = 1 * KiB;
+/** Bytes of a series key: keys are repeated in every multi-series reply and the registry. */
+export const TS_KEY_BYTES_MAX: number = 4 * KiB;
+/** Samples one write takes (TS.MADD, an HTTP batch): one WAL batch, one reply. */
+export const TS_SAMPLES_PER_WRITE_MAX: number = 10_000;
+/** Rules feeding from one series: each runs on every new sample. */
+export const TS_RULES_MAX: number = 32;
+/** Longest chain of rules (a rollup of a rollup …): a sample may cascade this deep. */
+export const TS_RULE_CHAIN_DEPTH_MAX: number = 8;
+/** Default CHUNK_SIZE (RedisTimeSeries's default): also the samples per sealed chunk. */
+export const TS_CHUNK_SIZE_BYTES_DEFAULT: number = 4096;
+/** Smallest CHUNK_SIZE (RedisTimeSeries 1.8.1+). */
+export const TS_CHUNK_SIZE_BYTES_MIN: number = 48;
+/** Largest CHUNK_SIZE (RedisTimeSeries). */
+export const TS_CHUNK_SIZE_BYTES_MAX: number = 1 * MiB;
+/** Most samples a head holds before it is sealed, whatever CHUNK_SIZE says: bounds head memory. */
+export const TS_CHUNK_SAMPLES_MAX: number = 16_384;
+/** Timestamps in one FILTER_BY_TS (RedisTimeSeries's MAX_TS_VALUES_FILTER). */
+export const TS_FILTER_BY_TS_MAX: number = 128;
+/** Labels in one SELECTED_LABELS (RedisTimeSeries's LIMIT_LABELS_SIZE). */
+export const TS_SELECTED_LABELS_MAX: number = 50;
+/** Bytes of one `=~`/`!~` regular expression. */
+export const TS_FILTER_REGEX_BYTES_MAX: number = 1 * KiB;
+/** Samples one query may collect before aggregation: a reply must fit in memory. */
+export const TS_QUERY_SAMPLES_MAX: number = 50_000_000;
+/** Decoded sealed chunks kept for reads (16 bytes per sample). */
+export const TS_CHUNK_CACHE_BYTES_DEFAULT: number = 32 * MiB;
+/** Period of the time-series maintenance (checkpoints, retention, garbage collection). */
+export const TS_MAINTENANCE_INTERVAL_MS: number = 5_000;
+/**
+ * WAL bytes older than the active segment that un-checkpointed series may pin before their
+ * heads are checkpointed: bounds the log replayed at open.
+ */
+export const TS_WAL_PINNED_BYTES_MAX: number = 64 * MiB;
+/** Age of the oldest un-checkpointed change of a head after which it is checkpointed anyway. */
+export const TS_CHECKPOINT_AGE_MS: number = 15 * 60_000;
+/** Bytes of log ops in one WAL op: larger writes are split. */
+export const TS_LOG_OP_BYTES_MAX: number = 1 * MiB;
+
+assert(TS_CHUNK_SIZE_BYTES_MIN <= TS_CHUNK_SIZE_BYTES_DEFAULT, "default chunk size in range");
+assert(TS_LOG_OP_BYTES_MAX <= VALUE_SIZE_BYTES_MAX, "a log op is a value");
+assert(TS_KEY_BYTES_MAX <= KEY_SIZE_BYTES_MAX, "a series key is a key");

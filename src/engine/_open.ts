@@ -10,9 +10,10 @@
 import type { FileSystem } from "../fs/mod.ts";
 import type { ManifestState } from "../manifest/mod.ts";
 import { Memtable } from "../memtable/mod.ts";
-import type { Entry } from "../util/entry.ts";
+import { type Entry, KIND_LOG } from "../util/entry.ts";
 import type { Logger } from "../util/log.ts";
 import { type RecoveredWal, recoverWal, type WalWriter } from "../wal/mod.ts";
+import type { PendingLogOp } from "./log_ops.ts";
 
 /** What `replayWal` rebuilt. */
 export interface Replayed {
@@ -22,6 +23,8 @@ export interface Replayed {
   recovered: RecoveredWal;
   /** The newest sequence in the tables or the WAL. */
   lastSeq: number;
+  /** Log ops past `flushedSeq`, in order: they never go into a memtable (§ "Log operations"). */
+  log: PendingLogOp[];
 }
 
 /**
@@ -36,6 +39,7 @@ export function replayWal(
   options: { memtableSizeBytesMax: number; logger: Logger; onDamage?: "throw" | "stop" },
 ): Replayed {
   const memtables: Memtable[] = [new Memtable()];
+  const log: PendingLogOp[] = [];
   let lastSeq = manifest.flushedSeq;
   for (const t of manifest.tables) lastSeq = Math.max(lastSeq, t.maxSeq);
   const recovered = recoverWal(fs, walDir, {
@@ -46,7 +50,9 @@ export function replayWal(
       let current = memtables[0]!;
       for (const entry of entries) {
         if (entry.seq <= manifest.flushedSeq) continue;
-        current.apply(entry);
+        if (entry.kind === KIND_LOG) {
+          log.push({ seq: entry.seq, key: entry.key, value: entry.value });
+        } else current.apply(entry);
       }
       if (current.sizeBytes >= options.memtableSizeBytesMax) {
         current = new Memtable();
@@ -54,7 +60,7 @@ export function replayWal(
       }
     },
   });
-  return { memtables, recovered, lastSeq: Math.max(lastSeq, recovered.lastSeq) };
+  return { memtables, recovered, lastSeq: Math.max(lastSeq, recovered.lastSeq), log };
 }
 
 /**

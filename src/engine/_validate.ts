@@ -14,7 +14,7 @@ import {
   VALUE_SIZE_BYTES_MAX,
 } from "../limits.ts";
 import { toBytes } from "../util/bytes.ts";
-import { KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+import { KIND_DELETE, KIND_LOG, KIND_META, KIND_PUT } from "../util/entry.ts";
 import type { WalOp } from "../wal/mod.ts";
 import type { WriteOp } from "./database.ts";
 
@@ -51,28 +51,30 @@ export function validateBatch(
     }
     const key = toBytesChecked(op.key, "key", i);
     checkKey(key);
-    if (op.type === "put") {
+    if (op.type === "put" || op.type === "meta" || op.type === "log") {
       const value = toBytesChecked(op.value, "value", i);
       if (value.length > VALUE_SIZE_BYTES_MAX) {
         throw new InvalidArgumentError(
           `Value too large: ${value.length} bytes (limit ${VALUE_SIZE_BYTES_MAX} bytes)`,
         );
       }
-      const expireAtMs = op.expireAtMs ?? 0;
+      // A log op never expires (§ "Log operations").
+      const expireAtMs = op.type === "log" ? 0 : op.expireAtMs ?? 0;
       if (!Number.isSafeInteger(expireAtMs) || expireAtMs < 0 || expireAtMs > EXPIRE_AT_MS_MAX) {
         throw new InvalidArgumentError(
-          `Invalid expireAtMs: ${op.expireAtMs} (must be an integer from 0 to ${EXPIRE_AT_MS_MAX})`,
+          `Invalid expireAtMs: ${expireAtMs} (must be an integer from 0 to ${EXPIRE_AT_MS_MAX})`,
         );
       }
       bytes += key.length + value.length;
       puts++;
-      out[i] = { kind: KIND_PUT, key, value, expireAtMs };
+      const kind = op.type === "put" ? KIND_PUT : op.type === "meta" ? KIND_META : KIND_LOG;
+      out[i] = { kind, key, value, expireAtMs };
     } else if (op.type === "delete") {
       bytes += key.length;
       out[i] = { kind: KIND_DELETE, key };
     } else {
       throw new InvalidArgumentError(
-        `Invalid batch operation ${i}: type must be "put" or "delete"`,
+        `Invalid batch operation ${i}: type must be "put", "meta", "log" or "delete"`,
       );
     }
   }

@@ -35,7 +35,12 @@ import {
   ReadOnlyError,
 } from "../errors.ts";
 import { type DirLock, type FileSystem, joinPath } from "../fs/mod.ts";
-import { BATCH_OPS_MAX, BATCH_SIZE_BYTES_MAX, IMMUTABLE_MEMTABLES_MAX } from "../limits.ts";
+import {
+  BATCH_OPS_MAX,
+  BATCH_SIZE_BYTES_MAX,
+  IMMUTABLE_MEMTABLES_MAX,
+  WAL_RETAINED_BYTES_FLUSH,
+} from "../limits.ts";
 import {
   type HistoryAncestor,
   type LoadedManifests,
@@ -55,7 +60,15 @@ import { type SegmentInfo, type WalOp, WalWriter } from "../wal/mod.ts";
 import { batchOpCount, decodeBatch } from "../wal/format.ts";
 import { assert } from "../util/assert.ts";
 import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
-import { type Entry, type EntryIterator, isDeadAt, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+import {
+  type Entry,
+  type EntryIterator,
+  type EntryKind,
+  isDeadAt,
+  KIND_DELETE,
+  KIND_LOG,
+} from "../util/entry.ts";
+import { type LogConsumer, logOpsOf, olderLogOps, type PendingLogOp } from "./log_ops.ts";
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { deletableSegments } from "./retention.ts";
 import {
@@ -104,9 +117,15 @@ export interface OpenHooks {
 /** Bytes or a string (UTF-8 encoded). */
 export type BytesLike = Uint8Array | string;
 
-/** One operation of an atomic batch. */
+/**
+ * One operation of an atomic batch. `meta` stores the metadata record of a non-string key
+ * (`KIND_META`, ARCHITECTURE.md § "Keyspace"); `log` is a log-only op (`KIND_LOG`, § "Log
+ * operations"): in the WAL and on replicas, never in the memtable.
+ */
 export type WriteOp =
   | { type: "put"; key: BytesLike; value: BytesLike; expireAtMs?: number }
+  | { type: "meta"; key: BytesLike; value: BytesLike; expireAtMs?: number }
+  | { type: "log"; key: BytesLike; value: BytesLike }
   | { type: "delete"; key: BytesLike };
 
 /** Options of `put`. */
@@ -128,6 +147,8 @@ export interface ScanOptions {
 
 /** A live value with its expiry. */
 export interface ValueEntry {
+  /** `KIND_PUT` (a string) or `KIND_META` (the metadata record of another type). */
+  kind: EntryKind;
   /** The value. */
   value: Uint8Array;
   /** Expiry as Unix milliseconds; 0 = never. */
@@ -240,6 +261,11 @@ export class Database {
   /** Free bytes a compaction that ran out of space waits for before it runs again. */
   #compactionNeedsBytes = 0;
   #retentionPins: (() => RetentionPins) | undefined;
+  /** The layer owning log ops; until it attaches, replayed log ops wait in `#pendingLog`. */
+  #logConsumer: LogConsumer | undefined;
+  #pendingLog: PendingLogOp[] = [];
+  /** Active WAL segment at the last look: a change triggers the WAL-size check. */
+  #walSegmentSeen = 0;
   #lastGroup: Promise<void> | undefined;
   #manifestQueue: Promise<void> = Promise.resolve();
   #nextFileNumber: number;
@@ -374,6 +400,17 @@ export class Database {
       const replayed = replayWal(fs, walDir, manifest, resolved);
       const { memtables, recovered } = replayed;
       const lastSeq = replayed.lastSeq;
+      // Log ops are never in tables: those of records the tables cover were kept in the WAL
+      // by the log pin and are collected here, before the newer ones.
+      const pendingLog = [
+        ...olderLogOps(fs, recovered.segments, manifest.flushedSeq, (path, err) => {
+          log("warn", "log ops past WAL damage are lost (the damage is below the tables)", {
+            path,
+            error: err.message,
+          });
+        }),
+        ...replayed.log,
+      ];
       let retiredFiles: number[] = [];
       if (fallback) {
         // Every check passed: the previous copy replaces MANIFEST in both files.
@@ -427,6 +464,8 @@ export class Database {
       db.#immutables = memtables.slice(1).filter((m) => !m.isEmpty);
       db.#retentionPins = options.retentionPins;
       dropSegmentsBeforeSkippedDamage(wal, recovered, store.retainAfterSeq, log);
+      db.#pendingLog = pendingLog;
+      db.#walSegmentSeen = wal.activeSegmentId;
       db.#deleteObsoleteSegments();
       // Started on a full disk: reads are served, writes refused until space exists.
       if (wal.noSpace) space.enterFull(wal.noSpace, "open");
@@ -499,13 +538,18 @@ export class Database {
     const memtable = this.#memtable;
     let seq = appended.seq;
     for (const op of walOps) {
-      memtable.apply({
-        key: op.key,
-        seq,
-        kind: op.kind,
-        expireAtMs: op.expireAtMs ?? 0,
-        value: op.value ?? EMPTY,
-      });
+      if (op.kind !== KIND_LOG) {
+        memtable.apply({
+          key: op.key,
+          seq,
+          kind: op.kind,
+          expireAtMs: op.expireAtMs ?? 0,
+          value: op.value ?? EMPTY,
+        });
+      } else if (this.#logConsumer === undefined) {
+        // Written with nobody to own it: held (and pinned) like a replayed one.
+        this.#pendingLog.push({ seq, key: op.key, value: op.value ?? EMPTY });
+      }
       seq++;
     }
     this.#lastSeq = seq - 1;
@@ -528,6 +572,7 @@ export class Database {
     }
     const durable = this.#lastGroupWrapped!;
     if (this.#memtable.sizeBytes >= this.#options.memtableSizeBytesMax) this.#rotateMemtable();
+    if (this.#wal.activeSegmentId !== this.#walSegmentSeen) this.#onWalSegmentSwitch();
     if (this.#immutables.length > IMMUTABLE_MEMTABLES_MAX) {
       return durable.then(() => this.#waitForFlushRoom());
     }
@@ -575,9 +620,9 @@ export class Database {
         entries = entries.slice(this.#lastSeq - seq + 1);
         appended = this.#wal.append(
           entries.map((e): WalOp =>
-            e.kind === KIND_PUT
-              ? { kind: KIND_PUT, key: e.key, value: e.value, expireAtMs: e.expireAtMs }
-              : { kind: KIND_DELETE, key: e.key }
+            e.kind === KIND_DELETE
+              ? { kind: KIND_DELETE, key: e.key }
+              : { kind: e.kind, key: e.key, value: e.value, expireAtMs: e.expireAtMs }
           ),
         );
       } else {
@@ -588,8 +633,14 @@ export class Database {
     }
     assert(appended.seq === entries[0]!.seq, "replicated sequence mismatch");
     const memtable = this.#memtable;
-    for (const entry of entries) memtable.apply(entry);
+    let logOps = false;
+    for (const entry of entries) {
+      if (entry.kind === KIND_LOG) logOps = true;
+      else memtable.apply(entry);
+    }
     this.#lastSeq = entries[entries.length - 1]!.seq;
+    // The consumer sees the batch's log ops after its other ops are readable.
+    if (logOps) this.#deliverLog(logOpsOf(entries));
     return this.#afterApply(appended.durable);
   }
 
@@ -640,6 +691,8 @@ export class Database {
    * write with a sequence ≤ `manifest.flushedSeq` is in those tables, and none above.
    */
   async checkpoint(): Promise<DatabaseCheckpoint> {
+    // Log ops are not in tables: their owner writes what they hold as puts first.
+    await this.#logConsumer?.persistAll?.();
     await this.flush();
     // Bounded: a manifest change in flight is seen in the levels within a few turns.
     for (let attempt = 0; attempt < 10_000; attempt++) {
@@ -755,6 +808,9 @@ export class Database {
     this.#memtable = new Memtable();
     this.#immutables = [];
     this.#lastSeq = seq;
+    // Log ops of the old content are meaningless now; the consumer reloads from the tables.
+    this.#pendingLog = [];
+    this.#logConsumer?.reset?.();
     this.#deleteObsoleteSegments();
     this.#options.logger("info", "installed snapshot", {
       dir: this.dir,
@@ -767,6 +823,119 @@ export class Database {
   applyRetention(): void {
     if (this.#closed || this.#fatal) return;
     this.#deleteObsoleteSegments();
+  }
+
+  // ---------------------------------------------------------------- log ops
+
+  /**
+   * Wires in the layer that owns log ops (ARCHITECTURE.md § "Log operations"): hands it every
+   * log op recovered at open that is still waiting, in sequence order, then every log op a
+   * replicated record carries, and from now on asks it for the log retention pin. One
+   * consumer per database; `undefined` detaches it (its pin goes with it).
+   */
+  attachLogConsumer(consumer: LogConsumer | undefined): void {
+    this.#logConsumer = consumer;
+    if (consumer === undefined) return;
+    const pending = this.#pendingLog;
+    this.#pendingLog = [];
+    for (const op of pending) consumer.applyLog(op.seq, op.key, op.value);
+  }
+
+  /** Log ops recovered at open (or replicated) that no consumer has taken yet. */
+  get pendingLogOps(): number {
+    return this.#pendingLog.length;
+  }
+
+  #deliverLog(ops: PendingLogOp[]): void {
+    const consumer = this.#logConsumer;
+    if (consumer === undefined) {
+      for (const op of ops) this.#pendingLog.push(op);
+      return;
+    }
+    for (const op of ops) consumer.applyLog(op.seq, op.key, op.value);
+  }
+
+  /** Highest sequence whose log ops are all durable elsewhere (`Infinity`: none pinned). */
+  #logPin(): number {
+    if (this.#logConsumer !== undefined) return this.#logConsumer.logDurableThroughSeq();
+    const first = this.#pendingLog[0];
+    return first === undefined ? Infinity : first.seq - 1;
+  }
+
+  /**
+   * A WAL segment filled up. When the closed segments hold more than
+   * `WAL_RETAINED_BYTES_FLUSH` only because the memtable is not flushed yet (a workload of
+   * mostly log ops fills the WAL far faster than the memtable), flush it so that retention
+   * can delete them; an empty memtable just moves `flushedSeq` forward.
+   */
+  #onWalSegmentSwitch(): void {
+    this.#walSegmentSeen = this.#wal.activeSegmentId;
+    if (this.#closed || this.#fatal) return;
+    let retained = 0;
+    for (const s of this.#wal.segments()) {
+      if (s.id !== this.#wal.activeSegmentId && s.lastSeq > this.#manifest.flushedSeq) {
+        retained += s.sizeBytes;
+      }
+    }
+    if (retained < WAL_RETAINED_BYTES_FLUSH) return;
+    if (!this.#memtable.isEmpty) this.#rotateMemtable();
+    else if (this.#immutables.length === 0) {
+      this.#advanceFlushedSeq().catch((err) => this.#fail(err));
+    }
+  }
+
+  /**
+   * Nothing is waiting to be flushed (every write since the last flush was a log op): records
+   * in the manifest that the tables cover everything up to now, then applies retention.
+   */
+  async #advanceFlushedSeq(): Promise<void> {
+    const seq = this.#lastSeq;
+    if (seq <= this.#manifest.flushedSeq) return;
+    await this.#commitManifest((m) => ({ ...m, flushedSeq: Math.max(m.flushedSeq, seq) }));
+    this.#deleteObsoleteSegments();
+  }
+
+  /**
+   * The live entries in a prefix or `[start, end)`, read synchronously (so no write can land
+   * between two of them), at most `limit` (required: this builds an array). Each item is
+   * `[key, value, kind, seq]`.
+   */
+  readRange(
+    range: ScanRange,
+    options: { limit: number; reverse?: boolean },
+  ): [Uint8Array, Uint8Array, EntryKind, number][] {
+    if (this.#closed) throw new ClosedError("Cannot read: database is closed");
+    const { start, end } = resolveRange(range);
+    const limit = options.limit;
+    if (!(limit >= 0)) throw new InvalidArgumentError(`Invalid read limit: ${limit}`);
+    const reverse = options.reverse ?? false;
+    const { iterator, release } = this.#snapshotIterator();
+    const out: [Uint8Array, Uint8Array, EntryKind, number][] = [];
+    try {
+      if (reverse) {
+        if (end === undefined) iterator.seekToLast();
+        else {
+          iterator.seekForPrev(end);
+          if (iterator.valid() && compareBytes(iterator.entry().key, end) >= 0) iterator.prev();
+        }
+      } else if (start === undefined) iterator.seekToFirst();
+      else iterator.seek(start);
+      const now = this.#options.nowMs();
+      while (out.length < limit && iterator.valid()) {
+        const e = iterator.entry();
+        if (
+          reverse
+            ? start !== undefined && compareBytes(e.key, start) < 0
+            : end !== undefined && compareBytes(e.key, end) >= 0
+        ) break;
+        if (!isDeadAt(e, now)) out.push([e.key, e.value, e.kind, e.seq]);
+        if (reverse) iterator.prev();
+        else iterator.next();
+      }
+    } finally {
+      release();
+    }
+    return out;
   }
 
   #checkWritable(): void {
@@ -847,7 +1016,7 @@ export class Database {
     this.#counters.gets++;
     const entry = this.#find(k);
     if (entry === undefined || isDeadAt(entry, this.#options.nowMs())) return undefined;
-    return { value: entry.value, expireAtMs: entry.expireAtMs, seq: entry.seq };
+    return { kind: entry.kind, value: entry.value, expireAtMs: entry.expireAtMs, seq: entry.seq };
   }
 
   #find(key: Uint8Array): Entry | undefined {
@@ -878,16 +1047,7 @@ export class Database {
     options: ScanOptions = {},
   ): AsyncIterableIterator<[Uint8Array, Uint8Array]> {
     if (this.#closed) throw new ClosedError("Cannot scan: database is closed");
-    let start: Uint8Array | undefined;
-    let end: Uint8Array | undefined;
-    if ("prefix" in range) {
-      const p = toBytes(range.prefix);
-      start = p.length > 0 ? p : undefined;
-      end = prefixEnd(p);
-    } else {
-      start = range.start === undefined ? undefined : toBytes(range.start);
-      end = range.end === undefined ? undefined : toBytes(range.end);
-    }
+    const { start, end } = resolveRange(range);
     const limit = options.limit ?? Infinity;
     if (!(limit >= 0)) throw new InvalidArgumentError(`Invalid scan limit: ${options.limit}`);
     const reverse = options.reverse ?? false;
@@ -1298,10 +1458,12 @@ export class Database {
   #deleteObsoleteSegments(): void {
     const segments = this.#wal.segments();
     const pins = this.#retentionPins?.();
+    const logPin = this.#logPin();
     const ids = deletableSegments(segments, {
       // Both manifest copies must be able to replay the WAL from their flushedSeq.
       flushedSeq: this.#manifestStore.retainAfterSeq,
       activeSegmentId: this.#wal.activeSegmentId,
+      ...(logPin !== Infinity ? { logDurableSeq: logPin } : {}),
       ...(pins ? { pinnedSeqs: pins.pinnedSeqs } : {}),
       ...(pins?.retainedBytesMax !== undefined ? { retainedBytesMax: pins.retainedBytesMax } : {}),
     });
@@ -1315,6 +1477,7 @@ export class Database {
     while (this.#flushing) await this.#flushing;
     if (this.#fatal) this.#checkWritable();
     if (this.#flushBlocked) throw this.#space.refusal();
+    if (this.#memtable.isEmpty && this.#immutables.length === 0) await this.#advanceFlushedSeq();
   }
 
   /**
@@ -1450,6 +1613,19 @@ export class Database {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The bounds of a scan range as bytes. */
+function resolveRange(range: ScanRange): { start?: Uint8Array; end?: Uint8Array } {
+  if ("prefix" in range) {
+    const p = toBytes(range.prefix);
+    const end = prefixEnd(p);
+    return { ...(p.length > 0 ? { start: p } : {}), ...(end !== undefined ? { end } : {}) };
+  }
+  return {
+    ...(range.start !== undefined ? { start: toBytes(range.start) } : {}),
+    ...(range.end !== undefined ? { end: toBytes(range.end) } : {}),
+  };
+}
 
 export { CorruptionError };
 assert(SLICE_CHECK_ENTRIES > 0, "slice size");

@@ -24,6 +24,7 @@ import {
 } from "../mod.ts";
 import { compareBytes, hasPrefix, toBytes } from "../util/bytes.ts";
 import { EXPIRE_AT_MS_MAX, KEY_SIZE_BYTES_MAX, VALUE_SIZE_BYTES_MAX } from "../limits.ts";
+import { KIND_META, KIND_PUT } from "../util/entry.ts";
 
 const latin1 = new TextDecoder("latin1");
 
@@ -50,6 +51,11 @@ function checkOp(op: WriteOp): { key: Uint8Array; value: Uint8Array | undefined 
     );
   }
   if (op.type === "delete") return { key, value: undefined };
+  if (op.type === "log") {
+    // A log op's sequence is known only when it is written (time-series writes are refused
+    // inside MULTI before they get here; ARCHITECTURE.md § "Time-series commands").
+    throw new InvalidArgumentError("Log operations cannot be part of a transaction");
+  }
   const value = toBytes(op.value);
   if (value.length > VALUE_SIZE_BYTES_MAX) {
     throw new InvalidArgumentError(
@@ -99,9 +105,12 @@ export class TxnOverlay {
     for (let i = 0; i < ops.length; i++) {
       const { key, value } = checked[i]!;
       const op = ops[i]!;
-      const entry = value === undefined
-        ? null
-        : { value, expireAtMs: op.type === "put" ? op.expireAtMs ?? 0 : 0, seq: -1 };
+      const entry: ValueEntry | null = value === undefined ? null : {
+        value,
+        expireAtMs: op.type === "put" || op.type === "meta" ? op.expireAtMs ?? 0 : 0,
+        seq: -1,
+        kind: op.type === "meta" ? KIND_META : KIND_PUT,
+      };
       const id = keyId(key);
       // Re-inserting keeps the first-write order of the map: delete only on a new key.
       const old = this.#staged.get(id);
@@ -166,8 +175,12 @@ export class TxnOverlay {
     for (const { key, entry } of this.#staged.values()) {
       if (entry === null) {
         if (this.#db.getEntry(key) !== undefined) ops.push({ type: "delete", key });
-      } else if (entry.expireAtMs === 0) ops.push({ type: "put", key, value: entry.value });
-      else ops.push({ type: "put", key, value: entry.value, expireAtMs: entry.expireAtMs });
+      } else {
+        // A key of another type (EXPIRE/PERSIST rewrite its metadata entry) keeps its kind.
+        const type = entry.kind === KIND_META ? "meta" : "put";
+        if (entry.expireAtMs === 0) ops.push({ type, key, value: entry.value });
+        else ops.push({ type, key, value: entry.value, expireAtMs: entry.expireAtMs });
+      }
     }
     return ops;
   }

@@ -13,7 +13,7 @@
  * - The entry at each restart point stores its whole key (`shared` = 0); restart offsets
  *   start at 0, strictly ascend and point inside the entry area.
  * - An empty block is just `restartCount` = 0 (4 bytes); a non-empty block has ≥ 1 restart.
- * - `kind` is `KIND_PUT` (1) or `KIND_DELETE` (0); every varint is a safe integer.
+ * - `kind` is `KIND_DELETE` (0), `KIND_PUT` (1) or `KIND_META` (2); every varint is a safe integer.
  * - Decoding never reads outside the entry area: malformed bytes raise `CorruptionError`.
  * - A decoded block's bytes are never mutated, so entries may hand out views into them.
  *
@@ -24,7 +24,13 @@ import { CorruptionError } from "../errors.ts";
 import { BLOCK_RESTART_INTERVAL } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import { putVarint } from "../util/coding.ts";
-import { type Entry, type EntryIterator, type EntryKind, KIND_PUT } from "../util/entry.ts";
+import {
+  type Entry,
+  type EntryIterator,
+  type EntryKind,
+  KIND_META,
+  KIND_PUT,
+} from "../util/entry.ts";
 
 /** Most bytes the fixed part of one entry takes: three varints, seq, kind and expiry. */
 const ENTRY_HEADER_BYTES_MAX = 3 * 8 + 8 + 1 + 8;
@@ -526,7 +532,7 @@ export class BlockIterator implements EntryIterator {
     if (p >= end || data[p]! >= 0x80) throw this.#block.corrupt(`bad sequence number at ${p}`);
     p++;
     const kind = p < end ? data[p]! : 0xff;
-    if (kind > KIND_PUT) throw this.#block.corrupt(`bad entry kind ${kind} at ${p}`);
+    if (kind > KIND_META) throw this.#block.corrupt(`bad entry kind ${kind} at ${p}`);
     p++;
     const expireStart = p;
     while (p < end && data[p]! >= 0x80 && p - expireStart < 8) p++;

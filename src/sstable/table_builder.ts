@@ -30,7 +30,7 @@ import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { putVarint } from "../util/coding.ts";
 import { crc32c, maskCrc } from "../util/crc32c.ts";
-import { type Entry, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+import { type Entry, KIND_DELETE, KIND_META, KIND_PUT } from "../util/entry.ts";
 import { snappyCompress, snappyUncompressedLength } from "./_snappy.ts";
 import { BlockBuilder } from "./block.ts";
 import { bloomHash, buildBloomFilter } from "./bloom.ts";
@@ -142,13 +142,16 @@ export class TableBuilder {
     assert(key.length <= KEY_SIZE_BYTES_MAX, "key within KEY_SIZE_BYTES_MAX");
     assert(value.length <= VALUE_SIZE_BYTES_MAX, "value within VALUE_SIZE_BYTES_MAX");
     assert(Number.isSafeInteger(seq) && seq >= 1, "seq is a positive safe integer");
-    assert(kind === KIND_PUT || kind === KIND_DELETE, "kind is PUT or DELETE");
+    assert(
+      kind === KIND_PUT || kind === KIND_DELETE || kind === KIND_META,
+      "kind is PUT, META or DELETE",
+    );
     assert(
       Number.isSafeInteger(expireAtMs) && expireAtMs >= 0 && expireAtMs <= EXPIRE_AT_MS_MAX,
       "expireAtMs within [0, EXPIRE_AT_MS_MAX]",
     );
-    assert(kind === KIND_PUT || value.length === 0, "tombstones have empty values");
-    assert(kind === KIND_PUT || expireAtMs === 0, "tombstones never expire");
+    assert(kind !== KIND_DELETE || value.length === 0, "tombstones have empty values");
+    assert(kind !== KIND_DELETE || expireAtMs === 0, "tombstones never expire");
     // REQUIRES: key > lastKey
     assert(
       this.#entries === 0 ||

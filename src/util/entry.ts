@@ -10,9 +10,23 @@
 export const KIND_DELETE = 0;
 /** A value, optionally with an expiry time. On disk: never renumber. */
 export const KIND_PUT = 1;
+/**
+ * The metadata record of a key that is not a string (a time series; later hashes, lists …):
+ * stored, ordered, expired and deleted like a PUT, but its value starts with a type byte (see
+ * ARCHITECTURE.md § "Keyspace"), so one lookup answers TYPE and WRONGTYPE. On disk: never
+ * renumber.
+ */
+export const KIND_META = 2;
+/**
+ * A log-only operation: written to the WAL in its batch (same group commit, same sequence
+ * numbering), shipped to replicas, replayed at open to the layer that wrote it, but never
+ * applied to a memtable or stored in an SSTable (ARCHITECTURE.md § "Log operations").
+ * On disk: never renumber.
+ */
+export const KIND_LOG = 3;
 
 /** The entry kinds. */
-export type EntryKind = typeof KIND_DELETE | typeof KIND_PUT;
+export type EntryKind = typeof KIND_DELETE | typeof KIND_PUT | typeof KIND_META | typeof KIND_LOG;
 
 /** One version of one key. */
 export interface Entry {
@@ -20,7 +34,7 @@ export interface Entry {
   key: Uint8Array;
   /** Sequence number of the write that produced this version (≥ 1). */
   seq: number;
-  /** `KIND_PUT` or `KIND_DELETE`. */
+  /** `KIND_PUT`, `KIND_META` or `KIND_DELETE` (`KIND_LOG` only in decoded WAL batches). */
   kind: EntryKind;
   /** Expiry as Unix milliseconds; 0 means never. Always 0 for tombstones. */
   expireAtMs: number;

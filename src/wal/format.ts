@@ -26,7 +26,8 @@
  *   tcrc = maskCrc(crc32c(crc bytes ‖ syncedThrough bytes))
  *
  * BATCH payload: varint count, then per op:
- *   kind u8 | varint keyLen | key | (PUT only:) varint expireAtMs | varint valueLen | value
+ *   kind u8 | varint keyLen | key | (PUT, META, LOG:) varint expireAtMs | varint valueLen | value
+ *   kinds: 0 DELETE, 1 PUT, 2 META, 3 LOG (`src/util/entry.ts`); LOG ops carry expireAtMs 0
  * SEAL payload: one byte 0.
  * ```
  *
@@ -70,7 +71,7 @@ import {
 import { assert } from "../util/assert.ts";
 import { getU64, getVarint, putU64, putVarint, varintLength, viewOf } from "../util/coding.ts";
 import { crc32c, crc32cExtend, maskCrc } from "../util/crc32c.ts";
-import { type Entry, type EntryKind, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+import { type Entry, type EntryKind, KIND_DELETE, KIND_LOG } from "../util/entry.ts";
 
 /** "CHWALSEG" as bytes: the first 8 bytes of every segment. */
 export const WAL_SEGMENT_MAGIC = new Uint8Array([0x43, 0x48, 0x57, 0x41, 0x4c, 0x53, 0x45, 0x47]);
@@ -104,7 +105,7 @@ const SEGMENT_NAME = /^(\d{6,})\.wal$/;
 
 /** One operation of a batch as the writer takes it. */
 export interface WalOp {
-  /** `KIND_PUT` or `KIND_DELETE`. */
+  /** `KIND_PUT`, `KIND_META`, `KIND_LOG` or `KIND_DELETE`. */
   kind: EntryKind;
   /** The user key. */
   key: Uint8Array;
@@ -206,7 +207,7 @@ export function batchPayloadBytes(ops: readonly WalOp[]): number {
   let n = varintLength(ops.length);
   for (const op of ops) {
     n += 1 + varintLength(op.key.length) + op.key.length;
-    if (op.kind === KIND_PUT) {
+    if (op.kind !== KIND_DELETE) {
       const valueLength = op.value?.length ?? 0;
       n += varintLength(op.expireAtMs ?? 0) + varintLength(valueLength) + valueLength;
     }
@@ -220,12 +221,12 @@ export function encodeBatchInto(buf: Uint8Array, offset: number, ops: readonly W
   assert(ops.length <= BATCH_OPS_MAX, "batch over BATCH_OPS_MAX");
   offset = putVarint(buf, offset, ops.length);
   for (const op of ops) {
-    assert(op.kind === KIND_PUT || op.kind === KIND_DELETE, `bad op kind: ${op.kind}`);
+    assert(op.kind >= KIND_DELETE && op.kind <= KIND_LOG, `bad op kind: ${op.kind}`);
     buf[offset++] = op.kind;
     offset = putVarint(buf, offset, op.key.length);
     buf.set(op.key, offset);
     offset += op.key.length;
-    if (op.kind === KIND_PUT) {
+    if (op.kind !== KIND_DELETE) {
       const expireAtMs = op.expireAtMs ?? 0;
       assert(expireAtMs <= EXPIRE_AT_MS_MAX, "expireAtMs over EXPIRE_AT_MS_MAX");
       offset = putVarint(buf, offset, expireAtMs);
@@ -278,7 +279,7 @@ export function decodeBatch(payload: Uint8Array, seq: number): Entry[] {
   for (let i = 0; i < count; i++) {
     if (offset >= end) fail(`op ${i} of ${count} missing`, offset);
     const kind = payload[offset]!;
-    if (kind !== KIND_PUT && kind !== KIND_DELETE) fail(`op ${i} has unknown kind ${kind}`, offset);
+    if (kind > KIND_LOG) fail(`op ${i} has unknown kind ${kind}`, offset);
     offset++;
     const keyLength = varint(offset, "key length");
     offset = keyLength.offset;
@@ -303,7 +304,8 @@ export function decodeBatch(payload: Uint8Array, seq: number): Entry[] {
     }
     const value = copyBytes(payload, offset, offset + valueLength.value);
     offset += valueLength.value;
-    entries[i] = { key, seq: seq + i, kind: KIND_PUT, expireAtMs: expire.value, value };
+    if (kind === KIND_LOG && expire.value !== 0) fail(`op ${i} is a log op with an expiry`, offset);
+    entries[i] = { key, seq: seq + i, kind: kind as EntryKind, expireAtMs: expire.value, value };
   }
   if (offset !== end) fail(`${end - offset} trailing bytes after ${count} ops`, offset);
   return entries;

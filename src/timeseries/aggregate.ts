@@ -1,0 +1,268 @@
+/**
+ * Aggregation: RedisTimeSeries 1.8's aggregators over time buckets (TS.RANGE AGGREGATION,
+ * compaction rules) and its reducers (TS.MRANGE GROUPBY … REDUCE). ARCHITECTURE.md
+ * § "Queries and aggregation" states the semantics, including the edge cases below.
+ *
+ * - A bucket of `bucketMs` starting at `align` holds `[start, start + bucketMs)`; its start is
+ *   `ts − ((ts − align) mod bucketMs)`, clamped at 0 (RedisTimeSeries's `CalcBucketStart` and
+ *   `BucketStartNormalize`).
+ * - Variance as RedisTimeSeries computes it (sum and sum of squares); `var.s`/`std.s` of one
+ *   value is 0.
+ * - `twa` is the time-weighted average of the linear interpolation of the samples over the
+ *   bucket's time frame: from the bucket start (or the range start) when a sample precedes the
+ *   bucket, else from its first sample; to the bucket end when a sample follows it, else to its
+ *   last sample. One point (or a zero-width span) gives that point's value.
+ * - EMPTY fills the buckets between the first and the last bucket holding data: `sum` and
+ *   `count` with 0, `last` with the last value before the bucket, `twa` by interpolating the
+ *   neighbours, every other aggregator with NaN.
+ *
+ * @module
+ */
+
+import type { Aggregator } from "./meta.ts";
+
+/** Where a bucket's reported timestamp lies. */
+export type BucketTimestamp = "start" | "mid" | "end";
+
+/** How a range query aggregates. */
+export interface AggregationSpec {
+  /** The aggregator. */
+  aggregator: Aggregator;
+  /** Bucket length in ms (≥ 1). */
+  bucketMs: number;
+  /** Bucket alignment (a timestamp at which a bucket starts). */
+  alignMs: number;
+  /** Report empty buckets. */
+  empty: boolean;
+  /** Which timestamp stands for a bucket. */
+  bucketTimestamp: BucketTimestamp;
+}
+
+/** A sample outside the range, for `twa` at the edges. */
+export interface EdgeSample {
+  /** Timestamp. */
+  ts: number;
+  /** Value. */
+  value: number;
+}
+
+/** The start of the bucket holding `ts`. */
+export function bucketStart(ts: number, bucketMs: number, alignMs: number): number {
+  const diff = ts - alignMs;
+  const mod = ((diff % bucketMs) + bucketMs) % bucketMs;
+  return Math.max(0, ts - mod);
+}
+
+/**
+ * One aggregate over `values[a … b)` (timestamps `ts[a … b)`), or NaN when empty. For `twa`,
+ * `prev`/`next` are the samples just outside and `[frameStart, frameEnd]` the bucket's frame.
+ */
+export function aggregate(
+  aggregator: Aggregator,
+  ts: ArrayLike<number>,
+  values: ArrayLike<number>,
+  a: number,
+  b: number,
+  twa?: {
+    prev?: EdgeSample | undefined;
+    next?: EdgeSample | undefined;
+    frameStart: number;
+    frameEnd: number;
+  },
+): number {
+  const n = b - a;
+  if (n <= 0) return NaN;
+  switch (aggregator) {
+    case "avg": {
+      let sum = 0;
+      for (let i = a; i < b; i++) sum += values[i]!;
+      return sum / n;
+    }
+    case "sum": {
+      let sum = 0;
+      for (let i = a; i < b; i++) sum += values[i]!;
+      return sum;
+    }
+    case "min": {
+      let m = values[a]!;
+      for (let i = a + 1; i < b; i++) if (values[i]! < m) m = values[i]!;
+      return m;
+    }
+    case "max": {
+      let m = values[a]!;
+      for (let i = a + 1; i < b; i++) if (values[i]! > m) m = values[i]!;
+      return m;
+    }
+    case "range": {
+      let lo = values[a]!;
+      let hi = lo;
+      for (let i = a + 1; i < b; i++) {
+        const v = values[i]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      return hi - lo;
+    }
+    case "count":
+      return n;
+    case "first":
+      return values[a]!;
+    case "last":
+      return values[b - 1]!;
+    case "var.p":
+    case "var.s":
+    case "std.p":
+    case "std.s": {
+      let sum = 0;
+      let sum2 = 0;
+      for (let i = a; i < b; i++) {
+        const v = values[i]!;
+        sum += v;
+        sum2 += v * v;
+      }
+      let v = (sum2 - 2 * sum * sum / n + Math.pow(sum / n, 2) * n) / n;
+      if (aggregator === "var.s" || aggregator === "std.s") v = n === 1 ? 0 : v * n / (n - 1);
+      return aggregator.startsWith("std") ? Math.sqrt(v) : v;
+    }
+    case "twa":
+      return timeWeighted(ts, values, a, b, twa);
+  }
+}
+
+function timeWeighted(
+  ts: ArrayLike<number>,
+  values: ArrayLike<number>,
+  a: number,
+  b: number,
+  edges: {
+    prev?: EdgeSample | undefined;
+    next?: EdgeSample | undefined;
+    frameStart: number;
+    frameEnd: number;
+  } | undefined,
+): number {
+  let area = 0;
+  let first = ts[a]!;
+  let last = ts[b - 1]!;
+  const prev = edges?.prev;
+  const next = edges?.next;
+  if (prev !== undefined && edges !== undefined) {
+    // Interpolate the value at the frame start from the previous sample.
+    const t1 = prev.ts;
+    const v1 = prev.value;
+    const t2 = ts[a]!;
+    const v2 = values[a]!;
+    const ta = Math.max(edges.frameStart, t1);
+    const va = v1 + ((ta - t1) * (v2 - v1)) / (t2 - t1);
+    area += ((va + v2) * (t2 - ta)) / 2;
+    first = ta;
+  }
+  for (let i = a + 1; i < b; i++) {
+    area += ((values[i - 1]! + values[i]!) * (ts[i]! - ts[i - 1]!)) / 2;
+  }
+  if (next !== undefined && edges !== undefined) {
+    const t1 = ts[b - 1]!;
+    const v1 = values[b - 1]!;
+    const tb = Math.min(edges.frameEnd, next.ts);
+    const vb = v1 + ((tb - t1) * (next.value - v1)) / (next.ts - t1);
+    area += ((v1 + vb) * (tb - t1)) / 2;
+    last = tb;
+  }
+  if (last === first) return values[b - 1]!;
+  return area / (last - first);
+}
+
+/** The value of an empty bucket under EMPTY (see the module comment). */
+function emptyValue(
+  aggregator: Aggregator,
+  bucket: number,
+  bucketMs: number,
+  prev: EdgeSample | undefined,
+  next: EdgeSample | undefined,
+): number {
+  switch (aggregator) {
+    case "sum":
+    case "count":
+      return 0;
+    case "last":
+      return prev === undefined ? NaN : prev.value;
+    case "twa": {
+      if (prev === undefined || next === undefined) return NaN;
+      const ta = bucket;
+      const tb = bucket + bucketMs;
+      const slope = (next.value - prev.value) / (next.ts - prev.ts);
+      const va = prev.value + (ta - prev.ts) * slope;
+      const vb = prev.value + (tb - prev.ts) * slope;
+      return (va + vb) / 2;
+    }
+    default:
+      return NaN;
+  }
+}
+
+/**
+ * Aggregates `ts[0 … n)`/`values` (already filtered, ascending) into buckets. `prev`/`next`
+ * are the samples just before and after the range (for `twa` and EMPTY `last`); `rangeStart`
+ * and `rangeEnd` bound `twa`'s first and last frames. Returns ascending buckets.
+ */
+export function aggregateRange(
+  spec: AggregationSpec,
+  ts: ArrayLike<number>,
+  values: ArrayLike<number>,
+  n: number,
+  edges: {
+    prev?: EdgeSample | undefined;
+    next?: EdgeSample | undefined;
+    rangeStart: number;
+    rangeEnd: number;
+  },
+): { ts: number[]; values: number[] } {
+  const outTs: number[] = [];
+  const outValues: number[] = [];
+  const { aggregator, bucketMs, alignMs } = spec;
+  const shift = spec.bucketTimestamp === "start"
+    ? 0
+    : spec.bucketTimestamp === "end"
+    ? bucketMs
+    : Math.floor(bucketMs / 2);
+  let i = 0;
+  let prevBucket = -1;
+  let prevSample = edges.prev;
+  while (i < n) {
+    const bucket = bucketStart(ts[i]!, bucketMs, alignMs);
+    let j = i + 1;
+    const end = bucket + bucketMs;
+    while (j < n && ts[j]! < end) j++;
+    if (spec.empty && prevBucket >= 0) {
+      for (let e = prevBucket + bucketMs; e < bucket; e += bucketMs) {
+        const v = emptyValue(aggregator, e, bucketMs, prevSample, {
+          ts: ts[i]!,
+          value: values[i]!,
+        });
+        outTs.push(e + shift);
+        outValues.push(v);
+      }
+    }
+    const nextSample = j < n ? { ts: ts[j]!, value: values[j]! } : edges.next;
+    const v = aggregate(aggregator, ts, values, i, j, {
+      prev: prevSample,
+      next: nextSample,
+      frameStart: Math.max(bucket, edges.rangeStart),
+      frameEnd: Math.min(end, edges.rangeEnd),
+    });
+    outTs.push(bucket + shift);
+    outValues.push(v);
+    prevSample = { ts: ts[j - 1]!, value: values[j - 1]! };
+    prevBucket = bucket;
+    i = j;
+  }
+  return { ts: outTs, values: outValues };
+}
+
+/** A GROUPBY reducer over the non-NaN values of one timestamp (RedisTimeSeries 1.8). */
+export function reduce(reducer: Aggregator, values: readonly number[]): number {
+  const clean = values.filter((v) => !Number.isNaN(v));
+  if (clean.length === 0) return NaN;
+  const ts = clean.map((_, i) => i);
+  return aggregate(reducer, ts, clean, 0, clean.length);
+}

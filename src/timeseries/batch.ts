@@ -1,0 +1,173 @@
+/**
+ * One time-series command's changes, collected while it runs and written as one atomic
+ * engine batch: the log op(s) first (so the first one's sequence is known in advance: the
+ * engine's next sequence), then metadata, registry, chunk and state puts.
+ * ARCHITECTURE.md § "Time-series write path" walks through an example.
+ *
+ * While a command runs, its log entries are applied to the in-memory series at once
+ * (`SeriesSet.apply` semantics), so that its later samples see its earlier ones; entries that
+ * read the engine (`ENTRY_META`, `ENTRY_DROP`) are applied after the batch is written.
+ *
+ * @module
+ */
+
+import type { Database, WriteOp } from "../engine/mod.ts";
+import { TS_LOG_OP_BYTES_MAX } from "../limits.ts";
+import type { ChunkStore } from "./chunks.ts";
+import {
+  encodeLog,
+  encodeState,
+  ENTRY_DROP,
+  ENTRY_META,
+  ENTRY_SAMPLES,
+  ENTRY_STATE,
+  type LogEntry,
+  stateKey,
+  TS_LOG_KEY,
+} from "./log.ts";
+import type { Series, SeriesSet } from "./series_set.ts";
+
+/** Rough bytes of one SAMPLES entry sample in the log (ts varint + f64). */
+const SAMPLE_LOG_BYTES = 11;
+
+/** The changes of one command. */
+export class Batch {
+  readonly db: Database;
+  readonly set: SeriesSet;
+  readonly chunks: ChunkStore;
+  /** Sequence the batch's first log op will get (the engine's next one). */
+  readonly seq: number;
+  /** Entries per series, in order; META entries go first, DROP entries last. */
+  readonly #perSeries = new Map<number, LogEntry[]>();
+  readonly #meta: LogEntry[] = [];
+  readonly #drop: LogEntry[] = [];
+  /** Engine ops other than log, chunk and state ops (metadata, registry, counters). */
+  readonly ops: WriteOp[] = [];
+  /** Series whose state record must be rewritten. */
+  readonly stateDirty = new Set<Series>();
+  /** Series created by this command, by key (binary string), before the batch is written. */
+  readonly created = new Map<string, Series>();
+  #logBytes = 0;
+
+  /** Starts a batch on `db`. */
+  constructor(db: Database, set: SeriesSet, chunks: ChunkStore) {
+    this.db = db;
+    this.set = set;
+    this.chunks = chunks;
+    this.seq = db.lastSeq + 1;
+  }
+
+  #list(version: number): LogEntry[] {
+    let list = this.#perSeries.get(version);
+    if (!list) this.#perSeries.set(version, list = []);
+    return list;
+  }
+
+  /** Sets a head sample (applied now, logged). REQUIRES: ts > the series' sealed boundary. */
+  headUpsert(series: Series, ts: number, value: number): void {
+    series.head.upsert(ts, value);
+    series.markUncovered(this.seq);
+    const list = this.#list(series.version);
+    const last = list[list.length - 1];
+    if (last?.type === ENTRY_SAMPLES) {
+      last.ts.push(ts);
+      last.values.push(value);
+    } else list.push({ type: ENTRY_SAMPLES, version: series.version, ts: [ts], values: [value] });
+    this.#logBytes += SAMPLE_LOG_BYTES;
+  }
+
+  /** Records an entry already applied to memory (DELETE, SEAL). */
+  record(series: Series, entry: LogEntry): void {
+    series.markUncovered(this.seq);
+    this.#list(series.version).push(entry);
+    this.#logBytes += 24;
+  }
+
+  /** An `ENTRY_META` (applied after the write: the engine then holds the metadata). */
+  meta(version: number): void {
+    this.#meta.push({ type: ENTRY_META, version });
+  }
+
+  /** An `ENTRY_DROP` (applied after the write). */
+  drop(version: number): void {
+    this.#drop.push({ type: ENTRY_DROP, version });
+  }
+
+  /** True when nothing would be written. */
+  get isEmpty(): boolean {
+    return this.#perSeries.size === 0 && this.#meta.length === 0 && this.#drop.length === 0 &&
+      this.ops.length === 0 && this.stateDirty.size === 0 && !this.chunks.hasStaged;
+  }
+
+  /**
+   * Closes the batch: appends the STATE entries and state records of dirty series, and
+   * returns the engine ops with the log op(s) first. `throughSeq` of the state records is the
+   * sequence before the batch (its own entries replay idempotently on top).
+   */
+  finish(): WriteOp[] {
+    const throughSeq = this.seq - 1;
+    const statePuts: WriteOp[] = [];
+    for (const series of this.stateDirty) {
+      if (this.set.byVersion(series.version) !== series) continue; // dropped meanwhile
+      const entry: LogEntry = {
+        type: ENTRY_STATE,
+        version: series.version,
+        stats: { ...series.stats },
+      };
+      this.#list(series.version).push(entry);
+      series.firstUncoveredSeq = 0;
+      statePuts.push({
+        type: "put",
+        key: stateKey(series.version),
+        value: encodeState(throughSeq, series.stats, series.head),
+      });
+    }
+    const entries: LogEntry[] = [...this.#meta];
+    for (const list of this.#perSeries.values()) entries.push(...list);
+    entries.push(...this.#drop);
+    const logOps: WriteOp[] = [];
+    if (entries.length > 0) {
+      // Split so that no log op passes TS_LOG_OP_BYTES_MAX; a series' entries keep their order.
+      const perOp = Math.max(1, Math.floor(TS_LOG_OP_BYTES_MAX / SAMPLE_LOG_BYTES));
+      let chunk: LogEntry[] = [];
+      let size = 0;
+      for (const e of entries) {
+        const n = e.type === ENTRY_SAMPLES ? e.ts.length : 1;
+        if (size + n > perOp && chunk.length > 0) {
+          logOps.push({ type: "log", key: TS_LOG_KEY, value: encodeLog(chunk) });
+          chunk = [];
+          size = 0;
+        }
+        if (e.type === ENTRY_SAMPLES && n > perOp) {
+          for (let i = 0; i < n; i += perOp) {
+            logOps.push({
+              type: "log",
+              key: TS_LOG_KEY,
+              value: encodeLog([{
+                type: ENTRY_SAMPLES,
+                version: e.version,
+                ts: e.ts.slice(i, i + perOp),
+                values: e.values.slice(i, i + perOp),
+              }]),
+            });
+          }
+          continue;
+        }
+        chunk.push(e);
+        size += n;
+      }
+      if (chunk.length > 0) logOps.push({ type: "log", key: TS_LOG_KEY, value: encodeLog(chunk) });
+    }
+    return [...logOps, ...this.ops, ...this.chunks.takeStagedOps(), ...statePuts];
+  }
+
+  /** Entries to apply once the batch is written (they read what it wrote). */
+  afterWrite(): LogEntry[] {
+    return [...this.#meta, ...this.#drop];
+  }
+
+  /** Bytes of log written so far (to bound one command). */
+  get logBytes(): number {
+    return this.#logBytes;
+  }
+}

@@ -1,0 +1,530 @@
+/**
+ * The sealed-chunk codec: a run of samples (strictly increasing integer-millisecond
+ * timestamps, finite float64 values) ↔ one compressed, checksummed byte string.
+ * ARCHITECTURE.md § "Chunk format" documents the bytes; § "Time series" the measurements.
+ *
+ * Pipeline, per chunk:
+ * 1. Timestamps become residuals by the cheapest of three predictors (delta-of-delta; delta
+ *    minus the chunk's typical step; distance from a regular grid that re-anchors after a
+ *    jump) — jittered 1 s sensor clocks cost ~3 bits per sample this way.
+ * 2. Values that are decimals with ≤ `DECIMALS_MAX` digits (21.37, 1013.2, counters) become
+ *    exact integers `round(v × 10^d)`, then residuals by the cheapest of delta, offset from
+ *    the first value, or delta-of-delta. Other values keep their IEEE bits, XORed with the
+ *    previous value and split into eight byte planes.
+ * 3. Residuals become tokens (small values direct, larger ones a magnitude class plus raw
+ *    "extra" bits) and every token stream is entropy-coded with static rANS (`_rans.ts`).
+ *
+ * Invariants: `decodeChunk(encodeChunk(ts, vs))` returns the same timestamps and the same
+ * float64 bit patterns; the encoder asserts it never loses precision (every decimal value is
+ * checked to round-trip exactly, else the chunk uses the float mode); the decoder checks the
+ * CRC before reading anything else and every length against the bytes left.
+ *
+ * @module
+ */
+
+import { CorruptionError } from "../errors.ts";
+import { assert } from "../util/assert.ts";
+import { crc32c, maskCrc } from "../util/crc32c.ts";
+import { BitReader, BitWriter, ByteReader, ByteWriter } from "../util/buffers.ts";
+import { estimateBits, normalizeCounts, readRansStream, writeRansStream } from "./_rans.ts";
+
+/** Chunk format version (first byte). */
+export const CHUNK_FORMAT_VERSION = 1;
+/** Most decimal digits the integer value mode uses; beyond, values keep their float bits. */
+export const DECIMALS_MAX = 8;
+/** Largest |round(v × 10^d)| of the integer mode: residuals then stay below 2^53. */
+const DECIMAL_INT_MAX = 2 ** 51;
+
+/** Timestamp predictors. On disk: never renumber. */
+export const TS_DOD = 0;
+/** Delta minus the chunk's step. On disk: never renumber. */
+export const TS_DELTA = 1;
+/** Distance from a grid of `step`, re-anchored after a jump. On disk: never renumber. */
+export const TS_GRID = 2;
+
+/** Value modes. On disk: never renumber. */
+export const V_DELTA = 0;
+/** Offset from the chunk's first value. On disk: never renumber. */
+export const V_OFFSET = 1;
+/** Delta of deltas (steady counters). On disk: never renumber. */
+export const V_DOD = 2;
+/** IEEE bits XORed with the previous value, eight byte planes. On disk: never renumber. */
+export const V_FLOAT = 3;
+
+/** Stream modes. On disk: never renumber. */
+const STREAM_CONST = 0;
+const STREAM_RANS = 1;
+const STREAM_RAW = 2;
+
+/** Residuals the encoder looks at to choose a predictor. */
+const ESTIMATE_SAMPLES = 1024;
+
+/** Residuals in [−16, 15] are tokens 0…31 (zigzag); larger ones a class token + extra bits. */
+const DIRECT_TOKENS = 32;
+/** Class tokens: 8 per bit length 5…53 (2 mantissa bits × sign). */
+export const TOKEN_ALPHABET = DIRECT_TOKENS + 49 * 8;
+
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
+const POW2: number[] = [];
+for (let k = 0; k <= 53; k++) POW2.push(2 ** k);
+
+/** The decoded content of a chunk. */
+export interface ChunkSamples {
+  /** Timestamps (ms), strictly increasing. */
+  ts: Float64Array;
+  /** Values, same length. */
+  values: Float64Array;
+}
+
+/** What a chunk's header says without decoding its body. */
+export interface ChunkHeader {
+  /** Samples in the chunk (≥ 1). */
+  count: number;
+  /** First timestamp. */
+  firstTs: number;
+  /** Last timestamp. */
+  lastTs: number;
+}
+
+/**
+ * The fewest decimal digits (0…DECIMALS_MAX) that represent `v` exactly as
+ * `round(v × 10^d) / 10^d`, or −1 when none does (then the float mode keeps its bits).
+ */
+export function decimalsOf(v: number): number {
+  if (Object.is(v, -0) || !Number.isFinite(v)) return -1;
+  for (let d = 0; d <= DECIMALS_MAX; d++) {
+    const m = POW10[d]!;
+    const q = Math.round(v * m);
+    if (Math.abs(q) > DECIMAL_INT_MAX) return -1;
+    if (q / m === v) return d;
+  }
+  return -1;
+}
+
+function bitLength(a: number): number {
+  return a < 0x1_0000_0000 ? 32 - Math.clz32(a) : 64 - Math.clz32(Math.floor(a / 0x1_0000_0000));
+}
+
+/** Splits residuals into tokens (`toks`) and extra bits; returns the token counts. */
+function tokenize(
+  res: Float64Array,
+  n: number,
+  toks: Uint16Array,
+  extra: BitWriter | undefined,
+  counts: Uint32Array,
+): number {
+  let extraBits = 0;
+  counts.fill(0);
+  for (let i = 0; i < n; i++) {
+    const r = res[i]!;
+    let t: number;
+    if (r >= -16 && r <= 15) t = r < 0 ? -2 * r - 1 : 2 * r;
+    else {
+      const a = r < 0 ? -r : r;
+      const k = bitLength(a);
+      const shift = POW2[k - 3]!;
+      const top = Math.floor(a / shift); // 4…7
+      t = DIRECT_TOKENS + (k - 5) * 8 + (top - 4) * 2 + (r < 0 ? 1 : 0);
+      extraBits += k - 3;
+      extra?.write(a - top * shift, k - 3);
+    }
+    toks[i] = t;
+    counts[t]!++;
+  }
+  return extraBits;
+}
+
+/** Estimated bits of a residual vector (tokens entropy-coded plus extra bits). */
+function residualBits(res: Float64Array, n: number, scratch: Uint16Array, counts: Uint32Array) {
+  // A prefix predicts the whole chunk well enough to pick a predictor, at a fraction of the cost.
+  const k = Math.min(n, ESTIMATE_SAMPLES);
+  const extra = tokenize(res, k, scratch, undefined, counts);
+  return estimateBits(counts, k) + extra;
+}
+
+function writeSymbolStream(
+  out: ByteWriter,
+  syms: Uint16Array | Uint8Array,
+  n: number,
+  alphabet: number,
+  counts: Uint32Array,
+  rawBytes: boolean,
+): void {
+  let nsym = 0;
+  let only = 0;
+  for (let s = 0; s < alphabet; s++) {
+    if (counts[s]! > 0) {
+      nsym++;
+      only = s;
+    }
+  }
+  if (nsym === 1) {
+    out.byte(STREAM_CONST);
+    out.varint(only);
+    return;
+  }
+  if (rawBytes && estimateBits(counts, n) >= n * 8) {
+    out.byte(STREAM_RAW);
+    out.bytes(
+      syms instanceof Uint8Array ? syms.subarray(0, n) : Uint8Array.from(syms.subarray(0, n)),
+    );
+    return;
+  }
+  out.byte(STREAM_RANS);
+  writeRansStream(out, syms, n, normalizeCounts(counts, n), alphabet);
+}
+
+function readSymbolStream(input: ByteReader, dest: Uint16Array, n: number, alphabet: number) {
+  const mode = input.byte();
+  if (mode === STREAM_CONST) {
+    const s = input.varint();
+    if (s >= alphabet) throw new CorruptionError(`Cannot decode time-series chunk: symbol ${s}`);
+    dest.fill(s, 0, n);
+  } else if (mode === STREAM_RANS) readRansStream(input, dest, n, alphabet);
+  else if (mode === STREAM_RAW && alphabet === 256) dest.set(input.take(n));
+  else throw new CorruptionError(`Cannot decode time-series chunk: bad stream mode ${mode}`);
+}
+
+function writeResiduals(out: ByteWriter, res: Float64Array, n: number, scratch: Scratch): void {
+  const extra = new BitWriter();
+  tokenize(res, n, scratch.toks, extra, scratch.counts);
+  writeSymbolStream(out, scratch.toks, n, TOKEN_ALPHABET, scratch.counts, false);
+  const bits = extra.finish();
+  out.varint(bits.length);
+  out.bytes(bits);
+}
+
+function readResiduals(input: ByteReader, dest: Float64Array, n: number, toks: Uint16Array) {
+  readSymbolStream(input, toks, n, TOKEN_ALPHABET);
+  const bits = new BitReader(input.take(input.varint()));
+  for (let i = 0; i < n; i++) {
+    const t = toks[i]!;
+    if (t < DIRECT_TOKENS) {
+      dest[i] = (t & 1) === 0 ? t >>> 1 : -((t + 1) >>> 1);
+      continue;
+    }
+    const c = t - DIRECT_TOKENS;
+    const k = (c >>> 3) + 5;
+    const top = 4 + ((c >>> 1) & 3);
+    const a = top * POW2[k - 3]! + bits.read(k - 3);
+    dest[i] = (c & 1) === 1 ? -a : a;
+  }
+}
+
+interface Scratch {
+  toks: Uint16Array;
+  counts: Uint32Array;
+  a: Float64Array;
+  b: Float64Array;
+}
+
+function scratchFor(n: number): Scratch {
+  return {
+    toks: new Uint16Array(n),
+    counts: new Uint32Array(TOKEN_ALPHABET),
+    a: new Float64Array(n),
+    b: new Float64Array(n),
+  };
+}
+
+/** The most common delta of `ts` (the chunk's step), or 0 for fewer than two samples. */
+function typicalStep(ts: ArrayLike<number>, n: number): number {
+  const counts = new Map<number, number>();
+  let best = 0;
+  let bestCount = 0;
+  for (let i = 1; i < n; i++) {
+    const d = ts[i]! - ts[i - 1]!;
+    const c = (counts.get(d) ?? 0) + 1;
+    counts.set(d, c);
+    if (c > bestCount) {
+      bestCount = c;
+      best = d;
+    }
+  }
+  return best;
+}
+
+/** Residuals of timestamps under `mode` into `out`; false when one would not be exact. */
+function tsResiduals(
+  ts: ArrayLike<number>,
+  n: number,
+  mode: number,
+  step: number,
+  out: Float64Array,
+) {
+  let prevDelta = step;
+  let anchor = ts[0]!;
+  for (let i = 1; i < n; i++) {
+    const t = ts[i]!;
+    let r: number;
+    if (mode === TS_DOD) {
+      const d = t - ts[i - 1]!;
+      r = d - prevDelta;
+      prevDelta = d;
+    } else if (mode === TS_DELTA) r = t - ts[i - 1]! - step;
+    else {
+      const pred = anchor + step;
+      r = t - pred;
+      anchor = 2 * Math.abs(r) > step ? t : pred;
+    }
+    if (!(Math.abs(r) < 2 ** 53)) return false;
+    out[i - 1] = r;
+  }
+  return true;
+}
+
+function valueResiduals(q: Float64Array, n: number, mode: number, out: Float64Array): void {
+  let prevDelta = 0;
+  for (let i = 1; i < n; i++) {
+    const d = q[i]! - q[i - 1]!;
+    if (mode === V_DELTA) out[i - 1] = d;
+    else if (mode === V_OFFSET) out[i - 1] = q[i]! - q[0]!;
+    else {
+      out[i - 1] = d - prevDelta;
+      prevDelta = d;
+    }
+  }
+}
+
+/**
+ * Encodes samples `ts[0 … n−1]`, `values[0 … n−1]` into a chunk.
+ * REQUIRES: n ≥ 1; timestamps are safe integers ≥ 0, strictly increasing; values finite.
+ */
+export function encodeChunk(
+  ts: ArrayLike<number>,
+  values: ArrayLike<number>,
+  n: number,
+): Uint8Array {
+  assert(n >= 1, "empty chunk");
+  for (let i = 0; i < n; i++) {
+    assert(Number.isSafeInteger(ts[i]) && ts[i]! >= 0, "bad timestamp");
+    assert(i === 0 || ts[i]! > ts[i - 1]!, "timestamps not strictly increasing");
+    assert(Number.isFinite(values[i]), "non-finite value");
+  }
+  const out = new ByteWriter(64 + n * 2);
+  out.byte(CHUNK_FORMAT_VERSION);
+  out.varint(n);
+  out.varint(ts[0]!);
+  out.varint(ts[n - 1]!);
+  const m = n - 1;
+  const scratch = scratchFor(Math.max(1, m));
+
+  // Timestamps: the cheapest predictor.
+  const step = typicalStep(ts, n);
+  let bestTs = TS_DELTA;
+  let bestTsStep = 0;
+  let bestBits = Infinity;
+  for (const mode of [TS_GRID, TS_DELTA, TS_DOD]) {
+    if (!tsResiduals(ts, n, mode, step, scratch.a)) continue;
+    const bits = residualBits(scratch.a, m, scratch.toks, scratch.counts);
+    if (bits < bestBits) {
+      bestBits = bits;
+      bestTs = mode;
+      bestTsStep = step;
+    }
+  }
+  if (bestBits === Infinity) bestTsStep = 0; // delta with step 0 is always exact
+  out.byte(bestTs);
+  out.varint(bestTsStep);
+  if (m > 0) {
+    const exact = tsResiduals(ts, n, bestTs, bestTsStep, scratch.a);
+    assert(exact, "timestamp residuals out of range");
+    writeResiduals(out, scratch.a, m, scratch);
+  }
+
+  // Values: decimal integers when every value is one, else float bits.
+  let decimals = 0;
+  for (let i = 0; i < n && decimals >= 0; i++) {
+    const d = decimalsOf(values[i]!);
+    decimals = d < 0 ? -1 : Math.max(decimals, d);
+  }
+  const q = new Float64Array(n);
+  if (decimals >= 0) {
+    const scale = POW10[decimals]!;
+    for (let i = 0; i < n && decimals >= 0; i++) {
+      const v = values[i]!;
+      const qi = Math.round(v * scale);
+      if (qi / scale !== v || Math.abs(qi) > DECIMAL_INT_MAX) decimals = -1;
+      q[i] = qi;
+    }
+  }
+  if (decimals < 0) {
+    out.byte(V_FLOAT);
+    out.f64(values[0]!);
+    if (m > 0) writeFloatPlanes(out, values, n);
+  } else {
+    let bestMode = V_DELTA;
+    bestBits = Infinity;
+    for (const mode of [V_DELTA, V_OFFSET, V_DOD]) {
+      valueResiduals(q, n, mode, scratch.a);
+      const bits = residualBits(scratch.a, m, scratch.toks, scratch.counts);
+      if (bits < bestBits) {
+        bestBits = bits;
+        bestMode = mode;
+      }
+    }
+    out.byte(bestMode);
+    out.byte(decimals);
+    out.svarint(q[0]!);
+    if (m > 0) {
+      valueResiduals(q, n, bestMode, scratch.a);
+      writeResiduals(out, scratch.a, m, scratch);
+    }
+  }
+  out.u32(maskCrc(crc32c(out.view())));
+  return out.finish();
+}
+
+function writeFloatPlanes(out: ByteWriter, values: ArrayLike<number>, n: number): void {
+  const m = n - 1;
+  const planes: Uint8Array[] = [];
+  for (let p = 0; p < 8; p++) planes.push(new Uint8Array(m));
+  const cur = new DataView(new ArrayBuffer(8));
+  const prev = new DataView(new ArrayBuffer(8));
+  prev.setFloat64(0, values[0]!);
+  for (let i = 1; i < n; i++) {
+    cur.setFloat64(0, values[i]!);
+    for (let p = 0; p < 8; p++) planes[p]![i - 1] = cur.getUint8(p) ^ prev.getUint8(p);
+    prev.setFloat64(0, values[i]!);
+  }
+  const counts = new Uint32Array(256);
+  for (const plane of planes) {
+    counts.fill(0);
+    for (let i = 0; i < m; i++) counts[plane[i]!]!++;
+    writeSymbolStream(out, plane, m, 256, counts, true);
+  }
+}
+
+function readFloatPlanes(input: ByteReader, first: number, n: number, out: Float64Array): void {
+  const m = n - 1;
+  const planes: Uint16Array[] = [];
+  for (let p = 0; p < 8; p++) {
+    const plane = new Uint16Array(m);
+    readSymbolStream(input, plane, m, 256);
+    planes.push(plane);
+  }
+  const cur = new DataView(new ArrayBuffer(8));
+  cur.setFloat64(0, first);
+  out[0] = first;
+  for (let i = 0; i < m; i++) {
+    for (let p = 0; p < 8; p++) cur.setUint8(p, cur.getUint8(p) ^ planes[p]![i]!);
+    out[i + 1] = cur.getFloat64(0);
+  }
+}
+
+function checkCrc(chunk: Uint8Array): void {
+  if (chunk.length < 5) throw new CorruptionError("Cannot decode time-series chunk: too short");
+  const body = chunk.length - 4;
+  const stored = new DataView(chunk.buffer, chunk.byteOffset + body, 4).getUint32(0, true);
+  if (stored !== maskCrc(crc32c(chunk, 0, body))) {
+    throw new CorruptionError("Cannot decode time-series chunk: checksum mismatch");
+  }
+}
+
+function readHeader(input: ByteReader): ChunkHeader {
+  const version = input.byte();
+  if (version !== CHUNK_FORMAT_VERSION) {
+    throw new CorruptionError(`Cannot decode time-series chunk: unknown format version ${version}`);
+  }
+  const count = input.varint();
+  const firstTs = input.varint();
+  const lastTs = input.varint();
+  if (count < 1 || lastTs < firstTs || (count === 1 && lastTs !== firstTs)) {
+    throw new CorruptionError("Cannot decode time-series chunk: bad header");
+  }
+  return { count, firstTs, lastTs };
+}
+
+/** Reads the header (count, first and last timestamp) after checking the CRC. */
+export function chunkHeader(chunk: Uint8Array): ChunkHeader {
+  checkCrc(chunk);
+  return readHeader(new ByteReader(chunk, 0, chunk.length - 4));
+}
+
+/** Decodes a chunk; throws `CorruptionError` on any damage. */
+export function decodeChunk(chunk: Uint8Array): ChunkSamples {
+  checkCrc(chunk);
+  const input = new ByteReader(chunk, 0, chunk.length - 4);
+  const { count: n, firstTs, lastTs } = readHeader(input);
+  const m = n - 1;
+  const ts = new Float64Array(n);
+  const values = new Float64Array(n);
+  const res = new Float64Array(Math.max(1, m));
+  const toks = new Uint16Array(Math.max(1, m));
+  const tsMode = input.byte();
+  const step = input.varint();
+  if (tsMode > TS_GRID) {
+    throw new CorruptionError(`Cannot decode time-series chunk: bad timestamp mode ${tsMode}`);
+  }
+  ts[0] = firstTs;
+  if (m > 0) {
+    readResiduals(input, res, m, toks);
+    let t = firstTs;
+    let bad = false;
+    if (tsMode === TS_DELTA) {
+      for (let i = 1; i < n; i++) {
+        const next = t + step + res[i - 1]!;
+        bad ||= !(next > t);
+        ts[i] = t = next;
+      }
+    } else if (tsMode === TS_DOD) {
+      let d = step;
+      for (let i = 1; i < n; i++) {
+        d += res[i - 1]!;
+        const next = t + d;
+        bad ||= !(next > t);
+        ts[i] = t = next;
+      }
+    } else {
+      let anchor = firstTs;
+      for (let i = 1; i < n; i++) {
+        const r = res[i - 1]!;
+        const pred = anchor + step;
+        const next = pred + r;
+        anchor = 2 * Math.abs(r) > step ? next : pred;
+        bad ||= !(next > t);
+        ts[i] = t = next;
+      }
+    }
+    // Strictly increasing integers between two safe header values: all are safe integers.
+    if (bad) throw new CorruptionError("Cannot decode time-series chunk: timestamps out of order");
+    if (ts[m] !== lastTs) {
+      throw new CorruptionError("Cannot decode time-series chunk: last timestamp mismatch");
+    }
+  }
+  const mode = input.byte();
+  if (mode === V_FLOAT) {
+    const first = input.f64();
+    if (m > 0) readFloatPlanes(input, first, n, values);
+    else values[0] = first;
+  } else if (mode <= V_DOD) {
+    const decimals = input.byte();
+    if (decimals > DECIMALS_MAX) {
+      throw new CorruptionError(`Cannot decode time-series chunk: ${decimals} decimals`);
+    }
+    const scale = POW10[decimals]!;
+    let q = input.svarint();
+    const q0 = q;
+    values[0] = q / scale;
+    if (m > 0) {
+      readResiduals(input, res, m, toks);
+      let prevDelta = 0;
+      for (let i = 1; i < n; i++) {
+        const r = res[i - 1]!;
+        if (mode === V_DELTA) q += r;
+        else if (mode === V_OFFSET) q = q0 + r;
+        else {
+          prevDelta += r;
+          q += prevDelta;
+        }
+        values[i] = q / scale;
+      }
+    }
+  } else {
+    throw new CorruptionError(`Cannot decode time-series chunk: bad value mode ${mode}`);
+  }
+  if (input.remaining !== 0) {
+    throw new CorruptionError("Cannot decode time-series chunk: trailing bytes");
+  }
+  return { ts, values };
+}

@@ -1,0 +1,121 @@
+/**
+ * What the time-series operations (`series_ops.ts`, `rules.ts`, `query.ts`,
+ * `maintenance.ts`) share: the store's wiring, series lookup by key, and the one way a command
+ * writes (`run`: build a `Batch`, write it atomically, apply what must follow the write).
+ *
+ * @module
+ */
+
+import type { Database, WriteOp } from "../engine/mod.ts";
+import { ERR_WRONGTYPE, TYPE_TIMESERIES, type VersionAllocator } from "../keyspace/mod.ts";
+import { ByteReader } from "../util/buffers.ts";
+import { KIND_META } from "../util/entry.ts";
+import type { Logger } from "../util/log.ts";
+import { Batch } from "./batch.ts";
+import type { ChunkStore } from "./chunks.ts";
+import { binaryString } from "./meta.ts";
+import type { Series, SeriesSet } from "./series_set.ts";
+import { TsError } from "./write.ts";
+
+/**
+ * Applies ops to the engine now (synchronously assigning their sequence numbers) and tracks
+ * their durability: `db.write` itself, or a RESP context's `write` that holds the reply.
+ */
+export type Writer = (ops: WriteOp[]) => void | Promise<void>;
+
+/** A command's result and when its writes are durable. */
+export interface Written<T> {
+  /** The result to answer. */
+  value: T;
+  /** Resolves when durable (at once when nothing was written or a custom writer tracks it). */
+  durable: Promise<void>;
+}
+
+/** The `-READONLY` error of a replica. */
+export const ERR_READONLY = "READONLY You can't write against a read only replica.";
+
+/** The shared state of the time-series layer. */
+export interface StoreContext {
+  readonly db: Database;
+  readonly set: SeriesSet;
+  readonly chunks: ChunkStore;
+  readonly versions: VersionAllocator;
+  readonly logger: Logger;
+  /** Wall clock for `*` timestamps. */
+  nowMs(): number;
+}
+
+/**
+ * The series at `key`: undefined when the key is missing, `TsError` WRONGTYPE
+ * (`ERR WRONGTYPE …`, as RedisTimeSeries words it) when it holds another type. `batch` finds
+ * series the running command created before its batch is written.
+ */
+export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): Series | undefined {
+  const created = batch?.created.get(binaryString(key));
+  if (created) return created;
+  const e = ctx.db.getEntry(key);
+  if (e === undefined) return undefined;
+  if (e.kind !== KIND_META || e.value[0] !== TYPE_TIMESERIES) {
+    throw new TsError(`ERR ${ERR_WRONGTYPE}`);
+  }
+  const input = new ByteReader(e.value, 1);
+  const version = input.varint();
+  let s = ctx.set.byVersion(version);
+  if (!s || s.metaSeq !== e.seq || s.keyString !== binaryString(key)) {
+    s = ctx.set.reload(ctx.db, version);
+  }
+  if (!s) {
+    throw new TsError("ERR TSDB: internal error: the series' registry entry is missing");
+  }
+  return s;
+}
+
+/** The series at `key`, or `ERR TSDB: the key does not exist`. */
+export function getSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): Series {
+  const s = findSeries(ctx, key, batch);
+  if (!s) throw new TsError("ERR TSDB: the key does not exist");
+  return s;
+}
+
+/**
+ * Runs one command: `fn` fills a batch (applying its changes to memory as it goes); the batch
+ * is then written as one atomic engine write through `write`, and the entries that read the
+ * written state are applied. A `TsError` thrown before any change writes nothing.
+ */
+export function run<T>(
+  ctx: StoreContext,
+  fn: (b: Batch) => T,
+  write?: Writer,
+): Written<T> {
+  const db = ctx.db;
+  if (db.readOnly) throw new TsError(ERR_READONLY);
+  const b = new Batch(db, ctx.set, ctx.chunks);
+  let value: T;
+  let failure: unknown;
+  try {
+    value = fn(b);
+  } catch (err) {
+    failure = err;
+  }
+  if (failure !== undefined && b.isEmpty) {
+    ctx.chunks.discardStaged();
+    throw failure;
+  }
+  const ops = b.finish();
+  let durable: Promise<void> = Promise.resolve();
+  if (ops.length > 0) {
+    const before = db.lastSeq;
+    const result = write ? write(ops) : db.write(ops);
+    if (result instanceof Promise) durable = result;
+    if (db.lastSeq !== before + ops.length) {
+      // The engine refused the batch (closed, or stopped after an I/O error): memory is now
+      // ahead of the log. The engine refuses every later write too; a restart replays the log.
+      ctx.logger("error", "time-series batch refused by the engine", { ops: ops.length });
+      durable.catch(() => {});
+      throw new TsError("ERR TSDB: the write was refused by the storage engine");
+    }
+    for (const e of b.afterWrite()) ctx.set.apply(db, [e], b.seq);
+  }
+  if (failure !== undefined) throw failure;
+  return { value: value!, durable };
+}

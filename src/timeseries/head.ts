@@ -1,0 +1,375 @@
+/**
+ * The head chunk: a series' newest samples in memory, before they are sealed into a compressed
+ * chunk (`codec.ts`). Prometheus keeps its head the same way. ARCHITECTURE.md § "Head chunks"
+ * documents the byte format, which is also what a checkpoint stores, so a reopen loads heads
+ * without decoding them.
+ *
+ * Samples are appended in a compact, byte-aligned encoding (~2–3 bytes per sample for 1 Hz
+ * decimal readings): per sample after the first, `svarint(delta − previous delta)` of the
+ * timestamp, then `svarint(q − previous q)` where `q = round(value × 10^decimals)`, or the
+ * 8-byte float when the head is in float mode. Appending is O(1). Replacing the newest sample
+ * (a duplicate under LAST/SUM/…) is O(1) too; any other out-of-order change decodes and
+ * re-encodes the head (O(n), n ≤ the chunk size), as RedisTimeSeries pays for it too.
+ *
+ * Invariants: timestamps strictly increase; `count`, `firstTs`, `lastTs`, `lastValue` describe
+ * the encoded samples; in decimal mode every value equals `q / 10^decimals` exactly.
+ *
+ * @module
+ */
+
+import { CorruptionError } from "../errors.ts";
+import { assert } from "../util/assert.ts";
+import { ByteReader, type ByteWriter } from "../util/buffers.ts";
+import { DECIMALS_MAX, decimalsOf } from "./codec.ts";
+
+const FLOAT_MODE = 0xff;
+const DECIMAL_INT_MAX = 2 ** 51;
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
+
+/** Decoded samples. */
+export interface Samples {
+  /** Timestamps, strictly increasing. */
+  ts: Float64Array;
+  /** Values. */
+  values: Float64Array;
+}
+
+/** A series' unsealed samples. */
+export class Head {
+  /** Samples held. */
+  count = 0;
+  /** Oldest timestamp (valid when count > 0). */
+  firstTs = 0;
+  /** Newest timestamp (valid when count > 0). */
+  lastTs = 0;
+  /** Newest value (valid when count > 0). */
+  lastValue = 0;
+  #buf = new Uint8Array(0);
+  #len = 0;
+  #view = new DataView(this.#buf.buffer);
+  /** Decimal digits of the integer mode, or `FLOAT_MODE`. */
+  #decimals = 0;
+  #firstValue = 0;
+  #lastQ = 0;
+  #lastDelta = 0;
+  /** Where the newest sample's bytes start, and the state before it; −1 = unknown. */
+  #lastOffset = -1;
+  #prevTs = 0;
+  #prevQ = 0;
+  #prevDelta = 0;
+  #prevValue = 0;
+
+  /** Bytes of memory the encoded samples take. */
+  get sizeBytes(): number {
+    return this.#buf.length;
+  }
+
+  #reserve(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    let size = Math.max(64, this.#buf.length * 2);
+    while (size < this.#len + n) size *= 2;
+    const bigger = new Uint8Array(size);
+    bigger.set(this.#buf.subarray(0, this.#len));
+    this.#buf = bigger;
+    this.#view = new DataView(bigger.buffer);
+  }
+
+  #varint(value: number): void {
+    const buf = this.#buf;
+    let n = this.#len;
+    while (value >= 0x80) {
+      buf[n++] = (value & 0x7f) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    buf[n++] = value;
+    this.#len = n;
+  }
+
+  #svarint(value: number): void {
+    this.#varint(value < 0 ? -2 * value - 1 : 2 * value);
+  }
+
+  /** The integer of `v` in the current decimal mode, or undefined when it does not fit. */
+  #quantize(v: number): number | undefined {
+    if (this.#decimals === FLOAT_MODE) return undefined;
+    const m = POW10[this.#decimals]!;
+    const q = Math.round(v * m);
+    return q / m === v && Math.abs(q) <= DECIMAL_INT_MAX && !Object.is(v, -0) ? q : undefined;
+  }
+
+  /** Appends a sample newer than every held one. */
+  append(ts: number, value: number): void {
+    assert(this.count === 0 || ts > this.lastTs, "head append out of order");
+    if (this.count === 0) {
+      const values = [value];
+      this.#start(ts, value, modeFor(values, 1));
+      return;
+    }
+    let q = 0;
+    if (this.#decimals !== FLOAT_MODE) {
+      const fit = this.#quantize(value);
+      if (fit === undefined) {
+        // A finer or non-decimal value: re-encode everything in a mode that holds it.
+        const all = this.decode();
+        const n = all.ts.length;
+        const ts2 = new Float64Array(n + 1);
+        const v2 = new Float64Array(n + 1);
+        ts2.set(all.ts);
+        v2.set(all.values);
+        ts2[n] = ts;
+        v2[n] = value;
+        this.#rebuild(ts2, v2, n + 1);
+        return;
+      }
+      q = fit;
+    }
+    this.#reserve(24);
+    this.#lastOffset = this.#len;
+    this.#prevTs = this.lastTs;
+    this.#prevQ = this.#lastQ;
+    this.#prevDelta = this.#lastDelta;
+    this.#prevValue = this.lastValue;
+    const delta = ts - this.lastTs;
+    this.#svarint(delta - this.#lastDelta);
+    if (this.#decimals === FLOAT_MODE) {
+      this.#view.setFloat64(this.#len, value, true);
+      this.#len += 8;
+    } else {
+      this.#svarint(q - this.#lastQ);
+      this.#lastQ = q;
+    }
+    this.#lastDelta = delta;
+    this.lastTs = ts;
+    this.lastValue = value;
+    this.count++;
+  }
+
+  /**
+   * Sets the value at `ts`, adding the sample when it is missing. O(1) for a new newest
+   * sample or a change of the newest one; otherwise re-encodes.
+   */
+  upsert(ts: number, value: number): void {
+    if (this.count === 0 || ts > this.lastTs) return this.append(ts, value);
+    if (ts === this.lastTs && this.count === 1) {
+      this.#reset();
+      return this.append(ts, value);
+    }
+    if (ts === this.lastTs && this.#lastOffset >= 0) {
+      // Undo the newest sample's bytes, then append the new value.
+      this.#len = this.#lastOffset;
+      this.lastTs = this.#prevTs;
+      this.#lastQ = this.#prevQ;
+      this.#lastDelta = this.#prevDelta;
+      this.lastValue = this.#prevValue;
+      this.count--;
+      this.#lastOffset = -1;
+      return this.append(ts, value);
+    }
+    const all = this.decode();
+    const n = all.ts.length;
+    const i = lowerBound(all.ts, n, ts);
+    if (i < n && all.ts[i] === ts) {
+      all.values[i] = value;
+      this.#rebuild(all.ts, all.values, n);
+      return;
+    }
+    const tsOut = new Float64Array(n + 1);
+    const vOut = new Float64Array(n + 1);
+    tsOut.set(all.ts.subarray(0, i));
+    vOut.set(all.values.subarray(0, i));
+    tsOut[i] = ts;
+    vOut[i] = value;
+    tsOut.set(all.ts.subarray(i), i + 1);
+    vOut.set(all.values.subarray(i), i + 1);
+    this.#rebuild(tsOut, vOut, n + 1);
+  }
+
+  /** Removes the samples with `from ≤ ts ≤ to`; returns how many. */
+  deleteRange(from: number, to: number): number {
+    if (this.count === 0 || to < this.firstTs || from > this.lastTs) return 0;
+    const all = this.decode();
+    const n = all.ts.length;
+    const a = lowerBound(all.ts, n, from);
+    const b = lowerBound(all.ts, n, to + 1);
+    if (b <= a) return 0;
+    const tsOut = new Float64Array(n - (b - a));
+    const vOut = new Float64Array(n - (b - a));
+    tsOut.set(all.ts.subarray(0, a));
+    vOut.set(all.values.subarray(0, a));
+    tsOut.set(all.ts.subarray(b), a);
+    vOut.set(all.values.subarray(b), a);
+    this.#rebuild(tsOut, vOut, tsOut.length);
+    return b - a;
+  }
+
+  /** The value at `ts`, or undefined. */
+  valueAt(ts: number): number | undefined {
+    if (this.count === 0 || ts < this.firstTs || ts > this.lastTs) return undefined;
+    if (ts === this.lastTs) return this.lastValue;
+    const all = this.decode();
+    const i = lowerBound(all.ts, all.ts.length, ts);
+    return all.ts[i] === ts ? all.values[i] : undefined;
+  }
+
+  #reset(): void {
+    this.count = 0;
+    this.#len = 0;
+    this.#lastOffset = -1;
+  }
+
+  /** Re-encodes from scratch in the one mode that holds every value. */
+  #rebuild(ts: Float64Array, values: Float64Array, n: number): void {
+    this.#reset();
+    if (n === 0) return;
+    this.#start(ts[0]!, values[0]!, modeFor(values, n));
+    for (let i = 1; i < n; i++) this.append(ts[i]!, values[i]!);
+  }
+
+  /** Makes `(ts, value)` the only sample, in mode `decimals` (which must hold it). */
+  #start(ts: number, value: number, decimals: number): void {
+    this.#decimals = decimals;
+    this.count = 1;
+    this.firstTs = ts;
+    this.lastTs = ts;
+    this.lastValue = value;
+    this.#firstValue = value;
+    this.#lastQ = decimals === FLOAT_MODE ? 0 : Math.round(value * POW10[decimals]!);
+    this.#lastDelta = 0;
+    this.#lastOffset = -1;
+    this.#len = 0;
+  }
+
+  /** Every sample, decoded. */
+  decode(): Samples {
+    const n = this.count;
+    const ts = new Float64Array(n);
+    const values = new Float64Array(n);
+    if (n === 0) return { ts, values };
+    ts[0] = this.firstTs;
+    values[0] = this.#firstValue;
+    const buf = this.#buf;
+    const float = this.#decimals === FLOAT_MODE;
+    const scale = float ? 1 : POW10[this.#decimals]!;
+    let q = float ? 0 : Math.round(this.#firstValue * scale);
+    let t = this.firstTs;
+    let delta = 0;
+    let p = 0;
+    for (let i = 1; i < n; i++) {
+      // Inline zigzag varints: this loop is on every read of recent data.
+      let z = 0;
+      let mul = 1;
+      let b: number;
+      do {
+        b = buf[p++]!;
+        z += (b & 0x7f) * mul;
+        mul *= 128;
+      } while (b >= 0x80);
+      delta += z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      t += delta;
+      ts[i] = t;
+      if (float) {
+        values[i] = this.#view.getFloat64(p, true);
+        p += 8;
+      } else {
+        z = 0;
+        mul = 1;
+        do {
+          b = buf[p++]!;
+          z += (b & 0x7f) * mul;
+          mul *= 128;
+        } while (b >= 0x80);
+        q += z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+        values[i] = q / scale;
+      }
+    }
+    return { ts, values };
+  }
+
+  /** Writes the head (ARCHITECTURE.md § "Head chunks"). */
+  serialize(out: ByteWriter): void {
+    out.varint(this.count);
+    if (this.count === 0) return;
+    out.varint(this.firstTs);
+    out.byte(this.#decimals);
+    out.f64(this.#firstValue);
+    out.varint(this.lastTs);
+    out.f64(this.lastValue);
+    out.svarint(this.#lastDelta);
+    out.varint(this.#len);
+    out.bytes(this.#buf.subarray(0, this.#len));
+  }
+
+  /** Reads a head written by `serialize`; throws `CorruptionError` on damage. */
+  static deserialize(input: ByteReader): Head {
+    const head = new Head();
+    const count = input.varint();
+    if (count === 0) return head;
+    head.count = count;
+    head.firstTs = input.varint();
+    const decimals = input.byte();
+    if (decimals !== FLOAT_MODE && decimals > DECIMALS_MAX) {
+      throw new CorruptionError(`Cannot decode time-series head: ${decimals} decimals`);
+    }
+    head.#decimals = decimals;
+    head.#firstValue = input.f64();
+    head.lastTs = input.varint();
+    head.lastValue = input.f64();
+    head.#lastDelta = input.svarint();
+    const body = input.take(input.varint());
+    head.#buf = body.slice();
+    head.#len = body.length;
+    head.#view = new DataView(head.#buf.buffer);
+    head.#lastQ = decimals === FLOAT_MODE ? 0 : Math.round(head.lastValue * POW10[decimals]!);
+    if (count < 1 || head.lastTs < head.firstTs || (count === 1 && body.length !== 0)) {
+      throw new CorruptionError("Cannot decode time-series head: bad header");
+    }
+    return head;
+  }
+
+  /** Checks that the encoded bytes decode to what the header says (after deserialize). */
+  verify(): void {
+    const all = this.decode();
+    const n = all.ts.length;
+    for (let i = 1; i < n; i++) {
+      if (!(all.ts[i]! > all.ts[i - 1]!)) {
+        throw new CorruptionError("Cannot decode time-series head: timestamps out of order");
+      }
+    }
+    if (n > 0 && (all.ts[n - 1] !== this.lastTs || !Object.is(all.values[n - 1], this.lastValue))) {
+      throw new CorruptionError("Cannot decode time-series head: last sample mismatch");
+    }
+  }
+}
+
+/** The decimal mode holding every value of `values[0 … n)` exactly, or `FLOAT_MODE`. */
+function modeFor(values: ArrayLike<number>, n: number): number {
+  let d = 0;
+  for (let i = 0; i < n; i++) {
+    const k = decimalsOf(values[i]!);
+    if (k < 0) return FLOAT_MODE;
+    if (k > d) d = k;
+  }
+  const m = POW10[d]!;
+  for (let i = 0; i < n; i++) {
+    const q = Math.round(values[i]! * m);
+    if (q / m !== values[i] || Math.abs(q) > DECIMAL_INT_MAX) return FLOAT_MODE;
+  }
+  return d;
+}
+
+/** First index i in `ts[0 … n)` with `ts[i] ≥ target`. */
+export function lowerBound(ts: Float64Array, n: number, target: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ts[mid]! < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Reads a head from bytes (convenience for tests and tools). */
+export function headFromBytes(bytes: Uint8Array): Head {
+  return Head.deserialize(new ByteReader(bytes));
+}

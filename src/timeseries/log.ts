@@ -1,0 +1,243 @@
+/**
+ * What the time-series layer writes besides chunks: its log ops (`KIND_LOG` values, one list
+ * of entries per batch) and the per-series state record (`0xFF 0x02 version`).
+ * ARCHITECTURE.md § "Time-series log ops" and § "Series state record" document the bytes.
+ *
+ * Every change to a series' in-memory state is an entry, applied by one function
+ * (`SeriesSet.apply` in `series_set.ts`) on the leader while it builds the batch, on a replica
+ * when the batch arrives, and at open when the WAL is replayed. Entries are idempotent
+ * (setting a sample, deleting a range, trimming through a time), because a replay starts from
+ * the newest state record, which may already reflect the batch being replayed.
+ *
+ * @module
+ */
+
+import { CorruptionError } from "../errors.ts";
+import {
+  internalKey,
+  SPACE_TS_CHUNK,
+  SPACE_TS_LOG,
+  SPACE_TS_REGISTRY,
+  SPACE_TS_STATE,
+} from "../keyspace/mod.ts";
+import { ByteReader, ByteWriter } from "../util/buffers.ts";
+import { crc32c, maskCrc } from "../util/crc32c.ts";
+import { Head } from "./head.ts";
+
+/** Log format version (first byte of a log op value). */
+export const TS_LOG_FORMAT = 1;
+/** State record format version. */
+export const TS_STATE_FORMAT = 1;
+
+/** Entry types. On disk: never renumber. */
+export const ENTRY_SAMPLES = 1;
+/** Delete head samples in a range. On disk: never renumber. */
+export const ENTRY_DELETE = 2;
+/** Drop head samples through a time (they were sealed). On disk: never renumber. */
+export const ENTRY_SEAL = 3;
+/** The state record was rewritten in this batch (sealed statistics, checkpoint). */
+export const ENTRY_STATE = 4;
+/** Metadata or key changed: reload them. On disk: never renumber. */
+export const ENTRY_META = 5;
+/** The series is gone. On disk: never renumber. */
+export const ENTRY_DROP = 6;
+
+/** Statistics of a series' sealed chunks (kept in memory and in the state record). */
+export interface SealedStats {
+  /** Newest sealed timestamp; −1 when nothing is sealed. Head samples are all newer. */
+  lastSealedTs: number;
+  /** Value at `lastSealedTs`. */
+  lastSealedValue: number;
+  /** Samples in sealed chunks. */
+  sealedSamples: number;
+  /** Sealed chunks. */
+  sealedChunks: number;
+  /** Oldest sealed timestamp (valid when `sealedChunks` > 0). */
+  firstSealedTs: number;
+}
+
+/** One entry of a log op. */
+export type LogEntry =
+  | { type: typeof ENTRY_SAMPLES; version: number; ts: number[]; values: number[] }
+  | { type: typeof ENTRY_DELETE; version: number; from: number; to: number }
+  | { type: typeof ENTRY_SEAL; version: number; throughTs: number }
+  | { type: typeof ENTRY_STATE; version: number; stats: SealedStats }
+  | { type: typeof ENTRY_META; version: number }
+  | { type: typeof ENTRY_DROP; version: number };
+
+/** The key every time-series log op carries. */
+export const TS_LOG_KEY: Uint8Array = internalKey(SPACE_TS_LOG);
+
+/** `0xFF 0x01 version`: the registry entry (value = user key). */
+export function registryKey(version: number): Uint8Array {
+  return internalKey(SPACE_TS_REGISTRY, version);
+}
+
+/** `0xFF 0x02 version`: the state record. */
+export function stateKey(version: number): Uint8Array {
+  return internalKey(SPACE_TS_STATE, version);
+}
+
+/** `0xFF 0x03 version firstTs`: a sealed chunk. */
+export function chunkKey(version: number, firstTs: number): Uint8Array {
+  return internalKey(SPACE_TS_CHUNK, version, firstTs);
+}
+
+function writeStats(out: ByteWriter, s: SealedStats): void {
+  out.varint(s.lastSealedTs + 1);
+  out.f64(s.lastSealedValue);
+  out.varint(s.sealedSamples);
+  out.varint(s.sealedChunks);
+  out.varint(s.firstSealedTs);
+}
+
+function readStats(input: ByteReader): SealedStats {
+  return {
+    lastSealedTs: input.varint() - 1,
+    lastSealedValue: input.f64(),
+    sealedSamples: input.varint(),
+    sealedChunks: input.varint(),
+    firstSealedTs: input.varint(),
+  };
+}
+
+/** Statistics of a series with nothing sealed. */
+export function emptyStats(): SealedStats {
+  return {
+    lastSealedTs: -1,
+    lastSealedValue: 0,
+    sealedSamples: 0,
+    sealedChunks: 0,
+    firstSealedTs: 0,
+  };
+}
+
+/** Encodes entries as one log op value. */
+export function encodeLog(entries: readonly LogEntry[]): Uint8Array {
+  const out = new ByteWriter(64);
+  out.byte(TS_LOG_FORMAT);
+  for (const e of entries) {
+    out.byte(e.type);
+    out.varint(e.version);
+    switch (e.type) {
+      case ENTRY_SAMPLES: {
+        const n = e.ts.length;
+        out.varint(n);
+        let prev = 0;
+        for (let i = 0; i < n; i++) {
+          const t = e.ts[i]!;
+          if (i === 0) out.varint(t);
+          else out.svarint(t - prev);
+          out.f64(e.values[i]!);
+          prev = t;
+        }
+        break;
+      }
+      case ENTRY_DELETE:
+        out.varint(e.from);
+        out.varint(e.to);
+        break;
+      case ENTRY_SEAL:
+        out.varint(e.throughTs);
+        break;
+      case ENTRY_STATE:
+        writeStats(out, e.stats);
+        break;
+    }
+  }
+  return out.finish();
+}
+
+/** Decodes a log op value; throws `CorruptionError` on damage. */
+export function decodeLog(value: Uint8Array): LogEntry[] {
+  const input = new ByteReader(value);
+  const format = input.byte();
+  if (format !== TS_LOG_FORMAT) {
+    throw new CorruptionError(`Cannot decode time-series log op: unknown format ${format}`);
+  }
+  const out: LogEntry[] = [];
+  while (input.remaining > 0) {
+    const type = input.byte();
+    const version = input.varint();
+    switch (type) {
+      case ENTRY_SAMPLES: {
+        const n = input.varint();
+        if (n < 1 || n > input.remaining) {
+          throw new CorruptionError(`Cannot decode time-series log op: ${n} samples`);
+        }
+        const ts: number[] = new Array(n);
+        const values: number[] = new Array(n);
+        let t = 0;
+        for (let i = 0; i < n; i++) {
+          t = i === 0 ? input.varint() : t + input.svarint();
+          if (!Number.isSafeInteger(t) || t < 0) {
+            throw new CorruptionError("Cannot decode time-series log op: bad timestamp");
+          }
+          ts[i] = t;
+          values[i] = input.f64();
+        }
+        out.push({ type, version, ts, values });
+        break;
+      }
+      case ENTRY_DELETE:
+        out.push({ type, version, from: input.varint(), to: input.varint() });
+        break;
+      case ENTRY_SEAL:
+        out.push({ type, version, throughTs: input.varint() });
+        break;
+      case ENTRY_STATE:
+        out.push({ type, version, stats: readStats(input) });
+        break;
+      case ENTRY_META:
+      case ENTRY_DROP:
+        out.push({ type, version });
+        break;
+      default:
+        throw new CorruptionError(`Cannot decode time-series log op: unknown entry type ${type}`);
+    }
+  }
+  return out;
+}
+
+/** A decoded state record. */
+export interface StateRecord {
+  /** Every log op of the series with a sequence at or below this is reflected here. */
+  throughSeq: number;
+  /** Sealed-chunk statistics. */
+  stats: SealedStats;
+  /** The head at that point. */
+  head: Head;
+}
+
+/** Encodes a state record. */
+export function encodeState(throughSeq: number, stats: SealedStats, head: Head): Uint8Array {
+  const out = new ByteWriter(64 + head.sizeBytes);
+  out.byte(TS_STATE_FORMAT);
+  out.varint(throughSeq);
+  writeStats(out, stats);
+  head.serialize(out);
+  out.u32(maskCrc(crc32c(out.view())));
+  return out.finish();
+}
+
+/** Decodes a state record; throws `CorruptionError` on damage. */
+export function decodeState(value: Uint8Array): StateRecord {
+  if (value.length < 5) throw new CorruptionError("Cannot decode time-series state: too short");
+  const body = value.length - 4;
+  const stored = new DataView(value.buffer, value.byteOffset + body, 4).getUint32(0, true);
+  if (stored !== maskCrc(crc32c(value, 0, body))) {
+    throw new CorruptionError("Cannot decode time-series state: checksum mismatch");
+  }
+  const input = new ByteReader(value, 0, body);
+  const format = input.byte();
+  if (format !== TS_STATE_FORMAT) {
+    throw new CorruptionError(`Cannot decode time-series state: unknown format ${format}`);
+  }
+  const throughSeq = input.varint();
+  const stats = readStats(input);
+  const head = Head.deserialize(input);
+  if (input.remaining !== 0) {
+    throw new CorruptionError("Cannot decode time-series state: trailing bytes");
+  }
+  return { throughSeq, stats, head };
+}

@@ -1,0 +1,124 @@
+/**
+ * Background work of the time-series layer on a leader (a replica mirrors its results through
+ * the log): ARCHITECTURE.md § "Checkpoints, retention and garbage".
+ *
+ * - Checkpoints: a series whose head holds log ops older than `TS_CHECKPOINT_AGE_MS`, or older
+ *   than the newest `TS_WAL_PINNED_BYTES_MAX` of WAL, gets its state record rewritten (its
+ *   head, in the head format) so that the WAL segments holding those ops can go and a reopen
+ *   replays little. Idle series are covered by the age rule.
+ * - Retention: whole sealed chunks older than the retention window are deleted (reads already
+ *   hide every expired sample at once).
+ * - Garbage: series whose key was deleted, overwritten or expired (DEL, SET, EXPIRE act on the
+ *   key alone) lose their registry entry, state and chunks, a few hundred per tick.
+ *
+ * @module
+ */
+
+import { TS_CHECKPOINT_AGE_MS, TS_WAL_PINNED_BYTES_MAX } from "../limits.ts";
+import { chunkHeader } from "./codec.ts";
+import { run, type StoreContext } from "./context.ts";
+import { chunkKey } from "./log.ts";
+import { dropOps, isLive } from "./series_ops.ts";
+import type { Series } from "./series_set.ts";
+import { refreshSealedBounds } from "./write.ts";
+
+/** Series checkpointed or dropped per batch. */
+const SERIES_PER_BATCH = 500;
+/** Series checked for garbage per tick. */
+const GC_PER_TICK = 2000;
+
+/** The highest sequence whose WAL is "old": everything older than the newest pinned bytes. */
+function oldSeqLimit(ctx: StoreContext): number {
+  const segments = ctx.db.walSegments();
+  let bytes = 0;
+  for (let i = segments.length - 1; i >= 0; i--) {
+    bytes += segments[i]!.sizeBytes;
+    if (bytes > TS_WAL_PINNED_BYTES_MAX) return segments[i]!.lastSeq;
+  }
+  return 0;
+}
+
+/** Writes the state record of every series in `list` (in batches); resolves when durable. */
+export async function checkpoint(ctx: StoreContext, list: readonly Series[]): Promise<void> {
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < list.length; i += SERIES_PER_BATCH) {
+    const part = list.slice(i, i + SERIES_PER_BATCH);
+    const { durable } = run(ctx, (b) => {
+      for (const s of part) if (ctx.set.byVersion(s.version) === s) b.stateDirty.add(s);
+    });
+    pending.push(durable);
+  }
+  await Promise.all(pending);
+}
+
+/** Series whose uncovered log ops are too old (by age or by WAL position). */
+export function dueForCheckpoint(ctx: StoreContext, nowMs: number): Series[] {
+  const limit = oldSeqLimit(ctx);
+  const out: Series[] = [];
+  for (const s of ctx.set.all()) {
+    if (s.firstUncoveredSeq === 0) continue;
+    if (s.firstUncoveredSeq <= limit || nowMs - s.uncoveredSinceMs >= TS_CHECKPOINT_AGE_MS) {
+      out.push(s);
+    }
+  }
+  return out;
+}
+
+/** Deletes sealed chunks wholly older than each series' retention window. */
+export function dropExpiredChunks(ctx: StoreContext): void {
+  const due: { series: Series; keys: number[] }[] = [];
+  for (const s of ctx.set.all()) {
+    const cutoff = s.retentionCutoff;
+    if (cutoff <= 0 || s.stats.sealedChunks === 0 || s.stats.firstSealedTs >= cutoff) continue;
+    const rows = ctx.db.readRange(
+      { start: chunkKey(s.version, 0), end: chunkKey(s.version, cutoff) },
+      { limit: 10_000 },
+    );
+    const keys: number[] = [];
+    for (const [key, value] of rows) {
+      const h = chunkHeader(value);
+      if (h.lastTs >= cutoff) break;
+      keys.push(h.firstTs);
+      void key;
+    }
+    if (keys.length > 0) due.push({ series: s, keys });
+  }
+  for (let i = 0; i < due.length; i += SERIES_PER_BATCH) {
+    const part = due.slice(i, i + SERIES_PER_BATCH);
+    run(ctx, (b) => {
+      for (const { series, keys } of part) {
+        for (const firstTs of keys) {
+          const c = b.chunks.next(series.version, firstTs);
+          if (!c || c.firstTs !== firstTs) continue;
+          series.stats.sealedSamples -= c.samples.ts.length;
+          series.stats.sealedChunks--;
+          b.chunks.stage(series.version, firstTs, null);
+        }
+        refreshSealedBounds(b, series);
+        b.stateDirty.add(series);
+      }
+    });
+  }
+}
+
+/** Drops series whose key no longer holds them; checks at most `GC_PER_TICK`, from `cursor`. */
+export function collectGarbage(ctx: StoreContext, cursor: number): number {
+  const all = [...ctx.set.all()];
+  if (all.length === 0) return 0;
+  const dead: Series[] = [];
+  let i = 0;
+  for (; i < Math.min(GC_PER_TICK, all.length); i++) {
+    const s = all[(cursor + i) % all.length]!;
+    if (!isLive(ctx, s)) dead.push(s);
+  }
+  for (let k = 0; k < dead.length; k += SERIES_PER_BATCH) {
+    const part = dead.slice(k, k + SERIES_PER_BATCH);
+    run(ctx, (b) => {
+      for (const s of part) {
+        b.ops.push(...dropOps(ctx, s.version));
+        b.drop(s.version);
+      }
+    });
+  }
+  return (cursor + i) % Math.max(1, all.length);
+}

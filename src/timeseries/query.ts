@@ -1,0 +1,329 @@
+/**
+ * Reads: TS.GET, TS.MGET, TS.RANGE/TS.REVRANGE, TS.MRANGE/TS.MREVRANGE (GROUPBY … REDUCE),
+ * TS.INFO and TS.QUERYINDEX, as RedisTimeSeries 1.8 answers them (ARCHITECTURE.md § "Queries
+ * and aggregation"). Every read is synchronous, so no write lands in the middle of one.
+ *
+ * Pipeline of a range: samples in `[max(from, retention cutoff), to]` → LATEST's partial
+ * bucket (a compaction) → FILTER_BY_TS → FILTER_BY_VALUE → AGGREGATION → reverse → COUNT.
+ *
+ * @module
+ */
+
+import { TS_QUERY_SAMPLES_MAX } from "../limits.ts";
+import {
+  aggregate,
+  aggregateRange,
+  type AggregationSpec,
+  bucketStart,
+  reduce,
+} from "./aggregate.ts";
+import { chunkHeader } from "./codec.ts";
+import { getSeries, type StoreContext } from "./context.ts";
+import type { Samples } from "./head.ts";
+import { chunkKey } from "./log.ts";
+import type { Aggregator, Rule } from "./meta.ts";
+import { isLive } from "./series_ops.ts";
+import type { Series } from "./series_set.ts";
+import { readSamples, sampleAfter, sampleBefore, tsError } from "./write.ts";
+
+/** A range query's options (parsed and checked by the front end). */
+export interface RangeArgs {
+  /** First timestamp (inclusive). */
+  from: number;
+  /** Last timestamp (inclusive). */
+  to: number;
+  /** Add a compaction's partial newest bucket. */
+  latest?: boolean;
+  /** Only these timestamps (sorted, unique). */
+  filterByTs?: number[];
+  /** Only values in `[min, max]`. */
+  filterByValue?: { min: number; max: number };
+  /** At most this many results (after aggregation and ordering). */
+  count?: number;
+  /** Aggregate into buckets. */
+  aggregation?: AggregationSpec;
+  /** Newest first. */
+  reverse?: boolean;
+}
+
+/** Timestamps and values, as plain arrays (a reply). */
+export interface Points {
+  /** Timestamps. */
+  ts: number[];
+  /** Values. */
+  values: number[];
+}
+
+/** The rule that feeds `series`, with its source, if both still exist. */
+function feedingRule(ctx: StoreContext, series: Series): { src: Series; rule: Rule } | undefined {
+  if (series.meta.sourceVersion === 0) return undefined;
+  const src = ctx.set.byVersion(series.meta.sourceVersion);
+  const rule = src?.meta.rules.find((r) => r.destVersion === series.version);
+  return src && rule ? { src, rule } : undefined;
+}
+
+/** A compaction's partial newest bucket (LATEST), if its source has samples in it. */
+export function latestBucket(
+  ctx: StoreContext,
+  series: Series,
+): { ts: number; value: number } | undefined {
+  const feed = feedingRule(ctx, series);
+  if (!feed || feed.src.lastTs < 0) return undefined;
+  const { src, rule } = feed;
+  const start = bucketStart(src.lastTs, rule.bucketMs, rule.alignMs);
+  const from = Math.max(start, rule.startTs);
+  const s = readSamples(ctx, src, from, start + rule.bucketMs - 1);
+  if (s.ts.length === 0) return undefined;
+  const value = aggregate(rule.aggregator, s.ts, s.values, 0, s.ts.length, {
+    prev: rule.aggregator === "twa" ? sampleBefore(ctx, src, from) : undefined,
+    next: undefined,
+    frameStart: start,
+    frameEnd: start + rule.bucketMs,
+  });
+  return { ts: start, value };
+}
+
+/** TS.GET: the newest sample, or undefined when the series is empty. */
+export function get(
+  ctx: StoreContext,
+  series: Series,
+  latest: boolean,
+): { ts: number; value: number } | undefined {
+  if (latest) {
+    const partial = latestBucket(ctx, series);
+    if (partial && partial.ts > series.lastTs) return partial;
+  }
+  return series.lastTs >= 0 ? { ts: series.lastTs, value: series.lastValue } : undefined;
+}
+
+/** The samples a range query answers for one series. */
+export function rangeOf(ctx: StoreContext, series: Series, args: RangeArgs): Points {
+  const from = Math.max(args.from, series.retentionCutoff);
+  const to = args.to;
+  const s: Samples = from <= to ? readSamples(ctx, series, from, to) : emptySamples();
+  if (s.ts.length > TS_QUERY_SAMPLES_MAX) {
+    throw tsError(
+      `TSDB: query too large: more than ${TS_QUERY_SAMPLES_MAX} samples (use COUNT or AGGREGATION)`,
+    );
+  }
+  let ts = Array.from(s.ts);
+  let values = Array.from(s.values);
+  if (args.latest) {
+    const partial = latestBucket(ctx, series);
+    if (partial && partial.ts > series.lastTs && partial.ts >= from && partial.ts <= to) {
+      ts.push(partial.ts);
+      values.push(partial.value);
+    }
+  }
+  if (args.filterByTs) {
+    const wanted = new Set(args.filterByTs);
+    const keep = ts.map((t) => wanted.has(t));
+    ts = ts.filter((_, i) => keep[i]);
+    values = values.filter((_, i) => keep[i]);
+  }
+  if (args.filterByValue) {
+    const { min, max } = args.filterByValue;
+    const keep = values.map((v) => v >= min && v <= max);
+    ts = ts.filter((_, i) => keep[i]);
+    values = values.filter((_, i) => keep[i]);
+  }
+  if (args.aggregation) {
+    const agg = args.aggregation;
+    const filtered = args.filterByTs !== undefined || args.filterByValue !== undefined;
+    const out = aggregateRange(agg, ts, values, ts.length, {
+      prev: filtered || ts.length === 0 ? undefined : sampleBefore(ctx, series, ts[0]!),
+      next: filtered || ts.length === 0 ? undefined : sampleAfter(ctx, series, ts[ts.length - 1]!),
+      rangeStart: args.from,
+      rangeEnd: args.to,
+    });
+    ts = out.ts;
+    values = out.values;
+  }
+  if (args.reverse) {
+    ts.reverse();
+    values.reverse();
+  }
+  if (args.count !== undefined && ts.length > args.count) {
+    ts.length = args.count;
+    values.length = args.count;
+  }
+  return { ts, values };
+}
+
+function emptySamples(): Samples {
+  return { ts: new Float64Array(0), values: new Float64Array(0) };
+}
+
+/** One series of a multi-series reply. */
+export interface SeriesResult {
+  /** Key (or `label=value` for a GROUPBY group). */
+  key: Uint8Array;
+  /** Every label pair, as binary strings (the front end selects what to show). */
+  labels: [string, string][];
+  /** Its points. */
+  points: Points;
+}
+
+/** TS.MRANGE/TS.MREVRANGE without GROUPBY: one result per series, by key. */
+export function mrange(
+  ctx: StoreContext,
+  selected: readonly Series[],
+  args: RangeArgs,
+): SeriesResult[] {
+  return selected.map((s) => ({
+    key: s.key,
+    labels: s.meta.labels,
+    points: rangeOf(ctx, s, args),
+  }));
+}
+
+/**
+ * GROUPBY label REDUCE reducer: series are grouped by their value of `label` (series without it
+ * are left out), each group's points (after per-series aggregation) are reduced per timestamp;
+ * the group is named `label=value` with labels `label`, `__reducer__`, `__source__`.
+ */
+export function mrangeGrouped(
+  ctx: StoreContext,
+  selected: readonly Series[],
+  args: RangeArgs,
+  label: string,
+  reducer: Aggregator,
+): SeriesResult[] {
+  const groups = new Map<string, Series[]>();
+  for (const s of selected) {
+    const v = s.labelMap.get(label);
+    if (v === undefined) continue;
+    let list = groups.get(v);
+    if (!list) groups.set(v, list = []);
+    list.push(s);
+  }
+  const perSeries: RangeArgs = { ...args, reverse: false };
+  delete perSeries.count;
+  const out: SeriesResult[] = [];
+  const names = [...groups.keys()].sort((a, b) => {
+    const x = `${label}=${a}`;
+    const y = `${label}=${b}`;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  for (const value of names) {
+    const members = groups.get(value)!;
+    const byTs = new Map<number, number[]>();
+    for (const s of members) {
+      const p = rangeOf(ctx, s, perSeries);
+      for (let i = 0; i < p.ts.length; i++) {
+        let list = byTs.get(p.ts[i]!);
+        if (!list) byTs.set(p.ts[i]!, list = []);
+        list.push(p.values[i]!);
+      }
+    }
+    let ts = [...byTs.keys()].sort((a, b) => a - b);
+    let values = ts.map((t) => reduce(reducer, byTs.get(t)!));
+    if (args.reverse) {
+      ts = ts.reverse();
+      values = values.reverse();
+    }
+    if (args.count !== undefined && ts.length > args.count) {
+      ts.length = args.count;
+      values.length = args.count;
+    }
+    const name = `${label}=${value}`;
+    out.push({
+      key: new Uint8Array([...name].map((c) => c.charCodeAt(0) & 0xff)),
+      labels: [
+        [label, value],
+        ["__reducer__", reducer],
+        ["__source__", members.map((s) => s.keyString).join(",")],
+      ],
+      points: { ts, values },
+    });
+  }
+  return out;
+}
+
+/** What TS.INFO reports. */
+export interface SeriesInfo {
+  totalSamples: number;
+  memoryUsage: number;
+  firstTimestamp: number;
+  lastTimestamp: number;
+  retentionTime: number;
+  chunkCount: number;
+  chunkSize: number;
+  chunkType: "compressed" | "uncompressed";
+  duplicatePolicy: string | undefined;
+  labels: [string, string][];
+  sourceKey: Uint8Array | undefined;
+  rules: { key: Uint8Array; bucketMs: number; aggregator: string; alignMs: number }[];
+  /** With DEBUG: each chunk (the head last). */
+  chunks?: { startTimestamp: number; endTimestamp: number; samples: number; size: number }[];
+}
+
+/** TS.INFO [DEBUG]. */
+export function info(ctx: StoreContext, key: Uint8Array, debug: boolean): SeriesInfo {
+  const s = getSeries(ctx, key);
+  const meta = s.meta;
+  const cutoff = s.retentionCutoff;
+  let skipped = 0;
+  let first = s.firstTs;
+  if (cutoff > 0 && first >= 0 && first < cutoff) {
+    // Samples older than the retention are invisible until their chunk is dropped.
+    const gone = readSamples(ctx, s, first, cutoff - 1);
+    skipped = gone.ts.length;
+    first = s.totalSamples > skipped ? sampleAfter(ctx, s, cutoff - 1)?.ts ?? 0 : 0;
+  }
+  const src = meta.sourceVersion !== 0 ? ctx.set.byVersion(meta.sourceVersion) : undefined;
+  const rules = meta.rules.flatMap((r) => {
+    const d = ctx.set.byVersion(r.destVersion);
+    return d
+      ? [{ key: d.key, bucketMs: r.bucketMs, aggregator: r.aggregator, alignMs: r.alignMs }]
+      : [];
+  });
+  const chunkRows = ctx.db.readRange(
+    { start: chunkKey(s.version, 0), end: chunkKey(s.version + 1, 0) },
+    { limit: Number.MAX_SAFE_INTEGER },
+  );
+  let chunkBytes = 0;
+  const chunks: NonNullable<SeriesInfo["chunks"]> = [];
+  for (const [, value] of chunkRows) {
+    chunkBytes += value.length;
+    if (debug) {
+      const h = chunkHeader(value);
+      chunks.push({
+        startTimestamp: h.firstTs,
+        endTimestamp: h.lastTs,
+        samples: h.count,
+        size: value.length,
+      });
+    }
+  }
+  if (debug || s.head.count > 0 || chunkRows.length === 0) {
+    chunks.push({
+      startTimestamp: s.head.count > 0 ? s.head.firstTs : -1,
+      endTimestamp: s.head.count > 0 ? s.head.lastTs : -1,
+      samples: s.head.count,
+      size: s.head.sizeBytes,
+    });
+  }
+  const labelBytes = meta.labels.reduce((n, [a, b]) => n + a.length + b.length, 0);
+  const result: SeriesInfo = {
+    totalSamples: s.totalSamples - skipped,
+    memoryUsage: 256 + labelBytes + s.head.sizeBytes + chunkBytes,
+    firstTimestamp: first < 0 ? 0 : first,
+    lastTimestamp: s.lastTs < 0 ? 0 : s.lastTs,
+    retentionTime: meta.retentionMs,
+    chunkCount: chunkRows.length + 1,
+    chunkSize: meta.chunkSizeBytes,
+    chunkType: meta.uncompressed ? "uncompressed" : "compressed",
+    duplicatePolicy: meta.duplicatePolicy,
+    labels: meta.labels,
+    sourceKey: src?.key,
+    rules,
+  };
+  if (debug) result.chunks = chunks;
+  return result;
+}
+
+/** TS.QUERYINDEX and the HTTP series list: live series keys matching the filters, by key. */
+export function liveKeys(ctx: StoreContext, selected: readonly Series[]): Uint8Array[] {
+  return selected.filter((s) => isLive(ctx, s)).map((s) => s.key);
+}

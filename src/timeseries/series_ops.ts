@@ -1,0 +1,386 @@
+/**
+ * Commands that create, change, move and delete series and their samples: TS.CREATE,
+ * TS.ALTER, TS.ADD, TS.MADD, TS.INCRBY/DECRBY, TS.DEL (and its FILTER form), and what the
+ * keyspace commands RENAME and COPY do to a series. Semantics and error strings are
+ * RedisTimeSeries 1.8's (ARCHITECTURE.md § "Time-series commands").
+ *
+ * @module
+ */
+
+import type { WriteOp } from "../engine/mod.ts";
+import { TYPE_TIMESERIES } from "../keyspace/mod.ts";
+import { KIND_META } from "../util/entry.ts";
+import {
+  TS_CHUNK_SIZE_BYTES_DEFAULT,
+  TS_KEY_BYTES_MAX,
+  TS_LABEL_BYTES_MAX,
+  TS_LABELS_MAX,
+  TS_SERIES_MAX,
+} from "../limits.ts";
+import type { Batch } from "./batch.ts";
+import {
+  findSeries,
+  getSeries,
+  run,
+  type StoreContext,
+  type Writer,
+  type Written,
+} from "./context.ts";
+import type { LabelFilter } from "./labels.ts";
+import { chunkKey, encodeState, registryKey, stateKey } from "./log.ts";
+import { type DuplicatePolicy, encodeSeriesMeta, type SeriesMeta } from "./meta.ts";
+import { Series } from "./series_set.ts";
+import { deleteRange, TsError, tsError, writeSample } from "./write.ts";
+
+/** Options of a new series (TS.CREATE; TS.ADD/TS.INCRBY when they create). */
+export interface CreateOptions {
+  /** RETENTION (ms; 0 = keep everything). */
+  retentionMs?: number;
+  /** CHUNK_SIZE (bytes; also samples per sealed chunk). */
+  chunkSizeBytes?: number;
+  /** DUPLICATE_POLICY. */
+  duplicatePolicy?: DuplicatePolicy | undefined;
+  /** LABELS, as binary strings. */
+  labels?: [string, string][];
+  /** ENCODING UNCOMPRESSED was given. */
+  uncompressed?: boolean;
+  /** IGNORE maxTimeDiff (ms). */
+  ignoreMaxTimeDiffMs?: number;
+  /** IGNORE maxValDiff. */
+  ignoreMaxValDiff?: number;
+}
+
+/** Checks labels against the limits (before anything is written). */
+export function checkLabels(labels: readonly [string, string][]): void {
+  if (labels.length > TS_LABELS_MAX) {
+    throw tsError(`TSDB: too many labels: ${labels.length} (limit ${TS_LABELS_MAX})`);
+  }
+  for (const [name, value] of labels) {
+    if (name.length > TS_LABEL_BYTES_MAX || value.length > TS_LABEL_BYTES_MAX) {
+      throw tsError(`TSDB: label too long: more than ${TS_LABEL_BYTES_MAX} bytes`);
+    }
+  }
+}
+
+/** The engine op writing `meta` at the series' key, keeping the key's expiry. */
+export function metaOp(ctx: StoreContext, key: Uint8Array, meta: SeriesMeta): WriteOp {
+  const expireAtMs = ctx.db.getEntry(key)?.expireAtMs ?? 0;
+  return expireAtMs === 0
+    ? { type: "meta", key, value: encodeSeriesMeta(meta) }
+    : { type: "meta", key, value: encodeSeriesMeta(meta), expireAtMs };
+}
+
+/** Creates a series in the running batch. REQUIRES: `key` holds nothing. */
+export function createSeries(
+  ctx: StoreContext,
+  b: Batch,
+  key: Uint8Array,
+  options: CreateOptions,
+): Series {
+  if (key.length > TS_KEY_BYTES_MAX) {
+    throw tsError(`TSDB: key too long: ${key.length} bytes (limit ${TS_KEY_BYTES_MAX})`);
+  }
+  if (ctx.set.size + b.created.size >= TS_SERIES_MAX) {
+    throw tsError(`TSDB: too many series: limit ${TS_SERIES_MAX} reached`);
+  }
+  const labels = options.labels ?? [];
+  checkLabels(labels);
+  const { version, op } = ctx.versions.allocate();
+  const meta: SeriesMeta = {
+    version,
+    retentionMs: options.retentionMs ?? 0,
+    chunkSizeBytes: options.chunkSizeBytes ?? TS_CHUNK_SIZE_BYTES_DEFAULT,
+    duplicatePolicy: options.duplicatePolicy,
+    uncompressed: options.uncompressed ?? false,
+    ignoreMaxTimeDiffMs: options.ignoreMaxTimeDiffMs ?? 0,
+    ignoreMaxValDiff: options.ignoreMaxValDiff ?? 0,
+    labels,
+    sourceVersion: 0,
+    rules: [],
+  };
+  b.ops.push(
+    op,
+    { type: "meta", key, value: encodeSeriesMeta(meta) },
+    { type: "put", key: registryKey(version), value: key },
+  );
+  b.meta(version);
+  const series = new Series(key, meta);
+  ctx.set.add(series);
+  b.created.set(series.keyString, series);
+  return series;
+}
+
+/** TS.CREATE. */
+export function create(
+  ctx: StoreContext,
+  key: Uint8Array,
+  options: CreateOptions,
+  write?: Writer,
+): Written<void> {
+  return run(ctx, (b) => {
+    if (ctx.db.getEntry(key) !== undefined) throw tsError("TSDB: key already exists");
+    createSeries(ctx, b, key, options);
+  }, write);
+}
+
+/** TS.ALTER: only the options given change; `labels` replaces every label. */
+export function alter(
+  ctx: StoreContext,
+  key: Uint8Array,
+  options: CreateOptions,
+  write?: Writer,
+): Written<void> {
+  return run(ctx, (b) => {
+    const series = getSeries(ctx, key);
+    if (options.labels) checkLabels(options.labels);
+    const meta: SeriesMeta = { ...series.meta };
+    if (options.retentionMs !== undefined) meta.retentionMs = options.retentionMs;
+    if (options.chunkSizeBytes !== undefined) meta.chunkSizeBytes = options.chunkSizeBytes;
+    if (options.duplicatePolicy !== undefined) meta.duplicatePolicy = options.duplicatePolicy;
+    if (options.labels !== undefined) meta.labels = options.labels;
+    if (options.ignoreMaxTimeDiffMs !== undefined) {
+      meta.ignoreMaxTimeDiffMs = options.ignoreMaxTimeDiffMs;
+    }
+    if (options.ignoreMaxValDiff !== undefined) meta.ignoreMaxValDiff = options.ignoreMaxValDiff;
+    b.ops.push(metaOp(ctx, key, meta));
+    b.meta(series.version);
+    ctx.set.update(series, series.key, meta);
+  }, write);
+}
+
+/** One sample to add; `ts` undefined = the server clock (`*`). */
+export interface SampleIn {
+  /** Series key. */
+  key: Uint8Array;
+  /** Timestamp (ms), or undefined for now. */
+  ts: number | undefined;
+  /** Value. */
+  value: number;
+}
+
+/** TS.ADD: creates the series when missing (with `create`), returns the timestamp. */
+export function add(
+  ctx: StoreContext,
+  sample: SampleIn,
+  options: { onDuplicate?: DuplicatePolicy | undefined; create?: CreateOptions },
+  write?: Writer,
+): Written<number> {
+  return run(ctx, (b) => {
+    const ts = sample.ts ?? ctx.nowMs();
+    let series: Series | undefined;
+    try {
+      series = findSeries(ctx, sample.key, b);
+    } catch (err) {
+      if (err instanceof TsError) throw tsError("TSDB: the key is not a TSDB key");
+      throw err;
+    }
+    if (!series) series = createSeries(ctx, b, sample.key, options.create ?? {});
+    return writeSample(b, series, ts, sample.value, options.onDuplicate);
+  }, write);
+}
+
+/**
+ * TS.MADD: every sample independently (a missing key or a refused sample is that sample's
+ * error, the others are written), all in one batch. Items already refused by parsing are
+ * passed through as their `TsError`.
+ */
+export function madd(
+  ctx: StoreContext,
+  samples: readonly (SampleIn | TsError)[],
+  write?: Writer,
+): Written<(number | TsError)[]> {
+  return run(ctx, (b) => {
+    const now = ctx.nowMs();
+    const out: (number | TsError)[] = [];
+    for (const s of samples) {
+      if (s instanceof TsError) {
+        out.push(s);
+        continue;
+      }
+      try {
+        let series: Series | undefined;
+        try {
+          series = findSeries(ctx, s.key, b);
+        } catch (err) {
+          if (!(err instanceof TsError)) throw err;
+        }
+        if (!series) throw tsError("TSDB: the key is not a TSDB key");
+        out.push(writeSample(b, series, s.ts ?? now, s.value, undefined));
+      } catch (err) {
+        if (!(err instanceof TsError)) throw err;
+        out.push(err);
+      }
+    }
+    return out;
+  }, write);
+}
+
+/** TS.INCRBY / TS.DECRBY. */
+export function incrBy(
+  ctx: StoreContext,
+  key: Uint8Array,
+  delta: number,
+  options: { ts?: number | undefined; create?: CreateOptions },
+  write?: Writer,
+): Written<number> {
+  return run(ctx, (b) => {
+    let series = findSeries(ctx, key, b);
+    const ts = options.ts ?? ctx.nowMs();
+    if (series && series.lastTs > 0 && ts < series.lastTs) {
+      // RedisTimeSeries answers this one without the ERR prefix.
+      throw new TsError("TSDB: for incrby/decrby, timestamp should be newer than the lastest one");
+    }
+    if (!series) series = createSeries(ctx, b, key, options.create ?? {});
+    const base = series.lastTs >= 0 ? series.lastValue : 0;
+    return writeSample(b, series, ts, base + delta, "last");
+  }, write);
+}
+
+/** TS.DEL key from to: returns the samples removed. */
+export function del(
+  ctx: StoreContext,
+  key: Uint8Array,
+  from: number,
+  to: number,
+  write?: Writer,
+): Written<number> {
+  return run(ctx, (b) => deleteRange(b, getSeries(ctx, key), from, to), write);
+}
+
+/** TS.DEL from to FILTER …: deletes the range in every selected series; returns the total. */
+export function delByFilter(
+  ctx: StoreContext,
+  selected: readonly Series[],
+  from: number,
+  to: number,
+  write?: Writer,
+): Written<number> {
+  return run(ctx, (b) => {
+    let total = 0;
+    for (const s of selected) total += deleteRange(b, s, from, to);
+    return total;
+  }, write);
+}
+
+/** The ops that remove every trace of series `version` from the engine (not its key). */
+export function dropOps(ctx: StoreContext, version: number): WriteOp[] {
+  const ops: WriteOp[] = [
+    { type: "delete", key: registryKey(version) },
+    { type: "delete", key: stateKey(version) },
+  ];
+  for (const key of ctx.chunks.allKeys(version)) ops.push({ type: "delete", key });
+  return ops;
+}
+
+/**
+ * RENAME/RENAMENX of a series key (the keyspace command checked the keys): the metadata moves
+ * to `dst` with its expiry, the data stays under its version. A series `dst` held is dropped.
+ */
+export function rename(
+  ctx: StoreContext,
+  src: Uint8Array,
+  dst: Uint8Array,
+  write?: Writer,
+): Written<void> {
+  return run(ctx, (b) => {
+    const series = getSeries(ctx, src);
+    const entry = ctx.db.getEntry(src)!;
+    let replaced: Series | undefined;
+    try {
+      replaced = findSeries(ctx, dst);
+    } catch {
+      replaced = undefined; // another type: simply overwritten
+    }
+    if (replaced && replaced !== series) {
+      b.ops.push(...dropOps(ctx, replaced.version));
+      b.drop(replaced.version);
+    }
+    b.ops.push(
+      { type: "delete", key: src },
+      entry.expireAtMs === 0
+        ? { type: "meta", key: dst, value: entry.value }
+        : { type: "meta", key: dst, value: entry.value, expireAtMs: entry.expireAtMs },
+      { type: "put", key: registryKey(series.version), value: dst },
+    );
+    b.meta(series.version);
+  }, write);
+}
+
+/**
+ * COPY of a series: a new series (new version) with the same options, labels and samples but
+ * no rules, as RedisTimeSeries's CopySeries. The caller checked `dst` (REPLACE or missing).
+ */
+export function copy(
+  ctx: StoreContext,
+  src: Uint8Array,
+  dst: Uint8Array,
+  write?: Writer,
+): Written<void> {
+  return run(ctx, (b) => {
+    const from = getSeries(ctx, src);
+    let replaced: Series | undefined;
+    try {
+      replaced = findSeries(ctx, dst);
+    } catch {
+      replaced = undefined;
+    }
+    if (replaced) {
+      b.ops.push(...dropOps(ctx, replaced.version));
+      b.drop(replaced.version);
+    }
+    const { version, op } = ctx.versions.allocate();
+    const meta: SeriesMeta = { ...from.meta, version, sourceVersion: 0, rules: [] };
+    const expireAtMs = ctx.db.getEntry(src)?.expireAtMs ?? 0;
+    b.ops.push(
+      op,
+      expireAtMs === 0
+        ? { type: "meta", key: dst, value: encodeSeriesMeta(meta) }
+        : { type: "meta", key: dst, value: encodeSeriesMeta(meta), expireAtMs },
+      { type: "put", key: registryKey(version), value: dst },
+      { type: "put", key: stateKey(version), value: encodeState(b.seq - 1, from.stats, from.head) },
+    );
+    for (
+      const [key, value] of ctx.db.readRange(
+        { start: chunkKey(from.version, 0), end: chunkKey(from.version + 1, 0) },
+        { limit: Number.MAX_SAFE_INTEGER },
+      )
+    ) {
+      const ts = new DataView(key.buffer, key.byteOffset + 10, 8);
+      const firstTs = ts.getUint32(0) * 0x1_0000_0000 + ts.getUint32(4);
+      b.ops.push({ type: "put", key: chunkKey(version, firstTs), value });
+    }
+    b.meta(version);
+  }, write);
+}
+
+/** The series of `key` if it is one (for the keyspace commands). */
+export function seriesAt(ctx: StoreContext, key: Uint8Array): Series | undefined {
+  try {
+    return findSeries(ctx, key);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the series still lives at its key (not deleted, overwritten or expired). */
+export function isLive(ctx: StoreContext, series: Series): boolean {
+  const e = ctx.db.getEntry(series.key);
+  if (e === undefined || e.kind !== KIND_META || e.value[0] !== TYPE_TIMESERIES) return false;
+  try {
+    return findSeries(ctx, series.key) === series;
+  } catch {
+    return false;
+  }
+}
+
+/** The live series matching `filters`, ordered by key bytes. */
+export function selectSeries(ctx: StoreContext, filters: readonly LabelFilter[]): Series[] {
+  const ids = ctx.set.index.query(filters, (id) => ctx.set.byVersion(id)!.labelMap);
+  const out: Series[] = [];
+  for (const id of ids) {
+    const s = ctx.set.byVersion(id);
+    if (s && isLive(ctx, s)) out.push(s);
+  }
+  out.sort((a, b) => (a.keyString < b.keyString ? -1 : a.keyString > b.keyString ? 1 : 0));
+  return out;
+}

@@ -1,0 +1,266 @@
+/**
+ * The in-memory side of the time-series layer: one `Series` per series (metadata, head chunk,
+ * sealed-chunk statistics, WAL coverage) and the `SeriesSet` that finds them by version, by key
+ * and by label, and applies log entries. ARCHITECTURE.md § "Time series" explains why every
+ * change goes through `apply`: the leader applies the entries it is about to log, a replica
+ * applies the ones it receives, and recovery applies the ones it replays — one function, so
+ * the three cannot disagree about what a head holds.
+ *
+ * @module
+ */
+
+import type { Database } from "../engine/mod.ts";
+import { KIND_META } from "../util/entry.ts";
+import { metaType, TYPE_TIMESERIES } from "../keyspace/mod.ts";
+import { TS_CHUNK_SAMPLES_MAX, TS_CHUNK_SIZE_BYTES_MIN } from "../limits.ts";
+import { Head } from "./head.ts";
+import { LabelIndex } from "./labels.ts";
+import {
+  decodeState,
+  emptyStats,
+  ENTRY_DELETE,
+  ENTRY_DROP,
+  ENTRY_META,
+  ENTRY_SAMPLES,
+  ENTRY_SEAL,
+  ENTRY_STATE,
+  type LogEntry,
+  registryKey,
+  type SealedStats,
+  stateKey,
+} from "./log.ts";
+import { binaryString, decodeSeriesMeta, type SeriesMeta } from "./meta.ts";
+
+/** One series in memory. */
+export class Series {
+  /** Data version (stable across RENAME). */
+  readonly version: number;
+  /** User key. */
+  key: Uint8Array;
+  /** The key as a binary string (map key, sort key). */
+  keyString: string;
+  /** Metadata as last loaded. */
+  meta: SeriesMeta;
+  /** Label name → value. */
+  labelMap: Map<string, string>;
+  /** Unsealed samples. */
+  head: Head;
+  /** Sealed-chunk statistics. */
+  stats: SealedStats;
+  /** Sequence of the first log op not yet covered by a durable state record; 0 = none. */
+  firstUncoveredSeq = 0;
+  /** When `firstUncoveredSeq` was set (ms), for the checkpoint age rule. */
+  uncoveredSinceMs = 0;
+  /** Engine sequence of the metadata entry `meta` was read from (0 = not written yet). */
+  metaSeq = 0;
+  /** `throughSeq` of the state record loaded at open: replayed entries at or below it are in it. */
+  checkpointSeq = 0;
+
+  /** Creates the in-memory state of a series. */
+  constructor(key: Uint8Array, meta: SeriesMeta, head = new Head(), stats = emptyStats()) {
+    this.version = meta.version;
+    this.key = key;
+    this.keyString = binaryString(key);
+    this.meta = meta;
+    this.labelMap = new Map(meta.labels);
+    this.head = head;
+    this.stats = stats;
+  }
+
+  /** Notes that a log op of sequence `seq` changed the head (pins the WAL until checkpointed). */
+  markUncovered(seq: number): void {
+    if (this.firstUncoveredSeq !== 0) return;
+    this.firstUncoveredSeq = seq;
+    this.uncoveredSinceMs = Date.now();
+  }
+
+  /** Newest timestamp, or −1 when the series is empty. */
+  get lastTs(): number {
+    return this.head.count > 0 ? this.head.lastTs : this.stats.lastSealedTs;
+  }
+
+  /** Value at `lastTs` (0 when empty). */
+  get lastValue(): number {
+    return this.head.count > 0 ? this.head.lastValue : this.stats.lastSealedValue;
+  }
+
+  /** Samples held (sealed and head). */
+  get totalSamples(): number {
+    return this.stats.sealedSamples + this.head.count;
+  }
+
+  /** Oldest timestamp, or −1 when empty. */
+  get firstTs(): number {
+    if (this.stats.sealedChunks > 0) return this.stats.firstSealedTs;
+    return this.head.count > 0 ? this.head.firstTs : -1;
+  }
+
+  /** Samples per sealed chunk: CHUNK_SIZE, clamped (ARCHITECTURE.md § "Head chunks"). */
+  get chunkSamples(): number {
+    return Math.min(
+      TS_CHUNK_SAMPLES_MAX,
+      Math.max(TS_CHUNK_SIZE_BYTES_MIN, this.meta.chunkSizeBytes),
+    );
+  }
+
+  /** Oldest timestamp still visible under retention (0 = everything). */
+  get retentionCutoff(): number {
+    const last = this.lastTs;
+    const r = this.meta.retentionMs;
+    return r > 0 && last > r ? last - r : 0;
+  }
+}
+
+/** Every series, indexed. */
+export class SeriesSet {
+  readonly #byVersion = new Map<number, Series>();
+  readonly #byKey = new Map<string, Series>();
+  readonly #index = new LabelIndex<number>();
+
+  /** Series held. */
+  get size(): number {
+    return this.#byVersion.size;
+  }
+
+  /** All series (no particular order). */
+  all(): IterableIterator<Series> {
+    return this.#byVersion.values();
+  }
+
+  /** The series of `version`. */
+  byVersion(version: number): Series | undefined {
+    return this.#byVersion.get(version);
+  }
+
+  /** The series last known at `key` (the caller checks the key's META still names it). */
+  byKeyString(key: string): Series | undefined {
+    return this.#byKey.get(key);
+  }
+
+  /** The label index. */
+  get index(): LabelIndex<number> {
+    return this.#index;
+  }
+
+  /** Adds (or replaces) a series. */
+  add(series: Series): void {
+    this.remove(series.version);
+    this.#byVersion.set(series.version, series);
+    this.#byKey.set(series.keyString, series);
+    this.#index.add(series.version, series.meta.labels);
+  }
+
+  /** Drops a series from memory. */
+  remove(version: number): Series | undefined {
+    const s = this.#byVersion.get(version);
+    if (!s) return undefined;
+    this.#byVersion.delete(version);
+    if (this.#byKey.get(s.keyString) === s) this.#byKey.delete(s.keyString);
+    this.#index.remove(version, s.meta.labels);
+    return s;
+  }
+
+  /** Replaces a series' metadata and key, keeping its data (ALTER, RENAME, rules). */
+  update(series: Series, key: Uint8Array, meta: SeriesMeta): void {
+    this.#index.remove(series.version, series.meta.labels);
+    if (this.#byKey.get(series.keyString) === series) this.#byKey.delete(series.keyString);
+    series.key = key;
+    series.keyString = binaryString(key);
+    series.meta = meta;
+    series.labelMap = new Map(meta.labels);
+    this.#byKey.set(series.keyString, series);
+    this.#index.add(series.version, meta.labels);
+  }
+
+  /** Forgets everything. */
+  clear(): void {
+    for (const v of [...this.#byVersion.keys()]) this.remove(v);
+  }
+
+  /**
+   * Applies log entries of sequence `seq` (see the module comment). `db` is read for
+   * `ENTRY_META` (the registry and metadata written in the same batch).
+   */
+  apply(db: Database, entries: readonly LogEntry[], seq: number): void {
+    for (const e of entries) {
+      const series = this.#byVersion.get(e.version);
+      switch (e.type) {
+        case ENTRY_SAMPLES: {
+          if (!series) break;
+          const head = series.head;
+          const after = series.stats.lastSealedTs;
+          for (let i = 0; i < e.ts.length; i++) {
+            // Samples at or before the sealed boundary went into chunks, not the head.
+            if (e.ts[i]! > after) head.upsert(e.ts[i]!, e.values[i]!);
+          }
+          series.markUncovered(seq);
+          break;
+        }
+        case ENTRY_DELETE:
+          if (!series) break;
+          series.head.deleteRange(e.from, e.to);
+          series.markUncovered(seq);
+          break;
+        case ENTRY_SEAL:
+          if (!series) break;
+          series.head.deleteRange(0, e.throughTs);
+          series.markUncovered(seq);
+          break;
+        case ENTRY_STATE:
+          if (!series) break;
+          series.stats = { ...e.stats };
+          // The state record of this batch holds the head as of this entry.
+          series.firstUncoveredSeq = 0;
+          break;
+        case ENTRY_META:
+          this.reload(db, e.version);
+          break;
+        case ENTRY_DROP:
+          this.remove(e.version);
+          break;
+      }
+    }
+  }
+
+  /**
+   * Re-reads a series' registry entry and metadata from `db` (created, altered, renamed); a
+   * version whose key no longer holds it is dropped. A new series starts from its state record.
+   */
+  reload(db: Database, version: number): Series | undefined {
+    const reg = db.getEntry(registryKey(version));
+    const existing = this.#byVersion.get(version);
+    if (reg === undefined) {
+      this.remove(version);
+      return undefined;
+    }
+    const key = reg.value;
+    const entry = db.getEntry(key);
+    if (
+      entry === undefined || entry.kind !== KIND_META || metaType(entry.value) !== TYPE_TIMESERIES
+    ) {
+      this.remove(version);
+      return undefined;
+    }
+    const meta = decodeSeriesMeta(entry.value);
+    if (meta.version !== version) {
+      this.remove(version);
+      return undefined;
+    }
+    if (existing) {
+      this.update(existing, key, meta);
+      existing.metaSeq = entry.seq;
+      return existing;
+    }
+    const state = db.getEntry(stateKey(version));
+    let series: Series;
+    if (state === undefined) series = new Series(key, meta);
+    else {
+      const rec = decodeState(state.value);
+      series = new Series(key, meta, rec.head, rec.stats);
+      series.checkpointSeq = rec.throughSeq;
+    }
+    series.metaSeq = entry.seq;
+    this.add(series);
+    return series;
+  }
+}

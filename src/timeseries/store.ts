@@ -1,0 +1,313 @@
+/**
+ * `TimeSeriesStore`: the time-series layer over one `Database`. ARCHITECTURE.md § "Time
+ * series" is the design; this file wires it: opening (load every series from the registry,
+ * then take the log ops the engine recovered), the engine's `LogConsumer` contract (replay,
+ * replicated log ops, the WAL retention pin, persisting before a snapshot), the maintenance
+ * timer, and the one API every front end (RESP, HTTP, CLI) calls.
+ *
+ * Wiring: `TimeSeriesStore.open(db)` after `Database.open`; the engine holds replayed log ops
+ * until then and pins the WAL they live in, so the order cannot lose data.
+ *
+ * @module
+ */
+
+import type { Database } from "../engine/mod.ts";
+import type { LogConsumer } from "../engine/log_ops.ts";
+import { equalBytes } from "../util/bytes.ts";
+import { internalKey, SPACE_TS_REGISTRY, VersionAllocator } from "../keyspace/mod.ts";
+import { TS_MAINTENANCE_INTERVAL_MS } from "../limits.ts";
+import { type Logger, silentLogger } from "../util/log.ts";
+import { ChunkStore } from "./chunks.ts";
+import { findSeries, getSeries, type StoreContext, type Writer, type Written } from "./context.ts";
+import type { LabelFilter } from "./labels.ts";
+import { decodeLog, ENTRY_DROP, ENTRY_META, type LogEntry, TS_LOG_KEY } from "./log.ts";
+import { checkpoint, collectGarbage, dropExpiredChunks, dueForCheckpoint } from "./maintenance.ts";
+import type { Aggregator, DuplicatePolicy } from "./meta.ts";
+import * as q from "./query.ts";
+import * as rules from "./rules.ts";
+import * as ops from "./series_ops.ts";
+import { type Series, SeriesSet } from "./series_set.ts";
+import type { TsError } from "./write.ts";
+
+/** Options of `TimeSeriesStore.open`. */
+export interface TimeSeriesOptions {
+  /** Log sink. */
+  logger?: Logger;
+  /** Clock for `*` timestamps (default `Date.now`). */
+  nowMs?: () => number;
+  /** Bytes of decoded chunks cached for reads. */
+  chunkCacheBytes?: number;
+  /** Maintenance period; 0 disables the timer (tests call `maintain()`). */
+  maintenanceIntervalMs?: number;
+}
+
+/** The time-series layer of one database. */
+export class TimeSeriesStore implements LogConsumer {
+  readonly #ctx: StoreContext;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #gcCursor = 0;
+  #maintaining: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(db: Database, options: TimeSeriesOptions) {
+    const set = new SeriesSet();
+    const chunks = new ChunkStore(db, options.chunkCacheBytes);
+    this.#ctx = {
+      db,
+      set,
+      chunks,
+      versions: new VersionAllocator(db),
+      logger: options.logger ?? silentLogger,
+      nowMs: options.nowMs ?? Date.now,
+    };
+  }
+
+  /**
+   * Opens the layer on `db`: loads every series from the registry and their state records,
+   * replays the log ops the engine recovered, then registers as the engine's log consumer.
+   */
+  static open(db: Database, options: TimeSeriesOptions = {}): TimeSeriesStore {
+    const store = new TimeSeriesStore(db, options);
+    const started = performance.now();
+    store.#loadAll();
+    const pending = db.pendingLogOps;
+    db.attachLogConsumer(store);
+    for (const s of store.#ctx.set.all()) s.checkpointSeq = 0;
+    store.#ctx.logger("info", "time series opened", {
+      series: store.#ctx.set.size,
+      replayedLogOps: pending,
+      ms: Math.round(performance.now() - started),
+    });
+    const interval = options.maintenanceIntervalMs ?? TS_MAINTENANCE_INTERVAL_MS;
+    if (interval > 0) {
+      store.#timer = setInterval(() => void store.maintain().catch(() => {}), interval);
+      Deno.unrefTimer(store.#timer);
+    }
+    return store;
+  }
+
+  #loadAll(): void {
+    const { db, set } = this.#ctx;
+    set.clear();
+    const rows = db.readRange(
+      { start: internalKey(SPACE_TS_REGISTRY), end: internalKey(SPACE_TS_REGISTRY + 1) },
+      { limit: Number.MAX_SAFE_INTEGER },
+    );
+    for (const [key] of rows) {
+      const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+      const version = view.getUint32(2) * 0x1_0000_0000 + view.getUint32(6);
+      set.reload(db, version);
+    }
+  }
+
+  /** The shared context (for front ends that compose operations, and tests). */
+  get context(): StoreContext {
+    return this.#ctx;
+  }
+
+  /** Series in memory. */
+  get seriesCount(): number {
+    return this.#ctx.set.size;
+  }
+
+  // ---------------------------------------------------------------- LogConsumer
+
+  /** Applies a replayed or replicated log op. */
+  applyLog(seq: number, key: Uint8Array, value: Uint8Array): void {
+    if (!equalBytes(key, TS_LOG_KEY)) return;
+    const { db, set } = this.#ctx;
+    const entries = decodeLog(value).filter((e: LogEntry) => {
+      if (e.type === ENTRY_META || e.type === ENTRY_DROP) return true;
+      const s = set.byVersion(e.version);
+      // Replay: what the loaded state record already reflects is skipped.
+      return s !== undefined && seq > s.checkpointSeq;
+    });
+    set.apply(db, entries, seq);
+  }
+
+  /** The WAL retention pin: the sequence before the oldest un-checkpointed head change. */
+  logDurableThroughSeq(): number {
+    let min = Infinity;
+    for (const s of this.#ctx.set.all()) {
+      if (s.firstUncoveredSeq > 0 && s.firstUncoveredSeq - 1 < min) min = s.firstUncoveredSeq - 1;
+    }
+    return min;
+  }
+
+  /** Checkpoints every head with un-checkpointed changes (SAVE, a replica's snapshot). */
+  async persistAll(): Promise<void> {
+    if (this.#ctx.db.readOnly) return;
+    const due = [...this.#ctx.set.all()].filter((s) => s.firstUncoveredSeq > 0);
+    await checkpoint(this.#ctx, due);
+  }
+
+  /** Reloads everything from the engine (its content was replaced by a snapshot). */
+  reset(): void {
+    this.#ctx.chunks.clearCache();
+    this.#ctx.versions.reset();
+    this.#loadAll();
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /** One maintenance round (leader only): garbage, retention, checkpoints. */
+  maintain(): Promise<void> {
+    if (this.#maintaining) return this.#maintaining;
+    const ctx = this.#ctx;
+    if (this.#closed || ctx.db.readOnly) return Promise.resolve();
+    this.#maintaining = (async () => {
+      try {
+        this.#gcCursor = collectGarbage(ctx, this.#gcCursor);
+        dropExpiredChunks(ctx);
+        await checkpoint(ctx, dueForCheckpoint(ctx, Date.now()));
+      } catch (err) {
+        ctx.logger("warn", "time-series maintenance failed", { error: String(err) });
+      } finally {
+        this.#maintaining = undefined;
+      }
+    })();
+    return this.#maintaining;
+  }
+
+  /** Drops every series whose key is gone at once (after FLUSHDB). */
+  collectAllGarbage(): void {
+    if (this.#ctx.db.readOnly) return;
+    collectGarbage(this.#ctx, 0);
+  }
+
+  /** Stops the maintenance timer; waits for a round in progress. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.#maintaining;
+    this.#ctx.db.attachLogConsumer(undefined);
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** TS.CREATE. */
+  create(key: Uint8Array, options: ops.CreateOptions = {}, write?: Writer): Written<void> {
+    return ops.create(this.#ctx, key, options, write);
+  }
+
+  /** TS.ALTER. */
+  alter(key: Uint8Array, options: ops.CreateOptions, write?: Writer): Written<void> {
+    return ops.alter(this.#ctx, key, options, write);
+  }
+
+  /** TS.ADD. */
+  add(
+    sample: ops.SampleIn,
+    options: { onDuplicate?: DuplicatePolicy | undefined; create?: ops.CreateOptions } = {},
+    write?: Writer,
+  ): Written<number> {
+    return ops.add(this.#ctx, sample, options, write);
+  }
+
+  /** TS.MADD. */
+  madd(
+    samples: readonly (ops.SampleIn | TsError)[],
+    write?: Writer,
+  ): Written<(number | TsError)[]> {
+    return ops.madd(this.#ctx, samples, write);
+  }
+
+  /** TS.INCRBY (negative `delta` for TS.DECRBY). */
+  incrBy(
+    key: Uint8Array,
+    delta: number,
+    options: { ts?: number | undefined; create?: ops.CreateOptions } = {},
+    write?: Writer,
+  ): Written<number> {
+    return ops.incrBy(this.#ctx, key, delta, options, write);
+  }
+
+  /** TS.DEL key from to. */
+  del(key: Uint8Array, from: number, to: number, write?: Writer): Written<number> {
+    return ops.del(this.#ctx, key, from, to, write);
+  }
+
+  /** TS.DEL from to FILTER …. */
+  delByFilter(
+    filters: readonly LabelFilter[],
+    from: number,
+    to: number,
+    write?: Writer,
+  ): Written<number> {
+    return ops.delByFilter(this.#ctx, this.select(filters), from, to, write);
+  }
+
+  /** TS.CREATERULE. */
+  createRule(
+    src: Uint8Array,
+    dst: Uint8Array,
+    spec: { aggregator: Aggregator; bucketMs: number; alignMs: number; backfill: boolean },
+    write?: Writer,
+  ): Written<void> {
+    return rules.createRule(this.#ctx, src, dst, spec, write);
+  }
+
+  /** TS.DELETERULE. */
+  deleteRule(src: Uint8Array, dst: Uint8Array, write?: Writer): Written<void> {
+    return rules.deleteRule(this.#ctx, src, dst, write);
+  }
+
+  /** RENAME of a series key (see `series_ops.rename`). */
+  rename(src: Uint8Array, dst: Uint8Array, write?: Writer): Written<void> {
+    return ops.rename(this.#ctx, src, dst, write);
+  }
+
+  /** COPY of a series key (see `series_ops.copy`). */
+  copy(src: Uint8Array, dst: Uint8Array, write?: Writer): Written<void> {
+    return ops.copy(this.#ctx, src, dst, write);
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The series at `key`; `TsError` for another type; undefined when missing. */
+  find(key: Uint8Array): Series | undefined {
+    return findSeries(this.#ctx, key);
+  }
+
+  /** The series at `key`, or `TSDB: the key does not exist`. */
+  get(key: Uint8Array): Series {
+    return getSeries(this.#ctx, key);
+  }
+
+  /** Live series matching `filters`, by key. */
+  select(filters: readonly LabelFilter[]): Series[] {
+    return ops.selectSeries(this.#ctx, filters);
+  }
+
+  /** TS.GET. */
+  last(key: Uint8Array, latest = false): { ts: number; value: number } | undefined {
+    return q.get(this.#ctx, this.get(key), latest);
+  }
+
+  /** The newest sample of `series` (TS.MGET). */
+  lastOf(series: Series, latest = false): { ts: number; value: number } | undefined {
+    return q.get(this.#ctx, series, latest);
+  }
+
+  /** TS.RANGE / TS.REVRANGE. */
+  range(key: Uint8Array, args: q.RangeArgs): q.Points {
+    return q.rangeOf(this.#ctx, this.get(key), args);
+  }
+
+  /** TS.MRANGE / TS.MREVRANGE. */
+  mrange(
+    filters: readonly LabelFilter[],
+    args: q.RangeArgs,
+    groupBy?: { label: string; reducer: Aggregator },
+  ): q.SeriesResult[] {
+    const selected = this.select(filters);
+    return groupBy
+      ? q.mrangeGrouped(this.#ctx, selected, args, groupBy.label, groupBy.reducer)
+      : q.mrange(this.#ctx, selected, args);
+  }
+
+  /** TS.INFO [DEBUG]. */
+  info(key: Uint8Array, debug = false): q.SeriesInfo {
+    return q.info(this.#ctx, key, debug);
+  }
+}
