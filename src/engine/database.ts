@@ -364,11 +364,12 @@ export class Database {
             removed++;
           }
         }
-        if (removed > 0) {
-          fs.syncDir(dir);
-          log("info", "removed files left by a crash", { dir, files: removed });
-        }
+        if (removed > 0) log("info", "removed files left by a crash", { dir, files: removed });
       }
+      // The manifest just read may have been renamed into place by a process that died before
+      // syncing the directory: make it (and the removals) durable before building on it, or a
+      // later power loss could bring back an older manifest under newer WAL segments.
+      fs.syncDir(dir);
       if (resolved.recoverWalPastDamage) {
         if (fallback) {
           // The fork rewrites both copies; the damaged MANIFEST must be repaired first.
@@ -889,7 +890,9 @@ export class Database {
    * in the manifest that the tables cover everything up to now, then applies retention.
    */
   async #advanceFlushedSeq(): Promise<void> {
-    const seq = this.#lastSeq;
+    // Only as far as the WAL is durable: a manifest promising more would, after a power loss,
+    // sit above the end of the log and leave a sequence gap under the next writes.
+    const seq = Math.min(this.#lastSeq, this.#wal.durableSeq);
     if (seq <= this.#manifest.flushedSeq) return;
     await this.#commitManifest((m) => ({ ...m, flushedSeq: Math.max(m.flushedSeq, seq) }));
     this.#deleteObsoleteSegments();
