@@ -13,6 +13,7 @@
  * @module
  */
 
+import { TimeSeriesStore } from "../timeseries/mod.ts";
 import { Database, type DatabaseOptions } from "../engine/mod.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { combineHealth, engineHealth, type MetricsSource, startHttpServer } from "../http/mod.ts";
@@ -459,6 +460,8 @@ export async function runDaemon(
     printErr(`cityhall ${command}: ${message}`);
     return 1;
   }
+  // The time-series layer takes the log ops the engine recovered (ARCHITECTURE.md § "Time series").
+  const timeseries = TimeSeriesStore.open(db, { logger });
   let resp: Server | undefined;
   let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
   let role: Awaited<ReturnType<RoleHooks["start"]>> | undefined;
@@ -472,6 +475,7 @@ export async function runDaemon(
       let code = 0;
       await agent?.stop();
       const results = await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
+      await timeseries.close();
       for (const r of results) {
         if (r.status === "rejected") {
           code = 1;
@@ -492,6 +496,7 @@ export async function runDaemon(
   };
   const fail = async (message: string): Promise<number> => {
     await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
+    await timeseries.close();
     await db.close().catch(() => {});
     printErr(`cityhall ${command}: ${message}`);
     return 1;
@@ -505,6 +510,7 @@ export async function runDaemon(
       ...(settings.idleTimeoutS !== undefined ? { idleTimeoutS: settings.idleTimeoutS } : {}),
       ...(tls !== undefined ? { tls } : {}),
       logger,
+      timeseries,
       syncMode: settings.engine.syncMode ?? "always",
       onShutdown: () => {
         void shutdown("SHUTDOWN command");

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isInternalKey } from "../keyspace/mod.ts";
 import type { WriteOp } from "../engine/mod.ts";
 import { BATCH_OPS_MAX, KEY_SIZE_BYTES_MAX } from "../limits.ts";
 import { toBytes } from "../util/bytes.ts";
@@ -194,6 +195,17 @@ export function checkPathKey(key: Uint8Array): void {
       `Key too large: ${key.length} bytes (limit ${KEY_SIZE_BYTES_MAX} bytes)`,
     );
   }
+  checkUserKey(key, "Invalid key");
+}
+
+/** Refuses a key in the internal range (ARCHITECTURE.md § "Keyspace"). */
+export function checkUserKey(key: Uint8Array, where: string): void {
+  if (isInternalKey(key)) {
+    throw new HttpError(
+      400,
+      `${where}: keys starting with byte 0xff are reserved for CityHall's internal data`,
+    );
+  }
 }
 
 /** Parses a TTL in milliseconds: a positive integer; `undefined` when absent. */
@@ -324,6 +336,7 @@ export async function parseBatch(body: unknown, nowMs: number): Promise<WriteOp[
           `(limit ${KEY_SIZE_BYTES_MAX} bytes)`,
       );
     }
+    checkUserKey(key, where);
     if (raw.op === "delete") {
       out.push({ type: "delete", key });
       continue;

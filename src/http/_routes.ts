@@ -47,6 +47,8 @@ import {
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 import { healthResponse } from "./health.ts";
 import { CONSOLE_ASSETS, consoleAssetResponse, replicationStatus } from "../console/mod.ts";
+import { typeName, USER_KEYS_END } from "../keyspace/mod.ts";
+import { KIND_PUT } from "../util/entry.ts";
 
 /** What a handler gets. */
 export interface RequestContext {
@@ -107,6 +109,7 @@ function getKey(ctx: RequestContext): Response {
   checkPathKey(ctx.key);
   const entry = ctx.db.getEntry(ctx.key);
   if (entry === undefined) throw new HttpError(404, "Key not found");
+  if (entry.kind !== KIND_PUT) throw wrongType(entry.kind, entry.value);
   const headers: Record<string, string> = {};
   if (entry.expireAtMs > 0) headers["x-cityhall-expire-at-ms"] = String(entry.expireAtMs);
   return bytesResponse(entry.value, headers);
@@ -126,6 +129,15 @@ async function putKey(ctx: RequestContext): Promise<Response> {
   return emptyResponse(204);
 }
 
+/** 409 for a key of another type (a time series): its bytes are metadata, not a value. */
+function wrongType(kind: number, value: Uint8Array): HttpError {
+  const type = typeName(kind, value);
+  return new HttpError(
+    409,
+    `Key holds another type: ${type}` + (type === "TSDB-TYPE" ? " (use /v1/series/{key})" : ""),
+  );
+}
+
 /** Deletes the key; true when it existed. The read and the write happen in one tick. */
 async function deleteExisting(db: Database, key: Uint8Array): Promise<boolean> {
   const existed = db.getEntry(key) !== undefined;
@@ -142,7 +154,7 @@ async function deleteKey(ctx: RequestContext): Promise<Response> {
 // ------------------------------------------------------------------------- /v1/keys
 
 interface ListPage {
-  items: { key: Uint8Array; value: Uint8Array }[];
+  items: { key: Uint8Array; value: Uint8Array; type?: string }[];
   /** True when more items follow the last one returned. */
   more: boolean;
 }
@@ -177,7 +189,8 @@ async function collect(
   }
   const range: { start?: Uint8Array; end?: Uint8Array } = {};
   if (lower !== undefined) range.start = lower;
-  if (upper !== undefined) range.end = upper;
+  // Never past the internal range (ARCHITECTURE.md § "Keyspace").
+  range.end = upper === undefined || compareBytes(upper, USER_KEYS_END) > 0 ? USER_KEYS_END : upper;
   let bytes = 0;
   for await (const [key, value] of db.scan(range, { limit: limit + 1, reverse })) {
     const size = key.length + value.length;
@@ -187,7 +200,10 @@ async function collect(
       return { items, more: true };
     }
     bytes += size;
-    items.push({ key, value });
+    const entry = db.getEntry(key);
+    if (entry !== undefined && entry.kind !== KIND_PUT) {
+      items.push({ key, value, type: typeName(entry.kind, entry.value) });
+    } else items.push({ key, value });
   }
   return { items, more: false };
 }
@@ -218,10 +234,11 @@ async function listKeys(ctx: RequestContext): Promise<Response> {
   const page = await collect(ctx.db, lower, upper, limit, reverse);
   const last = page.items[page.items.length - 1];
   return jsonResponse(200, {
-    items: page.items.map((item) => ({
-      key: encodeField(item.key, encoding),
-      value: encodeField(item.value, encoding),
-    })),
+    items: page.items.map((item) =>
+      item.type === undefined
+        ? { key: encodeField(item.key, encoding), value: encodeField(item.value, encoding) }
+        : { key: encodeField(item.key, encoding), value: null, type: item.type }
+    ),
     cursor: page.more && last !== undefined ? encodeCursor(last.key) : null,
   });
 }
@@ -256,6 +273,7 @@ function seedGetKey(ctx: RequestContext): Response | Promise<Response> {
   const entry = ctx.db.getEntry(ctx.key);
   const key = fromBytes(ctx.key);
   if (entry === undefined) throw new HttpError(404, `Key '${key}' not found`);
+  if (entry.kind !== KIND_PUT) throw wrongType(entry.kind, entry.value);
   return seedResponse(200, "Key found", { key, value: fromBytes(entry.value) });
 }
 
@@ -313,7 +331,10 @@ async function seedSearch(ctx: RequestContext): Promise<Response> {
     const entry = ctx.db.getEntry(q);
     page = { items: entry === undefined ? [] : [{ key: q, value: entry.value }], more: false };
   }
-  const records = page.items.map((i) => ({ key: fromBytes(i.key), value: fromBytes(i.value) }));
+  const records = page.items.map((i) => ({
+    key: fromBytes(i.key),
+    value: i.type === undefined ? fromBytes(i.value) : null,
+  }));
   return seedResponse(200, `${records.length} keys found matching '${fromBytes(q)}'`, {
     records,
     truncated: page.more,

@@ -7,6 +7,7 @@
  */
 
 import type { Database, WriteOp } from "../mod.ts";
+import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import type { Logger } from "../util/log.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import type { RespVersion, RespWriter } from "./resp_writer.ts";
@@ -167,6 +168,8 @@ export interface ServerConfig {
 export interface ServerState {
   /** The storage engine. */
   readonly db: Database;
+  /** The time-series layer over `db` (TS.* commands, RENAME/COPY of series keys). */
+  readonly timeseries: TimeSeriesStore;
   /** Log sink. */
   readonly logger: Logger;
   /** Command and connection counters. */

@@ -30,6 +30,7 @@ import type { ServerMetrics } from "./metrics.ts";
 import { ERR_READONLY } from "./commands/replication.ts";
 import { OutputLimitError, type RespWriter } from "./resp_writer.ts";
 import { TRANSACTION_CONTROL, type TxnContext } from "./transaction.ts";
+import { ERR_RESERVED_KEY, isInternalKey } from "../keyspace/mod.ts";
 
 /** Commands an unauthenticated client may run. */
 const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit"]);
@@ -124,6 +125,10 @@ export class Dispatcher {
     }
     if (!client.authenticated && !NO_AUTH_COMMANDS.has(name)) {
       this.#reject(ctx, name, ERR_NOAUTH);
+      return undefined;
+    }
+    if (spec.firstKey > 0 && hasReservedKey(spec, args)) {
+      this.#reject(ctx, name, ERR_RESERVED_KEY);
       return undefined;
     }
     if (client.multi !== undefined && !TRANSACTION_CONTROL.has(name)) {
@@ -250,4 +255,14 @@ function subcommandError(spec: CommandSpec, args: Uint8Array[]): string | undefi
     return arityError(`${spec.name}|${sub}`).reply;
   }
   return undefined;
+}
+
+/** True when a key argument of `spec` (by its key positions) lies in the internal range. */
+function hasReservedKey(spec: CommandSpec, args: Uint8Array[]): boolean {
+  const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
+  const step = Math.max(1, spec.step);
+  for (let i = spec.firstKey; i <= last && i < args.length; i += step) {
+    if (isInternalKey(args[i]!)) return true;
+  }
+  return false;
 }

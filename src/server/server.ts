@@ -46,6 +46,7 @@ import { RespWriter } from "./resp_writer.ts";
 import { ScanCursorTable } from "./scan_cursor.ts";
 import { execTransaction, WatchRegistry } from "./transaction.ts";
 import type { CommandContext } from "./context.ts";
+import { TimeSeriesStore } from "../timeseries/mod.ts";
 
 export { unknownCommandError } from "./dispatch.ts";
 
@@ -67,6 +68,8 @@ export interface ServerOptions {
   tls?: { cert: string; key: string };
   /** Where log lines go (default: nowhere). */
   logger?: Logger;
+  /** The time-series layer over the engine; one is opened (and closed with the server) if absent. */
+  timeseries?: TimeSeriesStore;
   /** The engine's sync mode, reported by INFO and CONFIG GET appendfsync (default "always"). */
   syncMode?: string;
   /**
@@ -207,6 +210,8 @@ class ServerCore implements ServerState, Server {
   readonly watches = new WatchRegistry();
   readonly gate = new ExclusiveGate();
   readonly dispatcher: Dispatcher;
+  readonly timeseries: TimeSeriesStore;
+  readonly #ownsTimeseries: boolean;
   readonly authFailures = new AuthFailures();
   readonly startTimeMs = Date.now();
   lastSaveMs = Date.now();
@@ -248,6 +253,9 @@ class ServerCore implements ServerState, Server {
     this.#onShutdown = options.onShutdown;
     this.config = initialConfig(options);
     this.#tokenHash = tokenHash;
+    this.#ownsTimeseries = options.timeseries === undefined;
+    this.timeseries = options.timeseries ??
+      TimeSeriesStore.open(db, options.logger ? { logger: options.logger } : {});
     this.dispatcher = new Dispatcher(buildCommandTable(), this);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#checkTimer = setInterval(() => this.#checkClients(), CLIENT_CHECK_INTERVAL_MS);
@@ -352,6 +360,7 @@ class ServerCore implements ServerState, Server {
       }, 5000);
       await Promise.allSettled([...this.#tasks]);
       clearTimeout(grace);
+      if (this.#ownsTimeseries) await this.timeseries.close();
       this.logger("info", "RESP server closed", { port: this.port });
       this.#resolveFinished();
     })();

@@ -41,6 +41,8 @@ export interface StoreContext {
   readonly chunks: ChunkStore;
   readonly versions: VersionAllocator;
   readonly logger: Logger;
+  /** Most series (`TS_SERIES_MAX` unless a test lowers it). */
+  readonly seriesMax: number;
   /** Wall clock for `*` timestamps. */
   nowMs(): number;
 }

@@ -15,7 +15,7 @@ import {
   TS_KEY_BYTES_MAX,
   TS_LABEL_BYTES_MAX,
   TS_LABELS_MAX,
-  TS_SERIES_MAX,
+  TS_SAMPLES_PER_WRITE_MAX,
 } from "../limits.ts";
 import type { Batch } from "./batch.ts";
 import {
@@ -80,8 +80,8 @@ export function createSeries(
   if (key.length > TS_KEY_BYTES_MAX) {
     throw tsError(`TSDB: key too long: ${key.length} bytes (limit ${TS_KEY_BYTES_MAX})`);
   }
-  if (ctx.set.size + b.created.size >= TS_SERIES_MAX) {
-    throw tsError(`TSDB: too many series: limit ${TS_SERIES_MAX} reached`);
+  if (ctx.set.size + b.created.size >= ctx.seriesMax) {
+    throw tsError(`TSDB: too many series: limit ${ctx.seriesMax} reached`);
   }
   const labels = options.labels ?? [];
   checkLabels(labels);
@@ -189,6 +189,9 @@ export function madd(
   samples: readonly (SampleIn | TsError)[],
   write?: Writer,
 ): Written<(number | TsError)[]> {
+  if (samples.length > TS_SAMPLES_PER_WRITE_MAX) {
+    throw tsError(`TSDB: too many samples: ${samples.length} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
+  }
   return run(ctx, (b) => {
     const now = ctx.nowMs();
     const out: (number | TsError)[] = [];

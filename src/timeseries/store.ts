@@ -15,7 +15,7 @@ import type { Database } from "../engine/mod.ts";
 import type { LogConsumer } from "../engine/log_ops.ts";
 import { equalBytes } from "../util/bytes.ts";
 import { internalKey, SPACE_TS_REGISTRY, VersionAllocator } from "../keyspace/mod.ts";
-import { TS_MAINTENANCE_INTERVAL_MS } from "../limits.ts";
+import { TS_MAINTENANCE_INTERVAL_MS, TS_SERIES_MAX } from "../limits.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { ChunkStore } from "./chunks.ts";
 import { findSeries, getSeries, type StoreContext, type Writer, type Written } from "./context.ts";
@@ -39,6 +39,8 @@ export interface TimeSeriesOptions {
   chunkCacheBytes?: number;
   /** Maintenance period; 0 disables the timer (tests call `maintain()`). */
   maintenanceIntervalMs?: number;
+  /** Most series (default `TS_SERIES_MAX`). */
+  seriesMax?: number;
 }
 
 /** The time-series layer of one database. */
@@ -58,6 +60,7 @@ export class TimeSeriesStore implements LogConsumer {
       chunks,
       versions: new VersionAllocator(db),
       logger: options.logger ?? silentLogger,
+      seriesMax: options.seriesMax ?? TS_SERIES_MAX,
       nowMs: options.nowMs ?? Date.now,
     };
   }

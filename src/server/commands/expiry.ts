@@ -10,6 +10,7 @@
 
 import type { WriteOp } from "../../mod.ts";
 import { EXPIRE_AT_MS_MAX } from "../../limits.ts";
+import { KIND_META } from "../../util/entry.ts";
 import {
   type CommandContext,
   type CommandSpec,
@@ -21,6 +22,11 @@ import {
 } from "../context.ts";
 
 const INT64_MAX = 2n ** 63n - 1n;
+
+/** The op type that rewrites an entry of `kind` (a string, or another type's metadata). */
+function kindOp(kind: number): "put" | "meta" {
+  return kind === KIND_META ? "meta" : "put";
+}
 
 function invalidExpire(name: string): ReplyError {
   return new ReplyError(`ERR invalid expire time in '${name}' command`);
@@ -83,7 +89,7 @@ function expireGeneric(ctx: CommandContext, name: string, basetimeMs: number, un
   if (gt && (current === -1 || whenMs <= current)) return ctx.out.integer(0);
   if (lt && current !== -1 && whenMs >= current) return ctx.out.integer(0);
   if (whenMs <= Date.now()) ctx.write([{ type: "delete", key }]);
-  else ctx.write([{ type: "put", key, value: e.value, expireAtMs: whenMs }]);
+  else ctx.write([{ type: kindOp(e.kind), key, value: e.value, expireAtMs: whenMs }]);
   ctx.out.integer(1);
 }
 
@@ -100,7 +106,7 @@ function persist(ctx: CommandContext): void {
   const key = ctx.args[1]!;
   const e = ctx.server.db.getEntry(key);
   if (e === undefined || e.expireAtMs === 0) return ctx.out.integer(0);
-  ctx.write([{ type: "put", key, value: e.value }]);
+  ctx.write([{ type: kindOp(e.kind), key, value: e.value }]);
   ctx.out.integer(1);
 }
 

@@ -21,6 +21,9 @@ import {
 import { globMatch, globPrefix } from "../glob.ts";
 import { GLOB_PATTERN_BYTES_MAX, KEYS_RESULT_MAX, SCAN_COUNT_MAX } from "../../limits.ts";
 import { equalBytes } from "../../util/bytes.ts";
+import { typeName, USER_KEYS_END } from "../../keyspace/mod.ts";
+import { KIND_META } from "../../util/entry.ts";
+import { TsError } from "../../timeseries/mod.ts";
 
 function del(ctx: CommandContext): void {
   const db = ctx.server.db;
@@ -47,7 +50,23 @@ function exists(ctx: CommandContext): void {
 }
 
 function type(ctx: CommandContext): void {
-  ctx.out.simple(ctx.server.db.getEntry(ctx.args[1]!) === undefined ? "none" : "string");
+  const e = ctx.server.db.getEntry(ctx.args[1]!);
+  ctx.out.simple(e === undefined ? "none" : typeName(e.kind, e.value));
+}
+
+/** Runs a time-series layer call for a keyspace command, its refusals as replies. */
+function viaTimeseries(ctx: CommandContext, fn: () => void): void {
+  // A series' writes carry log ops, whose sequence is known only when written: they cannot be
+  // staged by EXEC (ARCHITECTURE.md § "Time-series commands").
+  if ("overlay" in ctx) {
+    throw new ReplyError("ERR A time series cannot be renamed or copied inside a transaction");
+  }
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof TsError) throw new ReplyError(err.reply);
+    throw err;
+  }
 }
 
 function renameGeneric(ctx: CommandContext, nx: boolean): void {
@@ -58,6 +77,11 @@ function renameGeneric(ctx: CommandContext, nx: boolean): void {
   if (e === undefined) throw new ReplyError(ERR_NO_SUCH_KEY);
   if (equalBytes(src, dst)) return nx ? ctx.out.integer(0) : ctx.out.ok();
   if (nx && db.getEntry(dst) !== undefined) return ctx.out.integer(0);
+  if (e.kind === KIND_META) {
+    // Another type: its layer moves the metadata and keeps its data attached.
+    viaTimeseries(ctx, () => ctx.server.timeseries.rename(src, dst, (ops) => ctx.write(ops)));
+    return nx ? ctx.out.integer(1) : ctx.out.ok();
+  }
   ctx.write([
     { type: "delete", key: src },
     e.expireAtMs === 0
@@ -87,6 +111,10 @@ function copy(ctx: CommandContext): void {
   const e = db.getEntry(src);
   if (e === undefined) return ctx.out.integer(0);
   if (!replace && db.getEntry(dst) !== undefined) return ctx.out.integer(0);
+  if (e.kind === KIND_META) {
+    viaTimeseries(ctx, () => ctx.server.timeseries.copy(src, dst, (ops) => ctx.write(ops)));
+    return ctx.out.integer(1);
+  }
   ctx.write([
     e.expireAtMs === 0
       ? { type: "put", key: dst, value: e.value }
@@ -110,7 +138,9 @@ function patternRange(
     ? { prefix: new Uint8Array(0), prefixOnly: true }
     : globPrefix(pattern);
   let start: Uint8Array | undefined = prefix.length > 0 ? prefix : undefined;
-  const end = prefixEnd(prefix);
+  // User keys never start with 0xFF (§ "Keyspace"): stop before the internal range.
+  let end = prefixEnd(prefix);
+  if (end === undefined || compareBytes(end, USER_KEYS_END) > 0) end = USER_KEYS_END;
   if (after !== null) {
     // The smallest key strictly greater than `after` is `after` followed by 0x00.
     const next = new Uint8Array(after.length + 1);
@@ -144,7 +174,7 @@ async function scan(ctx: CommandContext): Promise<void> {
   const cursor = new TextDecoder().decode(args[1]!);
   let pattern: Uint8Array | undefined;
   let count = 10;
-  let typeName: string | undefined;
+  let wantType: string | undefined;
   for (let i = 2; i < args.length; i++) {
     const opt = lower(args[i]!);
     if (i + 1 >= args.length) throw new ReplyError(ERR_SYNTAX);
@@ -155,7 +185,7 @@ async function scan(ctx: CommandContext): Promise<void> {
     } else if (opt === "match") {
       pattern = args[++i]!;
       checkPattern(pattern);
-    } else if (opt === "type") typeName = lower(args[++i]!);
+    } else if (opt === "type") wantType = lower(args[++i]!);
     else throw new ReplyError(ERR_SYNTAX);
   }
   const after = ctx.server.scanCursors.load(cursor);
@@ -163,19 +193,19 @@ async function scan(ctx: CommandContext): Promise<void> {
   const matched: Uint8Array[] = [];
   let last: Uint8Array | undefined;
   let more = false;
-  // Every stored value is a string: TYPE string filters nothing, any other type everything.
-  if (typeName === undefined || typeName === "string") {
-    const { prefixOnly, ...range } = patternRange(pattern, after);
-    let examined = 0;
-    for await (const [key] of ctx.server.db.scan(range, { limit: count + 1 })) {
-      if (examined === count) {
-        more = true;
-        break;
-      }
-      examined++;
-      last = key;
-      if (pattern === undefined || prefixOnly || globMatch(pattern, key)) matched.push(key);
+  const { prefixOnly, ...range } = patternRange(pattern, after);
+  let examined = 0;
+  for await (const [key] of ctx.server.db.scan(range, { limit: count + 1 })) {
+    if (examined === count) {
+      more = true;
+      break;
     }
+    examined++;
+    last = key;
+    if (pattern !== undefined && !prefixOnly && !globMatch(pattern, key)) continue;
+    // TYPE filters after the fact, as Redis does: a call may return fewer keys than COUNT.
+    if (wantType !== undefined && typeOfKey(ctx, key).toLowerCase() !== wantType) continue;
+    matched.push(key);
   }
   ctx.out.array(2);
   ctx.out.bulk(more && last !== undefined ? ctx.server.scanCursors.save(last) : "0");
@@ -183,10 +213,16 @@ async function scan(ctx: CommandContext): Promise<void> {
   for (const key of matched) ctx.out.bulk(key);
 }
 
-/** Counts live keys (a full scan: the engine keeps no exact count). */
+/** The TYPE of `key` ("none" when it vanished meanwhile). */
+function typeOfKey(ctx: CommandContext, key: Uint8Array): string {
+  const e = ctx.server.db.getEntry(key);
+  return e === undefined ? "none" : typeName(e.kind, e.value);
+}
+
+/** Counts live user keys (a full scan: the engine keeps no exact count). */
 export async function countKeys(ctx: CommandContext): Promise<number> {
   let n = 0;
-  for await (const _ of ctx.server.db.scan({})) n++;
+  for await (const _ of ctx.server.db.scan({ end: USER_KEYS_END })) n++;
   return n;
 }
 

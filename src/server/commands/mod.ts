@@ -12,6 +12,8 @@ import { guardReadOnly, REPLICATION_COMMANDS } from "./replication.ts";
 import { serverCommands } from "./server.ts";
 import { STRING_COMMANDS } from "./strings.ts";
 import { TRANSACTION_COMMANDS } from "../transaction.ts";
+import { TIMESERIES_WRITE_COMMANDS } from "./timeseries.ts";
+import { TIMESERIES_READ_COMMANDS } from "./timeseries_query.ts";
 
 /** Builds the table of every supported command. */
 export function buildCommandTable(): Map<string, CommandSpec> {
@@ -26,6 +28,8 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(serverCommands(table));
   add(REPLICATION_COMMANDS);
   add(TRANSACTION_COMMANDS);
+  add(TIMESERIES_WRITE_COMMANDS);
+  add(TIMESERIES_READ_COMMANDS);
   return table;
 }
 

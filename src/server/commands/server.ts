@@ -194,11 +194,16 @@ async function flushdb(ctx: CommandContext): Promise<void> {
     throw new ReplyError(ERR_SYNTAX);
   }
   await ctx.server.db.clear();
+  // Series lost their keys: drop their in-memory state now, not at the next maintenance round.
+  ctx.server.timeseries.collectAllGarbage();
   ctx.server.logger("info", "database cleared", { client: ctx.client.id });
   ctx.out.ok();
 }
 
 async function save(ctx: CommandContext): Promise<void> {
+  // Head chunks live in memory and the WAL: persist them first, so that afterwards everything
+  // is in SSTables.
+  await ctx.server.timeseries.persistAll();
   await ctx.server.db.flush();
   ctx.server.lastSaveMs = Date.now();
   ctx.out.ok();
@@ -209,7 +214,7 @@ function bgsave(ctx: CommandContext): void {
     throw new ReplyError(ERR_SYNTAX);
   }
   const server = ctx.server;
-  server.db.flush().then(
+  server.timeseries.persistAll().then(() => server.db.flush()).then(
     () => {
       server.lastSaveMs = Date.now();
     },
@@ -229,7 +234,10 @@ async function shutdown(ctx: CommandContext): Promise<void> {
   }
   const server = ctx.server;
   server.logger("warn", "SHUTDOWN requested", { client: ctx.client.id, save: saveFirst });
-  if (saveFirst) await server.db.flush();
+  if (saveFirst) {
+    await server.timeseries.persistAll();
+    await server.db.flush();
+  }
   // Like Redis, a successful SHUTDOWN answers nothing: the connection just closes.
   ctx.client.closeAfterReply = true;
   // Not awaited: shutting down waits for this very connection to finish.

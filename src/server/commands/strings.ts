@@ -8,7 +8,9 @@
  * @module
  */
 
-import type { WriteOp } from "../../mod.ts";
+import type { ValueEntry, WriteOp } from "../../mod.ts";
+import { ERR_WRONGTYPE } from "../../keyspace/mod.ts";
+import { KIND_PUT } from "../../util/entry.ts";
 import { VALUE_SIZE_BYTES_MAX } from "../../limits.ts";
 import {
   arityError,
@@ -29,13 +31,20 @@ import { expireAtFromArg, putOp } from "./expiry.ts";
 
 const encoder = new TextEncoder();
 
+/** The string at `key`: `WRONGTYPE` when the key holds another type (a time series …). */
+function stringEntry(ctx: CommandContext, key: Uint8Array): ValueEntry | undefined {
+  const e = ctx.server.db.getEntry(key);
+  if (e !== undefined && e.kind !== KIND_PUT) throw new ReplyError(ERR_WRONGTYPE);
+  return e;
+}
+
 function hit(ctx: CommandContext, found: boolean): void {
   if (found) ctx.server.metrics.keyspaceHits++;
   else ctx.server.metrics.keyspaceMisses++;
 }
 
 function get(ctx: CommandContext): void {
-  const e = ctx.server.db.getEntry(ctx.args[1]!);
+  const e = stringEntry(ctx, ctx.args[1]!);
   hit(ctx, e !== undefined);
   if (e === undefined) ctx.out.null();
   else ctx.out.bulk(e.value);
@@ -81,7 +90,7 @@ function set(ctx: CommandContext): void {
   const db = ctx.server.db;
   // Only NX, XX, GET and KEEPTTL need the old entry; a plain SET skips the lookup.
   const needsOld = nx || xx || withGet || expiry.kind === "keep";
-  const old = needsOld ? db.getEntry(key) : undefined;
+  const old = needsOld ? (withGet ? stringEntry(ctx, key) : db.getEntry(key)) : undefined;
   if ((nx && old !== undefined) || (xx && old === undefined)) {
     if (withGet) {
       if (old === undefined) ctx.out.null();
@@ -115,14 +124,14 @@ function setexGeneric(ctx: CommandContext, unit: "ex" | "px", name: string): voi
 }
 
 function getset(ctx: CommandContext): void {
-  const old = ctx.server.db.getEntry(ctx.args[1]!);
+  const old = stringEntry(ctx, ctx.args[1]!);
   ctx.write([{ type: "put", key: ctx.args[1]!, value: ctx.args[2]! }]);
   if (old === undefined) ctx.out.null();
   else ctx.out.bulk(old.value);
 }
 
 function getdel(ctx: CommandContext): void {
-  const old = ctx.server.db.getEntry(ctx.args[1]!);
+  const old = stringEntry(ctx, ctx.args[1]!);
   hit(ctx, old !== undefined);
   if (old === undefined) return ctx.out.null();
   ctx.write([{ type: "delete", key: ctx.args[1]! }]);
@@ -145,7 +154,7 @@ function getex(ctx: CommandContext): void {
     } else throw new ReplyError(ERR_SYNTAX);
   }
   // Redis looks the key up before it validates the expire time: a missing key is nil.
-  const e = ctx.server.db.getEntry(args[1]!);
+  const e = stringEntry(ctx, args[1]!);
   hit(ctx, e !== undefined);
   if (e === undefined) return ctx.out.null();
   const newExpireAtMs = expiryMs(expiry, "getex");
@@ -163,7 +172,7 @@ function mget(ctx: CommandContext): void {
   for (let i = 1; i < args.length; i++) {
     const e = db.getEntry(args[i]!);
     hit(ctx, e !== undefined);
-    if (e === undefined) out.null();
+    if (e === undefined || e.kind !== KIND_PUT) out.null();
     else out.bulk(e.value);
   }
 }
@@ -202,7 +211,7 @@ function storedInt(value: Uint8Array): bigint {
 
 function incrByGeneric(ctx: CommandContext, delta: bigint): void {
   const key = ctx.args[1]!;
-  const e = ctx.server.db.getEntry(key);
+  const e = stringEntry(ctx, key);
   const current = e === undefined ? 0n : storedInt(e.value);
   const next = current + delta;
   if (!isInt64(next)) throw new ReplyError("ERR increment or decrement would overflow");
@@ -215,7 +224,7 @@ function incrbyfloat(ctx: CommandContext): void {
   const key = ctx.args[1]!;
   const delta = parseFloatArg(ctx.args[2]!);
   if (delta === undefined) throw new ReplyError(ERR_NOT_FLOAT);
-  const e = ctx.server.db.getEntry(key);
+  const e = stringEntry(ctx, key);
   let current = 0;
   if (e !== undefined) {
     const v = parseFloatArg(e.value);
@@ -232,7 +241,7 @@ function incrbyfloat(ctx: CommandContext): void {
 function append(ctx: CommandContext): void {
   const key = ctx.args[1]!;
   const add = ctx.args[2]!;
-  const e = ctx.server.db.getEntry(key);
+  const e = stringEntry(ctx, key);
   const oldLength = e?.value.length ?? 0;
   if (oldLength + add.length > VALUE_SIZE_BYTES_MAX) {
     throw new ReplyError("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
@@ -245,13 +254,13 @@ function append(ctx: CommandContext): void {
 }
 
 function strlen(ctx: CommandContext): void {
-  ctx.out.integer(ctx.server.db.getEntry(ctx.args[1]!)?.value.length ?? 0);
+  ctx.out.integer(stringEntry(ctx, ctx.args[1]!)?.value.length ?? 0);
 }
 
 function getrange(ctx: CommandContext): void {
   let start = intArg(ctx.args[2]!);
   let end = intArg(ctx.args[3]!);
-  const value = ctx.server.db.getEntry(ctx.args[1]!)?.value ?? new Uint8Array(0);
+  const value = stringEntry(ctx, ctx.args[1]!)?.value ?? new Uint8Array(0);
   const n = BigInt(value.length);
   if (start < 0n && end < 0n && start > end) return ctx.out.bulk("");
   if (start < 0n) start += n;
@@ -268,7 +277,7 @@ function setrange(ctx: CommandContext): void {
   const offset = intArg(ctx.args[2]!);
   const patch = ctx.args[3]!;
   if (offset < 0n) throw new ReplyError("ERR offset is out of range");
-  const e = ctx.server.db.getEntry(key);
+  const e = stringEntry(ctx, key);
   if (patch.length === 0) return ctx.out.integer(e?.value.length ?? 0);
   if (offset + BigInt(patch.length) > BigInt(VALUE_SIZE_BYTES_MAX)) {
     throw new ReplyError("ERR string exceeds maximum allowed size (proto-max-bulk-len)");

@@ -1,0 +1,48 @@
+/**
+ * A compact view of RESP replies for time-series command tests: integers as numbers, bulk
+ * strings as strings (null for nil), simple strings as "+text", errors as "-text", arrays as
+ * arrays. So `[1000, "+30"]` is a sample as RedisTimeSeries replies it.
+ */
+
+import { RespClient, type RespReply } from "../../src/cli/resp_client.ts";
+
+/** A reply as a plain value (see the module comment). */
+export type Plain = number | string | null | Plain[];
+
+/** Converts a reply. */
+export function plain(reply: RespReply): Plain {
+  switch (reply.kind) {
+    case "simple":
+      return `+${reply.value}`;
+    case "error":
+      return `-${reply.value}`;
+    case "integer":
+      return Number(reply.value);
+    case "bulk":
+      return reply.value === null ? null : new TextDecoder().decode(reply.value);
+    case "array":
+      return reply.value === null ? null : reply.value.map(plain);
+  }
+}
+
+/** A client that sends commands as strings and answers plain values. */
+export class PlainClient {
+  private constructor(readonly client: RespClient) {}
+
+  /** Connects to 127.0.0.1:`port`. */
+  static async connect(port: number): Promise<PlainClient> {
+    return new PlainClient(await RespClient.connect({ hostname: "127.0.0.1", port }));
+  }
+
+  /** Sends one command (arguments as strings or bytes). */
+  async send(...args: (string | number | Uint8Array)[]): Promise<Plain> {
+    return plain(
+      await this.client.command(args.map((a) => typeof a === "number" ? String(a) : a)),
+    );
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.client.close();
+  }
+}

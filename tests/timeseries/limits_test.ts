@@ -1,0 +1,79 @@
+/** Every time-series limit at its edge (accepted) and one past it (refused, nothing written). */
+
+import { assertEquals, assertThrows } from "@std/assert";
+import { Database, FaultFs } from "../../src/mod.ts";
+import { TimeSeriesStore, TsError } from "../../src/timeseries/mod.ts";
+import {
+  TS_KEY_BYTES_MAX,
+  TS_LABEL_BYTES_MAX,
+  TS_LABELS_MAX,
+  TS_SAMPLES_PER_WRITE_MAX,
+} from "../../src/limits.ts";
+import { toBytes } from "../../src/util/bytes.ts";
+
+async function withStore(
+  fn: (s: TimeSeriesStore, db: Database) => Promise<void>,
+  seriesMax?: number,
+) {
+  const db = await Database.open("/db", { fs: new FaultFs() });
+  const store = TimeSeriesStore.open(db, {
+    maintenanceIntervalMs: 0,
+    ...(seriesMax !== undefined ? { seriesMax } : {}),
+  });
+  try {
+    await fn(store, db);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+}
+
+function refused(fn: () => unknown, text: string): void {
+  const err = assertThrows(fn, TsError);
+  if (!err.reply.includes(text)) throw new Error(`"${err.reply}" lacks "${text}"`);
+}
+
+Deno.test("Time-series limits: labels per series, label bytes, key bytes", async () => {
+  await withStore(async (store, db) => {
+    const labels = (n: number): [string, string][] =>
+      Array.from({ length: n }, (_, i) => [`l${i}`, "v"]);
+    await store.create(toBytes("ok"), { labels: labels(TS_LABELS_MAX) }).durable;
+    refused(
+      () => store.create(toBytes("bad"), { labels: labels(TS_LABELS_MAX + 1) }),
+      "too many labels",
+    );
+    await store.create(toBytes("ok2"), { labels: [["a".repeat(TS_LABEL_BYTES_MAX), "b"]] }).durable;
+    refused(
+      () => store.create(toBytes("bad"), { labels: [["a", "b".repeat(TS_LABEL_BYTES_MAX + 1)]] }),
+      "label too long",
+    );
+    await store.create(new Uint8Array(TS_KEY_BYTES_MAX).fill(97)).durable;
+    refused(() => store.create(new Uint8Array(TS_KEY_BYTES_MAX + 1).fill(98)), "key too long");
+    assertEquals(db.getEntry("bad"), undefined);
+  });
+});
+
+Deno.test("Time-series limits: samples per write", async () => {
+  await withStore(async (store) => {
+    await store.create(toBytes("s")).durable;
+    const at = Array.from(
+      { length: TS_SAMPLES_PER_WRITE_MAX },
+      (_, i) => ({ key: toBytes("s"), ts: i, value: i }),
+    );
+    const r = store.madd(at);
+    await r.durable;
+    assertEquals(r.value.length, TS_SAMPLES_PER_WRITE_MAX);
+    const past = [...at, { key: toBytes("s"), ts: TS_SAMPLES_PER_WRITE_MAX, value: 0 }];
+    refused(() => store.madd(past), "too many samples");
+    assertEquals(store.info(toBytes("s")).totalSamples, TS_SAMPLES_PER_WRITE_MAX);
+  });
+});
+
+Deno.test("Time-series limits: series per server", async () => {
+  await withStore(async (store) => {
+    for (let i = 0; i < 5; i++) await store.create(toBytes(`s${i}`)).durable;
+    refused(() => store.create(toBytes("s5")), "too many series: limit 5");
+    refused(() => store.add({ key: toBytes("s6"), ts: 1, value: 1 }), "too many series");
+    assertEquals(store.seriesCount, 5);
+  }, 5);
+});
