@@ -1136,6 +1136,11 @@ export class Database {
     const it = imm.iterator();
     it.seekToFirst();
     const metas = await this.#writeTables(it, 0, () => undefined);
+    // The manifest may only cover what the WAL holds durably: a flushedSeq above the log's
+    // durable end (its group commit failed, or is still pending) would, after a restart, leave
+    // a hole between the old segment and the next one. Normally already true; a failed WAL
+    // rejects here and the flush fails.
+    if (this.#wal.durableSeq < imm.maxSeq) await this.#wal.sync();
     const state = await this.#commitTables(metas, (m) => ({
       ...m,
       flushedSeq: Math.max(m.flushedSeq, imm.maxSeq),

@@ -115,7 +115,7 @@ export class Batch {
         stats: { ...series.stats },
       };
       this.#list(series.version).push(entry);
-      series.firstUncoveredSeq = 0;
+      series.cover(this.seq);
       statePuts.push({
         type: "put",
         key: stateKey(series.version),

@@ -54,8 +54,10 @@ export async function checkpoint(ctx: StoreContext, list: readonly Series[]): Pr
 /** Series whose uncovered log ops are too old (by age or by WAL position). */
 export function dueForCheckpoint(ctx: StoreContext, nowMs: number): Series[] {
   const limit = oldSeqLimit(ctx);
+  const durable = ctx.db.durableSeq;
   const out: Series[] = [];
   for (const s of ctx.set.all()) {
+    s.settle(durable);
     if (s.firstUncoveredSeq === 0) continue;
     if (s.firstUncoveredSeq <= limit || nowMs - s.uncoveredSinceMs >= TS_CHECKPOINT_AGE_MS) {
       out.push(s);

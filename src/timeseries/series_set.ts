@@ -67,11 +67,39 @@ export class Series {
     this.stats = stats;
   }
 
+  /** Sequence of the newest log op that changed this series (0 = none since open). */
+  lastLogSeq = 0;
+  /** Sequence of a batch that rewrote the state record, not yet known durable (0 = none). */
+  coverSeq = 0;
+
   /** Notes that a log op of sequence `seq` changed the head (pins the WAL until checkpointed). */
   markUncovered(seq: number): void {
+    if (seq > this.lastLogSeq) this.lastLogSeq = seq;
     if (this.firstUncoveredSeq !== 0) return;
     this.firstUncoveredSeq = seq;
     this.uncoveredSinceMs = Date.now();
+  }
+
+  /**
+   * The batch of sequence `seq` rewrote the state record (the head as of that batch). The
+   * WAL may drop the ops it covers only once that batch is durable: see `settle`.
+   */
+  cover(seq: number): void {
+    this.coverSeq = seq;
+  }
+
+  /**
+   * Applies a pending `cover` once the engine's durable sequence reached it: the ops before it
+   * are now covered; ops of later batches (if any) stay pinned from just after it.
+   */
+  settle(durableSeq: number): void {
+    if (this.coverSeq === 0 || durableSeq < this.coverSeq) return;
+    if (this.lastLogSeq > this.coverSeq) {
+      // Newer changes: keep them pinned, conservatively from just after the covering batch.
+      this.firstUncoveredSeq = this.coverSeq + 1;
+      this.uncoveredSinceMs = Date.now();
+    } else this.firstUncoveredSeq = 0;
+    this.coverSeq = 0;
   }
 
   /** Newest timestamp, or −1 when the series is empty. */
@@ -209,8 +237,9 @@ export class SeriesSet {
         case ENTRY_STATE:
           if (!series) break;
           series.stats = { ...e.stats };
-          // The state record of this batch holds the head as of this entry.
-          series.firstUncoveredSeq = 0;
+          // The state record of this batch holds the head as of this entry: once durable, the
+          // WAL before it is no longer needed for this series.
+          series.cover(seq);
           break;
         case ENTRY_META:
           this.reload(db, e.version);

@@ -131,7 +131,9 @@ export class TimeSeriesStore implements LogConsumer {
   /** The WAL retention pin: the sequence before the oldest un-checkpointed head change. */
   logDurableThroughSeq(): number {
     let min = Infinity;
+    const durable = this.#ctx.db.durableSeq;
     for (const s of this.#ctx.set.all()) {
+      s.settle(durable);
       if (s.firstUncoveredSeq > 0 && s.firstUncoveredSeq - 1 < min) min = s.firstUncoveredSeq - 1;
     }
     return min;

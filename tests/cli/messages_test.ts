@@ -22,6 +22,9 @@ async function* sourceFiles(dir: string): AsyncGenerator<string> {
 }
 
 /** A limit's name (`HTTP_LIST_LIMIT_MAX`, `WAL_SEGMENT_SIZE_BYTES_MAX`, `…_MS`, `…_DEFAULT`). */
+/** Option names users type (TS.CREATE … CHUNK_SIZE): RedisTimeSeries's errors name them. */
+const COMMAND_OPTIONS = new Set(["CHUNK_SIZE"]);
+
 const LIMIT_NAME =
   /\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_(?:MAX|MIN|BYTES|MS|S|DEFAULT|LIMIT|COUNT|SIZE)\b/g;
 
@@ -127,6 +130,7 @@ Deno.test("no message in src/ names an internal constant", async () => {
     for (const literal of literals(await Deno.readTextFile(path))) {
       if (literal.inAssert) continue; // A programmer error: the constant's name helps.
       for (const m of literal.text.matchAll(LIMIT_NAME)) {
+        if (COMMAND_OPTIONS.has(m[0])) continue;
         found.push(`${path.slice(SRC.length)}:${literal.line}: ${m[0]}`);
       }
     }
