@@ -1,0 +1,77 @@
+/** Time-series maintenance: retention deletes whole expired chunks, garbage collection of
+ * deleted series, and TS.DEL … FILTER across series. */
+
+import { assert, assertEquals } from "@std/assert";
+import { Database, FaultFs } from "../../src/mod.ts";
+import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
+import { chunkKey, registryKey, stateKey } from "../../src/timeseries/log.ts";
+import { toBytes } from "../../src/util/bytes.ts";
+
+async function withStore(fn: (s: TimeSeriesStore, db: Database) => Promise<void>) {
+  const db = await Database.open("/db", { fs: new FaultFs() });
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  try {
+    await fn(store, db);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+}
+
+Deno.test("Retention hides expired samples at once and deletes whole expired chunks", async () => {
+  await withStore(async (store, db) => {
+    const key = toBytes("r");
+    await store.create(key, { retentionMs: 10_000, chunkSizeBytes: 48 }).durable;
+    for (let i = 0; i < 1000; i++) await store.add({ key, ts: i * 1000, value: i }).durable;
+    const visible = store.range(key, { from: 0, to: 2_000_000 });
+    assertEquals(visible.ts[0], 989_000); // newest 999 000 minus 10 000
+    assertEquals(visible.ts.length, 11);
+    const version = store.get(key).version;
+    const chunksBefore = db.readRange(
+      { start: chunkKey(version, 0), end: chunkKey(version + 1, 0) },
+      { limit: 10_000 },
+    ).length;
+    await store.maintain();
+    const chunksAfter = db.readRange(
+      { start: chunkKey(version, 0), end: chunkKey(version + 1, 0) },
+      { limit: 10_000 },
+    ).length;
+    assert(chunksBefore >= 20 && chunksAfter <= 1, `${chunksBefore} → ${chunksAfter} chunks`);
+    assertEquals(store.range(key, { from: 0, to: 2_000_000 }).ts.length, 11);
+    assertEquals(store.info(key).totalSamples, 11);
+  });
+});
+
+Deno.test("A deleted series' registry entry, state and chunks are collected", async () => {
+  await withStore(async (store, db) => {
+    const key = toBytes("gone");
+    await store.create(key, { chunkSizeBytes: 48, labels: [["a", "b"]] }).durable;
+    for (let i = 0; i < 200; i++) await store.add({ key, ts: i, value: i }).durable;
+    await store.persistAll();
+    const version = store.get(key).version;
+    await db.delete(key); // DEL acts on the key alone
+    assertEquals(store.select([{ op: "eq", label: "a", values: ["b"] }]), []);
+    await store.maintain();
+    assertEquals(db.getEntry(registryKey(version)), undefined);
+    assertEquals(db.getEntry(stateKey(version)), undefined);
+    assertEquals(
+      db.readRange({ start: chunkKey(version, 0), end: chunkKey(version + 1, 0) }, { limit: 10 }),
+      [],
+    );
+    assertEquals(store.seriesCount, 0);
+  });
+});
+
+Deno.test("TS.DEL from to FILTER deletes the range in every selected series", async () => {
+  await withStore(async (store) => {
+    for (const k of ["x", "y", "z"]) {
+      await store.create(toBytes(k), { labels: [["site", k === "z" ? "b" : "a"]] }).durable;
+      for (let i = 0; i < 10; i++) await store.add({ key: toBytes(k), ts: i, value: i }).durable;
+    }
+    const r = store.delByFilter([{ op: "eq", label: "site", values: ["a"] }], 2, 5);
+    await r.durable;
+    assertEquals(r.value, 8);
+    assertEquals(store.range(toBytes("x"), { from: 0, to: 100 }).ts, [0, 1, 6, 7, 8, 9]);
+    assertEquals(store.range(toBytes("z"), { from: 0, to: 100 }).ts.length, 10);
+  });
+});
