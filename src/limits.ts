@@ -537,6 +537,8 @@ export const TS_MAINTENANCE_INTERVAL_MS: number = 5_000;
 export const TS_WAL_PINNED_BYTES_MAX: number = 64 * MiB;
 /** Age of the oldest un-checkpointed change of a head after which it is checkpointed anyway. */
 export const TS_CHECKPOINT_AGE_MS: number = 15 * 60_000;
+/** Largest `POST /v1/series/{key}/samples` body: 10,000 samples of JSON with room to spare. */
+export const HTTP_SERIES_BODY_BYTES_MAX: number = 4 * MiB;
 /** Bytes of log ops in one WAL op: larger writes are split. */
 export const TS_LOG_OP_BYTES_MAX: number = 1 * MiB;
 

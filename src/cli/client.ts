@@ -177,14 +177,16 @@ const SHORTCUT_FLAGS = {
   boolean: [...CLIENT_FLAGS.boolean, "direct"],
 };
 
-interface Target {
+/** Where a client command connects. */
+export interface Target {
   hostname: string;
   port: number;
   authToken: string | undefined;
   tlsCaCert: string | undefined;
 }
 
-async function targetOf(command: string, parsed: ParsedArgs): Promise<Target> {
+/** The server `--host`, `--port`, `--auth-token-file` and `--tls-ca` name. */
+export async function targetOf(command: string, parsed: ParsedArgs): Promise<Target> {
   return {
     hostname: parsed.strings.get("host") ?? HOST_DEFAULT,
     port: intFlag(command, parsed, "port", { min: 1, max: 65535 }) ?? RESP_PORT_DEFAULT,
@@ -379,7 +381,8 @@ export async function clientCommand(args: string[]): Promise<number> {
   }
 }
 
-function connectFailure(err: unknown, target: Target): string {
+/** One line saying why connecting to `target` failed. */
+export function connectFailure(err: unknown, target: Target): string {
   if (err instanceof Error && err.message.startsWith("Authentication failed")) {
     return `${err.message} (at ${formatHostPort(target.hostname, target.port)})`;
   }

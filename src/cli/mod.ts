@@ -33,6 +33,7 @@ import {
   VERIFY_HELP,
   verifyCommand,
 } from "./salvage.ts";
+import { TS_HELP, tsCommand } from "./ts.ts";
 
 const HELP = `cityhall ${VERSION}: a durable key-value and time-series database for edge hardware
 
@@ -47,6 +48,7 @@ Commands:
   get K        Print a value; exit 1 with "not found" on stderr if missing
   del K…       Delete keys (aliases: delete, rm)
   scan PREFIX  Print "key<TAB>value" lines for keys starting with PREFIX
+  ts           Time series: add a sample, print a range, a series' info, list series
   service      Print or install a systemd unit for serve, leader or replica
   verify       Check every checksum of a data directory, offline (exit 1 when damaged)
   salvage      Export what a damaged data directory still holds (load it with "import")
@@ -69,6 +71,7 @@ const HELPS: Record<string, string> = {
   serve: SERVE_HELP,
   client: CLIENT_HELP,
   service: SERVICE_HELP,
+  ts: TS_HELP,
   leader: LEADER_HELP,
   replica: REPLICA_HELP,
   version:
@@ -110,6 +113,8 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
       return await salvageCommand(rest);
     case "import":
       return await importCommand(rest);
+    case "ts":
+      return await tsCommand(rest);
     case "selftest":
       if (rest.includes("--help") || rest.includes("-h")) {
         printOut(HELPS.selftest!);

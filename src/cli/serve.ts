@@ -529,6 +529,7 @@ export async function runDaemon(
         // /healthz: the engine's state, and the role's (started below) once it runs.
         health: combineHealth(engineHealth(db), () => role?.health?.() ?? []),
         ...settings.httpLimits,
+        timeseries,
         ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
         ...(tls !== undefined ? { tls } : {}),
       });

@@ -48,6 +48,15 @@ import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 import { healthResponse } from "./health.ts";
 import { CONSOLE_ASSETS, consoleAssetResponse, replicationStatus } from "../console/mod.ts";
 import { typeName, USER_KEYS_END } from "../keyspace/mod.ts";
+import type { TimeSeriesStore } from "../timeseries/mod.ts";
+import {
+  deleteSamples,
+  getSamples,
+  listSeries,
+  postSamples,
+  type SeriesContext,
+  seriesInfo,
+} from "./_series_routes.ts";
 import { KIND_PUT } from "../util/entry.ts";
 
 /** What a handler gets. */
@@ -68,6 +77,8 @@ export interface RequestContext {
   metrics(): string;
   /** Problems that make `/healthz` answer 503 (empty = healthy). */
   health(): string[];
+  /** The time-series layer (opened on first use when the server was not given one). */
+  timeseries(): TimeSeriesStore;
 }
 
 /** Handles one request. */
@@ -385,7 +396,34 @@ const routes = {
     methods: { GET: seedGetKey, DELETE: seedDeleteKey },
   },
   seedStats: { name: "seed_stats", seed: true, open: false, methods: { GET: seedStats } },
+  seriesList: {
+    name: "v1_series_list",
+    seed: false,
+    open: false,
+    methods: { GET: series(listSeries) },
+  },
+  series: { name: "v1_series", seed: false, open: false, methods: { GET: series(seriesInfo) } },
+  samples: {
+    name: "v1_series_samples",
+    seed: false,
+    open: false,
+    methods: { GET: series(getSamples), POST: series(postSamples), DELETE: series(deleteSamples) },
+  },
 } satisfies Record<string, Route>;
+
+/** Adapts a series handler (ARCHITECTURE.md § "Time-series HTTP routes") to a route. */
+function series(handler: (ctx: SeriesContext) => Response | Promise<Response>): Handler {
+  return (ctx) => {
+    if (ctx.key.length > 0) checkPathKey(ctx.key);
+    return handler({
+      timeseries: ctx.timeseries(),
+      req: ctx.req,
+      query: ctx.query,
+      key: ctx.key,
+      bodySizeBytesMax: ctx.bodySizeBytesMax,
+    });
+  };
+}
 
 const fixed = new Map<string, Route>([
   ["/healthz", routes.healthz],
@@ -396,6 +434,7 @@ const fixed = new Map<string, Route>([
   ["/keys", routes.seedKeys],
   ["/stats_all", routes.seedStats],
   ["/stats/all", routes.seedStats],
+  ["/v1/series", routes.seriesList],
 ]);
 
 // The web console (ARCHITECTURE.md § "Web console"): its files are open, since the login page
@@ -414,6 +453,8 @@ fixed.set("/v1/replication", {
   open: false,
   methods: { GET: (ctx) => jsonResponse(200, replicationStatus(ctx.db)) },
 });
+const SERIES_PREFIX = "/v1/series/";
+const SAMPLES_SUFFIX = "/samples";
 
 const KEY_ROUTES: readonly [string, Route][] = [
   ["/v1/keys/", routes.key],
@@ -429,6 +470,15 @@ export function isOpenPath(path: string): boolean {
 export function matchRoute(path: string): RouteMatch | undefined {
   const route = fixed.get(path);
   if (route !== undefined) return { route, key: EMPTY };
+  if (path.startsWith(SERIES_PREFIX)) {
+    // `{key}/samples` (raw path; a key ending in "/samples" is written "%2Fsamples").
+    const rest = path.slice(SERIES_PREFIX.length);
+    if (rest.endsWith(SAMPLES_SUFFIX) && rest.length > SAMPLES_SUFFIX.length) {
+      const key = percentDecode(rest.slice(0, -SAMPLES_SUFFIX.length), "key");
+      return { route: routes.samples, key };
+    }
+    return { route: routes.series, key: percentDecode(rest, "key") };
+  }
   for (const [prefix, keyRoute] of KEY_ROUTES) {
     if (path.startsWith(prefix)) {
       return { route: keyRoute, key: percentDecode(path.slice(prefix.length), "key") };

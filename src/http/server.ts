@@ -16,6 +16,7 @@
  * @module
  */
 
+import { TimeSeriesStore } from "../timeseries/mod.ts";
 import type { Database } from "../engine/mod.ts";
 import {
   ClosedError,
@@ -78,6 +79,8 @@ export interface HttpServerOptions {
   writeTimeoutMs?: number;
   /** Most open connections; a new one past it gets 503 and is closed. */
   connectionsMax?: number;
+  /** The time-series layer over `db` (series routes); one is opened on first use if absent. */
+  timeseries?: TimeSeriesStore;
 }
 
 /** Checks one numeric option: an integer from `min` to `max`; returns it or its default. */
@@ -166,6 +169,8 @@ export async function startHttpServer(
     ),
   );
   const authenticate = await createAuthenticator(options.authToken);
+  let timeseries = options.timeseries;
+  const ownsTimeseries = options.timeseries === undefined;
   const http = new HttpMetrics();
   const health = options.health ?? engineHealth(db);
   const startedMs = Date.now();
@@ -237,6 +242,7 @@ export async function startHttpServer(
         stats,
         metrics,
         health,
+        timeseries: () => timeseries ??= TimeSeriesStore.open(db, { logger }),
       };
       return await handler(ctx);
     } catch (err) {
@@ -324,7 +330,8 @@ export async function startHttpServer(
     url,
     finished: server.finished,
     shutdown(): Promise<void> {
-      stopping ??= server.shutdown().then(() => {
+      stopping ??= server.shutdown().then(async () => {
+        if (ownsTimeseries) await timeseries?.close();
         logger("info", "http server stopped", { url });
       });
       return stopping;

@@ -218,6 +218,42 @@ export function madd(
   }, write);
 }
 
+/**
+ * Samples for one key (the HTTP API's POST): creates the series with `create` when missing,
+ * then adds each sample under `onDuplicate` (or the series' policy); per-sample refusals are
+ * returned, the other samples are written, all in one batch.
+ */
+export function writeMany(
+  ctx: StoreContext,
+  key: Uint8Array,
+  samples: readonly SampleIn[],
+  options: { create?: CreateOptions; onDuplicate?: DuplicatePolicy | undefined },
+  write?: Writer,
+): Written<(number | TsError)[]> {
+  if (samples.length > TS_SAMPLES_PER_WRITE_MAX) {
+    throw tsError(`TSDB: too many samples: ${samples.length} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
+  }
+  return run(ctx, (b) => {
+    let series: Series | undefined;
+    try {
+      series = findSeries(ctx, key, b);
+    } catch (err) {
+      if (err instanceof TsError) throw tsError("TSDB: the key is not a TSDB key");
+      throw err;
+    }
+    if (!series) series = createSeries(ctx, b, key, options.create ?? {});
+    const now = ctx.nowMs();
+    return samples.map((s) => {
+      try {
+        return writeSample(b, series!, s.ts ?? now, s.value, options.onDuplicate);
+      } catch (err) {
+        if (!(err instanceof TsError)) throw err;
+        return err;
+      }
+    });
+  }, write);
+}
+
 /** TS.INCRBY / TS.DECRBY. */
 export function incrBy(
   ctx: StoreContext,
@@ -376,6 +412,15 @@ export function isLive(ctx: StoreContext, series: Series): boolean {
   }
 }
 
+/** Every live series, ordered by key bytes. */
+export function liveSeries(ctx: StoreContext): Series[] {
+  return sortByKey([...ctx.set.all()].filter((s) => isLive(ctx, s)));
+}
+
+function sortByKey(list: Series[]): Series[] {
+  return list.sort((a, b) => (a.keyString < b.keyString ? -1 : a.keyString > b.keyString ? 1 : 0));
+}
+
 /** The live series matching `filters`, ordered by key bytes. */
 export function selectSeries(ctx: StoreContext, filters: readonly LabelFilter[]): Series[] {
   const ids = ctx.set.index.query(filters, (id) => ctx.set.byVersion(id)!.labelMap);
@@ -384,6 +429,5 @@ export function selectSeries(ctx: StoreContext, filters: readonly LabelFilter[])
     const s = ctx.set.byVersion(id);
     if (s && isLive(ctx, s)) out.push(s);
   }
-  out.sort((a, b) => (a.keyString < b.keyString ? -1 : a.keyString > b.keyString ? 1 : 0));
-  return out;
+  return sortByKey(out);
 }

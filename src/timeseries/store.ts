@@ -217,6 +217,16 @@ export class TimeSeriesStore implements LogConsumer {
     return ops.madd(this.#ctx, samples, write);
   }
 
+  /** Samples for one key, creating the series when missing (HTTP POST). */
+  write(
+    key: Uint8Array,
+    samples: readonly ops.SampleIn[],
+    options: { create?: ops.CreateOptions; onDuplicate?: DuplicatePolicy | undefined } = {},
+    write?: Writer,
+  ): Written<(number | TsError)[]> {
+    return ops.writeMany(this.#ctx, key, samples, options, write);
+  }
+
   /** TS.INCRBY (negative `delta` for TS.DECRBY). */
   incrBy(
     key: Uint8Array,
@@ -277,6 +287,11 @@ export class TimeSeriesStore implements LogConsumer {
   /** The series at `key`, or `TSDB: the key does not exist`. */
   get(key: Uint8Array): Series {
     return getSeries(this.#ctx, key);
+  }
+
+  /** Every live series, by key. */
+  all(): Series[] {
+    return ops.liveSeries(this.#ctx);
   }
 
   /** Live series matching `filters`, by key. */
