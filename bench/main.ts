@@ -1,7 +1,8 @@
 /**
  * `deno task bench`: runs every benchmark section, prints a Markdown table and writes
- * bench/results/latest.json. BENCH_SECTIONS=engine,server,replication,ingest,promql,console,agent
- * selects sections; BENCH_SCALE scales the sizes (e.g. 0.1 for a quick look).
+ * bench/results/latest.json.
+ * BENCH_SECTIONS=engine,server,replication,ingest,promql,console,agent,timeseries selects
+ * sections; BENCH_SCALE scales the sizes (e.g. 0.1 for a quick look).
  */
 
 import { engineBench } from "./engine.ts";
@@ -10,11 +11,11 @@ import { replicationBench } from "./replication.ts";
 import { ingestBench } from "./ingest.ts";
 import { promqlBench } from "./promql.ts";
 import { agentBench, consoleBench } from "./console.ts";
+import { timeseriesBench } from "./timeseries.ts";
 import { formatRow, ratio, type Row, TABLE_HEADER } from "./harness.ts";
 
-const sections =
-  (Deno.env.get("BENCH_SECTIONS") ?? "engine,server,replication,ingest,promql,console,agent")
-    .split(",");
+const sections = (Deno.env.get("BENCH_SECTIONS") ??
+  "engine,server,replication,ingest,promql,console,agent,timeseries").split(",");
 const rows: Row[] = [];
 const started = new Date();
 
@@ -31,6 +32,7 @@ if (sections.includes("ingest")) rows.push(...await ingestBench(print));
 if (sections.includes("promql")) rows.push(...promqlBench(print));
 if (sections.includes("console")) rows.push(...await consoleBench(print));
 if (sections.includes("agent")) rows.push(...await agentBench(print));
+if (sections.includes("timeseries")) rows.push(...await timeseriesBench(print));
 
 const out = {
   started: started.toISOString(),

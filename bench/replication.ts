@@ -45,7 +45,7 @@ async function leaderIn(dir: string): Promise<{ db: Database; leader: Replicatio
 }
 
 /** A TCP proxy that counts the bytes the leader sends. */
-function countingProxy(target: number) {
+export function countingProxy(target: number) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let bytes = 0;
   const conns: Deno.Conn[] = [];

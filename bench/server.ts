@@ -63,9 +63,27 @@ async function answersPing(port: number): Promise<boolean> {
 }
 
 /** A server started for the benchmark. */
-interface Peer {
+export interface Peer {
   port: number;
   close(): Promise<void>;
+}
+
+/** A `cityhall serve` process started for the benchmark. */
+export interface CityHallProcess extends Peer {
+  /** Its process id (for /proc/<pid>/status). */
+  pid: number;
+  /** Sends SIGKILL and waits until it is gone (the data directory stays). */
+  kill(): Promise<void>;
+}
+
+/** Options of `startCityHallProcess`. */
+export interface StartOptions {
+  /** Data directory to use and keep (default: a temporary one, removed on close). */
+  dataDir?: string;
+  /** Extra `serve` flags. */
+  args?: string[];
+  /** Extra environment variables (e.g. `DENO_V8_FLAGS`). */
+  env?: Record<string, string>;
 }
 
 /** How long `cityhall serve` may take to say it is listening. */
@@ -75,7 +93,9 @@ const SERVE_START_TIMEOUT_MS = 60_000;
  * Starts `deno run -A src/main.ts serve` (RESP only, sync always) on a free port in a temp
  * dir, or returns why it cannot (a CLI without `serve`).
  */
-async function startCityHallProcess(): Promise<Peer | string> {
+export async function startCityHallProcess(
+  options: StartOptions = {},
+): Promise<CityHallProcess | string> {
   const main = new URL("../src/main.ts", import.meta.url).pathname;
   const config = new URL("../deno.json", import.meta.url).pathname;
   const help = await new Deno.Command(Deno.execPath(), {
@@ -88,7 +108,7 @@ async function startCityHallProcess(): Promise<Peer | string> {
   if (!help.success || !dec.decode(help.stdout).includes("--sync")) {
     return "src/main.ts has no `serve` command";
   }
-  const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-serve-" });
+  const dir = options.dataDir ?? await Deno.makeTempDir({ prefix: "cityhall-bench-serve-" });
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -106,7 +126,9 @@ async function startCityHallProcess(): Promise<Peer | string> {
       "always",
       "--log-level",
       "info",
+      ...(options.args ?? []),
     ],
+    ...(options.env ? { env: options.env } : {}),
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -133,7 +155,7 @@ async function startCityHallProcess(): Promise<Peer | string> {
       await status;
       clearTimeout(timer);
     }
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (options.dataDir === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   // Read stderr to the end (so the pipe never fills), watching for the listening line.
   const lines: string[] = [];
@@ -170,8 +192,20 @@ async function startCityHallProcess(): Promise<Peer | string> {
   }
   return {
     port,
+    pid: child.pid,
     close: async () => {
       await stop();
+      await drained;
+    },
+    kill: async () => {
+      if (!exited) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+      await status;
       await drained;
     },
   };

@@ -528,13 +528,21 @@ export const TS_FILTER_REGEX_BYTES_MAX: number = 1 * KiB;
 export const TS_QUERY_SAMPLES_MAX: number = 50_000_000;
 /** Decoded sealed chunks kept for reads (16 bytes per sample). */
 export const TS_CHUNK_CACHE_BYTES_DEFAULT: number = 32 * MiB;
+/**
+ * Bytes all head chunks may take together (their buffers): past it, maintenance seals the
+ * largest heads (down to 3/4 of it) before CHUNK_SIZE is reached, trading a little compression
+ * for bounded memory (10,000 series at 1 Hz stay within it).
+ */
+export const TS_HEADS_BYTES_MAX: number = 32 * MiB;
+/** Samples a head needs before memory pressure may seal it (smaller chunks compress badly). */
+export const TS_HEAD_SEAL_SAMPLES_MIN: number = 120;
 /** Period of the time-series maintenance (checkpoints, retention, garbage collection). */
 export const TS_MAINTENANCE_INTERVAL_MS: number = 5_000;
 /**
- * WAL bytes older than the active segment that un-checkpointed series may pin before their
- * heads are checkpointed: bounds the log replayed at open.
+ * WAL bytes (the newest, active segment included) that un-checkpointed heads may need before
+ * they are checkpointed: bounds the log replayed at open (~1.5 million samples, ~1 s).
  */
-export const TS_WAL_PINNED_BYTES_MAX: number = 64 * MiB;
+export const TS_WAL_PINNED_BYTES_MAX: number = 16 * MiB;
 /** Age of the oldest un-checkpointed change of a head after which it is checkpointed anyway. */
 export const TS_CHECKPOINT_AGE_MS: number = 15 * 60_000;
 /** Largest `POST /v1/series/{key}/samples` body: 10,000 samples of JSON with room to spare. */

@@ -23,6 +23,8 @@ import { ByteReader, type ByteWriter } from "../util/buffers.ts";
 import { DECIMALS_MAX, decimalsOf } from "./codec.ts";
 
 const FLOAT_MODE = 0xff;
+/** Buffer growth past 4 KiB (see `#reserve`). */
+const GROWTH_STEP = 4096;
 const DECIMAL_INT_MAX = 2 ** 51;
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
 
@@ -66,8 +68,10 @@ export class Head {
 
   #reserve(n: number): void {
     if (this.#len + n <= this.#buf.length) return;
-    let size = Math.max(64, this.#buf.length * 2);
-    while (size < this.#len + n) size *= 2;
+    // Doubling up to 4 KiB, then 4 KiB steps: at most 4 KiB unused per head (10,000 heads).
+    const step = (size: number) => size < GROWTH_STEP ? Math.max(64, size * 2) : size + GROWTH_STEP;
+    let size = step(this.#buf.length);
+    while (size < this.#len + n) size = step(size);
     const bigger = new Uint8Array(size);
     bigger.set(this.#buf.subarray(0, this.#len));
     this.#buf = bigger;
@@ -198,6 +202,9 @@ export class Head {
     vOut.set(all.values.subarray(0, a));
     tsOut.set(all.ts.subarray(b), a);
     vOut.set(all.values.subarray(b), a);
+    // A fresh buffer: a sealed (emptied) head gives its memory back.
+    this.#buf = new Uint8Array(0);
+    this.#view = new DataView(this.#buf.buffer);
     this.#rebuild(tsOut, vOut, tsOut.length);
     return b - a;
   }

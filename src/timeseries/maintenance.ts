@@ -6,6 +6,7 @@
  *   than the newest `TS_WAL_PINNED_BYTES_MAX` of WAL, gets its state record rewritten (its
  *   head, in the head format) so that the WAL segments holding those ops can go and a reopen
  *   replays little. Idle series are covered by the age rule.
+ * - Memory: past `TS_HEADS_BYTES_MAX` of heads, the largest are sealed early.
  * - Retention: whole sealed chunks older than the retention window are deleted (reads already
  *   hide every expired sample at once).
  * - Garbage: series whose key was deleted, overwritten or expired (DEL, SET, EXPIRE act on the
@@ -14,28 +15,58 @@
  * @module
  */
 
-import { TS_CHECKPOINT_AGE_MS, TS_WAL_PINNED_BYTES_MAX } from "../limits.ts";
+import {
+  TS_CHECKPOINT_AGE_MS,
+  TS_HEAD_SEAL_SAMPLES_MIN,
+  TS_HEADS_BYTES_MAX,
+  TS_WAL_PINNED_BYTES_MAX,
+} from "../limits.ts";
 import { chunkHeader } from "./codec.ts";
 import { run, type StoreContext } from "./context.ts";
 import { chunkKey } from "./log.ts";
 import { dropOps, isLive } from "./series_ops.ts";
 import type { Series } from "./series_set.ts";
-import { refreshSealedBounds } from "./write.ts";
+import { refreshSealedBounds, sealHead } from "./write.ts";
 
 /** Series checkpointed or dropped per batch. */
 const SERIES_PER_BATCH = 500;
 /** Series checked for garbage per tick. */
 const GC_PER_TICK = 2000;
 
-/** The highest sequence whose WAL is "old": everything older than the newest pinned bytes. */
-function oldSeqLimit(ctx: StoreContext): number {
+/**
+ * The highest sequence whose WAL is "old": older than the newest `TS_WAL_PINNED_BYTES_MAX` of
+ * WAL, the active segment included (inside the segment where that boundary falls, sequences
+ * are interpolated by bytes). A reopen replays at most about that much log.
+ */
+export function oldSeqLimit(ctx: StoreContext, pinnedBytesMax = TS_WAL_PINNED_BYTES_MAX): number {
   const segments = ctx.db.walSegments();
   let bytes = 0;
   for (let i = segments.length - 1; i >= 0; i--) {
-    bytes += segments[i]!.sizeBytes;
-    if (bytes > TS_WAL_PINNED_BYTES_MAX) return segments[i]!.lastSeq;
+    const seg = segments[i]!;
+    if (seg.lastSeq === 0) continue;
+    if (bytes + seg.sizeBytes > pinnedBytesMax) {
+      const oldFraction = 1 - (pinnedBytesMax - bytes) / seg.sizeBytes;
+      return seg.firstSeq + Math.floor((seg.lastSeq - seg.firstSeq) * oldFraction);
+    }
+    bytes += seg.sizeBytes;
   }
   return 0;
+}
+
+/**
+ * Flushes the memtable when the closed WAL segments it keeps alive pass
+ * `TS_WAL_PINNED_BYTES_MAX`: the engine replays every segment above its flushed sequence at
+ * open, so checkpoints alone would not shorten a reopen (time-series writes put little in the
+ * memtable, which would otherwise wait for the engine's own, larger bound).
+ */
+export async function flushForReplay(ctx: StoreContext): Promise<void> {
+  const flushed = ctx.db.stats().flushedSeq;
+  const segments = ctx.db.walSegments();
+  let bytes = 0;
+  for (let i = 0; i < segments.length - 1; i++) {
+    if (segments[i]!.lastSeq > flushed) bytes += segments[i]!.sizeBytes;
+  }
+  if (bytes > TS_WAL_PINNED_BYTES_MAX) await ctx.db.flush();
 }
 
 /** Writes the state record of every series in `list` (in batches); resolves when durable. */
@@ -64,6 +95,34 @@ export function dueForCheckpoint(ctx: StoreContext, nowMs: number): Series[] {
     }
   }
   return out;
+}
+
+/**
+ * Seals the largest heads while all heads together take more than `headsBytesMax`, down to
+ * 3/4 of it (heads under `TS_HEAD_SEAL_SAMPLES_MIN` samples stay). Returns the heads sealed.
+ * The seals are ordinary SEAL log entries: a replica applies them, never decides them.
+ */
+export function sealForMemory(ctx: StoreContext, headsBytesMax = TS_HEADS_BYTES_MAX): number {
+  let total = 0;
+  for (const s of ctx.set.all()) total += s.head.sizeBytes;
+  if (total <= headsBytesMax) return 0;
+  const target = Math.floor(headsBytesMax * 0.75);
+  const candidates = [...ctx.set.all()]
+    .filter((s) => s.head.count >= TS_HEAD_SEAL_SAMPLES_MIN)
+    .sort((a, b) => b.head.sizeBytes - a.head.sizeBytes);
+  const chosen: Series[] = [];
+  for (const s of candidates) {
+    if (total <= target) break;
+    total -= s.head.sizeBytes;
+    chosen.push(s);
+  }
+  for (let i = 0; i < chosen.length; i += SERIES_PER_BATCH) {
+    const part = chosen.slice(i, i + SERIES_PER_BATCH);
+    run(ctx, (b) => {
+      for (const s of part) if (ctx.set.byVersion(s.version) === s) sealHead(b, s);
+    });
+  }
+  return chosen.length;
 }
 
 /** Deletes sealed chunks wholly older than each series' retention window. */

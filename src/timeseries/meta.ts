@@ -164,6 +164,11 @@ export function decodeSeriesMeta(value: Uint8Array): SeriesMeta {
 export function binaryString(bytes: Uint8Array): string {
   // TextDecoder("latin1") is windows-1252 in the Encoding standard: map bytes one by one.
   let s = "";
+  if (bytes.length <= 64) {
+    // Short keys (every sample of TS.MADD names one): a plain loop beats spreading a subarray.
+    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+    return s;
+  }
   for (let i = 0; i < bytes.length; i += 4096) {
     s += String.fromCharCode(...bytes.subarray(i, i + 4096));
   }

@@ -28,7 +28,7 @@ import {
 } from "./context.ts";
 import type { LabelFilter } from "./labels.ts";
 import { chunkKey, encodeState, registryKey, stateKey } from "./log.ts";
-import { type DuplicatePolicy, encodeSeriesMeta, type SeriesMeta } from "./meta.ts";
+import { binaryString, type DuplicatePolicy, encodeSeriesMeta, type SeriesMeta } from "./meta.ts";
 import { Series } from "./series_set.ts";
 import { deleteRange, TsError, tsError, writeSample } from "./write.ts";
 
@@ -195,17 +195,24 @@ export function madd(
   return run(ctx, (b) => {
     const now = ctx.nowMs();
     const out: (number | TsError)[] = [];
+    // Each key is looked up once per command (a batch names few series many times).
+    const found = new Map<string, Series | undefined>();
     for (const s of samples) {
       if (s instanceof TsError) {
         out.push(s);
         continue;
       }
       try {
+        const id = binaryString(s.key);
         let series: Series | undefined;
-        try {
-          series = findSeries(ctx, s.key, b);
-        } catch (err) {
-          if (!(err instanceof TsError)) throw err;
+        if (found.has(id)) series = found.get(id);
+        else {
+          try {
+            series = findSeries(ctx, s.key, b);
+          } catch (err) {
+            if (!(err instanceof TsError)) throw err;
+          }
+          found.set(id, series);
         }
         if (!series) throw tsError("TSDB: the key is not a TSDB key");
         out.push(writeSample(b, series, s.ts ?? now, s.value, undefined));

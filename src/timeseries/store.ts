@@ -15,13 +15,20 @@ import type { Database } from "../engine/mod.ts";
 import type { LogConsumer } from "../engine/log_ops.ts";
 import { equalBytes } from "../util/bytes.ts";
 import { internalKey, SPACE_TS_REGISTRY, VersionAllocator } from "../keyspace/mod.ts";
-import { TS_MAINTENANCE_INTERVAL_MS, TS_SERIES_MAX } from "../limits.ts";
+import { TS_HEADS_BYTES_MAX, TS_MAINTENANCE_INTERVAL_MS, TS_SERIES_MAX } from "../limits.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { ChunkStore } from "./chunks.ts";
 import { findSeries, getSeries, type StoreContext, type Writer, type Written } from "./context.ts";
 import type { LabelFilter } from "./labels.ts";
 import { decodeLog, ENTRY_DROP, ENTRY_META, type LogEntry, TS_LOG_KEY } from "./log.ts";
-import { checkpoint, collectGarbage, dropExpiredChunks, dueForCheckpoint } from "./maintenance.ts";
+import {
+  checkpoint,
+  collectGarbage,
+  dropExpiredChunks,
+  dueForCheckpoint,
+  flushForReplay,
+  sealForMemory,
+} from "./maintenance.ts";
 import type { Aggregator, DuplicatePolicy } from "./meta.ts";
 import * as q from "./query.ts";
 import * as rules from "./rules.ts";
@@ -41,6 +48,8 @@ export interface TimeSeriesOptions {
   maintenanceIntervalMs?: number;
   /** Most series (default `TS_SERIES_MAX`). */
   seriesMax?: number;
+  /** Bytes all heads may take before maintenance seals the largest (`TS_HEADS_BYTES_MAX`). */
+  headsBytesMax?: number;
 }
 
 /** The time-series layer of one database. */
@@ -48,6 +57,9 @@ export class TimeSeriesStore implements LogConsumer {
   readonly #ctx: StoreContext;
   #timer: ReturnType<typeof setInterval> | undefined;
   #gcCursor = 0;
+  readonly #headsBytesMax: number;
+  /** While replaying at open: log ops through this sequence are covered by every state record. */
+  #replayCoveredSeq = 0;
   #maintaining: Promise<void> | undefined;
   #closed = false;
 
@@ -63,6 +75,7 @@ export class TimeSeriesStore implements LogConsumer {
       seriesMax: options.seriesMax ?? TS_SERIES_MAX,
       nowMs: options.nowMs ?? Date.now,
     };
+    this.#headsBytesMax = options.headsBytesMax ?? TS_HEADS_BYTES_MAX;
   }
 
   /**
@@ -74,7 +87,13 @@ export class TimeSeriesStore implements LogConsumer {
     const started = performance.now();
     store.#loadAll();
     const pending = db.pendingLogOps;
+    // Log ops every loaded state record already covers are skipped without decoding (the
+    // engine's state is final, so their META/DROP entries are reflected too).
+    let covered = Number.MAX_SAFE_INTEGER;
+    for (const s of store.#ctx.set.all()) covered = Math.min(covered, s.checkpointSeq);
+    store.#replayCoveredSeq = covered === Number.MAX_SAFE_INTEGER ? 0 : covered;
     db.attachLogConsumer(store);
+    store.#replayCoveredSeq = 0;
     for (const s of store.#ctx.set.all()) s.checkpointSeq = 0;
     store.#ctx.logger("info", "time series opened", {
       series: store.#ctx.set.size,
@@ -117,7 +136,7 @@ export class TimeSeriesStore implements LogConsumer {
 
   /** Applies a replayed or replicated log op. */
   applyLog(seq: number, key: Uint8Array, value: Uint8Array): void {
-    if (!equalBytes(key, TS_LOG_KEY)) return;
+    if (seq <= this.#replayCoveredSeq || !equalBytes(key, TS_LOG_KEY)) return;
     const { db, set } = this.#ctx;
     const entries = decodeLog(value).filter((e: LogEntry) => {
       if (e.type === ENTRY_META || e.type === ENTRY_DROP) return true;
@@ -155,16 +174,25 @@ export class TimeSeriesStore implements LogConsumer {
 
   // ---------------------------------------------------------------- maintenance
 
-  /** One maintenance round (leader only): garbage, retention, checkpoints. */
+  /**
+   * One maintenance round: garbage, memory, retention, checkpoints on a leader (their results
+   * replicate); on a replica only the local flush that bounds its replay at open.
+   */
   maintain(): Promise<void> {
     if (this.#maintaining) return this.#maintaining;
     const ctx = this.#ctx;
-    if (this.#closed || ctx.db.readOnly) return Promise.resolve();
+    if (this.#closed) return Promise.resolve();
     this.#maintaining = (async () => {
       try {
+        if (ctx.db.readOnly) {
+          await flushForReplay(ctx);
+          return;
+        }
         this.#gcCursor = collectGarbage(ctx, this.#gcCursor);
+        sealForMemory(ctx, this.#headsBytesMax);
         dropExpiredChunks(ctx);
         await checkpoint(ctx, dueForCheckpoint(ctx, Date.now()));
+        await flushForReplay(ctx);
       } catch (err) {
         ctx.logger("warn", "time-series maintenance failed", { error: String(err) });
       } finally {

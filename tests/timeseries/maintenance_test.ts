@@ -75,3 +75,42 @@ Deno.test("TS.DEL from to FILTER deletes the range in every selected series", as
     assertEquals(store.range(toBytes("z"), { from: 0, to: 100 }).ts.length, 10);
   });
 });
+
+Deno.test("Past the heads' memory budget, maintenance seals the largest heads early", async () => {
+  const fs = new FaultFs();
+  let db = await Database.open("/db", { fs });
+  let store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0, headsBytesMax: 8192 });
+  try {
+    const keys = ["big", "mid", "tiny"].map(toBytes);
+    for (const k of keys) await store.create(k).durable;
+    const counts = [2000, 1000, 50];
+    for (let i = 0; i < 2000; i++) {
+      const batch = keys.filter((_, j) => i < counts[j]!).map((key) => ({
+        key,
+        ts: 1_000 + i * 1000,
+        value: Math.round(Math.sin(i / 7) * 1000) / 100,
+      }));
+      await store.madd(batch).durable;
+    }
+    const all = () => keys.map((k) => store.range(k, { from: 0, to: 1e13 }));
+    const before = all();
+    const heads = () => store.all().reduce((n, s) => n + s.head.sizeBytes, 0);
+    assert(heads() > 8192, `heads take ${heads()} bytes`);
+    await store.maintain();
+    assert(heads() <= 8192 * 0.75, `heads take ${heads()} bytes after`);
+    assertEquals(store.get(keys[0]!).head.count, 0);
+    assertEquals(store.get(keys[0]!).stats.sealedChunks, 1);
+    assertEquals(store.get(keys[2]!).head.count, 50); // too small to seal
+    assertEquals(all(), before);
+    // Reopened, the sealed chunks hold the same samples.
+    await store.close();
+    await db.close();
+    db = await Database.open("/db", { fs });
+    store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+    assertEquals(all(), before);
+    assertEquals(store.get(keys[0]!).stats.sealedChunks, 1);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});

@@ -59,6 +59,20 @@ export function argIndex(args: Uint8Array[], keyword: string, from = 1, to = arg
 
 /** Parses a strict 64-bit integer like Redis's `string2ll`; undefined when it is not one. */
 export function parseLong(arg: Uint8Array): number | undefined {
+  // Fast path: up to 15 digits without a leading zero (every millisecond timestamp).
+  const n = arg.length;
+  if (n > 0 && n <= 15 && arg[0] !== 48) {
+    let v = 0;
+    let i = arg[0] === 45 ? 1 : 0;
+    if (i < n && arg[i] !== 48) {
+      for (; i < n; i++) {
+        const c = arg[i]!;
+        if (c < 48 || c > 57) break;
+        v = v * 10 + (c - 48);
+      }
+      if (i === n && (arg[0] !== 45 || n > 1)) return arg[0] === 45 ? -v : v;
+    }
+  }
   const s = latin1.decode(arg);
   if (!/^-?(0|[1-9][0-9]{0,18})$/.test(s)) return undefined;
   const v = Number(s);
@@ -74,6 +88,8 @@ export function parseTimestamp(arg: Uint8Array): number | undefined {
   const v = parseLong(arg);
   return v === undefined || Number.isNaN(v) || v < 0 ? undefined : v;
 }
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
 /** A sample value as RedisTimeSeries's parser takes it (finite JSON-style number), or undefined. */
 export function parseValue(arg: Uint8Array): number | undefined {
@@ -95,6 +111,22 @@ export function parseValue(arg: Uint8Array): number | undefined {
     digits++;
   }
   if (i === n && digits > 0 && digits <= 15) return neg ? -int : int;
+  if (i < n && arg[i] === 46 && digits > 0) {
+    // d.ddd with at most 15 digits: the digits as an integer divided by an exact power of
+    // ten is correctly rounded (both operands exact), i.e. what Number() gives.
+    let frac = 0;
+    for (i++; i < n; i++) {
+      const c = arg[i]!;
+      if (c < 48 || c > 57) break;
+      int = int * 10 + (c - 48);
+      digits++;
+      frac++;
+    }
+    if (i === n && frac > 0 && digits <= 15) {
+      const v = int / POW10[frac]!;
+      return neg ? -v : v;
+    }
+  }
   const s = latin1.decode(arg);
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return undefined;
   const v = Number(s);
