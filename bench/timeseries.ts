@@ -30,188 +30,19 @@ import {
   startReplicationLeader,
 } from "../src/replication/mod.ts";
 import { startServer } from "../src/server/mod.ts";
-import { type SampleIn, TimeSeriesStore } from "../src/timeseries/mod.ts";
-import { generateSensors, type SensorSeries } from "../tests/_helpers/sensors.ts";
+import { TimeSeriesStore } from "../src/timeseries/mod.ts";
+import { generateSensors } from "../tests/_helpers/sensors.ts";
 import { type Row, scaled } from "./harness.ts";
 import { runLoadProcess } from "./loadgen.ts";
 import { countingProxy } from "./replication.ts";
+import { percentile, prometheusBytes, RawClient, status, timeOrdered } from "./_ts_tools.ts";
 import { startCityHallProcess } from "./server.ts";
 import { runTsLoadProcess } from "./ts_loadgen.ts";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 const SEED = 20240601;
 const CLIENTS = 50;
 const ROUNDS = 2;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
-
-/** Total bytes of the files under `dir`, and of those whose path matches `only`. */
-async function dirBytes(dir: string, only?: RegExp): Promise<{ all: number; matching: number }> {
-  let all = 0;
-  let matching = 0;
-  const walk = async (d: string) => {
-    for await (const e of Deno.readDir(d)) {
-      const p = `${d}/${e.name}`;
-      if (e.isDirectory) await walk(p);
-      else if (e.isFile) {
-        const size = (await Deno.stat(p)).size;
-        all += size;
-        if (only?.test(p)) matching += size;
-      }
-    }
-  };
-  await walk(dir);
-  return { all, matching };
-}
-
-/** Samples of every series in time order, in slices of `sliceMs`, as TS.MADD batches. */
-function* timeOrdered(series: SensorSeries[], keys: Uint8Array[], sliceMs: number) {
-  const at = series.map(() => 0);
-  let t = Math.min(...series.map((s) => s.ts[0] ?? Infinity));
-  const end = Math.max(...series.map((s) => s.ts.at(-1) ?? 0));
-  while (t <= end) {
-    t += sliceMs;
-    const batch: SampleIn[] = [];
-    series.forEach((s, i) => {
-      while (at[i]! < s.ts.length && s.ts[at[i]!]! < t) {
-        batch.push({ key: keys[i]!, ts: s.ts[at[i]!]!, value: s.values[at[i]!]! });
-        at[i]!++;
-      }
-    });
-    if (batch.length > 0) yield batch;
-  }
-}
-
-/**
- * A minimal RESP client for timing big replies: it sends a command and reads until the whole
- * reply has arrived, counting its integers (the points' timestamps) without building it (the
- * CLI's client builds every element, which dominates the time of a 300,000-point reply).
- */
-class RawClient {
-  #buf = new Uint8Array(1 << 20);
-  private constructor(private readonly conn: Deno.TcpConn) {}
-
-  static async connect(port: number): Promise<RawClient> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.setNoDelay(true);
-    return new RawClient(conn);
-  }
-
-  /** Sends `args`; resolves when the reply is complete, with its size and integer count. */
-  async command(args: string[]): Promise<{ bytes: number; integers: number }> {
-    let text = `*${args.length}\r\n`;
-    for (const a of args) text += `$${enc.encode(a).length}\r\n${a}\r\n`;
-    const out = enc.encode(text);
-    for (let off = 0; off < out.length;) off += await this.conn.write(out.subarray(off));
-    let buf = this.#buf;
-    let end = 0;
-    let pos = 0;
-    let pending = 1;
-    let integers = 0;
-    let bytes = 0;
-    for (;;) {
-      // Parse what is buffered.
-      for (;;) {
-        let cr = -1;
-        for (let i = pos; i + 1 < end; i++) {
-          if (buf[i] === 13 && buf[i + 1] === 10) {
-            cr = i;
-            break;
-          }
-        }
-        if (cr < 0) break;
-        const type = buf[pos]!;
-        const n = Number(dec.decode(buf.subarray(pos + 1, cr)));
-        if (type === 0x24) { // $
-          if (n >= 0 && end < cr + 2 + n + 2) break;
-          pos = n >= 0 ? cr + 2 + n + 2 : cr + 2;
-          pending--;
-        } else if (type === 0x2a || type === 0x25) { // * or %
-          pos = cr + 2;
-          pending += -1 + Math.max(0, n) * (type === 0x25 ? 2 : 1);
-        } else if (type === 0x2d) {
-          throw new Error(dec.decode(buf.subarray(pos, cr)));
-        } else {
-          if (type === 0x3a) integers++;
-          pos = cr + 2;
-          pending--;
-        }
-        if (pending === 0) return { bytes: bytes + pos, integers };
-      }
-      // Keep the unparsed tail, read more.
-      buf.copyWithin(0, pos, end);
-      bytes += pos;
-      end -= pos;
-      pos = 0;
-      if (end + 65536 > buf.length) {
-        const bigger = new Uint8Array(buf.length * 2);
-        bigger.set(buf.subarray(0, end));
-        this.#buf = buf = bigger;
-      }
-      const got = await this.conn.read(buf.subarray(end));
-      if (got === null) throw new Error("connection closed");
-      end += got;
-    }
-  }
-
-  close(): void {
-    this.conn.close();
-  }
-}
-
-async function promtoolVersion(): Promise<string | undefined> {
-  try {
-    const out = await new Deno.Command("promtool", { args: ["--version"], stderr: "piped" })
-      .output();
-    const text = dec.decode(out.stdout) + dec.decode(out.stderr);
-    return /version (\S+)/.exec(text)?.[1] ?? "unknown";
-  } catch {
-    return undefined;
-  }
-}
-
-/** Prometheus TSDB bytes for `series` via promtool, or why not. */
-async function prometheusBytes(
-  series: SensorSeries[],
-  tmp: string,
-): Promise<{ all: number; chunks: number; blocks: number; version: string } | string> {
-  const version = await promtoolVersion();
-  if (version === undefined) return "promtool not on PATH (Debian: apt-get install prometheus)";
-  const file = `${tmp}/samples.om`;
-  const out = await Deno.open(file, { write: true, create: true, truncate: true });
-  try {
-    let text = "# HELP sensor A sensor reading.\n# TYPE sensor gauge\n";
-    for (const s of series) {
-      const labels = `{name="${s.name}",kind="${s.kind}"}`;
-      for (let i = 0; i < s.ts.length; i++) {
-        text += `sensor${labels} ${s.values[i]} ${(s.ts[i]! / 1000).toFixed(3)}\n`;
-        if (text.length > 1 << 20) {
-          await out.write(enc.encode(text));
-          text = "";
-        }
-      }
-    }
-    text += "# EOF\n";
-    await out.write(enc.encode(text));
-  } finally {
-    out.close();
-  }
-  const blocks = `${tmp}/prometheus`;
-  const run = await new Deno.Command("promtool", {
-    args: ["tsdb", "create-blocks-from", "openmetrics", "--quiet", file, blocks],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  await Deno.remove(file);
-  if (!run.success) return `promtool failed: ${dec.decode(run.stderr).trim().slice(0, 200)}`;
-  const bytes = await dirBytes(blocks, /\/chunks\//);
-  let count = 0;
-  for await (const e of Deno.readDir(blocks)) if (e.isDirectory) count++;
-  return { all: bytes.all, chunks: bytes.matching, blocks: count, version };
-}
 
 /** Runs the time-series rows and returns them. */
 export async function timeseriesBench(log: (row: Row) => void): Promise<Row[]> {
@@ -542,12 +373,6 @@ async function ingest(add: Add): Promise<void> {
   } finally {
     await proc.close();
   }
-}
-
-function status(pid: number): { rss: number; hwm: number } {
-  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN);
-  return { rss: kb("VmRSS") * 1024, hwm: kb("VmHWM") * 1024 };
 }
 
 /**

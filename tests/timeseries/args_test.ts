@@ -1,7 +1,7 @@
-/** The RESP argument parsers' fast paths answer exactly what the general parsers answer. */
+/** The RESP argument parsers' and the number printer's fast paths agree with their general paths. */
 
 import { assertEquals } from "@std/assert";
-import { parseLong, parseValue } from "../../src/server/commands/_ts_args.ts";
+import { formatValue, parseLong, parseValue } from "../../src/server/commands/_ts_args.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
 const enc = new TextEncoder();
@@ -52,5 +52,39 @@ Deno.test("parseLong and parseValue: fast paths agree with the general parse", (
     if (l === undefined || Number.isSafeInteger(l)) {
       assertEquals(parseLong(enc.encode(s)), l, `long ${JSON.stringify(s)}`);
     }
+  }
+});
+
+Deno.test("formatValue: the String() fast path prints what the general rules print", () => {
+  // RedisTimeSeries 1.8's rules, spelled out digit by digit (formatValue's general path).
+  const general = (v: number): string => {
+    const abs = Math.abs(v);
+    if (Number.isInteger(v) && abs < 2 ** 52) return String(v);
+    const [mant, exp] = abs.toExponential().split("e") as [string, string];
+    const digits = mant.replace(".", "");
+    const e10 = Number(exp);
+    const exponent = e10 - (digits.length - 1);
+    const sign = v < 0 ? "-" : "";
+    if (exponent <= 0 && exponent >= -16 && digits.length + exponent > 0) {
+      const point = digits.length + exponent;
+      return sign + digits.slice(0, point) +
+        (point < digits.length ? "." + digits.slice(point) : "");
+    }
+    return `${sign}${digits[0]}${digits.length > 1 ? "." + digits.slice(1) : ""}E${e10}`;
+  };
+  const rng = new Rng(seedFromEnv());
+  const bits = new Float64Array(1);
+  const words = new Uint32Array(bits.buffer);
+  const values = [1, 1.5, 21.37, -3.25, 2 ** 52 - 0.5, 2 ** 52, 2 ** 53 + 2, 0.5, 1e21, 123456.789];
+  for (let i = 0; i < 30_000; i++) {
+    words[0] = rng.int(2 ** 32);
+    words[1] = rng.int(2 ** 32);
+    if (Number.isFinite(bits[0]!) && bits[0] !== 0) values.push(bits[0]!);
+    values.push((rng.next() - 0.5) * 10 ** (rng.next() * 40 - 20));
+    values.push(Math.round((rng.next() - 0.5) * 10 ** (rng.int(12))) / 10 ** rng.int(5));
+  }
+  for (const v of values) {
+    if (v === 0) continue;
+    assertEquals(formatValue(v), general(v), String(v));
   }
 });

@@ -416,6 +416,9 @@ export function formatValue(v: number): string {
   if (!Number.isFinite(v)) return v > 0 ? "Infinity" : "-Infinity";
   if (v === 0) return Object.is(v, -0) ? "-0" : "0";
   const abs = Math.abs(v);
+  // From 1 to 2^52 the rules below print what String() prints (shortest digits, plain): the
+  // common case, without building digit strings.
+  if (abs >= 1 && abs < 2 ** 52) return String(v);
   if (Number.isInteger(v) && abs < 2 ** 52) return String(v);
   const sign = v < 0 ? "-" : "";
   const [mant, expPart] = abs.toExponential().split("e") as [string, string];
