@@ -7,12 +7,14 @@
 
 import {
   type HostAgent,
-  type SampleSink,
   SELF_METRICS_INTERVAL_MS_DEFAULT,
   SELF_METRICS_RETENTION_MS_DEFAULT,
+  SELF_METRICS_ROLLUP_BUCKET_MS,
   SELF_METRICS_ROLLUP_RETENTION_MS_DEFAULT,
   type SelfMetricsSettings,
+  type SeriesStoreLike,
   startSelfMetrics,
+  TsSink,
 } from "../agent/mod.ts";
 import type { Database } from "../engine/mod.ts";
 import type { MetricsSource } from "../http/mod.ts";
@@ -115,14 +117,14 @@ export function selfMetricsSettings(
 }
 
 /**
- * Starts the agent for a daemon, or says why it cannot run: a replica is read-only, and a build
- * without the time-series layer has nowhere to write (`sink` undefined).
+ * Starts the agent for a daemon, writing into the time-series layer through a `TsSink`, or says
+ * why it cannot run (a replica is read-only).
  */
 export function startAgentFor(
   command: string,
   db: Database,
   settings: SelfMetricsSettings,
-  sink: SampleSink | undefined,
+  timeseries: SeriesStoreLike,
   metrics: MetricsSource | undefined,
   logger: Logger,
 ): HostAgent | undefined {
@@ -134,13 +136,10 @@ export function startAgentFor(
     );
     return undefined;
   }
-  if (sink === undefined) {
-    logger(
-      "error",
-      "self-metrics: this build has no time-series layer to write to; the agent is off",
-      {},
-    );
-    return undefined;
-  }
+  const sink = new TsSink(timeseries, {
+    retentionMs: settings.retentionMs,
+    rollupBucketMs: SELF_METRICS_ROLLUP_BUCKET_MS,
+    rollupRetentionMs: settings.rollupRetentionMs,
+  });
   return startSelfMetrics(db, sink, settings, { logger, ...(metrics ? { metrics } : {}) });
 }

@@ -61,7 +61,7 @@ import {
   selfMetricsSettings,
   startAgentFor,
 } from "./_self_metrics.ts";
-import type { SampleSink, SelfMetricsSettings } from "../agent/mod.ts";
+import type { SelfMetricsSettings } from "../agent/mod.ts";
 
 /** Exit code after a second signal: the conventional 128 + SIGINT. */
 export const EXIT_SECOND_SIGNAL = 130;
@@ -392,14 +392,6 @@ function listenFailure(err: unknown, hostname: string, port: number, flag: strin
   return `Cannot listen on ${formatHostPort(hostname, port)}: ${reason}`;
 }
 
-/**
- * Where `--self-metrics` writes: the time-series layer of `db` (ARCHITECTURE.md § "Host
- * agent"). Undefined until that layer is part of the build: the agent then says so and stays off.
- */
-function selfMetricsSink(_db: Database): SampleSink | undefined {
-  return undefined;
-}
-
 /** `cityhall serve …`; resolves with the exit code once the server has shut down. */
 export async function serveCommand(args: string[]): Promise<number> {
   const parsed = parseFlags("serve", args, SERVE_FLAGS);
@@ -551,7 +543,7 @@ export async function runDaemon(
       command,
       db,
       settings.selfMetrics,
-      selfMetricsSink(db),
+      timeseries,
       resp === undefined ? undefined : metricsSource(resp),
       logger,
     );
