@@ -203,6 +203,52 @@ assert(
 );
 assert(AUTH_FAILURE_DELAY_MS <= AUTH_FAILURE_DELAY_MS_MAX, "auth delay <= max");
 
+// ---------------------------------------------------------------- RESP server: pub/sub, operator commands
+
+/** Default hard output limit of a subscriber or MONITOR client (Redis `pubsub 32mb 8mb 60`). */
+export const PUBSUB_OUTPUT_HARD_LIMIT_BYTES_DEFAULT: number = 32 * MiB;
+/** Default soft output limit of a subscriber: above it for 60 s, it is closed (Redis's default). */
+export const PUBSUB_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT: number = 8 * MiB;
+/** Default seconds a subscriber may stay above its soft output limit. */
+export const PUBSUB_OUTPUT_SOFT_LIMIT_S_DEFAULT: number = 60;
+/** Most channels, shard channels and patterns one connection may subscribe to. */
+export const PUBSUB_CLIENT_SUBSCRIPTIONS_MAX: number = 10_000;
+/** Most subscriptions of all clients together: each costs a map entry per side. */
+export const PUBSUB_SUBSCRIPTIONS_MAX: number = 1_000_000;
+/** Most distinct patterns server-wide: every PUBLISH matches its channel against each one. */
+export const PUBSUB_PATTERNS_MAX: number = 10_000;
+/** Bytes of distinct channel and pattern names held server-wide. */
+export const PUBSUB_NAME_BYTES_MAX: number = 64 * MiB;
+/** Longest channel or pattern name: a keyspace channel of the longest key fits. */
+export const PUBSUB_NAME_BYTES_MAX_EACH: number = KEY_SIZE_BYTES_MAX + 64;
+/** Most MONITOR clients at once: each one costs a formatted line per command run. */
+export const MONITOR_CLIENTS_MAX: number = 16;
+/** Largest `slowlog-max-len`: an entry keeps up to 32 arguments of 128 bytes. */
+export const SLOWLOG_LEN_MAX: number = 10_000;
+/** Arguments a slow log entry keeps (Redis's SLOWLOG_ENTRY_MAX_ARGC). */
+export const SLOWLOG_ENTRY_ARGS_MAX: number = 32;
+/** Bytes of one argument a slow log entry keeps (Redis's SLOWLOG_ENTRY_MAX_STRING). */
+export const SLOWLOG_ENTRY_ARG_BYTES_MAX: number = 128;
+/** Samples of one latency event's history (Redis's LATENCY_TS_LEN). */
+export const LATENCY_HISTORY_SAMPLES_MAX: number = 160;
+/** Keys whose expiry the server watches to publish `expired` events (the rest wait a sweep). */
+export const EXPIRY_TRACKED_KEYS_MAX: number = 65_536;
+/** Keys the expiry sweep reads per tick while `expired` events are on. */
+export const EXPIRY_SWEEP_KEYS_PER_TICK: number = 1_000;
+/** Working memory of one LCS (4 bytes per cell of its (n + 1) × (m + 1) table). */
+export const LCS_TABLE_BYTES_MAX: number = 64 * MiB;
+/** Interval of the server's cron: expiry tracking, instantaneous metrics (Redis hz 10). */
+export const SERVER_CRON_INTERVAL_MS: number = 100;
+/** Samples averaged by `instantaneous_ops_per_sec` and the kbps figures (Redis's 16). */
+export const INSTANTANEOUS_METRIC_SAMPLES: number = 16;
+
+assert(
+  PUBSUB_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT <= PUBSUB_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
+  "pubsub soft output limit <= hard",
+);
+assert(PUBSUB_CLIENT_SUBSCRIPTIONS_MAX <= PUBSUB_SUBSCRIPTIONS_MAX, "per-client <= server-wide");
+assert(PUBSUB_NAME_BYTES_MAX_EACH <= PUBSUB_NAME_BYTES_MAX, "one name fits the name budget");
+
 // ---------------------------------------------------------------- HTTP API
 
 /** Default HTTP port (the RESP server uses 7878). */

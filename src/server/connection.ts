@@ -46,6 +46,8 @@ export interface ConnectionHost {
   readonly lastWrite: Promise<void>;
   /** Called when `client` authenticated (it no longer counts as unauthenticated). */
   onAuthenticated(client: Client): void;
+  /** Called before each batch of commands (publishes `expired` events that are due). */
+  beforeBatch(): void;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -62,6 +64,11 @@ export class Connection {
   readonly #conn: Deno.Conn;
   readonly #ctx: Context;
   readonly #parser = new RespParser();
+  /** Set while a write to the socket is in progress (replies and pushes take turns). */
+  #socketBusy: Promise<void> | undefined;
+  #pushScheduled = false;
+  /** True while the batch waits for a pause to end (pushes may be written meanwhile). */
+  #paused = false;
 
   /** A connection over `conn` running commands in `ctx`. */
   constructor(host: ConnectionHost, conn: Deno.Conn, ctx: Context) {
@@ -69,6 +76,7 @@ export class Connection {
     this.#conn = conn;
     this.#ctx = ctx;
     this.#parser.restricted = !ctx.client.authenticated;
+    ctx.client.onPush = () => this.#schedulePush();
   }
 
   /** Bytes of buffer memory the connection holds now (parser and reply buffer). */
@@ -117,6 +125,8 @@ export class Connection {
       } finally {
         client.busy = false;
       }
+      // Messages queued while the last replies were being written go out now.
+      if (client.pushQueue !== undefined && client.pushQueue.length > 0) this.#schedulePush();
       if (!keepOpen) {
         if (reason === "client closed") reason = client.closeAfterReply ? "quit" : "protocol error";
         break;
@@ -141,6 +151,7 @@ export class Connection {
     const { client, out } = ctx;
     const parser = this.#parser;
     out.limitBytes = host.outputHardLimitBytes > 0 ? host.outputHardLimitBytes : Infinity;
+    host.beforeBatch();
     while (true) {
       let args: Uint8Array[] | undefined;
       try {
@@ -151,6 +162,23 @@ export class Connection {
         return false;
       }
       if (args === undefined) break;
+      let paused = host.dispatcher.pauseFor(ctx, args);
+      while (paused !== undefined) {
+        // Replies so far go out first; messages may reach the client while it waits.
+        await this.#flush();
+        this.#paused = true;
+        this.#schedulePush();
+        try {
+          await paused;
+        } finally {
+          this.#paused = false;
+        }
+        paused = host.dispatcher.pauseFor(ctx, args);
+      }
+      // Messages that arrived while this batch waited come before the next reply.
+      if (client.pushQueue !== undefined && client.pushQueue.length > 0) {
+        for (const chunk of client.pushQueue.take()) out.raw(chunk);
+      }
       let wait = host.gate.waitFor(client);
       while (wait !== undefined) {
         await wait;
@@ -250,9 +278,49 @@ export class Connection {
       // The replies may show another client's write that is not durable yet.
       await this.#host.lastWrite.catch(() => {});
     }
-    if (out.length === 0) return;
-    let chunks = out.take();
-    if (failures !== undefined) chunks = [spliceFailures(concatChunks(chunks), failures)];
+    if (out.length === 0 && (client.pushQueue?.length ?? 0) === 0) return;
+    const turn = this.#takeSocket();
+    if (turn !== undefined) await turn;
+    try {
+      let chunks = out.take();
+      if (failures !== undefined) chunks = [spliceFailures(concatChunks(chunks), failures)];
+      // Messages that arrived during the wait for durability follow the replies.
+      if (client.pushQueue !== undefined && client.pushQueue.length > 0) {
+        chunks.push(concatChunks(client.pushQueue.take()));
+      }
+      await this.#write(chunks);
+    } finally {
+      this.#unlockSocket();
+    }
+  }
+
+  /**
+   * Takes the socket for one writer (pushes and replies never interleave): at once when it is
+   * free (`undefined`), else a promise that resolves once this writer holds it.
+   */
+  #takeSocket(): Promise<void> | undefined {
+    if (this.#socketBusy !== undefined) return this.#lockSocket();
+    this.#socketBusy = new Promise((resolve) => this.#releaseSocket = resolve);
+    return undefined;
+  }
+
+  async #lockSocket(): Promise<void> {
+    while (this.#socketBusy !== undefined) await this.#socketBusy;
+    this.#socketBusy = new Promise((resolve) => this.#releaseSocket = resolve);
+  }
+
+  #releaseSocket: (() => void) | undefined;
+
+  #unlockSocket(): void {
+    this.#socketBusy = undefined;
+    const release = this.#releaseSocket;
+    this.#releaseSocket = undefined;
+    release?.();
+  }
+
+  /** Writes `chunks` to the socket, keeping the client's pending-output accounting. */
+  async #write(chunks: Uint8Array[]): Promise<void> {
+    const client = this.#ctx.client;
     let total = 0;
     for (const c of chunks) total += c.length;
     client.outputPendingBytes = total;
@@ -270,7 +338,45 @@ export class Connection {
     } finally {
       client.outputPendingBytes = 0;
       client.outputPendingSinceMs = 0;
-      client.softLimitSinceMs = 0;
+      if ((client.pushQueue?.bytes ?? 0) === 0) client.softLimitSinceMs = 0;
+    }
+  }
+
+  /** Something was queued for this client: write it out soon unless a batch will. */
+  #schedulePush(): void {
+    if (this.#pushScheduled) return;
+    this.#pushScheduled = true;
+    // A microtask: every message published by the current run of commands goes in one write.
+    queueMicrotask(() => {
+      this.#pushScheduled = false;
+      const client = this.#ctx.client;
+      if ((client.busy && !this.#paused) || client.closed) return;
+      this.#pushLoop().catch((err) => {
+        client.kill(`write failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    });
+  }
+
+  /** Writes queued pushes while the client is idle (or paused). */
+  async #pushLoop(): Promise<void> {
+    const client = this.#ctx.client;
+    const turn = this.#takeSocket();
+    if (turn !== undefined) await turn;
+    try {
+      while (
+        client.pushQueue !== undefined && client.pushQueue.length > 0 && !client.closed &&
+        (!client.busy || this.#paused)
+      ) {
+        if (this.#host.writesInFlight > 0) {
+          // A message may tell of a write that is not durable yet: wait, as replies do.
+          await this.#host.lastWrite.catch(() => {});
+        }
+        const chunks = client.pushQueue.take();
+        if (chunks.length === 0) break;
+        await this.#write([concatChunks(chunks)]);
+      }
+    } finally {
+      this.#unlockSocket();
     }
   }
 }

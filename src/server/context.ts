@@ -10,6 +10,10 @@ import type { Database, WriteOp } from "../mod.ts";
 import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import type { Logger } from "../util/log.ts";
 import type { ServerMetrics } from "./metrics.ts";
+import type { KeyspaceNotifier } from "./notifications.ts";
+import type { Operator } from "./operator.ts";
+import type { ClientSubscriptions, PubSub } from "./pubsub.ts";
+import type { PushQueue } from "./push.ts";
 import type { RespVersion, RespWriter } from "./resp_writer.ts";
 import type { ScanCursorTable } from "./scan_cursor.ts";
 import type { WatchRegistry } from "./transaction.ts";
@@ -106,6 +110,20 @@ export class Client {
   softLimitSinceMs = 0;
   /** Replies of the batch being executed. */
   readonly out: RespWriter;
+  /** Set once the socket is being closed: nothing more is queued for it. */
+  closed = false;
+  /** Channels and patterns subscribed to (undefined = none: not in subscribe mode). */
+  subscriptions: ClientSubscriptions | undefined;
+  /** Pub/sub messages and MONITOR lines waiting for the socket. */
+  pushQueue: PushQueue | undefined;
+  /** Called when something was queued on `pushQueue` (the connection writes it out). */
+  onPush: (() => void) | undefined;
+  /** In MONITOR mode: every command run by anyone is streamed to it. */
+  monitor = false;
+  /** CLIENT NO-EVICT on (a flag only: nothing is evicted here). */
+  noEvict = false;
+  /** CLIENT NO-TOUCH on (a flag only: no access times are kept). */
+  noTouch = false;
   /** Closes the socket (timeouts, limits, server shutdown); `reason` is logged. */
   readonly kill: (reason?: string) => void;
 
@@ -130,6 +148,7 @@ export class Client {
     const close = init.kill;
     this.kill = (reason?: string) => {
       this.closeReason ??= reason;
+      this.closed = true;
       close();
     };
     this.createdMs = Date.now();
@@ -139,6 +158,11 @@ export class Client {
   /** RESP version of the replies. */
   get protocol(): RespVersion {
     return this.out.protocol;
+  }
+
+  /** Output class `pubsub` (Redis): subscribed to something, or a MONITOR. */
+  get isPubSub(): boolean {
+    return this.subscriptions !== undefined || this.monitor;
   }
 }
 
@@ -162,6 +186,18 @@ export interface ServerConfig {
   outputSoftLimitS: number;
   /** Seconds replies may wait for a client that does not read; 0 = forever. */
   outputDrainTimeoutS: number;
+  /** Pending bytes past which a subscriber or MONITOR is closed at once; 0 = no limit. */
+  pubsubHardLimitBytes: number;
+  /** Pending bytes a subscriber may stay above for `pubsubSoftLimitS`; 0 = no limit. */
+  pubsubSoftLimitBytes: number;
+  /** Seconds a subscriber may stay over its soft limit. */
+  pubsubSoftLimitS: number;
+  /** Commands slower than this many microseconds go to the slow log; negative = none. */
+  slowlogLogSlowerThanUs: number;
+  /** Entries the slow log keeps. */
+  slowlogMaxLen: number;
+  /** Commands this many milliseconds or slower are latency events; 0 = monitor off. */
+  latencyMonitorThresholdMs: number;
 }
 
 /** What commands may read or change of the whole server. */
@@ -190,6 +226,12 @@ export interface ServerState {
   execTransaction(ctx: CommandContext): void | Promise<void>;
   /** Positions of SCAN calls in progress. */
   readonly scanCursors: ScanCursorTable;
+  /** Channels, patterns and their subscribers. */
+  readonly pubsub: PubSub;
+  /** Keyspace notifications (`notify-keyspace-events`). */
+  readonly notifier: KeyspaceNotifier;
+  /** Slow log, latency monitor, MONITOR feed, CLIENT PAUSE, instantaneous metrics. */
+  readonly operator: Operator;
   /** When the server started (Unix ms). */
   readonly startTimeMs: number;
   /** Last successful SAVE/BGSAVE (Unix ms). */

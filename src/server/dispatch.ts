@@ -27,13 +27,46 @@ import {
   text,
 } from "./context.ts";
 import type { ServerMetrics } from "./metrics.ts";
+import type { Operator } from "./operator.ts";
 import { ERR_READONLY } from "./commands/replication.ts";
 import { OutputLimitError, type RespWriter } from "./resp_writer.ts";
 import { TRANSACTION_CONTROL, type TxnContext } from "./transaction.ts";
 import { ERR_RESERVED_KEY, isInternalKey } from "../keyspace/mod.ts";
 
 /** Commands an unauthenticated client may run. */
-const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit"]);
+const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit", "reset"]);
+
+/** Commands a RESP2 client may run while subscribed (Redis 7.0). */
+const SUBSCRIBE_MODE_COMMANDS = new Set([
+  "ping",
+  "subscribe",
+  "ssubscribe",
+  "unsubscribe",
+  "sunsubscribe",
+  "psubscribe",
+  "punsubscribe",
+  "quit",
+  "reset",
+]);
+
+/** The reason a command is refused before it runs, beyond lookup, arity and auth. */
+function modeError(client: Client, spec: CommandSpec, name: string): string | undefined {
+  if (
+    client.monitor && (spec.flags.includes("write") || spec.flags.includes("readonly") ||
+      spec.name === "publish" || spec.name === "spublish")
+  ) {
+    // Redis flags a monitor as a replica, and replicas may not touch the keyspace.
+    return "ERR Replica can't interact with the keyspace";
+  }
+  if (
+    client.subscriptions !== undefined && client.protocol === 2 &&
+    !SUBSCRIBE_MODE_COMMANDS.has(spec.name)
+  ) {
+    return `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / ` +
+      `QUIT / RESET are allowed in this context`;
+  }
+  return undefined;
+}
 
 /** `-ERR unknown command …` exactly as Redis words it. */
 export function unknownCommandError(args: Uint8Array[]): string {
@@ -62,6 +95,8 @@ export interface DispatchHost {
   readonly metrics: ServerMetrics;
   /** Counts a write in flight (replies of every client wait for the newest one). */
   trackWrite(promise: Promise<void>): void;
+  /** MONITOR feed, slow log, latency monitor, pause. */
+  readonly operator: Operator;
 }
 
 /** Per-connection command context; fields change for every command. */
@@ -82,6 +117,7 @@ export class Context implements CommandContext {
   /** Applies `ops` now and holds this command's reply until they are durable. */
   write(ops: WriteOp[]): void {
     this.server.watches.touch(ops);
+    this.server.notifier.observeWrite(ops);
     const db = this.server.db;
     let promise: Promise<void>;
     if (ops.length <= BATCH_OPS_MAX) promise = db.write(ops);
@@ -118,13 +154,18 @@ export class Dispatcher {
       this.#reject(ctx, "", unknownCommandError(args));
       return undefined;
     }
-    client.lastCommand = name;
+    client.lastCommand = fullName(spec, args);
     if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
       this.#reject(ctx, name, arityError(name).reply);
       return undefined;
     }
     if (!client.authenticated && !NO_AUTH_COMMANDS.has(name)) {
       this.#reject(ctx, name, ERR_NOAUTH);
+      return undefined;
+    }
+    const refused = modeError(client, spec, client.lastCommand);
+    if (refused !== undefined) {
+      this.#reject(ctx, name, refused);
       return undefined;
     }
     if (spec.firstKey > 0 && hasReservedKey(spec, args)) {
@@ -136,6 +177,30 @@ export class Dispatcher {
       return undefined;
     }
     return this.run(ctx, spec, args, out.length);
+  }
+
+  /**
+   * A promise to await before running `args` when CLIENT PAUSE holds it, else `undefined`
+   * (also for a command that will be refused: it is answered at once, as Redis does).
+   */
+  pauseFor(ctx: Context, args: Uint8Array[]): Promise<void> | undefined {
+    const pause = this.#host.operator.pause;
+    if (pause.mode === undefined) return undefined;
+    const { client } = ctx;
+    const spec = this.#table.get(lower(args[0]!));
+    if (spec === undefined) return undefined;
+    if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
+      return undefined;
+    }
+    if (!client.authenticated && !NO_AUTH_COMMANDS.has(spec.name)) return undefined;
+    if (modeError(client, spec, fullName(spec, args)) !== undefined) return undefined;
+    if (spec.firstKey > 0 && hasReservedKey(spec, args)) return undefined;
+    const queuedWrite = spec.name === "exec" && client.multi !== undefined &&
+      client.multi.queued.some((q) => {
+        const s = this.#table.get(lower(q[0]!));
+        return s !== undefined && (s.flags.includes("write") || s.name === "publish");
+      });
+    return pause.waitFor(client, spec, queuedWrite);
   }
 
   /** Runs one command queued by MULTI, inside EXEC. */
@@ -200,13 +265,21 @@ export class Dispatcher {
     const firstPending = pending?.length ?? 0;
     const t0 = performance.now();
     const finish = (failed: boolean) => {
+      const durationS = (performance.now() - t0) / 1000;
+      this.#host.operator.afterCommand(
+        ctx.client,
+        spec,
+        args,
+        performance.timeOrigin + t0,
+        durationS,
+      );
       if (pending !== undefined) {
         for (let i = firstPending; i < pending.length; i++) {
           pending[i]!.start = start;
           pending[i]!.end = out.length;
         }
       }
-      this.#host.metrics.record(spec.name, (performance.now() - t0) / 1000, failed);
+      this.#host.metrics.record(spec.name, durationS, failed);
     };
     let result: void | Promise<void>;
     try {
@@ -241,6 +314,13 @@ export class Dispatcher {
       out.error(`ERR internal error: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+}
+
+/** The name CLIENT LIST shows as `cmd`: `client|info` for a known subcommand, as Redis 7. */
+function fullName(spec: CommandSpec, args: Uint8Array[]): string {
+  if (spec.subcommands === undefined || args.length < 2) return spec.name;
+  const sub = lower(args[1]!);
+  return spec.subcommands[sub] === undefined ? spec.name : `${spec.name}|${sub}`;
 }
 
 /** Redis's queue-time check of a container command's subcommand, or `undefined` when fine. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { INSTANTANEOUS_METRIC_SAMPLES } from "../limits.ts";
+
 /** Upper bounds (seconds) of the latency buckets; the last bucket is +Inf. */
 export const LATENCY_BUCKETS_S: readonly number[] = [
   0.00001,
@@ -68,6 +70,42 @@ export interface CommandStats {
   latency: Histogram;
 }
 
+/**
+ * A rate sampled like Redis's `trackInstantaneousMetric`: every sample is the per-second rate
+ * since the previous one; the value is the mean of the last `INSTANTANEOUS_METRIC_SAMPLES`.
+ */
+export class InstantaneousMetric {
+  readonly #samples: number[] = new Array(INSTANTANEOUS_METRIC_SAMPLES).fill(0);
+  #index = 0;
+  #lastMs = 0;
+  #lastReading = 0;
+
+  /** Takes a sample of the counter `reading` at `nowMs`. */
+  sample(reading: number, nowMs: number): void {
+    const elapsedMs = nowMs - this.#lastMs;
+    const delta = reading - this.#lastReading;
+    this.#samples[this.#index] = elapsedMs > 0 && this.#lastMs > 0
+      ? Math.floor((delta * 1000) / elapsedMs)
+      : 0;
+    this.#index = (this.#index + 1) % INSTANTANEOUS_METRIC_SAMPLES;
+    this.#lastMs = nowMs;
+    this.#lastReading = reading;
+  }
+
+  /** The mean rate per second over the samples. */
+  get value(): number {
+    let sum = 0;
+    for (const s of this.#samples) sum += s;
+    return Math.floor(sum / INSTANTANEOUS_METRIC_SAMPLES);
+  }
+
+  /** Forgets the samples (CONFIG RESETSTAT); `reading` is the counter now. */
+  reset(reading: number): void {
+    this.#samples.fill(0);
+    this.#lastReading = reading;
+  }
+}
+
 /** Counters of the whole server and per command. */
 export class ServerMetrics {
   /** Per lowercase command name. */
@@ -112,6 +150,19 @@ export class ServerMetrics {
   transactionsExecuted = 0;
   /** Transactions aborted: EXECABORT, or a WATCHed key changed (null reply). */
   transactionsAborted = 0;
+  /** Commands per second (INFO `instantaneous_ops_per_sec`). */
+  readonly opsPerSec: InstantaneousMetric = new InstantaneousMetric();
+  /** Bytes read per second (INFO `instantaneous_input_kbps` × 1024). */
+  readonly inputBytesPerSec: InstantaneousMetric = new InstantaneousMetric();
+  /** Bytes written per second (INFO `instantaneous_output_kbps` × 1024). */
+  readonly outputBytesPerSec: InstantaneousMetric = new InstantaneousMetric();
+
+  /** Takes one sample of every instantaneous metric (the server cron, every 100 ms). */
+  sampleInstantaneous(nowMs: number): void {
+    this.opsPerSec.sample(this.commandsProcessed, nowMs);
+    this.inputBytesPerSec.sample(this.netInputBytes, nowMs);
+    this.outputBytesPerSec.sample(this.netOutputBytes, nowMs);
+  }
 
   /** Records one command execution. */
   record(name: string, latencyS: number, failed: boolean): void {
@@ -152,5 +203,8 @@ export class ServerMetrics {
     this.unauthenticatedEvictions = 0;
     this.transactionsExecuted = 0;
     this.transactionsAborted = 0;
+    this.opsPerSec.reset(0);
+    this.inputBytesPerSec.reset(0);
+    this.outputBytesPerSec.reset(0);
   }
 }

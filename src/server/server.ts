@@ -37,6 +37,9 @@ import {
   RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
   RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
 } from "../limits.ts";
+import { KeyspaceNotifier } from "./notifications.ts";
+import { Operator, operatorConfigDefaults } from "./operator.ts";
+import { PubSub } from "./pubsub.ts";
 import { AuthFailures } from "./auth_guard.ts";
 import { Connection } from "./connection.ts";
 import { Context, Dispatcher } from "./dispatch.ts";
@@ -161,6 +164,7 @@ function initialConfig(options: ServerOptions): ServerConfig {
     outputSoftLimitBytes: RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
     outputSoftLimitS: RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
     outputDrainTimeoutS: RESP_OUTPUT_DRAIN_TIMEOUT_S_DEFAULT,
+    ...operatorConfigDefaults(),
     ...options.config,
   };
 }
@@ -182,20 +186,25 @@ function passedDeadline(
       return { reason: "request timeout", counter: "requestTimeouts" };
     }
   }
-  if (c.outputPendingSinceMs > 0) {
-    if (
-      config.outputDrainTimeoutS > 0 &&
-      nowMs - c.outputPendingSinceMs > config.outputDrainTimeoutS * s
-    ) return { reason: "output drain timeout", counter: "outputDrainTimeouts" };
-    if (config.outputSoftLimitBytes > 0 && c.outputPendingBytes > config.outputSoftLimitBytes) {
-      if (c.softLimitSinceMs === 0) c.softLimitSinceMs = nowMs;
-      else if (nowMs - c.softLimitSinceMs > config.outputSoftLimitS * s) {
-        return { reason: "output buffer soft limit", counter: "outputLimitDisconnections" };
-      }
-    } else c.softLimitSinceMs = 0;
-  }
   if (
-    config.idleTimeoutS > 0 && !c.busy && nowMs - c.lastInteractionMs > config.idleTimeoutS * s
+    c.outputPendingSinceMs > 0 && config.outputDrainTimeoutS > 0 &&
+    nowMs - c.outputPendingSinceMs > config.outputDrainTimeoutS * s
+  ) return { reason: "output drain timeout", counter: "outputDrainTimeouts" };
+  // Subscribers and monitors have their own soft limit (`client-output-buffer-limit pubsub`).
+  const pubsub = c.isPubSub;
+  const soft = pubsub ? config.pubsubSoftLimitBytes : config.outputSoftLimitBytes;
+  const softS = pubsub ? config.pubsubSoftLimitS : config.outputSoftLimitS;
+  const pending = c.outputPendingBytes + (c.pushQueue?.bytes ?? 0);
+  if (soft > 0 && pending > soft) {
+    if (c.softLimitSinceMs === 0) c.softLimitSinceMs = nowMs;
+    else if (nowMs - c.softLimitSinceMs > softS * s) {
+      return { reason: "output buffer soft limit", counter: "outputLimitDisconnections" };
+    }
+  } else c.softLimitSinceMs = 0;
+  // As Redis, a subscriber or monitor waiting for messages is not idle.
+  if (
+    config.idleTimeoutS > 0 && !c.busy && !pubsub &&
+    nowMs - c.lastInteractionMs > config.idleTimeoutS * s
   ) return { reason: "idle timeout", counter: "idleTimeouts" };
   return undefined;
 }
@@ -208,6 +217,9 @@ class ServerCore implements ServerState, Server {
   readonly clients = new Map<number, Client>();
   readonly scanCursors = new ScanCursorTable();
   readonly watches = new WatchRegistry();
+  readonly pubsub: PubSub;
+  readonly notifier: KeyspaceNotifier;
+  readonly operator: Operator;
   readonly gate = new ExclusiveGate();
   readonly dispatcher: Dispatcher;
   readonly timeseries: TimeSeriesStore;
@@ -256,6 +268,10 @@ class ServerCore implements ServerState, Server {
     this.#ownsTimeseries = options.timeseries === undefined;
     this.timeseries = options.timeseries ??
       TimeSeriesStore.open(db, options.logger ? { logger: options.logger } : {});
+    this.pubsub = new PubSub(this);
+    this.notifier = new KeyspaceNotifier(this.pubsub, this);
+    this.operator = new Operator(this);
+    this.operator.start();
     this.dispatcher = new Dispatcher(buildCommandTable(), this);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#checkTimer = setInterval(() => this.#checkClients(), CLIENT_CHECK_INTERVAL_MS);
@@ -328,6 +344,10 @@ class ServerCore implements ServerState, Server {
     this.#unauthenticated.delete(client.id);
   }
 
+  beforeBatch(): void {
+    this.operator.beforeBatch();
+  }
+
   async shutdown(options: { save: boolean }): Promise<void> {
     if (this.#onShutdown) await this.#onShutdown(options);
     else await this.close();
@@ -347,6 +367,7 @@ class ServerCore implements ServerState, Server {
     this.#closing = true;
     this.#closed = (async () => {
       clearInterval(this.#checkTimer);
+      this.operator.stop();
       try {
         this.#listener.close();
       } catch {
@@ -471,6 +492,10 @@ class ServerCore implements ServerState, Server {
       this.#unauthenticated.delete(id);
       this.watches.unwatchAll(client);
       client.multi = undefined;
+      client.closed = true;
+      this.pubsub.forget(client);
+      this.operator.monitors.remove(client);
+      client.pushQueue = undefined;
       closeConn();
       this.logger("debug", "client disconnected", { client: id, addr: client.addr, reason });
     }
@@ -510,8 +535,14 @@ export async function startServer(db: Database, options: ServerOptions = {}): Pr
       "outputSoftLimitBytes",
       "outputSoftLimitS",
       "outputDrainTimeoutS",
+      "pubsubHardLimitBytes",
+      "pubsubSoftLimitBytes",
+      "pubsubSoftLimitS",
+      "slowlogMaxLen",
+      "latencyMonitorThresholdMs",
     ] as const
   ) checkIntOption(name, config[name], 0, Number.MAX_SAFE_INTEGER);
+  checkIntOption("slowlogLogSlowerThanUs", config.slowlogLogSlowerThanUs, -1, 2 ** 53 - 1);
   const tokenHash = options.authToken === undefined || options.authToken === ""
     ? undefined
     : await sha256(encoder.encode(options.authToken));

@@ -31,6 +31,7 @@ import {
   specBuilder,
 } from "./context.ts";
 import type { ExclusiveGate } from "./gate.ts";
+import type { HeldEvent } from "./notifications.ts";
 import type { RespWriter } from "./resp_writer.ts";
 import { keyId, TxnOverlay } from "./txn_overlay.ts";
 
@@ -116,6 +117,8 @@ export class TxnContext implements CommandContext {
   args: Uint8Array[] = [];
   /** The server as the command sees it (its `db` is the overlay's view). */
   readonly server: ServerState;
+  /** Keyspace events of the queued commands, published once EXEC wrote its batch. */
+  readonly heldEvents: HeldEvent[] = [];
 
   /** A context over `overlay` writing replies to `out`. */
   constructor(
@@ -209,17 +212,20 @@ function runLocked(
       const running = host.runQueued(txCtx, queued[i]!);
       if (running !== undefined) return running.then(() => step(i + 1));
     }
-    commit(ctx, overlay, start);
+    if (commit(ctx, overlay, start)) state.notifier.release(ctx, txCtx.heldEvents);
     state.metrics.transactionsExecuted++;
     return undefined;
   };
   return step(0);
 }
 
-/** Writes the overlay as one batch, or replaces the reply when it cannot be one. */
-function commit(ctx: CommandContext, overlay: TxnOverlay, start: number): void {
+/**
+ * Writes the overlay as one batch, or replaces the reply when it cannot be one; false when the
+ * batch was refused (nothing written).
+ */
+function commit(ctx: CommandContext, overlay: TxnOverlay, start: number): boolean {
   const ops = overlay.ops();
-  if (ops.length === 0) return;
+  if (ops.length === 0) return true;
   const bytes = batchBytes(ops);
   if (ops.length > BATCH_OPS_MAX || bytes > BATCH_SIZE_BYTES_MAX) {
     ctx.out.truncate(start);
@@ -229,9 +235,10 @@ function commit(ctx: CommandContext, overlay: TxnOverlay, start: number): void {
         `${BATCH_SIZE_BYTES_MAX} bytes); nothing was written`,
     );
     ctx.server.metrics.transactionsAborted++;
-    return;
+    return false;
   }
   ctx.write(ops);
+  return true;
 }
 
 function multi(ctx: CommandContext): void {
@@ -274,6 +281,7 @@ export const TRANSACTION_CONTROL: ReadonlySet<string> = new Set([
   "multi",
   "watch",
   "quit",
+  "reset",
 ]);
 
 const spec = specBuilder("transactions", NO_KEYS);

@@ -133,7 +133,7 @@ Deno.test("CONFIG SET client-output-buffer-limit: hard limit, soft limit over ti
         await r.config("GET", "client-output-buffer-limit"),
         [
           "client-output-buffer-limit",
-          `normal ${64 * MiB} ${32 * MiB} 30 slave 0 0 0 pubsub 0 0 0`,
+          `normal ${64 * MiB} ${32 * MiB} 30 slave 0 0 0 pubsub ${32 * MiB} ${8 * MiB} 60`,
         ],
       );
       // Hard: a 3 MiB reply passes a 2 MiB limit at once, even for a client that reads.

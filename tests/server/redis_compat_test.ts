@@ -77,7 +77,7 @@ Deno.test("COMMAND LIST FILTERBY and Redis ACL categories in COMMAND INFO", asyn
   const r = await connectRedis(t.port, { protocol: 2 });
   try {
     const ge = await r.call("command", "list", "filterby", "pattern", "GE*") as string[];
-    assertEquals(ge.sort(), ["get", "getdel", "getex", "getrange", "getset"]);
+    assertEquals(ge.sort(), ["get", "getbit", "getdel", "getex", "getrange", "getset"]);
     assertEquals(await r.call("command", "list", "filterby", "pattern", "xyz*"), []);
     assertEquals(await r.call("command", "list", "filterby", "module", "x"), []);
     const fast = await r.call("command", "list", "filterby", "aclcat", "fast") as string[];

@@ -16,10 +16,12 @@ import {
   text,
 } from "../context.ts";
 import { globMatch } from "../glob.ts";
+import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from "../notifications.ts";
 import {
   CLIENTS_MAX_LIMIT,
   RESP_BULK_SIZE_BYTES_MAX,
   RESP_QUERY_BUFFER_BYTES_MAX,
+  SLOWLOG_LEN_MAX,
 } from "../../limits.ts";
 
 const encoder = new TextEncoder();
@@ -28,15 +30,18 @@ function appendFsync(syncMode: string): string {
   return syncMode === "always" ? "always" : syncMode === "interval" ? "everysec" : "no";
 }
 
-/** `client-output-buffer-limit` as Redis prints it (only the `normal` class applies here). */
+/** `client-output-buffer-limit` as Redis prints it (no `slave` clients here). */
 function outputLimitText(ctx: CommandContext): string {
   const c = ctx.server.config;
   return `normal ${c.outputHardLimitBytes} ${c.outputSoftLimitBytes} ${c.outputSoftLimitS} ` +
-    `slave 0 0 0 pubsub 0 0 0`;
+    `slave 0 0 0 pubsub ${c.pubsubHardLimitBytes} ${c.pubsubSoftLimitBytes} ${c.pubsubSoftLimitS}`;
 }
 
-/** Integer parameters CONFIG SET may change: name → setting and accepted range. */
-const INT_PARAMS: Record<string, { key: IntSetting; min: number; max: number }> = {
+/**
+ * Integer parameters CONFIG SET may change: name → setting and accepted range. `llong` ones take
+ * any int64 up to Redis's LLONG_MAX (and say so in the error), kept at most 2^53 − 1.
+ */
+const INT_PARAMS: Record<string, { key: IntSetting; min: number; max: number; llong?: true }> = {
   maxclients: { key: "maxClients", min: 1, max: CLIENTS_MAX_LIMIT },
   timeout: { key: "idleTimeoutS", min: 0, max: 2147483647 },
   "cityhall-maxclients-unauthenticated": {
@@ -47,6 +52,19 @@ const INT_PARAMS: Record<string, { key: IntSetting; min: number; max: number }> 
   "cityhall-auth-timeout": { key: "authTimeoutS", min: 0, max: 2147483647 },
   "cityhall-request-timeout": { key: "requestTimeoutS", min: 0, max: 2147483647 },
   "cityhall-output-drain-timeout": { key: "outputDrainTimeoutS", min: 0, max: 2147483647 },
+  "slowlog-log-slower-than": {
+    key: "slowlogLogSlowerThanUs",
+    min: -1,
+    max: Number.MAX_SAFE_INTEGER,
+    llong: true,
+  },
+  "slowlog-max-len": { key: "slowlogMaxLen", min: 0, max: SLOWLOG_LEN_MAX },
+  "latency-monitor-threshold": {
+    key: "latencyMonitorThresholdMs",
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    llong: true,
+  },
 };
 
 type IntSetting =
@@ -55,7 +73,10 @@ type IntSetting =
   | "maxUnauthenticatedClients"
   | "authTimeoutS"
   | "requestTimeoutS"
-  | "outputDrainTimeoutS";
+  | "outputDrainTimeoutS"
+  | "slowlogLogSlowerThanUs"
+  | "slowlogMaxLen"
+  | "latencyMonitorThresholdMs";
 
 function configParams(ctx: CommandContext): [string, string][] {
   const s = ctx.server;
@@ -81,6 +102,10 @@ function configParams(ctx: CommandContext): [string, string][] {
     ["cityhall-auth-timeout", String(s.config.authTimeoutS)],
     ["cityhall-request-timeout", String(s.config.requestTimeoutS)],
     ["cityhall-output-drain-timeout", String(s.config.outputDrainTimeoutS)],
+    ["notify-keyspace-events", formatNotifyFlags(s.notifier.flags)],
+    ["slowlog-log-slower-than", String(s.config.slowlogLogSlowerThanUs)],
+    ["slowlog-max-len", String(s.config.slowlogMaxLen)],
+    ["latency-monitor-threshold", String(s.config.latencyMonitorThresholdMs)],
   ];
 }
 
@@ -102,16 +127,22 @@ export function parseMemory(word: string): number | undefined {
   return Number.isSafeInteger(v) ? v : undefined;
 }
 
+interface OutputLimit {
+  hard: number;
+  soft: number;
+  softS: number;
+}
+
 /**
- * The `normal` class of a `client-output-buffer-limit` value (`<class> <hard> <soft> <secs>`
- * groups, Redis style); other classes are accepted and ignored (no such clients here).
+ * The `normal` and `pubsub` classes of a `client-output-buffer-limit` value (`<class> <hard>
+ * <soft> <secs>` groups, Redis style); `slave` is accepted and ignored (no such clients here).
  */
 function parseOutputLimit(
   value: string,
-): { hard: number; soft: number; softS: number } | undefined | "invalid" {
+): { normal?: OutputLimit; pubsub?: OutputLimit } | "invalid" {
   const words = value.trim().split(/\s+/);
   if (words.length % 4 !== 0) return "invalid";
-  let normal: { hard: number; soft: number; softS: number } | undefined;
+  const parsed: { normal?: OutputLimit; pubsub?: OutputLimit } = {};
   for (let i = 0; i < words.length; i += 4) {
     const cls = words[i]!.toLowerCase();
     if (!["normal", "slave", "replica", "pubsub"].includes(cls)) return "invalid";
@@ -119,9 +150,10 @@ function parseOutputLimit(
     const soft = parseMemory(words[i + 2]!);
     const softS = /^\d{1,9}$/.test(words[i + 3]!) ? Number(words[i + 3]) : undefined;
     if (hard === undefined || soft === undefined || softS === undefined) return "invalid";
-    if (cls === "normal") normal = { hard, soft, softS };
+    if (cls === "normal") parsed.normal = { hard, soft, softS };
+    if (cls === "pubsub") parsed.pubsub = { hard, soft, softS };
   }
-  return normal;
+  return parsed;
 }
 
 function configSetError(param: string, reason: string): ReplyError {
@@ -172,6 +204,7 @@ export function configCommand(ctx: CommandContext): void {
       if (args.length % 2 !== 0) throw new ReplyError(ERR_SYNTAX);
       const known = new Set(configParams(ctx).map(([n]) => n));
       const updates: Partial<typeof server.config> = {};
+      let notifyFlags: number | undefined;
       const names = new Set<string>();
       for (let i = 2; i < args.length; i += 2) {
         const name = lower(args[i]!);
@@ -187,11 +220,22 @@ export function configCommand(ctx: CommandContext): void {
           if (limit === "invalid") {
             throw configSetError(name, "Invalid client-output-buffer-limit value");
           }
-          if (limit !== undefined) {
-            updates.outputHardLimitBytes = limit.hard;
-            updates.outputSoftLimitBytes = limit.soft;
-            updates.outputSoftLimitS = limit.softS;
+          if (limit.normal !== undefined) {
+            updates.outputHardLimitBytes = limit.normal.hard;
+            updates.outputSoftLimitBytes = limit.normal.soft;
+            updates.outputSoftLimitS = limit.normal.softS;
           }
+          if (limit.pubsub !== undefined) {
+            updates.pubsubHardLimitBytes = limit.pubsub.hard;
+            updates.pubsubSoftLimitBytes = limit.pubsub.soft;
+            updates.pubsubSoftLimitS = limit.pubsub.softS;
+          }
+          continue;
+        }
+        if (name === "notify-keyspace-events") {
+          const flags = parseNotifyFlags(text(args[i + 1]!));
+          if (flags === undefined) throw configSetError(name, NOTIFY_FLAGS_ERROR);
+          notifyFlags = flags;
           continue;
         }
         const param = INT_PARAMS[name];
@@ -200,17 +244,21 @@ export function configCommand(ctx: CommandContext): void {
         if (v === undefined) {
           throw configSetError(name, "argument couldn't be parsed into an integer");
         }
-        if (v < BigInt(param.min) || v > BigInt(param.max)) {
-          throw configSetError(
-            name,
-            `argument must be between ${param.min} and ${param.max} inclusive`,
-          );
+        const max = param.llong ? 2n ** 63n - 1n : BigInt(param.max);
+        if (v < BigInt(param.min) || v > max) {
+          throw configSetError(name, `argument must be between ${param.min} and ${max} inclusive`);
         }
-        updates[param.key] = Number(v);
+        updates[param.key] = Math.min(Number(v), param.max);
       }
       // All checked first: a bad parameter changes nothing, as in Redis.
       Object.assign(server.config, updates);
-      server.logger("info", "config changed", { ...updates });
+      if (notifyFlags !== undefined) server.notifier.flags = notifyFlags;
+      server.logger("info", "config changed", {
+        ...updates,
+        ...(notifyFlags === undefined
+          ? {}
+          : { notify_keyspace_events: formatNotifyFlags(notifyFlags) }),
+      });
       return out.ok();
     }
     case "resetstat":

@@ -1,5 +1,6 @@
 /**
- * Connection commands: PING ECHO AUTH HELLO SELECT QUIT CLIENT.
+ * Connection commands: PING ECHO AUTH HELLO SELECT QUIT (CLIENT, RESET and MONITOR are in
+ * `client.ts`).
  *
  * AUTH and HELLO … AUTH accept the user `default` (or none) and the configured token, compared
  * in constant time by `ServerState.checkToken`.
@@ -10,7 +11,6 @@
 import { REDIS_COMPAT_VERSION } from "../../version.ts";
 import {
   arityError,
-  type Client,
   type CommandContext,
   type CommandSpec,
   ERR_DB_INDEX,
@@ -27,7 +27,12 @@ import { CLIENT_NAME_BYTES_MAX } from "../../limits.ts";
 
 function ping(ctx: CommandContext): void {
   if (ctx.args.length > 2) throw arityError("ping");
-  if (ctx.args.length === 2) ctx.out.bulk(ctx.args[1]!);
+  if (ctx.client.subscriptions !== undefined && ctx.client.protocol === 2) {
+    // In RESP2 subscribe mode PING answers like a message: `pong` and the argument (or "").
+    ctx.out.array(2);
+    ctx.out.bulk("pong");
+    ctx.out.bulk(ctx.args[1] ?? "");
+  } else if (ctx.args.length === 2) ctx.out.bulk(ctx.args[1]!);
   else ctx.out.simple("PONG");
 }
 
@@ -69,12 +74,14 @@ async function auth(ctx: CommandContext): Promise<void> {
   ctx.out.ok();
 }
 
-function validName(name: Uint8Array): boolean {
+/** True when `name` has only printable ASCII without spaces (client names, library names). */
+export function validName(name: Uint8Array): boolean {
   for (const c of name) if (c < 33 || c > 126) return false;
   return true;
 }
 
-function checkClientName(name: Uint8Array): void {
+/** Throws Redis's error when `name` cannot be a client name. */
+export function checkClientName(name: Uint8Array): void {
   if (!validName(name) || name.length > CLIENT_NAME_BYTES_MAX) {
     throw new ReplyError(
       "ERR Client names cannot contain spaces, newlines or special characters.",
@@ -155,132 +162,6 @@ function quit(ctx: CommandContext): void {
   ctx.out.ok();
 }
 
-/** One CLIENT INFO / CLIENT LIST line (without the newline), fields in Redis's order. */
-export function clientInfoLine(client: Client, nowMs = Date.now()): string {
-  const fields: [string, string | number][] = [
-    ["id", client.id],
-    ["addr", client.addr],
-    ["laddr", client.laddr],
-    ["fd", -1],
-    ["name", client.name],
-    ["age", Math.floor((nowMs - client.createdMs) / 1000)],
-    ["idle", Math.floor((nowMs - client.lastInteractionMs) / 1000)],
-    ["flags", client.multi !== undefined ? "x" : "N"],
-    ["db", 0],
-    ["sub", 0],
-    ["psub", 0],
-    ["ssub", 0],
-    ["multi", client.multi?.queued.length ?? -1],
-    ["qbuf", 0],
-    ["qbuf-free", 0],
-    ["argv-mem", 0],
-    ["multi-mem", client.multi?.bytes ?? 0],
-    ["rbs", 0],
-    ["rbp", 0],
-    ["obl", 0],
-    ["oll", 0],
-    ["omem", client.outputPendingBytes],
-    ["tot-mem", 0],
-    ["events", "r"],
-    ["cmd", client.lastCommand],
-    ["user", "default"],
-    ["redir", -1],
-    ["resp", client.protocol],
-    ["lib-name", client.libName],
-    ["lib-ver", client.libVer],
-  ];
-  return fields.map(([k, v]) => `${k}=${v}`).join(" ");
-}
-
-const CLIENT_HELP = [
-  "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-  "GETNAME",
-  "    Return the name of the current connection.",
-  "ID",
-  "    Return the ID of the current connection.",
-  "INFO",
-  "    Return information about the current client connection.",
-  "LIST [TYPE normal] [ID <id> [<id> ...]]",
-  "    Return information about client connections.",
-  "SETINFO <option> <value>",
-  "    Set client meta attr. Options are LIB-NAME and LIB-VER.",
-  "SETNAME <name>",
-  "    Assign the name <name> to the current connection.",
-  "HELP",
-  "    Print this help.",
-];
-
-function clientCommand(ctx: CommandContext): void {
-  const { args, client, out } = ctx;
-  const sub = lower(args[1]!);
-  const n = args.length;
-  const wrongArity = () => arityError(`client|${sub}`);
-  switch (sub) {
-    case "id":
-      if (n !== 2) throw wrongArity();
-      return out.integer(client.id);
-    case "getname":
-      if (n !== 2) throw wrongArity();
-      return client.name === "" ? out.null() : out.bulk(client.name);
-    case "setname":
-      if (n !== 3) throw wrongArity();
-      checkClientName(args[2]!);
-      client.name = text(args[2]!);
-      return out.ok();
-    case "setinfo": {
-      if (n !== 4) throw wrongArity();
-      const attr = lower(args[2]!);
-      if (attr !== "lib-name" && attr !== "lib-ver") {
-        throw new ReplyError(`ERR Unrecognized option '${text(args[2]!)}'`);
-      }
-      if (!validName(args[3]!) || args[3]!.length > CLIENT_NAME_BYTES_MAX) {
-        throw new ReplyError(
-          `ERR ${attr} cannot contain spaces, newlines or special characters.`,
-        );
-      }
-      if (attr === "lib-name") client.libName = text(args[3]!);
-      else client.libVer = text(args[3]!);
-      return out.ok();
-    }
-    case "info":
-      if (n !== 2) throw wrongArity();
-      return out.verbatim(clientInfoLine(client) + "\n");
-    case "list": {
-      let ids: Set<number> | undefined;
-      for (let i = 2; i < n; i++) {
-        const opt = lower(args[i]!);
-        if (opt === "type" && i + 1 < n) {
-          const t = lower(args[++i]!);
-          if (!["normal", "master", "replica", "pubsub"].includes(t)) {
-            throw new ReplyError(`ERR Unknown client type '${text(args[i]!)}'`);
-          }
-          if (t !== "normal") ids = new Set();
-        } else if (opt === "id" && i + 1 < n) {
-          ids ??= new Set();
-          while (i + 1 < n) {
-            const id = parseInt64(args[++i]!);
-            if (id === undefined || id <= 0n) throw new ReplyError("ERR Invalid client ID");
-            ids.add(Number(id));
-          }
-        } else throw new ReplyError(ERR_SYNTAX);
-      }
-      let s = "";
-      const now = Date.now();
-      for (const c of ctx.server.clients.values()) {
-        if (ids !== undefined && !ids.has(c.id)) continue;
-        s += clientInfoLine(c, now) + "\n";
-      }
-      return out.verbatim(s);
-    }
-    case "help":
-      out.array(CLIENT_HELP.length);
-      for (const line of CLIENT_HELP) out.simple(line);
-      return;
-    default:
-      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try CLIENT HELP.`);
-  }
-}
-
 const spec = specBuilder("connection", NO_KEYS);
 
 /** The connection commands. */
@@ -321,23 +202,4 @@ export const CONNECTION_COMMANDS: CommandSpec[] = [
     "Closes the connection.",
     quit,
   ),
-  {
-    ...spec(
-      "client",
-      -2,
-      ["noscript", "loading", "stale"],
-      "2.4.0",
-      "A container for client connection commands.",
-      clientCommand,
-    ),
-    subcommands: {
-      id: 2,
-      getname: 2,
-      setname: 3,
-      setinfo: 4,
-      info: 2,
-      list: -2,
-      help: 2,
-    },
-  },
 ];

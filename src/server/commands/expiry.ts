@@ -20,6 +20,7 @@ import {
   ReplyError,
   specBuilder,
 } from "../context.ts";
+import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
 
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -88,14 +89,22 @@ function expireGeneric(ctx: CommandContext, name: string, basetimeMs: number, un
   if (xx && current === -1) return ctx.out.integer(0);
   if (gt && (current === -1 || whenMs <= current)) return ctx.out.integer(0);
   if (lt && current !== -1 && whenMs >= current) return ctx.out.integer(0);
-  if (whenMs <= Date.now()) ctx.write([{ type: "delete", key }]);
-  else ctx.write([{ type: kindOp(e.kind), key, value: e.value, expireAtMs: whenMs }]);
+  if (whenMs <= Date.now()) {
+    ctx.write([{ type: "delete", key }]);
+    notify(ctx, NOTIFY.generic, "del", key);
+  } else {
+    ctx.write([{ type: kindOp(e.kind), key, value: e.value, expireAtMs: whenMs }]);
+    notify(ctx, NOTIFY.generic, "expire", key);
+  }
   ctx.out.integer(1);
 }
 
 function ttlGeneric(ctx: CommandContext, ms: boolean, absolute: boolean): void {
   const e = ctx.server.db.getEntry(ctx.args[1]!);
-  if (e === undefined) return ctx.out.integer(-2);
+  if (e === undefined) {
+    notifyMiss(ctx, ctx.args[1]!);
+    return ctx.out.integer(-2);
+  }
   if (e.expireAtMs === 0) return ctx.out.integer(-1);
   let ttl = absolute ? e.expireAtMs : e.expireAtMs - Date.now();
   if (ttl < 0) ttl = 0;
@@ -107,6 +116,7 @@ function persist(ctx: CommandContext): void {
   const e = ctx.server.db.getEntry(key);
   if (e === undefined || e.expireAtMs === 0) return ctx.out.integer(0);
   ctx.write([{ type: kindOp(e.kind), key, value: e.value }]);
+  notify(ctx, NOTIFY.generic, "persist", key);
   ctx.out.integer(1);
 }
 

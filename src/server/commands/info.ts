@@ -41,13 +41,42 @@ function human(bytes: number): string {
   return i === 0 ? `${bytes}B` : `${v.toFixed(2)}${units[i]}`;
 }
 
-async function keyCountForInfo(ctx: CommandContext): Promise<number> {
+/** INFO keyspace's figures for db0. */
+export interface KeyspaceFigures {
+  /** Live keys. */
+  keys: number;
+  /** Keys with a time to live. */
+  expires: number;
+  /** Mean remaining time to live of those keys, in ms (0 when none). */
+  avgTtlMs: number;
+}
+
+/**
+ * Counts keys, keys with a TTL and their mean TTL by reading up to `INFO_KEYSPACE_COUNT_MAX`
+ * keys (the engine keeps no count). Past that, `keys` is the engine's entry count (an upper
+ * bound) and `expires` is scaled from the share of the keys read, as Redis's avg_ttl is itself a
+ * sampled estimate. ARCHITECTURE.md § "Operator commands" has the measured cost.
+ */
+export async function keyspaceFigures(ctx: CommandContext): Promise<KeyspaceFigures> {
+  const db = ctx.server.db;
+  const now = Date.now();
   let n = 0;
-  for await (const _ of ctx.server.db.scan({}, { limit: INFO_KEYSPACE_COUNT_MAX + 1 })) n++;
-  if (n <= INFO_KEYSPACE_COUNT_MAX) return n;
+  let expires = 0;
+  let ttlSumMs = 0;
+  for await (const [key] of db.scan({}, { limit: INFO_KEYSPACE_COUNT_MAX + 1 })) {
+    if (++n > INFO_KEYSPACE_COUNT_MAX) break;
+    const at = db.getEntry(key)?.expireAtMs ?? 0;
+    if (at > now) {
+      expires++;
+      ttlSumMs += at - now;
+    }
+  }
+  const avgTtlMs = expires === 0 ? 0 : Math.round(ttlSumMs / expires);
+  if (n <= INFO_KEYSPACE_COUNT_MAX) return { keys: n, expires, avgTtlMs };
   // Too many to count on every INFO: the engine's entry count is an upper bound.
-  const st = ctx.server.db.stats();
-  return Math.max(n, st.memtableEntries + st.sstableEntries);
+  const st = db.stats();
+  const keys = Math.max(n, st.memtableEntries + st.sstableEntries);
+  return { keys, expires: Math.round((expires * keys) / INFO_KEYSPACE_COUNT_MAX), avgTtlMs };
 }
 
 async function infoSection(ctx: CommandContext, section: string): Promise<string | undefined> {
@@ -84,9 +113,11 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
     case "clients": {
       let unauthenticated = 0;
       let multi = 0;
+      let pubsubClients = 0;
       for (const c of s.clients.values()) {
         if (!c.authenticated) unauthenticated++;
         if (c.multi !== undefined) multi++;
+        if (c.subscriptions !== undefined) pubsubClients++;
       }
       lines.push(
         ["connected_clients", s.clients.size],
@@ -97,6 +128,9 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
         ["total_watched_keys", s.watches.size],
         ["cityhall_unauthenticated_clients", unauthenticated],
         ["cityhall_clients_in_multi", multi],
+        ["cityhall_pubsub_clients", pubsubClients],
+        ["cityhall_monitor_clients", s.operator.monitors.size],
+        ["cityhall_pubsub_subscriptions", s.pubsub.subscriptions],
       );
       break;
     }
@@ -129,14 +163,19 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
       lines.push(
         ["total_connections_received", m.connectionsReceived],
         ["total_commands_processed", m.commandsProcessed],
-        ["instantaneous_ops_per_sec", 0],
+        ["instantaneous_ops_per_sec", m.opsPerSec.value],
         ["total_net_input_bytes", m.netInputBytes],
         ["total_net_output_bytes", m.netOutputBytes],
+        ["instantaneous_input_kbps", (m.inputBytesPerSec.value / 1024).toFixed(2)],
+        ["instantaneous_output_kbps", (m.outputBytesPerSec.value / 1024).toFixed(2)],
         ["rejected_connections", m.connectionsRejected],
-        ["expired_keys", 0],
+        ["expired_keys", s.notifier.tracker.expiredKeys],
         ["evicted_keys", 0],
         ["keyspace_hits", m.keyspaceHits],
         ["keyspace_misses", m.keyspaceMisses],
+        ["pubsub_channels", s.pubsub.activeChannels("channel").length],
+        ["pubsub_patterns", s.pubsub.patternCount],
+        ["pubsubshard_channels", s.pubsub.activeChannels("shard").length],
         ["total_error_replies", m.errorReplies],
         ["client_query_buffer_limit_disconnections", m.queryLimitDisconnections],
         ["client_output_buffer_limit_disconnections", m.outputLimitDisconnections],
@@ -185,8 +224,10 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
       }
       break;
     case "keyspace": {
-      const keys = await keyCountForInfo(ctx);
-      if (keys > 0) lines.push(["db0", `keys=${keys},expires=0,avg_ttl=0`]);
+      const k = await keyspaceFigures(ctx);
+      if (k.keys > 0) {
+        lines.push(["db0", `keys=${k.keys},expires=${k.expires},avg_ttl=${k.avgTtlMs}`]);
+      }
       break;
     }
     case "cityhall": {

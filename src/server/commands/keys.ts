@@ -24,6 +24,7 @@ import { equalBytes } from "../../util/bytes.ts";
 import { typeName, USER_KEYS_END } from "../../keyspace/mod.ts";
 import { KIND_META } from "../../util/entry.ts";
 import { TsError } from "../../timeseries/mod.ts";
+import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
 
 function del(ctx: CommandContext): void {
   const db = ctx.server.db;
@@ -39,18 +40,23 @@ function del(ctx: CommandContext): void {
     keys.push(key);
   }
   if (keys.length > 0) ctx.write(keys.map((key) => ({ type: "delete", key })));
+  for (const key of keys) notify(ctx, NOTIFY.generic, "del", key);
   ctx.out.integer(keys.length);
 }
 
 function exists(ctx: CommandContext): void {
   const db = ctx.server.db;
   let n = 0;
-  for (let i = 1; i < ctx.args.length; i++) if (db.getEntry(ctx.args[i]!) !== undefined) n++;
+  for (let i = 1; i < ctx.args.length; i++) {
+    if (db.getEntry(ctx.args[i]!) !== undefined) n++;
+    else notifyMiss(ctx, ctx.args[i]!);
+  }
   ctx.out.integer(n);
 }
 
 function type(ctx: CommandContext): void {
   const e = ctx.server.db.getEntry(ctx.args[1]!);
+  if (e === undefined) notifyMiss(ctx, ctx.args[1]!);
   ctx.out.simple(e === undefined ? "none" : typeName(e.kind, e.value));
 }
 
@@ -88,6 +94,10 @@ function renameGeneric(ctx: CommandContext, nx: boolean): void {
       ? { type: "put", key: dst, value: e.value }
       : { type: "put", key: dst, value: e.value, expireAtMs: e.expireAtMs },
   ]);
+  // As Redis: the destination is always added anew, then the rename is announced.
+  notify(ctx, NOTIFY.new, "new", dst);
+  notify(ctx, NOTIFY.generic, "rename_from", src);
+  notify(ctx, NOTIFY.generic, "rename_to", dst);
   if (nx) ctx.out.integer(1);
   else ctx.out.ok();
 }
@@ -120,6 +130,8 @@ function copy(ctx: CommandContext): void {
       ? { type: "put", key: dst, value: e.value }
       : { type: "put", key: dst, value: e.value, expireAtMs: e.expireAtMs },
   ]);
+  notify(ctx, NOTIFY.new, "new", dst);
+  notify(ctx, NOTIFY.generic, "copy_to", dst);
   ctx.out.integer(1);
 }
 

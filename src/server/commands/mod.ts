@@ -5,9 +5,14 @@
  */
 
 import type { CommandSpec } from "../context.ts";
+import { BIT_COMMANDS } from "./bits.ts";
+import { CLIENT_COMMANDS } from "./client.ts";
 import { CONNECTION_COMMANDS } from "./connection.ts";
 import { EXPIRY_COMMANDS } from "./expiry.ts";
+import { INTROSPECTION_COMMANDS } from "./introspection.ts";
 import { KEY_COMMANDS } from "./keys.ts";
+import { LCS_COMMANDS } from "./lcs.ts";
+import { PUBSUB_COMMANDS } from "./pubsub.ts";
 import { guardReadOnly, REPLICATION_COMMANDS } from "./replication.ts";
 import { serverCommands } from "./server.ts";
 import { STRING_COMMANDS } from "./strings.ts";
@@ -30,9 +35,14 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(TRANSACTION_COMMANDS);
   add(TIMESERIES_WRITE_COMMANDS);
   add(TIMESERIES_READ_COMMANDS);
+  add(CLIENT_COMMANDS);
+  add(PUBSUB_COMMANDS);
+  add(BIT_COMMANDS);
+  add(LCS_COMMANDS);
+  add(INTROSPECTION_COMMANDS);
   return table;
 }
 
-export { clientInfoLine } from "./connection.ts";
+export { clientInfoLine } from "./client.ts";
 export { countKeys } from "./keys.ts";
 export { expireAtFromArg, putOp } from "./expiry.ts";

@@ -57,6 +57,8 @@ const GROUP_CATEGORY: Record<string, string> = {
   string: "string",
   connection: "connection",
   transactions: "transaction",
+  pubsub: "pubsub",
+  bitmap: "bitmap",
 };
 
 /**

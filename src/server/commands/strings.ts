@@ -28,6 +28,8 @@ import {
   ReplyError,
 } from "../context.ts";
 import { expireAtFromArg, putOp } from "./expiry.ts";
+import { existedFor, NOTIFY, notify, notifyMiss, notifyNew } from "../notifications.ts";
+import { keyId } from "../txn_overlay.ts";
 
 const encoder = new TextEncoder();
 
@@ -38,14 +40,24 @@ function stringEntry(ctx: CommandContext, key: Uint8Array): ValueEntry | undefin
   return e;
 }
 
-function hit(ctx: CommandContext, found: boolean): void {
+function hit(ctx: CommandContext, found: boolean, key: Uint8Array): void {
   if (found) ctx.server.metrics.keyspaceHits++;
-  else ctx.server.metrics.keyspaceMisses++;
+  else {
+    ctx.server.metrics.keyspaceMisses++;
+    notifyMiss(ctx, key);
+  }
+}
+
+/** `new` if needed, then `set` (and `expire` when the command set a time to live). */
+function notifySet(ctx: CommandContext, key: Uint8Array, existed: boolean, expire: boolean) {
+  notifyNew(ctx, key, existed);
+  notify(ctx, NOTIFY.string, "set", key);
+  if (expire) notify(ctx, NOTIFY.generic, "expire", key);
 }
 
 function get(ctx: CommandContext): void {
   const e = stringEntry(ctx, ctx.args[1]!);
-  hit(ctx, e !== undefined);
+  hit(ctx, e !== undefined, ctx.args[1]!);
   if (e === undefined) ctx.out.null();
   else ctx.out.bulk(e.value);
 }
@@ -103,7 +115,9 @@ function set(ctx: CommandContext): void {
     : expiry.kind === "keep" && old !== undefined
     ? old.expireAtMs
     : 0;
+  const existed = needsOld ? old !== undefined : existedFor(ctx, key);
   ctx.write([putOp(key, value, expireAtMs)]);
+  notifySet(ctx, key, existed, expiry.kind === "at");
   if (withGet) {
     if (old === undefined) ctx.out.null();
     else ctx.out.bulk(old.value);
@@ -114,27 +128,32 @@ function setnx(ctx: CommandContext): void {
   const db = ctx.server.db;
   if (db.getEntry(ctx.args[1]!) !== undefined) return ctx.out.integer(0);
   ctx.write([{ type: "put", key: ctx.args[1]!, value: ctx.args[2]! }]);
+  notifySet(ctx, ctx.args[1]!, false, false);
   ctx.out.integer(1);
 }
 
 function setexGeneric(ctx: CommandContext, unit: "ex" | "px", name: string): void {
   const expireAtMs = expireAtFromArg(ctx.args[2]!, unit, name);
+  const existed = existedFor(ctx, ctx.args[1]!);
   ctx.write([putOp(ctx.args[1]!, ctx.args[3]!, expireAtMs)]);
+  notifySet(ctx, ctx.args[1]!, existed, true);
   ctx.out.ok();
 }
 
 function getset(ctx: CommandContext): void {
   const old = stringEntry(ctx, ctx.args[1]!);
   ctx.write([{ type: "put", key: ctx.args[1]!, value: ctx.args[2]! }]);
+  notifySet(ctx, ctx.args[1]!, old !== undefined, false);
   if (old === undefined) ctx.out.null();
   else ctx.out.bulk(old.value);
 }
 
 function getdel(ctx: CommandContext): void {
   const old = stringEntry(ctx, ctx.args[1]!);
-  hit(ctx, old !== undefined);
+  hit(ctx, old !== undefined, ctx.args[1]!);
   if (old === undefined) return ctx.out.null();
   ctx.write([{ type: "delete", key: ctx.args[1]! }]);
+  notify(ctx, NOTIFY.generic, "del", ctx.args[1]!);
   ctx.out.bulk(old.value);
 }
 
@@ -155,12 +174,16 @@ function getex(ctx: CommandContext): void {
   }
   // Redis looks the key up before it validates the expire time: a missing key is nil.
   const e = stringEntry(ctx, args[1]!);
-  hit(ctx, e !== undefined);
+  hit(ctx, e !== undefined, args[1]!);
   if (e === undefined) return ctx.out.null();
   const newExpireAtMs = expiryMs(expiry, "getex");
-  if (expiry.kind === "at") ctx.write([putOp(args[1]!, e.value, newExpireAtMs)]);
-  else if (expiry.kind === "persist" && e.expireAtMs !== 0) {
+  if (expiry.kind === "at") {
+    const op = putOp(args[1]!, e.value, newExpireAtMs);
+    ctx.write([op]);
+    notify(ctx, NOTIFY.generic, op.type === "delete" ? "del" : "expire", args[1]!);
+  } else if (expiry.kind === "persist" && e.expireAtMs !== 0) {
     ctx.write([{ type: "put", key: args[1]!, value: e.value }]);
+    notify(ctx, NOTIFY.generic, "persist", args[1]!);
   }
   ctx.out.bulk(e.value);
 }
@@ -171,7 +194,7 @@ function mget(ctx: CommandContext): void {
   out.array(args.length - 1);
   for (let i = 1; i < args.length; i++) {
     const e = db.getEntry(args[i]!);
-    hit(ctx, e !== undefined);
+    hit(ctx, e !== undefined, args[i]!);
     if (e === undefined || e.kind !== KIND_PUT) out.null();
     else out.bulk(e.value);
   }
@@ -187,8 +210,29 @@ function msetOps(ctx: CommandContext): WriteOp[] {
   return ops;
 }
 
+/**
+ * `new`/`set` for every key of an MSET, in order; `existed[j]` tells whether the j-th key
+ * existed before (none did when undefined), and a repeated key is new only once.
+ */
+function notifyMset(ctx: CommandContext, existed: boolean[] | undefined): void {
+  if (ctx.server.notifier.flags === 0) return;
+  const seen = new Set<string>();
+  for (let i = 1, j = 0; i < ctx.args.length; i += 2, j++) {
+    const id = keyId(ctx.args[i]!);
+    notifySet(ctx, ctx.args[i]!, seen.has(id) || (existed?.[j] ?? false), false);
+    seen.add(id);
+  }
+}
+
 function mset(ctx: CommandContext): void {
-  ctx.write(msetOps(ctx));
+  const ops = msetOps(ctx);
+  let existed: boolean[] | undefined;
+  if (ctx.server.notifier.flags !== 0) {
+    existed = [];
+    for (let i = 1; i < ctx.args.length; i += 2) existed.push(existedFor(ctx, ctx.args[i]!));
+  }
+  ctx.write(ops);
+  notifyMset(ctx, existed);
   ctx.out.ok();
 }
 
@@ -199,6 +243,7 @@ function msetnx(ctx: CommandContext): void {
     if (db.getEntry(ctx.args[i]!) !== undefined) return ctx.out.integer(0);
   }
   ctx.write(ops);
+  notifyMset(ctx, undefined);
   ctx.out.integer(1);
 }
 
@@ -217,6 +262,8 @@ function incrByGeneric(ctx: CommandContext, delta: bigint): void {
   if (!isInt64(next)) throw new ReplyError("ERR increment or decrement would overflow");
   // INCR keeps the key's time to live, as in Redis.
   ctx.write([putOp(key, encoder.encode(next.toString()), e?.expireAtMs ?? 0)]);
+  notifyNew(ctx, key, e !== undefined);
+  notify(ctx, NOTIFY.string, "incrby", key);
   ctx.out.integer(next);
 }
 
@@ -235,6 +282,8 @@ function incrbyfloat(ctx: CommandContext): void {
   if (!Number.isFinite(next)) throw new ReplyError("ERR increment would produce NaN or Infinity");
   const s = encoder.encode(formatHumanDouble(next));
   ctx.write([putOp(key, s, e?.expireAtMs ?? 0)]);
+  notifyNew(ctx, key, e !== undefined);
+  notify(ctx, NOTIFY.string, "incrbyfloat", key);
   ctx.out.bulk(s);
 }
 
@@ -250,17 +299,23 @@ function append(ctx: CommandContext): void {
   if (e !== undefined) value.set(e.value);
   value.set(add, oldLength);
   ctx.write([putOp(key, value, e?.expireAtMs ?? 0)]);
+  notifyNew(ctx, key, e !== undefined);
+  notify(ctx, NOTIFY.string, "append", key);
   ctx.out.integer(value.length);
 }
 
 function strlen(ctx: CommandContext): void {
-  ctx.out.integer(stringEntry(ctx, ctx.args[1]!)?.value.length ?? 0);
+  const e = stringEntry(ctx, ctx.args[1]!);
+  if (e === undefined) notifyMiss(ctx, ctx.args[1]!);
+  ctx.out.integer(e?.value.length ?? 0);
 }
 
 function getrange(ctx: CommandContext): void {
   let start = intArg(ctx.args[2]!);
   let end = intArg(ctx.args[3]!);
-  const value = stringEntry(ctx, ctx.args[1]!)?.value ?? new Uint8Array(0);
+  const e = stringEntry(ctx, ctx.args[1]!);
+  if (e === undefined) notifyMiss(ctx, ctx.args[1]!);
+  const value = e?.value ?? new Uint8Array(0);
   const n = BigInt(value.length);
   if (start < 0n && end < 0n && start > end) return ctx.out.bulk("");
   if (start < 0n) start += n;
@@ -288,6 +343,8 @@ function setrange(ctx: CommandContext): void {
   if (e !== undefined) value.set(e.value);
   value.set(patch, off);
   ctx.write([putOp(key, value, e?.expireAtMs ?? 0)]);
+  notifyNew(ctx, key, e !== undefined);
+  notify(ctx, NOTIFY.string, "setrange", key);
   ctx.out.integer(value.length);
 }
 

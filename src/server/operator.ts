@@ -1,0 +1,149 @@
+/**
+ * What the server does around every command for its operators: the MONITOR feed, the slow log,
+ * the latency monitor, CLIENT PAUSE, and the 100 ms cron that samples the instantaneous metrics
+ * and runs the expiry tracker. ARCHITECTURE.md § "Operator commands".
+ *
+ * The per-command cost when nothing is on is three comparisons (`afterCommand`).
+ *
+ * @module
+ */
+
+import {
+  PUBSUB_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
+  PUBSUB_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
+  PUBSUB_OUTPUT_SOFT_LIMIT_S_DEFAULT,
+  SERVER_CRON_INTERVAL_MS,
+} from "../limits.ts";
+import type { Logger } from "../util/log.ts";
+import type { Client, CommandSpec, ServerConfig } from "./context.ts";
+import type { ServerMetrics } from "./metrics.ts";
+import { hiddenFromMonitor, MonitorFeed, redactArgs } from "./monitor.ts";
+import type { KeyspaceNotifier } from "./notifications.ts";
+import { ClientPause } from "./pause.ts";
+import { LatencyMonitor, SlowLog } from "./slowlog.ts";
+
+/** Redis's default for `slowlog-log-slower-than` (µs). */
+export const SLOWLOG_LOG_SLOWER_THAN_US_DEFAULT = 10_000;
+/** Redis's default for `slowlog-max-len`. */
+export const SLOWLOG_MAX_LEN_DEFAULT = 128;
+
+/** The defaults of the settings this file and the pub/sub code add to `ServerConfig`. */
+export function operatorConfigDefaults(): Pick<
+  ServerConfig,
+  | "pubsubHardLimitBytes"
+  | "pubsubSoftLimitBytes"
+  | "pubsubSoftLimitS"
+  | "slowlogLogSlowerThanUs"
+  | "slowlogMaxLen"
+  | "latencyMonitorThresholdMs"
+> {
+  return {
+    pubsubHardLimitBytes: PUBSUB_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
+    pubsubSoftLimitBytes: PUBSUB_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
+    pubsubSoftLimitS: PUBSUB_OUTPUT_SOFT_LIMIT_S_DEFAULT,
+    slowlogLogSlowerThanUs: SLOWLOG_LOG_SLOWER_THAN_US_DEFAULT,
+    slowlogMaxLen: SLOWLOG_MAX_LEN_DEFAULT,
+    latencyMonitorThresholdMs: 0,
+  };
+}
+
+/** What the operator machinery needs from the server. */
+export interface OperatorHost {
+  /** Run-time settings (thresholds, output limits). */
+  readonly config: ServerConfig;
+  /** Counters. */
+  readonly metrics: ServerMetrics;
+  /** Log sink. */
+  readonly logger: Logger;
+  /** Keyspace notifications (its expiry tracker runs on the cron). */
+  readonly notifier: KeyspaceNotifier;
+}
+
+/** Slow log, latency monitor, MONITOR feed, pause and the cron of one server. */
+export class Operator {
+  /** SLOWLOG. */
+  readonly slowlog: SlowLog = new SlowLog();
+  /** LATENCY. */
+  readonly latency: LatencyMonitor = new LatencyMonitor();
+  /** MONITOR clients. */
+  readonly monitors: MonitorFeed;
+  /** CLIENT PAUSE state. */
+  readonly pause: ClientPause = new ClientPause();
+  readonly #host: OperatorHost;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking = false;
+
+  /** The machinery of the server `host`; `start()` runs its cron. */
+  constructor(host: OperatorHost) {
+    this.#host = host;
+    this.monitors = new MonitorFeed(host);
+  }
+
+  /** Starts the cron (every `SERVER_CRON_INTERVAL_MS`, never keeping the process alive). */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.#tick(), SERVER_CRON_INTERVAL_MS);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** Stops the cron and ends any pause. */
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.pause.unpause();
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    this.#host.metrics.sampleInstantaneous(now);
+    // Like Redis, keys do not expire while clients are paused: the dataset stays still.
+    if (this.#ticking || this.pause.mode !== undefined) return;
+    this.#ticking = true;
+    this.#host.notifier.tracker.tick(now).catch((err) => {
+      this.#host.logger("warn", "expiry sweep failed", { error: String(err) });
+    }).finally(() => this.#ticking = false);
+  }
+
+  /** Before a batch of commands: publish `expired` for tracked keys whose time has passed. */
+  beforeBatch(): void {
+    const tracker = this.#host.notifier.tracker;
+    if (!tracker.enabled || this.pause.mode !== undefined) return;
+    const now = Date.now();
+    if (tracker.due(now)) tracker.expireDue(now);
+  }
+
+  /**
+   * After `client` ran `spec` (`args`), started at `startMs` (Unix ms, fractional) and taking
+   * `durationS` seconds of execution: feed monitors, the slow log and the latency monitor.
+   */
+  afterCommand(
+    client: Client,
+    spec: CommandSpec,
+    args: readonly Uint8Array[],
+    startMs: number,
+    durationS: number,
+  ): void {
+    if (this.monitors.size > 0 && !hiddenFromMonitor(spec, args)) {
+      this.monitors.feed(client, spec.name, args, startMs);
+    }
+    const config = this.#host.config;
+    const us = Math.round(durationS * 1e6);
+    if (
+      config.slowlogLogSlowerThanUs >= 0 && us > config.slowlogLogSlowerThanUs &&
+      !spec.flags.includes("skip_slowlog")
+    ) {
+      this.slowlog.add({
+        timeS: Math.floor(startMs / 1000),
+        durationUs: us,
+        args: redactArgs(spec.name, args) as Uint8Array[],
+        addr: client.addr,
+        name: client.name,
+      }, config.slowlogMaxLen);
+    }
+    const thresholdMs = config.latencyMonitorThresholdMs;
+    if (thresholdMs > 0 && durationS * 1000 >= thresholdMs) {
+      const event = spec.flags.includes("fast") ? "fast-command" : "command";
+      this.latency.add(event, Math.round(durationS * 1000), Date.now());
+    }
+  }
+}

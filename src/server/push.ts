@@ -1,0 +1,125 @@
+/**
+ * Out-of-band output: pub/sub messages and MONITOR lines that reach a client while it is not
+ * running a command of its own. ARCHITECTURE.md § "Pub/sub" (delivery and ordering) and
+ * § "Pub/sub limits".
+ *
+ * A message is encoded once per protocol version and the same bytes are queued, by reference, on
+ * every receiving client's `PushQueue`; the connection writes a queue out (`connection.ts`) when
+ * the client is idle, or folds it into its replies at the next command boundary when it is busy,
+ * so a client always sees messages and replies in the order they happened.
+ *
+ * Invariants:
+ * - `PushQueue.bytes` is the sum of the queued chunks' lengths.
+ * - Queued chunks are never mutated (they are shared between clients).
+ *
+ * @module
+ */
+
+import type { RespVersion } from "./resp_writer.ts";
+
+const encoder = new TextEncoder();
+
+/** The pushes waiting for one client's socket. */
+export class PushQueue {
+  #chunks: Uint8Array[] = [];
+  #bytes = 0;
+
+  /** Bytes queued. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Chunks queued. */
+  get length(): number {
+    return this.#chunks.length;
+  }
+
+  /** Queues `bytes` (kept by reference: the caller must not change them). */
+  add(bytes: Uint8Array): void {
+    this.#chunks.push(bytes);
+    this.#bytes += bytes.length;
+  }
+
+  /** Everything queued, in order, and empties the queue. */
+  take(): Uint8Array[] {
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    this.#bytes = 0;
+    return chunks;
+  }
+
+  /** Drops everything queued (the client is closing). */
+  clear(): void {
+    this.#chunks = [];
+    this.#bytes = 0;
+  }
+}
+
+/** `parts` joined into one array. */
+function join(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * A push frame of bulk strings: `*n` (RESP2) or `>n` (RESP3) then each part as `$len\r\n…\r\n`;
+ * a trailing integer when `count` is given (subscribe confirmations).
+ */
+export function pushFrame(
+  protocol: RespVersion,
+  parts: readonly Uint8Array[],
+  count?: number,
+): Uint8Array {
+  const n = parts.length + (count === undefined ? 0 : 1);
+  const pieces: Uint8Array[] = [encoder.encode(`${protocol === 3 ? ">" : "*"}${n}\r\n`)];
+  let total = pieces[0]!.length;
+  for (const p of parts) {
+    const head = encoder.encode(`$${p.length}\r\n`);
+    pieces.push(head, p, CRLF);
+    total += head.length + p.length + 2;
+  }
+  if (count !== undefined) {
+    const tail = encoder.encode(`:${count}\r\n`);
+    pieces.push(tail);
+    total += tail.length;
+  }
+  return join(pieces, total);
+}
+
+const CRLF = encoder.encode("\r\n");
+
+/**
+ * One published message, encoded lazily once per protocol version and then shared by every
+ * receiver of that version.
+ */
+export class MessageFrames {
+  #resp2: Uint8Array | undefined;
+  #resp3: Uint8Array | undefined;
+
+  /** A message whose frame is `parts` as bulk strings (`message`, channel, payload …). */
+  constructor(readonly parts: readonly Uint8Array[]) {}
+
+  /** The frame for a client speaking `protocol`. */
+  frame(protocol: RespVersion): Uint8Array {
+    if (protocol === 3) return this.#resp3 ??= pushFrame(3, this.parts);
+    return this.#resp2 ??= pushFrame(2, this.parts);
+  }
+}
+
+/** Well-known push kinds, pre-encoded. */
+export const PUSH_KIND = {
+  message: encoder.encode("message"),
+  pmessage: encoder.encode("pmessage"),
+  smessage: encoder.encode("smessage"),
+  subscribe: encoder.encode("subscribe"),
+  psubscribe: encoder.encode("psubscribe"),
+  ssubscribe: encoder.encode("ssubscribe"),
+  unsubscribe: encoder.encode("unsubscribe"),
+  punsubscribe: encoder.encode("punsubscribe"),
+  sunsubscribe: encoder.encode("sunsubscribe"),
+} as const;
