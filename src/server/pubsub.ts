@@ -303,6 +303,13 @@ export class PubSub implements PublishHook {
     return out;
   }
 
+  /** The count an (un)subscribe confirmation of `kind` carries for `client` now. */
+  countFor(client: Client, kind: SubscriptionKind): number {
+    const subs = client.subscriptions;
+    if (subs === undefined) return 0;
+    return kind === "shard" ? subs.shards.size : subs.count;
+  }
+
   /** Subscribers of one channel or shard channel (PUBSUB NUMSUB / SHARDNUMSUB). */
   subscriberCount(kind: "channel" | "shard", name: Uint8Array): number {
     return this.#map(kind).get(keyId(name))?.clients.size ?? 0;

@@ -74,7 +74,6 @@ function parseOps(args: Uint8Array[], readOnly: boolean): Op[] {
       ops.push({ kind: sub, ...t, offset, value, overflow });
       j += 3;
     } else if (sub === "overflow" && left >= 1) {
-      if (readOnly) throw new ReplyError("ERR BITFIELD_RO only supports the GET subcommand");
       const o = lower(args[j + 1]!);
       if (o !== "wrap" && o !== "sat" && o !== "fail") {
         throw new ReplyError("ERR Invalid OVERFLOW type specified");

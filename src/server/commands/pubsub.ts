@@ -65,7 +65,7 @@ function unsubscribe(ctx: CommandContext, kind: SubscriptionKind): void {
     ctx.out.raw(encoder.encode(protocol === 3 ? ">3\r\n" : "*3\r\n"));
     ctx.out.bulk(UNSUBSCRIBE_KIND[kind]);
     ctx.out.null();
-    ctx.out.integer(0);
+    ctx.out.integer(ctx.server.pubsub.countFor(ctx.client, kind));
     return;
   }
   for (const { name, count } of done) {
