@@ -23,3 +23,4 @@ export {
 } from "./resp.ts";
 export { OutputLimitError, type RespVersion, RespWriter } from "./resp_writer.ts";
 export { checkAuthToken, estimatedEntropyBits } from "./auth_guard.ts";
+export { type PublishHook, publishSeriesSamples, seriesChannel } from "./pubsub.ts";

@@ -131,8 +131,10 @@ export class PubSub implements PublishHook {
    * when the command would pass a limit. Returns, per name, the count to confirm with.
    */
   subscribe(client: Client, kind: SubscriptionKind, names: readonly Uint8Array[]): number[] {
-    const subs = client.subscriptions ??= new ClientSubscriptions();
+    const subs = client.subscriptions ?? new ClientSubscriptions();
     this.#checkRoom(subs, kind, names);
+    // Only now: a refused command must not leave the client in subscribe mode.
+    client.subscriptions = subs;
     const mine = subs.of(kind);
     const map = this.#map(kind);
     const counts: number[] = [];

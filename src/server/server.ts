@@ -39,7 +39,7 @@ import {
 } from "../limits.ts";
 import { KeyspaceNotifier } from "./notifications.ts";
 import { Operator, operatorConfigDefaults } from "./operator.ts";
-import { PubSub } from "./pubsub.ts";
+import { type PublishHook, PubSub } from "./pubsub.ts";
 import { AuthFailures } from "./auth_guard.ts";
 import { Connection } from "./connection.ts";
 import { Context, Dispatcher } from "./dispatch.ts";
@@ -92,6 +92,11 @@ export interface Server {
   readonly config: ServerConfig;
   /** Number of connected clients. */
   readonly connectedClients: number;
+  /**
+   * Publishing for other layers (the time-series live feed, see `publishSeriesSamples`):
+   * ARCHITECTURE.md § "Pub/sub" (Publishing from other layers).
+   */
+  readonly pubsub: PublishHook;
   /** Resolves when the server has closed. */
   readonly finished: Promise<void>;
   /** Stops accepting, lets running commands finish and answer, then closes every connection. */
