@@ -371,7 +371,8 @@ export class Connection {
           // A message may tell of a write that is not durable yet: wait, as replies do.
           await this.#host.lastWrite.catch(() => {});
         }
-        const chunks = client.pushQueue.take();
+        // A bounded slice at a time: the copy made for one write stays small.
+        const chunks = client.pushQueue.takeUpTo(RESP_OUTPUT_FLUSH_BYTES);
         if (chunks.length === 0) break;
         await this.#write([concatChunks(chunks)]);
       }

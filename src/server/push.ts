@@ -22,6 +22,8 @@ const encoder = new TextEncoder();
 /** The pushes waiting for one client's socket. */
 export class PushQueue {
   #chunks: Uint8Array[] = [];
+  /** Index of the oldest chunk still queued (taken ones before it are dropped lazily). */
+  #head = 0;
   #bytes = 0;
 
   /** Bytes queued. */
@@ -31,7 +33,7 @@ export class PushQueue {
 
   /** Chunks queued. */
   get length(): number {
-    return this.#chunks.length;
+    return this.#chunks.length - this.#head;
   }
 
   /** Queues `bytes` (kept by reference: the caller must not change them). */
@@ -42,18 +44,47 @@ export class PushQueue {
 
   /** Everything queued, in order, and empties the queue. */
   take(): Uint8Array[] {
-    const chunks = this.#chunks;
+    const chunks = this.#head === 0 ? this.#chunks : this.#chunks.slice(this.#head);
     this.#chunks = [];
+    this.#head = 0;
     this.#bytes = 0;
     return chunks;
+  }
+
+  /**
+   * The oldest chunks, in order, up to about `bytes` (at least one chunk), removed from the
+   * queue: a writer copies at most that much into one buffer at a time.
+   */
+  takeUpTo(bytes: number): Uint8Array[] {
+    const taken: Uint8Array[] = [];
+    let size = 0;
+    const chunks = this.#chunks;
+    while (this.#head < chunks.length) {
+      const c = chunks[this.#head]!;
+      if (taken.length > 0 && size + c.length > bytes) break;
+      taken.push(c);
+      size += c.length;
+      chunks[this.#head++] = EMPTY;
+    }
+    this.#bytes -= size;
+    // Drop the taken slots once they are most of the array (amortised O(1) per chunk).
+    if (this.#head === chunks.length) this.take();
+    else if (this.#head > 1024 && this.#head * 2 > chunks.length) {
+      this.#chunks = chunks.slice(this.#head);
+      this.#head = 0;
+    }
+    return taken;
   }
 
   /** Drops everything queued (the client is closing). */
   clear(): void {
     this.#chunks = [];
+    this.#head = 0;
     this.#bytes = 0;
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** `parts` joined into one array. */
 function join(parts: readonly Uint8Array[], total: number): Uint8Array {
