@@ -1,0 +1,119 @@
+/**
+ * redis-cli's operator modes against a `cityhall serve` child, as issue 14 found them answering
+ * `unknown command`: `monitor`, `--memkeys`, `--bigkeys`, `--hotkeys` (which, as with Redis under
+ * a non-LFU maxmemory-policy, stops with Redis's error), `--latency`, and `subscribe`.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { startServe, tempDir } from "../cli/_helpers.ts";
+import { closeRedis, connectRedis, sleep } from "./_helpers.ts";
+
+const decoder = new TextDecoder();
+
+/** Runs redis-cli with `args` against `port`; kills it after `ms` (for endless modes). */
+async function redisCli(
+  port: number,
+  args: string[],
+  ms = 30_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command("redis-cli", {
+    args: ["-p", String(port), ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGINT");
+    } catch { /* exited */ }
+  }, ms);
+  try {
+    const out = await child.output();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("redis-cli monitor, --memkeys, --bigkeys, --hotkeys, --latency and subscribe against serve", async () => {
+  const [dir, cleanup] = await tempDir("cityhall-redis-cli-");
+  const serve = await startServe(dir, ["--no-http"]);
+  const r = await connectRedis(serve.port, { protocol: 2 });
+  try {
+    for (let i = 1; i <= 20; i++) await r.set(`key${i}`, "x".repeat(i * 10));
+    await r.set("int", "12345");
+
+    const memkeys = await redisCli(serve.port, ["--memkeys"]);
+    assertEquals(memkeys.code, 0, memkeys.stderr);
+    // MEMORY USAGE as Redis 7 reports it: key20 (200 bytes) takes 272, like key19.
+    assert(
+      /Biggest string found '"key(19|20)"' has 272 bytes/.test(memkeys.stdout),
+      memkeys.stdout,
+    );
+    assert(memkeys.stdout.includes("21 strings with 3424 bytes"), memkeys.stdout);
+
+    const bigkeys = await redisCli(serve.port, ["--bigkeys"]);
+    assertEquals(bigkeys.code, 0, bigkeys.stderr);
+    assert(bigkeys.stdout.includes(`Biggest string found '"key20"' has 200 bytes`), bigkeys.stdout);
+    assert(bigkeys.stdout.includes("21 strings with 2105 bytes"), bigkeys.stdout);
+
+    const hotkeys = await redisCli(serve.port, ["--hotkeys"]);
+    assertEquals(hotkeys.code, 1);
+    assert(hotkeys.stderr.includes("ERR An LFU maxmemory policy is not selected"), hotkeys.stderr);
+
+    const latency = await redisCli(serve.port, ["--latency"], 1500);
+    // Non-interactive: one line "min max avg samples" when interrupted.
+    assert(/^\d+ \d+ [\d.]+ \d+\s*$/.test(latency.stdout.trim()), JSON.stringify(latency));
+
+    const monitor = new Deno.Command("redis-cli", {
+      args: ["-p", String(serve.port), "monitor"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await sleep(300);
+    await r.set("watched", "a b");
+    await r.get("watched");
+    let seen = "";
+    const reader = monitor.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const deadline = Date.now() + 15_000;
+    while (!seen.includes('"get" "watched"') && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += value;
+    }
+    monitor.kill("SIGINT");
+    await reader.cancel();
+    await monitor.status;
+    await monitor.stderr.cancel();
+    assert(seen.startsWith("OK\n"), seen);
+    assert(/\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "set" "watched" "a b"\n/.test(seen), seen);
+
+    const sub = new Deno.Command("redis-cli", {
+      args: ["-p", String(serve.port), "subscribe", "news"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let got = "";
+    const pump = (async () => {
+      for await (const chunk of sub.stdout.pipeThrough(new TextDecoderStream())) got += chunk;
+    })();
+    const subDeadline = Date.now() + 15_000;
+    while (!got.includes("news") && Date.now() < subDeadline) await sleep(20);
+    await r.publish("news", "hello");
+    while (!got.includes("hello") && Date.now() < subDeadline) await sleep(20);
+    sub.kill("SIGINT");
+    await sub.status;
+    await pump;
+    await sub.stderr.cancel();
+    assert(got.includes("message\nnews\nhello"), got);
+  } finally {
+    await closeRedis(r);
+    await serve.stop();
+    await cleanup();
+  }
+});
