@@ -6,13 +6,15 @@
  * not share the server's event loop; it checks every reply) and `redis-benchmark` (when
  * installed). CityHall and Redis are measured in alternation, `ROUNDS` times, and the best
  * figure of each is kept: fsync latency on shared disks drifts by 2-3x within a minute.
- * Sizes scale with BENCH_SCALE (default 1).
+ * Sizes scale with BENCH_SCALE (default 1). The pub/sub rows (PUBLISH to 1 and 100 subscribers)
+ * are bench/pubsub.ts's.
  */
 
 import { Database } from "../src/mod.ts";
 import { startServer } from "../src/server/mod.ts";
 import { type Row, scaled } from "./harness.ts";
 import { runLoadProcess } from "./loadgen.ts";
+import { pubsubRows } from "./pubsub.ts";
 
 const CLIENTS = 50;
 const VALUE_SIZE = 100;
@@ -459,6 +461,13 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
           `redis-benchmark -t set,get -c ${CLIENTS} -P ${pipeline} -d ${VALUE_SIZE} -n ${requests}`,
         );
       }
+    }
+
+    // (c) Pub/sub: PUBLISH to 1 and to 100 subscribers (bench/pubsub.ts).
+    for (
+      const row of await pubsubRows(targets, { procNote, peerNote, peer: PEER })
+    ) {
+      add(row);
     }
   } finally {
     await server?.close();
