@@ -235,6 +235,8 @@ export const LATENCY_HISTORY_SAMPLES_MAX: number = 160;
 export const EXPIRY_TRACKED_KEYS_MAX: number = 65_536;
 /** Keys the expiry sweep reads per tick while `expired` events are on. */
 export const EXPIRY_SWEEP_KEYS_PER_TICK: number = 1_000;
+/** Keys whose expiry INFO keyspace reads one by one; past them it reads every 2nd, 4th … key. */
+export const INFO_EXPIRY_EXACT_KEYS: number = 10_000;
 /** Working memory of one LCS (4 bytes per cell of its (n + 1) × (m + 1) table). */
 export const LCS_TABLE_BYTES_MAX: number = 64 * MiB;
 /** Interval of the server's cron: expiry tracking, instantaneous metrics (Redis hz 10). */

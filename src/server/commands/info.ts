@@ -10,6 +10,7 @@ import process from "node:process";
 import { REDIS_COMPAT_VERSION, VERSION } from "../../version.ts";
 import { type CommandContext, lower } from "../context.ts";
 import { replicationRoleOf } from "../../replication/hooks.ts";
+import { INFO_EXPIRY_EXACT_KEYS } from "../../limits.ts";
 
 /** Keys INFO's keyspace section counts exactly before it falls back to the engine's estimate. */
 export const INFO_KEYSPACE_COUNT_MAX = 100_000;
@@ -53,26 +54,32 @@ export interface KeyspaceFigures {
 
 /**
  * Counts keys, keys with a TTL and their mean TTL by reading up to `INFO_KEYSPACE_COUNT_MAX`
- * keys (the engine keeps no count). Past that, `keys` is the engine's entry count (an upper
- * bound) and `expires` is scaled from the share of the keys read, as Redis's avg_ttl is itself a
- * sampled estimate. ARCHITECTURE.md § "Operator commands" has the measured cost.
+ * keys (the engine keeps no count). The expiry of the first `INFO_EXPIRY_EXACT_KEYS` keys is read
+ * one by one (exact below that); past them every 2nd, then 4th, 8th … key is read and stands for
+ * that many keys, so a large keyspace costs a bounded number of lookups and the estimate is
+ * unbiased over the whole range, not only its first keys. Past `INFO_KEYSPACE_COUNT_MAX` keys,
+ * `keys` is the engine's entry count (an upper bound) and `expires` is scaled to it, as Redis's
+ * avg_ttl is itself an estimate. ARCHITECTURE.md § "Operator commands" has the measured cost.
  */
 export async function keyspaceFigures(ctx: CommandContext): Promise<KeyspaceFigures> {
   const db = ctx.server.db;
   const now = Date.now();
   let n = 0;
+  let stride = 1;
   let expires = 0;
   let ttlSumMs = 0;
   for await (const [key] of db.scan({}, { limit: INFO_KEYSPACE_COUNT_MAX + 1 })) {
     if (++n > INFO_KEYSPACE_COUNT_MAX) break;
+    if (n > INFO_EXPIRY_EXACT_KEYS * stride) stride *= 2;
+    if (n % stride !== 0) continue;
     const at = db.getEntry(key)?.expireAtMs ?? 0;
     if (at > now) {
-      expires++;
-      ttlSumMs += at - now;
+      expires += stride;
+      ttlSumMs += (at - now) * stride;
     }
   }
   const avgTtlMs = expires === 0 ? 0 : Math.round(ttlSumMs / expires);
-  if (n <= INFO_KEYSPACE_COUNT_MAX) return { keys: n, expires, avgTtlMs };
+  if (n <= INFO_KEYSPACE_COUNT_MAX) return { keys: n, expires: Math.min(expires, n), avgTtlMs };
   // Too many to count on every INFO: the engine's entry count is an upper bound.
   const st = db.stats();
   const keys = Math.max(n, st.memtableEntries + st.sstableEntries);
