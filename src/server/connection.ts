@@ -284,9 +284,10 @@ export class Connection {
     try {
       let chunks = out.take();
       if (failures !== undefined) chunks = [spliceFailures(concatChunks(chunks), failures)];
-      // Messages that arrived during the wait for durability follow the replies.
-      if (client.pushQueue !== undefined && client.pushQueue.length > 0) {
-        chunks.push(concatChunks(client.pushQueue.take()));
+      // Messages that arrived during the wait for durability follow the replies, copied into
+      // one buffer per 256 KiB at most.
+      while (client.pushQueue !== undefined && client.pushQueue.length > 0) {
+        chunks.push(concatChunks(client.pushQueue.takeUpTo(RESP_OUTPUT_FLUSH_BYTES)));
       }
       await this.#write(chunks);
     } finally {

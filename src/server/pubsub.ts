@@ -99,8 +99,6 @@ export class PubSub implements PublishHook {
   readonly #shards = new Map<string, Entry>();
   #count = 0;
   #nameBytes = 0;
-  /** Messages published since start (CONFIG RESETSTAT does not reset it). */
-  published = 0;
 
   /** An empty registry. */
   constructor(host: PubSubHost) {
@@ -254,7 +252,6 @@ export class PubSub implements PublishHook {
    * it comes before the PUBLISH reply as in Redis). Returns the number of deliveries.
    */
   publish(channel: Uint8Array, message: Uint8Array, from?: Client): number {
-    this.published++;
     let n = 0;
     const entry = this.#channels.get(keyId(channel));
     if (entry !== undefined) {
@@ -275,7 +272,6 @@ export class PubSub implements PublishHook {
 
   /** SPUBLISH: delivers `message` to the shard channel's subscribers. */
   spublish(channel: Uint8Array, message: Uint8Array, from?: Client): number {
-    this.published++;
     const entry = this.#shards.get(keyId(channel));
     if (entry === undefined) return 0;
     const frames = new MessageFrames([PUSH_KIND.smessage, channel, message]);

@@ -86,20 +86,16 @@ export class PushQueue {
 
 const EMPTY = new Uint8Array(0);
 
-/** `parts` joined into one array. */
-function join(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+/** Writes the ASCII string `s` at `at`; returns the position after it. */
+function ascii(out: Uint8Array, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i);
+  return at;
 }
 
 /**
  * A push frame of bulk strings: `*n` (RESP2) or `>n` (RESP3) then each part as `$len\r\n…\r\n`;
- * a trailing integer when `count` is given (subscribe confirmations).
+ * a trailing integer when `count` is given (subscribe confirmations). One allocation, no
+ * encoder: every header is ASCII.
  */
 export function pushFrame(
   protocol: RespVersion,
@@ -107,22 +103,22 @@ export function pushFrame(
   count?: number,
 ): Uint8Array {
   const n = parts.length + (count === undefined ? 0 : 1);
-  const pieces: Uint8Array[] = [encoder.encode(`${protocol === 3 ? ">" : "*"}${n}\r\n`)];
-  let total = pieces[0]!.length;
+  const head = `${protocol === 3 ? ">" : "*"}${n}\r\n`;
+  const tail = count === undefined ? "" : `:${count}\r\n`;
+  let total = head.length + tail.length;
+  for (const p of parts) total += 1 + String(p.length).length + 2 + p.length + 2;
+  const out = new Uint8Array(total);
+  let at = ascii(out, 0, head);
   for (const p of parts) {
-    const head = encoder.encode(`$${p.length}\r\n`);
-    pieces.push(head, p, CRLF);
-    total += head.length + p.length + 2;
+    at = ascii(out, at, `$${p.length}\r\n`);
+    out.set(p, at);
+    at += p.length;
+    out[at++] = 13;
+    out[at++] = 10;
   }
-  if (count !== undefined) {
-    const tail = encoder.encode(`:${count}\r\n`);
-    pieces.push(tail);
-    total += tail.length;
-  }
-  return join(pieces, total);
+  ascii(out, at, tail);
+  return out;
 }
-
-const CRLF = encoder.encode("\r\n");
 
 /**
  * One published message, encoded lazily once per protocol version and then shared by every
