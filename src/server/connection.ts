@@ -166,6 +166,8 @@ export class Connection {
       while (paused !== undefined) {
         // Replies so far go out first; messages may reach the client while it waits.
         await this.#flush();
+        // Nothing more is read while held: no request deadline runs against a paused client.
+        client.requestStartMs = 0;
         this.#paused = true;
         this.#schedulePush();
         try {

@@ -72,6 +72,12 @@ export class ExpiryTracker {
     this.#nextSweepMs = 0;
   }
 
+  /** Forgets every tracked key (FLUSHDB deleted them all). */
+  forgetAll(): void {
+    this.#heap.length = 0;
+    this.#due.clear();
+  }
+
   /** Keys tracked now. */
   get size(): number {
     return this.#due.size;

@@ -119,6 +119,11 @@ export class PubSub implements PublishHook {
     return this.#nameBytes;
   }
 
+  /** Channels (or shard channels) with at least one subscriber (INFO `pubsub_channels`). */
+  channelCount(kind: "channel" | "shard"): number {
+    return this.#map(kind).size;
+  }
+
   /** Distinct patterns (PUBSUB NUMPAT). */
   get patternCount(): number {
     return this.#patterns.size;

@@ -47,6 +47,29 @@ Deno.test("expired events: a key whose TTL passes is announced without being rea
   }
 });
 
+Deno.test("expired events: keys FLUSHALL deleted are not announced as expired later", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port, { protocol: 2 });
+  const sub = await RawClient.connect(t.port);
+  try {
+    await r.config("SET", "notify-keyspace-events", "Ex");
+    await sub.send("SUBSCRIBE __keyevent@0__:expired\r\n");
+    await sub.readUntil((s) => s.endsWith(":1\r\n"));
+    await r.set("flushed", "v", "PX", 200);
+    await r.flushall();
+    await sleep(500);
+    await r.set("marker", "v", "PX", 1);
+    assertEquals(
+      await readFor(sub, (s) => s.includes("marker")),
+      "*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$6\r\nmarker\r\n",
+    );
+  } finally {
+    sub.close();
+    await closeRedis(r);
+    await t.close();
+  }
+});
+
 Deno.test("expired events: the sweep finds keys given a TTL outside RESP (engine, HTTP, restart)", async () => {
   const t = await startTestServer();
   const r = await connectRedis(t.port, { protocol: 2 });

@@ -282,3 +282,36 @@ Deno.test("MONITOR streams another client's commands, a transaction's at EXEC", 
     await t.close();
   }
 });
+
+Deno.test("MEMORY STATS, MEMORY DOCTOR, LATENCY HISTOGRAM and INFO's pub/sub fields answer plausibly", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port, { protocol: 2 });
+  const sub = await RawClient.connect(t.port);
+  try {
+    await r.mset("a", "1", "b", "2");
+    const stats = await r.call("memory", "stats") as unknown[];
+    const map = new Map<string, unknown>();
+    for (let i = 0; i < stats.length; i += 2) map.set(String(stats[i]), stats[i + 1]);
+    assertEquals(map.get("keys.count"), 2);
+    assert(Number(map.get("total.allocated")) > 0);
+    assert(String(await r.call("memory", "doctor")).length > 0);
+    assertEquals(
+      await r.call("memory", "malloc-stats"),
+      "Stats not supported for the current allocator\n",
+    );
+    const hist = await r.call("latency", "histogram", "mset", "nosuch") as unknown[];
+    assertEquals(hist[0], "mset");
+    const detail = hist[1] as unknown[];
+    assertEquals(detail.slice(0, 2), ["calls", 1]);
+    await sub.send("SUBSCRIBE x y\r\nPSUBSCRIBE z*\r\n");
+    await sub.readUntil((s) => s.endsWith(":3\r\n"));
+    const info = await r.info("stats") + await r.info("clients");
+    for (const line of ["pubsub_channels:2", "pubsub_patterns:1", "cityhall_pubsub_clients:1"]) {
+      assert(info.includes(line + "\r\n"), `${line} in ${info}`);
+    }
+  } finally {
+    sub.close();
+    await closeRedis(r);
+    await t.close();
+  }
+});

@@ -19,6 +19,7 @@ import {
 } from "../context.ts";
 import { replicationRoleOf } from "../../replication/hooks.ts";
 import { globMatch } from "../glob.ts";
+import { TxnContext } from "../transaction.ts";
 import { configCommand } from "./config.ts";
 import { info } from "./info.ts";
 
@@ -198,6 +199,8 @@ async function flushdb(ctx: CommandContext): Promise<void> {
   await ctx.server.db.clear();
   // Series lost their keys: drop their in-memory state now, not at the next maintenance round.
   ctx.server.timeseries.collectAllGarbage();
+  // The engine deleted every key itself: no tracked TTL may later be announced as expired.
+  if (!(ctx instanceof TxnContext)) ctx.server.notifier.tracker.forgetAll();
   ctx.server.logger("info", "database cleared", { client: ctx.client.id });
   ctx.out.ok();
 }
