@@ -177,14 +177,14 @@ export class Connection {
         }
         paused = host.dispatcher.pauseFor(ctx, args);
       }
-      // Messages that arrived while this batch waited come before the next reply.
-      if (client.pushQueue !== undefined && client.pushQueue.length > 0) {
-        for (const chunk of client.pushQueue.take()) out.raw(chunk);
-      }
       let wait = host.gate.waitFor(client);
       while (wait !== undefined) {
         await wait;
         wait = host.gate.waitFor(client);
+      }
+      // Messages that arrived while this batch waited come before the next reply.
+      if (client.pushQueue !== undefined && client.pushQueue.length > 0) {
+        for (const chunk of client.pushQueue.take()) out.raw(chunk);
       }
       const wasAuthenticated = client.authenticated;
       const running = host.dispatcher.execute(ctx, args);

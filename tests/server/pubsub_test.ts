@@ -6,6 +6,8 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { createClient } from "redis";
 import { publishSeriesSamples } from "../../src/server/mod.ts";
+import type { Client } from "../../src/server/context.ts";
+import type { ExclusiveGate } from "../../src/server/gate.ts";
 import { PUBSUB_CLIENT_SUBSCRIPTIONS_MAX, PUBSUB_PATTERNS_MAX } from "../../src/limits.ts";
 import {
   closeRedis,
@@ -243,6 +245,34 @@ Deno.test("publishSeriesSamples: a series' samples on __ts__:<key>, nothing enco
         "*3\r\n$7\r\nmessage\r\n$15\r\n__ts__:sensor:1\r\n$16\r\n1700000001000 -3\r\n",
     );
     assert(t.server.pubsub.hasSubscribers(new TextEncoder().encode("__ts__:sensor:1")));
+  } finally {
+    sub.close();
+    await t.close();
+  }
+});
+
+Deno.test("a message published while a command waits behind a transaction comes before its reply", async () => {
+  const t = await startTestServer();
+  // The server's transaction gate, held here the way another client's EXEC holds it while one
+  // of its commands is asynchronous (KEYS, DBSIZE, AUTH): commands of others wait at it.
+  const core = t.server as unknown as { gate: ExclusiveGate; clients: Map<number, Client> };
+  const holder = {};
+  const sub = await RawClient.connect(t.port);
+  try {
+    await sub.send("HELLO 3\r\nSUBSCRIBE c\r\n");
+    await sub.readUntil((s) => s.endsWith(":1\r\n"));
+    assertEquals(core.gate.acquire(holder), undefined);
+    await sub.send("PING\r\n");
+    // The PING was read and waits at the gate.
+    await eventually(() => [...core.clients.values()].some((c) => c.busy), 10_000, "PING held");
+    const enc = new TextEncoder();
+    assertEquals(t.server.pubsub.publish(enc.encode("c"), enc.encode("m")), 1);
+    core.gate.release(holder);
+    // The message happened before the PING ran: it is read first.
+    assertEquals(
+      await sub.readUntil((s) => s.includes("+PONG\r\n")),
+      ">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n+PONG\r\n",
+    );
   } finally {
     sub.close();
     await t.close();
