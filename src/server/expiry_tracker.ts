@@ -23,6 +23,7 @@ import type { Database, WriteOp } from "../mod.ts";
 import { EXPIRY_SWEEP_KEYS_PER_TICK, EXPIRY_TRACKED_KEYS_MAX } from "../limits.ts";
 import { toBytes } from "../util/bytes.ts";
 import { keyId } from "./txn_overlay.ts";
+import { isInternalKey, USER_KEYS_END } from "../keyspace/mod.ts";
 
 /** What the tracker reads. */
 export interface ExpiryTrackerHost {
@@ -86,8 +87,12 @@ export class ExpiryTracker {
   /** Records the expiries a batch sets or clears. */
   observe(ops: readonly WriteOp[]): void {
     for (const op of ops) {
+      // Log ops and a series' internal data (`0xFF …`) carry no time to live of a key.
+      if (op.type === "log") continue;
       const key = toBytes(op.key);
-      const at = op.type === "put" ? op.expireAtMs ?? 0 : 0;
+      if (isInternalKey(key)) continue;
+      // A string (`put`) or another type's metadata (`meta`, a time series) at its user key.
+      const at = op.type === "delete" ? 0 : op.expireAtMs ?? 0;
       if (at > 0) this.#track(key, at);
       else if (this.#due.size > 0) this.#due.delete(keyId(key));
     }
@@ -138,7 +143,8 @@ export class ExpiryTracker {
 
   async #sweep(): Promise<void> {
     const db = this.#host.db;
-    const range: { start?: Uint8Array } = {};
+    // User keys only: internal data (`0xFF …`) has no time to live of its own.
+    const range: { start?: Uint8Array; end: Uint8Array } = { end: USER_KEYS_END };
     if (this.#sweepAfter !== null) {
       const next = new Uint8Array(this.#sweepAfter.length + 1);
       next.set(this.#sweepAfter);

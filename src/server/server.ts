@@ -39,7 +39,7 @@ import {
 } from "../limits.ts";
 import { KeyspaceNotifier } from "./notifications.ts";
 import { Operator, operatorConfigDefaults } from "./operator.ts";
-import { type PublishHook, PubSub } from "./pubsub.ts";
+import { type PublishHook, publishSeriesSamples, PubSub } from "./pubsub.ts";
 import { AuthFailures } from "./auth_guard.ts";
 import { Connection } from "./connection.ts";
 import { Context, Dispatcher } from "./dispatch.ts";
@@ -49,7 +49,7 @@ import { RespWriter } from "./resp_writer.ts";
 import { ScanCursorTable } from "./scan_cursor.ts";
 import { execTransaction, WatchRegistry } from "./transaction.ts";
 import type { CommandContext } from "./context.ts";
-import { TimeSeriesStore } from "../timeseries/mod.ts";
+import { type SampleListener, TimeSeriesStore } from "../timeseries/mod.ts";
 
 export { unknownCommandError } from "./dispatch.ts";
 
@@ -229,6 +229,7 @@ class ServerCore implements ServerState, Server {
   readonly dispatcher: Dispatcher;
   readonly timeseries: TimeSeriesStore;
   readonly #ownsTimeseries: boolean;
+  readonly #sampleListener: SampleListener;
   readonly authFailures = new AuthFailures();
   readonly startTimeMs = Date.now();
   lastSaveMs = Date.now();
@@ -274,6 +275,14 @@ class ServerCore implements ServerState, Server {
     this.timeseries = options.timeseries ??
       TimeSeriesStore.open(db, options.logger ? { logger: options.logger } : {});
     this.pubsub = new PubSub(this);
+    // The live feed: samples a command wrote go out on `__ts__:<key>` while anyone listens
+    // (ARCHITECTURE.md § "Pub/sub", Publishing from other layers).
+    const pubsub = this.pubsub;
+    this.#sampleListener = {
+      active: () => !pubsub.idle,
+      samples: (key, samples) => void publishSeriesSamples(pubsub, key, samples),
+    };
+    this.timeseries.sampleListener = this.#sampleListener;
     this.notifier = new KeyspaceNotifier(this.pubsub, this);
     this.operator = new Operator(this);
     this.operator.start();
@@ -386,6 +395,9 @@ class ServerCore implements ServerState, Server {
       }, 5000);
       await Promise.allSettled([...this.#tasks]);
       clearTimeout(grace);
+      if (this.timeseries.sampleListener === this.#sampleListener) {
+        this.timeseries.sampleListener = undefined;
+      }
       if (this.#ownsTimeseries) await this.timeseries.close();
       this.logger("info", "RESP server closed", { port: this.port });
       this.#resolveFinished();

@@ -27,6 +27,14 @@ import {
 } from "./log.ts";
 import type { Series, SeriesSet } from "./series_set.ts";
 
+/** A sample a command wrote (the value stored after its duplicate policy). */
+export interface WrittenSample {
+  /** Timestamp, Unix ms. */
+  timestampMs: number;
+  /** Value stored. */
+  value: number;
+}
+
 /** Rough bytes of one SAMPLES entry sample in the log (ts varint + f64). */
 const SAMPLE_LOG_BYTES = 11;
 
@@ -47,6 +55,10 @@ export class Batch {
   readonly stateDirty = new Set<Series>();
   /** Series created by this command, by key (binary string), before the batch is written. */
   readonly created = new Map<string, Series>();
+  /** Rule destinations a closed or recomputed bucket wrote a sample into, in order. */
+  readonly ruleOutputs = new Set<Series>();
+  /** Samples written per series, kept only while a `SampleListener` wants them. */
+  written: Map<Series, WrittenSample[]> | undefined;
   #logBytes = 0;
 
   /** Starts a batch on `db`. */

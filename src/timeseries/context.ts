@@ -11,7 +11,7 @@ import { ERR_WRONGTYPE, TYPE_TIMESERIES, type VersionAllocator } from "../keyspa
 import { ByteReader } from "../util/buffers.ts";
 import { KIND_META } from "../util/entry.ts";
 import type { Logger } from "../util/log.ts";
-import { Batch } from "./batch.ts";
+import { Batch, type WrittenSample } from "./batch.ts";
 import type { ChunkStore } from "./chunks.ts";
 import { binaryString } from "./meta.ts";
 import type { Series, SeriesSet } from "./series_set.ts";
@@ -29,10 +29,28 @@ export interface Written<T> {
   value: T;
   /** Resolves when durable (at once when nothing was written or a custom writer tracks it). */
   durable: Promise<void>;
+  /**
+   * Keys of the rule destinations the command wrote a sample into (RedisTimeSeries announces
+   * them as `ts.add:dest`); empty when none.
+   */
+  ruleOutputs: Uint8Array[];
 }
+
+const NO_KEYS: Uint8Array[] = [];
 
 /** The `-READONLY` error of a replica. */
 export const ERR_READONLY = "READONLY You can't write against a read only replica.";
+
+/**
+ * Hears of the samples commands write (the RESP server publishes them on `__ts__:<key>`).
+ * `active()` is asked once per command: false means nothing is collected.
+ */
+export interface SampleListener {
+  /** True when samples should be collected for the command about to run. */
+  active(): boolean;
+  /** Samples of series `key` one command wrote, in order, after the write was applied. */
+  samples(key: Uint8Array, samples: readonly WrittenSample[]): void;
+}
 
 /** The shared state of the time-series layer. */
 export interface StoreContext {
@@ -45,6 +63,8 @@ export interface StoreContext {
   readonly seriesMax: number;
   /** Wall clock for `*` timestamps. */
   nowMs(): number;
+  /** Who hears of written samples (none by default). */
+  sampleListener: SampleListener | undefined;
 }
 
 /**
@@ -92,6 +112,8 @@ export function run<T>(
   const db = ctx.db;
   if (db.readOnly) throw new TsError(ERR_READONLY);
   const b = new Batch(db, ctx.set, ctx.chunks);
+  const listener = ctx.sampleListener;
+  if (listener !== undefined && listener.active()) b.written = new Map();
   let value: T;
   let failure: unknown;
   try {
@@ -117,7 +139,12 @@ export function run<T>(
       throw new TsError("ERR TSDB: the write was refused by the storage engine");
     }
     for (const e of b.afterWrite()) ctx.set.apply(db, [e], b.seq);
+    // Told once the write is applied (a subscriber's message is itself sent once durable).
+    if (b.written !== undefined) {
+      for (const [series, samples] of b.written) listener!.samples(series.key, samples);
+    }
   }
   if (failure !== undefined) throw failure;
-  return { value: value!, durable };
+  const ruleOutputs = b.ruleOutputs.size === 0 ? NO_KEYS : [...b.ruleOutputs].map((s) => s.key);
+  return { value: value!, durable, ruleOutputs };
 }

@@ -13,7 +13,8 @@
  */
 
 export { type TimeSeriesOptions, TimeSeriesStore } from "./store.ts";
-export { ERR_READONLY, type Writer, type Written } from "./context.ts";
+export { ERR_READONLY, type SampleListener, type Writer, type Written } from "./context.ts";
+export type { WrittenSample } from "./batch.ts";
 export { TsError } from "./write.ts";
 export type { CreateOptions, SampleIn } from "./series_ops.ts";
 export type { Points, RangeArgs, SeriesInfo, SeriesResult } from "./query.ts";

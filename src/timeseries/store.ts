@@ -18,7 +18,14 @@ import { internalKey, SPACE_TS_REGISTRY, VersionAllocator } from "../keyspace/mo
 import { TS_HEADS_BYTES_MAX, TS_MAINTENANCE_INTERVAL_MS, TS_SERIES_MAX } from "../limits.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { ChunkStore } from "./chunks.ts";
-import { findSeries, getSeries, type StoreContext, type Writer, type Written } from "./context.ts";
+import {
+  findSeries,
+  getSeries,
+  type SampleListener,
+  type StoreContext,
+  type Writer,
+  type Written,
+} from "./context.ts";
 import type { LabelFilter } from "./labels.ts";
 import { decodeLog, ENTRY_DROP, ENTRY_META, type LogEntry, TS_LOG_KEY } from "./log.ts";
 import {
@@ -74,6 +81,7 @@ export class TimeSeriesStore implements LogConsumer {
       logger: options.logger ?? silentLogger,
       seriesMax: options.seriesMax ?? TS_SERIES_MAX,
       nowMs: options.nowMs ?? Date.now,
+      sampleListener: undefined,
     };
     this.#headsBytesMax = options.headsBytesMax ?? TS_HEADS_BYTES_MAX;
   }
@@ -125,6 +133,19 @@ export class TimeSeriesStore implements LogConsumer {
   /** The shared context (for front ends that compose operations, and tests). */
   get context(): StoreContext {
     return this.#ctx;
+  }
+
+  /**
+   * Who hears of the samples commands write (the RESP server's `__ts__:<key>` feed); one at a
+   * time, `undefined` for none. Samples a replica applies from its leader are not told.
+   */
+  get sampleListener(): SampleListener | undefined {
+    return this.#ctx.sampleListener;
+  }
+
+  /** Sets (or, with `undefined`, removes) the listener of written samples. */
+  set sampleListener(listener: SampleListener | undefined) {
+    this.#ctx.sampleListener = listener;
   }
 
   /** Series in memory. */

@@ -156,6 +156,7 @@ export function writeSample(
   }
   if (last < 0 || ts > last) {
     b.headUpsert(series, ts, value);
+    noteWritten(b, series, ts, value);
     maybeSeal(b, series);
     if (meta.rules.length > 0 && last >= 0) closeBuckets(b, series, last, ts, value, depth);
     return ts;
@@ -187,8 +188,18 @@ export function writeSample(
     if (Object.is(next, existing)) return ts;
   }
   setSample(b, series, ts, next);
+  noteWritten(b, series, ts, next);
   if (meta.rules.length > 0) recomputeRules(b, series, ts, depth);
   return ts;
+}
+
+/** Keeps a written sample for the store's `SampleListener` (only while it wants them). */
+function noteWritten(b: Batch, series: Series, ts: number, value: number): void {
+  const written = b.written;
+  if (written === undefined) return;
+  let list = written.get(series);
+  if (list === undefined) written.set(series, list = []);
+  list.push({ timestampMs: ts, value });
 }
 
 /** Sets the sample at `ts` (head or chunk, whichever holds that time). */
@@ -298,6 +309,7 @@ function emitBucket(b: Batch, src: Series, r: Rule, start: number, depth: number
   const v = aggregate(r.aggregator, s.ts, s.values, 0, n, edges);
   try {
     writeSample(b, dst, start, v, "last", depth + 1);
+    b.ruleOutputs.add(dst);
   } catch (err) {
     // A destination that refuses (its own retention) keeps its data, as in RedisTimeSeries.
     if (!(err instanceof TsError)) throw err;

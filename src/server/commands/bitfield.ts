@@ -20,6 +20,7 @@ import {
 } from "../context.ts";
 import { NOTIFY, notify, notifyMiss, notifyNew } from "../notifications.ts";
 import { putOp } from "./expiry.ts";
+import { stringEntry } from "./strings.ts";
 
 const ERR_TYPE =
   "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
@@ -128,7 +129,7 @@ function fit(sum: bigint, op: Op): [bigint | undefined, boolean] {
 export function bitfield(ctx: CommandContext, readOnly: boolean): void {
   const key = ctx.args[1]!;
   const ops = parseOps(ctx.args, readOnly);
-  const e = ctx.server.db.getEntry(key);
+  const e = stringEntry(ctx, key);
   const writes = ops.some((o) => o.kind !== "get");
   if (e === undefined && !writes) notifyMiss(ctx, key);
   let buf = e?.value ?? new Uint8Array(0);

@@ -24,6 +24,7 @@ import {
 } from "../context.ts";
 import { NOTIFY, notify, notifyMiss, notifyNew } from "../notifications.ts";
 import { putOp } from "./expiry.ts";
+import { stringEntry } from "./strings.ts";
 import { bitfield } from "./bitfield.ts";
 
 const ERR_BIT_OFFSET = "ERR bit offset is not an integer or out of range";
@@ -42,9 +43,9 @@ export function bitOffsetArg(bytes: Uint8Array): number {
   return Number(v);
 }
 
-/** The string at `key` for a read (empty when missing; a miss is notified). */
+/** The string at `key` for a read (empty when missing; a miss is notified; WRONGTYPE). */
 function readValue(ctx: CommandContext, key: Uint8Array): Uint8Array | undefined {
-  const e = ctx.server.db.getEntry(key);
+  const e = stringEntry(ctx, key);
   if (e === undefined) notifyMiss(ctx, key);
   return e?.value;
 }
@@ -54,7 +55,7 @@ function setbit(ctx: CommandContext): void {
   const offset = bitOffsetArg(ctx.args[2]!);
   const bit = parseInt64(ctx.args[3]!);
   if (bit !== 0n && bit !== 1n) throw new ReplyError("ERR bit is not an integer or out of range");
-  const e = ctx.server.db.getEntry(key);
+  const e = stringEntry(ctx, key);
   const old = e?.value ?? EMPTY;
   const byte = offset >> 3;
   const mask = 0x80 >> (offset & 7);

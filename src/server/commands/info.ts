@@ -11,6 +11,7 @@ import { REDIS_COMPAT_VERSION, VERSION } from "../../version.ts";
 import { type CommandContext, lower } from "../context.ts";
 import { replicationRoleOf } from "../../replication/hooks.ts";
 import { INFO_EXPIRY_EXACT_KEYS } from "../../limits.ts";
+import { USER_KEYS_END } from "../../keyspace/mod.ts";
 
 /** Keys INFO's keyspace section counts exactly before it falls back to the engine's estimate. */
 export const INFO_KEYSPACE_COUNT_MAX = 100_000;
@@ -68,7 +69,9 @@ export async function keyspaceFigures(ctx: CommandContext): Promise<KeyspaceFigu
   let stride = 1;
   let expires = 0;
   let ttlSumMs = 0;
-  for await (const [key] of db.scan({}, { limit: INFO_KEYSPACE_COUNT_MAX + 1 })) {
+  // User keys only (a series is one key: its internal data under `0xFF` is not counted).
+  const range = { end: USER_KEYS_END };
+  for await (const [key] of db.scan(range, { limit: INFO_KEYSPACE_COUNT_MAX + 1 })) {
     if (++n > INFO_KEYSPACE_COUNT_MAX) break;
     if (n > INFO_EXPIRY_EXACT_KEYS * stride) stride *= 2;
     if (n % stride !== 0) continue;

@@ -5,7 +5,12 @@
  * MEMORY USAGE answers what Redis 7.0 (jemalloc) would report for the same string: the value
  * object (16 bytes for an integer, the embstr allocation up to 44 bytes, else the object plus
  * its sds allocation), the key's sds allocation and a dict entry, with jemalloc's size classes —
- * not what CityHall's engine spends (see INFO cityhall for that).
+ * not what CityHall's engine spends (see INFO cityhall for that). For a time series it is what
+ * RedisTimeSeries reports (TS.INFO's memoryUsage) plus the key and its dict entry.
+ *
+ * Keys starting with byte 0xFF are CityHall's internal data (ARCHITECTURE.md § "Keyspace"):
+ * MEMORY USAGE and OBJECT refuse them (their key is not where the dispatcher's key positions
+ * look) and RANDOMKEY never descends into them.
  *
  * @module
  */
@@ -23,6 +28,9 @@ import {
 } from "../context.ts";
 import { notifyMiss } from "../notifications.ts";
 import { compareBytes, hasPrefix } from "../../util/bytes.ts";
+import { ERR_RESERVED_KEY, isInternalKey, USER_KEYS_END } from "../../keyspace/mod.ts";
+import { KIND_META } from "../../util/entry.ts";
+import { TsError } from "../../timeseries/mod.ts";
 import { countKeys } from "./keys.ts";
 
 // ---------------------------------------------------------------- SLOWLOG
@@ -242,6 +250,21 @@ export function stringEncoding(value: Uint8Array): "int" | "embstr" | "raw" {
   return value.length <= 44 ? "embstr" : "raw";
 }
 
+/**
+ * MEMORY USAGE of a time series: TS.INFO's memoryUsage (what RedisTimeSeries' own memory
+ * callback reports to Redis), plus the key's sds allocation and a dict entry as for a string.
+ */
+function seriesMemoryUsage(ctx: CommandContext, key: Uint8Array): number {
+  let bytes: number;
+  try {
+    bytes = ctx.server.timeseries.info(key).memoryUsage;
+  } catch (err) {
+    if (err instanceof TsError) throw new ReplyError(err.reply);
+    throw err;
+  }
+  return bytes + sdsSize(key.length) + 24;
+}
+
 /** MEMORY USAGE of a string key, as Redis 7.0 would report it. */
 export function memoryUsage(key: Uint8Array, value: Uint8Array): number {
   const enc = stringEncoding(value);
@@ -339,9 +362,12 @@ function memory(ctx: CommandContext): void | Promise<void> {
           }
         } else throw new ReplyError(ERR_SYNTAX);
       }
-      const e = ctx.server.db.getEntry(args[2]!);
+      const key = args[2]!;
+      if (isInternalKey(key)) throw new ReplyError(ERR_RESERVED_KEY);
+      const e = ctx.server.db.getEntry(key);
       if (e === undefined) return out.null();
-      return out.integer(memoryUsage(args[2]!, e.value));
+      if (e.kind === KIND_META) return out.integer(seriesMemoryUsage(ctx, key));
+      return out.integer(memoryUsage(key, e.value));
     }
     case "stats":
       if (n !== 2) throw arityError("memory|stats");
@@ -392,6 +418,7 @@ function object(ctx: CommandContext): void {
     throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try OBJECT HELP.`);
   }
   if (args.length !== 3) throw arityError(`object|${sub}`);
+  if (isInternalKey(args[2]!)) throw new ReplyError(ERR_RESERVED_KEY);
   const e = ctx.server.db.getEntry(args[2]!);
   if (e === undefined) {
     notifyMiss(ctx, args[2]!);
@@ -399,7 +426,8 @@ function object(ctx: CommandContext): void {
   }
   switch (sub) {
     case "encoding":
-      return out.bulk(stringEncoding(e.value));
+      // A module type's value (a time series) is a "raw" object in Redis.
+      return out.bulk(e.kind === KIND_META ? "raw" : stringEncoding(e.value));
     case "freq":
       // As Redis with a non-LFU policy: the only policy here is noeviction.
       throw new ReplyError(
@@ -416,12 +444,18 @@ function object(ctx: CommandContext): void {
 
 // ---------------------------------------------------------------- RANDOMKEY and TOUCH
 
+/** The first (or last) user key of `range`; never an internal key (`0xFF …`). */
 async function firstKey(
   ctx: CommandContext,
   range: { prefix: Uint8Array } | { start: Uint8Array },
   reverse = false,
 ): Promise<Uint8Array | undefined> {
-  for await (const [key] of ctx.server.db.scan(range, { limit: 1, reverse })) return key;
+  // Only the empty prefix and a start past the user keys could reach 0xFF (a non-empty prefix
+  // comes from a user key, so it never starts with 0xFF): bound both by the user range.
+  const bounded = "prefix" in range
+    ? range.prefix.length === 0 ? { end: USER_KEYS_END } : range
+    : { start: range.start, end: USER_KEYS_END };
+  for await (const [key] of ctx.server.db.scan(bounded, { limit: 1, reverse })) return key;
   return undefined;
 }
 

@@ -86,15 +86,16 @@ function renameGeneric(ctx: CommandContext, nx: boolean): void {
   if (e.kind === KIND_META) {
     // Another type: its layer moves the metadata and keeps its data attached.
     viaTimeseries(ctx, () => ctx.server.timeseries.rename(src, dst, (ops) => ctx.write(ops)));
-    return nx ? ctx.out.integer(1) : ctx.out.ok();
+  } else {
+    ctx.write([
+      { type: "delete", key: src },
+      e.expireAtMs === 0
+        ? { type: "put", key: dst, value: e.value }
+        : { type: "put", key: dst, value: e.value, expireAtMs: e.expireAtMs },
+    ]);
   }
-  ctx.write([
-    { type: "delete", key: src },
-    e.expireAtMs === 0
-      ? { type: "put", key: dst, value: e.value }
-      : { type: "put", key: dst, value: e.value, expireAtMs: e.expireAtMs },
-  ]);
-  // As Redis: the destination is always added anew, then the rename is announced.
+  // As Redis, whatever the type: the destination is always added anew, then the rename is
+  // announced.
   notify(ctx, NOTIFY.new, "new", dst);
   notify(ctx, NOTIFY.generic, "rename_from", src);
   notify(ctx, NOTIFY.generic, "rename_to", dst);
@@ -123,13 +124,13 @@ function copy(ctx: CommandContext): void {
   if (!replace && db.getEntry(dst) !== undefined) return ctx.out.integer(0);
   if (e.kind === KIND_META) {
     viaTimeseries(ctx, () => ctx.server.timeseries.copy(src, dst, (ops) => ctx.write(ops)));
-    return ctx.out.integer(1);
+  } else {
+    ctx.write([
+      e.expireAtMs === 0
+        ? { type: "put", key: dst, value: e.value }
+        : { type: "put", key: dst, value: e.value, expireAtMs: e.expireAtMs },
+    ]);
   }
-  ctx.write([
-    e.expireAtMs === 0
-      ? { type: "put", key: dst, value: e.value }
-      : { type: "put", key: dst, value: e.value, expireAtMs: e.expireAtMs },
-  ]);
   notify(ctx, NOTIFY.new, "new", dst);
   notify(ctx, NOTIFY.generic, "copy_to", dst);
   ctx.out.integer(1);

@@ -19,6 +19,7 @@ import {
   ReplyError,
 } from "../context.ts";
 import { notifyMiss } from "../notifications.ts";
+import { KIND_PUT } from "../../util/entry.ts";
 
 function lcs(ctx: CommandContext): void {
   const { args, out } = ctx;
@@ -27,6 +28,10 @@ function lcs(ctx: CommandContext): void {
   if (ea === undefined) notifyMiss(ctx, args[1]!);
   const eb = db.getEntry(args[2]!);
   if (eb === undefined) notifyMiss(ctx, args[2]!);
+  if ((ea !== undefined && ea.kind !== KIND_PUT) || (eb !== undefined && eb.kind !== KIND_PUT)) {
+    // Redis 7.0's words for a key of another type (a time series here), not WRONGTYPE.
+    throw new ReplyError("ERR The specified keys must contain string values");
+  }
   let getLen = false;
   let getIdx = false;
   let withMatchLen = false;

@@ -5,6 +5,11 @@
  * reply waits for durability like any write), format the reply. ARCHITECTURE.md
  * § "Time-series commands".
  *
+ * Keyspace events as RedisTimeSeries 1.8 publishes them (class `d`, except `ts.incrby` /
+ * `ts.decrby`, which it files under `g`), plus Redis's own `new` for a key a command created;
+ * unlike RedisTimeSeries, only for writes that happened (ARCHITECTURE.md § "Keyspace
+ * notifications").
+ *
  * @module
  */
 
@@ -27,6 +32,7 @@ import {
   upper,
 } from "./_ts_args.ts";
 import { TS_SAMPLES_PER_WRITE_MAX } from "../../limits.ts";
+import { NOTIFY, notify, notifyNew } from "../notifications.ts";
 
 const STAR = 42;
 
@@ -47,15 +53,27 @@ function call<T>(fn: () => T): T {
   }
 }
 
+/**
+ * `ts.add:dest` for each rule destination a closed bucket wrote into, before the source's own
+ * event (RedisTimeSeries announces them while it adds). Not for TS.DEL's recomputed buckets
+ * nor BACKFILL, which RedisTimeSeries does not announce either (it has no BACKFILL).
+ */
+function notifyRuleOutputs(ctx: CommandContext, keys: readonly Uint8Array[]): void {
+  for (const key of keys) notify(ctx, NOTIFY.module, "ts.add:dest", key);
+}
+
 function create(ctx: CommandContext): void {
   const options = parseCreateArgs(ctx.args, 2);
   call(() => ctx.server.timeseries.create(ctx.args[1]!, options, write(ctx)));
+  notifyNew(ctx, ctx.args[1]!, false);
+  notify(ctx, NOTIFY.module, "ts.create", ctx.args[1]!);
   ctx.out.ok();
 }
 
 function alter(ctx: CommandContext): void {
   const options = parseCreateArgs(ctx.args, 2);
   call(() => ctx.server.timeseries.alter(ctx.args[1]!, options, write(ctx)));
+  notify(ctx, NOTIFY.module, "ts.alter", ctx.args[1]!);
   ctx.out.ok();
 }
 
@@ -90,6 +108,9 @@ function add(ctx: CommandContext): void {
     }
   }
   const result = call(() => store.add({ key: args[1]!, ts, value }, options, write(ctx)));
+  notifyNew(ctx, args[1]!, existing !== undefined);
+  notifyRuleOutputs(ctx, result.ruleOutputs);
+  notify(ctx, NOTIFY.module, "ts.add", args[1]!);
   ctx.out.integer(result.value);
 }
 
@@ -123,6 +144,13 @@ function madd(ctx: CommandContext): void {
     items.push({ key: args[i]!, ts, value });
   }
   const result = call(() => ctx.server.timeseries.madd(items, write(ctx)));
+  notifyRuleOutputs(ctx, result.ruleOutputs);
+  // TS.MADD creates no series (as RedisTimeSeries): `ts.add` per sample written, in order.
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    if (item instanceof TsErrorClass || typeof result.value[i] !== "number") continue;
+    notify(ctx, NOTIFY.module, "ts.add", item.key);
+  }
   ctx.out.array(result.value.length);
   for (const r of result.value) {
     if (typeof r === "number") ctx.out.integer(r);
@@ -147,6 +175,10 @@ function incrBy(ctx: CommandContext, sign: 1 | -1): void {
   const options: Parameters<typeof store.incrBy>[2] = { ts };
   if (create) options.create = create;
   const result = call(() => store.incrBy(args[1]!, sign * delta, options, write(ctx)));
+  notifyNew(ctx, args[1]!, existing !== undefined);
+  notifyRuleOutputs(ctx, result.ruleOutputs);
+  // RedisTimeSeries files these under the generic class.
+  notify(ctx, NOTIFY.generic, sign === 1 ? "ts.incrby" : "ts.decrby", args[1]!);
   ctx.out.integer(result.value);
 }
 
@@ -157,13 +189,17 @@ function del(ctx: CommandContext): void {
     // CityHall: TS.DEL fromTimestamp toTimestamp FILTER filterExpr… across every series.
     const range = parseRangeArgs(args.slice(0, 3), 1);
     const filters = parseFilterArgs(args, 4, args.length);
+    // The series the filter selects now are the ones the delete runs on (same synchronous run).
+    const keys = ctx.server.notifier.flags === 0 ? [] : store.select(filters).map((s) => s.key);
     const result = call(() => store.delByFilter(filters, range.from, range.to, write(ctx)));
+    for (const key of keys) notify(ctx, NOTIFY.module, "ts.del", key);
     ctx.out.integer(result.value);
     return;
   }
   if (args.length !== 4) throw arity(args);
   const range = parseRangeArgs(args, 2);
   const result = call(() => store.del(args[1]!, range.from, range.to, write(ctx)));
+  notify(ctx, NOTIFY.module, "ts.del", args[1]!);
   ctx.out.integer(result.value);
 }
 
@@ -195,11 +231,15 @@ function createRule(ctx: CommandContext): void {
       write(ctx),
     )
   );
+  notify(ctx, NOTIFY.module, "ts.createrule:src", args[1]!);
+  notify(ctx, NOTIFY.module, "ts.createrule:dest", args[2]!);
   ctx.out.ok();
 }
 
 function deleteRule(ctx: CommandContext): void {
   call(() => ctx.server.timeseries.deleteRule(ctx.args[1]!, ctx.args[2]!, write(ctx)));
+  notify(ctx, NOTIFY.module, "ts.deleterule:src", ctx.args[1]!);
+  notify(ctx, NOTIFY.module, "ts.deleterule:dest", ctx.args[2]!);
   ctx.out.ok();
 }
 
