@@ -31,9 +31,9 @@ export interface Written<T> {
   durable: Promise<void>;
   /**
    * Keys of the rule destinations the command wrote a sample into (RedisTimeSeries announces
-   * them as `ts.add:dest`); empty when none.
+   * them as `ts.add:dest`); absent or empty when none.
    */
-  ruleOutputs: Uint8Array[];
+  ruleOutputs?: Uint8Array[];
 }
 
 const NO_KEYS: Uint8Array[] = [];
@@ -140,11 +140,22 @@ export function run<T>(
     }
     for (const e of b.afterWrite()) ctx.set.apply(db, [e], b.seq);
     // Told once the write is applied (a subscriber's message is itself sent once durable).
-    if (b.written !== undefined) {
-      for (const [series, samples] of b.written) listener!.samples(series.key, samples);
-    }
+    if (b.written !== undefined) tellListener(ctx, listener!, b.written);
   }
   if (failure !== undefined) throw failure;
   const ruleOutputs = b.ruleOutputs.size === 0 ? NO_KEYS : [...b.ruleOutputs].map((s) => s.key);
   return { value: value!, durable, ruleOutputs };
+}
+
+/** Hands written samples over; a listener's failure never turns a done write into an error. */
+function tellListener(
+  ctx: StoreContext,
+  listener: SampleListener,
+  written: Map<Series, WrittenSample[]>,
+): void {
+  try {
+    for (const [series, samples] of written) listener.samples(series.key, samples);
+  } catch (err) {
+    ctx.logger("warn", "time-series sample listener failed", { error: String(err) });
+  }
 }

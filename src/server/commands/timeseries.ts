@@ -58,8 +58,8 @@ function call<T>(fn: () => T): T {
  * event (RedisTimeSeries announces them while it adds). Not for TS.DEL's recomputed buckets
  * nor BACKFILL, which RedisTimeSeries does not announce either (it has no BACKFILL).
  */
-function notifyRuleOutputs(ctx: CommandContext, keys: readonly Uint8Array[]): void {
-  for (const key of keys) notify(ctx, NOTIFY.module, "ts.add:dest", key);
+function notifyRuleOutputs(ctx: CommandContext, keys: readonly Uint8Array[] | undefined): void {
+  for (const key of keys ?? []) notify(ctx, NOTIFY.module, "ts.add:dest", key);
 }
 
 function create(ctx: CommandContext): void {
