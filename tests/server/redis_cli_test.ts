@@ -45,6 +45,9 @@ Deno.test("redis-cli monitor, --memkeys, --bigkeys, --hotkeys, --latency and sub
   try {
     for (let i = 1; i <= 20; i++) await r.set(`key${i}`, "x".repeat(i * 10));
     await r.set("int", "12345");
+    // A time series: a type redis-cli does not know, sized by MEMORY USAGE like any key.
+    await r.call("TS.ADD", "series", "1", "1");
+    const seriesBytes = await r.call("MEMORY", "USAGE", "series") as number;
 
     const memkeys = await redisCli(serve.port, ["--memkeys"]);
     assertEquals(memkeys.code, 0, memkeys.stderr);
@@ -54,11 +57,16 @@ Deno.test("redis-cli monitor, --memkeys, --bigkeys, --hotkeys, --latency and sub
       memkeys.stdout,
     );
     assert(memkeys.stdout.includes("21 strings with 3424 bytes"), memkeys.stdout);
+    assert(
+      memkeys.stdout.includes(`1 TSDB-TYPEs with ${seriesBytes} bytes`),
+      memkeys.stdout,
+    );
 
     const bigkeys = await redisCli(serve.port, ["--bigkeys"]);
     assertEquals(bigkeys.code, 0, bigkeys.stderr);
     assert(bigkeys.stdout.includes(`Biggest string found '"key20"' has 200 bytes`), bigkeys.stdout);
     assert(bigkeys.stdout.includes("21 strings with 2105 bytes"), bigkeys.stdout);
+    assert(bigkeys.stdout.includes("1 TSDB-TYPEs with 0 ?"), bigkeys.stdout);
 
     const hotkeys = await redisCli(serve.port, ["--hotkeys"]);
     assertEquals(hotkeys.code, 1);
