@@ -8,6 +8,7 @@
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { withDeadline } from "../_helpers/fuzz.ts";
+import { startServe, tempDir } from "../cli/_helpers.ts";
 import { closeRedis, connectRedis, RawClient, type Redis, startTestServer } from "./_helpers.ts";
 
 const SENTINEL = "__keyspace@0__:~end";
@@ -282,5 +283,30 @@ Deno.test("samples written by TS.* commands go out on __ts__:<key>; a closed buc
     sub.close();
     await closeRedis(r);
     await t.close();
+  }
+});
+
+Deno.test("samples POSTed to the HTTP series route reach __ts__:<key> subscribers (serve child)", async () => {
+  const [dir, cleanup] = await tempDir("cityhall-ts-feed-");
+  const serve = await startServe(dir);
+  const feed = await RawClient.connect(serve.port);
+  try {
+    await feed.send("SUBSCRIBE __ts__:line1.temp\r\n");
+    await feed.readUntil((s) => s.endsWith(":1\r\n"));
+    const res = await fetch(`http://127.0.0.1:${serve.httpPort}/v1/series/line1.temp/samples`, {
+      method: "POST",
+      body: JSON.stringify({ samples: [[1000, 21.5], [2000, 22]] }),
+      headers: { "content-type": "application/json" },
+    });
+    assertEquals(res.status, 200, await res.text());
+    assertEquals(
+      await withDeadline(feed.readUntil((s) => s.endsWith("2000 22\r\n")), 15_000, "the feed"),
+      "*3\r\n$7\r\nmessage\r\n$17\r\n__ts__:line1.temp\r\n$9\r\n1000 21.5\r\n" +
+        "*3\r\n$7\r\nmessage\r\n$17\r\n__ts__:line1.temp\r\n$7\r\n2000 22\r\n",
+    );
+  } finally {
+    feed.close();
+    await serve.stop();
+    await cleanup();
   }
 });
