@@ -512,6 +512,8 @@ export const PROMQL_NESTING_DEPTH_MAX: number = 200;
 export const PROMQL_REGEX_BYTES_MAX: number = 4 * KiB;
 /** Largest form body of `POST /api/v1/query…` (a query plus a few parameters). */
 export const PROM_API_FORM_BODY_BYTES_MAX: number = 1 * MiB;
+/** Smallest query API answer worth gzip-compressing (smaller ones are sent as they are). */
+export const PROM_API_GZIP_BYTES_MIN: number = 1 * KiB;
 /** Most `match[]` selectors in one `/api/v1/series`, `/labels` or `/label/…/values` call. */
 export const PROM_API_MATCH_SELECTORS_MAX: number = 1_000;
 
@@ -542,6 +544,15 @@ assert(
   "compressed limit <= decoded",
 );
 assert(SERIES_LABEL_BYTES_MAX <= KEY_SIZE_BYTES_MAX, "a label fits a key");
+/**
+ * Samples of one ingest request written as one atomic engine batch: bounds the batch (and the
+ * memory its log entries take) for a 1,000,000-sample remote-write request.
+ */
+export const INGEST_BATCH_SAMPLES_MAX: number = 100_000;
+/** Largest gzip-compressed Influx write body (before decoding; `INFLUX_BODY_BYTES_MAX` after). */
+export const INFLUX_GZIP_BODY_BYTES_MAX: number = 8 * MiB;
+/** Most bytes of an Influx `POST /query` body (Telegraf sends one `CREATE DATABASE`). */
+export const INFLUX_QUERY_BODY_BYTES_MAX: number = 64 * KiB;
 // ---------------------------------------------------------------- Time series
 
 /** Series one server holds: each keeps its labels, index entries and head chunk in memory. */

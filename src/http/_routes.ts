@@ -58,6 +58,7 @@ import {
   seriesInfo,
 } from "./_series_routes.ts";
 import { KIND_PUT } from "../util/entry.ts";
+import { isOpenIngestPath, matchIngestRoute } from "./_prom_routes.ts";
 
 /** What a handler gets. */
 export interface RequestContext {
@@ -463,13 +464,15 @@ const KEY_ROUTES: readonly [string, Route][] = [
 
 /** True for paths served without authentication (`/healthz`). */
 export function isOpenPath(path: string): boolean {
-  return fixed.get(path)?.open === true;
+  return fixed.get(path)?.open === true || isOpenIngestPath(path);
 }
 
 /** Finds the route of a raw (still percent-encoded) path; `undefined` is a 404. */
 export function matchRoute(path: string): RouteMatch | undefined {
   const route = fixed.get(path);
   if (route !== undefined) return { route, key: EMPTY };
+  const ingest = matchIngestRoute(path); // Prometheus and Influx (`_prom_routes.ts`)
+  if (ingest !== undefined) return ingest;
   if (path.startsWith(SERIES_PREFIX)) {
     // `{key}/samples` (raw path; a key ending in "/samples" is written "%2Fsamples").
     const rest = path.slice(SERIES_PREFIX.length);

@@ -48,6 +48,7 @@ import {
 import { HttpMetrics, type MetricsInput, type MetricsSource, renderMetrics } from "./metrics.ts";
 import { engineHealth, type HealthProvider } from "./health.ts";
 import { checkWriteOrigin } from "./origin.ts";
+import { ingestAuthorization } from "./_influx_routes.ts";
 
 /** Options of `startHttpServer`. */
 export interface HttpServerOptions {
@@ -210,7 +211,12 @@ export async function startHttpServer(
       const target = splitTarget(req.url);
       req.note.path = target.path;
       // Auth before routing: without the token, every path but /healthz looks the same.
-      if (!isOpenPath(target.path) && !(await authenticate(req.headers.get("authorization")))) {
+      const authorization = ingestAuthorization(
+        req.headers.get("authorization"),
+        target.path,
+        target.query,
+      );
+      if (!isOpenPath(target.path) && !(await authenticate(authorization))) {
         throw new HttpError(
           401,
           req.headers.has("authorization")

@@ -1,6 +1,6 @@
 /**
  * The sealed-chunk codec: a run of samples (strictly increasing integer-millisecond
- * timestamps, finite float64 values) ↔ one compressed, checksummed byte string.
+ * timestamps, any float64 values) ↔ one compressed, checksummed byte string.
  * ARCHITECTURE.md § "Chunk format" documents the bytes; § "Time series" the measurements.
  *
  * Pipeline, per chunk:
@@ -288,7 +288,8 @@ function valueResiduals(q: Float64Array, n: number, mode: number, out: Float64Ar
 
 /**
  * Encodes samples `ts[0 … n−1]`, `values[0 … n−1]` into a chunk.
- * REQUIRES: n ≥ 1; timestamps are safe integers ≥ 0, strictly increasing; values finite.
+ * REQUIRES: n ≥ 1; timestamps are safe integers ≥ 0, strictly increasing. Values may be any
+ * float64: NaN and ±Inf (written by ingest) take the float mode, which keeps their IEEE bits.
  */
 export function encodeChunk(
   ts: ArrayLike<number>,
@@ -299,7 +300,6 @@ export function encodeChunk(
   for (let i = 0; i < n; i++) {
     assert(Number.isSafeInteger(ts[i]) && ts[i]! >= 0, "bad timestamp");
     assert(i === 0 || ts[i]! > ts[i - 1]!, "timestamps not strictly increasing");
-    assert(Number.isFinite(values[i]), "non-finite value");
   }
   const out = new ByteWriter(64 + n * 2);
   out.byte(CHUNK_FORMAT_VERSION);

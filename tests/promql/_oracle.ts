@@ -249,7 +249,8 @@ export function memorySource(parts: GenSeries[][]): MemorySource {
   return src;
 }
 
-function toWrite(s: GenSeries): SeriesToWrite {
+/** A generated series as a remote-write series (staleness markers with their exact bits). */
+export function toWrite(s: GenSeries): SeriesToWrite {
   const values = Float64Array.from(s.vs);
   for (const i of s.stale) writeStaleNaN(values, i);
   return { labels: Object.entries(s.labels), timestamps: s.ts, values };
