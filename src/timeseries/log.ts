@@ -166,7 +166,9 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
           throw new CorruptionError(`Cannot decode time-series log op: ${n} samples`);
         }
         const ts: number[] = new Array(n);
-        const values: number[] = new Array(n);
+        // Pushed, not stored into a holey array: V8 may canonicalise a NaN stored into holes,
+        // losing a staleness marker's payload (ARCHITECTURE.md § "PromQL over the store").
+        const values: number[] = [];
         let t = 0;
         for (let i = 0; i < n; i++) {
           t = i === 0 ? input.varint() : t + input.svarint();
@@ -174,7 +176,7 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
             throw new CorruptionError("Cannot decode time-series log op: bad timestamp");
           }
           ts[i] = t;
-          values[i] = input.f64();
+          values.push(input.f64());
         }
         out.push({ type, version, ts, values });
         break;
