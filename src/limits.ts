@@ -549,6 +549,18 @@ assert(SERIES_LABEL_BYTES_MAX <= KEY_SIZE_BYTES_MAX, "a label fits a key");
  * memory its log entries take) for a 1,000,000-sample remote-write request.
  */
 export const INGEST_BATCH_SAMPLES_MAX: number = 100_000;
+/** Samples per request of `serve --remote-write` (Prometheus sends up to 2,000 by default). */
+export const REMOTE_WRITE_EXPORT_SAMPLES_PER_SEND: number = 5_000;
+/** Pause between export rounds once caught up: how stale the receiver's copy may get. */
+export const REMOTE_WRITE_EXPORT_INTERVAL_MS: number = 1_000;
+/** First retry delay ceiling after a failed request (doubles per failure, full jitter). */
+export const REMOTE_WRITE_EXPORT_BACKOFF_BASE_MS: number = 500;
+/** Longest retry delay: a receiver back after an outage is used within this long. */
+export const REMOTE_WRITE_EXPORT_BACKOFF_MAX_MS: number = 30_000;
+/** Longest `Retry-After` honoured: a receiver cannot park the exporter for hours. */
+export const REMOTE_WRITE_EXPORT_RETRY_AFTER_MS_MAX: number = 5 * 60_000;
+/** Longest one export request may take before it counts as failed (and is retried). */
+export const REMOTE_WRITE_EXPORT_TIMEOUT_MS: number = 30_000;
 /** Largest gzip-compressed Influx write body (before decoding; `INFLUX_BODY_BYTES_MAX` after). */
 export const INFLUX_GZIP_BODY_BYTES_MAX: number = 8 * MiB;
 /** Most bytes of an Influx `POST /query` body (Telegraf sends one `CREATE DATABASE`). */

@@ -35,6 +35,8 @@ export interface FlagSpec {
 export interface ParsedArgs {
   /** Value flags that were given (last one wins). */
   strings: Map<string, string>;
+  /** Every value of each value flag given, in order (repeatable flags: `--remote-write`). */
+  lists?: Map<string, string[]>;
   /** Boolean flags that were given. */
   booleans: Set<string>;
   /** Positional arguments in order. */
@@ -92,6 +94,7 @@ export function parseFlags(command: string, args: readonly string[], spec: FlagS
   const unknown: string[] = [];
   const parsed = parseArgs(masked, {
     string: [...stringFlags, "_"],
+    collect: [...stringFlags],
     boolean: [...booleanFlags],
     alias,
     unknown: (arg: string, key?: string) => {
@@ -104,18 +107,24 @@ export function parseFlags(command: string, args: readonly string[], spec: FlagS
     throw new UsageError(command, `unknown flag ${unknown[0]}`);
   }
   const strings = new Map<string, string>();
+  const lists = new Map<string, string[]>();
   for (const name of stringFlags) {
-    const value = parsed[name];
-    if (value === undefined) continue;
-    const v = unhide(String(value));
-    if (v === "") {
-      throw new UsageError(command, `flag --${name} needs a value`);
-    }
-    strings.set(name, v);
+    const given = parsed[name];
+    const values = given === undefined ? [] : Array.isArray(given) ? given : [given];
+    if (values.length === 0) continue;
+    const all = values.map((value) => {
+      const v = unhide(String(value));
+      if (v === "") {
+        throw new UsageError(command, `flag --${name} needs a value`);
+      }
+      return v;
+    });
+    strings.set(name, all[all.length - 1]!);
+    lists.set(name, all);
   }
   const booleans = new Set<string>();
   for (const name of booleanFlags) if (parsed[name] === true) booleans.add(name);
-  return { strings, booleans, positionals: parsed._.map((p) => unhide(String(p))) };
+  return { strings, lists, booleans, positionals: parsed._.map((p) => unhide(String(p))) };
 }
 
 /** Reads an integer flag in `[min, max]`; `undefined` when the flag was not given. */

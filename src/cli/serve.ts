@@ -53,6 +53,14 @@ import {
   RESP_PORT_DEFAULT,
 } from "./_common.ts";
 import { dataDirFailure } from "./_fs_errors.ts";
+import {
+  REMOTE_WRITE_BOOLEAN_FLAGS,
+  REMOTE_WRITE_FLAGS,
+  REMOTE_WRITE_HELP,
+  type RemoteWriteSettings,
+  remoteWriteSettings,
+  startRemoteWrite,
+} from "./_remote_write.ts";
 import { watchLauncher } from "./_launcher.ts";
 import { printErr, printOut } from "./_output.ts";
 import {
@@ -117,7 +125,7 @@ Options:
                          write after it (the log line names the sequences), and begin a new
                          history (replicas re-copy everything from a snapshot). Damaged WAL
                          files are moved to DIR/wal-damaged/. Remove the flag afterwards
-${SELF_METRICS_HELP}  -h, --help             Show this help
+${SELF_METRICS_HELP}${REMOTE_WRITE_HELP}  -h, --help             Show this help
 
 Replication: with any of these, serve is "cityhall leader" (see cityhall leader --help):
   --replication-port N   Accept replicas on port N (${REPLICATION_PORT_DEFAULT} is the leader's default; 0 = any
@@ -161,8 +169,14 @@ export const SERVE_FLAGS = {
     "log-level",
     "log-format",
     ...SELF_METRICS_FLAGS,
+    ...REMOTE_WRITE_FLAGS,
   ],
-  boolean: ["no-http", "insecure-no-auth", "recover-wal-past-damage"],
+  boolean: [
+    "no-http",
+    "insecure-no-auth",
+    "recover-wal-past-damage",
+    ...REMOTE_WRITE_BOOLEAN_FLAGS,
+  ],
 } as const;
 
 /** Everything `serve` needs, checked. */
@@ -211,6 +225,8 @@ export interface ServeSettings {
   bindWarning: string | undefined;
   /** `--self-metrics` and its retentions; undefined when the agent is off. */
   selfMetrics: SelfMetricsSettings | undefined;
+  /** `--remote-write` targets (ARCHITECTURE.md § "Remote-write export"); undefined when none. */
+  remoteWrite?: RemoteWriteSettings | undefined;
 }
 
 function parseSync(value: string | undefined): ServeSettings["engine"] {
@@ -312,6 +328,7 @@ export async function serveSettings(
     insecureNoAuth,
     bindWarning,
     selfMetrics: selfMetricsSettings(command, parsed),
+    remoteWrite: remoteWriteSettings(command, parsed),
   };
 }
 
@@ -458,6 +475,7 @@ export async function runDaemon(
   let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
   let role: Awaited<ReturnType<RoleHooks["start"]>> | undefined;
   let agent: { stop(): Promise<void> } | undefined;
+  let exporters: { stop(): Promise<void> } | undefined;
   let shuttingDown: Promise<number> | undefined;
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => resolveExit = resolve);
@@ -466,6 +484,7 @@ export async function runDaemon(
       logger("info", "shutting down", { reason });
       let code = 0;
       await agent?.stop();
+      await exporters?.stop();
       const results = await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
       await timeseries.close();
       for (const r of results) {
@@ -537,6 +556,18 @@ export async function runDaemon(
         ? "Cannot listen for replication: port already in use (choose another with --replication-port)"
         : `Cannot start replication: ${err instanceof Error ? err.message : String(err)}`,
     );
+  }
+  if (settings.remoteWrite !== undefined) {
+    try {
+      exporters = await startRemoteWrite(
+        settings.remoteWrite,
+        timeseries,
+        settings.dataDir,
+        logger,
+      );
+    } catch (err) {
+      return await fail(`Cannot start --remote-write: ${err instanceof Error ? err.message : err}`);
+    }
   }
   if (settings.selfMetrics !== undefined) {
     agent = startAgentFor(

@@ -137,7 +137,7 @@ export class StoreSource implements SeriesSource {
 }
 
 /** `values`, or a copy whose stale NaNs carry the exact stale bits (the engine checks them). */
-function withStaleBits(values: Float64Array): Float64Array {
+export function withStaleBits(values: Float64Array): Float64Array {
   let words: Uint32Array | undefined;
   let out: Float64Array | undefined;
   for (let i = 0; i < values.length; i++) {

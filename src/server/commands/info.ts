@@ -12,6 +12,7 @@ import { type CommandContext, lower } from "../context.ts";
 import { replicationRoleOf } from "../../replication/hooks.ts";
 import { INFO_EXPIRY_EXACT_KEYS } from "../../limits.ts";
 import { USER_KEYS_END } from "../../keyspace/mod.ts";
+import { EXTRA_SECTIONS, extraInfoSection } from "../../export/info.ts";
 
 /** Keys INFO's keyspace section counts exactly before it falls back to the engine's estimate. */
 export const INFO_KEYSPACE_COUNT_MAX = 100_000;
@@ -27,7 +28,13 @@ const DEFAULT_SECTIONS = [
   "keyspace",
   "cityhall",
 ];
-const ALL_SECTIONS = [...DEFAULT_SECTIONS.slice(0, -2), "commandstats", "keyspace", "cityhall"];
+const ALL_SECTIONS = [
+  ...DEFAULT_SECTIONS.slice(0, -2),
+  "commandstats",
+  "keyspace",
+  "cityhall",
+  ...EXTRA_SECTIONS,
+];
 
 const RUN_ID = [...crypto.getRandomValues(new Uint8Array(20))]
   .map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -264,8 +271,13 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
       );
       break;
     }
-    default:
-      return undefined;
+    default: {
+      // Sections of parts outside the RESP server (ingest, remote-write export).
+      const extra = extraInfoSection(section);
+      if (extra === undefined) return undefined;
+      title = extra.title;
+      lines.push(...extra.lines);
+    }
   }
   return `# ${title}\r\n` + lines.map(([k, v]) => `${k}:${v}\r\n`).join("");
 }

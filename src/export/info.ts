@@ -1,0 +1,56 @@
+/**
+ * INFO sections of the ingest endpoints and the remote-write exporters (ARCHITECTURE.md
+ * § "Remote-write export"): `INFO ingest`, `INFO remote_write` (also in `INFO all`).
+ *
+ * @module
+ */
+
+import { ingestCounters } from "../ingest/counters.ts";
+import { exporterStats } from "./registry.ts";
+
+/** Section names served here. */
+export const EXTRA_SECTIONS: readonly string[] = ["ingest", "remote_write"];
+
+/** A section's title and lines, or undefined for a name served elsewhere. */
+export function extraInfoSection(
+  section: string,
+): { title: string; lines: [string, string | number][] } | undefined {
+  if (section === "ingest") {
+    const c = ingestCounters;
+    return {
+      title: "Ingest",
+      lines: [
+        ["influx_samples", c.influxSamples],
+        ["influx_bad_lines", c.influxBadLines],
+        ["influx_string_fields_skipped", c.influxStringFieldsSkipped],
+        ["influx_refused_samples", c.influxRefusedSamples],
+        ["remote_write_samples", c.remoteWriteSamples],
+        ["remote_write_refused_samples", c.remoteWriteRefusedSamples],
+        ["remote_write_rejected_requests", c.remoteWriteRejectedRequests],
+      ],
+    };
+  }
+  if (section === "remote_write") {
+    const all = exporterStats();
+    const lines: [string, string | number][] = [["remote_write_targets", all.length]];
+    all.forEach((s, i) => {
+      const p = `target${i}_`;
+      lines.push(
+        [`${p}url`, s.url],
+        [`${p}samples_sent`, s.samplesSent],
+        [`${p}bytes_sent`, s.bytesSent],
+        [`${p}requests_sent`, s.requestsSent],
+        [`${p}retries`, s.retries],
+        [`${p}requests_refused`, s.requestsRefused],
+        [`${p}samples_refused`, s.samplesRefused],
+        [`${p}lag_ms`, s.lagMs],
+        [`${p}pending_series`, s.pendingSeries],
+        [`${p}last_success_ms`, s.lastSuccessMs],
+        [`${p}retrying`, s.retrying ? 1 : 0],
+        [`${p}last_error`, s.lastError.replace(/[\r\n]+/g, " ")],
+      );
+    });
+    return { title: "Remote_write", lines };
+  }
+  return undefined;
+}
