@@ -19,6 +19,7 @@ import { TsError, writeSample } from "../timeseries/write.ts";
 import { textToBinary } from "../timeseries/meta.ts";
 import { stringBytes } from "../timeseries/meta.ts";
 import type { Series } from "../timeseries/series_set.ts";
+import type { Batch } from "../timeseries/batch.ts";
 import { INGEST_BATCH_SAMPLES_MAX } from "../limits.ts";
 import { NAME_LABEL } from "./series_key.ts";
 
@@ -55,16 +56,29 @@ export interface IngestResult {
   durable: Promise<void>;
 }
 
-/** Per-store cache: canonical key text → key bytes (binary strings are the store's keys). */
-const keyBytesCache = new WeakMap<IngestTarget, Uint8Array>();
+/** A series found for a canonical key, and what proves it still lives there. */
+interface Known {
+  keyBytes: Uint8Array;
+  series: Series | undefined;
+}
 
-function keyBytes(t: IngestTarget): Uint8Array {
-  let k = keyBytesCache.get(t);
-  if (k === undefined) {
-    k = new TextEncoder().encode(t.key);
-    keyBytesCache.set(t, k);
+/**
+ * Per store: canonical key text → key bytes and the series last found there. Ingest names the
+ * same few thousand series in every request; looking each up through `findSeries` costs two
+ * binary-string conversions and a reload check per series per request.
+ */
+const known = new WeakMap<StoreContext, Map<string, Known>>();
+
+/** The live series at `k`'s key, cheaply when the key's entry is the one it was read from. */
+function lookup(ctx: StoreContext, k: Known, b: Batch): Series | undefined {
+  const s = k.series;
+  if (s !== undefined && ctx.set.byVersion(s.version) === s) {
+    const e = ctx.db.getEntry(k.keyBytes);
+    // Same entry sequence: the very META entry the series' metadata was read from.
+    if (e !== undefined && e.seq === s.metaSeq && s.metaSeq !== 0) return s;
   }
-  return k;
+  k.series = findSeries(ctx, k.keyBytes, b);
+  return k.series;
 }
 
 function storeLabels(t: IngestTarget): [string, string][] {
@@ -92,6 +106,10 @@ export function ingestSamples(store: TimeSeriesStore, cols: IngestColumns): Inge
     firstRefusal ??= why;
   };
   const durables: Promise<void>[] = [];
+  let cache = known.get(ctx);
+  if (cache === undefined) known.set(ctx, cache = new Map());
+  // Keys refused or deleted stay in the map: start over rather than grow without bound.
+  if (cache.size > 2 * ctx.seriesMax) cache.clear();
   // Series resolved in this request (a string: refused, with the reason).
   const resolved = new Map<IngestTarget, Series | string>();
   for (let start = 0; start < cols.samples; start += INGEST_BATCH_SAMPLES_MAX) {
@@ -102,19 +120,24 @@ export function ingestSamples(store: TimeSeriesStore, cols: IngestColumns): Inge
         let s = resolved.get(t);
         if (s === undefined) {
           try {
-            const key = keyBytes(t);
+            let k = cache.get(t.key);
+            if (k === undefined) {
+              k = { keyBytes: encoder.encode(t.key), series: undefined };
+              cache.set(t.key, k);
+            }
             let found: Series | undefined;
             try {
-              found = findSeries(ctx, key, b);
+              found = lookup(ctx, k, b);
             } catch (err) {
               if (!(err instanceof TsError)) throw err;
               throw new TsError(`ERR key ${t.key} holds another type, not a time series`);
             }
             if (found === undefined) {
-              found = createSeries(ctx, b, key, {
+              found = createSeries(ctx, b, k.keyBytes, {
                 labels: storeLabels(t),
                 duplicatePolicy: "last",
               });
+              k.series = found;
               created++;
             }
             s = found;
@@ -154,6 +177,8 @@ export function ingestSamples(store: TimeSeriesStore, cols: IngestColumns): Inge
     durable: Promise.all(durables).then(() => {}),
   };
 }
+
+const encoder = new TextEncoder();
 
 /** The store's key of a canonical key text (tests). */
 export function storeKey(key: string): Uint8Array {

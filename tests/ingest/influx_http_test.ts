@@ -238,3 +238,29 @@ Deno.test("influx: a gzip bomb past the decoded limit is a 413", async () => {
     assert((await r.json()).error.includes("after gzip decoding"));
   }, { authToken: TOKEN });
 });
+
+Deno.test("influx: a series key deleted or overwritten between writes is not written through a stale cache", async () => {
+  await withServer(async (h) => {
+    const write = async (line: string) => {
+      const r = await h.fetch("/write?db=t&precision=s", { method: "POST", body: line });
+      return [r.status, r.status === 204 ? "" : (await r.json()).error] as const;
+    };
+    assertEquals(await write("m,a=1 v=1 1700000000"), [204, ""]);
+    const key = encodeURIComponent('m_v{a="1"}');
+    let r = await h.fetch(`/v1/keys/${key}`, { method: "DELETE" });
+    assert(r.ok, `DELETE ${r.status}`);
+    await r.body?.cancel();
+    // Recreated: only the new sample is there.
+    assertEquals(await write("m,a=1 v=2 1700000001"), [204, ""]);
+    const got = await instant(h, "count_over_time(m_v[1h])", 1_700_000_001);
+    assertEquals((got[0] as { value: unknown[] }).value[1], "1");
+    // Overwritten by a string: refused, named, nothing else changes.
+    r = await h.fetch(`/v1/keys/${key}`, { method: "PUT", body: "text" });
+    assert(r.ok, `PUT ${r.status}`);
+    await r.body?.cancel();
+    const [status, error] = await write("m,a=1 v=3 1700000002\nother v=1 1700000002");
+    assertEquals(status, 400);
+    assert(error.includes('m_v{a="1"} holds another type'), error);
+    assertEquals((await instant(h, "other_v", 1_700_000_002)).length, 1);
+  }, { authToken: TOKEN });
+});
