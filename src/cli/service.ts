@@ -223,7 +223,8 @@ async function buildSpec(parsed: ParsedArgs, role: Role, unitName: string): Prom
       credentials.push([credential, absolute(value)]);
       args.push(`--${name}`, { specifier: `%d/${credential}` });
     } else {
-      args.push(`--${name}`, value);
+      // Repeatable flags (`--remote-write`) keep every value.
+      for (const v of parsed.lists?.get(name) ?? [value]) args.push(`--${name}`, v);
     }
   }
   for (const name of ROLE_FLAGS[role].boolean) {
