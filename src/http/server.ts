@@ -49,6 +49,7 @@ import { HttpMetrics, type MetricsInput, type MetricsSource, renderMetrics } fro
 import { engineHealth, type HealthProvider } from "./health.ts";
 import { checkWriteOrigin } from "./origin.ts";
 import { ingestAuthorization } from "./_influx_routes.ts";
+import { exportMetricsText } from "../export/metrics.ts";
 
 /** Options of `startHttpServer`. */
 export interface HttpServerOptions {
@@ -196,7 +197,7 @@ export async function startHttpServer(
       http,
     };
     if (source !== undefined) input.source = source;
-    return renderMetrics(input);
+    return renderMetrics(input) + exportMetricsText(); // ingest, remote-write export
   };
 
   const handle = async (req: IncomingRequest): Promise<Response> => {

@@ -167,6 +167,12 @@ Deno.test({
       assert(Number(i.target0_bytes_sent) > 0);
       assertEquals(i.target0_lag_ms, "0");
       assertEquals(i.target0_samples_refused, "0");
+      const metrics = await (await fetch(`http://127.0.0.1:${serve.httpPort}/metrics`)).text();
+      const sentLine = metrics.split("\n").find((l) =>
+        l.startsWith(`cityhall_remote_write_samples_sent_total{url="${prometheus}/api/v1/write"}`)
+      );
+      assert(sentLine !== undefined && Number(sentLine.split(" ")[1]) > 0, metrics);
+      assert(metrics.includes('cityhall_ingest_samples_total{protocol="influx"} '), metrics);
     } finally {
       await serve?.stop();
       try {
