@@ -24,6 +24,7 @@ import type { TimeSeriesStore } from "../timeseries/store.ts";
 import type { Series } from "../timeseries/series_set.ts";
 import type { LabelFilter } from "../timeseries/labels.ts";
 import { readSamples } from "../timeseries/write.ts";
+import { isLive } from "../timeseries/series_ops.ts";
 import { StoreSource, withStaleBits } from "../promql/store_source.ts";
 import { encodeRemoteWrite, type SeriesToWrite } from "../ingest/remote_write.ts";
 import { Backoff } from "../replication/backoff.ts";
@@ -236,11 +237,10 @@ export class RemoteWriteExporter {
     unregisterExporter(this);
   }
 
-  #selected(): Series[] {
+  /** Candidate series: the filter's through the label index, else every series in memory. */
+  #selected(): Iterable<Series> {
     const store = this.#o.store;
-    let list = this.#o.filter ? store.select(this.#o.filter) : store.all();
-    if (this.#o.rollupsOnly) list = list.filter((s) => s.meta.sourceVersion !== 0);
-    return list;
+    return this.#o.filter ? store.select(this.#o.filter) : store.context.set.all();
   }
 
   async #run(): Promise<void> {
@@ -267,8 +267,11 @@ export class RemoteWriteExporter {
     let pending = 0;
     let lag = 0;
     for (const s of this.#selected()) {
+      if (this.#o.rollupsOnly && s.meta.sourceVersion === 0) continue;
       const mark = this.#position.shipped.get(s.version) ?? this.#position.startMs;
       if (s.lastTs <= mark) continue;
+      // Only series with something to send pay for the liveness lookup.
+      if (!this.#o.filter && !isLive(ctx, s)) continue;
       lag = Math.max(lag, s.lastTs - mark);
       pending++;
       if (count >= budget) continue;

@@ -17,6 +17,7 @@ import { decodePosition, encodePosition } from "../../src/export/position.ts";
 import { exporterStats } from "../../src/export/registry.ts";
 import { ingestSamples } from "../../src/ingest/store_writer.ts";
 import { silentLogger } from "../../src/util/log.ts";
+import { parseFilters } from "../../src/timeseries/labels.ts";
 
 const enc = new TextEncoder();
 
@@ -287,6 +288,67 @@ Deno.test({
       assertEquals(got.length, 6);
     } finally {
       await exporter?.stop();
+      await receiver.shutdown();
+      await store.close();
+      await db.close();
+      await cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "exporter: --remote-write-rollups-only and --remote-write-filter choose the series shipped",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const [dir, cleanup] = await tempDir("cityhall-export-select-");
+    const names = new Set<string>();
+    const port = freePort();
+    const receiver = Deno.serve(
+      { hostname: "127.0.0.1", port, onListen: () => {} },
+      async (req) => {
+        const decoded = decodeRemoteWrite(new Uint8Array(await req.arrayBuffer()));
+        for (const s of decoded.series) names.add(`${s.name}|${s.key}`);
+        return new Response(null, { status: 204 });
+      },
+    );
+    const db = await Database.open(`${dir}/db`);
+    const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+    const exporters: RemoteWriteExporter[] = [];
+    try {
+      const key = (k: string) => enc.encode(k);
+      await store.create(key("raw"), { labels: [["site", "a"]] }).durable;
+      await store.create(key("raw:1s"), { labels: [["site", "b"]] }).durable;
+      await store.createRule(key("raw"), key("raw:1s"), {
+        aggregator: "avg",
+        bucketMs: 1000,
+        alignMs: 0,
+        backfill: false,
+      }).durable;
+      for (const [i, ts] of [[0, 1000], [1, 1500], [2, 2100], [3, 3200]] as const) {
+        await store.add({ key: key("raw"), ts, value: i }).durable;
+      }
+      const start = (url: string, extra: object) =>
+        RemoteWriteExporter.start({
+          url,
+          store,
+          dataDir: dir,
+          logger: silentLogger,
+          intervalMs: 50,
+          nowMs: () => 0,
+          ...extra,
+        });
+      exporters.push(await start(`http://127.0.0.1:${port}/rollups`, { rollupsOnly: true }));
+      await until("the rollup shipped", () => exporters[0]!.stats().samplesSent === 2);
+      assertEquals([...names], ['raw:1s|raw:1s{site="b"}']);
+      names.clear();
+      exporters.push(
+        await start(`http://127.0.0.1:${port}/filtered`, { filter: parseFilters(["site=a"]) }),
+      );
+      await until("the filtered series shipped", () => exporters[1]!.stats().samplesSent === 4);
+      assertEquals([...names], ['raw|raw{site="a"}']);
+    } finally {
+      for (const e of exporters) await e.stop();
       await receiver.shutdown();
       await store.close();
       await db.close();
