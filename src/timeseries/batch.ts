@@ -82,9 +82,19 @@ export class Batch {
     const list = this.#list(series.version);
     const last = list[list.length - 1];
     if (last?.type === ENTRY_SAMPLES) {
+      const n = last.ts.length;
       last.ts.push(ts);
-      last.values.push(value);
-    } else list.push({ type: ENTRY_SAMPLES, version: series.version, ts: [ts], values: [value] });
+      if (n === last.values.length) {
+        const grown = new Float64Array(n * 2);
+        grown.set(last.values);
+        last.values = grown;
+      }
+      last.values[n] = value;
+    } else {
+      const values = new Float64Array(4);
+      values[0] = value;
+      list.push({ type: ENTRY_SAMPLES, version: series.version, ts: [ts], values });
+    }
     this.#logBytes += SAMPLE_LOG_BYTES;
   }
 

@@ -51,7 +51,12 @@ export class Head {
   #view = new DataView(this.#buf.buffer);
   /** Decimal digits of the integer mode, or `FLOAT_MODE`. */
   #decimals = 0;
-  #firstValue = 0;
+  /**
+   * The first value, in a typed array: V8's cold code may canonicalise a NaN stored into an
+   * object field, which would turn a staleness marker (ingest stores NaN payloads) into a plain
+   * NaN. A `Float64Array` keeps the bits.
+   */
+  readonly #first = new Float64Array(1);
   #lastQ = 0;
   #lastDelta = 0;
   /** Where the newest sample's bytes start, and the state before it; −1 = unknown. */
@@ -239,7 +244,7 @@ export class Head {
     this.firstTs = ts;
     this.lastTs = ts;
     this.lastValue = value;
-    this.#firstValue = value;
+    this.#first[0] = value;
     this.#lastQ = decimals === FLOAT_MODE ? 0 : Math.round(value * POW10[decimals]!);
     this.#lastDelta = 0;
     this.#lastOffset = -1;
@@ -253,11 +258,11 @@ export class Head {
     const values = new Float64Array(n);
     if (n === 0) return { ts, values };
     ts[0] = this.firstTs;
-    values[0] = this.#firstValue;
+    values.set(this.#first);
     const buf = this.#buf;
     const float = this.#decimals === FLOAT_MODE;
     const scale = float ? 1 : POW10[this.#decimals]!;
-    let q = float ? 0 : Math.round(this.#firstValue * scale);
+    let q = float ? 0 : Math.round(this.#first[0]! * scale);
     let t = this.firstTs;
     let delta = 0;
     let p = 0;
@@ -298,7 +303,7 @@ export class Head {
     if (this.count === 0) return;
     out.varint(this.firstTs);
     out.byte(this.#decimals);
-    out.f64(this.#firstValue);
+    out.f64From(this.#first, 0);
     out.varint(this.lastTs);
     out.f64(this.lastValue);
     out.svarint(this.#lastDelta);
@@ -318,7 +323,7 @@ export class Head {
       throw new CorruptionError(`Cannot decode time-series head: ${decimals} decimals`);
     }
     head.#decimals = decimals;
-    head.#firstValue = input.f64();
+    input.f64Into(head.#first, 0);
     head.lastTs = input.varint();
     head.lastValue = input.f64();
     head.#lastDelta = input.svarint();

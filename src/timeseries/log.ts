@@ -58,7 +58,17 @@ export interface SealedStats {
 
 /** One entry of a log op. */
 export type LogEntry =
-  | { type: typeof ENTRY_SAMPLES; version: number; ts: number[]; values: number[] }
+  | {
+    type: typeof ENTRY_SAMPLES;
+    version: number;
+    ts: number[];
+    /**
+     * Values of `ts[0 … ts.length)` (the array may be longer). A typed array, not `number[]`:
+     * V8 may canonicalise a NaN stored into a JavaScript array, and ingest stores NaN payloads
+     * (staleness markers) that replay and replicas must see as written.
+     */
+    values: Float64Array;
+  }
   | { type: typeof ENTRY_DELETE; version: number; from: number; to: number }
   | { type: typeof ENTRY_SEAL; version: number; throughTs: number }
   | { type: typeof ENTRY_STATE; version: number; stats: SealedStats }
@@ -128,7 +138,7 @@ export function encodeLog(entries: readonly LogEntry[]): Uint8Array {
           const t = e.ts[i]!;
           if (i === 0) out.varint(t);
           else out.svarint(t - prev);
-          out.f64(e.values[i]!);
+          out.f64From(e.values, i);
           prev = t;
         }
         break;
@@ -166,9 +176,7 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
           throw new CorruptionError(`Cannot decode time-series log op: ${n} samples`);
         }
         const ts: number[] = new Array(n);
-        // Pushed, not stored into a holey array: V8 may canonicalise a NaN stored into holes,
-        // losing a staleness marker's payload (ARCHITECTURE.md § "PromQL over the store").
-        const values: number[] = [];
+        const values = new Float64Array(n);
         let t = 0;
         for (let i = 0; i < n; i++) {
           t = i === 0 ? input.varint() : t + input.svarint();
@@ -176,7 +184,7 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
             throw new CorruptionError("Cannot decode time-series log op: bad timestamp");
           }
           ts[i] = t;
-          values.push(input.f64());
+          input.f64Into(values, i);
         }
         out.push({ type, version, ts, values });
         break;

@@ -18,6 +18,8 @@ function corrupt(what: string): never {
 }
 
 /** An append-only byte buffer. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export class ByteWriter {
   #buf: Uint8Array;
   #view: DataView;
@@ -68,6 +70,19 @@ export class ByteWriter {
   f64(value: number): void {
     this.#reserve(8);
     this.#view.setFloat64(this.length, value, true);
+    this.length += 8;
+  }
+
+  /**
+   * Appends `src[i]` as a little-endian float64, byte by byte: a NaN keeps its payload (going
+   * through a `number` may change it, e.g. a staleness marker's).
+   */
+  f64From(src: Float64Array, i: number): void {
+    this.#reserve(8);
+    const bytes = new Uint8Array(src.buffer, src.byteOffset + 8 * i, 8);
+    for (let b = 0; b < 8; b++) {
+      this.#view.setUint8(this.length + b, bytes[LITTLE_ENDIAN ? b : 7 - b]!);
+    }
     this.length += 8;
   }
 
@@ -158,6 +173,16 @@ export class ByteReader {
     const v = this.#view.getFloat64(this.offset, true);
     this.offset += 8;
     return v;
+  }
+
+  /** Reads a little-endian float64 into `dst[i]` byte by byte (NaN payloads kept). */
+  f64Into(dst: Float64Array, i: number): void {
+    if (this.#end - this.offset < 8) corrupt("truncated float");
+    const bytes = new Uint8Array(dst.buffer, dst.byteOffset + 8 * i, 8);
+    for (let b = 0; b < 8; b++) {
+      bytes[LITTLE_ENDIAN ? b : 7 - b] = this.#view.getUint8(this.offset + b);
+    }
+    this.offset += 8;
   }
 
   /** A little-endian uint32. */

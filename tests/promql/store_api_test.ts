@@ -14,6 +14,7 @@ import { startHttpServer } from "../../src/http/mod.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { encodeRemoteWrite } from "../../src/ingest/remote_write.ts";
 import { writeStaleNaN } from "../../src/promql/source.ts";
+import { startServe, tempDir } from "../cli/_helpers.ts";
 
 const TOKEN = "prom-api-test-token-0123456789";
 const T = 1_700_000_000;
@@ -43,7 +44,7 @@ async function remoteWrite(
     headers: {
       "Content-Type": "application/x-protobuf",
       "Content-Encoding": "snappy",
-      Authorization: `Bearer ${token}`,
+      ...(token === "" ? {} : { Authorization: `Bearer ${token}` }),
     },
     body: encodeRemoteWrite(series) as Uint8Array<ArrayBuffer>,
   });
@@ -229,4 +230,36 @@ Deno.test("NaN, ±Inf and staleness markers survive the store, a crash replay an
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "a staleness marker that is the first sample a fresh process logs survives kill -9",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // V8 canonicalises a NaN stored into a JavaScript array by cold (not yet optimised) code;
+    // the first sample a fresh server logs goes through exactly that code.
+    const [dir, cleanup] = await tempDir("cityhall-prom-stale-first-");
+    let serve = await startServe(dir);
+    try {
+      const values = new Float64Array(1);
+      writeStaleNaN(values, 0);
+      const url = () => `http://127.0.0.1:${serve.httpPort}`;
+      const [status] = await remoteWrite(url(), "", [{
+        labels: [["__name__", "gone"]],
+        timestamps: [T * 1000],
+        values,
+      }]);
+      assertEquals(status, 204);
+      const ask = async () =>
+        (await (await fetch(`${url()}/api/v1/query?query=gone&time=${T}`)).json()).data.result;
+      assertEquals(await ask(), []);
+      await serve.stop("SIGKILL");
+      serve = await startServe(dir);
+      assertEquals(await ask(), [], "after the WAL replay");
+    } finally {
+      await serve.stop();
+      await cleanup();
+    }
+  },
 });
