@@ -1,11 +1,12 @@
 /**
  * `deno task bench`: runs every benchmark section, prints a Markdown table and writes
  * bench/results/latest.json.
- * BENCH_SECTIONS=engine,server,replication,ingest,promql,console,agent,timeseries selects
+ * BENCH_SECTIONS=engine,amplification,server,replication,ingest,promql,console,agent,timeseries selects
  * sections; BENCH_SCALE scales the sizes (e.g. 0.1 for a quick look).
  */
 
 import { engineBench } from "./engine.ts";
+import { amplificationBench } from "./amplification.ts";
 import { serverBench } from "./server.ts";
 import { replicationBench } from "./replication.ts";
 import { ingestBench } from "./ingest.ts";
@@ -16,7 +17,7 @@ import { timeseriesBench } from "./timeseries.ts";
 import { formatRow, ratio, type Row, TABLE_HEADER } from "./harness.ts";
 
 const sections = (Deno.env.get("BENCH_SECTIONS") ??
-  "engine,server,replication,ingest,promql,console,agent,timeseries").split(",");
+  "engine,amplification,server,replication,ingest,promql,console,agent,timeseries").split(",");
 const rows: Row[] = [];
 const started = new Date();
 
@@ -27,6 +28,7 @@ console.log(TABLE_HEADER);
 const print = (row: Row) => console.log(formatRow(row));
 
 if (sections.includes("engine")) rows.push(...await engineBench(print));
+if (sections.includes("amplification")) rows.push(...await amplificationBench(print));
 if (sections.includes("server")) rows.push(...await serverBench(print));
 if (sections.includes("replication")) rows.push(...await replicationBench(print));
 if (sections.includes("ingest")) rows.push(...await ingestBench(print));

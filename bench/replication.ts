@@ -5,6 +5,7 @@
  * Sizes scale with BENCH_SCALE (default 1).
  */
 
+import { replicationPort } from "../src/engine/mod.ts";
 import type { Database } from "../src/mod.ts";
 import {
   openLeaderDatabase,
@@ -151,7 +152,7 @@ export async function replicationBench(log: (row: Row) => void): Promise<Row[]> 
       let rawBytes = 0;
       let jsonBytes = 0;
       const waiters = new Map<number, (t: number) => void>();
-      const off = rdb.onDurable((seq) => {
+      const off = replicationPort(rdb).onDurable((seq) => {
         const now = performance.now();
         for (const [s, resolve] of waiters) {
           if (s <= seq) {

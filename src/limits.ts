@@ -31,6 +31,16 @@ export const WAL_RECORD_PAYLOAD_BYTES_MAX: number = BATCH_SIZE_BYTES_MAX +
   BATCH_OPS_MAX * 32;
 /** Default WAL segment size; segments are preallocated so fdatasync does not change the size. */
 export const WAL_SEGMENT_SIZE_BYTES_DEFAULT: number = 32 * MiB;
+/**
+ * Size of the first WAL segment a writer creates (capped by the configured segment size):
+ * preallocation then grows with the write rate, so that a one-shot command or an idle
+ * database does not leave a whole default-size segment of zeros behind.
+ */
+export const WAL_SEGMENT_SIZE_BYTES_INITIAL: number = 1 * MiB;
+/** A segment half filled faster than this doubles the next one (up to the configured size). */
+export const WAL_SEGMENT_GROW_HALF_FILL_MS: number = 2_000;
+/** A segment half filled slower than this halves the next one (down to the initial size). */
+export const WAL_SEGMENT_SHRINK_HALF_FILL_MS: number = 60_000;
 /** Largest WAL segment: a segment is scanned whole at recovery. */
 export const WAL_SEGMENT_SIZE_BYTES_MAX: number = 1024 * MiB;
 /** Most bytes one group commit writes before it syncs: bounds the latency of the first writer. */

@@ -17,6 +17,11 @@
 
 export {
   type BytesLike,
+  type CompactionFilter,
+  type CompactionFilterContext,
+  type CompactionFilterDecision,
+  CompactionFilterError,
+  type CompactionStyle,
   Database,
   type DatabaseOptions,
   type DatabaseStats,

@@ -111,6 +111,10 @@ Options:
                          that window); none: never synced by writes (bulk loads)
   --memtable-mb N        Memtable size before a flush to disk (default 64)
   --cache-mb N           Block cache size (default 32; 0 disables it)
+  --compaction-style S   leveled (default) or tiered: how tables are merged (the
+                         write, read and space trade-off in ARCHITECTURE.md)
+  --wal-segment-mb N     Largest preallocated WAL segment (default 32); segments start at
+                         1 MiB and grow with the write rate up to it
   --max-clients N        Most RESP clients at once (default ${CLIENTS_MAX_DEFAULT})
   --idle-timeout-s N     Close RESP clients with no complete command this long (default
                          300; 0 = never)
@@ -160,6 +164,8 @@ export const SERVE_FLAGS = {
     "sync",
     "memtable-mb",
     "cache-mb",
+    "compaction-style",
+    "wal-segment-mb",
     "max-clients",
     "idle-timeout-s",
     "http-max-connections",
@@ -195,7 +201,7 @@ export interface ServeSettings {
   authTokenFile: string | undefined;
   /** TLS certificate and key paths. */
   tls: { certFile: string; keyFile: string } | undefined;
-  /** Engine options from --sync, --memtable-mb, --cache-mb. */
+  /** Engine options from --sync, --memtable-mb, --cache-mb, --compaction-style, --wal-segment-mb. */
   engine: Pick<
     DatabaseOptions,
     | "syncMode"
@@ -203,6 +209,8 @@ export interface ServeSettings {
     | "memtableSizeBytesMax"
     | "blockCacheSizeBytes"
     | "recoverWalPastDamage"
+    | "compactionStyle"
+    | "walSegmentSizeBytes"
   >;
   /** Most RESP clients. */
   maxClients: number | undefined;
@@ -289,6 +297,18 @@ export async function serveSettings(
   const cacheMb = intFlag(command, parsed, "cache-mb", { min: 0, max: SIZE_MB_MAX });
   if (cacheMb !== undefined) engine.blockCacheSizeBytes = cacheMb * MiB;
   if (parsed.booleans.has("recover-wal-past-damage")) engine.recoverWalPastDamage = true;
+  const style = parsed.strings.get("compaction-style");
+  if (style !== undefined) {
+    if (style !== "tiered" && style !== "leveled") {
+      throw new UsageError(
+        command,
+        `invalid --compaction-style ${JSON.stringify(style)}: use tiered or leveled`,
+      );
+    }
+    engine.compactionStyle = style;
+  }
+  const walSegmentMb = intFlag(command, parsed, "wal-segment-mb", { min: 1, max: 1024 });
+  if (walSegmentMb !== undefined) engine.walSegmentSizeBytes = walSegmentMb * MiB;
   const authTokenFile = parsed.strings.get("auth-token-file");
   const authToken = options.readToken ? await readAuthToken(command, authTokenFile) : undefined;
   const bind = parsed.strings.get("bind") ?? HOST_DEFAULT;

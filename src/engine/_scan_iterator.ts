@@ -1,13 +1,14 @@
 /**
- * The iterator `Database.scan` returns: live entries of a merged iterator within a bound, in
- * chunks. Private to `src/engine/`.
+ * Range reads: the iterator `Database.scan` returns (live entries of a merged iterator within a
+ * bound, in chunks) and the synchronous `readRange`. Private to `src/engine/`.
  *
  * @module
  */
 
 import { ClosedError } from "../errors.ts";
-import { compareBytes } from "../util/bytes.ts";
-import { type EntryIterator, isDeadAt } from "../util/entry.ts";
+import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
+import { type EntryIterator, type EntryKind, isDeadAt } from "../util/entry.ts";
+import type { ScanRange } from "./types.ts";
 
 /** Entries a scan decodes ahead before it yields them one by one. */
 const SCAN_CHUNK_ENTRIES = 256;
@@ -115,4 +116,64 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
       else it.next();
     }
   }
+}
+
+/** The bounds of a scan range as bytes. */
+export function resolveRange(range: ScanRange): { start?: Uint8Array; end?: Uint8Array } {
+  if ("prefix" in range) {
+    const p = toBytes(range.prefix);
+    const end = prefixEnd(p);
+    return { ...(p.length > 0 ? { start: p } : {}), ...(end !== undefined ? { end } : {}) };
+  }
+  return {
+    ...(range.start !== undefined ? { start: toBytes(range.start) } : {}),
+    ...(range.end !== undefined ? { end: toBytes(range.end) } : {}),
+  };
+}
+
+/**
+ * Positions `iterator` at the first entry of `[start, end)` in the scan's direction: the first
+ * key ≥ `start`, or in reverse the last key < `end`.
+ */
+export function positionForRange(
+  iterator: EntryIterator,
+  start: Uint8Array | undefined,
+  end: Uint8Array | undefined,
+  reverse: boolean,
+): void {
+  if (reverse) {
+    if (end === undefined) iterator.seekToLast();
+    else {
+      iterator.seekForPrev(end);
+      if (iterator.valid() && compareBytes(iterator.entry().key, end) >= 0) iterator.prev();
+    }
+  } else if (start === undefined) iterator.seekToFirst();
+  else iterator.seek(start);
+}
+
+/**
+ * Up to `limit` live entries of `[start, end)` from a positioned `iterator`, as
+ * `[key, value, kind, seq]`, read synchronously.
+ */
+export function collectRange(
+  iterator: EntryIterator,
+  start: Uint8Array | undefined,
+  end: Uint8Array | undefined,
+  options: { limit: number; reverse: boolean; nowMs: number },
+): [Uint8Array, Uint8Array, EntryKind, number][] {
+  const { limit, reverse, nowMs } = options;
+  const out: [Uint8Array, Uint8Array, EntryKind, number][] = [];
+  positionForRange(iterator, start, end, reverse);
+  while (out.length < limit && iterator.valid()) {
+    const e = iterator.entry();
+    if (
+      reverse
+        ? start !== undefined && compareBytes(e.key, start) < 0
+        : end !== undefined && compareBytes(e.key, end) >= 0
+    ) break;
+    if (!isDeadAt(e, nowMs)) out.push([e.key, e.value, e.kind, e.seq]);
+    if (reverse) iterator.prev();
+    else iterator.next();
+  }
+  return out;
 }

@@ -101,3 +101,59 @@ export function logOpsOf(entries: readonly Entry[]): PendingLogOp[] {
   }
   return out;
 }
+
+/**
+ * Where the log ops of one database go: to the attached consumer, or held in order until one
+ * attaches (and pinned in the WAL while held).
+ */
+export class LogOpsRouter {
+  #consumer: LogConsumer | undefined;
+  #pending: PendingLogOp[];
+
+  /** Starts with the log ops recovery found, in sequence order. */
+  constructor(pending: PendingLogOp[]) {
+    this.#pending = pending;
+  }
+
+  /** The attached consumer, if any. */
+  get consumer(): LogConsumer | undefined {
+    return this.#consumer;
+  }
+
+  /** See `Database.attachLogConsumer`. */
+  attach(consumer: LogConsumer | undefined): void {
+    this.#consumer = consumer;
+    if (consumer === undefined) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const op of pending) consumer.applyLog(op.seq, op.key, op.value);
+  }
+
+  /** Log ops no consumer has taken yet. */
+  get pendingCount(): number {
+    return this.#pending.length;
+  }
+
+  /** Hands `ops` (in sequence order) to the consumer, or holds them. */
+  deliver(ops: readonly PendingLogOp[]): void {
+    const consumer = this.#consumer;
+    if (consumer === undefined) {
+      for (const op of ops) this.#pending.push(op);
+      return;
+    }
+    for (const op of ops) consumer.applyLog(op.seq, op.key, op.value);
+  }
+
+  /** Highest sequence whose log ops are all durable elsewhere (`Infinity`: none pinned). */
+  pin(): number {
+    if (this.#consumer !== undefined) return this.#consumer.logDurableThroughSeq();
+    const first = this.#pending[0];
+    return first === undefined ? Infinity : first.seq - 1;
+  }
+
+  /** The database content was replaced: held log ops are meaningless, the consumer resets. */
+  reset(): void {
+    this.#pending = [];
+    this.#consumer?.reset?.();
+  }
+}

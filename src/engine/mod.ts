@@ -7,3 +7,9 @@
 export * from "./database.ts";
 export * from "./options.ts";
 export { deletableSegments } from "./retention.ts";
+export {
+  type CompactionFilter,
+  type CompactionFilterContext,
+  type CompactionFilterDecision,
+  CompactionFilterError,
+} from "../compaction/filter.ts";

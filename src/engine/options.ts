@@ -17,6 +17,16 @@ import {
   WAL_SEGMENT_SIZE_BYTES_MAX,
 } from "../limits.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
+import type { CompactionStyle } from "../compaction/picker.ts";
+
+export type { CompactionStyle } from "../compaction/picker.ts";
+
+/**
+ * The compaction style of a database opened without choosing one: leveled writes less on
+ * time-ordered data and needs less space (ARCHITECTURE.md § "Compaction styles" has the
+ * measurements).
+ */
+export const COMPACTION_STYLE_DEFAULT: CompactionStyle = "leveled";
 
 /** When a write's promise resolves relative to `fdatasync`. */
 export type SyncMode = "always" | "interval" | "none";
@@ -46,7 +56,17 @@ export interface DatabaseOptions {
   bloomBitsPerKey?: number;
   /** Size of each preallocated WAL segment (default 32 MiB). */
   walSegmentSizeBytes?: number;
-  /** Tables a level holds before they are merged into the next level (default 4). */
+  /**
+   * How tables are compacted (ARCHITECTURE.md § "Compaction styles"): `"leveled"` (default)
+   * keeps every level ≥ 1 one sorted run ten times the size of the one above; `"tiered"` merges
+   * a level's runs into the next level once it holds `levelTablesMax` of them.
+   */
+  compactionStyle?: CompactionStyle;
+  /**
+   * Tiered: tables a level holds before they are merged into the next level. Leveled: level-0
+   * tables that start a level-0 compaction (level 1's target size is this many memtables).
+   * Default 4.
+   */
   levelTablesMax?: number;
   /** Target size of one SSTable written by compaction (default 64 MiB). */
   tableSizeBytesTarget?: number;
@@ -89,6 +109,7 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
     compression: options.compression ?? true,
     bloomBitsPerKey: options.bloomBitsPerKey ?? BLOOM_BITS_PER_KEY_DEFAULT,
     walSegmentSizeBytes: options.walSegmentSizeBytes ?? WAL_SEGMENT_SIZE_BYTES_DEFAULT,
+    compactionStyle: options.compactionStyle ?? COMPACTION_STYLE_DEFAULT,
     levelTablesMax: options.levelTablesMax ?? 4,
     tableSizeBytesTarget: options.tableSizeBytesTarget ?? SSTABLE_SIZE_BYTES_TARGET,
     autoCompaction: options.autoCompaction ?? true,
@@ -100,6 +121,11 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
   if (!["always", "interval", "none"].includes(resolved.syncMode)) {
     throw new InvalidArgumentError(
       `Invalid option syncMode: ${resolved.syncMode} (must be always, interval or none)`,
+    );
+  }
+  if (resolved.compactionStyle !== "leveled" && resolved.compactionStyle !== "tiered") {
+    throw new InvalidArgumentError(
+      `Invalid option compactionStyle: ${resolved.compactionStyle} (must be leveled or tiered)`,
     );
   }
   positiveInt("memtableSizeBytesMax", resolved.memtableSizeBytesMax, 1024);

@@ -16,6 +16,7 @@
  */
 
 import type { Database } from "../engine/mod.ts";
+import { replicationPort } from "../engine/mod.ts";
 import { CorruptionError } from "../errors.ts";
 import type { File } from "../fs/mod.ts";
 import { WAL_RECORD_HEADER_BYTES, WAL_RECORD_TRAILER_BYTES } from "../limits.ts";
@@ -229,7 +230,7 @@ export class WalFeed {
 
   #open(segment: SegmentInfo): void {
     this.close();
-    this.#file = this.#db.fileSystem.open(segment.path);
+    this.#file = replicationPort(this.#db).fileSystem.open(segment.path);
     this.#segment = segment;
     // Past damage recovery skipped (the records before it are in tables).
     this.#offset = segment.firstOffset ?? WAL_SEGMENT_HEADER_BYTES;

@@ -16,6 +16,7 @@
 
 import { acceptLoop } from "../util/net.ts";
 import { Database } from "../engine/mod.ts";
+import { replicationPort } from "../engine/mod.ts";
 import { RealFs } from "../fs/mod.ts";
 import { type LogFields, type Logger, type LogLevel, silentLogger } from "../util/log.ts";
 import type { FeedPosition } from "./feed.ts";
@@ -129,7 +130,7 @@ export async function startReplicationLeader(
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? 7879;
   const registry = options.registry ??
-    ReplicaRegistry.load(db.fileSystem, db.dir, options.retentionMaxBytes);
+    ReplicaRegistry.load(replicationPort(db).fileSystem, db.dir, options.retentionMaxBytes);
   const tokenHash = options.authToken === undefined || options.authToken === ""
     ? undefined
     : await hashToken(options.authToken);
@@ -207,9 +208,9 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
     this.addr = listener.addr as Deno.NetAddr;
     this.#listener = listener;
     this.#tokenHash = tokenHash;
-    db.setRetentionPins(() => registry.pins(this.#sessionPins()));
+    replicationPort(db).setRetentionPins(() => registry.pins(this.#sessionPins()));
     attachReplicationRole(db, this);
-    this.#offDurable = db.onDurable((seq) => {
+    this.#offDurable = replicationPort(db).onDurable((seq) => {
       this.frameCache.clear();
       const samples = this.#samples;
       const last = samples[samples.length - 1];
@@ -262,7 +263,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
         this.logger("warn", "cannot save replica registry", { error: String(err) });
       }
     }
-    this.db.applyRetention();
+    replicationPort(this.db).applyRetention();
   }
 
   #startSession(conn: Deno.Conn): void {
@@ -490,7 +491,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
     }
     if (known) {
       this.logger("warn", "forgot replica: its WAL is no longer kept", { replica: id });
-      this.db.applyRetention();
+      replicationPort(this.db).applyRetention();
     }
     return known;
   }
@@ -526,7 +527,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
       } catch (err) {
         this.logger("warn", "cannot save replica registry", { error: String(err) });
       }
-      this.db.setRetentionPins(() => this.registry.pins());
+      replicationPort(this.db).setRetentionPins(() => this.registry.pins());
       attachReplicationRole(this.db, undefined);
       this.logger("info", "replication listener closed", { port: this.addr.port });
     })();

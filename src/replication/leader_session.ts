@@ -17,6 +17,7 @@
  */
 
 import type { DatabaseCheckpoint } from "../engine/mod.ts";
+import { replicationPort } from "../engine/mod.ts";
 import { encodeManifest } from "../manifest/mod.ts";
 import { fileCrc } from "./snapshot.ts";
 import { ProtocolError } from "../errors.ts";
@@ -388,7 +389,7 @@ export class Session {
     const leader = this.#leader;
     this.#checkpoint?.cp.release();
     this.#checkpoint = undefined;
-    const cp = await leader.db.checkpoint();
+    const cp = await replicationPort(leader.db).checkpoint();
     try {
       // The checkpoint's flush may hold writes the WAL has not fdatasync'ed yet (sync mode
       // "interval" or "none"): make them durable so that the replica's ACK of the snapshot's
@@ -402,7 +403,7 @@ export class Session {
       cp.release();
       return;
     }
-    const fs = leader.db.fileSystem;
+    const fs = replicationPort(leader.db).fileSystem;
     const files = new Map<number, { path: string; sizeBytes: number }>();
     const listed = cp.manifest.tables.map((t, i) => {
       const path = cp.tablePaths[i]!;
@@ -443,7 +444,7 @@ export class Session {
       file.sizeBytes - range.offset,
     );
     const buf = new Uint8Array(bytes);
-    const handle = this.#leader.db.fileSystem.open(file.path);
+    const handle = replicationPort(this.#leader.db).fileSystem.open(file.path);
     let done = 0;
     try {
       while (done < bytes) {

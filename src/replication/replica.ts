@@ -20,6 +20,7 @@
  */
 
 import { Database } from "../engine/mod.ts";
+import { replicationPort } from "../engine/mod.ts";
 import { CityHallError, InvalidArgumentError } from "../errors.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
@@ -106,14 +107,14 @@ export async function openReplicaDatabase(
     );
   }
   const db = await Database.open(dir, { ...options, syncMode: "always" });
-  db.setReadOnly(true);
+  replicationPort(db).setReadOnly(true);
   return db;
 }
 
 /** Starts following the leader; `db` becomes read-only. */
 export function startReplica(db: Database, options: ReplicaOptions): Replica {
   parseHostPort(options.leader);
-  db.setReadOnly(true);
+  replicationPort(db).setReadOnly(true);
   return new ReplicaLink(db, options);
 }
 
@@ -148,7 +149,7 @@ class ReplicaLink implements Replica, ReplicationRole {
     this.#options = options;
     this.#log = options.logger ?? silentLogger;
     this.#backoff = new Backoff(options.backoff);
-    this.#identity = loadOrCreateIdentity(db.fileSystem, db.dir);
+    this.#identity = loadOrCreateIdentity(replicationPort(db).fileSystem, db.dir);
     // The position below is announced to the leader (which moves its pin past it).
     this.#ackedSeq = db.lastSeq;
     attachReplicationRole(db, this);
@@ -258,7 +259,7 @@ class ReplicaLink implements Replica, ReplicationRole {
     this.#statusTimer = undefined;
     this.#lastStatusMs = Date.now();
     try {
-      saveStatus(this.#db.fileSystem, this.#db.dir, this.status());
+      saveStatus(replicationPort(this.#db).fileSystem, this.#db.dir, this.status());
     } catch (err) {
       this.#log("warn", "cannot write replica status file", { error: String(err) });
     }

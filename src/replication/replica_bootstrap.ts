@@ -7,6 +7,7 @@
  */
 
 import type { Database } from "../engine/mod.ts";
+import { replicationPort } from "../engine/mod.ts";
 import { joinPath } from "../fs/mod.ts";
 import { decodeManifest, type ManifestState, tableFileName } from "../manifest/mod.ts";
 import { ProtocolError } from "../errors.ts";
@@ -51,7 +52,7 @@ export interface BootstrapLink {
  */
 export async function bootstrapFromSnapshot(link: BootstrapLink): Promise<void> {
   const { db, send, leaderId, fetchBytes } = link;
-  const fs = db.fileSystem;
+  const fs = replicationPort(db).fileSystem;
   send(FRAME_SNAPSHOT_REQUEST, new Uint8Array(0));
   const first = await link.nextWork();
   if (first.type !== FRAME_SNAPSHOT_BEGIN) {
@@ -143,7 +144,9 @@ export async function bootstrapFromSnapshot(link: BootstrapLink): Promise<void> 
     staged.set(f.fileNumber, done);
   }
   fs.syncDir(staging);
-  await db.installSnapshot(manifest, staged, { replaceHistory: link.replaceHistory ?? false });
+  await replicationPort(db).installSnapshot(manifest, staged, {
+    replaceHistory: link.replaceHistory ?? false,
+  });
   link.log("info", "bootstrapped replica from a leader snapshot", {
     seq: db.lastSeq,
     files: begin.files.length,

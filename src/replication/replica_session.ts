@@ -15,6 +15,7 @@
  */
 
 import type { Database } from "../engine/mod.ts";
+import { replicationPort } from "../engine/mod.ts";
 import { CityHallError, ProtocolError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import {
@@ -262,7 +263,7 @@ export class LinkSession {
     if (identity.leaderId === null) {
       // Recorded durably before the first record is applied.
       identity.leaderId = leaderId;
-      saveIdentity(db.fileSystem, db.dir, identity);
+      saveIdentity(replicationPort(db).fileSystem, db.dir, identity);
     }
     this.#welcomeFirstSeq = welcome.firstSeq;
     this.#owner.welcomed(welcome, leaderId);
@@ -295,7 +296,7 @@ export class LinkSession {
     if (replaceHistory) {
       // Recorded only now: a crash before this bootstraps again, never streams on top.
       this.#owner.identity.leaderId = leaderId;
-      saveIdentity(db.fileSystem, db.dir, this.#owner.identity);
+      saveIdentity(replicationPort(db).fileSystem, db.dir, this.#owner.identity);
       this.#replaceHistory = false;
     }
     this.#healthy = true;
@@ -327,7 +328,7 @@ export class LinkSession {
         this.#owner.noteLeaderSeq(data.durableSeq);
         // Distinct promises only: records of one group commit share one.
         const applied = new Set<Promise<void>>();
-        for (const r of records) applied.add(db.applyReplicated(r.seq, r.payload));
+        for (const r of records) applied.add(replicationPort(db).applyReplicated(r.seq, r.payload));
         if (records.length > 0) {
           next = data.lastSeq + 1;
           this.#healthy = true;

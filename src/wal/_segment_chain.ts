@@ -14,11 +14,21 @@
  *   record's trailer records when the record is written.
  * - Disk full: when a segment cannot be prepared, `#noSpace` is set and every placement that
  *   needs that segment throws at once; only `prepareSpace()` tries again.
+ * - Sizes follow the write rate (ARCHITECTURE.md § "Writer and group commit"): the first
+ *   segment is `WAL_SEGMENT_SIZE_BYTES_INITIAL`; when the active one is half full (the moment
+ *   the next one starts being preallocated), the next one is sized from how long that took:
+ *   double when fast, half when slow, between the initial size and `segmentSizeBytes`. Every
+ *   segment is still preallocated whole, so each fdatasync overwrites allocated blocks.
  *
  * @module
  */
 
 import { DiskFullError, diskFullError, isNoSpaceError } from "../errors.ts";
+import {
+  WAL_SEGMENT_GROW_HALF_FILL_MS,
+  WAL_SEGMENT_SHRINK_HALF_FILL_MS,
+  WAL_SEGMENT_SIZE_BYTES_INITIAL,
+} from "../limits.ts";
 import type { File, FileSystem } from "../fs/mod.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
@@ -43,6 +53,8 @@ interface ActiveSegment {
   syncedBytes: number;
   /** A SEAL closes it: nothing more goes in. */
   sealed: boolean;
+  /** `performance.now()` when it became active. */
+  activatedAtMs: number;
 }
 
 /** Options of `SegmentChain`. */
@@ -60,6 +72,8 @@ export class SegmentChain {
   readonly #fs: FileSystem;
   readonly #dir: string;
   readonly #segmentSizeBytes: number;
+  /** Size the next segment gets (see the module comment). */
+  #nextSizeBytes: number;
   readonly #firstId: number;
   readonly #logger: Logger | undefined;
   readonly #onNoSpace: ((err: DiskFullError) => void) | undefined;
@@ -77,6 +91,7 @@ export class SegmentChain {
     this.#fs = fs;
     this.#dir = dir;
     this.#segmentSizeBytes = options.segmentSizeBytes;
+    this.#nextSizeBytes = Math.min(options.segmentSizeBytes, WAL_SEGMENT_SIZE_BYTES_INITIAL);
     this.#firstId = options.firstId;
     this.#logger = options.logger;
     this.#onNoSpace = options.onNoSpace;
@@ -88,7 +103,7 @@ export class SegmentChain {
    * stays without one (`noSpace` says why); other errors throw.
    */
   openFirst(): void {
-    const first = new SegmentPreparer(this.#fs, this.#dir, this.#firstId, this.#segmentSizeBytes);
+    const first = new SegmentPreparer(this.#fs, this.#dir, this.#firstId, this.#nextSizeBytes);
     try {
       first.finishSync();
     } catch (err) {
@@ -106,9 +121,14 @@ export class SegmentChain {
     return this.#active?.info.id ?? 0;
   }
 
-  /** Size of a preallocated segment. */
+  /** Largest size of a preallocated segment. */
   get segmentSizeBytes(): number {
     return this.#segmentSizeBytes;
+  }
+
+  /** Size the next preallocated segment gets. */
+  get nextSegmentSizeBytes(): number {
+    return this.#nextSizeBytes;
   }
 
   /** Why placements that need a new segment are refused; undefined when they are not. */
@@ -196,7 +216,7 @@ export class SegmentChain {
           this.#fs,
           this.#dir,
           this.#firstId,
-          this.#segmentSizeBytes,
+          this.#nextSizeBytes,
         );
         await first.prepare();
         if (isClosing()) {
@@ -252,6 +272,7 @@ export class SegmentChain {
       start = end;
       k = j;
       if (info.sizeBytes * 2 >= active.capacityBytes && !this.#next!.started && !this.#noSpace) {
+        this.#sizeNext(active);
         this.#startNextInBackground();
       }
     }
@@ -364,6 +385,7 @@ export class SegmentChain {
       dirty: false,
       syncedBytes: WAL_SEGMENT_HEADER_BYTES,
       sealed: false,
+      activatedAtMs: performance.now(),
     };
     // Records placed in this segment while it was the next one stay where they were placed.
     if (!keepPlacement) this.#placeOffset = WAL_SEGMENT_HEADER_BYTES;
@@ -371,7 +393,22 @@ export class SegmentChain {
     // Preallocation starts when this segment is half full (`writeGroup`): writing and
     // fsyncing a whole segment of zeros competes with the group commit's fdatasync for the
     // disk, so it is better kept away from open and from the previous switch.
-    this.#next = new SegmentPreparer(this.#fs, this.#dir, prepared.id + 1, this.#segmentSizeBytes);
+    this.#next = new SegmentPreparer(this.#fs, this.#dir, prepared.id + 1, this.#nextSizeBytes);
+  }
+
+  /**
+   * The active segment is half full: sizes the next one from how long that took (before its
+   * preallocation starts; a next segment needed before then keeps the current size).
+   */
+  #sizeNext(active: ActiveSegment): void {
+    const halfFillMs = performance.now() - active.activatedAtMs;
+    const initial = Math.min(this.#segmentSizeBytes, WAL_SEGMENT_SIZE_BYTES_INITIAL);
+    let size = active.capacityBytes;
+    if (halfFillMs < WAL_SEGMENT_GROW_HALF_FILL_MS) size *= 2;
+    else if (halfFillMs > WAL_SEGMENT_SHRINK_HALF_FILL_MS) size = Math.floor(size / 2);
+    size = Math.max(initial, Math.min(this.#segmentSizeBytes, size));
+    this.#nextSizeBytes = size;
+    this.#next!.resize(size);
   }
 
   /**

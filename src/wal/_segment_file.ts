@@ -75,6 +75,16 @@ export class SegmentPreparer {
     return this.#sizeBytes;
   }
 
+  /** Changes the size before any byte is written (the chain sizes it by the write rate). */
+  resize(sizeBytes: number): void {
+    assert(
+      this.#state === "idle" || this.#state === "failed",
+      "resizing a segment already being written",
+    );
+    assert(sizeBytes > WAL_SEGMENT_HEADER_BYTES, "segment smaller than its header");
+    this.#sizeBytes = sizeBytes;
+  }
+
   /** True once background or synchronous preparation has begun (and not failed since). */
   get started(): boolean {
     return this.#state !== "idle" && this.#state !== "failed";

@@ -126,6 +126,7 @@ export class WalWriter {
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
   #failed: IoError | undefined;
   #closing = false;
+  #bytesAppended = 0;
   /** Sequence of the last op written to a segment file (not necessarily synced). */
   #writtenSeq: number;
   /** Sequence of the last op fdatasync'ed; replication ships nothing above it. */
@@ -176,6 +177,11 @@ export class WalWriter {
   /** Sequence of the last op appended (not necessarily durable yet); 0 before any. */
   get lastSeq(): number {
     return this.#nextSeq - 1;
+  }
+
+  /** Record bytes appended since open (write amplification: what the WAL adds). */
+  get bytesAppended(): number {
+    return this.#bytesAppended;
   }
 
   /** Sequence of the last op known fdatasync'ed (recovered records count as durable). */
@@ -285,7 +291,10 @@ export class WalWriter {
         this.#fail(err, undefined);
         throw this.#failedError();
       }
-      if (placed) return;
+      if (placed) {
+        this.#bytesAppended += recordBytes;
+        return;
+      }
       // More is queued than the next segment holds (appends far outpacing flushes): write it
       // all out now, which switches to the next segment, then place this record again.
       this.#flushAll();

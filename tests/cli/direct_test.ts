@@ -3,7 +3,7 @@
  * server answers, through the server when one does.
  */
 
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { Database } from "../../src/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { assertHas, freePort, runCli, startServe, tempDir } from "./_helpers.ts";
@@ -93,4 +93,23 @@ Deno.test("cityhall put with another --data-dir than the server's opens that dir
   assertEquals(fromBytes((await db.get("where"))!), "other");
   await db.close();
   await cleanupOther();
+});
+
+Deno.test("cityhall --data-dir X set k v leaves about a megabyte on disk, not a 32 MiB WAL segment", async () => {
+  const [dir, cleanup] = await tempDir();
+  try {
+    const r = await runCli(["--data-dir", dir, "--direct", "set", "k", "v"]);
+    assertEquals([r.code, r.stdout], [0, "OK\n"], r.stderr);
+    let total = 0;
+    const walk = async (d: string) => {
+      for await (const e of Deno.readDir(d)) {
+        if (e.isDirectory) await walk(`${d}/${e.name}`);
+        else total += (await Deno.stat(`${d}/${e.name}`)).size;
+      }
+    };
+    await walk(dir);
+    assert(total <= 1.1 * 1024 * 1024, `the data directory holds ${total} bytes`);
+  } finally {
+    await cleanup();
+  }
 });

@@ -100,15 +100,16 @@ function count(log: string, message: string): number {
 }
 
 /**
- * Two ways to fill the disk: tables past the space left (1 MiB memtables), or a WAL that fills
- * its 32 MiB segment with no room for the next one (the tmpfs holds two once the filler goes).
+ * Two ways to fill the disk: tables past the space left (1 MiB memtables, and 1 MiB WAL
+ * segments so that the WAL's next segment always fits), or a WAL whose next segment (growing
+ * with the write rate towards 32 MiB) finds no room (the tmpfs holds two once the filler goes).
  */
 const FILLS = [
   {
     cause: "a flush",
     during: /during=flush/,
     sizeMiB: 64,
-    args: ["--memtable-mb", "1"],
+    args: ["--memtable-mb", "1", "--wal-segment-mb", "1"],
     leaveMiB: 6,
     valueBytes: 16 * 1024,
   },
@@ -135,7 +136,7 @@ for (const fillCase of FILLS) {
       try {
         serve = await startServe(dataDir, fillCase.args);
         client = await connectRedis(serve.port);
-        // The 32 MiB WAL segment is there; leave a few MiB, and no room for another segment.
+        // Leave a few MiB: room for a few tables and WAL segments, not for many.
         const filler = await fill(fs.dir, fillCase.leaveMiB * MiB);
         const acked = new Map<string, string>();
         const refused: string[] = [];
@@ -201,7 +202,8 @@ Deno.test({
       const db = await Database.open(dataDir, { walSegmentSizeBytes: 64 * 1024 });
       for (let i = 0; i < 100; i++) await db.put(`k${i}`, `v${i}`);
       await db.close();
-      const filler = await fill(fs.dir, MiB);
+      // Less than the first WAL segment (1 MiB) needs.
+      const filler = await fill(fs.dir, 512 * 1024);
       serve = await startServe(dataDir);
       client = await connectRedis(serve.port);
       assertEquals(await client.get("k42"), "v42");

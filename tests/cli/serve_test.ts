@@ -126,6 +126,7 @@ Deno.test("cityhall serve: bad flag values are usage errors", async () => {
       ["--log-level", "loud"],
       ["--tls-cert", "/nonexistent.pem"],
       ["--memtable-mb", "0"],
+      ["--compaction-style", "universal"],
       ["--no-http", "--http-port", "1"],
       ["--auth-token-file", "/nonexistent-token"],
     ]
@@ -133,5 +134,18 @@ Deno.test("cityhall serve: bad flag values are usage errors", async () => {
     const r = await runCli(["serve", "--port", "0", "--http-port", "0", ...extra]);
     assertEquals(r.code, 2, `${extra.join(" ")}: ${r.stderr}`);
     assertHas(r.stderr, "(see cityhall serve --help)");
+  }
+});
+
+Deno.test("cityhall serve --compaction-style leveled opens the engine with that style", async () => {
+  const [dir, cleanup] = await tempDir();
+  try {
+    const serve = await startServe(dir, ["--compaction-style", "leveled"]);
+    const res = await fetch(`http://127.0.0.1:${serve.httpPort}/v1/stats`);
+    const stats = await res.json();
+    assertEquals(stats.compactionStyle, "leveled");
+    assertEquals(await serve.stop(), 0);
+  } finally {
+    await cleanup();
   }
 });

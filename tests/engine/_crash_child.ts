@@ -1,5 +1,6 @@
 /**
- * Child process of crash_test.ts: opens the database in Deno.args[0] and runs many concurrent
+ * Child process of crash_test.ts: opens the database in Deno.args[0] (compaction style
+ * Deno.args[3]) and runs many concurrent
  * writers until killed. Each writer owns its keys and writes increasing versions; after a
  * write's promise resolves (durable: syncMode "always") it prints `ack <key> <version>` on
  * stdout. The parent kills it with SIGKILL at a random moment.
@@ -7,13 +8,15 @@
 
 import { Database } from "../../src/mod.ts";
 
-const [dir, writersArg, roundArg] = Deno.args;
+const [dir, writersArg, roundArg, styleArg] = Deno.args;
 const writers = Number(writersArg ?? 64);
 const round = Number(roundArg ?? 0);
 const db = await Database.open(dir!, {
   memtableSizeBytesMax: 64 * 1024,
   walSegmentSizeBytes: 256 * 1024,
   levelTablesMax: 3,
+  tableSizeBytesTarget: 32 * 1024,
+  compactionStyle: styleArg === "leveled" ? "leveled" : "tiered",
 });
 const out = Deno.stdout;
 const enc = new TextEncoder();

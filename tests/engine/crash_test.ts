@@ -4,21 +4,27 @@
  * reopens the database and checks that every acknowledged write is readable (at its version
  * or a later one) and that no value appears that was never written. Rounds accumulate in one
  * directory, so recovery also runs on top of earlier recoveries.
- * CITYHALL_CRASH_ROUNDS sets the rounds (CI: 20).
+ * Runs once per compaction style. CITYHALL_CRASH_ROUNDS sets the rounds per style (CI: 10).
  */
 
 import { assertEquals } from "@std/assert";
 import { assert } from "../../src/util/assert.ts";
-import { Database } from "../../src/mod.ts";
+import { type CompactionStyle, Database } from "../../src/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
 
-const ROUNDS = intFromEnv("CITYHALL_CRASH_ROUNDS", 20);
+const ROUNDS = intFromEnv("CITYHALL_CRASH_ROUNDS", 10);
 const CHILD = new URL("./_crash_child.ts", import.meta.url).pathname;
 
-async function runRound(dir: string, round: number, rng: Rng, acked: Map<string, number>) {
+async function runRound(
+  dir: string,
+  round: number,
+  rng: Rng,
+  acked: Map<string, number>,
+  style: CompactionStyle,
+) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CHILD, dir, "64", String(round)],
+    args: ["run", "-A", "--quiet", CHILD, dir, "64", String(round), style],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -57,42 +63,44 @@ async function runRound(dir: string, round: number, rng: Rng, acked: Map<string,
   assert(killed, `child exited on its own with code ${status.code}`);
 }
 
-Deno.test(`Database keeps every acknowledged write across ${ROUNDS} kill -9 rounds`, async () => {
-  const seed = seedFromEnv();
-  const rng = new Rng(seed);
-  const dir = await Deno.makeTempDir({ prefix: "cityhall-crash-" });
-  const acked = new Map<string, number>();
-  try {
-    for (let round = 0; round < ROUNDS; round++) {
-      await runRound(dir, round, rng, acked);
-      const db = await Database.open(dir);
-      try {
-        for (const [key, version] of acked) {
-          const got = await db.get(key);
-          assert(got !== undefined, `round ${round}: acknowledged ${key} v${version} lost`);
-          const text = fromBytes(got);
-          const m = /^(.*):v(\d+)(?::p*)?$/.exec(text);
-          assert(m !== null && m[1] === key, `round ${round}: ${key} holds a foreign value`);
-          assert(Number(m[2]) >= version, `round ${round}: ${key} went back to v${m[2]}`);
+for (const style of ["tiered", "leveled"] as const) {
+  Deno.test(`Database (${style}) keeps every acknowledged write across ${ROUNDS} kill -9 rounds`, async () => {
+    const seed = seedFromEnv();
+    const rng = new Rng(seed);
+    const dir = await Deno.makeTempDir({ prefix: "cityhall-crash-" });
+    const acked = new Map<string, number>();
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        await runRound(dir, round, rng, acked, style);
+        const db = await Database.open(dir, { compactionStyle: style });
+        try {
+          for (const [key, version] of acked) {
+            const got = await db.get(key);
+            assert(got !== undefined, `round ${round}: acknowledged ${key} v${version} lost`);
+            const text = fromBytes(got);
+            const m = /^(.*):v(\d+)(?::p*)?$/.exec(text);
+            assert(m !== null && m[1] === key, `round ${round}: ${key} holds a foreign value`);
+            assert(Number(m[2]) >= version, `round ${round}: ${key} went back to v${m[2]}`);
+          }
+          // No value that was never written: every key has the value shape of its own key.
+          let n = 0;
+          for await (const [k, v] of db.scan({})) {
+            const key = fromBytes(k);
+            const m = /^(.*):v(\d+)(?::(p*))?$/.exec(fromBytes(v));
+            assert(m !== null && m[1] === key, `round ${round}: ${key} has a bad value`);
+            if (m[3] !== undefined) assertEquals(m[3].length, Number(m[2]) % 97);
+            n++;
+          }
+          assert(n >= acked.size, `round ${round}: scan saw ${n} keys, ${acked.size} acknowledged`);
+        } finally {
+          await db.close();
         }
-        // No value that was never written: every key has the value shape of its own key.
-        let n = 0;
-        for await (const [k, v] of db.scan({})) {
-          const key = fromBytes(k);
-          const m = /^(.*):v(\d+)(?::(p*))?$/.exec(fromBytes(v));
-          assert(m !== null && m[1] === key, `round ${round}: ${key} has a bad value`);
-          if (m[3] !== undefined) assertEquals(m[3].length, Number(m[2]) % 97);
-          n++;
-        }
-        assert(n >= acked.size, `round ${round}: scan saw ${n} keys, ${acked.size} acknowledged`);
-      } finally {
-        await db.close();
       }
+      assert(acked.size > 100, `too few acknowledged writes to mean anything: ${acked.size}`);
+    } catch (err) {
+      console.error(`crash test failed: CITYHALL_SEED=${seed} dir=${dir} style=${style}`);
+      throw err;
     }
-    assert(acked.size > 100, `too few acknowledged writes to mean anything: ${acked.size}`);
-  } catch (err) {
-    console.error(`crash test failed: CITYHALL_SEED=${seed} dir=${dir}`);
-    throw err;
-  }
-  await Deno.remove(dir, { recursive: true });
-});
+    await Deno.remove(dir, { recursive: true });
+  });
+}

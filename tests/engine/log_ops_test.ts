@@ -4,6 +4,7 @@
  * replayed to a consumer, pinned in the WAL until the consumer says they are durable).
  */
 
+import { replicationPort } from "../../src/engine/mod.ts";
 import { assert, assertEquals } from "@std/assert";
 import { Database } from "../../src/mod.ts";
 import type { LogConsumer } from "../../src/engine/log_ops.ts";
@@ -103,7 +104,7 @@ Deno.test("Database: WAL segments holding log ops stay until the consumer's pin 
   // Once the consumer has made them durable, retention may delete their segments.
   replay.pin = db.lastSeq;
   await db.flush();
-  db.applyRetention();
+  replicationPort(db).applyRetention();
   // The segments holding the log ops (sequences 1 … 40) are gone; what remains is at most
   // the one flush of WAL that MANIFEST.prev still needs, and the active segment.
   assert(db.walSegments().every((s) => s.firstSeq === 0 || s.firstSeq > 40));
@@ -123,7 +124,7 @@ Deno.test("Database: without a consumer, replayed log ops pin the WAL", async ()
   await db.close();
   db = await Database.open(DIR, options); // no consumer attaches
   await db.flush();
-  db.applyRetention();
+  replicationPort(db).applyRetention();
   await db.close();
   db = await Database.open(DIR, options);
   assertEquals(db.pendingLogOps, 1);
@@ -149,7 +150,7 @@ Deno.test("Database.applyReplicated() hands log ops to the consumer after the ba
   for (const segment of leader.walSegments()) {
     const { readSegmentRecords } = await import("../../src/wal/reader.ts");
     for (const r of readSegmentRecords(leaderFs, segment.path)) {
-      await replica.applyReplicated(r.seq, r.payload);
+      await replicationPort(replica).applyReplicated(r.seq, r.payload);
     }
   }
   assertEquals(seen, [`2:sample:${KIND_META}`]);
@@ -162,7 +163,7 @@ Deno.test("Database.checkpoint() asks the consumer to persist first", async () =
   const consumer = new Recorder();
   db.attachLogConsumer(consumer);
   await db.put("a", "1");
-  const cp = await db.checkpoint();
+  const cp = await replicationPort(db).checkpoint();
   cp.release();
   assertEquals(consumer.persisted, 1);
   await db.close();

@@ -1,8 +1,9 @@
 /**
  * Seeded model test (Pebble's metamorphic idea): random put/delete/batch/get/scan against a
  * plain `Map`, with flushes, compactions, expiry and close/reopen interleaved, across block
- * sizes, compression on and off, and both file systems. The same seed must give the same
- * answers in every configuration. Prints the seed on failure; rerun with CITYHALL_SEED=….
+ * sizes, compression on and off, both file systems and both compaction styles. The same seed
+ * must give the same answers in every configuration. After every operation the level
+ * invariants hold (`checkLevels`). Prints the seed on failure; rerun with CITYHALL_SEED=….
  * CITYHALL_MODEL_OPS sets the total operation count (CI: ~20,000; `deno task test:long`).
  */
 
@@ -17,12 +18,19 @@ interface ModelEntry {
   expireAtMs: number;
 }
 
-const CONFIGS: { name: string; options: DatabaseOptions; realFs?: boolean }[] = [
+const BASE_CONFIGS: { name: string; options: DatabaseOptions; realFs?: boolean }[] = [
   { name: "tiny blocks, compression", options: { blockSizeBytes: 64, compression: true } },
   { name: "256-byte blocks, no compression", options: { blockSizeBytes: 256, compression: false } },
   { name: "4 KiB blocks, no bloom", options: { blockSizeBytes: 4096, bloomBitsPerKey: 0 } },
   { name: "real files, 1 KiB blocks", options: { blockSizeBytes: 1024 }, realFs: true },
 ];
+const CONFIGS = (["tiered", "leveled"] as const).flatMap((style) =>
+  BASE_CONFIGS.map((c) => ({
+    ...c,
+    name: `${style}, ${c.name}`,
+    options: { ...c.options, compactionStyle: style },
+  }))
+);
 
 function keyFor(rng: Rng): string {
   // A small key space with shared prefixes, so that overwrites, deletes and prefix scans
@@ -57,6 +65,56 @@ function modelScan(
   return live.slice(0, limit).map(([, k, v]) => [k, v]);
 }
 
+/**
+ * The level invariants: no table listed twice; in the leveled style, no two tables of a level
+ * ≥ 1 share a key. When `settled` (no compaction is due or running): level 0 holds fewer than
+ * `levelTablesMax` tables, a deeper tiered level fewer runs (tables over one key), and every level n ≥ 1 at most
+ * its target size (`levelTablesMax` memtables × 10^(n-1)).
+ */
+function checkLevels(db: Database, options: DatabaseOptions, op: number, settled: boolean) {
+  const tables = db.tables();
+  const numbers = new Set(tables.map((t) => t.fileNumber));
+  assertEquals(numbers.size, tables.length, `op ${op}: a table listed twice`);
+  const levels: (typeof tables)[] = [];
+  for (const t of tables) (levels[t.level] ??= []).push(t);
+  const leveled = options.compactionStyle === "leveled";
+  const max = options.levelTablesMax!;
+  for (let l = 0; l < levels.length; l++) {
+    const level = (levels[l] ?? []).sort((a, b) => compareBytes(a.smallestKey, b.smallestKey));
+    if (leveled && l >= 1) {
+      for (let i = 1; i < level.length; i++) {
+        if (compareBytes(level[i - 1]!.largestKey, level[i]!.smallestKey) >= 0) {
+          throw new Error(
+            `op ${op}: level ${l} tables ${level[i - 1]!.fileNumber} and ${
+              level[i]!.fileNumber
+            } overlap`,
+          );
+        }
+      }
+    }
+    if (!settled) continue;
+    if (l === 0 || !leveled) {
+      const runs = l === 0 ? level.length : overlapDepth(level);
+      if (runs >= max) throw new Error(`op ${op}: level ${l} holds ${runs} tables or runs`);
+    } else {
+      const bytes = level.reduce((n, t) => n + t.sizeBytes, 0);
+      const target = max * options.memtableSizeBytesMax! * 10 ** (l - 1);
+      if (bytes > target) throw new Error(`op ${op}: level ${l} holds ${bytes} > ${target}`);
+    }
+  }
+}
+
+/** The most tables holding any one key. */
+function overlapDepth(tables: { smallestKey: Uint8Array; largestKey: Uint8Array }[]): number {
+  const points: [Uint8Array, number][] = [];
+  for (const t of tables) points.push([t.smallestKey, 1], [t.largestKey, -1]);
+  points.sort((a, b) => compareBytes(a[0], b[0]) || b[1] - a[1]);
+  let depth = 0;
+  let max = 0;
+  for (const [, d] of points) max = Math.max(max, depth += d);
+  return max;
+}
+
 async function runModel(seed: number, ops: number, config: (typeof CONFIGS)[number]) {
   const rng = new Rng(seed);
   let now = 1_700_000_000_000;
@@ -67,6 +125,8 @@ async function runModel(seed: number, ops: number, config: (typeof CONFIGS)[numb
     memtableSizeBytesMax: 8 * 1024,
     walSegmentSizeBytes: 16 * 1024,
     levelTablesMax: 3,
+    // Small tables, so that levels hold several and leveled compactions pick among them.
+    tableSizeBytesTarget: 16 * 1024,
     nowMs: () => now,
     ...(config.realFs ? { syncMode: "none" } : { fs }),
   };
@@ -139,12 +199,21 @@ async function runModel(seed: number, ops: number, config: (typeof CONFIGS)[numb
         now += rng.int(1500);
       } else if (roll < 980) {
         await db.flush();
-      } else if (roll < 990) {
+        await db.idle();
+        checkLevels(db, options, i, true);
+      } else if (roll < 985) {
         await db.compact();
+      } else if (roll < 990) {
+        const a = enc.encode(keyFor(rng));
+        const b = enc.encode(keyFor(rng));
+        const [start, end] = compareBytes(a, b) <= 0 ? [a, b] : [b, a];
+        await db.compactRange(start, end);
+        checkLevels(db, options, i, false);
       } else {
         await db.close();
         db = await Database.open(dir, options);
       }
+      checkLevels(db, options, i, false);
     }
     // Final full comparison after one more reopen.
     await db.close();

@@ -4,6 +4,7 @@
  * ends equal. Retention keeps WAL for an offline replica and lets it go after catch-up.
  */
 
+import { replicationPort } from "../../src/engine/mod.ts";
 import { assertEquals } from "@std/assert";
 import { assert } from "../../src/util/assert.ts";
 import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
@@ -91,7 +92,7 @@ Deno.test("Replication retention: segments an offline replica needs are kept, th
     const pinnedAt = leader.db.lastSeq;
     await writeSensors(leader.db, 10_000, "offline.");
     await leader.db.flush();
-    leader.db.applyRetention();
+    replicationPort(leader.db).applyRetention();
     const segments = leader.db.walSegments();
     assert(segments.length > 4, `expected several segments, got ${segments.length}`);
     // Every record the replica needs is still in the WAL.
@@ -105,7 +106,7 @@ Deno.test("Replication retention: segments an offline replica needs are kept, th
     assertEquals(await digest(replica.db), await digest(leader.db));
     await leader.db.flush();
     await eventually(() => {
-      leader.db.applyRetention();
+      replicationPort(leader.db).applyRetention();
       return leader.db.walSegments().length <= 2;
     }, "segments deleted after catch-up");
   } finally {
@@ -155,7 +156,7 @@ Deno.test("Replication retention: past the disk cap old segments go and the repl
   try {
     await writeSensors(leader.db, 8000, "offline.");
     await leader.db.flush();
-    leader.db.applyRetention();
+    replicationPort(leader.db).applyRetention();
     const bytes = leader.db.walSegments().slice(0, -1).reduce((s, x) => s + x.sizeBytes, 0);
     assert(bytes <= 128 * 1024 + 64 * 1024, `WAL kept ${bytes} bytes past the cap`);
     const back = await startTestReplica(leader.port, { dir: replicaDir });

@@ -4,6 +4,7 @@
  * refused session must end at once. Setups without a token, as in the issue.
  */
 
+import { replicationPort } from "../../src/engine/mod.ts";
 import { assert, assertEquals } from "@std/assert";
 import { joinPath, RealFs } from "../../src/fs/mod.ts";
 import {
@@ -51,7 +52,7 @@ Deno.test("Replication phantom: one HELLO registers nothing, persists nothing an
     // 200 KB of writes: with the phantom pinned at 0 before the fix, every segment stayed.
     await writeSensors(leader.db, 4000);
     await leader.db.flush();
-    leader.db.applyRetention();
+    replicationPort(leader.db).applyRetention();
     const segments = leader.db.walSegments().length;
     assert(segments <= 2, `${segments} WAL segments kept for a phantom`);
     assertEquals(await leader.leader.registry.size, 0);
@@ -176,7 +177,7 @@ Deno.test("Replication phantom: a replica behind that acknowledges nothing is dr
       conn.close();
     }
     await leader.db.flush();
-    leader.db.applyRetention();
+    replicationPort(leader.db).applyRetention();
     assert(leader.db.walSegments().length <= 2, "the WAL is still pinned");
   } finally {
     await leader.close();

@@ -4,6 +4,7 @@
  * and a replica acknowledges only what its WAL has fdatasync'ed whatever its sync mode.
  */
 
+import { replicationPort } from "../../src/engine/mod.ts";
 import { assertEquals } from "@std/assert";
 import { assert } from "../../src/util/assert.ts";
 import { Database, FaultFs, type FileSystem } from "../../src/mod.ts";
@@ -93,7 +94,7 @@ Deno.test("Replication review: a snapshot from a leader in sync mode none is acc
   try {
     await writeSensors(leader.db, 6000);
     await leader.db.flush();
-    leader.db.applyRetention();
+    replicationPort(leader.db).applyRetention();
     // A few writes after the last segment switch: written, not fdatasync'ed.
     await writeSensors(leader.db, 3, "tail.");
     assert(leader.db.durableSeq < leader.db.lastSeq, "the tail is not durable yet");

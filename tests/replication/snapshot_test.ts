@@ -3,6 +3,7 @@
  * a checkpoint's SSTables (checksummed, resumable), then streams from the checkpoint.
  */
 
+import { replicationPort } from "../../src/engine/mod.ts";
 import { assertEquals } from "@std/assert";
 import { assert } from "../../src/util/assert.ts";
 import { digest, removeDir, startTestLeader, startTestReplica, writeSensors } from "./_helpers.ts";
@@ -15,7 +16,7 @@ async function leaderWithoutEarlyWal() {
   await writeSensors(leader.db, 6000);
   await leader.db.write([{ type: "delete", key: "sensor.temp.line_5" }]);
   await leader.db.flush();
-  leader.db.applyRetention();
+  replicationPort(leader.db).applyRetention();
   const first = leader.db.walSegments().find((s) => s.firstSeq > 0)?.firstSeq ??
     leader.db.durableSeq + 1;
   assert(first > 1, `the leader's WAL still starts at ${first}`);
@@ -89,7 +90,7 @@ Deno.test("Replication snapshot: past the retention cap a replica is bootstrappe
     await writeSensors(leader.db, 8000, "offline.");
     await leader.db.write([{ type: "delete", key: "sensor.temp.line_9" }]);
     await leader.db.flush();
-    leader.db.applyRetention();
+    replicationPort(leader.db).applyRetention();
     const back = await startTestReplica(leader.port, { dir: replica.dir });
     await back.replica.waitForAck(leader.db.lastSeq);
     assert(back.log.lines.some((l) => l.includes("bootstrapping from a snapshot")), "log line");

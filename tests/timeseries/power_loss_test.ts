@@ -7,6 +7,7 @@
  * (CI: 60).
  */
 
+import { replicationPort } from "../../src/engine/mod.ts";
 import { assert, assertEquals } from "@std/assert";
 import { Database, type DatabaseOptions, FaultFs } from "../../src/mod.ts";
 import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
@@ -129,7 +130,7 @@ Deno.test({
     // before the engine notices. Had the checkpoint counted at once, those segments would go.
     fs.powerLoss();
     const checkpointing = store.persistAll();
-    db.applyRetention();
+    replicationPort(db).applyRetention();
     await checkpointing.catch(() => {});
     await store.close().catch(() => {});
     await db.close().catch(() => {});

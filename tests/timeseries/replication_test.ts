@@ -5,6 +5,7 @@
  * snapshot bootstrap (heads persisted by the leader's checkpoint first). It refuses writes.
  */
 
+import { replicationPort } from "../../src/engine/mod.ts";
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { TimeSeriesStore, TsError } from "../../src/timeseries/mod.ts";
 import { toBytes } from "../../src/util/bytes.ts";
@@ -106,7 +107,7 @@ Deno.test("A replica bootstrapped from a snapshot holds every head sample the le
     await lts.persistAll();
     for (let i = 0; i < 3; i++) await leader.db.put(`filler${i}`, "x".repeat(40_000));
     await leader.db.flush();
-    leader.db.applyRetention();
+    replicationPort(leader.db).applyRetention();
     const first = leader.db.walSegments().find((s) => s.firstSeq > 0)?.firstSeq ?? 0;
     assert(first > 1, `the leader's WAL still starts at ${first}`);
     await writeLoad(lts, rng, keys, 100); // unsealed, un-checkpointed: the snapshot must carry them

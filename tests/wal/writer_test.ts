@@ -313,11 +313,20 @@ Deno.test("WalWriter.open rejects bad options", () => {
 
 Deno.test("WalWriter: a segment needed before its background preallocation finishes is completed synchronously", async () => {
   const fs = new FaultFs();
-  // 3 MiB segments: background preallocation takes three turns of the event loop.
+  // The first segment is 1 MiB; filled at once, the next one gets 2 MiB, whose background
+  // preallocation takes two turns of the event loop.
   const writer = WalWriter.open(fs, DIR, { nextSeq: 1, segmentSizeBytes: 3 << 20 });
-  const value = new Uint8Array((3 << 20) - 200);
-  const a = writer.append([{ kind: KIND_PUT, key: op(1).key, value }]);
-  const b = writer.append([{ kind: KIND_PUT, key: op(2).key, value }]);
+  const a = writer.append([{
+    kind: KIND_PUT,
+    key: op(1).key,
+    value: new Uint8Array((1 << 20) - 200),
+  }]);
+  await a.durable;
+  const b = writer.append([{
+    kind: KIND_PUT,
+    key: op(2).key,
+    value: new Uint8Array((2 << 20) - 200),
+  }]);
   await Promise.all([a.durable, b.durable]);
   assertEquals(writer.segments().map((s) => [s.id, s.firstSeq]), [[1, 1], [2, 2]]);
   await writer.close();
@@ -445,4 +454,22 @@ Deno.test("WalWriter on real files: write, roll, close, recover", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("WalWriter: the first segment is 1 MiB and segments filled fast double up to the configured size", async () => {
+  const fs = new FaultFs();
+  const MiB = 1 << 20;
+  const writer = WalWriter.open(fs, DIR, { nextSeq: 1, segmentSizeBytes: 4 * MiB });
+  assertEquals(fs.stat(joinPath(DIR, segmentFileName(1)))?.size, MiB);
+  const big = new Uint8Array(256 * 1024);
+  for (let i = 0; i < 40; i++) {
+    await writer.append([{ kind: KIND_PUT, key: op(i).key, value: big }]).durable;
+    await nextTurn();
+  }
+  await writer.close();
+  const sizes = fs.readDir(DIR).map((name) => fs.stat(joinPath(DIR, name))!.size);
+  // 1 MiB, then 2 MiB, then 4 MiB (the cap) for every later segment.
+  assertEquals(sizes.slice(0, 3), [MiB, 2 * MiB, 4 * MiB]);
+  assert(sizes.every((s) => s <= 4 * MiB), `sizes: ${sizes}`);
+  assertEquals(recoverEntries(fs).entries.length, 40);
 });

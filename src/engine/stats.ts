@@ -1,0 +1,108 @@
+/**
+ * What `Database.stats()` reports: counters since open and sizes now.
+ *
+ * @module
+ */
+
+/** Counters and sizes reported by `stats()`. */
+export interface DatabaseStats {
+  /** Sequence number of the newest write. */
+  lastSeq: number;
+  /** Every write with a sequence at or below this is in SSTables. */
+  flushedSeq: number;
+  /** Bytes in the active memtable. */
+  memtableSizeBytes: number;
+  /** Entries in the active memtable. */
+  memtableEntries: number;
+  /** Immutable memtables waiting to be flushed. */
+  immutableMemtables: number;
+  /** WAL segments on disk. */
+  walSegments: number;
+  /** Bytes used in WAL segments. */
+  walSizeBytes: number;
+  /** Tables in each level. */
+  tablesPerLevel: number[];
+  /** Bytes in all live SSTables. */
+  sstableSizeBytes: number;
+  /** Entries in all live SSTables (tombstones and shadowed versions included). */
+  sstableEntries: number;
+  /** Memtable flushes since open. */
+  flushes: number;
+  /** WAL record bytes appended since open. */
+  walBytesWritten: number;
+  /** Bytes of SSTables written by flushes since open. */
+  flushBytesWritten: number;
+  /** The compaction style in use. */
+  compactionStyle: "leveled" | "tiered";
+  /** Bytes of the tables in each level. */
+  bytesPerLevel: number[];
+  /** Compactions since open (trivial moves included). */
+  compactions: number;
+  /** Compactions since open that only moved tables to the next level. */
+  compactionTrivialMoves: number;
+  /** Compactions since open that failed because a compaction filter threw. */
+  compactionFilterErrors: number;
+  /** Bytes read by compactions since open. */
+  compactionBytesRead: number;
+  /** Bytes written by compactions since open. */
+  compactionBytesWritten: number;
+  /** Block cache hits and misses since open. */
+  blockCacheHits: number;
+  /** Block cache misses since open. */
+  blockCacheMisses: number;
+  /** Key and value bytes accepted by writes since open. */
+  bytesWritten: number;
+  /** Puts since open. */
+  puts: number;
+  /** Deletes since open. */
+  deletes: number;
+  /** Point reads since open. */
+  gets: number;
+  /** The error that stopped writes, if any. */
+  fatalError?: string;
+  /** Why writes are refused for lack of disk space, while they are. */
+  diskFull?: string;
+}
+
+/** The counters `Database` keeps since open (the part of `DatabaseStats` it counts itself). */
+export interface EngineCounters {
+  /** Memtable flushes. */
+  flushes: number;
+  /** Bytes of SSTables written by flushes. */
+  flushBytesWritten: number;
+  /** Compactions (trivial moves included). */
+  compactions: number;
+  /** Compactions that only moved tables to the next level. */
+  compactionTrivialMoves: number;
+  /** Bytes read by compactions. */
+  compactionBytesRead: number;
+  /** Bytes written by compactions. */
+  compactionBytesWritten: number;
+  /** Compactions that failed because a compaction filter threw (their inputs stayed). */
+  compactionFilterErrors: number;
+  /** Key and value bytes accepted by writes. */
+  bytesWritten: number;
+  /** Puts. */
+  puts: number;
+  /** Deletes. */
+  deletes: number;
+  /** Point reads. */
+  gets: number;
+}
+
+/** Fresh counters. */
+export function newCounters(): EngineCounters {
+  return {
+    flushes: 0,
+    flushBytesWritten: 0,
+    compactions: 0,
+    compactionTrivialMoves: 0,
+    compactionBytesRead: 0,
+    compactionBytesWritten: 0,
+    compactionFilterErrors: 0,
+    bytesWritten: 0,
+    puts: 0,
+    deletes: 0,
+    gets: 0,
+  };
+}
