@@ -42,13 +42,9 @@ import {
   IMMUTABLE_MEMTABLES_MAX,
   WAL_RETAINED_BYTES_FLUSH,
 } from "../limits.ts";
-import {
-  type HistoryAncestor,
-  type ManifestState,
-  type ManifestStore,
-  tableFileName,
-} from "../manifest/mod.ts";
+import { type HistoryAncestor, type ManifestState, tableFileName } from "../manifest/mod.ts";
 import { type LiveTable, Version } from "../manifest/version.ts";
+import { VersionSet } from "../manifest/version_set.ts";
 import { Memtable } from "../memtable/mod.ts";
 import type { BlockCache } from "../sstable/mod.ts";
 import { MergeIterator } from "../compaction/merge_iterator.ts";
@@ -71,7 +67,6 @@ import {
 import { type LogConsumer, logOpsOf, LogOpsRouter } from "./log_ops.ts";
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { deletableSegments } from "./retention.ts";
-import { removeIfPresent } from "./_manifest_open.ts";
 import type { DiskSpace } from "./disk_space.ts";
 import { dropSegmentsBeforeSkippedDamage } from "./_open.ts";
 import { recover, type RecoveredState } from "./_recovery.ts";
@@ -107,16 +102,8 @@ export class Database {
   readonly #fs: FileSystem;
   readonly #lock: DirLock;
   readonly #cache: BlockCache;
-  #manifest: ManifestState;
-  /** Writes both manifest copies and knows what `MANIFEST.prev` still needs. */
-  readonly #manifestStore: ManifestStore;
-  /**
-   * Tables the latest manifest write dropped. `MANIFEST.prev` still lists them, so their files
-   * stay until the next manifest write (then they become obsolete and are deleted).
-   */
-  #retired: LiveTable[] = [];
-  /** Like `#retired`, for tables only `MANIFEST.prev` listed at open (no open handle). */
-  #retiredFiles: number[];
+  /** The current manifest, its writes, file numbers and retired tables. */
+  readonly #versions: VersionSet;
   readonly #wal: WalWriter;
   #memtable: Memtable;
   /** Newest first. */
@@ -139,8 +126,6 @@ export class Database {
   /** Active WAL segment at the last look: a change triggers the WAL-size check. */
   #walSegmentSeen: number;
   #lastGroup: Promise<void> | undefined;
-  #manifestQueue: Promise<void> = Promise.resolve();
-  #nextFileNumber: number;
   #lastGroupWrapped: Promise<void> | undefined;
   #counters: EngineCounters = newCounters();
   #port: ReplicationPort | undefined;
@@ -155,10 +140,6 @@ export class Database {
     this.#fs = options.fs;
     this.#lock = r.lock;
     this.#cache = r.cache;
-    this.#manifest = r.manifest;
-    this.#manifestStore = r.store;
-    this.#retiredFiles = r.retiredFiles;
-    this.#nextFileNumber = r.manifest.nextFileNumber;
     this.#wal = r.wal;
     this.#lastSeq = r.lastSeq;
     this.#space = r.space;
@@ -169,6 +150,15 @@ export class Database {
     this.#walSegmentSeen = r.wal.activeSegmentId;
     this.#version = new Version((t) => this.#deleteTable(t));
     this.#version.apply(new Set(), r.tables);
+    this.#versions = new VersionSet(
+      this.#fs,
+      dir,
+      r.store,
+      r.manifest,
+      this.#version,
+      r.retiredFiles,
+      options.logger,
+    );
     const picker = options.compactionStyle === "leveled"
       ? new LeveledPicker(
         options.levelTablesMax,
@@ -183,7 +173,7 @@ export class Database {
       compression: options.compression,
       bloomBitsPerKey: options.bloomBitsPerKey,
       tableSizeBytesTarget: options.tableSizeBytesTarget,
-      nextFileNumber: () => this.#nextFileNumber++,
+      nextFileNumber: () => this.#versions.newFileNumber(),
       checkAlive: () => {
         if (this.#fatal) throw this.#fatal;
       },
@@ -196,7 +186,7 @@ export class Database {
         nowMs: options.nowMs,
         version: this.#version,
         writer: this.#writer,
-        commitManifest: (change, retiring) => this.#commitManifest(change, retiring),
+        commitManifest: (change, retiring) => this.#versions.commit(change, retiring),
         stopped: () => this.#closed || this.#fatal !== undefined,
         fail: (err) => this.#fail(err),
       },
@@ -397,7 +387,7 @@ export class Database {
     // Log ops are not in tables: their owner writes what they hold as puts first.
     await this.#log.consumer?.persistAll?.();
     await this.flush();
-    return await pinCheckpoint(this.dir, this.#version, () => this.#manifest);
+    return await pinCheckpoint(this.dir, this.#version, () => this.#versions.current);
   }
 
   /** `ReplicationPort.installSnapshot`. */
@@ -423,7 +413,7 @@ export class Database {
       this.#cache,
       state,
       staged,
-      () => this.#nextFileNumber++,
+      () => this.#versions.newFileNumber(),
     );
     try {
       // The WAL moves to a fresh segment (it may need space) before the manifest commits, so
@@ -433,18 +423,14 @@ export class Database {
       undo();
       throw err;
     }
-    const manifest: ManifestState = {
-      ...this.#manifest,
-      nextFileNumber: Math.max(this.#nextFileNumber, this.#manifest.nextFileNumber),
-      flushedSeq: seq,
-      tables: opened.map((t) => t.meta),
-    };
     // Both copies: the WAL restarts at a new sequence, so the state before the snapshot can no
     // longer serve as a fallback, and its tables may go at once.
-    this.#manifestStore.save(manifest, { resetPrevious: true });
+    this.#versions.replaceBoth({
+      ...this.#versions.current,
+      flushedSeq: seq,
+      tables: opened.map((t) => t.meta),
+    });
     // From here the new state is durable: swap it in synchronously.
-    this.#manifest = manifest;
-    this.#dropRetired();
     this.#version.retire(this.#version.replaceAll(opened));
     this.#memtable = new Memtable();
     this.#immutables = [];
@@ -487,7 +473,7 @@ export class Database {
     if (this.#closed || this.#fatal) return;
     let retained = 0;
     for (const s of this.#wal.segments()) {
-      if (s.id !== this.#wal.activeSegmentId && s.lastSeq > this.#manifest.flushedSeq) {
+      if (s.id !== this.#wal.activeSegmentId && s.lastSeq > this.#versions.current.flushedSeq) {
         retained += s.sizeBytes;
       }
     }
@@ -506,8 +492,8 @@ export class Database {
     // Only as far as the WAL is durable: a manifest promising more would, after a power loss,
     // sit above the end of the log and leave a sequence gap under the next writes.
     const seq = Math.min(this.#lastSeq, this.#wal.durableSeq);
-    if (seq <= this.#manifest.flushedSeq) return;
-    await this.#commitManifest((m) => ({ ...m, flushedSeq: Math.max(m.flushedSeq, seq) }));
+    if (seq <= this.#versions.current.flushedSeq) return;
+    await this.#versions.commit((m) => ({ ...m, flushedSeq: Math.max(m.flushedSeq, seq) }));
     this.#deleteObsoleteSegments();
   }
 
@@ -710,7 +696,7 @@ export class Database {
     // a hole between the old segment and the next one. Normally already true; a failed WAL
     // rejects here and the flush fails.
     if (this.#wal.durableSeq < imm.maxSeq) await this.#wal.sync();
-    const state = await this.#commitTables(tables, (m) => ({
+    const state = await this.#versions.commitTables(tables, (m) => ({
       ...m,
       flushedSeq: Math.max(m.flushedSeq, imm.maxSeq),
       tables: [...tables.map((t) => t.meta), ...m.tables],
@@ -731,70 +717,8 @@ export class Database {
    * and the retired ones can go: an explicit `compact()` gives its space back at once.
    */
   async #settleManifest(): Promise<void> {
-    if (this.#retired.length === 0 || this.#closed) return;
-    await this.#commitManifest((m) => ({ ...m }));
-  }
-
-  /** Deletes the tables no manifest copy lists any more (once no scan holds them). */
-  #dropRetired(): void {
-    this.#version.retire(this.#retired.splice(0));
-    for (const fileNumber of this.#retiredFiles.splice(0)) {
-      try {
-        removeIfPresent(this.#fs, joinPath(this.dir, tableFileName(fileNumber)));
-      } catch (err) {
-        this.#options.logger("warn", "cannot remove obsolete table", {
-          file: tableFileName(fileNumber),
-          error: String(err),
-        });
-      }
-    }
-  }
-
-  /**
-   * Commits a manifest listing new tables; when that fails (a full disk), the tables are closed
-   * and their files removed, so that a retry does not leave them behind.
-   */
-  async #commitTables(
-    tables: LiveTable[],
-    change: (current: ManifestState) => ManifestState,
-    retiring: readonly LiveTable[] = [],
-  ): Promise<ManifestState> {
-    try {
-      return await this.#commitManifest(change, retiring);
-    } catch (err) {
-      for (const t of tables) {
-        t.table.close();
-        try {
-          this.#fs.remove(joinPath(this.dir, tableFileName(t.meta.fileNumber)));
-        } catch { /* a stray: removed at the next open */ }
-      }
-      throw err;
-    }
-  }
-
-  /**
-   * Durably replaces the manifest with `change(current)`. Changes are serialized (a flush and
-   * a compaction may both finish at once) and computed when their turn comes, so none is lost;
-   * the fsyncs run off the event loop. `nextFileNumber` is raised past every number handed out
-   * so far.
-   */
-  #commitManifest(
-    change: (current: ManifestState) => ManifestState,
-    retiring: readonly LiveTable[] = [],
-  ): Promise<ManifestState> {
-    const run = this.#manifestQueue.then(async () => {
-      const state = change(this.#manifest);
-      state.nextFileNumber = Math.max(state.nextFileNumber, this.#nextFileNumber);
-      await this.#manifestStore.saveAsync(state);
-      this.#manifest = state;
-      // MANIFEST.prev now holds the state before this one: what the write before dropped is
-      // listed by neither copy any more, and what this write drops is still listed there.
-      this.#dropRetired();
-      this.#retired = [...retiring];
-      return state;
-    });
-    this.#manifestQueue = run.then(() => {}, () => {});
-    return run;
+    if (!this.#versions.hasRetired || this.#closed) return;
+    await this.#versions.commit((m) => ({ ...m }));
   }
 
   /** The disk-space retry: WAL space first, then the flushes that stopped. */
@@ -837,7 +761,7 @@ export class Database {
     const logPin = this.#log.pin();
     const ids = deletableSegments(segments, {
       // Both manifest copies must be able to replay the WAL from their flushedSeq.
-      flushedSeq: this.#manifestStore.retainAfterSeq,
+      flushedSeq: this.#versions.retainAfterSeq,
       activeSegmentId: this.#wal.activeSegmentId,
       ...(logPin !== Infinity ? { logDurableSeq: logPin } : {}),
       ...(pins ? { pinnedSeqs: pins.pinnedSeqs } : {}),
@@ -963,7 +887,7 @@ export class Database {
 
   /** The database's random id, fixed at creation. */
   get databaseId(): Uint8Array {
-    return this.#manifest.databaseId;
+    return this.#versions.current.databaseId;
   }
 
   /**
@@ -972,7 +896,10 @@ export class Database {
    * oldest first, each with the last sequence it shares with the next.
    */
   get history(): { historyId: Uint8Array; ancestors: readonly HistoryAncestor[] } {
-    return { historyId: this.#manifest.historyId, ancestors: this.#manifest.ancestors };
+    return {
+      historyId: this.#versions.current.historyId,
+      ancestors: this.#versions.current.ancestors,
+    };
   }
 
   /** Counters and sizes. */
@@ -981,7 +908,7 @@ export class Database {
     const levels = this.#version.levels;
     const stats: DatabaseStats = {
       lastSeq: this.#lastSeq,
-      flushedSeq: this.#manifest.flushedSeq,
+      flushedSeq: this.#versions.current.flushedSeq,
       memtableSizeBytes: this.#memtable.sizeBytes,
       memtableEntries: this.#memtable.count,
       immutableMemtables: this.#immutables.length,
@@ -991,8 +918,8 @@ export class Database {
       tablesPerLevel: levels.map((l) => l.length),
       bytesPerLevel: levels.map((_, i) => this.#version.levelBytes(i)),
       compactionStyle: this.#compactor.style,
-      sstableSizeBytes: this.#manifest.tables.reduce((s, t) => s + t.sizeBytes, 0),
-      sstableEntries: this.#manifest.tables.reduce((s, t) => s + t.entries, 0),
+      sstableSizeBytes: this.#versions.current.tables.reduce((s, t) => s + t.sizeBytes, 0),
+      sstableEntries: this.#versions.current.tables.reduce((s, t) => s + t.entries, 0),
       ...this.#counters,
       blockCacheHits: this.#cache.hits,
       blockCacheMisses: this.#cache.misses,
@@ -1024,8 +951,7 @@ export class Database {
       });
     } finally {
       this.#version.closeAll();
-      for (const t of this.#retired) t.table.close();
-      this.#retired = [];
+      this.#versions.closeRetired();
       for (const wake of this.#stallWaiters.splice(0)) wake();
       this.#lock.release();
     }

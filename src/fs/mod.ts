@@ -2,8 +2,9 @@
  * The file-system interface every engine component uses instead of calling `Deno.*` directly
  * (Pebble's `vfs`, LevelDB's `Env`). Two implementations:
  *
- * - `RealFs` (`real_fs.ts`): the operating system, through positional `pread`/`pwrite`
- *   (`node:fs`) so that concurrent readers never share a file cursor.
+ * - `RealFs` (`real_fs.ts`): the operating system, through `Deno.FsFile` (`seekSync` then
+ *   `readSync`/`writeSync`: the calls are synchronous, so no other call moves the cursor
+ *   between the seek and the read or write).
  * - `FaultFs` (`fault_fs.ts`): an in-memory file system for tests that can fail the Nth write,
  *   sync or rename and can simulate power loss: everything not fsynced is dropped, including
  *   directory entries created or renamed since the directory's last fsync.

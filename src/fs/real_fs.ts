@@ -1,19 +1,21 @@
 /**
- * `RealFs`: the `FileSystem` interface on the operating system. Data calls go through
- * `node:fs` positional `pread`/`pwrite` (no shared cursor between concurrent readers) and
- * `fdatasync`/`fsync`; the directory lock uses `flock` through `Deno.FsFile.lockSync`.
+ * `RealFs`: the `FileSystem` interface on the operating system, through `Deno.FsFile` (the
+ * design's "Deno runs the engine with `Deno.FsFile` fsync"). Positional I/O is `seekSync` then
+ * `readSync`/`writeSync`: every engine call is synchronous, so no other call can move the
+ * cursor between the seek and the read. `syncDataSync`/`syncSync` are fdatasync/fsync,
+ * `sync()` runs fsync off the event loop, and a directory is opened and synced for renames.
+ * `node:fs` remains only for `statfs` (free bytes), which Deno has no call for.
  *
  * Modes: every file it creates is 0600 and every directory 0700 (owner only), whatever the
  * process umask. The data is the owner's business alone: another local user must not read a
- * key or a value. The mode is given on create, and set again with
- * `fchmod`/`chmod` when the umask took owner bits away (a umask like 0277); files left 0644
- * by an older version are tightened when the engine opens them for writing.
+ * key or a value. The mode is given on create, and set again with `chmod` when the umask took
+ * owner bits away (a umask like 0277); files left 0644 by an older version are tightened when
+ * the engine opens them for writing.
  *
  * @module
  */
 
-import * as nodeFs from "node:fs";
-import { dirname, resolve as resolvePath } from "node:path";
+import { statfsSync } from "node:fs";
 import { IoError, LockedError } from "../errors.ts";
 import type { DirLock, File, FileInfo, FileSystem, OpenOptions } from "./mod.ts";
 
@@ -25,161 +27,138 @@ export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
 
 /**
- * Sets `fd`'s permission bits to `mode` when they differ. A file owned by someone else (EPERM)
- * keeps its mode: it is usable as it is, and refusing to open it would help nobody.
+ * Sets `path`'s permission bits to `mode` when they differ. A file owned by someone else
+ * (PermissionDenied) keeps its mode: it is usable as it is, and refusing to open it would help
+ * nobody.
  */
-function enforceMode(fd: number, mode: number): void {
-  if (isWindows) return; // Windows has ACLs, not modes; node's fchmod only toggles read-only.
-  if ((nodeFs.fstatSync(fd).mode & 0o777) === mode) return;
+function enforceMode(file: Deno.FsFile, path: string, mode: number): void {
+  if (isWindows) return; // Windows has ACLs, not modes.
+  if (((file.statSync().mode ?? mode) & 0o777) === mode) return;
   try {
-    nodeFs.fchmodSync(fd, mode);
+    Deno.chmodSync(path, mode);
   } catch (err) {
-    if ((err as { code?: string }).code !== "EPERM") throw err;
+    if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
   }
 }
 
 class RealFile implements File {
   readonly path: string;
-  #fd: number;
+  readonly #file: Deno.FsFile;
   #closed = false;
 
-  constructor(path: string, fd: number) {
+  constructor(path: string, file: Deno.FsFile) {
     this.path = path;
-    this.#fd = fd;
+    this.#file = file;
   }
 
   readAt(buf: Uint8Array, position: number): number {
-    return nodeFs.readSync(this.#fd, buf, 0, buf.length, position);
+    const file = this.#file;
+    file.seekSync(position, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < buf.length) {
+      const n = file.readSync(done === 0 ? buf : buf.subarray(done));
+      if (n === null || n === 0) break;
+      done += n;
+    }
+    return done;
   }
 
   writeAt(data: Uint8Array, position: number): void {
+    const file = this.#file;
+    file.seekSync(position, Deno.SeekMode.Start);
     let done = 0;
     while (done < data.length) {
-      const n = nodeFs.writeSync(
-        this.#fd,
-        data,
-        done,
-        data.length - done,
-        position + done,
-      );
+      const n = file.writeSync(done === 0 ? data : data.subarray(done));
       if (n <= 0) {
-        throw new IoError(
-          `Cannot write: short write at offset ${position} in ${this.path}`,
-        );
+        throw new IoError(`Cannot write: short write at offset ${position + done} in ${this.path}`);
       }
       done += n;
     }
   }
 
   syncData(): void {
-    nodeFs.fdatasyncSync(this.#fd);
+    this.#file.syncDataSync();
   }
 
   sync(): void {
-    nodeFs.fsyncSync(this.#fd);
+    this.#file.syncSync();
   }
 
   syncAsync(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      nodeFs.fsync(this.#fd, (err) => err ? reject(err) : resolve());
-    });
+    return this.#file.sync();
   }
 
   truncate(size: number): void {
-    nodeFs.ftruncateSync(this.#fd, size);
+    this.#file.truncateSync(size);
   }
 
   size(): number {
-    return nodeFs.fstatSync(this.#fd).size;
+    return this.#file.statSync().size;
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    nodeFs.closeSync(this.#fd);
+    this.#file.close();
   }
-}
-
-function translate(err: unknown, path: string): never {
-  const code = (err as { code?: string }).code;
-  if (code === "ENOENT") {
-    throw new Deno.errors.NotFound(`No such file: ${path}`);
-  }
-  if (code === "EEXIST") {
-    throw new Deno.errors.AlreadyExists(`File exists: ${path}`);
-  }
-  throw err;
 }
 
 /** The operating system's file system. */
 export class RealFs implements FileSystem {
   open(path: string, options: OpenOptions = {}): File {
-    let flags = options.write ? nodeFs.constants.O_RDWR : nodeFs.constants.O_RDONLY;
-    if (options.create || options.createNew) flags |= nodeFs.constants.O_CREAT;
-    if (options.createNew) flags |= nodeFs.constants.O_EXCL;
-    if (options.truncate) flags |= nodeFs.constants.O_TRUNC;
-    let fd: number;
-    try {
-      fd = nodeFs.openSync(path, flags, FILE_MODE);
-    } catch (err) {
-      translate(err, path);
-    }
+    const file = Deno.openSync(path, {
+      read: true,
+      write: options.write ?? false,
+      create: options.create ?? false,
+      createNew: options.createNew ?? false,
+      truncate: options.truncate ?? false,
+      mode: FILE_MODE,
+    });
     if (options.write && (options.create || options.createNew)) {
       try {
-        enforceMode(fd, FILE_MODE);
+        enforceMode(file, path, FILE_MODE);
       } catch (err) {
-        nodeFs.closeSync(fd);
+        file.close();
         throw err;
       }
     }
-    return new RealFile(path, fd);
+    return new RealFile(path, file);
   }
 
   rename(from: string, to: string): void {
-    try {
-      nodeFs.renameSync(from, to);
-    } catch (err) {
-      translate(err, from);
-    }
+    Deno.renameSync(from, to);
   }
 
   remove(path: string): void {
-    try {
-      nodeFs.unlinkSync(path);
-    } catch (err) {
-      translate(err, path);
-    }
+    Deno.removeSync(path);
   }
 
   readDir(dir: string): string[] {
-    try {
-      return nodeFs.readdirSync(dir);
-    } catch (err) {
-      translate(err, dir);
-    }
+    return [...Deno.readDirSync(dir)].map((e) => e.name);
   }
 
   mkdirp(dir: string): void {
-    // The first directory created (undefined when `dir` existed): it and the ones below it
-    // are ours to set; the parents that existed keep their modes.
-    const first = nodeFs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
-    if (first === undefined || isWindows) return;
-    const created: string[] = [];
-    for (let p = resolvePath(dir); p.length >= first.length; p = dirname(p)) {
-      created.push(p);
-      if (p === dirname(p)) break;
+    // The directories this call creates are ours to set; the parents that existed keep
+    // their modes.
+    const missing: string[] = [];
+    for (let p = dir.replace(/\/+$/, "") || "/";; p = parentOf(p)) {
+      if (this.stat(p) !== undefined) break;
+      missing.push(p);
+      if (parentOf(p) === p) break;
     }
-    for (const p of created) {
-      if ((nodeFs.statSync(p).mode & 0o777) !== DIR_MODE) nodeFs.chmodSync(p, DIR_MODE);
+    Deno.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+    if (isWindows) return;
+    for (const p of missing) {
+      if (((Deno.statSync(p).mode ?? DIR_MODE) & 0o777) !== DIR_MODE) Deno.chmodSync(p, DIR_MODE);
     }
   }
 
   stat(path: string): FileInfo | undefined {
     try {
-      const s = nodeFs.statSync(path);
-      return { isFile: s.isFile(), isDirectory: s.isDirectory(), size: s.size };
+      const s = Deno.statSync(path);
+      return { isFile: s.isFile, isDirectory: s.isDirectory, size: s.size };
     } catch (err) {
-      if ((err as { code?: string }).code === "ENOENT") return undefined;
+      if (err instanceof Deno.errors.NotFound) return undefined;
       throw err;
     }
   }
@@ -187,29 +166,27 @@ export class RealFs implements FileSystem {
   syncDir(dir: string): void {
     // Windows cannot open a directory for fsync; NTFS journals its metadata instead.
     if (isWindows) return;
-    const fd = nodeFs.openSync(dir, nodeFs.constants.O_RDONLY);
+    const file = Deno.openSync(dir, { read: true });
     try {
-      nodeFs.fsyncSync(fd);
+      file.syncSync();
     } finally {
-      nodeFs.closeSync(fd);
+      file.close();
     }
   }
 
-  syncDirAsync(dir: string): Promise<void> {
-    if (isWindows) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      nodeFs.open(dir, nodeFs.constants.O_RDONLY, (err, fd) => {
-        if (err) return reject(err);
-        nodeFs.fsync(fd, (syncErr) => {
-          nodeFs.close(fd, () => syncErr ? reject(syncErr) : resolve());
-        });
-      });
-    });
+  async syncDirAsync(dir: string): Promise<void> {
+    if (isWindows) return;
+    const file = await Deno.open(dir, { read: true });
+    try {
+      await file.sync();
+    } finally {
+      file.close();
+    }
   }
 
   availableBytes(path: string): number | undefined {
     try {
-      const s = nodeFs.statfsSync(path);
+      const s = statfsSync(path);
       return Number(s.bavail) * Number(s.bsize);
     } catch {
       return undefined;
@@ -219,16 +196,9 @@ export class RealFs implements FileSystem {
   lock(path: string): DirLock {
     const file = Deno.openSync(path, { read: true, write: true, create: true, mode: FILE_MODE });
     try {
-      if (!isWindows && (file.statSync().mode! & 0o777) !== FILE_MODE) {
-        try {
-          Deno.chmodSync(path, FILE_MODE);
-        } catch (err) {
-          // Owned by someone else: usable as it is (see enforceMode).
-          if (!(err instanceof Deno.errors.PermissionDenied)) throw err;
-        }
-      }
+      enforceMode(file, path, FILE_MODE);
       // flock is per open file description, so a second open in this process conflicts too.
-      if (!tryLock(file)) {
+      if (!file.tryLockSync(true)) {
         throw new LockedError(
           `Cannot open database: ${path} is locked by another process (only one process may open a data directory)`,
         );
@@ -249,7 +219,9 @@ export class RealFs implements FileSystem {
   }
 }
 
-function tryLock(file: Deno.FsFile): boolean {
-  // flock(LOCK_EX | LOCK_NB): false when another open file description holds it.
-  return file.tryLockSync(true);
+/** The directory holding `path` (`/` for `/`). */
+function parentOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  if (i <= 0) return i === 0 ? "/" : ".";
+  return path.slice(0, i);
 }
