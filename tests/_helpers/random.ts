@@ -1,3 +1,10 @@
+/**
+ * THE seeded random generator of the tests (mulberry32), and the seed helpers: a failing run
+ * prints its seed and replays with CITYHALL_SEED=…. Every test takes its randomness from here.
+ *
+ * @module
+ */
+
 /** Seeded random numbers for reproducible tests (mulberry32). */
 export class Rng {
   #state: number;
@@ -51,4 +58,18 @@ export function seedFromEnv(): number {
 export function intFromEnv(name: string, fallback: number): number {
   const v = Deno.env.get(name);
   return v ? Number(v) : fallback;
+}
+
+/** A function returning floats in [0, 1) from `seed` (the same sequence as `new Rng(seed)`). */
+export function randomFn(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.next();
+}
+
+/** `count` seeds to run, or just CITYHALL_SEED when it is set (to replay one failure). */
+export function seedsFromEnv(count: number): number[] {
+  const fixed = Deno.env.get("CITYHALL_SEED");
+  if (fixed !== undefined) return [Number(fixed) >>> 0];
+  const base = (Math.random() * 2 ** 32) >>> 0;
+  return Array.from({ length: count }, (_, i) => (base + i * 7919) >>> 0);
 }

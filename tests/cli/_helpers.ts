@@ -196,13 +196,7 @@ export async function startServe(
   };
 }
 
-/** A port nothing listens on (bound, then released). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+export { freePort } from "../_helpers/net.ts";
 
 /** A fresh temporary directory removed by the returned function. */
 export async function tempDir(

@@ -8,25 +8,10 @@ import { type Entry, KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { AssertionError } from "../../src/util/assert.ts";
 import { KEY_SIZE_BYTES_MAX } from "../../src/limits.ts";
+import { randomFn, seedsFromEnv } from "../_helpers/random.ts";
 
-/** mulberry32: a small seeded PRNG, so that a failing run can be replayed with its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function seeds(count: number): number[] {
-  const fixed = Deno.env.get("SEED");
-  if (fixed !== undefined) return [Number(fixed)];
-  const base = Date.now() >>> 0;
-  return Array.from({ length: count }, (_, i) => (base + i * 7919) >>> 0);
-}
+const random = randomFn;
+const seeds = seedsFromEnv;
 
 function hex(key: Uint8Array): string {
   return Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");

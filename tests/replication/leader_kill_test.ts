@@ -11,16 +11,10 @@ import { Rng, seedFromEnv } from "../_helpers/random.ts";
 import type { Redis } from "../server/_helpers.ts";
 import { closeRedis, connectRedis } from "../server/_helpers.ts";
 import { digest, removeDir, startTestReplica } from "./_helpers.ts";
+import { freePort } from "../_helpers/net.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 const ROUNDS = 3;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 async function startLeader(dir: string, port: number, replicationPort: number) {
   const child = new Deno.Command(Deno.execPath(), {

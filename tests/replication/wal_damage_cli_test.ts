@@ -15,15 +15,9 @@ import { Rng, seedFromEnv } from "../_helpers/random.ts";
 import { MAIN } from "../cli/_helpers.ts";
 import { closeRedis, connectRedis, type Redis } from "../server/_helpers.ts";
 import { digest, eventually, removeDir, startTestReplica } from "./_helpers.ts";
+import { freePort } from "../_helpers/net.ts";
 
 const WRITES = 20_000;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 interface LeaderProcess {
   child: Deno.ChildProcess;

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { freePort } from "../_helpers/net.ts";
+
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -13,13 +15,6 @@ const encoder = new TextEncoder();
 export interface RedisServer {
   port: number;
   stop(): Promise<void>;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 /** Starts `redis-server` with no persistence on a free port and waits until it answers. */

@@ -20,6 +20,7 @@ import {
   WalWriter,
   type WalWriterOptions,
 } from "../../src/wal/mod.ts";
+import { randomFn } from "../_helpers/random.ts";
 
 /** The WAL directory every FaultFs test uses. */
 export const DIR = "/db/wal";
@@ -117,14 +118,7 @@ export function keysOf(entries: readonly Entry[]): string[] {
 
 /** A seeded PRNG (mulberry32) returning [0, 1). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return randomFn(seed);
 }
 
 /**
