@@ -13,6 +13,7 @@
  * @module
  */
 
+import { EXPIRE_AT_MS_MAX, VALUE_SIZE_BYTES_MAX } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import { KIND_DELETE } from "../util/entry.ts";
 import type { Entry } from "../util/entry.ts";
@@ -119,8 +120,23 @@ export class CompactionFilters {
       }
       if (d === undefined || d === "keep") continue;
       if (d === "drop") return undefined;
-      if (!(d.value instanceof Uint8Array)) {
-        throw new CompactionFilterError(f.name, e.key, new TypeError("rewrite without bytes"));
+      if (!(d.value instanceof Uint8Array) || d.value.length > VALUE_SIZE_BYTES_MAX) {
+        throw new CompactionFilterError(
+          f.name,
+          e.key,
+          new TypeError("rewrite without valid bytes"),
+        );
+      }
+      if (
+        d.expireAtMs !== undefined &&
+        (!Number.isSafeInteger(d.expireAtMs) || d.expireAtMs < 0 ||
+          d.expireAtMs > EXPIRE_AT_MS_MAX)
+      ) {
+        throw new CompactionFilterError(
+          f.name,
+          e.key,
+          new RangeError(`invalid expiry ${d.expireAtMs}`),
+        );
       }
       current = {
         key: current.key,

@@ -215,6 +215,23 @@ Deno.test("Compaction filter: a drop while an older table holds the key writes a
   }
 });
 
+Deno.test("Compaction filter: a rewrite with an invalid expiry fails the compaction like a throw", async () => {
+  const db = await Database.open("/db", options("leveled"));
+  try {
+    await db.put("a", "1");
+    await db.flush();
+    db.registerCompactionFilter({
+      name: "bad-expiry",
+      filter: (entry) => ({ value: entry.value, expireAtMs: -5 }),
+    });
+    const err = await assertRejects(() => db.compact(), CompactionFilterError);
+    assert(err.message.includes("invalid expiry -5"), err.message);
+    assertEquals(fromBytes((await db.get("a"))!), "1");
+  } finally {
+    await db.close();
+  }
+});
+
 Deno.test("registerCompactionFilter() refuses a second filter of the same name", async () => {
   const db = await Database.open("/db", options("tiered"));
   try {
