@@ -22,13 +22,14 @@ const LAYERS: Record<string, number> = {
   verify: 6,
   timeseries: 7,
   salvage: 7,
-  promql: 7,
-  ingest: 7,
-  server: 8,
-  console: 8,
-  http: 9,
-  agent: 10,
-  cli: 11,
+  promql: 8,
+  ingest: 8,
+  export: 9,
+  server: 10,
+  console: 10,
+  http: 11,
+  agent: 12,
+  cli: 13,
 };
 
 async function* files(dir: URL, rel = ""): AsyncGenerator<[string, string]> {
