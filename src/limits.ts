@@ -634,3 +634,81 @@ export const TS_LOG_OP_BYTES_MAX: number = 1 * MiB;
 assert(TS_CHUNK_SIZE_BYTES_MIN <= TS_CHUNK_SIZE_BYTES_DEFAULT, "default chunk size in range");
 assert(TS_LOG_OP_BYTES_MAX <= VALUE_SIZE_BYTES_MAX, "a log op is a value");
 assert(TS_KEY_BYTES_MAX <= KEY_SIZE_BYTES_MAX, "a series key is a key");
+
+// ---------------------------------------------------------------- Fleets (hub and uplink)
+
+/** Longest site name: it prefixes every key the site sends (`site/key`) and names its status. */
+export const SITE_NAME_BYTES_MAX: number = 64;
+/** Most sites a hub registers: each has a token, a position and a status line. */
+export const HUB_SITES_MAX: number = 4_096;
+/** Random bytes of a site token (printed once as 43 base64url characters). */
+export const SITE_TOKEN_BYTES: number = 32;
+/** Default port of a hub's sync listener (`cityhall hub --sync-port`). */
+export const HUB_SYNC_PORT_DEFAULT: number = 7881;
+/** UPLINK_HELLO before its site name and token (a new field grows it). */
+export const UPLINK_HELLO_FIXED_BYTES: number = 66;
+/** Largest UPLINK_HELLO: the only frame a hub reads before authentication, so it is small. */
+export const UPLINK_HELLO_BODY_BYTES_MAX: number = UPLINK_HELLO_FIXED_BYTES + SITE_NAME_BYTES_MAX +
+  AUTH_TOKEN_BYTES_MAX;
+/** Bytes of an UPLINK_WELCOME body. */
+export const UPLINK_WELCOME_BYTES: number = 32;
+/** Bytes of a RECORDS body before its records: 5 × u64 + u32. */
+export const RECORDS_HEADER_BYTES: number = 44;
+/**
+ * Connections to a hub's sync port still in the handshake; a new one past this closes the
+ * oldest. Larger than replication's 8: a whole fleet reconnects at once after a hub restart.
+ */
+export const HUB_HANDSHAKES_MAX: number = 64;
+/** Uplink sessions a hub holds at once (one per site): each holds buffers and a staging dir. */
+export const HUB_SESSIONS_MAX: number = 1_024;
+/** Record bytes a hub asks for per FETCH (the edge may send fewer, see the frame target). */
+export const UPLINK_FETCH_BYTES_DEFAULT: number = 1 * MiB;
+/** FETCHes a hub keeps outstanding on one uplink, so a long round trip does not idle the link. */
+export const UPLINK_FETCHES_IN_FLIGHT: number = 2;
+/** zstd level of RECORDS and FILE_CHUNK frames (level 3 is zstd's default speed/ratio point). */
+export const UPLINK_ZSTD_LEVEL: number = 3;
+/** Highest level a rate-limited edge climbs to (19: beyond it zstd needs far more memory). */
+export const UPLINK_ZSTD_LEVEL_MAX: number = 19;
+/** Longest an edge compresses one frame: zstd holds the event loop the edge's clients need. */
+export const UPLINK_COMPRESS_MS_MAX: number = 50;
+/**
+ * Time one frame should take on a rate-limited link: a cut costs at most about this much link
+ * time even without RESUME, and heartbeats are not stuck behind minutes of data.
+ */
+export const UPLINK_FRAME_TARGET_MS: number = 1_000;
+/** Fewest record bytes an edge puts in a frame under a rate limit (header overhead). */
+export const UPLINK_FRAME_BYTES_MIN: number = 4 * KiB;
+/** Encoded frames an edge keeps for RESUME after a cut link, and their bytes. */
+export const UPLINK_RESUME_FRAMES_MAX: number = 4;
+/** Bytes of encoded frames an edge keeps for RESUME. */
+export const UPLINK_RESUME_CACHE_BYTES_MAX: number = 16 * MiB;
+/** A hub keeps a cut frame for RESUME only when it holds at least this much of it. */
+export const HUB_PARTIAL_FRAME_BYTES_MIN: number = 4 * KiB;
+/** Bytes of cut frames a hub keeps for RESUME across all sites (oldest dropped first). */
+export const HUB_PARTIAL_FRAMES_BYTES_MAX: number = 64 * MiB;
+/** Slowest `--uplink-rate-limit`: below this a heartbeat and a frame header take seconds. */
+export const UPLINK_RATE_LIMIT_BYTES_MIN: number = 1 * KiB;
+/** Most `--uplink-window` ranges. */
+export const UPLINK_WINDOWS_MAX: number = 24;
+/** (sequence, time) samples an edge persists to tell how far behind it is after a restart. */
+export const UPLINK_TIME_SAMPLES_MAX: number = 512;
+/** Least time between two persisted (sequence, time) samples. */
+export const UPLINK_TIME_SAMPLE_INTERVAL_MS: number = 60_000;
+/** How often an edge checks its disk for the `--disk-high-water` mark. */
+export const DISK_CHECK_INTERVAL_MS: number = 1_000;
+/** Default `--disk-high-water`: the share of the disk in use at which the policy acts. */
+export const DISK_HIGH_WATER_PERCENT_DEFAULT: number = 90;
+/** Points below the high-water mark at which a refusing edge accepts writes again. */
+export const DISK_HYSTERESIS_PERCENT: number = 2;
+/** Record bytes per RECORDS frame of a `.chsync` export file. */
+export const EXPORT_FRAME_RECORD_BYTES: number = 1 * MiB;
+/** Second byte of the internal keys holding each site's position at a hub (`ff 10 site`). */
+export const SITE_POSITION_SPACE: number = 0x10;
+
+assert(UPLINK_HELLO_BODY_BYTES_MAX <= CONTROL_BODY_BYTES_MAX, "UPLINK_HELLO is a control frame");
+assert(UPLINK_FETCH_BYTES_DEFAULT <= FETCH_BYTES_MAX, "uplink fetch within FETCH_BYTES_MAX");
+assert(
+  RECORDS_HEADER_BYTES + 5 + WAL_RECORD_PAYLOAD_BYTES_MAX <= FRAME_BODY_BYTES_MAX,
+  "one largest record fits one RECORDS frame",
+);
+assert(HUB_SESSIONS_MAX <= HUB_SITES_MAX, "every session can be a site");

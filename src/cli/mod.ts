@@ -25,6 +25,15 @@ import {
   replicaCommand,
 } from "./replication.ts";
 import { SERVICE_HELP, serviceCommand } from "./service.ts";
+import { HUB_HELP, hubCommand } from "./hub.ts";
+import {
+  EXPORT_HELP,
+  exportCommand,
+  UPLINK_HELP,
+  UPLINK_ONLY,
+  uplinkCommand,
+  uplinkServeCommand,
+} from "./uplink.ts";
 import {
   IMPORT_HELP,
   importCommand,
@@ -43,6 +52,10 @@ Commands:
   serve        Run the server (Redis protocol on 7878, HTTP API on 7880)
   leader       Run the server with the replication listener on (serve + --replication-port)
   replica      Follow a leader and serve reads (replica status: its state, from disk)
+  hub          Gather a fleet's sites into one server (hub site add|list|remove|reset,
+               hub import); edges dial it with "serve --uplink HOST:PORT --site NAME"
+  uplink       An edge's uplink status, from disk (uplink status)
+  export       Write what an edge's hub has not acknowledged to a .chsync file
   client       Talk to a server: put/get/del/scan/stats/ping/info, or an interactive prompt
   put K V      Store a value (alias: set); through the server if one answers, else directly
   get K        Print a value; exit 1 with "not found" on stderr if missing
@@ -74,6 +87,9 @@ const HELPS: Record<string, string> = {
   ts: TS_HELP,
   leader: LEADER_HELP,
   replica: REPLICA_HELP,
+  hub: HUB_HELP,
+  uplink: UPLINK_HELP,
+  export: EXPORT_HELP,
   version:
     'Usage: cityhall version\n\nPrint "cityhall VERSION" and exit (the same as cityhall --version).\n',
   verify: VERIFY_HELP,
@@ -94,11 +110,26 @@ function hasFlag(args: readonly string[], name: string): boolean {
 
 async function dispatch(command: string, rest: string[]): Promise<number> {
   switch (command) {
-    case "serve":
-      // `serve --replication-port N` is `leader` (the same daemon with the listener on).
-      return LEADER_ONLY.some((flag) => hasFlag(rest, flag))
-        ? await leaderCommand(rest, "serve")
-        : await serveCommand(rest);
+    case "serve": {
+      // `serve --replication-port N` is `leader` (the same daemon with the listener on), and
+      // `serve --uplink HOST:PORT` an edge of a fleet.
+      const leader = LEADER_ONLY.some((flag) => hasFlag(rest, flag));
+      const edge = UPLINK_ONLY.some((flag) => hasFlag(rest, flag));
+      if (leader && edge) {
+        throw new UsageError(
+          "serve",
+          "--uplink and --replication-port exclude each other (an edge's WAL is kept for its hub)",
+        );
+      }
+      if (edge) return await uplinkServeCommand(rest);
+      return leader ? await leaderCommand(rest, "serve") : await serveCommand(rest);
+    }
+    case "hub":
+      return await hubCommand(rest);
+    case "uplink":
+      return uplinkCommand(rest);
+    case "export":
+      return await exportCommand(rest);
     case "client":
       return await clientCommand(rest);
     case "service":

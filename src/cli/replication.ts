@@ -15,7 +15,6 @@
  */
 
 import { REPLICATION_PORT_DEFAULT, REPLICATION_RETENTION_BYTES_MAX_DEFAULT } from "../limits.ts";
-import { InvalidArgumentError } from "../errors.ts";
 import {
   openLeaderDatabase,
   openReplicaDatabase,
@@ -25,14 +24,14 @@ import {
   startReplicationLeader,
 } from "../replication/mod.ts";
 import { RealFs } from "../fs/mod.ts";
-import { checkBindSecurity } from "../server/mod.ts";
 import { createLogger } from "../util/log.ts";
-import { intFlag, type ParsedArgs, parseFlags, UsageError } from "./_args.ts";
+import { intFlag, parseFlags, UsageError } from "./_args.ts";
 import { formatHostPort, HOST_DEFAULT, readAuthToken, resolveDataDir } from "./_common.ts";
 import { dataDirFailure } from "./_fs_errors.ts";
 import { printErr, printJson, printOut } from "./_output.ts";
+import { checkBind, lockHeld, readFlagFile, readTlsFiles, withoutFlags } from "./_roles.ts";
 import { RespClient } from "./resp_client.ts";
-import { runDaemon, SERVE_FLAGS, type ServeSettings, serveSettings } from "./serve.ts";
+import { runDaemon, SERVE_FLAGS, serveSettings } from "./serve.ts";
 
 /** Default RESP port of a replica (a leader on the same machine has 7878). */
 export const REPLICA_PORT_DEFAULT = 7888;
@@ -125,7 +124,7 @@ export async function leaderCommand(args: string[], name = "leader"): Promise<nu
   const replicationBind = parsed.strings.get("replication-bind") ?? settings.bind;
   checkBind(name, replicationBind, settings);
   const logger = createLogger(settings.logLevel, settings.logFormat);
-  const tls = await readTls(name, settings);
+  const tls = await readTlsFiles(name, settings);
   let registry: Awaited<ReturnType<typeof openLeaderDatabase>>["registry"];
   return await runDaemon(name, settings, tls, logger, {
     role: "leader",
@@ -180,8 +179,8 @@ export async function replicaCommand(args: string[]): Promise<number> {
     settings.httpPort = REPLICA_HTTP_PORT_DEFAULT;
   }
   const logger = createLogger(settings.logLevel, settings.logFormat);
-  const tls = await readTls("replica", settings);
-  const ca = caFile === undefined ? undefined : await readFile("replica", caFile, "--tls-ca");
+  const tls = await readTlsFiles("replica", settings);
+  const ca = caFile === undefined ? undefined : await readFlagFile("replica", caFile, "--tls-ca");
   return await runDaemon("replica", settings, tls, logger, {
     open: (s, log) => openReplicaDatabase(s.dataDir, { ...s.engine, logger: log }),
     start: (db, log) => {
@@ -200,48 +199,6 @@ export async function replicaCommand(args: string[]): Promise<number> {
   });
 }
 
-function withoutFlags(parsed: ParsedArgs, names: readonly string[]): ParsedArgs {
-  const strings = new Map(parsed.strings);
-  for (const n of names) strings.delete(n);
-  return { ...parsed, strings };
-}
-
-function checkBind(command: string, bind: string, settings: ServeSettings): void {
-  try {
-    checkBindSecurity(bind, {
-      authToken: settings.authToken,
-      insecureNoAuth: settings.insecureNoAuth,
-    });
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) throw new UsageError(command, err.message);
-    throw err;
-  }
-}
-
-async function readFile(command: string, path: string, flag: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    const reason = err instanceof Deno.errors.NotFound
-      ? "no such file"
-      : err instanceof Error
-      ? err.message
-      : String(err);
-    throw new UsageError(command, `cannot read ${flag} ${path}: ${reason}`);
-  }
-}
-
-async function readTls(
-  command: string,
-  settings: ServeSettings,
-): Promise<{ cert: string; key: string } | undefined> {
-  if (settings.tls === undefined) return undefined;
-  return {
-    cert: await readFile(command, settings.tls.certFile, "--tls-cert"),
-    key: await readFile(command, settings.tls.keyFile, "--tls-key"),
-  };
-}
-
 function formatTime(ms: number): string {
   return ms === 0 ? "never" : new Date(ms).toISOString();
 }
@@ -249,30 +206,6 @@ function formatTime(ms: number): string {
 function formatAgo(ms: number, nowMs: number): string {
   if (ms === 0) return "never";
   return `${new Date(ms).toISOString()} (${Math.max(0, Math.round((nowMs - ms) / 1000))} s ago)`;
-}
-
-/**
- * Whether a process holds the data directory's lock (a running replica does; a killed one's
- * lock went with it): true, false, or undefined when the lock file cannot be checked.
- */
-function lockHeld(dataDir: string): boolean | undefined {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(`${dataDir}/LOCK`, { read: true });
-  } catch (err) {
-    return err instanceof Deno.errors.NotFound ? false : undefined;
-  }
-  try {
-    // flock(LOCK_SH | LOCK_NB), held for microseconds: a replica starting in that instant
-    // would find the directory locked and exit (a supervisor restarts it).
-    if (!file.tryLockSync(false)) return true;
-    file.unlockSync();
-    return false;
-  } catch {
-    return undefined;
-  } finally {
-    file.close();
-  }
 }
 
 /** `cityhall replica status`. */

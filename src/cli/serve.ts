@@ -16,7 +16,13 @@
 import { TimeSeriesStore } from "../timeseries/mod.ts";
 import { Database, type DatabaseOptions } from "../engine/mod.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { combineHealth, engineHealth, type MetricsSource, startHttpServer } from "../http/mod.ts";
+import {
+  combineHealth,
+  engineHealth,
+  type ExtraMetricFamily,
+  type MetricsSource,
+  startHttpServer,
+} from "../http/mod.ts";
 import {
   checkAuthToken,
   checkBindSecurity,
@@ -459,6 +465,8 @@ export interface RoleHooks {
     fields: Record<string, string | number>;
     /** Problems `/healthz` reports (a refused replica); none = healthy. */
     health?: () => string[];
+    /** Metric families `/metrics` adds (a fleet hub's sites, an edge's uplink). */
+    metrics?: () => ExtraMetricFamily[];
   }>;
 }
 
@@ -556,7 +564,7 @@ export async function runDaemon(
         hostname: settings.bind,
         port: settings.httpPort,
         logger,
-        metrics: metricsSource(resp),
+        metrics: { ...metricsSource(resp), families: () => role?.metrics?.() ?? [] },
         // /healthz: the engine's state, and the role's (started below) once it runs.
         health: combineHealth(engineHealth(db), () => role?.health?.() ?? []),
         ...settings.httpLimits,

@@ -120,6 +120,7 @@ export class Database {
   readonly #space: DiskSpace;
   /** Set while memtable flushes stop for lack of disk space (retried by `#space`). */
   #flushBlocked: DiskFullError | undefined;
+  #writeGuard: ((ops: readonly WriteOp[]) => void) | undefined;
   #retentionPins: (() => RetentionPins) | undefined;
   /** The layer owning log ops, or the log ops waiting for it. */
   readonly #log: LogOpsRouter;
@@ -252,6 +253,7 @@ export class Database {
       }
       // Before validation, which counts the write in the stats.
       this.#checkSpace();
+      this.#writeGuard?.(ops);
       const batch = validateBatch(ops);
       walOps = batch.ops;
       this.#counters.bytesWritten += batch.bytes;
@@ -350,6 +352,16 @@ export class Database {
   /** True when user writes are refused with `ReadOnlyError` (a replica). */
   get readOnly(): boolean {
     return this.#readOnly;
+  }
+
+  /**
+   * Installs a check every `write` runs before validation (`undefined` removes it): it throws
+   * to refuse the batch, and nothing is written. A fleet hub refuses puts into its sites'
+   * namespaces with it, an edge's disk-full policy refuses writes (ARCHITECTURE.md § "Fleets:
+   * hub and uplink").
+   */
+  setWriteGuard(guard: ((ops: readonly WriteOp[]) => void) | undefined): void {
+    this.#writeGuard = guard;
   }
 
   /** Sequence of the newest write fdatasync'ed in the WAL: what a leader may ship. */

@@ -38,6 +38,16 @@ export interface MetricsSource {
   commandLatencyHistograms?(): Map<string, LatencyHistogramSnapshot>;
   /** RESP connections open now. */
   connectedClients(): number;
+  /** Families a role adds (a fleet hub's per-site status, an edge's uplink). */
+  families?(): ExtraMetricFamily[];
+}
+
+/** A metric family a role renders through `/metrics` (declared once in its own module). */
+export interface ExtraMetricFamily {
+  name: string;
+  type: "gauge" | "counter";
+  help: string;
+  samples: { labels: Record<string, string>; value: number }[];
 }
 
 /** Upper bounds (seconds) of the HTTP request latency histogram. */
@@ -273,6 +283,11 @@ export function renderMetrics(input: MetricsInput): string {
         w.histogram("cityhall_command_duration_seconds", all);
       }
     }
+  }
+
+  for (const f of source?.families?.() ?? []) {
+    w.family(f.name, f.type, f.help);
+    for (const sample of f.samples) w.sample(f.name, sample.value, sample.labels);
   }
 
   // HTTP server.

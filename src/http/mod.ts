@@ -23,6 +23,7 @@
 export { type HttpServer, type HttpServerOptions, startHttpServer } from "./server.ts";
 export { combineHealth, engineHealth, type HealthProvider } from "./health.ts";
 export {
+  type ExtraMetricFamily,
   HTTP_LATENCY_BUCKETS_S,
   type HttpFrontStats,
   HttpMetrics,

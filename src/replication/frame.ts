@@ -27,6 +27,7 @@ import { assert } from "../util/assert.ts";
 import { getU64, putU64 } from "../util/coding.ts";
 import { crc32cExtend, maskCrc } from "../util/crc32c.ts";
 import { snappyCompress } from "../util/snappy.ts";
+import { zstdCompress } from "../util/zstd.ts";
 import {
   AUTH_TOKEN_BYTES_MAX,
   DATA_HEADER_BYTES,
@@ -60,6 +61,23 @@ export const FRAME_SNAPSHOT_BEGIN = 9;
 export const FRAME_FILE_FETCH = 10;
 /** Leader → replica: bytes of one checkpoint file. */
 export const FRAME_FILE_CHUNK = 11;
+// Fleet frames (src/fleet/, ARCHITECTURE.md § "Fleet frames"): an edge's uplink to a hub.
+/** Edge → hub: an uplink introduces itself (site, token, the edge's id and WAL range). */
+export const FRAME_UPLINK_HELLO = 12;
+/** Hub → edge: uplink accepted; the hub's position for the site. */
+export const FRAME_UPLINK_WELCOME = 13;
+/** Edge → hub: WAL batch payloads without their per-record headers. */
+export const FRAME_RECORDS = 14;
+/** Hub → edge: send the rest of a frame a cut link interrupted. */
+export const FRAME_RESUME = 15;
+/** Edge → hub: the rest of that frame, or "not kept". */
+export const FRAME_RESUME_DATA = 16;
+/** Edge → hub: sealed time-series chunks (designed; waits for the time-series layer). */
+export const FRAME_CHUNKS = 17;
+/** First frame of a `.chsync` export file (files only, never on a link). */
+export const FRAME_EXPORT_BEGIN = 18;
+/** Last frame of a `.chsync` export file: counts and a checksum of the frames before it. */
+export const FRAME_EXPORT_END = 19;
 
 /** Error codes of ERROR frames. On the wire: never renumber. */
 export const ERROR_VERSION = 1;
@@ -82,6 +100,8 @@ export const ERROR_INTERNAL = 9;
 
 /** Frame flag: the body is Snappy-compressed. */
 export const FLAG_SNAPPY = 1;
+/** Frame flag: the body is one zstd frame (fleet frames; `src/util/zstd.ts`). */
+export const FLAG_ZSTD = 2;
 
 /** "CHSYNC\r\n": the first bytes of HELLO (a text tool mangling line ends is caught). */
 export const SYNC_MAGIC = new Uint8Array([0x43, 0x48, 0x53, 0x59, 0x4e, 0x43, 0x0d, 0x0a]);
@@ -103,6 +123,14 @@ const FRAME_TYPE_NAMES = [
   "SNAPSHOT_BEGIN",
   "FILE_FETCH",
   "FILE_CHUNK",
+  "UPLINK_HELLO",
+  "UPLINK_WELCOME",
+  "RECORDS",
+  "RESUME",
+  "RESUME_DATA",
+  "CHUNKS",
+  "EXPORT_BEGIN",
+  "EXPORT_END",
 ];
 
 /** `HELLO`, `DATA`, … or `unknown (N)` for a log line or an error message. */
@@ -116,20 +144,28 @@ export interface Frame {
   body: Uint8Array;
   /** Bytes it took on the wire (header included). */
   wireBytes: number;
+  /** Its checksum field as read (`.chsync` files chain them). */
+  crc?: number;
 }
 
 /**
- * Encodes a frame. With `compress`, the body is Snappy-compressed when that makes it smaller.
+ * Encodes a frame. With `compress`, the body is Snappy-compressed when that makes it smaller;
+ * with `{ zstdLevel }`, zstd-compressed at that level when that makes it smaller.
  */
-export function encodeFrame(type: number, body: Uint8Array, compress = false): Uint8Array {
+export function encodeFrame(
+  type: number,
+  body: Uint8Array,
+  compress: boolean | { zstdLevel: number } = false,
+): Uint8Array {
   assert(body.length <= FRAME_BODY_BYTES_MAX, "frame body over FRAME_BODY_BYTES_MAX");
   let flags = 0;
   let wire = body;
-  if (compress && body.length >= 64) {
-    const packed = snappyCompress(body);
+  if (compress !== false && body.length >= 64) {
+    const zstd = typeof compress === "object";
+    const packed = zstd ? zstdCompress(body, compress.zstdLevel) : snappyCompress(body);
     if (packed.length < body.length) {
       wire = packed;
-      flags |= FLAG_SNAPPY;
+      flags |= zstd ? FLAG_ZSTD : FLAG_SNAPPY;
     }
   }
   const out = new Uint8Array(FRAME_HEADER_BYTES + wire.length);

@@ -18,6 +18,7 @@
 import { CorruptionError, ProtocolError } from "../errors.ts";
 import { crc32cExtend, maskCrc } from "../util/crc32c.ts";
 import { snappyUncompress } from "../util/snappy.ts";
+import { zstdUncompress } from "../util/zstd.ts";
 import {
   CONTROL_BODY_BYTES_MAX,
   ERROR_BODY_BYTES_MAX,
@@ -29,6 +30,7 @@ import {
 } from "../limits.ts";
 import {
   FLAG_SNAPPY,
+  FLAG_ZSTD,
   type Frame,
   FRAME_ACK,
   FRAME_DATA,
@@ -52,6 +54,8 @@ export interface FramePolicy {
   readonly bodyBytesMax: ReadonlyMap<number, number>;
   /** Whether a body may be Snappy-compressed (only from an authenticated leader). */
   readonly snappy: boolean;
+  /** Whether a body may be zstd-compressed (only from an authenticated edge, fleet links). */
+  readonly zstd?: boolean;
 }
 
 /** Leader, before HELLO is accepted: HELLO only, uncompressed, at most `HELLO_BODY_BYTES_MAX`. */
@@ -118,6 +122,11 @@ export class FrameReader {
   policy: FramePolicy;
   /** Called after every read that returned bytes (idle timeouts watch it). */
   onBytes: (() => void) | undefined;
+  /**
+   * The bytes of the frame a cut connection interrupted (header checked, body partial), set
+   * when `next` fails for that reason: a fleet hub asks the edge for the rest (RESUME).
+   */
+  cutFrame: Uint8Array | undefined;
 
   /** Reads from `conn` under `policy`. */
   constructor(conn: Deno.Conn, policy: FramePolicy) {
@@ -172,17 +181,21 @@ export class FrameReader {
     };
     const lengthMax = policy.bodyBytesMax.get(type);
     if (lengthMax === undefined) fail(`frame type ${frameTypeName(type)} ${policy.phase}`);
-    if ((flags & ~FLAG_SNAPPY) !== 0 || view.getUint16(2, true) !== 0) {
+    if ((flags & ~(FLAG_SNAPPY | FLAG_ZSTD)) !== 0 || view.getUint16(2, true) !== 0) {
       fail("reserved bits are not zero");
     }
+    if ((flags & FLAG_SNAPPY) !== 0 && (flags & FLAG_ZSTD) !== 0) fail("two compression flags");
     const compressed = (flags & FLAG_SNAPPY) !== 0;
     if (compressed && !policy.snappy) fail(`compressed body ${policy.phase}`);
+    const zstd = (flags & FLAG_ZSTD) !== 0;
+    if (zstd && policy.zstd !== true) fail(`zstd body ${policy.phase}`);
     if (length > lengthMax!) {
       fail(
         `${frameTypeName(type)} body length ${length} over the limit ${lengthMax} ${policy.phase}`,
       );
     }
     if (!(await this.#fill(FRAME_HEADER_BYTES + length))) {
+      this.cutFrame = this.#buf.slice(this.#start, this.#end);
       fail(`connection cut inside a frame (${length}-byte body)`);
     }
     const frame = this.#buf.subarray(this.#start, this.#start + FRAME_HEADER_BYTES + length);
@@ -199,6 +212,13 @@ export class FrameReader {
         if (!(err instanceof CorruptionError)) throw err;
         fail(`bad Snappy body (${err.message})`);
       }
+    } else if (zstd) {
+      try {
+        body = zstdUncompress(body, FRAME_BODY_BYTES_MAX);
+      } catch (err) {
+        if (!(err instanceof CorruptionError)) throw err;
+        fail(`bad zstd body (${err.message})`);
+      }
     }
     this.#start += FRAME_HEADER_BYTES + length;
     this.#offset += FRAME_HEADER_BYTES + length;
@@ -210,6 +230,6 @@ export class FrameReader {
         this.#buf = new Uint8Array(READ_BUFFER_BYTES_INITIAL);
       }
     }
-    return { type, body, wireBytes: FRAME_HEADER_BYTES + length };
+    return { type, body, wireBytes: FRAME_HEADER_BYTES + length, crc: stored };
   }
 }

@@ -13,6 +13,7 @@ import { replicationRoleOf } from "../../replication/hooks.ts";
 import { INFO_EXPIRY_EXACT_KEYS } from "../../limits.ts";
 import { USER_KEYS_END } from "../../keyspace/mod.ts";
 import { EXTRA_SECTIONS, extraInfoSection } from "../../export/info.ts";
+import { infoSectionNames, infoSectionOf } from "../info_sections.ts";
 
 /** Keys INFO's keyspace section counts exactly before it falls back to the engine's estimate. */
 export const INFO_KEYSPACE_COUNT_MAX = 100_000;
@@ -272,7 +273,13 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
       break;
     }
     default: {
-      // Sections of parts outside the RESP server (ingest, remote-write export).
+      // Sections a role attached (a fleet hub's "sites", an edge's "uplink"), then those of
+      // parts outside the RESP server (ingest, remote-write export).
+      const attached = infoSectionOf(s.db, section);
+      if (attached !== undefined) {
+        lines.push(...attached());
+        break;
+      }
       const extra = extraInfoSection(section);
       if (extra === undefined) return undefined;
       title = extra.title;
@@ -286,9 +293,11 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
 export async function info(ctx: CommandContext): Promise<void> {
   const asked = ctx.args.slice(1).map(lower);
   let sections: string[];
-  if (asked.length === 0 || asked.includes("default")) sections = DEFAULT_SECTIONS;
-  else if (asked.includes("all") || asked.includes("everything")) sections = ALL_SECTIONS;
-  else sections = asked;
+  const extra = infoSectionNames(ctx.server.db);
+  if (asked.length === 0 || asked.includes("default")) sections = [...DEFAULT_SECTIONS, ...extra];
+  else if (asked.includes("all") || asked.includes("everything")) {
+    sections = [...ALL_SECTIONS, ...extra];
+  } else sections = asked;
   const parts: string[] = [];
   for (const section of new Set(sections)) {
     const part = await infoSection(ctx, section);
