@@ -22,9 +22,11 @@ import { parseFlags, UsageError } from "./_args.ts";
 import { resolveDataDir } from "./_common.ts";
 import { printErr, printJson, printOut } from "./_output.ts";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { repairDirectory, type RepairResult } from "../verify/repair.ts";
+import { tableFileName } from "../manifest/mod.ts";
 
 /** Help of `cityhall verify`. */
-export const VERIFY_HELP = `Usage: cityhall verify [--data-dir DIR] [--json]
+export const VERIFY_HELP = `Usage: cityhall verify [--data-dir DIR] [--json] [--repair]
 
 Read every manifest copy, SSTable block and WAL record of DIR and check every checksum and
 the invariants between the files, without changing anything (stop the server first: the
@@ -33,6 +35,13 @@ what opening the database would do, and a summary.
 
   --data-dir DIR   The data directory (default ~/.cityhall/data)
   --json           One JSON document instead of lines
+  --repair         Move a damaged table aside to DIR/damaged/ when its data can be had again:
+                   rebuilt from the WAL when the WAL still holds every record since the
+                   table's oldest (nothing lost but tombstones and expired values compaction
+                   had already dropped), or, on a fleet hub, a table holding one site's keys
+                   only, which the site's edge sends again (until it does, the hub lacks those
+                   keys; history the edge no longer holds is not sent again). Anything else is
+                   left as it is; then use salvage. Verify runs again after a repair
 
 Exit codes: 0 nothing damaged (warnings allowed), 1 damage found or DIR unreadable, 2 usage.
 `;
@@ -143,7 +152,10 @@ function verifyCounts(report: VerifyReport) {
 
 /** `cityhall verify`. */
 export async function verifyCommand(args: string[]): Promise<number> {
-  const parsed = parseFlags("verify", args, { string: ["data-dir"], boolean: ["json"] });
+  const parsed = parseFlags("verify", args, {
+    string: ["data-dir"],
+    boolean: ["json", "repair"],
+  });
   if (parsed.booleans.has("help")) {
     printOut(VERIFY_HELP);
     return 0;
@@ -155,11 +167,30 @@ export async function verifyCommand(args: string[]): Promise<number> {
   const opened = openReadOnly("verify", dir);
   if (!opened) return 1;
   let report: VerifyReport;
+  let repaired: RepairResult | undefined;
+  let locked = true;
+  const unlock = () => {
+    if (locked) opened.lock?.release();
+    locked = false;
+  };
   try {
     report = await verifyDirectory(opened.fs, dir);
+    if (!report.clean && parsed.booleans.has("repair")) {
+      repaired = await repairDirectory(opened.fs, dir, report, unlock);
+      if (repaired.repaired.length > 0) {
+        if (!locked) {
+          const again = openReadOnly("verify", dir);
+          if (!again) return 1;
+          opened.lock = again.lock;
+          locked = true;
+        }
+        report = await verifyDirectory(opened.fs, dir);
+      }
+    }
   } finally {
-    opened.lock?.release();
+    unlock();
   }
+  if (repaired !== undefined) printRepair(repaired, parsed.booleans.has("json"));
   const counts = verifyCounts(report);
   const result = report.clean ? "ok" : "corrupt";
   if (parsed.booleans.has("json")) {
@@ -182,6 +213,32 @@ export async function verifyCommand(args: string[]): Promise<number> {
     printOut(formatLogfmtFields({ verify: result, dir, ...snake(counts) }));
   }
   return report.clean ? 0 : 1;
+}
+
+/** One line per table repaired or left, before the verify report of the result. */
+function printRepair(r: RepairResult, json: boolean): void {
+  if (json) {
+    printErr(JSON.stringify({ repair: r }));
+    return;
+  }
+  for (const a of r.repaired) {
+    printOut(formatLogfmtFields({
+      repaired: tableFileName(a.fileNumber),
+      source: a.source,
+      moved_to: a.movedTo,
+      ...(a.rebuiltAs !== undefined ? { rebuilt_as: tableFileName(a.rebuiltAs) } : {}),
+      ...(a.entries !== undefined ? { entries: a.entries } : {}),
+      ...(a.site !== undefined
+        ? { site: a.site, note: "the site's edge sends its data again" }
+        : {}),
+    }));
+  }
+  for (const u of r.unrecoverable) {
+    printOut(formatLogfmtFields({ not_repaired: tableFileName(u.fileNumber), reason: u.reason }));
+  }
+  for (const o of r.otherDamage) {
+    printOut(formatLogfmtFields({ not_repaired: "damage", reason: o }));
+  }
 }
 
 function snake(fields: Record<string, number>): Record<string, number> {

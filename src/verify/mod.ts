@@ -1,7 +1,7 @@
 /**
  * Offline reading and checking of a data directory, shared by `cityhall verify` and
  * `cityhall salvage` (ARCHITECTURE.md § "Verify and salvage"). Nothing here writes to the
- * directory it reads.
+ * directory it reads, but `repair.ts`.
  *
  * - `table_scan.ts`: `scanTable`, every part of one SSTable, with a sequential fallback when
  *   the footer or index is damaged.
@@ -9,6 +9,8 @@
  * - `verify.ts`: `readDirectory` (manifests, tables, WAL) and `verifyDirectory` (plus the
  *   invariants between files and what `Database.open` would do).
  * - `findings.ts`: what is reported for each damaged part.
+ * - `repair.ts`: `repairDirectory` (`verify --repair`), the one part that writes: a damaged
+ *   table is moved aside only when its data can be had again (the WAL, a fleet site's edge).
  *
  * @module
  */
@@ -31,3 +33,9 @@ export {
   type VerifyReport,
   WAL_DIR_NAME,
 } from "./verify.ts";
+export {
+  DAMAGED_DIR_NAME,
+  type RepairAction,
+  repairDirectory,
+  type RepairResult,
+} from "./repair.ts";
