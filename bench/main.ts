@@ -1,7 +1,8 @@
 /**
  * `deno task bench`: runs every benchmark section, prints a Markdown table and writes
  * bench/results/latest.json.
- * BENCH_SECTIONS=engine,amplification,server,replication,ingest,promql,console,agent,timeseries selects
+ * BENCH_SECTIONS=engine,amplification,server,replication,ingest,promql,console,agent,timeseries,fleet
+ * selects
  * sections; BENCH_SCALE scales the sizes (e.g. 0.1 for a quick look).
  */
 
@@ -14,10 +15,13 @@ import { promqlBench } from "./promql.ts";
 import { ingestStoreBench, promqlStoreBench } from "./ingest_store.ts";
 import { agentBench, consoleBench } from "./console.ts";
 import { timeseriesBench } from "./timeseries.ts";
+import { fleetBench } from "./fleet.ts";
 import { formatRow, ratio, type Row, TABLE_HEADER } from "./harness.ts";
 
 const sections = (Deno.env.get("BENCH_SECTIONS") ??
-  "engine,amplification,server,replication,ingest,promql,console,agent,timeseries").split(",");
+  "engine,amplification,server,replication,ingest,promql,console,agent,timeseries,fleet").split(
+    ",",
+  );
 const rows: Row[] = [];
 const started = new Date();
 
@@ -38,6 +42,7 @@ if (sections.includes("promql")) rows.push(...await promqlStoreBench(print));
 if (sections.includes("console")) rows.push(...await consoleBench(print));
 if (sections.includes("agent")) rows.push(...await agentBench(print));
 if (sections.includes("timeseries")) rows.push(...await timeseriesBench(print));
+if (sections.includes("fleet")) rows.push(...await fleetBench(print));
 
 const out = {
   started: started.toISOString(),
