@@ -704,6 +704,12 @@ export const DISK_HYSTERESIS_PERCENT: number = 2;
 export const EXPORT_FRAME_RECORD_BYTES: number = 1 * MiB;
 /** Second byte of the internal keys holding each site's position at a hub (`ff 10 site`). */
 export const SITE_POSITION_SPACE: number = 0x10;
+/** Second byte of the internal keys mapping a site's series versions to keys (`ff 11 …`). */
+export const SITE_SERIES_SPACE: number = 0x11;
+/** Record bytes from which a frame is a backlog (CHUNKS), even when it is the last one. */
+export const CATCHUP_FRAME_BYTES_MIN: number = 64 * KiB;
+/** Most samples per series a catch-up frame carries as one chunk (a chunk's sample limit). */
+export const CATCHUP_CHUNK_SAMPLES_MAX: number = 16_384;
 
 assert(UPLINK_HELLO_BODY_BYTES_MAX <= CONTROL_BODY_BYTES_MAX, "UPLINK_HELLO is a control frame");
 assert(UPLINK_FETCH_BYTES_DEFAULT <= FETCH_BYTES_MAX, "uplink fetch within FETCH_BYTES_MAX");

@@ -17,6 +17,7 @@ import { LockedError } from "../errors.ts";
 import { joinPath, RealFs } from "../fs/mod.ts";
 import { HUB_STATUS_FILE_NAME, type SiteStatus, startHub } from "../fleet/hub.ts";
 import { importChsync } from "../fleet/sneakernet.ts";
+import { TimeSeriesStore } from "../timeseries/mod.ts";
 import { addSite, HUB_DIR_NAME, loadSites, removeSite, resetSite } from "../fleet/sites.ts";
 import { formatBehind, formatDuration } from "../fleet/status.ts";
 import { HUB_SYNC_PORT_DEFAULT } from "../limits.ts";
@@ -86,10 +87,11 @@ export async function hubCommand(args: string[]): Promise<number> {
   const timing = readTiming("hub");
   return await runDaemon("hub", settings, tls, logger, {
     role: "hub",
-    start: (db, log) => {
+    start: (db, log, timeseries) => {
       let hub;
       try {
         hub = startHub(db, {
+          timeseries,
           hostname: syncBind,
           port: syncPort,
           logger: log,
@@ -270,7 +272,13 @@ async function importCommand(args: string[]): Promise<number> {
     return 1;
   }
   try {
-    const s = await importChsync(db, replicationPort(db).fileSystem, file, logger);
+    const timeseries = TimeSeriesStore.open(db, { logger, maintenanceIntervalMs: 0 });
+    let s;
+    try {
+      s = await importChsync(db, replicationPort(db).fileSystem, file, logger, timeseries);
+    } finally {
+      await timeseries.close();
+    }
     printOut(
       s.applied === 0 && s.skipped > 0
         ? `site ${s.site}: nothing new (all ${s.skipped} operations were already at the hub); position ${s.position}`

@@ -460,7 +460,7 @@ export interface RoleHooks {
   role: string;
   open(settings: ServeSettings, logger: Logger): Promise<Database>;
   /** Starts replication; returns its closer and the fields of the "listening" line. */
-  start(db: Database, logger: Logger): Promise<{
+  start(db: Database, logger: Logger, timeseries: TimeSeriesStore): Promise<{
     close(): Promise<void>;
     fields: Record<string, string | number>;
     /** Problems `/healthz` reports (a refused replica); none = healthy. */
@@ -577,7 +577,7 @@ export async function runDaemon(
     }
   }
   try {
-    role = hooks.start ? await hooks.start(db, logger) : undefined;
+    role = hooks.start ? await hooks.start(db, logger, timeseries) : undefined;
   } catch (err) {
     return await fail(
       err instanceof Deno.errors.AddrInUse

@@ -35,6 +35,7 @@ export const UPLINK_ONLY: readonly string[] = [
   "uplink-tls-ca",
   "uplink-rate-limit",
   "uplink-window",
+  "uplink-ship",
   "disk-high-water",
   "disk-full",
 ];
@@ -62,6 +63,9 @@ connection; every write is kept here until the hub has acknowledged it (after it
                            1MB, 65536; at least ${UPLINK_RATE_LIMIT_BYTES_MIN})
   --uplink-window W        Sync only inside these local-time windows, e.g. 01:00-03:00 or
                            01:00-03:00,13:00-13:30 (a link open when a window ends is closed)
+  --uplink-ship MODE       raw (default): every key and series; rollups: of the time series,
+                           only those a downsampling rule (TS.CREATERULE) feeds; raw samples
+                           stay here (for metered links)
   --disk-high-water P%     At P% of the disk in use (default ${DISK_HIGH_WATER_PERCENT_DEFAULT}% when --disk-full is given),
                            first drop what the hub acknowledged, then apply --disk-full
   --disk-full MODE         refuse (default): refuse writes until the hub catches up and space
@@ -113,6 +117,10 @@ export async function uplinkServeCommand(args: string[]): Promise<number> {
     : await readFlagFile("serve", caFile, "--uplink-tls-ca");
   const rateLimit = parseRate(parsed.strings.get("uplink-rate-limit"));
   const windows = parseWindowFlag(parsed.strings.get("uplink-window"));
+  const ship = parsed.strings.get("uplink-ship") ?? "raw";
+  if (ship !== "raw" && ship !== "rollups") {
+    throw new UsageError("serve", `invalid --uplink-ship ${ship}: use raw or rollups`);
+  }
   const disk = parseDiskFlags(
     parsed.strings.get("disk-high-water"),
     parsed.strings.get("disk-full"),
@@ -129,7 +137,7 @@ export async function uplinkServeCommand(args: string[]): Promise<number> {
       store = opened.store;
       return opened.db;
     },
-    start: (db, log) => {
+    start: (db, log, timeseries) => {
       const policy = disk === undefined
         ? undefined
         : new DiskPolicy(db, store, { ...disk, logger: log });
@@ -143,6 +151,11 @@ export async function uplinkServeCommand(args: string[]): Promise<number> {
         ...(ca !== undefined ? { tlsCaCert: ca } : {}),
         ...(rateLimit !== undefined ? { rateLimitBytesPerSec: rateLimit } : {}),
         ...(windows !== undefined ? { windows } : {}),
+        ship,
+        isRollup: (version: number) => {
+          const series = timeseries.context.set.byVersion(version);
+          return series === undefined ? undefined : series.meta.sourceVersion !== 0;
+        },
         ...(policy !== undefined ? { diskStatus: () => policy.status() } : {}),
       });
       policy?.start();

@@ -12,6 +12,8 @@
  *                    behindMs u64 | recordCount u32 | (varint length | batch payload)…
  * RESUME (15)        crc u32 | bodyLength u32 | haveBytes u32
  * RESUME_DATA (16)   status u8 | crc u32 | offset u32 | the frame's bytes from offset
+ * CHUNKS (17)        RECORDS' body | varint groups | (varint after | varint n |
+ *                    n × (varint version | varint length | chunk))…   (catch-up, `catchup.ts`)
  * ```
  *
  * Invariants:
@@ -31,6 +33,7 @@ import type { Entry } from "../util/entry.ts";
 import { batchOpCount, decodeBatch } from "../wal/format.ts";
 import {
   AUTH_TOKEN_BYTES_MAX,
+  CATCHUP_CHUNK_SAMPLES_MAX,
   CONTROL_BODY_BYTES_MAX,
   ERROR_BODY_BYTES_MAX,
   FRAME_WIRE_BODY_BYTES_MAX,
@@ -42,6 +45,7 @@ import {
 } from "../limits.ts";
 import {
   FRAME_ACK,
+  FRAME_CHUNKS,
   FRAME_ERROR,
   FRAME_FETCH,
   FRAME_FILE_CHUNK,
@@ -58,12 +62,15 @@ import {
   SYNC_MAGIC,
 } from "../replication/frame.ts";
 import type { FramePolicy } from "../replication/frame_reader.ts";
+import type { VersionSamples } from "./hub_series.ts";
+import { type ChunkGroup, encodeGroups, groupsBytes } from "./catchup.ts";
+import { chunkHeader, decodeChunk } from "../timeseries/codec.ts";
 
 /** Uplink protocol version this build speaks. */
 export const UPLINK_PROTOCOL_VERSION = 1;
-/** `shipMode` of UPLINK_HELLO: every record (the only mode before the time-series layer). */
+/** `shipMode` of UPLINK_HELLO: every record. */
 export const SHIP_RAW = 0;
-/** `shipMode`: only series made by downsampling rules (reserved for the time-series layer). */
+/** `shipMode`: of the time series, only those downsampling rules feed (`--uplink-ship rollups`). */
 export const SHIP_ROLLUPS = 1;
 
 const utf8 = new TextEncoder();
@@ -220,12 +227,15 @@ export interface RecordsFrame {
   behindMs: number;
   /** The records' WAL batch payloads, in order. */
   payloads: Uint8Array[];
+  /** CHUNKS only: per-series chunks placed after records (`catchup.ts`). */
+  groups?: ChunkGroup[];
 }
 
-/** Encodes RECORDS. */
+/** Encodes RECORDS, or CHUNKS when `r.groups` is set (the groups section follows). */
 export function encodeRecords(r: RecordsFrame): Uint8Array {
   let size = RECORDS_HEADER_BYTES;
   for (const p of r.payloads) size += varintLength(p.length) + p.length;
+  if (r.groups !== undefined) size += groupsBytes(r.groups);
   const body = new Uint8Array(size);
   const view = new DataView(body.buffer);
   putU64(view, 0, r.firstSeq);
@@ -240,6 +250,7 @@ export function encodeRecords(r: RecordsFrame): Uint8Array {
     body.set(p, at);
     at += p.length;
   }
+  if (r.groups !== undefined) encodeGroups(body, at, r.groups);
   return body;
 }
 
@@ -249,6 +260,8 @@ export interface CheckedRecord {
   seq: number;
   /** Its ops, with their sequences. */
   entries: Entry[];
+  /** Samples a CHUNKS frame moved out of its records, applied after this record's ops. */
+  samples?: VersionSamples[];
 }
 
 /** A RECORDS frame checked whole (`checkRecordsFrame`). */
@@ -265,8 +278,12 @@ export interface CheckedRecords {
  * `lastSeq` without a gap, and that the first record holds `expectedSeq` or starts right at
  * it (never after: a gap). Throws `ProtocolError`.
  */
-export function checkRecordsFrame(body: Uint8Array, expectedSeq: number): CheckedRecords {
-  const what = "RECORDS";
+export function checkRecordsFrame(
+  body: Uint8Array,
+  expectedSeq: number,
+  chunks = false,
+): CheckedRecords {
+  const what = chunks ? "CHUNKS" : "RECORDS";
   const view = viewOf(body, RECORDS_HEADER_BYTES, what);
   const header = {
     firstSeq: u64(view, 0, what),
@@ -280,7 +297,7 @@ export function checkRecordsFrame(body: Uint8Array, expectedSeq: number): Checke
   let at = RECORDS_HEADER_BYTES;
   let seq = header.firstSeq;
   let payloadBytes = 0;
-  while (at < body.length) {
+  while (at < body.length && !(chunks && records.length === count)) {
     if (records.length >= count) fail(what, `more records than the ${count} declared`);
     let length: { value: number; offset: number };
     try {
@@ -306,6 +323,7 @@ export function checkRecordsFrame(body: Uint8Array, expectedSeq: number): Checke
     at = length.offset + length.value;
   }
   if (records.length !== count) fail(what, `${records.length} records, header says ${count}`);
+  if (chunks) checkGroups(body, at, records, what);
   if (seq - 1 !== header.lastSeq) {
     fail(what, `records end at ${seq - 1}, header says ${header.lastSeq}`);
   }
@@ -319,6 +337,53 @@ export function checkRecordsFrame(body: Uint8Array, expectedSeq: number): Checke
     fail(what, `edge durable ${header.edgeDurableSeq} is below the frame's last ${header.lastSeq}`);
   }
   return { header, records, payloadBytes };
+}
+
+/**
+ * The groups section of CHUNKS: `varint groups`, then per group `varint after` (a record
+ * index, strictly increasing) and `varint chunks`, then per chunk `varint version`, `varint
+ * length` and a chunk (checksum checked, at most `CATCHUP_CHUNK_SAMPLES_MAX` samples, read
+ * from its header before anything is allocated). Decoded samples go on their record.
+ */
+function checkGroups(body: Uint8Array, at: number, records: CheckedRecord[], what: string): void {
+  const varint = (label: string): number => {
+    try {
+      const v = getVarint(body, at);
+      at = v.offset;
+      return v.value;
+    } catch {
+      return fail(what, `bad ${label} at offset ${at}`);
+    }
+  };
+  const groups = varint("group count");
+  let previous = -1;
+  for (let g = 0; g < groups; g++) {
+    const after = varint("record index");
+    if (after <= previous || after >= records.length) {
+      fail(what, `group after record ${after} is out of order or past the records`);
+    }
+    previous = after;
+    const n = varint("chunk count");
+    const samples: VersionSamples[] = [];
+    for (let i = 0; i < n; i++) {
+      const version = varint("series version");
+      const length = varint("chunk length");
+      if (length > body.length - at) fail(what, `chunk runs past the end at offset ${at}`);
+      const chunk = body.subarray(at, at + length);
+      try {
+        if (chunkHeader(chunk).count > CATCHUP_CHUNK_SAMPLES_MAX) {
+          throw new Error("too many samples");
+        }
+        const c = decodeChunk(chunk);
+        samples.push({ version, ts: c.ts, values: c.values });
+      } catch (err) {
+        fail(what, `bad chunk at offset ${at}: ${(err as Error).message}`);
+      }
+      at += length;
+    }
+    records[after]!.samples = samples;
+  }
+  if (at !== body.length) fail(what, `${body.length - at} bytes after the groups`);
 }
 
 // ---------------------------------------------------------------- RESUME, RESUME_DATA
@@ -401,6 +466,7 @@ export const HUB_FROM_EDGE: FramePolicy = {
   bodyBytesMax: new Map([
     [FRAME_ERROR, ERROR_BODY_BYTES_MAX],
     [FRAME_RECORDS, FRAME_WIRE_BODY_BYTES_MAX],
+    [FRAME_CHUNKS, FRAME_WIRE_BODY_BYTES_MAX],
     [FRAME_RESUME_DATA, FRAME_WIRE_BODY_BYTES_MAX],
     [FRAME_HEARTBEAT, 16],
     [FRAME_SNAPSHOT_BEGIN, CONTROL_BODY_BYTES_MAX],

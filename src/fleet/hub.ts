@@ -13,6 +13,9 @@
  */
 
 import { replicationPort } from "../engine/mod.ts";
+import type { TimeSeriesStore } from "../timeseries/mod.ts";
+import { registryKey } from "../timeseries/log.ts";
+import { attachKeyGuard } from "../server/key_guard.ts";
 import type { Database } from "../engine/mod.ts";
 import { type FileSystem, joinPath, writeFileAtomic } from "../fs/mod.ts";
 import {
@@ -33,7 +36,7 @@ import { acceptLoop } from "../util/net.ts";
 import { hex } from "./frames.ts";
 import { SiteApplier, TrustedWriter } from "./hub_apply.ts";
 import { HubSession } from "./hub_session.ts";
-import { hubWriteGuard } from "./namespace.ts";
+import { hubWriteGuard, siteKeyRefusal } from "./namespace.ts";
 import { HUB_DIR_NAME, loadSites, type SiteRecord } from "./sites.ts";
 import {
   etaSeconds,
@@ -71,6 +74,8 @@ export interface HubOptions {
   fetchWaitMs?: number;
   /** Log sink. */
   logger?: Logger;
+  /** The hub's time-series layer: sites' series are replayed into it (none: dropped). */
+  timeseries?: TimeSeriesStore;
 }
 
 /** A running hub. */
@@ -205,6 +210,7 @@ class Hub implements FleetHub, HubCore {
   readonly fs: FileSystem;
   readonly logger: Logger;
   readonly writer = new TrustedWriter();
+  readonly timeseries: TimeSeriesStore | undefined;
   readonly addr: Deno.NetAddr;
   readonly heartbeatMs: number;
   readonly idleTimeoutMs: number;
@@ -231,6 +237,7 @@ class Hub implements FleetHub, HubCore {
     this.db = db;
     this.fs = replicationPort(db).fileSystem;
     this.logger = options.logger ?? silentLogger;
+    this.timeseries = options.timeseries;
     this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS_DEFAULT;
     this.idleTimeoutMs = options.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
@@ -239,7 +246,14 @@ class Hub implements FleetHub, HubCore {
     this.#listener = listener;
     this.addr = listener.addr as Deno.NetAddr;
     this.#reloadSites();
-    db.setWriteGuard(hubWriteGuard(() => this.#sites.keys(), () => this.writer.active));
+    db.setWriteGuard(
+      hubWriteGuard(
+        () => this.#sites.keys(),
+        () => this.writer.active,
+        (version) => db.getEntry(registryKey(version))?.value,
+      ),
+    );
+    attachKeyGuard(db, siteKeyRefusal(() => this.#sites.keys()));
     this.#timer = setInterval(() => this.#tick(), 1000);
     this.#timer.unref();
     this.#acceptLoop = acceptLoop(listener, {
@@ -269,7 +283,13 @@ class Hub implements FleetHub, HubCore {
       seen.add(record.name);
       const known = this.#sites.get(record.name);
       if (known === undefined) {
-        const applier = new SiteApplier(this.db, record.name, this.writer, this.logger);
+        const applier = new SiteApplier(
+          this.db,
+          record.name,
+          this.writer,
+          this.logger,
+          this.timeseries,
+        );
         const site = new SiteState(record, applier);
         const edge = record.edgeId === null ? undefined : parseHexId(record.edgeId);
         if (edge !== undefined) site.ackedSeq = applier.position(edge);
@@ -469,6 +489,7 @@ class Hub implements FleetHub, HubCore {
       for (const s of this.#sessions) s.refuse(ERROR_SHUTDOWN, "Hub is shutting down");
       await Promise.allSettled([...this.#tasks]);
       this.db.setWriteGuard(undefined);
+      attachKeyGuard(this.db, undefined);
       this.#writeStatus(Date.now());
       this.logger("info", "hub sync listener closed", { port: this.addr.port });
     })();

@@ -23,7 +23,9 @@ import type { Table } from "../sstable/mod.ts";
 import { type Entry, isDeadAt, KIND_PUT } from "../util/entry.ts";
 import type { Logger } from "../util/log.ts";
 import { BATCH_OPS_MAX, BATCH_SIZE_BYTES_MAX } from "../limits.ts";
+import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import type { CheckedRecord } from "./frames.ts";
+import { isSeriesEntry, SiteSeries } from "./hub_series.ts";
 import {
   decodePosition,
   encodePosition,
@@ -84,14 +86,25 @@ export class SiteApplier {
   readonly #positionKey: Uint8Array;
   /** Position as written (maybe not durable yet), per edge id it was written for. */
   #written: { edgeId: Uint8Array; seq: number } | undefined;
+  /** The site's series, replayed into the hub's store (none: series ops are dropped). */
+  readonly #series: SiteSeries | undefined;
 
-  constructor(db: Database, site: string, writer: TrustedWriter, log: Logger) {
+  constructor(
+    db: Database,
+    site: string,
+    writer: TrustedWriter,
+    log: Logger,
+    store?: TimeSeriesStore,
+  ) {
     this.#db = db;
     this.site = site;
     this.#writer = writer;
     this.#log = log;
     this.#prefix = sitePrefix(site);
     this.#positionKey = positionKey(site);
+    this.#series = store === undefined
+      ? undefined
+      : new SiteSeries(db, store, site, this.#prefix, (ops) => writer.write(db, ops), log);
   }
 
   /** The position recorded for edge `edgeId` (written, durable or about to be), 0 when none. */
@@ -136,6 +149,44 @@ export class SiteApplier {
         skipped += record.entries.length;
         continue;
       }
+      if (record.samples !== undefined || record.entries.some(isSeriesEntry)) {
+        // Series ops write through the hub's store, in order with the site's other ops.
+        const series = this.#series;
+        series?.beginRecord(record.entries.filter((e) => e.seq > position));
+        for (const e of record.entries) {
+          if (e.seq <= position) {
+            skipped++;
+            continue;
+          }
+          if (isSeriesEntry(e)) {
+            if (series === undefined) {
+              dropped++;
+              continue;
+            }
+            flush(false);
+            for (const op of series.apply(e)) batch.push(op);
+            applied++;
+            continue;
+          }
+          const key = siteKey(this.#prefix, e.key);
+          if (key === undefined) {
+            dropped++;
+            continue;
+          }
+          const op = toOp(key, e);
+          const opBytes = key.length + (e.kind === KIND_PUT ? e.value.length : 0);
+          if (batch.length + 1 > opsMax || bytes + opBytes > bytesMax) flush(false);
+          batch.push(op);
+          bytes += opBytes;
+          applied++;
+        }
+        if (record.samples !== undefined && series !== undefined) {
+          flush(false);
+          for (const s of record.samples) series.samples(s);
+        }
+        complete = last;
+        continue;
+      }
       const ops: WriteOp[] = [];
       let recordBytes = 0;
       for (const e of record.entries) {
@@ -175,6 +226,7 @@ export class SiteApplier {
       });
     }
     this.#written = { edgeId, seq: position };
+    if (this.#series !== undefined) pending.push(...this.#series.takePending());
     return { durable: this.#durable(pending), applied, skipped, dropped, position };
   }
 
@@ -204,6 +256,7 @@ export class SiteApplier {
     }
     if (batch.length > 0) pending.push(this.#writer.write(this.#db, batch));
     await Promise.all(pending);
+    await this.#series?.clearMap();
     return deleted;
   }
 
@@ -227,9 +280,22 @@ export class SiteApplier {
     let dropped = 0;
     const pending: Promise<void>[] = [];
     // Bounded by the tables' entries: each pass moves the iterator.
+    const versions = new Map<number, Uint8Array>();
     for (; merged.valid(); merged.next()) {
       const e = merged.entry();
       if (isDeadAt(e, now)) continue;
+      if (isSeriesEntry(e)) {
+        if (this.#series === undefined) continue;
+        // The store's writes follow the batch so far (a series' key may be in it).
+        if (batch.length > 0) pending.push(this.#writer.write(this.#db, batch));
+        batch = [];
+        bytes = 0;
+        batch.push(...this.#series.snapshotEntry(e, versions));
+        pending.push(...this.#series.takePending());
+        if (pending.length >= SNAPSHOT_BATCHES_IN_FLIGHT) await Promise.all(pending.splice(0));
+        keys++;
+        continue;
+      }
       const key = siteKey(this.#prefix, e.key);
       if (key === undefined) {
         dropped++;

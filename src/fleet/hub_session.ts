@@ -34,6 +34,7 @@ import {
   ERROR_WRONG_LEADER,
   type Frame,
   FRAME_ACK,
+  FRAME_CHUNKS,
   FRAME_ERROR,
   FRAME_FETCH,
   FRAME_HEARTBEAT,
@@ -55,6 +56,7 @@ import {
   HUB_FROM_EDGE,
   RESUME_GONE,
   SHIP_RAW,
+  SHIP_ROLLUPS,
   UPLINK_PROTOCOL_VERSION,
   type UplinkHello,
 } from "./frames.ts";
@@ -180,7 +182,8 @@ export class HubSession {
     const site = this.#site;
     const cut = this.#reader.cutFrame;
     if (
-      site !== undefined && this.#admitted && cut !== undefined && cut[0] === FRAME_RECORDS &&
+      site !== undefined && this.#admitted && cut !== undefined &&
+      (cut[0] === FRAME_RECORDS || cut[0] === FRAME_CHUNKS) &&
       cut.length >= HUB_PARTIAL_FRAME_BYTES_MIN
     ) {
       this.#hub.keepPartial(site, cut, hex(this.#edgeId));
@@ -222,10 +225,10 @@ export class HubSession {
         reason: `edge ${edge} is not the site's recorded edge ${site.record.edgeId}`,
       };
     }
-    if (hello.shipMode !== SHIP_RAW) {
+    if (hello.shipMode !== SHIP_RAW && hello.shipMode !== SHIP_ROLLUPS) {
       return {
         code: ERROR_REFUSED,
-        message: "Ship mode rollups needs the time-series layer, which this hub does not have",
+        message: `Unknown ship mode ${hello.shipMode}`,
         reason: `ship mode ${hello.shipMode}`,
       };
     }
@@ -352,8 +355,8 @@ export class HubSession {
     whole.set(bytes, 0);
     whole.set(data.rest, bytes.length);
     const resumed = await frameFromBytes(whole, HUB_FROM_EDGE);
-    if (resumed.type !== FRAME_RECORDS) {
-      throw new ProtocolError(`Resumed frame is of type ${resumed.type}, not RECORDS`);
+    if (resumed.type !== FRAME_RECORDS && resumed.type !== FRAME_CHUNKS) {
+      throw new ProtocolError(`Resumed frame is of type ${resumed.type}, not RECORDS or CHUNKS`);
     }
     site.resumes++;
     this.#hub.logger("info", "resumed a cut frame", {
@@ -403,7 +406,7 @@ export class HubSession {
     for (let i = 1; i < UPLINK_FETCHES_IN_FLIGHT; i++) fetch(0);
     while (!this.#closed && !this.#refused) {
       const frame = await this.#nextFrame();
-      if (frame.type === FRAME_RECORDS) {
+      if (frame.type === FRAME_RECORDS || frame.type === FRAME_CHUNKS) {
         this.#onRecords(frame);
         fetch(0);
       } else if (frame.type === FRAME_HEARTBEAT) {
@@ -420,7 +423,7 @@ export class HubSession {
   #onRecords(frame: Frame): void {
     const site = this.#site!;
     const hub = this.#hub;
-    const checked = checkRecordsFrame(frame.body, this.#expected);
+    const checked = checkRecordsFrame(frame.body, this.#expected, frame.type === FRAME_CHUNKS);
     const h = checked.header;
     const now = Date.now();
     site.wireBytes += frame.wireBytes;

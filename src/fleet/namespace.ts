@@ -15,6 +15,7 @@ import { getU64, putU64 } from "../util/coding.ts";
 import { KEY_SIZE_BYTES_MAX, SITE_NAME_BYTES_MAX, SITE_POSITION_SPACE } from "../limits.ts";
 import type { WriteOp } from "../engine/mod.ts";
 import { equalBytes, hasPrefix, toBytes } from "../util/bytes.ts";
+import { decodeLog, ENTRY_DELETE, ENTRY_SAMPLES, TS_LOG_KEY } from "../timeseries/log.ts";
 
 /** Site names: a letter or digit, then letters, digits, `_`, `.` or `-` (no `/`). */
 const SITE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -103,20 +104,14 @@ export function positionFor(stored: SitePosition | undefined, edgeId: Uint8Array
 export function hubWriteGuard(
   sites: () => Iterable<string>,
   allow: () => boolean,
+  seriesKey: (version: number) => Uint8Array | undefined = () => undefined,
 ): (ops: readonly WriteOp[]) => void {
   return (ops) => {
     if (allow()) return;
     let prefixes: Uint8Array[] | undefined;
-    for (const op of ops) {
-      if (op === null || typeof op !== "object" || op.type !== "put") continue;
-      let key: Uint8Array;
-      try {
-        key = toBytes(op.key);
-      } catch {
-        continue; // validation reports it
-      }
+    const check = (key: Uint8Array) => {
       const slash = key.indexOf(0x2f);
-      if (slash < 1) continue;
+      if (slash < 1) return;
       prefixes ??= [...sites()].map(sitePrefix);
       for (const p of prefixes) {
         if (p.length !== slash + 1 || !hasPrefix(key, p)) continue;
@@ -125,6 +120,47 @@ export function hubWriteGuard(
           `Key is in site ${site}'s namespace (${site}/…): only its uplink writes there`,
         );
       }
+    };
+    for (const op of ops) {
+      if (op === null || typeof op !== "object") continue;
+      let key: Uint8Array;
+      try {
+        key = toBytes(op.key);
+      } catch {
+        continue; // validation reports it
+      }
+      if (op.type === "put" || op.type === "meta") check(key);
+      else if (op.type === "log" && equalBytes(key, TS_LOG_KEY)) {
+        // Samples and deletes of a site's series (the hub's own sealing and checkpoints pass).
+        let entries;
+        try {
+          entries = decodeLog(toBytes(op.value));
+        } catch {
+          continue;
+        }
+        for (const e of entries) {
+          if (e.type !== ENTRY_SAMPLES && e.type !== ENTRY_DELETE) continue;
+          const k = seriesKey(e.version);
+          if (k !== undefined) check(k);
+        }
+      }
     }
+  };
+}
+
+/** The hub's key guard (`src/server/key_guard.ts`): the refusal for a key in a site's prefix. */
+export function siteKeyRefusal(
+  sites: () => Iterable<string>,
+): (key: Uint8Array) => string | undefined {
+  return (key) => {
+    const slash = key.indexOf(0x2f);
+    if (slash < 1) return undefined;
+    for (const site of sites()) {
+      const p = sitePrefix(site);
+      if (p.length === slash + 1 && hasPrefix(key, p)) {
+        return `ERR Key is in site ${site}'s namespace (${site}/…): only its uplink writes there`;
+      }
+    }
+    return undefined;
   };
 }

@@ -16,6 +16,7 @@
  */
 
 import { replicationPort } from "../engine/mod.ts";
+import type { IsRollup, ShipMode } from "./catchup.ts";
 import { Database, type DatabaseOptions } from "../engine/mod.ts";
 import { CityHallError } from "../errors.ts";
 import { RealFs } from "../fs/mod.ts";
@@ -57,6 +58,15 @@ export interface UplinkOptions {
   tlsCaCert?: string;
   /** Bytes per second on the link after compression (none = unlimited). */
   rateLimitBytesPerSec?: number;
+  /**
+   * `--uplink-ship`: "raw" (default) ships every series; "rollups" only series a downsampling
+   * rule feeds (`isRollup` answers which), raw samples stay at the edge.
+   */
+  ship?: ShipMode;
+  /** Whether an edge series version is a rollup (the edge's time-series store knows). */
+  isRollup?: IsRollup;
+  /** Catch-up in CHUNKS frames (default true; false sends RECORDS always, for comparisons). */
+  catchUpChunks?: boolean;
   /** Local-time windows to sync in (none = always). */
   windows?: SyncWindow[];
   /** Where the windows read the time (tests move it). */

@@ -16,10 +16,12 @@
  */
 
 import { replicationPort } from "../engine/mod.ts";
+import { type ChunkGroup, rollupsOnly, toCatchUp } from "./catchup.ts";
 import type { DatabaseCheckpoint } from "../engine/mod.ts";
 import { CityHallError, ProtocolError } from "../errors.ts";
 import { encodeManifest } from "../manifest/mod.ts";
 import {
+  CATCHUP_FRAME_BYTES_MIN,
   FETCH_BYTES_MAX,
   HANDSHAKE_TIMEOUT_MS,
   HEARTBEAT_MS_DEFAULT,
@@ -49,6 +51,7 @@ import {
   type FileRange,
   type Frame,
   FRAME_ACK,
+  FRAME_CHUNKS,
   FRAME_ERROR,
   FRAME_FETCH,
   FRAME_FILE_CHUNK,
@@ -77,6 +80,7 @@ import {
   RESUME_GONE,
   RESUME_REST,
   SHIP_RAW,
+  SHIP_ROLLUPS,
   UPLINK_PROTOCOL_VERSION,
   type UplinkWelcome,
 } from "./frames.ts";
@@ -240,7 +244,7 @@ export class UplinkSession {
       encodeUplinkHello({
         version: UPLINK_PROTOCOL_VERSION,
         site: options.site,
-        shipMode: SHIP_RAW,
+        shipMode: this.#owner.options.ship === "rollups" ? SHIP_ROLLUPS : SHIP_RAW,
         edgeId: db.databaseId,
         expectedHubId: hubId === null ? new Uint8Array(ID_BYTES) : parseHexId(hubId)!,
         edgeDurableSeq: db.durableSeq,
@@ -383,13 +387,36 @@ export class UplinkSession {
       await this.#sendRecords(from, from - 1, []);
       return 0;
     }
-    await this.#sendRecords(result.firstSeq, result.lastSeq, payloadsOf(result.bytes));
+    // Catching up when more durable records wait behind this frame, or the frame is a big
+    // backlog's last one (live traffic: raw records).
+    const catchUp = this.#owner.options.catchUpChunks !== false &&
+      (result.lastSeq < this.#owner.db.durableSeq ||
+        result.bytes.length >= CATCHUP_FRAME_BYTES_MIN);
+    await this.#sendRecords(result.firstSeq, result.lastSeq, payloadsOf(result.bytes), catchUp);
     return 0;
   }
 
-  /** Sends one RECORDS frame (kept for RESUME); resolves once written. */
-  async #sendRecords(firstSeq: number, lastSeq: number, payloads: Uint8Array[]): Promise<void> {
-    const { db } = this.#owner;
+  /** Sends one RECORDS or CHUNKS frame (kept for RESUME); resolves once written. */
+  async #sendRecords(
+    firstSeq: number,
+    lastSeq: number,
+    records: Uint8Array[],
+    catchUp = false,
+  ): Promise<void> {
+    const { db, options } = this.#owner;
+    let rawBytes = 0;
+    for (const p of records) rawBytes += p.length;
+    let payloads = records;
+    if (options.ship === "rollups" && options.isRollup !== undefined) {
+      const isRollup = options.isRollup;
+      payloads = payloads.map((p) => rollupsOnly(p, isRollup));
+    }
+    let groups: ChunkGroup[] | undefined;
+    if (catchUp && payloads.length > 0) {
+      const converted = toCatchUp(payloads);
+      // Nothing to gather (strings, metadata): the records go as they are.
+      if (converted.groups.length > 0) ({ payloads, groups } = converted);
+    }
     const durable = db.durableSeq;
     const behind = this.#owner.behind(lastSeq);
     const body = encodeRecords({
@@ -399,12 +426,15 @@ export class UplinkSession {
       behindBytes: walBytesAbove(db, lastSeq),
       behindMs: behind,
       payloads,
+      ...(groups !== undefined ? { groups } : {}),
     });
     const tuner = this.#owner.tuner;
     const level = this.#owner.options.zstdLevel ?? tuner.level;
     const started = performance.now();
-    const bytes = encodeFrame(FRAME_RECORDS, body, { zstdLevel: level });
-    tuner.observe(level, body.length, bytes.length, performance.now() - started);
+    const type = groups !== undefined ? FRAME_CHUNKS : FRAME_RECORDS;
+    const bytes = encodeFrame(type, body, { zstdLevel: level });
+    // Sizes in raw record bytes: the tuner's budget is counted in them.
+    tuner.observe(level, rawBytes, bytes.length, performance.now() - started);
     if (payloads.length > 0) {
       this.#owner.cache.add(bytes, lastSeq);
       this.#cursor = lastSeq + 1;

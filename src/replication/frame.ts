@@ -72,7 +72,7 @@ export const FRAME_RECORDS = 14;
 export const FRAME_RESUME = 15;
 /** Edge → hub: the rest of that frame, or "not kept". */
 export const FRAME_RESUME_DATA = 16;
-/** Edge → hub: sealed time-series chunks (designed; waits for the time-series layer). */
+/** Edge → hub: RECORDS with samples moved into chunks, when catching up (`src/fleet/catchup.ts`). */
 export const FRAME_CHUNKS = 17;
 /** First frame of a `.chsync` export file (files only, never on a link). */
 export const FRAME_EXPORT_BEGIN = 18;

@@ -32,6 +32,8 @@ import { ERR_READONLY } from "./commands/replication.ts";
 import { OutputLimitError, type RespWriter } from "./resp_writer.ts";
 import { TRANSACTION_CONTROL, type TxnContext } from "./transaction.ts";
 import { ERR_RESERVED_KEY, isInternalKey } from "../keyspace/mod.ts";
+import { keyGuardOf } from "./key_guard.ts";
+import type { Database } from "../engine/mod.ts";
 
 /** Commands an unauthenticated client may run. */
 const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit", "reset"]);
@@ -170,6 +172,11 @@ export class Dispatcher {
     }
     if (spec.firstKey > 0 && hasReservedKey(spec, args)) {
       this.#reject(ctx, name, ERR_RESERVED_KEY);
+      return undefined;
+    }
+    const guarded = guardedKey(ctx.server.db, spec, args);
+    if (guarded !== undefined) {
+      this.#reject(ctx, name, guarded);
       return undefined;
     }
     if (client.multi !== undefined && !TRANSACTION_CONTROL.has(name)) {
@@ -333,6 +340,22 @@ function subcommandError(spec: CommandSpec, args: Uint8Array[]): string | undefi
   }
   if ((arity > 0 && args.length !== arity) || args.length < -arity) {
     return arityError(`${spec.name}|${sub}`).reply;
+  }
+  return undefined;
+}
+
+/** The refusal of a role's key guard for a time-series write's keys (`key_guard.ts`). */
+function guardedKey(db: Database, spec: CommandSpec, args: Uint8Array[]): string | undefined {
+  if (spec.firstKey <= 0 || !spec.name.startsWith("ts.") || !spec.flags.includes("write")) {
+    return undefined;
+  }
+  const guard = keyGuardOf(db);
+  if (guard === undefined) return undefined;
+  const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
+  const step = Math.max(1, spec.step);
+  for (let i = spec.firstKey; i <= last && i < args.length; i += step) {
+    const refusal = guard(args[i]!);
+    if (refusal !== undefined) return refusal;
   }
   return undefined;
 }

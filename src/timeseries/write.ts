@@ -372,10 +372,12 @@ export function deleteRange(b: Batch, series: Series, from: number, to: number, 
     : 0;
   let count = 0;
   const stats = series.stats;
+  let logged = false;
   if (to > stats.lastSealedTs && series.head.count > 0) {
     const n = series.head.deleteRange(from, to);
     if (n > 0) {
       b.record(series, { type: ENTRY_DELETE, version: series.version, from, to });
+      logged = true;
       count += n;
     }
   }
@@ -401,6 +403,11 @@ export function deleteRange(b: Batch, series: Series, from: number, to: number, 
     }
     refreshSealedBounds(b, series);
     b.stateDirty.add(series);
+    // Logged even when no head sample went: a fleet hub replays deletes from the log
+    // (ARCHITECTURE.md § "Series at the hub"); on the head it is a no-op here.
+    if (count > 0 && !logged) {
+      b.record(series, { type: ENTRY_DELETE, version: series.version, from, to });
+    }
   }
   if (count > 0 && meta.rules.length > 0) deleteInRules(b, series, from, to, lastBefore, depth);
   return visible;

@@ -18,6 +18,7 @@ import {
 import type { EdgeStateStore } from "../../src/fleet/edge_state.ts";
 import { Database as Db } from "../../src/engine/mod.ts";
 import type { Logger } from "../../src/util/log.ts";
+import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
 import { captureLogger, eventually, removeDir } from "../replication/_helpers.ts";
 
 export { captureLogger, eventually, removeDir };
@@ -31,23 +32,30 @@ export interface TestHub {
   dir: string;
   port: number;
   log: Logger & { lines: string[] };
+  /** The hub's time-series store (`withSeries`). */
+  timeseries?: TimeSeriesStore;
   close(): Promise<void>;
 }
 
 /** Opens a hub database in `dir` (fresh by default) with its sync listener. */
 export async function startTestHub(
-  options: HubOptions & { dir?: string } = {},
+  options: HubOptions & { dir?: string; withSeries?: boolean } = {},
 ): Promise<TestHub> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "cityhall-hub-" });
   const log = captureLogger("hub");
   const db = await Db.open(dir, {});
+  const { dir: _dir, withSeries, ...rest } = options;
+  const timeseries = withSeries
+    ? TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 })
+    : undefined;
   const hub = startHub(db, {
     hostname: "127.0.0.1",
     port: 0,
     logger: log,
     heartbeatMs: 200,
     idleTimeoutMs: 5000,
-    ...options,
+    ...(timeseries !== undefined ? { timeseries } : {}),
+    ...rest,
   });
   return {
     db,
@@ -55,8 +63,10 @@ export async function startTestHub(
     dir,
     port: hub.addr.port,
     log,
+    ...(timeseries !== undefined ? { timeseries } : {}),
     async close() {
       await hub.close();
+      await timeseries?.close();
       await db.close();
     },
   };

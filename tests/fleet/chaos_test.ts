@@ -4,6 +4,8 @@
  * edges and the hub killed with SIGKILL and restarted while clients write. At the end the hub
  * holds exactly the union of the edges' data, namespaced: nothing missing, nothing extra, each
  * site's position at its edge's last sequence, and every write an edge acknowledged present.
+ * Part of the writes are TS.ADD to a few series: at the end each site's series at the hub
+ * (`S/K`) holds exactly the edge's samples.
  *
  * CITYHALL_FLEET_FAULTS (default 100) and CITYHALL_FLEET_WRITES (per edge, default 600) scale
  * it; CITYHALL_SEED replays a run.
@@ -13,6 +15,8 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { Database } from "../../src/engine/mod.ts";
+import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
+import { KIND_META } from "../../src/util/entry.ts";
 import { decodePosition, positionKey } from "../../src/fleet/namespace.ts";
 import { RespClient } from "../../src/cli/resp_client.ts";
 import { freePort } from "../cli/_helpers.ts";
@@ -47,15 +51,22 @@ async function writer(
     }
     const key = `k${rng.int(writes)}`;
     const del = rng.chance(0.1);
+    const sample = rng.chance(0.3);
+    const series = `m${rng.int(3)}`;
+    const sampleArgs = ["TS.ADD", series, String(1_000 * (i + 1)), String(rng.int(1000))];
     // Values of 50 B to 4 KiB, mostly random bytes as hex: frames big enough to cut inside.
     const value = `${site}:${i}:` +
       [...rng.bytes(25 + rng.int(2000))].map((b) => b.toString(16)).join("");
     try {
       client ??= await RespClient.connect({ hostname: "127.0.0.1", port: proc.port });
-      const reply = await client.command(del ? ["DEL", key] : ["SET", key, value]);
+      const reply = await client.command(
+        sample ? sampleArgs : del ? ["DEL", key] : ["SET", key, value],
+      );
       if (reply.kind === "error") throw new Error(reply.value);
-      model.acked.set(key, del ? undefined : value);
-      model.uncertain.delete(key);
+      if (!sample) {
+        model.acked.set(key, del ? undefined : value);
+        model.uncertain.delete(key);
+      }
       i++;
     } catch {
       // The edge was killed mid-command: the write may or may not have happened.
@@ -159,15 +170,22 @@ Deno.test("fleet chaos: 3 edges and a hub, 100+ cuts and stalls mid-frame, SIGKI
     await hub!.stop();
     hub = undefined;
     const hubDb = await Database.open(hubDir);
+    const hubSeries = await seriesOf(hubDb);
     try {
-      const all = await contentOf(hubDb);
+      const all = stringsOnly(hubDb, await contentOf(hubDb));
       let union = 0;
+      let seriesCount = 0;
       for (let i = 0; i < SITES.length; i++) {
         const site = SITES[i]!;
         const edgeDb = await Database.open(`${root}/${site}`);
+        const edgeSeries = await seriesOf(edgeDb);
         try {
-          const want = await contentOf(edgeDb);
-          const have = await contentUnder(hubDb, `${site}/`);
+          assert(edgeSeries.size > 0, `site ${site} wrote series`);
+          for (const [k, samples] of edgeSeries) {
+            assertEquals(hubSeries.get(`${site}/${k}`), samples, `site ${site} series ${k}`);
+          }
+          const want = stringsOnly(edgeDb, await contentOf(edgeDb));
+          const have = stringsOnly(hubDb, await contentUnder(hubDb, `${site}/`), `${site}/`);
           assertEquals(have.size, want.size, `site ${site}: key count`);
           for (const [k, v] of want) assertEquals(have.get(k), v, `site ${site} key ${k}`);
           const position = decodePosition(hubDb.getEntry(positionKey(site))!.value)!;
@@ -177,11 +195,13 @@ Deno.test("fleet chaos: 3 edges and a hub, 100+ cuts and stalls mid-frame, SIGKI
             if (!models[i]!.uncertain.has(k)) assertEquals(want.get(k), v, `${site} acked ${k}`);
           }
           union += want.size;
+          seriesCount += edgeSeries.size;
         } finally {
           await edgeDb.close();
         }
       }
       assertEquals(all.size, union, "nothing outside the site prefixes");
+      assertEquals(hubSeries.size, seriesCount, "no series outside the sites'");
     } finally {
       await hubDb.close();
     }
@@ -193,6 +213,30 @@ Deno.test("fleet chaos: 3 edges and a hub, 100+ cuts and stalls mid-frame, SIGKI
     await removeDir(root);
   }
 });
+
+/** The string keys of `content` (a series' metadata is compared as samples instead). */
+function stringsOnly(db: Database, content: Map<string, string>, prefix = ""): Map<string, string> {
+  for (const k of [...content.keys()]) {
+    if (db.getEntry(prefix + k)?.kind === KIND_META) content.delete(k);
+  }
+  return content;
+}
+
+/** Every live series of `db` (opened just now) as key → its samples, JSON. */
+async function seriesOf(db: Database): Promise<Map<string, string>> {
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  const out = new Map<string, string>();
+  try {
+    for (const s of store.all()) {
+      if (store.find(s.key) !== s) continue;
+      const p = store.range(s.key, { from: 0, to: Number.MAX_SAFE_INTEGER });
+      out.set(new TextDecoder().decode(s.key), JSON.stringify([p.ts, p.values]));
+    }
+  } finally {
+    await store.close();
+  }
+  return out;
+}
 
 /** Waits until the hub's INFO sites shows every site online with nothing behind. */
 async function waitCaughtUp(hub: FleetProcess, sites: number): Promise<void> {

@@ -18,7 +18,9 @@ import {
 } from "../../src/fleet/frames.ts";
 import { encodeFrame, FRAME_RECORDS, FRAME_UPLINK_HELLO } from "../../src/replication/frame.ts";
 import { encodeBatch } from "../../src/wal/format.ts";
-import { KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
+import { KIND_DELETE, KIND_LOG, KIND_PUT } from "../../src/util/entry.ts";
+import { encodeLog, ENTRY_SAMPLES, TS_LOG_KEY } from "../../src/timeseries/log.ts";
+import { toCatchUp } from "../../src/fleet/catchup.ts";
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 const utf8 = new TextEncoder();
@@ -121,4 +123,48 @@ Deno.test("frames: RECORDS that leave a gap, lie about counts or sequences, or h
   assertThrows(() => checkRecordsFrame(records(2, [], 1), 1), ProtocolError, "empty frame");
   const cut = records(1, [p1], 1).subarray(0, 50);
   assertThrows(() => checkRecordsFrame(cut, 1), ProtocolError);
+});
+
+Deno.test('frames: CHUNKS of the worked example (ARCHITECTURE.md § "Catch-up chunks"), and bad groups refused', () => {
+  const log = encodeLog([{
+    type: ENTRY_SAMPLES,
+    version: 7,
+    ts: [1_700_000_000_000, 1_700_000_001_000],
+    values: Float64Array.of(21.5, 21.52),
+  }]);
+  const record = encodeBatch([{ kind: KIND_LOG, key: TS_LOG_KEY, value: log }]);
+  const { payloads, groups } = toCatchUp([record]);
+  const frame = (g = groups) =>
+    encodeRecords({
+      firstSeq: 1,
+      lastSeq: 1,
+      edgeDurableSeq: 1,
+      behindBytes: 0,
+      behindMs: 0,
+      payloads,
+      groups: g,
+    });
+  const body = frame();
+  assertEquals(
+    hex(body.subarray(44)),
+    "08 01 03 02 ff 04 00 01 01 01 00 01 07 1f 01 02 80 d0 95 ff bc 31 e8 d7 95 ff bc 31 02 e8 07 00 00 00 00 02 cc 21 00 04 00 a9 f0 57 ec",
+  );
+  const checked = checkRecordsFrame(body, 1, true);
+  assertEquals(checked.records[0]!.entries[0]!.kind, KIND_LOG);
+  assertEquals(Array.from(checked.records[0]!.samples![0]!.ts), [
+    1_700_000_000_000,
+    1_700_000_001_000,
+  ]);
+  assertEquals(Array.from(checked.records[0]!.samples![0]!.values), [21.5, 21.52]);
+  // A group after a record that is not there, trailing bytes, a damaged chunk.
+  const after = [{ after: 1, chunks: groups[0]!.chunks }];
+  assertThrows(() => checkRecordsFrame(frame(after), 1, true), ProtocolError, "past the records");
+  const trailing = new Uint8Array(body.length + 1);
+  trailing.set(body);
+  assertThrows(() => checkRecordsFrame(trailing, 1, true), ProtocolError, "after the groups");
+  const damaged = body.slice();
+  damaged[damaged.length - 8]! ^= 1;
+  assertThrows(() => checkRecordsFrame(damaged, 1, true), ProtocolError, "bad chunk");
+  // The same bytes as RECORDS: the groups are trailing garbage there.
+  assertThrows(() => checkRecordsFrame(body, 1), ProtocolError);
 });
