@@ -2,16 +2,16 @@
  * Fleet benchmarks (`BENCH_SECTIONS=fleet deno task bench`), against issue 12's targets (the
  * "peer" column):
  *
- * 1. The factory: 100 sensors at 1 Hz for 8 h offline (2.88M readings, as KV entries
- *    `sensor.NNN.<ms>` → `"21.37"`, one batch per second), then the link returns at
+ * 1. The factory: 100 sensors at 1 Hz for 8 h offline (2.88M samples of the seeded sensor
+ *    generator, one TS.MADD of 100 samples per second), then the link returns at
  *    `--uplink-rate-limit 128KiB`: time until caught up and bytes on the wire (target ≤ 60 s,
- *    ≤ 6 MB); the same without a rate limit (what the CPU allows).
+ *    ≤ 6 MB); the same without a rate limit (CHUNKS, and raw RECORDS for comparison).
  * 2. 50 sites × 100 sensors live into one hub (a `cityhall hub` process): the hub's CPU per
  *    1,000 samples, and write-to-hub-durable latency p50/p99 (the edge's write to the hub's
  *    acknowledgement, which follows the hub's fsync).
  * 3. Bytes per sample on the wire, live and in catch-up.
  *
- * Sizes scale with BENCH_SCALE (0.1 = 288,000 readings, 48 s of live load).
+ * Sizes scale with BENCH_SCALE (0.1 = 288,000 samples, 48 s of live load).
  */
 
 import { Database } from "../src/engine/mod.ts";
@@ -19,60 +19,78 @@ import { RealFs } from "../src/fs/mod.ts";
 import { startHub } from "../src/fleet/hub.ts";
 import { addSite } from "../src/fleet/sites.ts";
 import { openEdgeDatabase, startUplink } from "../src/fleet/uplink.ts";
+import { type SampleIn, TimeSeriesStore } from "../src/timeseries/mod.ts";
+import { generateSensors, type SensorSeries } from "../tests/_helpers/sensors.ts";
 import { type Row, scaled } from "./harness.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 const KiB = 1024;
 
-/** A reading: slowly wandering values with noise, timestamps with a little jitter. */
+const utf8 = new TextEncoder();
+
+/** 100 seeded sensors (`tests/_helpers/sensors.ts`), one TS.MADD-sized batch per second. */
 class Sensors {
-  readonly #values: number[];
-  #seed = 42;
+  readonly #series: SensorSeries[];
+  readonly #keys: Uint8Array[];
 
-  constructor(readonly count: number) {
-    this.#values = Array.from({ length: count }, (_, i) => 18 + (i % 10));
+  constructor(count: number, seconds: number, seed = 42) {
+    this.#series = generateSensors(seed, count, seconds);
+    this.#keys = this.#series.map((s) => utf8.encode(s.name));
   }
 
-  #random(): number {
-    this.#seed = (this.#seed * 1103515245 + 12345) % 2147483648;
-    return this.#seed / 2147483648;
-  }
-
-  /** The batch of second `s`: one reading per sensor. */
-  batch(s: number): { type: "put"; key: string; value: string }[] {
-    const ops = [];
-    for (let id = 0; id < this.count; id++) {
-      this.#values[id]! += (this.#random() - 0.5) * 0.1;
-      const ts = 1_700_000_000_000 + s * 1000 + Math.floor(this.#random() * 3);
-      ops.push({
-        type: "put" as const,
-        key: `sensor.${String(id).padStart(3, "0")}.${ts}`,
-        value: this.#values[id]!.toFixed(2),
-      });
+  /** Creates the series (labels: the sensor's kind). */
+  async create(store: TimeSeriesStore): Promise<void> {
+    const durable = [];
+    for (let i = 0; i < this.#series.length; i++) {
+      durable.push(
+        store.create(this.#keys[i]!, { labels: [["kind", this.#series[i]!.kind]] }).durable,
+      );
     }
-    return ops;
+    await Promise.all(durable); // one group commit, not one fsync per series
+  }
+
+  /** The samples of second `s`: one per sensor (a sensor missing that second is skipped). */
+  batch(s: number): SampleIn[] {
+    const out: SampleIn[] = [];
+    for (let i = 0; i < this.#series.length; i++) {
+      const series = this.#series[i]!;
+      if (s < series.ts.length) {
+        out.push({ key: this.#keys[i]!, ts: series.ts[s]!, value: series.values[s]! });
+      }
+    }
+    return out;
   }
 }
 
-/** An edge directory holding `seconds` of 100 sensors, its WAL kept for the hub. */
-async function offlineEdge(seconds: number): Promise<string> {
+/** An edge directory holding `seconds` of 100 sensors, its WAL kept for the hub; samples. */
+async function offlineEdge(seconds: number): Promise<{ dir: string; samples: number }> {
   const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-factory-" });
   const { db } = await openEdgeDatabase(dir, "factory", { syncMode: "none" });
-  const sensors = new Sensors(100);
-  for (let s = 0; s < seconds; s++) await db.write(sensors.batch(s));
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  const sensors = new Sensors(100, seconds);
+  await sensors.create(store);
+  let samples = 0;
+  for (let s = 0; s < seconds; s++) {
+    const batch = sensors.batch(s);
+    samples += batch.length;
+    await store.madd(batch).durable;
+  }
   await db.sync();
+  await store.close();
   await db.close();
-  return dir;
+  return { dir, samples };
 }
 
-/** Catches `edgeDir` up with a fresh hub; time, wire bytes and entries. */
+/** Catches `edgeDir` up with a fresh hub (with its time-series layer); time and wire bytes. */
 async function catchUp(
   edgeDir: string,
   rateLimitBytesPerSec: number | undefined,
-): Promise<{ seconds: number; bytes: number; entries: number }> {
+  catchUpChunks = true,
+): Promise<{ seconds: number; bytes: number }> {
   const hubDir = await Deno.makeTempDir({ prefix: "cityhall-bench-hub-" });
   const hubDb = await Database.open(hubDir);
-  const hub = startHub(hubDb, { hostname: "127.0.0.1", port: 0 });
+  const timeseries = TimeSeriesStore.open(hubDb);
+  const hub = startHub(hubDb, { hostname: "127.0.0.1", port: 0, timeseries });
   const token = await addSite(new RealFs(), hubDir, "factory");
   const { db, store } = await openEdgeDatabase(edgeDir, "factory");
   try {
@@ -81,16 +99,18 @@ async function catchUp(
       hub: `127.0.0.1:${hub.addr.port}`,
       site: "factory",
       token,
+      catchUpChunks,
       ...(rateLimitBytesPerSec !== undefined ? { rateLimitBytesPerSec } : {}),
     });
     await uplink.waitForAck(db.lastSeq);
     const seconds = (performance.now() - started) / 1000;
     const bytes = uplink.status().wireBytes;
     await uplink.close();
-    return { seconds, bytes, entries: db.lastSeq };
+    return { seconds, bytes };
   } finally {
     await db.close();
     await hub.close();
+    await timeseries.close();
     await hubDb.close();
     await Deno.remove(hubDir, { recursive: true });
   }
@@ -136,7 +156,7 @@ async function fleetLive(
     const { value, done } = await reader.read();
     if (done) throw new Error(`hub exited:\n${log}`);
     log += value;
-    const m = log.match(/msg="listening" .*sync=\S+:(\d+)/);
+    const m = log.match(/msg="listening" .*sync_listen=\S+:(\d+)/);
     if (m) syncPort = Number(m[1]);
   }
   const drain = (async () => {
@@ -145,6 +165,7 @@ async function fleetLive(
   const edges: {
     dir: string;
     db: Database;
+    ts: TimeSeriesStore;
     uplink: ReturnType<typeof startUplink>;
     sensors: Sensors;
   }[] = [];
@@ -158,14 +179,17 @@ async function fleetLive(
         site: `site${i}`,
         token: tokens[i]!,
       });
-      edges.push({ dir, db, uplink, sensors: new Sensors(100) });
+      const ts = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+      const sensors = new Sensors(100, seconds + 1, i);
+      await sensors.create(ts);
+      edges.push({ dir, db, ts, uplink, sensors });
     }
     await Promise.all(edges.map((e) => e.uplink.waitForAck(0)));
     // Warm up one second, then measure.
     const tick = async (s: number, record: boolean) => {
       await Promise.all(edges.map(async (e) => {
         const t0 = performance.now();
-        await e.db.write(e.sensors.batch(s));
+        await e.ts.madd(e.sensors.batch(s)).durable;
         await e.uplink.waitForAck(e.db.lastSeq);
         if (record) latencies.push(performance.now() - t0);
       }));
@@ -197,6 +221,7 @@ async function fleetLive(
   } finally {
     for (const e of edges) {
       await e.uplink.close();
+      await e.ts.close();
       await e.db.close();
       await Deno.remove(e.dir, { recursive: true });
     }
@@ -215,18 +240,25 @@ export async function fleetBench(print: (row: Row) => void): Promise<Row[]> {
     print(row);
   };
   const seconds = scaled(8 * 3600);
-  const readings = seconds * 100;
-  const label = `${readings.toLocaleString("en-US")} readings`;
-  const dir = await offlineEdge(seconds);
-  try {
+  const { dir, samples } = await offlineEdge(seconds);
+  const label = `${samples.toLocaleString("en-US")} samples`;
+  const copyOf = async () => {
     const copy = `${dir}-copy`;
+    await Deno.remove(copy, { recursive: true }).catch(() => {});
     await Deno.mkdir(copy);
     await new Deno.Command("cp", { args: ["-a", `${dir}/.`, copy] }).output();
+    return copy;
+  };
+  try {
+    let copy = await copyOf();
+    const records = await catchUp(copy, undefined, false);
+    await Deno.remove(copy, { recursive: true });
+    copy = await copyOf();
     const free = await catchUp(copy, undefined);
     await Deno.remove(copy, { recursive: true });
     const limited = await catchUp(dir, 128 * KiB);
     add({
-      name: `factory catch-up at --uplink-rate-limit 128KiB (${label}, KV entries)`,
+      name: `factory catch-up at --uplink-rate-limit 128KiB (${label}, time series)`,
       unit: "s",
       cityhall: limited.seconds,
       denoKv: 60 * seconds / (8 * 3600),
@@ -237,19 +269,26 @@ export async function fleetBench(print: (row: Row) => void): Promise<Row[]> {
       } MB)`,
     });
     add({
-      name: `factory catch-up bytes per reading at 128KiB/s (${label})`,
+      name: `factory catch-up bytes per sample at 128KiB/s, CHUNKS (${label})`,
       unit: "B",
-      cityhall: limited.bytes / limited.entries,
-      denoKv: 6e6 / 2_880_000,
+      cityhall: limited.bytes / samples,
+      denoKv: 2,
       peer: "issue 12 target",
       lowerIsBetter: true,
     });
     add({
-      name: `factory catch-up without a rate limit (${label})`,
+      name: `factory catch-up without a rate limit, CHUNKS (${label})`,
       unit: "s",
       cityhall: free.seconds,
       lowerIsBetter: true,
-      note: `${(free.bytes / free.entries).toFixed(2)} B per reading at zstd level 3`,
+      note: `${(free.bytes / samples).toFixed(2)} B per sample at zstd level 3`,
+    });
+    add({
+      name: `factory catch-up without a rate limit, raw RECORDS (${label})`,
+      unit: "B",
+      cityhall: records.bytes / samples,
+      lowerIsBetter: true,
+      note: `bytes per sample; ${records.seconds.toFixed(1)} s`,
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
