@@ -15,6 +15,7 @@
  * @module
  */
 
+import { keyGuardOf } from "../server/key_guard.ts";
 import {
   type Aggregator,
   AGGREGATORS,
@@ -229,6 +230,7 @@ function csvNumber(v: number): string {
  * `{"added": n, "errors": [{"index": i, "error": "…"}]}` (per-sample refusals, as TS.MADD).
  */
 export async function postSamples(ctx: SeriesContext): Promise<Response> {
+  refuseGuardedKey(ctx);
   const limit = Math.min(HTTP_SERIES_BODY_BYTES_MAX, ctx.bodySizeBytesMax);
   const body = await readJson(
     ctx.req,
@@ -329,8 +331,18 @@ export async function postSamples(ctx: SeriesContext): Promise<Response> {
   return jsonResponse(200, { added, errors });
 }
 
+/**
+ * A role's key guard (`src/server/key_guard.ts`; a fleet hub's site namespaces) refuses the
+ * write with 403 before the time-series layer sees it.
+ */
+function refuseGuardedKey(ctx: SeriesContext): void {
+  const refusal = keyGuardOf(ctx.timeseries.context.db)?.(ctx.key);
+  if (refusal !== undefined) throw new HttpError(403, refusal.replace(/^ERR /, ""));
+}
+
 /** `DELETE /v1/series/{key}/samples?from=&to=`: `{"deleted": n}`. */
 export async function deleteSamples(ctx: SeriesContext): Promise<Response> {
+  refuseGuardedKey(ctx);
   if (!ctx.query.has("from") || !ctx.query.has("to")) {
     throw new HttpError(400, "Missing query parameters from and to (a deletion needs both)");
   }

@@ -11,7 +11,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { tempDir } from "../cli/_helpers.ts";
 import { PlainClient } from "../timeseries/_resp.ts";
-import { addSiteCli, type FleetProcess, spawnEdge, spawnHub } from "./_procs.ts";
+import { addSiteCli, type FleetProcess, spawnDaemon, spawnEdge, spawnHub } from "./_procs.ts";
 import { eventually, removeDir } from "./_helpers.ts";
 import { freePort } from "../cli/_helpers.ts";
 
@@ -44,7 +44,17 @@ Deno.test("hub series: S/K with site=S; MRANGE GROUPBY site REDUCE sum across si
     const syncPort = freePort();
     const tok1 = await addSiteCli(hubDir, "s1", root);
     const tok2 = await addSiteCli(hubDir, "s2", root);
-    const hub = await spawnHub(hubDir, syncPort);
+    const hub = await spawnDaemon([
+      "hub",
+      "--data-dir",
+      hubDir,
+      "--port",
+      "0",
+      "--http-port",
+      "0",
+      "--sync-port",
+      String(syncPort),
+    ]);
     procs.push(hub);
     const e1 = await spawnEdge(`${root}/e1`, syncPort, "s1", tok1);
     procs.push(e1);
@@ -122,6 +132,14 @@ Deno.test("hub series: S/K with site=S; MRANGE GROUPBY site REDUCE sum across si
       String(created),
     );
     assertEquals(await h!.send("EXISTS", "s2/new"), 0);
+    const http = await fetch(`http://127.0.0.1:${hub.httpPort}/v1/series/s1%2Ftemp/samples`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ samples: [[9000, 9]] }),
+    });
+    assertEquals(http.status, 403);
+    assert((await http.text()).includes("namespace"));
+    assertEquals(await h!.send("TS.RANGE", "s1/temp", 9000, 9000), []);
 
     // The hub down: the edge keeps writing; on return everything arrives, deletes included.
     await hub.stop("SIGKILL");
