@@ -40,7 +40,7 @@ import {
   TYPE_TIMESERIES,
 } from "../keyspace/mod.ts";
 import { SITE_SERIES_SPACE, TS_SAMPLES_PER_WRITE_MAX } from "../limits.ts";
-import type { TimeSeriesStore } from "../timeseries/mod.ts";
+import type { SampleIn, TimeSeriesStore } from "../timeseries/mod.ts";
 import { chunkHeader, decodeChunk } from "../timeseries/codec.ts";
 import {
   decodeLog,
@@ -206,16 +206,39 @@ export class SiteSeries {
     }
     if (e.kind === KIND_LOG) {
       if (!isInternal(e.key, SPACE_TS_LOG)) return [];
+      // One TS.MADD-like write for the op's samples of existing series (a TS.MADD of 100
+      // sensors is one op of 100 entries), in order with its deletes and creates.
+      let batch: SampleIn[] = [];
+      const flushBatch = () => {
+        if (batch.length === 0) return;
+        const written = this.#run(() => this.#store.madd(batch, this.#write));
+        batch = [];
+        for (const r of written ?? []) {
+          if (typeof r === "number") this.counts.samples++;
+          else this.counts.refused++;
+        }
+      };
       for (const le of this.#logEntries(e.value)) {
         if (le.type === ENTRY_SAMPLES) {
-          this.samples({ version: le.version, ts: le.ts, values: le.values });
+          const key = this.#hubKey(le.version);
+          if (key === undefined || !this.#find(key)) {
+            flushBatch();
+            this.samples({ version: le.version, ts: le.ts, values: le.values }); // creates
+            continue;
+          }
+          if (batch.length + le.ts.length > TS_SAMPLES_PER_WRITE_MAX) flushBatch();
+          for (let i = 0; i < le.ts.length; i++) {
+            batch.push({ key, ts: le.ts[i]!, value: le.values[i]! });
+          }
         } else if (le.type === ENTRY_DELETE) {
+          flushBatch();
           const key = this.#hubKey(le.version);
           if (key !== undefined && this.#find(key)) {
             this.#run(() => this.#store.del(key, le.from, le.to, this.#write));
           }
         }
       }
+      flushBatch();
       return [];
     }
     if (isInternal(e.key, SPACE_TS_REGISTRY) && e.key.length === 10) {
