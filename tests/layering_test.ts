@@ -28,6 +28,7 @@ const LAYERS: Record<string, number> = {
   server: 10,
   console: 10,
   http: 11,
+  fleet: 11,
   agent: 12,
   cli: 13,
 };

@@ -22,7 +22,7 @@ import { parseFlags, UsageError } from "./_args.ts";
 import { resolveDataDir } from "./_common.ts";
 import { printErr, printJson, printOut } from "./_output.ts";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
-import { repairDirectory, type RepairResult } from "../verify/repair.ts";
+import { repairDirectory, type RepairResult } from "../fleet/repair.ts";
 import { tableFileName } from "../manifest/mod.ts";
 
 /** Help of `cityhall verify`. */

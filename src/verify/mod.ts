@@ -1,7 +1,8 @@
 /**
  * Offline reading and checking of a data directory, shared by `cityhall verify` and
  * `cityhall salvage` (ARCHITECTURE.md § "Verify and salvage"). Nothing here writes to the
- * directory it reads, but `repair.ts`.
+ * directory it reads; `verify --repair`, which writes and knows a fleet hub's sites, is
+ * `src/fleet/repair.ts`, a layer above.
  *
  * - `table_scan.ts`: `scanTable`, every part of one SSTable, with a sequential fallback when
  *   the footer or index is damaged.
@@ -9,8 +10,6 @@
  * - `verify.ts`: `readDirectory` (manifests, tables, WAL) and `verifyDirectory` (plus the
  *   invariants between files and what `Database.open` would do).
  * - `findings.ts`: what is reported for each damaged part.
- * - `repair.ts`: `repairDirectory` (`verify --repair`), the one part that writes: a damaged
- *   table is moved aside only when its data can be had again (the WAL, a fleet site's edge).
  *
  * @module
  */
@@ -33,9 +32,3 @@ export {
   type VerifyReport,
   WAL_DIR_NAME,
 } from "./verify.ts";
-export {
-  DAMAGED_DIR_NAME,
-  type RepairAction,
-  repairDirectory,
-  type RepairResult,
-} from "./repair.ts";

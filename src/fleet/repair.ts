@@ -36,9 +36,9 @@ import {
 import { TableBuilder } from "../sstable/mod.ts";
 import { compareBytes, hasPrefix } from "../util/bytes.ts";
 import type { Entry } from "../util/entry.ts";
-import { positionKey, sitePrefix } from "../fleet/namespace.ts";
-import { loadSites } from "../fleet/sites.ts";
-import { readDirectory, type VerifyReport } from "./verify.ts";
+import { positionKey, sitePrefix } from "./namespace.ts";
+import { loadSites } from "./sites.ts";
+import { readDirectory, type VerifyReport } from "../verify/verify.ts";
 
 /** Where damaged tables are moved, inside the data directory. */
 export const DAMAGED_DIR_NAME = "damaged";
