@@ -18,7 +18,13 @@
 import { CONSOLE_ASSETS, type ConsoleAsset, UPLOT_VERSION } from "./assets.ts";
 
 export { CONSOLE_ASSETS, type ConsoleAsset, UPLOT_VERSION };
-export { type ReplicationStatus, replicationStatus } from "./replication_status.ts";
+export {
+  type FleetInfo,
+  type ReplicationStatus,
+  replicationStatus,
+  uplinksOf,
+  type UplinkStatus,
+} from "./replication_status.ts";
 
 /** The console's Content-Security-Policy. */
 export const CONSOLE_CSP: string = [

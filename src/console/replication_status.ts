@@ -65,13 +65,70 @@ export interface ReplicationStatus {
   replicas: ReplicaStatus[];
   /** Replica: its link to the leader; otherwise null. */
   leader: LeaderLinkStatus | null;
-  /**
-   * Uplinks to a hub and the sites a hub hears from (issue 12, the fleet work): empty until
-   * that work fills it, each `{name, state, position, lagEntries, lagSeconds, lastError}`.
-   */
-  uplinks: Record<string, unknown>[];
+  /** A hub's sites, or an edge's uplink to its hub (§ "Fleets: hub and uplink"). */
+  uplinks: UplinkStatus[];
   /** Every `INFO replication` field but the per-replica lines. */
   info: Record<string, string | number>;
+}
+
+/** One site at a hub, or an edge's uplink: the fleet's status fields (INFO sites / uplink). */
+export interface UplinkStatus {
+  /** `site <name>` at a hub, `uplink to <host:port>` on an edge. */
+  name: string;
+  /** online/offline/refused (hub), connecting/connected/… (edge). */
+  state: string;
+  /** Edge sequence acknowledged by the hub (durable there). */
+  position: number;
+  /** Operations the hub does not have yet. */
+  lagEntries: number;
+  /** WAL bytes the hub does not have yet (estimated). */
+  lagBytes: number;
+  /** Age of the oldest write the hub does not have (seconds; 0 = caught up). */
+  lagSeconds: number;
+  /** Operations acknowledged per second over the last 10 s. */
+  rateEntriesPerSec: number;
+  /** Seconds to catch up at that rate; −1 = unknown. */
+  etaSeconds: number;
+  /** Last frame from the other end (Unix ms; 0 = never). */
+  lastContactMs: number;
+  /** The last error, empty when none. */
+  lastError: string;
+}
+
+/** The INFO lines of a fleet role: a hub's `sites` section and an edge's `uplink` section. */
+export interface FleetInfo {
+  sites?: readonly [string, string | number][];
+  uplink?: readonly [string, string | number][];
+}
+
+function uplinkOf(name: string, get: (field: string) => string | number | undefined) {
+  return {
+    name,
+    state: String(get("state") ?? ""),
+    position: num(get("acked_seq")),
+    lagEntries: num(get("behind_entries")),
+    lagBytes: num(get("behind_bytes")),
+    lagSeconds: num(get("behind_seconds")),
+    rateEntriesPerSec: num(get("rate_entries_per_sec")),
+    etaSeconds: get("eta_seconds") === undefined ? -1 : Number(get("eta_seconds")),
+    lastContactMs: num(get("last_contact_ms")),
+    lastError: String(get("last_error") ?? ""),
+  };
+}
+
+/** The fleet part of the status, from the INFO lines the hub or the uplink attached. */
+export function uplinksOf(fleet: FleetInfo): UplinkStatus[] {
+  const out: UplinkStatus[] = [];
+  for (const [name, value] of fleet.sites ?? []) {
+    if (!/^site\d+$/.test(name)) continue;
+    const p = parsePairs(String(value));
+    out.push(uplinkOf(`site ${p.get("site") ?? ""}`, (f) => p.get(f)));
+  }
+  if (fleet.uplink !== undefined) {
+    const m = new Map(fleet.uplink.map(([k, v]) => [k, v]));
+    out.push(uplinkOf(`uplink to ${m.get("uplink_hub") ?? ""}`, (f) => m.get(`uplink_${f}`)));
+  }
+  return out;
 }
 
 const REPLICA_LINE = /^slave\d+$/;
@@ -108,8 +165,12 @@ function replicaOf(text: string): ReplicaStatus {
   };
 }
 
-/** The replication status of `db` (standalone when no leader or replica is attached). */
-export function replicationStatus(db: Database): ReplicationStatus {
+/**
+ * The replication status of `db` (standalone when no leader or replica is attached), with the
+ * fleet's sites or uplink from `fleet` (the INFO sections the hub or uplink attached).
+ */
+export function replicationStatus(db: Database, fleet: FleetInfo = {}): ReplicationStatus {
+  const uplinks = uplinksOf(fleet);
   const role = replicationRoleOf(db);
   if (role === undefined) {
     return {
@@ -117,7 +178,7 @@ export function replicationStatus(db: Database): ReplicationStatus {
       position: db.lastSeq,
       replicas: [],
       leader: null,
-      uplinks: [],
+      uplinks,
       info: {},
     };
   }
@@ -133,7 +194,7 @@ export function replicationStatus(db: Database): ReplicationStatus {
       position: num(info.master_repl_offset),
       replicas,
       leader: null,
-      uplinks: [],
+      uplinks,
       info,
     };
   }
@@ -154,7 +215,7 @@ export function replicationStatus(db: Database): ReplicationStatus {
       lastError: String(info.cityhall_last_error ?? ""),
       refusal: String(info.cityhall_refusal ?? ""),
     },
-    uplinks: [],
+    uplinks,
     info,
   };
 }

@@ -58,6 +58,7 @@ import {
   seriesInfo,
 } from "./_series_routes.ts";
 import { KIND_PUT } from "../util/entry.ts";
+import { infoSectionOf } from "../server/info_sections.ts";
 import { isOpenIngestPath, matchIngestRoute } from "./_prom_routes.ts";
 
 /** What a handler gets. */
@@ -452,7 +453,20 @@ fixed.set("/v1/replication", {
   name: "v1_replication",
   seed: false,
   open: false,
-  methods: { GET: (ctx) => jsonResponse(200, replicationStatus(ctx.db)) },
+  methods: {
+    GET: (ctx) => {
+      // A fleet hub's sites or an edge's uplink, from the INFO sections its role attached.
+      const sites = infoSectionOf(ctx.db, "sites")?.();
+      const uplink = infoSectionOf(ctx.db, "uplink")?.();
+      return jsonResponse(
+        200,
+        replicationStatus(ctx.db, {
+          ...(sites !== undefined ? { sites } : {}),
+          ...(uplink !== undefined ? { uplink } : {}),
+        }),
+      );
+    },
+  },
 });
 const SERIES_PREFIX = "/v1/series/";
 const SAMPLES_SUFFIX = "/samples";

@@ -1,6 +1,6 @@
 // Replication: this server's role, each replica (leader) or the link to the leader (replica):
-// position, lag, time behind, catch-up rate and ETA (from two polls), last error. A section for
-// uplinks and sites is kept for the fleet work (issue 12), which fills `uplinks`.
+// position, lag, time behind, catch-up rate and ETA (from two polls), last error; and a fleet
+// hub's sites or an edge's uplink to its hub, with the rate and ETA the fleet layer measures.
 
 import { getJson } from "./api.js";
 import { h, replace, stat, table } from "./dom.js";
@@ -27,7 +27,8 @@ function eta(s) {
 }
 
 function stateClass(state) {
-  return state === "online" || state === "connected" ? "ok" : state === "refused" ? "bad" : "warn";
+  if (state === "online" || state === "connected") return "ok";
+  return state === "refused" ? "bad" : "warn";
 }
 
 /** Renders the replication page; returns the cleanup that stops polling. */
@@ -125,17 +126,32 @@ export async function render(main) {
       );
     }
     return table(
-      ["Uplink / site", "State", "Position", "Lag", "Time behind", "Last error"],
+      [
+        "Uplink / site",
+        "State",
+        h("th", { class: "num" }, "Acknowledged"),
+        h("th", { class: "num" }, "Lag (entries)"),
+        h("th", { class: "num" }, "Lag (bytes)"),
+        h("th", { class: "num" }, "Time behind"),
+        h("th", { class: "num" }, "Rate"),
+        "ETA",
+        "Last contact",
+        "Last error",
+      ],
       st.uplinks.map((u) =>
         h(
           "tr",
           {},
-          h("td", {}, String(u.name ?? "")),
-          h("td", { class: stateClass(u.state) }, String(u.state ?? "")),
+          h("td", {}, u.name),
+          h("td", { class: stateClass(u.state) }, u.state),
           h("td", { class: "num" }, fmt.count(u.position)),
           h("td", { class: "num" }, fmt.count(u.lagEntries)),
-          h("td", {}, fmt.duration(u.lagSeconds)),
-          h("td", {}, String(u.lastError ?? "")),
+          h("td", { class: "num" }, fmt.bytes(u.lagBytes)),
+          h("td", { class: "num" }, fmt.duration(u.lagSeconds)),
+          h("td", { class: "num" }, `${fmt.num(u.rateEntriesPerSec)}/s`),
+          h("td", {}, u.etaSeconds < 0 ? "–" : eta(u.etaSeconds)),
+          h("td", {}, u.lastContactMs > 0 ? fmt.time(u.lastContactMs) : "never"),
+          h("td", { class: u.lastError ? "error" : "muted" }, u.lastError || "none"),
         )
       ),
     );
