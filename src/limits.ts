@@ -718,3 +718,18 @@ assert(
   "one largest record fits one RECORDS frame",
 );
 assert(HUB_SESSIONS_MAX <= HUB_SITES_MAX, "every session can be a site");
+// ---------------------------------------------------------------- Member types (hash, set, zset, list)
+
+/** Period of the member types' garbage sweep (members of deleted keys; § "Member types"). */
+export const TYPES_GC_INTERVAL_MS: number = 5_000;
+/** Registry entries (one per key) one sweep round checks: a round stays a few milliseconds. */
+export const TYPES_GC_KEYS_PER_ROUND: number = 2_000;
+/** Members of dead keys one sweep round deletes: one batch, well inside `BATCH_OPS_MAX`. */
+export const TYPES_GC_DELETES_PER_ROUND: number = 5_000;
+/**
+ * Clients blocked at once on BLPOP/BRPOP/BLMOVE/BLMPOP/BZPOPMIN/BZPOPMAX (each holds a timer
+ * and its waiting entry; the connection cap bounds it too).
+ */
+export const TYPES_BLOCKED_CLIENTS_MAX: number = 10_000;
+
+assert(TYPES_GC_DELETES_PER_ROUND < BATCH_OPS_MAX, "a sweep round is one batch");

@@ -34,12 +34,38 @@ export const SPACE_TS_STATE = 0x02;
 export const SPACE_TS_CHUNK = 0x03;
 /** Time series: the key of its log ops (never stored). */
 export const SPACE_TS_LOG = 0x04;
+/** Member types: version → user key (the list of every hash, set, sorted set and list). */
+export const SPACE_TYPES_REGISTRY = 0x10;
+/** Hashes: version, field → value. */
+export const SPACE_HASH_FIELD = 0x11;
+/** Sets: version, member → empty. */
+export const SPACE_SET_MEMBER = 0x12;
+/** Sorted sets: version, member → score (f64 BE). */
+export const SPACE_ZSET_MEMBER = 0x13;
+/** Sorted sets: version, encoded score, member → empty (the order by score). */
+export const SPACE_ZSET_SCORE = 0x14;
+/** Lists: version, index (u64 BE) → item. */
+export const SPACE_LIST_ITEM = 0x15;
 
 /** Type bytes (first byte of a `KIND_META` value). On disk: never renumber. */
 export const TYPE_TIMESERIES = 1;
+/** A hash (`src/types/`). */
+export const TYPE_HASH = 2;
+/** A set. */
+export const TYPE_SET = 3;
+/** A sorted set. */
+export const TYPE_ZSET = 4;
+/** A list. */
+export const TYPE_LIST = 5;
 
 /** What TYPE answers for each type byte. */
-export const TYPE_NAMES: ReadonlyMap<number, string> = new Map([[TYPE_TIMESERIES, "TSDB-TYPE"]]);
+export const TYPE_NAMES: ReadonlyMap<number, string> = new Map([
+  [TYPE_TIMESERIES, "TSDB-TYPE"],
+  [TYPE_HASH, "hash"],
+  [TYPE_SET, "set"],
+  [TYPE_ZSET, "zset"],
+  [TYPE_LIST, "list"],
+]);
 
 /** `-WRONGTYPE …` as Redis words it. */
 export const ERR_WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value";

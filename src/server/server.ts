@@ -36,6 +36,7 @@ import {
   RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
   RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
   RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
+  TYPES_GC_INTERVAL_MS,
 } from "../limits.ts";
 import { KeyspaceNotifier } from "./notifications.ts";
 import { Operator, operatorConfigDefaults } from "./operator.ts";
@@ -50,6 +51,7 @@ import { ScanCursorTable } from "./scan_cursor.ts";
 import { execTransaction, WatchRegistry } from "./transaction.ts";
 import type { CommandContext } from "./context.ts";
 import { type SampleListener, TimeSeriesStore } from "../timeseries/mod.ts";
+import { TypeGarbageCollector } from "../types/gc.ts";
 
 export { unknownCommandError } from "./dispatch.ts";
 
@@ -228,6 +230,8 @@ class ServerCore implements ServerState, Server {
   readonly gate = new ExclusiveGate();
   readonly dispatcher: Dispatcher;
   readonly timeseries: TimeSeriesStore;
+  /** The member types' garbage sweep (hashes, sets, sorted sets, lists). */
+  readonly typesGc: TypeGarbageCollector;
   readonly #ownsTimeseries: boolean;
   readonly #sampleListener: SampleListener;
   readonly authFailures = new AuthFailures();
@@ -286,6 +290,11 @@ class ServerCore implements ServerState, Server {
     this.notifier = new KeyspaceNotifier(this.pubsub, this);
     this.operator = new Operator(this);
     this.operator.start();
+    this.typesGc = new TypeGarbageCollector(
+      db,
+      (err) => this.logger("warn", "member-type garbage sweep failed", { error: String(err) }),
+    );
+    this.typesGc.start(TYPES_GC_INTERVAL_MS);
     this.dispatcher = new Dispatcher(buildCommandTable(), this);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#checkTimer = setInterval(() => this.#checkClients(), CLIENT_CHECK_INTERVAL_MS);
@@ -399,6 +408,7 @@ class ServerCore implements ServerState, Server {
         this.timeseries.sampleListener = undefined;
       }
       if (this.#ownsTimeseries) await this.timeseries.close();
+      await this.typesGc.close();
       this.logger("info", "RESP server closed", { port: this.port });
       this.#resolveFinished();
     })();

@@ -22,9 +22,9 @@ import {
   type ValueEntry,
   type WriteOp,
 } from "../mod.ts";
-import { compareBytes, hasPrefix, toBytes } from "../util/bytes.ts";
+import { compareBytes, hasPrefix, prefixEnd, toBytes } from "../util/bytes.ts";
 import { EXPIRE_AT_MS_MAX, KEY_SIZE_BYTES_MAX, VALUE_SIZE_BYTES_MAX } from "../limits.ts";
-import { KIND_META, KIND_PUT } from "../util/entry.ts";
+import { type EntryKind, KIND_META, KIND_PUT } from "../util/entry.ts";
 
 const latin1 = new TextDecoder("latin1");
 
@@ -159,6 +159,81 @@ export class TxnOverlay {
     }
   }
 
+  /**
+   * `Database.readRange` as the transaction sees it (the member types read through it): the
+   * engine's rows with the staged keys merged in, the staged state winning.
+   */
+  readRange(
+    range: ScanRange,
+    options: { limit: number; reverse?: boolean },
+  ): [Uint8Array, Uint8Array, EntryKind, number][] {
+    const reverse = options.reverse === true;
+    const sign = reverse ? -1 : 1;
+    const limit = options.limit;
+    const staged = [...this.#staged.values()].filter((s) => inRange(s.key, range))
+      .sort((a, b) => sign * compareBytes(a.key, b.key));
+    if (staged.length === 0) return this.#db.readRange(range, options);
+    let start: Uint8Array | undefined;
+    let end: Uint8Array | undefined;
+    if ("prefix" in range) {
+      const p = toBytes(range.prefix);
+      start = p;
+      end = prefixEnd(p);
+    } else {
+      start = range.start === undefined ? undefined : toBytes(range.start);
+      end = range.end === undefined ? undefined : toBytes(range.end);
+    }
+    const now = Date.now();
+    const out: [Uint8Array, Uint8Array, EntryKind, number][] = [];
+    let si = 0;
+    while (out.length < limit) {
+      const window: ScanRange = {
+        ...(start !== undefined ? { start } : {}),
+        ...(end !== undefined ? { end } : {}),
+      };
+      const rows = this.#db.readRange(window, { limit, reverse });
+      const full = rows.length === limit && limit > 0;
+      const last = full ? rows[rows.length - 1]![0] : undefined;
+      const merged: [Uint8Array, Uint8Array, EntryKind, number][] = [];
+      let ri = 0;
+      // Staged keys up to the last engine row read (all of them when the engine ran out).
+      while (
+        ri < rows.length || (si < staged.length &&
+          (last === undefined || sign * compareBytes(staged[si]!.key, last) <= 0))
+      ) {
+        const r = rows[ri];
+        const st = si < staged.length &&
+            (last === undefined || sign * compareBytes(staged[si]!.key, last) <= 0)
+          ? staged[si]
+          : undefined;
+        const c = r === undefined ? 1 : st === undefined ? -1 : sign * compareBytes(r[0], st.key);
+        if (c < 0) {
+          merged.push(r!);
+          ri++;
+          continue;
+        }
+        if (c === 0) ri++;
+        si++;
+        const e = st!.entry;
+        if (e !== null && (e.expireAtMs === 0 || e.expireAtMs > now)) {
+          merged.push([st!.key, e.value, e.kind, -1]);
+        }
+      }
+      for (const m of merged) {
+        if (out.length >= limit) break;
+        out.push(m);
+      }
+      if (!full) break;
+      if (reverse) end = last;
+      else {
+        const next = new Uint8Array(last!.length + 1);
+        next.set(last!);
+        start = next;
+      }
+    }
+    return out;
+  }
+
   /** Stages the deletion of every key the transaction sees (FLUSHDB inside MULTI). */
   async clear(): Promise<void> {
     const keys: Uint8Array[] = [];
@@ -204,6 +279,8 @@ export class TxnOverlay {
       getEntry: (key: BytesLike) => this.getEntry(key),
       get: (key: BytesLike) => Promise.resolve(this.getEntry(key)?.value),
       scan: (range?: ScanRange, options?: ScanOptions) => this.scan(range, options),
+      readRange: (range: ScanRange, options: { limit: number; reverse?: boolean }) =>
+        this.readRange(range, options),
       write,
       put: (key: BytesLike, value: BytesLike, options: { expireAtMs?: number } = {}) =>
         write([{ type: "put", key, value, ...options }]),

@@ -316,6 +316,14 @@ export class TimeSeriesStore implements LogConsumer {
     return rules.deleteRule(this.#ctx, src, dst, write);
   }
 
+  /**
+   * The database's version allocator: every type takes its data versions from this one
+   * counter (ARCHITECTURE.md § "Keyspace"), so two allocators never hand out the same one.
+   */
+  get versions(): VersionAllocator {
+    return this.#ctx.versions;
+  }
+
   /** RENAME of a series key (see `series_ops.rename`). */
   rename(src: Uint8Array, dst: Uint8Array, write?: Writer): Written<void> {
     return ops.rename(this.#ctx, src, dst, write);

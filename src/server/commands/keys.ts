@@ -25,6 +25,7 @@ import { typeName, USER_KEYS_END } from "../../keyspace/mod.ts";
 import { KIND_META } from "../../util/entry.ts";
 import { TsError } from "../../timeseries/mod.ts";
 import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
+import { copyOps, isMemberType, renameOps } from "../../types/keyspace_ops.ts";
 
 function del(ctx: CommandContext): void {
   const db = ctx.server.db;
@@ -83,7 +84,10 @@ function renameGeneric(ctx: CommandContext, nx: boolean): void {
   if (e === undefined) throw new ReplyError(ERR_NO_SUCH_KEY);
   if (equalBytes(src, dst)) return nx ? ctx.out.integer(0) : ctx.out.ok();
   if (nx && db.getEntry(dst) !== undefined) return ctx.out.integer(0);
-  if (e.kind === KIND_META) {
+  if (e.kind === KIND_META && isMemberType(e.value)) {
+    // Hashes, sets, sorted sets, lists: the metadata moves, the members stay under its version.
+    ctx.write(renameOps(src, dst, e));
+  } else if (e.kind === KIND_META) {
     // Another type: its layer moves the metadata and keeps its data attached.
     viaTimeseries(ctx, () => ctx.server.timeseries.rename(src, dst, (ops) => ctx.write(ops)));
   } else {
@@ -122,7 +126,9 @@ function copy(ctx: CommandContext): void {
   const e = db.getEntry(src);
   if (e === undefined) return ctx.out.integer(0);
   if (!replace && db.getEntry(dst) !== undefined) return ctx.out.integer(0);
-  if (e.kind === KIND_META) {
+  if (e.kind === KIND_META && isMemberType(e.value)) {
+    ctx.write(copyOps(db, ctx.server.timeseries.versions, dst, e));
+  } else if (e.kind === KIND_META) {
     viaTimeseries(ctx, () => ctx.server.timeseries.copy(src, dst, (ops) => ctx.write(ops)));
   } else {
     ctx.write([

@@ -10,6 +10,7 @@ import { CLIENT_COMMANDS } from "./client.ts";
 import { CONNECTION_COMMANDS } from "./connection.ts";
 import { EXPIRY_COMMANDS } from "./expiry.ts";
 import { INTROSPECTION_COMMANDS } from "./introspection.ts";
+import { HASH_COMMANDS } from "./hash.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { LCS_COMMANDS } from "./lcs.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
@@ -40,6 +41,7 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(BIT_COMMANDS);
   add(LCS_COMMANDS);
   add(INTROSPECTION_COMMANDS);
+  add(HASH_COMMANDS);
   return table;
 }
 

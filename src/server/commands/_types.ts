@@ -1,0 +1,185 @@
+/**
+ * What the hash, set, sorted-set and list commands share: looking a key up with WRONGTYPE,
+ * creating one, the double formats of Redis 7.0, the *SCAN argument parsing and the keyspace
+ * events. Private to `src/server/commands/`.
+ *
+ * @module
+ */
+
+import type { WriteOp } from "../../engine/mod.ts";
+import { ERR_WRONGTYPE, type VersionAllocator } from "../../keyspace/mod.ts";
+import {
+  createMeta,
+  lookup,
+  memberKey,
+  memberOf,
+  members,
+  successor,
+  type TypeMeta,
+} from "../../types/layout.ts";
+import { globMatch } from "../glob.ts";
+import { SCAN_COUNT_MAX } from "../../limits.ts";
+import { type CommandContext, ERR_SYNTAX, intArg, lower, ReplyError } from "../context.ts";
+
+/** The key's metadata, `undefined` when absent; WRONGTYPE when it holds another type. */
+export function readMeta(ctx: CommandContext, key: Uint8Array, type: number): TypeMeta | undefined {
+  const found = lookup(ctx.server.db, key, type);
+  if (found.kind === "wrongtype") throw new ReplyError(ERR_WRONGTYPE);
+  return found.kind === "found" ? found.meta : undefined;
+}
+
+/** The database's one version allocator. */
+export function versions(ctx: CommandContext): VersionAllocator {
+  return ctx.server.timeseries.versions;
+}
+
+/** The key's metadata, created (its version ops appended to `ops`) when absent. */
+export function metaForWrite(
+  ctx: CommandContext,
+  key: Uint8Array,
+  type: number,
+  ops: WriteOp[],
+): TypeMeta {
+  return readMeta(ctx, key, type) ?? createMeta(versions(ctx), key, type, ops);
+}
+
+/** Event classes of the member types (the `notify-keyspace-events` letters). */
+export type EventClass = "generic" | "hash" | "set" | "zset" | "list";
+
+/**
+ * Publishes keyspace event `event` about `key` (Redis 7.0's names). A seam: the pub/sub layer
+ * (`notifications.ts`) is wired in here.
+ */
+export function typeEvent(
+  _ctx: CommandContext,
+  _cls: EventClass,
+  _event: string,
+  _key: Uint8Array,
+): void {}
+
+const encoder = new TextEncoder();
+
+/** A double as C's `%.17g` prints it (Redis 7.0's replies for scores). */
+export function formatG17(x: number): string {
+  if (x === Infinity) return "inf";
+  if (x === -Infinity) return "-inf";
+  if (Number.isNaN(x)) return "nan";
+  if (x === 0) return Object.is(x, -0) ? "-0" : "0";
+  const [mant, expText] = x.toExponential(16).split("e") as [string, string];
+  const exp = Number(expText);
+  if (exp < -4 || exp >= 17) {
+    const m = mant.includes(".") ? mant.replace(/0+$/, "").replace(/\.$/, "") : mant;
+    return `${m}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  }
+  let s = x.toFixed(16 - exp);
+  if (s.includes(".")) s = s.replace(/0+$/, "").replace(/\.$/, "");
+  return s;
+}
+
+/** A score reply: a bulk string in RESP2, a double in RESP3 (both `%.17g`). */
+export function replyScore(ctx: CommandContext, x: number): void {
+  const s = formatG17(x);
+  if (ctx.client.protocol === 3) ctx.out.raw(encoder.encode(`,${s}\r\n`));
+  else ctx.out.bulk(s);
+}
+
+/** Options of HSCAN, SSCAN and ZSCAN. */
+export interface ScanArgs {
+  /** Where to go on: `null` from the start. */
+  after: Uint8Array | null;
+  /** MATCH pattern. */
+  pattern: Uint8Array | undefined;
+  /** COUNT. */
+  count: number;
+}
+
+/** Parses `<cursor> [MATCH p] [COUNT n]` from argument `from` on (Redis's errors). */
+export function parseScanArgs(ctx: CommandContext, from: number): ScanArgs {
+  const { args } = ctx;
+  const cursorText = new TextDecoder().decode(args[from]!);
+  let pattern: Uint8Array | undefined;
+  let count = 10;
+  for (let i = from + 1; i < args.length; i++) {
+    const opt = lower(args[i]!);
+    if (i + 1 >= args.length) throw new ReplyError(ERR_SYNTAX);
+    if (opt === "count") {
+      const n = intArg(args[++i]!);
+      if (n < 1n) throw new ReplyError(ERR_SYNTAX);
+      count = n > BigInt(SCAN_COUNT_MAX) ? SCAN_COUNT_MAX : Number(n);
+    } else if (opt === "match") pattern = args[++i]!;
+    else throw new ReplyError(ERR_SYNTAX);
+  }
+  const after = ctx.server.scanCursors.load(cursorText);
+  if (after === undefined) throw new ReplyError("ERR invalid cursor");
+  return { after, pattern, count };
+}
+
+/** Members of a key up to this many are returned by one *SCAN call, as Redis's listpacks. */
+export const SCAN_WHOLE_KEY_MAX = 128;
+
+/** A uniform random integer in `[0, n)`. */
+export function randomIndex(n: number): number {
+  return Math.floor(Math.random() * n);
+}
+
+/** Parses a RANDFIELD/RANDMEMBER count: `-LONG_MAX … LONG_MAX` as Redis checks it. */
+export function randomCountArg(bytes: Uint8Array): number {
+  const n = intArg(bytes);
+  if (n < -(2n ** 63n - 1n)) {
+    throw new ReplyError(
+      "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+    );
+  }
+  if (n > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
+  if (n < -BigInt(Number.MAX_SAFE_INTEGER)) return -Number.MAX_SAFE_INTEGER;
+  return Number(n);
+}
+
+/** `count` distinct positions out of `size`, ascending (Floyd's sampling). */
+export function distinctPositions(size: number, count: number): number[] {
+  const chosen = new Set<number>();
+  for (let j = size - count; j < size; j++) {
+    const t = randomIndex(j + 1);
+    chosen.add(chosen.has(t) ? j : t);
+  }
+  return [...chosen].sort((a, b) => a - b);
+}
+
+/**
+ * The reply of HSCAN/SSCAN/ZSCAN over `space` of a key: a key of at most
+ * `SCAN_WHOLE_KEY_MAX` members comes back whole with cursor 0 (as Redis answers for its small
+ * encodings); a bigger one `count` members at a time, the cursor naming the last member seen.
+ */
+export function scanReply(
+  ctx: CommandContext,
+  space: number,
+  meta: TypeMeta | undefined,
+  scan: ScanArgs,
+  emit: (member: Uint8Array, value: Uint8Array, found: Uint8Array[]) => void,
+): void {
+  const found: Uint8Array[] = [];
+  let next = "0";
+  if (meta !== undefined) {
+    const whole = meta.size <= SCAN_WHOLE_KEY_MAX;
+    const start = scan.after === null || whole
+      ? undefined
+      : memberKey(space, meta.version, successor(scan.after));
+    let examined = 0;
+    let last: Uint8Array | undefined;
+    for (const [k, v] of members(ctx.server.db, space, meta.version, { start })) {
+      const m = memberOf(k);
+      if (!whole && examined === scan.count) {
+        next = ctx.server.scanCursors.save(last!.slice());
+        break;
+      }
+      examined++;
+      last = m;
+      if (scan.pattern !== undefined && !globMatch(scan.pattern, m)) continue;
+      emit(m, v, found);
+    }
+  }
+  ctx.out.array(2);
+  ctx.out.bulk(next);
+  ctx.out.array(found.length);
+  for (const b of found) ctx.out.bulk(b);
+}
