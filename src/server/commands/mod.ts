@@ -14,6 +14,7 @@ import { HASH_COMMANDS } from "./hash.ts";
 import { KEY_COMMANDS } from "./keys.ts";
 import { LCS_COMMANDS } from "./lcs.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
+import { SET_COMMANDS } from "./set.ts";
 import { guardReadOnly, REPLICATION_COMMANDS } from "./replication.ts";
 import { serverCommands } from "./server.ts";
 import { STRING_COMMANDS } from "./strings.ts";
@@ -42,6 +43,7 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(LCS_COMMANDS);
   add(INTROSPECTION_COMMANDS);
   add(HASH_COMMANDS);
+  add(SET_COMMANDS);
   return table;
 }
 
