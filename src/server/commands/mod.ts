@@ -15,6 +15,9 @@ import { KEY_COMMANDS } from "./keys.ts";
 import { LCS_COMMANDS } from "./lcs.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
 import { SET_COMMANDS } from "./set.ts";
+import { ZSET_COMMANDS } from "./zset.ts";
+import { ZSET_ALGEBRA_COMMANDS } from "./zset_algebra.ts";
+import { ZSET_RANGE_COMMANDS } from "./zset_range.ts";
 import { guardReadOnly, REPLICATION_COMMANDS } from "./replication.ts";
 import { serverCommands } from "./server.ts";
 import { STRING_COMMANDS } from "./strings.ts";
@@ -44,6 +47,9 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(INTROSPECTION_COMMANDS);
   add(HASH_COMMANDS);
   add(SET_COMMANDS);
+  add(ZSET_COMMANDS);
+  add(ZSET_RANGE_COMMANDS);
+  add(ZSET_ALGEBRA_COMMANDS);
   return table;
 }
 
