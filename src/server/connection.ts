@@ -24,6 +24,7 @@ import type { Context, Dispatcher } from "./dispatch.ts";
 import type { ExclusiveGate } from "./gate.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { HttpOnRespPortError, RespParser } from "./resp.ts";
+import { BLOCKING_COMMANDS, registryFor } from "./commands/blocking_registry.ts";
 import { concatChunks, OutputLimitError, RespWriter } from "./resp_writer.ts";
 
 /** What a connection needs from the server. */
@@ -44,6 +45,8 @@ export interface ConnectionHost {
   readonly writesInFlight: number;
   /** The newest write of any client. */
   readonly lastWrite: Promise<void>;
+  /** Connected clients by id (the blocked-client registry is found through it). */
+  readonly clients: Map<number, Client>;
   /** Called when `client` authenticated (it no longer counts as unauthenticated). */
   onAuthenticated(client: Client): void;
   /** Called before each batch of commands (publishes `expired` events that are due). */
@@ -79,6 +82,13 @@ export class Connection {
     ctx.client.onPush = () => this.#schedulePush();
   }
 
+  /** A read started while the client was blocked (BLPOP…), not consumed yet. */
+  #sideRead: Promise<Uint8Array | null> | undefined;
+  /** Bytes read while blocked, parsed once the batch in progress is done. */
+  #stash: Uint8Array[] = [];
+  /** The peer closed while blocked. */
+  #peerGone = false;
+
   /** Bytes of buffer memory the connection holds now (parser and reply buffer). */
   get bufferBytes(): number {
     return this.#parser.bufferBytes + this.#ctx.out.bufferBytes;
@@ -94,7 +104,9 @@ export class Connection {
       const wasEmpty = parser.bufferedBytes === 0;
       let n: number | null;
       try {
-        n = await this.#conn.read(parser.writable());
+        n = this.#stash.length > 0 || this.#sideRead !== undefined || this.#peerGone
+          ? await this.#takeStash()
+          : await this.#conn.read(parser.writable());
       } catch {
         reason = "connection reset";
         break;
@@ -142,6 +154,58 @@ export class Connection {
     }
     if (host.closing && reason === "client closed") reason = "server shutdown";
     return client.closeReason ?? reason;
+  }
+
+  /**
+   * Waits for a blocking command while reading the socket, so a client that leaves while
+   * blocked is noticed (its wait ends and nothing is popped for it); bytes that arrive are kept
+   * for after the command, in order.
+   */
+  async #awaitBlocked(running: Promise<void>): Promise<void> {
+    let finished = false;
+    const done = running.finally(() => {
+      finished = true;
+    });
+    while (!finished) {
+      this.#sideRead ??= this.#readSide();
+      const side = this.#sideRead;
+      const which = await Promise.race([done.then(() => 0), side.then(() => 1)]);
+      if (which === 0) break;
+      const got = await side;
+      this.#sideRead = undefined;
+      if (got === null) {
+        this.#peerGone = true;
+        registryFor(this.#host.clients)?.dropClient(this.#ctx.client);
+        break;
+      }
+      this.#stash.push(got);
+    }
+    await done;
+  }
+
+  async #readSide(): Promise<Uint8Array | null> {
+    const buf = new Uint8Array(16 * 1024);
+    try {
+      const n = await this.#conn.read(buf);
+      return n === null ? null : buf.slice(0, n);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Hands bytes read while blocked to the parser (0 bytes of `writable()` to commit). */
+  async #takeStash(): Promise<number | null> {
+    if (this.#stash.length === 0 && this.#sideRead !== undefined) {
+      const got = await this.#sideRead;
+      this.#sideRead = undefined;
+      if (got === null) this.#peerGone = true;
+      else this.#stash.push(got);
+    }
+    if (this.#stash.length === 0 && this.#peerGone) return null;
+    for (const chunk of this.#stash) this.#parser.push(chunk);
+    this.#stash = [];
+    this.#parser.writable();
+    return 0;
   }
 
   /** Runs every complete command in the parser; false when the connection must close. */
@@ -193,6 +257,8 @@ export class Connection {
         // WAIT only waits for replicas and EXEC holds the gate itself: neither blocks a
         // transaction from starting.
         if (name === "wait" || name === "exec") await running;
+        // Nor do blocked clients (BLPOP…): they wait for other clients' writes.
+        else if (BLOCKING_COMMANDS.has(name)) await this.#awaitBlocked(running);
         else {
           host.gate.begin();
           try {

@@ -52,6 +52,7 @@ import { execTransaction, WatchRegistry } from "./transaction.ts";
 import type { CommandContext } from "./context.ts";
 import { type SampleListener, TimeSeriesStore } from "../timeseries/mod.ts";
 import { TypeGarbageCollector } from "../types/gc.ts";
+import { registryFor } from "./commands/blocking_registry.ts";
 
 export { unknownCommandError } from "./dispatch.ts";
 
@@ -399,6 +400,8 @@ class ServerCore implements ServerState, Server {
       await this.#acceptLoop;
       // Idle clients close now; busy ones finish their batch, answer, then see #closing.
       for (const c of this.clients.values()) if (!c.busy) c.kill("server shutdown");
+      // Blocked clients (BLPOP…) get their timeout reply now, then see #closing.
+      registryFor(this.clients)?.cancelAll();
       const grace = setTimeout(() => {
         for (const c of this.clients.values()) c.kill("server shutdown");
       }, 5000);

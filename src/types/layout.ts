@@ -135,6 +135,16 @@ export function memberKey(space: number, version: number, member: Uint8Array): U
   return key;
 }
 
+/** `0xFF space version index` (both u64 BE): a list item. */
+export function internalIndexKey(space: number, version: number, index: number): Uint8Array {
+  const key = new Uint8Array(18);
+  key[0] = INTERNAL_KEY_PREFIX;
+  key[1] = space;
+  writeU64(key, 2, version);
+  writeU64(key, 10, index);
+  return key;
+}
+
 /** The member part of a member key (a view, not a copy). */
 export function memberOf(key: Uint8Array): Uint8Array {
   return key.subarray(10);

@@ -26,6 +26,7 @@ import { KIND_META } from "../../util/entry.ts";
 import { TsError } from "../../timeseries/mod.ts";
 import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
 import { copyOps, isMemberType, renameOps } from "../../types/keyspace_ops.ts";
+import { signalReady } from "./blocking_registry.ts";
 
 function del(ctx: CommandContext): void {
   const db = ctx.server.db;
@@ -103,6 +104,8 @@ function renameGeneric(ctx: CommandContext, nx: boolean): void {
   notify(ctx, NOTIFY.new, "new", dst);
   notify(ctx, NOTIFY.generic, "rename_from", src);
   notify(ctx, NOTIFY.generic, "rename_to", dst);
+  // Clients blocked on the destination are served after the command's own events, as in Redis.
+  if (e.kind === KIND_META && isMemberType(e.value)) signalReady(ctx, dst);
   if (nx) ctx.out.integer(1);
   else ctx.out.ok();
 }
@@ -139,6 +142,7 @@ function copy(ctx: CommandContext): void {
   }
   notify(ctx, NOTIFY.new, "new", dst);
   notify(ctx, NOTIFY.generic, "copy_to", dst);
+  if (e.kind === KIND_META && isMemberType(e.value)) signalReady(ctx, dst);
   ctx.out.integer(1);
 }
 

@@ -15,6 +15,8 @@ import { KEY_COMMANDS } from "./keys.ts";
 import { LCS_COMMANDS } from "./lcs.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
 import { SET_COMMANDS } from "./set.ts";
+import { LIST_COMMANDS } from "./list.ts";
+import { BLOCKING_COMMAND_SPECS } from "./blocking.ts";
 import { ZSET_COMMANDS } from "./zset.ts";
 import { ZSET_ALGEBRA_COMMANDS } from "./zset_algebra.ts";
 import { ZSET_RANGE_COMMANDS } from "./zset_range.ts";
@@ -47,6 +49,8 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(INTROSPECTION_COMMANDS);
   add(HASH_COMMANDS);
   add(SET_COMMANDS);
+  add(LIST_COMMANDS);
+  add(BLOCKING_COMMAND_SPECS);
   add(ZSET_COMMANDS);
   add(ZSET_RANGE_COMMANDS);
   add(ZSET_ALGEBRA_COMMANDS);

@@ -49,6 +49,7 @@ import {
   scoreRange,
 } from "./_zset.ts";
 import { globMatch } from "../glob.ts";
+import { signalReady } from "./blocking_registry.ts";
 
 const ERR_NAN = "ERR resulting score is not a number (NaN)";
 
@@ -115,6 +116,7 @@ export function zaddPairs(
     ctx.write(ops);
   }
   if (added > 0 || updated > 0) typeEvent(ctx, "zset", flags.incr ? "zincr" : "zadd", key);
+  if (added > 0) signalReady(ctx, key);
   return { added, updated, score: last, meta };
 }
 
@@ -305,9 +307,10 @@ export function parseMpop(
 ): { keys: Uint8Array[]; which: string; count: number } {
   const { args } = ctx;
   const numkeys = parseInt64(args[from]!);
-  if (numkeys === undefined || numkeys <= 0n || numkeys > BigInt(args.length)) {
+  if (numkeys === undefined || numkeys <= 0n) {
     throw new ReplyError("ERR numkeys should be greater than 0");
   }
+  if (numkeys > BigInt(args.length - from - 1)) throw new ReplyError(ERR_SYNTAX);
   const n = Number(numkeys);
   const keys = args.slice(from + 1, from + 1 + n);
   let i = from + 1 + n;

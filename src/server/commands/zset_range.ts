@@ -21,6 +21,7 @@ import {
   specBuilder,
 } from "../context.ts";
 import { readMeta, typeEvent, versions } from "./_types.ts";
+import { signalReady } from "./blocking_registry.ts";
 import {
   byScore,
   lexAboveMin,
@@ -216,6 +217,7 @@ export function storeScored(
   ops.push(metaOp(dst, meta));
   ctx.write(ops);
   typeEvent(ctx, "zset", event, dst);
+  signalReady(ctx, dst);
   return items.length;
 }
 

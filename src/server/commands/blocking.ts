@@ -1,0 +1,252 @@
+/**
+ * The blocking pops of Redis 7.0: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP.
+ * Each first tries at once (keys in the order given); when every key is empty the client waits
+ * (`blocking_registry.ts`) until a write serves it, oldest waiter first, or its timeout ends
+ * the wait with a null array. Inside MULTI they never wait, as in Redis.
+ *
+ * @module
+ */
+
+import { TYPE_LIST, TYPE_ZSET } from "../../keyspace/mod.ts";
+import { TYPES_BLOCKED_CLIENTS_MAX } from "../../limits.ts";
+import {
+  type CommandContext,
+  type CommandSpec,
+  parseFloatArg,
+  ReplyError,
+  specBuilder,
+} from "../context.ts";
+import { keyId } from "../txn_overlay.ts";
+import { readMeta, replyScore } from "./_types.ts";
+import { registryOf, type Waiter } from "./blocking_registry.ts";
+import { moveValue, parseLmpop, popValues, replyLmpop, side } from "./list.ts";
+import { parseMpop, popScored, replyMpop } from "./zset.ts";
+
+/** Parses a timeout in seconds (Redis's checks and errors); 0 = forever. */
+function timeoutMs(bytes: Uint8Array): number {
+  const s = parseFloatArg(bytes);
+  if (s === undefined || Number.isNaN(s)) {
+    throw new ReplyError("ERR timeout is not a float or out of range");
+  }
+  if (s < 0) throw new ReplyError("ERR timeout is negative");
+  const ms = Math.trunc(s * 1000);
+  if (!Number.isFinite(ms) || ms > Number.MAX_SAFE_INTEGER) {
+    throw new ReplyError("ERR timeout is out of range");
+  }
+  return ms;
+}
+
+/**
+ * Blocks the client on `keys` until `serveFrom(key)` succeeds for a key a write made ready, or
+ * `ms` passes (0 = never): the reply is written by `serveFrom`, or a null array at the timeout.
+ */
+function block(
+  ctx: CommandContext,
+  keys: Uint8Array[],
+  ms: number,
+  serveFrom: (key: Uint8Array) => boolean,
+): Promise<void> {
+  const registry = registryOf(ctx);
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = () => {
+      w.done = true;
+      registry.remove(w);
+      if (timer !== undefined) clearTimeout(timer);
+      resolve();
+    };
+    const w: Waiter = {
+      keys: [...new Set(keys.map(keyId))],
+      done: false,
+      tryServe(key) {
+        if (w.done) return true;
+        try {
+          if (!serveFrom(key)) return false;
+        } catch (err) {
+          if (!(err instanceof ReplyError)) throw err;
+          ctx.out.error(err.reply);
+        }
+        finish();
+        return true;
+      },
+      cancel() {
+        if (w.done) return;
+        ctx.out.nullArray();
+        finish();
+      },
+      drop() {
+        if (!w.done) finish();
+      },
+      client: ctx.client,
+    };
+    if (!registry.add(w)) {
+      ctx.out.error(
+        `ERR too many blocked clients (limit ${TYPES_BLOCKED_CLIENTS_MAX}): try again later`,
+      );
+      resolve();
+      return;
+    }
+    if (ms > 0) timer = setTimeout(() => w.cancel(), ms);
+  });
+}
+
+function inTransaction(ctx: CommandContext): boolean {
+  return "overlay" in ctx;
+}
+
+function bpop(ctx: CommandContext, left: boolean): void | Promise<void> {
+  const { args } = ctx;
+  const ms = timeoutMs(args[args.length - 1]!);
+  const keys = args.slice(1, -1);
+  const tryKey = (key: Uint8Array): boolean => {
+    const meta = readMeta(ctx, key, TYPE_LIST);
+    if (meta === undefined) return false;
+    const [v] = popValues(ctx, key, meta, 1, left);
+    ctx.out.array(2);
+    ctx.out.bulk(key);
+    ctx.out.bulk(v!);
+    return true;
+  };
+  for (const key of keys) if (tryKey(key)) return;
+  if (inTransaction(ctx)) return ctx.out.nullArray();
+  return block(ctx, keys, ms, tryKey);
+}
+
+function blmoveGeneric(
+  ctx: CommandContext,
+  fromLeft: boolean,
+  toLeft: boolean,
+  timeoutArg: Uint8Array,
+): void | Promise<void> {
+  const ms = timeoutMs(timeoutArg);
+  const src = ctx.args[1]!;
+  const dst = ctx.args[2]!;
+  const tryKey = (): boolean => {
+    const v = moveValue(ctx, src, dst, fromLeft, toLeft);
+    if (v === undefined) return false;
+    ctx.out.bulk(v);
+    return true;
+  };
+  if (tryKey()) return;
+  if (inTransaction(ctx)) return ctx.out.null();
+  return block(ctx, [src], ms, tryKey);
+}
+
+function blmpop(ctx: CommandContext): void | Promise<void> {
+  const ms = timeoutMs(ctx.args[1]!);
+  const { keys, left, count } = parseLmpop(ctx, 2);
+  const tryKey = (key: Uint8Array): boolean => {
+    const meta = readMeta(ctx, key, TYPE_LIST);
+    if (meta === undefined) return false;
+    replyLmpop(ctx, key, popValues(ctx, key, meta, count, left));
+    return true;
+  };
+  for (const key of keys) if (tryKey(key)) return;
+  if (inTransaction(ctx)) return ctx.out.nullArray();
+  return block(ctx, keys, ms, tryKey);
+}
+
+function bzpop(ctx: CommandContext, max: boolean): void | Promise<void> {
+  const { args } = ctx;
+  const ms = timeoutMs(args[args.length - 1]!);
+  const keys = args.slice(1, -1);
+  const tryKey = (key: Uint8Array): boolean => {
+    const meta = readMeta(ctx, key, TYPE_ZSET);
+    if (meta === undefined) return false;
+    const [it] = popScored(ctx, key, meta, 1, max);
+    ctx.out.array(3);
+    ctx.out.bulk(key);
+    ctx.out.bulk(it!.member);
+    replyScore(ctx, it!.score);
+    return true;
+  };
+  for (const key of keys) if (tryKey(key)) return;
+  if (inTransaction(ctx)) return ctx.out.nullArray();
+  return block(ctx, keys, ms, tryKey);
+}
+
+function bzmpop(ctx: CommandContext): void | Promise<void> {
+  const ms = timeoutMs(ctx.args[1]!);
+  const { keys, which, count } = parseMpop(ctx, 2, ["min", "max"]);
+  const tryKey = (key: Uint8Array): boolean => {
+    const meta = readMeta(ctx, key, TYPE_ZSET);
+    if (meta === undefined) return false;
+    replyMpop(ctx, key, popScored(ctx, key, meta, count, which === "max"));
+    return true;
+  };
+  for (const key of keys) if (tryKey(key)) return;
+  if (inTransaction(ctx)) return ctx.out.nullArray();
+  return block(ctx, keys, ms, tryKey);
+}
+
+const keysToLast = specBuilder("list", { firstKey: 1, lastKey: -2, step: 1 });
+const noKeys = specBuilder("list", { firstKey: 0, lastKey: 0, step: 0 });
+const twoKeys = specBuilder("list", { firstKey: 1, lastKey: 2, step: 1 });
+const F = ["write", "blocking"];
+
+/** The blocking commands. */
+export const BLOCKING_COMMAND_SPECS: CommandSpec[] = [
+  keysToLast(
+    "blpop",
+    -3,
+    F,
+    "2.0.0",
+    "Removes and returns the first element, or blocks.",
+    (c) => bpop(c, true),
+  ),
+  keysToLast(
+    "brpop",
+    -3,
+    F,
+    "2.0.0",
+    "Removes and returns the last element, or blocks.",
+    (c) => bpop(c, false),
+  ),
+  twoKeys(
+    "blmove",
+    6,
+    F,
+    "6.2.0",
+    "Moves an element between lists, or blocks.",
+    (c) => blmoveGeneric(c, side(c.args[3]!), side(c.args[4]!), c.args[5]!),
+  ),
+  twoKeys(
+    "brpoplpush",
+    4,
+    F,
+    "2.2.0",
+    "Pops and pushes an element, or blocks.",
+    (c) => blmoveGeneric(c, false, true, c.args[3]!),
+  ),
+  noKeys(
+    "blmpop",
+    -5,
+    F,
+    "7.0.0",
+    "Pops elements from the first non-empty list, or blocks.",
+    blmpop,
+  ),
+  {
+    ...keysToLast(
+      "bzpopmin",
+      -3,
+      F,
+      "5.0.0",
+      "Removes the lowest member, or blocks.",
+      (c) => bzpop(c, false),
+    ),
+    group: "sorted-set",
+  },
+  {
+    ...keysToLast(
+      "bzpopmax",
+      -3,
+      F,
+      "5.0.0",
+      "Removes the highest member, or blocks.",
+      (c) => bzpop(c, true),
+    ),
+    group: "sorted-set",
+  },
+  { ...noKeys("bzmpop", -5, F, "7.0.0", "Pops members, or blocks.", bzmpop), group: "sorted-set" },
+];

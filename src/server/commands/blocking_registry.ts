@@ -1,0 +1,141 @@
+/**
+ * Clients blocked on lists and sorted sets (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
+ * BZPOPMAX, BZMPOP): who waits on which key, in arrival order.
+ *
+ * A write that may make a key non-empty (pushes, ZADD, *STORE, RENAME, COPY…) calls
+ * `signalReady`; the waiters of that key are then served at once, synchronously, oldest first,
+ * each with its own connection's context (its reply waits for its own pop to be durable), until
+ * one finds the key empty. Inside MULTI/EXEC the serving waits for the end of the transaction's
+ * synchronous run (a microtask), since the staged writes are not in the engine yet.
+ *
+ * Invariants:
+ * - A waiter is in the queue of each of its keys until it is served, times out or is
+ *   cancelled, and is then removed from all of them; `done` makes every later call a no-op.
+ * - Serving never awaits: a pop and its reply happen in one synchronous run.
+ *
+ * @module
+ */
+
+import { TYPES_BLOCKED_CLIENTS_MAX } from "../../limits.ts";
+import type { CommandContext } from "../context.ts";
+import { keyId } from "../txn_overlay.ts";
+
+/** Names of the blocking commands (the connection does not count them as running). */
+export const BLOCKING_COMMANDS: ReadonlySet<string> = new Set([
+  "blpop",
+  "brpop",
+  "blmove",
+  "brpoplpush",
+  "blmpop",
+  "bzpopmin",
+  "bzpopmax",
+  "bzmpop",
+]);
+
+/** One blocked client. */
+export interface Waiter {
+  /** Ids of the keys it waits on. */
+  readonly keys: string[];
+  /** Tries to serve it from `key` (synchronously); true when served (it replied). */
+  tryServe(key: Uint8Array): boolean;
+  /** Ends the wait with the timeout reply (server closing, timeout). */
+  cancel(): void;
+  /** Ends the wait with no reply (the client left). */
+  drop(): void;
+  /** The blocked client. */
+  readonly client: object;
+  /** Set once served, timed out or cancelled. */
+  done: boolean;
+}
+
+/** The waiters of one server. */
+export class BlockingRegistry {
+  readonly #byKey = new Map<string, Waiter[]>();
+  #count = 0;
+
+  /** Clients blocked now. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Adds `w` at the end of its keys' queues; false when too many clients are blocked. */
+  add(w: Waiter): boolean {
+    if (this.#count >= TYPES_BLOCKED_CLIENTS_MAX) return false;
+    this.#count++;
+    for (const id of w.keys) {
+      let q = this.#byKey.get(id);
+      if (q === undefined) this.#byKey.set(id, q = []);
+      q.push(w);
+    }
+    return true;
+  }
+
+  /** Removes `w` from every queue (it is done). */
+  remove(w: Waiter): void {
+    this.#count--;
+    for (const id of w.keys) {
+      const q = this.#byKey.get(id);
+      if (q === undefined) continue;
+      const i = q.indexOf(w);
+      if (i >= 0) q.splice(i, 1);
+      if (q.length === 0) this.#byKey.delete(id);
+    }
+  }
+
+  /** True when someone waits on `key`. */
+  waiting(key: Uint8Array): boolean {
+    return this.#byKey.has(keyId(key));
+  }
+
+  /** Serves the waiters of `key`, oldest first, while the key has something for them. */
+  serve(key: Uint8Array): void {
+    const q = this.#byKey.get(keyId(key));
+    if (q === undefined) return;
+    for (const w of [...q]) {
+      if (w.done) continue;
+      if (!w.tryServe(key)) break;
+    }
+  }
+
+  /** Ends the wait of `client` without a reply: it disconnected (nothing is popped for it). */
+  dropClient(client: object): void {
+    for (const q of [...this.#byKey.values()]) {
+      for (const w of [...q]) if (w.client === client && !w.done) w.drop();
+    }
+  }
+
+  /** Ends every wait with the timeout reply (the server is closing). */
+  cancelAll(): void {
+    for (const q of [...this.#byKey.values()]) {
+      for (const w of [...q]) if (!w.done) w.cancel();
+    }
+  }
+}
+
+const registries = new WeakMap<object, BlockingRegistry>();
+
+/**
+ * The registry of `ctx`'s server. Keyed by the server's client table, which is the same object
+ * whether the command runs directly or inside EXEC (where `ctx.server` is a view).
+ */
+export function registryOf(ctx: CommandContext): BlockingRegistry {
+  const anchor = ctx.server.clients;
+  let r = registries.get(anchor);
+  if (r === undefined) registries.set(anchor, r = new BlockingRegistry());
+  return r;
+}
+
+/** The registry of a server by its client table, if one was made. */
+export function registryFor(clients: object): BlockingRegistry | undefined {
+  return registries.get(clients);
+}
+
+/** `key` may have become non-empty: serve who waits on it. */
+export function signalReady(ctx: CommandContext, key: Uint8Array): void {
+  const r = registries.get(ctx.server.clients);
+  if (r === undefined || !r.waiting(key)) return;
+  if ("overlay" in ctx) {
+    const copy = key.slice();
+    queueMicrotask(() => r.serve(copy));
+  } else r.serve(key);
+}
