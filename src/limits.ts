@@ -726,6 +726,8 @@ export const TYPES_GC_INTERVAL_MS: number = 5_000;
 export const TYPES_GC_KEYS_PER_ROUND: number = 2_000;
 /** Members of dead keys one sweep round deletes: one batch, well inside `BATCH_OPS_MAX`. */
 export const TYPES_GC_DELETES_PER_ROUND: number = 5_000;
+/** Members of a hash/set/zset/list `GET /v1/keys/{key}` returns (more: `truncated`). */
+export const HTTP_TYPED_MEMBERS_MAX: number = 10_000;
 /**
  * Clients blocked at once on BLPOP/BRPOP/BLMOVE/BLMPOP/BZPOPMIN/BZPOPMAX (each holds a timer
  * and its waiting entry; the connection cap bounds it too).

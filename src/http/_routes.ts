@@ -48,6 +48,8 @@ import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 import { healthResponse } from "./health.ts";
 import { CONSOLE_ASSETS, consoleAssetResponse, replicationStatus } from "../console/mod.ts";
 import { typeName, USER_KEYS_END } from "../keyspace/mod.ts";
+import { isMemberType } from "../types/keyspace_ops.ts";
+import { typedValueJson } from "../types/json.ts";
 import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import {
   deleteSamples,
@@ -57,9 +59,11 @@ import {
   type SeriesContext,
   seriesInfo,
 } from "./_series_routes.ts";
-import { KIND_PUT } from "../util/entry.ts";
+
 import { infoSectionOf } from "../server/info_sections.ts";
+
 import { isOpenIngestPath, matchIngestRoute } from "./_prom_routes.ts";
+import { KIND_META, KIND_PUT } from "../util/entry.ts";
 
 /** What a handler gets. */
 export interface RequestContext {
@@ -122,6 +126,11 @@ function getKey(ctx: RequestContext): Response {
   checkPathKey(ctx.key);
   const entry = ctx.db.getEntry(ctx.key);
   if (entry === undefined) throw new HttpError(404, "Key not found");
+  if (entry.kind === KIND_META && isMemberType(entry.value)) {
+    // Hashes, sets, sorted sets, lists: JSON (§ "Member types").
+    const encoding = parseEncoding(ctx.query.string("encoding"), "Invalid query parameter");
+    return jsonResponse(200, typedValueJson(ctx.db, entry, (b) => encodeField(b, encoding)));
+  }
   if (entry.kind !== KIND_PUT) throw wrongType(entry.kind, entry.value);
   const headers: Record<string, string> = {};
   if (entry.expireAtMs > 0) headers["x-cityhall-expire-at-ms"] = String(entry.expireAtMs);
