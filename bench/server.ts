@@ -15,6 +15,7 @@ import { startServer } from "../src/server/mod.ts";
 import { type Row, scaled } from "./harness.ts";
 import { runLoadProcess } from "./loadgen.ts";
 import { pubsubRows } from "./pubsub.ts";
+import { typeRows } from "./types.ts";
 
 const CLIENTS = 50;
 const VALUE_SIZE = 100;
@@ -468,6 +469,13 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
       const row of await pubsubRows(targets, { procNote, peerNote, peer: PEER })
     ) {
       add(row);
+    }
+
+    // (d) Hashes, lists, sets, sorted sets (bench/types.ts).
+    if (redisBenchmarkBin !== undefined) {
+      const main = proc ? "proc" : "inproc";
+      const notes = { main, procNote, peerNote, peer: PEER };
+      for (const row of await typeRows(redisBenchmarkBin, targets, notes)) add(row);
     }
   } finally {
     await server?.close();
