@@ -90,6 +90,9 @@ Deno.test("sets answer as redis-server 7.0 does", async () => {
       A: set str v
       A: smove b str 3
       A: smove str b 3
+      A: smove nokey str 3
+      A: smove b str 9
+      A: smove b b 9
       A: spop nokey
       A: spop nokey 3
       A: spop b 0

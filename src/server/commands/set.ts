@@ -205,10 +205,12 @@ function srandmember(ctx: CommandContext): void {
 
 function smove(ctx: CommandContext): void {
   const [, src, dst, member] = ctx.args as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
-  const from = readMeta(ctx, src, TYPE_SET);
+  // Redis's order: a missing source answers 0 before the destination's type is checked.
+  if (ctx.server.db.getEntry(src) === undefined) return ctx.out.integer(0);
+  const from = readMeta(ctx, src, TYPE_SET)!;
   const toExisting = readMeta(ctx, dst, TYPE_SET);
-  if (from === undefined || !has(ctx, from, member)) return ctx.out.integer(0);
-  if (keyId(src) === keyId(dst)) return ctx.out.integer(1);
+  if (keyId(src) === keyId(dst)) return ctx.out.integer(has(ctx, from, member) ? 1 : 0);
+  if (!has(ctx, from, member)) return ctx.out.integer(0);
   const ops: WriteOp[] = [{
     type: "delete",
     key: memberKey(SPACE_SET_MEMBER, from.version, member),
