@@ -41,6 +41,8 @@ export interface TypeMeta {
   head: number;
   /** The key's expiry (Unix ms), 0 = none; kept through every metadata rewrite. */
   expireAtMs: number;
+  /** Set by `createMeta`: the command creates the key (a `new` keyspace event is due). */
+  created?: boolean;
 }
 
 /** Where a list's indexes start: the middle of the safe integer range, room both ways. */

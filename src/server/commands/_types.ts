@@ -47,12 +47,27 @@ export function metaForWrite(
 export type EventClass = "generic" | "hash" | "set" | "zset" | "list";
 
 /**
- * Publishes keyspace event `event` about `key` (Redis 7.0's names). A seam: the pub/sub layer
- * (`notifications.ts`) is wired in here.
+ * Publishes keyspace event `event` about `key` (Redis 7.0's names), after the command wrote;
+ * when `meta` was created by this command, `new` goes first, as Redis's dbAdd sends it.
  */
 export function typeEvent(
+  ctx: CommandContext,
+  cls: EventClass,
+  event: string,
+  key: Uint8Array,
+  meta?: TypeMeta,
+): void {
+  if (meta?.created === true) {
+    meta.created = false;
+    publishEvent(ctx, "new", "new", key);
+  }
+  publishEvent(ctx, cls, event, key);
+}
+
+/** The pub/sub seam: keyspace notifications are published from here. */
+function publishEvent(
   _ctx: CommandContext,
-  _cls: EventClass,
+  _cls: EventClass | "new",
   _event: string,
   _key: Uint8Array,
 ): void {}

@@ -80,7 +80,7 @@ function setFields(
   meta.size += added;
   ops.push(metaOp(key, meta));
   ctx.write(ops);
-  typeEvent(ctx, "hash", "hset", key);
+  typeEvent(ctx, "hash", "hset", key, meta);
   return added;
 }
 
@@ -183,7 +183,7 @@ function hincrby(ctx: CommandContext): void {
   ops.push({ type: "put", key: fieldKey(meta, field), value: encoder.encode(next.toString()) });
   ops.push(metaOp(key, meta));
   ctx.write(ops);
-  typeEvent(ctx, "hash", "hincrby", key);
+  typeEvent(ctx, "hash", "hincrby", key, meta);
   ctx.out.integer(next);
 }
 
@@ -211,7 +211,7 @@ function hincrbyfloat(ctx: CommandContext): void {
   ops.push({ type: "put", key: fieldKey(meta, field), value: text });
   ops.push(metaOp(key, meta));
   ctx.write(ops);
-  typeEvent(ctx, "hash", "hincrbyfloat", key);
+  typeEvent(ctx, "hash", "hincrbyfloat", key, meta);
   ctx.out.bulk(text);
 }
 

@@ -73,7 +73,7 @@ export function pushValues(
   }
   ops.push(metaOp(key, m));
   ctx.write(ops);
-  typeEvent(ctx, "list", left ? "lpush" : "rpush", key);
+  typeEvent(ctx, "list", left ? "lpush" : "rpush", key, m);
   signalReady(ctx, key);
   return m.size;
 }

@@ -70,7 +70,7 @@ function sadd(ctx: CommandContext): void {
     meta.size += added;
     ops.push(metaOp(key, meta));
     ctx.write(ops);
-    typeEvent(ctx, "set", "sadd", key);
+    typeEvent(ctx, "set", "sadd", key, meta);
   }
   ctx.out.integer(added);
 }
@@ -227,7 +227,7 @@ function smove(ctx: CommandContext): void {
   ctx.write(ops);
   typeEvent(ctx, "set", "srem", src);
   if (from.size === 0) typeEvent(ctx, "generic", "del", src);
-  if (added) typeEvent(ctx, "set", "sadd", dst);
+  if (added) typeEvent(ctx, "set", "sadd", dst, to);
   ctx.out.integer(1);
 }
 
@@ -285,13 +285,14 @@ function setOpStore(ctx: CommandContext, op: SetOp, event: string): void {
     return ctx.out.integer(0);
   }
   const meta = createMeta(versions(ctx), dst, TYPE_SET, ops);
+  meta.created = !existed;
   for (const m of result) {
     ops.push({ type: "put", key: memberKey(SPACE_SET_MEMBER, meta.version, m), value: EMPTY });
   }
   meta.size = result.length;
   ops.push(metaOp(dst, meta));
   ctx.write(ops);
-  typeEvent(ctx, "set", event, dst);
+  typeEvent(ctx, "set", event, dst, meta);
   ctx.out.integer(result.length);
 }
 

@@ -115,7 +115,7 @@ export function zaddPairs(
     ops.push(metaOp(key, meta));
     ctx.write(ops);
   }
-  if (added > 0 || updated > 0) typeEvent(ctx, "zset", flags.incr ? "zincr" : "zadd", key);
+  if (added > 0 || updated > 0) typeEvent(ctx, "zset", flags.incr ? "zincr" : "zadd", key, meta);
   if (added > 0) signalReady(ctx, key);
   return { added, updated, score: last, meta };
 }

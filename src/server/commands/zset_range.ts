@@ -203,8 +203,9 @@ export function storeScored(
   items: Scored[],
   event: string,
 ): number {
+  const existed = ctx.server.db.getEntry(dst) !== undefined;
   if (items.length === 0) {
-    if (ctx.server.db.getEntry(dst) !== undefined) {
+    if (existed) {
       ctx.write([{ type: "delete", key: dst }]);
       typeEvent(ctx, "generic", "del", dst);
     }
@@ -212,11 +213,12 @@ export function storeScored(
   }
   const ops: WriteOp[] = [];
   const meta = createMeta(versions(ctx), dst, TYPE_ZSET, ops);
+  meta.created = !existed;
   for (const it of items) putMember(ops, meta, it.member, it.score, undefined);
   meta.size = items.length;
   ops.push(metaOp(dst, meta));
   ctx.write(ops);
-  typeEvent(ctx, "zset", event, dst);
+  typeEvent(ctx, "zset", event, dst, meta);
   signalReady(ctx, dst);
   return items.length;
 }
