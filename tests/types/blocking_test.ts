@@ -78,6 +78,7 @@ Deno.test("waiters are served oldest first; EXEC's pushes serve them after EXEC"
         return new RegExp(`name=w${i} .*cmd=brpop`).test(list);
       }, `waiter ${i}`);
     }
+    assertEquals(/blocked_clients:3\r\n/.test(await r.info("clients")), true);
     const res = await r.multi().lpush("q", "a", "b", "c").llen("q").exec();
     assertEquals(res!.map(([, v]) => v), [3, 3]);
     const got = await Promise.all(
@@ -85,6 +86,7 @@ Deno.test("waiters are served oldest first; EXEC's pushes serve them after EXEC"
     );
     assertEquals(got.map((s) => s.slice(-3, -2)), ["a", "b", "c"]);
     assertEquals(await r.exists("q"), 0);
+    assertEquals(/blocked_clients:0\r\n/.test(await r.info("clients")), true);
   } finally {
     for (const w of waiters) w.close();
     await closeRedis(r);

@@ -14,6 +14,7 @@ import { INFO_EXPIRY_EXACT_KEYS } from "../../limits.ts";
 import { USER_KEYS_END } from "../../keyspace/mod.ts";
 import { EXTRA_SECTIONS, extraInfoSection } from "../../export/info.ts";
 import { infoSectionNames, infoSectionOf } from "../info_sections.ts";
+import { registryFor } from "./blocking_registry.ts";
 
 /** Keys INFO's keyspace section counts exactly before it falls back to the engine's estimate. */
 export const INFO_KEYSPACE_COUNT_MAX = 100_000;
@@ -140,7 +141,7 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
       lines.push(
         ["connected_clients", s.clients.size],
         ["maxclients", s.config.maxClients],
-        ["blocked_clients", 0],
+        ["blocked_clients", registryFor(s.clients)?.count ?? 0],
         ["tracking_clients", 0],
         ["watching_clients", [...s.clients.values()].filter((c) => c.watched).length],
         ["total_watched_keys", s.watches.size],
