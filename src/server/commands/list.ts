@@ -24,6 +24,7 @@ import {
   specBuilder,
 } from "../context.ts";
 import { metaForWrite, readMeta, typeEvent } from "./_types.ts";
+import { keyId } from "../txn_overlay.ts";
 import { signalReady } from "./blocking_registry.ts";
 
 /** The key of item `index` (absolute) of a list. */
@@ -95,6 +96,7 @@ export function popValues(
   meta: TypeMeta,
   count: number,
   left: boolean,
+  events = true,
 ): Uint8Array[] {
   const n = Math.min(count, meta.size);
   const values = left
@@ -109,9 +111,14 @@ export function popValues(
   meta.size -= n;
   ops.push(metaOp(key, meta));
   ctx.write(ops);
+  if (events) popEvents(ctx, key, meta, left);
+  return values;
+}
+
+/** The events of a pop from `key` (and `del` when it emptied it). */
+function popEvents(ctx: CommandContext, key: Uint8Array, meta: TypeMeta, left: boolean): void {
   typeEvent(ctx, "list", left ? "lpop" : "rpop", key);
   if (meta.size === 0) typeEvent(ctx, "generic", "del", key);
-  return values;
 }
 
 function pop(ctx: CommandContext, left: boolean): void {
@@ -368,8 +375,11 @@ export function moveValue(
   if (dstEntry !== undefined && readMeta(ctx, dst, TYPE_LIST) === undefined) {
     throw new ReplyError(ERR_WRONGTYPE);
   }
-  const [value] = popValues(ctx, src, from, 1, fromLeft);
-  pushValues(ctx, dst, [value!], toLeft);
+  // Redis's order of events: the push to the destination, then the pop from the source.
+  const [value] = popValues(ctx, src, from, 1, fromLeft, false);
+  const sameKey = keyId(src) === keyId(dst);
+  pushValues(ctx, dst, [value!], toLeft, sameKey ? from : undefined);
+  popEvents(ctx, src, from, fromLeft);
   return value;
 }
 
