@@ -110,6 +110,7 @@ export function createMeta(
     size: 0,
     head: type === TYPE_LIST ? LIST_HEAD_INITIAL : 0,
     expireAtMs: 0,
+    created: true,
   };
 }
 

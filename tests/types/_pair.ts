@@ -8,7 +8,7 @@
 import { assertEquals } from "@std/assert";
 import { startTestServer, type TestServer } from "../server/_helpers.ts";
 import { type RedisServer, startRedisServer } from "../server/_redis.ts";
-import { runSteps, STANDARD_NORMALIZER, steps } from "./_compare.ts";
+import { runSteps, STANDARD_NORMALIZER, steps } from "../server/_compare.ts";
 
 /** Both servers. */
 export interface Pair {

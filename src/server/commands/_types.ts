@@ -18,6 +18,7 @@ import {
   type TypeMeta,
 } from "../../types/layout.ts";
 import { globMatch } from "../glob.ts";
+import { NOTIFY, notify } from "../notifications.ts";
 import { SCAN_COUNT_MAX } from "../../limits.ts";
 import { type CommandContext, ERR_SYNTAX, intArg, lower, ReplyError } from "../context.ts";
 
@@ -64,13 +65,24 @@ export function typeEvent(
   publishEvent(ctx, cls, event, key);
 }
 
-/** The pub/sub seam: keyspace notifications are published from here. */
+const EVENT_CLASSES: Record<EventClass | "new", number> = {
+  generic: NOTIFY.generic,
+  hash: NOTIFY.hash,
+  set: NOTIFY.set,
+  zset: NOTIFY.zset,
+  list: NOTIFY.list,
+  new: NOTIFY.new,
+};
+
+/** Publishes one keyspace notification (ARCHITECTURE.md § "Keyspace notifications"). */
 function publishEvent(
-  _ctx: CommandContext,
-  _cls: EventClass | "new",
-  _event: string,
-  _key: Uint8Array,
-): void {}
+  ctx: CommandContext,
+  cls: EventClass | "new",
+  event: string,
+  key: Uint8Array,
+): void {
+  notify(ctx, EVENT_CLASSES[cls], event, key);
+}
 
 const encoder = new TextEncoder();
 

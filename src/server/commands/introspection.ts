@@ -30,6 +30,8 @@ import { notifyMiss } from "../notifications.ts";
 import { compareBytes, hasPrefix } from "../../util/bytes.ts";
 import { ERR_RESERVED_KEY, isInternalKey, USER_KEYS_END } from "../../keyspace/mod.ts";
 import { KIND_META } from "../../util/entry.ts";
+import { isMemberType } from "../../types/keyspace_ops.ts";
+import { memberEncoding, memberMemoryUsage } from "../../types/introspect.ts";
 import { TsError } from "../../timeseries/mod.ts";
 import { countKeys } from "./keys.ts";
 
@@ -366,6 +368,9 @@ function memory(ctx: CommandContext): void | Promise<void> {
       if (isInternalKey(key)) throw new ReplyError(ERR_RESERVED_KEY);
       const e = ctx.server.db.getEntry(key);
       if (e === undefined) return out.null();
+      if (e.kind === KIND_META && isMemberType(e.value)) {
+        return out.integer(memberMemoryUsage(ctx.server.db, key, e));
+      }
       if (e.kind === KIND_META) return out.integer(seriesMemoryUsage(ctx, key));
       return out.integer(memoryUsage(key, e.value));
     }
@@ -427,6 +432,9 @@ function object(ctx: CommandContext): void {
   switch (sub) {
     case "encoding":
       // A module type's value (a time series) is a "raw" object in Redis.
+      if (e.kind === KIND_META && isMemberType(e.value)) {
+        return out.bulk(memberEncoding(ctx.server.db, e));
+      }
       return out.bulk(e.kind === KIND_META ? "raw" : stringEncoding(e.value));
     case "freq":
       // As Redis with a non-LFU policy: the only policy here is noeviction.
