@@ -34,6 +34,7 @@ import type { ExclusiveGate } from "./gate.ts";
 import type { HeldEvent } from "./notifications.ts";
 import type { RespWriter } from "./resp_writer.ts";
 import { keyId, TxnOverlay } from "./txn_overlay.ts";
+import { serveReadyKeys } from "./commands/blocking_registry.ts";
 
 /** `-EXECABORT …` after a refused queued command, exactly as Redis words it. */
 export const ERR_EXECABORT = "EXECABORT Transaction discarded because of previous errors.";
@@ -119,6 +120,8 @@ export class TxnContext implements CommandContext {
   readonly server: ServerState;
   /** Keyspace events of the queued commands, published once EXEC wrote its batch. */
   readonly heldEvents: HeldEvent[] = [];
+  /** Keys the transaction may have filled for blocked clients: served once its batch is written. */
+  readonly readyKeys: Uint8Array[] = [];
 
   /** A context over `overlay` writing replies to `out`. */
   constructor(
@@ -212,7 +215,11 @@ function runLocked(
       const running = host.runQueued(txCtx, queued[i]!);
       if (running !== undefined) return running.then(() => step(i + 1));
     }
-    if (commit(ctx, overlay, start)) state.notifier.release(ctx, txCtx.heldEvents);
+    if (commit(ctx, overlay, start)) {
+      state.notifier.release(ctx, txCtx.heldEvents);
+      // Blocked clients are served after the transaction, as Redis serves them after EXEC.
+      serveReadyKeys(ctx, txCtx.readyKeys);
+    }
     state.metrics.transactionsExecuted++;
     return undefined;
   };

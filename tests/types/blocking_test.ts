@@ -104,3 +104,30 @@ Deno.test("closing the server ends every wait with the timeout reply", async () 
   assertEquals(await reading, "*-1\r\n");
   raw.close();
 });
+
+Deno.test("a push inside an EXEC that also runs an asynchronous command serves the waiter after the commit", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port, { protocol: 2 });
+  const w = await RawClient.connect(t.port);
+  try {
+    await w.send(command("CLIENT", "SETNAME", "waiter"));
+    await w.readUntil((s) => s.includes("+OK"));
+    await w.send(command("BLPOP", "q", "0"));
+    await until(
+      async () => /name=waiter .*cmd=blpop/.test(String(await r.call("client", "list"))),
+      "block",
+    );
+    // KEYS runs asynchronously inside EXEC, after the staged push.
+    const res = await r.multi().rpush("q", "v").keys("*").exec();
+    assertEquals(res![0]![1], 1);
+    assertEquals(
+      await w.readUntil((s) => s.endsWith("$1\r\nv\r\n")),
+      "*2\r\n$1\r\nq\r\n$1\r\nv\r\n",
+    );
+    assertEquals(await r.exists("q"), 0);
+  } finally {
+    w.close();
+    await closeRedis(r);
+    await t.close();
+  }
+});

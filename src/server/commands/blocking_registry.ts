@@ -5,8 +5,8 @@
  * A write that may make a key non-empty (pushes, ZADD, *STORE, RENAME, COPY…) calls
  * `signalReady`; the waiters of that key are then served at once, synchronously, oldest first,
  * each with its own connection's context (its reply waits for its own pop to be durable), until
- * one finds the key empty. Inside MULTI/EXEC the serving waits for the end of the transaction's
- * synchronous run (a microtask), since the staged writes are not in the engine yet.
+ * one finds the key empty. Inside MULTI/EXEC the serving waits until EXEC has written its batch,
+ * since the staged writes are not in the engine before.
  *
  * Invariants:
  * - A waiter is in the queue of each of its keys until it is served, times out or is
@@ -130,12 +130,24 @@ export function registryFor(clients: object): BlockingRegistry | undefined {
   return registries.get(clients);
 }
 
+/** A transaction's context: keys it filled are served once its batch is written. */
+interface HoldingContext {
+  readyKeys?: Uint8Array[];
+}
+
 /** `key` may have become non-empty: serve who waits on it. */
 export function signalReady(ctx: CommandContext, key: Uint8Array): void {
   const r = registries.get(ctx.server.clients);
   if (r === undefined || !r.waiting(key)) return;
-  if ("overlay" in ctx) {
-    const copy = key.slice();
-    queueMicrotask(() => r.serve(copy));
-  } else r.serve(key);
+  const held = (ctx as HoldingContext).readyKeys;
+  // Inside EXEC the staged writes are not in the engine yet: EXEC serves after its commit.
+  if (held !== undefined) held.push(key.slice());
+  else r.serve(key);
+}
+
+/** Serves the waiters of `keys` (EXEC, after its batch was written). */
+export function serveReadyKeys(ctx: CommandContext, keys: readonly Uint8Array[]): void {
+  const r = registries.get(ctx.server.clients);
+  if (r === undefined) return;
+  for (const key of keys) r.serve(key);
 }
