@@ -21,6 +21,7 @@ const LAYERS: Record<string, number> = {
   replication: 6,
   verify: 6,
   timeseries: 7,
+  types: 7,
   salvage: 7,
   promql: 8,
   ingest: 8,
