@@ -34,18 +34,18 @@ export const SPACE_TS_STATE = 0x02;
 export const SPACE_TS_CHUNK = 0x03;
 /** Time series: the key of its log ops (never stored). */
 export const SPACE_TS_LOG = 0x04;
-/** Member types: version → user key (the list of every hash, set, sorted set and list). */
-export const SPACE_TYPES_REGISTRY = 0x10;
+/** Member types (0x20…; 0x10 and 0x11 are the fleet hub's): version → user key (the list of every hash, set, sorted set and list). */
+export const SPACE_TYPES_REGISTRY = 0x20;
 /** Hashes: version, field → value. */
-export const SPACE_HASH_FIELD = 0x11;
+export const SPACE_HASH_FIELD = 0x21;
 /** Sets: version, member → empty. */
-export const SPACE_SET_MEMBER = 0x12;
+export const SPACE_SET_MEMBER = 0x22;
 /** Sorted sets: version, member → score (f64 BE). */
-export const SPACE_ZSET_MEMBER = 0x13;
+export const SPACE_ZSET_MEMBER = 0x23;
 /** Sorted sets: version, encoded score, member → empty (the order by score). */
-export const SPACE_ZSET_SCORE = 0x14;
+export const SPACE_ZSET_SCORE = 0x24;
 /** Lists: version, index (u64 BE) → item. */
-export const SPACE_LIST_ITEM = 0x15;
+export const SPACE_LIST_ITEM = 0x25;
 
 /** Type bytes (first byte of a `KIND_META` value). On disk: never renumber. */
 export const TYPE_TIMESERIES = 1;

@@ -1,7 +1,7 @@
 /**
  * Garbage of the member types: the members of a version no key holds any more (its key was
  * deleted, overwritten, expired or emptied). DEL only tombstones the metadata record (O(1));
- * this sweep walks the registry (`0xFF 0x10 version → user key`) and deletes, in bounded
+ * this sweep walks the registry (`0xFF 0x20 version → user key`) and deletes, in bounded
  * rounds, the members of every version whose user key no longer holds it, then its registry
  * entry. ARCHITECTURE.md § "Member types" (garbage).
  *

@@ -7,7 +7,7 @@
  * Invariants:
  * - A key's members live only under its version: a new key of the same name (after DEL, SET,
  *   expiry) takes a new version and never sees them; DEL is one tombstone.
- * - The registry (`0xFF 0x10 version`) names the user key of every version that may still hold
+ * - The registry (`0xFF 0x20 version`) names the user key of every version that may still hold
  *   members; the garbage sweep (`gc.ts`) frees the members of versions no key holds any more.
  * - `size` in the metadata is the exact member count; a key whose last member goes is deleted.
  * - Reads are synchronous (`readRange`, paged): a command reads and writes with no await in
@@ -114,7 +114,7 @@ export function createMeta(
   };
 }
 
-/** `0xFF 0x10 version`: the registry entry of a version. */
+/** `0xFF 0x20 version`: the registry entry of a version. */
 export function registryKey(version: number): Uint8Array {
   return versionPrefix(SPACE_TYPES_REGISTRY, version);
 }

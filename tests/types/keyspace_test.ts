@@ -8,9 +8,9 @@ import { closeRedis, connectRedis, type Redis, startTestServer } from "../server
 import type { Database } from "../../src/mod.ts";
 import { TypeGarbageCollector } from "../../src/types/gc.ts";
 
-/** Internal member entries (everything from 0xFF 0x11 on). */
+/** Internal member entries (spaces 0x21…0x25). */
 function memberEntries(db: Database): number {
-  return db.readRange({ start: new Uint8Array([0xff, 0x11]), end: new Uint8Array([0xff, 0x20]) }, {
+  return db.readRange({ start: new Uint8Array([0xff, 0x21]), end: new Uint8Array([0xff, 0x30]) }, {
     limit: 10_000_000,
   }).length;
 }
