@@ -51,6 +51,7 @@ export async function ingestStoreBench(print: (row: Row) => void): Promise<Row[]
         const r = ingestSamples(store, {
           samples: batch.samples,
           seriesOf: (i) => batch.series[i]!,
+          ids: { of: batch.seriesIds, targets: batch.distinct },
           timestamps: batch.timestamps,
           values: batch.values,
         });

@@ -122,6 +122,7 @@ async function write(ctx: RequestContext, api: Api): Promise<Response> {
     ingestSamples(ctx.timeseries(), {
       samples: batch.samples,
       seriesOf: (i) => batch.series[i]!,
+      ids: { of: batch.seriesIds, targets: batch.distinct },
       timestamps: batch.timestamps,
       values: batch.values,
     })

@@ -109,6 +109,7 @@ const remoteWrite: Handler = async (ctx) => {
     ingestSamples(ctx.timeseries(), {
       samples: decoded.samples,
       seriesOf: (i) => targets[owner[i]!]!,
+      ids: { of: owner, targets },
       timestamps: decoded.timestamps,
       values: decoded.values,
     })

@@ -55,6 +55,10 @@ export interface InfluxBatch {
   samples: number;
   /** Series of sample i. */
   series: IngestSeries[];
+  /** The distinct series of the batch, in order of first appearance (a bad line's too). */
+  distinct: IngestSeries[];
+  /** Number of sample i's series in `distinct` (`series[i] === distinct[seriesIds[i]]`). */
+  seriesIds: Int32Array;
   /** Timestamp (ms) of sample i. */
   timestamps: Float64Array;
   /** Value of sample i. */
@@ -82,6 +86,11 @@ export function parsePrecision(p: string): InfluxPrecision | undefined {
 
 class LineError extends Error {}
 
+/** A series with its number in the batch's `distinct` list. */
+interface NumberedSeries extends IngestSeries {
+  readonly id: number;
+}
+
 interface Head {
   /** `<measurement>_`. */
   prefix: string;
@@ -89,13 +98,13 @@ interface Head {
   /** `{a="b"}` or `""`. */
   suffix: string;
   /** Field key → series (per head: the key depends on both). */
-  byField: Map<string, IngestSeries>;
+  byField: Map<string, NumberedSeries>;
   /**
    * The raw field keys and series of the last line with this head, by position: Telegraf
    * writes the same fields in the same order, so a key usually matches in place, compared
    * without slicing or hashing it.
    */
-  order: { raw: string; series: IngestSeries }[];
+  order: { raw: string; series: NumberedSeries }[];
 }
 
 const INT64_MAX = "9223372036854775807";
@@ -289,12 +298,16 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
   const heads = new Map<string, Head>();
   let cap = 1024;
   const series: IngestSeries[] = [];
+  const distinct: IngestSeries[] = [];
+  let ids = new Int32Array(cap);
   let timestamps = new Float64Array(cap);
   let values = new Float64Array(cap);
   let n = 0;
   const out: InfluxBatch = {
     samples: 0,
     series,
+    distinct,
+    seriesIds: ids,
     timestamps,
     values,
     errors: [],
@@ -310,6 +323,9 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
     const v = new Float64Array(cap);
     v.set(values);
     values = v;
+    const d = new Int32Array(cap);
+    d.set(ids);
+    ids = d;
   };
   let pos = 0;
   let lineNo = 0;
@@ -332,6 +348,7 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
   out.lines = lineNo;
   out.samples = n;
   out.series = series;
+  out.seriesIds = ids.subarray(0, n);
   out.timestamps = timestamps.subarray(0, n);
   out.values = values.subarray(0, n);
   return out;
@@ -399,7 +416,7 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
       }
       if (!isString) {
         const known = head.order[fields - 1];
-        let s1: IngestSeries | undefined;
+        let s1: NumberedSeries | undefined;
         if (known && known.raw.length === eq - keyStart && body.startsWith(known.raw, keyStart)) {
           s1 = known.series;
         } else {
@@ -407,13 +424,15 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
           s1 = head.byField.get(keyRaw);
           if (!s1) {
             const name = head.prefix + (escapes ? unescapeName(keyRaw) : keyRaw);
-            s1 = { key: name + head.suffix, name, labels: head.labels };
+            s1 = { key: name + head.suffix, name, labels: head.labels, id: distinct.length };
+            distinct.push(s1);
             head.byField.set(keyRaw, s1);
           }
           head.order[fields - 1] = { raw: keyRaw, series: s1 };
         }
         if (n === cap) grow();
         series[n] = s1;
+        ids[n] = s1.id;
         values[n] = value;
         n++;
       }

@@ -98,6 +98,42 @@ export class Batch {
     this.#logBytes += SAMPLE_LOG_BYTES;
   }
 
+  /**
+   * Appends `ts[from … to)` / `values[from … to)` to the head (applied now, logged): the same
+   * head bytes and log entry as that many `headUpsert`s, in one go. REQUIRES: the timestamps
+   * strictly increase, the first is newer than the series' newest sample.
+   */
+  headAppendRun(
+    series: Series,
+    ts: Float64Array,
+    values: Float64Array,
+    from: number,
+    to: number,
+  ): void {
+    const k = to - from;
+    if (k <= 0) return;
+    series.head.appendRun(ts, values, from, to);
+    series.markUncovered(this.seq);
+    const list = this.#list(series.version);
+    const last = list[list.length - 1];
+    let entry: LogEntry & { type: typeof ENTRY_SAMPLES };
+    if (last?.type === ENTRY_SAMPLES) entry = last;
+    else {
+      entry = { type: ENTRY_SAMPLES, version: series.version, ts: [], values: new Float64Array(0) };
+      list.push(entry);
+    }
+    const n = entry.ts.length;
+    if (n + k > entry.values.length) {
+      const grown = new Float64Array(Math.max(4, 2 * entry.values.length, n + k));
+      grown.set(entry.values.subarray(0, n));
+      entry.values = grown;
+    }
+    entry.values.set(values.subarray(from, to), n);
+    const list2 = entry.ts;
+    for (let i = from; i < to; i++) list2.push(ts[i]!);
+    this.#logBytes += k * SAMPLE_LOG_BYTES;
+  }
+
   /** Records an entry already applied to memory (DELETE, SEAL). */
   record(series: Series, entry: LogEntry): void {
     series.markUncovered(this.seq);

@@ -130,19 +130,10 @@ export function encodeLog(entries: readonly LogEntry[]): Uint8Array {
     out.byte(e.type);
     out.varint(e.version);
     switch (e.type) {
-      case ENTRY_SAMPLES: {
-        const n = e.ts.length;
-        out.varint(n);
-        let prev = 0;
-        for (let i = 0; i < n; i++) {
-          const t = e.ts[i]!;
-          if (i === 0) out.varint(t);
-          else out.svarint(t - prev);
-          out.f64From(e.values, i);
-          prev = t;
-        }
+      case ENTRY_SAMPLES:
+        out.varint(e.ts.length);
+        out.bytes(encodeSamples(e.ts, e.values));
         break;
-      }
       case ENTRY_DELETE:
         out.varint(e.from);
         out.varint(e.to);
@@ -156,6 +147,50 @@ export function encodeLog(entries: readonly LogEntry[]): Uint8Array {
     }
   }
   return out.finish();
+}
+
+/** Scratch space of `encodeSamples` (grown on demand, reused: a log op is encoded at once). */
+let scratch = new Uint8Array(1024);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The samples of a SAMPLES entry after its count: the first timestamp as a varint, each later
+ * one as the zigzag varint of its difference, each followed by its value's 8 bytes
+ * little-endian, copied byte by byte so a NaN keeps its payload. Returns a view of `scratch`
+ * valid until the next call. Bytes as `ByteWriter.varint`/`svarint`/`f64From` would write.
+ */
+function encodeSamples(ts: readonly number[], values: Float64Array): Uint8Array {
+  const n = ts.length;
+  // A varint of a safe integer or of a zigzag'ed difference takes at most 8 bytes.
+  if (scratch.length < n * 18) scratch = new Uint8Array(n * 36);
+  const buf = scratch;
+  const vb = new Uint8Array(values.buffer, values.byteOffset, n * 8);
+  let p = 0;
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const t = ts[i]!;
+    let z = i === 0 ? t : t - prev;
+    if (i > 0) z = z < 0 ? -2 * z - 1 : 2 * z;
+    while (z >= 0x80) {
+      buf[p++] = (z & 0x7f) | 0x80;
+      z = Math.floor(z / 128);
+    }
+    buf[p++] = z;
+    const o = 8 * i;
+    if (LITTLE_ENDIAN) {
+      buf[p] = vb[o]!;
+      buf[p + 1] = vb[o + 1]!;
+      buf[p + 2] = vb[o + 2]!;
+      buf[p + 3] = vb[o + 3]!;
+      buf[p + 4] = vb[o + 4]!;
+      buf[p + 5] = vb[o + 5]!;
+      buf[p + 6] = vb[o + 6]!;
+      buf[p + 7] = vb[o + 7]!;
+    } else for (let b = 0; b < 8; b++) buf[p + b] = vb[o + 7 - b]!;
+    p += 8;
+    prev = t;
+  }
+  return buf.subarray(0, p);
 }
 
 /** Decodes a log op value; throws `CorruptionError` on damage. */
