@@ -292,6 +292,35 @@ function isFloatText(s: string, from: number, to: number): boolean {
   return i === to;
 }
 
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/**
+ * The value of a plain decimal `s[from, to)` (`-12.345`, `7`, `.5`: sign, at most 15 digits,
+ * an optional point, no exponent), or NaN for anything else (left to `Number`). Exact: the
+ * digits as an integer and 10^k are both exact doubles (below 2^53 and 10^22), so their IEEE
+ * quotient is the correctly rounded value of the decimal, which is what `Number` returns.
+ */
+function decimalValue(s: string, from: number, to: number): number {
+  let i = from;
+  let c = s.charCodeAt(i);
+  const neg = c === 45;
+  if (neg || c === 43) i++;
+  let m = 0;
+  let digits = 0;
+  let point = -1;
+  for (; i < to; i++) {
+    c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      m = m * 10 + (c - 48);
+      digits++;
+    } else if (c === 46 && point < 0) point = digits;
+    else return NaN;
+  }
+  if (digits === 0 || digits > 15) return NaN;
+  const v = point < 0 ? m : m / POW10[digits - point]!;
+  return neg ? -v : v;
+}
+
 /** Parses a body; `nowMs` stamps lines without a timestamp. */
 export function parseInflux(body: string, precision: InfluxPrecision, nowMs: number): InfluxBatch {
   const escapes = body.indexOf("\\") >= 0;
@@ -498,6 +527,8 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
       }
       bad("field value");
     }
+    const quick = decimalValue(body, from, to);
+    if (quick === quick) return quick; // not NaN: a plain decimal, converted exactly
     if (!isFloatText(body, from, to)) bad("field value");
     const num = Number(body.slice(from, to));
     if (!Number.isFinite(num)) bad("field value (out of range)");

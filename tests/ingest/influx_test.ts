@@ -245,3 +245,36 @@ Deno.test("parseInflux() round-trips random names through the escaping rules (se
     assertEquals(b.timestamps[0], 5);
   }
 });
+
+Deno.test("parseInflux() reads float fields exactly as Number() does (seeded)", () => {
+  const seed = seedFromEnv();
+  console.log(`seed ${seed}`);
+  const rng = new Rng(seed);
+  const texts = [
+    "0",
+    "-0",
+    "+5",
+    "1.",
+    ".5",
+    "-.5",
+    "007",
+    "0.1",
+    "1e3",
+    "-1.5E-3",
+    "123456789012345",
+  ];
+  texts.push("1234567890123456", "0.000000000000001", "9007199254740993", "1.7976931348623157e308");
+  for (let k = 0; k < 3000; k++) {
+    const digits = Array.from({ length: 1 + rng.int(18) }, () => String(rng.int(10))).join("");
+    const at = rng.int(digits.length + 1);
+    const sign = ["", "-", "+"][rng.int(3)]!;
+    texts.push(sign + (rng.int(4) === 0 ? digits : `${digits.slice(0, at)}.${digits.slice(at)}`));
+  }
+  const body = texts.map((t, i) => `m v=${t} ${i}000000`).join("\n");
+  const b = parseInflux(body, "ns", NOW);
+  assertEquals(b.errors, []);
+  assertEquals(b.samples, texts.length);
+  for (let i = 0; i < texts.length; i++) {
+    assert(Object.is(b.values[i], Number(texts[i])), `${texts[i]}: ${b.values[i]}`);
+  }
+});
