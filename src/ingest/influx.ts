@@ -292,6 +292,9 @@ function isFloatText(s: string, from: number, to: number): boolean {
   return i === to;
 }
 
+/** Most samples `parseInflux` makes room for before it has seen them (then it grows). */
+const SAMPLES_GUESS_MAX = 1 << 20;
+
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
 /**
@@ -325,7 +328,9 @@ function decimalValue(s: string, from: number, to: number): number {
 export function parseInflux(body: string, precision: InfluxPrecision, nowMs: number): InfluxBatch {
   const escapes = body.indexOf("\\") >= 0;
   const heads = new Map<string, Head>();
-  let cap = 1024;
+  // Room for the samples a body of this size usually holds (a Telegraf field takes ~20
+  // characters), so that big batches rarely grow their columns.
+  let cap = Math.min(SAMPLES_GUESS_MAX, Math.max(1024, Math.ceil(body.length / 16)));
   const series: IngestSeries[] = [];
   const distinct: IngestSeries[] = [];
   let ids = new Int32Array(cap);
