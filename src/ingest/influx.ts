@@ -236,13 +236,14 @@ function timestampMs(s: string, from: number, to: number, precision: InfluxPreci
     : precision === "us" || precision === "u"
     ? 3
     : 0;
-  const text = () => s.slice(from, Math.min(to, from + 40));
   if (!scanInt(s, from, to, drop)) {
-    throw new LineError(`invalid timestamp ${JSON.stringify(text())}`);
+    throw new LineError(
+      `invalid timestamp ${JSON.stringify(s.slice(from, Math.min(to, from + 40)))}`,
+    );
   }
   const t = scanned;
   if (t.digits > 18 && !fitsDigits(s, from, to, INT64_MAX)) {
-    throw new LineError(`timestamp out of range: ${text()}`);
+    throw new LineError(`timestamp out of range: ${s.slice(from, Math.min(to, from + 40))}`);
   }
   let ms: number;
   if (drop > 0) ms = t.neg ? -t.head - (t.restNonZero ? 1 : 0) : t.head;
@@ -256,7 +257,9 @@ function timestampMs(s: string, from: number, to: number, precision: InfluxPreci
       : 3_600_000;
     ms = (t.neg ? -t.head : t.head) * mul;
   }
-  if (!Number.isSafeInteger(ms)) throw new LineError(`timestamp out of range: ${text()}`);
+  if (!Number.isSafeInteger(ms)) {
+    throw new LineError(`timestamp out of range: ${s.slice(from, Math.min(to, from + 40))}`);
+  }
   return ms;
 }
 
@@ -488,26 +491,36 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
     for (let i = firstSample; i < n; i++) timestamps[i] = ts;
   }
 
+  /** Refuses a field value (a function, not a closure made per field: fields are hot). */
+  function badField(what: string, from: number, to: number, keyFrom: number, keyTo: number): never {
+    throw new LineError(
+      `invalid ${what} ${JSON.stringify(body.slice(from, Math.min(to, from + 40)))} for ${
+        body.slice(keyFrom, keyTo)
+      }`,
+    );
+  }
+
   function fieldValue(from: number, to: number, keyFrom: number, keyTo: number): number {
     const last = body.charCodeAt(to - 1);
-    const bad: (what: string) => never = (what) => {
-      throw new LineError(
-        `invalid ${what} ${JSON.stringify(body.slice(from, Math.min(to, from + 40)))} for ${
-          body.slice(keyFrom, keyTo)
-        }`,
-      );
-    };
-    if (to <= from) bad("field value");
+    if (to <= from) badField("field value", from, to, keyFrom, keyTo);
     if (last === 105 || last === 117) {
       // 105 'i' (int64), 117 'u' (uint64)
       const ok = scanInt(body, from, to - 1, 0);
       const t = scanned;
       if (!ok || (last === 117 && body.charCodeAt(from) === 45)) {
-        bad(last === 105 ? "integer field value" : "unsigned field value");
+        badField(
+          last === 105 ? "integer field value" : "unsigned field value",
+          from,
+          to,
+          keyFrom,
+          keyTo,
+        );
       }
       if (t.digits <= 15) return t.neg ? -t.head : t.head;
       const max = last === 117 ? UINT64_MAX : t.neg ? INT64_MIN_ABS : INT64_MAX;
-      if (!fitsDigits(body, from, to - 1, max)) bad("integer field value (out of range)");
+      if (!fitsDigits(body, from, to - 1, max)) {
+        badField("integer field value (out of range)", from, to, keyFrom, keyTo);
+      }
       const num = Number(body.slice(from, to - 1));
       if (!Number.isSafeInteger(num)) out.inexactIntegers++;
       return num;
@@ -530,13 +543,13 @@ export function parseInflux(body: string, precision: InfluxPrecision, nowMs: num
         case "FALSE":
           return 0;
       }
-      bad("field value");
+      badField("field value", from, to, keyFrom, keyTo);
     }
     const quick = decimalValue(body, from, to);
     if (quick === quick) return quick; // not NaN: a plain decimal, converted exactly
-    if (!isFloatText(body, from, to)) bad("field value");
+    if (!isFloatText(body, from, to)) badField("field value", from, to, keyFrom, keyTo);
     const num = Number(body.slice(from, to));
-    if (!Number.isFinite(num)) bad("field value (out of range)");
+    if (!Number.isFinite(num)) badField("field value (out of range)", from, to, keyFrom, keyTo);
     return num;
   }
 }
