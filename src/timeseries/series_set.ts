@@ -139,6 +139,35 @@ export class Series {
   }
 }
 
+/**
+ * Sets a SAMPLES entry's samples in the head (those past the sealed boundary went into chunks).
+ * Stretches of appends go through `Head.appendRun`, which copies the values' bytes: a replayed
+ * or replicated staleness marker (a signalling NaN) keeps its bits, which a `number` passed to
+ * `upsert` may lose once V8 optimises the loop; it is also faster.
+ */
+function applySamples(series: Series, ts: readonly number[], values: Float64Array): void {
+  const head = series.head;
+  const after = series.stats.lastSealedTs;
+  const n = ts.length;
+  let i = 0;
+  while (i < n) {
+    const t = ts[i]!;
+    if (t <= after) {
+      i++;
+      continue;
+    }
+    if (head.count > 0 && t <= head.lastTs) {
+      head.upsert(t, values[i]!);
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && ts[j]! > ts[j - 1]!) j++;
+    head.appendRun(Float64Array.from(ts.slice(i, j)), values.subarray(i, j), 0, j - i);
+    i = j;
+  }
+}
+
 /** Every series, indexed. */
 export class SeriesSet {
   readonly #byVersion = new Map<number, Series>();
@@ -215,12 +244,7 @@ export class SeriesSet {
       switch (e.type) {
         case ENTRY_SAMPLES: {
           if (!series) break;
-          const head = series.head;
-          const after = series.stats.lastSealedTs;
-          for (let i = 0; i < e.ts.length; i++) {
-            // Samples at or before the sealed boundary went into chunks, not the head.
-            if (e.ts[i]! > after) head.upsert(e.ts[i]!, e.values[i]!);
-          }
+          applySamples(series, e.ts, e.values);
           series.markUncovered(seq);
           break;
         }
