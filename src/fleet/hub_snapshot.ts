@@ -15,21 +15,16 @@
  */
 
 import type { FileSystem } from "../fs/mod.ts";
-import { joinPath } from "../fs/mod.ts";
-import { decodeManifest, type ManifestState, tableFileName } from "../manifest/mod.ts";
+import { decodeManifest, type ManifestState } from "../manifest/mod.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import {
-  decodeFileChunk,
   decodeSnapshotBegin,
-  encodeFileFetch,
   type Frame,
-  FRAME_FILE_CHUNK,
-  FRAME_FILE_FETCH,
   FRAME_SNAPSHOT_BEGIN,
   FRAME_SNAPSHOT_REQUEST,
 } from "../replication/frame.ts";
-import { fileCrc } from "../replication/snapshot.ts";
+import { clearStaging, stageSnapshotTables } from "../replication/snapshot_fetch.ts";
 import { BlockCache, Table } from "../sstable/mod.ts";
 import { equalBytes } from "../util/bytes.ts";
 import type { SiteApplier } from "./hub_apply.ts";
@@ -78,12 +73,7 @@ async function fetchFiles(
   ) {
     throw new ProtocolError("Cannot accept snapshot: manifest, edge and file list disagree");
   }
-  fs.mkdirp(staging);
-  for (const name of fs.readDir(staging)) {
-    const n = Number(name.split(".")[0]);
-    const kept = name.endsWith(".sst.part") || name.endsWith(".sst");
-    if (!listed.has(n) || !kept) fs.remove(joinPath(staging, name));
-  }
+  clearStaging(fs, staging, begin.files);
   const bytes = begin.files.reduce((sum, f) => sum + f.sizeBytes, 0);
   link.log("info", "receiving a site snapshot", {
     site: link.site,
@@ -91,61 +81,7 @@ async function fetchFiles(
     files: begin.files.length,
     bytes,
   });
-  const staged = new Map<number, string>();
-  for (const f of begin.files) {
-    const name = tableFileName(f.fileNumber);
-    const done = joinPath(staging, name);
-    if (fs.stat(done) !== undefined) {
-      const have = fileCrc(fs, done);
-      if (have.crc === f.crc && have.sizeBytes === f.sizeBytes) {
-        staged.set(f.fileNumber, done);
-        continue;
-      }
-      fs.remove(done);
-    }
-    const part = joinPath(staging, `${name}.part`);
-    let offset = fs.stat(part)?.size ?? 0;
-    if (offset > f.sizeBytes) {
-      fs.remove(part);
-      offset = 0;
-    }
-    const file = fs.open(part, { write: true, create: true });
-    try {
-      // Bounded: every pass writes at least one byte of the file.
-      while (offset < f.sizeBytes) {
-        link.send(
-          FRAME_FILE_FETCH,
-          encodeFileFetch({ fileNumber: f.fileNumber, offset, maxBytes: link.fetchBytes }),
-        );
-        const frame = await link.nextWork();
-        if (frame.type !== FRAME_FILE_CHUNK) {
-          throw new ProtocolError(`Expected FILE_CHUNK, got frame type ${frame.type}`);
-        }
-        const chunk = decodeFileChunk(frame.body);
-        if (
-          chunk.fileNumber !== f.fileNumber || chunk.offset !== offset ||
-          chunk.data.length === 0 || offset + chunk.data.length > f.sizeBytes
-        ) {
-          throw new ProtocolError(`Cannot accept FILE_CHUNK of ${name} at ${chunk.offset}`);
-        }
-        file.writeAt(chunk.data, offset);
-        offset += chunk.data.length;
-      }
-      file.sync();
-    } finally {
-      file.close();
-    }
-    const got = fileCrc(fs, part);
-    if (got.crc !== f.crc || got.sizeBytes !== f.sizeBytes) {
-      fs.remove(part);
-      throw new ProtocolError(
-        `Cannot accept snapshot file ${name}: checksum mismatch (it is fetched again whole)`,
-      );
-    }
-    fs.rename(part, done);
-    staged.set(f.fileNumber, done);
-  }
-  fs.syncDir(staging);
+  const { staged } = await stageSnapshotTables(fs, staging, begin.files, link);
   return { manifest, seq: begin.seq, staged, bytes };
 }
 
