@@ -31,7 +31,13 @@ import {
 } from "../limits.ts";
 import { ERROR_REFUSED, ERROR_SHUTDOWN, parseHexId } from "../replication/frame.ts";
 import type { Refusal } from "../replication/handshake.ts";
-import { type LogFields, type Logger, type LogLevel, silentLogger } from "../util/log.ts";
+import {
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+  ThrottledLog,
+} from "../util/log.ts";
 import { acceptLoop } from "../util/net.ts";
 import { hex } from "./frames.ts";
 import { SiteApplier, TrustedWriter } from "./hub_apply.ts";
@@ -228,8 +234,7 @@ class Hub implements FleetHub, HubCore {
   #closed: Promise<void> | undefined;
   #dirty = true;
   #statusWrittenMs = 0;
-  #preAuthLoggedMs = 0;
-  #preAuthSuppressed = 0;
+  readonly #preAuthLog: ThrottledLog;
   #partialBytes = 0;
   #sitesReadMs = 0;
 
@@ -237,6 +242,7 @@ class Hub implements FleetHub, HubCore {
     this.db = db;
     this.fs = replicationPort(db).fileSystem;
     this.logger = options.logger ?? silentLogger;
+    this.#preAuthLog = new ThrottledLog(this.logger, PRE_AUTH_LOG_INTERVAL_MS);
     this.timeseries = options.timeseries;
     this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS_DEFAULT;
     this.idleTimeoutMs = options.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT;
@@ -395,18 +401,7 @@ class Hub implements FleetHub, HubCore {
   }
 
   logPreAuth(message: string, fields: LogFields, level: LogLevel = "warn"): void {
-    const now = Date.now();
-    if (now - this.#preAuthLoggedMs < PRE_AUTH_LOG_INTERVAL_MS) {
-      this.#preAuthSuppressed++;
-      this.logger("debug", message, fields);
-      return;
-    }
-    this.logger(level, message, {
-      ...fields,
-      ...(this.#preAuthSuppressed > 0 ? { suppressed: this.#preAuthSuppressed } : {}),
-    });
-    this.#preAuthLoggedMs = now;
-    this.#preAuthSuppressed = 0;
+    this.#preAuthLog.log(level, message, fields);
   }
 
   admit(session: HubSession, site: SiteState): Refusal | undefined {

@@ -18,7 +18,13 @@ import { acceptLoop } from "../util/net.ts";
 import { Database } from "../engine/mod.ts";
 import { replicationPort } from "../engine/mod.ts";
 import { RealFs } from "../fs/mod.ts";
-import { type LogFields, type Logger, type LogLevel, silentLogger } from "../util/log.ts";
+import {
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  silentLogger,
+  ThrottledLog,
+} from "../util/log.ts";
 import type { FeedPosition } from "./feed.ts";
 import { ERROR_REFUSED, ERROR_SHUTDOWN, hexId } from "./frame.ts";
 import { hashToken, type LeaderFacts, type Refusal } from "./handshake.ts";
@@ -188,8 +194,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
   #closed: Promise<void> | undefined;
   #registryDirty = false;
   #acceptLoop: Promise<void>;
-  #preAuthLoggedMs = 0;
-  #preAuthSuppressed = 0;
+  readonly #preAuthLog: ThrottledLog;
 
   constructor(
     db: Database,
@@ -201,6 +206,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
     this.db = db;
     this.registry = registry;
     this.logger = options.logger ?? silentLogger;
+    this.#preAuthLog = new ThrottledLog(this.logger, PRE_AUTH_LOG_INTERVAL_MS);
     this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS_DEFAULT;
     this.idleTimeoutMs = options.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
@@ -291,18 +297,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
   }
 
   logPreAuth(message: string, fields: LogFields, level: LogLevel = "warn"): void {
-    const now = Date.now();
-    if (now - this.#preAuthLoggedMs < PRE_AUTH_LOG_INTERVAL_MS) {
-      this.#preAuthSuppressed++;
-      this.logger("debug", message, fields);
-      return;
-    }
-    this.logger(level, message, {
-      ...fields,
-      ...(this.#preAuthSuppressed > 0 ? { suppressed: this.#preAuthSuppressed } : {}),
-    });
-    this.#preAuthLoggedMs = now;
-    this.#preAuthSuppressed = 0;
+    this.#preAuthLog.log(level, message, fields);
   }
 
   facts(): LeaderFacts {

@@ -158,3 +158,36 @@ export function parseLogfmt(line: string): Record<string, string> | undefined {
   }
   return out;
 }
+
+/**
+ * At most one line per `intervalMs` at the asked level; the lines in between go out at debug
+ * and the next one carries `suppressed=<count>`. Used for what unauthenticated peers can make a
+ * server say (a flood of bad handshakes must not flood the log).
+ */
+export class ThrottledLog {
+  readonly #logger: Logger;
+  readonly #intervalMs: number;
+  #loggedMs = 0;
+  #suppressed = 0;
+
+  constructor(logger: Logger, intervalMs: number) {
+    this.#logger = logger;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** Logs `message` at `level`, or at debug within the interval of the last one. */
+  log(level: LogLevel, message: string, fields: LogFields): void {
+    const now = Date.now();
+    if (now - this.#loggedMs < this.#intervalMs) {
+      this.#suppressed++;
+      this.#logger("debug", message, fields);
+      return;
+    }
+    this.#logger(level, message, {
+      ...fields,
+      ...(this.#suppressed > 0 ? { suppressed: this.#suppressed } : {}),
+    });
+    this.#loggedMs = now;
+    this.#suppressed = 0;
+  }
+}

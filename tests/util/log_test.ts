@@ -1,7 +1,14 @@
 /** The log line formats: strict logfmt and JSON lines that journald, Loki and Vector parse. */
 
 import { assertEquals } from "@std/assert";
-import { formatJsonLogLine, formatLogLine, parseLogfmt } from "../../src/util/log.ts";
+import {
+  formatJsonLogLine,
+  formatLogLine,
+  type LogFields,
+  type LogLevel,
+  parseLogfmt,
+  ThrottledLog,
+} from "../../src/util/log.ts";
 
 const NOW = new Date("2026-11-29T22:09:21.123Z");
 
@@ -66,4 +73,28 @@ Deno.test("formatJsonLogLine writes one JSON object per line", () => {
 Deno.test("parseLogfmt refuses lines that are not logfmt", () => {
   assertEquals(parseLogfmt("2026-11-29 info listening"), undefined);
   assertEquals(parseLogfmt('msg="unterminated'), undefined);
+});
+
+Deno.test("ThrottledLog: one line per interval at its level, the rest at debug, then the count", () => {
+  const lines: [LogLevel, string, LogFields | undefined][] = [];
+  const log = new ThrottledLog(
+    (level, message, fields) => lines.push([level, message, fields]),
+    60_000,
+  );
+  log.log("warn", "bad handshake", { addr: "a" });
+  log.log("warn", "bad handshake", { addr: "b" });
+  log.log("warn", "bad handshake", { addr: "c" });
+  assertEquals(lines, [
+    ["warn", "bad handshake", { addr: "a" }],
+    ["debug", "bad handshake", { addr: "b" }],
+    ["debug", "bad handshake", { addr: "c" }],
+  ]);
+  const eager = new ThrottledLog(
+    (level, message, fields) => lines.push([level, message, fields]),
+    0,
+  );
+  lines.length = 0;
+  eager.log("warn", "x", {});
+  eager.log("info", "x", {});
+  assertEquals(lines.map(([level]) => level), ["warn", "info"]);
 });
