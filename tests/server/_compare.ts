@@ -26,7 +26,8 @@ export interface Step {
 /**
  * Parses `"A: set k v"` lines (shell-like quoting with "" and '') into steps; `A!: cmd` sends
  * without synchronising afterwards (for commands whose effect a sentinel would disturb, such
- * as a slow log about to be read).
+ * as a slow log about to be read). `~: sleep MS` waits (so that a `px 1` key has certainly
+ * expired on both servers, whatever the speed of the steps in between).
  */
 export function steps(text: string): Step[] {
   const out: Step[] = [];
@@ -118,6 +119,10 @@ export async function runSteps(port: number, list: Step[]): Promise<Map<string, 
   let sync = 0;
   try {
     for (const step of list) {
+      if (step.conn === "~") {
+        await new Promise((r) => setTimeout(r, Number(decoder.decode(step.args[1]))));
+        continue;
+      }
       let c = conns.get(step.conn);
       if (c === undefined) conns.set(step.conn, c = await open(port));
       const name = step.args[0] === undefined ? "" : decoder.decode(step.args[0]).toLowerCase();

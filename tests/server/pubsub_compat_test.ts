@@ -207,6 +207,7 @@ Deno.test("keyspace notifications: only K, only E, class filters, expired on acc
     Z: set k v
     Z: config set notify-keyspace-events Ex
     Z: set e v px 1
+    ~: sleep 5
     Z: get e
     `,
   );
