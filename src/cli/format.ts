@@ -41,20 +41,52 @@ export function formatReply(reply: RespReply): string {
       return `(integer) ${reply.value}`;
     case "bulk":
       return reply.value === null ? "(nil)" : quoteBytes(reply.value);
+    case "double":
+      return `(double) ${formatDouble(reply.value)}`;
+    case "boolean":
+      return reply.value ? "(true)" : "(false)";
     case "array": {
       if (reply.value === null) return "(nil)";
-      if (reply.value.length === 0) return "(empty array)";
-      const width = String(reply.value.length).length;
-      const lines: string[] = [];
-      reply.value.forEach((item, i) => {
-        const label = `${String(i + 1).padStart(width)}) `;
-        const pad = " ".repeat(label.length);
-        const inner = formatReply(item).split("\n");
-        lines.push(label + inner[0], ...inner.slice(1).map((l) => pad + l));
-      });
-      return lines.join("\n");
+      const set = reply.resp3 === "set";
+      if (reply.value.length === 0) {
+        return set ? "(empty set)" : reply.resp3 === "push" ? "(empty push)" : "(empty array)";
+      }
+      return numbered(reply.value.map((item) => formatReply(item)), set ? "~" : ")");
+    }
+    case "map": {
+      if (reply.value.length === 0) return "(empty hash)";
+      return numbered(
+        reply.value.map(([k, v]) => {
+          const key = formatReply(k);
+          const pad = " ".repeat(key.length + 4);
+          const [first, ...rest] = formatReply(v).split("\n");
+          return [`${key} => ${first}`, ...rest.map((l) => pad + l)].join("\n");
+        }),
+        "#",
+      );
     }
   }
+}
+
+/** Items labelled `1) `, `2) ` (or `1~ ` for a set, `1# ` for a map), nested lines indented. */
+function numbered(items: string[], mark: string): string {
+  const width = String(items.length).length;
+  const lines: string[] = [];
+  items.forEach((text, i) => {
+    const label = `${String(i + 1).padStart(width)}${mark} `;
+    const pad = " ".repeat(label.length);
+    const inner = text.split("\n");
+    lines.push(label + inner[0], ...inner.slice(1).map((l) => pad + l));
+  });
+  return lines.join("\n");
+}
+
+/** A double as RESP3 writes it (`inf`, `-inf`, `nan`, or the shortest decimal). */
+function formatDouble(n: number): string {
+  if (Number.isNaN(n)) return "nan";
+  if (n === Infinity) return "inf";
+  if (n === -Infinity) return "-inf";
+  return String(n);
 }
 
 /** Bytes as a JSON value: a string when they are UTF-8, else `{ "base64": … }`. */
@@ -84,6 +116,18 @@ export function replyToJson(reply: RespReply): unknown {
       return reply.value === null ? null : bytesToJson(reply.value);
     case "array":
       return reply.value === null ? null : reply.value.map(replyToJson);
+    case "double":
+      return Number.isFinite(reply.value) ? reply.value : formatDouble(reply.value);
+    case "boolean":
+      return reply.value;
+    case "map": {
+      // An object when every key is text, as a RESP3 map from Redis always has; else pairs.
+      const keys = reply.value.map(([k]) => replyToJson(k));
+      if (keys.every((k) => typeof k === "string")) {
+        return Object.fromEntries(reply.value.map(([, v], i) => [keys[i], replyToJson(v)]));
+      }
+      return reply.value.map(([k, v]) => [replyToJson(k), replyToJson(v)]);
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * A minimal RESP2 client for the CLI: encodes commands as multibulk arrays, pipelines them
+ * A minimal RESP client for the CLI: encodes commands as multibulk arrays, pipelines them
  * and reads the replies with `ReplyReader`. The server's `RespParser` parses requests only
- * (arrays of bulk strings), so replies need this small reader of their own.
+ * (arrays of bulk strings), so replies need this small reader of their own. It reads RESP2
+ * and, after a user types `HELLO 3` at the prompt, RESP3's types too.
  *
  * Invariants:
  * - Replies come back in the order the commands were sent; `pipeline` returns one per command.
@@ -14,13 +15,20 @@
 import { ProtocolError } from "../errors.ts";
 import { RESP_BULK_SIZE_BYTES_MAX } from "../limits.ts";
 
-/** One reply. RESP2 only: the CLI never sends `HELLO 3`. */
+/**
+ * One reply. RESP3's types map onto RESP2's where they mean the same to a reader (null →
+ * a null bulk, big number → integer, verbatim string → bulk, blob error → error); sets and
+ * out-of-band pushes are arrays marked with `resp3`, so code that reads arrays reads them too.
+ */
 export type RespReply =
   | { kind: "simple"; value: string }
   | { kind: "error"; value: string }
   | { kind: "integer"; value: bigint }
   | { kind: "bulk"; value: Uint8Array | null }
-  | { kind: "array"; value: RespReply[] | null };
+  | { kind: "array"; value: RespReply[] | null; resp3?: "set" | "push" }
+  | { kind: "double"; value: number }
+  | { kind: "boolean"; value: boolean }
+  | { kind: "map"; value: [RespReply, RespReply][] };
 
 /** Deepest nesting of arrays accepted in a reply (SCAN replies nest 2 deep). */
 export const REPLY_DEPTH_MAX = 16;
@@ -67,7 +75,12 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 interface Frame {
   items: RespReply[];
   left: number;
+  /** What the aggregate is: `*` array, `~` set, `>` push, `%` map, `|` attribute. */
+  type: number;
 }
+
+/** RESP3 aggregate types whose elements the reader collects, by type byte. */
+const AGGREGATES = new Set([42, /* * */ 126, /* ~ */ 62, /* > */ 37, /* % */ 124 /* | */]);
 
 /**
  * An incremental RESP2 reply reader: `push` received bytes, then call `next` until it returns
@@ -114,7 +127,7 @@ export class ReplyReader {
       const type = this.#buf[pos]!;
       const line = decoder.decode(this.#buf.subarray(pos + 1, lineEnd));
       pos = lineEnd + 2;
-      let reply: RespReply;
+      let reply: RespReply | undefined;
       if (type === 43 /* + */) reply = { kind: "simple", value: line };
       else if (type === 45 /* - */) reply = { kind: "error", value: line };
       else if (type === 58 /* : */) {
@@ -128,14 +141,41 @@ export class ReplyReader {
           reply = { kind: "bulk", value: this.#buf.slice(pos, pos + n) };
           pos += n + 2;
         }
-      } else if (type === 42 /* * */) {
-        const n = lengthOf(line, REPLY_ARRAY_LENGTH_MAX);
-        if (n <= 0) reply = { kind: "array", value: n < 0 ? null : [] };
+      } else if (type === 40 /* ( big number */) {
+        if (!/^-?\d+$/.test(line)) throw new ProtocolError(`Bad big number reply: ${line}`);
+        reply = { kind: "integer", value: BigInt(line) };
+      } else if (type === 95 /* _ null */) {
+        if (line !== "") throw new ProtocolError(`Bad null reply: ${line}`);
+        reply = { kind: "bulk", value: null };
+      } else if (type === 35 /* # boolean */) {
+        if (line !== "t" && line !== "f") throw new ProtocolError(`Bad boolean reply: ${line}`);
+        reply = { kind: "boolean", value: line === "t" };
+      } else if (type === 44 /* , double */) {
+        reply = { kind: "double", value: parseDouble(line) };
+      } else if (type === 61 /* = verbatim */ || type === 33 /* ! blob error */) {
+        const n = lengthOf(line, RESP_BULK_SIZE_BYTES_MAX);
+        if (n < 0) throw new ProtocolError(`Bad length in reply: ${line}`);
+        if (this.#end < pos + n + 2) return undefined;
+        const body = this.#buf.slice(pos, pos + n);
+        pos += n + 2;
+        if (type === 33) reply = { kind: "error", value: decoder.decode(body) };
         else {
+          // A verbatim string starts with its three-letter format and a colon (`txt:`).
+          if (n < 4 || body[3] !== 58) throw new ProtocolError("Bad verbatim string reply");
+          reply = { kind: "bulk", value: body.slice(4) };
+        }
+      } else if (AGGREGATES.has(type)) {
+        const pairs = type === 37 || type === 124;
+        const n = lengthOf(line, pairs ? REPLY_ARRAY_LENGTH_MAX / 2 : REPLY_ARRAY_LENGTH_MAX);
+        if (n < 0 && type !== 42) throw new ProtocolError(`Bad length in reply: ${line}`);
+        if (n <= 0) {
+          if (type === 124) continue; // An empty attribute annotates the reply that follows.
+          reply = emptyAggregate(type, n < 0);
+        } else {
           if (stack.length >= REPLY_DEPTH_MAX) {
             throw new ProtocolError(`Reply nested deeper than ${REPLY_DEPTH_MAX} arrays`);
           }
-          stack.push({ items: [], left: n });
+          stack.push({ items: [], left: pairs ? 2 * n : n, type });
           continue;
         }
       } else {
@@ -155,8 +195,15 @@ export class ReplyReader {
         top.left--;
         if (top.left > 0) break;
         stack.pop();
-        reply = { kind: "array", value: top.items };
+        if (top.type === 124) {
+          // An attribute (`|`) is metadata about the next reply, which the CLI does not show:
+          // drop it and go on reading the reply it annotates.
+          reply = undefined;
+          break;
+        }
+        reply = aggregate(top);
       }
+      if (reply === undefined) continue;
     }
   }
 
@@ -171,6 +218,36 @@ export class ReplyReader {
     }
     return -1;
   }
+}
+
+/** A finished aggregate as a reply. */
+function aggregate(frame: Frame): RespReply {
+  if (frame.type === 37) {
+    const pairs: [RespReply, RespReply][] = [];
+    for (let i = 0; i < frame.items.length; i += 2) {
+      pairs.push([frame.items[i]!, frame.items[i + 1]!]);
+    }
+    return { kind: "map", value: pairs };
+  }
+  if (frame.type === 126) return { kind: "array", value: frame.items, resp3: "set" };
+  if (frame.type === 62) return { kind: "array", value: frame.items, resp3: "push" };
+  return { kind: "array", value: frame.items };
+}
+
+/** An aggregate of no elements (or RESP2's null array). */
+function emptyAggregate(type: number, isNull: boolean): RespReply {
+  return isNull ? { kind: "array", value: null } : aggregate({ items: [], left: 0, type });
+}
+
+/** A RESP3 double: decimal, `inf`, `-inf` or `nan`. */
+function parseDouble(line: string): number {
+  if (line === "inf") return Infinity;
+  if (line === "-inf") return -Infinity;
+  if (line === "nan") return NaN;
+  if (!/^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/.test(line)) {
+    throw new ProtocolError(`Bad double reply: ${line}`);
+  }
+  return Number(line);
 }
 
 function lengthOf(line: string, max: number): number {

@@ -118,3 +118,53 @@ Deno.test("splitCommand lets global flags come before the command", () => {
 Deno.test("escapeGlob makes a prefix match only itself", () => {
   assertEquals(escapeGlob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
 });
+
+Deno.test("ReplyReader reads RESP3's types whatever the chunking", () => {
+  const bytes = enc.encode(
+    "%2\r\n+a\r\n:1\r\n+b\r\n~1\r\n,-1.5e3\r\n" + // a map holding a set of one double
+      "_\r\n#t\r\n#f\r\n,inf\r\n(12345678901234567890\r\n=8\r\ntxt:hi\r\n\r\n!5\r\nERR x\r\n" +
+      "|1\r\n+ttl\r\n:3\r\n$1\r\nv\r\n" + // an attribute, dropped, then the reply it annotates
+      ">2\r\n+message\r\n$1\r\nm\r\n%0\r\n~0\r\n",
+  );
+  const expected: RespReply[] = [
+    {
+      kind: "map",
+      value: [
+        [{ kind: "simple", value: "a" }, { kind: "integer", value: 1n }],
+        [{ kind: "simple", value: "b" }, {
+          kind: "array",
+          value: [{ kind: "double", value: -1500 }],
+          resp3: "set",
+        }],
+      ],
+    },
+    { kind: "bulk", value: null },
+    { kind: "boolean", value: true },
+    { kind: "boolean", value: false },
+    { kind: "double", value: Infinity },
+    { kind: "integer", value: 12345678901234567890n },
+    { kind: "bulk", value: enc.encode("hi\r\n") },
+    { kind: "error", value: "ERR x" },
+    { kind: "bulk", value: enc.encode("v") },
+    {
+      kind: "array",
+      value: [{ kind: "simple", value: "message" }, { kind: "bulk", value: enc.encode("m") }],
+      resp3: "push",
+    },
+    { kind: "map", value: [] },
+    { kind: "array", value: [], resp3: "set" },
+  ];
+  for (const size of [1, 2, 5, 1000]) assertEquals(readAll(bytes, size), expected);
+  assertEquals(formatReply(expected[0]!), "1# a => (integer) 1\n2# b => 1~ (double) -1500");
+  assertEquals(replyToJson(expected[0]!), { a: 1, b: [-1500] });
+  assertEquals(formatReply(expected[10]!), "(empty hash)");
+  assertEquals(formatReply(expected[11]!), "(empty set)");
+});
+
+Deno.test("ReplyReader rejects malformed RESP3 replies", () => {
+  for (const bad of [",1.2.3\r\n", "#x\r\n", "_x\r\n", "%-1\r\n", "=2\r\nab\r\n", "(1x\r\n"]) {
+    const reader = new ReplyReader();
+    reader.push(enc.encode(bad));
+    assertThrows(() => reader.next(), ProtocolError, undefined, bad);
+  }
+});
