@@ -1,8 +1,9 @@
 /**
  * `serve --remote-write`: a real `cityhall serve` ships what Telegraf-style Influx writes stored
  * to a real Prometheus 2.42 started with `--web.enable-remote-write-receiver`; the receiver is
- * killed and comes back (same data directory, same port), CityHall is restarted in between, and
- * Prometheus must end up with every sample exactly once. Then the retry rules against a
+ * killed for over two minutes while samples keep arriving and comes back (same data directory,
+ * same port), CityHall is restarted in between, and Prometheus must end up with every sample
+ * exactly once. Then the retry rules against a
  * receiver served by the test: 429 with Retry-After and 5xx are retried, other 4xx are skipped
  * and counted, and the position file survives.
  */
@@ -20,6 +21,8 @@ import { silentLogger } from "../../src/util/log.ts";
 import { parseFilters } from "../../src/timeseries/labels.ts";
 
 const enc = new TextEncoder();
+/** How long each of the two down phases lasts (before and after CityHall's restart). */
+const DOWN_PHASE_MS = 65_000;
 
 async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 90_000) {
   const deadline = Date.now() + ms;
@@ -137,19 +140,31 @@ Deno.test({
         async () => (await samplesIn(prometheus, t0, t0 + next * 1000)).length === next,
       );
 
-      // The receiver goes down; CityHall keeps accepting and retrying.
+      // The receiver goes down for minutes; CityHall keeps accepting and retrying, backing off
+      // (capped) rather than hammering it, across a restart of its own.
       prom.kill("SIGKILL");
       await prom.status;
+      const downFor = async (ms: number) => {
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          await writeMore(2);
+          await new Promise((r) => setTimeout(r, 3000));
+        }
+      };
       await writeMore(20);
       await until("the exporter retrying", async () => {
         const i = await info(serve!.port, "remote_write");
         return i.target0_retrying === "1" && Number(i.target0_retries) >= 2;
       });
+      await downFor(DOWN_PHASE_MS);
       // CityHall restarts while the receiver is still down: the position is on disk.
       await serve.stop();
       serve = await startServe(`${dir}/data`, args);
-      await writeMore(20);
-      await new Promise((r) => setTimeout(r, 3000));
+      await downFor(DOWN_PHASE_MS);
+      const retries = Number((await info(serve.port, "remote_write")).target0_retries);
+      // Over a minute of 500 ms doubling to a 30 s cap is about 8 tries; a loop without
+      // backoff would make thousands.
+      assert(retries >= 2 && retries <= 30, `retries while down: ${retries}`);
       prom = startPrometheus(dir, promPort);
       await until(
         "every sample in Prometheus after it came back",
