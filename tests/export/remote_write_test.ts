@@ -177,6 +177,11 @@ Deno.test({
         `${prometheus}/api/v1/series?match[]=${encodeURIComponent("sensor_value")}`,
       );
       assertEquals((await z.json()).data.map((s: { site: string }) => s.site), ["a"]);
+      // Prometheus stores a batch before its answer reaches the exporter, which then records it.
+      await until("the exporter seeing its last batch acknowledged", async () => {
+        const i = await info(serve!.port, "remote_write");
+        return i.target0_retrying === "0" && i.target0_lag_ms === "0";
+      });
       const i = await info(serve.port, "remote_write");
       assertEquals(i.target0_retrying, "0");
       assertEquals(i.target0_url, `${prometheus}/api/v1/write`);
