@@ -8,6 +8,8 @@
  */
 
 /** Token kinds. */
+import { AGGREGATE_OPS } from "./ast.ts";
+
 export type TokenType =
   | "number"
   | "duration"
@@ -59,18 +61,7 @@ const KEYWORDS = new Set([
   "or",
   "unless",
   "atan2",
-  "sum",
-  "avg",
-  "count",
-  "min",
-  "max",
-  "group",
-  "stddev",
-  "stdvar",
-  "topk",
-  "bottomk",
-  "count_values",
-  "quantile",
+  ...AGGREGATE_OPS,
   "offset",
   "by",
   "without",
