@@ -34,31 +34,56 @@ function invalidExpire(name: string): ReplyError {
 }
 
 /**
- * The absolute expiry (Unix ms) of a SET-style option: `ex`/`px` relative, `exat`/`pxat`
- * absolute. Non-positive or overflowing times are `ERR invalid expire time in '<name>' command`.
+ * The absolute expiry (Unix ms) of a SET-style option: `ex`/`px` relative to `nowMs` (the
+ * command's time), `exat`/`pxat` absolute. Non-positive or overflowing times are
+ * `ERR invalid expire time in '<name>' command`.
  */
-export function expireAtFromArg(arg: Uint8Array, unit: string, name: string): number {
+export function expireAtFromArg(
+  arg: Uint8Array,
+  unit: string,
+  name: string,
+  nowMs: number,
+): number {
   let ms = intArg(arg);
   const seconds = unit === "ex" || unit === "exat";
   if (ms <= 0n || (seconds && ms > INT64_MAX / 1000n)) throw invalidExpire(name);
   if (seconds) ms *= 1000n;
-  if (unit === "ex" || unit === "px") ms += BigInt(Date.now());
+  if (unit === "ex" || unit === "px") ms += BigInt(nowMs);
   if (ms <= 0n || ms > BigInt(EXPIRE_AT_MS_MAX)) throw invalidExpire(name);
   return Number(ms);
 }
 
 /**
- * A put of `value` expiring at `expireAtMs` (0 = never); a time already past becomes a
- * delete, as Redis deletes a key whose new expiry is in the past.
+ * A put of `value` expiring at `expireAtMs` (0 = never). With `nowMs`, the command's time, an
+ * expiry the command set that is already past at that time becomes a delete, as Redis deletes
+ * a key whose new expiry is in the past (`SET … PXAT` of a past time).
+ *
+ * The comparison is with the command's time, never with a later clock reading: `SET k v PX 1`
+ * computed `now + 1` and must write the key, which then expires and is announced `expired`
+ * (a later reading turned it into a silent delete whenever a millisecond passed in between).
+ * Without `nowMs` (a key keeping the expiry it had when it was read), the put is written even if
+ * that time has passed since: the entry is dead on arrival and expires as any other.
  */
-export function putOp(key: Uint8Array, value: Uint8Array, expireAtMs: number): WriteOp {
+export function putOp(
+  key: Uint8Array,
+  value: Uint8Array,
+  expireAtMs: number,
+  nowMs?: number,
+): WriteOp {
   if (expireAtMs === 0) return { type: "put", key, value };
-  if (expireAtMs <= Date.now()) return { type: "delete", key };
+  if (nowMs !== undefined && expireAtMs <= nowMs) return { type: "delete", key };
   return { type: "put", key, value, expireAtMs };
 }
 
-function expireGeneric(ctx: CommandContext, name: string, basetimeMs: number, unitS: boolean) {
+/**
+ * EXPIRE and its forms; `relative` adds the command's time. A time already past at the command's
+ * time deletes the key; the command's one clock reading decides both, so `PEXPIRE k 1` always
+ * sets an expiry (a second reading would sometimes see it past and delete without `expired`).
+ */
+function expireGeneric(ctx: CommandContext, name: string, relative: boolean, unitS: boolean) {
   const { args } = ctx;
+  const nowMs = Date.now();
+  const basetimeMs = relative ? nowMs : 0;
   let when = intArg(args[2]!);
   let nx = false, xx = false, gt = false, lt = false;
   for (let i = 3; i < args.length; i++) {
@@ -89,7 +114,7 @@ function expireGeneric(ctx: CommandContext, name: string, basetimeMs: number, un
   if (xx && current === -1) return ctx.out.integer(0);
   if (gt && (current === -1 || whenMs <= current)) return ctx.out.integer(0);
   if (lt && current !== -1 && whenMs >= current) return ctx.out.integer(0);
-  if (whenMs <= Date.now()) {
+  if (whenMs <= nowMs) {
     ctx.write([{ type: "delete", key }]);
     notify(ctx, NOTIFY.generic, "del", key);
   } else {
@@ -133,7 +158,7 @@ export const EXPIRY_COMMANDS: CommandSpec[] = [
     W,
     "1.0.0",
     "Sets the expiration time of a key in seconds.",
-    (ctx) => expireGeneric(ctx, "expire", Date.now(), true),
+    (ctx) => expireGeneric(ctx, "expire", true, true),
   ),
   spec(
     "pexpire",
@@ -141,18 +166,18 @@ export const EXPIRY_COMMANDS: CommandSpec[] = [
     W,
     "2.6.0",
     "Sets the expiration time of a key in milliseconds.",
-    (ctx) => expireGeneric(ctx, "pexpire", Date.now(), false),
+    (ctx) => expireGeneric(ctx, "pexpire", true, false),
   ),
   spec("expireat", -3, W, "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", (
     ctx,
-  ) => expireGeneric(ctx, "expireat", 0, true)),
+  ) => expireGeneric(ctx, "expireat", false, true)),
   spec(
     "pexpireat",
     -3,
     W,
     "2.6.0",
     "Sets the expiration time of a key to a Unix milliseconds timestamp.",
-    (ctx) => expireGeneric(ctx, "pexpireat", 0, false),
+    (ctx) => expireGeneric(ctx, "pexpireat", false, false),
   ),
   spec(
     "ttl",

@@ -69,8 +69,8 @@ type Expiry =
   | { kind: "at"; arg: Uint8Array; unit: string };
 
 /** Absolute expiry of an EX/PX/EXAT/PXAT option, checked after the syntax as Redis does. */
-function expiryMs(expiry: Expiry, name: string): number {
-  return expiry.kind === "at" ? expireAtFromArg(expiry.arg, expiry.unit, name) : 0;
+function expiryMs(expiry: Expiry, name: string, nowMs: number): number {
+  return expiry.kind === "at" ? expireAtFromArg(expiry.arg, expiry.unit, name, nowMs) : 0;
 }
 
 function set(ctx: CommandContext): void {
@@ -96,7 +96,8 @@ function set(ctx: CommandContext): void {
       expiry = { kind: "at", arg: args[++i]!, unit: opt };
     } else throw new ReplyError(ERR_SYNTAX);
   }
-  const newExpireAtMs = expiryMs(expiry, "set");
+  const nowMs = Date.now();
+  const newExpireAtMs = expiryMs(expiry, "set", nowMs);
   const key = args[1]!;
   const value = args[2]!;
   const db = ctx.server.db;
@@ -116,7 +117,7 @@ function set(ctx: CommandContext): void {
     ? old.expireAtMs
     : 0;
   const existed = needsOld ? old !== undefined : existedFor(ctx, key);
-  ctx.write([putOp(key, value, expireAtMs)]);
+  ctx.write([putOp(key, value, expireAtMs, expiry.kind === "at" ? nowMs : undefined)]);
   notifySet(ctx, key, existed, expiry.kind === "at");
   if (withGet) {
     if (old === undefined) ctx.out.null();
@@ -133,9 +134,10 @@ function setnx(ctx: CommandContext): void {
 }
 
 function setexGeneric(ctx: CommandContext, unit: "ex" | "px", name: string): void {
-  const expireAtMs = expireAtFromArg(ctx.args[2]!, unit, name);
+  const nowMs = Date.now();
+  const expireAtMs = expireAtFromArg(ctx.args[2]!, unit, name, nowMs);
   const existed = existedFor(ctx, ctx.args[1]!);
-  ctx.write([putOp(ctx.args[1]!, ctx.args[3]!, expireAtMs)]);
+  ctx.write([putOp(ctx.args[1]!, ctx.args[3]!, expireAtMs, nowMs)]);
   notifySet(ctx, ctx.args[1]!, existed, true);
   ctx.out.ok();
 }
@@ -176,9 +178,10 @@ function getex(ctx: CommandContext): void {
   const e = stringEntry(ctx, args[1]!);
   hit(ctx, e !== undefined, args[1]!);
   if (e === undefined) return ctx.out.null();
-  const newExpireAtMs = expiryMs(expiry, "getex");
+  const nowMs = Date.now();
+  const newExpireAtMs = expiryMs(expiry, "getex", nowMs);
   if (expiry.kind === "at") {
-    const op = putOp(args[1]!, e.value, newExpireAtMs);
+    const op = putOp(args[1]!, e.value, newExpireAtMs, nowMs);
     ctx.write([op]);
     notify(ctx, NOTIFY.generic, op.type === "delete" ? "del" : "expire", args[1]!);
   } else if (expiry.kind === "persist" && e.expireAtMs !== 0) {
