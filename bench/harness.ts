@@ -26,6 +26,14 @@ export function scaled(n: number): number {
   return Math.max(1, Math.round(n * scale));
 }
 
+/** A port that was free a moment ago (for servers that cannot take port 0). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
 /** Runs `fn` once and returns `ops` per second. */
 export async function timeIt(ops: number, fn: () => Promise<void>): Promise<number> {
   const t0 = performance.now();

@@ -19,6 +19,8 @@ import { rangeQuery } from "../src/promql/mod.ts";
 import { StoreSource } from "../src/promql/store_source.ts";
 import { silentLogger } from "../src/util/log.ts";
 import { type Row, scaled } from "./harness.ts";
+import { counterSeries, HOURS, T0 } from "./promql.ts";
+import { compareWithPrometheus } from "./promql_peer.ts";
 import { telegrafBatch } from "./ingest.ts";
 
 function perCpu(samples: number, cpu: { user: number; system: number }): string {
@@ -130,36 +132,25 @@ export async function ingestStoreBench(print: (row: Row) => void): Promise<Row[]
 
 /** Row: the PromQL latency target over the real store. */
 export async function promqlStoreBench(print: (row: Row) => void): Promise<Row[]> {
-  const T0 = 1_700_000_000_000;
-  const HOURS = 6;
   const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-promql-" });
   const db = await Database.open(dir, { syncMode: "none" });
   const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
   try {
-    const n = (HOURS * 3600) / 15;
-    const targets = Array.from({ length: 500 }, (_, s) => {
-      const labels: [string, string][] = [
-        ["instance", `i-${s}`],
-        ["job", "node"],
-        ["site", `site-${s % 20}`],
-      ];
-      return { key: `x{instance="i-${s}",job="node",site="site-${s % 20}"}`, name: "x", labels };
-    });
     // The same data as the in-memory row (bench/promql.ts), written through ingest.
-    for (let s = 0; s < 500; s++) {
-      const ts = new Float64Array(n);
-      const vs = new Float64Array(n);
-      let v = 0;
-      for (let i = 0; i < n; i++) {
-        ts[i] = T0 + i * 15_000 + (s % 7);
-        v += (s * 7 + i * 13) % 17;
-        vs[i] = v;
-      }
+    const series = counterSeries(500);
+    for (const c of series) {
+      const { __name__: name, ...rest } = c.labels;
+      const labels = Object.entries(rest).sort(([a], [b]) => a < b ? -1 : 1);
+      const target = {
+        key: `${name}{${labels.map(([k, v]) => `${k}="${v}"`).join(",")}}`,
+        name: name!,
+        labels,
+      };
       await ingestSamples(store, {
-        samples: n,
-        seriesOf: () => targets[s]!,
-        timestamps: ts,
-        values: vs,
+        samples: c.ts.length,
+        seriesOf: () => target,
+        timestamps: c.ts,
+        values: c.vs,
       }).durable;
     }
     await store.persistAll();
@@ -194,7 +185,7 @@ export async function promqlStoreBench(print: (row: Row) => void): Promise<Row[]
       } ms; sealed chunks decoded through the chunk cache; target <= 100 ms`,
     };
     print(row);
-    return [row];
+    return [row, ...await compareWithPrometheus(db, store, series, print)];
   } finally {
     await store.close();
     await db.close();

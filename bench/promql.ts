@@ -9,12 +9,25 @@ import { instantQuery, Labels, MemorySource, rangeQuery } from "../src/promql/mo
 import process from "node:process";
 import { type Row, scaled } from "./harness.ts";
 
-const T0 = 1_700_000_000_000;
-const HOURS = 6;
+/** Where the PromQL rows' data starts (Unix ms) and how many hours it spans. */
+export const T0 = 1_700_000_000_000;
+/** Hours of data per series. */
+export const HOURS = 6;
 
-function source(series: number): MemorySource {
-  const src = new MemorySource();
+/** One counter of the PromQL benchmarks: its labels and samples. */
+export interface CounterSeries {
+  labels: Record<string, string>;
+  ts: Float64Array;
+  vs: Float64Array;
+}
+
+/**
+ * `series` counters scraped every 15 s for 6 h from `T0`, spread over 20 sites: the data every
+ * PromQL row uses (in memory, from the store, and in a real Prometheus).
+ */
+export function counterSeries(series: number): CounterSeries[] {
   const n = (HOURS * 3600) / 15;
+  const out: CounterSeries[] = [];
   for (let s = 0; s < series; s++) {
     const ts = new Float64Array(n);
     const vs = new Float64Array(n);
@@ -24,16 +37,23 @@ function source(series: number): MemorySource {
       v += (s * 7 + i * 13) % 17;
       vs[i] = v;
     }
-    src.add(
-      Labels.fromObject({ __name__: "x", site: `site-${s % 20}`, instance: `i-${s}`, job: "node" }),
+    out.push({
+      labels: { __name__: "x", site: `site-${s % 20}`, instance: `i-${s}`, job: "node" },
       ts,
       vs,
-    );
+    });
   }
+  return out;
+}
+
+function source(series: number): MemorySource {
+  const src = new MemorySource();
+  for (const c of counterSeries(series)) src.add(Labels.fromObject(c.labels), c.ts, c.vs);
   return src;
 }
 
-function percentile(sorted: number[], p: number): number {
+/** The `p` quantile of ascending `sorted`. */
+export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 

@@ -12,7 +12,7 @@
 
 import { Database } from "../src/mod.ts";
 import { startServer } from "../src/server/mod.ts";
-import { type Row, scaled } from "./harness.ts";
+import { freePort, type Row, scaled } from "./harness.ts";
 import { runLoadProcess } from "./loadgen.ts";
 import { pubsubRows } from "./pubsub.ts";
 import { typeRows } from "./types.ts";
@@ -39,14 +39,6 @@ async function findOnPath(name: string): Promise<string | undefined> {
     }
   }
   return undefined;
-}
-
-/** A port that was free a moment ago (for servers that cannot take port 0). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** True once something on `port` answers PING with +PONG. */
