@@ -48,9 +48,18 @@ export interface EdgeSample {
 
 /** The start of the bucket holding `ts`. */
 export function bucketStart(ts: number, bucketMs: number, alignMs: number): number {
+  return Math.max(0, bucketStartRaw(ts, bucketMs, alignMs));
+}
+
+/**
+ * The start of the bucket holding `ts` before clamping at 0: with an alignment, the first
+ * bucket may start before 0. RedisTimeSeries 1.8 reports it at 0 but ends it at this start +
+ * bucketMs, so it is shorter, not shifted.
+ */
+export function bucketStartRaw(ts: number, bucketMs: number, alignMs: number): number {
   const diff = ts - alignMs;
   const mod = ((diff % bucketMs) + bucketMs) % bucketMs;
-  return Math.max(0, ts - mod);
+  return ts - mod;
 }
 
 /**
@@ -225,16 +234,20 @@ export function aggregateRange(
     : spec.bucketTimestamp === "end"
     ? bucketMs
     : Math.floor(bucketMs / 2);
+  let prevEnd = 0;
   let i = 0;
   let prevBucket = -1;
   let prevSample = edges.prev;
   while (i < n) {
-    const bucket = bucketStart(ts[i]!, bucketMs, alignMs);
+    const raw = bucketStartRaw(ts[i]!, bucketMs, alignMs);
+    const bucket = Math.max(0, raw);
     let j = i + 1;
-    const end = bucket + bucketMs;
+    const end = raw + bucketMs;
+    const emptyFrom = prevEnd;
+    prevEnd = end;
     while (j < n && ts[j]! < end) j++;
     if (spec.empty && prevBucket >= 0) {
-      for (let e = prevBucket + bucketMs; e < bucket; e += bucketMs) {
+      for (let e = emptyFrom; e < bucket; e += bucketMs) {
         const v = emptyValue(aggregator, e, bucketMs, prevSample, {
           ts: ts[i]!,
           value: values[i]!,

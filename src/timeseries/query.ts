@@ -14,7 +14,7 @@ import {
   aggregate,
   aggregateRange,
   type AggregationSpec,
-  bucketStart,
+  bucketStartRaw,
   reduce,
 } from "./aggregate.ts";
 import { chunkHeader } from "./codec.ts";
@@ -70,9 +70,10 @@ export function latestBucket(
   const feed = feedingRule(ctx, series);
   if (!feed || feed.src.lastTs < 0) return undefined;
   const { src, rule } = feed;
-  const start = bucketStart(src.lastTs, rule.bucketMs, rule.alignMs);
+  const raw = bucketStartRaw(src.lastTs, rule.bucketMs, rule.alignMs);
+  const start = Math.max(0, raw);
   const from = Math.max(start, rule.startTs);
-  const s = readSamples(ctx, src, from, start + rule.bucketMs - 1);
+  const s = readSamples(ctx, src, from, raw + rule.bucketMs - 1);
   if (s.ts.length === 0) return undefined;
   const value = aggregate(rule.aggregator, s.ts, s.values, 0, s.ts.length, {
     prev: rule.aggregator === "twa" ? sampleBefore(ctx, src, from) : undefined,

@@ -12,7 +12,7 @@
  */
 
 import { TS_RULE_CHAIN_DEPTH_MAX, TS_RULES_MAX } from "../limits.ts";
-import { aggregateRange, bucketStart } from "./aggregate.ts";
+import { aggregateRange, bucketStart, bucketStartRaw } from "./aggregate.ts";
 import type { Batch } from "./batch.ts";
 import { getSeries, run, type StoreContext, type Writer, type Written } from "./context.ts";
 import type { Aggregator, Rule } from "./meta.ts";
@@ -98,9 +98,10 @@ function backfill(b: Batch, src: Series, dst: Series, rule: Rule): void {
   const open = bucketStart(last, rule.bucketMs, rule.alignMs);
   // A window of whole buckets, about a day of data, read at a time.
   const step = Math.max(1, Math.ceil(86_400_000 / rule.bucketMs)) * rule.bucketMs;
-  for (let w = bucketStart(first, rule.bucketMs, rule.alignMs); w < open; w += step) {
+  // Windows start on bucket boundaries, the first one unclamped (it may start before 0).
+  for (let w = bucketStartRaw(first, rule.bucketMs, rule.alignMs); w < open; w += step) {
     const to = Math.min(w + step, open) - 1;
-    const s = readSamples(b, src, w, to);
+    const s = readSamples(b, src, Math.max(0, w), to);
     if (s.ts.length === 0) continue;
     const buckets = aggregateRange(
       {
@@ -114,7 +115,7 @@ function backfill(b: Batch, src: Series, dst: Series, rule: Rule): void {
       s.values,
       s.ts.length,
       {
-        prev: sampleBefore(b, src, w),
+        prev: sampleBefore(b, src, Math.max(0, w)),
         next: sampleAfter(b, src, to),
         rangeStart: 0,
         rangeEnd: Number.MAX_SAFE_INTEGER,

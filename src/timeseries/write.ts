@@ -18,7 +18,7 @@
  */
 
 import { TS_RULE_CHAIN_DEPTH_MAX } from "../limits.ts";
-import { aggregate, bucketStart, type EdgeSample } from "./aggregate.ts";
+import { aggregate, bucketStart, bucketStartRaw, type EdgeSample } from "./aggregate.ts";
 import type { Batch } from "./batch.ts";
 import { lowerBound, type Samples } from "./head.ts";
 import { ENTRY_DELETE, ENTRY_SEAL } from "./log.ts";
@@ -288,7 +288,9 @@ function emitBucket(b: Batch, src: Series, r: Rule, start: number, depth: number
   const dst = b.set.byVersion(r.destVersion);
   if (!dst || depth >= TS_RULE_CHAIN_DEPTH_MAX) return;
   const from = Math.max(start, r.startTs);
-  const to = start + r.bucketMs - 1;
+  // A first bucket clamped to start at 0 still ends where its unclamped start says.
+  const end = bucketStartRaw(start, r.bucketMs, r.alignMs) + r.bucketMs;
+  const to = end - 1;
   if (from > to) return;
   const s = readSamples(b, src, from, to);
   const n = s.ts.length;
@@ -301,7 +303,7 @@ function emitBucket(b: Batch, src: Series, r: Rule, start: number, depth: number
       prev: sampleBefore(b, src, from),
       next: sampleAfter(b, src, to),
       frameStart: start,
-      frameEnd: start + r.bucketMs,
+      frameEnd: end,
     }
     : undefined;
   const prev = edges?.prev;
@@ -451,7 +453,7 @@ function deleteInRules(
     if (first <= lastClosed) {
       emitBucket(b, src, r, first, depth);
       if (lastClosed > first) emitBucket(b, src, r, lastClosed, depth);
-      const middleFrom = first + r.bucketMs;
+      const middleFrom = bucketStartRaw(first, r.bucketMs, r.alignMs) + r.bucketMs;
       const middleTo = lastClosed - 1;
       if (middleTo >= middleFrom) deleteRange(b, dst, middleFrom, middleTo, depth + 1);
     }

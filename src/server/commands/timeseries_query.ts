@@ -12,7 +12,6 @@ import {
   argIndex,
   arity,
   asReply,
-  formatValue,
   parseAggregator,
   parseFilterArgs,
   parseLabelQuery,
@@ -128,7 +127,6 @@ function info(ctx: CommandContext): void {
   const debug = args.length === 3 && upper(args[2]!) === "DEBUG";
   const i = call(() => ctx.server.timeseries.info(args[1]!, debug));
   const out = ctx.out;
-  const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
   out.array(debug ? 28 : 24);
   out.simple("totalSamples");
   out.integer(i.totalSamples);
@@ -179,10 +177,11 @@ function info(ctx: CommandContext): void {
       out.simple("size");
       out.integer(c.size);
       out.simple("bytesPerSample");
-      out.simple(formatValue(c.samples === 0 ? 0 : Math.fround(c.size / c.samples)));
+      // RedisModule_ReplyWithDouble of a float: a bulk string in RESP2, a double in RESP3;
+      // "inf" for an empty chunk, as RedisTimeSeries documents it (and 1.8.0 answers).
+      out.double(c.samples === 0 ? Infinity : Math.fround(c.size / c.samples));
     }
   }
-  void bytes;
 }
 
 function queryIndex(ctx: CommandContext): void {
