@@ -41,6 +41,9 @@ assert info.retention_msecs == 60000
 assert info.labels == {"room": "a", "type": "temp"}
 assert info.duplicate_policy == "last", info.duplicate_policy
 assert info.first_time_stamp == 1000 and info.lastTimeStamp == 2000
+# TS.INFO DEBUG (no API method in 4.3.4) goes through the same TSInfo parser.
+debug = ts.execute_command("TS.INFO", "temp:a", "DEBUG")
+assert debug.total_samples == 2 and debug.labels == {"room": "a", "type": "temp"}, vars(debug)
 
 assert ts.create("temp:a:avg")
 assert ts.createrule("temp:a", "temp:a:avg", "avg", 1000)
