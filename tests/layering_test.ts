@@ -11,6 +11,7 @@ const SRC = new URL("../src/", import.meta.url);
 const LAYERS: Record<string, number> = {
   util: 0,
   fs: 1,
+  metrics: 1,
   wal: 2,
   memtable: 2,
   sstable: 2,

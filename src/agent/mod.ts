@@ -7,7 +7,7 @@
  */
 
 import type { Database } from "../engine/mod.ts";
-import type { MetricsSource } from "../http/mod.ts";
+import type { Registry } from "../metrics/mod.ts";
 import type { Logger } from "../util/log.ts";
 import { HostAgent } from "./agent.ts";
 import { HostCollector, type HostPaths } from "./host.ts";
@@ -41,8 +41,8 @@ export const SELF_METRICS_ROLLUP_BUCKET_MS = 60_000;
 
 /** Options of `startSelfMetrics`. */
 export interface StartSelfMetricsOptions {
-  /** The RESP server's numbers (command rates, latencies). */
-  metrics?: MetricsSource;
+  /** The RESP server's registry (command rates, latencies); default: the one attached to the db. */
+  metrics?: Registry;
   /** Log sink. */
   logger: Logger;
   /** `host` label (default `Deno.hostname()`). */

@@ -7,72 +7,50 @@
  */
 
 import type { Database } from "../engine/mod.ts";
-import type { LatencyHistogramSnapshot, MetricsSource } from "../http/mod.ts";
+import { attachedRegistry, Histogram, type Registry } from "../metrics/mod.ts";
 import { replicationStatus } from "../console/replication_status.ts";
 import type { Reading } from "./host.ts";
 
-/** Buckets summed over every command: upper bounds (s) and per-bucket counts (last: above). */
-interface Merged {
-  bounds: number[];
-  counts: number[];
-}
-
-function merge(source: MetricsSource | undefined): Merged | undefined {
-  const map = source?.commandLatencyHistograms?.();
-  const all: LatencyHistogramSnapshot[] = map !== undefined
-    ? [...map.values()]
-    : source?.latencyHistogram !== undefined
-    ? [source.latencyHistogram()]
-    : [];
-  if (all.length === 0) return undefined;
-  const bounds = all[0]!.buckets;
-  const counts = new Array<number>(bounds.length + 1).fill(0);
-  for (const h of all) {
-    let inBuckets = 0;
-    h.counts.forEach((c, i) => {
-      counts[Math.min(i, bounds.length)]! += c;
-      inBuckets += c;
-    });
-    // Observations above the last bound that the snapshot leaves implicit (count − buckets).
-    counts[bounds.length]! += Math.max(0, h.count - inBuckets);
+/** Every command's latency summed into one histogram, or undefined without a RESP server. */
+function merged(registry: Registry | undefined): Histogram | undefined {
+  const family = registry?.read("cityhall_command_duration_seconds");
+  if (family === undefined) return undefined;
+  let all: Histogram | undefined;
+  for (const s of family.samples) {
+    if (!(s.value instanceof Histogram)) continue;
+    all = all === undefined ? s.value.clone() : all.add(s.value);
   }
-  return { bounds, counts };
+  return all ?? new Histogram();
 }
 
 /**
- * The q-quantile (0…1) in seconds of per-bucket counts, interpolating inside the bucket as
- * PromQL's `histogram_quantile` does; NaN when empty; above the last bound answers that bound.
+ * The q-quantile (0…1) in seconds of per-bucket counts (the last: above every bound), as
+ * `Histogram.quantile` computes it (PromQL's `histogram_quantile`); NaN when empty.
  */
 export function quantileOf(
   bounds: readonly number[],
   counts: readonly number[],
   q: number,
 ): number {
-  const total = counts.reduce((a, b) => a + b, 0);
-  if (total === 0) return NaN;
-  const rank = q * total;
-  let below = 0;
-  for (let i = 0; i < counts.length; i++) {
-    const c = counts[i]!;
-    if (below + c >= rank && c > 0) {
-      if (i >= bounds.length) return bounds[bounds.length - 1] ?? NaN;
-      const lower = i === 0 ? 0 : bounds[i - 1]!;
-      return lower + (bounds[i]! - lower) * ((rank - below) / c);
-    }
-    below += c;
-  }
-  return bounds[bounds.length - 1] ?? NaN;
+  const h = new Histogram(bounds);
+  counts.forEach((c, i) => h.counts[Math.min(i, bounds.length)]! += c);
+  h.count = counts.reduce((a, b) => a + b, 0);
+  return h.quantile(q);
 }
 
 /** Collects CityHall's own numbers from the engine, the RESP metrics and replication. */
 export class SelfCollector {
   readonly #db: Database;
-  readonly #source: MetricsSource | undefined;
-  #prev: { tMs: number; ops: number; commands: number; hist: Merged | undefined } | undefined;
+  readonly #registry: Registry | undefined;
+  #prev: { tMs: number; ops: number; commands: number; hist: Histogram | undefined } | undefined;
 
-  constructor(db: Database, source?: MetricsSource) {
+  /**
+   * Reads `db`'s stats, and the command stats of `registry` (default: the RESP server's,
+   * attached to `db`, when one runs).
+   */
+  constructor(db: Database, registry?: Registry) {
     this.#db = db;
-    this.#source = source;
+    this.#registry = registry;
   }
 
   /** Readings at `nowMs` (rates and latencies from the second call on). */
@@ -83,14 +61,17 @@ export class SelfCollector {
     };
     const st = this.#db.stats();
     const ops = st.gets + st.puts + st.deletes;
+    const registry = this.#registry ?? attachedRegistry(this.#db, "resp");
     let commands = 0;
-    for (const c of this.#source?.commandCounts().values() ?? []) commands += c;
-    const hist = merge(this.#source);
+    for (const c of registry?.read("cityhall_commands_total")?.samples ?? []) {
+      commands += c.value as number;
+    }
+    const hist = merged(registry);
     const p = this.#prev;
     const dtS = p === undefined ? 0 : (nowMs - p.tMs) / 1000;
     if (p !== undefined && dtS > 0) {
       add("cityhall_ops_per_s", Math.max(0, ops - p.ops) / dtS);
-      if (this.#source !== undefined) {
+      if (registry !== undefined) {
         add("cityhall_commands_per_s", Math.max(0, commands - p.commands) / dtS);
       }
       if (

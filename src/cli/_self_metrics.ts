@@ -17,7 +17,7 @@ import {
   TsSink,
 } from "../agent/mod.ts";
 import type { Database } from "../engine/mod.ts";
-import type { MetricsSource } from "../http/mod.ts";
+import type { Registry } from "../metrics/mod.ts";
 import type { Logger } from "../util/log.ts";
 import { type ParsedArgs, UsageError } from "./_args.ts";
 
@@ -125,7 +125,7 @@ export function startAgentFor(
   db: Database,
   settings: SelfMetricsSettings,
   timeseries: SeriesStoreLike,
-  metrics: MetricsSource | undefined,
+  metrics: Registry | undefined,
   logger: Logger,
 ): HostAgent | undefined {
   if (command === "replica") {

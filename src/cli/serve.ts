@@ -19,10 +19,9 @@ import {
   combineHealth,
   engineHealth,
   type ExtraMetricFamily,
-  type MetricsSource,
   startHttpServer,
 } from "../http/mod.ts";
-import { LATENCY_BUCKETS_S, type Server, startServer } from "../server/mod.ts";
+import { type Server, startServer } from "../server/mod.ts";
 import { createLogger, type Logger } from "../util/log.ts";
 import { VERSION } from "../version.ts";
 import { parseFlags, UsageError } from "./_args.ts";
@@ -38,30 +37,6 @@ export { SERVE_FLAGS, SERVE_HELP, type ServeSettings, serveSettings };
 
 /** Exit code after a second signal: the conventional 128 + SIGINT. */
 export const EXIT_SECOND_SIGNAL = 130;
-/** The RESP server's numbers in the shape the HTTP `/metrics` endpoint reads. */
-function metricsSource(server: Server): MetricsSource {
-  return {
-    commandCounts: () => {
-      const counts = new Map<string, number>();
-      for (const [name, s] of server.metrics.commands) counts.set(name, s.calls);
-      return counts;
-    },
-    commandLatencyHistograms: () => {
-      const out = new Map();
-      for (const [name, s] of server.metrics.commands) {
-        out.set(name, {
-          buckets: [...LATENCY_BUCKETS_S],
-          counts: [...s.latency.counts],
-          sum: s.latency.sumS,
-          count: s.latency.count,
-        });
-      }
-      return out;
-    },
-    connectedClients: () => server.connectedClients,
-  };
-}
-
 async function readPem(path: string, flag: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
@@ -223,7 +198,8 @@ export async function runDaemon(
         hostname: settings.bind,
         port: settings.httpPort,
         logger,
-        metrics: { ...metricsSource(resp), families: () => role?.metrics?.() ?? [] },
+        // The RESP server's stats come through the registry it attached to `db`.
+        families: () => role?.metrics?.() ?? [],
         // /healthz: the engine's state, and the role's (started below) once it runs.
         health: combineHealth(engineHealth(db), () => role?.health?.() ?? []),
         ...settings.httpLimits,
@@ -262,7 +238,7 @@ export async function runDaemon(
       db,
       settings.selfMetrics,
       timeseries,
-      resp === undefined ? undefined : metricsSource(resp),
+      resp?.registry,
       logger,
     );
   }

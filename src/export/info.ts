@@ -5,31 +5,15 @@
  * @module
  */
 
-import { ingestCounters } from "../ingest/counters.ts";
 import { exporterStats } from "./registry.ts";
 
-/** Section names served here. */
+/** Section names of this part (`ingest` renders from `exportRegistry`, in `metrics.ts`). */
 export const EXTRA_SECTIONS: readonly string[] = ["ingest", "remote_write"];
 
-/** A section's title and lines, or undefined for a name served elsewhere. */
+/** `remote_write`'s title and lines, or undefined for a name served elsewhere. */
 export function extraInfoSection(
   section: string,
 ): { title: string; lines: [string, string | number][] } | undefined {
-  if (section === "ingest") {
-    const c = ingestCounters;
-    return {
-      title: "Ingest",
-      lines: [
-        ["influx_samples", c.influxSamples],
-        ["influx_bad_lines", c.influxBadLines],
-        ["influx_string_fields_skipped", c.influxStringFieldsSkipped],
-        ["influx_refused_samples", c.influxRefusedSamples],
-        ["remote_write_samples", c.remoteWriteSamples],
-        ["remote_write_refused_samples", c.remoteWriteRefusedSamples],
-        ["remote_write_rejected_requests", c.remoteWriteRejectedRequests],
-      ],
-    };
-  }
   if (section === "remote_write") {
     const all = exporterStats();
     const lines: [string, string | number][] = [["remote_write_targets", all.length]];

@@ -27,9 +27,7 @@ export {
   HTTP_LATENCY_BUCKETS_S,
   type HttpFrontStats,
   HttpMetrics,
-  type LatencyHistogramSnapshot,
-  type MetricsInput,
-  type MetricsSource,
   PROMETHEUS_CONTENT_TYPE,
   renderMetrics,
+  renderStats,
 } from "./metrics.ts";

@@ -26,7 +26,6 @@ import {
   ReadOnlyError,
 } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
-import { VERSION } from "../version.ts";
 import { createAuthenticator } from "./_auth.ts";
 import { BodyBudget } from "./_budget.ts";
 import type { IncomingRequest } from "./_h1_body.ts";
@@ -45,11 +44,11 @@ import {
   HTTP_URL_LENGTH_MAX,
   HTTP_WRITE_TIMEOUT_MS_DEFAULT,
 } from "../limits.ts";
-import { HttpMetrics, type MetricsInput, type MetricsSource, renderMetrics } from "./metrics.ts";
+import { type ExtraMetricFamily, HttpMetrics, renderMetrics, renderStats } from "./metrics.ts";
+import { attachRegistry, detachRegistry } from "../metrics/mod.ts";
 import { engineHealth, type HealthProvider } from "./health.ts";
 import { checkWriteOrigin } from "./origin.ts";
 import { ingestAuthorization } from "./_influx_routes.ts";
-import { exportMetricsText } from "../export/metrics.ts";
 
 /** Options of `startHttpServer`. */
 export interface HttpServerOptions {
@@ -61,8 +60,11 @@ export interface HttpServerOptions {
   authToken?: string;
   /** Where request and error lines go. */
   logger: Logger;
-  /** The RESP server's numbers for `/metrics` and `/v1/stats`. */
-  metrics?: MetricsSource;
+  /**
+   * Families a role adds to `/metrics` (a fleet hub's sites, an edge's uplink). The RESP
+   * server's stats need no option: its registry is attached to the database.
+   */
+  families?: () => ExtraMetricFamily[];
   /** PEM certificate chain and private key (contents, not paths) to serve HTTPS. */
   tls?: { cert: string; key: string };
   /** Caps every request body limit below its default (tests, small machines). */
@@ -148,7 +150,7 @@ export async function startHttpServer(
   db: Database,
   options: HttpServerOptions,
 ): Promise<HttpServer> {
-  const { logger, metrics: source } = options;
+  const { logger } = options;
   if (options.authToken !== undefined && options.authToken.length === 0) {
     throw new InvalidArgumentError("Invalid authToken: empty");
   }
@@ -175,30 +177,10 @@ export async function startHttpServer(
   const ownsTimeseries = options.timeseries === undefined;
   const http = new HttpMetrics();
   const health = options.health ?? engineHealth(db);
-  const startedMs = Date.now();
-
-  const stats = (): Record<string, unknown> => {
-    const server: Record<string, unknown> = {
-      version: VERSION,
-      uptimeMs: Date.now() - startedMs,
-      httpRequests: http.total,
-    };
-    if (source !== undefined) {
-      server.connectedClients = source.connectedClients();
-      server.commands = Object.fromEntries(source.commandCounts());
-    }
-    return { ...db.stats(), server };
-  };
-  const metrics = (): string => {
-    const input: MetricsInput = {
-      stats: db.stats(),
-      version: VERSION,
-      uptimeS: (Date.now() - startedMs) / 1000,
-      http,
-    };
-    if (source !== undefined) input.source = source;
-    return renderMetrics(input) + exportMetricsText(); // ingest, remote-write export
-  };
+  // Every view of `db` (INFO of a RESP server on it too) shows the HTTP front's stats.
+  attachRegistry(db, "http", http.registry);
+  const stats = (): Record<string, unknown> => renderStats(db, http);
+  const metrics = (): string => renderMetrics(db, options.families);
 
   const handle = async (req: IncomingRequest): Promise<Response> => {
     let seed = false;
@@ -338,6 +320,7 @@ export async function startHttpServer(
     finished: server.finished,
     shutdown(): Promise<void> {
       stopping ??= server.shutdown().then(async () => {
+        detachRegistry(db, "http", http.registry);
         if (ownsTimeseries) await timeseries?.close();
         logger("info", "http server stopped", { url });
       });

@@ -1,64 +1,19 @@
 /**
- * Command metrics the server keeps for INFO and for the HTTP `/metrics` endpoint: calls,
- * failed calls and a latency histogram per command name, with Prometheus-style cumulative
- * buckets in seconds.
+ * The numbers the RESP server keeps: calls, failed calls and a latency histogram (THE
+ * `Histogram` of `src/metrics/`) per command name, and connection and traffic counters. Plain
+ * fields, bumped on hot paths; `metric_decls.ts` declares each once in the server's registry,
+ * from which INFO, `/metrics` and `/v1/stats` render (ARCHITECTURE.md § "Metrics registry").
  *
  * @module
  */
 
 import { INSTANTANEOUS_METRIC_SAMPLES } from "../limits.ts";
+import { COMMAND_LATENCY_BUCKETS_S, Histogram } from "../metrics/mod.ts";
 
-/** Upper bounds (seconds) of the latency buckets; the last bucket is +Inf. */
-export const LATENCY_BUCKETS_S: readonly number[] = [
-  0.00001,
-  0.00005,
-  0.0001,
-  0.00025,
-  0.0005,
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+export { Histogram };
 
-/** A fixed-bucket latency histogram. */
-export class Histogram {
-  /** Observations per bucket (not cumulative); the last entry counts those above every bound. */
-  readonly counts: number[] = new Array(LATENCY_BUCKETS_S.length + 1).fill(0);
-  /** Sum of all observations in seconds. */
-  sumS = 0;
-  /** Number of observations. */
-  count = 0;
-
-  /** Records one observation in seconds. */
-  observe(valueS: number): void {
-    let i = 0;
-    while (i < LATENCY_BUCKETS_S.length && valueS > LATENCY_BUCKETS_S[i]!) i++;
-    this.counts[i]!++;
-    this.sumS += valueS;
-    this.count++;
-  }
-
-  /** Cumulative counts per bound (`le`), ending with +Inf, as Prometheus exports them. */
-  cumulative(): { le: number; count: number }[] {
-    const out: { le: number; count: number }[] = [];
-    let total = 0;
-    for (let i = 0; i < this.counts.length; i++) {
-      total += this.counts[i]!;
-      out.push({ le: LATENCY_BUCKETS_S[i] ?? Infinity, count: total });
-    }
-    return out;
-  }
-}
+/** Upper bounds (seconds) of the command latency buckets; the last bucket is +Inf. */
+export const LATENCY_BUCKETS_S: readonly number[] = COMMAND_LATENCY_BUCKETS_S;
 
 /** Metrics of one command name. */
 export interface CommandStats {
@@ -168,7 +123,7 @@ export class ServerMetrics {
   record(name: string, latencyS: number, failed: boolean): void {
     let s = this.commands.get(name);
     if (s === undefined) {
-      s = { calls: 0, failedCalls: 0, latency: new Histogram() };
+      s = { calls: 0, failedCalls: 0, latency: new Histogram(COMMAND_LATENCY_BUCKETS_S) };
       this.commands.set(name, s);
     }
     s.calls++;

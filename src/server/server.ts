@@ -46,6 +46,8 @@ import { Connection } from "./connection.ts";
 import { Context, Dispatcher } from "./dispatch.ts";
 import { ExclusiveGate } from "./gate.ts";
 import { ServerMetrics } from "./metrics.ts";
+import { serverRegistry } from "./metric_decls.ts";
+import { attachRegistry, detachRegistry, type Registry } from "../metrics/mod.ts";
 import { RespWriter } from "./resp_writer.ts";
 import { ScanCursorTable } from "./scan_cursor.ts";
 import { execTransaction, WatchRegistry } from "./transaction.ts";
@@ -91,6 +93,8 @@ export interface Server {
   readonly addr: Deno.NetAddr;
   /** Command counts, latency histograms and connection counters (for `/metrics`). */
   readonly metrics: ServerMetrics;
+  /** The stats declared over `metrics` (attached to the database under `resp`). */
+  readonly registry: Registry;
   /** Run-time settings (CONFIG SET changes them). */
   readonly config: ServerConfig;
   /** Number of connected clients. */
@@ -221,6 +225,7 @@ class ServerCore implements ServerState, Server {
   readonly db: Database;
   readonly logger: Logger;
   readonly metrics = new ServerMetrics();
+  readonly registry: Registry;
   readonly config: ServerConfig;
   readonly clients = new Map<number, Client>();
   readonly scanCursors = new ScanCursorTable();
@@ -297,6 +302,8 @@ class ServerCore implements ServerState, Server {
     );
     this.typesGc.start(TYPES_GC_INTERVAL_MS);
     this.dispatcher = new Dispatcher(buildCommandTable(), this);
+    this.registry = serverRegistry(this);
+    attachRegistry(db, "resp", this.registry);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#checkTimer = setInterval(() => this.#checkClients(), CLIENT_CHECK_INTERVAL_MS);
     // Never keeps the process alive on its own: the listener does.
@@ -412,6 +419,7 @@ class ServerCore implements ServerState, Server {
       }
       if (this.#ownsTimeseries) await this.timeseries.close();
       await this.typesGc.close();
+      detachRegistry(this.db, "resp", this.registry);
       this.logger("info", "RESP server closed", { port: this.port });
       this.#resolveFinished();
     })();

@@ -19,7 +19,7 @@ import {
   startSelfMetrics,
 } from "../../src/agent/mod.ts";
 import type { LogFields, Logger } from "../../src/util/log.ts";
-import type { MetricsSource } from "../../src/http/mod.ts";
+import { Histogram, Registry } from "../../src/metrics/mod.ts";
 
 function capture(): Logger & { lines: { level: string; message: string; fields?: LogFields }[] } {
   const lines: { level: string; message: string; fields?: LogFields }[] = [];
@@ -163,19 +163,28 @@ Deno.test("agent: RESP latency percentiles between ticks", async () => {
   assertEquals(quantileOf(bounds, [0, 0, 0, 0], 0.5), NaN);
   assertEquals(quantileOf(bounds, [10, 0, 0, 0], 0.5), 0.0005);
   assertEquals(quantileOf(bounds, [0, 0, 0, 5], 0.99), 0.1);
-  let counts = [10, 0, 0];
-  let calls = 10;
-  const source: MetricsSource = {
-    commandCounts: () => new Map([["get", calls]]),
-    commandLatencyHistograms: () =>
-      new Map([["get", { buckets: bounds, counts, sum: 0, count: calls }]]),
-    connectedClients: () => 0,
-  };
+  // A stand-in for the RESP server's registry: the two families the agent reads.
+  const latency = new Histogram(bounds);
+  const source = new Registry();
+  source.collect({
+    name: "cityhall_commands_total",
+    help: "RESP commands processed, by name",
+    type: "counter",
+    unit: "1",
+    labels: ["command"],
+  }, () => [{ labels: ["get"], value: latency.count }]);
+  source.collect({
+    name: "cityhall_command_duration_seconds",
+    help: "RESP command execution latency, by name",
+    type: "histogram",
+    unit: "seconds",
+    labels: ["command"],
+  }, () => [{ labels: ["get"], value: latency }]);
+  for (let i = 0; i < 10; i++) latency.observe(0.0005);
   await withDb((db) => {
     const c = new SelfCollector(db, source);
     c.collect(1000);
-    counts = [10, 100, 0];
-    calls = 110;
+    for (let i = 0; i < 100; i++) latency.observe(0.005);
     const r = c.collect(2000);
     const get = (m: string) => r.find((x) => x.metric === m)?.value;
     assertEquals(get("cityhall_commands_per_s"), 100);

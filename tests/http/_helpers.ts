@@ -6,12 +6,8 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { Database, type DatabaseOptions } from "../../src/mod.ts";
-import {
-  type HttpServer,
-  type HttpServerOptions,
-  type MetricsSource,
-  startHttpServer,
-} from "../../src/http/mod.ts";
+import { type HttpServer, type HttpServerOptions, startHttpServer } from "../../src/http/mod.ts";
+import { attachRegistry, type Registry } from "../../src/metrics/mod.ts";
 import { type Logger, silentLogger } from "../../src/util/log.ts";
 
 /** What a test body gets. */
@@ -28,7 +24,8 @@ export interface Harness {
 export interface HarnessOptions {
   authToken?: string;
   bodySizeBytesMax?: number;
-  metrics?: MetricsSource;
+  /** Stats attached to the database as a RESP server's would be (a stand-in for one). */
+  metrics?: Registry;
   db?: DatabaseOptions;
   logger?: Logger;
   /** More server options (deadlines, caps, budget). */
@@ -52,7 +49,7 @@ export async function withServer(
   if (options.bodySizeBytesMax !== undefined) {
     serverOptions.bodySizeBytesMax = options.bodySizeBytesMax;
   }
-  if (options.metrics !== undefined) serverOptions.metrics = options.metrics;
+  if (options.metrics !== undefined) attachRegistry(db, "resp", options.metrics);
   const server = await startHttpServer(db, serverOptions);
   const url = server.url;
   const h: Harness = {

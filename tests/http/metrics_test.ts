@@ -1,19 +1,43 @@
 import { assert, assertEquals } from "@std/assert";
-import type { LatencyHistogramSnapshot, MetricsSource } from "../../src/http/mod.ts";
 import { renderMetrics } from "../../src/http/mod.ts";
+import { Histogram, Registry } from "../../src/metrics/mod.ts";
+import type { DatabaseStats } from "../../src/engine/mod.ts";
 import { withServer } from "./_helpers.ts";
 
-/** A fake RESP server's numbers (the engine under it is real). */
-const source: MetricsSource = {
-  commandCounts: () => new Map([["set", 3], ["get", 5], ['we"ird\\name', 1]]),
-  latencyHistogram: (): LatencyHistogramSnapshot => ({
-    buckets: [0.001, 0.01],
-    counts: [4, 3, 1],
-    sum: 0.05,
-    count: 8,
-  }),
-  connectedClients: () => 2,
-};
+/** A stand-in for a RESP server's registry (the engine under it is real). */
+function fakeResp(): Registry {
+  const r = new Registry({ jsonPrefix: "server", infoSection: "stats" });
+  r.collect(
+    {
+      name: "cityhall_connected_clients",
+      help: "RESP connections open now",
+      type: "gauge",
+      unit: "1",
+    },
+    () => 2,
+  );
+  r.collect({
+    name: "cityhall_commands_total",
+    help: "RESP commands processed, by name",
+    type: "counter",
+    unit: "1",
+    labels: ["command"],
+    json: "server.commands",
+  }, () =>
+    [["set", 3], ["get", 5], ['we"ird\\name', 1]].map(([c, n]) => ({
+      labels: [c as string],
+      value: n as number,
+    })));
+  const h = new Histogram([0.001, 0.01]);
+  for (const v of [0.0005, 0.0005, 0.0005, 0.001, 0.005, 0.005, 0.005, 0.0315]) h.observe(v);
+  r.collect({
+    name: "cityhall_command_duration_seconds",
+    help: "RESP command execution latency",
+    type: "histogram",
+    unit: "seconds",
+  }, () => h);
+  return r;
+}
 
 function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
@@ -86,11 +110,11 @@ Deno.test("GET /metrics is valid Prometheus text with engine, command and HTTP f
     const stats = await (await h.fetch("/v1/stats")).json();
     assertEquals(stats.server.connectedClients, 2);
     assertEquals(stats.server.commands, { set: 3, get: 5, 'we"ird\\name': 1 });
-  }, { metrics: source });
+  }, { metrics: fakeResp() });
 });
 
-Deno.test("renderMetrics() prefers per-command histograms and needs no source", () => {
-  const stats = {
+Deno.test("renderMetrics() needs no RESP server and lists every level", () => {
+  const stats: DatabaseStats = {
     lastSeq: 0,
     flushedSeq: 0,
     memtableSizeBytes: 0,
@@ -118,30 +142,9 @@ Deno.test("renderMetrics() prefers per-command histograms and needs no source", 
     deletes: 0,
     gets: 0,
   };
-  const http = new (class {
-    requests = new Map();
-    latency = { buckets: [1], counts: [0, 0], sum: 0, count: 0 };
-    total = 0;
-    record() {}
-  })();
-  const bare = parsePrometheus(renderMetrics({ stats, version: "0", uptimeS: 1, http }));
+  const bare = parsePrometheus(renderMetrics({ stats: () => stats }));
   assertEquals(bare.get('cityhall_sstables{level="2"}'), 2);
+  assertEquals(bare.get('cityhall_sstable_level_size_bytes{level="2"}'), 20);
   assertEquals(bare.get("cityhall_connected_clients"), undefined);
-  const h: LatencyHistogramSnapshot = { buckets: [0.5], counts: [1, 1], sum: 1, count: 2 };
-  const text = renderMetrics({
-    stats,
-    version: "0",
-    uptimeS: 1,
-    http,
-    source: {
-      commandCounts: () => new Map([["ping", 2]]),
-      latencyHistogram: () => h,
-      commandLatencyHistograms: () => new Map([["ping", h]]),
-      connectedClients: () => 0,
-    },
-  });
-  const s = parsePrometheus(text);
-  assertEquals(s.get('cityhall_command_duration_seconds_bucket{command="ping",le="0.5"}'), 1);
-  assertEquals(s.get('cityhall_command_duration_seconds_bucket{command="ping",le="+Inf"}'), 2);
-  assertEquals(s.get('cityhall_command_duration_seconds_bucket{le="+Inf"}'), undefined);
+  assertEquals(bare.get("cityhall_http_connections"), undefined);
 });

@@ -6,7 +6,6 @@
  * @module
  */
 
-import process from "node:process";
 import { REDIS_COMPAT_VERSION, VERSION } from "../../version.ts";
 import { type CommandContext, lower } from "../context.ts";
 import { replicationRoleOf } from "../../replication/hooks.ts";
@@ -14,7 +13,8 @@ import { INFO_EXPIRY_EXACT_KEYS } from "../../limits.ts";
 import { USER_KEYS_END } from "../../keyspace/mod.ts";
 import { EXTRA_SECTIONS, extraInfoSection } from "../../export/info.ts";
 import { infoSectionNames, infoSectionOf } from "../info_sections.ts";
-import { registryFor } from "./blocking_registry.ts";
+import { type Family, gather, renderInfo } from "../../metrics/mod.ts";
+import { registriesOf } from "../../export/metrics.ts";
 
 /** Keys INFO's keyspace section counts exactly before it falls back to the engine's estimate. */
 export const INFO_KEYSPACE_COUNT_MAX = 100_000;
@@ -40,17 +40,6 @@ const ALL_SECTIONS = [
 
 const RUN_ID = [...crypto.getRandomValues(new Uint8Array(20))]
   .map((b) => b.toString(16).padStart(2, "0")).join("");
-
-function human(bytes: number): string {
-  const units = ["B", "K", "M", "G", "T"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${bytes}B` : `${v.toFixed(2)}${units[i]}`;
-}
 
 /** INFO keyspace's figures for db0. */
 export interface KeyspaceFigures {
@@ -98,10 +87,19 @@ export async function keyspaceFigures(ctx: CommandContext): Promise<KeyspaceFigu
   return { keys, expires: Math.round((expires * keys) / INFO_KEYSPACE_COUNT_MAX), avgTtlMs };
 }
 
-async function infoSection(ctx: CommandContext, section: string): Promise<string | undefined> {
+/** The stats of every registry describing the database, read once per INFO call. */
+type Families = () => Family[];
+
+async function infoSection(
+  ctx: CommandContext,
+  section: string,
+  families: Families,
+): Promise<string | undefined> {
   const s = ctx.server;
-  const m = s.metrics;
+  // Facts that are not stats (versions, settings, constants Redis clients expect) go before
+  // the section's stats from the registry (ARCHITECTURE.md § "Metrics registry"); `after`, behind.
   const lines: [string, string | number][] = [];
+  const after: [string, string | number][] = [];
   // An empty or unknown section name selects nothing, as in Redis (`INFO ""` is empty).
   let title = section.slice(0, 1).toUpperCase() + section.slice(1);
   const nowMs = Date.now();
@@ -129,44 +127,12 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
       );
       break;
     }
-    case "clients": {
-      let unauthenticated = 0;
-      let multi = 0;
-      let pubsubClients = 0;
-      for (const c of s.clients.values()) {
-        if (!c.authenticated) unauthenticated++;
-        if (c.multi !== undefined) multi++;
-        if (c.subscriptions !== undefined) pubsubClients++;
-      }
-      lines.push(
-        ["connected_clients", s.clients.size],
-        ["maxclients", s.config.maxClients],
-        ["blocked_clients", registryFor(s.clients)?.count ?? 0],
-        ["tracking_clients", 0],
-        ["watching_clients", [...s.clients.values()].filter((c) => c.watched).length],
-        ["total_watched_keys", s.watches.size],
-        ["cityhall_unauthenticated_clients", unauthenticated],
-        ["cityhall_clients_in_multi", multi],
-        ["cityhall_pubsub_clients", pubsubClients],
-        ["cityhall_monitor_clients", s.operator.monitors.size],
-        ["cityhall_pubsub_subscriptions", s.pubsub.subscriptions],
-      );
+    case "clients":
+      after.push(["maxclients", s.config.maxClients], ["tracking_clients", 0]);
       break;
-    }
-    case "memory": {
-      const mem = Deno.memoryUsage();
-      const used = mem.heapUsed + mem.external;
-      lines.push(
-        ["used_memory", used],
-        ["used_memory_human", human(used)],
-        ["used_memory_rss", mem.rss],
-        ["used_memory_rss_human", human(mem.rss)],
-        ["maxmemory", 0],
-        ["maxmemory_human", "0B"],
-        ["maxmemory_policy", "noeviction"],
-      );
+    case "memory":
+      after.push(["maxmemory", 0], ["maxmemory_human", "0B"], ["maxmemory_policy", "noeviction"]);
       break;
-    }
     case "persistence":
       lines.push(
         ["loading", 0],
@@ -179,36 +145,7 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
       );
       break;
     case "stats":
-      lines.push(
-        ["total_connections_received", m.connectionsReceived],
-        ["total_commands_processed", m.commandsProcessed],
-        ["instantaneous_ops_per_sec", m.opsPerSec.value],
-        ["total_net_input_bytes", m.netInputBytes],
-        ["total_net_output_bytes", m.netOutputBytes],
-        ["instantaneous_input_kbps", (m.inputBytesPerSec.value / 1024).toFixed(2)],
-        ["instantaneous_output_kbps", (m.outputBytesPerSec.value / 1024).toFixed(2)],
-        ["rejected_connections", m.connectionsRejected],
-        ["expired_keys", s.notifier.tracker.expiredKeys],
-        ["evicted_keys", 0],
-        ["keyspace_hits", m.keyspaceHits],
-        ["keyspace_misses", m.keyspaceMisses],
-        ["pubsub_channels", s.pubsub.channelCount("channel")],
-        ["pubsub_patterns", s.pubsub.patternCount],
-        ["pubsubshard_channels", s.pubsub.channelCount("shard")],
-        ["total_error_replies", m.errorReplies],
-        ["client_query_buffer_limit_disconnections", m.queryLimitDisconnections],
-        ["client_output_buffer_limit_disconnections", m.outputLimitDisconnections],
-        ["cityhall_protocol_errors", m.protocolErrors],
-        ["cityhall_idle_timeouts", m.idleTimeouts],
-        ["cityhall_auth_timeouts", m.authTimeouts],
-        ["cityhall_request_timeouts", m.requestTimeouts],
-        ["cityhall_output_drain_timeouts", m.outputDrainTimeouts],
-        ["cityhall_auth_failures", m.authFailures],
-        ["cityhall_auth_failure_disconnections", m.authFailureDisconnections],
-        ["cityhall_unauthenticated_evictions", m.unauthenticatedEvictions],
-        ["cityhall_transactions_executed", m.transactionsExecuted],
-        ["cityhall_transactions_aborted", m.transactionsAborted],
-      );
+    case "cpu":
       break;
     case "replication": {
       const role = replicationRoleOf(s.db);
@@ -224,17 +161,11 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
       );
       break;
     }
-    case "cpu": {
-      const cpu = process.cpuUsage();
-      lines.push(
-        ["used_cpu_sys", (cpu.system / 1e6).toFixed(6)],
-        ["used_cpu_user", (cpu.user / 1e6).toFixed(6)],
-      );
-      break;
-    }
     case "commandstats":
+      // Redis's format from the same cells as cityhall_commands_total and
+      // cityhall_command_duration_seconds.
       for (const [name, st] of s.metrics.commands) {
-        const usec = Math.round(st.latency.sumS * 1e6);
+        const usec = Math.round(st.latency.sum * 1e6);
         lines.push([
           `cmdstat_${name}`,
           `calls=${st.calls},usec=${usec},usec_per_call=${(usec / st.calls).toFixed(2)},` +
@@ -251,43 +182,38 @@ async function infoSection(ctx: CommandContext, section: string): Promise<string
     }
     case "cityhall": {
       title = "CityHall";
-      const st = s.db.stats();
-      lines.push(
-        ["cityhall_version", VERSION],
-        ["last_seq", st.lastSeq],
-        ["flushed_seq", st.flushedSeq],
-        ["memtable_size_bytes", st.memtableSizeBytes],
-        ["memtable_entries", st.memtableEntries],
-        ["immutable_memtables", st.immutableMemtables],
-        ["wal_segments", st.walSegments],
-        ["wal_size_bytes", st.walSizeBytes],
-        ["tables_per_level", st.tablesPerLevel.join(",")],
-        ["sstable_size_bytes", st.sstableSizeBytes],
-        ["sstable_entries", st.sstableEntries],
-        ["flushes", st.flushes],
-        ["compactions", st.compactions],
-        ["bytes_written", st.bytesWritten],
-        ["block_cache_hits", st.blockCacheHits],
-        ["block_cache_misses", st.blockCacheMisses],
-        ["fatal_error", st.fatalError ?? ""],
-      );
+      lines.push(["cityhall_version", VERSION]);
+      after.push(["fatal_error", s.db.stats().fatalError ?? ""]);
       break;
     }
     default: {
       // Sections a role attached (a fleet hub's "sites", an edge's "uplink"), then those of
-      // parts outside the RESP server (ingest, remote-write export).
+      // parts outside the RESP server (remote-write export), then the registries' own.
       const attached = infoSectionOf(s.db, section);
       if (attached !== undefined) {
         lines.push(...attached());
         break;
       }
       const extra = extraInfoSection(section);
-      if (extra === undefined) return undefined;
-      title = extra.title;
-      lines.push(...extra.lines);
+      if (extra !== undefined) {
+        title = extra.title;
+        lines.push(...extra.lines);
+        break;
+      }
+      if (!families().some((f) => f.spec.info !== false && f.spec.info.section === section)) {
+        return undefined;
+      }
     }
   }
+  lines.push(...renderInfo(families(), section), ...after);
   return `# ${title}\r\n` + lines.map(([k, v]) => `${k}:${v}\r\n`).join("");
+}
+
+/** Sections the registries add beyond the fixed ones (e.g. `http`), in declaration order. */
+function registrySections(families: Family[]): string[] {
+  const out = new Set<string>();
+  for (const f of families) if (f.spec.info !== false) out.add(f.spec.info.section);
+  return [...out].filter((x) => !ALL_SECTIONS.includes(x));
 }
 
 /** INFO [section…]. */
@@ -299,9 +225,14 @@ export async function info(ctx: CommandContext): Promise<void> {
   else if (asked.includes("all") || asked.includes("everything")) {
     sections = [...ALL_SECTIONS, ...extra];
   } else sections = asked;
+  let gathered: Family[] | undefined;
+  const families = () => gathered ??= gather(registriesOf(ctx.server.db));
+  if (asked.includes("all") || asked.includes("everything")) {
+    sections.push(...registrySections(families()));
+  }
   const parts: string[] = [];
   for (const section of new Set(sections)) {
-    const part = await infoSection(ctx, section);
+    const part = await infoSection(ctx, section, families);
     if (part !== undefined) parts.push(part);
   }
   ctx.out.verbatim(parts.join("\r\n"));
