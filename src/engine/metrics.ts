@@ -191,7 +191,7 @@ const FIELDS: FieldSpec[] = [
 
 /** Declares the engine's stats in `registry`, read from `db.stats()` once per render. */
 export function declareEngineMetrics(registry: Registry, db: StatsProvider): void {
-  let st: DatabaseStats = db.stats();
+  let st!: DatabaseStats;
   registry.beforeCollect(() => st = db.stats());
   const perLevel = (values: () => number[]) => () => {
     const v = values();

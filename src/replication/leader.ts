@@ -40,6 +40,8 @@ import {
   REPLICATION_SESSIONS_MAX,
 } from "../limits.ts";
 import { type KnownReplica, ReplicaRegistry } from "./registry.ts";
+import { leaderRegistry } from "./metrics.ts";
+import { attachRegistry, detachRegistry } from "../metrics/mod.ts";
 import { Session } from "./leader_session.ts";
 
 /** Options of `startReplicationLeader`. */
@@ -169,6 +171,12 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
   readonly role = "leader" as const;
   readonly db: Database;
   readonly registry: ReplicaRegistry;
+  /** The stats of `/metrics` and `/v1/stats` (`metrics.ts`). */
+  readonly #metrics = leaderRegistry({
+    replicas: () => this.registry.list(),
+    lag: (r) => this.lag(r),
+    durableSeq: () => this.db.durableSeq,
+  });
   readonly logger: Logger;
   readonly addr: Deno.NetAddr;
   readonly heartbeatMs: number;
@@ -216,6 +224,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
     this.#tokenHash = tokenHash;
     replicationPort(db).setRetentionPins(() => registry.pins(this.#sessionPins()));
     attachReplicationRole(db, this);
+    attachRegistry(db, "replication", this.#metrics);
     this.#offDurable = replicationPort(db).onDurable((seq) => {
       this.frameCache.clear();
       const samples = this.#samples;
@@ -524,6 +533,7 @@ class Leader implements ReplicationLeader, ReplicationRole, LeaderCore {
       }
       replicationPort(this.db).setRetentionPins(() => this.registry.pins());
       attachReplicationRole(this.db, undefined);
+      detachRegistry(this.db, "replication", this.#metrics);
       this.logger("info", "replication listener closed", { port: this.addr.port });
     })();
     return this.#closed;

@@ -25,6 +25,8 @@ import { CityHallError, InvalidArgumentError } from "../errors.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { attachReplicationRole, type ReplicationRole } from "./hooks.ts";
+import { replicaRegistry } from "./metrics.ts";
+import { attachRegistry, detachRegistry } from "../metrics/mod.ts";
 import { STATUS_DEBOUNCE_MS, STATUS_WRITE_INTERVAL_MS } from "../limits.ts";
 import { LinkSession, RefusedError, type SessionOwner } from "./replica_session.ts";
 import { healthProblemsOf, infoLinesOf, type LinkFacts, statusOf } from "./replica_status.ts";
@@ -141,6 +143,8 @@ class ReplicaLink implements Replica, ReplicationRole {
   /** Why the link is refused (state `refused`); logged once per distinct reason. */
   #refusal: string | undefined;
   #lastStatusMs = 0;
+  /** The stats of `/metrics` and `/v1/stats`, read from the same facts as INFO (`metrics.ts`). */
+  readonly #metrics = replicaRegistry(() => this.#facts());
   #totalRetries = 0;
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -153,6 +157,7 @@ class ReplicaLink implements Replica, ReplicationRole {
     // The position below is announced to the leader (which moves its pin past it).
     this.#ackedSeq = db.lastSeq;
     attachReplicationRole(db, this);
+    attachRegistry(db, "replication", this.#metrics);
     this.#log("info", "replica starting", {
       replica: this.#identity.replicaId,
       leader: options.leader,
@@ -341,6 +346,7 @@ class ReplicaLink implements Replica, ReplicationRole {
     this.#setState("stopped");
     this.#writeStatus();
     attachReplicationRole(this.#db, undefined);
+    detachRegistry(this.#db, "replication", this.#metrics);
   }
 
   async #loop(): Promise<void> {

@@ -6,6 +6,7 @@
 import { assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { assert } from "../../src/util/assert.ts";
 import { startServer } from "../../src/server/mod.ts";
+import { renderMetrics } from "../../src/http/mod.ts";
 import { Backoff } from "../../src/replication/mod.ts";
 import { closeRedis, connectRedis } from "../server/_helpers.ts";
 import { eventually, removeDir, startTestLeader, startTestReplica } from "./_helpers.ts";
@@ -38,6 +39,22 @@ Deno.test("Replication over RESP: INFO, WAIT, READONLY and REPLICATION FORGET", 
     assertMatch(replicaInfo, /slave_repl_offset:1/);
     assertMatch(replicaInfo, /cityhall_lag_entries:0/);
     assertMatch(replicaInfo, /cityhall_retries:0/);
+    // The same facts in /metrics (the registries attached to each database).
+    const id = replica.replica.replicaId;
+    const leaderMetrics = renderMetrics(leader.db);
+    assertMatch(
+      leaderMetrics,
+      new RegExp(`cityhall_leader_replica_acked_sequence\\{replica="${id}"\\} 1\n`),
+    );
+    assertMatch(
+      leaderMetrics,
+      new RegExp(`cityhall_leader_replica_lag_entries\\{replica="${id}"\\} 0\n`),
+    );
+    assertMatch(leaderMetrics, /\ncityhall_leader_known_replicas 1\n/);
+    const replicaMetrics = renderMetrics(replica.db);
+    assertMatch(replicaMetrics, /\ncityhall_replica_link_up 1\n/);
+    assertMatch(replicaMetrics, /\ncityhall_replica_acked_sequence 1\n/);
+    assertMatch(replicaMetrics, /\ncityhall_replica_lag_entries 0\n/);
     // WAIT for more replicas than exist times out with the count that acknowledged.
     await lc.set("sensor.b", "1");
     assertEquals(await lc.wait(2, 50), 1);
