@@ -18,6 +18,8 @@ import {
   renderPrometheus,
 } from "../../src/metrics/mod.ts";
 import { AssertionError } from "../../src/util/assert.ts";
+import { Database } from "../../src/mod.ts";
+import { engineFacts, engineRegistry } from "../../src/engine/metrics.ts";
 
 function example(): { r: Registry; hits: { value: number } } {
   const r = new Registry({ jsonPrefix: "server", infoSection: "stats" });
@@ -257,4 +259,26 @@ Deno.test("registry: attached registries come and go with their owner", () => {
   const f = b.families();
   assertEquals(f.map((x) => x.samples[0]!.value), [1, 1]);
   assertEquals(b.read("cityhall_b")!.samples[0]!.value, 2);
+});
+
+Deno.test("registry: every number Database.stats() reports is declared, under its stats() key", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-metrics-test-" });
+  const db = await Database.open(dir);
+  try {
+    await db.put(new TextEncoder().encode("k"), new TextEncoder().encode("v"));
+    await db.flush();
+    const stats = db.stats() as unknown as Record<string, unknown>;
+    const json = renderJson(engineRegistry(db).families());
+    const missing = Object.keys(stats).filter((k) =>
+      (typeof stats[k] === "number" || Array.isArray(stats[k])) && !(k in json)
+    );
+    assertEquals(missing, []);
+    assertEquals(json.puts, 1);
+    assertEquals(json.tablesPerLevel, stats.tablesPerLevel);
+    // Text facts stay beside the stats.
+    assertEquals(engineFacts(db.stats()).compactionStyle, stats.compactionStyle);
+  } finally {
+    await db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,6 +1,10 @@
 /**
  * INFO: the sections Redis clients read (server, clients, memory, persistence, stats,
- * replication, cpu, keyspace, commandstats) plus CityHall's own engine section.
+ * replication, cpu, keyspace, commandstats) plus CityHall's own engine section and those the
+ * registries declare (ingest, http). Every numeric field renders from the metrics registries of
+ * the database (ARCHITECTURE.md § "Metrics registry"); this file adds only the facts that are not
+ * stats (versions, settings, Redis's constant fields), the replication role's lines, keyspace
+ * (a scan) and commandstats (Redis's format of the per-command cells).
  * ARCHITECTURE.md § "Commands" lists the fields; § "Observability" the CityHall counters.
  *
  * @module
