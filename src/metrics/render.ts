@@ -30,10 +30,14 @@ export function escapeHelp(text: string): string {
   return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }
 
-function labelText(names: readonly string[], values: readonly string[], le?: string): string {
-  const parts = names.map((n, i) => `${n}="${escapeLabelValue(values[i]!)}"`);
-  if (le !== undefined) parts.push(`le="${le}"`);
-  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+/** `name="value",…` of one sample, escaped (empty without labels). */
+function labelPairs(names: readonly string[], values: readonly string[]): string {
+  let out = "";
+  for (let i = 0; i < names.length; i++) {
+    if (i > 0) out += ",";
+    out += `${names[i]}="${escapeLabelValue(values[i]!)}"`;
+  }
+  return out;
 }
 
 function compareLabels(a: Sample<unknown>, b: Sample<unknown>): number {
@@ -50,8 +54,8 @@ function compareLabels(a: Sample<unknown>, b: Sample<unknown>): number {
   return 0;
 }
 
-function sorted<V>(samples: readonly Sample<V>[]): Sample<V>[] {
-  return [...samples].sort(compareLabels);
+function sorted<V>(samples: readonly Sample<V>[]): readonly Sample<V>[] {
+  return samples.length < 2 ? samples : [...samples].sort(compareLabels);
 }
 
 /**
@@ -62,21 +66,24 @@ function sorted<V>(samples: readonly Sample<V>[]): Sample<V>[] {
 export function renderPrometheus(families: readonly Family[]): string {
   const lines: string[] = [];
   for (const { spec, samples } of families) {
-    lines.push(`# HELP ${spec.name} ${escapeHelp(spec.help)}`, `# TYPE ${spec.name} ${spec.type}`);
+    const name = spec.name;
+    lines.push(`# HELP ${name} ${escapeHelp(spec.help)}`, `# TYPE ${name} ${spec.type}`);
     for (const s of sorted(samples)) {
+      const pairs = labelPairs(spec.labels, s.labels);
       const v = s.value;
       if (v instanceof Histogram) {
-        for (const b of v.cumulative()) {
-          const le = formatNumber(b.le);
-          lines.push(`${spec.name}_bucket${labelText(spec.labels, s.labels, le)} ${b.count}`);
+        // The label pairs once per sample, not once per bucket: a scrape writes many buckets.
+        const open = pairs === "" ? `${name}_bucket{le="` : `${name}_bucket{${pairs},le="`;
+        let cumulative = 0;
+        for (let i = 0; i < v.counts.length; i++) {
+          cumulative += v.counts[i]!;
+          const le = i < v.bounds.length ? formatNumber(v.bounds[i]!) : "+Inf";
+          lines.push(`${open}${le}"} ${cumulative}`);
         }
-        const l = labelText(spec.labels, s.labels);
-        lines.push(
-          `${spec.name}_sum${l} ${formatNumber(v.sum)}`,
-          `${spec.name}_count${l} ${v.count}`,
-        );
+        const l = pairs === "" ? "" : `{${pairs}}`;
+        lines.push(`${name}_sum${l} ${formatNumber(v.sum)}`, `${name}_count${l} ${v.count}`);
       } else {
-        lines.push(`${spec.name}${labelText(spec.labels, s.labels)} ${formatNumber(v)}`);
+        lines.push(`${name}${pairs === "" ? "" : `{${pairs}}`} ${formatNumber(v)}`);
       }
     }
   }
