@@ -112,7 +112,7 @@ const FIELDS: FieldSpec[] = [
   },
   {
     name: "cityhall_compactions_total",
-    help: "Compactions since open, trivial moves included",
+    help: "Compactions since open",
     type: "counter",
     unit: "1",
     field: "compactions",

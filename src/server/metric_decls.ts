@@ -357,7 +357,7 @@ export function serverRegistry(s: ServerState): Registry {
   ]);
   r.collect({
     name: "cityhall_command_duration_seconds",
-    help: "RESP command execution latency, by name",
+    help: "RESP command execution latency",
     type: "histogram",
     unit: "seconds",
     labels: ["command"],
