@@ -177,8 +177,6 @@ export async function startHttpServer(
   const ownsTimeseries = options.timeseries === undefined;
   const http = new HttpMetrics();
   const health = options.health ?? engineHealth(db);
-  // Every view of `db` (INFO of a RESP server on it too) shows the HTTP front's stats.
-  attachRegistry(db, "http", http.registry);
   const stats = (): Record<string, unknown> => renderStats(db, http);
   const metrics = (): string => renderMetrics(db, options.families);
 
@@ -308,6 +306,9 @@ export async function startHttpServer(
     bodyBudgetRefusals: budget.refusals,
     timeouts: server.timeouts(),
   });
+  // Every view of `db` (INFO of a RESP server on it too) shows the HTTP front's stats, from
+  // the moment it listens until it shuts down.
+  attachRegistry(db, "http", http.registry);
   const addr = server.addr;
   const scheme = options.tls === undefined ? "http" : "https";
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
