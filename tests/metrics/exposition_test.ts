@@ -8,6 +8,11 @@
 import { assert, assertEquals } from "@std/assert";
 import { startServe, tempDir } from "../cli/_helpers.ts";
 import { closeRedis, connectRedis } from "../server/_helpers.ts";
+import { Database } from "../../src/mod.ts";
+import { startServer } from "../../src/server/mod.ts";
+import { startHttpServer } from "../../src/http/mod.ts";
+import { attachedRegistries } from "../../src/metrics/mod.ts";
+import { silentLogger } from "../../src/util/log.ts";
 
 const PROMTOOL = "/usr/bin/promtool";
 
@@ -135,5 +140,31 @@ Deno.test("metrics: /metrics of a running server has HELP and TYPE everywhere an
   } finally {
     await serve.stop();
     await cleanup();
+  }
+});
+
+Deno.test("metrics: servers attach their registries to the database while they run, and detach on close", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-metrics-test-" });
+  const db = await Database.open(dir);
+  const resp = await startServer(db, { hostname: "127.0.0.1", port: 0 });
+  const http = await startHttpServer(db, { hostname: "127.0.0.1", port: 0, logger: silentLogger });
+  const redis = await connectRedis(resp.addr.port);
+  try {
+    const res = await fetch(`${http.url}/metrics`);
+    const text = await res.text();
+    // The HTTP server's /metrics shows the RESP server's stats, and INFO the HTTP front's.
+    assert(text.includes("\ncityhall_connected_clients 1\n"), text);
+    assert(String(await redis.call("info", "all")).includes("# Http\r\n"));
+    await http.shutdown();
+    const info = String(await redis.call("info", "all"));
+    assert(!info.includes("# Http\r\n"), info);
+    assertEquals(attachedRegistries(db).length, 2); // the engine's and the RESP server's
+  } finally {
+    await closeRedis(redis);
+    await http.shutdown();
+    await resp.close();
+    assertEquals(attachedRegistries(db).length, 1);
+    await db.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
