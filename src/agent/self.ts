@@ -1,14 +1,14 @@
 /**
  * CityHall's own metrics for the host agent: operations per second at the engine, RESP command
- * latency percentiles between two ticks, WAL, SSTable and memtable bytes, and replication lag
- * (ARCHITECTURE.md § "Host agent"). The agent's own writes are counted like any others.
+ * latency percentiles between two ticks, WAL, SSTable and memtable bytes (`db.stats()`), and
+ * replication lag; command and replication numbers come from the metrics registries attached to
+ * the database (ARCHITECTURE.md § "Host agent", § "Metrics registry"). The agent's own writes are counted like any others.
  *
  * @module
  */
 
 import type { Database } from "../engine/mod.ts";
 import { attachedRegistry, Histogram, type Registry } from "../metrics/mod.ts";
-import { replicationStatus } from "../console/replication_status.ts";
 import type { Reading } from "./host.ts";
 
 /** Every command's latency summed into one histogram, or undefined without a RESP server. */
@@ -86,14 +86,18 @@ export class SelfCollector {
     add("cityhall_sstable_bytes", st.sstableSizeBytes);
     add("cityhall_memtable_bytes", st.memtableSizeBytes);
     add("cityhall_compactions", st.compactions);
-    const repl = replicationStatus(this.#db);
-    if (repl.role === "leader" && repl.replicas.length > 0) {
-      add("cityhall_replication_lag_entries", Math.max(...repl.replicas.map((r) => r.lagEntries)));
-      add("cityhall_replication_lag_seconds", Math.max(...repl.replicas.map((r) => r.lagSeconds)));
-    } else if (repl.role === "replica" && repl.leader !== null) {
-      add("cityhall_replication_lag_entries", repl.leader.lagEntries);
-      add("cityhall_replication_lag_seconds", repl.leader.stalenessSeconds);
-    }
+    // Replication lag from the role's registry (a leader: its worst replica; a replica: itself).
+    const repl = attachedRegistry(this.#db, "replication");
+    const worst = (name: string): number | undefined => {
+      const samples = repl?.read(name)?.samples ?? [];
+      return samples.length === 0 ? undefined : Math.max(...samples.map((x) => x.value as number));
+    };
+    const entries = worst("cityhall_leader_replica_lag_entries") ??
+      worst("cityhall_replica_lag_entries");
+    const seconds = worst("cityhall_leader_replica_lag_seconds") ??
+      worst("cityhall_replica_staleness_seconds");
+    if (entries !== undefined) add("cityhall_replication_lag_entries", entries);
+    if (seconds !== undefined) add("cityhall_replication_lag_seconds", seconds);
     this.#prev = { tMs: nowMs, ops, commands, hist };
     return out;
   }

@@ -20,6 +20,12 @@ import {
 } from "../../src/agent/mod.ts";
 import type { LogFields, Logger } from "../../src/util/log.ts";
 import { Histogram, Registry } from "../../src/metrics/mod.ts";
+import {
+  eventually,
+  removeDir,
+  startTestLeader,
+  startTestReplica,
+} from "../replication/_helpers.ts";
 
 function capture(): Logger & { lines: { level: string; message: string; fields?: LogFields }[] } {
   const lines: { level: string; message: string; fields?: LogFields }[] = [];
@@ -214,4 +220,34 @@ Deno.test("agent: what a tick costs on this machine (reported, not asserted)", a
         `(writes excluded; deno task bench measures the process's CPU with the real store)`,
     );
   });
+});
+
+Deno.test("agent: replication lag from the role's registry, on the leader and on the replica", async () => {
+  const leader = await startTestLeader();
+  const replica = await startTestReplica(leader.port);
+  try {
+    await leader.db.put(new TextEncoder().encode("k"), new TextEncoder().encode("v"));
+    await eventually(() => replica.replica.ackedSeq >= leader.db.lastSeq, "replica caught up");
+    await eventually(
+      () => leader.leader.registry.list().some((r) => r.ackedSeq >= leader.db.lastSeq),
+      "leader saw the acknowledgement",
+    );
+    for (const db of [leader.db, replica.db]) {
+      const r = new SelfCollector(db).collect(1000);
+      const get = (m: string) => r.find((x) => x.metric === m)?.value;
+      assertEquals(get("cityhall_replication_lag_entries"), 0);
+      assert(get("cityhall_replication_lag_seconds") !== undefined);
+    }
+    // Standalone: no replication readings.
+    await withDb((db) => {
+      const r = new SelfCollector(db).collect(1000);
+      assertEquals(r.filter((x) => x.metric.startsWith("cityhall_replication")), []);
+      return Promise.resolve();
+    });
+  } finally {
+    await replica.close();
+    await leader.close();
+    await removeDir(leader.dir);
+    await removeDir(replica.dir);
+  }
 });
