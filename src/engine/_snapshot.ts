@@ -1,7 +1,8 @@
 /**
- * The table side of snapshots: pinning a checkpoint's tables for a leader, and moving a
- * leader's tables into a replica's directory. Private to `src/engine/`; `Database` does the
- * WAL and manifest steps around them. ARCHITECTURE.md § "Snapshot bootstrap".
+ * Checkpoints and snapshot installs (`ReplicationPort.checkpoint` and `installSnapshot`): a
+ * leader pins a flushed checkpoint's tables for a replica to fetch, and a replica moves a
+ * leader's tables into its directory and swaps them in for its whole content. Private to
+ * `src/engine/`. ARCHITECTURE.md § "Snapshot bootstrap".
  *
  * @module
  */
@@ -10,15 +11,86 @@ import { InvalidArgumentError, IoError } from "../errors.ts";
 import { type FileSystem, joinPath } from "../fs/mod.ts";
 import { type ManifestState, tableFileName } from "../manifest/mod.ts";
 import type { LiveTable, Version } from "../manifest/version.ts";
+import { Memtable } from "../memtable/mod.ts";
 import { type BlockCache, Table } from "../sstable/mod.ts";
 import { yieldToEventLoop } from "../compaction/table_writer.ts";
+import type { EngineCore } from "./_core.ts";
 import type { DatabaseCheckpoint } from "./types.ts";
+
+/**
+ * `ReplicationPort.checkpoint`: has the log ops written as puts, flushes (`flush`), then pins
+ * the tables of the manifest.
+ */
+export async function checkpoint(
+  core: EngineCore,
+  flush: () => Promise<void>,
+): Promise<DatabaseCheckpoint> {
+  // Log ops are not in tables: their owner writes what they hold as puts first.
+  await core.log.consumer?.persistAll?.();
+  await flush();
+  return await pinCheckpoint(core.dir, core.version, () => core.versions.current);
+}
+
+/**
+ * `ReplicationPort.installSnapshot`; `idle` waits for background flushes and compactions.
+ */
+export async function installSnapshot(
+  core: EngineCore,
+  idle: () => Promise<void>,
+  state: ManifestState,
+  staged: ReadonlyMap<number, string>,
+  options: { replaceHistory?: boolean } = {},
+): Promise<void> {
+  core.checkWritable();
+  await core.wal.sync();
+  await idle();
+  core.checkWritable();
+  let seq = state.flushedSeq;
+  for (const t of state.tables) seq = Math.max(seq, t.maxSeq);
+  if (seq <= core.lastSeq && !options.replaceHistory) {
+    throw new InvalidArgumentError(
+      `Cannot install a snapshot at ${seq}: the database is already at ${core.lastSeq}`,
+    );
+  }
+  const { opened, undo } = stageSnapshotTables(
+    core.fs,
+    core.dir,
+    core.cache,
+    state,
+    staged,
+    () => core.versions.newFileNumber(),
+  );
+  try {
+    // The WAL moves to a fresh segment (it may need space) before the manifest commits, so
+    // nothing can fail after it. Replacing a history also removes every older segment.
+    core.wal.restartAt(seq + 1, { dropOlder: options.replaceHistory ?? false });
+  } catch (err) {
+    undo();
+    throw err;
+  }
+  // Both copies: the WAL restarts at a new sequence, so the state before the snapshot can no
+  // longer serve as a fallback, and its tables may go at once.
+  core.versions.replaceBoth({
+    ...core.versions.current,
+    flushedSeq: seq,
+    tables: opened.map((t) => t.meta),
+  });
+  // From here the new state is durable: swap it in synchronously.
+  core.version.retire(core.version.replaceAll(opened));
+  core.memtable = new Memtable();
+  core.immutables = [];
+  core.lastSeq = seq;
+  // Log ops of the old content are meaningless now; the consumer reloads from the tables.
+  core.log.reset();
+  core.deleteObsoleteSegments();
+  core.options.logger("info", "installed snapshot", { dir: core.dir, seq, tables: opened.length });
+}
 
 /**
  * Pins the tables `manifest()` lists once every one of them is live in `version` (a manifest
  * change in flight shows in the levels within a few turns of the event loop).
  */
-export async function pinCheckpoint(
+async function pinCheckpoint(
   dir: string,
   version: Version,
   manifest: () => ManifestState,
@@ -51,7 +123,7 @@ export async function pinCheckpoint(
  * Moves each table of `state` from its staged file into `dir` under a fresh file number and
  * opens it; the directory is synced. On failure the moved files are removed again.
  */
-export function stageSnapshotTables(
+function stageSnapshotTables(
   fs: FileSystem,
   dir: string,
   cache: BlockCache,

@@ -1,23 +1,16 @@
 /**
- * `Database`: the public API of the LSM engine and the coordination of its parts — the WAL,
- * memtables, the `Version` of live tables, flushes and compactions. ARCHITECTURE.md § "Engine"
- * describes the write and read paths and the durability contract. Recovery is in
- * `_recovery.ts`, compaction in `src/compaction/`, the replication-only operations behind
- * `replicationPort(db)`.
- *
- * Write path: validate → append the batch to the WAL queue (sequence assigned) → apply it to
- * the memtable in the same tick (visible to reads at once, atomic with respect to other
- * JavaScript) → the promise resolves when the group commit has fdatasync'ed it (sync mode
- * "always"). A full memtable turns immutable at once and a background task flushes it.
+ * `Database`: the public API of the LSM engine and the coordination of its parts. Each part
+ * has its own file (ARCHITECTURE.md § "Engine source layout"): recovery in `_recovery.ts`, the
+ * state the parts share in `_core.ts`, the write path (validation, WAL append, memtable apply,
+ * group commit) in `_write_path.ts`, the flush loop in `_flusher.ts`, checkpoints and snapshot
+ * installs in `_snapshot.ts`, the scan iterator in `_scan_iterator.ts`, compaction in
+ * `src/compaction/`, and the replication-only operations behind `replicationPort(db)`.
+ * ARCHITECTURE.md § "Engine" describes the write and read paths and the durability contract.
  *
  * Read path: memtable → immutable memtables (newest first) → level 0 → level 1 → …; the first
  * version found wins (`Version.find`).
  *
  * Invariants:
- * - Memtable applies happen in sequence order (one JavaScript thread, sequence assigned and
- *   applied in the same synchronous call).
- * - `manifest.flushedSeq` only grows and covers exactly the flushed memtables, flushed oldest
- *   first.
  * - A table file is deleted only after a manifest without it is durable and no open scan
  *   holds it.
  * - One compaction runs at a time; flushes run beside it and only add level-0 tables.
@@ -28,60 +21,36 @@
 import {
   ClosedError,
   CorruptionError,
-  type DiskFullError,
   diskFullError,
   InvalidArgumentError,
-  IoError,
   isNoSpaceError,
-  ReadOnlyError,
 } from "../errors.ts";
-import { type DirLock, type FileSystem, joinPath } from "../fs/mod.ts";
-import {
-  BATCH_OPS_MAX,
-  BATCH_SIZE_BYTES_MAX,
-  IMMUTABLE_MEMTABLES_MAX,
-  WAL_RETAINED_BYTES_FLUSH,
-} from "../limits.ts";
-import { type HistoryAncestor, type ManifestState, tableFileName } from "../manifest/mod.ts";
-import { type LiveTable, Version } from "../manifest/version.ts";
-import { VersionSet } from "../manifest/version_set.ts";
-import { Memtable } from "../memtable/mod.ts";
-import type { BlockCache } from "../sstable/mod.ts";
-import { MergeIterator } from "../compaction/merge_iterator.ts";
+import { BATCH_OPS_MAX, BATCH_SIZE_BYTES_MAX } from "../limits.ts";
+import type { HistoryAncestor } from "../manifest/mod.ts";
 import type { CompactionFilter } from "../compaction/filter.ts";
 import type { CompactionPlan } from "../compaction/picker.ts";
 import { Compactor } from "../compaction/compactor.ts";
 import { TieredPicker } from "../compaction/tiered.ts";
 import { LeveledPicker } from "../compaction/leveled.ts";
-import { type TableWriterContext, writeTables } from "../compaction/table_writer.ts";
-import type { SegmentInfo, WalOp, WalWriter } from "../wal/mod.ts";
-import { assert } from "../util/assert.ts";
+import type { SegmentInfo } from "../wal/mod.ts";
 import { compareBytes, toBytes } from "../util/bytes.ts";
-import {
-  type Entry,
-  type EntryIterator,
-  type EntryKind,
-  isDeadAt,
-  KIND_LOG,
-} from "../util/entry.ts";
-import { type LogConsumer, logOpsOf, LogOpsRouter } from "./log_ops.ts";
+import { type EntryKind, isDeadAt } from "../util/entry.ts";
+import type { LogConsumer } from "./log_ops.ts";
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
-import { deletableSegments } from "./retention.ts";
-import type { DiskSpace } from "./disk_space.ts";
 import { dropSegmentsBeforeSkippedDamage } from "./_open.ts";
 import { recover, type RecoveredState } from "./_recovery.ts";
 import { collectRange, positionForRange, resolveRange, ScanIterator } from "./_scan_iterator.ts";
-import { pinCheckpoint, stageSnapshotTables } from "./_snapshot.ts";
-import { checkKey, validateBatch } from "./_validate.ts";
-import { planReplicated, type ReplicatedPlan } from "./_replicated.ts";
-import { type DatabaseStats, type EngineCounters, newCounters } from "./stats.ts";
+import { checkpoint, installSnapshot } from "./_snapshot.ts";
+import { checkKey } from "./_validate.ts";
+import { EngineCore } from "./_core.ts";
+import { Flusher } from "./_flusher.ts";
+import { WritePath } from "./_write_path.ts";
+import { type DatabaseStats, engineStats } from "./stats.ts";
 import type { ReplicationPort } from "./replication_port.ts";
 import type {
   BytesLike,
-  DatabaseCheckpoint,
   OpenHooks,
   PutOptions,
-  RetentionPins,
   ScanOptions,
   ScanRange,
   ValueEntry,
@@ -98,37 +67,11 @@ let portOf: (db: Database) => ReplicationPort;
 /** The embeddable CityHall storage engine. */
 export class Database {
   readonly dir: string;
-  readonly #options: ResolvedOptions;
-  readonly #fs: FileSystem;
-  readonly #lock: DirLock;
-  readonly #cache: BlockCache;
-  /** The current manifest, its writes, file numbers and retired tables. */
-  readonly #versions: VersionSet;
-  readonly #wal: WalWriter;
-  #memtable: Memtable;
-  /** Newest first. */
-  #immutables: Memtable[];
-  readonly #version: Version;
+  /** The state the engine's parts share. */
+  readonly #core: EngineCore;
+  readonly #writes: WritePath;
+  readonly #flusher: Flusher;
   readonly #compactor: Compactor;
-  readonly #writer: TableWriterContext;
-  #lastSeq: number;
-  #closed = false;
-  #fatal: Error | undefined;
-  #flushing: Promise<void> | undefined;
-  #stallWaiters: (() => void)[] = [];
-  #readOnly = false;
-  readonly #space: DiskSpace;
-  /** Set while memtable flushes stop for lack of disk space (retried by `#space`). */
-  #flushBlocked: DiskFullError | undefined;
-  #writeGuard: ((ops: readonly WriteOp[]) => void) | undefined;
-  #retentionPins: (() => RetentionPins) | undefined;
-  /** The layer owning log ops, or the log ops waiting for it. */
-  readonly #log: LogOpsRouter;
-  /** Active WAL segment at the last look: a change triggers the WAL-size check. */
-  #walSegmentSeen: number;
-  #lastGroup: Promise<void> | undefined;
-  #lastGroupWrapped: Promise<void> | undefined;
-  #counters: EngineCounters = newCounters();
   #port: ReplicationPort | undefined;
 
   static {
@@ -137,63 +80,31 @@ export class Database {
 
   private constructor(dir: string, options: ResolvedOptions, r: RecoveredState, hooks: OpenHooks) {
     this.dir = dir;
-    this.#options = options;
-    this.#fs = options.fs;
-    this.#lock = r.lock;
-    this.#cache = r.cache;
-    this.#wal = r.wal;
-    this.#lastSeq = r.lastSeq;
-    this.#space = r.space;
-    this.#memtable = r.memtables[0]!;
-    this.#immutables = r.memtables.slice(1).filter((m) => !m.isEmpty);
-    this.#log = new LogOpsRouter(r.pendingLog);
-    this.#retentionPins = hooks.retentionPins;
-    this.#walSegmentSeen = r.wal.activeSegmentId;
-    this.#version = new Version((t) => this.#deleteTable(t));
-    this.#version.apply(new Set(), r.tables);
-    this.#versions = new VersionSet(
-      this.#fs,
-      dir,
-      r.store,
-      r.manifest,
-      this.#version,
-      r.retiredFiles,
-      options.logger,
-    );
+    const core = new EngineCore(dir, options, r, hooks.retentionPins);
+    this.#core = core;
     const picker = options.compactionStyle === "leveled"
       ? new LeveledPicker(
         options.levelTablesMax,
         options.levelTablesMax * options.memtableSizeBytesMax,
       )
       : new TieredPicker(options.levelTablesMax);
-    this.#writer = {
-      fs: this.#fs,
-      dir,
-      cache: r.cache,
-      blockSizeBytes: options.blockSizeBytes,
-      compression: options.compression,
-      bloomBitsPerKey: options.bloomBitsPerKey,
-      tableSizeBytesTarget: options.tableSizeBytesTarget,
-      nextFileNumber: () => this.#versions.newFileNumber(),
-      checkAlive: () => {
-        if (this.#fatal) throw this.#fatal;
-      },
-    };
     this.#compactor = new Compactor(
       {
         dir,
-        fs: this.#fs,
+        fs: core.fs,
         logger: options.logger,
         nowMs: options.nowMs,
-        version: this.#version,
-        writer: this.#writer,
-        commitManifest: (change, retiring) => this.#versions.commit(change, retiring),
-        stopped: () => this.#closed || this.#fatal !== undefined,
-        fail: (err) => this.#fail(err),
+        version: core.version,
+        writer: core.writer,
+        commitManifest: (change, retiring) => core.versions.commit(change, retiring),
+        stopped: () => core.stopped,
+        fail: (err) => core.fail(err),
       },
       picker,
-      this.#counters,
+      core.counters,
     );
+    this.#flusher = new Flusher(core, this.#compactor);
+    this.#writes = new WritePath(core, this.#flusher);
   }
 
   /**
@@ -205,12 +116,16 @@ export class Database {
       const resolved = resolveOptions(options);
       const r = recover(dir, resolved, () => options.retentionPins?.().pinnedSeqs ?? []);
       const db = new Database(dir, resolved, r, options);
-      r.space.attach({ retry: () => db.#retrySpace(), neededBytes: () => db.#spaceNeeded() });
+      const flusher = db.#flusher;
+      r.space.attach({
+        retry: () => flusher.retrySpace(),
+        neededBytes: () => flusher.spaceNeeded(),
+      });
       dropSegmentsBeforeSkippedDamage(r.wal, r.recovered, r.store.retainAfterSeq, resolved.logger);
-      db.#deleteObsoleteSegments();
+      db.#core.deleteObsoleteSegments();
       // Started on a full disk: reads are served, writes refused until space exists.
       if (r.wal.noSpace) r.space.enterFull(r.wal.noSpace, "open");
-      if (db.#immutables.length > 0) db.#scheduleFlush();
+      if (db.#core.immutables.length > 0) flusher.schedule();
       resolved.logger("info", "opened database", {
         dir,
         lastSeq: r.lastSeq,
@@ -223,6 +138,7 @@ export class Database {
       return Promise.reject(err);
     }
   }
+
   // ---------------------------------------------------------------- writes
 
   /** Stores `value` under `key`. Resolves when durable under the sync mode. */
@@ -245,113 +161,12 @@ export class Database {
    * when the batch is durable under the sync mode. Later ops on the same key win.
    */
   write(ops: readonly WriteOp[]): Promise<void> {
-    let walOps: WalOp[];
-    try {
-      this.#checkWritable();
-      if (this.#readOnly) {
-        throw new ReadOnlyError("Cannot write: this database is a read-only replica");
-      }
-      // Before validation, which counts the write in the stats.
-      this.#checkSpace();
-      this.#writeGuard?.(ops);
-      const batch = validateBatch(ops);
-      walOps = batch.ops;
-      this.#counters.bytesWritten += batch.bytes;
-      this.#counters.puts += batch.puts;
-      this.#counters.deletes += batch.ops.length - batch.puts;
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (walOps.length === 0) return Promise.resolve();
-    let appended: { seq: number; durable: Promise<void> };
-    try {
-      appended = this.#wal.append(walOps);
-    } catch (err) {
-      return Promise.reject(this.#appendFailed(err));
-    }
-    const memtable = this.#memtable;
-    let seq = appended.seq;
-    for (const op of walOps) {
-      if (op.kind !== KIND_LOG) {
-        memtable.apply({
-          key: op.key,
-          seq,
-          kind: op.kind,
-          expireAtMs: op.expireAtMs ?? 0,
-          value: op.value ?? EMPTY,
-        });
-      } else if (this.#log.consumer === undefined) {
-        // Written with nobody to own it: held (and pinned) like a replayed one.
-        this.#log.deliver([{ seq, key: op.key, value: op.value ?? EMPTY }]);
-      }
-      seq++;
-    }
-    this.#lastSeq = seq - 1;
-    return this.#afterApply(appended.durable);
-  }
-
-  /**
-   * What every write does once its batch is in the memtable: the promise of its group commit
-   * (wrapped once per group, not once per write, so that a failure stops the database), a
-   * memtable switch when it is full, and backpressure when flushing has fallen behind (the
-   * write is applied but its caller waits).
-   */
-  #afterApply(groupDurable: Promise<void>): Promise<void> {
-    if (groupDurable !== this.#lastGroup) {
-      this.#lastGroup = groupDurable;
-      this.#lastGroupWrapped = groupDurable.catch((err) => {
-        this.#fail(err);
-        throw err;
-      });
-    }
-    const durable = this.#lastGroupWrapped!;
-    if (this.#memtable.sizeBytes >= this.#options.memtableSizeBytesMax) this.#rotateMemtable();
-    if (this.#wal.activeSegmentId !== this.#walSegmentSeen) this.#onWalSegmentSwitch();
-    if (this.#immutables.length > IMMUTABLE_MEMTABLES_MAX) {
-      return durable.then(() => this.#waitForFlushRoom());
-    }
-    return durable;
-  }
-
-  // ---------------------------------------------------------------- replication
-
-  /** `ReplicationPort.applyReplicated`. */
-  #applyReplicated(seq: number, payload: Uint8Array): Promise<void> {
-    let plan: ReplicatedPlan;
-    try {
-      this.#checkWritable();
-      plan = planReplicated(seq, payload, this.#lastSeq);
-      // Already applied: durable once the newest group is.
-      if (plan.kind === "applied") return this.#lastGroupWrapped ?? Promise.resolve();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const entries = plan.entries;
-    let appended: { seq: number; durable: Promise<void> };
-    try {
-      this.#checkSpace();
-      appended = plan.kind === "tail"
-        ? this.#wal.append(plan.ops)
-        : this.#wal.appendPayload(seq, payload, entries.length);
-    } catch (err) {
-      return Promise.reject(this.#appendFailed(err));
-    }
-    assert(appended.seq === entries[0]!.seq, "replicated sequence mismatch");
-    const memtable = this.#memtable;
-    let logOps = false;
-    for (const entry of entries) {
-      if (entry.kind === KIND_LOG) logOps = true;
-      else memtable.apply(entry);
-    }
-    this.#lastSeq = entries[entries.length - 1]!.seq;
-    // The consumer sees the batch's log ops after its other ops are readable.
-    if (logOps) this.#log.deliver(logOpsOf(entries));
-    return this.#afterApply(appended.durable);
+    return this.#writes.write(ops);
   }
 
   /** True when user writes are refused with `ReadOnlyError` (a replica). */
   get readOnly(): boolean {
-    return this.#readOnly;
+    return this.#writes.readOnly;
   }
 
   /**
@@ -361,100 +176,39 @@ export class Database {
    * hub and uplink").
    */
   setWriteGuard(guard: ((ops: readonly WriteOp[]) => void) | undefined): void {
-    this.#writeGuard = guard;
+    this.#writes.writeGuard = guard;
   }
 
   /** Sequence of the newest write fdatasync'ed in the WAL: what a leader may ship. */
   get durableSeq(): number {
-    return this.#wal.durableSeq;
+    return this.#core.wal.durableSeq;
   }
 
   /** The WAL segments on disk, oldest first, the active one last. */
   walSegments(): SegmentInfo[] {
-    return this.#wal.segments();
+    return this.#core.wal.segments();
   }
 
+  /** The replication-only operations (`replicationPort(db)`). */
   #makePort(): ReplicationPort {
+    const core = this.#core;
     return {
-      applyReplicated: (seq, payload) => this.#applyReplicated(seq, payload),
+      applyReplicated: (seq, payload) => this.#writes.applyReplicated(seq, payload),
       setReadOnly: (readOnly) => {
-        this.#readOnly = readOnly;
+        this.#writes.readOnly = readOnly;
       },
-      onDurable: (listener) => this.#wal.addDurableListener(listener),
+      onDurable: (listener) => core.wal.addDurableListener(listener),
       setRetentionPins: (pins) => {
-        this.#retentionPins = pins;
+        core.retentionPins = pins;
       },
       applyRetention: () => {
-        if (this.#closed || this.#fatal) return;
-        this.#deleteObsoleteSegments();
+        if (!core.stopped) core.deleteObsoleteSegments();
       },
-      checkpoint: () => this.#checkpoint(),
-      installSnapshot: (state, staged, options) => this.#installSnapshot(state, staged, options),
-      fileSystem: this.#fs,
+      checkpoint: () => checkpoint(core, () => this.flush()),
+      installSnapshot: (state, staged, options) =>
+        installSnapshot(core, () => this.idle(), state, staged, options),
+      fileSystem: core.fs,
     };
-  }
-
-  /** `ReplicationPort.checkpoint`. */
-  async #checkpoint(): Promise<DatabaseCheckpoint> {
-    // Log ops are not in tables: their owner writes what they hold as puts first.
-    await this.#log.consumer?.persistAll?.();
-    await this.flush();
-    return await pinCheckpoint(this.dir, this.#version, () => this.#versions.current);
-  }
-
-  /** `ReplicationPort.installSnapshot`. */
-  async #installSnapshot(
-    state: ManifestState,
-    staged: ReadonlyMap<number, string>,
-    options: { replaceHistory?: boolean } = {},
-  ): Promise<void> {
-    this.#checkWritable();
-    await this.#wal.sync();
-    await this.idle();
-    this.#checkWritable();
-    let seq = state.flushedSeq;
-    for (const t of state.tables) seq = Math.max(seq, t.maxSeq);
-    if (seq <= this.#lastSeq && !options.replaceHistory) {
-      throw new InvalidArgumentError(
-        `Cannot install a snapshot at ${seq}: the database is already at ${this.#lastSeq}`,
-      );
-    }
-    const { opened, undo } = stageSnapshotTables(
-      this.#fs,
-      this.dir,
-      this.#cache,
-      state,
-      staged,
-      () => this.#versions.newFileNumber(),
-    );
-    try {
-      // The WAL moves to a fresh segment (it may need space) before the manifest commits, so
-      // nothing can fail after it. Replacing a history also removes every older segment.
-      this.#wal.restartAt(seq + 1, { dropOlder: options.replaceHistory ?? false });
-    } catch (err) {
-      undo();
-      throw err;
-    }
-    // Both copies: the WAL restarts at a new sequence, so the state before the snapshot can no
-    // longer serve as a fallback, and its tables may go at once.
-    this.#versions.replaceBoth({
-      ...this.#versions.current,
-      flushedSeq: seq,
-      tables: opened.map((t) => t.meta),
-    });
-    // From here the new state is durable: swap it in synchronously.
-    this.#version.retire(this.#version.replaceAll(opened));
-    this.#memtable = new Memtable();
-    this.#immutables = [];
-    this.#lastSeq = seq;
-    // Log ops of the old content are meaningless now; the consumer reloads from the tables.
-    this.#log.reset();
-    this.#deleteObsoleteSegments();
-    this.#options.logger("info", "installed snapshot", {
-      dir: this.dir,
-      seq,
-      tables: opened.length,
-    });
   }
 
   // ---------------------------------------------------------------- log ops
@@ -466,47 +220,12 @@ export class Database {
    * consumer per database; `undefined` detaches it (its pin goes with it).
    */
   attachLogConsumer(consumer: LogConsumer | undefined): void {
-    this.#log.attach(consumer);
+    this.#core.log.attach(consumer);
   }
 
   /** Log ops recovered at open (or replicated) that no consumer has taken yet. */
   get pendingLogOps(): number {
-    return this.#log.pendingCount;
-  }
-
-  /**
-   * A WAL segment filled up. When the closed segments hold more than
-   * `WAL_RETAINED_BYTES_FLUSH` only because the memtable is not flushed yet (a workload of
-   * mostly log ops fills the WAL far faster than the memtable), flush it so that retention
-   * can delete them; an empty memtable just moves `flushedSeq` forward.
-   */
-  #onWalSegmentSwitch(): void {
-    this.#walSegmentSeen = this.#wal.activeSegmentId;
-    if (this.#closed || this.#fatal) return;
-    let retained = 0;
-    for (const s of this.#wal.segments()) {
-      if (s.id !== this.#wal.activeSegmentId && s.lastSeq > this.#versions.current.flushedSeq) {
-        retained += s.sizeBytes;
-      }
-    }
-    if (retained < WAL_RETAINED_BYTES_FLUSH) return;
-    if (!this.#memtable.isEmpty) this.#rotateMemtable();
-    else if (this.#immutables.length === 0) {
-      this.#advanceFlushedSeq().catch((err) => this.#fail(err));
-    }
-  }
-
-  /**
-   * Nothing is waiting to be flushed (every write since the last flush was a log op): records
-   * in the manifest that the tables cover everything up to now, then applies retention.
-   */
-  async #advanceFlushedSeq(): Promise<void> {
-    // Only as far as the WAL is durable: a manifest promising more would, after a power loss,
-    // sit above the end of the log and leave a sequence gap under the next writes.
-    const seq = Math.min(this.#lastSeq, this.#wal.durableSeq);
-    if (seq <= this.#versions.current.flushedSeq) return;
-    await this.#versions.commit((m) => ({ ...m, flushedSeq: Math.max(m.flushedSeq, seq) }));
-    this.#deleteObsoleteSegments();
+    return this.#core.log.pendingCount;
   }
 
   /**
@@ -518,73 +237,21 @@ export class Database {
     range: ScanRange,
     options: { limit: number; reverse?: boolean },
   ): [Uint8Array, Uint8Array, EntryKind, number][] {
-    if (this.#closed) throw new ClosedError("Cannot read: database is closed");
+    if (this.#core.closed) throw new ClosedError("Cannot read: database is closed");
     const { start, end } = resolveRange(range);
     const limit = options.limit;
     if (!(limit >= 0)) throw new InvalidArgumentError(`Invalid read limit: ${limit}`);
     const reverse = options.reverse ?? false;
-    const { iterator, release } = this.#snapshotIterator();
+    const { iterator, release } = this.#core.snapshotIterator();
     try {
-      return collectRange(iterator, start, end, { limit, reverse, nowMs: this.#options.nowMs() });
+      return collectRange(iterator, start, end, {
+        limit,
+        reverse,
+        nowMs: this.#core.options.nowMs(),
+      });
     } finally {
       release();
     }
-  }
-
-  #checkWritable(): void {
-    if (this.#closed) throw new ClosedError("Cannot write: database is closed");
-    if (this.#fatal) {
-      throw new IoError(
-        `Cannot write: database stopped accepting writes after a fatal error: ${this.#fatal.message}`,
-        { cause: this.#fatal },
-      );
-    }
-  }
-
-  /** Refuses a write while the disk is full (before anything is applied). */
-  #checkSpace(): void {
-    if (this.#space.full) throw this.#space.refusal();
-  }
-
-  /**
-   * A WAL append threw before anything was applied: lack of space refuses writes until it
-   * returns; any other error is fatal. Returns the error to reject with.
-   */
-  #appendFailed(err: unknown): unknown {
-    if (isNoSpaceError(err)) {
-      this.#space.enterFull(diskFullError("cannot write the WAL", err), "WAL append");
-      return err;
-    }
-    this.#fail(err);
-    return err;
-  }
-
-  #fail(err: unknown): void {
-    if (this.#fatal) return;
-    this.#fatal = err instanceof Error ? err : new Error(String(err));
-    this.#options.logger("error", "fatal I/O error: refusing further writes", {
-      dir: this.dir,
-      error: this.#fatal.message,
-    });
-    for (const wake of this.#stallWaiters.splice(0)) wake();
-  }
-
-  #rotateMemtable(): void {
-    if (this.#memtable.isEmpty) return;
-    this.#immutables.unshift(this.#memtable);
-    this.#memtable = new Memtable();
-    this.#scheduleFlush();
-  }
-
-  #waitForFlushRoom(): Promise<void> {
-    // A flush stopped by a full disk frees writers too: their writes are durable in the WAL.
-    if (
-      this.#immutables.length <= IMMUTABLE_MEMTABLES_MAX || this.#fatal || this.#closed ||
-      this.#flushBlocked
-    ) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#stallWaiters.push(resolve));
   }
 
   // ---------------------------------------------------------------- reads
@@ -603,23 +270,13 @@ export class Database {
    * read-modify-write commands use between a read and a `write` with no await in between.
    */
   getEntry(key: BytesLike): ValueEntry | undefined {
-    if (this.#closed) throw new ClosedError("Cannot read: database is closed");
+    if (this.#core.closed) throw new ClosedError("Cannot read: database is closed");
     const k = toBytes(key);
     checkKey(k);
-    this.#counters.gets++;
-    const entry = this.#find(k);
-    if (entry === undefined || isDeadAt(entry, this.#options.nowMs())) return undefined;
+    this.#core.counters.gets++;
+    const entry = this.#core.find(k);
+    if (entry === undefined || isDeadAt(entry, this.#core.options.nowMs())) return undefined;
     return { kind: entry.kind, value: entry.value, expireAtMs: entry.expireAtMs, seq: entry.seq };
-  }
-
-  #find(key: Uint8Array): Entry | undefined {
-    const e = this.#memtable.get(key);
-    if (e) return e;
-    for (const m of this.#immutables) {
-      const found = m.get(key);
-      if (found) return found;
-    }
-    return this.#version.find(key);
   }
 
   /**
@@ -631,165 +288,27 @@ export class Database {
     range: ScanRange = {},
     options: ScanOptions = {},
   ): AsyncIterableIterator<[Uint8Array, Uint8Array]> {
-    if (this.#closed) throw new ClosedError("Cannot scan: database is closed");
+    if (this.#core.closed) throw new ClosedError("Cannot scan: database is closed");
     const { start, end } = resolveRange(range);
     const limit = options.limit ?? Infinity;
     if (!(limit >= 0)) throw new InvalidArgumentError(`Invalid scan limit: ${options.limit}`);
     const reverse = options.reverse ?? false;
-    const { iterator, release } = this.#snapshotIterator();
+    const { iterator, release } = this.#core.snapshotIterator();
     positionForRange(iterator, start, end, reverse);
     return new ScanIterator(iterator, release, {
       bound: reverse ? start : end,
       reverse,
       limit,
-      nowMs: this.#options.nowMs,
-      isClosed: () => this.#closed,
+      nowMs: this.#core.options.nowMs,
+      isClosed: () => this.#core.closed,
     });
-  }
-
-  /** A merged iterator over every source as of now, holding references to its tables. */
-  #snapshotIterator(): { iterator: EntryIterator; release: () => void } {
-    const children: EntryIterator[] = [this.#memtable.iterator()];
-    for (const m of this.#immutables) children.push(m.iterator());
-    const held = this.#version.all();
-    this.#version.hold(held);
-    for (const t of held) children.push(t.table.iterator());
-    let released = false;
-    return {
-      iterator: new MergeIterator(children),
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#version.release(held);
-      },
-    };
   }
 
   // ---------------------------------------------------------------- flush & compaction
 
-  #scheduleFlush(): void {
-    if (this.#flushing) return;
-    this.#flushing = this.#flushLoop().finally(() => {
-      this.#flushing = undefined;
-    });
-  }
-
-  async #flushLoop(): Promise<void> {
-    while (this.#immutables.length > 0 && !this.#fatal && !this.#closed) {
-      const imm = this.#immutables[this.#immutables.length - 1]!;
-      try {
-        await this.#flushMemtable(imm);
-      } catch (err) {
-        if (!isNoSpaceError(err)) {
-          this.#fail(err);
-          return;
-        }
-        // The memtable stays (its writes are in the WAL); the flush is retried with space.
-        this.#flushBlocked = diskFullError("cannot flush the memtable to an SSTable", err);
-        this.#space.enterFull(this.#flushBlocked, "flush");
-        for (const wake of this.#stallWaiters.splice(0)) wake();
-        return;
-      }
-      this.#flushBlocked = undefined;
-      this.#immutables.pop();
-      if (this.#immutables.length <= IMMUTABLE_MEMTABLES_MAX) {
-        for (const wake of this.#stallWaiters.splice(0)) wake();
-      }
-      if (this.#options.autoCompaction) this.#compactor.schedule(true);
-    }
-  }
-
-  async #flushMemtable(imm: Memtable): Promise<void> {
-    const it = imm.iterator();
-    it.seekToFirst();
-    const tables = await writeTables(this.#writer, it, 0);
-    // The manifest may only cover what the WAL holds durably: a flushedSeq above the log's
-    // durable end (its group commit failed, or is still pending) would, after a restart, leave
-    // a hole between the old segment and the next one. Normally already true; a failed WAL
-    // rejects here and the flush fails.
-    if (this.#wal.durableSeq < imm.maxSeq) await this.#wal.sync();
-    const state = await this.#versions.commitTables(tables, (m) => ({
-      ...m,
-      flushedSeq: Math.max(m.flushedSeq, imm.maxSeq),
-      tables: [...tables.map((t) => t.meta), ...m.tables],
-    }));
-    this.#version.apply(new Set(), tables);
-    this.#counters.flushes++;
-    for (const t of tables) this.#counters.flushBytesWritten += t.meta.sizeBytes;
-    this.#options.logger("debug", "flushed memtable", {
-      entries: imm.count,
-      tables: tables.length,
-      flushedSeq: state.flushedSeq,
-    });
-    this.#deleteObsoleteSegments();
-  }
-
-  /**
-   * One more manifest write, of the same state, so that MANIFEST.prev lists the same tables
-   * and the retired ones can go: an explicit `compact()` gives its space back at once.
-   */
-  async #settleManifest(): Promise<void> {
-    if (!this.#versions.hasRetired || this.#closed) return;
-    await this.#versions.commit((m) => ({ ...m }));
-  }
-
-  /** The disk-space retry: WAL space first, then the flushes that stopped. */
-  async #retrySpace(): Promise<boolean> {
-    if (this.#closed || this.#fatal) return false;
-    if (!(await this.#wal.prepareSpace())) return false;
-    if (this.#immutables.length > 0) {
-      this.#scheduleFlush();
-      while (this.#flushing) await this.#flushing;
-      if (this.#flushBlocked) return false;
-    }
-    if (this.#options.autoCompaction) this.#compactor.schedule();
-    return !this.#closed && !this.#fatal;
-  }
-
-  /** Bytes the disk-space retry needs free before it tries. */
-  #spaceNeeded(): number {
-    let bytes = this.#wal.noSpace ? this.#wal.segmentSizeBytes : 0;
-    if (this.#flushBlocked) { for (const m of this.#immutables) bytes += m.sizeBytes; }
-    return bytes;
-  }
-
-  /** Closes an obsolete table no one holds and deletes its file (`Version`'s drop). */
-  #deleteTable(t: LiveTable): void {
-    t.table.close();
-    this.#cache.evictFile(t.meta.fileNumber);
-    try {
-      this.#fs.remove(joinPath(this.dir, tableFileName(t.meta.fileNumber)));
-    } catch (err) {
-      this.#options.logger("warn", "cannot remove obsolete table", {
-        file: tableFileName(t.meta.fileNumber),
-        error: String(err),
-      });
-    }
-  }
-
-  #deleteObsoleteSegments(): void {
-    const segments = this.#wal.segments();
-    const pins = this.#retentionPins?.();
-    const logPin = this.#log.pin();
-    const ids = deletableSegments(segments, {
-      // Both manifest copies must be able to replay the WAL from their flushedSeq.
-      flushedSeq: this.#versions.retainAfterSeq,
-      activeSegmentId: this.#wal.activeSegmentId,
-      ...(logPin !== Infinity ? { logDurableSeq: logPin } : {}),
-      ...(pins ? { pinnedSeqs: pins.pinnedSeqs } : {}),
-      ...(pins?.retainedBytesMax !== undefined ? { retainedBytesMax: pins.retainedBytesMax } : {}),
-    });
-    for (const id of ids) this.#wal.removeSegment(id);
-  }
-
   /** Turns the memtable into an SSTable and waits until every memtable is flushed. */
-  async flush(): Promise<void> {
-    this.#checkWritable();
-    this.#rotateMemtable();
-    while (this.#flushing) await this.#flushing;
-    if (this.#fatal) this.#checkWritable();
-    if (this.#flushBlocked) throw this.#space.refusal();
-    if (this.#memtable.isEmpty && this.#immutables.length === 0) await this.#advanceFlushedSeq();
+  flush(): Promise<void> {
+    return this.#flusher.flushAll();
   }
 
   /**
@@ -817,17 +336,27 @@ export class Database {
     await this.#runManual(() => this.#compactor.rangePlan(s, e));
   }
 
+  /**
+   * One more manifest write, of the same state, so that MANIFEST.prev lists the same tables
+   * and the retired ones can go: an explicit `compact()` gives its space back at once.
+   */
+  async #settleManifest(): Promise<void> {
+    const core = this.#core;
+    if (!core.versions.hasRetired || core.closed) return;
+    await core.versions.commit((m) => ({ ...m }));
+  }
+
   async #runManual(plan: () => CompactionPlan | undefined): Promise<void> {
     await this.#compactor.runManual(
       () => {
         // close() may have run while this waited: a compaction started now would not be
         // awaited by it and would rewrite the manifest and delete tables after the lock is
         // released.
-        this.#checkWritable();
+        this.#core.checkWritable();
         return plan();
       },
       () => this.#settleManifest(),
-      this.#options.autoCompaction,
+      this.#core.options.autoCompaction,
     ).catch((err) => {
       throw isNoSpaceError(err) ? diskFullError("cannot compact the tables", err) : err;
     });
@@ -853,13 +382,14 @@ export class Database {
     minSeq: number;
     maxSeq: number;
   }[] {
-    return this.#version.all().map((t) => ({ ...t.meta }));
+    return this.#core.version.all().map((t) => ({ ...t.meta }));
   }
 
   /** Waits for background flushes and compactions to finish (tests, benchmarks). */
   async idle(): Promise<void> {
-    while (this.#flushing || this.#compactor.running) {
-      if (this.#flushing) await this.#flushing;
+    while (this.#flusher.running || this.#compactor.running) {
+      const flushing = this.#flusher.running;
+      if (flushing) await flushing;
       const compacting = this.#compactor.running;
       if (compacting) await compacting;
     }
@@ -894,12 +424,12 @@ export class Database {
 
   /** Sequence number of the newest write. */
   get lastSeq(): number {
-    return this.#lastSeq;
+    return this.#core.lastSeq;
   }
 
   /** The database's random id, fixed at creation. */
   get databaseId(): Uint8Array {
-    return this.#versions.current.databaseId;
+    return this.#core.versions.current.databaseId;
   }
 
   /**
@@ -908,43 +438,19 @@ export class Database {
    * oldest first, each with the last sequence it shares with the next.
    */
   get history(): { historyId: Uint8Array; ancestors: readonly HistoryAncestor[] } {
-    return {
-      historyId: this.#versions.current.historyId,
-      ancestors: this.#versions.current.ancestors,
-    };
+    const current = this.#core.versions.current;
+    return { historyId: current.historyId, ancestors: current.ancestors };
   }
 
   /** Counters and sizes. */
   stats(): DatabaseStats {
-    const segments = this.#wal.segments();
-    const levels = this.#version.levels;
-    const stats: DatabaseStats = {
-      lastSeq: this.#lastSeq,
-      flushedSeq: this.#versions.current.flushedSeq,
-      memtableSizeBytes: this.#memtable.sizeBytes,
-      memtableEntries: this.#memtable.count,
-      immutableMemtables: this.#immutables.length,
-      walSegments: segments.length,
-      walSizeBytes: segments.reduce((s, x) => s + x.sizeBytes, 0),
-      walBytesWritten: this.#wal.bytesAppended,
-      tablesPerLevel: levels.map((l) => l.length),
-      bytesPerLevel: levels.map((_, i) => this.#version.levelBytes(i)),
-      compactionStyle: this.#compactor.style,
-      sstableSizeBytes: this.#versions.current.tables.reduce((s, t) => s + t.sizeBytes, 0),
-      sstableEntries: this.#versions.current.tables.reduce((s, t) => s + t.entries, 0),
-      ...this.#counters,
-      blockCacheHits: this.#cache.hits,
-      blockCacheMisses: this.#cache.misses,
-    };
-    if (this.#fatal) stats.fatalError = this.#fatal.message;
-    if (this.#space.full) stats.diskFull = this.#space.full.message;
-    return stats;
+    return engineStats(this.#core, this.#compactor.style);
   }
 
   /** Syncs the WAL now (whatever the sync mode). */
   async sync(): Promise<void> {
-    this.#checkWritable();
-    await this.#wal.sync();
+    this.#core.checkWritable();
+    await this.#core.wal.sync();
   }
 
   /**
@@ -952,25 +458,24 @@ export class Database {
    * table, and releases the directory lock. The memtable is not flushed: the WAL holds it.
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#space.close();
+    const core = this.#core;
+    if (core.closed) return;
+    core.closed = true;
+    core.space.close();
     try {
-      await this.#space.idle();
+      await core.space.idle();
       await this.idle().catch(() => {});
-      await this.#wal.close().catch((err) => {
-        if (!this.#fatal) throw err;
+      await core.wal.close().catch((err) => {
+        if (!core.fatal) throw err;
       });
     } finally {
-      this.#version.closeAll();
-      this.#versions.closeRetired();
-      for (const wake of this.#stallWaiters.splice(0)) wake();
-      this.#lock.release();
+      core.version.closeAll();
+      core.versions.closeRetired();
+      core.wakeStalled();
+      core.lock.release();
     }
   }
 }
-
-const EMPTY = new Uint8Array(0);
 
 export { CorruptionError };
 

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { EngineCore } from "./_core.ts";
+
 /** Counters and sizes reported by `stats()`. */
 export interface DatabaseStats {
   /** Sequence number of the newest write. */
@@ -105,4 +107,35 @@ export function newCounters(): EngineCounters {
     deletes: 0,
     gets: 0,
   };
+}
+
+/** What `Database.stats()` returns for `core`, compacting in `compactionStyle`. */
+export function engineStats(
+  core: EngineCore,
+  compactionStyle: "leveled" | "tiered",
+): DatabaseStats {
+  const segments = core.wal.segments();
+  const levels = core.version.levels;
+  const manifest = core.versions.current;
+  const stats: DatabaseStats = {
+    lastSeq: core.lastSeq,
+    flushedSeq: manifest.flushedSeq,
+    memtableSizeBytes: core.memtable.sizeBytes,
+    memtableEntries: core.memtable.count,
+    immutableMemtables: core.immutables.length,
+    walSegments: segments.length,
+    walSizeBytes: segments.reduce((s, x) => s + x.sizeBytes, 0),
+    walBytesWritten: core.wal.bytesAppended,
+    tablesPerLevel: levels.map((l) => l.length),
+    bytesPerLevel: levels.map((_, i) => core.version.levelBytes(i)),
+    compactionStyle,
+    sstableSizeBytes: manifest.tables.reduce((s, t) => s + t.sizeBytes, 0),
+    sstableEntries: manifest.tables.reduce((s, t) => s + t.entries, 0),
+    ...core.counters,
+    blockCacheHits: core.cache.hits,
+    blockCacheMisses: core.cache.misses,
+  };
+  if (core.fatal) stats.fatalError = core.fatal.message;
+  if (core.space.full) stats.diskFull = core.space.full.message;
+  return stats;
 }

@@ -1,0 +1,167 @@
+/**
+ * The write path of one database: validate → append the batch to the WAL queue (sequence
+ * assigned) → apply it to the memtable in the same synchronous call → the promise of its group
+ * commit, wrapped once per group so that a failed sync stops the database. Writes from a
+ * leader (`applyReplicated`) take the same path with the leader's sequence numbers. Private to
+ * `src/engine/`. ARCHITECTURE.md § "Write path".
+ *
+ * Invariants:
+ * - Memtable applies happen in sequence order: the sequence is assigned and the batch applied
+ *   in one synchronous call, and JavaScript runs one call at a time.
+ * - Nothing is applied when validation, the write guard, the disk-space check or the WAL
+ *   append refuses the batch.
+ *
+ * @module
+ */
+
+import { diskFullError, isNoSpaceError, ReadOnlyError } from "../errors.ts";
+import type { WalOp } from "../wal/mod.ts";
+import { assert } from "../util/assert.ts";
+import { KIND_LOG } from "../util/entry.ts";
+import type { EngineCore } from "./_core.ts";
+import type { Flusher } from "./_flusher.ts";
+import { logOpsOf } from "./log_ops.ts";
+import { planReplicated, type ReplicatedPlan } from "./_replicated.ts";
+import { validateBatch } from "./_validate.ts";
+import type { WriteOp } from "./types.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** Applies batches to one database's WAL and memtable. */
+export class WritePath {
+  readonly #core: EngineCore;
+  readonly #flusher: Flusher;
+  /** True on a replica: user writes are refused, replicated ones are not. */
+  readOnly = false;
+  /** The check every `write` runs before validation (`Database.setWriteGuard`). */
+  writeGuard: ((ops: readonly WriteOp[]) => void) | undefined;
+  #lastGroup: Promise<void> | undefined;
+  #lastGroupWrapped: Promise<void> | undefined;
+
+  /** The write path of `core`, rotating and waiting through `flusher`. */
+  constructor(core: EngineCore, flusher: Flusher) {
+    this.#core = core;
+    this.#flusher = flusher;
+  }
+
+  /** `Database.write`. */
+  write(ops: readonly WriteOp[]): Promise<void> {
+    const core = this.#core;
+    let walOps: WalOp[];
+    try {
+      core.checkWritable();
+      if (this.readOnly) {
+        throw new ReadOnlyError("Cannot write: this database is a read-only replica");
+      }
+      // Before validation, which counts the write in the stats.
+      this.#checkSpace();
+      this.writeGuard?.(ops);
+      const batch = validateBatch(ops);
+      walOps = batch.ops;
+      core.counters.bytesWritten += batch.bytes;
+      core.counters.puts += batch.puts;
+      core.counters.deletes += batch.ops.length - batch.puts;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (walOps.length === 0) return Promise.resolve();
+    let appended: { seq: number; durable: Promise<void> };
+    try {
+      appended = core.wal.append(walOps);
+    } catch (err) {
+      return Promise.reject(this.#appendFailed(err));
+    }
+    const memtable = core.memtable;
+    let seq = appended.seq;
+    for (const op of walOps) {
+      if (op.kind !== KIND_LOG) {
+        memtable.apply({
+          key: op.key,
+          seq,
+          kind: op.kind,
+          expireAtMs: op.expireAtMs ?? 0,
+          value: op.value ?? EMPTY,
+        });
+      } else if (core.log.consumer === undefined) {
+        // Written with nobody to own it: held (and pinned) like a replayed one.
+        core.log.deliver([{ seq, key: op.key, value: op.value ?? EMPTY }]);
+      }
+      seq++;
+    }
+    core.lastSeq = seq - 1;
+    return this.#afterApply(appended.durable);
+  }
+
+  /** `ReplicationPort.applyReplicated`. */
+  applyReplicated(seq: number, payload: Uint8Array): Promise<void> {
+    const core = this.#core;
+    let plan: ReplicatedPlan;
+    try {
+      core.checkWritable();
+      plan = planReplicated(seq, payload, core.lastSeq);
+      // Already applied: durable once the newest group is.
+      if (plan.kind === "applied") return this.#lastGroupWrapped ?? Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const entries = plan.entries;
+    let appended: { seq: number; durable: Promise<void> };
+    try {
+      this.#checkSpace();
+      appended = plan.kind === "tail"
+        ? core.wal.append(plan.ops)
+        : core.wal.appendPayload(seq, payload, entries.length);
+    } catch (err) {
+      return Promise.reject(this.#appendFailed(err));
+    }
+    assert(appended.seq === entries[0]!.seq, "replicated sequence mismatch");
+    const memtable = core.memtable;
+    let logOps = false;
+    for (const entry of entries) {
+      if (entry.kind === KIND_LOG) logOps = true;
+      else memtable.apply(entry);
+    }
+    core.lastSeq = entries[entries.length - 1]!.seq;
+    // The consumer sees the batch's log ops after its other ops are readable.
+    if (logOps) core.log.deliver(logOpsOf(entries));
+    return this.#afterApply(appended.durable);
+  }
+
+  /**
+   * What every write does once its batch is in the memtable: the promise of its group commit
+   * (wrapped once per group, not once per write, so that a failure stops the database), a
+   * memtable switch when it is full, and backpressure when flushing has fallen behind (the
+   * write is applied but its caller waits).
+   */
+  #afterApply(groupDurable: Promise<void>): Promise<void> {
+    if (groupDurable !== this.#lastGroup) {
+      this.#lastGroup = groupDurable;
+      this.#lastGroupWrapped = groupDurable.catch((err) => {
+        this.#core.fail(err);
+        throw err;
+      });
+    }
+    const durable = this.#lastGroupWrapped!;
+    if (this.#flusher.afterApply()) return durable.then(() => this.#flusher.waitForRoom());
+    return durable;
+  }
+
+  /** Refuses a write while the disk is full (before anything is applied). */
+  #checkSpace(): void {
+    const space = this.#core.space;
+    if (space.full) throw space.refusal();
+  }
+
+  /**
+   * A WAL append threw before anything was applied: lack of space refuses writes until it
+   * returns; any other error is fatal. Returns the error to reject with.
+   */
+  #appendFailed(err: unknown): unknown {
+    if (isNoSpaceError(err)) {
+      this.#core.space.enterFull(diskFullError("cannot write the WAL", err), "WAL append");
+      return err;
+    }
+    this.#core.fail(err);
+    return err;
+  }
+}
