@@ -8,6 +8,8 @@
  * @module
  */
 
+import { type Child, spawnChild } from "./child.ts";
+
 /** Where the browser is (Debian's package; `.ci/run` installs it). */
 export const CHROMIUM: string = Deno.env.get("CITYHALL_CHROMIUM") ?? "/usr/bin/chromium";
 
@@ -228,17 +230,17 @@ export class Page {
 /** A running headless Chromium. */
 export class Browser {
   private constructor(
-    readonly child: Deno.ChildProcess,
+    readonly child: Child,
     readonly conn: Connection,
     readonly profileDir: string,
-    readonly stderrDone: Promise<void>,
   ) {}
 
   /** Starts chromium with a new profile and connects to it. */
   static async launch(): Promise<Browser> {
     const profileDir = await Deno.makeTempDir({ prefix: "cityhall-chromium-" });
-    const child = new Deno.Command(CHROMIUM, {
-      args: [
+    const child = spawnChild(
+      CHROMIUM,
+      [
         "--headless",
         "--remote-debugging-port=0",
         "--no-sandbox",
@@ -253,37 +255,18 @@ export class Browser {
         `--user-data-dir=${profileDir}`,
         "about:blank",
       ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    let url: string | undefined;
-    const deadline = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Gone already.
-      }
-    }, COMMAND_TIMEOUT_MS);
-    while (url === undefined) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += value;
-      url = /DevTools listening on (ws:\/\/\S+)/.exec(seen)?.[1];
-    }
-    clearTimeout(deadline);
+      { stdout: "null" },
+    );
+    const listening = await child.waitForLine(/DevTools listening on (ws:\/\/\S+)/, {
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    }).catch(() => undefined);
+    const url = listening?.match?.[1];
     if (url === undefined) {
-      await child.status;
-      throw new Error(`chromium did not start: ${seen.slice(-2000)}`);
+      await child.kill("SIGKILL");
+      throw new Error(`chromium did not start: ${child.stderr.slice(-2000)}`);
     }
-    // Keep draining stderr so the browser never blocks on a full pipe.
-    const stderrDone = (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
-    })();
     const conn = await Connection.open(url);
-    return new Browser(child, conn, profileDir, stderrDone);
+    return new Browser(child, conn, profileDir);
   }
 
   /** Opens a tab with console, exception, log and CSP reporting on. */
@@ -343,16 +326,9 @@ export class Browser {
       // Closing drops the connection before or after the reply.
     }
     await this.conn.close().catch(() => {});
-    const timer = setTimeout(() => {
-      try {
-        this.child.kill("SIGKILL");
-      } catch {
-        // Gone already.
-      }
-    }, 5000);
-    await this.child.status;
+    const timer = setTimeout(() => this.child.signal("SIGKILL"), 5000);
+    await this.child.exited;
     clearTimeout(timer);
-    await this.stderrDone;
     await Deno.remove(this.profileDir, { recursive: true }).catch(() => {});
   }
 }

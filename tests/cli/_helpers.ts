@@ -1,18 +1,16 @@
 /**
- * Test helpers: run the real `cityhall` program (`deno run -A src/main.ts …`) as a child
- * process, and start `cityhall serve` on ephemeral ports, reading the actual ports from its
- * `listening resp=… http=…` log line.
+ * Test helpers for the real `cityhall` program: `runCli` runs it to completion, `startServe`
+ * starts `cityhall serve` on ephemeral ports and reads the actual ports from its
+ * `listening resp=… http=…` log line. Both are thin layers over the suite's one child-process
+ * helper, `tests/_helpers/child.ts`.
  *
  * @module
  */
 
 import { assert } from "@std/assert";
+import { type Child, MAIN, spawnCityhall } from "../_helpers/child.ts";
 
-/** Path of the program's entry point. */
-export const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
-
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
+export { MAIN };
 
 /** What a finished CLI run produced. */
 export interface CliResult {
@@ -36,54 +34,23 @@ export interface RunOptions {
   killAfterMs?: number;
 }
 
-function childEnv(options: RunOptions): Record<string, string> {
-  const env = { ...Deno.env.toObject(), ...options.env };
-  // A token in the developer's environment must not leak into the tests.
-  if (options.env?.CITYHALL_AUTH_TOKEN === undefined) delete env.CITYHALL_AUTH_TOKEN;
-  for (const name of options.clearEnv ?? []) delete env[name];
-  return env;
-}
-
-/** The program and arguments that run deno with `args`, through `options.wrapper` if any. */
-function denoCommand(options: RunOptions, args: string[]): [string, string[]] {
-  const wrapper = options.wrapper ?? [];
-  if (wrapper.length === 0) return [Deno.execPath(), args];
-  return [wrapper[0]!, [...wrapper.slice(1), Deno.execPath(), ...args]];
+function childOptions(options: RunOptions) {
+  return {
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    ...(options.clearEnv !== undefined ? { removeEnv: options.clearEnv } : {}),
+    ...(options.wrapper !== undefined ? { wrapper: options.wrapper } : {}),
+    ...(options.killAfterMs !== undefined ? { killAfterMs: options.killAfterMs } : {}),
+  };
 }
 
 /** Runs `cityhall args…` to completion. */
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  const [program, programArgs] = denoCommand(options, ["run", "-A", "--quiet", MAIN, ...args]);
-  const child = new Deno.Command(program, {
-    args: programArgs,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: childEnv(options),
-    clearEnv: true,
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  if (options.stdin !== undefined) {
-    await writer.write(
-      typeof options.stdin === "string" ? encoder.encode(options.stdin) : options.stdin,
-    );
-  }
-  await writer.close();
-  const timer = options.killAfterMs === undefined ? undefined : setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }, options.killAfterMs);
-  const out = await child.output();
-  clearTimeout(timer);
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-    stdoutBytes: out.stdout,
-  };
+  const r = await spawnCityhall(args, {
+    ...childOptions(options),
+    // An empty stdin, closed, unless given: the CLI reads piped input.
+    stdin: options.stdin ?? "",
+  }).exited;
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr, stdoutBytes: r.stdoutBytes };
 }
 
 /** Options of `startServe`. */
@@ -95,6 +62,8 @@ export interface StartOptions extends RunOptions {
 /** A running `cityhall serve`. */
 export interface ServeProcess {
   child: Deno.ChildProcess;
+  /** The helper's handle on it. */
+  proc: Child;
   /** Actual RESP port. */
   port: number;
   /** Actual HTTP port, or undefined with --no-http. */
@@ -121,77 +90,26 @@ export async function startServe(
   const httpPorts = extra.includes("--http-port") || extra.includes("--no-http")
     ? []
     : ["--http-port", "0"];
-  const [program, args] = denoCommand(options, [
-    "run",
-    "-A",
-    "--quiet",
-    MAIN,
-    options.command ?? "serve",
-    "--data-dir",
-    dir,
-    ...ports,
-    ...httpPorts,
-    ...extra,
-  ]);
-  const child = new Deno.Command(program, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: childEnv(options),
-    clearEnv: true,
-  }).spawn();
-  let log = "";
-  let onLine: (() => void) | undefined;
-  const readStderr = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      log += chunk;
-      onLine?.();
-    }
-    onLine?.();
-  })();
-  const readStdout = (async () => {
-    for await (const _ of child.stdout) {
-      // Serve prints nothing on stdout; drain it anyway.
-    }
-  })();
-  const exited = (async () => {
-    const status = await child.status;
-    await Promise.all([readStderr, readStdout]);
-    return status.code;
-  })();
-  let exitedEarly = false;
-  exited.then(() => exitedEarly = true);
-  const match = await new Promise<RegExpMatchArray | null>((resolve) => {
-    const check = () => {
-      const m = log.match(/msg="listening" resp=(\S+):(\d+) http=(\S+)/);
-      if (m !== null) resolve(m);
-      else if (exitedEarly) resolve(null);
-    };
-    onLine = check;
-    exited.then(check);
-    check();
-  });
-  if (match === null) {
-    await exited;
-    throw new Error(`serve exited before listening:\n${log}`);
+  const proc = spawnCityhall(
+    [options.command ?? "serve", "--data-dir", dir, ...ports, ...httpPorts, ...extra],
+    { ...childOptions(options), ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) },
+  );
+  let listening;
+  try {
+    listening = await proc.waitForListening();
+  } catch (err) {
+    await proc.kill();
+    throw new Error(`serve exited before listening:\n${proc.stderr}`, { cause: err });
   }
-  onLine = undefined;
-  const httpField = match[3]!;
-  const httpPort = httpField === "off" ? undefined : Number(httpField.split(":").at(-1));
   return {
-    child,
-    port: Number(match[2]),
-    httpPort,
-    log: () => log,
-    exited,
+    child: proc.process,
+    proc,
+    port: listening.port("resp")!,
+    httpPort: listening.port("http"),
+    log: () => proc.stderr,
+    exited: proc.exited.then((r) => r.code),
     async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch {
-        // Already gone.
-      }
-      return await exited;
+      return (await proc.kill(signal)).code;
     },
   };
 }

@@ -12,28 +12,30 @@ import { Database } from "../../src/mod.ts";
 import type { Redis } from "../server/_helpers.ts";
 import { closeRedis, connectRedis } from "../server/_helpers.ts";
 import { type ServeProcess, startServe } from "./_helpers.ts";
+import { runChild } from "../_helpers/child.ts";
 
 const MiB = 1024 * 1024;
 
 /** Mounts a tmpfs of `sizeMiB` on a fresh directory. */
 async function mountTmpfs(sizeMiB: number): Promise<{ dir: string; unmount(): Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "cityhall-tmpfs-" });
-  const out = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${sizeMiB}m,mode=0700`, "tmpfs", dir],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await runChild("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    `size=${sizeMiB}m,mode=0700`,
+    "tmpfs",
+    dir,
+  ]);
   if (out.code !== 0) {
     throw new Error(
-      `Cannot mount a tmpfs on ${dir} (this test runs as root, as CI does): ${
-        new TextDecoder().decode(out.stderr)
-      }`,
+      `Cannot mount a tmpfs on ${dir} (this test runs as root, as CI does): ${out.stderr}`,
     );
   }
   return {
     dir,
     async unmount() {
-      await new Deno.Command("umount", { args: [dir], stdout: "null", stderr: "null" }).output();
+      await runChild("umount", [dir], { stdout: "null", stderr: "null" });
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };

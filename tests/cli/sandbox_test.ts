@@ -18,6 +18,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { runCli, startServe, tempDir } from "./_helpers.ts";
+import { runChild, runDeno } from "../_helpers/child.ts";
 
 /** Loads a seccomp filter (allow-list in $SYSCALLS, EPERM otherwise) and execs argv[1:]. */
 const SECCOMP_PY = `
@@ -49,15 +50,13 @@ const FAMILY_NUMBERS: Record<string, number> = { AF_UNIX: 1, AF_INET: 2, AF_INET
 
 /** The system calls of a `systemd-analyze syscall-filter` group, nested groups expanded. */
 async function expandGroup(group: string, seen = new Set<string>()): Promise<Set<string>> {
-  const out = await new Deno.Command("systemd-analyze", {
-    args: ["syscall-filter", "--no-pager", group],
-    stdout: "piped",
+  const out = await runChild("systemd-analyze", ["syscall-filter", "--no-pager", group], {
     stderr: "null",
-  }).output();
+  });
   assert(out.success, `systemd-analyze syscall-filter ${group}`);
   const calls = new Set<string>();
   seen.add(group);
-  const lines = new TextDecoder().decode(out.stdout).split("\n").slice(1);
+  const lines = out.stdout.split("\n").slice(1);
   for (const raw of lines) {
     const word = raw.trim();
     if (word === "" || word.startsWith("#")) continue;
@@ -194,13 +193,9 @@ Deno.test("the reproduced sandbox is in force: read-only OS, no /proc/meminfo, n
         netlink: tryIt(() => Deno.networkInterfaces()),
       }));`;
     const wrapper = sandbox(dir, filter);
-    const out = await new Deno.Command(wrapper[0]!, {
-      args: [...wrapper.slice(1), Deno.execPath(), "eval", probe],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-    const seen = JSON.parse(new TextDecoder().decode(out.stdout));
+    const out = await runDeno(["eval", probe], { wrapper });
+    assertEquals(out.code, 0, out.stderr);
+    const seen = JSON.parse(out.stdout);
     assertEquals(seen, {
       writeOutside: "EROFS",
       writeData: "allowed",

@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { VERSION } from "../../src/version.ts";
 import { assertHas, MAIN, runCli, startServe, tempDir } from "./_helpers.ts";
+import { runChild } from "../_helpers/child.ts";
 
 Deno.test("cityhall version and --version print the version", async () => {
   for (const args of [["version"], ["--version"], ["-V"]]) {
@@ -49,12 +50,8 @@ Deno.test("cityhall get piped prints a newline after the value; --no-newline the
     // The shell loop the issue names: `read` needs the newline to see the line.
     const script = `"$0" run -A --quiet "$1" get --direct --data-dir "$2" k | ` +
       `while read v; do echo "got $v"; done`;
-    const out = await new Deno.Command("sh", {
-      args: ["-c", script, Deno.execPath(), MAIN, dir],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(new TextDecoder().decode(out.stdout), "got 21.5\n");
+    const out = await runChild("sh", ["-c", script, Deno.execPath(), MAIN, dir]);
+    assertEquals(out.stdout, "got 21.5\n");
     let r = await runCli(["get", ...d, "k"]);
     assertEquals(r.stdout, "21.5\n");
     r = await runCli(["get", ...d, "--no-newline", "k"]);

@@ -6,6 +6,7 @@
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { assertHas, MAIN, runCli, tempDir } from "./_helpers.ts";
+import { runChild, runDeno } from "../_helpers/child.ts";
 
 /** The binary the units below name (it need not exist for print). */
 const EXEC = "/usr/local/bin/cityhall";
@@ -16,14 +17,15 @@ async function exposure(unitText: string, name: string): Promise<number> {
   try {
     const path = `${dir}/${name}.service`;
     await Deno.writeTextFile(path, unitText);
-    const out = await new Deno.Command("systemd-analyze", {
-      args: ["security", "--offline=true", "--no-pager", path],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
+    const out = await runChild("systemd-analyze", [
+      "security",
+      "--offline=true",
+      "--no-pager",
+      path,
+    ]);
+    const text = out.stdout;
     const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(text);
-    if (m === null) throw new Error(text + new TextDecoder().decode(out.stderr));
+    if (m === null) throw new Error(text + out.stderr);
     return Number(m[1]);
   } finally {
     await cleanup();
@@ -36,12 +38,8 @@ async function verify(unitText: string, name: string): Promise<string> {
   try {
     const path = `${dir}/${name}.service`;
     await Deno.writeTextFile(path, unitText);
-    const out = await new Deno.Command("systemd-analyze", {
-      args: ["verify", "--man=no", path],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return out.success ? "" : new TextDecoder().decode(out.stderr);
+    const out = await runChild("systemd-analyze", ["verify", "--man=no", path]);
+    return out.success ? "" : out.stderr;
   } finally {
     await cleanup();
   }
@@ -152,20 +150,21 @@ Deno.test("cityhall service run from the bundle runs it with deno run --no-confi
   const dir = await Deno.makeTempDir({ dir: await visibleRoot(), prefix: "service-test-" });
   try {
     const bundle = `${dir}/cityhall.js`;
-    const built = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--quiet", "--platform", "deno", "--output", bundle, MAIN],
-      stderr: "piped",
-    }).output();
-    assertEquals(built.code, 0, new TextDecoder().decode(built.stderr));
+    const built = await runDeno([
+      "bundle",
+      "--quiet",
+      "--platform",
+      "deno",
+      "--output",
+      bundle,
+      MAIN,
+    ]);
+    assertEquals(built.code, 0, built.stderr);
     const run = (args: string[]) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--no-config", bundle, "service", "print", ...args],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      runDeno(["run", "-A", "--no-config", bundle, "service", "print", ...args]);
     let out = await run(["--deno", "/usr/local/bin/deno", "--role", "leader"]);
-    const text = new TextDecoder().decode(out.stdout);
-    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    const text = out.stdout;
+    assertEquals(out.code, 0, out.stderr);
     assertHas(
       text,
       `\nExecStart=/usr/local/bin/deno run -A --no-config ${bundle} leader --data-dir /var/lib/cityhall-leader\n`,
@@ -176,7 +175,7 @@ Deno.test("cityhall service run from the bundle runs it with deno run --no-confi
     // This deno lives where the service cannot see it: the message says where to put it.
     if (Deno.execPath().startsWith("/root/") || Deno.execPath().startsWith("/home/")) {
       out = await run([]);
-      const err = new TextDecoder().decode(out.stderr);
+      const err = out.stderr;
       assertEquals(out.code, 2, err);
       assertMatch(err, /is under \/(root|home), which the service cannot see \(ProtectHome=yes\)/);
       assertHas(err, "--deno");

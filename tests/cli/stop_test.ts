@@ -9,38 +9,28 @@ import { isNpmCommandLine } from "../../src/cli/_launcher.ts";
 import { Database } from "../../src/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { MAIN, runCli, tempDir } from "./_helpers.ts";
+import { spawnChild } from "../_helpers/child.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** A process whose stderr is collected, with a way to wait for a line. */
 function spawnLogged(program: string, args: string[], env: Record<string, string> = {}) {
-  const child = new Deno.Command(program, {
-    args,
+  const proc = spawnChild(program, args, {
     cwd: ROOT,
     env,
     // Only what is given: a test run started by npm must not make every child look npm-born.
     clearEnv: true,
-    stdin: "null",
     stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const done = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log += chunk;
-  })();
+    // The daemon this child starts holds stderr too: read until it is gone.
+    pipeGraceMs: Infinity,
+  });
   return {
-    child,
-    log: () => log,
+    child: proc.process,
+    log: () => proc.stderr,
     /** Resolves once every holder of stderr (the daemon included) has exited. */
-    done,
+    done: proc.exited.then(() => {}),
     async waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const m = log.match(pattern);
-        if (m !== null) return m;
-        assert(Date.now() < deadline, `no ${pattern} within ${timeoutMs} ms:\n${log}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      return (await proc.waitForLine(pattern, { timeoutMs })).match!;
     },
   };
 }

@@ -12,6 +12,7 @@ import { assert } from "../../src/util/assert.ts";
 import { type CompactionStyle, Database } from "../../src/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
+import { spawnScript } from "../_helpers/child.ts";
 
 const ROUNDS = intFromEnv("CITYHALL_CRASH_ROUNDS", 10);
 const CHILD = new URL("./_crash_child.ts", import.meta.url).pathname;
@@ -23,42 +24,28 @@ async function runRound(
   acked: Map<string, number>,
   style: CompactionStyle,
 ) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CHILD, dir, "64", String(round), style],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
   let ready = false;
   let killed = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   const killAfterMs = 30 + rng.int(400);
-  const readAll = (async () => {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffered += value;
-      const lines = buffered.split("\n");
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (line === "ready" && !ready) {
-          ready = true;
-          killTimer = setTimeout(() => {
-            killed = true;
-            child.kill("SIGKILL");
-          }, killAfterMs);
-          continue;
-        }
-        const [tag, key, version] = line.split(" ");
-        if (tag !== "ack") continue;
-        const v = Number(version);
-        if ((acked.get(key!) ?? -1) < v) acked.set(key!, v);
+  const child = spawnScript(CHILD, [dir, "64", String(round), style], {
+    stderr: "inherit",
+    onStdoutLine: (line) => {
+      if (line === "ready" && !ready) {
+        ready = true;
+        killTimer = setTimeout(() => {
+          killed = true;
+          child.signal("SIGKILL");
+        }, killAfterMs);
+        return;
       }
-    }
-  })();
-  const status = await child.status;
-  await readAll;
+      const [tag, key, version] = line.split(" ");
+      if (tag !== "ack") return;
+      const v = Number(version);
+      if ((acked.get(key!) ?? -1) < v) acked.set(key!, v);
+    },
+  });
+  const status = await child.exited;
   clearTimeout(killTimer);
   assert(killed, `child exited on its own with code ${status.code}`);
 }

@@ -8,6 +8,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { Database, InvalidArgumentError, IoError, limits, LockedError } from "../../src/mod.ts";
 import { FaultFs } from "../../src/fs/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
+import { runDeno } from "../_helpers/child.ts";
 
 for (const kind of ["sync", "write"] as const) {
   Deno.test(`Database refuses writes after an injected ${kind} failure and loses nothing acknowledged`, async () => {
@@ -57,17 +58,16 @@ Deno.test("Database.open() fails with LockedError while another handle holds the
   await again.close();
   // And from a second process.
   const holder = await Database.open(dir);
-  const probe = await new Deno.Command(Deno.execPath(), {
-    args: [
+  const probe = await runDeno(
+    [
       "eval",
       `import { Database } from "${new URL("../../src/mod.ts", import.meta.url).href}";
        try { await Database.open(${JSON.stringify(dir)}); console.log("opened"); }
        catch (e) { console.log(e.name); }`,
     ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assertEquals(new TextDecoder().decode(probe.stdout).trim(), "LockedError");
+    { stderr: "inherit" },
+  );
+  assertEquals(probe.stdout.trim(), "LockedError");
   await holder.close();
   await Deno.remove(dir, { recursive: true });
 });

@@ -19,6 +19,8 @@ import { exporterStats } from "../../src/export/registry.ts";
 import { ingestSamples } from "../../src/ingest/store_writer.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { parseFilters } from "../../src/timeseries/labels.ts";
+import type { Child } from "../_helpers/child.ts";
+import { spawnPrometheus } from "../_helpers/prometheus.ts";
 
 const enc = new TextEncoder();
 /** How long each of the two down phases lasts (before and after CityHall's restart). */
@@ -55,17 +57,8 @@ async function info(port: number, section: string): Promise<Record<string, strin
   return out;
 }
 
-function startPrometheus(dir: string, port: number): Deno.ChildProcess {
-  return new Deno.Command("prometheus", {
-    args: [
-      `--config.file=${dir}/prometheus.yml`,
-      `--storage.tsdb.path=${dir}/tsdb`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      "--web.enable-remote-write-receiver",
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+function startPrometheus(dir: string, port: number): Child {
+  return spawnPrometheus(dir, port, { flags: ["--web.enable-remote-write-receiver"] });
 }
 
 async function samplesIn(prometheus: string, from: number, to: number): Promise<number[][]> {
@@ -142,8 +135,7 @@ Deno.test({
 
       // The receiver goes down for minutes; CityHall keeps accepting and retrying, backing off
       // (capped) rather than hammering it, across a restart of its own.
-      prom.kill("SIGKILL");
-      await prom.status;
+      await prom.kill("SIGKILL");
       const downFor = async (ms: number) => {
         const end = Date.now() + ms;
         while (Date.now() < end) {
@@ -196,10 +188,7 @@ Deno.test({
       assert(metrics.includes('cityhall_ingest_samples_total{protocol="influx"} '), metrics);
     } finally {
       await serve?.stop();
-      try {
-        prom.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await prom.status;
+      await prom.kill("SIGKILL");
       await cleanup();
     }
   },

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { MAIN, runCli } from "../cli/_helpers.ts";
+import { runCli } from "../cli/_helpers.ts";
+import { spawnCityhall } from "../_helpers/child.ts";
 
 /** A running hub or edge process. */
 export interface FleetProcess {
@@ -29,57 +30,27 @@ export async function spawnDaemon(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<FleetProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    stdin: "null",
+  const proc = spawnCityhall(args, {
     stdout: "null",
-    stderr: "piped",
     env: { ...env, CITYHALL_SYNC_TIMING: env.CITYHALL_SYNC_TIMING ?? FAST_TIMING },
-  }).spawn();
-  let log = "";
-  let onData: (() => void) | undefined;
-  const reading = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      log += chunk;
-      onData?.();
-    }
-    onData?.();
-  })();
-  const exited = (async () => {
-    const status = await child.status;
-    await reading;
-    return status.code;
-  })();
-  let done = false;
-  exited.then(() => done = true);
-  const match = await new Promise<RegExpMatchArray | null>((resolve) => {
-    const check = () => {
-      const m = log.match(/msg="listening" resp=\S+:(\d+) http=(\S+)/);
-      if (m !== null) resolve(m);
-      else if (done) resolve(null);
-    };
-    onData = check;
-    exited.then(check);
-    check();
   });
-  onData = undefined;
-  if (match === null) {
-    await exited;
-    throw new Error(`cityhall ${args.join(" ")} exited before listening:\n${log}`);
+  let listening;
+  try {
+    listening = await proc.waitForListening();
+  } catch (err) {
+    await proc.kill();
+    throw new Error(`cityhall ${args.join(" ")} exited before listening:\n${proc.stderr}`, {
+      cause: err,
+    });
   }
   return {
-    child,
-    port: Number(match[1]),
-    httpPort: match[2] === "off" ? undefined : Number(match[2]!.split(":").at(-1)),
-    log: () => log,
-    exited,
+    child: proc.process,
+    port: listening.port("resp")!,
+    httpPort: listening.port("http"),
+    log: () => proc.stderr,
+    exited: proc.exited.then((r) => r.code),
     async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch {
-        // Already gone.
-      }
-      return await exited;
+      return (await proc.kill(signal)).code;
     },
   };
 }

@@ -17,27 +17,31 @@ import { RespClient } from "../../src/cli/resp_client.ts";
 import { freePort, runCli } from "../cli/_helpers.ts";
 import { contentOf, contentUnder, removeDir } from "./_helpers.ts";
 import { addSiteCli, spawnEdge, spawnHub } from "./_procs.ts";
+import { runChild } from "../_helpers/child.ts";
 
 const MiB = 1024 * 1024;
 
 async function mountTmpfs(sizeMiB: number): Promise<{ dir: string; unmount(): Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "cityhall-tmpfs-" });
-  const out = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${sizeMiB}m,mode=0700`, "tmpfs", dir],
+  const out = await runChild("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    `size=${sizeMiB}m,mode=0700`,
+    "tmpfs",
+    dir,
+  ], {
     stdout: "null",
-    stderr: "piped",
-  }).output();
+  });
   if (!out.success) {
     throw new Error(
-      `Cannot mount a tmpfs on ${dir} (this test runs as root, as CI does): ${
-        new TextDecoder().decode(out.stderr)
-      }`,
+      `Cannot mount a tmpfs on ${dir} (this test runs as root, as CI does): ${out.stderr}`,
     );
   }
   return {
     dir,
     async unmount() {
-      await new Deno.Command("umount", { args: [dir], stdout: "null", stderr: "null" }).output();
+      await runChild("umount", [dir], { stdout: "null", stderr: "null" });
       await Deno.remove(dir).catch(() => {});
     },
   };

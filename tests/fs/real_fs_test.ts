@@ -5,6 +5,7 @@
  */
 
 import { assertEquals } from "@std/assert";
+import { runChild } from "../_helpers/child.ts";
 
 const CHILD = new URL("./_modes_child.ts", import.meta.url).pathname;
 
@@ -24,18 +25,14 @@ for (const umask of ["000", "022", "277"]) {
     const root = await Deno.makeTempDir({ prefix: "cityhall-modes-" });
     try {
       // The umask is per process: set it in a child so that no other test sees it.
-      const out = await new Deno.Command("sh", {
-        args: [
-          "-c",
-          `umask ${umask} && exec "$0" run -A --quiet "$1" "$2"`,
-          Deno.execPath(),
-          CHILD,
-          root,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      const out = await runChild("sh", [
+        "-c",
+        `umask ${umask} && exec "$0" run -A --quiet "$1" "$2"`,
+        Deno.execPath(),
+        CHILD,
+        root,
+      ]);
+      assertEquals(out.code, 0, out.stderr);
       const found = await modes(root);
       const wrong = [...found].filter(([path, mode]) => {
         const isDir = Deno.statSync(`${root}/${path}`).isDirectory;

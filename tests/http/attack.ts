@@ -18,6 +18,7 @@
 import { parseArgs } from "@std/cli/parse-args";
 import { PingProbe, type ProbeReport, rssBytes } from "../_helpers/fuzz.ts";
 import { RawClient } from "./_raw.ts";
+import { spawnScript } from "../_helpers/child.ts";
 
 const flags = parseArgs(Deno.args, { string: ["main"], "--": true });
 const mode = String(flags._[0] ?? "");
@@ -26,12 +27,9 @@ const encoder = new TextEncoder();
 const MB = 1e6;
 
 const dir = await Deno.makeTempDir({ prefix: "cityhall-attack-" });
-const child = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "-A",
-    "--quiet",
-    main,
+const child = spawnScript(
+  main,
+  [
     "serve",
     "--data-dir",
     dir,
@@ -43,26 +41,11 @@ const child = new Deno.Command(Deno.execPath(), {
     "none",
     ...flags["--"],
   ],
-  stdin: "null",
-  stdout: "null",
-  stderr: "piped",
-}).spawn();
-const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-let log = "";
-let m: RegExpMatchArray | null = null;
-while (m === null) {
-  const { value, done } = await lines.read();
-  if (done) throw new Error(`serve exited:\n${log}`);
-  log += value;
-  m = log.match(/msg="listening" resp=\S+:(\d+) http=\S+:(\d+)/);
-}
-void (async () => {
-  while (!(await lines.read()).done) {
-    // Drain the log.
-  }
-})();
-const respPort = Number(m[1]);
-const httpPort = Number(m[2]);
+  { stdout: "null" },
+);
+const listening = await child.waitForListening();
+const respPort = listening.port("resp")!;
+const httpPort = listening.port("http")!;
 
 function peakRss(): number {
   const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
@@ -156,6 +139,5 @@ if (mode === "bodies") {
 } else {
   console.log("usage: deno run -A tests/http/attack.ts bodies|deepjson|bigjson|slowloris");
 }
-child.kill("SIGTERM");
-await child.status;
+await child.kill("SIGTERM");
 await Deno.remove(dir, { recursive: true });

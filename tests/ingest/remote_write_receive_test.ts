@@ -9,6 +9,7 @@ import { assert, assertEquals } from "@std/assert";
 import { freePort, startServe, tempDir } from "../cli/_helpers.ts";
 import { encodeRemoteWrite } from "../../src/ingest/remote_write.ts";
 import { snappyCompress } from "../../src/util/snappy.ts";
+import { spawnPrometheus } from "../_helpers/prometheus.ts";
 
 const TOKEN = "remote-write-receive-token-0123456789";
 
@@ -76,15 +77,7 @@ remote_write:
       max_samples_per_send: 20
 `,
     );
-    const child = new Deno.Command("prometheus", {
-      args: [
-        `--config.file=${dir}/prometheus.yml`,
-        `--storage.tsdb.path=${dir}/prom`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const child = spawnPrometheus(dir, promPort, { tsdb: "prom" });
     try {
       const started = Math.floor(Date.now() / 1000);
       // Until the leaving series went stale in CityHall (the scrape after the 4th).
@@ -126,8 +119,7 @@ remote_write:
         unit: "°C",
       });
     } finally {
-      child.kill("SIGKILL");
-      await child.status;
+      await child.kill("SIGKILL");
       await target.shutdown();
       await serve.stop();
       await cleanup();

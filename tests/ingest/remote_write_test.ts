@@ -17,6 +17,7 @@ import { isStaleNaN, writeStaleNaN } from "../../src/promql/source.ts";
 import { snappyCompress } from "../../src/util/snappy.ts";
 import { freePort } from "../cli/_helpers.ts";
 import { SERIES_LABELS_MAX } from "../../src/limits.ts";
+import { spawnPrometheus } from "../_helpers/prometheus.ts";
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -234,15 +235,7 @@ remote_write:
       send_interval: 2s
 `;
     await Deno.writeTextFile(`${dir}/prometheus.yml`, cfg);
-    const child = new Deno.Command("prometheus", {
-      args: [
-        `--config.file=${dir}/prometheus.yml`,
-        `--storage.tsdb.path=${dir}/data`,
-        `--web.listen-address=127.0.0.1:${freePort()}`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const child = spawnPrometheus(dir, freePort(), { tsdb: "data" });
     try {
       const decoded: RemoteWriteRequest[] = [];
       let stale = false;
@@ -288,8 +281,7 @@ remote_write:
         `no staleness marker for cityhall_test_leaving among ${decoded.length} requests`,
       );
     } finally {
-      child.kill("SIGKILL");
-      await child.status;
+      await child.kill("SIGKILL");
       await target.server.shutdown();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }

@@ -9,43 +9,33 @@ import { assert } from "../../src/util/assert.ts";
 import { Database } from "../../src/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
+import { spawnScript } from "../_helpers/child.ts";
 
 const ROUNDS = Math.max(1, Math.floor(intFromEnv("CITYHALL_CRASH_ROUNDS", 20) / 2));
 const CHILD = new URL("../engine/_crash_child.ts", import.meta.url).pathname;
 
 /** Runs the writing child until it is killed; records each acknowledged version. */
 async function killRound(dir: string, round: number, rng: Rng, acked: Map<string, number>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CHILD, dir, "32", String(round)],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
   let timer: ReturnType<typeof setTimeout> | undefined;
   let killed = false;
   const killAfterMs = 50 + rng.int(500);
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffered += value;
-    const lines = buffered.split("\n");
-    buffered = lines.pop()!;
-    for (const line of lines) {
+  const child = spawnScript(CHILD, [dir, "32", String(round)], {
+    stderr: "inherit",
+    onStdoutLine: (line) => {
       if (line === "ready" && timer === undefined) {
         timer = setTimeout(() => {
           killed = true;
-          child.kill("SIGKILL");
+          child.signal("SIGKILL");
         }, killAfterMs);
-        continue;
+        return;
       }
       const [tag, key, version] = line.split(" ");
       if (tag === "ack" && (acked.get(key!) ?? -1) < Number(version)) {
         acked.set(key!, Number(version));
       }
-    }
-  }
-  await child.status;
+    },
+  });
+  await child.exited;
   clearTimeout(timer);
   assert(killed, "the child exited on its own");
 }

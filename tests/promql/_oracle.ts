@@ -24,6 +24,8 @@ import { freePort } from "../cli/_helpers.ts";
 import { Labels, MemorySource, writeStaleNaN } from "../../src/promql/mod.ts";
 import { FormParams, queryHandler, queryRangeHandler } from "../../src/promql/api.ts";
 import { encodeRemoteWrite, type SeriesToWrite } from "../../src/ingest/remote_write.ts";
+import { runChild } from "../_helpers/child.ts";
+import { spawnPrometheus } from "../_helpers/prometheus.ts";
 
 /** First sample time of the data set (2023-11-14T22:13:20Z). */
 export const T0 = 1_700_000_000_000;
@@ -263,10 +265,8 @@ export interface Oracle {
 }
 
 async function run(cmd: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed:\n${new TextDecoder().decode(out.stderr)}`);
-  }
+  const out = await runChild(cmd, args);
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed:\n${out.stderr}`);
 }
 
 /** Loads the data set into a fresh Prometheus and starts it; `stop()` kills it and cleans up. */
@@ -277,26 +277,12 @@ export async function startOracle(data: DataSet, openMetrics: string): Promise<O
   await run("promtool", ["tsdb", "create-blocks-from", "openmetrics", input, `${dir}/tsdb`]);
   await Deno.writeTextFile(`${dir}/prometheus.yml`, "global:\n  scrape_interval: 1h\n");
   const port = freePort();
-  const child = new Deno.Command("prometheus", {
-    args: [
-      `--config.file=${dir}/prometheus.yml`,
-      `--storage.tsdb.path=${dir}/tsdb`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      "--web.enable-remote-write-receiver",
-      "--storage.tsdb.retention.time=100y",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = await Deno.open(`${dir}/prometheus.log`, { write: true, create: true });
-  const stderr = child.stderr.pipeTo(log.writable);
+  const child = spawnPrometheus(dir, port, {
+    flags: ["--web.enable-remote-write-receiver", "--storage.tsdb.retention.time=100y"],
+  });
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-    await stderr.catch(() => {});
+    await child.kill("SIGKILL");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {

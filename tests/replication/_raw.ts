@@ -7,7 +7,6 @@
  * @module
  */
 
-import { parseLogfmt } from "../../src/util/log.ts";
 import { crc32cExtend, maskCrc } from "../../src/util/crc32c.ts";
 import {
   decodeError,
@@ -18,8 +17,7 @@ import {
 } from "../../src/replication/frame.ts";
 import { FRAME_HEADER_BYTES } from "../../src/limits.ts";
 import { withDeadline } from "../_helpers/fuzz.ts";
-
-const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
+import { spawnCityhall } from "../_helpers/child.ts";
 
 /** The 18 bytes that froze a leader: a HELLO header flagged Snappy, and a hostile body. */
 export const WEDGE_PACKET: Uint8Array = rawFrame(
@@ -138,74 +136,29 @@ export interface CityhallChild {
 
 /** Starts `cityhall args…` and waits for its "listening" line. */
 export async function startCityhallChild(args: string[]): Promise<CityhallChild> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-kv", "--quiet", MAIN, ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { CITYHALL_AUTH_TOKEN: "" },
-  }).spawn();
-  const lines: string[] = [];
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  let fields: Record<string, string> | undefined;
-  for (let i = 0; i < 10_000 && fields === undefined; i++) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffered += value;
-    const parts = buffered.split("\n");
-    buffered = parts.pop()!;
-    for (const line of parts) {
-      lines.push(line);
-      const parsed = parseLogfmt(line);
-      if (parsed?.level === "info" && parsed.msg === "listening") fields = parsed;
-    }
+  const proc = spawnCityhall([...args], { stdout: "null", env: { CITYHALL_AUTH_TOKEN: "" } });
+  let fields;
+  try {
+    fields = await proc.waitForListening();
+  } catch (err) {
+    await proc.kill();
+    throw new Error(`no listening line from cityhall ${args[0]}:\n${proc.stderr}`, { cause: err });
   }
-  if (fields === undefined) {
-    child.kill("SIGKILL");
-    await child.status;
-    throw new Error(`no listening line from cityhall ${args[0]}:\n${lines.join("\n")}`);
-  }
-  // Keep draining stderr so the child never blocks on a full pipe.
-  void (async () => {
-    while (true) {
-      const { value, done } = await reader.read().catch(() => ({ value: "", done: true }));
-      if (done) break;
-      buffered += value ?? "";
-      const parts = buffered.split("\n");
-      buffered = parts.pop()!;
-      lines.push(...parts);
-    }
-  })();
-  const found = fields;
+  const { port: _, ...found } = fields;
   return {
-    child,
-    pid: child.pid,
+    child: proc.process,
+    pid: proc.pid,
     fields: found,
-    lines,
+    // The helper's own array: lines keep arriving while the test runs.
+    lines: proc.stderrLines as string[],
     port(field: string) {
       const v = found[field]!;
       return Number(v.slice(v.lastIndexOf(":") + 1));
     },
     async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch {
-        // Already gone.
-      }
-      // A wedged process never runs its signal handler: kill it after a grace period.
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      }, 10_000);
-      try {
-        return await child.status;
-      } finally {
-        clearTimeout(timer);
-      }
+      // A wedged process never runs its signal handler: killed after a grace period.
+      const r = await proc.kill(signal, 10_000);
+      return { code: r.code, signal: r.signal, success: r.success };
     },
   };
 }

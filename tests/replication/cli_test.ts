@@ -4,73 +4,21 @@
  * replica, and a status that is right with the replica stopped (gracefully or kill -9).
  */
 
-import { parseLogfmt } from "../../src/util/log.ts";
 import { assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { assert } from "../../src/util/assert.ts";
 import { closeRedis, connectRedis } from "../server/_helpers.ts";
+import { runCityhall } from "../_helpers/child.ts";
 import { removeDir } from "./_helpers.ts";
-
-const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
-
-interface Proc {
-  child: Deno.ChildProcess;
-  /** Fields of the "listening" log line. */
-  fields: Record<string, string>;
-  stderr: string[];
-}
-
-/** Starts `cityhall args…` and waits for its "listening" line. */
-async function startCityhall(args: string[]): Promise<Proc> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-kv", "--quiet", MAIN, ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines: string[] = [];
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  let fields: Record<string, string> | undefined;
-  for (let i = 0; i < 10_000 && fields === undefined; i++) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffered += value;
-    const parts = buffered.split("\n");
-    buffered = parts.pop()!;
-    for (const line of parts) {
-      lines.push(line);
-      const parsed = parseLogfmt(line);
-      if (parsed?.level === "info" && parsed.msg === "listening") fields = parsed;
-    }
-  }
-  assert(fields !== undefined, `no listening line from cityhall ${args[0]}: ${lines.join("\n")}`);
-  // Keep draining stderr so the child never blocks on a full pipe.
-  (async () => {
-    while (true) {
-      const { value, done } = await reader.read().catch(() => ({ value: "", done: true }));
-      if (done) break;
-      lines.push(value ?? "");
-    }
-  })();
-  return { child, fields, stderr: lines };
-}
+import { type CityhallChild, startCityhallChild as startCityhall } from "./_raw.ts";
 
 function portOf(hostPort: string): number {
   return Number(hostPort.slice(hostPort.lastIndexOf(":") + 1));
 }
 
-async function cityhall(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-kv", "--quiet", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const cityhall = runCityhall;
 
-async function stop(p: Proc, signal: Deno.Signal): Promise<void> {
-  p.child.kill(signal);
-  await p.child.status;
+async function stop(p: CityhallChild, signal: Deno.Signal): Promise<void> {
+  await p.stop(signal);
 }
 
 for (const signal of ["SIGTERM", "SIGKILL"] as const) {

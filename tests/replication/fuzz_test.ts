@@ -51,6 +51,7 @@ import {
   WEDGE_PACKET,
   writeAll,
 } from "./_raw.ts";
+import { spawnScript } from "../_helpers/child.ts";
 
 const TOKEN = "fuzz-token";
 const MiB = 1024 * 1024;
@@ -458,30 +459,18 @@ Deno.test("fuzz: a replica process facing a hostile leader answers or closes wit
     });
     if (results.length >= cases) done();
   });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      new URL("./_fuzz_replica_child.ts", import.meta.url).pathname,
-      dir,
-      String(fake.port),
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
+  const child = spawnScript(
+    new URL("./_fuzz_replica_child.ts", import.meta.url).pathname,
+    [dir, String(fake.port)],
+    { stderr: "null" },
+  );
   let probe: PingProbe | undefined;
   try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    for (let i = 0; i < 1000 && !/ready \d+/.test(text); i++) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    void reader.cancel().catch(() => {});
-    const respPort = Number(/ready (\d+)/.exec(text)?.[1]);
-    assert(respPort > 0, `the replica child did not start: ${text}`);
+    const ready = await child.waitForLine(/^ready (\d+)/, { stream: "stdout" }).catch(() =>
+      undefined
+    );
+    const respPort = Number(ready?.match?.[1]);
+    assert(respPort > 0, `the replica child did not start: ${child.stdout}`);
     const rssStart = rssBytes(child.pid);
     let rssMax = rssStart;
     probe = PingProbe.start(respPort, { intervalMs: 10 });
@@ -524,13 +513,7 @@ Deno.test("fuzz: a replica process facing a hostile leader answers or closes wit
     assert(report.p99Ms < PROBE_P99_MS_MAX, `probe p99 ${report.p99Ms} ms`);
   } finally {
     await probe?.stop();
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Gone.
-    }
-    await child.status;
-    await child.stdout.cancel().catch(() => {});
+    await child.kill("SIGKILL");
     await fake.close();
     await removeDir(dir);
   }

@@ -9,18 +9,9 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { replicationRoleOf } from "../../src/replication/mod.ts";
 import { eventually, removeDir, startTestLeader, startTestReplica } from "./_helpers.ts";
 import { startCityhallChild, startLeaderChild } from "./_raw.ts";
+import { runCityhall } from "../_helpers/child.ts";
 
-const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
-
-async function cityhall(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-kv", "--quiet", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const cityhall = runCityhall;
 
 Deno.test("Replica refused for a wrong token: logged once, shown in status, INFO and health", async () => {
   const leader = await startTestLeader({ authToken: "right" });

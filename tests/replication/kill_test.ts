@@ -9,6 +9,7 @@ import { assert } from "../../src/util/assert.ts";
 import { Database } from "../../src/mod.ts";
 import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
 import { digest, removeDir, startTestLeader, startTestReplica } from "./_helpers.ts";
+import { spawnScript } from "../_helpers/child.ts";
 
 const ROUNDS = intFromEnv("CITYHALL_REPLICA_KILL_ROUNDS", 20);
 const CHILD = new URL("./_replica_child.ts", import.meta.url).pathname;
@@ -32,23 +33,14 @@ Deno.test(`Replication: a replica kill -9'd ${ROUNDS} times mid-apply holds a pr
   try {
     let lastSeen = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--quiet", CHILD, replicaDir, String(leader.port)],
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn();
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      for (let i = 0; i < 1000 && !text.includes("ready"); i++) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += value;
-      }
-      assert(text.includes("ready"), `round ${round}: child did not start`);
+      const child = spawnScript(CHILD, [replicaDir, String(leader.port)], { stderr: "inherit" });
+      const started = await child.waitForLine("ready", { stream: "stdout" }).then(
+        () => true,
+        () => false,
+      );
+      assert(started, `round ${round}: child did not start`);
       await new Promise((r) => setTimeout(r, 20 + rng.int(200)));
-      child.kill("SIGKILL");
-      await child.status;
-      await reader.cancel().catch(() => {});
+      await child.kill("SIGKILL");
       const db = await Database.open(replicaDir);
       try {
         const last = db.lastSeq;

@@ -12,18 +12,13 @@ import type { Redis } from "../server/_helpers.ts";
 import { closeRedis, connectRedis } from "../server/_helpers.ts";
 import { digest, removeDir, startTestReplica } from "./_helpers.ts";
 import { freePort } from "../_helpers/net.ts";
+import { spawnCityhall } from "../_helpers/child.ts";
 
-const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 const ROUNDS = 3;
 
 async function startLeader(dir: string, port: number, replicationPort: number) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-kv",
-      "--quiet",
-      MAIN,
+  const child = spawnCityhall(
+    [
       "leader",
       "--data-dir",
       dir,
@@ -35,9 +30,8 @@ async function startLeader(dir: string, port: number, replicationPort: number) {
       "--log-level",
       "warn",
     ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+    { stdout: "null", stderr: "null" },
+  );
   // Wait for the port with a plain socket (ioredis logs every refused attempt).
   let up = false;
   for (let i = 0; i < 500 && !up; i++) {
@@ -82,15 +76,13 @@ Deno.test("Replication: the leader kill -9'd mid-stream loses nothing it acknowl
         });
       }
       if (!last) {
-        child.kill("SIGKILL");
-        await child.status;
+        await child.kill("SIGKILL");
         client.disconnect();
       } else {
         // Every write so far is acknowledged by the replica before the leader stops.
         assertEquals(await client.wait(1, 30_000), 1);
         await closeRedis(client);
-        child.kill("SIGTERM");
-        await child.status;
+        await child.kill("SIGTERM");
       }
     }
     const leader = await Database.open(leaderDir);

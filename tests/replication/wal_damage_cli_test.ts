@@ -12,9 +12,9 @@ import { Database } from "../../src/mod.ts";
 import { RealFs } from "../../src/fs/mod.ts";
 import { decodeBatch, readSegmentRecords } from "../../src/wal/mod.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
-import { MAIN } from "../cli/_helpers.ts";
+import { spawnCityhall } from "../_helpers/child.ts";
 import { closeRedis, connectRedis, type Redis } from "../server/_helpers.ts";
-import { digest, eventually, removeDir, startTestReplica } from "./_helpers.ts";
+import { digest, removeDir, startTestReplica } from "./_helpers.ts";
 import { freePort } from "../_helpers/net.ts";
 
 const WRITES = 20_000;
@@ -28,12 +28,8 @@ interface LeaderProcess {
 
 /** Spawns `cityhall leader`; resolves once it listens, or once it exited (check `exited`). */
 async function spawnLeader(dir: string, port: number, replPort: number, extra: string[] = []) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      MAIN,
+  const proc = spawnCityhall(
+    [
       "leader",
       "--data-dir",
       dir,
@@ -44,22 +40,14 @@ async function spawnLeader(dir: string, port: number, replPort: number, extra: s
       String(replPort),
       ...extra,
     ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const read = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log += chunk;
-  })();
-  const exited = child.status.then(async (s) => {
-    await read;
-    return s.code;
-  });
-  let done = false;
-  exited.then(() => done = true);
-  await eventually(() => done || log.includes('msg="listening"'), "leader listening or exited");
-  const leader: LeaderProcess = { child, log: () => log, exited };
+    { stdout: "null" },
+  );
+  await proc.waitForListening().catch(() => {});
+  const leader: LeaderProcess = {
+    child: proc.process,
+    log: () => proc.stderr,
+    exited: proc.exited.then((r) => r.code),
+  };
   return leader;
 }
 

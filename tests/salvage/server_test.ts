@@ -10,14 +10,11 @@ import { readDirectory } from "../../src/verify/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { startServe } from "../cli/_helpers.ts";
 import { buildDatabase, flipByte, indexOf } from "./_helpers.ts";
+import { runChild } from "../_helpers/child.ts";
 
 async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("redis-cli", {
-    args: ["-p", String(port), ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const out = await runChild("redis-cli", ["-p", String(port), ...args]);
+  return out.stdout + out.stderr;
 }
 
 Deno.test("SCAN and KEYS on the live server fail at a damaged data block with the file and offset", async () => {

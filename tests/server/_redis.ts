@@ -7,6 +7,7 @@
  */
 
 import { freePort } from "../_helpers/net.ts";
+import { runChild, spawnChild } from "../_helpers/child.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -20,11 +21,11 @@ export interface RedisServer {
 /** Starts `redis-server` with no persistence on a free port and waits until it answers. */
 export async function startRedisServer(extra: string[] = []): Promise<RedisServer> {
   const port = freePort();
-  const child = new Deno.Command("redis-server", {
-    args: ["--port", String(port), "--save", "", "--appendonly", "no", ...extra],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnChild(
+    "redis-server",
+    ["--port", String(port), "--save", "", "--appendonly", "no", ...extra],
+    { stdout: "null", stderr: "null" },
+  );
   const deadline = Date.now() + 10_000;
   while (true) {
     try {
@@ -33,8 +34,7 @@ export async function startRedisServer(extra: string[] = []): Promise<RedisServe
       break;
     } catch (err) {
       if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        await child.status;
+        await child.kill("SIGKILL");
         throw new Error(`redis-server did not start on port ${port}: ${err}`);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -43,12 +43,7 @@ export async function startRedisServer(extra: string[] = []): Promise<RedisServe
   return {
     port,
     async stop() {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-      await child.status;
+      await child.kill("SIGKILL");
     },
   };
 }
@@ -89,14 +84,9 @@ export async function exchangeLines(port: number, lines: string[]): Promise<stri
 
 /** Runs `script` with redis-py (`/usr/bin/python3`), `args` as sys.argv[1:]; returns stdout. */
 export async function runRedisPy(script: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command("/usr/bin/python3", {
-    args: ["-c", script, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = decoder.decode(out.stdout);
+  const out = await runChild("/usr/bin/python3", ["-c", script, ...args]);
   if (out.code !== 0) {
-    throw new Error(`redis-py script failed (${out.code}):\n${decoder.decode(out.stderr)}`);
+    throw new Error(`redis-py script failed (${out.code}):\n${out.stderr}`);
   }
-  return stdout;
+  return out.stdout;
 }

@@ -6,36 +6,14 @@
 import { assert, assertEquals } from "@std/assert";
 import { startServe, tempDir } from "../cli/_helpers.ts";
 import { closeRedis, connectRedis, sleep } from "./_helpers.ts";
+import { type ChildResult, runChild, spawnChild } from "../_helpers/child.ts";
 
-const decoder = new TextDecoder();
-
-/** Runs redis-cli with `args` against `port`; kills it after `ms` (for endless modes). */
-async function redisCli(
-  port: number,
-  args: string[],
-  ms = 30_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command("redis-cli", {
-    args: ["-p", String(port), ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGINT");
-    } catch { /* exited */ }
-  }, ms);
-  try {
-    const out = await child.output();
-    return {
-      code: out.code,
-      stdout: decoder.decode(out.stdout),
-      stderr: decoder.decode(out.stderr),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+/** Runs redis-cli with `args` against `port`; interrupts it after `ms` (for endless modes). */
+function redisCli(port: number, args: string[], ms = 30_000): Promise<ChildResult> {
+  return runChild("redis-cli", ["-p", String(port), ...args], {
+    killAfterMs: ms,
+    killSignal: "SIGINT",
+  });
 }
 
 Deno.test("redis-cli monitor, --memkeys, --bigkeys, --hotkeys, --latency and subscribe against serve", async () => {
@@ -76,48 +54,22 @@ Deno.test("redis-cli monitor, --memkeys, --bigkeys, --hotkeys, --latency and sub
     // Non-interactive: one line "min max avg samples" when interrupted.
     assert(/^\d+ \d+ [\d.]+ \d+\s*$/.test(latency.stdout.trim()), JSON.stringify(latency));
 
-    const monitor = new Deno.Command("redis-cli", {
-      args: ["-p", String(serve.port), "monitor"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const monitor = spawnChild("redis-cli", ["-p", String(serve.port), "monitor"]);
     await sleep(300);
     await r.set("watched", "a b");
     await r.get("watched");
-    let seen = "";
-    const reader = monitor.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const deadline = Date.now() + 15_000;
-    while (!seen.includes('"get" "watched"') && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += value;
-    }
-    monitor.kill("SIGINT");
-    await reader.cancel();
-    await monitor.status;
-    await monitor.stderr.cancel();
+    await monitor.waitForLine('"get" "watched"', { stream: "stdout", timeoutMs: 15_000 })
+      .catch(() => {});
+    const seen = (await monitor.kill("SIGINT")).stdout;
     assert(seen.startsWith("OK\n"), seen);
     assert(/\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "set" "watched" "a b"\n/.test(seen), seen);
 
-    const sub = new Deno.Command("redis-cli", {
-      args: ["-p", String(serve.port), "subscribe", "news"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let got = "";
-    const pump = (async () => {
-      for await (const chunk of sub.stdout.pipeThrough(new TextDecoderStream())) got += chunk;
-    })();
+    const sub = spawnChild("redis-cli", ["-p", String(serve.port), "subscribe", "news"]);
     const subDeadline = Date.now() + 15_000;
-    while (!got.includes("news") && Date.now() < subDeadline) await sleep(20);
+    while (!sub.stdout.includes("news") && Date.now() < subDeadline) await sleep(20);
     await r.publish("news", "hello");
-    while (!got.includes("hello") && Date.now() < subDeadline) await sleep(20);
-    sub.kill("SIGINT");
-    await sub.status;
-    await pump;
-    await sub.stderr.cancel();
+    while (!sub.stdout.includes("hello") && Date.now() < subDeadline) await sleep(20);
+    const got = (await sub.kill("SIGINT")).stdout;
     assert(got.includes("message\nnews\nhello"), got);
   } finally {
     await closeRedis(r);

@@ -12,6 +12,7 @@ import { Database } from "../../src/mod.ts";
 import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
 import { toBytes } from "../../src/util/bytes.ts";
 import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
+import { spawnScript } from "../_helpers/child.ts";
 import { valueOf } from "./_crash_child.ts";
 
 const ROUNDS = intFromEnv("CITYHALL_CRASH_ROUNDS", 10);
@@ -19,35 +20,21 @@ const WRITERS = 16;
 const CHILD = new URL("./_crash_child.ts", import.meta.url).pathname;
 
 async function runRound(dir: string, round: number, rng: Rng, acked: Set<string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CHILD, dir, String(WRITERS), String(round)],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
   let killed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const killAfterMs = 100 + rng.int(900);
-  const readAll = (async () => {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffered += value;
-      const lines = buffered.split("\n");
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        if (line === "ready") {
-          timer = setTimeout(() => {
-            killed = true;
-            child.kill("SIGKILL");
-          }, killAfterMs);
-        } else if (line.startsWith("ack ")) acked.add(line.slice(4));
-      }
-    }
-  })();
-  const status = await child.status;
-  await readAll;
+  const child = spawnScript(CHILD, [dir, String(WRITERS), String(round)], {
+    stderr: "inherit",
+    onStdoutLine: (line) => {
+      if (line === "ready") {
+        timer = setTimeout(() => {
+          killed = true;
+          child.signal("SIGKILL");
+        }, killAfterMs);
+      } else if (line.startsWith("ack ")) acked.add(line.slice(4));
+    },
+  });
+  const status = await child.exited;
   clearTimeout(timer);
   assert(killed, `child exited on its own with code ${status.code}`);
 }

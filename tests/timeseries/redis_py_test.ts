@@ -7,19 +7,16 @@
 
 import { assertEquals } from "@std/assert";
 import { startTestServer } from "../server/_helpers.ts";
+import { runChild } from "../_helpers/child.ts";
 
 const SCRIPT = new URL("./redis_py_ts.py", import.meta.url).pathname;
 
 Deno.test("redis-py's r.ts() API works against CityHall", async () => {
   const s = await startTestServer();
   try {
-    const out = await new Deno.Command("/usr/bin/python3", {
-      args: [SCRIPT, String(s.port)],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assertEquals(new TextDecoder().decode(out.stdout).trim(), "ok", stderr);
+    const out = await runChild("/usr/bin/python3", [SCRIPT, String(s.port)]);
+    const stderr = out.stderr;
+    assertEquals(out.stdout.trim(), "ok", stderr);
     assertEquals(out.code, 0, stderr);
   } finally {
     await s.close();
