@@ -6,8 +6,7 @@
 import { assertEquals } from "@std/assert";
 import { runCli, startServe, tempDir } from "./_helpers.ts";
 import { startRedisServer } from "../server/_redis.ts";
-
-const decoder = new TextDecoder();
+import { runChild } from "../_helpers/child.ts";
 
 /** Commands whose RESP3 replies are the same on both servers (one-member sets keep order). */
 const COMMANDS = [
@@ -32,16 +31,9 @@ Deno.test("cityhall client prompt: RESP3 replies after HELLO 3 print like redis-
   const serve = await startServe(dir);
   const redis = await startRedisServer();
   try {
-    const cli = await new Deno.Command("redis-cli", {
-      args: ["-p", String(redis.port), "-3", "--no-raw"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const w = cli.stdin.getWriter();
-    await w.write(new TextEncoder().encode(COMMANDS.join("\n") + "\n"));
-    await w.close();
-    const expected = decoder.decode((await cli.output()).stdout);
+    const expected = (await runChild("redis-cli", ["-p", String(redis.port), "-3", "--no-raw"], {
+      stdin: COMMANDS.join("\n") + "\n",
+    })).stdout;
     // The CLI has no -3 flag: HELLO 3 switches the connection, PING marks where its reply ends.
     const r = await runCli(["client", "--port", String(serve.port)], {
       stdin: ["HELLO 3", "PING resp3", ...COMMANDS, ""].join("\n"),
