@@ -13,6 +13,7 @@ import { startServer } from "../../src/server/mod.ts";
 import { startHttpServer } from "../../src/http/mod.ts";
 import { attachedRegistries } from "../../src/metrics/mod.ts";
 import { silentLogger } from "../../src/util/log.ts";
+import { runChild } from "../_helpers/child.ts";
 
 const PROMTOOL = "/usr/bin/promtool";
 
@@ -51,18 +52,8 @@ function structure(text: string): Map<string, number> {
 }
 
 async function promtool(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command(PROMTOOL, {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const out = await child.output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, output: decode(out.stdout) + decode(out.stderr) };
+  const out = await runChild(PROMTOOL, ["check", "metrics"], { stdin: text });
+  return { code: out.code, output: out.stdout + out.stderr };
 }
 
 function infoFields(info: string): Map<string, string> {
