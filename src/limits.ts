@@ -706,6 +706,8 @@ export const EXPORT_FRAME_RECORD_BYTES: number = 1 * MiB;
 export const SITE_POSITION_SPACE: number = 0x10;
 /** Second byte of the internal keys mapping a site's series versions to keys (`ff 11 …`). */
 export const SITE_SERIES_SPACE: number = 0x11;
+/** Second byte of the internal keys mapping a site's member-type versions to the hub's (`ff 12 …`). */
+export const SITE_MEMBER_VERSIONS_SPACE: number = 0x12;
 /** Record bytes from which a frame is a backlog (CHUNKS), even when it is the last one. */
 export const CATCHUP_FRAME_BYTES_MIN: number = 64 * KiB;
 /** Most samples per series a catch-up frame carries as one chunk (a chunk's sample limit). */

@@ -20,12 +20,14 @@
 import type { Database, WriteOp } from "../engine/mod.ts";
 import { MergeIterator } from "../compaction/mod.ts";
 import type { Table } from "../sstable/mod.ts";
-import { type Entry, isDeadAt, KIND_PUT } from "../util/entry.ts";
+import { type Entry, isDeadAt, KIND_META, KIND_PUT } from "../util/entry.ts";
 import type { Logger } from "../util/log.ts";
 import { BATCH_OPS_MAX, BATCH_SIZE_BYTES_MAX } from "../limits.ts";
 import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import type { CheckedRecord } from "./frames.ts";
 import { isSeriesEntry, SiteSeries } from "./hub_series.ts";
+import { isMemberEntry, SiteMembers } from "./hub_members.ts";
+import { VersionAllocator } from "../keyspace/mod.ts";
 import {
   decodePosition,
   encodePosition,
@@ -88,6 +90,8 @@ export class SiteApplier {
   #written: { edgeId: Uint8Array; seq: number } | undefined;
   /** The site's series, replayed into the hub's store (none: series ops are dropped). */
   readonly #series: SiteSeries | undefined;
+  /** The site's hashes, sets, sorted sets and lists, under hub versions. */
+  readonly #members: SiteMembers;
 
   constructor(
     db: Database,
@@ -105,6 +109,13 @@ export class SiteApplier {
     this.#series = store === undefined
       ? undefined
       : new SiteSeries(db, store, site, this.#prefix, (ops) => writer.write(db, ops), log);
+    // The database's one allocator (the store's): two would hand out the same version.
+    this.#members = new SiteMembers(
+      db,
+      store?.versions ?? new VersionAllocator(db),
+      site,
+      this.#prefix,
+    );
   }
 
   /** The position recorded for edge `edgeId` (written, durable or about to be), 0 when none. */
@@ -124,6 +135,7 @@ export class SiteApplier {
    * fdatasync.
    */
   apply(records: readonly CheckedRecord[], edgeId: Uint8Array): ApplyResult {
+    this.#members.settle();
     let position = this.position(edgeId);
     const opsMax = BATCH_OPS_MAX - 1;
     const bytesMax = BATCH_SIZE_BYTES_MAX - this.#positionKey.length - POSITION_VALUE_BYTES;
@@ -156,6 +168,16 @@ export class SiteApplier {
         for (const e of record.entries) {
           if (e.seq <= position) {
             skipped++;
+            continue;
+          }
+          if (isMemberEntry(e)) {
+            const ops = this.#members.apply(e);
+            let opsBytes = 0;
+            for (const op of ops) opsBytes += opBytesOf(op);
+            if (batch.length + ops.length > opsMax || bytes + opsBytes > bytesMax) flush(false);
+            batch.push(...ops);
+            bytes += opsBytes;
+            applied++;
             continue;
           }
           if (isSeriesEntry(e)) {
@@ -219,6 +241,7 @@ export class SiteApplier {
       complete = last;
     }
     flush(true);
+    this.#members.settle();
     if (dropped > 0) {
       this.#log("warn", "dropped ops whose key cannot carry the site prefix", {
         site: this.site,
@@ -254,8 +277,17 @@ export class SiteApplier {
       bytes += key.length;
       deleted++;
     }
+    // The hub's garbage sweep frees the members of the versions these keys held.
+    for await (const [key] of this.#db.scan({ prefix: this.#members.mapPrefix })) {
+      if (batch.length >= BATCH_OPS_MAX) {
+        pending.push(this.#writer.write(this.#db, batch));
+        batch = [];
+      }
+      batch.push({ type: "delete", key });
+    }
     if (batch.length > 0) pending.push(this.#writer.write(this.#db, batch));
     await Promise.all(pending);
+    this.#members.settle();
     await this.#series?.clearMap();
     return deleted;
   }
@@ -284,6 +316,24 @@ export class SiteApplier {
     for (; merged.valid(); merged.next()) {
       const e = merged.entry();
       if (isDeadAt(e, now)) continue;
+      if (isMemberEntry(e)) {
+        const ops = this.#members.apply(e, true);
+        let opsBytes = 0;
+        for (const op of ops) opsBytes += opBytesOf(op);
+        if (
+          batch.length + ops.length + 1 > BATCH_OPS_MAX ||
+          bytes + opsBytes + 64 > BATCH_SIZE_BYTES_MAX
+        ) {
+          pending.push(this.#writer.write(this.#db, batch));
+          batch = [];
+          bytes = 0;
+          if (pending.length >= SNAPSHOT_BATCHES_IN_FLIGHT) await Promise.all(pending.splice(0));
+        }
+        batch.push(...ops);
+        bytes += opsBytes;
+        if (e.kind === KIND_META) keys++;
+        continue;
+      }
       if (isSeriesEntry(e)) {
         if (this.#series === undefined) continue;
         // The store's writes follow the batch so far (a series' key may be in it).
@@ -314,6 +364,7 @@ export class SiteApplier {
     }
     batch.push(this.#positionOp(edgeId, seq));
     pending.push(this.#writer.write(this.#db, batch));
+    this.#members.settle();
     this.#written = { edgeId, seq };
     await this.#durable(pending);
     if (dropped > 0) {
@@ -336,4 +387,11 @@ function toOp(key: Uint8Array, e: Entry): WriteOp {
   return e.expireAtMs === 0
     ? { type: "put", key, value: e.value }
     : { type: "put", key, value: e.value, expireAtMs: e.expireAtMs };
+}
+
+/** The bytes an op adds to a batch (key and value), for the batch limits. */
+function opBytesOf(op: WriteOp): number {
+  const key = op.key as Uint8Array;
+  return key.length +
+    (op.type === "put" || op.type === "meta" ? (op.value as Uint8Array).length : 0);
 }

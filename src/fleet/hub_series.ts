@@ -117,7 +117,7 @@ export class SiteSeries {
   #recordSeals = new Map<number, number>();
   readonly counts: SeriesCounts = { samples: 0, refused: 0, unknown: 0 };
   readonly #pending: Promise<void>[] = [];
-  /** Types of edge keys the hub cannot carry yet, already logged for this site. */
+  /** Types of edge keys the hub does not know, already logged for this site. */
   readonly #warnedTypes = new Set<string>();
 
   constructor(
@@ -190,14 +190,13 @@ export class SiteSeries {
   apply(e: Entry): WriteOp[] {
     if (e.kind === KIND_META) {
       if (e.value[0] !== TYPE_TIMESERIES) {
-        // Hashes, lists, sets and sorted sets keep their members under edge versions the hub
-        // does not map yet (ARCHITECTURE.md § "Fleets: hub and uplink"): left out, counted,
-        // and said once per site and type, never dropped in silence.
+        // Member types go through `hub_members.ts`; a type byte this hub does not know (an
+        // edge of a newer version) is left out, counted, and said once per site and type.
         this.counts.unknown++;
         const type = typeName(e.kind, e.value);
         if (!this.#warnedTypes.has(type)) {
           this.#warnedTypes.add(type);
-          this.#log("warn", "a site's keys of this type are not carried to the hub yet: left out", {
+          this.#log("warn", "a site's key of a type this hub does not know is left out", {
             site: this.#site,
             type,
             key: binaryString(e.key),
