@@ -7,9 +7,13 @@
  * ```
  * EXPORT_BEGIN (18)  magic 8 | version u16 | siteLength u8 | reserved u8 | edgeId 16 |
  *                    hubId 16 | fromSeq u64 | createdMs u64 | site
- * RECORDS (14) …     as on a link (zstd when it helps), contiguous from fromSeq
+ * RECORDS (14) or   as on a link (zstd when it helps), contiguous from fromSeq; a frame
+ * CHUNKS (17) …      whose records hold plain sample records is CHUNKS (`catchup.ts`), as
+ *                    an uplink catching up sends it: about one byte per sample
  * EXPORT_END (19)    frames u64 | records u64 | lastSeq u64 | crcOfCrcs u32
  * ```
+ *
+ * Version 1 files (RECORDS only) are still read; this build writes version 2.
  *
  * `crcOfCrcs` is `maskCrc(crc32c(…))` over the 4-byte CRC field of every frame before it, in
  * order: a missing, repeated or reordered frame, or a file cut short, is caught even though
@@ -30,6 +34,7 @@ import {
 import {
   encodeFrame,
   type Frame,
+  FRAME_CHUNKS,
   FRAME_EXPORT_BEGIN,
   FRAME_EXPORT_END,
   FRAME_RECORDS,
@@ -38,9 +43,12 @@ import {
 } from "../replication/frame.ts";
 import { type FramePolicy, FrameReader } from "../replication/frame_reader.ts";
 import { type CheckedRecords, checkRecordsFrame, encodeRecords } from "./frames.ts";
+import { toCatchUp } from "./catchup.ts";
 
-/** Version of the `.chsync` format this build writes and reads. */
-export const CHSYNC_VERSION = 1;
+/** Version of the `.chsync` format this build writes (2: CHUNKS frames may appear). */
+export const CHSYNC_VERSION = 2;
+/** Oldest `.chsync` version this build reads (1: RECORDS frames only). */
+const CHSYNC_VERSION_MIN = 1;
 /** Bytes of EXPORT_BEGIN before the site name. */
 const BEGIN_FIXED_BYTES = 68;
 /** Bytes of EXPORT_END. */
@@ -58,12 +66,13 @@ export interface ExportHeader {
   createdMs: number;
 }
 
-/** The policy of a `.chsync` reader: the three frame types, zstd allowed. */
+/** The policy of a `.chsync` reader: its four frame types, zstd allowed. */
 const CHSYNC_POLICY: FramePolicy = {
   phase: "in a .chsync file",
   bodyBytesMax: new Map([
     [FRAME_EXPORT_BEGIN, CONTROL_BODY_BYTES_MAX],
     [FRAME_RECORDS, FRAME_WIRE_BODY_BYTES_MAX],
+    [FRAME_CHUNKS, FRAME_WIRE_BODY_BYTES_MAX],
     [FRAME_EXPORT_END, END_BYTES],
   ]),
   snappy: false,
@@ -95,7 +104,9 @@ function decodeExportBegin(body: Uint8Array): ExportHeader {
   for (let i = 0; i < SYNC_MAGIC.length; i++) if (body[i] !== SYNC_MAGIC[i]) fail("bad magic");
   const view = new DataView(body.buffer, body.byteOffset, body.length);
   const version = view.getUint16(8, true);
-  if (version !== CHSYNC_VERSION) fail(`format version ${version} (this build reads 1)`);
+  if (version < CHSYNC_VERSION_MIN || version > CHSYNC_VERSION) {
+    fail(`format version ${version} (this build reads ${CHSYNC_VERSION_MIN} to ${CHSYNC_VERSION})`);
+  }
   const siteLength = body[10]!;
   if (siteLength < 1 || body.length !== BEGIN_FIXED_BYTES + siteLength) fail("bad site length");
   return {
@@ -139,18 +150,24 @@ export class ExportWriter {
     await this.#write(bytes);
   }
 
-  /** Appends one RECORDS frame holding `payloads`, the records from `firstSeq` on. */
+  /**
+   * Appends one frame holding `payloads`, the records from `firstSeq` on: CHUNKS when their
+   * samples can travel as chunks (a file is all catch-up), RECORDS when nothing is gathered.
+   */
   async records(firstSeq: number, lastSeq: number, payloads: Uint8Array[]): Promise<void> {
     assert(!this.#finished && payloads.length > 0, "records after finish or empty");
+    const converted = toCatchUp(payloads);
+    const chunks = converted.groups.length > 0;
     const body = encodeRecords({
       firstSeq,
       lastSeq,
       edgeDurableSeq: lastSeq,
       behindBytes: 0,
       behindMs: 0,
-      payloads,
+      ...(chunks ? { payloads: converted.payloads, groups: converted.groups } : { payloads }),
     });
-    await this.#frame(encodeFrame(FRAME_RECORDS, body, { zstdLevel: this.#level }));
+    const type = chunks ? FRAME_CHUNKS : FRAME_RECORDS;
+    await this.#frame(encodeFrame(type, body, { zstdLevel: this.#level }));
     this.#frames++;
     this.#records += payloads.length;
     this.#next = lastSeq + 1;
@@ -230,7 +247,10 @@ export async function readExport(
     }
     let checked: CheckedRecords;
     try {
-      checked = checkRecordsFrame(frame.body, expected);
+      if (frame.type !== FRAME_RECORDS && frame.type !== FRAME_CHUNKS) {
+        throw new ProtocolError(`unexpected frame type ${frame.type}`);
+      }
+      checked = checkRecordsFrame(frame.body, expected, frame.type === FRAME_CHUNKS);
     } catch (err) {
       throw new CityHallError(`Cannot read .chsync file: ${(err as Error).message}`);
     }
