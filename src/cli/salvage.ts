@@ -7,6 +7,7 @@
  * @module
  */
 
+import { SERIES_CHUNK_CHECK } from "./_verify_chunks.ts";
 import { CorruptionError, InvalidArgumentError, LockedError } from "../errors.ts";
 import { type DirLock, joinPath, RealFs } from "../fs/mod.ts";
 import { ExportWriter, importExport, salvageDirectory } from "../salvage/mod.ts";
@@ -174,7 +175,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
     locked = false;
   };
   try {
-    report = await verifyDirectory(opened.fs, dir);
+    report = await verifyDirectory(opened.fs, dir, { valueChecks: [SERIES_CHUNK_CHECK] });
     if (!report.clean && parsed.booleans.has("repair")) {
       repaired = await repairDirectory(opened.fs, dir, report, unlock);
       if (repaired.repaired.length > 0) {
@@ -184,7 +185,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
           opened.lock = again.lock;
           locked = true;
         }
-        report = await verifyDirectory(opened.fs, dir);
+        report = await verifyDirectory(opened.fs, dir, { valueChecks: [SERIES_CHUNK_CHECK] });
       }
     }
   } finally {

@@ -38,7 +38,8 @@ import { compareBytes, hasPrefix } from "../util/bytes.ts";
 import type { Entry } from "../util/entry.ts";
 import { positionKey, sitePrefix } from "./namespace.ts";
 import { loadSites } from "./sites.ts";
-import { readDirectory, type VerifyReport } from "../verify/verify.ts";
+import { readDirectory, type VerifyReport, WAL_DIR_NAME } from "../verify/verify.ts";
+import { printableKey } from "../verify/findings.ts";
 
 /** Where damaged tables are moved, inside the data directory. */
 export const DAMAGED_DIR_NAME = "damaged";
@@ -161,8 +162,19 @@ export async function repairDirectory(
   }
   const state = report.current.state;
   const damaged = new Set<number>();
+  // A damaged value (a time-series chunk) that the WAL holds damaged too cannot come back
+  // from it: rebuilding would write the same bytes.
+  const walDamagedValues = new Set(
+    report.findings.filter((f) => f.key !== undefined && isWalFinding(f.file)).map((f) =>
+      printableKey(f.key!)
+    ),
+  );
   for (const f of report.findings) {
     if (f.severity !== "corrupt") continue;
+    if (f.key !== undefined && !isWalFinding(f.file) && walDamagedValues.has(printableKey(f.key))) {
+      result.otherDamage.push(`${f.reason}: the WAL holds the same damaged value`);
+      continue;
+    }
     const t = state.tables.find((m) => joinPath(dir, tableFileName(m.fileNumber)) === f.file);
     if (t !== undefined) damaged.add(t.fileNumber);
     else if (f.part !== "database") result.otherDamage.push(f.reason);
@@ -248,4 +260,9 @@ async function forgetPositions(fs: FileSystem, dir: string, sites: string[]): Pr
   } finally {
     await db.close();
   }
+}
+
+/** True when `file` is a WAL segment (its findings name no table). */
+function isWalFinding(file: string): boolean {
+  return file.includes(`/${WAL_DIR_NAME}/`);
 }

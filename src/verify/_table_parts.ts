@@ -21,7 +21,7 @@ import {
 } from "../sstable/mod.ts";
 import { compareBytes } from "../util/bytes.ts";
 import { getVarint } from "../util/coding.ts";
-import { KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+import { type Entry, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
 
 /** What the checks of one data block learned. */
 export interface DataBlockSummary {
@@ -145,6 +145,7 @@ export function checkDataBlock(
   path: string,
   after: Uint8Array | undefined,
   filter: BloomFilter | undefined,
+  onEntry?: (e: Entry) => void,
 ): DataBlockSummary {
   const where = `at offset ${h.offset} in ${path}`;
   const contents = decodeStoredBlock(storedBlock(buf, h, path), h.offset, path, true);
@@ -188,6 +189,7 @@ export function checkDataBlock(
     s.maxSeq = Math.max(s.maxSeq, e.seq);
     s.rawKeyBytes += e.key.length;
     s.rawValueBytes += e.value.length;
+    onEntry?.(e);
     prev = e.key;
   }
   if (s.entries === 0) throw bad("data block holds no entry");

@@ -29,7 +29,8 @@ export type PartKind =
   | "WAL record"
   | "WAL segment"
   | "manifest"
-  | "database";
+  | "database"
+  | "time-series chunk";
 
 /** One damaged or inconsistent part of a file. */
 export interface Finding {
@@ -50,6 +51,21 @@ export interface Finding {
    * previous block's separator; none for the first block) and up to `through` inclusive.
    */
   keyRange?: { after?: Uint8Array; through: Uint8Array };
+  /** For a damaged value (a time-series chunk), the key it is stored at. */
+  key?: Uint8Array;
+}
+
+/**
+ * A check of stored values that a higher layer knows how to decode (time-series chunks):
+ * `verify` runs it on every live value whose key it `applies` to, in tables and WAL records.
+ */
+export interface ValueCheck {
+  /** What such a value is, for findings. */
+  part: PartKind;
+  /** True when the check applies to a value at `key` (cheap: called for every entry). */
+  applies(key: Uint8Array): boolean;
+  /** Why the value at `key` is damaged (an error message), or undefined when it checks. */
+  check(key: Uint8Array, value: Uint8Array): string | undefined;
 }
 
 /** Creates a finding. */
@@ -84,5 +100,6 @@ export function findingFields(f: Finding): LogFields {
     if (f.keyRange.after) fields.keys_after = printableKey(f.keyRange.after);
     fields.keys_through = printableKey(f.keyRange.through);
   }
+  if (f.key) fields.key = printableKey(f.key);
   return fields;
 }

@@ -20,6 +20,7 @@ export {
   type PartKind,
   printableKey,
   type Severity,
+  type ValueCheck,
 } from "./findings.ts";
 export { type DataBlockSummary, scanTable, type TableScan } from "./table_scan.ts";
 export { scanSegment, type SegmentScan, type SegmentTail } from "./wal_scan.ts";

@@ -10,7 +10,9 @@
  * 3. every data block completely (`checkDataBlock`), keys ascending across blocks;
  * 4. when every part checks, the invariants between them: the properties' counts, sequences
  *    and key range equal the data's, index separators bound their blocks, every key passes
- *    the bloom filter.
+ *    the bloom filter;
+ * 5. the values a higher layer can decode (`ValueCheck`: time-series chunks), in every data
+ *    block that checks: each damaged one is a finding with its block's offset and its key.
  *
  * A damaged data block loses only its own entries; the findings name its offset, size and,
  * from the index, the keys it may have held.
@@ -42,7 +44,14 @@ import {
   readIndex,
   readProperties,
 } from "./_table_parts.ts";
-import { type Finding, finding, type PartKind, type Severity } from "./findings.ts";
+import {
+  type Finding,
+  finding,
+  type PartKind,
+  type Severity,
+  type ValueCheck,
+} from "./findings.ts";
+import { type Entry, KIND_PUT } from "../util/entry.ts";
 
 export type { DataBlockSummary } from "./_table_parts.ts";
 
@@ -78,8 +87,12 @@ interface Meta {
 
 const reasonOf = (err: unknown): string => err instanceof Error ? err.message : String(err);
 
-/** Reads and checks the table at `path`; never throws on bad content. */
-export function scanTable(fs: FileSystem, path: string): TableScan {
+/** Reads and checks the table at `path` (and its values, by `checks`); never throws on bad content. */
+export function scanTable(
+  fs: FileSystem,
+  path: string,
+  checks: readonly ValueCheck[] = [],
+): TableScan {
   const size = fs.stat(path)?.size ?? 0;
   const scan: TableScan = {
     path,
@@ -126,9 +139,28 @@ export function scanTable(fs: FileSystem, path: string): TableScan {
   let allGood = true;
   for (let i = 0; i < handles.length; i++) {
     const h = handles[i]!;
+    const damagedValues: Finding[] = [];
+    const onEntry = checks.length === 0 ? undefined : (e: Entry) => {
+      if (e.kind !== KIND_PUT) return;
+      for (const c of checks) {
+        if (!c.applies(e.key)) continue;
+        const reason = c.check(e.key, e.value);
+        if (reason === undefined) continue;
+        const f = finding(
+          "corrupt",
+          path,
+          c.part,
+          h,
+          `${reason} (data block at offset ${h.offset} in ${path})`,
+        );
+        f.key = e.key.slice();
+        damagedValues.push(f);
+      }
+    };
     try {
-      const summary = checkDataBlock(buf, h, path, lastKey, meta.filter);
+      const summary = checkDataBlock(buf, h, path, lastKey, meta.filter, onEntry);
       scan.blocks.push(summary);
+      scan.findings.push(...damagedValues);
       lastKey = summary.lastKey;
     } catch (err) {
       if (!(err instanceof CorruptionError)) throw err;
@@ -152,7 +184,9 @@ export function scanTable(fs: FileSystem, path: string): TableScan {
       scan.findings.push(f);
     }
   }
-  if (allGood && scan.findings.length === 0) crossCheck(scan, meta, separators, report);
+  // Damaged values leave the table's structure intact: its parts still agree.
+  const onlyValues = scan.findings.every((f) => checks.some((c) => c.part === f.part));
+  if (allGood && onlyValues) crossCheck(scan, meta, separators, report);
   return scan;
 }
 

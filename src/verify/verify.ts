@@ -25,7 +25,7 @@ import type { Entry } from "../util/entry.ts";
 import type { LogLevel } from "../util/log.ts";
 import { listSegmentIds, segmentFileName } from "../wal/mod.ts";
 import { OverlayFs } from "./_overlay_fs.ts";
-import { type Finding, finding } from "./findings.ts";
+import { type Finding, finding, type ValueCheck } from "./findings.ts";
 import { scanTable, type TableScan } from "./table_scan.ts";
 import { scanSegment, type SegmentScan } from "./wal_scan.ts";
 
@@ -60,6 +60,8 @@ export interface DirectoryRead {
 export interface ReadDirectoryOptions {
   /** Called with every intact WAL record's ops, segment by segment, in file order. */
   onWalBatch?: (seq: number, entries: Entry[]) => void;
+  /** Checks of values a higher layer can decode (time-series chunks), in tables and the WAL. */
+  valueChecks?: readonly ValueCheck[];
 }
 
 function manifestFinding(read: ManifestRead, path: string): Finding | undefined {
@@ -121,7 +123,7 @@ export function readDirectory(
       );
       continue;
     }
-    const scan = scanTable(fs, path);
+    const scan = scanTable(fs, path, options.valueChecks);
     read.tables.set(fileNumber, scan);
     read.findings.push(...scan.findings);
   }
@@ -140,7 +142,12 @@ export function readDirectory(
   const walDir = joinPath(dir, WAL_DIR_NAME);
   const ids = fs.stat(walDir)?.isDirectory ? listSegmentIds(fs, walDir) : [];
   for (const id of ids) {
-    const scan = scanSegment(fs, joinPath(walDir, segmentFileName(id)), options.onWalBatch);
+    const scan = scanSegment(
+      fs,
+      joinPath(walDir, segmentFileName(id)),
+      options.onWalBatch,
+      options.valueChecks,
+    );
     read.segments.push(scan);
     read.findings.push(...scan.findings);
   }
@@ -193,8 +200,12 @@ export interface VerifyReport extends DirectoryRead {
  * `readDirectory` plus the invariants between the files (tables against the manifest that
  * lists them, the WAL against `flushedSeq`, sequences across segments) and the open verdict.
  */
-export async function verifyDirectory(fs: FileSystem, dir: string): Promise<VerifyReport> {
-  const read = readDirectory(fs, dir);
+export async function verifyDirectory(
+  fs: FileSystem,
+  dir: string,
+  options: ReadDirectoryOptions = {},
+): Promise<VerifyReport> {
+  const read = readDirectory(fs, dir, options);
   checkInvariants(read);
   const open = await openVerdict(fs, dir);
   if (!open.ok && !read.findings.some((f) => f.severity === "corrupt")) {

@@ -12,7 +12,7 @@
 import { CorruptionError } from "../errors.ts";
 import { type FileSystem, readWholeFile } from "../fs/mod.ts";
 import { WAL_SEGMENT_SIZE_BYTES_MAX } from "../limits.ts";
-import type { Entry } from "../util/entry.ts";
+import { type Entry, KIND_PUT } from "../util/entry.ts";
 import {
   decodeBatch,
   decodeSegmentHeader,
@@ -24,7 +24,7 @@ import {
   WAL_RECORD_TYPE_SEAL,
   WAL_SEGMENT_HEADER_BYTES,
 } from "../wal/format.ts";
-import { type Finding, finding } from "./findings.ts";
+import { type Finding, finding, type ValueCheck } from "./findings.ts";
 
 /** Damage at the end of a segment, after its last intact record. */
 export interface SegmentTail {
@@ -71,12 +71,15 @@ function nextRecord(buf: Uint8Array, from: number, framing: RecordFraming): numb
 
 /**
  * Reads every intact record of the segment at `path`, calling `onBatch(seq, entries)` for
- * each in file order, and reports what is damaged. Never throws on bad content.
+ * each in file order, and reports what is damaged, values included (`checks`: a put whose
+ * value fails one is a finding with the record's offset and the key). Never throws on bad
+ * content.
  */
 export function scanSegment(
   fs: FileSystem,
   path: string,
   onBatch?: (seq: number, entries: Entry[]) => void,
+  checks: readonly ValueCheck[] = [],
 ): SegmentScan {
   const name = path.slice(path.lastIndexOf("/") + 1);
   const scan: SegmentScan = {
@@ -146,6 +149,23 @@ export function scanSegment(
         scan.lastSeq = record.seq + entries.length - 1;
         scan.records++;
         afterDamage = false;
+        for (const e of entries) {
+          if (e.kind !== KIND_PUT) continue;
+          for (const c of checks) {
+            if (!c.applies(e.key)) continue;
+            const reason = c.check(e.key, e.value);
+            if (reason === undefined) continue;
+            const f = finding(
+              "corrupt",
+              path,
+              c.part,
+              { offset: at, sizeBytes: record.endOffset - at },
+              `${reason} (WAL record at offset ${at} in ${path})`,
+            );
+            f.key = e.key.slice();
+            scan.findings.push(f);
+          }
+        }
         onBatch?.(record.seq, entries);
       } catch (err) {
         if (!(err instanceof CorruptionError)) throw err;
