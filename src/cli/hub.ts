@@ -16,6 +16,8 @@ import { Database } from "../engine/mod.ts";
 import { LockedError } from "../errors.ts";
 import { joinPath, RealFs } from "../fs/mod.ts";
 import { HUB_STATUS_FILE_NAME, type SiteStatus, startHub } from "../fleet/hub.ts";
+import type { HubRetention } from "../fleet/hub_series.ts";
+import { parseDurationMs } from "./_self_metrics.ts";
 import { importChsync } from "../fleet/sneakernet.ts";
 import { TimeSeriesStore } from "../timeseries/mod.ts";
 import { addSite, HUB_DIR_NAME, loadSites, removeSite, resetSite } from "../fleet/sites.ts";
@@ -31,12 +33,13 @@ import { lockHeld, readTiming, readTlsFiles, withoutFlags } from "./_roles.ts";
 import { runDaemon, SERVE_FLAGS, serveSettings } from "./serve.ts";
 
 /** Help of `cityhall hub`. */
-export const HUB_HELP = `Usage: cityhall hub [serve options] [--sync-port N] [--sync-bind ADDR]
+export const HUB_HELP =
+  `Usage: cityhall hub [serve options] [--sync-port N] [--sync-bind ADDR] [--retention D]
        cityhall hub site add NAME [--data-dir DIR]
        cityhall hub site list [--data-dir DIR] [--json]
        cityhall hub site remove NAME [--data-dir DIR]
        cityhall hub site reset NAME [--data-dir DIR]
-       cityhall hub import FILE.chsync [--data-dir DIR]
+       cityhall hub import FILE.chsync [--data-dir DIR] [--retention D]
 
 Run the server (exactly like "cityhall serve") with a sync listener that a fleet's edges dial
 ("cityhall serve --uplink HOST:PORT --site NAME --uplink-token-file F"). A key k written on
@@ -48,6 +51,11 @@ Options (beside every "serve" option):
   --sync-bind ADDR       Address of the sync listener (default: --bind). Every site has its
                          own token, so a public address is fine; use --tls-cert/--tls-key
                          where tokens cross an untrusted network
+  --retention D          How long the series that sites send are kept here (RETENTION,
+                         counted back from each series' newest sample): a duration such as
+                         30d or 12h, "edge" for each edge series' own RETENTION, or 0 to keep
+                         every sample (default). A duration applies to the series already
+                         here when the hub starts
 
 Sites (work with the hub running or stopped; a running hub sees changes at once):
   site add NAME          Register a site and print its token, once (only a hash is kept).
@@ -65,7 +73,7 @@ import FILE              Apply a .chsync file made by "cityhall export" on an ed
 
 /** Flags of `hub` (serve's and the sync listener's). */
 export const HUB_FLAGS = {
-  string: [...SERVE_FLAGS.string, "sync-port", "sync-bind"],
+  string: [...SERVE_FLAGS.string, "sync-port", "sync-bind", "retention"],
   boolean: [...SERVE_FLAGS.boolean],
 } as const;
 
@@ -80,7 +88,11 @@ export async function hubCommand(args: string[]): Promise<number> {
   }
   const syncPort = intFlag("hub", parsed, "sync-port", { min: 0, max: 65535 }) ??
     HUB_SYNC_PORT_DEFAULT;
-  const settings = await serveSettings("hub", withoutFlags(parsed, ["sync-port", "sync-bind"]));
+  const seriesRetention = retentionFlag(parsed);
+  const settings = await serveSettings(
+    "hub",
+    withoutFlags(parsed, ["sync-port", "sync-bind", "retention"]),
+  );
   const syncBind = parsed.strings.get("sync-bind") ?? settings.bind;
   const logger = createLogger(settings.logLevel, settings.logFormat);
   const tls = await readTlsFiles("hub", settings);
@@ -92,6 +104,7 @@ export async function hubCommand(args: string[]): Promise<number> {
       try {
         hub = startHub(db, {
           timeseries,
+          seriesRetention,
           hostname: syncBind,
           port: syncPort,
           logger: log,
@@ -120,6 +133,23 @@ export async function hubCommand(args: string[]): Promise<number> {
       });
     },
   });
+}
+
+/** `--retention D|edge|0`: the RETENTION of the series from sites. */
+function retentionFlag(parsed: ParsedArgs): HubRetention {
+  const raw = parsed.strings.get("retention");
+  if (raw === undefined || raw === "0") return 0;
+  if (raw === "edge") return "edge";
+  const ms = parseDurationMs(raw);
+  if (ms === undefined || ms === 0) {
+    throw new UsageError(
+      "hub",
+      `invalid --retention ${
+        JSON.stringify(raw)
+      }: use a duration such as 30d or 12h (units ms, s, m, h, d), edge, or 0 to keep everything`,
+    );
+  }
+  return ms;
 }
 
 function siteName(command: string, parsed: ParsedArgs): string {
@@ -245,7 +275,7 @@ function listSites(dataDir: string, json: boolean): number {
 
 /** `cityhall hub import FILE`. */
 async function importCommand(args: string[]): Promise<number> {
-  const parsed = parseFlags("hub", args, { string: ["data-dir", "log-level"] });
+  const parsed = parseFlags("hub", args, { string: ["data-dir", "log-level", "retention"] });
   if (parsed.booleans.has("help")) {
     printOut(HUB_HELP);
     return 0;
@@ -255,6 +285,7 @@ async function importCommand(args: string[]): Promise<number> {
     throw new UsageError("hub", "import takes exactly one FILE.chsync");
   }
   const dataDir = resolveDataDir("hub", parsed.strings.get("data-dir"));
+  const retention = retentionFlag(parsed);
   const logger = createLogger("warn", "logfmt");
   let db: Database;
   try {
@@ -275,7 +306,9 @@ async function importCommand(args: string[]): Promise<number> {
     const timeseries = TimeSeriesStore.open(db, { logger, maintenanceIntervalMs: 0 });
     let s;
     try {
-      s = await importChsync(db, replicationPort(db).fileSystem, file, logger, timeseries);
+      s = await importChsync(db, replicationPort(db).fileSystem, file, logger, timeseries, {
+        retention,
+      });
     } finally {
       await timeseries.close();
     }

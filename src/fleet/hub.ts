@@ -41,6 +41,7 @@ import {
 import { acceptLoop } from "../util/net.ts";
 import { hex } from "./frames.ts";
 import { SiteApplier, TrustedWriter } from "./hub_apply.ts";
+import { alignRetention, type HubRetention } from "./hub_series.ts";
 import { HubSession } from "./hub_session.ts";
 import { hubWriteGuard, siteKeyRefusal } from "./namespace.ts";
 import { HUB_DIR_NAME, loadSites, type SiteRecord } from "./sites.ts";
@@ -82,6 +83,8 @@ export interface HubOptions {
   logger?: Logger;
   /** The hub's time-series layer: sites' series are replayed into it (none: dropped). */
   timeseries?: TimeSeriesStore;
+  /** RETENTION of the series from sites (`--retention`; default 0, keep everything). */
+  seriesRetention?: HubRetention;
 }
 
 /** A running hub. */
@@ -217,6 +220,7 @@ class Hub implements FleetHub, HubCore {
   readonly logger: Logger;
   readonly writer = new TrustedWriter();
   readonly timeseries: TimeSeriesStore | undefined;
+  readonly seriesRetention: HubRetention;
   readonly addr: Deno.NetAddr;
   readonly heartbeatMs: number;
   readonly idleTimeoutMs: number;
@@ -244,6 +248,7 @@ class Hub implements FleetHub, HubCore {
     this.logger = options.logger ?? silentLogger;
     this.#preAuthLog = new ThrottledLog(this.logger, PRE_AUTH_LOG_INTERVAL_MS);
     this.timeseries = options.timeseries;
+    this.seriesRetention = options.seriesRetention ?? 0;
     this.heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS_DEFAULT;
     this.idleTimeoutMs = options.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
@@ -260,6 +265,7 @@ class Hub implements FleetHub, HubCore {
       ),
     );
     attachKeyGuard(db, siteKeyRefusal(() => this.#sites.keys()));
+    this.#alignRetention();
     this.#timer = setInterval(() => this.#tick(), 1000);
     this.#timer.unref();
     this.#acceptLoop = acceptLoop(listener, {
@@ -268,6 +274,26 @@ class Hub implements FleetHub, HubCore {
       what: "hub sync",
       onConnection: (conn) => this.#startSession(conn),
     });
+  }
+
+  /** A fixed `--retention` applies to the sites' series already here, too. */
+  #alignRetention(): void {
+    const ms = this.seriesRetention;
+    if (this.timeseries === undefined || ms === "edge") return;
+    const aligned = alignRetention(
+      this.timeseries,
+      this.#sites.keys(),
+      ms,
+      (ops) => this.writer.write(this.db, ops),
+    );
+    if (aligned.changed === 0) return;
+    this.logger("info", "sites' series given the hub's retention", {
+      series: aligned.changed,
+      retention_ms: ms,
+    });
+    aligned.durable.catch((err) =>
+      this.logger("warn", "cannot apply the hub's retention", { error: String(err) })
+    );
   }
 
   get siteCount(): number {
@@ -295,6 +321,7 @@ class Hub implements FleetHub, HubCore {
           this.writer,
           this.logger,
           this.timeseries,
+          this.seriesRetention,
         );
         const site = new SiteState(record, applier);
         const edge = record.edgeId === null ? undefined : parseHexId(record.edgeId);

@@ -25,7 +25,7 @@ import type { Logger } from "../util/log.ts";
 import { BATCH_OPS_MAX, BATCH_SIZE_BYTES_MAX } from "../limits.ts";
 import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import type { CheckedRecord } from "./frames.ts";
-import { isSeriesEntry, SiteSeries } from "./hub_series.ts";
+import { type HubRetention, isSeriesEntry, SiteSeries } from "./hub_series.ts";
 import { isMemberEntry, SiteMembers } from "./hub_members.ts";
 import { VersionAllocator } from "../keyspace/mod.ts";
 import {
@@ -99,6 +99,7 @@ export class SiteApplier {
     writer: TrustedWriter,
     log: Logger,
     store?: TimeSeriesStore,
+    retention: HubRetention = 0,
   ) {
     this.#db = db;
     this.site = site;
@@ -106,9 +107,15 @@ export class SiteApplier {
     this.#log = log;
     this.#prefix = sitePrefix(site);
     this.#positionKey = positionKey(site);
-    this.#series = store === undefined
-      ? undefined
-      : new SiteSeries(db, store, site, this.#prefix, (ops) => writer.write(db, ops), log);
+    this.#series = store === undefined ? undefined : new SiteSeries(
+      db,
+      store,
+      site,
+      this.#prefix,
+      (ops) => writer.write(db, ops),
+      log,
+      retention,
+    );
     // The database's one allocator (the store's): two would hand out the same version.
     this.#members = new SiteMembers(
       db,

@@ -51,7 +51,8 @@ import {
   ENTRY_SEAL,
 } from "../timeseries/log.ts";
 import { binaryString, decodeSeriesMeta, type SeriesMeta } from "../timeseries/meta.ts";
-import { siteKey } from "./namespace.ts";
+import { siteKey, sitePrefix } from "./namespace.ts";
+import { hasPrefix } from "../util/bytes.ts";
 
 const utf8 = new TextEncoder();
 
@@ -80,6 +81,31 @@ export function hubLabels(site: string, labels: readonly [string, string][]): [s
   const out: [string, string][] = labels.map(([n, v]) => [n === "site" ? "exported_site" : n, v]);
   out.push(["site", site]);
   return out;
+}
+
+/**
+ * How long the hub's series from sites keep samples (`cityhall hub --retention`): a fixed
+ * RETENTION in ms (0 keeps everything, the default) or `"edge"`, each edge series' own.
+ */
+export type HubRetention = number | "edge";
+
+/**
+ * Gives every hub series of `sites` the RETENTION `ms` (a hub started with another
+ * `--retention`, or series a `hub import` created): the number of series changed.
+ */
+export function alignRetention(
+  store: TimeSeriesStore,
+  sites: Iterable<string>,
+  ms: number,
+  write: (ops: WriteOp[]) => Promise<void>,
+): { changed: number; durable: Promise<void> } {
+  const prefixes = [...sites].map(sitePrefix);
+  const pending: Promise<void>[] = [];
+  for (const s of store.all()) {
+    if (s.meta.retentionMs === ms || !prefixes.some((p) => hasPrefix(s.key, p))) continue;
+    pending.push(store.alter(s.key, { retentionMs: ms }, write).durable);
+  }
+  return { changed: pending.length, durable: Promise.all(pending).then(() => {}) };
 }
 
 /** True when the edge entry is the time-series layer's: internal keys, metadata, log ops. */
@@ -119,6 +145,7 @@ export class SiteSeries {
   readonly #pending: Promise<void>[] = [];
   /** Types of edge keys the hub does not know, already logged for this site. */
   readonly #warnedTypes = new Set<string>();
+  readonly #retention: HubRetention;
 
   constructor(
     db: Database,
@@ -127,7 +154,9 @@ export class SiteSeries {
     sitePrefix: Uint8Array,
     write: (ops: WriteOp[]) => Promise<void>,
     log: Logger,
+    retention: HubRetention = 0,
   ) {
+    this.#retention = retention;
     this.#db = db;
     this.#store = store;
     this.#site = site;
@@ -291,7 +320,11 @@ export class SiteSeries {
       const written = this.#run(() =>
         this.#store.write(key, batch, {
           onDuplicate: "last",
-          create: { duplicatePolicy: "last", labels: hubLabels(this.#site, []) },
+          create: {
+            duplicatePolicy: "last",
+            labels: hubLabels(this.#site, []),
+            retentionMs: this.#retentionMs(undefined),
+          },
         }, this.#write)
       );
       if (written === undefined) continue;
@@ -349,17 +382,25 @@ export class SiteSeries {
     } catch {
       exists = false;
     }
+    const retentionMs = this.#retentionMs(meta);
     if (exists) {
-      this.#run(() => this.#store.alter(key, { labels }, this.#write));
+      this.#run(() => this.#store.alter(key, { labels, retentionMs }, this.#write));
     } else {
       this.#run(() =>
         this.#store.create(key, {
           labels,
           duplicatePolicy: "last",
           chunkSizeBytes: meta.chunkSizeBytes,
+          retentionMs,
         }, this.#write)
       );
     }
+  }
+
+  /** The RETENTION of a hub series whose edge metadata is `meta` (unknown: undefined). */
+  #retentionMs(meta: SeriesMeta | undefined): number {
+    if (this.#retention !== "edge") return this.#retention;
+    return meta?.retentionMs ?? 0;
   }
 
   #find(key: Uint8Array): boolean {

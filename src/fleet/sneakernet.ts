@@ -21,6 +21,7 @@ import { readEdgeState } from "./edge_state.ts";
 import type { CheckedRecords } from "./frames.ts";
 import { hex } from "./frames.ts";
 import { SiteApplier, TrustedWriter } from "./hub_apply.ts";
+import type { HubRetention } from "./hub_series.ts";
 import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import { loadSites, recordEdge } from "./sites.ts";
 import { readWalOffline } from "./wal_offline.ts";
@@ -139,6 +140,7 @@ export async function importChsync(
   path: string,
   log: Logger,
   timeseries?: TimeSeriesStore,
+  options: { retention?: HubRetention } = {},
 ): Promise<ImportSummary> {
   // Pass 1: every checksum, frame and record, before the first write.
   const checkFile = await openFile(path);
@@ -170,7 +172,14 @@ export async function importChsync(
       }`,
     );
   }
-  const applier = new SiteApplier(db, site.name, new TrustedWriter(), log, timeseries);
+  const applier = new SiteApplier(
+    db,
+    site.name,
+    new TrustedWriter(),
+    log,
+    timeseries,
+    options.retention,
+  );
   const before = applier.position(header.edgeId);
   if (header.fromSeq > before + 1) {
     throw new CityHallError(
