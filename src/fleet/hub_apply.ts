@@ -143,6 +143,7 @@ export class SiteApplier {
    */
   apply(records: readonly CheckedRecord[], edgeId: Uint8Array): ApplyResult {
     this.#members.settle();
+    const orphanedBefore = this.#members.counts.orphaned;
     let position = this.position(edgeId);
     const opsMax = BATCH_OPS_MAX - 1;
     const bytesMax = BATCH_SIZE_BYTES_MAX - this.#positionKey.length - POSITION_VALUE_BYTES;
@@ -249,6 +250,14 @@ export class SiteApplier {
     }
     flush(true);
     this.#members.settle();
+    const orphaned = this.#members.counts.orphaned - orphanedBefore;
+    if (orphaned > 0) {
+      // Never in silence: members written under an edge version whose creation never came.
+      this.#log("warn", "left out members of a key the hub never saw created", {
+        site: this.site,
+        members: orphaned,
+      });
+    }
     if (dropped > 0) {
       this.#log("warn", "dropped ops whose key cannot carry the site prefix", {
         site: this.site,

@@ -78,7 +78,7 @@ function putU64(buf: Uint8Array, offset: number, n: number): void {
 export interface MemberCounts {
   /** Ops written at the hub. */
   applied: number;
-  /** Member ops of an edge version the hub never saw created (nothing to attach them to). */
+  /** Member puts of an edge version the hub never saw created (nothing to attach them to). */
   orphaned: number;
 }
 
@@ -144,7 +144,8 @@ export class SiteMembers {
     }
     const hubVersion = this.#lookup(edgeVersion);
     if (hubVersion === undefined) {
-      this.counts.orphaned++;
+      // A delete has nothing to delete; a snapshot's unmapped members are the edge's garbage.
+      if (e.kind === KIND_PUT && !snapshot) this.counts.orphaned++;
       return [];
     }
     const key = e.key.slice();

@@ -157,6 +157,14 @@ Deno.test("fleet: an edge's hashes, lists, sets and sorted sets arrive at the hu
     await ok(edge.port, [["RPUSH", "soon", "reborn"]]);
     await expectSame(edge, hub, "clinic", "a list where the expired hash was");
     assert(!/left out/.test(hub.log()), hub.log());
+    // Hub clients cannot write into the site's namespace, member types included.
+    const refused = await run(hub.port, [["HSET", "clinic/beds", "z", "1"], [
+      "SADD",
+      "clinic/new",
+      "m",
+    ]]);
+    for (const r of refused) assert(String(r).startsWith("ERR:"), String(r));
+    await expectSame(edge, hub, "clinic", "nothing changed by the refused writes");
   } finally {
     await edge.stop();
     await hub.stop();
