@@ -194,7 +194,15 @@ export class FrameReader {
         `${frameTypeName(type)} body length ${length} over the limit ${lengthMax} ${policy.phase}`,
       );
     }
-    if (!(await this.#fill(FRAME_HEADER_BYTES + length))) {
+    let whole: boolean;
+    try {
+      whole = await this.#fill(FRAME_HEADER_BYTES + length);
+    } catch (err) {
+      // A reset, or our own close (an idle timeout) under a pending read, cuts it too.
+      this.cutFrame = this.#buf.slice(this.#start, this.#end);
+      throw err;
+    }
+    if (!whole) {
       this.cutFrame = this.#buf.slice(this.#start, this.#end);
       fail(`connection cut inside a frame (${length}-byte body)`);
     }

@@ -231,6 +231,39 @@ Deno.test("hub: a RECORDS frame cut mid-way is resumed from the bytes the hub ho
   }
 });
 
+Deno.test("hub: a frame stalled mid-way until the hub's idle timeout closes the link is resumed", async () => {
+  // The hub closes the link itself (idle timeout): its pending read fails with an error, not
+  // an end of stream, and the bytes it holds must still be kept for RESUME (they were not).
+  const hub = await startTestHub({ idleTimeoutMs: 1500, heartbeatMs: 200 });
+  const token = await addTestSite(hub.dir, "st");
+  const proxy = startLinkProxy(hub.port);
+  proxy.setFaults((n) =>
+    n === 0 ? { direction: "up", afterBytes: 300_000, mode: "stall", stallMs: 60_000 } : undefined
+  );
+  const edgeDir = await Deno.makeTempDir({ prefix: "cityhall-edge-st-" });
+  const seed = await Database.open(edgeDir);
+  const random = new Uint8Array(1024);
+  for (let i = 0; i < 1500; i++) {
+    crypto.getRandomValues(random);
+    await seed.put(`blob${i}`, random);
+  }
+  await seed.close();
+  const edge = await startTestEdge(proxy.port, "st", token, { dir: edgeDir });
+  try {
+    await edge.uplink.waitForAck(edge.db.lastSeq);
+    await waitForSiteEqual(hub.db, edge.db, "st");
+    assertEquals(proxy.stalls, 1);
+    assertEquals(hub.hub.statuses()[0]!.resumes, 1);
+    assertEquals(edge.uplink.status().resumes, 1);
+  } finally {
+    await edge.close();
+    await hub.close();
+    await proxy.close();
+    await removeDir(edgeDir);
+    await removeDir(hub.dir);
+  }
+});
+
 Deno.test("hub: a site removed while connected is refused at once; an edge restored from an older copy is refused", async () => {
   const hub = await startTestHub();
   const token = await addTestSite(hub.dir, "gone");
