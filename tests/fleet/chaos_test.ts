@@ -166,6 +166,8 @@ Deno.test("fleet chaos: 3 edges and a hub, 100+ cuts and stalls mid-frame, SIGKI
     );
     // Stop everything gracefully once caught up, then compare the files themselves.
     await waitCaughtUp(hub!, SITES.length);
+    // The hub's view lags the edges' last writes by up to a heartbeat; each edge knows exactly.
+    for (const e of edges) await waitEdgeAcked(e!);
     for (let i = 0; i < SITES.length; i++) await edges[i]!.stop();
     await hub!.stop();
     hub = undefined;
@@ -236,6 +238,24 @@ async function seriesOf(db: Database): Promise<Map<string, string>> {
     await store.close();
   }
   return out;
+}
+
+/** Waits until the edge's INFO uplink shows every durable write acknowledged by the hub. */
+async function waitEdgeAcked(edge: FleetProcess): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  let last = "";
+  while (Date.now() < deadline) {
+    const client = await RespClient.connect({ hostname: "127.0.0.1", port: edge.port });
+    try {
+      const reply = await client.command(["INFO", "uplink"]);
+      last = reply.kind === "bulk" && reply.value ? new TextDecoder().decode(reply.value) : "";
+    } finally {
+      client.close();
+    }
+    if (/\buplink_behind_entries:0\r\n/.test(last)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the edge never saw its writes acknowledged:\n${last}`);
 }
 
 /** Waits until the hub's INFO sites shows every site online with nothing behind. */
