@@ -276,6 +276,8 @@ export class Memtable {
 
   /** The newest entry for `key` (tombstones included: the caller decides), or `undefined`. */
   get(key: Uint8Array): Entry | undefined {
+    // Every read asks the active memtable first, and right after a flush it is empty.
+    if (this.#count === 0) return undefined;
     const node = this.#findGreaterOrEqual(key);
     if (node === HEAD || this.#compare(key, keyPrefix(key), node) !== 0) return undefined;
     return this.#entryAt(node);

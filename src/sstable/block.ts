@@ -314,23 +314,36 @@ export class BlockIterator implements EntryIterator {
   /** The current entry; its value is a view into the block. REQUIRES: valid(). */
   entry(): Entry {
     assert(this.valid(), "block iterator is valid");
-    if (this.#entry === undefined) {
-      const data = this.#data;
-      const seq = readVarint(data, this.#metaOffset, this.#end);
-      if (seq < 0) throw this.#block.corrupt(`bad sequence number at ${this.#metaOffset}`);
-      const expireAt = varintEnd + 1;
-      const expireAtMs = readVarint(data, expireAt, this.#end);
-      if (expireAtMs < 0) throw this.#block.corrupt(`bad expiry at ${expireAt}`);
-      const v = this.#valueOffset;
-      this.#entry = {
-        key: copyKey(this.#key, this.#keyLen),
-        seq,
-        kind: this.#kind,
-        expireAtMs,
-        value: this.#valueLen === 0 ? EMPTY : data.subarray(v, v + this.#valueLen),
-      };
-    }
+    this.#entry ??= this.#build(copyKey(this.#key, this.#keyLen));
     return this.#entry;
+  }
+
+  /**
+   * The current entry with `key` as its key, for a caller that knows the current key equals
+   * `key` (a point lookup that found it): no key copy. Not kept as `entry()`'s entry.
+   * REQUIRES: valid() and the current key equals `key`.
+   */
+  entryWithKey(key: Uint8Array): Entry {
+    assert(this.valid(), "block iterator is valid");
+    return this.#build(key);
+  }
+
+  /** The current entry with `key` as its key (seq and expiry decoded now). */
+  #build(key: Uint8Array): Entry {
+    const data = this.#data;
+    const seq = readVarint(data, this.#metaOffset, this.#end);
+    if (seq < 0) throw this.#block.corrupt(`bad sequence number at ${this.#metaOffset}`);
+    const expireAt = varintEnd + 1;
+    const expireAtMs = readVarint(data, expireAt, this.#end);
+    if (expireAtMs < 0) throw this.#block.corrupt(`bad expiry at ${expireAt}`);
+    const v = this.#valueOffset;
+    return {
+      key,
+      seq,
+      kind: this.#kind,
+      expireAtMs,
+      value: this.#valueLen === 0 ? EMPTY : data.subarray(v, v + this.#valueLen),
+    };
   }
 
   /** Orders the current key against `target`. REQUIRES: valid(). */

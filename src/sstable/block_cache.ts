@@ -4,7 +4,9 @@
  *
  * Blocks are keyed by (file number, block offset). Lookups go through a map per file, so a
  * hit is two `Map.get` calls and a move to the front of an intrusive doubly linked list;
- * `evictFile` drops a deleted table's blocks in one step.
+ * `evictFile` drops a deleted table's blocks in one step. A table keeps the `CachedBlock`
+ * handles it got, one per data block, and `touch` turns a handle back into its block with no
+ * map lookup at all: the point-read path's hit is an array index and the move to the front.
  *
  * Invariants:
  * - `usageBytes` is the sum of `chargeBytes` of the cached blocks and stays ≤ `capacityBytes`
@@ -18,10 +20,19 @@ import { BLOCK_CACHE_SIZE_BYTES_DEFAULT } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import type { Block } from "./block.ts";
 
-interface Node {
+/**
+ * A cache entry as `lookup` and `insert` hand it out: its block while cached, `undefined` once
+ * evicted (so a handle kept by a table never pins an evicted block).
+ */
+export interface CachedBlock {
+  /** The cached block; `undefined` after eviction. */
+  readonly block: Block | undefined;
+}
+
+interface Node extends CachedBlock {
   fileNumber: number;
   offset: number;
-  block: Block;
+  block: Block | undefined;
   chargeBytes: number;
   /** Towards the most recently used end. */
   newer: Node | undefined;
@@ -66,6 +77,11 @@ export class BlockCache {
 
   /** The cached block at (`fileNumber`, `offset`), marked most recently used. */
   get(fileNumber: number, offset: number): Block | undefined {
+    return this.lookup(fileNumber, offset)?.block;
+  }
+
+  /** The cache entry at (`fileNumber`, `offset`), marked most recently used; see `touch`. */
+  lookup(fileNumber: number, offset: number): CachedBlock | undefined {
     const node = this.#files.get(fileNumber)?.get(offset);
     if (node === undefined) {
       this.misses++;
@@ -76,16 +92,36 @@ export class BlockCache {
       this.#unlink(node);
       this.#pushNewest(node);
     }
-    return node.block;
+    return node;
   }
 
-  /** Caches `block`, evicting least recently used blocks to stay within capacity. */
-  insert(fileNumber: number, offset: number, block: Block): void {
+  /**
+   * The block of a handle from `lookup` or `insert` of this cache, marked most recently used
+   * and counted as a hit; `undefined` (nothing counted: the caller's `lookup` counts the miss)
+   * when it was evicted since.
+   */
+  touch(handle: CachedBlock): Block | undefined {
+    const node = handle as Node;
+    const block = node.block;
+    if (block === undefined) return undefined;
+    this.hits++;
+    if (node !== this.#newest) {
+      this.#unlink(node);
+      this.#pushNewest(node);
+    }
+    return block;
+  }
+
+  /**
+   * Caches `block`, evicting least recently used blocks to stay within capacity. Returns its
+   * handle, or `undefined` when the block is larger than the whole cache (not cached).
+   */
+  insert(fileNumber: number, offset: number, block: Block): CachedBlock | undefined {
     const chargeBytes = block.chargeBytes;
     let file = this.#files.get(fileNumber);
     const old = file?.get(offset);
     if (old !== undefined) this.#remove(old);
-    if (chargeBytes > this.capacityBytes) return;
+    if (chargeBytes > this.capacityBytes) return undefined;
     while (this.#usageBytes + chargeBytes > this.capacityBytes && this.#oldest !== undefined) {
       this.#remove(this.#oldest);
     }
@@ -106,6 +142,7 @@ export class BlockCache {
     this.#usageBytes += chargeBytes;
     this.#count++;
     assert(this.#usageBytes <= this.capacityBytes, "cache usage within capacity");
+    return node;
   }
 
   /** Drops every block of `fileNumber` (its table was deleted). */
@@ -114,6 +151,7 @@ export class BlockCache {
     if (file === undefined) return;
     for (const node of file.values()) {
       this.#unlink(node);
+      node.block = undefined;
       this.#usageBytes -= node.chargeBytes;
       this.#count--;
     }
@@ -122,6 +160,7 @@ export class BlockCache {
 
   /** Drops every block. */
   clear(): void {
+    for (let node = this.#newest; node !== undefined; node = node.older) node.block = undefined;
     this.#files.clear();
     this.#newest = undefined;
     this.#oldest = undefined;
@@ -131,6 +170,7 @@ export class BlockCache {
 
   #remove(node: Node): void {
     this.#unlink(node);
+    node.block = undefined;
     const file = this.#files.get(node.fileNumber);
     assert(file !== undefined, "cached node has its file map");
     file.delete(node.offset);

@@ -27,7 +27,7 @@ import { crc32c, unmaskCrc } from "../util/crc32c.ts";
 import { type Entry, type EntryIterator, KIND_PUT } from "../util/entry.ts";
 import { snappyUncompress, snappyUncompressedLength } from "./_snappy.ts";
 import { Block, BlockIterator } from "./block.ts";
-import type { BlockCache } from "./block_cache.ts";
+import type { BlockCache, CachedBlock } from "./block_cache.ts";
 import { BloomFilter } from "./bloom.ts";
 import {
   BLOCK_TRAILER_SIZE_BYTES,
@@ -80,6 +80,11 @@ export class Table {
   #blockCount = 0;
   readonly #blockOffsets: number[] = [];
   readonly #blockSizes: number[] = [];
+  /**
+   * The block cache's handle of each data block, once this table looked it up or cached it:
+   * a hit then needs no map lookup (the handle goes empty when the cache evicts the block).
+   */
+  #cached: (CachedBlock | undefined)[] = [];
   readonly #getIter = new BlockIterator();
   #closed = false;
 
@@ -202,6 +207,7 @@ export class Table {
     this.#indexKeyBytes = bytes;
     this.#indexKeyStarts = starts;
     this.#blockCount = keys.length;
+    this.#cached = new Array<CachedBlock | undefined>(keys.length).fill(undefined);
     if (props.entries > 0) {
       const lastKey = keys[keys.length - 1]!;
       const firstKey = keys[0]!;
@@ -219,7 +225,8 @@ export class Table {
 
   /**
    * The table's entry for `key` (tombstones included), or `undefined`. The entry's value is a
-   * view into the decoded block and its key a view into a shared slab; neither is mutated.
+   * view into the decoded block, never mutated; its key is `key` itself (equal bytes, and no
+   * copy made), so the caller must not change `key` while it holds the entry.
    */
   get(key: Uint8Array): Entry | undefined {
     assert(!this.#closed, "table is open");
@@ -229,7 +236,7 @@ export class Table {
     const it = this.#getIter;
     it.reset(this.#dataBlock(i, true));
     it.seek(key);
-    if (it.valid() && it.compareKey(key) === 0) return it.entry();
+    if (it.valid() && it.compareKey(key) === 0) return it.entryWithKey(key);
     return undefined;
   }
 
@@ -283,12 +290,23 @@ export class Table {
 
   #dataBlock(i: number, fillCache: boolean): Block {
     assert(!this.#closed, "table is open");
+    const cache = this.#cache;
+    const held = this.#cached[i];
+    if (held !== undefined) {
+      const block = cache.touch(held);
+      if (block !== undefined) return block;
+      this.#cached[i] = undefined;
+    }
     const offset = this.#blockOffsets[i]!;
-    let block = this.#cache.get(this.fileNumber, offset);
-    if (block !== undefined) return block;
+    // Another reader of the same file number (none today) may have cached the block.
+    const found = cache.lookup(this.fileNumber, offset);
+    if (found !== undefined && found.block !== undefined) {
+      this.#cached[i] = found;
+      return found.block;
+    }
     const handle = { offset, sizeBytes: this.#blockSizes[i]! };
-    block = new Block(this.#readBlock(handle, true), `at offset ${offset} in ${this.path}`);
-    if (fillCache) this.#cache.insert(this.fileNumber, offset, block);
+    const block = new Block(this.#readBlock(handle, true), `at offset ${offset} in ${this.path}`);
+    if (fillCache) this.#cached[i] = cache.insert(this.fileNumber, offset, block);
     return block;
   }
 

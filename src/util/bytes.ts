@@ -20,8 +20,12 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 /** True when `a` and `b` hold the same bytes. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  const n = a.length;
+  if (n !== b.length) return false;
+  // Keys compared here are mostly neighbours in sort order, equal in a long prefix
+  // (`sensor.site3.temp.17000…`) and different at the end: look there first.
+  if (n > 0 && a[n - 1] !== b[n - 1]) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 

@@ -91,3 +91,28 @@ Deno.test("BlockCache re-inserting a key replaces the block", () => {
   cache.clear();
   assertEquals(cache.size, 0);
 });
+
+Deno.test("BlockCache handles: touch hits while cached, empty once evicted, dropped, or cleared", () => {
+  // A table keeps the handle of each block it read; a handle must never hand out (or keep
+  // alive) a block the cache no longer charges for.
+  const block = blockOf(1000);
+  const cache = new BlockCache(block.chargeBytes * 2);
+  const a = cache.insert(1, 0, block)!;
+  const b = cache.insert(1, 100, block)!;
+  assert(cache.touch(a) === block);
+  assertEquals(cache.hits, 1);
+  // (1, 100) is now the least recently used: a third block evicts it.
+  const c = cache.insert(2, 0, block)!;
+  assertEquals(b.block, undefined);
+  assertEquals(cache.touch(b), undefined);
+  assertEquals(cache.hits, 1, "a touch of an evicted handle is not a hit");
+  assert(cache.lookup(1, 0) === a, "lookup returns the same handle");
+  cache.evictFile(2);
+  assertEquals(c.block, undefined);
+  assertEquals(cache.touch(c), undefined);
+  cache.clear();
+  assertEquals(a.block, undefined);
+  assertEquals(cache.touch(a), undefined);
+  assertEquals(cache.insert(1, 0, blockOf(10_000)), undefined, "too large: no handle");
+  assertEquals(cache.size, 0);
+});
