@@ -15,6 +15,7 @@ import { startServer } from "../src/server/mod.ts";
 import { freePort, type Row, scaled } from "./harness.ts";
 import { runLoadProcess } from "./loadgen.ts";
 import { pubsubRows } from "./pubsub.ts";
+import { serverMemoryBench } from "./server_memory.ts";
 import { typeRows } from "./types.ts";
 
 const CLIENTS = 50;
@@ -28,7 +29,7 @@ const TOOL_TIMEOUT_MS = 120_000;
 const dec = new TextDecoder();
 
 /** The full path of `name` on PATH, or undefined. */
-async function findOnPath(name: string): Promise<string | undefined> {
+export async function findOnPath(name: string): Promise<string | undefined> {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
     if (dir === "") continue;
     try {
@@ -81,6 +82,18 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * The `--v8-flags=…` argument of `deno task start` (deno.json), so that the benchmark runs the
+ * server as users start it (and as `deno task compile` builds it); none when the task has none.
+ */
+function serverV8Flags(): string[] {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  ) as { tasks?: Record<string, string> };
+  const flag = /(^|\s)(--v8-flags=\S+)/.exec(config.tasks?.start ?? "")?.[2];
+  return flag === undefined ? [] : [flag];
+}
+
 /** How long `cityhall serve` may take to say it is listening. */
 const SERVE_START_TIMEOUT_MS = 60_000;
 
@@ -108,6 +121,7 @@ export async function startCityHallProcess(
     args: [
       "run",
       "-A",
+      ...serverV8Flags(),
       "--config",
       config,
       main,
@@ -207,7 +221,7 @@ export async function startCityHallProcess(
 }
 
 /** Starts redis-server durable like CityHall, on a free port in a temp dir. */
-async function startRedis(bin: string): Promise<Peer> {
+export async function startRedis(bin: string): Promise<Peer & { pid: number }> {
   const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-redis-" });
   let lastError = "";
   try {
@@ -263,6 +277,7 @@ async function startRedis(bin: string): Promise<Peer> {
       if (!exited && await answersPing(port)) {
         return {
           port,
+          pid: child.pid,
           close: async () => {
             await stop();
             await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -338,6 +353,8 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
     rows.push(row);
     log(row);
   };
+  // The memory rows first, on fresh servers, before this process holds a database.
+  rows.push(...await serverMemoryBench(log));
   const [redisServerBin, redisBenchmarkBin] = await Promise.all([
     findOnPath("redis-server"),
     findOnPath("redis-benchmark"),

@@ -737,3 +737,12 @@ export const HTTP_TYPED_MEMBERS_MAX: number = 10_000;
 export const TYPES_BLOCKED_CLIENTS_MAX: number = 10_000;
 
 assert(TYPES_GC_DELETES_PER_ROUND < BATCH_OPS_MAX, "a sweep round is one batch");
+// ---------------------------------------------------------------- Process memory
+
+/** How often a server checks how much freed memory the C heap holds (§ "Memory"). */
+export const MEMORY_TRIM_CHECK_MS: number = 2_000;
+/**
+ * Growth of the C heap's free bytes since the last trim that triggers the next one: a trim
+ * blocks for tens of milliseconds on a large heap, so it runs after this much, not every check.
+ */
+export const MEMORY_TRIM_GROWTH_BYTES: number = 16 * 1024 * 1024;

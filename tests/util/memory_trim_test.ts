@@ -1,0 +1,35 @@
+import { assert, assertEquals } from "@std/assert";
+import { startMemoryTrimmer, trimFreedMemory } from "../../src/util/memory_trim.ts";
+
+const linuxGlibc = Deno.build.os === "linux" && trimFreedMemory();
+
+Deno.test("trimFreedMemory trims on Linux with glibc, and is a no-op elsewhere", () => {
+  // CI runs on Linux with glibc: there the trim must really be available, or servers keep
+  // their peak RSS (ARCHITECTURE.md § "Memory").
+  if (Deno.build.os === "linux") assert(linuxGlibc, "malloc_trim reachable through FFI");
+  else assertEquals(trimFreedMemory(), false);
+});
+
+Deno.test("startMemoryTrimmer trims once freed buffers pile up in the C heap", async () => {
+  if (!linuxGlibc) return;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      new URL("./_memory_trim_child.ts", import.meta.url).pathname,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  assert(out.success, new TextDecoder().decode(out.stderr));
+  assertEquals(stdout, "trimmed");
+});
+
+Deno.test("startMemoryTrimmer's timer does not keep the process alive and stops", () => {
+  // The test runner's leak check fails this test if `stop` leaves the interval running.
+  const trimmer = startMemoryTrimmer({ checkMs: 10 });
+  trimmer.stop();
+});
