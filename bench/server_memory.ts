@@ -24,8 +24,13 @@ const CLIENTS = 50;
 const PIPELINE = 16;
 /** The flags of the target: small memtable and cache, as on a 1 GB board. */
 const SERVE_FLAGS = ["--memtable-mb", "16", "--cache-mb", "16"];
-/** How long the server may settle (flushes, compactions, GC) before the "after" reading. */
-const SETTLE_MS = 5_000;
+/**
+ * When the "after" RSS is read: soon after the last reply, and settled (the figure reported;
+ * the server hands freed memory back within seconds once it is quiet: ARCHITECTURE.md
+ * § "Memory").
+ */
+const SOON_MS = 5_000;
+const SETTLED_MS = 15_000;
 /** How long an idle server runs before its idle RSS is read. */
 const IDLE_MS = 2_000;
 /** The targets, in MiB. */
@@ -59,6 +64,7 @@ async function redisUsedMemory(port: number): Promise<number> {
 /** What one server did under the SETs. */
 interface Measured {
   idle: number;
+  soon: number;
   after: number;
   peak: number;
   setsPerSec: number;
@@ -84,12 +90,14 @@ async function measure(pid: number, port: number, sets: number): Promise<Measure
       valueSize: VALUE_SIZE,
     }, 600_000);
     setsPerSec = r.opsPerSec;
-    await sleep(SETTLE_MS);
+    await sleep(SOON_MS);
   } finally {
     clearInterval(sampler);
   }
+  const soon = memoryOf(pid).rss;
+  await sleep(SETTLED_MS - SOON_MS);
   const now = memoryOf(pid);
-  return { idle, after: now.rss, peak: Math.max(peak, now.hwm), setsPerSec };
+  return { idle, soon, after: now.rss, peak: Math.max(peak, now.hwm), setsPerSec };
 }
 
 /**
@@ -185,7 +193,9 @@ export async function serverMemoryBench(log: (row: Row) => void): Promise<Row[]>
     cityhall: mib(ours.after),
     ...(theirs ? { denoKv: mib(theirs.after), peer: "Redis" } : {}),
     lowerIsBetter: true,
-    note: `${what}; read ${SETTLE_MS / 1000} s after the last reply; peak ${
+    note: `${what}; read ${SETTLED_MS / 1000} s after the last reply (after ${SOON_MS / 1000} s: ${
+      mib(ours.soon).toFixed(0)
+    } MiB${theirs ? `, Redis ${mib(theirs.soon).toFixed(0)} MiB` : ""}); peak ${
       mib(ours.peak).toFixed(0)
     } MiB${theirs ? ` (Redis ${mib(theirs.peak).toFixed(0)} MiB)` : ""}; ${
       Math.round(ours.setsPerSec).toLocaleString("en-US")

@@ -746,3 +746,5 @@ export const MEMORY_TRIM_CHECK_MS: number = 2_000;
  * blocks for tens of milliseconds on a large heap, so it runs after this much, not every check.
  */
 export const MEMORY_TRIM_GROWTH_BYTES: number = 16 * 1024 * 1024;
+/** Least growth that triggers a trim, once checks without a trim halved the threshold. */
+export const MEMORY_TRIM_GROWTH_BYTES_MIN: number = 1024 * 1024;

@@ -9,7 +9,10 @@
  * So a server asks glibc (`mallinfo2`, through FFI) every `MEMORY_TRIM_CHECK_MS` how many
  * free bytes its arenas hold, and calls `malloc_trim(0)` when that grew by
  * `MEMORY_TRIM_GROWTH_BYTES` since the last trim (or since the least it was: free chunks
- * reused and freed again are resident again).
+ * reused and freed again are resident again); the threshold halves with every check that did
+ * not trim, down to `MEMORY_TRIM_GROWTH_BYTES_MIN`. It also fixes glibc's mmap threshold at
+ * 128 KiB, so that large buffers (memtable chunks, node arrays) are mapped on their own and
+ * returned when freed.
  *
  * Where there is no glibc 2.33+ (macOS, Windows, musl) or no FFI permission, the trimmer does
  * nothing: freed memory is still reused by later allocations, only not returned.
@@ -17,7 +20,11 @@
  * @module
  */
 
-import { MEMORY_TRIM_CHECK_MS, MEMORY_TRIM_GROWTH_BYTES } from "../limits.ts";
+import {
+  MEMORY_TRIM_CHECK_MS,
+  MEMORY_TRIM_GROWTH_BYTES,
+  MEMORY_TRIM_GROWTH_BYTES_MIN,
+} from "../limits.ts";
 import type { Logger } from "./log.ts";
 
 /** glibc's calls, bound. */
@@ -26,7 +33,14 @@ interface Glibc {
   freeBytes(): number;
   /** `malloc_trim(0)`. */
   trim(): void;
+  /** `mallopt(param, value)`; false when glibc refused. */
+  mallopt(param: number, value: number): boolean;
 }
+
+/** `mallopt`'s parameter for the size from which `malloc` maps blocks of their own. */
+const M_MMAP_THRESHOLD = -3;
+/** glibc's default (and least adaptive) mmap threshold. */
+const MMAP_THRESHOLD_BYTES = 128 * 1024;
 
 /** `struct mallinfo2`: ten `size_t` fields; `fordblks` (free bytes) is the ninth. */
 const MALLINFO2_FIELDS = 10;
@@ -42,6 +56,7 @@ function loadGlibc(): Glibc | null {
   try {
     const lib = Deno.dlopen("libc.so.6", {
       malloc_trim: { parameters: ["usize"], result: "i32" },
+      mallopt: { parameters: ["i32", "i32"], result: "i32" },
       mallinfo2: {
         parameters: [],
         result: { struct: new Array<"usize">(MALLINFO2_FIELDS).fill("usize") },
@@ -56,6 +71,7 @@ function loadGlibc(): Glibc | null {
         ));
       },
       trim: () => void lib.symbols.malloc_trim(0n),
+      mallopt: (param, value) => lib.symbols.mallopt(param, value) === 1,
     };
   } catch {
     // No glibc 2.33+ (musl, older glibc), no FFI permission, or no FFI: nothing to trim with.
@@ -97,12 +113,23 @@ export interface MemoryTrimmerOptions {
 export function startMemoryTrimmer(options: MemoryTrimmerOptions = {}): MemoryTrimmer {
   const lib = loadGlibc();
   if (lib === null) return { stop() {} };
+  // A fixed threshold: glibc's adaptive one rises to the size of the last mmap'ed block freed
+  // (a 1 MiB memtable chunk), after which such blocks come from, and stay in, the arenas.
+  lib.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
   const growthBytes = options.growthBytes ?? MEMORY_TRIM_GROWTH_BYTES;
   let least = lib.freeBytes();
+  let checksSinceTrim = 0;
   const timer = setInterval(() => {
     const free = lib.freeBytes();
     if (free < least) least = free;
-    if (free - least < growthBytes) return;
+    // The threshold halves with every check that did not trim, so that a server that went
+    // quiet returns even a few MiB within seconds, while a busy one trims only every 16 MiB.
+    const threshold = Math.max(MEMORY_TRIM_GROWTH_BYTES_MIN, growthBytes / 2 ** checksSinceTrim);
+    if (free - least < threshold) {
+      checksSinceTrim++;
+      return;
+    }
+    checksSinceTrim = 0;
     const rss = Deno.memoryUsage().rss;
     const t0 = performance.now();
     lib.trim();
