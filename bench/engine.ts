@@ -3,8 +3,24 @@
  * file) in the same process and reports the ratio. Sizes scale with BENCH_SCALE (default 1).
  */
 
+import process from "node:process";
 import { Database } from "../src/mod.ts";
 import { type Row, scaled, timeIt } from "./harness.ts";
+
+/** This process's CPU time (user + system) in seconds. */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * "N per CPU second; load avg L": on a shared machine the wall-clock rate swings with the other
+ * processes' load, the CPU time per operation much less.
+ */
+function cpuNote(ops: number, cpuS: number, unit: string): string {
+  const rate = Math.round(ops / cpuS).toLocaleString("en-US");
+  return `${rate} ${unit} per CPU second; load avg ${Deno.loadavg()[0]!.toFixed(1)}`;
+}
 
 const enc = new TextEncoder();
 
@@ -96,6 +112,7 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
     const n = scaled(200_000);
     const dir = await tempDir("r2");
     const db = await Database.open(dir);
+    const cpu0 = cpuSeconds();
     const ours = await timeIt(n, async () => {
       let next = 0;
       await Promise.all(Array.from({ length: 256 }, async () => {
@@ -105,6 +122,7 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
         }
       }));
     });
+    const cpu2 = cpuSeconds() - cpu0;
     await db.close();
     const { kv, dir: kvDir } = await openKv("r2");
     const kvn = scaled(10_000);
@@ -118,7 +136,13 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
       }));
     });
     kv.close();
-    add({ name: "2. durable puts, 256 writers", unit: "puts/s", cityhall: ours, denoKv: theirs });
+    add({
+      name: "2. durable puts, 256 writers",
+      unit: "puts/s",
+      cityhall: ours,
+      denoKv: theirs,
+      note: `CityHall: ${cpuNote(n, cpu2, "puts")}`,
+    });
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(kvDir, { recursive: true });
   }
@@ -188,12 +212,14 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
     const reads = scaled(500_000);
     const keys = Array.from({ length: 10_000 }, (_, i) => enc.encode(sensorKey((i * 7919) % n)));
     for (const k of keys) db.getEntry(k); // warm the cache
+    const cpu4 = cpuSeconds();
     const ours = await timeIt(reads, () => {
       let found = 0;
       for (let i = 0; i < reads; i++) if (db.getEntry(keys[(i * 31) % keys.length]!)) found++;
       if (found !== reads) throw new Error(`row 4: ${found} of ${reads} found`);
       return Promise.resolve();
     });
+    const note4 = cpuNote(reads, cpuSeconds() - cpu4, "reads");
     const { kv, dir: kvDir } = await openKv("r4");
     const kvn = scaled(100_000);
     for (let b = 0; b < kvn; b += 1000) {
@@ -211,7 +237,7 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
       unit: "reads/s",
       cityhall: ours,
       denoKv: theirs,
-      note: "CityHall: getEntry() in a loop (sync); Deno KV: awaited kv.get",
+      note: `CityHall: getEntry() in a loop (sync), ${note4}; Deno KV: awaited kv.get`,
     });
 
     // 5.
@@ -249,6 +275,7 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
     const scans = scaled(300);
     let scanned = 0;
     const scanStart = performance.now();
+    const cpu6 = cpuSeconds();
     for (let s = 0; s < scans; s++) {
       const prefix = `sensor.site${s % 8}.`;
       let c = 0;
@@ -256,6 +283,7 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
       scanned += c;
     }
     const ours6 = scanned / ((performance.now() - scanStart) / 1000);
+    const note6 = cpuNote(scanned, cpuSeconds() - cpu6, "keys");
     let kvScanned = 0;
     const kvScans = scaled(50);
     const kvScanStart = performance.now();
@@ -268,6 +296,7 @@ export async function engineBench(log: (row: Row) => void): Promise<Row[]> {
       unit: "keys/s",
       cityhall: ours6,
       denoKv: theirs6,
+      note: `CityHall: ${note6}`,
     });
     kv.close();
     for (const d of Object.values(results)) await d.close();

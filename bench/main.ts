@@ -26,7 +26,10 @@ const rows: Row[] = [];
 const started = new Date();
 
 console.log(
-  `CityHall benchmarks, ${started.toISOString()}, Deno ${Deno.version.deno}, ${Deno.build.target}`,
+  `CityHall benchmarks, ${started.toISOString()}, Deno ${Deno.version.deno}, ${Deno.build.target}, ` +
+    `load avg ${
+      Deno.loadavg().map((l) => l.toFixed(1)).join(" ")
+    } on ${navigator.hardwareConcurrency} CPUs`,
 );
 console.log(TABLE_HEADER);
 const print = (row: Row) => console.log(formatRow(row));
