@@ -54,6 +54,8 @@ function loadGlibc(): Glibc | null {
   glibc = null;
   if (Deno.build.os !== "linux") return glibc;
   try {
+    // Never prompt: a server started without --allow-ffi just does not trim.
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return glibc;
     const lib = Deno.dlopen("libc.so.6", {
       malloc_trim: { parameters: ["usize"], result: "i32" },
       mallopt: { parameters: ["i32", "i32"], result: "i32" },

@@ -33,3 +33,30 @@ Deno.test("startMemoryTrimmer's timer does not keep the process alive and stops"
   const trimmer = startMemoryTrimmer({ checkMs: 10 });
   trimmer.stop();
 });
+
+Deno.test("without --allow-ffi the trimmer does nothing and asks for nothing", async () => {
+  // A server run with narrower permissions must neither fail nor stop at a permission prompt.
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-trim-" });
+  try {
+    const script = `${dir}/no_ffi.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { startMemoryTrimmer, trimFreedMemory } from ${
+        JSON.stringify(new URL("../../src/util/memory_trim.ts", import.meta.url).href)
+      };
+startMemoryTrimmer().stop();
+console.log(trimFreedMemory());
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-config", script],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    assertEquals(new TextDecoder().decode(out.stdout).trim(), "false");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
