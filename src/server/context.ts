@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { TypeEncodingConfig } from "../types/introspect.ts";
 import type { Database, WriteOp } from "../mod.ts";
 import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import type { Logger } from "../util/log.ts";
@@ -198,6 +199,8 @@ export interface ServerConfig {
   slowlogMaxLen: number;
   /** Commands this many milliseconds or slower are latency events; 0 = monitor off. */
   latencyMonitorThresholdMs: number;
+  /** Encoding thresholds OBJECT ENCODING answers by (`src/types/introspect.ts`). */
+  typeEncoding: TypeEncodingConfig;
 }
 
 /** What commands may read or change of the whole server. */

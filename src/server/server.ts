@@ -40,6 +40,7 @@ import {
 } from "../limits.ts";
 import { KeyspaceNotifier } from "./notifications.ts";
 import { Operator, operatorConfigDefaults } from "./operator.ts";
+import { typeEncodingDefaults } from "../types/introspect.ts";
 import { type PublishHook, publishSeriesSamples, PubSub } from "./pubsub.ts";
 import { AuthFailures } from "./auth_guard.ts";
 import { Connection } from "./connection.ts";
@@ -177,6 +178,7 @@ function initialConfig(options: ServerOptions): ServerConfig {
     outputSoftLimitS: RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
     outputDrainTimeoutS: RESP_OUTPUT_DRAIN_TIMEOUT_S_DEFAULT,
     ...operatorConfigDefaults(),
+    typeEncoding: typeEncodingDefaults(),
     ...options.config,
   };
 }

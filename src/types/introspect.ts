@@ -19,10 +19,78 @@ import {
 } from "../keyspace/mod.ts";
 import { decodeMeta, memberOf, members } from "./layout.ts";
 
-/** Redis 7.0's defaults: hash/zset-max-listpack-entries, -value; set-max-intset-entries. */
-const LISTPACK_ENTRIES_MAX = 128;
-const LISTPACK_VALUE_BYTES_MAX = 64;
-const INTSET_ENTRIES_MAX = 512;
+/**
+ * The thresholds Redis picks an encoding by (CONFIG SET changes them, as in Redis; here they
+ * only change what OBJECT ENCODING answers: the storage is the same for every size).
+ */
+export interface TypeEncodingConfig {
+  /** `hash-max-listpack-entries` (alias `hash-max-ziplist-entries`). */
+  hashMaxListpackEntries: number;
+  /** `hash-max-listpack-value`: longest field or value of a listpack hash, bytes. */
+  hashMaxListpackValue: number;
+  /** `zset-max-listpack-entries`. */
+  zsetMaxListpackEntries: number;
+  /** `zset-max-listpack-value`: longest member of a listpack sorted set, bytes. */
+  zsetMaxListpackValue: number;
+  /** `set-max-intset-entries`. */
+  setMaxIntsetEntries: number;
+  /** `list-max-listpack-size` (accepted and shown; lists always answer `quicklist`). */
+  listMaxListpackSize: number;
+  /** `list-compress-depth` (accepted and shown; items are never compressed one by one). */
+  listCompressDepth: number;
+}
+
+/** Redis 7.0's defaults. */
+export function typeEncodingDefaults(): TypeEncodingConfig {
+  return {
+    hashMaxListpackEntries: 512,
+    hashMaxListpackValue: 64,
+    zsetMaxListpackEntries: 128,
+    zsetMaxListpackValue: 64,
+    setMaxIntsetEntries: 512,
+    listMaxListpackSize: -2,
+    listCompressDepth: 0,
+  };
+}
+
+const LONG_MAX = 2n ** 63n - 1n;
+const INT_MIN = -(2n ** 31n);
+const INT_MAX = 2n ** 31n - 1n;
+
+/** How a CONFIG parameter of the thresholds is set: its field, range and whether units apply. */
+export interface TypeEncodingParam {
+  /** The field it sets. */
+  readonly key: keyof TypeEncodingConfig;
+  /** Smallest accepted value. */
+  readonly min: bigint;
+  /** Largest accepted value (a larger one is kept as 2^53 − 1). */
+  readonly max: bigint;
+  /** A memory amount: `1kb`, `2mb` … accepted, as Redis's MEMORY_CONFIG parameters. */
+  readonly memory: boolean;
+}
+
+function param(key: keyof TypeEncodingConfig, min: bigint, max: bigint, memory = false) {
+  return { key, min, max, memory };
+}
+
+/**
+ * CONFIG names of the thresholds (Redis 7.0's, with the 6.x `ziplist` aliases) → how they are
+ * set, with Redis's ranges (sizes are 0 … LONG_MAX, the list ones ints).
+ */
+export const TYPE_ENCODING_PARAMS: Readonly<Record<string, TypeEncodingParam>> = {
+  "hash-max-listpack-entries": param("hashMaxListpackEntries", 0n, LONG_MAX),
+  "hash-max-ziplist-entries": param("hashMaxListpackEntries", 0n, LONG_MAX),
+  "hash-max-listpack-value": param("hashMaxListpackValue", 0n, LONG_MAX, true),
+  "hash-max-ziplist-value": param("hashMaxListpackValue", 0n, LONG_MAX, true),
+  "zset-max-listpack-entries": param("zsetMaxListpackEntries", 0n, LONG_MAX),
+  "zset-max-ziplist-entries": param("zsetMaxListpackEntries", 0n, LONG_MAX),
+  "zset-max-listpack-value": param("zsetMaxListpackValue", 0n, LONG_MAX, true),
+  "zset-max-ziplist-value": param("zsetMaxListpackValue", 0n, LONG_MAX, true),
+  "set-max-intset-entries": param("setMaxIntsetEntries", 0n, LONG_MAX),
+  "list-max-listpack-size": param("listMaxListpackSize", INT_MIN, INT_MAX),
+  "list-max-ziplist-size": param("listMaxListpackSize", INT_MIN, INT_MAX),
+  "list-compress-depth": param("listCompressDepth", 0n, INT_MAX),
+};
 
 function spaceOf(type: number): number {
   return type === TYPE_HASH
@@ -44,22 +112,29 @@ function isIntegerMember(b: Uint8Array): boolean {
 }
 
 /** The encoding OBJECT ENCODING answers for a member-type key. */
-export function memberEncoding(db: Database, entry: ValueEntry): string {
+export function memberEncoding(
+  db: Database,
+  entry: ValueEntry,
+  config: TypeEncodingConfig = typeEncodingDefaults(),
+): string {
   const meta = decodeMeta(entry.value, entry.expireAtMs);
   if (meta.type === TYPE_LIST) return "quicklist";
   const space = spaceOf(meta.type);
   if (meta.type === TYPE_SET) {
-    if (meta.size > INTSET_ENTRIES_MAX) return "hashtable";
+    if (meta.size > config.setMaxIntsetEntries) return "hashtable";
     for (const [k] of members(db, space, meta.version)) {
       if (!isIntegerMember(memberOf(k))) return "hashtable";
     }
     return "intset";
   }
-  const big = meta.type === TYPE_HASH ? "hashtable" : "skiplist";
-  if (meta.size > LISTPACK_ENTRIES_MAX) return big;
+  const hash = meta.type === TYPE_HASH;
+  const big = hash ? "hashtable" : "skiplist";
+  const entriesMax = hash ? config.hashMaxListpackEntries : config.zsetMaxListpackEntries;
+  const valueMax = hash ? config.hashMaxListpackValue : config.zsetMaxListpackValue;
+  if (meta.size > entriesMax) return big;
   for (const [k, v] of members(db, space, meta.version)) {
-    if (memberOf(k).length > LISTPACK_VALUE_BYTES_MAX) return big;
-    if (meta.type === TYPE_HASH && v.length > LISTPACK_VALUE_BYTES_MAX) return big;
+    if (memberOf(k).length > valueMax) return big;
+    if (hash && v.length > valueMax) return big;
   }
   return "listpack";
 }

@@ -162,6 +162,28 @@ export function randomCountArg(bytes: Uint8Array): number {
   return Number(n);
 }
 
+/**
+ * Parses HRANDFIELD/ZRANDMEMBER's `count [WITHVALUES|WITHSCORES]` in Redis's order: the count's
+ * range first, then the option word, then (with the option) a count whose doubled reply
+ * length would overflow a long is refused.
+ */
+export function randomCountWithOption(
+  args: Uint8Array[],
+  option: string,
+): { count: number; withOption: boolean } {
+  const raw = intArg(args[2]!);
+  const count = randomCountArg(args[2]!);
+  if (args.length > 4 || (args.length === 4 && lower(args[3]!) !== option)) {
+    throw new ReplyError(ERR_SYNTAX);
+  }
+  const withOption = args.length === 4;
+  const half = (2n ** 63n - 1n) / 2n;
+  if (withOption && (raw < -half || raw > half)) {
+    throw new ReplyError("ERR value is out of range");
+  }
+  return { count, withOption };
+}
+
 /** `count` distinct positions out of `size`, ascending (Floyd's sampling). */
 export function distinctPositions(size: number, count: number): number[] {
   const chosen = new Set<number>();

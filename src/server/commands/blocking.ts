@@ -17,6 +17,7 @@ import {
   specBuilder,
 } from "../context.ts";
 import { keyId } from "../txn_overlay.ts";
+import { lookup, type TypeMeta } from "../../types/layout.ts";
 import { readMeta, replyScore } from "./_types.ts";
 import { registryOf, type Waiter } from "./blocking_registry.ts";
 import { moveValue, parseLmpop, popValues, replyLmpop, side } from "./list.ts";
@@ -74,6 +75,11 @@ function block(
         ctx.out.nullArray();
         finish();
       },
+      fail(reply) {
+        if (w.done) return;
+        ctx.out.error(reply);
+        finish();
+      },
       drop() {
         if (!w.done) finish();
       },
@@ -90,6 +96,21 @@ function block(
   });
 }
 
+/**
+ * The metadata of a key a pop reads from: on the first try a key of another type is WRONGTYPE;
+ * once waiting (`waiting`), Redis 7.0 leaves the client blocked on such a key (a later write
+ * may make it a list again), so it counts as empty.
+ */
+function sourceMeta(
+  ctx: CommandContext,
+  key: Uint8Array,
+  type: number,
+  waiting: boolean,
+): TypeMeta | undefined {
+  if (waiting && lookup(ctx.server.db, key, type).kind === "wrongtype") return undefined;
+  return readMeta(ctx, key, type);
+}
+
 function inTransaction(ctx: CommandContext): boolean {
   return "overlay" in ctx;
 }
@@ -98,8 +119,8 @@ function bpop(ctx: CommandContext, left: boolean): void | Promise<void> {
   const { args } = ctx;
   const ms = timeoutMs(args[args.length - 1]!);
   const keys = args.slice(1, -1);
-  const tryKey = (key: Uint8Array): boolean => {
-    const meta = readMeta(ctx, key, TYPE_LIST);
+  const tryKey = (key: Uint8Array, waiting = false): boolean => {
+    const meta = sourceMeta(ctx, key, TYPE_LIST, waiting);
     if (meta === undefined) return false;
     const [v] = popValues(ctx, key, meta, 1, left);
     ctx.out.array(2);
@@ -109,7 +130,7 @@ function bpop(ctx: CommandContext, left: boolean): void | Promise<void> {
   };
   for (const key of keys) if (tryKey(key)) return;
   if (inTransaction(ctx)) return ctx.out.nullArray();
-  return block(ctx, keys, ms, tryKey);
+  return block(ctx, keys, ms, (key) => tryKey(key, true));
 }
 
 function blmoveGeneric(
@@ -121,7 +142,8 @@ function blmoveGeneric(
   const ms = timeoutMs(timeoutArg);
   const src = ctx.args[1]!;
   const dst = ctx.args[2]!;
-  const tryKey = (): boolean => {
+  const tryKey = (waiting = false): boolean => {
+    if (sourceMeta(ctx, src, TYPE_LIST, waiting) === undefined) return false;
     const v = moveValue(ctx, src, dst, fromLeft, toLeft);
     if (v === undefined) return false;
     ctx.out.bulk(v);
@@ -129,29 +151,29 @@ function blmoveGeneric(
   };
   if (tryKey()) return;
   if (inTransaction(ctx)) return ctx.out.null();
-  return block(ctx, [src], ms, tryKey);
+  return block(ctx, [src], ms, () => tryKey(true));
 }
 
 function blmpop(ctx: CommandContext): void | Promise<void> {
   const ms = timeoutMs(ctx.args[1]!);
   const { keys, left, count } = parseLmpop(ctx, 2);
-  const tryKey = (key: Uint8Array): boolean => {
-    const meta = readMeta(ctx, key, TYPE_LIST);
+  const tryKey = (key: Uint8Array, waiting = false): boolean => {
+    const meta = sourceMeta(ctx, key, TYPE_LIST, waiting);
     if (meta === undefined) return false;
     replyLmpop(ctx, key, popValues(ctx, key, meta, count, left));
     return true;
   };
   for (const key of keys) if (tryKey(key)) return;
   if (inTransaction(ctx)) return ctx.out.nullArray();
-  return block(ctx, keys, ms, tryKey);
+  return block(ctx, keys, ms, (key) => tryKey(key, true));
 }
 
 function bzpop(ctx: CommandContext, max: boolean): void | Promise<void> {
   const { args } = ctx;
   const ms = timeoutMs(args[args.length - 1]!);
   const keys = args.slice(1, -1);
-  const tryKey = (key: Uint8Array): boolean => {
-    const meta = readMeta(ctx, key, TYPE_ZSET);
+  const tryKey = (key: Uint8Array, waiting = false): boolean => {
+    const meta = sourceMeta(ctx, key, TYPE_ZSET, waiting);
     if (meta === undefined) return false;
     const [it] = popScored(ctx, key, meta, 1, max);
     ctx.out.array(3);
@@ -162,21 +184,21 @@ function bzpop(ctx: CommandContext, max: boolean): void | Promise<void> {
   };
   for (const key of keys) if (tryKey(key)) return;
   if (inTransaction(ctx)) return ctx.out.nullArray();
-  return block(ctx, keys, ms, tryKey);
+  return block(ctx, keys, ms, (key) => tryKey(key, true));
 }
 
 function bzmpop(ctx: CommandContext): void | Promise<void> {
   const ms = timeoutMs(ctx.args[1]!);
   const { keys, which, count } = parseMpop(ctx, 2, ["min", "max"]);
-  const tryKey = (key: Uint8Array): boolean => {
-    const meta = readMeta(ctx, key, TYPE_ZSET);
+  const tryKey = (key: Uint8Array, waiting = false): boolean => {
+    const meta = sourceMeta(ctx, key, TYPE_ZSET, waiting);
     if (meta === undefined) return false;
     replyMpop(ctx, key, popScored(ctx, key, meta, count, which === "max"));
     return true;
   };
   for (const key of keys) if (tryKey(key)) return;
   if (inTransaction(ctx)) return ctx.out.nullArray();
-  return block(ctx, keys, ms, tryKey);
+  return block(ctx, keys, ms, (key) => tryKey(key, true));
 }
 
 const keysToLast = specBuilder("list", { firstKey: 1, lastKey: -2, step: 1 });

@@ -38,8 +38,10 @@ export interface Waiter {
   readonly keys: string[];
   /** Tries to serve it from `key` (synchronously); true when served (it replied). */
   tryServe(key: Uint8Array): boolean;
-  /** Ends the wait with the timeout reply (server closing, timeout). */
+  /** Ends the wait with the timeout reply (server closing, timeout, CLIENT UNBLOCK). */
   cancel(): void;
+  /** Ends the wait with error reply `reply` (CLIENT UNBLOCK … ERROR). */
+  fail(reply: string): void;
   /** Ends the wait with no reply (the client left). */
   drop(): void;
   /** The blocked client. */
@@ -52,6 +54,9 @@ export interface Waiter {
 export class BlockingRegistry {
   readonly #byKey = new Map<string, Waiter[]>();
   #count = 0;
+  /** Keys made ready while `serve` runs, served in order by the outermost call. */
+  readonly #ready: Uint8Array[] = [];
+  #serving = false;
 
   /** Clients blocked now. */
   get count(): number {
@@ -62,6 +67,7 @@ export class BlockingRegistry {
   add(w: Waiter): boolean {
     if (this.#count >= TYPES_BLOCKED_CLIENTS_MAX) return false;
     this.#count++;
+    blockedClients.add(w.client);
     for (const id of w.keys) {
       let q = this.#byKey.get(id);
       if (q === undefined) this.#byKey.set(id, q = []);
@@ -73,6 +79,7 @@ export class BlockingRegistry {
   /** Removes `w` from every queue (it is done). */
   remove(w: Waiter): void {
     this.#count--;
+    blockedClients.delete(w.client);
     for (const id of w.keys) {
       const q = this.#byKey.get(id);
       if (q === undefined) continue;
@@ -87,13 +94,28 @@ export class BlockingRegistry {
     return this.#byKey.has(keyId(key));
   }
 
-  /** Serves the waiters of `key`, oldest first, while the key has something for them. */
+  /**
+   * Serves the waiters of `key`, oldest first, while the key has something for them. A key
+   * made ready while serving (BLMOVE pushing to a key others wait on) is queued and served
+   * after, as Redis's ready-keys list does: two BRPOPLPUSH waiting on each other's keys never
+   * recurse.
+   */
   serve(key: Uint8Array): void {
-    const q = this.#byKey.get(keyId(key));
-    if (q === undefined) return;
-    for (const w of [...q]) {
-      if (w.done) continue;
-      if (!w.tryServe(key)) break;
+    this.#ready.push(key);
+    if (this.#serving) return;
+    this.#serving = true;
+    try {
+      for (let next = this.#ready.shift(); next !== undefined; next = this.#ready.shift()) {
+        const q = this.#byKey.get(keyId(next));
+        if (q === undefined) continue;
+        for (const w of [...q]) {
+          if (w.done) continue;
+          if (!w.tryServe(next)) break;
+        }
+      }
+    } finally {
+      this.#serving = false;
+      this.#ready.length = 0;
     }
   }
 
@@ -102,6 +124,21 @@ export class BlockingRegistry {
     for (const q of [...this.#byKey.values()]) {
       for (const w of [...q]) if (w.client === client && !w.done) w.drop();
     }
+  }
+
+  /**
+   * CLIENT UNBLOCK: ends the wait of `client` with the timeout reply, or error `errorReply`;
+   * false when it is not blocked.
+   */
+  unblockClient(client: object, errorReply?: string): boolean {
+    for (const q of this.#byKey.values()) {
+      const w = q.find((w) => w.client === client && !w.done);
+      if (w === undefined) continue;
+      if (errorReply === undefined) w.cancel();
+      else w.fail(errorReply);
+      return true;
+    }
+    return false;
   }
 
   /** Ends every wait with the timeout reply (the server is closing). */
@@ -113,6 +150,14 @@ export class BlockingRegistry {
 }
 
 const registries = new WeakMap<object, BlockingRegistry>();
+
+/** Clients blocked now (a client belongs to one server, so one set serves all of them). */
+const blockedClients = new WeakSet<object>();
+
+/** True while `client` waits in a blocking command (CLIENT LIST flag `b`). */
+export function isBlockedClient(client: object): boolean {
+  return blockedClients.has(client);
+}
 
 /**
  * The registry of `ctx`'s server. Keyed by the server's client table, which is the same object

@@ -1,5 +1,5 @@
 /**
- * CLIENT (ID GETNAME SETNAME SETINFO INFO LIST KILL PAUSE UNPAUSE NO-EVICT NO-TOUCH HELP), RESET
+ * CLIENT (ID GETNAME SETNAME SETINFO INFO LIST KILL PAUSE UNPAUSE UNBLOCK NO-EVICT NO-TOUCH HELP), RESET
  * and MONITOR, with Redis 7 replies and error strings. ARCHITECTURE.md § "Operator commands".
  *
  * @module
@@ -10,6 +10,7 @@ import {
   type Client,
   type CommandContext,
   type CommandSpec,
+  ERR_NOT_INTEGER,
   ERR_SYNTAX,
   lower,
   NO_KEYS,
@@ -21,6 +22,7 @@ import {
 import { CLIENT_NAME_BYTES_MAX } from "../../limits.ts";
 import { TxnContext } from "../transaction.ts";
 import { checkClientName, validName } from "./connection.ts";
+import { isBlockedClient, registryFor } from "./blocking_registry.ts";
 
 /** Client type names as CLIENT KILL/LIST TYPE take them; a monitor counts as `normal` (Redis). */
 function clientType(c: Client): "normal" | "pubsub" {
@@ -40,6 +42,7 @@ function clientFlags(c: Client): string {
   if (c.monitor) f += "O";
   if (c.subscriptions !== undefined) f += "P";
   if (c.multi !== undefined) f += "x";
+  if (isBlockedClient(c)) f += "b";
   if (c.watchTouched) f += "d";
   if (c.closeAfterReply) f += "c";
   if (c.noEvict) f += "e";
@@ -111,6 +114,8 @@ const CLIENT_HELP = [
   "    Set client meta attr. Options are LIB-NAME and LIB-VER.",
   "SETNAME <name>",
   "    Assign the name <name> to the current connection.",
+  "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+  "    Unblock the specified blocked client.",
   "UNPAUSE",
   "    Stop the current client pause, resuming traffic.",
   "HELP",
@@ -258,6 +263,30 @@ function clientSetInfo(ctx: CommandContext): void {
   ctx.out.ok();
 }
 
+/** CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a blocking pop's wait (1), or 0 when not blocked. */
+function clientUnblock(ctx: CommandContext): void {
+  const { args, out } = ctx;
+  if (args.length > 4) throw subcommandSyntaxError(args);
+  let error = false;
+  if (args.length === 4) {
+    const reason = lower(args[3]!);
+    if (reason === "error") error = true;
+    else if (reason !== "timeout") {
+      throw new ReplyError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    }
+  }
+  const id = parseInt64(args[2]!);
+  if (id === undefined) throw new ReplyError(ERR_NOT_INTEGER);
+  const target = ctx.server.clients.get(Number(id));
+  const registry = registryFor(ctx.server.clients);
+  const done = target !== undefined && registry !== undefined &&
+    registry.unblockClient(
+      target,
+      error ? "UNBLOCKED client unblocked via CLIENT UNBLOCK" : undefined,
+    );
+  out.integer(done ? 1 : 0);
+}
+
 function clientCommand(ctx: CommandContext): void {
   const { args, client, out } = ctx;
   const sub = lower(args[1]!);
@@ -288,6 +317,8 @@ function clientCommand(ctx: CommandContext): void {
     case "unpause":
       ctx.server.operator.pause.unpause();
       return out.ok();
+    case "unblock":
+      return clientUnblock(ctx);
     case "no-evict":
       client.noEvict = onOff(args);
       return out.ok();
@@ -314,6 +345,7 @@ const CLIENT_SUBCOMMANDS: Record<string, number> = {
   kill: -3,
   pause: -3,
   unpause: 2,
+  unblock: -3,
   "no-evict": 3,
   "no-touch": 3,
   help: 2,

@@ -16,6 +16,11 @@ import {
   text,
 } from "../context.ts";
 import { globMatch } from "../glob.ts";
+import {
+  TYPE_ENCODING_PARAMS,
+  type TypeEncodingConfig,
+  type TypeEncodingParam,
+} from "../../types/introspect.ts";
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from "../notifications.ts";
 import {
   CLIENTS_MAX_LIMIT,
@@ -106,6 +111,10 @@ function configParams(ctx: CommandContext): [string, string][] {
     ["slowlog-log-slower-than", String(s.config.slowlogLogSlowerThanUs)],
     ["slowlog-max-len", String(s.config.slowlogMaxLen)],
     ["latency-monitor-threshold", String(s.config.latencyMonitorThresholdMs)],
+    ...Object.entries(TYPE_ENCODING_PARAMS).map(([name, p]): [string, string] => [
+      name,
+      String(s.config.typeEncoding[p.key]),
+    ]),
   ];
 }
 
@@ -156,6 +165,23 @@ function parseOutputLimit(
   return parsed;
 }
 
+/** A `save` value Redis accepts: empty, or pairs of non-negative integers. */
+function validSaveParams(value: string): boolean {
+  const words = value.trim() === "" ? [] : value.trim().split(/\s+/);
+  return words.length % 2 === 0 && words.every((w) => /^\d{1,18}$/.test(w));
+}
+
+/** The value of an encoding threshold, checked against the parameter's range. */
+function encodingValue(name: string, p: TypeEncodingParam, arg: Uint8Array): number {
+  const memory = p.memory ? parseMemory(text(arg)) : undefined;
+  const v = memory !== undefined ? BigInt(memory) : parseInt64(arg);
+  if (v === undefined) throw configSetError(name, "argument couldn't be parsed into an integer");
+  if (v < p.min || v > p.max) {
+    throw configSetError(name, `argument must be between ${p.min} and ${p.max} inclusive`);
+  }
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
 function configSetError(param: string, reason: string): ReplyError {
   return new ReplyError(
     `ERR CONFIG SET failed (possibly related to argument '${param}') - ${reason}`,
@@ -203,8 +229,9 @@ export function configCommand(ctx: CommandContext): void {
       // Redis: an odd number of name/value words is a syntax error, not an arity error.
       if (args.length % 2 !== 0) throw new ReplyError(ERR_SYNTAX);
       const known = new Set(configParams(ctx).map(([n]) => n));
-      const updates: Partial<typeof server.config> = {};
+      const updates: Partial<Omit<typeof server.config, "typeEncoding">> = {};
       let notifyFlags: number | undefined;
+      const encoding: Partial<TypeEncodingConfig> = {};
       const names = new Set<string>();
       for (let i = 2; i < args.length; i += 2) {
         const name = lower(args[i]!);
@@ -238,6 +265,18 @@ export function configCommand(ctx: CommandContext): void {
           notifyFlags = flags;
           continue;
         }
+        if (name === "save") {
+          // Checked as Redis does, then ignored: every write is in the WAL already.
+          if (!validSaveParams(text(args[i + 1]!))) {
+            throw configSetError(name, "Invalid save parameters");
+          }
+          continue;
+        }
+        const encodingParam = TYPE_ENCODING_PARAMS[name];
+        if (encodingParam !== undefined) {
+          encoding[encodingParam.key] = encodingValue(name, encodingParam, args[i + 1]!);
+          continue;
+        }
         const param = INT_PARAMS[name];
         if (param === undefined) throw configSetError(name, "can't set immutable config");
         const v = parseInt64(args[i + 1]!);
@@ -252,9 +291,11 @@ export function configCommand(ctx: CommandContext): void {
       }
       // All checked first: a bad parameter changes nothing, as in Redis.
       Object.assign(server.config, updates);
+      Object.assign(server.config.typeEncoding, encoding);
       if (notifyFlags !== undefined) server.notifier.flags = notifyFlags;
       server.logger("info", "config changed", {
         ...updates,
+        ...encoding,
         ...(notifyFlags === undefined
           ? {}
           : { notify_keyspace_events: formatNotifyFlags(notifyFlags) }),

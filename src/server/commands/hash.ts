@@ -14,11 +14,9 @@ import {
   arityError,
   type CommandContext,
   type CommandSpec,
-  ERR_SYNTAX,
   formatHumanDouble,
   intArg,
   isInt64,
-  lower,
   ONE_KEY,
   parseFloatArg,
   parseInt64,
@@ -30,7 +28,7 @@ import {
   distinctPositions,
   metaForWrite,
   parseScanArgs,
-  randomCountArg,
+  randomCountWithOption,
   randomIndex,
   readMeta,
   scanReply,
@@ -245,10 +243,7 @@ function hrandfield(ctx: CommandContext): void {
     }
     return ctx.out.null();
   }
-  if (args.length > 4) throw new ReplyError(ERR_SYNTAX);
-  const withValues = args.length === 4;
-  if (withValues && lower(args[3]!) !== "withvalues") throw new ReplyError(ERR_SYNTAX);
-  const count = randomCountArg(args[2]!);
+  const { count, withOption: withValues } = randomCountWithOption(args, "withvalues");
   const meta = readMeta(ctx, key, TYPE_HASH);
   if (meta === undefined || count === 0) return ctx.out.array(0);
   const resp3 = ctx.client.protocol === 3;

@@ -433,7 +433,7 @@ function object(ctx: CommandContext): void {
     case "encoding":
       // A module type's value (a time series) is a "raw" object in Redis.
       if (e.kind === KIND_META && isMemberType(e.value)) {
-        return out.bulk(memberEncoding(ctx.server.db, e));
+        return out.bulk(memberEncoding(ctx.server.db, e, ctx.server.config.typeEncoding));
       }
       return out.bulk(e.kind === KIND_META ? "raw" : stringEncoding(e.value));
     case "freq":

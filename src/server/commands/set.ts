@@ -307,8 +307,9 @@ function sintercard(ctx: CommandContext): void {
   let limit = 0;
   for (let i = 2 + n; i < args.length; i++) {
     if (lower(args[i]!) === "limit" && i + 1 < args.length) {
-      const l = intArg(args[++i]!);
-      if (l < 0n) throw new ReplyError("ERR LIMIT can't be negative");
+      // Redis answers a non-integer LIMIT with the same error as a negative one.
+      const l = parseInt64(args[++i]!);
+      if (l === undefined || l < 0n) throw new ReplyError("ERR LIMIT can't be negative");
       limit = l > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(l);
     } else throw new ReplyError(ERR_SYNTAX);
   }

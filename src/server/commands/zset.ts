@@ -28,7 +28,7 @@ import {
   formatG17,
   metaForWrite,
   parseScanArgs,
-  randomCountArg,
+  randomCountWithOption,
   randomIndex,
   readMeta,
   replyScore,
@@ -361,10 +361,7 @@ function zrandmember(ctx: CommandContext): void {
     for (const it of byScore(ctx, meta)) if (i++ === target) return ctx.out.bulk(it.member);
     return ctx.out.null();
   }
-  if (args.length > 4) throw new ReplyError(ERR_SYNTAX);
-  const withScores = args.length === 4;
-  if (withScores && lower(args[3]!) !== "withscores") throw new ReplyError(ERR_SYNTAX);
-  const count = randomCountArg(args[2]!);
+  const { count, withOption: withScores } = randomCountWithOption(args, "withscores");
   const meta = readMeta(ctx, key, TYPE_ZSET);
   if (meta === undefined || count === 0) return ctx.out.array(0);
   const resp3 = ctx.client.protocol === 3;
