@@ -726,8 +726,6 @@ assert(HUB_SESSIONS_MAX <= HUB_SITES_MAX, "every session can be a site");
 export const TYPES_GC_INTERVAL_MS: number = 5_000;
 /** Registry entries (one per key) one sweep round checks: a round stays a few milliseconds. */
 export const TYPES_GC_KEYS_PER_ROUND: number = 2_000;
-/** Members of dead keys one sweep round deletes: one batch, well inside `BATCH_OPS_MAX`. */
-export const TYPES_GC_DELETES_PER_ROUND: number = 5_000;
 /** Members of a hash/set/zset/list `GET /v1/keys/{key}` returns (more: `truncated`). */
 export const HTTP_TYPED_MEMBERS_MAX: number = 10_000;
 /**
@@ -736,7 +734,7 @@ export const HTTP_TYPED_MEMBERS_MAX: number = 10_000;
  */
 export const TYPES_BLOCKED_CLIENTS_MAX: number = 10_000;
 
-assert(TYPES_GC_DELETES_PER_ROUND < BATCH_OPS_MAX, "a sweep round is one batch");
+assert(2 * TYPES_GC_KEYS_PER_ROUND <= BATCH_OPS_MAX, "a sweep round is one batch");
 // ---------------------------------------------------------------- Process memory
 
 /** How often a server checks how much freed memory the C heap holds (§ "Memory"). */

@@ -46,6 +46,8 @@ export const SPACE_ZSET_MEMBER = 0x23;
 export const SPACE_ZSET_SCORE = 0x24;
 /** Lists: version, index (u64 BE) → item. */
 export const SPACE_LIST_ITEM = 0x25;
+/** Member types: version → empty: the version is dead, its members are compaction garbage. */
+export const SPACE_TYPES_DEAD = 0x26;
 
 /** Type bytes (first byte of a `KIND_META` value). On disk: never renumber. */
 export const TYPE_TIMESERIES = 1;

@@ -1,25 +1,45 @@
 /**
  * Garbage of the member types: the members of a version no key holds any more (its key was
- * deleted, overwritten, expired or emptied). DEL only tombstones the metadata record (O(1));
- * this sweep walks the registry (`0xFF 0x20 version → user key`) and deletes, in bounded
- * rounds, the members of every version whose user key no longer holds it, then its registry
- * entry. ARCHITECTURE.md § "Member types" (garbage).
+ * deleted, overwritten, expired, emptied, or a *STORE/COPY crashed before its last batch).
+ * DEL only tombstones the metadata record (O(1)); the members go at compaction, Kvrocks style.
+ * ARCHITECTURE.md § "Member types" (garbage).
  *
- * The seam for the engine's compaction filters: `isDeadVersion` is the one question a filter
- * would ask of a member key; once filters land, a registered filter can drop members of dead
- * versions during compaction and this sweep only has to delete registry entries.
+ * Two parts:
+ * - The sweep walks the registry (`0xFF 0x20 version → user key`) in bounded rounds; for each
+ *   version whose user key no longer holds it, one write replaces the registry entry by a dead
+ *   marker (`0xFF 0x26 version → empty`): O(1) per key whatever its size. It also deletes the
+ *   markers of versions whose members are all gone.
+ * - The compaction filter (`types-members`) drops every member entry whose version has a dead
+ *   marker that is durable (its sequence ≤ the WAL's synced sequence).
+ *
+ * Why the marker and its durability: the filter reads the database, which holds writes not yet
+ * fsynced. Were it to trust a DEL still only in the memtable, a crash could lose the DEL after
+ * the compaction had dropped the members, and the key would come back empty-handed. The marker
+ * is written after the state that killed the version (WAL order), so a durable marker means a
+ * durable death; and a dead version never lives again (versions are never reused), so the
+ * verdict holds for every later compaction too.
  *
  * @module
  */
 
-import type { Database, WriteOp } from "../engine/mod.ts";
-import { SPACE_TYPES_REGISTRY } from "../keyspace/mod.ts";
+import type { CompactionFilter, Database, WriteOp } from "../engine/mod.ts";
+import { CorruptionError } from "../errors.ts";
+import {
+  INTERNAL_KEY_PREFIX,
+  SPACE_HASH_FIELD,
+  SPACE_LIST_ITEM,
+  SPACE_TYPES_DEAD,
+  SPACE_TYPES_REGISTRY,
+} from "../keyspace/mod.ts";
 import { KIND_META } from "../util/entry.ts";
-import { decodeMeta, members, readU64, successor, versionPrefix } from "./layout.ts";
+import { decodeMeta, readU64, successor, versionEnd, versionPrefix } from "./layout.ts";
 import { isMemberType, TYPE_SPACES } from "./keyspace_ops.ts";
-import { TYPES_GC_DELETES_PER_ROUND, TYPES_GC_KEYS_PER_ROUND } from "../limits.ts";
+import { TYPES_GC_KEYS_PER_ROUND } from "../limits.ts";
 
 const ALL_SPACES = [...new Set([...TYPE_SPACES.values()].flat())];
+
+/** Name of the member types' compaction filter (logs, `CompactionFilterError`). */
+export const MEMBER_FILTER_NAME = "types-members";
 
 /** True when `userKey` no longer holds data version `version`. */
 export function isDeadVersion(db: Database, userKey: Uint8Array, version: number): boolean {
@@ -28,79 +48,123 @@ export function isDeadVersion(db: Database, userKey: Uint8Array, version: number
   return decodeMeta(e.value, e.expireAtMs).version !== version;
 }
 
-/** Where a sweep goes on, and what it did. */
-export interface SweepResult {
-  /** Registry key to go on from next round (`undefined`: start over). */
-  cursor: Uint8Array | undefined;
-  /** Versions whose members were all deleted this round. */
-  versionsFreed: number;
-  /** Member entries deleted this round. */
-  membersDeleted: number;
+/** `0xFF 0x26 version`: the dead marker of a version. */
+export function deadMarkerKey(version: number): Uint8Array {
+  return versionPrefix(SPACE_TYPES_DEAD, version);
+}
+
+/** True when `version` has a dead marker that is durable in the WAL. */
+export function isDurablyDead(db: Database, version: number): boolean {
+  const marker = db.getEntry(deadMarkerKey(version));
+  return marker !== undefined && marker.seq <= db.durableSeq;
 }
 
 /**
- * One bounded round: checks up to `TYPES_GC_KEYS_PER_ROUND` registry entries from `cursor`
- * and deletes up to `TYPES_GC_DELETES_PER_ROUND` members of dead versions (a big key is freed
- * over several rounds). Writes go straight to the engine (they replicate as any write).
+ * The compaction filter that drops members of dead versions (register it with
+ * `db.registerCompactionFilter`). It reads the database, against the general rule for filters:
+ * a durable dead marker is a verdict that never changes (see the module comment), so the result
+ * does not depend on when the compaction runs, only on how much garbage it may free. A member key
+ * too short to hold a version throws (the compaction fails, its tables stay).
+ */
+export function memberCompactionFilter(db: Database): CompactionFilter {
+  // Members of one version are adjacent in a compaction's key order: one lookup per version.
+  // A "dead" verdict is final; a "live" one is reused only within the same compaction (nowMs).
+  let lastVersion = -1;
+  let lastDead = false;
+  let lastNowMs = -1;
+  return {
+    name: MEMBER_FILTER_NAME,
+    prefix: new Uint8Array([INTERNAL_KEY_PREFIX]),
+    filter(entry, context) {
+      const key = entry.key;
+      const space = key[1]!;
+      if (key.length < 2 || space < SPACE_HASH_FIELD || space > SPACE_LIST_ITEM) return "keep";
+      if (key.length < 10) {
+        throw new CorruptionError(`Member key of ${key.length} bytes is shorter than its version`);
+      }
+      const version = readU64(key, 2);
+      if (version !== lastVersion || (!lastDead && context.nowMs !== lastNowMs)) {
+        lastVersion = version;
+        lastDead = isDurablyDead(db, version);
+        lastNowMs = context.nowMs;
+      }
+      return lastDead ? "drop" : "keep";
+    },
+  };
+}
+
+/** True when no member of `version` is left in any space. */
+function membersGone(db: Database, version: number): boolean {
+  for (const space of ALL_SPACES) {
+    const range = { start: versionPrefix(space, version), end: versionEnd(space, version) };
+    if (db.readRange(range, { limit: 1 }).length > 0) return false;
+  }
+  return true;
+}
+
+/** Where a sweep goes on, and what it did. */
+export interface SweepResult {
+  /** Registry or marker key to go on from next round (`undefined`: the pass is over). */
+  cursor: Uint8Array | undefined;
+  /** Versions found dead and marked this round. */
+  versionsMarked: number;
+  /** Markers deleted this round (their members were all compacted away). */
+  markersDeleted: number;
+}
+
+/**
+ * One bounded round: checks up to `TYPES_GC_KEYS_PER_ROUND` entries from `cursor`, first of the
+ * registry (`0xFF 0x20 …`), then, in later rounds, of the markers (`0xFF 0x26 …`); marks dead
+ * versions and deletes spent markers in one batch, and syncs the WAL when it marked any (so the
+ * filter may act on them even with `--sync none`). Writes replicate as any write.
  */
 export async function sweepOnce(
   db: Database,
   cursor: Uint8Array | undefined,
 ): Promise<SweepResult> {
   const start = cursor ?? versionPrefix(SPACE_TYPES_REGISTRY, 0);
-  const end = new Uint8Array([0xff, SPACE_TYPES_REGISTRY + 1]);
+  const markers = start[1] === SPACE_TYPES_DEAD;
+  const space = markers ? SPACE_TYPES_DEAD : SPACE_TYPES_REGISTRY;
+  const end = new Uint8Array([INTERNAL_KEY_PREFIX, space + 1]);
   const rows = db.readRange({ start, end }, { limit: TYPES_GC_KEYS_PER_ROUND });
-  let budget = TYPES_GC_DELETES_PER_ROUND;
-  let versionsFreed = 0;
-  let membersDeleted = 0;
-  let next: Uint8Array | undefined;
-  for (const [regKey, userKey] of rows) {
-    const version = readU64(regKey, 2);
-    if (!isDeadVersion(db, userKey, version)) {
-      next = successor(regKey);
-      continue;
+  const ops: WriteOp[] = [];
+  let versionsMarked = 0;
+  let markersDeleted = 0;
+  for (const [key, value] of rows) {
+    if (key.length !== 10) continue;
+    const version = readU64(key, 2);
+    if (!markers) {
+      if (!isDeadVersion(db, value, version)) continue;
+      ops.push({ type: "delete", key }, { type: "put", key: deadMarkerKey(version), value: EMPTY });
+      versionsMarked++;
+    } else if (membersGone(db, version)) {
+      ops.push({ type: "delete", key });
+      markersDeleted++;
     }
-    const ops: WriteOp[] = [];
-    let complete = true;
-    for (const space of ALL_SPACES) {
-      for (const [k] of members(db, space, version)) {
-        if (ops.length >= budget) {
-          complete = false;
-          break;
-        }
-        ops.push({ type: "delete", key: k });
-      }
-      if (!complete) break;
-    }
-    membersDeleted += ops.length;
-    budget -= ops.length;
-    if (complete) {
-      ops.push({ type: "delete", key: regKey });
-      versionsFreed++;
-      next = successor(regKey);
-    }
-    // Nothing is awaited between the check and the write: the verdict still holds.
-    const written = ops.length > 0 ? db.write(ops) : undefined;
-    if (!complete || budget <= 0) {
-      await written;
-      return { cursor: complete ? next : regKey, versionsFreed, membersDeleted };
-    }
-    if (written !== undefined) await written;
   }
-  return {
-    cursor: rows.length < TYPES_GC_KEYS_PER_ROUND ? undefined : next,
-    versionsFreed,
-    membersDeleted,
-  };
+  // Nothing is awaited between the checks and the write: the verdicts still hold.
+  if (ops.length > 0) await db.write(ops);
+  if (versionsMarked > 0) await db.sync();
+  const last = rows[rows.length - 1];
+  let next: Uint8Array | undefined;
+  if (rows.length === TYPES_GC_KEYS_PER_ROUND && last !== undefined) next = successor(last[0]);
+  else if (!markers) next = versionPrefix(SPACE_TYPES_DEAD, 0);
+  return { cursor: next, versionsMarked, markersDeleted };
 }
 
-/** Runs `sweepOnce` every `intervalMs` on a writable database. */
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Runs `sweepOnce` every `intervalMs` on a writable database, and registers the members'
+ * compaction filter (on replicas too: the markers arrive with the leader's writes).
+ */
 export class TypeGarbageCollector {
   readonly #db: Database;
   #cursor: Uint8Array | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> | undefined;
   #onError: (err: unknown) => void;
+  #unregister: (() => void) | undefined;
 
   /** A collector over `db`; `onError` logs a failed round (the next one retries). */
   constructor(db: Database, onError: (err: unknown) => void) {
@@ -108,8 +172,9 @@ export class TypeGarbageCollector {
     this.#onError = onError;
   }
 
-  /** Starts the timer (0 = never: tests call `sweep`). */
+  /** Registers the compaction filter and starts the timer (0 = never: tests call `sweep`). */
   start(intervalMs: number): void {
+    this.#unregister ??= this.#db.registerCompactionFilter(memberCompactionFilter(this.#db));
     if (intervalMs <= 0) return;
     this.#timer = setInterval(() => void this.sweep(), intervalMs);
     Deno.unrefTimer(this.#timer);
@@ -131,7 +196,7 @@ export class TypeGarbageCollector {
     return this.#running;
   }
 
-  /** Sweeps until one whole pass found nothing to free (tests, FLUSHDB). */
+  /** Sweeps one whole pass over the registry and the markers (tests, tools). */
   async sweepAll(): Promise<void> {
     let cursor: Uint8Array | undefined;
     do {
@@ -140,9 +205,11 @@ export class TypeGarbageCollector {
     } while (cursor !== undefined);
   }
 
-  /** Stops the timer and waits for a round in progress. */
+  /** Stops the timer, waits for a round in progress and removes the filter. */
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     await this.#running;
+    this.#unregister?.();
+    this.#unregister = undefined;
   }
 }
