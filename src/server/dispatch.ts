@@ -125,9 +125,15 @@ export class Context implements CommandContext {
     if (ops.length <= BATCH_OPS_MAX) promise = db.write(ops);
     else {
       // Chunks are applied in the same synchronous run, so other clients see all or nothing.
+      // Writers put the record that makes the result visible last (a member type's metadata,
+      // after its members under a new version): a crash keeps a prefix that changes nothing
+      // visible, and a chunk the engine refuses (nothing applied, `lastSeq` unchanged) stops
+      // the later ones, so the visible record never lands without what comes before it.
       const parts: Promise<void>[] = [];
       for (let i = 0; i < ops.length; i += BATCH_OPS_MAX) {
+        const before = db.lastSeq;
         parts.push(db.write(ops.slice(i, i + BATCH_OPS_MAX)));
+        if (db.lastSeq === before) break;
       }
       promise = Promise.all(parts).then(() => {});
     }
