@@ -97,3 +97,89 @@ Deno.test("OBJECT ENCODING answers as redis-server 7.0 with its default threshol
     );
   });
 });
+
+Deno.test("reads of missing keys publish keymiss events as redis-server 7.0", async () => {
+  await withPair(async (pair) => {
+    await compare(
+      pair,
+      "keymiss",
+      `
+      A: config set notify-keyspace-events KEm
+      B: psubscribe __key*__:*
+      A: hget h f
+      A: hmget h f g
+      A: hlen h
+      A: hexists h f
+      A: hstrlen h f
+      A: hkeys h
+      A: hvals h
+      A: hgetall h
+      A: hscan h 0
+      A: hrandfield h
+      A: hrandfield h 2
+      A: hset h f v
+      A: hget h nofield
+      A: hdel nokey f
+      A: hincrby hi f 1
+      A: llen l
+      A: lindex l 0
+      A: lrange l 0 -1
+      A: lpos l x
+      A: lpop l
+      A: rpop l 2
+      A: lmpop 2 l l2 left
+      A: lrem l 0 x
+      A: ltrim l 0 1
+      A: linsert l before a b
+      A: lpushx l a
+      A: lmove l l2 left left
+      A: scard s
+      A: sismember s m
+      A: smismember s m n
+      A: smembers s
+      A: srandmember s
+      A: srandmember s 3
+      A: sscan s 0
+      A: sinter s s2
+      A: sunion s s2
+      A: sdiff s s2
+      A: sintercard 2 s s2
+      A: sinterstore d s s2
+      A: sunionstore d s s2
+      A: sdiffstore d s s2
+      A: set str v
+      A: sinter s str s2
+      A: spop s
+      A: srem s m
+      A: smove s s2 m
+      A: zcard z
+      A: zscore z m
+      A: zmscore z m n
+      A: zrank z m
+      A: zrevrank z m
+      A: zcount z 0 1
+      A: zlexcount z - +
+      A: zrange z 0 -1
+      A: zrange z 0 1 byscore
+      A: zrangebyscore z 0 1
+      A: zrevrangebylex z + -
+      A: zrangestore zd z 0 -1
+      A: zrandmember z
+      A: zrandmember z 2
+      A: zscan z 0
+      A: zunion 2 z z2
+      A: zinter 2 z z2
+      A: zdiff 2 z z2
+      A: zintercard 2 z z2
+      A: zunionstore zd 2 z z2
+      A: zinter 3 z str z2
+      A: zpopmin z
+      A: zrem z m
+      A: zremrangebyrank z 0 1
+      A: zincrby z2 1 m
+      A: get nostr
+      A: exists nostr
+    `,
+    );
+  });
+});

@@ -18,7 +18,7 @@ import {
   type TypeMeta,
 } from "../../types/layout.ts";
 import { globMatch } from "../glob.ts";
-import { NOTIFY, notify } from "../notifications.ts";
+import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
 import { SCAN_COUNT_MAX } from "../../limits.ts";
 import { type CommandContext, ERR_SYNTAX, intArg, lower, ReplyError } from "../context.ts";
 
@@ -27,6 +27,20 @@ export function readMeta(ctx: CommandContext, key: Uint8Array, type: number): Ty
   const found = lookup(ctx.server.db, key, type);
   if (found.kind === "wrongtype") throw new ReplyError(ERR_WRONGTYPE);
   return found.kind === "found" ? found.meta : undefined;
+}
+
+/**
+ * `readMeta` for a command that reads `key` (Redis's `lookupKeyRead`): a missing key publishes
+ * a `keymiss` event (`notify-keyspace-events m`), as Redis 7.0 does; a wrong type throws first.
+ */
+export function readMetaToRead(
+  ctx: CommandContext,
+  key: Uint8Array,
+  type: number,
+): TypeMeta | undefined {
+  const meta = readMeta(ctx, key, type);
+  if (meta === undefined) notifyMiss(ctx, key);
+  return meta;
 }
 
 /** The database's one version allocator. */

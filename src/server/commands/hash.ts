@@ -31,6 +31,7 @@ import {
   randomCountWithOption,
   randomIndex,
   readMeta,
+  readMetaToRead,
   scanReply,
   typeEvent,
 } from "./_types.ts";
@@ -104,14 +105,14 @@ function hsetnx(ctx: CommandContext): void {
 }
 
 function hget(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_HASH);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_HASH);
   const v = meta === undefined ? undefined : getField(ctx, meta, ctx.args[2]!);
   if (v === undefined) ctx.out.null();
   else ctx.out.bulk(v);
 }
 
 function hmget(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_HASH);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_HASH);
   ctx.out.array(ctx.args.length - 2);
   for (let i = 2; i < ctx.args.length; i++) {
     const v = meta === undefined ? undefined : getField(ctx, meta, ctx.args[i]!);
@@ -149,16 +150,16 @@ function hdel(ctx: CommandContext): void {
 }
 
 function hlen(ctx: CommandContext): void {
-  ctx.out.integer(readMeta(ctx, ctx.args[1]!, TYPE_HASH)?.size ?? 0);
+  ctx.out.integer(readMetaToRead(ctx, ctx.args[1]!, TYPE_HASH)?.size ?? 0);
 }
 
 function hexists(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_HASH);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_HASH);
   ctx.out.integer(meta !== undefined && getField(ctx, meta, ctx.args[2]!) !== undefined ? 1 : 0);
 }
 
 function hstrlen(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_HASH);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_HASH);
   ctx.out.integer(meta === undefined ? 0 : getField(ctx, meta, ctx.args[2]!)?.length ?? 0);
 }
 
@@ -214,7 +215,7 @@ function hincrbyfloat(ctx: CommandContext): void {
 }
 
 function hkeysVals(ctx: CommandContext, which: "keys" | "vals" | "all"): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_HASH);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_HASH);
   if (meta === undefined) return which === "all" ? ctx.out.map(0) : ctx.out.array(0);
   if (which === "all") ctx.out.map(meta.size);
   else ctx.out.array(meta.size);
@@ -226,7 +227,7 @@ function hkeysVals(ctx: CommandContext, which: "keys" | "vals" | "all"): void {
 
 function hscan(ctx: CommandContext): void {
   const scan = parseScanArgs(ctx, 2);
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_HASH);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_HASH);
   scanReply(ctx, SPACE_HASH_FIELD, meta, scan, (f, v, found) => found.push(f, v));
 }
 
@@ -234,7 +235,7 @@ function hrandfield(ctx: CommandContext): void {
   const { args } = ctx;
   const key = args[1]!;
   if (args.length === 2) {
-    const meta = readMeta(ctx, key, TYPE_HASH);
+    const meta = readMetaToRead(ctx, key, TYPE_HASH);
     if (meta === undefined) return ctx.out.null();
     const target = randomIndex(meta.size);
     let i = 0;
@@ -244,7 +245,7 @@ function hrandfield(ctx: CommandContext): void {
     return ctx.out.null();
   }
   const { count, withOption: withValues } = randomCountWithOption(args, "withvalues");
-  const meta = readMeta(ctx, key, TYPE_HASH);
+  const meta = readMetaToRead(ctx, key, TYPE_HASH);
   if (meta === undefined || count === 0) return ctx.out.array(0);
   const resp3 = ctx.client.protocol === 3;
   const emit = (f: Uint8Array, v: Uint8Array) => {

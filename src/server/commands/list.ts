@@ -23,7 +23,7 @@ import {
   ReplyError,
   specBuilder,
 } from "../context.ts";
-import { metaForWrite, readMeta, typeEvent } from "./_types.ts";
+import { metaForWrite, readMeta, readMetaToRead, typeEvent } from "./_types.ts";
 import { keyId } from "../txn_overlay.ts";
 import { signalReady } from "./blocking_registry.ts";
 
@@ -141,7 +141,7 @@ function pop(ctx: CommandContext, left: boolean): void {
 }
 
 function llen(ctx: CommandContext): void {
-  ctx.out.integer(readMeta(ctx, ctx.args[1]!, TYPE_LIST)?.size ?? 0);
+  ctx.out.integer(readMetaToRead(ctx, ctx.args[1]!, TYPE_LIST)?.size ?? 0);
 }
 
 /** Redis's index normalisation: a negative index counts from the end. */
@@ -152,7 +152,7 @@ function position(index: bigint, size: number): bigint {
 function lrange(ctx: CommandContext): void {
   const startArg = intArg(ctx.args[2]!);
   const stopArg = intArg(ctx.args[3]!);
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_LIST);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_LIST);
   if (meta === undefined) return ctx.out.array(0);
   let start = position(startArg, meta.size);
   let stop = position(stopArg, meta.size);
@@ -165,7 +165,7 @@ function lrange(ctx: CommandContext): void {
 }
 
 function lindex(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_LIST);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_LIST);
   const index = intArg(ctx.args[2]!);
   if (meta === undefined) return ctx.out.null();
   const p = position(index, meta.size);
@@ -338,7 +338,7 @@ function lpos(ctx: CommandContext): void {
       maxlen = Number(v);
     } else throw new ReplyError(ERR_SYNTAX);
   }
-  const meta = readMeta(ctx, args[1]!, TYPE_LIST);
+  const meta = readMetaToRead(ctx, args[1]!, TYPE_LIST);
   if (meta === undefined) return count === -1 ? ctx.out.null() : ctx.out.array(0);
   const values = itemRange(ctx, meta, 0, meta.size - 1);
   const found: number[] = [];

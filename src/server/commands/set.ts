@@ -35,6 +35,7 @@ import {
   randomCountArg,
   randomIndex,
   readMeta,
+  readMetaToRead,
   scanReply,
   typeEvent,
   versions,
@@ -112,16 +113,16 @@ function srem(ctx: CommandContext): void {
 }
 
 function scard(ctx: CommandContext): void {
-  ctx.out.integer(readMeta(ctx, ctx.args[1]!, TYPE_SET)?.size ?? 0);
+  ctx.out.integer(readMetaToRead(ctx, ctx.args[1]!, TYPE_SET)?.size ?? 0);
 }
 
 function sismember(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_SET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_SET);
   ctx.out.integer(meta !== undefined && has(ctx, meta, ctx.args[2]!) ? 1 : 0);
 }
 
 function smismember(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_SET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_SET);
   ctx.out.array(ctx.args.length - 2);
   for (let i = 2; i < ctx.args.length; i++) {
     ctx.out.integer(meta !== undefined && has(ctx, meta, ctx.args[i]!) ? 1 : 0);
@@ -129,7 +130,7 @@ function smismember(ctx: CommandContext): void {
 }
 
 function smembers(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_SET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_SET);
   if (meta === undefined) return ctx.out.set(0);
   ctx.out.set(meta.size);
   for (const m of all(ctx, meta)) ctx.out.bulk(m);
@@ -185,12 +186,12 @@ function srandmember(ctx: CommandContext): void {
   const key = args[1]!;
   if (args.length > 3) throw new ReplyError(ERR_SYNTAX);
   if (args.length === 2) {
-    const meta = readMeta(ctx, key, TYPE_SET);
+    const meta = readMetaToRead(ctx, key, TYPE_SET);
     if (meta === undefined) return ctx.out.null();
     return ctx.out.bulk(pick(ctx, meta, 1)[0]!);
   }
   const count = randomCountArg(args[2]!);
-  const meta = readMeta(ctx, key, TYPE_SET);
+  const meta = readMetaToRead(ctx, key, TYPE_SET);
   if (meta === undefined || count === 0) return ctx.out.array(0);
   if (count < 0) {
     const everything = [...all(ctx, meta)];
@@ -235,7 +236,7 @@ type SetOp = "inter" | "union" | "diff";
 
 /** The result of an operation over the sets at `keys` (missing = empty), in byte order. */
 function compute(ctx: CommandContext, op: SetOp, keys: Uint8Array[], limit = 0): Uint8Array[] {
-  const metas = keys.map((k) => readMeta(ctx, k, TYPE_SET));
+  const metas = keys.map((k) => readMetaToRead(ctx, k, TYPE_SET));
   if (op === "inter") {
     if (metas.some((m) => m === undefined)) return [];
     const sorted = (metas as TypeMeta[]).slice().sort((a, b) => a.size - b.size);
@@ -318,7 +319,7 @@ function sintercard(ctx: CommandContext): void {
 
 function sscan(ctx: CommandContext): void {
   const scan = parseScanArgs(ctx, 2);
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_SET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_SET);
   scanReply(ctx, SPACE_SET_MEMBER, meta, scan, (m, _v, found) => found.push(m));
 }
 

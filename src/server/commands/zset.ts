@@ -31,6 +31,7 @@ import {
   randomCountWithOption,
   randomIndex,
   readMeta,
+  readMetaToRead,
   replyScore,
   SCAN_WHOLE_KEY_MAX,
   typeEvent,
@@ -191,18 +192,18 @@ function zrem(ctx: CommandContext): void {
 }
 
 function zcard(ctx: CommandContext): void {
-  ctx.out.integer(readMeta(ctx, ctx.args[1]!, TYPE_ZSET)?.size ?? 0);
+  ctx.out.integer(readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET)?.size ?? 0);
 }
 
 function zscore(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET);
   const s = meta === undefined ? undefined : scoreOf(ctx, meta, ctx.args[2]!);
   if (s === undefined) ctx.out.null();
   else replyScore(ctx, s);
 }
 
 function zmscore(ctx: CommandContext): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET);
   ctx.out.array(ctx.args.length - 2);
   for (let i = 2; i < ctx.args.length; i++) {
     const s = meta === undefined ? undefined : scoreOf(ctx, meta, ctx.args[i]!);
@@ -226,7 +227,7 @@ export function rankOf(
 }
 
 function zrank(ctx: CommandContext, reverse: boolean): void {
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET);
   const rank = meta === undefined ? undefined : rankOf(ctx, meta, ctx.args[2]!);
   if (rank === undefined) ctx.out.null();
   else ctx.out.integer(reverse ? meta!.size - 1 - rank : rank);
@@ -235,7 +236,7 @@ function zrank(ctx: CommandContext, reverse: boolean): void {
 function zcount(ctx: CommandContext): void {
   const min = parseScoreBound(ctx.args[2]!);
   const max = parseScoreBound(ctx.args[3]!);
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET);
   const range = meta === undefined ? undefined : scoreRange(meta, min, max);
   let n = 0;
   if (range !== undefined) {
@@ -249,7 +250,7 @@ function zcount(ctx: CommandContext): void {
 function zlexcount(ctx: CommandContext): void {
   const min = parseLexBound(ctx.args[2]!);
   const max = parseLexBound(ctx.args[3]!);
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET);
   let n = 0;
   if (meta !== undefined) {
     for (const it of byScore(ctx, meta)) {
@@ -354,7 +355,7 @@ function zrandmember(ctx: CommandContext): void {
   const { args } = ctx;
   const key = args[1]!;
   if (args.length === 2) {
-    const meta = readMeta(ctx, key, TYPE_ZSET);
+    const meta = readMetaToRead(ctx, key, TYPE_ZSET);
     if (meta === undefined) return ctx.out.null();
     const target = randomIndex(meta.size);
     let i = 0;
@@ -362,7 +363,7 @@ function zrandmember(ctx: CommandContext): void {
     return ctx.out.null();
   }
   const { count, withOption: withScores } = randomCountWithOption(args, "withscores");
-  const meta = readMeta(ctx, key, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, key, TYPE_ZSET);
   if (meta === undefined || count === 0) return ctx.out.array(0);
   const resp3 = ctx.client.protocol === 3;
   const width = withScores && !resp3 ? 2 : 1;
@@ -399,7 +400,7 @@ const encoder = new TextEncoder();
 
 function zscan(ctx: CommandContext): void {
   const scan = parseScanArgs(ctx, 2);
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET);
   const found: Uint8Array[] = [];
   let next = "0";
   if (meta !== undefined && meta.size <= SCAN_WHOLE_KEY_MAX) {

@@ -24,6 +24,7 @@ import {
   specBuilder,
 } from "../context.ts";
 import { keyId } from "../txn_overlay.ts";
+import { notifyMiss } from "../notifications.ts";
 import { byScore, replyScored, type Scored, scoreOf } from "./_zset.ts";
 import { storeScored } from "./zset_range.ts";
 
@@ -34,9 +35,13 @@ interface Source {
   weight: number;
 }
 
+/** A source key's metadata (a missing key is a `keymiss` event, as Redis's lookupKeyRead). */
 function sourceMeta(ctx: CommandContext, key: Uint8Array): TypeMeta | undefined {
   const e = ctx.server.db.getEntry(key);
-  if (e === undefined) return undefined;
+  if (e === undefined) {
+    notifyMiss(ctx, key);
+    return undefined;
+  }
   if (e.kind !== KIND_META || (e.value[0] !== TYPE_ZSET && e.value[0] !== TYPE_SET)) {
     throw new ReplyError(ERR_WRONGTYPE);
   }

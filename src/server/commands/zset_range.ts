@@ -20,7 +20,7 @@ import {
   ReplyError,
   specBuilder,
 } from "../context.ts";
-import { readMeta, typeEvent, versions } from "./_types.ts";
+import { readMeta, readMetaToRead, typeEvent, versions } from "./_types.ts";
 import { signalReady } from "./blocking_registry.ts";
 import {
   byScore,
@@ -191,7 +191,7 @@ function zrangeGeneric(
   fixedReverse: boolean | undefined,
 ): void {
   const req = parseRange(ctx, 1, false, fixedType, fixedReverse);
-  const meta = readMeta(ctx, ctx.args[1]!, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET);
   if (meta === undefined) return ctx.out.array(0);
   replyScored(ctx, selectRange(ctx, meta, req), req.withScores);
 }
@@ -225,7 +225,7 @@ export function storeScored(
 
 function zrangestore(ctx: CommandContext): void {
   const req = parseRange(ctx, 2, true, undefined, undefined);
-  const meta = readMeta(ctx, ctx.args[2]!, TYPE_ZSET);
+  const meta = readMetaToRead(ctx, ctx.args[2]!, TYPE_ZSET);
   const items = meta === undefined ? [] : selectRange(ctx, meta, req);
   ctx.out.integer(storeScored(
     ctx,
