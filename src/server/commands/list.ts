@@ -99,7 +99,11 @@ export function popValues(
   events = true,
 ): Uint8Array[] {
   const n = Math.min(count, meta.size);
-  const values = left
+  // One item (LPOP, RPOP, BLPOP, LMOVE): a point read, cheaper than opening a range.
+  const one = n === 1 ? item(ctx, meta, left ? 0 : meta.size - 1) : undefined;
+  const values = one !== undefined
+    ? [one]
+    : left
     ? itemRange(ctx, meta, 0, n - 1)
     : itemRange(ctx, meta, meta.size - n, meta.size - 1).reverse();
   const ops: WriteOp[] = [];
