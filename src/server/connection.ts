@@ -251,6 +251,7 @@ export class Connection {
         for (const chunk of client.pushQueue.take()) out.raw(chunk);
       }
       const wasAuthenticated = client.authenticated;
+      const replyStart = out.length;
       const running = host.dispatcher.execute(ctx, args);
       if (running !== undefined) {
         const name = client.lastCommand;
@@ -268,6 +269,9 @@ export class Connection {
           }
         }
       }
+      if (client.replyOff || client.replySkip) silenceReply(client, out, replyStart);
+      client.replySkip = client.replySkipNext;
+      client.replySkipNext = false;
       if (client.authenticated !== wasAuthenticated) {
         parser.restricted = !client.authenticated;
         if (client.authenticated) host.onAuthenticated(client);
@@ -471,4 +475,20 @@ function spliceFailures(
   }
   parts.push(bytes.subarray(at));
   return concatChunks(parts);
+}
+
+/** Commands whose replies are pub/sub confirmations: sent even under CLIENT REPLY OFF/SKIP. */
+const PUBSUB_REPLY_COMMANDS: ReadonlySet<string> = new Set([
+  "subscribe",
+  "unsubscribe",
+  "psubscribe",
+  "punsubscribe",
+  "ssubscribe",
+  "sunsubscribe",
+]);
+
+/** CLIENT REPLY OFF/SKIP: drops what the command just wrote, as Redis does (not pub/sub). */
+function silenceReply(client: Client, out: RespWriter, replyStart: number): void {
+  if (PUBSUB_REPLY_COMMANDS.has(client.lastCommand)) return;
+  if (out.length > replyStart) out.truncate(replyStart);
 }

@@ -125,6 +125,12 @@ export class Client {
   noEvict = false;
   /** CLIENT NO-TOUCH on (a flag only: no access times are kept). */
   noTouch = false;
+  /** CLIENT REPLY OFF: replies are dropped (pub/sub confirmations and messages still go). */
+  replyOff = false;
+  /** CLIENT REPLY SKIP: the next command's reply is dropped (`replySkip` while it runs). */
+  replySkipNext = false;
+  /** The running command's reply is dropped (the command after CLIENT REPLY SKIP). */
+  replySkip = false;
   /** Closes the socket (timeouts, limits, server shutdown); `reason` is logged. */
   readonly kill: (reason?: string) => void;
 

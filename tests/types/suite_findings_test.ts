@@ -201,3 +201,69 @@ Deno.test("CLIENT UNBLOCK ends a wait with the timeout reply or the UNBLOCKED er
     await t.close();
   }
 });
+
+/** The bytes `port` answers to `steps` (sent one at a time; a final PING marks the end). */
+async function transcript(port: number, steps: string[][]): Promise<string> {
+  const a = await RawClient.connect(port);
+  const b = await RawClient.connect(port);
+  try {
+    let out = "";
+    for (const step of steps) {
+      const [who, ...args] = step;
+      if (who === "WAIT") {
+        // Until A's (P)SUBSCRIBE ran: `PUBSUB <args…>` answers `:1` (B never subscribes).
+        const deadline = Date.now() + 20_000;
+        while (true) {
+          await b.send(command("PUBSUB", ...args));
+          if ((await b.readUntil((s) => s.endsWith("\r\n"))).endsWith(":1\r\n")) break;
+          if (Date.now() > deadline) throw new Error(`A never subscribed: ${args.join(" ")}`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      } else if (who === "B") {
+        await b.send(command(...args));
+        // B's reply (it is never silenced) keeps the order of what A sees deterministic.
+        await b.readUntil((s) => s.endsWith("\r\n"));
+      } else await a.send(command(...args));
+    }
+    await a.send(command("CLIENT", "REPLY", "ON"));
+    await a.send(command("PING", "end"));
+    out += await a.readUntil((s) => s.endsWith("$3\r\nend\r\n"));
+    return out;
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
+Deno.test("CLIENT REPLY OFF|SKIP|ON drops replies as redis-server 7.0 does", async () => {
+  await withPair(async (pair) => {
+    const steps = [
+      ["A", "CLIENT", "REPLY", "OFF"],
+      ["A", "SET", "k", "1"],
+      ["A", "GET", "k"],
+      ["A", "HSET", "h", "f", "v"],
+      ["A", "NOSUCHCOMMAND"],
+      ["A", "CLIENT", "REPLY", "SKIP"],
+      ["A", "CLIENT", "REPLY", "ON"],
+      ["A", "GET", "k"],
+      ["A", "CLIENT", "REPLY", "SKIP"],
+      ["A", "GET", "k"],
+      ["A", "HGET", "h", "f"],
+      ["A", "CLIENT", "REPLY", "MAYBE"],
+      ["A", "CLIENT", "REPLY", "SKIP"],
+      ["A", "SUBSCRIBE", "ch"],
+      ["WAIT", "NUMSUB", "ch"],
+      ["B", "PUBLISH", "ch", "hello"],
+      ["A", "CLIENT", "REPLY", "OFF"],
+      ["A", "PSUBSCRIBE", "c*"],
+      ["WAIT", "NUMPAT"],
+      ["B", "PUBLISH", "ch", "again"],
+      ["A", "PING"],
+      ["A", "UNSUBSCRIBE"],
+      ["A", "PUNSUBSCRIBE"],
+    ];
+    const theirs = await transcript(pair.redis.port, steps);
+    const ours = await transcript(pair.ours.port, steps);
+    assertEquals(ours, theirs);
+  });
+});

@@ -1,6 +1,7 @@
 /**
- * CLIENT (ID GETNAME SETNAME SETINFO INFO LIST KILL PAUSE UNPAUSE UNBLOCK NO-EVICT NO-TOUCH HELP), RESET
- * and MONITOR, with Redis 7 replies and error strings. ARCHITECTURE.md § "Operator commands".
+ * CLIENT (ID GETNAME SETNAME SETINFO INFO LIST KILL PAUSE UNPAUSE UNBLOCK REPLY NO-EVICT NO-TOUCH
+ * HELP), RESET and MONITOR, with Redis 7 replies and error strings. ARCHITECTURE.md
+ * § "Operator commands".
  *
  * @module
  */
@@ -110,6 +111,8 @@ const CLIENT_HELP = [
   "    Commands of this connection do not change keys' access times (none are kept here).",
   "PAUSE <timeout> [WRITE|ALL]",
   "    Hold the commands of all clients (ALL) or only writes (WRITE) for <timeout> ms.",
+  "REPLY (ON|OFF|SKIP)",
+  "    Control the replies sent to the current connection.",
   "SETINFO <option> <value>",
   "    Set client meta attr. Options are LIB-NAME and LIB-VER.",
   "SETNAME <name>",
@@ -287,6 +290,31 @@ function clientUnblock(ctx: CommandContext): void {
   out.integer(done ? 1 : 0);
 }
 
+/**
+ * CLIENT REPLY ON|OFF|SKIP: OFF drops every later reply, SKIP the next command's; only ON
+ * answers (+OK). The connection drops the replies (`connection.ts`); pub/sub confirmations and
+ * messages still go, as in Redis.
+ */
+function clientReply(ctx: CommandContext): void {
+  const { client } = ctx;
+  const mode = lower(ctx.args[2]!);
+  if (mode === "on") {
+    client.replyOff = false;
+    client.replySkipNext = false;
+    client.replySkip = false;
+    return ctx.out.ok();
+  }
+  if (mode === "off") {
+    client.replyOff = true;
+    return;
+  }
+  if (mode === "skip") {
+    if (!client.replyOff) client.replySkipNext = true;
+    return;
+  }
+  throw new ReplyError(ERR_SYNTAX);
+}
+
 function clientCommand(ctx: CommandContext): void {
   const { args, client, out } = ctx;
   const sub = lower(args[1]!);
@@ -319,6 +347,8 @@ function clientCommand(ctx: CommandContext): void {
       return out.ok();
     case "unblock":
       return clientUnblock(ctx);
+    case "reply":
+      return clientReply(ctx);
     case "no-evict":
       client.noEvict = onOff(args);
       return out.ok();
@@ -346,6 +376,7 @@ const CLIENT_SUBCOMMANDS: Record<string, number> = {
   pause: -3,
   unpause: 2,
   unblock: -3,
+  reply: 3,
   "no-evict": 3,
   "no-touch": 3,
   help: 2,
@@ -360,6 +391,8 @@ function reset(ctx: CommandContext): void {
   client.name = "";
   client.noEvict = false;
   client.noTouch = false;
+  client.replyOff = false;
+  client.replySkipNext = false;
   client.out.protocol = 2;
   ctx.out.simple("RESET");
 }
