@@ -77,8 +77,9 @@ export function memberCompactionFilter(db: Database): CompactionFilter {
     prefix: new Uint8Array([INTERNAL_KEY_PREFIX]),
     filter(entry, context) {
       const key = entry.key;
+      if (key.length < 2) return "keep";
       const space = key[1]!;
-      if (key.length < 2 || space < SPACE_HASH_FIELD || space > SPACE_LIST_ITEM) return "keep";
+      if (space < SPACE_HASH_FIELD || space > SPACE_LIST_ITEM) return "keep";
       if (key.length < 10) {
         throw new CorruptionError(`Member key of ${key.length} bytes is shorter than its version`);
       }
