@@ -28,7 +28,7 @@ import {
   decodeMetaHeader,
   encodeMetaHeader,
   INTERNAL_KEY_PREFIX,
-  SPACE_LIST_ITEM,
+  SPACE_TYPES_DEAD,
   SPACE_TYPES_REGISTRY,
   TYPE_HASH,
   TYPE_LIST,
@@ -37,6 +37,7 @@ import {
   type VersionAllocator,
 } from "../keyspace/mod.ts";
 import { SITE_MEMBER_VERSIONS_SPACE } from "../limits.ts";
+import { deadMarkerKey } from "../types/gc.ts";
 import { ByteReader, ByteWriter } from "../util/buffers.ts";
 import { type Entry, KIND_META, KIND_PUT } from "../util/entry.ts";
 import { siteKey } from "./namespace.ts";
@@ -49,7 +50,7 @@ const MEMBER_TYPES = new Set([TYPE_HASH, TYPE_SET, TYPE_ZSET, TYPE_LIST]);
 export function isMemberEntry(e: Entry): boolean {
   if (e.kind === KIND_META) return e.value.length > 0 && MEMBER_TYPES.has(e.value[0]!);
   return e.key.length >= 10 && e.key[0] === INTERNAL_KEY_PREFIX &&
-    e.key[1]! >= SPACE_TYPES_REGISTRY && e.key[1]! <= SPACE_LIST_ITEM;
+    e.key[1]! >= SPACE_TYPES_REGISTRY && e.key[1]! <= SPACE_TYPES_DEAD;
 }
 
 /** `ff 12 len site`: the prefix of site `site`'s edge version → hub version mapping. */
@@ -117,6 +118,10 @@ export class SiteMembers {
   apply(e: Entry, snapshot = false): WriteOp[] {
     if (e.kind === KIND_META) return this.#meta(e);
     const space = e.key[1]!;
+    // The edge's dead markers are its own collector's bookkeeping: the hub marks its own
+    // version when the edge's registry entry goes (below), which the edge does only for a
+    // version that is dead.
+    if (space === SPACE_TYPES_DEAD) return [];
     const edgeVersion = u64(e.key, 2);
     if (space === SPACE_TYPES_REGISTRY) {
       if (e.key.length !== 10) return [];
@@ -125,9 +130,12 @@ export class SiteMembers {
         if (hubVersion === undefined) return [];
         this.#pending.set(edgeVersion, null);
         this.counts.applied++;
+        // Without its registry entry the hub's collector would never visit the version again:
+        // its marker lets compaction drop the members, and the collector remove the marker.
         return [
           { type: "delete", key: this.#mapKey(edgeVersion) },
           { type: "delete", key: registryKey(hubVersion) },
+          { type: "put", key: deadMarkerKey(hubVersion), value: new Uint8Array(0) },
         ];
       }
       const key = siteKey(this.#prefix, e.value);

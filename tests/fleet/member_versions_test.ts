@@ -12,6 +12,7 @@ import type { Database, WriteOp } from "../../src/engine/mod.ts";
 import { Database as Db } from "../../src/engine/mod.ts";
 import {
   SPACE_HASH_FIELD,
+  SPACE_TYPES_DEAD,
   SPACE_TYPES_REGISTRY,
   TYPE_HASH,
   VersionAllocator,
@@ -112,9 +113,13 @@ Deno.test("hub members: after a DEL at the edge the hub's sweep frees the member
     await edge.db.delete("h");
     await edge.uplink.waitForAck(edge.db.lastSeq);
     assertEquals(hashAt(hub.db, "s1/h"), undefined);
-    await new TypeGarbageCollector(hub.db, (err) => {
+    // The hub's sweep marks the dead version; compaction (its filter) then drops the members.
+    const hubGc = new TypeGarbageCollector(hub.db, (err) => {
       throw err;
-    }).sweepAll();
+    });
+    hubGc.start(0);
+    await hubGc.sweepAll();
+    await hub.db.compactRange();
     assertEquals(countSpace(hub.db, FIELDS_START, FIELDS_END), 1, "only keep's field is left");
     assertEquals(countSpace(hub.db, REGISTRY_START, REGISTRY_END), 1);
 
@@ -124,6 +129,44 @@ Deno.test("hub members: after a DEL at the edge the hub's sweep frees the member
     await edge.uplink.waitForAck(edge.db.lastSeq);
     assertEquals(countSpace(hub.db, mapStart, mapEnd), 1, "h's mapping is gone");
     assertEquals(hashAt(hub.db, "s1/keep"), ["x=9"]);
+  } finally {
+    await edge.close();
+    await hub.close();
+    await removeDir(edge.dir);
+    await removeDir(hub.dir);
+  }
+});
+
+Deno.test("hub members: the edge's sweep going first still frees the hub's members, and its dead markers never become hub keys", async () => {
+  const hub = await startTestHub({ withSeries: true });
+  const token = await addTestSite(hub.dir, "s2");
+  const edge = await startTestEdge(hub.port, "s2", token);
+  const versions = new VersionAllocator(edge.db);
+  const hubGc = new TypeGarbageCollector(hub.db, (err) => {
+    throw err;
+  });
+  hubGc.start(0);
+  try {
+    await edge.db.write(hset(versions, "h", [["a", "1"], ["b", "2"]]));
+    await edge.db.write(hset(versions, "keep", [["x", "9"]]));
+    await edge.db.delete("h");
+    // The edge's collector marks h's version dead and drops its registry entry before the
+    // hub's collector has looked: the hub must mark its own version dead from that.
+    await new TypeGarbageCollector(edge.db, (err) => {
+      throw err;
+    }).sweepAll();
+    await edge.uplink.waitForAck(edge.db.lastSeq);
+    const userKeys = hub.db.readRange({ end: new Uint8Array([0xff]) }, { limit: 100 })
+      .map(([k]) => text.decode(k));
+    assertEquals(userKeys, ["s2/keep"]);
+    await hubGc.sweepAll();
+    await hub.db.compactRange();
+    assertEquals(countSpace(hub.db, FIELDS_START, FIELDS_END), 1, "only keep's field is left");
+    assertEquals(hashAt(hub.db, "s2/keep"), ["x=9"]);
+    // Once the members are gone the hub's collector removes its marker too.
+    await hubGc.sweepAll();
+    const dead = new Uint8Array([0xff, SPACE_TYPES_DEAD]);
+    assertEquals(countSpace(hub.db, dead, new Uint8Array([0xff, SPACE_TYPES_DEAD + 1])), 0);
   } finally {
     await edge.close();
     await hub.close();
