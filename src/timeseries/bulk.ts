@@ -11,15 +11,18 @@
  */
 
 import type { Batch } from "./batch.ts";
+import { equalBytes } from "../util/bytes.ts";
 import type { DuplicatePolicy } from "./meta.ts";
 import type { Series } from "./series_set.ts";
-import { maybeSeal, TsError, writeSample } from "./write.ts";
+import { maybeSeal, TsError, tsError, writeSample } from "./write.ts";
 
 /**
  * Writes samples `ts[from … to)` / `values[from … to)` of `series` in order under `override`
  * (ON_DUPLICATE). A sample `writeSample` refuses is passed to `refuse` with its index and
  * error and the others are written; anything else thrown propagates. Returns the number of
  * samples written (refused ones excluded). Timestamps must already be valid (safe, ≥ 0).
+ * `replies`, when given, receives at index `i` what `writeSample` returns for sample `i` (its
+ * timestamp, or the newest one when IGNORE dropped it): TS.MADD's reply.
  */
 export function writeRun(
   b: Batch,
@@ -30,6 +33,7 @@ export function writeRun(
   to: number,
   override: DuplicatePolicy | undefined,
   refuse: (i: number, err: TsError) => void,
+  replies?: Float64Array,
 ): number {
   const meta = series.meta;
   // IGNORE compares each sample with the newest one and rules close buckets per sample: both
@@ -49,6 +53,7 @@ export function writeRun(
       if (j > i) {
         b.headAppendRun(series, ts, values, i, j);
         if (b.written !== undefined) noteRun(b, series, ts, values, i, j);
+        if (replies !== undefined) replies.set(ts.subarray(i, j), i);
         maybeSeal(b, series);
         written += j - i;
         i = j;
@@ -56,7 +61,8 @@ export function writeRun(
       }
     }
     try {
-      writeSample(b, series, ts[i]!, values[i]!, override);
+      const reply = writeSample(b, series, ts[i]!, values[i]!, override);
+      if (replies !== undefined) replies[i] = reply;
       written++;
     } catch (err) {
       if (!(err instanceof TsError)) throw err;
@@ -80,4 +86,129 @@ function noteRun(
   let list = written.get(series);
   if (list === undefined) written.set(series, list = []);
   for (let i = from; i < to; i++) list.push({ timestampMs: ts[i]!, value: values[i]! });
+}
+
+/** A TS.MADD sample: the key, the timestamp (undefined for `*`) and the value. */
+export interface MaddSample {
+  /** Series key. */
+  key: Uint8Array;
+  /** Timestamp, Unix ms; undefined takes `now`. */
+  ts?: number | undefined;
+  /** Value. */
+  value: number;
+}
+
+/**
+ * TS.MADD's samples in one batch, with the replies of writing them one by one in order:
+ * each sample's series is looked up once per key (`find`; undefined → "not a TSDB key"), then
+ * each series' samples are written as one run (`writeRun`) in the order series first appear.
+ * Series are independent, so this is the per-sample result — unless a series has compaction
+ * rules, whose destinations other samples of the command may also write: then the samples go
+ * one by one in command order. Items that are already errors (bad arguments) stay in place.
+ */
+export function writeMadd(
+  b: Batch,
+  samples: readonly (MaddSample | TsError)[],
+  now: number,
+  find: (key: Uint8Array) => Series | undefined,
+): (number | TsError)[] {
+  const n = samples.length;
+  const out: (number | TsError)[] = new Array(n);
+  // Group (series in order of first appearance) of each sample; −1 when it is already answered.
+  const groupOf = new Int32Array(n);
+  const byHash = new Map<number, number>();
+  const slotKeys: Uint8Array[] = [];
+  const slotGroup: number[] = [];
+  const slotNext: number[] = [];
+  const bySeries = new Map<Series, number>();
+  const groups: Series[] = [];
+  const counts: number[] = [];
+  let rules = false;
+  for (let i = 0; i < n; i++) {
+    const s = samples[i]!;
+    if (s instanceof TsError) {
+      out[i] = s;
+      groupOf[i] = -1;
+      continue;
+    }
+    // Keys are told apart by a hash of their bytes (no string per sample), chained on collision.
+    const key = s.key;
+    const h = hashBytes(key);
+    const head = byHash.get(h);
+    let slot = head ?? -1;
+    while (slot >= 0 && !equalBytes(slotKeys[slot]!, key)) slot = slotNext[slot]!;
+    let g: number;
+    if (slot >= 0) g = slotGroup[slot]!;
+    else {
+      let series: Series | undefined;
+      try {
+        series = find(key);
+      } catch (err) {
+        if (!(err instanceof TsError)) throw err;
+      }
+      g = -1;
+      if (series !== undefined) {
+        g = bySeries.get(series) ?? -1;
+        if (g < 0) {
+          g = groups.length;
+          bySeries.set(series, g);
+          groups.push(series);
+          counts.push(0);
+          if (series.meta.rules.length > 0) rules = true;
+        }
+      }
+      byHash.set(h, slotKeys.length);
+      slotKeys.push(key);
+      slotGroup.push(g);
+      slotNext.push(head ?? -1);
+    }
+    if (g < 0) {
+      out[i] = tsError("TSDB: the key is not a TSDB key");
+      groupOf[i] = -1;
+      continue;
+    }
+    groupOf[i] = g;
+    counts[g]!++;
+  }
+  // Each series' samples together (a stable counting sort), as columns.
+  const offsets = new Int32Array(groups.length + 1);
+  for (let g = 0; g < groups.length; g++) offsets[g + 1] = offsets[g]! + counts[g]!;
+  const total = offsets[groups.length]!;
+  const fill = rules ? undefined : offsets.slice(0, groups.length);
+  const ts = new Float64Array(total);
+  const values = new Float64Array(total);
+  const index = new Int32Array(total);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const g = groupOf[i]!;
+    if (g < 0) continue;
+    const s = samples[i] as MaddSample;
+    const k = fill === undefined ? at++ : fill[g]!++;
+    ts[k] = s.ts ?? now;
+    values[k] = s.value;
+    index[k] = i;
+  }
+  const replies = new Float64Array(total);
+  const refuse = (k: number, err: TsError) => {
+    out[index[k]!] = err;
+  };
+  if (rules) {
+    // Sample by sample, in command order (`index` is then ascending).
+    for (let k = 0; k < total; k++) {
+      writeRun(b, groups[groupOf[index[k]!]!]!, ts, values, k, k + 1, undefined, refuse, replies);
+    }
+  } else {
+    for (let g = 0; g < groups.length; g++) {
+      writeRun(b, groups[g]!, ts, values, offsets[g]!, offsets[g + 1]!, undefined, refuse, replies);
+    }
+  }
+  for (let k = 0; k < total; k++) out[index[k]!] ??= replies[k]!;
+  return out;
+}
+
+/** FNV-1a of `bytes` (32 bits): tells TS.MADD's keys apart without making strings of them. */
+function hashBytes(bytes: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h;
 }

@@ -18,6 +18,7 @@ import {
   TS_SAMPLES_PER_WRITE_MAX,
 } from "../limits.ts";
 import type { Batch } from "./batch.ts";
+import { writeMadd } from "./bulk.ts";
 import {
   findSeries,
   getSeries,
@@ -28,7 +29,7 @@ import {
 } from "./context.ts";
 import type { LabelFilter } from "./labels.ts";
 import { chunkKey, encodeState, registryKey, stateKey } from "./log.ts";
-import { binaryString, type DuplicatePolicy, encodeSeriesMeta, type SeriesMeta } from "./meta.ts";
+import { type DuplicatePolicy, encodeSeriesMeta, type SeriesMeta } from "./meta.ts";
 import { Series } from "./series_set.ts";
 import { deleteRange, TsError, tsError, writeSample } from "./write.ts";
 
@@ -192,37 +193,11 @@ export function madd(
   if (samples.length > TS_SAMPLES_PER_WRITE_MAX) {
     throw tsError(`TSDB: too many samples: ${samples.length} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
   }
-  return run(ctx, (b) => {
-    const now = ctx.nowMs();
-    const out: (number | TsError)[] = [];
-    // Each key is looked up once per command (a batch names few series many times).
-    const found = new Map<string, Series | undefined>();
-    for (const s of samples) {
-      if (s instanceof TsError) {
-        out.push(s);
-        continue;
-      }
-      try {
-        const id = binaryString(s.key);
-        let series: Series | undefined;
-        if (found.has(id)) series = found.get(id);
-        else {
-          try {
-            series = findSeries(ctx, s.key, b);
-          } catch (err) {
-            if (!(err instanceof TsError)) throw err;
-          }
-          found.set(id, series);
-        }
-        if (!series) throw tsError("TSDB: the key is not a TSDB key");
-        out.push(writeSample(b, series, s.ts ?? now, s.value, undefined));
-      } catch (err) {
-        if (!(err instanceof TsError)) throw err;
-        out.push(err);
-      }
-    }
-    return out;
-  }, write);
+  return run(
+    ctx,
+    (b) => writeMadd(b, samples, ctx.nowMs(), (key) => findSeries(ctx, key, b)),
+    write,
+  );
 }
 
 /**

@@ -81,6 +81,9 @@ function allocSmall(n: number): Uint8Array {
   return out;
 }
 
+/** Copies up to this many bytes are done with a loop in `copyBytes`. */
+const SHORT_COPY_BYTES_MAX = 32;
+
 /** Copies up to this many bytes go to a slab in `copyBytes`; longer ones get their own array. */
 const SLAB_COPY_BYTES_MAX = 512;
 
@@ -94,7 +97,10 @@ export function copyBytes(src: Uint8Array, start: number, end: number): Uint8Arr
   const n = end - start;
   if (n > SLAB_COPY_BYTES_MAX) return src.slice(start, end);
   const out = allocSmall(n);
-  out.set(src.subarray(start, end));
+  // Short copies (RESP arguments: keys, timestamps, numbers) byte by byte: `set` needs a
+  // `subarray` view first, and both cost more than the loop.
+  if (n <= SHORT_COPY_BYTES_MAX) { for (let i = 0; i < n; i++) out[i] = src[start + i]!; }
+  else out.set(src.subarray(start, end));
   return out;
 }
 

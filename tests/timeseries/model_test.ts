@@ -173,9 +173,19 @@ Deno.test("TimeSeriesStore matches a reference model across writes, reopens and 
         assertEquals(err.reply, want, `add ${key} ${ts} (seed ${seed})`);
       }
     } else if (r < 70) {
+      // Interleaved series, mostly in order; some samples late (head or sealed chunk) or a
+      // duplicate of the newest: TS.MADD writes each series' samples as a run, and must answer
+      // as sample by sample.
       const batch = Array.from({ length: 1 + rng.int(20) }, () => {
         const k = rng.pick(keys);
-        return { key: k, ts: clock.t += rng.int(3), value: rng.int(1000) / 10 };
+        const mode = rng.int(10);
+        const last = model.last(model.series.get(k)!);
+        const ts = mode < 7 || last < 0
+          ? (clock.t += rng.int(3))
+          : mode < 9
+          ? Math.max(0, last - rng.int(200_000))
+          : last;
+        return { key: k, ts, value: rng.int(1000) / 10 };
       });
       const want = batch.map((s) => model.add(s.key, s.ts, s.value));
       const got = store.madd(batch.map((s) => ({ key: toBytes(s.key), ts: s.ts, value: s.value })));
