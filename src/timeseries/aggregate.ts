@@ -238,6 +238,7 @@ export function aggregateRange(
   let i = 0;
   let prevBucket = -1;
   let prevSample = edges.prev;
+  const twaOrEmpty = aggregator === "twa" || spec.empty;
   while (i < n) {
     const raw = bucketStartRaw(ts[i]!, bucketMs, alignMs);
     const bucket = Math.max(0, raw);
@@ -256,16 +257,19 @@ export function aggregateRange(
         outValues.push(v);
       }
     }
-    const nextSample = j < n ? { ts: ts[j]!, value: values[j]! } : edges.next;
-    const v = aggregate(aggregator, ts, values, i, j, {
-      prev: prevSample,
-      next: nextSample,
-      frameStart: Math.max(bucket, edges.rangeStart),
-      frameEnd: Math.min(end, edges.rangeEnd),
-    });
+    // Only `twa` reads the edge samples (and EMPTY the previous one): other aggregators make
+    // no objects per bucket (a day at 1 Hz in minutes is 1,440 buckets).
+    const v = aggregator === "twa"
+      ? aggregate(aggregator, ts, values, i, j, {
+        prev: prevSample,
+        next: j < n ? { ts: ts[j]!, value: values[j]! } : edges.next,
+        frameStart: Math.max(bucket, edges.rangeStart),
+        frameEnd: Math.min(end, edges.rangeEnd),
+      })
+      : aggregate(aggregator, ts, values, i, j);
     outTs.push(bucket + shift);
     outValues.push(v);
-    prevSample = { ts: ts[j - 1]!, value: values[j - 1]! };
+    if (twaOrEmpty) prevSample = { ts: ts[j - 1]!, value: values[j - 1]! };
     prevBucket = bucket;
     i = j;
   }

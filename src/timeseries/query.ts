@@ -101,18 +101,20 @@ export function get(
 export function rangeOf(ctx: StoreContext, series: Series, args: RangeArgs): Points {
   const from = Math.max(args.from, series.retentionCutoff);
   const to = args.to;
-  const s: Samples = from <= to ? readSamples(ctx, series, from, to) : emptySamples();
+  const plain = args.latest === undefined && args.filterByTs === undefined &&
+    args.filterByValue === undefined;
+  // The aggregation path only reads the merged samples (into new arrays): scratch buffers do.
+  const scratch = plain && args.aggregation !== undefined;
+  const s: Samples = from <= to ? readSamples(ctx, series, from, to, scratch) : emptySamples();
   if (s.ts.length > TS_QUERY_SAMPLES_MAX) {
     throw tsError(
       `TSDB: query too large: more than ${TS_QUERY_SAMPLES_MAX} samples (use COUNT or AGGREGATION)`,
     );
   }
-  const plain = args.latest === undefined && args.filterByTs === undefined &&
-    args.filterByValue === undefined;
-  if (plain && args.aggregation) {
+  if (scratch) {
     // The common dashboard query: aggregate the decoded arrays without copying them.
     const n = s.ts.length;
-    const out = aggregateRange(args.aggregation, s.ts, s.values, n, {
+    const out = aggregateRange(args.aggregation!, s.ts, s.values, n, {
       prev: n === 0 ? undefined : sampleBefore(ctx, series, s.ts[0]!),
       next: n === 0 ? undefined : sampleAfter(ctx, series, s.ts[n - 1]!),
       rangeStart: args.from,

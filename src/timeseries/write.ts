@@ -42,8 +42,25 @@ export function tsError(message: string): TsError {
 /** The read side a write needs: staged chunks included. */
 type Reader = Pick<Batch, "chunks">;
 
-/** Samples of `series` with `from ≤ ts ≤ to`, ascending (staged changes included). */
-export function readSamples(b: Reader, series: Series, from: number, to: number): Samples {
+/** Merges up to this many samples go to the reused buffers (4 MiB kept at most). */
+const SCRATCH_SAMPLES_MAX = 262_144;
+/** Merge buffers of `readSamples(…, scratch = true)`, grown on demand and reused. */
+let scratchTs = new Float64Array(0);
+let scratchValues = new Float64Array(0);
+
+/**
+ * Samples of `series` with `from ≤ ts ≤ to`, ascending (staged changes included). With
+ * `scratch`, samples from several chunks are merged into buffers reused by the next such call
+ * (a day at 1 Hz is 1.4 MB, which a range aggregation would otherwise allocate, zero and
+ * drop on every query): the caller must be done with them before it reads again.
+ */
+export function readSamples(
+  b: Reader,
+  series: Series,
+  from: number,
+  to: number,
+  scratch = false,
+): Samples {
   const parts: Samples[] = [];
   let total = 0;
   if (from <= series.stats.lastSealedTs) {
@@ -64,8 +81,19 @@ export function readSamples(b: Reader, series: Series, from: number, to: number)
     total += part.ts.length;
   }
   if (parts.length === 1) return parts[0]!;
-  const ts = new Float64Array(total);
-  const values = new Float64Array(total);
+  let ts: Float64Array;
+  let values: Float64Array;
+  if (scratch && total <= SCRATCH_SAMPLES_MAX) {
+    if (scratchTs.length < total) {
+      scratchTs = new Float64Array(total);
+      scratchValues = new Float64Array(total);
+    }
+    ts = scratchTs.subarray(0, total);
+    values = scratchValues.subarray(0, total);
+  } else {
+    ts = new Float64Array(total);
+    values = new Float64Array(total);
+  }
   let at = 0;
   for (const p of parts) {
     ts.set(p.ts, at);
