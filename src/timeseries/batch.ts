@@ -35,6 +35,33 @@ export interface WrittenSample {
   value: number;
 }
 
+const NO_VALUES = new Float64Array(0);
+
+/** Doubles per slab of `allocValues`. */
+const VALUES_SLAB_LENGTH = 8192;
+/** Larger requests get their own array. */
+const VALUES_SLAB_TAKE_MAX = 1024;
+let valuesSlab = new Float64Array(VALUES_SLAB_LENGTH);
+let valuesSlabUsed = 0;
+
+/**
+ * Room for `n` values of a SAMPLES entry, carved from a shared slab for small `n`. Each
+ * command makes an entry per series it writes (200 series × 1 sample per TS.MADD at 1 Hz):
+ * a fresh `Float64Array` each would be a malloc'ed backing store each, which V8 frees only
+ * when it collects the array, and the process's RSS grew with that churn. A view costs heap
+ * only; a slab lives while any entry carved from it does (entries die with their command).
+ */
+function allocValues(n: number): Float64Array {
+  if (n > VALUES_SLAB_TAKE_MAX) return new Float64Array(n);
+  if (valuesSlabUsed + n > VALUES_SLAB_LENGTH) {
+    valuesSlab = new Float64Array(VALUES_SLAB_LENGTH);
+    valuesSlabUsed = 0;
+  }
+  const out = valuesSlab.subarray(valuesSlabUsed, valuesSlabUsed + n);
+  valuesSlabUsed += n;
+  return out;
+}
+
 /** Rough bytes of one SAMPLES entry sample in the log (ts varint + f64). */
 const SAMPLE_LOG_BYTES = 11;
 
@@ -85,13 +112,13 @@ export class Batch {
       const n = last.ts.length;
       last.ts.push(ts);
       if (n === last.values.length) {
-        const grown = new Float64Array(n * 2);
+        const grown = allocValues(n * 2);
         grown.set(last.values);
         last.values = grown;
       }
       last.values[n] = value;
     } else {
-      const values = new Float64Array(4);
+      const values = allocValues(4);
       values[0] = value;
       list.push({ type: ENTRY_SAMPLES, version: series.version, ts: [ts], values });
     }
@@ -119,12 +146,12 @@ export class Batch {
     let entry: LogEntry & { type: typeof ENTRY_SAMPLES };
     if (last?.type === ENTRY_SAMPLES) entry = last;
     else {
-      entry = { type: ENTRY_SAMPLES, version: series.version, ts: [], values: new Float64Array(0) };
+      entry = { type: ENTRY_SAMPLES, version: series.version, ts: [], values: NO_VALUES };
       list.push(entry);
     }
     const n = entry.ts.length;
     if (n + k > entry.values.length) {
-      const grown = new Float64Array(Math.max(4, 2 * entry.values.length, n + k));
+      const grown = allocValues(n === 0 ? k : Math.max(4, 2 * entry.values.length, n + k));
       grown.set(entry.values.subarray(0, n));
       entry.values = grown;
     }

@@ -193,6 +193,8 @@ function encodeSamples(ts: readonly number[], values: Float64Array): Uint8Array 
   return buf.subarray(0, p);
 }
 
+const NO_VALUES = new Float64Array(0);
+
 /** Decodes a log op value; throws `CorruptionError` on damage. */
 export function decodeLog(value: Uint8Array): LogEntry[] {
   const input = new ByteReader(value);
@@ -201,6 +203,8 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
     throw new CorruptionError(`Cannot decode time-series log op: unknown format ${format}`);
   }
   const out: LogEntry[] = [];
+  let pool = NO_VALUES;
+  let poolUsed = 0;
   while (input.remaining > 0) {
     const type = input.byte();
     const version = input.varint();
@@ -211,7 +215,17 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
           throw new CorruptionError(`Cannot decode time-series log op: ${n} samples`);
         }
         const ts: number[] = new Array(n);
-        const values = new Float64Array(n);
+        // One buffer for the values of every entry of the op (each sample takes ≥ 9 bytes):
+        // a log op of a 1 Hz TS.MADD holds 200 one-sample entries, and a backing store each
+        // made replay at open churn through malloc. The values' bytes are copied straight
+        // from `value` (a NaN keeps its payload).
+        if (pool.length - poolUsed < n) {
+          pool = new Float64Array(Math.max(n, Math.ceil(input.remaining / 9)));
+          poolUsed = 0;
+        }
+        const values = pool.subarray(poolUsed, poolUsed + n);
+        const vb = new Uint8Array(pool.buffer, 8 * poolUsed, 8 * n);
+        poolUsed += n;
         let t = 0;
         for (let i = 0; i < n; i++) {
           t = i === 0 ? input.varint() : t + input.svarint();
@@ -219,7 +233,14 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
             throw new CorruptionError("Cannot decode time-series log op: bad timestamp");
           }
           ts[i] = t;
-          input.f64Into(values, i);
+          const p = input.offset;
+          if (value.length - p < 8) {
+            throw new CorruptionError("Cannot decode time-series log op: truncated value");
+          }
+          const o = 8 * i;
+          if (LITTLE_ENDIAN) { for (let b = 0; b < 8; b++) vb[o + b] = value[p + b]!; }
+          else for (let b = 0; b < 8; b++) vb[o + 7 - b] = value[p + b]!;
+          input.offset = p + 8;
         }
         out.push({ type, version, ts, values });
         break;

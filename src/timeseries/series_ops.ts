@@ -163,14 +163,18 @@ export interface SampleIn {
 export function add(
   ctx: StoreContext,
   sample: SampleIn,
-  options: { onDuplicate?: DuplicatePolicy | undefined; create?: CreateOptions },
+  options: {
+    onDuplicate?: DuplicatePolicy | undefined;
+    create?: CreateOptions;
+    found?: Series | undefined;
+  },
   write?: Writer,
 ): Written<number> {
   return run(ctx, (b) => {
     const ts = sample.ts ?? ctx.nowMs();
-    let series: Series | undefined;
+    let series: Series | undefined = options.found;
     try {
-      series = findSeries(ctx, sample.key, b);
+      series ??= findSeries(ctx, sample.key, b);
     } catch (err) {
       if (err instanceof TsError) throw tsError("TSDB: the key is not a TSDB key");
       throw err;

@@ -11,7 +11,14 @@
 
 import type { Database } from "../engine/mod.ts";
 import { KIND_META } from "../util/entry.ts";
-import { metaType, TYPE_TIMESERIES } from "../keyspace/mod.ts";
+import {
+  internalKey,
+  internalKeyNumber,
+  metaType,
+  SPACE_TS_REGISTRY,
+  SPACE_TS_STATE,
+  TYPE_TIMESERIES,
+} from "../keyspace/mod.ts";
 import { TS_CHUNK_SAMPLES_MAX, TS_CHUNK_SIZE_BYTES_MIN } from "../limits.ts";
 import { Head } from "./head.ts";
 import { LabelIndex } from "./labels.ts";
@@ -163,8 +170,31 @@ function applySamples(series: Series, ts: readonly number[], values: Float64Arra
     }
     let j = i + 1;
     while (j < n && ts[j]! > ts[j - 1]!) j++;
-    head.appendRun(Float64Array.from(ts.slice(i, j)), values.subarray(i, j), 0, j - i);
+    // The run's timestamps in a reused scratch array (no two arrays per run on replay).
+    if (runTs.length < j - i) runTs = new Float64Array(Math.max(2 * runTs.length, j - i));
+    for (let k = i; k < j; k++) runTs[k - i] = ts[k]!;
+    head.appendRun(runTs, values.subarray(i, j), 0, j - i);
     i = j;
+  }
+}
+
+/** Scratch timestamps of `applySamples` (`Head.appendRun` keeps no reference to them). */
+let runTs = new Float64Array(256);
+
+/** Rows read per page by `pagedRange` (bounds what a load holds at once). */
+const LOAD_PAGE_ROWS = 512;
+
+/** Every `[key, value]` of internal space `space`, ascending, read a page at a time. */
+function* pagedRange(db: Database, space: number): Generator<[Uint8Array, Uint8Array]> {
+  let start = internalKey(space);
+  const end = internalKey(space + 1);
+  for (;;) {
+    const page = db.readRange({ start, end }, { limit: LOAD_PAGE_ROWS });
+    for (const [key, value] of page) yield [key, value];
+    if (page.length < LOAD_PAGE_ROWS) return;
+    const last = page[page.length - 1]![0];
+    start = new Uint8Array(last.length + 1);
+    start.set(last);
   }
 }
 
@@ -304,16 +334,53 @@ export class SeriesSet {
       existing.metaSeq = entry.seq;
       return existing;
     }
-    const state = db.getEntry(stateKey(version));
+    return this.#start(key, meta, entry.seq, db.getEntry(stateKey(version))?.value);
+  }
+
+  /** Adds a series read at open: its key, metadata (read at `metaSeq`) and state record. */
+  #start(
+    key: Uint8Array,
+    meta: SeriesMeta,
+    metaSeq: number,
+    state: Uint8Array | undefined,
+  ): Series {
     let series: Series;
     if (state === undefined) series = new Series(key, meta);
     else {
-      const rec = decodeState(state.value);
+      const rec = decodeState(state);
       series = new Series(key, meta, rec.head, rec.stats);
       series.checkpointSeq = rec.throughSeq;
     }
-    series.metaSeq = entry.seq;
+    series.metaSeq = metaSeq;
     this.add(series);
     return series;
+  }
+
+  /**
+   * Loads every series at open (the set must be empty): the registry and the state records
+   * are each read in one range scan (both ordered by version), the metadata by one point read
+   * per series — where `reload` would read all three by point reads. A registry entry whose key
+   * no longer holds its series (deleted or overwritten, not yet collected) is skipped, as
+   * `reload` skips it.
+   */
+  loadAll(db: Database): void {
+    const states = pagedRange(db, SPACE_TS_STATE);
+    let state = states.next();
+    for (const [regKey, key] of pagedRange(db, SPACE_TS_REGISTRY)) {
+      const version = internalKeyNumber(regKey, 2);
+      // Both scans ascend by version: advance the state cursor to this one.
+      while (!state.done && internalKeyNumber(state.value[0], 2) < version) state = states.next();
+      const record = !state.done && internalKeyNumber(state.value[0], 2) === version
+        ? state.value[1]
+        : undefined;
+      const entry = db.getEntry(key);
+      if (
+        entry === undefined || entry.kind !== KIND_META ||
+        metaType(entry.value) !== TYPE_TIMESERIES
+      ) continue;
+      const meta = decodeSeriesMeta(entry.value);
+      if (meta.version !== version) continue;
+      this.#start(key, meta, entry.seq, record);
+    }
   }
 }

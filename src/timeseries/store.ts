@@ -14,7 +14,7 @@
 import type { Database } from "../engine/mod.ts";
 import type { LogConsumer } from "../engine/log_ops.ts";
 import { equalBytes } from "../util/bytes.ts";
-import { internalKey, SPACE_TS_REGISTRY, VersionAllocator } from "../keyspace/mod.ts";
+import { VersionAllocator } from "../keyspace/mod.ts";
 import { TS_HEADS_BYTES_MAX, TS_MAINTENANCE_INTERVAL_MS, TS_SERIES_MAX } from "../limits.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { ChunkStore } from "./chunks.ts";
@@ -119,15 +119,7 @@ export class TimeSeriesStore implements LogConsumer {
   #loadAll(): void {
     const { db, set } = this.#ctx;
     set.clear();
-    const rows = db.readRange(
-      { start: internalKey(SPACE_TS_REGISTRY), end: internalKey(SPACE_TS_REGISTRY + 1) },
-      { limit: Number.MAX_SAFE_INTEGER },
-    );
-    for (const [key] of rows) {
-      const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
-      const version = view.getUint32(2) * 0x1_0000_0000 + view.getUint32(6);
-      set.reload(db, version);
-    }
+    set.loadAll(db);
   }
 
   /** The shared context (for front ends that compose operations, and tests). */
@@ -249,10 +241,17 @@ export class TimeSeriesStore implements LogConsumer {
     return ops.alter(this.#ctx, key, options, write);
   }
 
-  /** TS.ADD. */
+  /**
+   * TS.ADD. `found` is the series at the key when the caller has just looked it up with
+   * `find` (synchronously before: nothing can have changed), which saves a second lookup.
+   */
   add(
     sample: ops.SampleIn,
-    options: { onDuplicate?: DuplicatePolicy | undefined; create?: ops.CreateOptions } = {},
+    options: {
+      onDuplicate?: DuplicatePolicy | undefined;
+      create?: ops.CreateOptions;
+      found?: Series | undefined;
+    } = {},
     write?: Writer,
   ): Written<number> {
     return ops.add(this.#ctx, sample, options, write);

@@ -59,10 +59,13 @@ function capture(db: Database, trace: Trace): (ops: WriteOp[]) => void | Promise
         let list = perSeries.get(e.version);
         if (list === undefined) perSeries.set(e.version, list = []);
         const { values, ...rest } = e as LogEntry & { values?: Float64Array };
-        const bits = values === undefined ? "" : hex(new Uint8Array(values.buffer)).slice(
-          0,
-          16 * (e as { ts: number[] }).ts.length,
-        );
+        // A view of the entry's own values (decodeLog carves them from one buffer per op).
+        const bits = values === undefined
+          ? ""
+          : hex(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)).slice(
+            0,
+            16 * (e as { ts: number[] }).ts.length,
+          );
         list.push(`${JSON.stringify(rest)} ${bits}`);
       }
     }

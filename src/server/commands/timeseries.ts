@@ -96,7 +96,7 @@ function add(ctx: CommandContext): void {
       throw tsErr("TSDB: the key is not a TSDB key");
     }
   });
-  const options: Parameters<typeof store.add>[1] = {};
+  const options: Parameters<typeof store.add>[1] = { found: existing };
   if (existing === undefined) options.create = parseCreateArgs(args, 4);
   else {
     const d = argIndex(args, "ON_DUPLICATE", 4);
