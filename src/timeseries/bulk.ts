@@ -98,22 +98,66 @@ export interface MaddSample {
   value: number;
 }
 
+/** TS.MADD's samples as columns (what the RESP handler parses into: no object per sample). */
+export interface MaddColumns {
+  /** Samples. */
+  n: number;
+  /** Key of sample `i` (unused where `errors[i]` is set). */
+  keys: readonly Uint8Array[];
+  /** Timestamp of sample `i`, Unix ms; −1 takes `now` (`*`). */
+  ts: Float64Array;
+  /** Value of sample `i`. */
+  values: Float64Array;
+  /** Samples already refused (bad arguments), by index; undefined when none. */
+  errors: readonly (TsError | undefined)[] | undefined;
+}
+
+/** What `writeMadd` answers per sample: its timestamp, or its error. */
+export interface MaddReplies {
+  /** Reply of sample `i` where `errors[i]` is unset. */
+  replies: Float64Array;
+  /** Refusals by index; undefined when none. */
+  errors: (TsError | undefined)[] | undefined;
+}
+
+/** Columns of `MaddSample | TsError` items (the store API's shape). */
+export function maddColumns(samples: readonly (MaddSample | TsError)[]): MaddColumns {
+  const n = samples.length;
+  const keys: Uint8Array[] = new Array(n);
+  const ts = new Float64Array(n);
+  const values = new Float64Array(n);
+  let errors: (TsError | undefined)[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const s = samples[i]!;
+    if (s instanceof TsError) {
+      (errors ??= [])[i] = s;
+      continue;
+    }
+    keys[i] = s.key;
+    ts[i] = s.ts ?? -1;
+    values[i] = s.value;
+  }
+  return { n, keys, ts, values, errors };
+}
+
 /**
  * TS.MADD's samples in one batch, with the replies of writing them one by one in order:
  * each sample's series is looked up once per key (`find`; undefined → "not a TSDB key"), then
  * each series' samples are written as one run (`writeRun`) in the order series first appear.
  * Series are independent, so this is the per-sample result — unless a series has compaction
  * rules, whose destinations other samples of the command may also write: then the samples go
- * one by one in command order. Items that are already errors (bad arguments) stay in place.
+ * one by one in command order. Samples already refused (bad arguments) keep their error.
  */
 export function writeMadd(
   b: Batch,
-  samples: readonly (MaddSample | TsError)[],
+  cols: MaddColumns,
   now: number,
   find: (key: Uint8Array) => Series | undefined,
-): (number | TsError)[] {
-  const n = samples.length;
-  const out: (number | TsError)[] = new Array(n);
+): MaddReplies {
+  const n = cols.n;
+  const given = cols.errors;
+  let errors: (TsError | undefined)[] | undefined = given === undefined ? undefined : [...given];
+  const replies = new Float64Array(n);
   // Group (series in order of first appearance) of each sample; −1 when it is already answered.
   const groupOf = new Int32Array(n);
   const byHash = new Map<number, number>();
@@ -125,14 +169,12 @@ export function writeMadd(
   const counts: number[] = [];
   let rules = false;
   for (let i = 0; i < n; i++) {
-    const s = samples[i]!;
-    if (s instanceof TsError) {
-      out[i] = s;
+    if (given !== undefined && given[i] !== undefined) {
       groupOf[i] = -1;
       continue;
     }
     // Keys are told apart by a hash of their bytes (no string per sample), chained on collision.
-    const key = s.key;
+    const key = cols.keys[i]!;
     const h = hashBytes(key);
     const head = byHash.get(h);
     let slot = head ?? -1;
@@ -163,7 +205,7 @@ export function writeMadd(
       slotNext.push(head ?? -1);
     }
     if (g < 0) {
-      out[i] = tsError("TSDB: the key is not a TSDB key");
+      (errors ??= [])[i] = tsError("TSDB: the key is not a TSDB key");
       groupOf[i] = -1;
       continue;
     }
@@ -182,28 +224,28 @@ export function writeMadd(
   for (let i = 0; i < n; i++) {
     const g = groupOf[i]!;
     if (g < 0) continue;
-    const s = samples[i] as MaddSample;
     const k = fill === undefined ? at++ : fill[g]!++;
-    ts[k] = s.ts ?? now;
-    values[k] = s.value;
+    const t = cols.ts[i]!;
+    ts[k] = t < 0 ? now : t;
+    values[k] = cols.values[i]!;
     index[k] = i;
   }
-  const replies = new Float64Array(total);
+  const got = new Float64Array(total);
   const refuse = (k: number, err: TsError) => {
-    out[index[k]!] = err;
+    (errors ??= [])[index[k]!] = err;
   };
   if (rules) {
     // Sample by sample, in command order (`index` is then ascending).
     for (let k = 0; k < total; k++) {
-      writeRun(b, groups[groupOf[index[k]!]!]!, ts, values, k, k + 1, undefined, refuse, replies);
+      writeRun(b, groups[groupOf[index[k]!]!]!, ts, values, k, k + 1, undefined, refuse, got);
     }
   } else {
     for (let g = 0; g < groups.length; g++) {
-      writeRun(b, groups[g]!, ts, values, offsets[g]!, offsets[g + 1]!, undefined, refuse, replies);
+      writeRun(b, groups[g]!, ts, values, offsets[g]!, offsets[g + 1]!, undefined, refuse, got);
     }
   }
-  for (let k = 0; k < total; k++) out[index[k]!] ??= replies[k]!;
-  return out;
+  for (let k = 0; k < total; k++) replies[index[k]!] = got[k]!;
+  return { replies, errors };
 }
 
 /** FNV-1a of `bytes` (32 bits): tells TS.MADD's keys apart without making strings of them. */

@@ -18,7 +18,12 @@ import {
   TS_SAMPLES_PER_WRITE_MAX,
 } from "../limits.ts";
 import type { Batch } from "./batch.ts";
-import { writeMadd } from "./bulk.ts";
+import {
+  type MaddColumns,
+  maddColumns as toMaddColumns,
+  type MaddReplies,
+  writeMadd,
+} from "./bulk.ts";
 import {
   findSeries,
   getSeries,
@@ -197,9 +202,24 @@ export function madd(
   if (samples.length > TS_SAMPLES_PER_WRITE_MAX) {
     throw tsError(`TSDB: too many samples: ${samples.length} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
   }
+  const written = maddColumns(ctx, toMaddColumns(samples), write);
+  const { replies, errors } = written.value;
+  const value = Array.from(replies, (r, i): number | TsError => errors?.[i] ?? r);
+  return { ...written, value };
+}
+
+/** TS.MADD of samples given as columns (the RESP handler's form): replies as columns too. */
+export function maddColumns(
+  ctx: StoreContext,
+  cols: MaddColumns,
+  write?: Writer,
+): Written<MaddReplies> {
+  if (cols.n > TS_SAMPLES_PER_WRITE_MAX) {
+    throw tsError(`TSDB: too many samples: ${cols.n} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
+  }
   return run(
     ctx,
-    (b) => writeMadd(b, samples, ctx.nowMs(), (key) => findSeries(ctx, key, b)),
+    (b) => writeMadd(b, cols, ctx.nowMs(), (key) => findSeries(ctx, key, b)),
     write,
   );
 }

@@ -17,6 +17,7 @@ import { equalBytes } from "../util/bytes.ts";
 import { VersionAllocator } from "../keyspace/mod.ts";
 import { TS_HEADS_BYTES_MAX, TS_MAINTENANCE_INTERVAL_MS, TS_SERIES_MAX } from "../limits.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
+import type { MaddColumns, MaddReplies } from "./bulk.ts";
 import { ChunkStore } from "./chunks.ts";
 import {
   findSeries,
@@ -255,6 +256,11 @@ export class TimeSeriesStore implements LogConsumer {
     write?: Writer,
   ): Written<number> {
     return ops.add(this.#ctx, sample, options, write);
+  }
+
+  /** TS.MADD of samples as columns (the RESP handler's form; no object per sample). */
+  maddColumns(cols: MaddColumns, write?: Writer): Written<MaddReplies> {
+    return ops.maddColumns(this.#ctx, cols, write);
   }
 
   /** TS.MADD. */

@@ -14,7 +14,7 @@
  */
 
 import type { CommandContext, CommandSpec } from "../context.ts";
-import type { SampleIn, TsError } from "../../timeseries/mod.ts";
+import type { MaddColumns, TsError } from "../../timeseries/mod.ts";
 import { TsError as TsErrorClass } from "../../timeseries/mod.ts";
 import {
   argIndex,
@@ -121,40 +121,50 @@ function madd(ctx: CommandContext): void {
   if (n > TS_SAMPLES_PER_WRITE_MAX) {
     throw tsErr(`TSDB: too many samples: ${n} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
   }
-  const items: (SampleIn | TsError)[] = [];
-  for (let i = 1; i < args.length; i += 3) {
-    const value = parseValue(args[i + 2]!);
+  // Parsed straight into columns: no object per sample (500 per command at full speed).
+  const keys: Uint8Array[] = new Array(n);
+  const ts = new Float64Array(n);
+  const values = new Float64Array(n);
+  let errors: (TsError | undefined)[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const a = 1 + 3 * i;
+    keys[i] = args[a]!;
+    const value = parseValue(args[a + 2]!);
     if (value === undefined) {
-      items.push(new TsErrorClass("ERR TSDB: invalid value"));
+      (errors ??= [])[i] = new TsErrorClass("ERR TSDB: invalid value");
       continue;
     }
-    let ts: number | undefined;
-    if (!isStar(args[i + 1]!)) {
-      const t = parseLong(args[i + 1]!);
-      if (t === undefined || Number.isNaN(t)) {
-        items.push(new TsErrorClass("ERR TSDB: invalid timestamp"));
-        continue;
-      }
-      if (t < 0) {
-        items.push(new TsErrorClass("ERR TSDB: invalid timestamp, must be a nonnegative integer"));
-        continue;
-      }
-      ts = t;
+    values[i] = value;
+    if (isStar(args[a + 1]!)) {
+      ts[i] = -1;
+      continue;
     }
-    items.push({ key: args[i]!, ts, value });
+    const t = parseLong(args[a + 1]!);
+    if (t === undefined || Number.isNaN(t)) {
+      (errors ??= [])[i] = new TsErrorClass("ERR TSDB: invalid timestamp");
+      continue;
+    }
+    if (t < 0) {
+      (errors ??= [])[i] = new TsErrorClass(
+        "ERR TSDB: invalid timestamp, must be a nonnegative integer",
+      );
+      continue;
+    }
+    ts[i] = t;
   }
-  const result = call(() => ctx.server.timeseries.madd(items, write(ctx)));
+  const cols: MaddColumns = { n, keys, ts, values, errors };
+  const result = call(() => ctx.server.timeseries.maddColumns(cols, write(ctx)));
   notifyRuleOutputs(ctx, result.ruleOutputs);
+  const { replies, errors: refused } = result.value;
   // TS.MADD creates no series (as RedisTimeSeries): `ts.add` per sample written, in order.
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i]!;
-    if (item instanceof TsErrorClass || typeof result.value[i] !== "number") continue;
-    notify(ctx, NOTIFY.module, "ts.add", item.key);
+  for (let i = 0; i < n; i++) {
+    if (refused?.[i] === undefined) notify(ctx, NOTIFY.module, "ts.add", keys[i]!);
   }
-  ctx.out.array(result.value.length);
-  for (const r of result.value) {
-    if (typeof r === "number") ctx.out.integer(r);
-    else ctx.out.error(r.reply);
+  ctx.out.array(n);
+  for (let i = 0; i < n; i++) {
+    const err = refused?.[i];
+    if (err === undefined) ctx.out.integer(replies[i]!);
+    else ctx.out.error(err.reply);
   }
 }
 
