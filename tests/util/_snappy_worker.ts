@@ -2,6 +2,7 @@
  * Runs `snappyUncompress` off the test's thread, so that a decoder that loops forever fails
  * the test (the caller's deadline terminates this worker) instead of hanging it.
  *
+ * It first posts `{ ready: true }` once loaded, so the test times the decoding and not the loading.
  * Message in: `{ input: Uint8Array, max: number }`; out: `{ ok: true, output }` or
  * `{ ok: false, name, message }`.
  *
@@ -25,3 +26,5 @@ scope.onmessage = (e) => {
     scope.postMessage({ ok: false, name: error.constructor.name, message: error.message });
   }
 };
+
+scope.postMessage({ ready: true });

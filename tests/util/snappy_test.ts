@@ -16,30 +16,70 @@ const MAX = 1 << 20;
 
 type WorkerReply = { ok: true; output: Uint8Array } | { ok: false; name: string; message: string };
 
-/** `snappyUncompress` in a worker: a loop that never ends fails after `deadlineMs`. */
-class Decoder {
-  #worker = this.#spawn();
+/** How long a worker may take to load its modules: long on a loaded machine, and not the test. */
+const WORKER_START_MS = 120_000;
 
-  #spawn(): Worker {
-    return new Worker(new URL("./_snappy_worker.ts", import.meta.url), { type: "module" });
+/**
+ * How long one decode may run once the worker is loaded: a guard against a hang (the hostile
+ * streams looped ~2^31 times), not a speed check, so generous enough for a loaded machine.
+ */
+const DECODE_DEADLINE_MS = 60_000;
+
+/**
+ * `snappyUncompress` in a worker: a loop that never ends fails after `deadlineMs`. The deadline
+ * counts from when the worker reported itself loaded (`{ ready: true }`), so module loading on
+ * a busy machine is not mistaken for a hang.
+ */
+class Decoder {
+  #worker!: Worker;
+  #ready!: Promise<void>;
+
+  constructor() {
+    this.#spawn();
   }
 
-  decode(input: Uint8Array, max = MAX, deadlineMs = 10_000): Promise<WorkerReply> {
-    return new Promise((resolve, reject) => {
+  #spawn(): void {
+    const worker = new Worker(new URL("./_snappy_worker.ts", import.meta.url), { type: "module" });
+    this.#worker = worker;
+    this.#ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#worker.terminate();
-        this.#worker = this.#spawn();
-        reject(new Error(`Decoder hung for ${deadlineMs} ms on ${hex(input.subarray(0, 64))}`));
-      }, deadlineMs);
-      this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+        worker.terminate();
+        reject(new Error(`Decoder worker did not load within ${WORKER_START_MS} ms`));
+      }, WORKER_START_MS);
+      worker.onmessage = (e: MessageEvent<{ ready?: boolean }>) => {
+        if (e.data?.ready !== true) return;
         clearTimeout(timer);
-        resolve(e.data);
+        resolve();
       };
-      this.#worker.postMessage({ input, max });
     });
   }
 
-  close(): void {
+  async decode(
+    input: Uint8Array,
+    max = MAX,
+    deadlineMs = DECODE_DEADLINE_MS,
+  ): Promise<WorkerReply> {
+    await this.#ready;
+    const worker = this.#worker;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        worker.terminate();
+        this.#spawn();
+        // A rejected start-up would otherwise be unhandled when no decode follows.
+        this.#ready.catch(() => {});
+        reject(new Error(`Decoder hung for ${deadlineMs} ms on ${hex(input.subarray(0, 64))}`));
+      }, deadlineMs);
+      worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+        clearTimeout(timer);
+        resolve(e.data);
+      };
+      worker.postMessage({ input, max });
+    });
+  }
+
+  async close(): Promise<void> {
+    // Wait out a start-up in progress so that its timer does not outlive the test.
+    await this.#ready.catch(() => {});
     this.#worker.terminate();
   }
 }
@@ -121,7 +161,7 @@ Deno.test("validateSnappy refuses the 18-byte replication packet's body, and dec
     assertEquals(reply.name, "CorruptionError");
     assertMatch(reply.message, /^Invalid Snappy data: literal of 2147483649 bytes/);
   } finally {
-    decoder.close();
+    await decoder.close();
   }
 });
 
@@ -304,7 +344,7 @@ Deno.test("fuzz: validateSnappy ⇒ decompression succeeds with the declared len
     // Valid streams themselves always pass and round-trip.
     for (const raw of samples) assertEquals(snappyUncompress(snappyCompress(raw), MAX), raw);
   } finally {
-    decoder.close();
+    await decoder.close();
   }
   console.log(`fuzz snappy: ${cases} cases, ${accepted} accepted, ${refused} refused`);
   assert(accepted > 0 && refused > 0, "the fuzz reached both outcomes");
