@@ -131,3 +131,39 @@ export class PingProbe {
     };
   }
 }
+
+/**
+ * How long this test process itself was stalled (a 10 ms timer that fired late), so that a
+ * latency or a reaction is not blamed on the server for a stall of the whole machine: the test,
+ * the server and every other process share two loaded cores. A fuzz test asserts latency bounds
+ * loose enough for a loaded machine, widened by the stalls it saw.
+ */
+export class StallClock {
+  #stalledMs = 0;
+  #maxStallMs = 0;
+  #last = performance.now();
+  #timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - this.#last - 10;
+    if (late > 50) {
+      this.#stalledMs += late;
+      this.#maxStallMs = Math.max(this.#maxStallMs, late);
+    }
+    this.#last = now;
+  }, 10);
+
+  /** Milliseconds of stall so far, in all. */
+  get stalledMs(): number {
+    return this.#stalledMs;
+  }
+
+  /** The longest single stall so far, in milliseconds. */
+  get maxStallMs(): number {
+    return this.#maxStallMs;
+  }
+
+  /** Stops watching (idempotent). */
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}

@@ -6,7 +6,14 @@
  */
 
 import { assert } from "@std/assert";
-import { fuzzCases, percentile, PingProbe, type ProbeReport, rssBytes } from "../_helpers/fuzz.ts";
+import {
+  fuzzCases,
+  percentile,
+  PingProbe,
+  type ProbeReport,
+  rssBytes,
+  StallClock,
+} from "../_helpers/fuzz.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 import { startServe, tempDir } from "../cli/_helpers.ts";
 import { RawClient } from "./_raw.ts";
@@ -16,35 +23,15 @@ const encoder = new TextEncoder();
 const REACTION_MS = 1000;
 /** Resident memory the server may reach during the fuzz (idle it uses ~60 MB). */
 const RSS_BYTES_MAX = 400e6;
-/** Loose bound on the probes' p99: the target is 50 ms on an idle machine; CI machines are not. */
-const PROBE_P99_MS_MAX = 500;
+/**
+ * Loose bound on the probes' p99, widened by the longest stall of this process: the target is
+ * 50 ms on an idle machine; at load ~15 on two cores p99 reached 700-900 ms (a run has only some
+ * 40 probes, so p99 is their maximum). It catches a server wedged by an attack for seconds.
+ */
+const PROBE_P99_MS_MAX = 2000;
 /** Server deadlines for the run (flags), short so slow clients are closed within the test. */
 const HEADER_TIMEOUT_S = 1;
 const BODY_TIMEOUT_S = 2;
-
-/**
- * Time this test process itself was stalled (a timer that fired late), so a case is not blamed
- * on the server for a stall of the whole machine: both processes share two loaded cores.
- */
-class StallClock {
-  #stalledMs = 0;
-  #last = performance.now();
-  #timer = setInterval(() => {
-    const now = performance.now();
-    const late = now - this.#last - 10;
-    if (late > 50) this.#stalledMs += late;
-    this.#last = now;
-  }, 10);
-
-  /** Milliseconds of stall so far. */
-  get stalledMs(): number {
-    return this.#stalledMs;
-  }
-
-  stop(): void {
-    clearInterval(this.#timer);
-  }
-}
 
 /** A well-behaved HTTP client: one keep-alive connection, `GET /v1/keys/probe` every 10 ms. */
 class HttpProbe {
@@ -354,7 +341,9 @@ Deno.test({
       console.log(`reactions: ${summary}`);
       console.log(
         `slowloris closed after ${Math.min(...slowMs)}–${Math.max(...slowMs)} ms; ` +
-          `this process stalled ${stalls.stalledMs.toFixed(0)} ms in all`,
+          `this process stalled ${stalls.stalledMs.toFixed(0)} ms in all, ${
+            stalls.maxStallMs.toFixed(0)
+          } ms at most`,
       );
       console.log(
         `server peak RSS ${(rssMax / 1e6).toFixed(0)} MB; RESP PING p50 ${
@@ -373,8 +362,9 @@ Deno.test({
       );
       assert(rssMax < RSS_BYTES_MAX, `server RSS reached ${rssMax} bytes`);
       assert(pingReport.failures === 0 && httpReport.failures === 0, "a probe failed");
-      assert(pingReport.p99Ms < PROBE_P99_MS_MAX, `PING p99 ${pingReport.p99Ms} ms`);
-      assert(httpReport.p99Ms < PROBE_P99_MS_MAX, `HTTP GET p99 ${httpReport.p99Ms} ms`);
+      const p99Max = PROBE_P99_MS_MAX + stalls.maxStallMs;
+      assert(pingReport.p99Ms < p99Max, `PING p99 ${pingReport.p99Ms} ms (bound ${p99Max} ms)`);
+      assert(httpReport.p99Ms < p99Max, `HTTP GET p99 ${httpReport.p99Ms} ms (bound ${p99Max} ms)`);
       assert(serve.log().includes('msg="listening"'));
     } finally {
       stopSlow = true;
