@@ -168,7 +168,7 @@ Deno.test("COMMAND, COMMAND COUNT/INFO/DOCS/LIST describe the table", async () =
   }
 });
 
-Deno.test("a 10,000-command pipeline is answered in order and fast", async () => {
+Deno.test("a 10,000-command pipeline is answered in order, without stalling", async () => {
   const t = await startTestServer();
   const r = await connectRedis(t.port);
   try {
@@ -182,7 +182,10 @@ Deno.test("a 10,000-command pipeline is answered in order and fast", async () =>
     assertEquals(results.length, 10_000);
     for (let i = 0; i < 5000; i++) assertEquals(results[i], [null, "OK"]);
     for (let i = 0; i < 5000; i++) assertEquals(results[5000 + i], [null, `v${i}`]);
-    assert(elapsedMs < 5000, `pipeline took ${elapsedMs} ms`);
+    // A guard against a stall, not a speed check (that is `deno task bench`): idle this takes
+    // ~0.2 s; on the shared two-core CI machine at load ~15, some seconds.
+    console.log(`10,000-command pipeline: ${elapsedMs.toFixed(0)} ms`);
+    assert(elapsedMs < 60_000, `pipeline took ${elapsedMs} ms`);
     assert(t.server.metrics.commands.get("set")!.calls === 5000);
   } finally {
     await closeRedis(r);
