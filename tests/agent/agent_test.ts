@@ -97,9 +97,9 @@ Deno.test("agent: ticks land on interval boundaries, strictly increasing, until 
       logger: capture(),
     });
     agent.start();
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     while ((sink.series.get("host.h.agent_busy_ms")?.samples.length ?? 0) < 4) {
-      assert(Date.now() < deadline, "the agent did not tick 4 times in 20 s");
+      assert(Date.now() < deadline, "the agent did not tick 4 times in 60 s");
       await new Promise((r) => setTimeout(r, 20));
     }
     await agent.stop();

@@ -144,7 +144,7 @@ Deno.test("self-metrics: a serve child starts with the flag and says what the ag
   try {
     const serve = await startServe(dir, ["--self-metrics=1s"]);
     try {
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 60_000;
       while (!/self-metrics on/.test(serve.log())) {
         assert(Date.now() < deadline, serve.log());
         await new Promise((r) => setTimeout(r, 50));

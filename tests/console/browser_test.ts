@@ -238,7 +238,7 @@ Deno.test({
             await browser!.downloadsTo(downloads);
             await page.click("#csv");
             let csv = "";
-            const deadline = Date.now() + 20_000;
+            const deadline = Date.now() + 60_000;
             while (csv === "" && Date.now() < deadline) {
               for (const e of Deno.readDirSync(downloads)) {
                 if (e.name.endsWith(".csv")) csv = Deno.readTextFileSync(`${downloads}/${e.name}`);

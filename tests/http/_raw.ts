@@ -85,7 +85,7 @@ export class RawClient {
    * The next response, or undefined when the connection ended (or `timeoutMs` passed) before a
    * whole one arrived. Interim 1xx responses are returned like any other.
    */
-  async response(timeoutMs = 10_000): Promise<RawResponse | undefined> {
+  async response(timeoutMs = 60_000): Promise<RawResponse | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const text = decoder.decode(this.#buf);

@@ -96,7 +96,7 @@ function open(port: number): Promise<Conn> {
 }
 
 async function waitFor(c: Conn, done: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 60_000;
   while (!done()) {
     if (c.closed) return;
     if (Date.now() > deadline) {

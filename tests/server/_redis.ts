@@ -26,7 +26,7 @@ export async function startRedisServer(extra: string[] = []): Promise<RedisServe
     ["--port", String(port), "--save", "", "--appendonly", "no", ...extra],
     { stdout: "null", stderr: "null" },
   );
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   while (true) {
     try {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });

@@ -8,7 +8,7 @@ import { withDeadline } from "../_helpers/fuzz.ts";
 import { closeRedis, connectRedis, RawClient, sleep, startTestServer } from "./_helpers.ts";
 
 /** Reads `client` until `done(text)`; fails after `ms`. */
-function readFor(client: RawClient, done: (s: string) => boolean, ms = 10_000): Promise<string> {
+function readFor(client: RawClient, done: (s: string) => boolean, ms = 60_000): Promise<string> {
   return withDeadline(client.readUntil(done), ms, "the expected messages");
 }
 

@@ -58,7 +58,7 @@ Deno.test("redis-cli monitor, --memkeys, --bigkeys, --hotkeys, --latency and sub
     await sleep(300);
     await r.set("watched", "a b");
     await r.get("watched");
-    await monitor.waitForLine('"get" "watched"', { stream: "stdout", timeoutMs: 15_000 })
+    await monitor.waitForLine('"get" "watched"', { stream: "stdout", timeoutMs: 60_000 })
       .catch(() => {});
     const seen = (await monitor.kill("SIGINT")).stdout;
     assert(seen.startsWith("OK\n"), seen);

@@ -21,7 +21,7 @@ async function keyspaceEvents(sub: RawClient, r: Redis): Promise<string[]> {
   await r.publish(SENTINEL, "end");
   const text = await withDeadline(
     sub.readUntil((s) => s.includes(`${SENTINEL}\r\n$3\r\nend\r\n`)),
-    15_000,
+    60_000,
     "the keyspace events",
   );
   const events: string[] = [];
@@ -123,7 +123,7 @@ Deno.test("generic commands on series keys publish Redis's events: EXPIRE, PERSI
       (async () => {
         while (await r.exists("short")) await new Promise((res) => setTimeout(res, 20));
       })(),
-      15_000,
+      60_000,
       "the series to expire",
     );
     // The expiry tracker announces it within a cron tick or two.
@@ -134,7 +134,7 @@ Deno.test("generic commands on series keys publish Redis's events: EXPIRE, PERSI
           events.push(...await keyspaceEvents(sub, r));
         }
       })(),
-      15_000,
+      60_000,
       "the expired event",
     );
     assertEquals(events, [
@@ -252,7 +252,7 @@ Deno.test("samples written by TS.* commands go out on __ts__:<key>; a closed buc
     await r.publish("__ts__:~end", "end");
     const text = await withDeadline(
       feed.readUntil((s) => s.includes("__ts__:~end\r\n$3\r\nend\r\n")),
-      15_000,
+      60_000,
       "the feed",
     );
     const frame =
@@ -300,7 +300,7 @@ Deno.test("samples POSTed to the HTTP series route reach __ts__:<key> subscriber
     });
     assertEquals(res.status, 200, await res.text());
     assertEquals(
-      await withDeadline(feed.readUntil((s) => s.endsWith("2000 22\r\n")), 15_000, "the feed"),
+      await withDeadline(feed.readUntil((s) => s.endsWith("2000 22\r\n")), 60_000, "the feed"),
       "*3\r\n$7\r\nmessage\r\n$17\r\n__ts__:line1.temp\r\n$9\r\n1000 21.5\r\n" +
         "*3\r\n$7\r\nmessage\r\n$17\r\n__ts__:line1.temp\r\n$7\r\n2000 22\r\n",
     );
