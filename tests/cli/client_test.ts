@@ -9,7 +9,15 @@ import { TEST_CERT_PEM, TEST_KEY_PEM } from "../_helpers/tls.ts";
 Deno.test("cityhall client: put, get, del, scan, stats, ping and info print script-friendly output", async () => {
   const [dir, cleanup] = await tempDir();
   const serve = await startServe(dir);
-  const c = (...args: string[]) => runCli(["client", "--port", String(serve.port), ...args]);
+  // The last run, so that a failure shows what the CLI and the server said (it failed once in
+  // CI with only "exit 1 instead of 0" to go on).
+  let last = "";
+  const c = async (...args: string[]) => {
+    const r = await runCli(["client", "--port", String(serve.port), ...args]);
+    last = `client ${args.join(" ")}: exit ${r.code}, stdout ${JSON.stringify(r.stdout)}, ` +
+      `stderr ${JSON.stringify(r.stderr)}`;
+    return r;
+  };
   try {
     let r = await c("put", "system.cpu.load", "0.75");
     assertEquals([r.code, r.stdout], [0, "OK\n"]);
@@ -52,6 +60,8 @@ Deno.test("cityhall client: put, get, del, scan, stats, ping and info print scri
     assertEquals(r.code, 0);
     assertHas(r.stdout, "cityhall_version:");
     assertEquals(r.stdout.includes("\r"), false);
+  } catch (err) {
+    throw new Error(`${err}\n${last}\nserver log:\n${serve.log()}`, { cause: err });
   } finally {
     assertEquals(await serve.stop(), 0);
     await cleanup();
