@@ -141,6 +141,7 @@ export class PingProbe {
 export class StallClock {
   #stalledMs = 0;
   #maxStallMs = 0;
+  #stopped = false;
   #last = performance.now();
   #timer = setInterval(() => {
     const now = performance.now();
@@ -152,18 +153,62 @@ export class StallClock {
     this.#last = now;
   }, 10);
 
-  /** Milliseconds of stall so far, in all. */
+  /** Milliseconds of stall so far, in all (one still going on included). */
   get stalledMs(): number {
-    return this.#stalledMs;
+    return this.#stalledMs + this.#current();
   }
 
   /** The longest single stall so far, in milliseconds. */
   get maxStallMs(): number {
-    return this.#maxStallMs;
+    return Math.max(this.#maxStallMs, this.#current());
+  }
+
+  /** A stall going on now: a deadline's timer may fire before this clock's late tick. */
+  #current(): number {
+    if (this.#stopped) return 0;
+    const late = performance.now() - this.#last - 10;
+    return late > 50 ? late : 0;
   }
 
   /** Stops watching (idempotent). */
   stop(): void {
+    if (!this.#stopped) {
+      const late = this.#current();
+      this.#stalledMs += late;
+      this.#maxStallMs = Math.max(this.#maxStallMs, late);
+    }
+    this.#stopped = true;
     clearInterval(this.#timer);
+  }
+}
+
+/**
+ * Rejects with `what` when `promise` has not settled within `ms` plus as long as this process
+ * itself was stalled meanwhile: "answers within `ms`" checks the peer, not the loaded machine
+ * both share.
+ */
+export async function withStallDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  const stalls = new StallClock();
+  try {
+    let windowMs = ms;
+    for (;;) {
+      const before = stalls.stalledMs;
+      try {
+        return await withDeadline(promise, windowMs, what);
+      } catch (err) {
+        windowMs = stalls.stalledMs - before;
+        if (
+          !(err instanceof Error && err.message.startsWith(`${what}: no answer`)) || windowMs <= 0
+        ) {
+          throw err;
+        }
+      }
+    }
+  } finally {
+    stalls.stop();
   }
 }

@@ -16,7 +16,7 @@ import {
   SYNC_PROTOCOL_VERSION,
 } from "../../src/replication/frame.ts";
 import { FRAME_HEADER_BYTES } from "../../src/limits.ts";
-import { withDeadline } from "../_helpers/fuzz.ts";
+import { withDeadline, withStallDeadline } from "../_helpers/fuzz.ts";
 import { spawnCityhall } from "../_helpers/child.ts";
 
 /** The 18 bytes that froze a leader: a HELLO header flagged Snappy, and a hostile body. */
@@ -190,7 +190,7 @@ export async function startLeaderChild(
 
 /** One RESP PING round trip on a fresh connection, within `ms`; with `token`, AUTH first. */
 export async function pingWithin(port: number, ms: number, token?: string): Promise<void> {
-  await withDeadline(
+  await withStallDeadline(
     (async () => {
       const conn = await connect(port);
       try {
