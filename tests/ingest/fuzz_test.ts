@@ -19,6 +19,26 @@ import { snappyCompress } from "../../src/util/snappy.ts";
 import { fuzzCases } from "../_helpers/fuzz.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
+/**
+ * Loose bound on one body's parse (bodies are under 1 KiB): a parser that loops or backtracks
+ * shows up here. A body over it is timed once more and the faster run counts, since such a
+ * parser is slow every time, and a stall of the shared, loaded machine is not.
+ */
+const BODY_MS_MAX = 1000;
+
+/** Runs `fn` and answers the milliseconds it took; over `BODY_MS_MAX`, the faster of two runs. */
+function timed(fn: () => void): number {
+  let t0 = performance.now();
+  fn();
+  let ms = performance.now() - t0;
+  if (ms >= BODY_MS_MAX) {
+    t0 = performance.now();
+    fn();
+    ms = Math.min(ms, performance.now() - t0);
+  }
+  return ms;
+}
+
 /** Line-protocol fragments that exercise escapes, types and edge cases. */
 const INFLUX_PIECES = [
   "cpu",
@@ -95,16 +115,21 @@ Deno.test("fuzz: the Influx line-protocol parser answers every body with samples
   let lineErrors = 0;
   for (let i = 0; i < cases; i++) {
     const body = rng.chance(0.5) ? mutateText(rng, VALID_INFLUX) : influxBody(rng);
-    const t0 = performance.now();
-    let batch;
-    try {
-      batch = parseInflux(body, rng.pick(["ns", "us", "ms", "s"] as const), 1_700_000_000_000);
-    } catch (err) {
-      throw new Error(`seed ${rng.seed} case ${i}: parseInflux threw on ${JSON.stringify(body)}`, {
-        cause: err,
-      });
-    }
-    worstMs = Math.max(worstMs, performance.now() - t0);
+    const unit = rng.pick(["ns", "us", "ms", "s"] as const);
+    let batch!: ReturnType<typeof parseInflux>;
+    const ms = timed(() => {
+      try {
+        batch = parseInflux(body, unit, 1_700_000_000_000);
+      } catch (err) {
+        throw new Error(
+          `seed ${rng.seed} case ${i}: parseInflux threw on ${JSON.stringify(body)}`,
+          {
+            cause: err,
+          },
+        );
+      }
+    });
+    worstMs = Math.max(worstMs, ms);
     assertEquals(batch.series.length, batch.samples);
     assertEquals(batch.timestamps.length, batch.samples);
     assertEquals(batch.values.length, batch.samples);
@@ -125,8 +150,7 @@ Deno.test("fuzz: the Influx line-protocol parser answers every body with samples
       worstMs.toFixed(2)
     } ms`,
   );
-  // A loose bound (bodies are under 1 KiB): a parser that loops or backtracks shows up here.
-  assert(worstMs < 1000, `a body took ${worstMs} ms`);
+  assert(worstMs < BODY_MS_MAX, `a body took ${worstMs} ms`);
 });
 
 function validWriteRequest(rng: Rng): Uint8Array {
@@ -198,13 +222,18 @@ Deno.test("fuzz: the remote-write decoder answers every body with a request or a
   for (let i = 0; i < cases; i++) {
     const where = `seed ${rng.seed} case ${i}`;
     const raw = rng.chance(0.8) ? mutateBytes(rng, validWriteRequest(rng)) : rng.bytes(rng.int(64));
-    const t0 = performance.now();
-    counts[decodeOrRefuse(decodeWriteRequest, raw, `${where} (protobuf)`)]++;
     // Through Snappy: a valid frame of the mutated protobuf, and a mutated frame of a valid one.
-    counts[decodeOrRefuse(decodeRemoteWrite, snappyCompress(raw), `${where} (snappy)`)]++;
     const framed = mutateBytes(rng, snappyCompress(validWriteRequest(rng)));
-    counts[decodeOrRefuse(decodeRemoteWrite, framed, `${where} (bad snappy)`)]++;
-    worstMs = Math.max(worstMs, performance.now() - t0);
+    let outcomes: ("ok" | "refused")[] = [];
+    const ms = timed(() => {
+      outcomes = [
+        decodeOrRefuse(decodeWriteRequest, raw, `${where} (protobuf)`),
+        decodeOrRefuse(decodeRemoteWrite, snappyCompress(raw), `${where} (snappy)`),
+        decodeOrRefuse(decodeRemoteWrite, framed, `${where} (bad snappy)`),
+      ];
+    });
+    for (const outcome of outcomes) counts[outcome]++;
+    worstMs = Math.max(worstMs, ms);
   }
   console.log(
     `remote-write fuzz: seed ${rng.seed}, ${
@@ -212,5 +241,5 @@ Deno.test("fuzz: the remote-write decoder answers every body with a request or a
     } bodies, ${counts.ok} decoded, ${counts.refused} refused, worst ${worstMs.toFixed(2)} ms`,
   );
   assert(counts.refused > 0 && counts.ok > 0, JSON.stringify(counts));
-  assert(worstMs < 1000, `a body took ${worstMs} ms`);
+  assert(worstMs < BODY_MS_MAX, `a body took ${worstMs} ms`);
 });
