@@ -78,7 +78,7 @@ const decoder = new TextDecoder();
 export async function rawExchange(
   port: number,
   input: string | Uint8Array,
-  timeoutMs = 3000,
+  timeoutMs = 60_000,
 ): Promise<{ reply: string; closed: boolean }> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const bytes = typeof input === "string" ? encoder.encode(input) : input;
