@@ -218,8 +218,11 @@ Deno.test("LATENCY: a command over latency-monitor-threshold is a sample of `com
     assertEquals(latest.length, 1);
     assertEquals(latest[0]![0], "command");
     assert(Number(latest[0]![2]) >= 1 && Number(latest[0]![3]) >= Number(latest[0]![2]));
+    // One sample per second with a command over the threshold: the LCS's, and on a loaded
+    // machine maybe one more (the MSET, or a LATENCY call itself, can take over 1 ms).
     const history = await r.call("latency", "history", "command") as number[][];
-    assertEquals(history.length, 1);
+    assert(history.length >= 1, JSON.stringify(history));
+    for (const [, ms] of history) assert(ms! >= 1, `a sample under the threshold: ${history}`);
     assert(String(await r.call("latency", "doctor")).includes("command"));
     assert(String(await r.call("latency", "graph", "command")).includes("#"));
     assertEquals(await r.call("latency", "reset"), 1);
