@@ -7,6 +7,7 @@
  */
 
 import { fromBytes } from "../util/bytes.ts";
+import { type Entry, KIND_PUT } from "../util/entry.ts";
 import type { LogFields } from "../util/log.ts";
 
 /**
@@ -66,6 +67,35 @@ export interface ValueCheck {
   applies(key: Uint8Array): boolean;
   /** Why the value at `key` is damaged (an error message), or undefined when it checks. */
   check(key: Uint8Array, value: Uint8Array): string | undefined;
+}
+
+/**
+ * Runs `checks` on one entry of `path` at `at` (`where` names the block or record, e.g. "data
+ * block"), adding a corrupt finding with the entry's key to `out` for each damaged value.
+ */
+export function checkValues(
+  checks: readonly ValueCheck[],
+  e: Entry,
+  path: string,
+  at: { offset: number; sizeBytes: number },
+  where: string,
+  out: Finding[],
+): void {
+  if (e.kind !== KIND_PUT) return;
+  for (const c of checks) {
+    if (!c.applies(e.key)) continue;
+    const reason = c.check(e.key, e.value);
+    if (reason === undefined) continue;
+    const f = finding(
+      "corrupt",
+      path,
+      c.part,
+      at,
+      `${reason} (${where} at offset ${at.offset} in ${path})`,
+    );
+    f.key = e.key.slice();
+    out.push(f);
+  }
 }
 
 /** Creates a finding. */

@@ -45,13 +45,14 @@ import {
   readProperties,
 } from "./_table_parts.ts";
 import {
+  checkValues,
   type Finding,
   finding,
   type PartKind,
   type Severity,
   type ValueCheck,
 } from "./findings.ts";
-import { type Entry, KIND_PUT } from "../util/entry.ts";
+import type { Entry } from "../util/entry.ts";
 
 export type { DataBlockSummary } from "./_table_parts.ts";
 
@@ -140,23 +141,9 @@ export function scanTable(
   for (let i = 0; i < handles.length; i++) {
     const h = handles[i]!;
     const damagedValues: Finding[] = [];
-    const onEntry = checks.length === 0 ? undefined : (e: Entry) => {
-      if (e.kind !== KIND_PUT) return;
-      for (const c of checks) {
-        if (!c.applies(e.key)) continue;
-        const reason = c.check(e.key, e.value);
-        if (reason === undefined) continue;
-        const f = finding(
-          "corrupt",
-          path,
-          c.part,
-          h,
-          `${reason} (data block at offset ${h.offset} in ${path})`,
-        );
-        f.key = e.key.slice();
-        damagedValues.push(f);
-      }
-    };
+    const onEntry = checks.length === 0
+      ? undefined
+      : (e: Entry) => checkValues(checks, e, path, h, "data block", damagedValues);
     try {
       const summary = checkDataBlock(buf, h, path, lastKey, meta.filter, onEntry);
       scan.blocks.push(summary);

@@ -12,7 +12,7 @@
 import { CorruptionError } from "../errors.ts";
 import { type FileSystem, readWholeFile } from "../fs/mod.ts";
 import { WAL_SEGMENT_SIZE_BYTES_MAX } from "../limits.ts";
-import { type Entry, KIND_PUT } from "../util/entry.ts";
+import type { Entry } from "../util/entry.ts";
 import {
   decodeBatch,
   decodeSegmentHeader,
@@ -24,7 +24,7 @@ import {
   WAL_RECORD_TYPE_SEAL,
   WAL_SEGMENT_HEADER_BYTES,
 } from "../wal/format.ts";
-import { type Finding, finding, type ValueCheck } from "./findings.ts";
+import { checkValues, type Finding, finding, type ValueCheck } from "./findings.ts";
 
 /** Damage at the end of a segment, after its last intact record. */
 export interface SegmentTail {
@@ -149,22 +149,9 @@ export function scanSegment(
         scan.lastSeq = record.seq + entries.length - 1;
         scan.records++;
         afterDamage = false;
-        for (const e of entries) {
-          if (e.kind !== KIND_PUT) continue;
-          for (const c of checks) {
-            if (!c.applies(e.key)) continue;
-            const reason = c.check(e.key, e.value);
-            if (reason === undefined) continue;
-            const f = finding(
-              "corrupt",
-              path,
-              c.part,
-              { offset: at, sizeBytes: record.endOffset - at },
-              `${reason} (WAL record at offset ${at} in ${path})`,
-            );
-            f.key = e.key.slice();
-            scan.findings.push(f);
-          }
+        if (checks.length > 0) {
+          const where = { offset: at, sizeBytes: record.endOffset - at };
+          for (const e of entries) checkValues(checks, e, path, where, "WAL record", scan.findings);
         }
         onBatch?.(record.seq, entries);
       } catch (err) {
