@@ -47,6 +47,20 @@ async function withDb(fn: (db: Database) => Promise<void>): Promise<void> {
   }
 }
 
+/** Waits until /proc/stat's total CPU time has advanced (jiffies tick every few ms). */
+async function cpuCountersMove(): Promise<void> {
+  const total = () => {
+    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0]!;
+    return line.trim().split(/\s+/).slice(1).reduce((sum, n) => sum + Number(n), 0);
+  };
+  const first = total();
+  const deadline = Date.now() + 60_000;
+  while (total() === first) {
+    assert(Date.now() < deadline, "/proc/stat did not move in 60 s");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 Deno.test("agent: series keys and labels, host and own metrics from the second tick", async () => {
   await withDb(async (db) => {
     const sink = new MemorySink();
@@ -61,6 +75,9 @@ Deno.test("agent: series keys and labels, host and own metrics from the second t
     });
     await agent.tick(10_000);
     await db.put("k", "v");
+    // CPU percentages need the machine's CPU counters to have moved between the two ticks (a
+    // tick right after the first can see the same jiffies and rightly reports no CPU reading).
+    await cpuCountersMove();
     await agent.tick(20_000);
     await agent.tick(20_000); // the same boundary twice: ignored
     const cpu = sink.series.get("host.pi4.cpu_used_percent");
