@@ -20,7 +20,14 @@ import {
 import { globMatch } from "../glob.ts";
 import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
 import { SCAN_COUNT_MAX } from "../../limits.ts";
-import { type CommandContext, ERR_SYNTAX, intArg, lower, ReplyError } from "../context.ts";
+import {
+  type CommandContext,
+  ERR_SYNTAX,
+  intArg,
+  lower,
+  parseInt64,
+  ReplyError,
+} from "../context.ts";
 
 /** The key's metadata, `undefined` when absent; WRONGTYPE when it holds another type. */
 export function readMeta(ctx: CommandContext, key: Uint8Array, type: number): TypeMeta | undefined {
@@ -245,4 +252,36 @@ export function scanReply(
   ctx.out.bulk(next);
   ctx.out.array(found.length);
   for (const b of found) ctx.out.bulk(b);
+}
+
+/**
+ * Parses `numkeys key… SIDE [COUNT n]` of LMPOP/ZMPOP and their blocking forms (`from` =
+ * numkeys index; `sides` the two words SIDE may be, e.g. `["min", "max"]`).
+ */
+export function parseMpop(
+  ctx: CommandContext,
+  from: number,
+  sides: [string, string],
+): { keys: Uint8Array[]; which: string; count: number } {
+  const { args } = ctx;
+  const numkeys = parseInt64(args[from]!);
+  if (numkeys === undefined || numkeys <= 0n) {
+    throw new ReplyError("ERR numkeys should be greater than 0");
+  }
+  if (numkeys > BigInt(args.length - from - 1)) throw new ReplyError(ERR_SYNTAX);
+  const n = Number(numkeys);
+  const keys = args.slice(from + 1, from + 1 + n);
+  let i = from + 1 + n;
+  if (i >= args.length) throw new ReplyError(ERR_SYNTAX);
+  const which = lower(args[i++]!);
+  if (which !== sides[0] && which !== sides[1]) throw new ReplyError(ERR_SYNTAX);
+  let count = -1;
+  for (; i < args.length; i++) {
+    if (count === -1 && lower(args[i]!) === "count" && i + 1 < args.length) {
+      const c = parseInt64(args[++i]!);
+      if (c === undefined || c <= 0n) throw new ReplyError("ERR count should be greater than 0");
+      count = c > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(c);
+    } else throw new ReplyError(ERR_SYNTAX);
+  }
+  return { keys, which, count: count === -1 ? 1 : count };
 }

@@ -21,7 +21,8 @@ import { lookup, type TypeMeta } from "../../types/layout.ts";
 import { readMeta, replyScore } from "./_types.ts";
 import { registryOf, type Waiter } from "./blocking_registry.ts";
 import { moveValue, parseLmpop, popValues, replyLmpop, side } from "./list.ts";
-import { parseMpop, popScored, replyMpop } from "./zset.ts";
+import { popScored, replyMpop } from "./zset.ts";
+import { parseMpop } from "./_types.ts";
 
 /** Parses a timeout in seconds (Redis's checks and errors); 0 = forever. */
 function timeoutMs(bytes: Uint8Array): number {

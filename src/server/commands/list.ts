@@ -19,11 +19,10 @@ import {
   ERR_SYNTAX,
   intArg,
   lower,
-  parseInt64,
   ReplyError,
   specBuilder,
 } from "../context.ts";
-import { metaForWrite, readMeta, readMetaToRead, typeEvent } from "./_types.ts";
+import { metaForWrite, parseMpop, readMeta, readMetaToRead, typeEvent } from "./_types.ts";
 import { keyId } from "../txn_overlay.ts";
 import { signalReady } from "./blocking_registry.ts";
 
@@ -414,26 +413,8 @@ export function parseLmpop(
   ctx: CommandContext,
   from: number,
 ): { keys: Uint8Array[]; left: boolean; count: number } {
-  const { args } = ctx;
-  const numkeys = parseInt64(args[from]!);
-  if (numkeys === undefined || numkeys <= 0n) {
-    throw new ReplyError("ERR numkeys should be greater than 0");
-  }
-  if (numkeys > BigInt(args.length - from - 1)) throw new ReplyError(ERR_SYNTAX);
-  const n = Number(numkeys);
-  const keys = args.slice(from + 1, from + 1 + n);
-  let i = from + 1 + n;
-  if (i >= args.length) throw new ReplyError(ERR_SYNTAX);
-  const left = side(args[i++]!);
-  let count = -1;
-  for (; i < args.length; i++) {
-    if (count === -1 && lower(args[i]!) === "count" && i + 1 < args.length) {
-      const c = parseInt64(args[++i]!);
-      if (c === undefined || c <= 0n) throw new ReplyError("ERR count should be greater than 0");
-      count = c > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(c);
-    } else throw new ReplyError(ERR_SYNTAX);
-  }
-  return { keys, left, count: count === -1 ? 1 : count };
+  const { keys, which, count } = parseMpop(ctx, from, ["left", "right"]);
+  return { keys, left: which === "left", count };
 }
 
 /** The reply of LMPOP/BLMPOP: `[key, [values…]]`. */

@@ -18,7 +18,6 @@ import {
   intArg,
   lower,
   parseFloatArg,
-  parseInt64,
   ReplyError,
   specBuilder,
 } from "../context.ts";
@@ -27,6 +26,7 @@ import {
   distinctPositions,
   formatG17,
   metaForWrite,
+  parseMpop,
   parseScanArgs,
   randomCountWithOption,
   randomIndex,
@@ -298,35 +298,6 @@ function zpop(ctx: CommandContext, max: boolean): void {
     ctx.out.bulk(it.member);
     replyScore(ctx, it.score);
   }
-}
-
-/** Parses `numkeys key… MIN|MAX [COUNT n]` of ZMPOP (`from` = numkeys index). */
-export function parseMpop(
-  ctx: CommandContext,
-  from: number,
-  sides: [string, string],
-): { keys: Uint8Array[]; which: string; count: number } {
-  const { args } = ctx;
-  const numkeys = parseInt64(args[from]!);
-  if (numkeys === undefined || numkeys <= 0n) {
-    throw new ReplyError("ERR numkeys should be greater than 0");
-  }
-  if (numkeys > BigInt(args.length - from - 1)) throw new ReplyError(ERR_SYNTAX);
-  const n = Number(numkeys);
-  const keys = args.slice(from + 1, from + 1 + n);
-  let i = from + 1 + n;
-  if (i >= args.length) throw new ReplyError(ERR_SYNTAX);
-  const which = lower(args[i++]!);
-  if (which !== sides[0] && which !== sides[1]) throw new ReplyError(ERR_SYNTAX);
-  let count = -1;
-  for (; i < args.length; i++) {
-    if (count === -1 && lower(args[i]!) === "count" && i + 1 < args.length) {
-      const c = parseInt64(args[++i]!);
-      if (c === undefined || c <= 0n) throw new ReplyError("ERR count should be greater than 0");
-      count = c > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(c);
-    } else throw new ReplyError(ERR_SYNTAX);
-  }
-  return { keys, which, count: count === -1 ? 1 : count };
 }
 
 /** The reply of ZMPOP/BZMPOP: `[key, [[member, score], …]]`. */
