@@ -199,15 +199,9 @@ Deno.test("hub: wrong token, another site's token and a re-initialised edge are 
   }
 });
 
-Deno.test("hub: a RECORDS frame cut mid-way is resumed from the bytes the hub holds", async () => {
-  const hub = await startTestHub();
-  const token = await addTestSite(hub.dir, "r");
-  const proxy = startLinkProxy(hub.port);
-  // The first link is cut 300 KB into the edge's data: inside the first (1 MiB) frame.
-  proxy.setFaults((n) =>
-    n === 0 ? { direction: "up", afterBytes: 300_000, mode: "cut" } : undefined
-  );
-  const edgeDir = await Deno.makeTempDir({ prefix: "cityhall-edge-r-" });
+/** An edge data directory holding 1,500 random 1 KiB values (about 1.5 MB to ship). */
+async function seededEdgeDir(site: string): Promise<string> {
+  const edgeDir = await Deno.makeTempDir({ prefix: `cityhall-edge-${site}-` });
   const seed = await Database.open(edgeDir);
   const random = new Uint8Array(1024);
   for (let i = 0; i < 1500; i++) {
@@ -215,11 +209,25 @@ Deno.test("hub: a RECORDS frame cut mid-way is resumed from the bytes the hub ho
     await seed.put(`blob${i}`, random);
   }
   await seed.close();
-  const edge = await startTestEdge(proxy.port, "r", token, { dir: edgeDir });
+  return edgeDir;
+}
+
+/**
+ * Waits until the hub holds the edge's data, checks that the proxy's one fault (`fault`) was
+ * resumed once on both sides, and stops everything.
+ */
+async function expectOneResume(
+  hub: Awaited<ReturnType<typeof startTestHub>>,
+  proxy: ReturnType<typeof startLinkProxy>,
+  edge: Awaited<ReturnType<typeof startTestEdge>>,
+  edgeDir: string,
+  site: string,
+  fault: "cuts" | "stalls",
+): Promise<void> {
   try {
     await edge.uplink.waitForAck(edge.db.lastSeq);
-    await waitForSiteEqual(hub.db, edge.db, "r");
-    assertEquals(proxy.cuts, 1);
+    await waitForSiteEqual(hub.db, edge.db, site);
+    assertEquals(proxy[fault], 1);
     assertEquals(hub.hub.statuses()[0]!.resumes, 1);
     assertEquals(edge.uplink.status().resumes, 1);
   } finally {
@@ -229,6 +237,19 @@ Deno.test("hub: a RECORDS frame cut mid-way is resumed from the bytes the hub ho
     await removeDir(edgeDir);
     await removeDir(hub.dir);
   }
+}
+
+Deno.test("hub: a RECORDS frame cut mid-way is resumed from the bytes the hub holds", async () => {
+  const hub = await startTestHub();
+  const token = await addTestSite(hub.dir, "r");
+  const proxy = startLinkProxy(hub.port);
+  // The first link is cut 300 KB into the edge's data: inside the first (1 MiB) frame.
+  proxy.setFaults((n) =>
+    n === 0 ? { direction: "up", afterBytes: 300_000, mode: "cut" } : undefined
+  );
+  const edgeDir = await seededEdgeDir("r");
+  const edge = await startTestEdge(proxy.port, "r", token, { dir: edgeDir });
+  await expectOneResume(hub, proxy, edge, edgeDir, "r", "cuts");
 });
 
 Deno.test("hub: a frame stalled mid-way until the hub's idle timeout closes the link is resumed", async () => {
@@ -240,28 +261,9 @@ Deno.test("hub: a frame stalled mid-way until the hub's idle timeout closes the 
   proxy.setFaults((n) =>
     n === 0 ? { direction: "up", afterBytes: 300_000, mode: "stall", stallMs: 60_000 } : undefined
   );
-  const edgeDir = await Deno.makeTempDir({ prefix: "cityhall-edge-st-" });
-  const seed = await Database.open(edgeDir);
-  const random = new Uint8Array(1024);
-  for (let i = 0; i < 1500; i++) {
-    crypto.getRandomValues(random);
-    await seed.put(`blob${i}`, random);
-  }
-  await seed.close();
+  const edgeDir = await seededEdgeDir("st");
   const edge = await startTestEdge(proxy.port, "st", token, { dir: edgeDir });
-  try {
-    await edge.uplink.waitForAck(edge.db.lastSeq);
-    await waitForSiteEqual(hub.db, edge.db, "st");
-    assertEquals(proxy.stalls, 1);
-    assertEquals(hub.hub.statuses()[0]!.resumes, 1);
-    assertEquals(edge.uplink.status().resumes, 1);
-  } finally {
-    await edge.close();
-    await hub.close();
-    await proxy.close();
-    await removeDir(edgeDir);
-    await removeDir(hub.dir);
-  }
+  await expectOneResume(hub, proxy, edge, edgeDir, "st", "stalls");
 });
 
 Deno.test("hub: a site removed while connected is refused at once; an edge restored from an older copy is refused", async () => {
