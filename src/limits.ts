@@ -137,6 +137,8 @@ export const RESP_READ_CHUNK_BYTES_MIN: number = 1 * KiB;
 export const RESP_OUTPUT_FLUSH_BYTES: number = 256 * KiB;
 /** First size of a connection's reply buffer (allocated on the first reply, grown by doubling). */
 export const RESP_OUTPUT_BUFFER_BYTES_INITIAL: number = 4 * KiB;
+/** Reply buffers idle connections leave for the next one (each ≤ 16 KiB: ≤ 1 MiB in all). */
+export const RESP_OUTPUT_BUFFER_POOL_MAX: number = 64;
 /** Bulk values this big or bigger are written from the engine's bytes instead of copied. */
 export const RESP_OUTPUT_REF_BYTES_MIN: number = 16 * KiB;
 /** Default hard output limit: a client whose pending replies would pass it is closed at once. */

@@ -18,7 +18,11 @@
  */
 
 import { assert } from "../util/assert.ts";
-import { RESP_OUTPUT_BUFFER_BYTES_INITIAL, RESP_OUTPUT_REF_BYTES_MIN } from "../limits.ts";
+import {
+  RESP_OUTPUT_BUFFER_BYTES_INITIAL,
+  RESP_OUTPUT_BUFFER_POOL_MAX,
+  RESP_OUTPUT_REF_BYTES_MIN,
+} from "../limits.ts";
 
 const encoder = new TextEncoder();
 
@@ -35,6 +39,14 @@ const EMPTY = new Uint8Array(0);
 
 /** A buffer kept between batches only up to this size; larger ones are dropped after `take()`. */
 const KEEP_BUFFER_BYTES_MAX = 16 * 1024;
+
+/**
+ * Reply buffers given back by idle connections (`release()`), taken by the next connection that
+ * encodes a reply: a request/reply client would otherwise allocate (and the GC free) a fresh
+ * buffer for every command. At most `RESP_OUTPUT_BUFFER_POOL_MAX`, each at most
+ * `KEEP_BUFFER_BYTES_MAX`.
+ */
+const pool: Uint8Array[] = [];
 
 /** RESP protocol version of a connection: 2 (default) or 3 (after `HELLO 3`). */
 export type RespVersion = 2 | 3;
@@ -86,7 +98,11 @@ export class RespWriter {
     // Only the unsealed tail moves: sealed chunks keep viewing the old buffer.
     const live = this.#len - this.#sealed;
     const size = Math.max(RESP_OUTPUT_BUFFER_BYTES_INITIAL, this.#buf.length * 2, live + n);
-    const grown = new Uint8Array(size);
+    const pooled =
+      this.#buf.length === 0 && pool.length > 0 && pool[pool.length - 1]!.length >= size
+        ? pool.pop()
+        : undefined;
+    const grown = pooled ?? new Uint8Array(size);
     grown.set(this.#buf.subarray(this.#sealed, this.#len));
     this.#buf = grown;
     this.#len = live;
@@ -259,9 +275,17 @@ export class RespWriter {
     return chunks;
   }
 
-  /** Drops the encoding buffer when nothing is pending (an idle connection holds none). */
+  /**
+   * Drops the encoding buffer when nothing is pending (an idle connection holds none), into the
+   * shared pool when it has room. REQUIRES: every chunk `take()` handed out has been written.
+   */
   release(): void {
     if (this.length === 0) {
+      const buf = this.#buf;
+      if (
+        buf.length > 0 && buf.length <= KEEP_BUFFER_BYTES_MAX &&
+        pool.length < RESP_OUTPUT_BUFFER_POOL_MAX
+      ) pool.push(buf);
       this.#buf = EMPTY;
       this.#len = this.#sealed = 0;
     }

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { ProtocolError } from "../../src/errors.ts";
 import { RespParser, RespWriter, splitInlineArgs } from "../../src/server/resp.ts";
 
@@ -112,4 +112,34 @@ Deno.test("RespWriter encodes RESP2 and RESP3 shapes", () => {
   w.double(1.5);
   w.verbatim("hi");
   assertEquals(dec.decode(w.takeBytes()), "_\r\n_\r\n%1\r\n~2\r\n#f\r\n,1.5\r\n=6\r\ntxt:hi\r\n");
+});
+
+Deno.test("RespWriter.release() pools its buffer for another writer; replies stay separate", () => {
+  const a = new RespWriter();
+  const b = new RespWriter();
+  a.bulk("first");
+  const aChunks = a.take();
+  assertEquals(dec.decode(aChunks[0]!), "$5\r\nfirst\r\n");
+  // A writer with something pending keeps its buffer.
+  b.integer(7);
+  b.release();
+  assertEquals(dec.decode(b.takeBytes()), ":7\r\n");
+  // Released after its chunks were written: the next writer may encode into the same memory.
+  a.release();
+  assertEquals(a.bufferBytes, 0);
+  const c = new RespWriter();
+  c.array(2);
+  c.bulk("x");
+  c.bulk("yz");
+  const cChunks = c.take();
+  assertEquals(dec.decode(cChunks[0]!), "*2\r\n$1\r\nx\r\n$2\r\nyz\r\n");
+  assertEquals(cChunks[0]!.buffer, aChunks[0]!.buffer);
+  // Releasing twice gives nothing twice.
+  c.release();
+  c.release();
+  const d = new RespWriter();
+  const e = new RespWriter();
+  d.ok();
+  e.ok();
+  assert(d.take()[0]!.buffer !== e.take()[0]!.buffer);
 });
