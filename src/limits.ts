@@ -735,8 +735,13 @@ export const HTTP_TYPED_MEMBERS_MAX: number = 10_000;
  * and its waiting entry; the connection cap bounds it too).
  */
 export const TYPES_BLOCKED_CLIENTS_MAX: number = 10_000;
+/** Memory of the LRANGE range cache (encoded windows of lists read again with no write between). */
+export const TYPES_LIST_CACHE_BYTES_MAX: number = 4 * MiB;
+/** Largest window the LRANGE range cache keeps: a bigger range is read from the engine each time. */
+export const TYPES_LIST_CACHE_WINDOW_BYTES_MAX: number = 64 * KiB;
 
 assert(2 * TYPES_GC_KEYS_PER_ROUND <= BATCH_OPS_MAX, "a sweep round is one batch");
+assert(TYPES_LIST_CACHE_WINDOW_BYTES_MAX <= TYPES_LIST_CACHE_BYTES_MAX, "a window fits the cache");
 // ---------------------------------------------------------------- Process memory
 
 /** How often a server checks how much freed memory the C heap holds (§ "Memory"). */

@@ -240,6 +240,15 @@ export class RespWriter {
     this.raw(CRLF);
   }
 
+  /**
+   * Appends replies encoded elsewhere (`encodeBulks`): copied, or referenced when at least
+   * `RESP_OUTPUT_REF_BYTES_MIN` long, so the caller must not change them afterwards.
+   */
+  encoded(bytes: Uint8Array): void {
+    if (bytes.length >= RESP_OUTPUT_REF_BYTES_MIN) this.#ref(bytes);
+    else this.raw(bytes);
+  }
+
   /** Drops everything after the first `length` bytes (a failed reply is replaced). */
   truncate(length: number): void {
     assert(length >= 0 && length <= this.length, "truncate within the buffer");
@@ -295,6 +304,56 @@ export class RespWriter {
   takeBytes(): Uint8Array {
     return concatChunks(this.take());
   }
+}
+
+/** Decimal digits of a non-negative integer below 2^53. */
+function digitCount(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
+/**
+ * `values` as RESP bulk strings back to back (the elements of an array reply, same bytes in
+ * RESP2 and RESP3), in one new buffer, with the offset where each starts and, last, the end:
+ * `offsets` has `values.length + 1` entries.
+ */
+export function encodeBulks(
+  values: readonly Uint8Array[],
+): { bytes: Uint8Array; offsets: Uint32Array } {
+  let total = 0;
+  for (let i = 0; i < values.length; i++) {
+    const n = values[i]!.length;
+    total += n + digitCount(n) + 5;
+  }
+  const bytes = new Uint8Array(total);
+  const offsets = new Uint32Array(values.length + 1);
+  let at = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    const n = v.length;
+    offsets[i] = at;
+    bytes[at] = 36; // "$"
+    const d = digitCount(n);
+    for (let k = d, rest = n; k > 0; k--) {
+      bytes[at + k] = 48 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
+    at += d + 1;
+    bytes[at++] = 13;
+    bytes[at++] = 10;
+    // Short values (the common case) are copied by hand: cheaper than a `set` call.
+    if (n <= 16) { for (let k = 0; k < n; k++) bytes[at + k] = v[k]!; }
+    else bytes.set(v, at);
+    at += n;
+    bytes[at++] = 13;
+    bytes[at++] = 10;
+  }
+  offsets[values.length] = at;
+  return { bytes, offsets };
 }
 
 /** The chunks joined into one array. */

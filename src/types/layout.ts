@@ -69,18 +69,18 @@ export function decodeMeta(value: Uint8Array, expireAtMs: number): TypeMeta {
   return { type, version, size, head, expireAtMs };
 }
 
-/** What a lookup of a user key found. */
+/** What a lookup of a user key found (`seq`: the metadata record's engine sequence). */
 export type Lookup =
   | { kind: "none" }
   | { kind: "wrongtype" }
-  | { kind: "found"; meta: TypeMeta };
+  | { kind: "found"; meta: TypeMeta; seq: number };
 
 /** Looks `key` up expecting a key of `type`. */
 export function lookup(db: Database, key: Uint8Array, type: number): Lookup {
   const e = db.getEntry(key);
   if (e === undefined) return { kind: "none" };
   if (e.kind !== KIND_META || e.value[0] !== type) return { kind: "wrongtype" };
-  return { kind: "found", meta: decodeMeta(e.value, e.expireAtMs) };
+  return { kind: "found", meta: decodeMeta(e.value, e.expireAtMs), seq: e.seq };
 }
 
 /** The op that stores `meta` at `key` (or deletes the key when it has no member left). */

@@ -137,6 +137,25 @@ Deno.test("fleet: an edge's hashes, lists, sets and sorted sets arrive at the hu
     await expectSame(edge, hub, "clinic", "the member types at the hub");
     assertEquals((await dump(hub.port, "clinic/")).get("big")?.length! > 1000, true);
 
+    // Lists the hub has just read (and may answer from its LRANGE range cache) change at the
+    // edge: the hub answers the new items, never the range it read before.
+    await ok(edge.port, [
+      ["LSET", "queue", "0", "X"],
+      ["LPOP", "queue"],
+      ["LPUSH", "queue", "new-head"],
+      ["LINSERT", "queue", "AFTER", "new-head", "second"],
+      ["LREM", "queue", "0", "z"],
+      ["RPUSH", "moved2", "c"],
+      ["LTRIM", "moved2", "1", "-1"],
+    ]);
+    await expectSame(edge, hub, "clinic", "the lists changed after the hub read them");
+    // The same range, one item changed: only the record's new sequence tells them apart.
+    await ok(edge.port, [["LSET", "queue", "-1", "last"]]);
+    await eventually(async () => {
+      const [items] = await run(hub.port, [["LRANGE", "clinic/queue", "0", "-1"]]);
+      return JSON.stringify(items) === JSON.stringify(["new-head", "second", "last"]);
+    }, "the hub's list after LSET of an item it read");
+
     // Expiry at the edge (the key's metadata carries it) and a type over an expired key.
     await ok(edge.port, [
       ["HSET", "soon", "f", "v"],

@@ -9,7 +9,11 @@
 
 import type { WriteOp } from "../../engine/mod.ts";
 import { ERR_WRONGTYPE, SPACE_LIST_ITEM, TYPE_LIST } from "../../keyspace/mod.ts";
-import { internalIndexKey, metaOp, readU64, type TypeMeta } from "../../types/layout.ts";
+import { internalIndexKey, lookup, metaOp, readU64, type TypeMeta } from "../../types/layout.ts";
+import { listRangeCache } from "../../types/list_cache.ts";
+import { TYPES_LIST_CACHE_WINDOW_BYTES_MAX } from "../../limits.ts";
+import { encodeBulks } from "../resp_writer.ts";
+import { notifyMiss } from "../notifications.ts";
 import { equalBytes } from "../../util/bytes.ts";
 import {
   arityError,
@@ -152,19 +156,77 @@ function position(index: bigint, size: number): bigint {
   return index < 0n ? index + BigInt(size) : index;
 }
 
+/**
+ * An LRANGE/index argument as a number: the int64 parse (and its error) of `intArg`, without
+ * a BigInt for the short ones; beyond ±2^53 it is clamped, which no list size can tell apart.
+ */
+function indexArg(bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n > 0 && n <= 15) {
+    let i = bytes[0] === 45 ? 1 : 0;
+    let v = 0;
+    // Redis's string2ll: no leading zeros, no "-0", no sign alone.
+    if (i < n && !(bytes[i] === 48 && (n - i > 1 || i === 1))) {
+      for (; i < n; i++) {
+        const c = bytes[i]! - 48;
+        if (c < 0 || c > 9) break;
+        v = v * 10 + c;
+      }
+      if (i === n) return bytes[0] === 45 ? -v : v;
+    }
+  }
+  const big = intArg(bytes);
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  return big > max ? Number.MAX_SAFE_INTEGER : big < -max ? -Number.MAX_SAFE_INTEGER : Number(big);
+}
+
 function lrange(ctx: CommandContext): void {
-  const startArg = intArg(ctx.args[2]!);
-  const stopArg = intArg(ctx.args[3]!);
-  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_LIST);
-  if (meta === undefined) return ctx.out.array(0);
-  let start = position(startArg, meta.size);
-  let stop = position(stopArg, meta.size);
-  if (start < 0n) start = 0n;
-  if (start > stop || start >= BigInt(meta.size)) return ctx.out.array(0);
-  if (stop >= BigInt(meta.size)) stop = BigInt(meta.size - 1);
-  const values = itemRange(ctx, meta, Number(start), Number(stop));
-  ctx.out.array(values.length);
-  for (const v of values) ctx.out.bulk(v);
+  const startArg = indexArg(ctx.args[2]!);
+  const stopArg = indexArg(ctx.args[3]!);
+  const key = ctx.args[1]!;
+  const found = lookup(ctx.server.db, key, TYPE_LIST);
+  if (found.kind === "wrongtype") throw new ReplyError(ERR_WRONGTYPE);
+  if (found.kind === "none") {
+    notifyMiss(ctx, key);
+    return ctx.out.array(0);
+  }
+  const { meta, seq } = found;
+  let start = startArg < 0 ? startArg + meta.size : startArg;
+  let stop = stopArg < 0 ? stopArg + meta.size : stopArg;
+  if (start < 0) start = 0;
+  if (start > stop || start >= meta.size) return ctx.out.array(0);
+  if (stop >= meta.size) stop = meta.size - 1;
+  rangeReply(ctx, meta, seq, start, stop);
+}
+
+/**
+ * The array reply of the items at positions `[from, to]` of a list whose metadata record has
+ * sequence `seq`: from the range cache when an unchanged window holds them, else read, encoded
+ * once and kept there (ARCHITECTURE.md § "Member types", "Range cache").
+ */
+function rangeReply(
+  ctx: CommandContext,
+  meta: TypeMeta,
+  seq: number,
+  from: number,
+  to: number,
+): void {
+  const cache = listRangeCache(ctx.server.db);
+  const first = meta.head + from;
+  const cached = cache.lookup(meta.version, seq, first, meta.head + to);
+  ctx.out.array(to - from + 1);
+  if (cached !== undefined) return ctx.out.encoded(cached);
+  const values = itemRange(ctx, meta, from, to);
+  let valueBytes = 0;
+  for (const v of values) valueBytes += v.length;
+  if (valueBytes > TYPES_LIST_CACHE_WINDOW_BYTES_MAX) {
+    // Too big to keep: big values are referenced by the reply, not copied into a window.
+    for (const v of values) ctx.out.bulk(v);
+    return;
+  }
+  const { bytes, offsets } = encodeBulks(values);
+  cache.store(meta.version, seq, first, bytes, offsets);
+  ctx.out.encoded(bytes);
 }
 
 function lindex(ctx: CommandContext): void {
