@@ -365,6 +365,8 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   let proc: Peer | undefined;
   let redis: Peer | undefined;
+  // Process ids for the type rows' CPU per command (the in-process server is this process).
+  const pids = new Map<string, number>([["inproc", Deno.pid]]);
   try {
     // CityHall as `cityhall serve` (the figure reported) and in this process (in the note).
     db = await Database.open(dir, { syncMode: "always" });
@@ -374,6 +376,7 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
     if (typeof started === "string") procNote = `in-process only: ${started}`;
     else {
       proc = started;
+      pids.set("proc", started.pid);
       procNote = "CityHall: `deno run -A src/main.ts serve --sync always`";
     }
     let peerNote = `peer: ${PEER}`;
@@ -381,7 +384,9 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
       peerNote = "no peer: redis-server not on PATH (Debian: apt-get install redis-server)";
     } else {
       try {
-        redis = await startRedis(redisServerBin);
+        const r = await startRedis(redisServerBin);
+        redis = r;
+        pids.set("redis", r.pid);
       } catch (err) {
         peerNote = `no peer: ${err instanceof Error ? err.message : String(err)}`;
       }
@@ -484,7 +489,8 @@ export async function serverBench(log: (row: Row) => void): Promise<Row[]> {
     if (redisBenchmarkBin !== undefined) {
       const main = proc ? "proc" : "inproc";
       const notes = { main, procNote, peerNote, peer: PEER };
-      for (const row of await typeRows(redisBenchmarkBin, targets, notes)) add(row);
+      const typeTargets = targets.map((t) => ({ ...t, pid: pids.get(t.name) }));
+      for (const row of await typeRows(redisBenchmarkBin, typeTargets, notes)) add(row);
     }
   } finally {
     await server?.close();
