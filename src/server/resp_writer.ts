@@ -103,7 +103,7 @@ export class RespWriter {
         ? pool.pop()
         : undefined;
     const grown = pooled ?? new Uint8Array(size);
-    grown.set(this.#buf.subarray(this.#sealed, this.#len));
+    if (live > 0) grown.set(this.#buf.subarray(this.#sealed, this.#len));
     this.#buf = grown;
     this.#len = live;
     this.#sealed = 0;

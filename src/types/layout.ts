@@ -19,14 +19,13 @@
 import type { Database, WriteOp } from "../engine/mod.ts";
 import { CorruptionError } from "../errors.ts";
 import {
-  decodeMetaHeader,
   encodeMetaHeader,
   INTERNAL_KEY_PREFIX,
   SPACE_TYPES_REGISTRY,
   TYPE_LIST,
   type VersionAllocator,
 } from "../keyspace/mod.ts";
-import { ByteReader, ByteWriter } from "../util/buffers.ts";
+import { ByteWriter } from "../util/buffers.ts";
 import { KIND_META } from "../util/entry.ts";
 
 /** Metadata of a member-type key. */
@@ -60,13 +59,44 @@ export function encodeMeta(meta: TypeMeta): Uint8Array {
   return out.finish();
 }
 
-/** Decodes the `KIND_META` value of a member type (the caller checked the type byte). */
+/**
+ * Decodes the `KIND_META` value of a member type (the caller checked the type byte). Read by
+ * hand rather than through a `ByteReader` (every member-type command decodes one): same
+ * format and errors as `decodeMetaHeader` and `ByteReader.varint`.
+ */
 export function decodeMeta(value: Uint8Array, expireAtMs: number): TypeMeta {
-  const input = new ByteReader(value);
-  const { type, version } = decodeMetaHeader(input);
-  const size = input.varint();
-  const head = type === TYPE_LIST ? input.varint() : 0;
+  if (value.length < 1) corruptMeta("truncated");
+  const type = value[0]!;
+  metaOffset = 1;
+  const version = metaVarint(value);
+  if (version < 1) throw new CorruptionError("Cannot decode key metadata: version 0");
+  const size = metaVarint(value);
+  const head = type === TYPE_LIST ? metaVarint(value) : 0;
   return { type, version, size, head, expireAtMs };
+}
+
+/** Where `metaVarint` reads next (decoding is synchronous: one decode at a time). */
+let metaOffset = 0;
+
+function corruptMeta(what: string): never {
+  throw new CorruptionError(`Cannot decode: ${what}`);
+}
+
+/** `ByteReader.varint` over `value` at `metaOffset`. */
+function metaVarint(value: Uint8Array): number {
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (metaOffset >= value.length) corruptMeta("truncated varint");
+    const b = value[metaOffset++]!;
+    result += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      if (!Number.isSafeInteger(result)) corruptMeta("varint exceeds 2^53 - 1");
+      return result;
+    }
+    scale *= 128;
+  }
+  return corruptMeta("varint longer than 8 bytes");
 }
 
 /** What a lookup of a user key found (`seq`: the metadata record's engine sequence). */

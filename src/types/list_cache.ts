@@ -13,7 +13,8 @@
  *   (a replica installing a forked leader's snapshot) every window is dropped.
  * - Staged records of a transaction have no sequence (`seq < 0`): never cached, never matched.
  * - At most `TYPES_LIST_CACHE_BYTES_MAX` bytes in all, each window at most
- *   `TYPES_LIST_CACHE_WINDOW_BYTES_MAX`; the least recently used window goes first.
+ *   `TYPES_LIST_CACHE_WINDOW_BYTES_MAX`; eviction is CLOCK (a window read since the sweep last
+ *   passed it is kept once more), an approximation of least recently used.
  *
  * @module
  */
@@ -37,12 +38,14 @@ interface Window {
   offsets: Uint32Array;
   /** What the window counts against the cache's limit. */
   cost: number;
+  /** Read since the eviction sweep last passed it (a second chance: CLOCK). */
+  used: boolean;
 }
 
 /** The windows of one database, by data version (one window per list). */
 export class ListRangeCache {
   readonly #db: Database;
-  /** Insertion order is use order: the first entry is the least recently used. */
+  /** Insertion order, with a used bit per window: eviction gives used windows a second chance. */
   readonly #windows = new Map<number, Window>();
   #bytes = 0;
   #historyId: Uint8Array | undefined;
@@ -79,9 +82,8 @@ export class ListRangeCache {
       this.misses++;
       return undefined;
     }
-    // Most recently used now.
-    this.#windows.delete(version);
-    this.#windows.set(version, w);
+    // Marked, not moved: reordering a Map on every read costs allocations.
+    w.used = true;
     this.hits++;
     return w.bytes.subarray(w.offsets[from - w.from]!, w.offsets[to - w.from + 1]!);
   }
@@ -101,12 +103,18 @@ export class ListRangeCache {
     const cost = bytes.length + offsets.byteLength + WINDOW_OVERHEAD_BYTES;
     if (seq < 0 || cost > TYPES_LIST_CACHE_WINDOW_BYTES_MAX) return;
     this.#sameHistory();
-    this.#windows.set(version, { seq, from, bytes, offsets, cost });
+    this.#windows.set(version, { seq, from, bytes, offsets, cost, used: false });
     this.#bytes += cost;
-    for (const [v, w] of this.#windows) {
-      if (this.#bytes <= TYPES_LIST_CACHE_BYTES_MAX) break;
+    // CLOCK: from the oldest, a used window (or the one just stored) loses its mark and goes
+    // to the back, an unused one is dropped. A pass clears every mark, so this ends; the new
+    // window is never the one dropped (it alone fits: `TYPES_LIST_CACHE_WINDOW_BYTES_MAX`).
+    while (this.#bytes > TYPES_LIST_CACHE_BYTES_MAX) {
+      const [v, w] = this.#windows.entries().next().value!;
       this.#windows.delete(v);
-      this.#bytes -= w.cost;
+      if (w.used || v === version) {
+        w.used = false;
+        this.#windows.set(v, w);
+      } else this.#bytes -= w.cost;
     }
   }
 

@@ -77,7 +77,7 @@ Deno.test("ListRangeCache answers a range inside a window of the same sequence o
   });
 });
 
-Deno.test("ListRangeCache holds at most its byte limit, dropping the least recently used", async () => {
+Deno.test("ListRangeCache holds at most its byte limit, dropping windows not read lately", async () => {
   await withDb((db) => {
     const cache = new ListRangeCache(db);
     const item = "v".repeat(1000);
@@ -86,7 +86,7 @@ Deno.test("ListRangeCache holds at most its byte limit, dropping the least recen
     const fit = Math.floor(TYPES_LIST_CACHE_BYTES_MAX / per);
     for (let v = 1; v <= fit + 20; v++) {
       cache.store(v, v, 0, window.bytes, window.offsets);
-      // Version 1 is read after every store: the most recently used, never evicted.
+      // Version 1 is read after every store: always marked used, never evicted.
       assert(cache.lookup(1, 1, 0, 49) !== undefined, `version 1 after storing ${v}`);
       assert(cache.bytes <= TYPES_LIST_CACHE_BYTES_MAX, `${cache.bytes} bytes`);
     }
