@@ -1,5 +1,5 @@
 /**
- * Checks of `WalWriter.open`'s options. Private to `src/wal/`.
+ * Checks of `WalWriter.open`'s options and of a record's size. Private to `src/wal/`.
  *
  * @module
  */
@@ -8,6 +8,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import {
   WAL_GROUP_COMMIT_BYTES_MAX,
   WAL_RECORD_HEADER_BYTES,
+  WAL_RECORD_PAYLOAD_BYTES_MAX,
   WAL_RECORD_TRAILER_BYTES,
   WAL_SEGMENT_SIZE_BYTES_DEFAULT,
   WAL_SEGMENT_SIZE_BYTES_MAX,
@@ -46,6 +47,15 @@ export function checkOptions(options: WalWriterOptions): void {
   if (mode !== "always" && mode !== "interval" && mode !== "none") {
     throw new InvalidArgumentError(
       `Invalid WAL syncMode: ${mode} (must be always, interval or none)`,
+    );
+  }
+}
+
+/** Throws `InvalidArgumentError` for a record payload over `WAL_RECORD_PAYLOAD_BYTES_MAX`. */
+export function checkPayloadBytes(payloadBytes: number): void {
+  if (payloadBytes > WAL_RECORD_PAYLOAD_BYTES_MAX) {
+    throw new InvalidArgumentError(
+      `Batch too large for the WAL: ${payloadBytes} bytes (limit ${WAL_RECORD_PAYLOAD_BYTES_MAX} bytes)`,
     );
   }
 }

@@ -9,7 +9,7 @@
  * one shared promise. Every append issued before the flush runs is in it; appends issued after
  * it join the next one.
  *
- * Pipelined group commit (mode "always"): when the writers' CPU time exceeds a sync
+ * Pipelined group commit (mode "always"): when the writers' CPU time exceeds two syncs
  * (`_sync_pacer.ts` measures both), a group's fdatasync runs off the event loop while the
  * other half of the writers fill the next group, which is written when that sync completes;
  * otherwise the sync runs on the main thread (~140 µs here, against ~230 µs through the pool).
@@ -61,7 +61,6 @@ import {
   BATCH_OPS_MAX,
   WAL_GROUP_COMMIT_BYTES_MAX,
   WAL_RECORD_HEADER_BYTES,
-  WAL_RECORD_PAYLOAD_BYTES_MAX,
   WAL_RECORD_TRAILER_BYTES,
   WAL_SEGMENT_SIZE_BYTES_DEFAULT,
 } from "../limits.ts";
@@ -70,7 +69,7 @@ import type { Logger } from "../util/log.ts";
 import { type CommitGroup, CommitQueue } from "./_commit_group.ts";
 import { SegmentChain } from "./_segment_chain.ts";
 import { SyncPacer } from "./_sync_pacer.ts";
-import { checkOptions, SYNC_INTERVAL_MS_DEFAULT } from "./_writer_options.ts";
+import { checkOptions, checkPayloadBytes, SYNC_INTERVAL_MS_DEFAULT } from "./_writer_options.ts";
 import {
   batchPayloadBytes,
   encodeBatchInto,
@@ -613,13 +612,5 @@ export class WalWriter {
       ...this.#queue.takeAll(),
     ];
     for (const g of failed) g.reject(this.#failedError());
-  }
-}
-
-function checkPayloadBytes(payloadBytes: number): void {
-  if (payloadBytes > WAL_RECORD_PAYLOAD_BYTES_MAX) {
-    throw new InvalidArgumentError(
-      `Batch too large for the WAL: ${payloadBytes} bytes (limit ${WAL_RECORD_PAYLOAD_BYTES_MAX} bytes)`,
-    );
   }
 }
