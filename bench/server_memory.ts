@@ -42,11 +42,19 @@ const KEY_SIZE = 14;
 
 const mib = (bytes: number) => bytes / 1024 / 1024;
 
-/** VmRSS and VmHWM of process `pid`, in bytes. */
-function memoryOf(pid: number): { rss: number; hwm: number } {
+/**
+ * VmRSS and VmHWM of process `pid`, and VmRSS split into anonymous memory (heaps, buffers) and
+ * file-backed pages (mostly the executable's code: clean, the kernel can drop them), in bytes.
+ */
+function memoryOf(pid: number): { rss: number; hwm: number; anon: number; file: number } {
   const text = Deno.readTextFileSync(`/proc/${pid}/status`);
   const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN);
-  return { rss: kb("VmRSS") * 1024, hwm: kb("VmHWM") * 1024 };
+  return {
+    rss: kb("VmRSS") * 1024,
+    hwm: kb("VmHWM") * 1024,
+    anon: kb("RssAnon") * 1024,
+    file: kb("RssFile") * 1024,
+  };
 }
 
 /** `INFO memory`'s used_memory of the Redis on `port`, in bytes. */
@@ -64,6 +72,9 @@ async function redisUsedMemory(port: number): Promise<number> {
 /** What one server did under the SETs. */
 interface Measured {
   idle: number;
+  /** The idle RSS's anonymous and file-backed parts. */
+  idleAnon: number;
+  idleFile: number;
   soon: number;
   after: number;
   peak: number;
@@ -75,7 +86,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Idle RSS, then the SETs, then the RSS after they settled, of the server `pid` on `port`. */
 async function measure(pid: number, port: number, sets: number): Promise<Measured> {
   await sleep(IDLE_MS);
-  const idle = memoryOf(pid).rss;
+  const { rss: idle, anon: idleAnon, file: idleFile } = memoryOf(pid);
   let peak = idle;
   const sampler = setInterval(() => peak = Math.max(peak, memoryOf(pid).rss), 200);
   let setsPerSec: number;
@@ -97,7 +108,15 @@ async function measure(pid: number, port: number, sets: number): Promise<Measure
   const soon = memoryOf(pid).rss;
   await sleep(SETTLED_MS - SOON_MS);
   const now = memoryOf(pid);
-  return { idle, soon, after: now.rss, peak: Math.max(peak, now.hwm), setsPerSec };
+  return {
+    idle,
+    idleAnon,
+    idleFile,
+    soon,
+    after: now.rss,
+    peak: Math.max(peak, now.hwm),
+    setsPerSec,
+  };
 }
 
 /**
@@ -209,7 +228,11 @@ export async function serverMemoryBench(log: (row: Row) => void): Promise<Row[]>
     cityhall: mib(ours.idle),
     ...(theirs ? { denoKv: mib(theirs.idle), peer: "Redis" } : {}),
     lowerIsBetter: true,
-    note: `fresh data directory, ${IDLE_MS / 1000} s after start; target <= ${IDLE_TARGET_MIB} MiB`,
+    note: `fresh data directory, ${IDLE_MS / 1000} s after start: anonymous ${
+      mib(ours.idleAnon).toFixed(1)
+    } MiB + file-backed ${
+      mib(ours.idleFile).toFixed(1)
+    } MiB (the deno executable's code pages, clean); target <= ${IDLE_TARGET_MIB} MiB`,
   });
   return rows;
 }

@@ -13,6 +13,7 @@ import { HostAgent } from "./agent.ts";
 import { HostCollector, type HostPaths } from "./host.ts";
 import { SelfCollector } from "./self.ts";
 import type { SampleSink } from "./sink.ts";
+import type { SelfMetricsSettings } from "./settings.ts";
 
 export { type AgentCost, type AgentOptions, HostAgent, seriesKey, seriesLabels } from "./agent.ts";
 export { HostCollector, type HostPaths, type Reading } from "./host.ts";
@@ -20,24 +21,13 @@ export { quantileOf, SelfCollector } from "./self.ts";
 export { type Labels, MemorySink, type Sample, type SampleSink } from "./sink.ts";
 export { rollupSuffix, type SeriesStoreLike, TsSink, type TsSinkOptions } from "./ts_sink.ts";
 
-/** What `--self-metrics` and its companion flags set. */
-export interface SelfMetricsSettings {
-  /** Milliseconds between samples (default 10 s). */
-  intervalMs: number;
-  /** Retention of the raw series (default 7 days). */
-  retentionMs: number;
-  /** Retention of the 1-minute rollups (default 90 days). */
-  rollupRetentionMs: number;
-}
-
-/** Default interval of `--self-metrics`. */
-export const SELF_METRICS_INTERVAL_MS_DEFAULT = 10_000;
-/** Default retention of the agent's raw series. */
-export const SELF_METRICS_RETENTION_MS_DEFAULT = 7 * 86_400_000;
-/** Default retention of the agent's 1-minute rollups. */
-export const SELF_METRICS_ROLLUP_RETENTION_MS_DEFAULT = 90 * 86_400_000;
-/** Bucket of the agent's rollup series. */
-export const SELF_METRICS_ROLLUP_BUCKET_MS = 60_000;
+export {
+  SELF_METRICS_INTERVAL_MS_DEFAULT,
+  SELF_METRICS_RETENTION_MS_DEFAULT,
+  SELF_METRICS_ROLLUP_BUCKET_MS,
+  SELF_METRICS_ROLLUP_RETENTION_MS_DEFAULT,
+  type SelfMetricsSettings,
+} from "./settings.ts";
 
 /** Options of `startSelfMetrics`. */
 export interface StartSelfMetricsOptions {

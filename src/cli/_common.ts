@@ -5,7 +5,8 @@
  * @module
  */
 
-import { isAbsolute, join, resolve } from "node:path";
+// @std/path, not node:path: `serve` loads no Node.js module at start (idle RSS).
+import { isAbsolute, join, resolve } from "@std/path";
 import { UsageError } from "./_args.ts";
 
 /** Default RESP port (`--port`). */

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { dirname } from "node:path";
+// @std/path, not node:path: `serve` loads no Node.js module at start (idle RSS).
+import { dirname } from "@std/path";
 import { CityHallError, LockedError } from "../errors.ts";
 
 /** Causes in words, by errno name. */

@@ -1,16 +1,13 @@
 /**
  * `--remote-write URL` (repeatable), `--remote-write-filter` and `--remote-write-rollups-only`
- * for `serve`, `leader` and `replica`: the flags' parsing and starting the exporters
- * (`src/export/remote_write.ts`, ARCHITECTURE.md § "Remote-write export").
+ * for `serve`, `leader` and `replica`: the flags' parsing (`_remote_write_start.ts` starts the
+ * exporters: `src/export/remote_write.ts`, ARCHITECTURE.md § "Remote-write export").
  *
  * @module
  */
 
-import { RemoteWriteExporter } from "../export/remote_write.ts";
 import { FilterError, type LabelFilter, parseFilters } from "../timeseries/labels.ts";
 import { textToBinary } from "../timeseries/meta.ts";
-import type { TimeSeriesStore } from "../timeseries/store.ts";
-import type { Logger } from "../util/log.ts";
 import { type ParsedArgs, UsageError } from "./_args.ts";
 
 /** The value flags (`--remote-write-rollups-only` is a boolean flag). */
@@ -87,32 +84,4 @@ export function remoteWriteSettings(
     }
   }
   return { urls, filter, rollupsOnly };
-}
-
-/** Starts one exporter per URL; `stop()` stops them all. */
-export async function startRemoteWrite(
-  settings: RemoteWriteSettings,
-  store: TimeSeriesStore,
-  dataDir: string,
-  logger: Logger,
-): Promise<{ stop(): Promise<void> }> {
-  const started: RemoteWriteExporter[] = [];
-  try {
-    for (const url of settings.urls) {
-      started.push(
-        await RemoteWriteExporter.start({
-          url,
-          store,
-          dataDir,
-          logger,
-          filter: settings.filter,
-          rollupsOnly: settings.rollupsOnly,
-        }),
-      );
-    }
-  } catch (err) {
-    await Promise.all(started.map((e) => e.stop()));
-    throw err;
-  }
-  return { stop: async () => void await Promise.all(started.map((e) => e.stop())) };
 }

@@ -1,24 +1,17 @@
 /**
  * `--self-metrics[=INTERVAL]` and its retention flags for `serve`, `leader` and `replica`: the
- * flags' parsing and starting the host agent (`src/agent/`, ARCHITECTURE.md § "Host agent").
+ * flags' parsing (`_self_metrics_start.ts` starts the host agent: `src/agent/`,
+ * ARCHITECTURE.md § "Host agent").
  *
  * @module
  */
 
 import {
-  type HostAgent,
   SELF_METRICS_INTERVAL_MS_DEFAULT,
   SELF_METRICS_RETENTION_MS_DEFAULT,
-  SELF_METRICS_ROLLUP_BUCKET_MS,
   SELF_METRICS_ROLLUP_RETENTION_MS_DEFAULT,
   type SelfMetricsSettings,
-  type SeriesStoreLike,
-  startSelfMetrics,
-  TsSink,
-} from "../agent/mod.ts";
-import type { Database } from "../engine/mod.ts";
-import type { Registry } from "../metrics/mod.ts";
-import type { Logger } from "../util/log.ts";
+} from "../agent/settings.ts";
 import { type ParsedArgs, UsageError } from "./_args.ts";
 
 /** The flags (value flags; `--self-metrics` alone means `--self-metrics=10s`). */
@@ -114,32 +107,4 @@ export function selfMetricsSettings(
     3650 * 86_400_000,
   );
   return { intervalMs, retentionMs, rollupRetentionMs };
-}
-
-/**
- * Starts the agent for a daemon, writing into the time-series layer through a `TsSink`, or says
- * why it cannot run (a replica is read-only).
- */
-export function startAgentFor(
-  command: string,
-  db: Database,
-  settings: SelfMetricsSettings,
-  timeseries: SeriesStoreLike,
-  metrics: Registry | undefined,
-  logger: Logger,
-): HostAgent | undefined {
-  if (command === "replica") {
-    logger(
-      "warn",
-      "self-metrics: off on a replica, which is read-only (the leader records its own host)",
-      {},
-    );
-    return undefined;
-  }
-  const sink = new TsSink(timeseries, {
-    retentionMs: settings.retentionMs,
-    rollupBucketMs: SELF_METRICS_ROLLUP_BUCKET_MS,
-    rollupRetentionMs: settings.rollupRetentionMs,
-  });
-  return startSelfMetrics(db, sink, settings, { logger, ...(metrics ? { metrics } : {}) });
 }

@@ -14,35 +14,7 @@ import { EXIT_USAGE, splitCommand, UsageError } from "./_args.ts";
 import { CityHallError } from "../errors.ts";
 import { describeFsError, formatFsError } from "./_fs_errors.ts";
 import { printErr, printOut } from "./_output.ts";
-import { CLIENT_HELP, clientCommand, SHORTCUT_HELP, shortcutCommand } from "./client.ts";
-import { selftest } from "./selftest.ts";
-import { SERVE_HELP, serveCommand } from "./serve.ts";
-import {
-  LEADER_HELP,
-  LEADER_ONLY,
-  leaderCommand,
-  REPLICA_HELP,
-  replicaCommand,
-} from "./replication.ts";
-import { SERVICE_HELP, serviceCommand } from "./service.ts";
-import { HUB_HELP, hubCommand } from "./hub.ts";
-import {
-  EXPORT_HELP,
-  exportCommand,
-  UPLINK_HELP,
-  UPLINK_ONLY,
-  uplinkCommand,
-  uplinkServeCommand,
-} from "./uplink.ts";
-import {
-  IMPORT_HELP,
-  importCommand,
-  SALVAGE_HELP,
-  salvageCommand,
-  VERIFY_HELP,
-  verifyCommand,
-} from "./salvage.ts";
-import { TS_HELP, tsCommand } from "./ts.ts";
+import { LEADER_ONLY, UPLINK_ONLY } from "./_role_flags.ts";
 
 const HELP = `cityhall ${VERSION}: a durable key-value and time-series database for edge hardware
 
@@ -80,23 +52,33 @@ Exit codes: 0 ok, 1 failure (not found, cannot connect, …), 2 usage error.
 
 const SHORTCUTS = new Set(["put", "set", "get", "del", "delete", "rm", "scan"]);
 
-const HELPS: Record<string, string> = {
-  serve: SERVE_HELP,
-  client: CLIENT_HELP,
-  service: SERVICE_HELP,
-  ts: TS_HELP,
-  leader: LEADER_HELP,
-  replica: REPLICA_HELP,
-  hub: HUB_HELP,
-  uplink: UPLINK_HELP,
-  export: EXPORT_HELP,
-  version:
-    'Usage: cityhall version\n\nPrint "cityhall VERSION" and exit (the same as cityhall --version).\n',
-  verify: VERIFY_HELP,
-  salvage: SALVAGE_HELP,
-  import: IMPORT_HELP,
-  selftest: "Usage: cityhall selftest\n\nOpen a database in a temporary directory, write, " +
-    "read, scan, flush, compact and reopen it, and check every answer. Exit 0 when all is well.\n",
+/**
+ * Each command's help. Commands are imported when run (dynamic `import()` of a static
+ * specifier: still in the module graph, so `deno compile` and `deno bundle` include them), so
+ * that `serve` does not load, parse and keep the code of every other command (RSS).
+ */
+const HELPS: Record<string, () => Promise<string>> = {
+  serve: async () => (await import("./serve.ts")).SERVE_HELP,
+  client: async () => (await import("./client.ts")).CLIENT_HELP,
+  service: async () => (await import("./service.ts")).SERVICE_HELP,
+  ts: async () => (await import("./ts.ts")).TS_HELP,
+  leader: async () => (await import("./replication.ts")).LEADER_HELP,
+  replica: async () => (await import("./replication.ts")).REPLICA_HELP,
+  hub: async () => (await import("./hub.ts")).HUB_HELP,
+  uplink: async () => (await import("./uplink.ts")).UPLINK_HELP,
+  export: async () => (await import("./uplink.ts")).EXPORT_HELP,
+  version: () =>
+    Promise.resolve(
+      'Usage: cityhall version\n\nPrint "cityhall VERSION" and exit (the same as cityhall --version).\n',
+    ),
+  verify: async () => (await import("./salvage.ts")).VERIFY_HELP,
+  salvage: async () => (await import("./salvage.ts")).SALVAGE_HELP,
+  import: async () => (await import("./salvage.ts")).IMPORT_HELP,
+  selftest: () =>
+    Promise.resolve(
+      "Usage: cityhall selftest\n\nOpen a database in a temporary directory, write, " +
+        "read, scan, flush, compact and reopen it, and check every answer. Exit 0 when all is well.\n",
+    ),
 };
 
 /** True when `--name` (or `--name=…`) is among the flags of `args` (before any `--`). */
@@ -121,41 +103,42 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
           "--uplink and --replication-port exclude each other (an edge's WAL is kept for its hub)",
         );
       }
-      if (edge) return await uplinkServeCommand(rest);
-      return leader ? await leaderCommand(rest, "serve") : await serveCommand(rest);
+      if (edge) return await (await import("./uplink.ts")).uplinkServeCommand(rest);
+      if (leader) return await (await import("./replication.ts")).leaderCommand(rest, "serve");
+      return await (await import("./serve.ts")).serveCommand(rest);
     }
     case "hub":
-      return await hubCommand(rest);
+      return await (await import("./hub.ts")).hubCommand(rest);
     case "uplink":
-      return uplinkCommand(rest);
+      return (await import("./uplink.ts")).uplinkCommand(rest);
     case "export":
-      return await exportCommand(rest);
+      return await (await import("./uplink.ts")).exportCommand(rest);
     case "client":
-      return await clientCommand(rest);
+      return await (await import("./client.ts")).clientCommand(rest);
     case "service":
-      return await serviceCommand(rest);
+      return await (await import("./service.ts")).serviceCommand(rest);
     case "leader":
-      return await leaderCommand(rest);
+      return await (await import("./replication.ts")).leaderCommand(rest);
     case "replica":
-      return await replicaCommand(rest);
+      return await (await import("./replication.ts")).replicaCommand(rest);
     case "verify":
-      return await verifyCommand(rest);
+      return await (await import("./salvage.ts")).verifyCommand(rest);
     case "salvage":
-      return await salvageCommand(rest);
+      return await (await import("./salvage.ts")).salvageCommand(rest);
     case "import":
-      return await importCommand(rest);
+      return await (await import("./salvage.ts")).importCommand(rest);
     case "ts":
-      return await tsCommand(rest);
+      return await (await import("./ts.ts")).tsCommand(rest);
     case "selftest":
       if (rest.includes("--help") || rest.includes("-h")) {
-        printOut(HELPS.selftest!);
+        printOut(await HELPS.selftest!());
         return 0;
       }
       if (rest.length > 0) throw new UsageError("selftest", `unexpected argument '${rest[0]}'`);
-      return await selftest();
+      return await (await import("./selftest.ts")).selftest();
     case "version":
       if (rest.includes("--help") || rest.includes("-h")) {
-        printOut(HELPS.version!);
+        printOut(await HELPS.version!());
         return 0;
       }
       if (rest.length > 0) throw new UsageError("version", `unexpected argument '${rest[0]}'`);
@@ -164,13 +147,15 @@ async function dispatch(command: string, rest: string[]): Promise<number> {
     case "help": {
       const topic = rest.find((a) => !a.startsWith("-"));
       if (topic === undefined) printOut(HELP);
-      else if (SHORTCUTS.has(topic)) printOut(SHORTCUT_HELP);
-      else if (HELPS[topic] !== undefined) printOut(HELPS[topic]);
+      else if (SHORTCUTS.has(topic)) printOut((await import("./client.ts")).SHORTCUT_HELP);
+      else if (HELPS[topic] !== undefined) printOut(await HELPS[topic]());
       else throw new UsageError("help", `unknown command '${topic}'`);
       return 0;
     }
   }
-  if (SHORTCUTS.has(command)) return await shortcutCommand(command, rest);
+  if (SHORTCUTS.has(command)) {
+    return await (await import("./client.ts")).shortcutCommand(command, rest);
+  }
   throw new UsageError("", `unknown command '${command}'`);
 }
 

@@ -32,6 +32,7 @@ import { printErr, printJson, printOut } from "./_output.ts";
 import { checkBind, lockHeld, readFlagFile, readTlsFiles, withoutFlags } from "./_roles.ts";
 import { RespClient } from "./resp_client.ts";
 import { runDaemon, SERVE_FLAGS, serveSettings } from "./serve.ts";
+import { LEADER_ONLY } from "./_role_flags.ts";
 
 /** Default RESP port of a replica (a leader on the same machine has 7878). */
 export const REPLICA_PORT_DEFAULT = 7888;
@@ -96,12 +97,7 @@ export const REPLICA_FLAGS = {
   boolean: [...SERVE_FLAGS.boolean],
 } as const;
 
-/** The flags that make a server a leader; `serve` with any of them runs `leader`. */
-export const LEADER_ONLY: readonly string[] = [
-  "replication-port",
-  "replication-bind",
-  "replication-retention-max-bytes",
-];
+export { LEADER_ONLY };
 
 /**
  * `cityhall leader …`, also `cityhall serve --replication-port N …` (then `name` is `serve`,

@@ -15,12 +15,7 @@
 
 import { TimeSeriesStore } from "../timeseries/mod.ts";
 import { Database } from "../engine/mod.ts";
-import {
-  combineHealth,
-  engineHealth,
-  type ExtraMetricFamily,
-  startHttpServer,
-} from "../http/mod.ts";
+import type { ExtraMetricFamily } from "../http/mod.ts";
 import { type Server, startServer } from "../server/mod.ts";
 import { createLogger, type Logger } from "../util/log.ts";
 import { startMemoryTrimmer } from "../util/memory_trim.ts";
@@ -28,10 +23,8 @@ import { VERSION } from "../version.ts";
 import { parseFlags, UsageError } from "./_args.ts";
 import { formatHostPort } from "./_common.ts";
 import { dataDirFailure } from "./_fs_errors.ts";
-import { startRemoteWrite } from "./_remote_write.ts";
 import { watchLauncher } from "./_launcher.ts";
 import { printErr, printOut } from "./_output.ts";
-import { startAgentFor } from "./_self_metrics.ts";
 import { SERVE_FLAGS, SERVE_HELP, type ServeSettings, serveSettings } from "./_serve_settings.ts";
 
 export { SERVE_FLAGS, SERVE_HELP, type ServeSettings, serveSettings };
@@ -195,6 +188,10 @@ export async function runDaemon(
   }
   if (settings.httpPort !== undefined) {
     try {
+      // Loaded only when HTTP is on (as the remote write and the self-metrics agent below): the
+      // HTTP API brings PromQL, ingest and the console, which a RESP-only server need not
+      // keep in memory. Static specifiers, so compile and bundle still include them.
+      const { combineHealth, engineHealth, startHttpServer } = await import("../http/mod.ts");
       http = await startHttpServer(db, {
         hostname: settings.bind,
         port: settings.httpPort,
@@ -223,6 +220,7 @@ export async function runDaemon(
   }
   if (settings.remoteWrite !== undefined) {
     try {
+      const { startRemoteWrite } = await import("./_remote_write_start.ts");
       exporters = await startRemoteWrite(
         settings.remoteWrite,
         timeseries,
@@ -234,6 +232,7 @@ export async function runDaemon(
     }
   }
   if (settings.selfMetrics !== undefined) {
+    const { startAgentFor } = await import("./_self_metrics_start.ts");
     agent = startAgentFor(
       command,
       db,

@@ -26,19 +26,9 @@ import { dataDirFailure } from "./_fs_errors.ts";
 import { printErr, printJson, printOut, writeOut } from "./_output.ts";
 import { lockHeld, readFlagFile, readTiming, readTlsFiles, withoutFlags } from "./_roles.ts";
 import { runDaemon, SERVE_FLAGS, serveSettings } from "./serve.ts";
+import { UPLINK_ONLY } from "./_role_flags.ts";
 
-/** The flags only `serve --uplink` takes. */
-export const UPLINK_ONLY: readonly string[] = [
-  "uplink",
-  "site",
-  "uplink-token-file",
-  "uplink-tls-ca",
-  "uplink-rate-limit",
-  "uplink-window",
-  "uplink-ship",
-  "disk-high-water",
-  "disk-full",
-];
+export { UPLINK_ONLY };
 
 /** Flags of `serve --uplink`. */
 export const UPLINK_SERVE_FLAGS = {

@@ -4,7 +4,9 @@
  * `readSync`/`writeSync`: every engine call is synchronous, so no other call can move the
  * cursor between the seek and the read. `syncDataSync`/`syncSync` are fdatasync/fsync,
  * `sync()` runs fsync off the event loop, and a directory is opened and synced for renames.
- * `node:fs` remains only for `statfs` (free bytes), which Deno has no call for.
+ * `node:fs` remains only for `statfs` (free bytes), which Deno has no call for; it is imported on
+ * the first `availableBytes` call, which answers "unknown" until it has loaded: the call is
+ * only needed after a disk-full, and loading Node.js's `fs` at start costs a server ~2 MiB.
  *
  * Modes: every file it creates is 0600 and every directory 0700 (owner only), whatever the
  * process umask. The data is the owner's business alone: another local user must not read a
@@ -15,11 +17,14 @@
  * @module
  */
 
-import { statfsSync } from "node:fs";
 import { IoError, LockedError } from "../errors.ts";
 import type { DirLock, File, FileInfo, FileSystem, OpenOptions } from "./mod.ts";
 
 const isWindows = Deno.build.os === "windows";
+
+/** `node:fs`'s `statfsSync` once loaded (see the module comment). */
+let statfsSync: typeof import("node:fs").statfsSync | undefined;
+let statfsLoading: Promise<void> | undefined;
 
 /** Mode of every file created: read and write for the owner only. */
 export const FILE_MODE = 0o600;
@@ -190,6 +195,12 @@ export class RealFs implements FileSystem {
   }
 
   availableBytes(path: string): number | undefined {
+    if (statfsSync === undefined) {
+      statfsLoading ??= import("node:fs").then((fs) => {
+        statfsSync = fs.statfsSync;
+      }, () => {});
+      return undefined;
+    }
     try {
       const s = statfsSync(path);
       return Number(s.bavail) * Number(s.bsize);

@@ -4,7 +4,8 @@
  * away (0277) the engine can still write its files.
  */
 
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
+import { RealFs } from "../../src/fs/mod.ts";
 import { runChild } from "../_helpers/child.ts";
 
 const CHILD = new URL("./_modes_child.ts", import.meta.url).pathname;
@@ -62,3 +63,19 @@ for (const umask of ["000", "022", "277"]) {
     }
   });
 }
+
+Deno.test("RealFs.availableBytes: unknown until node:fs has loaded on the first call, then the file system's free bytes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-realfs-free-" });
+  try {
+    const fs = new RealFs();
+    let free = fs.availableBytes(dir);
+    // The first call starts loading node:fs (not loaded at start: idle RSS); poll, bounded.
+    for (let i = 0; i < 600 && free === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      free = fs.availableBytes(dir);
+    }
+    assert(free !== undefined && free > 0, `free bytes: ${free}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,88 @@
+/**
+ * `cityhall serve` loads at start only what an idle RESP server needs (issue 9's idle RSS):
+ * every other command, the HTTP API (PromQL, ingest, the console), the remote-write exporter
+ * and the host agent are dynamic `import()`s of static specifiers, loaded when used. Checked on
+ * the module graph `deno info` reports (dynamic imports are marked there), so a new static
+ * import that pulls one of them back in fails here, not only in the RSS bench.
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import { runDeno } from "../_helpers/child.ts";
+import { runCli } from "./_helpers.ts";
+
+interface InfoModule {
+  specifier: string;
+  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+const ROOT = new URL("../../", import.meta.url).href;
+
+/** The repository paths of the modules `entry` imports statically, transitively. */
+async function staticGraph(entry: string): Promise<Set<string>> {
+  const r = await runDeno(["info", "--json", new URL(entry, ROOT).pathname]);
+  assertEquals(r.code, 0, r.stderr);
+  const modules = new Map<string, InfoModule>();
+  for (const m of (JSON.parse(r.stdout) as { modules: InfoModule[] }).modules) {
+    modules.set(m.specifier, m);
+  }
+  const seen = new Set<string>();
+  const stack = [new URL(entry, ROOT).href, new URL("src/cli/serve.ts", ROOT).href];
+  while (stack.length > 0) {
+    const s = stack.pop()!;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    for (const dep of modules.get(s)?.dependencies ?? []) {
+      if (dep.code && !dep.isDynamic) stack.push(dep.code.specifier);
+    }
+  }
+  return new Set([...seen].map((s) => s.startsWith(ROOT) ? s.slice(ROOT.length) : s));
+}
+
+Deno.test("cityhall serve's static module graph leaves out the HTTP API, other commands, remote write and the agent", async () => {
+  const graph = await staticGraph("src/main.ts");
+  assert(graph.has("src/server/mod.ts"), "the RESP server is loaded at start");
+  assert(graph.has("src/engine/mod.ts"), "the engine is loaded at start");
+  const lazy = [
+    "src/http/",
+    "src/promql/",
+    "src/console/",
+    "src/fleet/",
+    "src/agent/mod.ts",
+    "src/export/remote_write.ts",
+    "src/verify/",
+    "src/salvage/",
+    "src/cli/client.ts",
+    "src/cli/hub.ts",
+    "src/cli/replication.ts",
+    "src/cli/uplink.ts",
+    "npm:uplot",
+  ];
+  const loaded = [...graph].filter((m) => lazy.some((prefix) => m.startsWith(prefix)));
+  assertEquals(loaded, [], "loaded statically by serve (make them dynamic imports)");
+});
+
+Deno.test("cityhall help TOPIC prints each command's help, loaded on demand", async () => {
+  for (
+    const topic of [
+      "serve",
+      "client",
+      "service",
+      "ts",
+      "leader",
+      "replica",
+      "hub",
+      "uplink",
+      "export",
+      "version",
+      "verify",
+      "salvage",
+      "import",
+      "selftest",
+      "get",
+    ]
+  ) {
+    const r = await runCli(["help", topic]);
+    assertEquals(r.code, 0, `help ${topic}: ${r.stderr}`);
+    assert(r.stdout.startsWith("Usage: cityhall"), `help ${topic}: ${r.stdout.slice(0, 80)}`);
+  }
+});
