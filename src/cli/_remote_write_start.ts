@@ -1,7 +1,8 @@
 /**
- * Starts the `--remote-write` exporters (`src/export/remote_write.ts`, ARCHITECTURE.md
- * § "Remote-write export"). Apart from the flags' parsing (`_remote_write.ts`) so that a daemon
- * loads the exporter (PromQL's store source, protobuf, Snappy) only when the flag is given.
+ * Starts the `--remote-write` exporters (`src/export/remote_write.ts`,
+ * ARCHITECTURE.md § "Remote-write export"). Apart from the flags' parsing (`_remote_write.ts`)
+ * so that a daemon loads the exporter (PromQL's store source, protobuf, Snappy) only when the
+ * flag is given.
  *
  * @module
  */
