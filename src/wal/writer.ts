@@ -536,13 +536,13 @@ export class WalWriter {
     this.#syncing = undefined;
     this.#pacer.noteSync(performance.now() - inFlight.startedAtMs);
     this.#advanceDurable(inFlight.seq);
-    if (this.#failed || this.#closing) return;
+    const goOn = !this.#failed && !this.#closing;
     // Pipelined: the waiting group is written and its sync started before the finished
     // group's writers resume; merged: they resume first and their appends join it.
     const waiting = this.#queue.peek();
     const resumed = inFlight.group.recordEnds.length;
     if (
-      waiting !== undefined &&
+      goOn && waiting !== undefined &&
       this.#pacer.pipelineNext(
         this.#queue.length > 1 ? Infinity : waiting.recordEnds.length,
         resumed,
@@ -550,8 +550,10 @@ export class WalWriter {
     ) {
       this.#flushGroup(this.#queue.shift()!);
     }
+    // Durable whatever happened meanwhile (a close whose own sync failed left it in flight):
+    // its writers must not wait forever.
     this.#settle(inFlight.group);
-    if (this.#queue.length > 0 && !this.#syncing) this.#scheduleFlush();
+    if (goOn && this.#queue.length > 0 && !this.#syncing) this.#scheduleFlush();
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
+import { setImmediate } from "node:timers";
 import { IoError } from "../../src/errors.ts";
 import { FaultFs } from "../../src/fs/mod.ts";
 import { WalWriter } from "../../src/wal/mod.ts";
@@ -148,4 +149,31 @@ Deno.test("WAL pipelined group commit: sync() and close() overtake a sync in fli
   assert(entries.length >= run.acknowledged, "lost acknowledged ops");
   assertEquals(keysOf(entries), keyRange(1, entries.length));
   assert(syncs > 0);
+});
+
+Deno.test("WAL pipelined group commit: a close whose own sync fails still settles the group whose off-thread sync completes", async () => {
+  const fs = new FaultFs();
+  const writer = WalWriter.open(fs, DIR, { nextSeq: 1, segmentSizeBytes: 1 << 20 });
+  let seq = 1;
+  let inFlight: Promise<void>[] | undefined;
+  // Bursts of 32 appends until one group's sync goes off the event loop (the pacer has
+  // measured the writers' CPU time above two of the simulated file system's syncs).
+  for (let round = 0; round < 500 && inFlight === undefined; round++) {
+    const before = fs.syncsOffThread;
+    const burst = Array.from({ length: 32 }, () => writer.append(ops(seq++, 1)).durable);
+    // The writer's flush was scheduled first: after this turn it has run.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (fs.syncsOffThread > before) inFlight = burst;
+    else await Promise.all(burst);
+  }
+  if (inFlight === undefined) throw new Error("no sync ran off the event loop");
+  const pending: Promise<void>[] = inFlight;
+  // Its sync is in flight and nothing else is queued; close's own sync fails.
+  fs.failAfter({ sync: 1 });
+  let closeFailed = false;
+  await writer.close().catch(() => closeFailed = true);
+  assert(closeFailed, "close did not report its failed sync");
+  fs.heal();
+  // The off-thread sync had made the group durable: its appends resolve, none hangs.
+  await withDeadline(Promise.all(pending), 60_000, "appends of the group in flight");
 });
