@@ -1,7 +1,7 @@
 /**
- * A bounded cache of list ranges as encoded replies (ARCHITECTURE.md § "Member types",
- * "Range cache"): LRANGE of a range that was read before, with no write to the list since,
- * is answered from the bytes encoded then instead of a merged engine scan and a re-encoding.
+ * A bounded cache of list ranges as encoded replies (ARCHITECTURE.md § "Member types", its
+ * range cache paragraph): LRANGE of a range that was read before, with no write to the list
+ * since, is answered from the bytes encoded then instead of a merged engine scan and a re-encoding.
  *
  * Invariants:
  * - A window is valid only for the exact state it was read from: it is tagged with the list's

@@ -202,7 +202,7 @@ function lrange(ctx: CommandContext): void {
 /**
  * The array reply of the items at positions `[from, to]` of a list whose metadata record has
  * sequence `seq`: from the range cache when an unchanged window holds them, else read, encoded
- * once and kept there (ARCHITECTURE.md § "Member types", "Range cache").
+ * once and kept there (ARCHITECTURE.md § "Member types", range cache).
  */
 function rangeReply(
   ctx: CommandContext,
