@@ -24,6 +24,7 @@ import type { Context, Dispatcher } from "./dispatch.ts";
 import type { ExclusiveGate } from "./gate.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { HttpOnRespPortError, RespParser } from "./resp.ts";
+import type { PackedArgs } from "./resp_packed.ts";
 import { BLOCKING_COMMANDS, registryFor } from "./commands/blocking_registry.ts";
 import { concatChunks, OutputLimitError, RespWriter } from "./resp_writer.ts";
 
@@ -79,6 +80,7 @@ export class Connection {
     this.#conn = conn;
     this.#ctx = ctx;
     this.#parser.restricted = !ctx.client.authenticated;
+    this.#parser.packTsMadd = true;
     ctx.client.onPush = () => this.#schedulePush();
   }
 
@@ -217,9 +219,9 @@ export class Connection {
     out.limitBytes = host.outputHardLimitBytes > 0 ? host.outputHardLimitBytes : Infinity;
     host.beforeBatch();
     while (true) {
-      let args: Uint8Array[] | undefined;
+      let args: Uint8Array[] | PackedArgs | undefined;
       try {
-        args = parser.next();
+        args = parser.take();
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
         await this.#protocolError(err);
@@ -269,6 +271,9 @@ export class Connection {
           }
         }
       }
+      // The command's arguments die here, not when the next command replaces them: a batch
+      // of writes waits for its group commit with every connection's last command held.
+      ctx.args = NO_ARGS;
       if (client.replyOff || client.replySkip) silenceReply(client, out, replyStart);
       client.replySkip = client.replySkipNext;
       client.replySkipNext = false;
@@ -478,6 +483,9 @@ function spliceFailures(
 }
 
 /** Commands whose replies are pub/sub confirmations: sent even under CLIENT REPLY OFF/SKIP. */
+/** `Context.args` between commands. */
+const NO_ARGS: Uint8Array[] = [];
+
 const PUBSUB_REPLY_COMMANDS: ReadonlySet<string> = new Set([
   "subscribe",
   "unsubscribe",
