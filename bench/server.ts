@@ -80,6 +80,8 @@ export interface StartOptions {
   args?: string[];
   /** Extra environment variables (e.g. `DENO_V8_FLAGS`). */
   env?: Record<string, string>;
+  /** Extra `deno run` flags (e.g. `--cpu-prof`). */
+  denoArgs?: string[];
 }
 
 /**
@@ -122,6 +124,7 @@ export async function startCityHallProcess(
       "run",
       "-A",
       ...serverV8Flags(),
+      ...(options.denoArgs ?? []),
       "--config",
       config,
       main,

@@ -12,8 +12,12 @@
  * write, per sample), `add` (TS.ADD's store path per command, beside an engine put), `range`
  * (TS.RANGE of one day at 1 Hz with AGGREGATION avg 60000, per query), `reopen` (Database.open
  * and TimeSeriesStore.open of 2,000 series with unsealed heads, best of 3), `influx` (gzip'ed
- * 5,000-line Telegraf batches gunzipped, parsed and stored, per sample). Each row prints the
- * load average beside it. Nothing is fsynced (sync none): the engine's share is not the subject.
+ * 5,000-line Telegraf batches gunzipped, parsed and stored, per sample), `serve` (a real
+ * `cityhall serve --sync always` process under bench/ts_loadgen.ts and bench/loadgen.ts: the
+ * server's own CPU time from /proc/<pid>/stat per TS.MADD sample from 50 clients, per TS.ADD
+ * and per SET at pipeline 1; BENCH_TS_CPU_PROF=<dir> writes the server's `--cpu-prof` there).
+ * Each row prints the load average beside it. In-process rows fsync nothing (sync none): the
+ * engine's share is not their subject.
  *
  * @module
  */
@@ -22,12 +26,16 @@ import process from "node:process";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Database } from "../src/mod.ts";
 import { RespParser } from "../src/server/resp.ts";
-import { parseLong, parseValue } from "../src/server/commands/_ts_args.ts";
-import { TimeSeriesStore } from "../src/timeseries/mod.ts";
+import type { PackedArgs } from "../src/server/resp_packed.ts";
+import { parseLongAt, parseValueAt } from "../src/server/commands/_ts_args.ts";
+import { KeyIds, TimeSeriesStore } from "../src/timeseries/mod.ts";
 import { parseInflux } from "../src/ingest/influx.ts";
 import { ingestSamples } from "../src/ingest/store_writer.ts";
 import { generateSensors } from "../tests/_helpers/sensors.ts";
 import { telegrafBatch } from "./ingest.ts";
+import { startCityHallProcess } from "./server.ts";
+import { runTsLoadProcess } from "./ts_loadgen.ts";
+import { runLoadProcess } from "./loadgen.ts";
 
 const enc = new TextEncoder();
 
@@ -80,25 +88,30 @@ async function madd(): Promise<string> {
       return enc.encode(s);
     });
     const parser = new RespParser();
+    parser.packTsMadd = true; // as the server's connections parse
     let parse = 0;
     let write = 0;
     for (const c of commands) {
       const c0 = cpuMs();
       parser.push(c);
-      const args = parser.next()!;
+      const p = parser.take() as PackedArgs;
       const c1 = cpuMs();
-      const n = (args.length - 1) / 3;
+      // What the TS.MADD handler does (timeseries_madd.ts), without a connection.
+      const n = (p.length - 1) / 3;
+      const ids = new KeyIds();
       const cols = {
         n,
-        keys: new Array<Uint8Array>(n),
+        keys: ids.keys,
+        keyOf: new Int32Array(n),
         ts: new Float64Array(n),
         values: new Float64Array(n),
         errors: undefined,
       };
       for (let i = 0; i < n; i++) {
-        cols.keys[i] = args[1 + 3 * i]!;
-        cols.ts[i] = parseLong(args[2 + 3 * i]!)!;
-        cols.values[i] = parseValue(args[3 + 3 * i]!)!;
+        const a = 1 + 3 * i;
+        cols.keyOf[i] = ids.id(p.bytes, p.start(a), p.end(a));
+        cols.ts[i] = parseLongAt(p.bytes, p.start(a + 1), p.end(a + 1))!;
+        cols.values[i] = parseValueAt(p.bytes, p.start(a + 2), p.end(a + 2))!;
       }
       store.maddColumns(cols);
       write += cpuMs() - c1;
@@ -250,7 +263,81 @@ async function influx(): Promise<string> {
   });
 }
 
-const ROWS: Record<string, () => Promise<string>> = { madd, add, range, reopen, influx };
+/** CPU milliseconds (user + system) process `pid` has used, from /proc/<pid>/stat. */
+function procCpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces) start at field 3.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10; // utime, stime in 100 Hz ticks
+}
+
+/** Server CPU per sample over RESP: TS.MADD from 50 clients, TS.ADD and SET at pipeline 1. */
+async function serve(): Promise<string> {
+  const prof = Deno.env.get("BENCH_TS_CPU_PROF");
+  const proc = await startCityHallProcess(
+    prof === undefined ? {} : { denoArgs: ["--cpu-prof", `--cpu-prof-dir=${prof}`] },
+  );
+  if (typeof proc === "string") return `serve: not run: ${proc}`;
+  try {
+    const samples = Number(Deno.env.get("BENCH_TS_CPU_SAMPLES") ?? 2_000_000);
+    const madd = (startMs: number, n: number) =>
+      runTsLoadProcess({
+        port: proc.port,
+        command: "madd",
+        connections: 50,
+        samples: n,
+        batch: 500,
+        series: 20,
+        startMs,
+        stepMs: 1000,
+      });
+    await madd(1_600_000_000_000, 200_000); // warm-up: V8 optimizes the hot paths
+    let c0 = procCpuMs(proc.pid);
+    const m = await madd(1_700_000_000_000, samples);
+    const maddUs = (procCpuMs(proc.pid) - c0) * 1000 / m.samples;
+    const n = 20_000;
+    c0 = procCpuMs(proc.pid);
+    const a = await runTsLoadProcess({
+      port: proc.port,
+      command: "add",
+      connections: 50,
+      samples: n,
+      batch: 1,
+      series: 20,
+      startMs: 1_800_000_000_000,
+      stepMs: 1000,
+    });
+    const addUs = (procCpuMs(proc.pid) - c0) * 1000 / a.samples;
+    c0 = procCpuMs(proc.pid);
+    const s = await runLoadProcess({
+      port: proc.port,
+      command: "set",
+      connections: 50,
+      pipeline: 1,
+      requests: n,
+      keyspace: n,
+      valueSize: 16,
+    });
+    const setUs = (procCpuMs(proc.pid) - c0) * 1000 / s.requests;
+    const rate = (x: number) => Math.round(x).toLocaleString("en-US");
+    return `serve: TS.MADD ${maddUs.toFixed(2)} us CPU/sample (${rate(m.samplesPerSec)}/s wall, ${
+      rate(1e6 / maddUs)
+    }/s per core); TS.ADD ${addUs.toFixed(1)} us/cmd (${rate(a.samplesPerSec)}/s), SET ${
+      setUs.toFixed(1)
+    } us/cmd (${rate(s.opsPerSec)}/s)`;
+  } finally {
+    await proc.close();
+  }
+}
+
+const ROWS: Record<string, () => Promise<string>> = {
+  madd,
+  add,
+  range,
+  reopen,
+  influx,
+  serve,
+};
 
 if (import.meta.main) {
   const wanted = (Deno.env.get("BENCH_TS_CPU") ?? Object.keys(ROWS).join(",")).split(",");

@@ -15,6 +15,7 @@ import type { KeyspaceNotifier } from "./notifications.ts";
 import type { Operator } from "./operator.ts";
 import type { ClientSubscriptions, PubSub } from "./pubsub.ts";
 import type { PushQueue } from "./push.ts";
+import type { PackedArgs } from "./resp_packed.ts";
 import type { RespVersion, RespWriter } from "./resp_writer.ts";
 import type { ScanCursorTable } from "./scan_cursor.ts";
 import type { WatchRegistry } from "./transaction.ts";
@@ -305,6 +306,12 @@ export interface CommandSpec {
   subcommands?: Readonly<Record<string, number>>;
   /** Runs the command. */
   handler: CommandHandler;
+  /**
+   * Runs the command from the arguments the parser kept packed (`resp_packed.ts`, TS.MADD),
+   * with the same replies as `handler`; the dispatcher calls it when nothing else needs the
+   * arguments one by one (`ctx.args` then holds only the name).
+   */
+  packedHandler?: (ctx: CommandContext, packed: PackedArgs) => void | Promise<void>;
 }
 
 /** Key positions of a command spec (COMMAND INFO): none, or the first argument. */

@@ -31,8 +31,9 @@ import type { Operator } from "./operator.ts";
 import { ERR_READONLY } from "./commands/replication.ts";
 import { OutputLimitError, type RespWriter } from "./resp_writer.ts";
 import { TRANSACTION_CONTROL, type TxnContext } from "./transaction.ts";
-import { ERR_RESERVED_KEY, isInternalKey } from "../keyspace/mod.ts";
+import { ERR_RESERVED_KEY, INTERNAL_KEY_PREFIX, isInternalKey } from "../keyspace/mod.ts";
 import { keyGuardOf } from "./key_guard.ts";
+import { PackedArgs } from "./resp_packed.ts";
 import type { Database } from "../engine/mod.ts";
 
 /** Commands an unauthenticated client may run. */
@@ -154,7 +155,16 @@ export class Dispatcher {
   }
 
   /** Runs (or, inside MULTI, queues) one command; a promise only when it is asynchronous. */
-  execute(ctx: Context, args: Uint8Array[]): Promise<void> | undefined {
+  execute(ctx: Context, command: Uint8Array[] | PackedArgs): Promise<void> | undefined {
+    let args: Uint8Array[];
+    if (command instanceof PackedArgs) {
+      const spec = this.#packedSpec(ctx, command);
+      if (spec !== undefined) {
+        ctx.client.lastCommand = spec.name;
+        return this.run(ctx, spec, [command.name], ctx.out.length, command);
+      }
+      args = command.toArgs();
+    } else args = command;
     const { out, client } = ctx;
     const name = lower(args[0]!);
     const spec = this.#table.get(name);
@@ -196,9 +206,10 @@ export class Dispatcher {
    * A promise to await before running `args` when CLIENT PAUSE holds it, else `undefined`
    * (also for a command that will be refused: it is answered at once, as Redis does).
    */
-  pauseFor(ctx: Context, args: Uint8Array[]): Promise<void> | undefined {
+  pauseFor(ctx: Context, command: Uint8Array[] | PackedArgs): Promise<void> | undefined {
     const pause = this.#host.operator.pause;
     if (pause.mode === undefined) return undefined;
+    const args = command instanceof PackedArgs ? command.toArgs() : command;
     const { client } = ctx;
     const spec = this.#table.get(lower(args[0]!));
     if (spec === undefined) return undefined;
@@ -214,6 +225,35 @@ export class Dispatcher {
         return s !== undefined && (s.flags.includes("write") || s.name === "publish");
       });
     return pause.waitFor(client, spec, queuedWrite);
+  }
+
+  /**
+   * The spec whose `packedHandler` may run `packed` as it is: a known command with the right
+   * arity, from an authenticated client in no special mode (MULTI, MONITOR, subscribed), on a
+   * writable database without a key guard, with no key in the internal range. Anything else
+   * (every error among them) goes the ordinary way, so replies stay exactly the same.
+   */
+  #packedSpec(ctx: Context, packed: PackedArgs): CommandSpec | undefined {
+    const spec = this.#table.get(lower(packed.name));
+    if (spec?.packedHandler === undefined) return undefined;
+    const n = packed.length;
+    if ((spec.arity > 0 && n !== spec.arity) || n < -spec.arity) return undefined;
+    const client = ctx.client;
+    if (
+      !client.authenticated || client.multi !== undefined || client.monitor ||
+      client.subscriptions !== undefined || this.#host.operator.pause.mode !== undefined
+    ) {
+      return undefined;
+    }
+    const db = ctx.server.db;
+    if (db.readOnly || keyGuardOf(db) !== undefined) return undefined;
+    const last = spec.lastKey < 0 ? n + spec.lastKey : spec.lastKey;
+    const step = Math.max(1, spec.step);
+    for (let i = spec.firstKey; i <= last && i < n; i += step) {
+      const s = packed.start(i);
+      if (s < packed.end(i) && packed.bytes[s] === INTERNAL_KEY_PREFIX) return undefined;
+    }
+    return spec;
   }
 
   /** Runs one command queued by MULTI, inside EXEC. */
@@ -265,12 +305,13 @@ export class Dispatcher {
     ctx.out.simple("QUEUED");
   }
 
-  /** Runs `spec`'s handler; its reply starts at `start`. */
+  /** Runs `spec`'s handler (its packed one for `packed`); its reply starts at `start`. */
   run(
     ctx: CommandContext & { args: Uint8Array[] },
     spec: CommandSpec,
     args: Uint8Array[],
     start: number,
+    packed?: PackedArgs,
   ): Promise<void> | undefined {
     const out = ctx.out;
     ctx.args = args;
@@ -279,13 +320,14 @@ export class Dispatcher {
     const t0 = performance.now();
     const finish = (failed: boolean) => {
       const durationS = (performance.now() - t0) / 1000;
-      this.#host.operator.afterCommand(
-        ctx.client,
-        spec,
-        args,
-        performance.timeOrigin + t0,
-        durationS,
-      );
+      const operator = this.#host.operator;
+      // MONITOR and the slow log show every argument: a packed command's, only when they do.
+      const slowUs = ctx.server.config.slowlogLogSlowerThanUs;
+      const logged = packed !== undefined &&
+          (operator.monitors.size > 0 || (slowUs >= 0 && durationS * 1e6 >= slowUs))
+        ? packed.toArgs()
+        : args;
+      operator.afterCommand(ctx.client, spec, logged, performance.timeOrigin + t0, durationS);
       if (pending !== undefined) {
         for (let i = firstPending; i < pending.length; i++) {
           pending[i]!.start = start;
@@ -296,7 +338,7 @@ export class Dispatcher {
     };
     let result: void | Promise<void>;
     try {
-      result = spec.handler(ctx);
+      result = packed === undefined ? spec.handler(ctx) : spec.packedHandler!(ctx, packed);
     } catch (err) {
       this.#replyError(out, start, err, spec.name);
       finish(true);

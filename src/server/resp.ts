@@ -17,6 +17,7 @@
  */
 
 import { copyBytes } from "../util/bytes.ts";
+import { PackedArgs, PackedBuilder } from "./resp_packed.ts";
 import { ProtocolError } from "../errors.ts";
 import { assert } from "../util/assert.ts";
 import {
@@ -189,6 +190,13 @@ function looksLikeHttp(args: Uint8Array[]): boolean {
   return HTTP_METHODS.has(first.toUpperCase()) && /^HTTP\/\d/.test(latin1.decode(args[2]!));
 }
 
+/** `TS.MADD` in any case: the command `take()` hands out packed (`resp_packed.ts`). */
+function isTsMadd(name: Uint8Array): boolean {
+  return name.length === 7 && (name[0]! | 0x20) === 0x74 && (name[1]! | 0x20) === 0x73 &&
+    name[2] === 0x2e && (name[3]! | 0x20) === 0x6d && (name[4]! | 0x20) === 0x61 &&
+    (name[5]! | 0x20) === 0x64 && (name[6]! | 0x20) === 0x64;
+}
+
 /** An incremental RESP request parser with limits. */
 export class RespParser {
   #buf: Uint8Array = new Uint8Array(0);
@@ -211,8 +219,12 @@ export class RespParser {
   readonly #argsMax: number;
   readonly #inlineLineBytesMax: number;
   readonly #queryBufferBytesMax: number;
+  /** Arguments of a command being received packed. */
+  #pack: PackedBuilder | undefined;
   /** When true, the tight limits for unauthenticated clients apply. */
   restricted = false;
+  /** When true, `take()` hands out TS.MADD as `PackedArgs` (the connection's parser). */
+  packTsMadd = false;
 
   /** Creates a parser; `limits` override the defaults of `limits.ts`. */
   constructor(limits: RespParserLimits = {}) {
@@ -304,12 +316,18 @@ export class RespParser {
    * (`*0`, `*-1`, blank inline lines) are skipped. Throws `ProtocolError` on bad framing.
    */
   next(): RespCommand | undefined {
+    const command = this.take();
+    return command instanceof PackedArgs ? command.toArgs() : command;
+  }
+
+  /** As `next()`, but TS.MADD comes packed when `packTsMadd` is set. */
+  take(): RespCommand | PackedArgs | undefined {
     const command = this.#next();
     if (command !== undefined) this.#commandsParsed++;
     return command;
   }
 
-  #next(): RespCommand | undefined {
+  #next(): RespCommand | PackedArgs | undefined {
     while (true) {
       if (this.#start === this.#end && this.#args === undefined) {
         this.#start = this.#end = 0;
@@ -368,7 +386,7 @@ export class RespParser {
     return true;
   }
 
-  #continueMultibulk(): RespCommand | undefined {
+  #continueMultibulk(): RespCommand | PackedArgs | undefined {
     const args = this.#args;
     assert(args !== undefined, "multibulk in progress");
     while (this.#argsLeft > 0) {
@@ -403,7 +421,13 @@ export class RespParser {
         return undefined;
       }
       // Like Redis, the two bytes after the data are taken as the CRLF without checking.
-      args.push(copyBytes(this.#buf, this.#start, this.#start + length));
+      if (this.#pack !== undefined) this.#pack.add(this.#buf, this.#start, length);
+      else {
+        args.push(copyBytes(this.#buf, this.#start, this.#start + length));
+        if (args.length === 1 && this.packTsMadd && this.#argsLeft > 1 && isTsMadd(args[0]!)) {
+          this.#pack = new PackedBuilder(args[0]!, this.#argsLeft - 1);
+        }
+      }
       this.#commandBytes += length;
       this.#start += length + 2;
       this.#bulkLength = -1;
@@ -413,6 +437,11 @@ export class RespParser {
     this.#args = undefined;
     this.#commandBytes = 0;
     if (this.#start === this.#end) this.#start = this.#end = 0;
+    const pack = this.#pack;
+    if (pack !== undefined) {
+      this.#pack = undefined;
+      return pack.finish();
+    }
     return args;
   }
 

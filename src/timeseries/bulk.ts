@@ -11,7 +11,6 @@
  */
 
 import type { Batch } from "./batch.ts";
-import { equalBytes } from "../util/bytes.ts";
 import type { DuplicatePolicy } from "./meta.ts";
 import type { Series } from "./series_set.ts";
 import { maybeSeal, TsError, tsError, writeSample } from "./write.ts";
@@ -102,8 +101,10 @@ export interface MaddSample {
 export interface MaddColumns {
   /** Samples. */
   n: number;
-  /** Key of sample `i` (unused where `errors[i]` is set). */
+  /** The command's distinct keys, in order of first appearance (`KeyIds.keys`). */
   keys: readonly Uint8Array[];
+  /** Index in `keys` of sample `i`'s key (unused where `errors[i]` is set). */
+  keyOf: Int32Array;
   /** Timestamp of sample `i`, Unix ms; −1 takes `now` (`*`). */
   ts: Float64Array;
   /** Value of sample `i`. */
@@ -120,10 +121,43 @@ export interface MaddReplies {
   errors: (TsError | undefined)[] | undefined;
 }
 
+/**
+ * Numbers a command's keys by their bytes, in order of first appearance, without a string per
+ * sample: a hash of the bytes, chained on collision. TS.MADD's samples name a few series many
+ * times over (500 samples of 20 series).
+ */
+export class KeyIds {
+  /** Key of each id (views of the bytes given to `id`). */
+  readonly keys: Uint8Array[] = [];
+  readonly #byHash = new Map<number, number>();
+  readonly #next: number[] = [];
+
+  /** The id of the key `src[from, to)`; a new key is kept as a view of `src`. */
+  id(src: Uint8Array, from: number, to: number): number {
+    let h = 0x811c9dc5; // FNV-1a, 32 bits
+    for (let i = from; i < to; i++) h = Math.imul(h ^ src[i]!, 0x01000193);
+    const head = this.#byHash.get(h);
+    const n = to - from;
+    for (let id = head ?? -1; id >= 0; id = this.#next[id]!) {
+      const k = this.keys[id]!;
+      if (k.length !== n) continue;
+      let i = 0;
+      while (i < n && k[i] === src[from + i]) i++;
+      if (i === n) return id;
+    }
+    const id = this.keys.length;
+    this.keys.push(src.subarray(from, to));
+    this.#next.push(head ?? -1);
+    this.#byHash.set(h, id);
+    return id;
+  }
+}
+
 /** Columns of `MaddSample | TsError` items (the store API's shape). */
 export function maddColumns(samples: readonly (MaddSample | TsError)[]): MaddColumns {
   const n = samples.length;
-  const keys: Uint8Array[] = new Array(n);
+  const ids = new KeyIds();
+  const keyOf = new Int32Array(n);
   const ts = new Float64Array(n);
   const values = new Float64Array(n);
   let errors: (TsError | undefined)[] | undefined;
@@ -133,11 +167,11 @@ export function maddColumns(samples: readonly (MaddSample | TsError)[]): MaddCol
       (errors ??= [])[i] = s;
       continue;
     }
-    keys[i] = s.key;
+    keyOf[i] = ids.id(s.key, 0, s.key.length);
     ts[i] = s.ts ?? -1;
     values[i] = s.value;
   }
-  return { n, keys, ts, values, errors };
+  return { n, keys: ids.keys, keyOf, ts, values, errors };
 }
 
 /**
@@ -158,51 +192,36 @@ export function writeMadd(
   const given = cols.errors;
   let errors: (TsError | undefined)[] | undefined = given === undefined ? undefined : [...given];
   const replies = new Float64Array(n);
-  // Group (series in order of first appearance) of each sample; −1 when it is already answered.
-  const groupOf = new Int32Array(n);
-  const byHash = new Map<number, number>();
-  const slotKeys: Uint8Array[] = [];
-  const slotGroup: number[] = [];
-  const slotNext: number[] = [];
-  const bySeries = new Map<Series, number>();
+  // Group (series in order of first appearance) of each key id, −1 when it is no series, −2
+  // before its lookup. Distinct keys are distinct series (TS.MADD creates none).
+  const groupOfKey = new Int32Array(cols.keys.length).fill(-2);
   const groups: Series[] = [];
   const counts: number[] = [];
+  // Group of each sample; −1 when it is already answered.
+  const groupOf = new Int32Array(n);
   let rules = false;
   for (let i = 0; i < n; i++) {
     if (given !== undefined && given[i] !== undefined) {
       groupOf[i] = -1;
       continue;
     }
-    // Keys are told apart by a hash of their bytes (no string per sample), chained on collision.
-    const key = cols.keys[i]!;
-    const h = hashBytes(key);
-    const head = byHash.get(h);
-    let slot = head ?? -1;
-    while (slot >= 0 && !equalBytes(slotKeys[slot]!, key)) slot = slotNext[slot]!;
-    let g: number;
-    if (slot >= 0) g = slotGroup[slot]!;
-    else {
+    const k = cols.keyOf[i]!;
+    let g = groupOfKey[k]!;
+    if (g === -2) {
       let series: Series | undefined;
       try {
-        series = find(key);
+        series = find(cols.keys[k]!);
       } catch (err) {
         if (!(err instanceof TsError)) throw err;
       }
       g = -1;
       if (series !== undefined) {
-        g = bySeries.get(series) ?? -1;
-        if (g < 0) {
-          g = groups.length;
-          bySeries.set(series, g);
-          groups.push(series);
-          counts.push(0);
-          if (series.meta.rules.length > 0) rules = true;
-        }
+        g = groups.length;
+        groups.push(series);
+        counts.push(0);
+        if (series.meta.rules.length > 0) rules = true;
       }
-      byHash.set(h, slotKeys.length);
-      slotKeys.push(key);
-      slotGroup.push(g);
-      slotNext.push(head ?? -1);
+      groupOfKey[k] = g;
     }
     if (g < 0) {
       (errors ??= [])[i] = tsError("TSDB: the key is not a TSDB key");
@@ -246,11 +265,4 @@ export function writeMadd(
   }
   for (let k = 0; k < total; k++) replies[index[k]!] = got[k]!;
   return { replies, errors };
-}
-
-/** FNV-1a of `bytes` (32 bits): tells TS.MADD's keys apart without making strings of them. */
-function hashBytes(bytes: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return h;
 }

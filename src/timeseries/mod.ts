@@ -17,7 +17,7 @@ export { ERR_READONLY, type SampleListener, type Writer, type Written } from "./
 export type { WrittenSample } from "./batch.ts";
 export { TsError } from "./write.ts";
 export type { CreateOptions, SampleIn } from "./series_ops.ts";
-export type { MaddColumns, MaddReplies } from "./bulk.ts";
+export { KeyIds, type MaddColumns, type MaddReplies } from "./bulk.ts";
 export type { Points, RangeArgs, SeriesInfo, SeriesResult } from "./query.ts";
 export { FilterError, type LabelFilter, parseFilters } from "./labels.ts";
 export { type Aggregator, AGGREGATORS, DUPLICATE_POLICIES, type DuplicatePolicy } from "./meta.ts";

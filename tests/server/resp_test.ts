@@ -1,6 +1,8 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { ProtocolError } from "../../src/errors.ts";
 import { RespParser, RespWriter, splitInlineArgs } from "../../src/server/resp.ts";
+import { PackedArgs } from "../../src/server/resp_packed.ts";
+import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -142,4 +144,49 @@ Deno.test("RespWriter.release() pools its buffer for another writer; replies sta
   d.ok();
   e.ok();
   assert(d.take()[0]!.buffer !== e.take()[0]!.buffer);
+});
+
+Deno.test("RespParser.take() hands TS.MADD out packed in any split of the bytes; next() and other commands are unchanged", () => {
+  const rng = new Rng(seedFromEnv());
+  const commands = [
+    ["TS.MADD", "a", "1000", "1.5", "bb", "*", "-2", "a", "1001", "x".repeat(300)],
+    ["ts.madd", "k", "1", "2", "k", "2", ""],
+    ["SET", "k", "v"],
+    ["TS.MADDX", "a", "b", "c"],
+    ["TS.MADD", "only"],
+  ];
+  const wire = enc.encode(
+    commands.map((c) => `*${c.length}\r\n` + c.map((a) => `$${a.length}\r\n${a}\r\n`).join(""))
+      .join(""),
+  );
+  for (let round = 0; round < 50; round++) {
+    const p = new RespParser();
+    p.packTsMadd = true;
+    const got: (string[] | { packed: string[] })[] = [];
+    let at = 0;
+    while (at < wire.length) {
+      const n = 1 + rng.int(round === 0 ? 1 : 40);
+      p.push(wire.subarray(at, at + n));
+      at += n;
+      let c;
+      while ((c = p.take()) !== undefined) {
+        got.push(c instanceof PackedArgs ? { packed: texts(c.toArgs())! } : texts(c)!);
+      }
+    }
+    assertEquals(got, [
+      { packed: commands[0]! },
+      { packed: commands[1]! },
+      commands[2]!,
+      commands[3]!,
+      { packed: commands[4]! },
+    ], `seed ${rng.seed}`);
+    assertEquals(p.bufferedBytes, 0);
+  }
+  const plain = new RespParser();
+  plain.packTsMadd = true;
+  plain.push(wire);
+  assertEquals(texts(plain.next()), commands[0]);
+  const off = new RespParser();
+  off.push(wire);
+  assert(Array.isArray(off.take()));
 });

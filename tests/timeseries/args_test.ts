@@ -1,7 +1,13 @@
 /** The RESP argument parsers' and the number printer's fast paths agree with their general paths. */
 
 import { assertEquals } from "@std/assert";
-import { formatValue, parseLong, parseValue } from "../../src/server/commands/_ts_args.ts";
+import {
+  formatValue,
+  parseLong,
+  parseLongAt,
+  parseValue,
+  parseValueAt,
+} from "../../src/server/commands/_ts_args.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
 const enc = new TextEncoder();
@@ -48,9 +54,14 @@ Deno.test("parseLong and parseValue: fast paths agree with the general parse", (
   });
   for (const s of [...fixed, ...random]) {
     assertEquals(parseValue(enc.encode(s)), general.value(s), `value ${JSON.stringify(s)}`);
+    // In place, between other bytes (TS.MADD parses its packed arguments so): the same.
+    const framed = enc.encode(`7${s}-`);
+    const end = framed.length - 1;
+    assertEquals(parseValueAt(framed, 1, end), general.value(s), `value at ${JSON.stringify(s)}`);
     const l = general.long(s);
     if (l === undefined || Number.isSafeInteger(l)) {
       assertEquals(parseLong(enc.encode(s)), l, `long ${JSON.stringify(s)}`);
+      assertEquals(parseLongAt(framed, 1, end), l, `long at ${JSON.stringify(s)}`);
     }
   }
 });

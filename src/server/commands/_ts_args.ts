@@ -59,21 +59,27 @@ export function argIndex(args: Uint8Array[], keyword: string, from = 1, to = arg
 
 /** Parses a strict 64-bit integer like Redis's `string2ll`; undefined when it is not one. */
 export function parseLong(arg: Uint8Array): number | undefined {
+  return parseLongAt(arg, 0, arg.length);
+}
+
+/** `parseLong` of `buf[from, to)` (TS.MADD parses its packed arguments in place). */
+export function parseLongAt(buf: Uint8Array, from: number, to: number): number | undefined {
   // Fast path: up to 15 digits without a leading zero (every millisecond timestamp).
-  const n = arg.length;
-  if (n > 0 && n <= 15 && arg[0] !== 48) {
+  const n = to - from;
+  const first = buf[from];
+  if (n > 0 && n <= 15 && first !== 48) {
     let v = 0;
-    let i = arg[0] === 45 ? 1 : 0;
-    if (i < n && arg[i] !== 48) {
-      for (; i < n; i++) {
-        const c = arg[i]!;
+    let i = first === 45 ? from + 1 : from;
+    if (i < to && buf[i] !== 48) {
+      for (; i < to; i++) {
+        const c = buf[i]!;
         if (c < 48 || c > 57) break;
         v = v * 10 + (c - 48);
       }
-      if (i === n && (arg[0] !== 45 || n > 1)) return arg[0] === 45 ? -v : v;
+      if (i === to && (first !== 45 || n > 1)) return first === 45 ? -v : v;
     }
   }
-  const s = latin1.decode(arg);
+  const s = latin1.decode(buf.subarray(from, to));
   if (!/^-?(0|[1-9][0-9]{0,18})$/.test(s)) return undefined;
   const v = Number(s);
   if (!Number.isSafeInteger(v)) {
@@ -93,41 +99,46 @@ const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
 
 /** A sample value as RedisTimeSeries's parser takes it (finite JSON-style number), or undefined. */
 export function parseValue(arg: Uint8Array): number | undefined {
-  const n = arg.length;
-  if (n === 0 || n > 512) return undefined;
+  return parseValueAt(arg, 0, arg.length);
+}
+
+/** `parseValue` of `buf[from, to)`. */
+export function parseValueAt(buf: Uint8Array, from: number, to: number): number | undefined {
+  const n = to - from;
+  if (n <= 0 || n > 512) return undefined;
   // Fast path: plain decimals (most sensor readings) without a regular expression.
-  let i = 0;
+  let i = from;
   let neg = false;
-  if (arg[0] === 45) {
+  if (buf[from] === 45) {
     neg = true;
-    i = 1;
+    i++;
   }
   let int = 0;
   let digits = 0;
-  for (; i < n; i++) {
-    const c = arg[i]!;
+  for (; i < to; i++) {
+    const c = buf[i]!;
     if (c < 48 || c > 57) break;
     int = int * 10 + (c - 48);
     digits++;
   }
-  if (i === n && digits > 0 && digits <= 15) return neg ? -int : int;
-  if (i < n && arg[i] === 46 && digits > 0) {
+  if (i === to && digits > 0 && digits <= 15) return neg ? -int : int;
+  if (i < to && buf[i] === 46 && digits > 0) {
     // d.ddd with at most 15 digits: the digits as an integer divided by an exact power of
     // ten is correctly rounded (both operands exact), i.e. what Number() gives.
     let frac = 0;
-    for (i++; i < n; i++) {
-      const c = arg[i]!;
+    for (i++; i < to; i++) {
+      const c = buf[i]!;
       if (c < 48 || c > 57) break;
       int = int * 10 + (c - 48);
       digits++;
       frac++;
     }
-    if (i === n && frac > 0 && digits <= 15) {
+    if (i === to && frac > 0 && digits <= 15) {
       const v = int / POW10[frac]!;
       return neg ? -v : v;
     }
   }
-  const s = latin1.decode(arg);
+  const s = latin1.decode(buf.subarray(from, to));
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return undefined;
   const v = Number(s);
   return Number.isFinite(v) ? v : undefined;

@@ -1,5 +1,6 @@
 /**
- * Time-series write commands: TS.CREATE, TS.ALTER, TS.ADD, TS.MADD, TS.INCRBY, TS.DECRBY,
+ * Time-series write commands: TS.CREATE, TS.ALTER, TS.ADD, TS.MADD (`timeseries_madd.ts`),
+ * TS.INCRBY, TS.DECRBY,
  * TS.DEL (and `TS.DEL from to FILTER …`), TS.CREATERULE (+ BACKFILL), TS.DELETERULE. Thin:
  * parse as RedisTimeSeries 1.8 does, call the store with the connection's `ctx.write` (so the
  * reply waits for durability like any write), format the reply. ARCHITECTURE.md
@@ -14,8 +15,6 @@
  */
 
 import type { CommandContext, CommandSpec } from "../context.ts";
-import type { MaddColumns, TsError } from "../../timeseries/mod.ts";
-import { TsError as TsErrorClass } from "../../timeseries/mod.ts";
 import {
   argIndex,
   arity,
@@ -31,7 +30,7 @@ import {
   tsErr,
   upper,
 } from "./_ts_args.ts";
-import { TS_SAMPLES_PER_WRITE_MAX } from "../../limits.ts";
+import { madd, maddPacked } from "./timeseries_madd.ts";
 import { NOTIFY, notify, notifyNew } from "../notifications.ts";
 
 const STAR = 42;
@@ -112,60 +111,6 @@ function add(ctx: CommandContext): void {
   notifyRuleOutputs(ctx, result.ruleOutputs);
   notify(ctx, NOTIFY.module, "ts.add", args[1]!);
   ctx.out.integer(result.value);
-}
-
-function madd(ctx: CommandContext): void {
-  const { args } = ctx;
-  if (args.length < 4 || (args.length - 1) % 3 !== 0) throw arity(args);
-  const n = (args.length - 1) / 3;
-  if (n > TS_SAMPLES_PER_WRITE_MAX) {
-    throw tsErr(`TSDB: too many samples: ${n} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
-  }
-  // Parsed straight into columns: no object per sample (500 per command at full speed).
-  const keys: Uint8Array[] = new Array(n);
-  const ts = new Float64Array(n);
-  const values = new Float64Array(n);
-  let errors: (TsError | undefined)[] | undefined;
-  for (let i = 0; i < n; i++) {
-    const a = 1 + 3 * i;
-    keys[i] = args[a]!;
-    const value = parseValue(args[a + 2]!);
-    if (value === undefined) {
-      (errors ??= [])[i] = new TsErrorClass("ERR TSDB: invalid value");
-      continue;
-    }
-    values[i] = value;
-    if (isStar(args[a + 1]!)) {
-      ts[i] = -1;
-      continue;
-    }
-    const t = parseLong(args[a + 1]!);
-    if (t === undefined || Number.isNaN(t)) {
-      (errors ??= [])[i] = new TsErrorClass("ERR TSDB: invalid timestamp");
-      continue;
-    }
-    if (t < 0) {
-      (errors ??= [])[i] = new TsErrorClass(
-        "ERR TSDB: invalid timestamp, must be a nonnegative integer",
-      );
-      continue;
-    }
-    ts[i] = t;
-  }
-  const cols: MaddColumns = { n, keys, ts, values, errors };
-  const result = call(() => ctx.server.timeseries.maddColumns(cols, write(ctx)));
-  notifyRuleOutputs(ctx, result.ruleOutputs);
-  const { replies, errors: refused } = result.value;
-  // TS.MADD creates no series (as RedisTimeSeries): `ts.add` per sample written, in order.
-  for (let i = 0; i < n; i++) {
-    if (refused?.[i] === undefined) notify(ctx, NOTIFY.module, "ts.add", keys[i]!);
-  }
-  ctx.out.array(n);
-  for (let i = 0; i < n; i++) {
-    const err = refused?.[i];
-    if (err === undefined) ctx.out.integer(replies[i]!);
-    else ctx.out.error(err.reply);
-  }
 }
 
 function incrBy(ctx: CommandContext, sign: 1 | -1): void {
@@ -286,13 +231,16 @@ export const TIMESERIES_WRITE_COMMANDS: CommandSpec[] = [
     alter,
   ),
   spec("ts.add", -4, ONE, "Appends a sample to a time series.", add),
-  spec(
-    "ts.madd",
-    -4,
-    { firstKey: 1, lastKey: -1, step: 3 },
-    "Appends samples to one or more time series.",
-    madd,
-  ),
+  {
+    ...spec(
+      "ts.madd",
+      -4,
+      { firstKey: 1, lastKey: -1, step: 3 },
+      "Appends samples to one or more time series.",
+      madd,
+    ),
+    packedHandler: maddPacked,
+  },
   spec(
     "ts.incrby",
     -3,

@@ -1,0 +1,97 @@
+/**
+ * A command whose arguments the RESP parser kept packed: all argument bytes after the name in
+ * one array and their bounds in an `Int32Array`, instead of one `Uint8Array` per argument.
+ * TS.MADD carries three arguments per sample (1,500 for a batch of 500); a view object each
+ * was most of what the server allocated under ingest, and what a batch kept alive while it
+ * waited for its group commit made the young generation promote it. The dispatcher hands a
+ * packed command to its spec's `packedHandler` when nothing needs the arguments one by one,
+ * and else turns it into an ordinary argument list (`toArgs`). ARCHITECTURE.md
+ * § "Framing (requests)".
+ *
+ * @module
+ */
+
+/** Argument bytes and bounds of one command, the name apart. */
+export class PackedArgs {
+  /** The command name as sent. */
+  readonly name: Uint8Array;
+  /** Argument bytes, back to back (owned: never reused by the parser). */
+  readonly bytes: Uint8Array;
+  /** Start and end in `bytes` of argument `i` (≥ 1) at `2 * (i - 1)` and `2 * (i - 1) + 1`. */
+  readonly bounds: Int32Array;
+  /** Arguments, the name included (as `args.length`). */
+  readonly length: number;
+
+  /** Wraps parsed arguments. */
+  constructor(name: Uint8Array, bytes: Uint8Array, bounds: Int32Array, length: number) {
+    this.name = name;
+    this.bytes = bytes;
+    this.bounds = bounds;
+    this.length = length;
+  }
+
+  /** Start of argument `i` (≥ 1) in `bytes`. */
+  start(i: number): number {
+    return this.bounds[2 * i - 2]!;
+  }
+
+  /** End of argument `i` (≥ 1) in `bytes`. */
+  end(i: number): number {
+    return this.bounds[2 * i - 1]!;
+  }
+
+  /** Argument `i` as a view of `bytes` (the name for 0). */
+  arg(i: number): Uint8Array {
+    if (i === 0) return this.name;
+    return this.bytes.subarray(this.bounds[2 * i - 2]!, this.bounds[2 * i - 1]!);
+  }
+
+  /** The ordinary argument list (views of `bytes`). */
+  toArgs(): Uint8Array[] {
+    const args: Uint8Array[] = new Array(this.length);
+    for (let i = 0; i < this.length; i++) args[i] = this.arg(i);
+    return args;
+  }
+}
+
+/** Collects a packed command's arguments while the parser receives them. */
+export class PackedBuilder {
+  #bytes: Uint8Array;
+  #used = 0;
+  readonly #bounds: Int32Array;
+  #count = 0;
+  readonly #name: Uint8Array;
+  readonly #length: number;
+
+  /** A builder for `args` arguments after `name`. */
+  constructor(name: Uint8Array, args: number) {
+    this.#name = name;
+    this.#length = args + 1;
+    this.#bounds = new Int32Array(2 * args);
+    // TS.MADD's arguments average ~15 bytes: one growth at most for typical batches.
+    this.#bytes = new Uint8Array(Math.max(64, args * 16));
+  }
+
+  /** Appends `src[start, start + n)` as the next argument. */
+  add(src: Uint8Array, start: number, n: number): void {
+    let used = this.#used;
+    if (used + n > this.#bytes.length) {
+      const grown = new Uint8Array(Math.max(this.#bytes.length * 2, used + n));
+      grown.set(this.#bytes.subarray(0, used));
+      this.#bytes = grown;
+    }
+    const out = this.#bytes;
+    if (n <= 32) { for (let i = 0; i < n; i++) out[used + i] = src[start + i]!; }
+    else out.set(src.subarray(start, start + n), used);
+    const k = 2 * this.#count++;
+    this.#bounds[k] = used;
+    used += n;
+    this.#bounds[k + 1] = used;
+    this.#used = used;
+  }
+
+  /** The command, once every argument was added. */
+  finish(): PackedArgs {
+    return new PackedArgs(this.#name, this.#bytes, this.#bounds, this.#length);
+  }
+}

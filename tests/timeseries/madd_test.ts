@@ -1,0 +1,119 @@
+/**
+ * TS.MADD's packed path (the RESP parser keeps its arguments in one buffer, the handler parses
+ * them in place) against its ordinary path: the same replies, per-sample errors, reserved keys
+ * and arity errors, and MONITOR, SLOWLOG and keyspace events still see every argument and key.
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import { RawClient, startTestServer, type TestServer } from "../server/_helpers.ts";
+import { type Plain, PlainClient } from "./_resp.ts";
+import { ERR_RESERVED_KEY } from "../../src/keyspace/mod.ts";
+
+async function withServer(fn: (c: PlainClient, s: TestServer) => Promise<void>): Promise<void> {
+  const s = await startTestServer();
+  const c = await PlainClient.connect(s.port);
+  try {
+    await fn(c, s);
+  } finally {
+    c.close();
+    await s.close();
+  }
+}
+
+/** A command with per-sample refusals of every kind, as RedisTimeSeries 1.8 answers it. */
+const MIXED: [(string | number)[], Plain] = [
+  [
+    "TS.MADD",
+    ...["a", 10, 1, "b", 10, 2, "a", 10, 3, "a", 11, "x", "a", "t", 4, "a", -5, 5],
+    ...["nope", 1, 1, "a", 12, "1e2", "b", 9, -0.25, "a", 99999999999999999999, 1],
+    ...["str", 1, 1, "b", 11, "2.50"],
+  ],
+  [
+    10,
+    10,
+    "-ERR TSDB: Error at upsert, update is not supported when DUPLICATE_POLICY is set to BLOCK mode",
+    "-ERR TSDB: invalid value",
+    "-ERR TSDB: invalid timestamp",
+    "-ERR TSDB: invalid timestamp, must be a nonnegative integer",
+    "-ERR TSDB: the key is not a TSDB key",
+    12,
+    9,
+    "-ERR TSDB: invalid timestamp",
+    "-ERR TSDB: the key is not a TSDB key",
+    11,
+  ],
+];
+
+async function setUp(c: PlainClient): Promise<void> {
+  assertEquals(await c.send("TS.CREATE", "a"), "+OK");
+  assertEquals(await c.send("TS.CREATE", "b", "DUPLICATE_POLICY", "LAST"), "+OK");
+  assertEquals(await c.send("SET", "str", "v"), "+OK");
+}
+
+Deno.test("TS.MADD answers the same on its packed path and with MONITOR on (the ordinary path)", async () => {
+  const replies: Plain[] = [];
+  const ranges: Plain[] = [];
+  for (const monitored of [false, true]) {
+    await withServer(async (c, s) => {
+      await setUp(c);
+      const monitor = monitored ? await RawClient.connect(s.port) : undefined;
+      try {
+        if (monitor) {
+          await monitor.send("MONITOR\r\n");
+          await monitor.readUntil((t) => t.endsWith("+OK\r\n"));
+        }
+        replies.push(await c.send(...MIXED[0]));
+        ranges.push([
+          await c.send("TS.RANGE", "a", "-", "+"),
+          await c.send("TS.RANGE", "b", "-", "+"),
+        ]);
+        if (monitor) {
+          const seen = await monitor.readUntil((t) => t.includes('"2.50"'));
+          assert(seen.includes('"TS.MADD" "a" "10" "1" "b" "10" "2"'), seen);
+        }
+      } finally {
+        monitor?.close();
+      }
+    });
+  }
+  assertEquals(replies[0], MIXED[1]);
+  assertEquals(replies[1], MIXED[1]);
+  assertEquals(ranges[0], [[[10, "+1"], [12, "+100"]], [[9, "+-2.5E-1"], [10, "+2"], [
+    11,
+    "+2.5",
+  ]]]);
+  assertEquals(ranges[1], ranges[0]);
+});
+
+Deno.test("TS.MADD's packed path: SLOWLOG keeps its arguments; reserved keys, arity and MULTI are refused", async () => {
+  await withServer(async (c) => {
+    await setUp(c);
+    assertEquals(await c.send("CONFIG", "SET", "slowlog-log-slower-than", "0"), "+OK");
+    assertEquals(await c.send("SLOWLOG", "RESET"), "+OK");
+    assertEquals(await c.send("TS.MADD", "a", 1, 1, "b", 2, 2), [1, 2]);
+    const log = await c.send("SLOWLOG", "GET", 1) as Plain[][];
+    assertEquals(log[0]![3], ["TS.MADD", "a", "1", "1", "b", "2", "2"]);
+    assertEquals(await c.send("CONFIG", "SET", "slowlog-log-slower-than", "-1"), "+OK");
+
+    // Keyspace events of TS.MADD: tests/server/series_keyspace_test.ts.
+    assertEquals(await c.send("TS.MADD", "b", 5, 1, "a", 5, 1, "a", 5, 2, "b", 6, "x"), [
+      5,
+      5,
+      "-ERR TSDB: Error at upsert, update is not supported when DUPLICATE_POLICY is set to BLOCK mode",
+      "-ERR TSDB: invalid value",
+    ]);
+
+    const reserved = new Uint8Array([0xff, 0x61]);
+    assertEquals(await c.send("TS.MADD", "a", 20, 1, reserved, 20, 1), `-${ERR_RESERVED_KEY}`);
+    const arity = "-ERR wrong number of arguments for 'ts.madd' command";
+    assertEquals(await c.send("TS.MADD", "a", 21, 1, "a"), arity);
+    assertEquals(await c.send("TS.MADD", "a", 21), arity);
+    assertEquals(await c.send("MULTI"), "+OK");
+    assertEquals(
+      await c.send("TS.MADD", "a", 21, 1),
+      "-ERR Command not allowed inside a transaction",
+    );
+    assertEquals(await c.send("DISCARD"), "+OK");
+    assertEquals(await c.send("TS.RANGE", "a", 20, "+"), []);
+  });
+});
