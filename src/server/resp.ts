@@ -390,6 +390,10 @@ export class RespParser {
     const args = this.#args;
     assert(args !== undefined, "multibulk in progress");
     while (this.#argsLeft > 0) {
+      if (this.#pack !== undefined && this.#bulkLength < 0) {
+        this.#packRun(this.#pack);
+        if (this.#argsLeft === 0) break;
+      }
       if (this.#bulkLength < 0) {
         if (this.#start === this.#end) return undefined;
         const c = this.#buf[this.#start]!;
@@ -425,7 +429,11 @@ export class RespParser {
       else {
         args.push(copyBytes(this.#buf, this.#start, this.#start + length));
         if (args.length === 1 && this.packTsMadd && this.#argsLeft > 1 && isTsMadd(args[0]!)) {
-          this.#pack = new PackedBuilder(args[0]!, this.#argsLeft - 1);
+          this.#pack = new PackedBuilder(
+            args[0]!,
+            this.#argsLeft - 1,
+            this.#end - this.#start - length - 2,
+          );
         }
       }
       this.#commandBytes += length;
@@ -443,6 +451,52 @@ export class RespParser {
       return pack.finish();
     }
     return args;
+  }
+
+  /**
+   * Moves the complete `$len\r\n<bytes>\r\n` arguments already buffered into `pack` in one
+   * tight loop. It stops at anything else (a partial frame, a header it would refuse, a limit
+   * reached): the general steps of `#continueMultibulk` go on from there and answer exactly as
+   * for any command.
+   */
+  #packRun(pack: PackedBuilder): void {
+    const buf = this.#buf;
+    const end = this.#end;
+    const bulkMax = this.restricted
+      ? Math.min(this.#bulkSizeBytesMax, RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX)
+      : this.#bulkSizeBytesMax;
+    const queryMax = this.#queryBufferBytesMax;
+    let start = this.#start;
+    let left = this.#argsLeft;
+    let bytes = this.#commandBytes;
+    while (left > 0 && start < end && buf[start] === DOLLAR) {
+      let i = start + 1;
+      let len = 0;
+      const digitsEnd = Math.min(end, start + 17);
+      for (; i < digitsEnd; i++) {
+        const c = buf[i]!;
+        if (c < 48 || c > 57) break;
+        len = len * 10 + (c - 48);
+      }
+      const digits = i - start - 1;
+      if (
+        digits === 0 || (digits > 1 && buf[start + 1] === 48) || i + 1 >= end || buf[i] !== CR ||
+        len > bulkMax
+      ) {
+        break;
+      }
+      const data = i + 2;
+      // The general steps check the query buffer after each header (and after each argument,
+      // which holds less): stop where that check would refuse.
+      if (end - data + bytes > queryMax || end - data < len + 2) break;
+      pack.add(buf, data, len);
+      bytes += len;
+      start = data + len + 2;
+      left--;
+    }
+    this.#start = start;
+    this.#argsLeft = left;
+    this.#commandBytes = bytes;
   }
 
   #inline(): RespCommand | "skip" | undefined {

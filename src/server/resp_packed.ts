@@ -63,13 +63,16 @@ export class PackedBuilder {
   readonly #name: Uint8Array;
   readonly #length: number;
 
-  /** A builder for `args` arguments after `name`. */
-  constructor(name: Uint8Array, args: number) {
+  /**
+   * A builder for `args` arguments after `name`; `buffered` is how many bytes of the command
+   * (or more) the parser holds already: they bound its argument bytes when it is complete.
+   */
+  constructor(name: Uint8Array, args: number, buffered: number) {
     this.#name = name;
     this.#length = args + 1;
     this.#bounds = new Int32Array(2 * args);
     // TS.MADD's arguments average ~15 bytes: one growth at most for typical batches.
-    this.#bytes = new Uint8Array(Math.max(64, args * 16));
+    this.#bytes = new Uint8Array(Math.max(64, Math.min(args * 16, buffered)));
   }
 
   /** Appends `src[start, start + n)` as the next argument. */

@@ -168,6 +168,26 @@ export class RespWriter {
 
   /** An integer. */
   integer(n: number | bigint): void {
+    if (typeof n === "number" && n >= 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n)) {
+      // Digits straight into the buffer: no string per reply (TS.MADD answers 500 at a time).
+      this.#reserve(19);
+      const buf = this.#buf;
+      let len = this.#len;
+      buf[len++] = 58; // ':'
+      let digits = 1;
+      for (let p = 10; p <= n; p *= 10) digits++;
+      let v = n;
+      for (let i = len + digits - 1; i >= len; i--) {
+        const q = Math.floor(v / 10);
+        buf[i] = 48 + (v - q * 10);
+        v = q;
+      }
+      len += digits;
+      buf[len++] = 13;
+      buf[len++] = 10;
+      this.#len = len;
+      return;
+    }
     this.#line(":", String(n));
   }
 

@@ -89,6 +89,21 @@ Deno.test("splitInlineArgs follows sdssplitargs quoting", () => {
   assertEquals(s("'abc"), undefined);
 });
 
+Deno.test("RespWriter.integer() writes digits as String() prints them, at every length", () => {
+  const rng = new Rng(seedFromEnv());
+  const values = [0, 1, 9, 10, 99, 100, 999, 1000, 1_700_000_000_000, Number.MAX_SAFE_INTEGER];
+  for (let p = 1; p <= Number.MAX_SAFE_INTEGER; p *= 10) values.push(p - 1, p, p + 1);
+  for (let i = 0; i < 2000; i++) values.push(rng.int(10 ** (1 + rng.int(15))));
+  values.push(-1, -1_700_000_000_000, 2 ** 53, 1e20, 1.5, -0);
+  const w = new RespWriter();
+  for (const v of values) w.integer(v);
+  assertEquals(
+    dec.decode(w.takeBytes()),
+    values.map((v) => `:${String(v)}\r\n`).join(""),
+    `seed ${rng.seed}`,
+  );
+});
+
 Deno.test("RespWriter encodes RESP2 and RESP3 shapes", () => {
   const w = new RespWriter();
   w.ok();
@@ -189,4 +204,47 @@ Deno.test("RespParser.take() hands TS.MADD out packed in any split of the bytes;
   const off = new RespParser();
   off.push(wire);
   assert(Array.isArray(off.take()));
+});
+
+Deno.test("RespParser: a bad frame inside a packed TS.MADD fails as in any other command", () => {
+  const head = "*7\r\n$7\r\nTS.MADD\r\n$1\r\na\r\n$2\r\n10\r\n";
+  const bad = [
+    "$-1\r\n",
+    "$x\r\n",
+    "$01\r\n5\r\n",
+    ":1\r\n",
+    `$${1 << 20}\r\n`,
+    "$1\r\n5\r\n$1\r\na\r\n$99999999999999999999\r\n",
+  ];
+  const limits = { bulkSizeBytesMax: 1 << 19, queryBufferBytesMax: 1 << 16 };
+  for (const tail of bad) {
+    const messages = [false, true].map((pack) => {
+      const p = new RespParser(limits);
+      p.packTsMadd = pack;
+      try {
+        p.push(enc.encode(head + tail));
+        return String(p.take());
+      } catch (err) {
+        assert(err instanceof ProtocolError);
+        return (err as ProtocolError).message;
+      }
+    });
+    assertEquals(messages[1], messages[0], JSON.stringify(tail));
+    assert(messages[0]!.startsWith("Protocol error"), `${JSON.stringify(tail)}: ${messages[0]}`);
+  }
+  // Over the query buffer limit while the arguments are complete in the buffer.
+  const big = "x".repeat(40_000);
+  const two =
+    `*4\r\n$7\r\nTS.MADD\r\n$${big.length}\r\n${big}\r\n$${big.length}\r\n${big}\r\n$1\r\n1\r\n`;
+  const results = [false, true].map((pack) => {
+    const p = new RespParser(limits);
+    p.packTsMadd = pack;
+    try {
+      p.push(enc.encode(two));
+      return "parsed";
+    } catch (err) {
+      return (err as Error).message;
+    }
+  });
+  assertEquals(results[1], results[0]);
 });
