@@ -12,7 +12,12 @@
  */
 
 import { CityHallError, type WriteOp } from "../mod.ts";
-import { BATCH_OPS_MAX, MULTI_QUEUED_BYTES_MAX, MULTI_QUEUED_COMMANDS_MAX } from "../limits.ts";
+import {
+  BATCH_OPS_MAX,
+  MULTI_QUEUED_BYTES_MAX,
+  MULTI_QUEUED_COMMANDS_MAX,
+  SLOWLOG_ENTRY_ARGS_MAX,
+} from "../limits.ts";
 import { AssertionError } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import {
@@ -321,11 +326,15 @@ export class Dispatcher {
     const finish = (failed: boolean) => {
       const durationS = (performance.now() - t0) / 1000;
       const operator = this.#host.operator;
-      // MONITOR and the slow log show every argument: a packed command's, only when they do.
+      // MONITOR shows every argument and the slow log the first 32: a packed command's
+      // arguments are made for them only when they want them.
       const slowUs = ctx.server.config.slowlogLogSlowerThanUs;
-      const logged = packed !== undefined &&
-          (operator.monitors.size > 0 || (slowUs >= 0 && durationS * 1e6 >= slowUs))
+      const logged = packed === undefined
+        ? args
+        : operator.monitors.size > 0
         ? packed.toArgs()
+        : slowUs >= 0 && durationS * 1e6 >= slowUs
+        ? packed.headArgs(SLOWLOG_ENTRY_ARGS_MAX)
         : args;
       operator.afterCommand(ctx.client, spec, logged, performance.timeOrigin + t0, durationS);
       if (pending !== undefined) {

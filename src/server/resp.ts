@@ -466,7 +466,10 @@ export class RespParser {
       ? Math.min(this.#bulkSizeBytesMax, RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX)
       : this.#bulkSizeBytesMax;
     const queryMax = this.#queryBufferBytesMax;
-    let start = this.#start;
+    const regionStart = this.#start;
+    // The run's frames are copied as they are, in one go, once the run is known.
+    const base = pack.used - regionStart;
+    let start = regionStart;
     let left = this.#argsLeft;
     let bytes = this.#commandBytes;
     while (left > 0 && start < end && buf[start] === DOLLAR) {
@@ -489,11 +492,12 @@ export class RespParser {
       // The general steps check the query buffer after each header (and after each argument,
       // which holds less): stop where that check would refuse.
       if (end - data + bytes > queryMax || end - data < len + 2) break;
-      pack.add(buf, data, len);
+      pack.bound(base + data, base + data + len);
       bytes += len;
       start = data + len + 2;
       left--;
     }
+    if (start > regionStart) pack.copy(buf, regionStart, start);
     this.#start = start;
     this.#argsLeft = left;
     this.#commandBytes = bytes;

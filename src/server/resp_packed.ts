@@ -11,6 +11,8 @@
  * @module
  */
 
+const NO_BYTES = new Uint8Array(0);
+
 /** Argument bytes and bounds of one command, the name apart. */
 export class PackedArgs {
   /** The command name as sent. */
@@ -52,6 +54,18 @@ export class PackedArgs {
     for (let i = 0; i < this.length; i++) args[i] = this.arg(i);
     return args;
   }
+
+  /**
+   * An argument list of the right length whose first `first` arguments are copies and the rest
+   * empty: what the slow log keeps (32 arguments and a count of the others) without a view per
+   * argument nor a reference to `bytes`.
+   */
+  headArgs(first: number): Uint8Array[] {
+    const args: Uint8Array[] = new Array(this.length).fill(NO_BYTES);
+    const n = Math.min(first, this.length);
+    for (let i = 0; i < n; i++) args[i] = this.arg(i).slice();
+    return args;
+  }
 }
 
 /** Collects a packed command's arguments while the parser receives them. */
@@ -75,14 +89,41 @@ export class PackedBuilder {
     this.#bytes = new Uint8Array(Math.max(64, Math.min(args * 16, buffered)));
   }
 
-  /** Appends `src[start, start + n)` as the next argument. */
-  add(src: Uint8Array, start: number, n: number): void {
-    let used = this.#used;
+  #reserve(n: number): void {
+    const used = this.#used;
     if (used + n > this.#bytes.length) {
       const grown = new Uint8Array(Math.max(this.#bytes.length * 2, used + n));
       grown.set(this.#bytes.subarray(0, used));
       this.#bytes = grown;
     }
+  }
+
+  /** Bytes appended so far (where the next `copy` lands). */
+  get used(): number {
+    return this.#used;
+  }
+
+  /**
+   * Appends `src[from, to)` as it is (frames and all) in one copy; the arguments inside it are
+   * then declared with `bound`, in order, at offsets from `used` as it was before.
+   */
+  copy(src: Uint8Array, from: number, to: number): void {
+    this.#reserve(to - from);
+    this.#bytes.set(src.subarray(from, to), this.#used);
+    this.#used += to - from;
+  }
+
+  /** Declares the next argument as `bytes[start, end)` (see `copy`). */
+  bound(start: number, end: number): void {
+    const k = 2 * this.#count++;
+    this.#bounds[k] = start;
+    this.#bounds[k + 1] = end;
+  }
+
+  /** Appends `src[start, start + n)` as the next argument. */
+  add(src: Uint8Array, start: number, n: number): void {
+    this.#reserve(n);
+    let used = this.#used;
     const out = this.#bytes;
     if (n <= 32) { for (let i = 0; i < n; i++) out[used + i] = src[start + i]!; }
     else out.set(src.subarray(start, start + n), used);

@@ -9,6 +9,7 @@
 import type { Database, WriteOp } from "../engine/mod.ts";
 import { ERR_WRONGTYPE, TYPE_TIMESERIES, type VersionAllocator } from "../keyspace/mod.ts";
 import { ByteReader } from "../util/buffers.ts";
+import { equalBytes } from "../util/bytes.ts";
 import { KIND_META } from "../util/entry.ts";
 import type { Logger } from "../util/log.ts";
 import { Batch, type WrittenSample } from "./batch.ts";
@@ -73,7 +74,10 @@ export interface StoreContext {
  * series the running command created before its batch is written.
  */
 export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): Series | undefined {
-  const created = batch?.created.get(binaryString(key));
+  // Strings of the key only when needed: TS.MADD looks up every key of every command.
+  const created = batch !== undefined && batch.created.size > 0
+    ? batch.created.get(binaryString(key))
+    : undefined;
   if (created) return created;
   const e = ctx.db.getEntry(key);
   if (e === undefined) return undefined;
@@ -83,7 +87,7 @@ export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): S
   const input = new ByteReader(e.value, 1);
   const version = input.varint();
   let s = ctx.set.byVersion(version);
-  if (!s || s.metaSeq !== e.seq || s.keyString !== binaryString(key)) {
+  if (!s || s.metaSeq !== e.seq || !equalBytes(s.key, key)) {
     s = ctx.set.reload(ctx.db, version);
   }
   if (!s) {

@@ -93,6 +93,12 @@ Deno.test("TS.MADD's packed path: SLOWLOG keeps its arguments; reserved keys, ar
     assertEquals(await c.send("TS.MADD", "a", 1, 1, "b", 2, 2), [1, 2]);
     const log = await c.send("SLOWLOG", "GET", 1) as Plain[][];
     assertEquals(log[0]![3], ["TS.MADD", "a", "1", "1", "b", "2", "2"]);
+    // Past 32 arguments: the first 31 and a count of the others, as Redis keeps them.
+    const many = ["TS.MADD"];
+    for (let i = 0; i < 20; i++) many.push("a", String(100 + i), "1");
+    assertEquals(await c.send(...many), Array.from({ length: 20 }, (_, i) => 100 + i));
+    const long = await c.send("SLOWLOG", "GET", 1) as Plain[][];
+    assertEquals(long[0]![3], [...many.slice(0, 31), "... (30 more arguments)"]);
     assertEquals(await c.send("CONFIG", "SET", "slowlog-log-slower-than", "-1"), "+OK");
 
     // Keyspace events of TS.MADD: tests/server/series_keyspace_test.ts.
@@ -114,6 +120,29 @@ Deno.test("TS.MADD's packed path: SLOWLOG keeps its arguments; reserved keys, ar
       "-ERR Command not allowed inside a transaction",
     );
     assertEquals(await c.send("DISCARD"), "+OK");
-    assertEquals(await c.send("TS.RANGE", "a", 20, "+"), []);
+    assertEquals(await c.send("TS.RANGE", "a", 20, 99), []);
+  });
+});
+
+Deno.test("TS.MADD without refusals: replies are each sample's timestamp, the newest one for an IGNOREd sample, the clock for *", async () => {
+  await withServer(async (c) => {
+    assertEquals(
+      await c.send("TS.CREATE", "i", "DUPLICATE_POLICY", "LAST", "IGNORE", 10, 1),
+      "+OK",
+    );
+    assertEquals(await c.send("TS.CREATE", "a"), "+OK");
+    assertEquals(
+      await c.send("TS.MADD", "i", 1000, 5, "a", 9, 1, "i", 1005, 5.5, "i", 2000, 9, "a", 10, 2),
+      [1000, 9, 1000, 2000, 10],
+    );
+    const before = Date.now();
+    const got = await c.send("TS.MADD", "a", "*", 1, "i", "*", 2) as number[];
+    const after = Date.now();
+    assertEquals(got.length, 2);
+    for (const t of got) assert(t >= before && t <= after, `${t} in [${before}, ${after}]`);
+    assertEquals(await c.send("TS.RANGE", "i", "-", 2000), [[1000, "+5"], [2000, "+9"]]);
+    // 999,999,999,999,999 ms and a 1-digit timestamp: replies of every width.
+    assertEquals(await c.send("TS.CREATE", "w"), "+OK");
+    assertEquals(await c.send("TS.MADD", "w", 7, 1, "w", 999999999999999, 1), [7, 999999999999999]);
   });
 });

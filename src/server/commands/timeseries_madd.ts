@@ -18,6 +18,55 @@ import { NOTIFY, notify } from "../notifications.ts";
 import { PackedArgs } from "../resp_packed.ts";
 
 const STAR = 42;
+const COLON = 58;
+const CR = 13;
+const LF = 10;
+
+/** Reply bytes are built here (kept between commands up to this size). */
+const REPLY_SCRATCH_BYTES_MAX = 64 * 1024;
+let replyScratch = new Uint8Array(0);
+
+/** Writes `v`'s digits (a safe integer ≥ 0) at `buf[at]`; returns the end. */
+function digits(buf: Uint8Array, at: number, v: number): number {
+  let n = 1;
+  for (let p = 10; p <= v; p *= 10) n++;
+  for (let i = at + n - 1; i >= at; i--) {
+    const q = Math.floor(v / 10);
+    buf[i] = 48 + (v - q * 10);
+    v = q;
+  }
+  return at + n;
+}
+
+/**
+ * The reply of a TS.MADD none of whose samples was refused, built in one buffer: an array of
+ * integers, each the sample's timestamp, copied from its argument when the reply is the
+ * timestamp sent (a valid timestamp argument is the canonical decimal: no sign, no leading
+ * zero), else written as digits (`*`, IGNORE).
+ */
+function replyOf(p: PackedArgs, ts: Float64Array, replies: Float64Array, n: number): Uint8Array {
+  const need = 24 + 19 * n;
+  let buf = replyScratch;
+  if (buf.length < need) {
+    buf = new Uint8Array(need);
+    if (need <= REPLY_SCRATCH_BYTES_MAX) replyScratch = buf;
+  }
+  const { bytes, bounds } = p;
+  buf[0] = STAR;
+  let len = digits(buf, 1, n);
+  buf[len++] = CR;
+  buf[len++] = LF;
+  for (let i = 0, b = 2; i < n; i++, b += 6) {
+    buf[len++] = COLON;
+    const r = replies[i]!;
+    if (r === ts[i]) {
+      for (let j = bounds[b]!, end = bounds[b + 1]!; j < end; j++) buf[len++] = bytes[j]!;
+    } else len = digits(buf, len, r);
+    buf[len++] = CR;
+    buf[len++] = LF;
+  }
+  return buf.subarray(0, len);
+}
 
 /** TS.MADD from an ordinary argument list (MULTI-less fallbacks: MONITOR, pause, guards). */
 export function madd(ctx: CommandContext): void {
@@ -92,6 +141,10 @@ export function maddPacked(ctx: CommandContext, p: PackedArgs): void {
     }
   }
   const out = ctx.out;
+  if (refused === undefined) {
+    out.raw(replyOf(p, ts, replies, n));
+    return;
+  }
   out.array(n);
   for (let i = 0; i < n; i++) {
     const err = refused?.[i];
