@@ -61,6 +61,68 @@ function encode(args: string[]): string {
   return s;
 }
 
+/** Writes `v`'s decimal digits (an integer ≥ 0) at `buf[at]`; returns the end. */
+function digitsAt(buf: Uint8Array, at: number, v: number): number {
+  let n = 1;
+  for (let p = 10; p <= v; p *= 10) n++;
+  for (let i = at + n - 1; i >= at; i--) {
+    const q = Math.floor(v / 10);
+    buf[i] = 48 + (v - q * 10);
+    v = q;
+  }
+  return at + n;
+}
+
+/**
+ * A TS.MADD of `count` samples from sample `n` of connection `c` as RESP bytes, written
+ * straight into an array (no string per argument: at a million samples a second the generator
+ * must not cost more than the server). The same samples as `sample()` would give: key
+ * round-robin, timestamps `stepMs` apart, values `20 + x / 100` with two decimals.
+ */
+function maddBytes(
+  frames: Uint8Array[],
+  count: number,
+  n: number,
+  c: number,
+  o: TsLoadOptions,
+): Uint8Array {
+  const head = enc.encode(`*${1 + 3 * count}\r\n$7\r\nTS.MADD\r\n`);
+  const buf = new Uint8Array(head.length + count * (frames[0]!.length + 48));
+  buf.set(head);
+  let p = head.length;
+  const series = frames.length;
+  for (let i = 0; i < count; i++, n++) {
+    const frame = frames[n % series]!;
+    buf.set(frame, p);
+    p += frame.length;
+    const ts = o.startMs + Math.floor(n / series) * o.stepMs;
+    let d = 1;
+    for (let q = 10; q <= ts; q *= 10) d++;
+    buf[p++] = 36; // $
+    p = digitsAt(buf, p, d);
+    buf[p++] = 13;
+    buf[p++] = 10;
+    p = digitsAt(buf, p, ts);
+    buf[p++] = 13;
+    buf[p++] = 10;
+    const x = (n * 7919 + c * 104_729) % 2000; // value 20 + x / 100: "DD.dd"
+    const int = 20 + Math.floor(x / 100);
+    const frac = x % 100;
+    buf[p++] = 36;
+    buf[p++] = 53; // 5 bytes
+    buf[p++] = 13;
+    buf[p++] = 10;
+    buf[p++] = 48 + Math.floor(int / 10);
+    buf[p++] = 48 + (int % 10);
+    buf[p++] = 46;
+    buf[p++] = 48 + Math.floor(frac / 10);
+    buf[p++] = 48 + (frac % 10);
+    buf[p++] = 13;
+    buf[p++] = 10;
+  }
+  return buf.subarray(0, p);
+}
+
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
@@ -160,6 +222,7 @@ export async function runTsLoad(o: TsLoadOptions): Promise<TsLoadResult> {
       conns.map(async (conn, c) => {
         const keys = Array.from({ length: o.series }, (_, j) => `bench:${c}:${j}`);
         const state = { buf: new Uint8Array(64 * 1024), start: 0, end: 0 };
+        const frames = keys.map((k) => enc.encode(`$${k.length}\r\n${k}\r\n`));
         let n = 0;
         const sample = (args: string[]) => {
           const j = n % o.series;
@@ -177,9 +240,15 @@ export async function runTsLoad(o: TsLoadOptions): Promise<TsLoadResult> {
           }
           sentCommands++;
           const count = o.command === "madd" ? Math.min(o.batch, perConn - n) : 1;
-          const args = [o.command === "madd" ? "TS.MADD" : "TS.ADD"];
-          for (let i = 0; i < count; i++) sample(args);
-          const out = enc.encode(encode(args));
+          let out: Uint8Array;
+          if (o.command === "madd") {
+            out = maddBytes(frames, count, n, c, o);
+            n += count;
+          } else {
+            const args = ["TS.ADD"];
+            sample(args);
+            out = enc.encode(encode(args));
+          }
           bytes += out.length;
           await writeAll(conn, out);
           await readReply(conn, state, o.command === "madd" ? count : 0);
