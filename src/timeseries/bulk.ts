@@ -121,6 +121,39 @@ export interface MaddReplies {
   errors: (TsError | undefined)[] | undefined;
 }
 
+/** `writeMadd`'s working columns, reused (it runs to completion before the next call). */
+interface MaddScratch {
+  groupOf: Int32Array;
+  ts: Float64Array;
+  values: Float64Array;
+  index: Int32Array;
+  got: Float64Array;
+}
+
+/** Samples the reused columns hold at most; larger commands get their own. */
+const MADD_SCRATCH_SAMPLES_MAX = 4096;
+let maddScratch: MaddScratch | undefined;
+
+/**
+ * Columns for `n` samples. Six arrays per command were a fifth of what TS.MADD's store path
+ * allocated (malloc'ed backing stores the GC must free); one set is kept for commands of up to
+ * `MADD_SCRATCH_SAMPLES_MAX` samples.
+ */
+function scratchFor(n: number): MaddScratch {
+  const fresh = (size: number): MaddScratch => ({
+    groupOf: new Int32Array(size),
+    ts: new Float64Array(size),
+    values: new Float64Array(size),
+    index: new Int32Array(size),
+    got: new Float64Array(size),
+  });
+  if (n > MADD_SCRATCH_SAMPLES_MAX) return fresh(n);
+  if (maddScratch === undefined || maddScratch.ts.length < n) {
+    maddScratch = fresh(Math.min(MADD_SCRATCH_SAMPLES_MAX, Math.max(n, 512)));
+  }
+  return maddScratch;
+}
+
 /**
  * Numbers a command's keys by their bytes, in order of first appearance, without a string per
  * sample: a hash of the bytes, chained on collision. TS.MADD's samples name a few series many
@@ -198,7 +231,8 @@ export function writeMadd(
   const groups: Series[] = [];
   const counts: number[] = [];
   // Group of each sample; −1 when it is already answered.
-  const groupOf = new Int32Array(n);
+  const scratch = scratchFor(n);
+  const groupOf = scratch.groupOf;
   let rules = false;
   for (let i = 0; i < n; i++) {
     if (given !== undefined && given[i] !== undefined) {
@@ -236,9 +270,7 @@ export function writeMadd(
   for (let g = 0; g < groups.length; g++) offsets[g + 1] = offsets[g]! + counts[g]!;
   const total = offsets[groups.length]!;
   const fill = rules ? undefined : offsets.slice(0, groups.length);
-  const ts = new Float64Array(total);
-  const values = new Float64Array(total);
-  const index = new Int32Array(total);
+  const { ts, values, index } = scratch;
   let at = 0;
   for (let i = 0; i < n; i++) {
     const g = groupOf[i]!;
@@ -249,7 +281,8 @@ export function writeMadd(
     values[k] = cols.values[i]!;
     index[k] = i;
   }
-  const got = new Float64Array(total);
+  const got = scratch.got;
+  got.fill(0, 0, total);
   const refuse = (k: number, err: TsError) => {
     (errors ??= [])[index[k]!] = err;
   };

@@ -22,6 +22,15 @@ const COLON = 58;
 const CR = 13;
 const LF = 10;
 
+/** Samples the reused argument columns hold at most; larger commands get their own. */
+const COLS_SCRATCH_SAMPLES_MAX = 4096;
+
+function newCols(n: number) {
+  return { keyOf: new Int32Array(n), ts: new Float64Array(n), values: new Float64Array(n) };
+}
+
+let colsScratch = newCols(0);
+
 /** Reply bytes are built here (kept between commands up to this size). */
 const REPLY_SCRATCH_BYTES_MAX = 64 * 1024;
 let replyScratch = new Uint8Array(0);
@@ -94,9 +103,12 @@ export function maddPacked(ctx: CommandContext, p: PackedArgs): void {
   }
   const { bytes, bounds } = p;
   const ids = new KeyIds();
-  const keyOf = new Int32Array(n);
-  const ts = new Float64Array(n);
-  const values = new Float64Array(n);
+  // Reused between commands (read before this returns): the store copies what it keeps.
+  if (colsScratch.keyOf.length < n) {
+    const size = Math.min(Math.max(n, 512), COLS_SCRATCH_SAMPLES_MAX);
+    if (size >= n) colsScratch = newCols(size);
+  }
+  const { keyOf, ts, values } = colsScratch.keyOf.length >= n ? colsScratch : newCols(n);
   let errors: (TsError | undefined)[] | undefined;
   for (let i = 0, b = 0; i < n; i++, b += 6) {
     keyOf[i] = ids.id(bytes, bounds[b]!, bounds[b + 1]!);
