@@ -237,7 +237,7 @@ export function mrangeGrouped(
     const members = groups.get(value)!;
     // Merge the members' ascending points (pairwise, O(n log k)), then reduce each run of
     // equal timestamps.
-    let parts: Samples[] = members.map((s) => {
+    const parts: Samples[] = members.map((s) => {
       if (
         perSeries.aggregation === undefined && perSeries.latest === undefined &&
         perSeries.filterByTs === undefined && perSeries.filterByValue === undefined
@@ -248,31 +248,28 @@ export function mrangeGrouped(
       const p = rangeOf(ctx, s, perSeries);
       return { ts: Float64Array.from(p.ts), values: Float64Array.from(p.values) };
     });
-    while (parts.length > 1) {
-      const next: typeof parts = [];
-      for (let i = 0; i + 1 < parts.length; i += 2) {
-        next.push(mergeSorted(parts[i]!, parts[i + 1]!));
-      }
-      if (parts.length % 2 === 1) next.push(parts[parts.length - 1]!);
-      parts = next;
-    }
-    const merged = parts[0] ?? { ts: new Float64Array(0), values: new Float64Array(0) };
+    const merged = mergeAll(parts);
     let ts: number[] = [];
     let values: number[] = [];
     const mt = merged.ts;
     const mv = merged.values;
-    for (let i = 0; i < mt.length;) {
+    const single = SINGLE_IS_VALUE.has(reducer);
+    const n = mt.length;
+    for (let i = 0; i < n;) {
+      const t = mt[i]!;
       let j = i + 1;
-      let nan = Number.isNaN(mv[i]!);
-      while (j < mt.length && mt[j] === mt[i]) nan ||= Number.isNaN(mv[j++]!);
-      ts.push(mt[i]!);
-      values.push(
-        nan
-          ? reduce(reducer, Array.from(mv.subarray(i, j)))
-          : j === i + 1 && SINGLE_IS_VALUE.has(reducer)
-          ? mv[i]!
-          : aggregate(reducer, mt, mv, i, j),
-      );
+      while (j < n && mt[j] === t) j++;
+      ts.push(t);
+      if (j === i + 1 && single) {
+        // One sample: its value (NaN included, which the reducers also answer for one NaN).
+        values.push(mv[i]!);
+      } else {
+        let nan = false;
+        for (let k = i; k < j; k++) nan ||= Number.isNaN(mv[k]!);
+        values.push(
+          nan ? reduce(reducer, Array.from(mv.subarray(i, j))) : aggregate(reducer, mt, mv, i, j),
+        );
+      }
       i = j;
     }
     if (args.reverse) {
@@ -307,25 +304,71 @@ const SINGLE_IS_VALUE: ReadonlySet<Aggregator> = new Set([
   "last",
 ]);
 
-/** Two ascending sample sets merged; on equal timestamps `a`'s sample comes first. */
-function mergeSorted(a: Samples, b: Samples): Samples {
-  if (a.ts.length === 0) return b;
-  if (b.ts.length === 0) return a;
-  const n = a.ts.length + b.ts.length;
-  const ts = new Float64Array(n);
-  const values = new Float64Array(n);
-  let i = 0;
-  let j = 0;
-  for (let k = 0; k < n; k++) {
-    if (j >= b.ts.length || (i < a.ts.length && a.ts[i]! <= b.ts[j]!)) {
-      ts[k] = a.ts[i]!;
-      values[k] = a.values[i++]!;
-    } else {
-      ts[k] = b.ts[j]!;
-      values[k] = b.values[j++]!;
-    }
+/** Merge buffers of `mergeAll`, grown on demand and reused (the reply copies the result). */
+let mergeTs = [new Float64Array(0), new Float64Array(0)];
+let mergeValues = [new Float64Array(0), new Float64Array(0)];
+
+/**
+ * Ascending sample sets merged into one ascending set: runs merged pairwise, pass after pass
+ * (`O(n log k)`), in two reused buffers. On equal timestamps the samples keep the order of
+ * their sets. The result views a buffer the next call overwrites.
+ */
+function mergeAll(parts: readonly Samples[]): Samples {
+  const runs = parts.filter((p) => p.ts.length > 0);
+  if (runs.length === 0) return emptySamples();
+  if (runs.length === 1) return runs[0]!;
+  let total = 0;
+  for (const r of runs) total += r.ts.length;
+  if (mergeTs[0]!.length < total) {
+    mergeTs = [new Float64Array(total), new Float64Array(total)];
+    mergeValues = [new Float64Array(total), new Float64Array(total)];
   }
-  return { ts, values };
+  // Run boundaries in buffer 0: run r is [bounds[r], bounds[r + 1]).
+  let bounds: number[] = [0];
+  let at = 0;
+  for (const r of runs) {
+    mergeTs[0]!.set(r.ts, at);
+    mergeValues[0]!.set(r.values, at);
+    at += r.ts.length;
+    bounds.push(at);
+  }
+  let src = 0;
+  while (bounds.length > 2) {
+    const sTs = mergeTs[src]!;
+    const sV = mergeValues[src]!;
+    const dTs = mergeTs[1 - src]!;
+    const dV = mergeValues[1 - src]!;
+    const next: number[] = [0];
+    for (let r = 0; r + 1 < bounds.length; r += 2) {
+      const a0 = bounds[r]!;
+      const a1 = bounds[r + 1]!;
+      const b1 = r + 2 < bounds.length ? bounds[r + 2]! : a1;
+      // Merge [a0, a1) and [a1, b1) into the other buffer at a0 (a lone last run is copied).
+      let i = a0;
+      let j = a1;
+      let k = a0;
+      while (i < a1 && j < b1) {
+        if (sTs[i]! <= sTs[j]!) {
+          dTs[k] = sTs[i]!;
+          dV[k++] = sV[i++]!;
+        } else {
+          dTs[k] = sTs[j]!;
+          dV[k++] = sV[j++]!;
+        }
+      }
+      if (i < a1) {
+        dTs.set(sTs.subarray(i, a1), k);
+        dV.set(sV.subarray(i, a1), k);
+      } else if (j < b1) {
+        dTs.set(sTs.subarray(j, b1), k);
+        dV.set(sV.subarray(j, b1), k);
+      }
+      next.push(b1);
+    }
+    bounds = next;
+    src = 1 - src;
+  }
+  return { ts: mergeTs[src]!.subarray(0, total), values: mergeValues[src]!.subarray(0, total) };
 }
 
 /** What TS.INFO reports. */

@@ -21,6 +21,7 @@ import {
   writeLabels,
   writeSample,
 } from "./_ts_args.ts";
+import { writeSamples } from "./_ts_reply.ts";
 
 function call<T>(fn: () => T): T {
   try {
@@ -68,8 +69,7 @@ function range(ctx: CommandContext, reverse: boolean): void {
   const rangeArgs = parseRangeArgs(args, 2);
   rangeArgs.reverse = reverse;
   const points = call(() => store.range(args[1]!, rangeArgs));
-  ctx.out.array(points.ts.length);
-  for (let i = 0; i < points.ts.length; i++) writeSample(ctx.out, points.ts[i]!, points.values[i]!);
+  writeSamples(ctx.out, points.ts, points.values, points.ts.length);
 }
 
 function writeResult(
@@ -80,10 +80,7 @@ function writeResult(
   ctx.out.array(3);
   ctx.out.bulk(r.key);
   writeLabels(ctx.out, r.labels, labels);
-  ctx.out.array(r.points.ts.length);
-  for (let i = 0; i < r.points.ts.length; i++) {
-    writeSample(ctx.out, r.points.ts[i]!, r.points.values[i]!);
-  }
+  writeSamples(ctx.out, r.points.ts, r.points.values, r.points.ts.length);
 }
 
 function mrange(ctx: CommandContext, reverse: boolean): void {
