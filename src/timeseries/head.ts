@@ -28,6 +28,9 @@ const GROWTH_STEP = 4096;
 const DECIMAL_INT_MAX = 2 ** 51;
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** The buffer of an empty head (never written: `#reserve` replaces it first). */
+const EMPTY = new Uint8Array(0);
+const EMPTY_VIEW = new DataView(EMPTY.buffer);
 
 /** Decoded samples. */
 export interface Samples {
@@ -47,9 +50,9 @@ export class Head {
   lastTs = 0;
   /** Newest value (valid when count > 0). */
   lastValue = 0;
-  #buf = new Uint8Array(0);
+  #buf = EMPTY;
   #len = 0;
-  #view = new DataView(this.#buf.buffer);
+  #view = EMPTY_VIEW;
   /** Decimal digits of the integer mode, or `FLOAT_MODE`. */
   #decimals = 0;
   /**
@@ -172,7 +175,9 @@ export class Head {
     const buf = this.#buf;
     const float = this.#decimals === FLOAT_MODE;
     const m = float ? 1 : POW10[this.#decimals]!;
-    const src = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    // The values' bytes, for float mode only (a view costs an allocation per call: replay
+    // appends one sample per call).
+    const src = float ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength) : EMPTY;
     let len = this.#len;
     let lastTs = this.lastTs;
     let lastQ = this.#lastQ;
@@ -293,8 +298,8 @@ export class Head {
     tsOut.set(all.ts.subarray(b), a);
     vOut.set(all.values.subarray(b), a);
     // A fresh buffer: a sealed (emptied) head gives its memory back.
-    this.#buf = new Uint8Array(0);
-    this.#view = new DataView(this.#buf.buffer);
+    this.#buf = EMPTY;
+    this.#view = EMPTY_VIEW;
     this.#rebuild(tsOut, vOut, tsOut.length);
     return b - a;
   }

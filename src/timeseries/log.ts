@@ -204,18 +204,35 @@ function encodeSamples(ts: readonly number[], values: Float64Array): Uint8Array 
   return buf.subarray(0, p);
 }
 
-const NO_VALUES = new Float64Array(0);
+/** Receives the entries of a log op from `visitLog`. */
+export interface LogVisitor {
+  /**
+   * A SAMPLES entry as columns: `ts[0 … n)`, `values[0 … n)` (the values' bytes as logged: a NaN
+   * keeps its payload). The arrays are reused: valid during the call only.
+   */
+  samples(version: number, ts: Float64Array, values: Float64Array, n: number): void;
+  /** Any other entry. */
+  entry(e: LogEntry): void;
+}
 
-/** Decodes a log op value; throws `CorruptionError` on damage. */
-export function decodeLog(value: Uint8Array): LogEntry[] {
+/** Columns `visitLog` decodes SAMPLES entries into (grown on demand, reused). */
+let visitTs = new Float64Array(256);
+let visitValues = new Float64Array(256);
+/** `visitValues`' bytes. */
+let visitValueBytes = new Uint8Array(visitValues.buffer);
+
+/**
+ * Decodes a log op entry by entry, handing SAMPLES entries over as reused columns: replay at
+ * open goes through every log op the WAL holds (10,000 series at 1 Hz log 200 one-sample
+ * entries per TS.MADD), so building no object or array per entry matters there. Throws
+ * `CorruptionError` on damage (after the entries before it were handed over).
+ */
+export function visitLog(value: Uint8Array, visitor: LogVisitor): void {
   const input = new ByteReader(value);
   const format = input.byte();
   if (format !== TS_LOG_FORMAT) {
     throw new CorruptionError(`Cannot decode time-series log op: unknown format ${format}`);
   }
-  const out: LogEntry[] = [];
-  let pool = NO_VALUES;
-  let poolUsed = 0;
   while (input.remaining > 0) {
     const type = input.byte();
     const version = input.varint();
@@ -225,18 +242,14 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
         if (n < 1 || n > input.remaining) {
           throw new CorruptionError(`Cannot decode time-series log op: ${n} samples`);
         }
-        const ts: number[] = new Array(n);
-        // One buffer for the values of every entry of the op (each sample takes ≥ 9 bytes):
-        // a log op of a 1 Hz TS.MADD holds 200 one-sample entries, and a backing store each
-        // made replay at open churn through malloc. The values' bytes are copied straight
-        // from `value` (a NaN keeps its payload).
-        if (pool.length - poolUsed < n) {
-          pool = new Float64Array(Math.max(n, Math.ceil(input.remaining / 9)));
-          poolUsed = 0;
+        if (visitTs.length < n) {
+          visitTs = new Float64Array(Math.max(n, 2 * visitTs.length));
+          visitValues = new Float64Array(visitTs.length);
+          visitValueBytes = new Uint8Array(visitValues.buffer);
         }
-        const values = pool.subarray(poolUsed, poolUsed + n);
-        const vb = new Uint8Array(pool.buffer, 8 * poolUsed, 8 * n);
-        poolUsed += n;
+        const ts = visitTs;
+        // The values' bytes are copied straight from `value` (a NaN keeps its payload).
+        const vb = visitValueBytes;
         let t = 0;
         for (let i = 0; i < n; i++) {
           t = i === 0 ? input.varint() : t + input.svarint();
@@ -253,26 +266,41 @@ export function decodeLog(value: Uint8Array): LogEntry[] {
           else for (let b = 0; b < 8; b++) vb[o + 7 - b] = value[p + b]!;
           input.offset = p + 8;
         }
-        out.push({ type, version, ts, values });
+        visitor.samples(version, ts, visitValues, n);
         break;
       }
       case ENTRY_DELETE:
-        out.push({ type, version, from: input.varint(), to: input.varint() });
+        visitor.entry({ type, version, from: input.varint(), to: input.varint() });
         break;
       case ENTRY_SEAL:
-        out.push({ type, version, throughTs: input.varint() });
+        visitor.entry({ type, version, throughTs: input.varint() });
         break;
       case ENTRY_STATE:
-        out.push({ type, version, stats: readStats(input) });
+        visitor.entry({ type, version, stats: readStats(input) });
         break;
       case ENTRY_META:
       case ENTRY_DROP:
-        out.push({ type, version });
+        visitor.entry({ type, version });
         break;
       default:
         throw new CorruptionError(`Cannot decode time-series log op: unknown entry type ${type}`);
     }
   }
+}
+
+/** Decodes a log op value into entries; throws `CorruptionError` on damage. */
+export function decodeLog(value: Uint8Array): LogEntry[] {
+  const out: LogEntry[] = [];
+  visitLog(value, {
+    samples(version, ts, values, n) {
+      const list: number[] = new Array(n);
+      for (let i = 0; i < n; i++) list[i] = ts[i]!;
+      out.push({ type: ENTRY_SAMPLES, version, ts: list, values: values.slice(0, n) });
+    },
+    entry(e) {
+      out.push(e);
+    },
+  });
   return out;
 }
 

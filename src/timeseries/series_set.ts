@@ -147,15 +147,15 @@ export class Series {
 }
 
 /**
- * Sets a SAMPLES entry's samples in the head (those past the sealed boundary went into chunks).
- * Stretches of appends go through `Head.appendRun`, which copies the values' bytes: a replayed
- * or replicated staleness marker (a signalling NaN) keeps its bits, which a `number` passed to
- * `upsert` may lose once V8 optimises the loop; it is also faster.
+ * Sets a SAMPLES entry's samples `ts[0 … n)` / `values[0 … n)` in the head (those past the
+ * sealed boundary went into chunks). Stretches of appends go through `Head.appendRun`, which
+ * copies the values' bytes: a replayed or replicated staleness marker (a signalling NaN) keeps
+ * its bits, which a `number` passed to `upsert` may lose once V8 optimises the loop; it is also
+ * faster.
  */
-function applySamples(series: Series, ts: readonly number[], values: Float64Array): void {
+function applySamples(series: Series, ts: Float64Array, values: Float64Array, n: number): void {
   const head = series.head;
   const after = series.stats.lastSealedTs;
-  const n = ts.length;
   let i = 0;
   while (i < n) {
     const t = ts[i]!;
@@ -170,15 +170,12 @@ function applySamples(series: Series, ts: readonly number[], values: Float64Arra
     }
     let j = i + 1;
     while (j < n && ts[j]! > ts[j - 1]!) j++;
-    // The run's timestamps in a reused scratch array (no two arrays per run on replay).
-    if (runTs.length < j - i) runTs = new Float64Array(Math.max(2 * runTs.length, j - i));
-    for (let k = i; k < j; k++) runTs[k - i] = ts[k]!;
-    head.appendRun(runTs, values.subarray(i, j), 0, j - i);
+    head.appendRun(ts, values, i, j);
     i = j;
   }
 }
 
-/** Scratch timestamps of `applySamples` (`Head.appendRun` keeps no reference to them). */
+/** Scratch timestamps of a decoded SAMPLES entry (`Head.appendRun` keeps no reference). */
 let runTs = new Float64Array(256);
 
 /** Rows read per page by `pagedRange` (bounds what a load holds at once). */
@@ -274,7 +271,10 @@ export class SeriesSet {
       switch (e.type) {
         case ENTRY_SAMPLES: {
           if (!series) break;
-          applySamples(series, e.ts, e.values);
+          const n = e.ts.length;
+          if (runTs.length < n) runTs = new Float64Array(Math.max(2 * runTs.length, n));
+          for (let k = 0; k < n; k++) runTs[k] = e.ts[k]!;
+          applySamples(series, runTs, e.values, n);
           series.markUncovered(seq);
           break;
         }
@@ -303,6 +303,21 @@ export class SeriesSet {
           break;
       }
     }
+  }
+
+  /**
+   * Applies a SAMPLES entry of sequence `seq` given as columns (`visitLog`): what `apply` does
+   * with one, without an entry object.
+   */
+  applySampleColumns(
+    series: Series,
+    ts: Float64Array,
+    values: Float64Array,
+    n: number,
+    seq: number,
+  ): void {
+    applySamples(series, ts, values, n);
+    series.markUncovered(seq);
   }
 
   /**

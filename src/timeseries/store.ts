@@ -28,7 +28,7 @@ import {
   type Written,
 } from "./context.ts";
 import type { LabelFilter } from "./labels.ts";
-import { decodeLog, ENTRY_DROP, ENTRY_META, type LogEntry, TS_LOG_KEY } from "./log.ts";
+import { ENTRY_DROP, ENTRY_META, type LogVisitor, TS_LOG_KEY, visitLog } from "./log.ts";
 import {
   checkpoint,
   collectGarbage,
@@ -148,18 +148,44 @@ export class TimeSeriesStore implements LogConsumer {
 
   // ---------------------------------------------------------------- LogConsumer
 
-  /** Applies a replayed or replicated log op. */
+  /**
+   * Applies a replayed or replicated log op, entry by entry as `visitLog` decodes them. An
+   * entry of a series missing before the op (a series a META entry of the same op creates, or
+   * none at all) is skipped, and so is one the series' loaded state record already reflects
+   * (replay).
+   */
   applyLog(seq: number, key: Uint8Array, value: Uint8Array): void {
     if (seq <= this.#replayCoveredSeq || !equalBytes(key, TS_LOG_KEY)) return;
-    const { db, set } = this.#ctx;
-    const entries = decodeLog(value).filter((e: LogEntry) => {
-      if (e.type === ENTRY_META || e.type === ENTRY_DROP) return true;
-      const s = set.byVersion(e.version);
-      // Replay: what the loaded state record already reflects is skipped.
-      return s !== undefined && seq > s.checkpointSeq;
-    });
-    set.apply(db, entries, seq);
+    this.#logSeq = seq;
+    this.#logBorn.length = 0;
+    visitLog(value, this.#logVisitor);
   }
+
+  /** Sequence of the log op `applyLog` is applying. */
+  #logSeq = 0;
+  /** Versions a META entry of that op created (absent before it). */
+  readonly #logBorn: number[] = [];
+  /** The series an entry of that op applies to, or undefined when it is skipped. */
+  #logTarget(version: number): Series | undefined {
+    const s = this.#ctx.set.byVersion(version);
+    if (s === undefined || this.#logSeq <= s.checkpointSeq) return undefined;
+    return this.#logBorn.length > 0 && this.#logBorn.includes(version) ? undefined : s;
+  }
+  readonly #logVisitor: LogVisitor = {
+    samples: (version, ts, values, n) => {
+      const s = this.#logTarget(version);
+      if (s !== undefined) this.#ctx.set.applySampleColumns(s, ts, values, n, this.#logSeq);
+    },
+    entry: (e) => {
+      const { db, set } = this.#ctx;
+      if (e.type === ENTRY_META || e.type === ENTRY_DROP) {
+        if (e.type === ENTRY_META && set.byVersion(e.version) === undefined) {
+          this.#logBorn.push(e.version);
+        }
+      } else if (this.#logTarget(e.version) === undefined) return;
+      set.apply(db, [e], this.#logSeq);
+    },
+  };
 
   /** The WAL retention pin: the sequence before the oldest un-checkpointed head change. */
   logDurableThroughSeq(): number {
