@@ -621,7 +621,7 @@ export const TS_CHUNK_CACHE_BYTES_DEFAULT: number = 32 * MiB;
  * largest heads (down to 3/4 of it) before CHUNK_SIZE is reached, trading a little compression
  * for bounded memory (10,000 series at 1 Hz stay within it).
  */
-export const TS_HEADS_BYTES_MAX: number = 32 * MiB;
+export const TS_HEADS_BYTES_MAX: number = 16 * MiB;
 /** Samples a head needs before memory pressure may seal it (smaller chunks compress badly). */
 export const TS_HEAD_SEAL_SAMPLES_MIN: number = 120;
 /** Period of the time-series maintenance (checkpoints, retention, garbage collection). */

@@ -69,40 +69,67 @@ export async function flushForReplay(ctx: StoreContext): Promise<void> {
   if (bytes > TS_WAL_PINNED_BYTES_MAX) await ctx.db.flush();
 }
 
-/** Writes the state record of every series in `list` (in batches); resolves when durable. */
+/**
+ * Writes the state record of every series in `list`, a batch at a time, each batch once the
+ * previous one is durable; resolves when all are. One batch at a time keeps the encoded
+ * records and their WAL copies of one batch alive at once, not of every head (a checkpoint of
+ * 10,000 heads is ~16 MB; written at once it was a burst of ~50 MB in buffers).
+ */
 export async function checkpoint(ctx: StoreContext, list: readonly Series[]): Promise<void> {
-  const pending: Promise<void>[] = [];
   for (let i = 0; i < list.length; i += SERIES_PER_BATCH) {
     const part = list.slice(i, i + SERIES_PER_BATCH);
     const { durable } = run(ctx, (b) => {
       for (const s of part) if (ctx.set.byVersion(s.version) === s) b.stateDirty.add(s);
     });
-    pending.push(durable);
+    await durable;
   }
-  await Promise.all(pending);
 }
 
-/** Series whose uncovered log ops are too old (by age or by WAL position). */
-export function dueForCheckpoint(ctx: StoreContext, nowMs: number): Series[] {
-  const limit = oldSeqLimit(ctx);
+/** Share of the series a round checkpoints early, before they are due (see `dueForCheckpoint`). */
+const EARLY_SHARE = 10;
+
+/**
+ * Series to checkpoint this round: those whose uncovered log ops are too old (by age, or older
+ * than the newest `TS_WAL_PINNED_BYTES_MAX` of WAL), all of them; and, oldest first, up to a
+ * tenth of all series whose oldest uncovered op is older than half that WAL (`pinnedBytesMax`). Series written in
+ * step (10,000 sensors at 1 Hz) would otherwise all fall due in the same round, every few
+ * minutes, and rewrite every head at once (tens of MB of state records in one burst of
+ * allocations and WAL); taken early a tenth at a time, their checkpoints spread over the rounds.
+ */
+export function dueForCheckpoint(
+  ctx: StoreContext,
+  nowMs: number,
+  pinnedBytesMax = TS_WAL_PINNED_BYTES_MAX,
+): Series[] {
+  const limit = oldSeqLimit(ctx, pinnedBytesMax);
+  const early = oldSeqLimit(ctx, pinnedBytesMax / 2);
   const durable = ctx.db.durableSeq;
   const out: Series[] = [];
+  const soon: Series[] = [];
   for (const s of ctx.set.all()) {
     s.settle(durable);
     if (s.firstUncoveredSeq === 0) continue;
     if (s.firstUncoveredSeq <= limit || nowMs - s.uncoveredSinceMs >= TS_CHECKPOINT_AGE_MS) {
       out.push(s);
-    }
+    } else if (s.firstUncoveredSeq <= early) soon.push(s);
+  }
+  const room = Math.ceil(ctx.set.size / EARLY_SHARE) - out.length;
+  if (room > 0 && soon.length > 0) {
+    soon.sort((a, b) => a.firstUncoveredSeq - b.firstUncoveredSeq);
+    for (let i = 0; i < Math.min(room, soon.length); i++) out.push(soon[i]!);
   }
   return out;
 }
 
 /**
  * Seals the largest heads while all heads together take more than `headsBytesMax`, down to
- * 3/4 of it (heads under `TS_HEAD_SEAL_SAMPLES_MIN` samples stay). Returns the heads sealed.
+ * 3/4 of it (heads under `TS_HEAD_SEAL_SAMPLES_MIN` samples stay). Resolves to the heads sealed.
  * The seals are ordinary SEAL log entries: a replica applies them, never decides them.
  */
-export function sealForMemory(ctx: StoreContext, headsBytesMax = TS_HEADS_BYTES_MAX): number {
+export async function sealForMemory(
+  ctx: StoreContext,
+  headsBytesMax = TS_HEADS_BYTES_MAX,
+): Promise<number> {
   let total = 0;
   for (const s of ctx.set.all()) total += s.head.sizeBytes;
   if (total <= headsBytesMax) return 0;
@@ -116,11 +143,16 @@ export function sealForMemory(ctx: StoreContext, headsBytesMax = TS_HEADS_BYTES_
     total -= s.head.sizeBytes;
     chosen.push(s);
   }
+  // A batch at a time, each once the previous one is durable (as `checkpoint`): a seal decodes
+  // its head and encodes a chunk, garbage that thousands of seals at once would pile up.
   for (let i = 0; i < chosen.length; i += SERIES_PER_BATCH) {
     const part = chosen.slice(i, i + SERIES_PER_BATCH);
-    run(ctx, (b) => {
-      for (const s of part) if (ctx.set.byVersion(s.version) === s) sealHead(b, s);
+    const { durable } = run(ctx, (b) => {
+      for (const s of part) {
+        if (ctx.set.byVersion(s.version) === s && s.head.count > 0) sealHead(b, s);
+      }
     });
+    await durable;
   }
   return chosen.length;
 }

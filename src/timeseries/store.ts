@@ -229,7 +229,7 @@ export class TimeSeriesStore implements LogConsumer {
           return;
         }
         this.#gcCursor = collectGarbage(ctx, this.#gcCursor);
-        sealForMemory(ctx, this.#headsBytesMax);
+        await sealForMemory(ctx, this.#headsBytesMax);
         dropExpiredChunks(ctx);
         await checkpoint(ctx, dueForCheckpoint(ctx, Date.now()));
         await flushForReplay(ctx);

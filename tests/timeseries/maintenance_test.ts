@@ -6,6 +6,7 @@ import { Database, FaultFs } from "../../src/mod.ts";
 import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
 import { chunkKey, registryKey, stateKey } from "../../src/timeseries/log.ts";
 import { toBytes } from "../../src/util/bytes.ts";
+import { dueForCheckpoint } from "../../src/timeseries/maintenance.ts";
 
 async function withStore(fn: (s: TimeSeriesStore, db: Database) => Promise<void>) {
   const db = await Database.open("/db", { fs: new FaultFs() });
@@ -109,6 +110,31 @@ Deno.test("Past the heads' memory budget, maintenance seals the largest heads ea
     store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
     assertEquals(all(), before);
     assertEquals(store.get(keys[0]!).stats.sealedChunks, 1);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
+
+Deno.test("Series written in step are checkpointed a tenth at a time before they fall due", async () => {
+  const db = await Database.open("/db", { fs: new FaultFs(), walSegmentSizeBytes: 4096 });
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  try {
+    const keys = Array.from({ length: 40 }, (_, i) => toBytes(`s${String(i).padStart(2, "0")}`));
+    for (const k of keys) await store.create(k).durable;
+    for (const key of keys) await store.add({ key, ts: 1000, value: 1 }).durable;
+    // Filler after the samples: ~20 KB of WAL.
+    for (let i = 0; i < 200; i++) {
+      await db.write([{ type: "put", key: `filler${i}`, value: "x".repeat(64) }]);
+    }
+    const ctx = store.context;
+    const now = Date.now();
+    const wal = db.walSegments().reduce((n, s) => n + s.sizeBytes, 0);
+    // Nothing is past the whole budget; every series is past half of it: the 4 oldest go.
+    const early = dueForCheckpoint(ctx, now, wal * 1.5);
+    assertEquals(early.map((s) => s.keyString), ["s00", "s01", "s02", "s03"]);
+    // Past the whole budget, every series is due at once.
+    assertEquals(dueForCheckpoint(ctx, now, 4096).length, 40);
   } finally {
     await store.close();
     await db.close();
