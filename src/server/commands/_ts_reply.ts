@@ -14,7 +14,7 @@
 import type { RespWriter } from "../resp.ts";
 import { formatValue } from "./_ts_args.ts";
 
-/** Scratch buffer size; flushed to the reply when less than `POINT_BYTES_MAX` is left. */
+/** Block size; a block goes to the reply when less than `POINT_BYTES_MAX` is left. */
 const SCRATCH_BYTES = 128 * 1024;
 /**
  * `*2\r\n` (4) + `:`, at most 16 digits of a timestamp below 2^53 and `\r\n` (19) + `+`, a
@@ -38,14 +38,18 @@ export function writeSamples(
   n: number,
 ): void {
   out.array(n);
-  const buf = scratch;
+  // The first block is encoded in the shared scratch buffer and copied into the reply; later
+  // ones in fresh buffers the reply references (`encoded`), so a reply of megabytes is not
+  // copied again and again into the writer's doubling buffer.
+  let buf = scratch;
   // The cached high part of the timestamps (`Math.floor(ts / LOW_DIVISOR)`) and its digits.
   let high = -1;
   let highLen = 0;
   let p = 0;
   for (let i = 0; i < n; i++) {
     if (p > SCRATCH_BYTES - POINT_BYTES_MAX) {
-      out.raw(buf.subarray(0, p));
+      flush(out, buf, p);
+      buf = new Uint8Array(SCRATCH_BYTES);
       p = 0;
     }
     buf[p] = 42; // *
@@ -115,7 +119,13 @@ export function writeSamples(
     buf[p + 1] = 10;
     p += 2;
   }
-  if (p > 0) out.raw(buf.subarray(0, p));
+  if (p > 0) flush(out, buf, p);
+}
+
+/** Appends `buf[0, p)` to the reply: copied from the shared scratch, else referenced. */
+function flush(out: RespWriter, buf: Uint8Array, p: number): void {
+  if (buf === scratch) out.raw(buf.subarray(0, p));
+  else out.encoded(buf.subarray(0, p));
 }
 
 /** Writes the digits of `n` (a non-negative int32) at `p`; returns the end. */
