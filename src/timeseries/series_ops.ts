@@ -411,6 +411,9 @@ export function seriesAt(ctx: StoreContext, key: Uint8Array): Series | undefined
 export function isLive(ctx: StoreContext, series: Series): boolean {
   const e = ctx.db.getEntry(series.key);
   if (e === undefined || e.kind !== KIND_META || e.value[0] !== TYPE_TIMESERIES) return false;
+  // The entry the series' metadata was read from (same sequence) still holds the key: it is
+  // live, without `findSeries` reading the entry again (TS.MRANGE checks every series it selects).
+  if (e.seq === series.metaSeq && ctx.set.byVersion(series.version) === series) return true;
   try {
     return findSeries(ctx, series.key) === series;
   } catch {
