@@ -206,6 +206,108 @@ export class Block {
     return this.data.buffer.byteLength + this.restarts.byteLength + 128;
   }
 
+  /**
+   * The entry whose key equals `target`, with `target` itself as its key (no copy), or
+   * `undefined`: the point-lookup path. It walks the entries like `BlockIterator.seek` but
+   * never assembles a key: each key is compared in place against `target`, from the bytes
+   * prefix compression did not settle, and only the entry found is decoded. Malformed bytes
+   * raise the same `CorruptionError`s as the iterator.
+   */
+  get(target: Uint8Array): Entry | undefined {
+    const restarts = this.restarts;
+    if (restarts.length === 0) return undefined;
+    const data = this.data;
+    const end = this.restartsOffset;
+    const targetLen = target.length;
+    let p = restarts[restartBefore(this, target)]!;
+    // Invariant: the previous key (of `prevLen` bytes) is < target and shares exactly its
+    // first `matched` bytes with it. A key shares `shared` bytes with the previous one and
+    // differs from it right after (the builder shares as much as it can), except at a restart
+    // point, which stores shared = 0 and is compared in full.
+    let matched = 0;
+    let prevLen = 0;
+    while (p < end) {
+      const start = p;
+      let shared = data[p]!;
+      if (shared < 0x80) p++;
+      else {
+        shared = readVarint(data, p, end);
+        if (shared < 0) throw this.corrupt(`bad shared length at ${p}`);
+        p = varintEnd;
+      }
+      let unshared = p < end ? data[p]! : 0xff;
+      if (unshared < 0x80) p++;
+      else {
+        unshared = readVarint(data, p, end);
+        if (unshared < 0) throw this.corrupt(`bad key length at ${p}`);
+        p = varintEnd;
+      }
+      let valueLen = p < end ? data[p]! : 0xff;
+      if (valueLen < 0x80) p++;
+      else {
+        valueLen = readVarint(data, p, end);
+        if (valueLen < 0) throw this.corrupt(`bad value length at ${p}`);
+        p = varintEnd;
+      }
+      if (shared > prevLen) {
+        throw this.corrupt(`entry at ${start} shares more than the previous key`);
+      }
+      if (unshared > end - p) throw this.corrupt(`key at ${p} overruns the block`);
+      let found = false;
+      if (shared === 0 || shared === matched) {
+        // The key's bytes from `shared` on are data[p, p + unshared); before, it equals target.
+        const from = shared === 0 ? 0 : matched;
+        const keyEnd = from + unshared;
+        const n = keyEnd < targetLen ? keyEnd : targetLen;
+        let i = from;
+        const d = p - from;
+        while (i < n && data[d + i] === target[i]) i++;
+        if (i === n) {
+          if (keyEnd === targetLen) found = true;
+          else if (keyEnd > targetLen) return undefined; // target is a prefix of the key
+        } else if (data[d + i]! > target[i]!) return undefined;
+        matched = i;
+      } else if (shared < matched) {
+        // The key differs from the previous one inside the part equal to target, upwards.
+        return undefined;
+      }
+      // Otherwise shared > matched: the key equals the previous one at `matched`, below
+      // target there, so it is below target too and `matched` stays.
+      p += unshared;
+      prevLen = shared + unshared;
+      const metaOffset = p;
+      const seqStart = p;
+      while (p < end && data[p]! >= 0x80 && p - seqStart < 8) p++;
+      if (p >= end || data[p]! >= 0x80) throw this.corrupt(`bad sequence number at ${p}`);
+      p++;
+      const kind = p < end ? data[p]! : 0xff;
+      if (kind > KIND_META) throw this.corrupt(`bad entry kind ${kind} at ${p}`);
+      p++;
+      const expireStart = p;
+      while (p < end && data[p]! >= 0x80 && p - expireStart < 8) p++;
+      if (p >= end || data[p]! >= 0x80) throw this.corrupt(`bad expiry at ${p}`);
+      p++;
+      if (valueLen > end - p) throw this.corrupt(`value at ${p} overruns the block`);
+      if (found) {
+        const seq = readVarint(data, metaOffset, end);
+        if (seq < 0) throw this.corrupt(`bad sequence number at ${metaOffset}`);
+        const expireAtMs = readVarint(data, varintEnd + 1, end);
+        if (expireAtMs < 0) throw this.corrupt(`bad expiry at ${varintEnd + 1}`);
+        return {
+          key: target,
+          seq,
+          kind: kind as EntryKind,
+          expireAtMs,
+          value: valueLen === 0
+            ? EMPTY
+            : new Uint8Array(data.buffer, data.byteOffset + p, valueLen),
+        };
+      }
+      p += valueLen;
+    }
+    return undefined;
+  }
+
   /** A new iterator over this block. */
   iterator(): BlockIterator {
     const it = new BlockIterator();
@@ -245,6 +347,63 @@ function readVarint(data: Uint8Array, p: number, end: number): number {
   return -1;
 }
 
+/**
+ * True when the full key stored at restart offset `p` of `block` is < `target`, compared in
+ * place from byte `from` (the bytes before are known equal). Sets `restartLcp`.
+ */
+function restartKeyLess(block: Block, p: number, target: Uint8Array, from: number): boolean {
+  const data = block.data;
+  const end = block.restartsOffset;
+  // shared must be 0 at a restart point.
+  if (data[p] !== 0) throw block.corrupt(`restart entry at ${p} shares a prefix`);
+  p++;
+  let unshared = p < end ? data[p]! : -1;
+  if (unshared >= 0 && unshared < 0x80) p++;
+  else {
+    unshared = readVarint(data, p, end);
+    if (unshared < 0) throw block.corrupt(`bad key length at ${p}`);
+    p = varintEnd;
+  }
+  // Skip valueLen.
+  if (p < end && data[p]! < 0x80) p++;
+  else {
+    if (readVarint(data, p, end) < 0) throw block.corrupt(`bad value length at ${p}`);
+    p = varintEnd;
+  }
+  if (unshared > end - p) throw block.corrupt(`key at ${p} overruns the block`);
+  const targetLen = target.length;
+  const n = unshared < targetLen ? unshared : targetLen;
+  let j = from < n ? from : n;
+  while (j < n && data[p + j] === target[j]) j++;
+  restartLcp = j;
+  return j === n ? unshared < targetLen : data[p + j]! < target[j]!;
+}
+
+/**
+ * Index of the last restart point of `block` whose key is < `target`, or 0 when none is:
+ * where a forward scan for `target` starts. Keys between two bounds share at least the
+ * smaller of their common prefixes with `target`, so each comparison starts past it.
+ */
+function restartBefore(block: Block, target: Uint8Array): number {
+  const restarts = block.restarts;
+  let left = 0;
+  let right = restarts.length - 1;
+  let lcpLeft = 0;
+  let lcpRight = 0;
+  while (left < right) {
+    const mid = (left + right + 1) >>> 1;
+    const from = lcpLeft < lcpRight ? lcpLeft : lcpRight;
+    if (restartKeyLess(block, restarts[mid]!, target, from)) {
+      left = mid;
+      lcpLeft = restartLcp;
+    } else {
+      right = mid - 1;
+      lcpRight = restartLcp;
+    }
+  }
+  return left;
+}
+
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -269,7 +428,8 @@ function copyKey(src: Uint8Array, len: number): Uint8Array {
   const slab = keySlab;
   for (let i = 0; i < len; i++) slab[start + i] = src[i]!;
   keySlabUsed = start + len;
-  return slab.subarray(start, start + len);
+  // The constructor, not `subarray`: no species lookup, measurably cheaper per view.
+  return new Uint8Array(slab.buffer, start, len);
 }
 const EMPTY_BLOCK_DATA = new Uint8Array(4);
 
@@ -318,16 +478,6 @@ export class BlockIterator implements EntryIterator {
     return this.#entry;
   }
 
-  /**
-   * The current entry with `key` as its key, for a caller that knows the current key equals
-   * `key` (a point lookup that found it): no key copy. Not kept as `entry()`'s entry.
-   * REQUIRES: valid() and the current key equals `key`.
-   */
-  entryWithKey(key: Uint8Array): Entry {
-    assert(this.valid(), "block iterator is valid");
-    return this.#build(key);
-  }
-
   /** The current entry with `key` as its key (seq and expiry decoded now). */
   #build(key: Uint8Array): Entry {
     const data = this.#data;
@@ -336,13 +486,15 @@ export class BlockIterator implements EntryIterator {
     const expireAt = varintEnd + 1;
     const expireAtMs = readVarint(data, expireAt, this.#end);
     if (expireAtMs < 0) throw this.#block.corrupt(`bad expiry at ${expireAt}`);
-    const v = this.#valueOffset;
+    const len = this.#valueLen;
     return {
       key,
       seq,
       kind: this.#kind,
       expireAtMs,
-      value: this.#valueLen === 0 ? EMPTY : data.subarray(v, v + this.#valueLen),
+      value: len === 0
+        ? EMPTY
+        : new Uint8Array(data.buffer, data.byteOffset + this.#valueOffset, len),
     };
   }
 
@@ -370,27 +522,9 @@ export class BlockIterator implements EntryIterator {
 
   /** Positions at the first entry whose key is ≥ `target`. */
   seek(target: Uint8Array): void {
-    const restarts = this.#restarts;
-    if (restarts.length === 0) return this.#invalidate();
-    // Find the last restart point whose key is < target; scan forward from it.
-    let left = 0;
-    let right = restarts.length - 1;
-    // As in `Table`'s index search: keys between two bounds share at least the smaller of
-    // their common prefixes with target, so each comparison starts past it.
-    let lcpLeft = 0;
-    let lcpRight = 0;
-    while (left < right) {
-      const mid = (left + right + 1) >>> 1;
-      const from = lcpLeft < lcpRight ? lcpLeft : lcpRight;
-      if (this.#restartKeyLess(restarts[mid]!, target, from)) {
-        left = mid;
-        lcpLeft = restartLcp;
-      } else {
-        right = mid - 1;
-        lcpRight = restartLcp;
-      }
-    }
-    this.#seekToRestart(left);
+    if (this.#restarts.length === 0) return this.#invalidate();
+    // Scan forward from the last restart point whose key is < target.
+    this.#seekToRestart(restartBefore(this.#block, target));
     // Scan forward keeping `matched`, the length of the prefix the current key shares with
     // target, so each step compares only the bytes that prefix compression did not settle.
     // Invariant: the current key < target, equal to it in its first `matched` bytes.
@@ -452,38 +586,6 @@ export class BlockIterator implements EntryIterator {
     this.#keyLen = 0;
     this.#restartIndex = index;
     this.#next = this.#restarts[index]!;
-  }
-
-  /**
-   * True when the full key stored at restart offset `p` is < `target`, compared in place from
-   * byte `from` (the bytes before are known equal). Sets `restartLcp`.
-   */
-  #restartKeyLess(p: number, target: Uint8Array, from: number): boolean {
-    const data = this.#data;
-    const end = this.#end;
-    // shared must be 0 at a restart point.
-    if (data[p] !== 0) throw this.#block.corrupt(`restart entry at ${p} shares a prefix`);
-    p++;
-    let unshared = p < end ? data[p]! : -1;
-    if (unshared >= 0 && unshared < 0x80) p++;
-    else {
-      unshared = readVarint(data, p, end);
-      if (unshared < 0) throw this.#block.corrupt(`bad key length at ${p}`);
-      p = varintEnd;
-    }
-    // Skip valueLen.
-    if (p < end && data[p]! < 0x80) p++;
-    else {
-      if (readVarint(data, p, end) < 0) throw this.#block.corrupt(`bad value length at ${p}`);
-      p = varintEnd;
-    }
-    if (unshared > end - p) throw this.#block.corrupt(`key at ${p} overruns the block`);
-    const targetLen = target.length;
-    const n = unshared < targetLen ? unshared : targetLen;
-    let j = from < n ? from : n;
-    while (j < n && data[p + j] === target[j]) j++;
-    restartLcp = j;
-    return j === n ? unshared < targetLen : data[p + j]! < target[j]!;
   }
 
   /** Decodes the entry at `#next`; false (and invalid) at the end of the block. */

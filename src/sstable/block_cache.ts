@@ -1,17 +1,27 @@
 /**
- * A byte-bounded LRU cache of decoded data blocks, shared by every open table (LevelDB's
- * `ShardedLRUCache`, without shards: JavaScript has one thread).
+ * A byte-bounded cache of decoded data blocks, shared by every open table (LevelDB's
+ * `ShardedLRUCache`, without shards: JavaScript has one thread), evicting in CLOCK order
+ * (second chance), an approximation of least recently used.
  *
  * Blocks are keyed by (file number, block offset). Lookups go through a map per file, so a
- * hit is two `Map.get` calls and a move to the front of an intrusive doubly linked list;
- * `evictFile` drops a deleted table's blocks in one step. A table keeps the `CachedBlock`
- * handles it got, one per data block, and `touch` turns a handle back into its block with no
- * map lookup at all: the point-read path's hit is an array index and the move to the front.
+ * lookup is two `Map.get` calls; `evictFile` drops a deleted table's blocks in one step. A
+ * table keeps the `CachedBlock` handles it got, one per data block, and `touch` turns a handle
+ * back into its block with no map lookup at all: the point-read path's hit is an array index.
+ *
+ * Why CLOCK and not a strict LRU list: a hit that moves its node to the front of a linked list
+ * writes to the two neighbours and the old front, three objects scattered over the heap, and
+ * on a warm cache of thousands of blocks each is a cache miss on the read path. Here a hit only
+ * sets the node's `referenced` bit; the cost moves to eviction (on a miss, which reads a block
+ * from the file anyway): the oldest node is evicted unless its bit is set, in which case the
+ * bit is cleared and the node goes to the front for a second round. Blocks hit since they were
+ * last examined therefore survive, as in LRU; a cache that never evicts never reorders.
  *
  * Invariants:
  * - `usageBytes` is the sum of `chargeBytes` of the cached blocks and stays ≤ `capacityBytes`
  *   after every insert (a block larger than the whole cache is not cached).
  * - Cached blocks are immutable; handing the same `Block` to many readers is safe.
+ * - One eviction examines each node at most twice: a node sent round again has its bit
+ *   cleared, so the sweep ends.
  *
  * @module
  */
@@ -34,13 +44,15 @@ interface Node extends CachedBlock {
   offset: number;
   block: Block | undefined;
   chargeBytes: number;
+  /** Hit since the eviction sweep last passed it: spared once. */
+  referenced: boolean;
   /** Towards the most recently used end. */
   newer: Node | undefined;
   /** Towards the least recently used end. */
   older: Node | undefined;
 }
 
-/** The LRU block cache. */
+/** The block cache. */
 export class BlockCache {
   /** Most bytes the cache holds. */
   readonly capacityBytes: number;
@@ -51,9 +63,9 @@ export class BlockCache {
   #usageBytes = 0;
   #count = 0;
   #files = new Map<number, Map<number, Node>>();
-  /** Most recently used. */
+  /** Most recently inserted (or sent round again by the eviction sweep). */
   #newest: Node | undefined = undefined;
-  /** Least recently used: evicted first. */
+  /** Next in line for eviction (spared if referenced). */
   #oldest: Node | undefined = undefined;
 
   /** Creates a cache holding at most `capacityBytes` (0 disables caching). */
@@ -75,12 +87,12 @@ export class BlockCache {
     return this.#count;
   }
 
-  /** The cached block at (`fileNumber`, `offset`), marked most recently used. */
+  /** The cached block at (`fileNumber`, `offset`), marked as used. */
   get(fileNumber: number, offset: number): Block | undefined {
     return this.lookup(fileNumber, offset)?.block;
   }
 
-  /** The cache entry at (`fileNumber`, `offset`), marked most recently used; see `touch`. */
+  /** The cache entry at (`fileNumber`, `offset`), marked as used; see `touch`. */
   lookup(fileNumber: number, offset: number): CachedBlock | undefined {
     const node = this.#files.get(fileNumber)?.get(offset);
     if (node === undefined) {
@@ -88,33 +100,28 @@ export class BlockCache {
       return undefined;
     }
     this.hits++;
-    if (node !== this.#newest) {
-      this.#unlink(node);
-      this.#pushNewest(node);
-    }
+    if (!node.referenced) node.referenced = true;
     return node;
   }
 
   /**
-   * The block of a handle from `lookup` or `insert` of this cache, marked most recently used
-   * and counted as a hit; `undefined` (nothing counted: the caller's `lookup` counts the miss)
-   * when it was evicted since.
+   * The block of a handle from `lookup` or `insert` of this cache, marked as used and counted
+   * as a hit; `undefined` (nothing counted: the caller's `lookup` counts the miss) when it was
+   * evicted since.
    */
   touch(handle: CachedBlock): Block | undefined {
     const node = handle as Node;
     const block = node.block;
     if (block === undefined) return undefined;
     this.hits++;
-    if (node !== this.#newest) {
-      this.#unlink(node);
-      this.#pushNewest(node);
-    }
+    // Test first: a store to a line that is already in that state would dirty it for nothing.
+    if (!node.referenced) node.referenced = true;
     return block;
   }
 
   /**
-   * Caches `block`, evicting least recently used blocks to stay within capacity. Returns its
-   * handle, or `undefined` when the block is larger than the whole cache (not cached).
+   * Caches `block`, evicting blocks in CLOCK order to stay within capacity. Returns its handle,
+   * or `undefined` when the block is larger than the whole cache (not cached).
    */
   insert(fileNumber: number, offset: number, block: Block): CachedBlock | undefined {
     const chargeBytes = block.chargeBytes;
@@ -123,7 +130,15 @@ export class BlockCache {
     if (old !== undefined) this.#remove(old);
     if (chargeBytes > this.capacityBytes) return undefined;
     while (this.#usageBytes + chargeBytes > this.capacityBytes && this.#oldest !== undefined) {
-      this.#remove(this.#oldest);
+      const oldest = this.#oldest;
+      if (oldest.referenced) {
+        // Second chance: go round again, unreferenced.
+        oldest.referenced = false;
+        this.#unlink(oldest);
+        this.#pushNewest(oldest);
+      } else {
+        this.#remove(oldest);
+      }
     }
     if (file === undefined || !this.#files.has(fileNumber)) {
       file = new Map();
@@ -134,6 +149,7 @@ export class BlockCache {
       offset,
       block,
       chargeBytes,
+      referenced: false,
       newer: undefined,
       older: undefined,
     };

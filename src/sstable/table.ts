@@ -85,7 +85,6 @@ export class Table {
    * a hit then needs no map lookup (the handle goes empty when the cache evicts the block).
    */
   #cached: (CachedBlock | undefined)[] = [];
-  readonly #getIter = new BlockIterator();
   #closed = false;
 
   /** Opens and validates the table at `path`; throws `CorruptionError` when it is malformed. */
@@ -233,11 +232,7 @@ export class Table {
     if (this.#filter !== undefined && !this.#filter.mayContain(key)) return undefined;
     const i = this.#findBlock(key);
     if (i >= this.#blockCount) return undefined;
-    const it = this.#getIter;
-    it.reset(this.#dataBlock(i, true));
-    it.seek(key);
-    if (it.valid() && it.compareKey(key) === 0) return it.entryWithKey(key);
-    return undefined;
+    return this.#dataBlock(i, true).get(key);
   }
 
   /** A bidirectional iterator over all entries, unpositioned. */

@@ -2,10 +2,17 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { CorruptionError } from "../../src/errors.ts";
 import { Block, BlockBuilder } from "../../src/sstable/mod.ts";
 import { AssertionError } from "../../src/util/assert.ts";
-import { toBytes } from "../../src/util/bytes.ts";
+import { compareBytes, toBytes } from "../../src/util/bytes.ts";
 import { type Entry, KIND_PUT } from "../../src/util/entry.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
-import { boundaryTargets, checkFullScan, checkSeeks, randomEntries } from "./_helpers.ts";
+import {
+  assertEntry,
+  boundaryTargets,
+  checkFullScan,
+  checkSeeks,
+  lowerBound,
+  randomEntries,
+} from "./_helpers.ts";
 
 function blockOf(entries: Entry[], restartInterval?: number): Block {
   const b = new BlockBuilder(restartInterval === undefined ? {} : { restartInterval });
@@ -25,6 +32,34 @@ Deno.test("Block round-trips entries and seeks at every boundary", () => {
       for (const t of boundaryTargets(entries)) checkSeeks(it, entries, t, 3);
     }
   }
+});
+
+Deno.test("Block.get finds exactly the stored keys, at every boundary and restart interval", () => {
+  // The point-lookup path compares keys in place instead of assembling them: it must agree
+  // with a seek for every key, for keys just before and after each, and for keys that are
+  // prefixes of one another (across restart points, which store whole keys).
+  const rng = new Rng(seedFromEnv());
+  const chain = ["", "a", "ab", "abc", "abcd", "abce", "abd", "ac", "b", "ba", "bb\xff", "c"]
+    .map((k, i): Entry => ({
+      key: toBytes(k),
+      seq: i + 1,
+      kind: KIND_PUT,
+      expireAtMs: i % 3 === 0 ? 1_700_000_000_000 + i : 0,
+      value: toBytes(k.repeat(3)),
+    }));
+  for (const restartInterval of [1, 2, 3, 16]) {
+    for (const entries of [chain, ...[1, 2, 15, 16, 17, 100].map((n) => randomEntries(rng, n))]) {
+      const block = blockOf(entries, restartInterval);
+      for (const t of [...boundaryTargets(entries), ...chain.map((e) => e.key)]) {
+        const lb = lowerBound(entries, t);
+        const exact = lb < entries.length && compareBytes(entries[lb]!.key, t) === 0;
+        const got = block.get(t);
+        assertEntry(got, exact ? entries[lb] : undefined, `get ${Array.from(t)}`);
+        if (got !== undefined) assert(got.key === t, "the entry's key is the lookup key");
+      }
+    }
+  }
+  assertEquals(blockOf([]).get(toBytes("a")), undefined);
 });
 
 Deno.test("Block with no entries is just a zero restart count", () => {
@@ -81,6 +116,7 @@ Deno.test("Block decoding of arbitrary bytes throws only CorruptionError", () =>
       it.seek(rng.bytes(rng.int(8)));
       if (it.valid()) it.entry();
       it.seekForPrev(rng.bytes(rng.int(8)));
+      new Block(cut, "in test").get(rng.bytes(rng.int(8)));
     } catch (err) {
       if (!(err instanceof CorruptionError)) throw err;
       assert(err.message.startsWith("Cannot decode block: "), err.message);
