@@ -6,3 +6,4 @@
  */
 
 export { MERGE_ITERATOR_CHILDREN_MAX, MergeIterator } from "./merge_iterator.ts";
+export { type LevelFile, LevelIterator } from "./level_iterator.ts";

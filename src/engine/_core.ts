@@ -21,6 +21,7 @@ import { type LiveTable, Version } from "../manifest/version.ts";
 import { VersionSet } from "../manifest/version_set.ts";
 import type { Memtable } from "../memtable/mod.ts";
 import type { BlockCache } from "../sstable/mod.ts";
+import { LevelIterator } from "../compaction/level_iterator.ts";
 import { MergeIterator } from "../compaction/merge_iterator.ts";
 import type { TableWriterContext } from "../compaction/table_writer.ts";
 import type { WalWriter } from "../wal/mod.ts";
@@ -173,7 +174,23 @@ export class EngineCore {
     for (const m of this.immutables) children.push(m.iterator());
     const held = this.version.all();
     this.version.hold(held);
-    for (const t of held) children.push(t.table.iterator());
+    const levels = this.version.levels;
+    for (let l = 0; l < levels.length; l++) {
+      const tables = levels[l]!;
+      if (tables.length > 1 && this.version.order(l) === "keys") {
+        // Disjoint key ranges: one child walks them all, so a seek positions one table of the
+        // level and the merge compares against one child per level, not one per table.
+        children.push(
+          new LevelIterator(tables.map((t) => ({
+            smallestKey: t.meta.smallestKey,
+            largestKey: t.meta.largestKey,
+            iterator: () => t.table.iterator(),
+          }))),
+        );
+      } else {
+        for (const t of tables) children.push(t.table.iterator());
+      }
+    }
     let released = false;
     return {
       iterator: new MergeIterator(children),
