@@ -19,7 +19,7 @@
  */
 
 import { assert } from "../util/assert.ts";
-import { compareBytes, equalBytes } from "../util/bytes.ts";
+import { compareBytes } from "../util/bytes.ts";
 import type { Entry, EntryIterator } from "../util/entry.ts";
 
 /**
@@ -27,6 +27,22 @@ import type { Entry, EntryIterator } from "../util/entry.ts";
  * table per deeper level; thousands would mean compaction fell hopelessly behind.
  */
 export const MERGE_ITERATOR_CHILDREN_MAX = 4096;
+
+/**
+ * True when `a` and `b` hold the same bytes, compared from the end: the merge compares keys
+ * of different children standing near each other in sort order, which share a long prefix and
+ * often the last bytes too (millisecond timestamps ending in `000`), so a forward loop, or a
+ * last-byte check then a forward loop, walks most of the key before it finds the difference.
+ */
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  let i = a.length;
+  if (i !== b.length) return false;
+  while (i > 0) {
+    i--;
+    if (a[i] !== b[i]) return false;
+  }
+  return true;
+}
 
 const FORWARD = 0;
 const REVERSE = 1;
@@ -130,8 +146,8 @@ export class MergeIterator implements EntryIterator {
     // Children at the current key form a subtree around the root (a parent never orders after
     // its child), so when neither child of the root shares the key, only the root moves: move
     // it and sift it down, one sift instead of a pop and a push.
-    const shared = (size > 1 && equalBytes(keys[heap[1]!]!, key)) ||
-      (size > 2 && equalBytes(keys[heap[2]!]!, key));
+    const shared = (size > 1 && sameKey(keys[heap[1]!]!, key)) ||
+      (size > 2 && sameKey(keys[heap[2]!]!, key));
     if (!shared) {
       const child = children[top]!;
       if (forward) child.next();
@@ -150,7 +166,7 @@ export class MergeIterator implements EntryIterator {
     const scratch = this.#scratch;
     let taken = 0;
     scratch[taken++] = this.#pop();
-    while (this.#heapSize > 0 && equalBytes(keys[heap[0]!]!, key)) {
+    while (this.#heapSize > 0 && sameKey(keys[heap[0]!]!, key)) {
       scratch[taken++] = this.#pop();
     }
     for (let i = 0; i < taken; i++) {
@@ -173,10 +189,10 @@ export class MergeIterator implements EntryIterator {
     for (const child of this.#children) {
       if (direction === FORWARD) {
         child.seek(target);
-        if (child.valid() && equalBytes(child.entry().key, target)) child.next();
+        if (child.valid() && sameKey(child.entry().key, target)) child.next();
       } else {
         child.seekForPrev(target);
-        if (child.valid() && equalBytes(child.entry().key, target)) child.prev();
+        if (child.valid() && sameKey(child.entry().key, target)) child.prev();
       }
     }
     this.#rebuild(direction);

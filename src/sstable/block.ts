@@ -171,6 +171,8 @@ export class Block {
   readonly data: Uint8Array;
   /** Offsets of the restart points. */
   readonly restarts: Uint32Array;
+  /** Number of restart points. */
+  readonly restartCount: number;
   /** End of the entry area (start of the restart array). */
   readonly restartsOffset: number;
   /** Where the block came from, for error messages: `at offset 4096 in 000012.sst`. */
@@ -199,6 +201,7 @@ export class Block {
       prev = r;
     }
     this.restarts = restarts;
+    this.restartCount = count;
   }
 
   /** Bytes this block holds in memory, for the block cache's budget. */
@@ -214,12 +217,13 @@ export class Block {
    * raise the same `CorruptionError`s as the iterator.
    */
   get(target: Uint8Array): Entry | undefined {
-    const restarts = this.restarts;
-    if (restarts.length === 0) return undefined;
+    if (this.restartCount === 0) return undefined;
     const data = this.data;
     const end = this.restartsOffset;
     const targetLen = target.length;
-    let p = restarts[restartBefore(this, target)]!;
+    // Restart offsets are read from the block's own bytes (validated when it was decoded):
+    // the `restarts` array is a separate allocation, one more cache miss per lookup.
+    let p = readU32(data, end + 4 * restartBefore(this, target));
     // Invariant: the previous key (of `prevLen` bytes) is < target and shares exactly its
     // first `matched` bytes with it. A key shares `shared` bytes with the previous one and
     // differs from it right after (the builder shares as much as it can), except at a restart
@@ -385,15 +389,17 @@ function restartKeyLess(block: Block, p: number, target: Uint8Array, from: numbe
  * smaller of their common prefixes with `target`, so each comparison starts past it.
  */
 function restartBefore(block: Block, target: Uint8Array): number {
-  const restarts = block.restarts;
+  const data = block.data;
+  const restartsOffset = block.restartsOffset;
   let left = 0;
-  let right = restarts.length - 1;
+  let right = block.restartCount - 1;
   let lcpLeft = 0;
   let lcpRight = 0;
   while (left < right) {
     const mid = (left + right + 1) >>> 1;
     const from = lcpLeft < lcpRight ? lcpLeft : lcpRight;
-    if (restartKeyLess(block, restarts[mid]!, target, from)) {
+    const restart = readU32(data, restartsOffset + 4 * mid);
+    if (restartKeyLess(block, restart, target, from)) {
       left = mid;
       lcpLeft = restartLcp;
     } else {
