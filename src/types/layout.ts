@@ -19,13 +19,11 @@
 import type { Database, WriteOp } from "../engine/mod.ts";
 import { CorruptionError } from "../errors.ts";
 import {
-  encodeMetaHeader,
   INTERNAL_KEY_PREFIX,
   SPACE_TYPES_REGISTRY,
   TYPE_LIST,
   type VersionAllocator,
 } from "../keyspace/mod.ts";
-import { ByteWriter } from "../util/buffers.ts";
 import { KIND_META } from "../util/entry.ts";
 
 /** Metadata of a member-type key. */
@@ -50,13 +48,41 @@ export const LIST_HEAD_INITIAL = 2 ** 52;
 /** Members read per `readRange` call while paging through a key. */
 const PAGE_MEMBERS = 512;
 
-/** Encodes a `KIND_META` value of a member type. */
+/** Bytes of `n` (a safe integer ≥ 0) as a varint. */
+function varintBytes(n: number): number {
+  let bytes = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+/** Writes `n` as a varint at `at`; returns the offset after it. */
+function putVarint(buf: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    buf[at++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+/**
+ * Encodes a `KIND_META` value of a member type: the bytes `encodeMetaHeader` writes (type,
+ * version varint), then the size and (lists) head varints, written straight into an array of
+ * the exact length (every write of a member type encodes one: no growable writer).
+ */
 export function encodeMeta(meta: TypeMeta): Uint8Array {
-  const out = new ByteWriter(24);
-  encodeMetaHeader(out, { type: meta.type, version: meta.version });
-  out.varint(meta.size);
-  if (meta.type === TYPE_LIST) out.varint(meta.head);
-  return out.finish();
+  const list = meta.type === TYPE_LIST;
+  const out = new Uint8Array(
+    1 + varintBytes(meta.version) + varintBytes(meta.size) + (list ? varintBytes(meta.head) : 0),
+  );
+  out[0] = meta.type;
+  let at = putVarint(out, 1, meta.version);
+  at = putVarint(out, at, meta.size);
+  if (list) putVarint(out, at, meta.head);
+  return out;
 }
 
 /**

@@ -10,13 +10,14 @@ import type { WriteOp } from "../../engine/mod.ts";
 import { ERR_WRONGTYPE, type VersionAllocator } from "../../keyspace/mod.ts";
 import {
   createMeta,
-  lookup,
+  decodeMeta,
   memberKey,
   memberOf,
   members,
   successor,
   type TypeMeta,
 } from "../../types/layout.ts";
+import { KIND_META } from "../../util/entry.ts";
 import { globMatch } from "../glob.ts";
 import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
 import { SCAN_COUNT_MAX } from "../../limits.ts";
@@ -31,9 +32,11 @@ import {
 
 /** The key's metadata, `undefined` when absent; WRONGTYPE when it holds another type. */
 export function readMeta(ctx: CommandContext, key: Uint8Array, type: number): TypeMeta | undefined {
-  const found = lookup(ctx.server.db, key, type);
-  if (found.kind === "wrongtype") throw new ReplyError(ERR_WRONGTYPE);
-  return found.kind === "found" ? found.meta : undefined;
+  // `lookup` without its result object: this runs once per command of every member type.
+  const e = ctx.server.db.getEntry(key);
+  if (e === undefined) return undefined;
+  if (e.kind !== KIND_META || e.value[0] !== type) throw new ReplyError(ERR_WRONGTYPE);
+  return decodeMeta(e.value, e.expireAtMs);
 }
 
 /**
