@@ -44,7 +44,7 @@ export interface ConnectionHost {
   readonly closing: boolean;
   /** Writes of any client in flight: replies that may show them wait for the newest. */
   readonly writesInFlight: number;
-  /** The newest write of any client. */
+  /** Settles (never rejects) when the newest write of any client is durable or failed. */
   readonly lastWrite: Promise<void>;
   /** Connected clients by id (the blocked-client registry is found through it). */
   readonly clients: Map<number, Client>;
@@ -68,8 +68,8 @@ export class Connection {
   readonly #conn: Deno.Conn;
   readonly #ctx: Context;
   readonly #parser = new RespParser();
-  /** Set while a write to the socket is in progress (replies and pushes take turns). */
-  #socketBusy: Promise<void> | undefined;
+  /** True while a writer holds the socket (replies and pushes take turns). */
+  #socketBusy = false;
   #pushScheduled = false;
   /** True while the batch waits for a pause to end (pushes may be written meanwhile). */
   #paused = false;
@@ -353,7 +353,7 @@ export class Connection {
     }
     if (this.#host.writesInFlight > 0) {
       // The replies may show another client's write that is not durable yet.
-      await this.#host.lastWrite.catch(() => {});
+      await this.#host.lastWrite;
     }
     if (out.length === 0 && (client.pushQueue?.length ?? 0) === 0) return;
     const turn = this.#takeSocket();
@@ -374,26 +374,25 @@ export class Connection {
 
   /**
    * Takes the socket for one writer (pushes and replies never interleave): at once when it is
-   * free (`undefined`), else a promise that resolves once this writer holds it.
+   * free (`undefined`, nothing allocated: the common case), else a promise that resolves once
+   * this writer holds it (writers get it in the order they asked).
    */
   #takeSocket(): Promise<void> | undefined {
-    if (this.#socketBusy !== undefined) return this.#lockSocket();
-    this.#socketBusy = new Promise((resolve) => this.#releaseSocket = resolve);
-    return undefined;
+    if (!this.#socketBusy) {
+      this.#socketBusy = true;
+      return undefined;
+    }
+    return new Promise((resolve) => this.#socketWaiters.push(resolve));
   }
 
-  async #lockSocket(): Promise<void> {
-    while (this.#socketBusy !== undefined) await this.#socketBusy;
-    this.#socketBusy = new Promise((resolve) => this.#releaseSocket = resolve);
-  }
+  /** Writers waiting for the socket, oldest first. */
+  readonly #socketWaiters: (() => void)[] = [];
 
-  #releaseSocket: (() => void) | undefined;
-
+  /** Gives the socket to the oldest waiting writer (it stays busy), or frees it. */
   #unlockSocket(): void {
-    this.#socketBusy = undefined;
-    const release = this.#releaseSocket;
-    this.#releaseSocket = undefined;
-    release?.();
+    const next = this.#socketWaiters.shift();
+    if (next !== undefined) next();
+    else this.#socketBusy = false;
   }
 
   /** Writes `chunks` to the socket, keeping the client's pending-output accounting. */
@@ -447,7 +446,7 @@ export class Connection {
       ) {
         if (this.#host.writesInFlight > 0) {
           // A message may tell of a write that is not durable yet: wait, as replies do.
-          await this.#host.lastWrite.catch(() => {});
+          await this.#host.lastWrite;
         }
         // A bounded slice at a time: the copy made for one write stays small.
         const chunks = client.pushQueue.takeUpTo(RESP_OUTPUT_FLUSH_BYTES);

@@ -159,6 +159,27 @@ export class Dispatcher {
     this.#host = host;
   }
 
+  /** The bytes of the last command name looked up, and that name in lowercase. */
+  #lastNameBytes: Uint8Array | undefined;
+  #lastName = "";
+
+  /**
+   * `lower(bytes)`, remembering the last answer: clients mostly send the same command again
+   * and again, and a name compared byte by byte costs no string building. Argument arrays are
+   * never changed once parsed, so keeping a reference is safe.
+   */
+  #commandName(bytes: Uint8Array): string {
+    const last = this.#lastNameBytes;
+    if (last !== undefined && last.length === bytes.length) {
+      let i = 0;
+      while (i < bytes.length && last[i] === bytes[i]) i++;
+      if (i === bytes.length) return this.#lastName;
+    }
+    this.#lastName = lower(bytes);
+    this.#lastNameBytes = bytes;
+    return this.#lastName;
+  }
+
   /** Runs (or, inside MULTI, queues) one command; a promise only when it is asynchronous. */
   execute(ctx: Context, command: Uint8Array[] | PackedArgs): Promise<void> | undefined {
     let args: Uint8Array[];
@@ -171,7 +192,7 @@ export class Dispatcher {
       args = command.toArgs();
     } else args = command;
     const { out, client } = ctx;
-    const name = lower(args[0]!);
+    const name = this.#commandName(args[0]!);
     const spec = this.#table.get(name);
     if (spec === undefined) {
       this.#reject(ctx, "", unknownCommandError(args));

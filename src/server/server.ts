@@ -388,12 +388,13 @@ class ServerCore implements ServerState, Server {
 
   trackWrite(promise: Promise<void>): void {
     this.writesInFlight++;
-    const done = () => {
-      this.writesInFlight--;
-    };
-    promise.then(done, done);
-    this.lastWrite = promise;
+    // Settles (never rejects) once the write is durable or failed: replies await it as is.
+    this.lastWrite = promise.then(this.#writeDone, this.#writeDone);
   }
+
+  readonly #writeDone = (): void => {
+    this.writesInFlight--;
+  };
 
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
