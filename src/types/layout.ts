@@ -293,15 +293,23 @@ export function decodeScore(buf: Uint8Array, offset: number): number {
   return new DataView(b.buffer).getFloat64(0);
 }
 
+/** Scratch of the score codecs: one f64 and its bytes (no DataView per call). */
+const scratchF64 = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratchF64.buffer);
+/** Byte `i` of a big-endian f64 is byte `i ^ flip` of the platform's own. */
+const flip = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 7 : 0;
+
 /** A score as the 8 bytes stored at a sorted-set member (f64 big-endian). */
 export function scoreBytes(score: number): Uint8Array {
+  scratchF64[0] = score;
   const b = new Uint8Array(8);
-  new DataView(b.buffer).setFloat64(0, score);
+  for (let i = 0; i < 8; i++) b[i] = scratchBytes[i ^ flip]!;
   return b;
 }
 
 /** Reads the score stored at a sorted-set member. */
 export function scoreFromBytes(value: Uint8Array): number {
   if (value.length !== 8) throw new CorruptionError("Cannot decode sorted-set score: not 8 bytes");
-  return new DataView(value.buffer, value.byteOffset, 8).getFloat64(0);
+  for (let i = 0; i < 8; i++) scratchBytes[i ^ flip] = value[i]!;
+  return scratchF64[0]!;
 }

@@ -91,7 +91,8 @@ export class BlockingRegistry {
 
   /** True when someone waits on `key`. */
   waiting(key: Uint8Array): boolean {
-    return this.#byKey.has(keyId(key));
+    // Every push asks: with nobody blocked, answer without building the key's id.
+    return this.#byKey.size > 0 && this.#byKey.has(keyId(key));
   }
 
   /**

@@ -63,15 +63,16 @@ function setFields(
   const ops: WriteOp[] = [];
   const meta = metaForWrite(ctx, key, TYPE_HASH, ops);
   const db = ctx.server.db;
-  const seen = new Set<string>();
+  // Fields set earlier in this command (one field, the usual HSET, needs no set).
+  const seen = pairs.length > 1 ? new Set<string>() : undefined;
   let added = 0;
   for (const [field, value] of pairs) {
     const fk = fieldKey(meta, field);
-    const id = keyId(field);
-    const fresh = !seen.has(id) && (meta.size === 0 || db.getEntry(fk) === undefined);
+    const id = seen === undefined ? "" : keyId(field);
+    const fresh = !(seen?.has(id) ?? false) && (meta.size === 0 || db.getEntry(fk) === undefined);
     if (onlyNew && !fresh) return 0;
     if (fresh) {
-      seen.add(id);
+      seen?.add(id);
       added++;
     }
     ops.push({ type: "put", key: fk, value });

@@ -79,14 +79,15 @@ export function zaddPairs(
   }
   const ops: WriteOp[] = [];
   const meta = existing ?? metaForWrite(ctx, key, TYPE_ZSET, ops);
-  // Scores set earlier in this command, so a repeated member sees them.
-  const pending = new Map<string, number | undefined>();
+  // Scores set earlier in this command, so a repeated member sees them (one pair, the usual
+  // ZADD, needs no map).
+  const pending = pairs.length > 1 ? new Map<string, number | undefined>() : undefined;
   let added = 0;
   let updated = 0;
   let last: number | undefined;
   for (const [score, member] of pairs) {
-    const id = keyId(member);
-    const cur = pending.has(id)
+    const id = pending === undefined ? "" : keyId(member);
+    const cur = pending?.has(id)
       ? pending.get(id)
       : meta.size === 0
       ? undefined
@@ -100,13 +101,13 @@ export function zaddPairs(
       last = next;
       if (next !== cur) {
         putMember(ops, meta, member, next, cur);
-        pending.set(id, next);
+        pending?.set(id, next);
         updated++;
       }
     } else {
       if (flags.xx) continue;
       putMember(ops, meta, member, score, undefined);
-      pending.set(id, score);
+      pending?.set(id, score);
       last = score;
       added++;
     }
