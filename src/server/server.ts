@@ -388,13 +388,24 @@ class ServerCore implements ServerState, Server {
 
   trackWrite(promise: Promise<void>): void {
     this.writesInFlight++;
-    // Settles (never rejects) once the write is durable or failed: replies await it as is.
-    this.lastWrite = promise.then(this.#writeDone, this.#writeDone);
+    // The writes of one group commit share the engine's promise: one reaction per group.
+    const group = this.#trackedGroup;
+    if (group !== undefined && group.promise === promise) {
+      group.writes++;
+      return;
+    }
+    const next = { promise, writes: 1 };
+    this.#trackedGroup = next;
+    const done = () => {
+      this.writesInFlight -= next.writes;
+      if (this.#trackedGroup === next) this.#trackedGroup = undefined;
+    };
+    // Settles (never rejects) once the group is durable or failed: replies await it as is.
+    this.lastWrite = promise.then(done, done);
   }
 
-  readonly #writeDone = (): void => {
-    this.writesInFlight--;
-  };
+  /** The newest group commit written to, and how many writes it holds. */
+  #trackedGroup: { promise: Promise<void>; writes: number } | undefined;
 
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
