@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Rng } from "../_helpers/random.ts";
+
 /** A running proxy. */
 export interface CuttingProxy {
   port: number;
@@ -21,13 +23,33 @@ export interface CuttingProxy {
 export type Fault = { afterBytes: number; mode: "cut" | "stall" };
 
 /**
- * Starts a proxy to `targetPort`; `cutAfter(n)` gives, for connection n, the leader→replica
- * byte count after which the link is cut (a number, or a `Fault` that may stall it instead:
- * nothing more is forwarded but the sockets stay open), or undefined for never.
+ * Which fault a new connection gets: called with the connection's index and the number of
+ * cuts (and stalls) that happened so far.
+ */
+export type FaultPlan = (connection: number, cuts: number) => number | Fault | undefined;
+
+/**
+ * A plan of exactly `count` faults at random byte counts in [100, 6100), every fifth a stall.
+ * Faults are counted by cuts that happened, not by connections: a connection that ends before
+ * its fault (the replica's own idle timeout firing on a loaded machine, a refusal) does not
+ * use one up, so `count` cuts always happen while the link keeps reconnecting.
+ */
+export function cutsAndStalls(count: number, rng: Rng): FaultPlan {
+  return (_connection, cuts) =>
+    cuts < count
+      ? { afterBytes: 100 + rng.int(6000), mode: cuts % 5 === 4 ? "stall" : "cut" }
+      : undefined;
+}
+
+/**
+ * Starts a proxy to `targetPort`; `cutAfter(n, cuts)` gives, for connection n, the
+ * leader→replica byte count after which the link is cut (a number, or a `Fault` that may
+ * stall it instead: nothing more is forwarded but the sockets stay open), or undefined for
+ * never.
  */
 export function startCuttingProxy(
   targetPort: number,
-  cutAfter: (connection: number) => number | Fault | undefined,
+  cutAfter: FaultPlan,
 ): CuttingProxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let connections = 0;
@@ -94,7 +116,7 @@ export function startCuttingProxy(
       }
       open.add(conn);
       open.add(upstream);
-      const given = cutAfter(n);
+      const given = cutAfter(n, cuts);
       const fault: Fault | undefined = typeof given === "number"
         ? { afterBytes: given, mode: "cut" }
         : given;
