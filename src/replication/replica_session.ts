@@ -116,6 +116,10 @@ export class LinkSession {
   #sendChain: Promise<void> = Promise.resolve();
   #broken = false;
   #idleFired = false;
+  /** The watchdog's interval, and when it last ran (a late tick means this process stalled). */
+  #watchMs = 10;
+  #lastWatchMs = Date.now();
+  #lateTick = false;
   #deadlineFired = false;
   #pendingDurable: Promise<void> = Promise.resolve();
   /** A snapshot was installed or records were applied in this session. */
@@ -155,16 +159,25 @@ export class LinkSession {
     }).catch(() => this.abort());
   }
 
-  /** Deadlines and heartbeats: the absolute WELCOME deadline, then idle and heartbeat. */
+  /**
+   * Deadlines and heartbeats: the absolute WELCOME deadline, then idle and heartbeat. A tick
+   * that comes more than two intervals late means this process was stalled (CPU starvation,
+   * a long synchronous task, a paused VM): bytes that arrived meanwhile are not read yet, so
+   * the idle timeout is judged at the next tick, after them, not blamed on the leader. Never
+   * two ticks in a row: a process that always runs late still drops a silent link.
+   */
   #watch(): void {
     const o = this.#owner.options;
     const now = Date.now();
+    const late = !this.#lateTick && now - this.#lastWatchMs > 2 * this.#watchMs;
+    this.#lateTick = late;
+    this.#lastWatchMs = now;
     if (!this.#welcomed && now - this.#startedMs > (o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS)) {
       // Absolute: a leader (or an impostor) trickling bytes cannot hold the link open.
       this.#deadlineFired = true;
       this.abort();
     } else if (
-      now - this.#lastReceivedMs > (o.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT)
+      !late && now - this.#lastReceivedMs > (o.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT)
     ) {
       this.#idleFired = true;
       this.abort();
@@ -193,7 +206,9 @@ export class LinkSession {
       o.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT,
       o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
     );
-    const watchdog = setInterval(() => this.#watch(), Math.max(10, tickMs / 2));
+    this.#watchMs = Math.max(10, tickMs / 2);
+    this.#lastWatchMs = Date.now();
+    const watchdog = setInterval(() => this.#watch(), this.#watchMs);
     try {
       const leaderId = await this.#handshake();
       if (leaderId === undefined) return false;
