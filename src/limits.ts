@@ -45,11 +45,6 @@ export const WAL_SEGMENT_SHRINK_HALF_FILL_MS: number = 60_000;
 export const WAL_SEGMENT_SIZE_BYTES_MAX: number = 1024 * MiB;
 /** Most bytes one group commit writes before it syncs: bounds the latency of the first writer. */
 export const WAL_GROUP_COMMIT_BYTES_MAX: number = 4 * MiB;
-/**
- * Fewest records in a WAL group whose fdatasync runs off the event loop (pipelined with the next
- * group): below it, a synchronous fdatasync gives the few writers a lower latency.
- */
-export const WAL_SYNC_OFF_THREAD_RECORDS_MIN: number = 16;
 /** Trailer of a version-2 WAL record: synced-through offset u32, trailer crc u32. */
 export const WAL_RECORD_TRAILER_BYTES: number = 8;
 /** Between two attempts to find disk space again after ENOSPC ("disk full" heals by itself). */

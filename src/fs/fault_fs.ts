@@ -165,21 +165,6 @@ class FaultFile implements File {
     }
   }
 
-  /**
-   * Syncs at once (the bytes written before the call become durable, as the real call
-   * guarantees) but resolves only on a later turn of the event loop, like an `fdatasync` on
-   * the thread pool: writers get to run while it is in flight.
-   */
-  syncDataAsync(): Promise<void> {
-    try {
-      this.sync();
-      this.#fs.syncsOffThread++;
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return new Promise((resolve) => setTimeout(resolve, 0));
-  }
-
   truncate(size: number): void {
     this.#check();
     const inode = this.#inode;
@@ -262,8 +247,6 @@ export class FaultFs implements FileSystem {
   #locks = new Set<string>();
   #countdown: Partial<Record<FaultKind, number>> = {};
   #failing = new Set<FaultKind>();
-  /** Count of `syncDataAsync` calls that synced (the WAL's pipelined group commit). */
-  syncsOffThread = 0;
   /** Count of calls of each kind so far, to pick fault points. */
   readonly calls: Record<FaultKind, number> = { write: 0, sync: 0, rename: 0 };
   /** Most bytes all files may hold together (undefined: no limit); see `roomFor`. */

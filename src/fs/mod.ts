@@ -11,9 +11,8 @@
  *
  * Data calls are synchronous on purpose: a positional read or write that hits the page cache
  * costs ~2 µs synchronously and ~40–90 µs through the async thread pool (measured on the dev
- * machine), and the WAL's group commit runs a small group's `fdatasync` synchronously at ~140 µs
- * instead of ~230 µs async (a large group's runs off the event loop: `syncDataAsync`). Long
- * syncs of big new files (flush, compaction) use `syncAsync` so that they
+ * machine), and the WAL's group commit runs `fdatasync` synchronously at ~140 µs instead of
+ * ~230 µs async. Long syncs of big new files (flush, compaction) use `syncAsync` so that they
  * do not hold the event loop.
  *
  * @module
@@ -45,11 +44,6 @@ export interface File {
   sync(): void;
   /** `fsync` off the event loop, for large files. */
   syncAsync(): Promise<void>;
-  /**
-   * `fdatasync` off the event loop: the bytes written before the call are durable when it
-   * resolves (the WAL's pipelined group commit encodes the next group meanwhile).
-   */
-  syncDataAsync(): Promise<void>;
   /** Sets the file's length (cuts or extends with zeros). */
   truncate(size: number): void;
   /** Current length in bytes. */

@@ -93,11 +93,6 @@ class RealFile implements File {
     return this.#file.sync();
   }
 
-  syncDataAsync(): Promise<void> {
-    // Runs on Deno's blocking thread pool; the handle stays valid even if closed meanwhile.
-    return this.#file.syncData();
-  }
-
   truncate(size: number): void {
     this.#file.truncateSync(size);
   }

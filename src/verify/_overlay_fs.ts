@@ -54,9 +54,6 @@ class MemFile implements File {
   syncAsync(): Promise<void> {
     return Promise.resolve();
   }
-  syncDataAsync(): Promise<void> {
-    return Promise.resolve();
-  }
 
   truncate(size: number): void {
     this.#grow(size);

@@ -48,11 +48,6 @@ export class CommitQueue {
     return this.#groups.length;
   }
 
-  /** The oldest group, left in place. */
-  peek(): CommitGroup | undefined {
-    return this.#groups[0];
-  }
-
   /** Removes and returns the oldest group. */
   shift(): CommitGroup | undefined {
     return this.#groups.shift();

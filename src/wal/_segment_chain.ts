@@ -47,10 +47,9 @@ interface ActiveSegment {
   file: File;
   /** Full preallocated size. */
   capacityBytes: number;
-  /**
-   * Every byte before this offset is fdatasync'ed (the header is, before the first record);
-   * bytes up to `info.sizeBytes` are written, not yet known durable.
-   */
+  /** Bytes written but not yet fdatasync'ed. */
+  dirty: boolean;
+  /** Every byte before this offset is fdatasync'ed (the header is, before the first record). */
   syncedBytes: number;
   /** A SEAL closes it: nothing more goes in. */
   sealed: boolean;
@@ -264,6 +263,7 @@ export class SegmentChain {
         sealTrailer(group.buf, at, active.syncedBytes);
       }
       const info = active.info;
+      active.dirty = true;
       active.file.writeAt(group.buf.subarray(start, end), info.sizeBytes);
       info.sizeBytes += end - start;
       if (info.firstSeq === 0) info.firstSeq = group.recordSeqs[k]!;
@@ -278,30 +278,14 @@ export class SegmentChain {
     }
   }
 
-  /**
-   * fdatasyncs the active segment when it has bytes not known durable (an `fdatasync` still in
-   * flight off the event loop does not count); true when it did.
-   */
+  /** fdatasyncs the active segment when it has unsynced bytes; true when it did. */
   syncActive(): boolean {
     const active = this.#active;
-    if (!active || active.info.sizeBytes === active.syncedBytes) return false;
+    if (!active || !active.dirty) return false;
     active.file.syncData();
+    active.dirty = false;
     active.syncedBytes = active.info.sizeBytes;
     return true;
-  }
-
-  /**
-   * Starts an `fdatasync` of the active segment off the event loop; undefined when every byte
-   * written is known durable. The promise resolves once the bytes written before the call are
-   * durable (and `syncedBytes` covers them, unless a later synchronous sync got further).
-   */
-  syncActiveAsync(): Promise<void> | undefined {
-    const active = this.#active;
-    if (!active || active.info.sizeBytes === active.syncedBytes) return undefined;
-    const through = active.info.sizeBytes;
-    return active.file.syncDataAsync().then(() => {
-      if (active.syncedBytes < through) active.syncedBytes = through;
-    });
   }
 
   /**
@@ -398,6 +382,7 @@ export class SegmentChain {
       info,
       file,
       capacityBytes: prepared.sizeBytes,
+      dirty: false,
       syncedBytes: WAL_SEGMENT_HEADER_BYTES,
       sealed: false,
       activatedAtMs: performance.now(),

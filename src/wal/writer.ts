@@ -5,14 +5,9 @@
  * `append` is synchronous: it secures the record's space, assigns the batch its sequence
  * numbers, encodes the record into the open commit group and schedules a flush with
  * `setImmediate` (~3 µs; `setTimeout(0)` costs ~2 ms). The flush writes the group with one
- * synchronous `writeAt` and, in sync mode "always", one `fdatasync`, then settles the group's
- * one shared promise. Every append issued before the flush runs is in it; appends issued after
- * it join the next one.
- *
- * Pipelined group commit (mode "always"): when the writers' CPU time exceeds two syncs
- * (`_sync_pacer.ts` measures both), a group's fdatasync runs off the event loop while the
- * other half of the writers fill the next group, which is written when that sync completes;
- * otherwise the sync runs on the main thread (~140 µs here, against ~230 µs through the pool).
+ * synchronous `writeAt` and, in sync mode "always", one synchronous `fdatasync` (~140 µs here,
+ * against ~230 µs through the async pool), then settles the group's one shared promise. Every
+ * append issued before the flush runs is in it; appends issued after it join the next one.
  *
  * Space before visibility: `append` places the record in preallocated space before it returns
  * — in the active segment, or in the next one, finished synchronously when it is needed. When
@@ -24,9 +19,6 @@
  * - A commit group holds either one record, or records totalling at most
  *   `groupCommitBytesMax` bytes; in "always" mode it is synced before the next group is
  *   written, so at most that many bytes (or one record) are ever unsynced.
- * - In "always" mode a group's promise resolves only after an `fdatasync` that started after
- *   the group was written has completed (the off-thread one, or a synchronous one that a
- *   switch, `sync()` or `close()` ran meanwhile).
  * - Each record's trailer holds the offset up to which its segment was fdatasync'ed when the
  *   record was written; the flush fills it in, the only place that knows it.
  * - Records go to the active segment in sequence order. A record that does not fit its free
@@ -42,8 +34,8 @@
  *   `prepareSpace()` retries and clears the state on success.
  * - A failed write or sync is fatal: the data in the page cache is in an unknown state
  *   (Linux may drop the dirty pages and report the error only once), so the writer never
- *   retries. The failing group, the group whose sync is in flight and every queued group
- *   reject, and every later `append` throws, with `IoError`.
+ *   retries. The failing group and every queued group reject, and every later `append` throws,
+ *   with `IoError`.
  *
  * @module
  */
@@ -61,15 +53,15 @@ import {
   BATCH_OPS_MAX,
   WAL_GROUP_COMMIT_BYTES_MAX,
   WAL_RECORD_HEADER_BYTES,
+  WAL_RECORD_PAYLOAD_BYTES_MAX,
   WAL_RECORD_TRAILER_BYTES,
   WAL_SEGMENT_SIZE_BYTES_DEFAULT,
+  WAL_SEGMENT_SIZE_BYTES_MAX,
 } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { type CommitGroup, CommitQueue } from "./_commit_group.ts";
 import { SegmentChain } from "./_segment_chain.ts";
-import { SyncPacer } from "./_sync_pacer.ts";
-import { checkOptions, checkPayloadBytes, SYNC_INTERVAL_MS_DEFAULT } from "./_writer_options.ts";
 import {
   batchPayloadBytes,
   encodeBatchInto,
@@ -118,14 +110,7 @@ export interface WalAppendResult {
   durable: Promise<void>;
 }
 
-/** An `fdatasync` running off the event loop and the group it makes durable. */
-interface SyncInFlight {
-  group: CommitGroup;
-  /** Sequence of the last op written when it started: durable when it completes. */
-  seq: number;
-  /** `performance.now()` when it started. */
-  startedAtMs: number;
-}
+const SYNC_INTERVAL_MS_DEFAULT = 100;
 
 /** Appends batches to WAL segments with group commit. */
 export class WalWriter {
@@ -148,11 +133,6 @@ export class WalWriter {
   #durableSeq: number;
   /** Called with the new `durableSeq` after each sync that made records durable. */
   #durableListeners = new Set<(durableSeq: number) => void>();
-  /** The off-thread `fdatasync` in flight ("always" mode); nothing is written meanwhile. */
-  #syncing: SyncInFlight | undefined;
-  readonly #pacer = new SyncPacer();
-  /** When > 0: the open group is flushed as soon as it holds this many records (a split). */
-  #splitAt = 0;
 
   private constructor(fs: FileSystem, dir: string, options: WalWriterOptions, firstId: number) {
     this.#dir = dir;
@@ -328,7 +308,6 @@ export class WalWriter {
     group.recordSeqs.push(seq);
     group.lastSeq = seq + opCount - 1;
     this.#nextSeq = seq + opCount;
-    if (this.#splitAt > 0 && group.recordEnds.length >= this.#splitAt) this.#split(group);
     this.#scheduleFlush();
     return { seq, durable: group.promise };
   }
@@ -437,143 +416,43 @@ export class WalWriter {
     this.#immediate = setImmediate(() => {
       this.#flushScheduled = false;
       this.#immediate = undefined;
-      this.#pacer.noteFlushTurn();
-      this.#splitAt = 0;
       if (this.#failed || this.#closing) return;
-      // The groups wait for the sync in flight; its completion writes the next one.
-      if (this.#syncing) return;
       // One group per turn of the event loop; later groups get their own turn.
       const group = this.#queue.shift();
       if (group) this.#flushGroup(group);
-      if (this.#queue.length > 0 && !this.#syncing) this.#scheduleFlush();
+      if (this.#queue.length > 0) this.#scheduleFlush();
     });
   }
 
-  /**
-   * Writes and syncs every queued group synchronously (a sync in flight is overtaken: the
-   * synchronous one covers its bytes too).
-   */
   #flushAll(): void {
-    while (this.#queue.length > 0 && !this.#failed) {
-      this.#flushGroup(this.#queue.shift()!, false);
-    }
+    while (this.#queue.length > 0 && !this.#failed) this.#flushGroup(this.#queue.shift()!);
     if (this.#failed) throw this.#failedError();
   }
 
-  /**
-   * Writes one group (rolling segments as needed) and syncs per the mode. In "always" mode the
-   * sync of a group whose writers' CPU time exceeds a sync goes off the event loop (unless
-   * `mayGoOffThread` is false): the group settles when it completes; otherwise it settles here.
-   */
-  #flushGroup(group: CommitGroup, mayGoOffThread = true): void {
-    let syncing: Promise<void> | undefined;
+  /** Writes one group (rolling segments as needed), syncs per the mode, settles it. */
+  #flushGroup(group: CommitGroup): void {
     try {
       this.#chain.writeGroup(group, {
         sync: () => this.#syncActive(),
         written: (seq) => this.#writtenSeq = seq,
       });
-      if (this.#syncMode === "always") {
-        // Otherwise the sync runs on the main thread, as Redis's appendfsync always does:
-        // an fdatasync on the thread pool adds ~90 µs to the group's latency, which is all a
-        // lone writer sees (SET at 50 clients: 33k/s against 44k/s when every group went to
-        // the pool without pipelining).
-        if (mayGoOffThread && this.#pacer.overlapPays(group.recordEnds.length)) {
-          syncing = this.#chain.syncActiveAsync();
-        }
-        if (syncing === undefined) {
-          const t0 = performance.now();
-          if (this.#syncActive()) this.#pacer.noteSync(performance.now() - t0);
-        }
-      } else if (this.#syncMode === "interval") this.#armSyncTimer();
+      // fdatasync runs synchronously, as Redis's appendfsync always does: measured here, an
+      // async fdatasync on the thread pool made the server slower (SET at 50 clients: 33k/s
+      // against 44k/s) because its extra ~90 µs sits on every group's latency.
+      if (this.#syncMode === "always") this.#syncActive();
+      else if (this.#syncMode === "interval") this.#armSyncTimer();
     } catch (err) {
       this.#fail(err, group);
       return;
     }
-    if (syncing === undefined) {
-      this.#settle(group);
-      return;
-    }
-    const inFlight: SyncInFlight = { group, seq: this.#writtenSeq, startedAtMs: performance.now() };
-    this.#syncing = inFlight;
-    syncing.then(
-      () => this.#synced(inFlight),
-      (err) => {
-        if (this.#syncing === inFlight) this.#fail(err, undefined);
-      },
-    );
-  }
-
-  /**
-   * Resolves a durable group. When its writers are the only ones (nothing waits, no sync in
-   * flight) and their CPU time exceeds a sync, their appends are split in two groups: the
-   * first half's sync then runs while the second half's writers still run, and the halves go
-   * on alternating (`#synced`).
-   */
-  #settle(group: CommitGroup): void {
     this.#queue.recycle(group, WAL_GROUP_COMMIT_BYTES_MAX);
     group.resolve();
-    const records = group.recordEnds.length;
-    this.#pacer.noteResumed(records);
-    if (
-      this.#syncing === undefined && this.#queue.length === 0 && this.#pacer.overlapPays(records)
-    ) {
-      this.#splitAt = Math.ceil(records / 2);
-    }
   }
 
-  /** `#settle` asked for a split and the open group has reached it: flush it now. */
-  #split(group: CommitGroup): void {
-    this.#splitAt = 0;
-    if (this.#failed || this.#closing || this.#syncing || this.#queue.peek() !== group) return;
-    this.#queue.shift();
-    this.#flushGroup(group);
-  }
-
-  /** The off-thread sync `inFlight` completed: its group is durable. */
-  #synced(inFlight: SyncInFlight): void {
-    // Overtaken by a synchronous sync (which settled the group), or failed meanwhile.
-    if (this.#syncing !== inFlight) return;
-    this.#syncing = undefined;
-    this.#pacer.noteSync(performance.now() - inFlight.startedAtMs);
-    this.#advanceDurable(inFlight.seq);
-    const goOn = !this.#failed && !this.#closing;
-    // Pipelined: the waiting group is written and its sync started before the finished
-    // group's writers resume; merged: they resume first and their appends join it.
-    const waiting = this.#queue.peek();
-    const resumed = inFlight.group.recordEnds.length;
-    if (
-      goOn && waiting !== undefined &&
-      this.#pacer.pipelineNext(
-        this.#queue.length > 1 ? Infinity : waiting.recordEnds.length,
-        resumed,
-      )
-    ) {
-      this.#flushGroup(this.#queue.shift()!);
-    }
-    // Durable whatever happened meanwhile (a close whose own sync failed left it in flight):
-    // its writers must not wait forever.
-    this.#settle(inFlight.group);
-    if (goOn && this.#queue.length > 0 && !this.#syncing) this.#scheduleFlush();
-  }
-
-  /**
-   * Synchronous fdatasync of the active segment; settles the off-thread sync it overtakes.
-   * True when it synced.
-   */
-  #syncActive(): boolean {
-    if (!this.#chain.syncActive()) return false;
-    this.#advanceDurable(this.#writtenSeq);
-    const inFlight = this.#syncing;
-    if (inFlight) {
-      this.#syncing = undefined;
-      this.#settle(inFlight.group);
-    }
-    return true;
-  }
-
-  #advanceDurable(seq: number): void {
-    if (seq > this.#durableSeq) {
-      this.#durableSeq = seq;
+  #syncActive(): void {
+    if (!this.#chain.syncActive()) return;
+    if (this.#writtenSeq > this.#durableSeq) {
+      this.#durableSeq = this.#writtenSeq;
       for (const listener of this.#durableListeners) listener(this.#durableSeq);
     }
   }
@@ -606,13 +485,46 @@ export class WalWriter {
       offset,
       error: message,
     });
-    const inFlight = this.#syncing?.group;
-    this.#syncing = undefined;
-    const failed = [
-      ...(inFlight ? [inFlight] : []),
-      ...(group ? [group] : []),
-      ...this.#queue.takeAll(),
-    ];
+    const failed = [...(group ? [group] : []), ...this.#queue.takeAll()];
     for (const g of failed) g.reject(this.#failedError());
+  }
+}
+
+function checkPayloadBytes(payloadBytes: number): void {
+  if (payloadBytes > WAL_RECORD_PAYLOAD_BYTES_MAX) {
+    throw new InvalidArgumentError(
+      `Batch too large for the WAL: ${payloadBytes} bytes (limit ${WAL_RECORD_PAYLOAD_BYTES_MAX} bytes)`,
+    );
+  }
+}
+
+function checkOptions(options: WalWriterOptions): void {
+  const segmentSizeBytes = options.segmentSizeBytes ?? WAL_SEGMENT_SIZE_BYTES_DEFAULT;
+  const minSegment = WAL_SEGMENT_HEADER_BYTES + WAL_RECORD_HEADER_BYTES + 1 +
+    WAL_RECORD_TRAILER_BYTES + WAL_SEAL_RECORD_BYTES;
+  if (
+    !Number.isSafeInteger(segmentSizeBytes) || segmentSizeBytes < minSegment ||
+    segmentSizeBytes > WAL_SEGMENT_SIZE_BYTES_MAX
+  ) {
+    throw new InvalidArgumentError(
+      `Invalid WAL segmentSizeBytes: ${segmentSizeBytes} (must be an integer from ${minSegment} to ${WAL_SEGMENT_SIZE_BYTES_MAX})`,
+    );
+  }
+  if (!Number.isSafeInteger(options.nextSeq) || options.nextSeq < 1) {
+    throw new InvalidArgumentError(`Invalid WAL nextSeq: ${options.nextSeq} (must be ≥ 1)`);
+  }
+  const interval = options.syncIntervalMs ?? SYNC_INTERVAL_MS_DEFAULT;
+  if (!Number.isSafeInteger(interval) || interval < 1) {
+    throw new InvalidArgumentError(`Invalid WAL syncIntervalMs: ${interval} (must be ≥ 1)`);
+  }
+  const group = options.groupCommitBytesMax ?? WAL_GROUP_COMMIT_BYTES_MAX;
+  if (!Number.isSafeInteger(group) || group < 1 || group > 0xffff_ffff) {
+    throw new InvalidArgumentError(`Invalid WAL groupCommitBytesMax: ${group}`);
+  }
+  const mode = options.syncMode ?? "always";
+  if (mode !== "always" && mode !== "interval" && mode !== "none") {
+    throw new InvalidArgumentError(
+      `Invalid WAL syncMode: ${mode} (must be always, interval or none)`,
+    );
   }
 }
