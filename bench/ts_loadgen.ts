@@ -17,6 +17,8 @@
  * @module
  */
 
+import { writeDigits } from "../src/util/bytes.ts";
+
 /** What to run. */
 export interface TsLoadOptions {
   hostname?: string;
@@ -61,18 +63,6 @@ function encode(args: string[]): string {
   return s;
 }
 
-/** Writes `v`'s decimal digits (an integer ≥ 0) at `buf[at]`; returns the end. */
-function digitsAt(buf: Uint8Array, at: number, v: number): number {
-  let n = 1;
-  for (let p = 10; p <= v; p *= 10) n++;
-  for (let i = at + n - 1; i >= at; i--) {
-    const q = Math.floor(v / 10);
-    buf[i] = 48 + (v - q * 10);
-    v = q;
-  }
-  return at + n;
-}
-
 /**
  * A TS.MADD of `count` samples from sample `n` of connection `c` as RESP bytes, written
  * straight into an array (no string per argument: at a million samples a second the generator
@@ -99,10 +89,10 @@ function maddBytes(
     let d = 1;
     for (let q = 10; q <= ts; q *= 10) d++;
     buf[p++] = 36; // $
-    p = digitsAt(buf, p, d);
+    p = writeDigits(buf, p, d);
     buf[p++] = 13;
     buf[p++] = 10;
-    p = digitsAt(buf, p, ts);
+    p = writeDigits(buf, p, ts);
     buf[p++] = 13;
     buf[p++] = 10;
     const x = (n * 7919 + c * 104_729) % 2000; // value 20 + x / 100: "DD.dd"

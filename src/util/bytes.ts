@@ -132,3 +132,19 @@ export function toBytes(value: Uint8Array | string): Uint8Array {
 export function fromBytes(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
+
+/**
+ * Writes the ASCII decimal digits of `v` (a safe integer ≥ 0) at `buf[at]` and returns the
+ * end; the caller makes room (at most 16 bytes). For reply and request builders that would
+ * otherwise make a string per number.
+ */
+export function writeDigits(buf: Uint8Array, at: number, v: number): number {
+  let n = 1;
+  for (let p = 10; p <= v; p *= 10) n++;
+  for (let i = at + n - 1; i >= at; i--) {
+    const q = Math.floor(v / 10);
+    buf[i] = 48 + (v - q * 10);
+    v = q;
+  }
+  return at + n;
+}

@@ -16,6 +16,7 @@ import { arity, asReply, parseLongAt, parseValueAt, tsErr } from "./_ts_args.ts"
 import { TS_SAMPLES_PER_WRITE_MAX } from "../../limits.ts";
 import { NOTIFY, notify } from "../notifications.ts";
 import { PackedArgs } from "../resp_packed.ts";
+import { writeDigits } from "../../util/bytes.ts";
 
 const STAR = 42;
 const COLON = 58;
@@ -35,18 +36,6 @@ let colsScratch = newCols(0);
 const REPLY_SCRATCH_BYTES_MAX = 64 * 1024;
 let replyScratch = new Uint8Array(0);
 
-/** Writes `v`'s digits (a safe integer ≥ 0) at `buf[at]`; returns the end. */
-function digits(buf: Uint8Array, at: number, v: number): number {
-  let n = 1;
-  for (let p = 10; p <= v; p *= 10) n++;
-  for (let i = at + n - 1; i >= at; i--) {
-    const q = Math.floor(v / 10);
-    buf[i] = 48 + (v - q * 10);
-    v = q;
-  }
-  return at + n;
-}
-
 /**
  * The reply of a TS.MADD none of whose samples was refused, built in one buffer: an array of
  * integers, each the sample's timestamp, copied from its argument when the reply is the
@@ -62,7 +51,7 @@ function replyOf(p: PackedArgs, ts: Float64Array, replies: Float64Array, n: numb
   }
   const { bytes, bounds } = p;
   buf[0] = STAR;
-  let len = digits(buf, 1, n);
+  let len = writeDigits(buf, 1, n);
   buf[len++] = CR;
   buf[len++] = LF;
   for (let i = 0, b = 2; i < n; i++, b += 6) {
@@ -70,7 +59,7 @@ function replyOf(p: PackedArgs, ts: Float64Array, replies: Float64Array, n: numb
     const r = replies[i]!;
     if (r === ts[i]) {
       for (let j = bounds[b]!, end = bounds[b + 1]!; j < end; j++) buf[len++] = bytes[j]!;
-    } else len = digits(buf, len, r);
+    } else len = writeDigits(buf, len, r);
     buf[len++] = CR;
     buf[len++] = LF;
   }
