@@ -25,7 +25,8 @@ export {
   WRITE_BUFFER_BYTES,
 } from "./table_builder.ts";
 export { BlockCache } from "./block_cache.ts";
-export { Block, BlockBuilder, BlockIterator } from "./block.ts";
+export { Block, BlockIterator } from "./block.ts";
+export { BlockBuilder } from "./block_builder.ts";
 export { BloomFilter, bloomHash, bloomProbeCount, buildBloomFilter } from "./bloom.ts";
 export {
   BLOCK_TRAILER_SIZE_BYTES,

@@ -32,7 +32,7 @@ import { putVarint } from "../util/coding.ts";
 import { crc32c, maskCrc } from "../util/crc32c.ts";
 import { type Entry, KIND_DELETE, KIND_META, KIND_PUT } from "../util/entry.ts";
 import { snappyCompress, snappyUncompressedLength } from "./_snappy.ts";
-import { BlockBuilder } from "./block.ts";
+import { BlockBuilder } from "./block_builder.ts";
 import { bloomHash, buildBloomFilter } from "./bloom.ts";
 import {
   BLOCK_TRAILER_SIZE_BYTES,

@@ -8,6 +8,16 @@
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Orders `a[aStart, aStart + aLen)` against `b` as unsigned bytes, like `compareBytes`. */
+export function compareRange(a: Uint8Array, aStart: number, aLen: number, b: Uint8Array): number {
+  const n = aLen < b.length ? aLen : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[aStart + i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return aLen - b.length;
+}
+
 /** Orders `a` and `b` as unsigned bytes: negative, zero or positive like `memcmp`. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = a.length < b.length ? a.length : b.length;
