@@ -17,6 +17,7 @@
  */
 
 import type { DatabaseCheckpoint } from "../engine/mod.ts";
+import { LateTicks } from "./late_tick.ts";
 import { replicationPort } from "../engine/mod.ts";
 import { encodeManifest } from "../manifest/mod.ts";
 import { fileCrc } from "./snapshot.ts";
@@ -99,6 +100,8 @@ export class Session {
   #closed = false;
   #lastReceivedMs = Date.now();
   #lastSentMs = Date.now();
+  /** The watchdog's clock: a late tick means this process stalled (`late_tick.ts`). */
+  #ticks = new LateTicks(10);
   #checkpoint:
     | { cp: DatabaseCheckpoint; files: Map<number, { path: string; sizeBytes: number }> }
     | undefined;
@@ -170,10 +173,15 @@ export class Session {
     if (this.#fetch !== undefined && !this.#pumping) queueMicrotask(() => this.#pump());
   }
 
-  /** Deadlines and heartbeats, every few hundred ms. */
+  /**
+   * Deadlines and heartbeats, every few hundred ms. A late tick (this process stalled,
+   * `late_tick.ts`) leaves the idle and verify deadlines to the next tick; the handshake
+   * deadline is absolute and judged at once.
+   */
   #tick(): void {
     const leader = this.#leader;
     const now = Date.now();
+    const late = this.#ticks.late(now);
     if (this.#phase === "handshake") {
       if (now - this.startedMs > leader.handshakeTimeoutMs) {
         leader.logPreAuth("replication handshake deadline passed: closing", {
@@ -184,7 +192,8 @@ export class Session {
       }
       return;
     }
-    if (now - this.#lastReceivedMs > leader.idleTimeoutMs) {
+    // On a late tick the replica's bytes and ACKs of the stall are still unread.
+    if (!late && now - this.#lastReceivedMs > leader.idleTimeoutMs) {
       leader.logger("warn", "replica idle timeout: closing link", {
         addr: this.addr,
         replica: this.replicaId,
@@ -196,7 +205,7 @@ export class Session {
     const pin = this.pinSeq;
     if (pin !== undefined) {
       if (pin >= leader.db.durableSeq) this.#unackedSinceMs = now;
-      else if (now - this.#unackedSinceMs > leader.verifyTimeoutMs) {
+      else if (!late && now - this.#unackedSinceMs > leader.verifyTimeoutMs) {
         leader.logger("warn", "replica acknowledged nothing it was sent: closing, WAL unpinned", {
           replica: this.replicaId,
           addr: this.addr,
@@ -219,10 +228,10 @@ export class Session {
     const leader = this.#leader;
     const reader = new FrameReader(this.#conn, LEADER_BEFORE_HELLO);
     reader.onBytes = () => this.#lastReceivedMs = Date.now();
-    const ticker = setInterval(
-      () => this.#tick(),
+    this.#ticks = new LateTicks(
       Math.max(10, Math.min(leader.heartbeatMs, leader.handshakeTimeoutMs, 1000) / 2),
     );
+    const ticker = setInterval(() => this.#tick(), this.#ticks.intervalMs);
     try {
       if (!(await this.#handshake(reader))) return;
       reader.policy = LEADER_FROM_REPLICA;

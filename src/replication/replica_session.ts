@@ -15,6 +15,7 @@
  */
 
 import type { Database } from "../engine/mod.ts";
+import { LateTicks } from "./late_tick.ts";
 import { replicationPort } from "../engine/mod.ts";
 import { CityHallError, ProtocolError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
@@ -116,10 +117,8 @@ export class LinkSession {
   #sendChain: Promise<void> = Promise.resolve();
   #broken = false;
   #idleFired = false;
-  /** The watchdog's interval, and when it last ran (a late tick means this process stalled). */
-  #watchMs = 10;
-  #lastWatchMs = Date.now();
-  #lateTick = false;
+  /** The watchdog's clock: a late tick means this process stalled (`late_tick.ts`). */
+  #ticks = new LateTicks(10);
   #deadlineFired = false;
   #pendingDurable: Promise<void> = Promise.resolve();
   /** A snapshot was installed or records were applied in this session. */
@@ -160,18 +159,13 @@ export class LinkSession {
   }
 
   /**
-   * Deadlines and heartbeats: the absolute WELCOME deadline, then idle and heartbeat. A tick
-   * that comes more than two intervals late means this process was stalled (CPU starvation,
-   * a long synchronous task, a paused VM): bytes that arrived meanwhile are not read yet, so
-   * the idle timeout is judged at the next tick, after them, not blamed on the leader. Never
-   * two ticks in a row: a process that always runs late still drops a silent link.
+   * Deadlines and heartbeats: the absolute WELCOME deadline, then idle and heartbeat. A late
+   * tick (this process stalled, `late_tick.ts`) leaves the idle timeout to the next tick.
    */
   #watch(): void {
     const o = this.#owner.options;
     const now = Date.now();
-    const late = !this.#lateTick && now - this.#lastWatchMs > 2 * this.#watchMs;
-    this.#lateTick = late;
-    this.#lastWatchMs = now;
+    const late = this.#ticks.late(now);
     if (!this.#welcomed && now - this.#startedMs > (o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS)) {
       // Absolute: a leader (or an impostor) trickling bytes cannot hold the link open.
       this.#deadlineFired = true;
@@ -206,9 +200,8 @@ export class LinkSession {
       o.idleTimeoutMs ?? REPLICATION_IDLE_TIMEOUT_MS_DEFAULT,
       o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
     );
-    this.#watchMs = Math.max(10, tickMs / 2);
-    this.#lastWatchMs = Date.now();
-    const watchdog = setInterval(() => this.#watch(), this.#watchMs);
+    this.#ticks = new LateTicks(Math.max(10, tickMs / 2));
+    const watchdog = setInterval(() => this.#watch(), this.#ticks.intervalMs);
     try {
       const leaderId = await this.#handshake();
       if (leaderId === undefined) return false;
