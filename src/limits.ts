@@ -443,6 +443,13 @@ export const REPLICATION_IDLE_TIMEOUT_MS_DEFAULT: number = 10_000;
  * that trickles one byte at a time cannot hold the slot longer.
  */
 export const HANDSHAKE_TIMEOUT_MS: number = 10_000;
+
+/**
+ * A replica's or an edge's connect attempt to its leader or hub fails after this long: the
+ * operating system's own limit is about two minutes, and a route that drops packets answers
+ * nothing at all, while the link should go on retrying (with backoff) or close at once.
+ */
+export const CONNECT_TIMEOUT_MS: number = 10_000;
 /**
  * Replication connections still in the handshake (not authenticated); a new one past this
  * closes the oldest, so slow or silent peers cannot starve real replicas nor hold memory.

@@ -20,10 +20,11 @@ import type { IsRollup, ShipMode } from "./catchup.ts";
 import { Database, type DatabaseOptions } from "../engine/mod.ts";
 import { CityHallError } from "../errors.ts";
 import { RealFs } from "../fs/mod.ts";
-import { STATUS_WRITE_INTERVAL_MS } from "../limits.ts";
+import { CONNECT_TIMEOUT_MS, STATUS_WRITE_INTERVAL_MS } from "../limits.ts";
 import { Backoff, type BackoffOptions } from "../replication/backoff.ts";
 import { parseHostPort } from "../replication/replica.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
+import { dial } from "../util/net.ts";
 import { addSample, EdgeStateStore, saveUplinkStatus } from "./edge_state.ts";
 import { DurableTimes, ResumeCache, walBytesAbove } from "./edge_wal.ts";
 import { errorMessage } from "./link.ts";
@@ -188,6 +189,8 @@ class UplinkLink implements Uplink, UplinkOwner {
   #state = "connecting";
   #session: UplinkSession | undefined;
   #closing = false;
+  /** Aborted by `close()`: a connect attempt in progress ends at once. */
+  readonly #connecting = new AbortController();
   #run: Promise<void>;
   #wakeSleep: (() => void) | undefined;
   #waiters: { seq: number; resolve: () => void }[] = [];
@@ -435,6 +438,7 @@ class UplinkLink implements Uplink, UplinkOwner {
     if (this.#closing) return await this.#run;
     this.#closing = true;
     this.#wakeSleep?.();
+    this.#connecting.abort();
     this.#session?.end("Edge is shutting down");
     await this.#run;
     clearInterval(this.#timer);
@@ -513,32 +517,18 @@ class UplinkLink implements Uplink, UplinkOwner {
 
   async #connect(): Promise<Deno.Conn> {
     const { hostname, port } = parseHostPort(this.options.hub);
-    const timeoutMs = this.options.handshakeTimeoutMs ?? 10_000;
-    const connecting: Promise<Deno.Conn> = this.options.tlsCaCert !== undefined
-      ? Deno.connectTls({ hostname, port, caCerts: [this.options.tlsCaCert] })
-      : Deno.connect({ hostname, port });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new CityHallError(`no answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
     try {
-      const conn = await Promise.race([connecting, timeout]);
-      try {
-        (conn as Deno.TcpConn).setNoDelay?.(true);
-      } catch {
-        // TLS connections may not expose it.
-      }
-      return conn;
+      return await dial({
+        hostname,
+        port,
+        timeoutMs: this.options.handshakeTimeoutMs ?? CONNECT_TIMEOUT_MS,
+        signal: this.#connecting.signal,
+        ...(this.options.tlsCaCert !== undefined ? { tlsCaCert: this.options.tlsCaCert } : {}),
+      });
     } catch (err) {
-      connecting.then((c) => c.close(), () => {});
       throw new CityHallError(
         `Cannot connect to the hub ${this.options.hub}: ${errorMessage(err)}`,
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -27,7 +27,8 @@ import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { attachReplicationRole, type ReplicationRole } from "./hooks.ts";
 import { replicaRegistry } from "./metrics.ts";
 import { attachRegistry, detachRegistry } from "../metrics/mod.ts";
-import { STATUS_DEBOUNCE_MS, STATUS_WRITE_INTERVAL_MS } from "../limits.ts";
+import { CONNECT_TIMEOUT_MS, STATUS_DEBOUNCE_MS, STATUS_WRITE_INTERVAL_MS } from "../limits.ts";
+import { dial } from "../util/net.ts";
 import { LinkSession, RefusedError, type SessionOwner } from "./replica_session.ts";
 import { healthProblemsOf, infoLinesOf, type LinkFacts, statusOf } from "./replica_status.ts";
 import {
@@ -57,6 +58,8 @@ export interface ReplicaOptions {
   idleTimeoutMs?: number;
   /** Time from connect to WELCOME, absolute (default `HANDSHAKE_TIMEOUT_MS`). */
   handshakeTimeoutMs?: number;
+  /** A connect attempt that completes nothing within this fails (default `CONNECT_TIMEOUT_MS`). */
+  connectTimeoutMs?: number;
   /** Log sink. */
   logger?: Logger;
 }
@@ -131,6 +134,8 @@ class ReplicaLink implements Replica, ReplicationRole {
   #session: LinkSession | undefined;
   readonly #owner: SessionOwner;
   #closing = false;
+  /** Aborted by `close()`: a connect attempt in progress ends at once. */
+  readonly #connecting = new AbortController();
   #run: Promise<void>;
   #wakeSleep: (() => void) | undefined;
   #ackedSeq: number;
@@ -341,6 +346,7 @@ class ReplicaLink implements Replica, ReplicationRole {
     if (this.#closing) return await this.#run;
     this.#closing = true;
     this.#wakeSleep?.();
+    this.#connecting.abort();
     this.#session?.abort();
     await this.#run;
     this.#setState("stopped");
@@ -406,11 +412,18 @@ class ReplicaLink implements Replica, ReplicationRole {
 
   async #connect(): Promise<Deno.Conn> {
     const { hostname, port } = parseHostPort(this.#options.leader);
-    if (this.#options.tlsCaCert !== undefined) {
-      return await Deno.connectTls({ hostname, port, caCerts: [this.#options.tlsCaCert] });
+    const timeoutMs = this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    try {
+      return await dial({
+        hostname,
+        port,
+        timeoutMs,
+        signal: this.#connecting.signal,
+        ...(this.#options.tlsCaCert !== undefined ? { tlsCaCert: this.#options.tlsCaCert } : {}),
+      });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new CityHallError(`Cannot connect to the leader ${this.#options.leader}: ${why}`);
     }
-    const conn = await Deno.connect({ hostname, port });
-    conn.setNoDelay(true);
-    return conn;
   }
 }
