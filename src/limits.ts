@@ -121,10 +121,28 @@ export const RESP_INLINE_LINE_BYTES_MAX: number = 64 * KiB;
 export const RESP_HEADER_LINE_BYTES_MAX: number = 64 * KiB;
 /** Largest bulk string: the engine's value limit, so every accepted value can be stored. */
 export const RESP_BULK_SIZE_BYTES_MAX: number = VALUE_SIZE_BYTES_MAX;
-/** Most arguments in one command: MSET of a full engine batch plus the command name. */
-export const RESP_ARGS_MAX: number = 1 + 2 * BATCH_OPS_MAX;
-/** Most bytes one client may have buffered for a single unparsed command (MSET of a batch). */
+/**
+ * Most arguments in one command (Redis 6's multibulk limit): SADD, ZADD, DEL … of many members
+ * in one command are common in bulk loads, and Redis's own suite sends 100,000. Memory is bound
+ * by the query buffer limit, which counts `RESP_ARG_OVERHEAD_BYTES` per argument.
+ */
+export const RESP_ARGS_MAX: number = 1024 * 1024;
+/**
+ * Heap one parsed argument costs beyond its bytes (its own byte array and a slot in the list):
+ * counted against `RESP_QUERY_BUFFER_BYTES_MAX`, so a million one-byte arguments cannot turn a
+ * 7 MB request into ~100 MB of objects unchecked.
+ */
+export const RESP_ARG_OVERHEAD_BYTES: number = 96;
+/**
+ * Most bytes one client may have buffered for a single unparsed command, arguments counted with
+ * their overhead: MSET of a full engine batch fits.
+ */
 export const RESP_QUERY_BUFFER_BYTES_MAX: number = BATCH_SIZE_BYTES_MAX + 4 * MiB;
+/**
+ * Most elements one SORT loads and sorts (a LIMIT window of a list or sorted set without
+ * sorting counts only its own): each costs memory for its bytes, its weight and a GET lookup.
+ */
+export const SORT_ELEMENTS_MAX: number = 1024 * 1024;
 /** Most arguments of a command from a client that has not authenticated (Redis uses 10). */
 export const RESP_UNAUTHENTICATED_ARGS_MAX: number = 10;
 /** Largest bulk string from a client that has not authenticated (Redis uses 16 KiB). */

@@ -21,6 +21,7 @@ import { PackedArgs, PackedBuilder } from "./resp_packed.ts";
 import { ProtocolError } from "../errors.ts";
 import { assert } from "../util/assert.ts";
 import {
+  RESP_ARG_OVERHEAD_BYTES,
   RESP_ARGS_MAX,
   RESP_BULK_SIZE_BYTES_MAX,
   RESP_HEADER_LINE_BYTES_MAX,
@@ -419,7 +420,7 @@ export class RespParser {
       }
       const length = this.#bulkLength;
       if (this.#end - this.#start < length + 2) {
-        if (this.#commandBytes + length > this.#queryBufferBytesMax) {
+        if (this.#commandBytes + length + RESP_ARG_OVERHEAD_BYTES > this.#queryBufferBytesMax) {
           throw new ProtocolError("Protocol error: query buffer limit exceeded");
         }
         return undefined;
@@ -436,7 +437,7 @@ export class RespParser {
           );
         }
       }
-      this.#commandBytes += length;
+      this.#commandBytes += length + RESP_ARG_OVERHEAD_BYTES;
       this.#start += length + 2;
       this.#bulkLength = -1;
       this.#argsLeft--;

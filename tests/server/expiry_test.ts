@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { closeRedis, connectRedis, sleep, startTestServer } from "./_helpers.ts";
+import { EXPIRE_AT_MS_MAX } from "../../src/limits.ts";
 
 Deno.test("TTL and PTTL: -2 missing, -1 no expiry, rounded seconds", async () => {
   const t = await startTestServer();
@@ -97,6 +98,39 @@ Deno.test("expiry in the past deletes; PEXPIRE really expires; EXPIREAT/PEXPIREA
     assertEquals(await r.pexpiretime("c"), at * 1000 + 123);
     assertEquals(await r.pexpireat("c", 1), 1);
     assertEquals(await r.exists("c"), 0);
+  } finally {
+    await closeRedis(r);
+    await t.close();
+  }
+});
+
+Deno.test("Expiry times past year 275760 are accepted as Redis accepts them, kept as that year", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port);
+  try {
+    await r.set("foo", "bar");
+    assertEquals(await r.call("pexpireat", "foo", "9223372036854770000"), 1);
+    assertEquals(await r.pexpiretime("foo"), EXPIRE_AT_MS_MAX);
+    assert((await r.ttl("foo")) > 0);
+    assertEquals(await r.get("foo"), "bar");
+    assertEquals(await r.call("set", "k", "v", "PXAT", "9223372036854770000"), "OK");
+    assertEquals(await r.pexpiretime("k"), EXPIRE_AT_MS_MAX);
+    assertEquals(await r.call("set", "k2", "v", "EX", "9223372036854"), "OK");
+    assertEquals(await r.pexpiretime("k2"), EXPIRE_AT_MS_MAX);
+    // Far in the past deletes, as any past time does.
+    assertEquals(await r.call("pexpireat", "foo", "-9223372036854770000"), 1);
+    assertEquals(await r.ttl("foo"), -2);
+    // Overflow is still an error.
+    await assertRejects(
+      () => r.call("set", "k3", "v", "EX", "9223372036854776"),
+      Error,
+      "ERR invalid expire time in 'set' command",
+    );
+    await assertRejects(
+      () => r.call("pexpire", "k", "9223372036854775807"),
+      Error,
+      "ERR invalid expire time in 'pexpire' command",
+    );
   } finally {
     await closeRedis(r);
     await t.close();

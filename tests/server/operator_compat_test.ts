@@ -32,6 +32,9 @@ Deno.test("SETBIT GETBIT BITCOUNT BITPOS: values, ranges, BIT/BYTE units and err
     Z: bitcount s -2 -1
     Z: bitcount s 5 30
     Z: bitcount s 3 1
+    Z: bitcount s -1 -2
+    Z: bitcount s -6 -7
+    Z: bitcount s -10 -20 bit
     Z: bitcount s 5 30 bit
     Z: bitcount s 0 -1 byte
     Z: bitcount s 1 -5 bit

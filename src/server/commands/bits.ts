@@ -129,6 +129,11 @@ function bitcount(ctx: CommandContext): void {
   } else if (args.length !== 2) throw new ReplyError(ERR_SYNTAX);
   const value = readValue(ctx, args[1]!);
   if (value === undefined) return ctx.out.integer(0);
+  // Both ends from the end with start after end is an empty range, before any clamping (both
+  // would clamp to 0 and count the first byte).
+  if (range !== undefined && range[0] < 0n && range[1] < 0n && range[0] > range[1]) {
+    return ctx.out.integer(0);
+  }
   const total = isBit ? value.length * 8 : value.length;
   const r = range === undefined
     ? resolveRange(0n, -1n, total)

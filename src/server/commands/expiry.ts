@@ -34,6 +34,16 @@ function invalidExpire(name: string): ReplyError {
 }
 
 /**
+ * An expiry time Redis accepts (any int64 that did not overflow) as the engine stores it: a
+ * time past `EXPIRE_AT_MS_MAX` (year 275760, the end of JavaScript's Date range) is kept as that
+ * time. The key expires as late as Redis would let it, in practice never; only PEXPIRETIME
+ * tells the two apart.
+ */
+function clampExpireAt(ms: bigint): number {
+  return ms > BigInt(EXPIRE_AT_MS_MAX) ? EXPIRE_AT_MS_MAX : Number(ms);
+}
+
+/**
  * The absolute expiry (Unix ms) of a SET-style option: `ex`/`px` relative to `nowMs` (the
  * command's time), `exat`/`pxat` absolute. Non-positive or overflowing times are
  * `ERR invalid expire time in '<name>' command`.
@@ -49,8 +59,8 @@ export function expireAtFromArg(
   if (ms <= 0n || (seconds && ms > INT64_MAX / 1000n)) throw invalidExpire(name);
   if (seconds) ms *= 1000n;
   if (unit === "ex" || unit === "px") ms += BigInt(nowMs);
-  if (ms <= 0n || ms > BigInt(EXPIRE_AT_MS_MAX)) throw invalidExpire(name);
-  return Number(ms);
+  if (ms <= 0n || ms > INT64_MAX) throw invalidExpire(name);
+  return clampExpireAt(ms);
 }
 
 /**
@@ -104,11 +114,10 @@ function expireGeneric(ctx: CommandContext, name: string, relative: boolean, uni
   }
   if (when > INT64_MAX - BigInt(basetimeMs)) throw invalidExpire(name);
   when += BigInt(basetimeMs);
-  if (when > BigInt(EXPIRE_AT_MS_MAX)) throw invalidExpire(name);
   const key = args[1]!;
   const e = ctx.server.db.getEntry(key);
   if (e === undefined) return ctx.out.integer(0);
-  const whenMs = Number(when);
+  const whenMs = when <= 0n ? -1 : clampExpireAt(when);
   const current = e.expireAtMs === 0 ? -1 : e.expireAtMs;
   if (nx && current !== -1) return ctx.out.integer(0);
   if (xx && current === -1) return ctx.out.integer(0);

@@ -15,6 +15,7 @@ import { KEY_COMMANDS } from "./keys.ts";
 import { LCS_COMMANDS } from "./lcs.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
 import { SET_COMMANDS } from "./set.ts";
+import { SORT_COMMANDS } from "./sort.ts";
 import { LIST_COMMANDS } from "./list.ts";
 import { BLOCKING_COMMAND_SPECS } from "./blocking.ts";
 import { ZSET_COMMANDS } from "./zset.ts";
@@ -54,6 +55,7 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(ZSET_COMMANDS);
   add(ZSET_RANGE_COMMANDS);
   add(ZSET_ALGEBRA_COMMANDS);
+  add(SORT_COMMANDS);
   return table;
 }
 

@@ -11,7 +11,7 @@
 import type { ValueEntry, WriteOp } from "../../mod.ts";
 import { ERR_WRONGTYPE } from "../../keyspace/mod.ts";
 import { KIND_PUT } from "../../util/entry.ts";
-import { VALUE_SIZE_BYTES_MAX } from "../../limits.ts";
+import { BATCH_OPS_MAX, VALUE_SIZE_BYTES_MAX } from "../../limits.ts";
 import {
   arityError,
   type CommandContext,
@@ -203,9 +203,20 @@ function mget(ctx: CommandContext): void {
   }
 }
 
+/**
+ * The puts of an MSET/MSETNX. One command is one engine batch, so that a crash keeps all of it or
+ * none (as Redis's AOF does): more keys than a batch holds is an error that writes nothing.
+ */
 function msetOps(ctx: CommandContext): WriteOp[] {
   const { args } = ctx;
   if (args.length % 2 === 0) throw arityError(lower(args[0]!));
+  const keys = (args.length - 1) / 2;
+  if (keys > BATCH_OPS_MAX) {
+    throw new ReplyError(
+      `ERR ${lower(args[0]!).toUpperCase()} of ${keys} keys: at most ${BATCH_OPS_MAX} keys in ` +
+        `one command (one atomic batch)`,
+    );
+  }
   const ops: WriteOp[] = [];
   for (let i = 1; i < args.length; i += 2) {
     ops.push({ type: "put", key: args[i]!, value: args[i + 1]! });
