@@ -246,6 +246,12 @@ export interface ServerState {
   readonly startTimeMs: number;
   /** Last successful SAVE/BGSAVE (Unix ms). */
   lastSaveMs: number;
+  /**
+   * Engine operations commands wrote since the last SAVE/BGSAVE (INFO's
+   * `rdb_changes_since_last_save`; Redis counts changed keys or members, which is the same for
+   * strings and a few more for a member type's bookkeeping records).
+   */
+  changesSinceSave: number;
   /** Listening TCP port. */
   readonly port: number;
   /** Listening address. */

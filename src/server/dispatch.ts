@@ -126,6 +126,7 @@ export class Context implements CommandContext {
   write(ops: WriteOp[]): void {
     this.server.watches.touch(ops);
     this.server.notifier.observeWrite(ops);
+    this.server.changesSinceSave += ops.length;
     const db = this.server.db;
     let promise: Promise<void>;
     if (ops.length <= BATCH_OPS_MAX) promise = db.write(ops);

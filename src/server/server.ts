@@ -245,6 +245,7 @@ class ServerCore implements ServerState, Server {
   readonly authFailures = new AuthFailures();
   readonly startTimeMs = Date.now();
   lastSaveMs = Date.now();
+  changesSinceSave = 0;
   readonly port: number;
   readonly hostname: string;
   readonly tls: boolean;

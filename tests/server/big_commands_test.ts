@@ -85,3 +85,26 @@ Deno.test("RESP_ARGS_MAX arguments are the most; tiny arguments count their over
     await t.close();
   }
 });
+
+Deno.test("INFO rdb_changes_since_last_save counts writes, not no-ops, and SAVE resets it", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port);
+  const changes = async () =>
+    Number(/rdb_changes_since_last_save:(\d+)/.exec(await r.info("persistence"))![1]);
+  try {
+    const before = await changes();
+    await r.setbit("foo", 0, 0); // creates the key
+    await r.call("bitfield", "foo2", "set", "i5", "0", "0");
+    assertEquals(await changes(), before + 2);
+    await r.setbit("foo", 0, 0); // no change
+    await r.call("bitfield", "foo2", "set", "i5", "0", "0");
+    assertEquals(await changes(), before + 2);
+    await r.mset("a", "1", "b", "2", "c", "3");
+    assertEquals(await changes(), before + 5);
+    assertEquals(await r.save(), "OK");
+    assertEquals(await changes(), 0);
+  } finally {
+    await closeRedis(r);
+    await t.close();
+  }
+});

@@ -133,11 +133,15 @@ export function bitfield(ctx: CommandContext, readOnly: boolean): void {
   const writes = ops.some((o) => o.kind !== "get");
   if (e === undefined && !writes) notifyMiss(ctx, key);
   let buf = e?.value ?? new Uint8Array(0);
+  // As Redis: a write counts as a change when it created or grew the string, or changed bits; a
+  // BITFIELD whose writes change nothing writes nothing (no record, no event, no dirty count).
+  let grew = false;
   if (writes) {
     let highest = 0;
     for (const o of ops) if (o.kind !== "get") highest = Math.max(highest, o.offset + o.bits - 1);
     const copy = new Uint8Array(Math.max(buf.length, (highest >> 3) + 1));
     copy.set(buf);
+    grew = e === undefined || copy.length > buf.length;
     buf = copy;
   }
   const out = ctx.out;
@@ -159,11 +163,11 @@ export function bitfield(ctx: CommandContext, readOnly: boolean): void {
       ? op.value + (1n << 64n)
       : op.value;
     const [next] = fit(target, op);
-    changes++;
     if (next === undefined) {
       out.null();
       continue;
     }
+    if (grew || next !== old) changes++;
     out.integer(op.kind === "set" ? old : next);
     writeBits(buf, op.offset, op.bits, next);
   }

@@ -141,6 +141,7 @@ async function infoSection(
       lines.push(
         ["loading", 0],
         ["async_loading", 0],
+        ["rdb_changes_since_last_save", s.changesSinceSave],
         ["rdb_bgsave_in_progress", 0],
         ["rdb_last_save_time", Math.floor(s.lastSaveMs / 1000)],
         ["aof_enabled", 1],

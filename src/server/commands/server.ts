@@ -208,9 +208,11 @@ async function flushdb(ctx: CommandContext): Promise<void> {
 async function save(ctx: CommandContext): Promise<void> {
   // Head chunks live in memory and the WAL: persist them first, so that afterwards everything
   // is in SSTables.
+  const changes = ctx.server.changesSinceSave;
   await ctx.server.timeseries.persistAll();
   await ctx.server.db.flush();
   ctx.server.lastSaveMs = Date.now();
+  ctx.server.changesSinceSave -= changes;
   ctx.out.ok();
 }
 
@@ -219,9 +221,11 @@ function bgsave(ctx: CommandContext): void {
     throw new ReplyError(ERR_SYNTAX);
   }
   const server = ctx.server;
+  const changes = server.changesSinceSave;
   server.timeseries.persistAll().then(() => server.db.flush()).then(
     () => {
       server.lastSaveMs = Date.now();
+      server.changesSinceSave -= changes;
     },
     (err) => server.logger("error", "background save failed", { error: String(err) }),
   );
