@@ -16,6 +16,7 @@ import { LCS_COMMANDS } from "./lcs.ts";
 import { PUBSUB_COMMANDS } from "./pubsub.ts";
 import { SET_COMMANDS } from "./set.ts";
 import { SORT_COMMANDS } from "./sort.ts";
+import { DUMP_COMMANDS } from "./dump.ts";
 import { LIST_COMMANDS } from "./list.ts";
 import { BLOCKING_COMMAND_SPECS } from "./blocking.ts";
 import { ZSET_COMMANDS } from "./zset.ts";
@@ -56,6 +57,7 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   add(ZSET_RANGE_COMMANDS);
   add(ZSET_ALGEBRA_COMMANDS);
   add(SORT_COMMANDS);
+  add(DUMP_COMMANDS);
   return table;
 }
 
