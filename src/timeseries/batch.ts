@@ -155,6 +155,7 @@ export class Batch {
       grown.set(entry.values.subarray(0, n));
       entry.values = grown;
     }
+    // One copy of the values' bytes (a NaN keeps its payload, as `LogEntry` requires).
     entry.values.set(values.subarray(from, to), n);
     const list2 = entry.ts;
     for (let i = from; i < to; i++) list2.push(ts[i]!);

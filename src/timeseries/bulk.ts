@@ -52,7 +52,7 @@ export function writeRun(
       if (j > i) {
         b.headAppendRun(series, ts, values, i, j);
         if (b.written !== undefined) noteRun(b, series, ts, values, i, j);
-        if (replies !== undefined) replies.set(ts.subarray(i, j), i);
+        if (replies !== undefined) { for (let k = i; k < j; k++) replies[k] = ts[k]!; }
         maybeSeal(b, series);
         written += j - i;
         i = j;
@@ -128,6 +128,12 @@ interface MaddScratch {
   values: Float64Array;
   index: Int32Array;
   got: Float64Array;
+  replies: Float64Array;
+  /** Per key id: its group, −1 for no series, −2 before its lookup. */
+  groupOfKey: Int32Array;
+  /** Per group: its samples, then where its next sample goes. */
+  counts: Int32Array;
+  offsets: Int32Array;
 }
 
 /** Samples the reused columns hold at most; larger commands get their own. */
@@ -135,7 +141,7 @@ const MADD_SCRATCH_SAMPLES_MAX = 4096;
 let maddScratch: MaddScratch | undefined;
 
 /**
- * Columns for `n` samples. Six arrays per command were a fifth of what TS.MADD's store path
+ * Columns for `n` samples. Fresh arrays per command were a fifth of what TS.MADD's store path
  * allocated (malloc'ed backing stores the GC must free); one set is kept for commands of up to
  * `MADD_SCRATCH_SAMPLES_MAX` samples.
  */
@@ -146,6 +152,10 @@ function scratchFor(n: number): MaddScratch {
     values: new Float64Array(size),
     index: new Int32Array(size),
     got: new Float64Array(size),
+    replies: new Float64Array(size),
+    groupOfKey: new Int32Array(size),
+    counts: new Int32Array(size),
+    offsets: new Int32Array(size + 1),
   });
   if (n > MADD_SCRATCH_SAMPLES_MAX) return fresh(n);
   if (maddScratch === undefined || maddScratch.ts.length < n) {
@@ -164,9 +174,56 @@ export class KeyIds {
   readonly keys: Uint8Array[] = [];
   readonly #byHash = new Map<number, number>();
   readonly #next: number[] = [];
+  /** Ids answered so far, in order (for the guesses of `id`). */
+  #order = new Int32Array(64);
+  #asked = 0;
 
-  /** The id of the key `src[from, to)`; a new key is kept as a view of `src`. */
+  /** Forgets every key (a reused instance numbers the next command's keys from 0). */
+  reset(): void {
+    this.keys.length = 0;
+    this.#byHash.clear();
+    this.#next.length = 0;
+    this.#asked = 0;
+  }
+
+  /**
+   * The id of the key `src[from, to)`; a new key is kept as a view of `src`. Before hashing it
+   * tries the two layouts clients send: the same key as the last sample (each series' samples
+   * together) and the key of one round earlier (round robin over the series seen so far). A
+   * guess is confirmed byte by byte, so it only saves the hash and the map lookup.
+   */
   id(src: Uint8Array, from: number, to: number): number {
+    const asked = this.#asked;
+    let order = this.#order;
+    let id = -1;
+    if (asked > 0) {
+      const last = order[asked - 1]!;
+      const round = asked - this.keys.length;
+      if (this.#is(last, src, from, to)) id = last;
+      else if (round >= 0 && this.#is(order[round]!, src, from, to)) id = order[round]!;
+    }
+    if (id < 0) id = this.#lookup(src, from, to);
+    if (asked === order.length) {
+      const grown = new Int32Array(2 * asked);
+      grown.set(order);
+      this.#order = order = grown;
+    }
+    order[asked] = id;
+    this.#asked = asked + 1;
+    return id;
+  }
+
+  /** True when key `id` is `src[from, to)`. */
+  #is(id: number, src: Uint8Array, from: number, to: number): boolean {
+    const k = this.keys[id]!;
+    const n = to - from;
+    if (k.length !== n) return false;
+    // From the end: keys of one client usually differ in their last bytes (`sensor:17`).
+    for (let i = n - 1; i >= 0; i--) if (k[i] !== src[from + i]) return false;
+    return true;
+  }
+
+  #lookup(src: Uint8Array, from: number, to: number): number {
     let h = 0x811c9dc5; // FNV-1a, 32 bits
     for (let i = from; i < to; i++) h = Math.imul(h ^ src[i]!, 0x01000193);
     const head = this.#byHash.get(h);
@@ -214,6 +271,7 @@ export function maddColumns(samples: readonly (MaddSample | TsError)[]): MaddCol
  * Series are independent, so this is the per-sample result — unless a series has compaction
  * rules, whose destinations other samples of the command may also write: then the samples go
  * one by one in command order. Samples already refused (bad arguments) keep their error.
+ * The replies' array is reused by the next call: read it before.
  */
 export function writeMadd(
   b: Batch,
@@ -224,14 +282,15 @@ export function writeMadd(
   const n = cols.n;
   const given = cols.errors;
   let errors: (TsError | undefined)[] | undefined = given === undefined ? undefined : [...given];
-  const replies = new Float64Array(n);
+  const scratch = scratchFor(Math.max(n, cols.keys.length));
+  const replies = scratch.replies.length === n ? scratch.replies : scratch.replies.subarray(0, n);
   // Group (series in order of first appearance) of each key id, −1 when it is no series, −2
   // before its lookup. Distinct keys are distinct series (TS.MADD creates none).
-  const groupOfKey = new Int32Array(cols.keys.length).fill(-2);
+  const groupOfKey = scratch.groupOfKey;
+  groupOfKey.fill(-2, 0, cols.keys.length);
   const groups: Series[] = [];
-  const counts: number[] = [];
+  const counts = scratch.counts;
   // Group of each sample; −1 when it is already answered.
-  const scratch = scratchFor(n);
   const groupOf = scratch.groupOf;
   let rules = false;
   for (let i = 0; i < n; i++) {
@@ -252,7 +311,7 @@ export function writeMadd(
       if (series !== undefined) {
         g = groups.length;
         groups.push(series);
-        counts.push(0);
+        counts[g] = 0;
         if (series.meta.rules.length > 0) rules = true;
       }
       groupOfKey[k] = g;
@@ -265,24 +324,30 @@ export function writeMadd(
     groupOf[i] = g;
     counts[g]!++;
   }
-  // Each series' samples together (a stable counting sort), as columns.
-  const offsets = new Int32Array(groups.length + 1);
-  for (let g = 0; g < groups.length; g++) offsets[g + 1] = offsets[g]! + counts[g]!;
-  const total = offsets[groups.length]!;
-  const fill = rules ? undefined : offsets.slice(0, groups.length);
+  // Each series' samples together (a stable counting sort), as columns; `counts` becomes
+  // where each group's next sample goes.
+  const groupCount = groups.length;
+  const offsets = scratch.offsets;
+  offsets[0] = 0;
+  for (let g = 0; g < groupCount; g++) {
+    offsets[g + 1] = offsets[g]! + counts[g]!;
+    counts[g] = offsets[g]!;
+  }
+  const total = offsets[groupCount]!;
   const { ts, values, index } = scratch;
+  const cts = cols.ts;
+  const cvalues = cols.values;
   let at = 0;
   for (let i = 0; i < n; i++) {
     const g = groupOf[i]!;
     if (g < 0) continue;
-    const k = fill === undefined ? at++ : fill[g]!++;
-    const t = cols.ts[i]!;
+    const k = rules ? at++ : counts[g]!++;
+    const t = cts[i]!;
     ts[k] = t < 0 ? now : t;
-    values[k] = cols.values[i]!;
+    values[k] = cvalues[i]!;
     index[k] = i;
   }
   const got = scratch.got;
-  got.fill(0, 0, total);
   const refuse = (k: number, err: TsError) => {
     (errors ??= [])[index[k]!] = err;
   };
@@ -292,7 +357,7 @@ export function writeMadd(
       writeRun(b, groups[groupOf[index[k]!]!]!, ts, values, k, k + 1, undefined, refuse, got);
     }
   } else {
-    for (let g = 0; g < groups.length; g++) {
+    for (let g = 0; g < groupCount; g++) {
       writeRun(b, groups[g]!, ts, values, offsets[g]!, offsets[g + 1]!, undefined, refuse, got);
     }
   }

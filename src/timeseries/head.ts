@@ -31,6 +31,8 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** The buffer of an empty head (never written: `#reserve` replaces it first). */
 const EMPTY = new Uint8Array(0);
 const EMPTY_VIEW = new DataView(EMPTY.buffer);
+/** Where `appendRun` encodes before copying into the head (grown on demand, shared). */
+let runScratch = new Uint8Array(4096);
 
 /** Decoded samples. */
 export interface Samples {
@@ -171,19 +173,33 @@ export class Head {
       this.#first.set(first); // bit for bit (a NaN's payload)
       i++;
     }
-    // Two varints of at most 10 bytes (or a varint and 8 bytes) per sample.
-    if (i < to) this.#reserve((to - i) * 20);
-    const buf = this.#buf;
+    if (i >= to) return;
+    // The run is encoded into a shared scratch first (two varints of at most 10 bytes, or a
+    // varint and 8 bytes, per sample), then the head grows by what it took: reserving the worst
+    // case in the head itself made it grow (allocate and copy) several times more often.
+    const worst = (to - i) * 20;
+    if (runScratch.length < worst) {
+      runScratch = new Uint8Array(Math.max(worst, 2 * runScratch.length));
+    }
+    const buf = runScratch;
     const float = this.#decimals === FLOAT_MODE;
     const m = float ? 1 : POW10[this.#decimals]!;
     // The values' bytes, for float mode only (a view costs an allocation per call: replay
     // appends one sample per call).
     const src = float ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength) : EMPTY;
-    let len = this.#len;
+    let len = 0;
     let lastTs = this.lastTs;
     let lastQ = this.#lastQ;
     let lastDelta = this.#lastDelta;
     let lastValue = this.lastValue;
+    // The state before the newest sample (what `upsert` needs to replace it in O(1)).
+    let lastOffset = this.#lastOffset;
+    let prevTs = this.#prevTs;
+    let prevQ = this.#prevQ;
+    let prevDelta = this.#prevDelta;
+    let prevValue = this.#prevValue;
+    const base = this.#len;
+    const start = i;
     for (; i < to; i++) {
       const t = ts[i]!;
       const v = values[i]!;
@@ -191,22 +207,13 @@ export class Head {
       let q = 0;
       if (!float) {
         q = Math.round(v * m);
-        if (!(q / m === v && Math.abs(q) <= DECIMAL_INT_MAX && !Object.is(v, -0))) {
-          // A value the decimal mode cannot hold: the one-sample path re-encodes; go on there.
-          this.#len = len;
-          this.lastTs = lastTs;
-          this.#lastQ = lastQ;
-          this.#lastDelta = lastDelta;
-          this.lastValue = lastValue;
-          for (; i < to; i++) this.append(ts[i]!, values[i]!);
-          return;
-        }
+        if (!(q / m === v && Math.abs(q) <= DECIMAL_INT_MAX && !Object.is(v, -0))) break;
       }
-      this.#lastOffset = len;
-      this.#prevTs = lastTs;
-      this.#prevQ = lastQ;
-      this.#prevDelta = lastDelta;
-      this.#prevValue = lastValue;
+      lastOffset = base + len;
+      prevTs = lastTs;
+      prevQ = lastQ;
+      prevDelta = lastDelta;
+      prevValue = lastValue;
       const delta = t - lastTs;
       let z = delta - lastDelta;
       z = z < 0 ? -2 * z - 1 : 2 * z;
@@ -235,13 +242,24 @@ export class Head {
       lastDelta = delta;
       lastTs = t;
       lastValue = v;
-      this.count++;
     }
-    this.#len = len;
+    this.#reserve(len);
+    const out = this.#buf;
+    if (len <= 64) { for (let k = 0; k < len; k++) out[base + k] = buf[k]!; }
+    else out.set(buf.subarray(0, len), base);
+    this.#len = base + len;
+    this.count += i - start;
     this.lastTs = lastTs;
     this.#lastQ = lastQ;
     this.#lastDelta = lastDelta;
     this.lastValue = lastValue;
+    this.#lastOffset = lastOffset;
+    this.#prevTs = prevTs;
+    this.#prevQ = prevQ;
+    this.#prevDelta = prevDelta;
+    this.#prevValue = prevValue;
+    // A value the decimal mode cannot hold: the one-sample path re-encodes; go on there.
+    for (; i < to; i++) this.append(ts[i]!, values[i]!);
   }
 
   /**

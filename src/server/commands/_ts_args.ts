@@ -64,9 +64,30 @@ export function parseLong(arg: Uint8Array): number | undefined {
 
 /** `parseLong` of `buf[from, to)` (TS.MADD parses its packed arguments in place). */
 export function parseLongAt(buf: Uint8Array, from: number, to: number): number | undefined {
-  // Fast path: up to 15 digits without a leading zero (every millisecond timestamp).
   const n = to - from;
   const first = buf[from];
+  // Fastest path, every millisecond timestamp: 1 to 15 digits, no sign, no leading zero, read
+  // as two int32 halves (the last 8 digits and those before) instead of one double chain.
+  if (n <= 15 && first !== undefined && first >= 49 && first <= 57) {
+    const mid = n > 8 ? to - 8 : from;
+    let hi = 0;
+    let i = from;
+    for (; i < mid; i++) {
+      const d = buf[i]! - 48;
+      if (d < 0 || d > 9) break;
+      hi = hi * 10 + d;
+    }
+    let lo = 0;
+    if (i === mid) {
+      for (; i < to; i++) {
+        const d = buf[i]! - 48;
+        if (d < 0 || d > 9) break;
+        lo = lo * 10 + d;
+      }
+    }
+    if (i === to) return hi * 1e8 + lo;
+  }
+  // Fast path: up to 15 digits without a leading zero, signed.
   if (n > 0 && n <= 15 && first !== 48) {
     let v = 0;
     let i = first === 45 ? from + 1 : from;

@@ -31,6 +31,7 @@ function newCols(n: number) {
 }
 
 let colsScratch = newCols(0);
+const keyIds = new KeyIds();
 
 /** Reply bytes are built here (kept between commands up to this size). */
 const REPLY_SCRATCH_BYTES_MAX = 64 * 1024;
@@ -91,7 +92,9 @@ export function maddPacked(ctx: CommandContext, p: PackedArgs): void {
     throw tsErr(`TSDB: too many samples: ${n} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
   }
   const { bytes, bounds } = p;
-  const ids = new KeyIds();
+  // Reused: everything below that reads its keys runs before this returns.
+  const ids = keyIds;
+  ids.reset();
   // Reused between commands (read before this returns): the store copies what it keeps.
   if (colsScratch.keyOf.length < n) {
     const size = Math.min(Math.max(n, 512), COLS_SCRATCH_SAMPLES_MAX);

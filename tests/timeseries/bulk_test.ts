@@ -1,0 +1,99 @@
+/**
+ * The bulk write path's building blocks (`src/timeseries/bulk.ts`, `head.ts`): `Head.appendRun`
+ * leaves exactly the head that as many `append`s leave (bytes, and the state an O(1) `upsert` of
+ * the newest sample undoes), through decimal runs, a value that forces a re-encode mid-run, and
+ * float mode; `KeyIds` numbers keys exactly as a map of their bytes would, whatever layout the
+ * samples come in (its guesses are only shortcuts), also when reused after `reset`.
+ */
+
+import { assertEquals } from "@std/assert";
+import { Head } from "../../src/timeseries/head.ts";
+import { KeyIds } from "../../src/timeseries/bulk.ts";
+import { ByteWriter } from "../../src/util/buffers.ts";
+import { Rng, seedFromEnv } from "../_helpers/random.ts";
+
+function bytesOf(head: Head): Uint8Array {
+  const out = new ByteWriter(64);
+  head.serialize(out);
+  return out.finish();
+}
+
+Deno.test("Head.appendRun leaves the bytes and undo state of as many appends", () => {
+  const seed = seedFromEnv();
+  console.log(`seed ${seed}`);
+  const rng = new Rng(seed);
+  for (let trial = 0; trial < 200; trial++) {
+    const n = 1 + rng.int(300);
+    const ts = new Float64Array(n);
+    const values = new Float64Array(n);
+    let t = rng.int(1_000_000);
+    const kind = rng.int(3);
+    for (let i = 0; i < n; i++) {
+      t += 1 + rng.int(rng.chance(0.1) ? 100_000 : 2000);
+      ts[i] = t;
+      values[i] = kind === 0
+        ? 20 + rng.int(2000) / 100 // two decimals
+        : kind === 1
+        ? rng.chance(0.05) ? rng.next() : rng.int(50) / 10 // a float forces a re-encode
+        : rng.next() * 1e6;
+    }
+    const one = new Head();
+    for (let i = 0; i < n; i++) one.append(ts[i]!, values[i]!);
+    const run = new Head();
+    // In pieces, as writeRun hands them over (runs end at seals and upserts).
+    for (let i = 0; i < n;) {
+      const j = Math.min(n, i + 1 + rng.int(40));
+      run.appendRun(ts, values, i, j);
+      i = j;
+    }
+    assertEquals(bytesOf(run), bytesOf(one), `trial ${trial}`);
+    // The newest sample is replaced in O(1) from the state the run left.
+    const last = ts[n - 1]!;
+    one.upsert(last, 7.25);
+    run.upsert(last, 7.25);
+    assertEquals(bytesOf(run), bytesOf(one), `trial ${trial} after upsert`);
+    assertEquals(run.decode(), one.decode());
+  }
+});
+
+Deno.test("KeyIds numbers keys as a map of their bytes does, in any layout and after reset", () => {
+  const seed = seedFromEnv();
+  console.log(`seed ${seed}`);
+  const rng = new Rng(seed);
+  const enc = new TextEncoder();
+  const ids = new KeyIds();
+  for (let trial = 0; trial < 100; trial++) {
+    const distinct = 1 + rng.int(30);
+    // Keys of equal length that differ in one byte, and a few of other lengths.
+    const names = Array.from(
+      { length: distinct },
+      (_, k) => rng.chance(0.2) ? `s:${k}:${"x".repeat(rng.int(3))}` : `sensor:${k % 10}${k}`,
+    );
+    const layout = rng.int(3);
+    const n = 1 + rng.int(400);
+    const order = Array.from({ length: n }, (_, i) =>
+      layout === 0
+        ? i % distinct // round robin
+        : layout === 1
+        ? Math.floor(i * distinct / n) // each key's samples together
+        : rng.int(distinct));
+    // Packed back to back, as the RESP parser keeps them.
+    const parts = order.map((k) => enc.encode(names[k]!));
+    const bytes = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    const bounds: number[] = [];
+    let at = 0;
+    for (const p of parts) {
+      bytes.set(p, at);
+      bounds.push(at, at + p.length);
+      at += p.length;
+    }
+    ids.reset();
+    const model = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const name = names[order[i]!]!;
+      if (!model.has(name)) model.set(name, model.size);
+      assertEquals(ids.id(bytes, bounds[2 * i]!, bounds[2 * i + 1]!), model.get(name), name);
+    }
+    assertEquals(ids.keys.map((k) => new TextDecoder().decode(k)), [...model.keys()]);
+  }
+});
