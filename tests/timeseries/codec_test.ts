@@ -73,6 +73,25 @@ Deno.test("encodeChunk() round-trips random chunks of every shape", () => {
   }
 });
 
+Deno.test("encodeChunk() round-trips long chunks past 2^52 and with tied steps", () => {
+  // Past 2^52 every predictor is checked over the whole chunk (a prefix decides below it);
+  // a jump late in the chunk makes the grid predictor's residual huge there.
+  const n = 3000;
+  const high: number[] = [];
+  const tied: number[] = [];
+  let t = 2 ** 52 + 17;
+  let u = 1_000;
+  for (let i = 0; i < n; i++) {
+    high.push(t);
+    tied.push(u);
+    t += i === 2500 ? 2 ** 51 : 1000 + (i % 3);
+    u += i % 2 === 0 ? 10 : 20; // two deltas equally common: the first to lead wins
+  }
+  const values = Array.from({ length: n }, (_, i) => (i % 200) / 100);
+  roundTrip(high, values);
+  roundTrip(tied, values);
+});
+
 Deno.test("decodeChunk() refuses any flipped byte with CorruptionError", () => {
   const ts = Array.from({ length: 500 }, (_, i) => 1_700_000_000_000 + i * 1000);
   const values = ts.map((_, i) => Math.round(Math.sin(i / 50) * 1000) / 100);
