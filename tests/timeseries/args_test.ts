@@ -7,6 +7,11 @@ import {
   parseLongAt,
   parseValue,
   parseValueAt,
+  timestampInto,
+  TS_INVALID,
+  TS_NEGATIVE,
+  TS_OK,
+  valueInto,
 } from "../../src/server/commands/_ts_args.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
@@ -63,7 +68,27 @@ Deno.test("parseLong and parseValue: fast paths agree with the general parse", (
       assertEquals(parseLong(enc.encode(s)), l, `long ${JSON.stringify(s)}`);
       assertEquals(parseLongAt(framed, 1, end), l, `long at ${JSON.stringify(s)}`);
     }
+    // TS.MADD's in-place parsers, with a digit on both sides (the next argument's bytes follow
+    // an argument in the packed form: an empty one must not read them).
+    const packed = enc.encode(`7${s}5`);
+    const out = new Float64Array(2);
+    const v = general.value(s);
+    assertEquals(valueInto(packed, 1, packed.length - 1, out, 1), v !== undefined, `into ${s}`);
+    if (v !== undefined) assertEquals(out[1], v, `value into ${JSON.stringify(s)}`);
+    if (l === undefined || Number.isSafeInteger(l)) {
+      assertEquals(parseLongAt(packed, 1, packed.length - 1), l, `long in ${JSON.stringify(s)}`);
+    }
+    const status = timestampInto(packed, 1, packed.length - 1, out, 0);
+    if (l === undefined) assertEquals(status, TS_INVALID, `timestamp into ${JSON.stringify(s)}`);
+    else if (Number.isSafeInteger(l)) {
+      assertEquals(status, l < 0 ? TS_NEGATIVE : TS_OK, `timestamp into ${JSON.stringify(s)}`);
+      if (l >= 0) assertEquals(out[0], l, `timestamp into ${JSON.stringify(s)}`);
+    }
   }
+  const star = enc.encode("5*5");
+  const out = new Float64Array(1);
+  assertEquals(timestampInto(star, 1, 2, out, 0), TS_OK);
+  assertEquals(out[0], -1);
 });
 
 Deno.test("formatValue: the String() fast path prints what the general rules print", () => {

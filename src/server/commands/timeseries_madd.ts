@@ -12,7 +12,15 @@
 import type { CommandContext } from "../context.ts";
 import { KeyIds, type MaddColumns, type TsError } from "../../timeseries/mod.ts";
 import { TsError as TsErrorClass } from "../../timeseries/mod.ts";
-import { arity, asReply, parseLongAt, parseValueAt, tsErr } from "./_ts_args.ts";
+import {
+  arity,
+  asReply,
+  timestampInto,
+  TS_INVALID,
+  TS_NEGATIVE,
+  tsErr,
+  valueInto,
+} from "./_ts_args.ts";
 import { TS_SAMPLES_PER_WRITE_MAX } from "../../limits.ts";
 import { NOTIFY, notify } from "../notifications.ts";
 import { PackedArgs } from "../resp_packed.ts";
@@ -104,30 +112,18 @@ export function maddPacked(ctx: CommandContext, p: PackedArgs): void {
   let errors: (TsError | undefined)[] | undefined;
   for (let i = 0, b = 0; i < n; i++, b += 6) {
     keyOf[i] = ids.id(bytes, bounds[b]!, bounds[b + 1]!);
-    const value = parseValueAt(bytes, bounds[b + 4]!, bounds[b + 5]!);
-    if (value === undefined) {
+    if (!valueInto(bytes, bounds[b + 4]!, bounds[b + 5]!, values, i)) {
       (errors ??= [])[i] = new TsErrorClass("ERR TSDB: invalid value");
       continue;
     }
-    values[i] = value;
-    const tFrom = bounds[b + 2]!;
-    const tTo = bounds[b + 3]!;
-    if (tTo - tFrom === 1 && bytes[tFrom] === STAR) {
-      ts[i] = -1;
-      continue;
-    }
-    const t = parseLongAt(bytes, tFrom, tTo);
-    if (t === undefined || Number.isNaN(t)) {
+    const status = timestampInto(bytes, bounds[b + 2]!, bounds[b + 3]!, ts, i);
+    if (status === TS_INVALID) {
       (errors ??= [])[i] = new TsErrorClass("ERR TSDB: invalid timestamp");
-      continue;
-    }
-    if (t < 0) {
+    } else if (status === TS_NEGATIVE) {
       (errors ??= [])[i] = new TsErrorClass(
         "ERR TSDB: invalid timestamp, must be a nonnegative integer",
       );
-      continue;
     }
-    ts[i] = t;
   }
   const cols: MaddColumns = { n, keys: ids.keys, keyOf, ts, values, errors };
   let result;
