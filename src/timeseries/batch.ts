@@ -36,6 +36,9 @@ export interface WrittenSample {
 }
 
 const NO_VALUES = new Float64Array(0);
+const NO_KEYS: readonly Uint8Array[] = [];
+const NO_ENTRIES: readonly LogEntry[] = [];
+const NO_SERIES: ReadonlySet<Series> = new Set();
 
 /** Doubles per slab of `allocValues`. */
 const VALUES_SLAB_LENGTH = 8192;
@@ -74,19 +77,49 @@ export class Batch {
   readonly seq: number;
   /** Entries per series, in order; META entries go first, DROP entries last. */
   readonly #perSeries = new Map<number, LogEntry[]>();
-  readonly #meta: LogEntry[] = [];
-  readonly #drop: LogEntry[] = [];
-  /** Engine ops other than log, chunk and state ops (metadata, registry, counters). */
-  readonly ops: WriteOp[] = [];
-  /** Series whose state record must be rewritten. */
-  readonly stateDirty = new Set<Series>();
-  /** Series created by this command, by key (binary string), before the batch is written. */
-  readonly created = new Map<string, Series>();
-  /** Rule destinations a closed or recomputed bucket wrote a sample into, in order. */
-  readonly ruleOutputs = new Set<Series>();
+  // The rest is made on first use: most commands (TS.ADD, TS.MADD) need none of it, and seven
+  // collections per command were a fifth of TS.ADD's work in the store.
+  #meta: LogEntry[] | undefined;
+  #drop: LogEntry[] | undefined;
+  #ops: WriteOp[] | undefined;
+  #stateDirty: Set<Series> | undefined;
+  #created: Map<string, Series> | undefined;
+  #ruleOutputs: Set<Series> | undefined;
   /** Samples written per series, kept only while a `SampleListener` wants them. */
   written: Map<Series, WrittenSample[]> | undefined;
   #logBytes = 0;
+
+  /** Engine ops other than log, chunk and state ops (metadata, registry, counters). */
+  get ops(): WriteOp[] {
+    return this.#ops ??= [];
+  }
+
+  /** Series whose state record must be rewritten. */
+  get stateDirty(): Set<Series> {
+    return this.#stateDirty ??= new Set();
+  }
+
+  /** Series created by this command, by key (binary string), before the batch is written. */
+  get created(): Map<string, Series> {
+    return this.#created ??= new Map();
+  }
+
+  /** True when this command created a series (`created` is not empty). */
+  get hasCreated(): boolean {
+    return this.#created !== undefined && this.#created.size > 0;
+  }
+
+  /** Rule destinations a closed or recomputed bucket wrote a sample into, in order. */
+  get ruleOutputs(): Set<Series> {
+    return this.#ruleOutputs ??= new Set();
+  }
+
+  /** The keys of `ruleOutputs`, in order (none: a shared empty array). */
+  ruleOutputKeys(): readonly Uint8Array[] {
+    const outputs = this.#ruleOutputs;
+    if (outputs === undefined || outputs.size === 0) return NO_KEYS;
+    return [...outputs].map((s) => s.key);
+  }
 
   /** Starts a batch on `db`. */
   constructor(db: Database, set: SeriesSet, chunks: ChunkStore) {
@@ -171,18 +204,19 @@ export class Batch {
 
   /** An `ENTRY_META` (applied after the write: the engine then holds the metadata). */
   meta(version: number): void {
-    this.#meta.push({ type: ENTRY_META, version });
+    (this.#meta ??= []).push({ type: ENTRY_META, version });
   }
 
   /** An `ENTRY_DROP` (applied after the write). */
   drop(version: number): void {
-    this.#drop.push({ type: ENTRY_DROP, version });
+    (this.#drop ??= []).push({ type: ENTRY_DROP, version });
   }
 
   /** True when nothing would be written. */
   get isEmpty(): boolean {
-    return this.#perSeries.size === 0 && this.#meta.length === 0 && this.#drop.length === 0 &&
-      this.ops.length === 0 && this.stateDirty.size === 0 && !this.chunks.hasStaged;
+    return this.#perSeries.size === 0 && (this.#meta?.length ?? 0) === 0 &&
+      (this.#drop?.length ?? 0) === 0 && (this.#ops?.length ?? 0) === 0 &&
+      (this.#stateDirty?.size ?? 0) === 0 && !this.chunks.hasStaged;
   }
 
   /**
@@ -192,8 +226,8 @@ export class Batch {
    */
   finish(): WriteOp[] {
     const throughSeq = this.seq - 1;
-    const statePuts: WriteOp[] = [];
-    for (const series of this.stateDirty) {
+    let statePuts: WriteOp[] | undefined;
+    for (const series of this.#stateDirty ?? NO_SERIES) {
       if (this.set.byVersion(series.version) !== series) continue; // dropped meanwhile
       const entry: LogEntry = {
         type: ENTRY_STATE,
@@ -202,16 +236,24 @@ export class Batch {
       };
       this.#list(series.version).push(entry);
       series.cover(this.seq);
-      statePuts.push({
+      (statePuts ??= []).push({
         type: "put",
         key: stateKey(series.version),
         value: encodeState(throughSeq, series.stats, series.head),
       });
     }
-    const entries: LogEntry[] = [...this.#meta];
-    for (const list of this.#perSeries.values()) entries.push(...list);
-    entries.push(...this.#drop);
-    const logOps: WriteOp[] = [];
+    let entries: LogEntry[];
+    const meta = this.#meta;
+    const drop = this.#drop;
+    if (meta === undefined && drop === undefined && this.#perSeries.size === 1) {
+      // One series' entries (TS.ADD, a TS.MADD to one series): the list itself.
+      entries = this.#perSeries.values().next().value!;
+    } else {
+      entries = meta === undefined ? [] : [...meta];
+      for (const list of this.#perSeries.values()) for (const e of list) entries.push(e);
+      if (drop !== undefined) { for (const e of drop) entries.push(e); }
+    }
+    const out: WriteOp[] = [];
     if (entries.length > 0) {
       // Split so that no log op passes TS_LOG_OP_BYTES_MAX; a series' entries keep their order.
       const perOp = Math.max(1, Math.floor(TS_LOG_OP_BYTES_MAX / SAMPLE_LOG_BYTES));
@@ -220,13 +262,13 @@ export class Batch {
       for (const e of entries) {
         const n = e.type === ENTRY_SAMPLES ? e.ts.length : 1;
         if (size + n > perOp && chunk.length > 0) {
-          logOps.push({ type: "log", key: TS_LOG_KEY, value: encodeLog(chunk) });
+          out.push({ type: "log", key: TS_LOG_KEY, value: encodeLog(chunk) });
           chunk = [];
           size = 0;
         }
         if (e.type === ENTRY_SAMPLES && n > perOp) {
           for (let i = 0; i < n; i += perOp) {
-            logOps.push({
+            out.push({
               type: "log",
               key: TS_LOG_KEY,
               value: encodeLog([{
@@ -242,14 +284,18 @@ export class Batch {
         chunk.push(e);
         size += n;
       }
-      if (chunk.length > 0) logOps.push({ type: "log", key: TS_LOG_KEY, value: encodeLog(chunk) });
+      if (chunk.length > 0) out.push({ type: "log", key: TS_LOG_KEY, value: encodeLog(chunk) });
     }
-    return [...logOps, ...this.ops, ...this.chunks.takeStagedOps(), ...statePuts];
+    if (this.#ops !== undefined) { for (const op of this.#ops) out.push(op); }
+    if (this.chunks.hasStaged) { for (const op of this.chunks.takeStagedOps()) out.push(op); }
+    if (statePuts !== undefined) { for (const op of statePuts) out.push(op); }
+    return out;
   }
 
   /** Entries to apply once the batch is written (they read what it wrote). */
-  afterWrite(): LogEntry[] {
-    return [...this.#meta, ...this.#drop];
+  afterWrite(): readonly LogEntry[] {
+    if (this.#meta === undefined && this.#drop === undefined) return NO_ENTRIES;
+    return [...this.#meta ?? NO_ENTRIES, ...this.#drop ?? NO_ENTRIES];
   }
 
   /** Bytes of log written so far (to bound one command). */

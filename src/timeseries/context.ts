@@ -34,10 +34,8 @@ export interface Written<T> {
    * Keys of the rule destinations the command wrote a sample into (RedisTimeSeries announces
    * them as `ts.add:dest`); absent or empty when none.
    */
-  ruleOutputs?: Uint8Array[];
+  ruleOutputs?: readonly Uint8Array[];
 }
-
-const NO_KEYS: Uint8Array[] = [];
 
 /** The `-READONLY` error of a replica. */
 export const ERR_READONLY = "READONLY You can't write against a read only replica.";
@@ -75,7 +73,7 @@ export interface StoreContext {
  */
 export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): Series | undefined {
   // Strings of the key only when needed: TS.MADD looks up every key of every command.
-  const created = batch !== undefined && batch.created.size > 0
+  const created = batch !== undefined && batch.hasCreated
     ? batch.created.get(binaryString(key))
     : undefined;
   if (created) return created;
@@ -147,8 +145,7 @@ export function run<T>(
     if (b.written !== undefined) tellListener(ctx, listener!, b.written);
   }
   if (failure !== undefined) throw failure;
-  const ruleOutputs = b.ruleOutputs.size === 0 ? NO_KEYS : [...b.ruleOutputs].map((s) => s.key);
-  return { value: value!, durable, ruleOutputs };
+  return { value: value!, durable, ruleOutputs: b.ruleOutputKeys() };
 }
 
 /** Hands written samples over; a listener's failure never turns a done write into an error. */
