@@ -143,7 +143,9 @@ export class Batch {
     const last = list[list.length - 1];
     if (last?.type === ENTRY_SAMPLES) {
       const n = last.ts.length;
-      last.ts.push(ts);
+      let list = last.ts;
+      if (!Array.isArray(list)) last.ts = list = Array.from(list);
+      list.push(ts);
       if (n === last.values.length) {
         const grown = allocValues(n * 2);
         grown.set(last.values);
@@ -179,19 +181,32 @@ export class Batch {
     let entry: LogEntry & { type: typeof ENTRY_SAMPLES };
     if (last?.type === ENTRY_SAMPLES) entry = last;
     else {
-      entry = { type: ENTRY_SAMPLES, version: series.version, ts: [], values: NO_VALUES };
+      entry = { type: ENTRY_SAMPLES, version: series.version, ts: NO_VALUES, values: NO_VALUES };
       list.push(entry);
     }
     const n = entry.ts.length;
+    // Timestamps in an exact-length typed array carved like the values: pushing a run's
+    // timestamps grew an array two or three times per series per command.
+    const before = entry.ts;
+    const tsOut = allocValues(n + k);
+    for (let i = 0; i < n; i++) tsOut[i] = before[i]!;
+    for (let i = from, o = n; i < to; i++, o++) tsOut[o] = ts[i]!;
+    entry.ts = tsOut;
     if (n + k > entry.values.length) {
       const grown = allocValues(n === 0 ? k : Math.max(4, 2 * entry.values.length, n + k));
       grown.set(entry.values.subarray(0, n));
       entry.values = grown;
     }
-    // One copy of the values' bytes (a NaN keeps its payload, as `LogEntry` requires).
-    entry.values.set(values.subarray(from, to), n);
-    const list2 = entry.ts;
-    for (let i = from; i < to; i++) list2.push(ts[i]!);
+    // Copied one by one unless a NaN is among them: then as bytes, so that it keeps its payload
+    // (as `LogEntry` requires), through a view (an allocation) only in that case.
+    const out = entry.values;
+    let nan = false;
+    for (let i = from, o = n; i < to; i++, o++) {
+      const v = values[i]!;
+      if (v !== v) nan = true;
+      out[o] = v;
+    }
+    if (nan) out.set(values.subarray(from, to), n);
     this.#logBytes += k * SAMPLE_LOG_BYTES;
   }
 

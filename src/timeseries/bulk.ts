@@ -342,8 +342,11 @@ export function writeMadd(
     const g = groupOf[i]!;
     if (g < 0) continue;
     const k = rules ? at++ : counts[g]!++;
+    // Two stores, not `t < 0 ? now : t`: a phi of the parameter and the loaded double made
+    // a heap number per sample.
     const t = cts[i]!;
-    ts[k] = t < 0 ? now : t;
+    if (t < 0) ts[k] = now;
+    else ts[k] = t;
     values[k] = cvalues[i]!;
     index[k] = i;
   }

@@ -245,7 +245,7 @@ export class Head {
     }
     this.#reserve(len);
     const out = this.#buf;
-    if (len <= 64) { for (let k = 0; k < len; k++) out[base + k] = buf[k]!; }
+    if (len <= 512) { for (let k = 0; k < len; k++) out[base + k] = buf[k]!; }
     else out.set(buf.subarray(0, len), base);
     this.#len = base + len;
     this.count += i - start;

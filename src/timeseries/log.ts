@@ -62,7 +62,11 @@ export type LogEntry =
   | {
     type: typeof ENTRY_SAMPLES;
     version: number;
-    ts: number[];
+    /**
+     * Timestamps; their number is the entry's. A typed array where the writer knows the count
+     * in advance (a bulk run: no array growth per sample), else an array.
+     */
+    ts: number[] | Float64Array;
     /**
      * Values of `ts[0 … ts.length)` (the array may be longer). A typed array, not `number[]`:
      * V8 may canonicalise a NaN stored into a JavaScript array, and ingest stores NaN payloads
@@ -170,7 +174,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * little-endian, copied byte by byte so a NaN keeps its payload. Returns a view of `scratch`
  * valid until the next call. Bytes as `ByteWriter.varint`/`svarint`/`f64From` would write.
  */
-function encodeSamples(ts: readonly number[], values: Float64Array): Uint8Array {
+function encodeSamples(ts: ArrayLike<number>, values: Float64Array): Uint8Array {
   const n = ts.length;
   // A varint of a safe integer or of a zigzag'ed difference takes at most 8 bytes.
   if (scratch.length < n * 18) scratch = new Uint8Array(n * 36);
