@@ -24,7 +24,7 @@ import { chunkKey } from "./log.ts";
 import type { Aggregator, Rule } from "./meta.ts";
 import { isLive } from "./series_ops.ts";
 import type { Series } from "./series_set.ts";
-import { readSamples, sampleAfter, sampleBefore, tsError } from "./write.ts";
+import { readParts, readSamples, sampleAfter, sampleBefore, tsError } from "./write.ts";
 
 /** A range query's options (parsed and checked by the front end). */
 export interface RangeArgs {
@@ -188,8 +188,8 @@ export interface SeriesResult {
   key: Uint8Array;
   /** Every label pair, as binary strings (the front end selects what to show). */
   labels: [string, string][];
-  /** Its points. */
-  points: Points;
+  /** Its points (typed arrays for a GROUPBY group). */
+  points: Points | Samples;
 }
 
 /** TS.MRANGE/TS.MREVRANGE without GROUPBY: one result per series, by key. */
@@ -227,58 +227,65 @@ export function mrangeGrouped(
   }
   const perSeries: RangeArgs = { ...args, reverse: false };
   delete perSeries.count;
+  const plain = perSeries.aggregation === undefined && perSeries.latest === undefined &&
+    perSeries.filterByTs === undefined && perSeries.filterByValue === undefined;
   const out: SeriesResult[] = [];
   const names = [...groups.keys()].sort((a, b) => {
     const x = `${label}=${a}`;
     const y = `${label}=${b}`;
     return x < y ? -1 : x > y ? 1 : 0;
   });
+  const single = SINGLE_IS_VALUE.has(reducer);
   for (const value of names) {
     const members = groups.get(value)!;
-    // Merge the members' ascending points (pairwise, O(n log k)), then reduce each run of
-    // equal timestamps.
-    const parts: Samples[] = members.map((s) => {
-      if (
-        perSeries.aggregation === undefined && perSeries.latest === undefined &&
-        perSeries.filterByTs === undefined && perSeries.filterByValue === undefined
-      ) {
+    // Each member's points as one ascending run (the views of its chunks and head, copied once
+    // into the merge buffer), runs merged pairwise (O(n log k)), then each run of equal
+    // timestamps reduced.
+    const runs: Samples[][] = members.map((s) => {
+      const parts: Samples[] = [];
+      if (plain) {
         const from = Math.max(perSeries.from, s.retentionCutoff);
-        return from <= perSeries.to ? readSamples(ctx, s, from, perSeries.to) : emptySamples();
+        if (from <= perSeries.to) readParts(ctx, s, from, perSeries.to, parts);
+      } else {
+        const p = rangeOf(ctx, s, perSeries);
+        parts.push({ ts: Float64Array.from(p.ts), values: Float64Array.from(p.values) });
       }
-      const p = rangeOf(ctx, s, perSeries);
-      return { ts: Float64Array.from(p.ts), values: Float64Array.from(p.values) };
+      return parts;
     });
-    const merged = mergeAll(parts);
-    let ts: number[] = [];
-    let values: number[] = [];
+    const merged = mergeAll(runs);
     const mt = merged.ts;
     const mv = merged.values;
-    const single = SINGLE_IS_VALUE.has(reducer);
     const n = mt.length;
+    let ts = new Float64Array(n);
+    let values = new Float64Array(n);
+    let m = 0;
     for (let i = 0; i < n;) {
       const t = mt[i]!;
       let j = i + 1;
       while (j < n && mt[j] === t) j++;
-      ts.push(t);
+      ts[m] = t;
       if (j === i + 1 && single) {
         // One sample: its value (NaN included, which the reducers also answer for one NaN).
-        values.push(mv[i]!);
+        values[m] = mv[i]!;
       } else {
         let nan = false;
         for (let k = i; k < j; k++) nan ||= Number.isNaN(mv[k]!);
-        values.push(
-          nan ? reduce(reducer, Array.from(mv.subarray(i, j))) : aggregate(reducer, mt, mv, i, j),
-        );
+        values[m] = nan
+          ? reduce(reducer, Array.from(mv.subarray(i, j)))
+          : aggregate(reducer, mt, mv, i, j);
       }
+      m++;
       i = j;
     }
+    ts = ts.subarray(0, m);
+    values = values.subarray(0, m);
     if (args.reverse) {
-      ts = ts.reverse();
-      values = values.reverse();
+      ts.reverse();
+      values.reverse();
     }
-    if (args.count !== undefined && ts.length > args.count) {
-      ts.length = args.count;
-      values.length = args.count;
+    if (args.count !== undefined && m > args.count) {
+      ts = ts.subarray(0, args.count);
+      values = values.subarray(0, args.count);
     }
     const name = `${label}=${value}`;
     out.push({
@@ -309,16 +316,26 @@ let mergeTs = [new Float64Array(0), new Float64Array(0)];
 let mergeValues = [new Float64Array(0), new Float64Array(0)];
 
 /**
- * Ascending sample sets merged into one ascending set: runs merged pairwise, pass after pass
- * (`O(n log k)`), in two reused buffers. On equal timestamps the samples keep the order of
- * their sets. The result views a buffer the next call overwrites.
+ * Ascending runs merged into one ascending set: each run (its parts, ascending and disjoint)
+ * copied once into buffer 0, then runs merged pairwise, pass after pass (`O(n log k)`), in two
+ * reused buffers. On equal timestamps the samples keep the order of their runs. The result
+ * views a buffer the next call overwrites.
  */
-function mergeAll(parts: readonly Samples[]): Samples {
-  const runs = parts.filter((p) => p.ts.length > 0);
-  if (runs.length === 0) return emptySamples();
-  if (runs.length === 1) return runs[0]!;
+function mergeAll(runs: readonly (readonly Samples[])[]): Samples {
   let total = 0;
-  for (const r of runs) total += r.ts.length;
+  let nonEmpty = 0;
+  let only: readonly Samples[] = [];
+  for (const r of runs) {
+    let size = 0;
+    for (const p of r) size += p.ts.length;
+    if (size > 0) {
+      nonEmpty++;
+      only = r;
+    }
+    total += size;
+  }
+  if (nonEmpty === 0) return emptySamples();
+  if (nonEmpty === 1 && only.length === 1) return only[0]!;
   if (mergeTs[0]!.length < total) {
     mergeTs = [new Float64Array(total), new Float64Array(total)];
     mergeValues = [new Float64Array(total), new Float64Array(total)];
@@ -327,10 +344,13 @@ function mergeAll(parts: readonly Samples[]): Samples {
   let bounds: number[] = [0];
   let at = 0;
   for (const r of runs) {
-    mergeTs[0]!.set(r.ts, at);
-    mergeValues[0]!.set(r.values, at);
-    at += r.ts.length;
-    bounds.push(at);
+    const start = at;
+    for (const p of r) {
+      mergeTs[0]!.set(p.ts, at);
+      mergeValues[0]!.set(p.values, at);
+      at += p.ts.length;
+    }
+    if (at > start) bounds.push(at);
   }
   let src = 0;
   while (bounds.length > 2) {
@@ -347,13 +367,21 @@ function mergeAll(parts: readonly Samples[]): Samples {
       let i = a0;
       let j = a1;
       let k = a0;
-      while (i < a1 && j < b1) {
-        if (sTs[i]! <= sTs[j]!) {
-          dTs[k] = sTs[i]!;
-          dV[k++] = sV[i++]!;
-        } else {
-          dTs[k] = sTs[j]!;
-          dV[k++] = sV[j++]!;
+      if (i < a1 && j < b1) {
+        let ti = sTs[i]!;
+        let tj = sTs[j]!;
+        for (;;) {
+          if (ti <= tj) {
+            dTs[k] = ti;
+            dV[k++] = sV[i++]!;
+            if (i === a1) break;
+            ti = sTs[i]!;
+          } else {
+            dTs[k] = tj;
+            dV[k++] = sV[j++]!;
+            if (j === b1) break;
+            tj = sTs[j]!;
+          }
         }
       }
       if (i < a1) {

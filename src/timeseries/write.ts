@@ -62,24 +62,7 @@ export function readSamples(
   scratch = false,
 ): Samples {
   const parts: Samples[] = [];
-  let total = 0;
-  if (from <= series.stats.lastSealedTs) {
-    for (
-      const c of b.chunks.overlapping(series.version, from, Math.min(to, series.stats.lastSealedTs))
-    ) {
-      const part = slice(c.samples, from, to);
-      if (part.ts.length > 0) {
-        parts.push(part);
-        total += part.ts.length;
-      }
-    }
-  }
-  const head = series.head;
-  if (head.count > 0 && to >= head.firstTs && from <= head.lastTs) {
-    const part = slice(head.decode(), from, to);
-    parts.push(part);
-    total += part.ts.length;
-  }
+  const total = readParts(b, series, from, to, parts);
   if (parts.length === 1) return parts[0]!;
   let ts: Float64Array;
   let values: Float64Array;
@@ -101,6 +84,41 @@ export function readSamples(
     at += p.ts.length;
   }
   return { ts, values };
+}
+
+/**
+ * Appends to `parts` the samples of `series` with `from ≤ ts ≤ to` as views of its chunks and
+ * head, ascending and disjoint (together one ascending run), and returns how many there are:
+ * `readSamples` without the copy into one array, for callers that copy anyway.
+ */
+export function readParts(
+  b: Reader,
+  series: Series,
+  from: number,
+  to: number,
+  parts: Samples[],
+): number {
+  let total = 0;
+  if (from <= series.stats.lastSealedTs) {
+    for (
+      const c of b.chunks.overlapping(series.version, from, Math.min(to, series.stats.lastSealedTs))
+    ) {
+      const part = slice(c.samples, from, to);
+      if (part.ts.length > 0) {
+        parts.push(part);
+        total += part.ts.length;
+      }
+    }
+  }
+  const head = series.head;
+  if (head.count > 0 && to >= head.firstTs && from <= head.lastTs) {
+    const part = slice(head.decode(), from, to);
+    if (part.ts.length > 0) {
+      parts.push(part);
+      total += part.ts.length;
+    }
+  }
+  return total;
 }
 
 /** The samples of `s` in `[from, to]` (views). */

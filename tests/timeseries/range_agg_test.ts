@@ -2,7 +2,9 @@
  * TS.RANGE with AGGREGATION over samples spread across several sealed chunks and the head:
  * the store merges them into reused scratch buffers (`readSamples(…, scratch)`) and aggregates
  * without per-bucket objects. Checked against aggregating the raw samples, for two series in
- * turn (the second query reuses the buffers the first one filled) and for every aggregator.
+ * turn (the second query reuses the buffers the first one filled) and for every aggregator;
+ * and TS.MRANGE GROUPBY … REDUCE (runs merged in reused buffers, reduced into typed arrays)
+ * against reducing the raw samples per timestamp.
  */
 
 import { assertEquals } from "@std/assert";
@@ -99,6 +101,83 @@ Deno.test("TS.RANGE AGGREGATION over several chunks and the head matches the raw
           const [w, g] = [want[i]![1], got.values[i]!];
           const close = Math.abs(w - g) <= 1e-9 * Math.max(1, Math.abs(w));
           assertEquals(close, true, `${aggregator} bucket ${want[i]![0]}: ${g} vs ${w}`);
+        }
+      }
+    }
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
+
+Deno.test("TS.MRANGE GROUPBY REDUCE over several chunks and heads matches the raw samples", async () => {
+  const seed = seedFromEnv();
+  console.log(`seed ${seed}`);
+  const rng = new Rng(seed);
+  const db = await Database.open("/db", { fs: new FaultFs() });
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  try {
+    const enc = new TextEncoder();
+    // Two groups of series whose timestamps often collide (a 5 ms grid), each spanning several
+    // 48-byte chunks and its head; one series left empty, one outside every group.
+    const raw = new Map<string, [number, number][]>();
+    for (let i = 0; i < 7; i++) {
+      const key = enc.encode(`s${i}`);
+      const group = i === 6 ? [] : [["g", `g${i % 2}`] as [string, string]];
+      await store.create(key, { chunkSizeBytes: 48, labels: [["all", "1"], ...group] }).durable;
+      if (i === 4) continue;
+      const samples: [number, number][] = [];
+      let t = 1_000_000 + 5 * rng.int(100);
+      for (let k = 0; k < 300 + rng.int(200); k++) {
+        t += 5 * (1 + rng.int(4));
+        samples.push([t, Math.round(rng.next() * 10_000) / 100]);
+      }
+      for (let k = 0; k < samples.length; k += 100) {
+        await store.madd(
+          samples.slice(k, k + 100).map(([ts, value]) => ({ key, ts, value })),
+        ).durable;
+      }
+      if (i !== 6) {
+        const name = `g${i % 2}`;
+        raw.set(name, [...(raw.get(name) ?? []), ...samples]);
+      }
+    }
+    const filters = [{ op: "eq" as const, label: "all", values: ["1"] }];
+    for (const reducer of ["avg", "sum", "min", "max", "count", "range"] as const) {
+      for (const [from, to] of [[0, Number.MAX_SAFE_INTEGER], [1_000_600, 1_001_400]]) {
+        for (const reverse of [false, true]) {
+          const got = store.mrange(filters, { from: from!, to: to!, reverse, count: 50 }, {
+            label: "g",
+            reducer,
+          });
+          assertEquals(got.map((r) => new TextDecoder().decode(r.key)), ["g=g0", "g=g1"]);
+          for (const r of got) {
+            const byTs = new Map<number, number[]>();
+            for (const [t, v] of raw.get(r.labels[0]![1])!) {
+              if (t < from! || t > to!) continue;
+              byTs.set(t, [...(byTs.get(t) ?? []), v]);
+            }
+            let want = [...byTs].sort((a, b) => a[0] - b[0]).map(([t, vs]) => {
+              const sum = vs.reduce((a, v) => a + v, 0);
+              const value = {
+                avg: sum / vs.length,
+                sum,
+                min: Math.min(...vs),
+                max: Math.max(...vs),
+                count: vs.length,
+                range: Math.max(...vs) - Math.min(...vs),
+              }[reducer];
+              return [t, value] as const;
+            });
+            if (reverse) want = want.reverse();
+            want = want.slice(0, 50);
+            assertEquals(Array.from(r.points.ts), want.map((x) => x[0]), `${reducer} timestamps`);
+            for (let i = 0; i < want.length; i++) {
+              const [w, g] = [want[i]![1], r.points.values[i]!];
+              const close = Math.abs(w - g) <= 1e-9 * Math.max(1, Math.abs(w));
+              assertEquals(close, true, `${reducer} at ${want[i]![0]}: ${g} vs ${w}`);
+            }
+          }
         }
       }
     }

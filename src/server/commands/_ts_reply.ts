@@ -30,6 +30,16 @@ const DECIMAL_FAST_MAX = 1e9;
 const scratch = new Uint8Array(SCRATCH_BYTES);
 const highDigits = new Uint8Array(24);
 
+/**
+ * The two ASCII digits of 0 … 99 as one little-endian 16-bit pair each: numbers are written
+ * two digits per division.
+ */
+const PAIRS = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  PAIRS[2 * i] = 48 + Math.floor(i / 10);
+  PAIRS[2 * i + 1] = 48 + (i % 10);
+}
+
 /** Writes an array reply of `n` points `[ts[i], formatValue(values[i])]`. */
 export function writeSamples(
   out: RespWriter,
@@ -69,13 +79,19 @@ export function writeSamples(
       }
       for (let k = 0; k < highLen; k++) buf[p + k] = highDigits[k]!;
       p += highLen;
-      // The six low digits, zero-padded (small integers: V8 keeps them out of floating point).
-      let low = (t - h * LOW_DIVISOR) | 0;
-      for (let k = 5; k >= 0; k--) {
-        const d = low % 10;
-        buf[p + k] = 48 + d;
-        low = (low - d) / 10;
-      }
+      // The six low digits, zero-padded, two at a time (small integers: V8 keeps them out of
+      // floating point).
+      const low = (t - h * LOW_DIVISOR) | 0;
+      const a = (low / 10000) | 0;
+      const rest = low - a * 10000;
+      const b = (rest / 100) | 0;
+      const c = rest - b * 100;
+      buf[p] = PAIRS[2 * a]!;
+      buf[p + 1] = PAIRS[2 * a + 1]!;
+      buf[p + 2] = PAIRS[2 * b]!;
+      buf[p + 3] = PAIRS[2 * b + 1]!;
+      buf[p + 4] = PAIRS[2 * c]!;
+      buf[p + 5] = PAIRS[2 * c + 1]!;
       p += 6;
     } else {
       const s = String(t);
@@ -94,21 +110,18 @@ export function writeSamples(
       // (a different one as short would lie at least 0.001 away, far outside the value's
       // rounding interval below 1e9), which formatValue prints plainly for |v| ≥ 1.
       if (v < 0) buf[p++] = 45; // -
-      const int = Math.floor(a);
-      let frac = (q - int * 1000) | 0;
-      p = writeUint(buf, p, int | 0);
+      const int = (q / 1000) | 0;
+      let frac = q - int * 1000;
+      p = writeUint(buf, p, int);
       if (frac !== 0) {
         buf[p++] = 46; // .
-        let digits = 3;
-        while (frac % 10 === 0) {
-          frac = (frac / 10) | 0;
-          digits--;
-        }
-        for (let k = digits - 1; k >= 0; k--) {
-          buf[p + k] = 48 + (frac % 10);
-          frac = (frac / 10) | 0;
-        }
-        p += digits;
+        // Three digits, then the trailing zeros dropped.
+        const d0 = (frac / 100) | 0;
+        frac -= d0 * 100;
+        buf[p] = 48 + d0;
+        buf[p + 1] = PAIRS[2 * frac]!;
+        buf[p + 2] = PAIRS[2 * frac + 1]!;
+        p += buf[p + 2] !== 48 ? 3 : buf[p + 1] !== 48 ? 2 : 1;
       }
     } else {
       const text = formatValue(v);
@@ -130,11 +143,28 @@ function flush(out: RespWriter, buf: Uint8Array, p: number): void {
 
 /** Writes the digits of `n` (a non-negative int32) at `p`; returns the end. */
 function writeUint(buf: Uint8Array, p: number, n: number): number {
-  let digits = 1;
-  for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
-  for (let k = digits - 1; k >= 0; k--) {
-    buf[p + k] = 48 + (n % 10);
-    n = (n / 10) | 0;
+  if (n < 10) {
+    buf[p] = 48 + n;
+    return p + 1;
   }
+  if (n < 100) {
+    buf[p] = PAIRS[2 * n]!;
+    buf[p + 1] = PAIRS[2 * n + 1]!;
+    return p + 2;
+  }
+  let digits = 3;
+  for (let x = (n / 1000) | 0; x > 0; x = (x / 10) | 0) digits++;
+  let k = p + digits;
+  while (n >= 100) {
+    const r = n % 100;
+    n = (n / 100) | 0;
+    buf[k - 2] = PAIRS[2 * r]!;
+    buf[k - 1] = PAIRS[2 * r + 1]!;
+    k -= 2;
+  }
+  if (n >= 10) {
+    buf[k - 2] = PAIRS[2 * n]!;
+    buf[k - 1] = PAIRS[2 * n + 1]!;
+  } else buf[k - 1] = 48 + n;
   return p + digits;
 }
