@@ -34,6 +34,9 @@ import type { RecoveredState } from "./_recovery.ts";
 import { type EngineCounters, newCounters } from "./stats.ts";
 import type { RetentionPins } from "./types.ts";
 
+/** Table iterator options of a scan that leaves the block cache as it is. */
+const NO_FILL = { fillCache: false } as const;
+
 /** What every part of one open database shares. */
 export class EngineCore {
   /** The data directory. */
@@ -168,8 +171,14 @@ export class EngineCore {
     return this.version.find(key);
   }
 
-  /** A merged iterator over every source as of now, holding references to its tables. */
-  snapshotIterator(): { iterator: EntryIterator; release: () => void } {
+  /**
+   * A merged iterator over every source as of now, holding references to its tables.
+   * `fillCache: false` keeps the data blocks it reads out of the block cache (a one-time scan).
+   */
+  snapshotIterator(
+    options: { fillCache?: boolean } = {},
+  ): { iterator: EntryIterator; release: () => void } {
+    const tableOptions = options.fillCache === false ? NO_FILL : undefined;
     const children: EntryIterator[] = [this.memtable.iterator()];
     for (const m of this.immutables) children.push(m.iterator());
     const held = this.version.all();
@@ -184,11 +193,11 @@ export class EngineCore {
           new LevelIterator(tables.map((t) => ({
             smallestKey: t.meta.smallestKey,
             largestKey: t.meta.largestKey,
-            iterator: () => t.table.iterator(),
+            iterator: () => t.table.iterator(tableOptions),
           }))),
         );
       } else {
-        for (const t of tables) children.push(t.table.iterator());
+        for (const t of tables) children.push(t.table.iterator(tableOptions));
       }
     }
     let released = false;

@@ -231,18 +231,22 @@ export class Database {
   /**
    * The live entries in a prefix or `[start, end)`, read synchronously (so no write can land
    * between two of them), at most `limit` (required: this builds an array). Each item is
-   * `[key, value, kind, seq]`.
+   * `[key, value, kind, seq]`. `fillCache: false` leaves the block cache as it is (a one-time
+   * scan, such as loading every state record at open, would fill it with blocks nobody reads
+   * again).
    */
   readRange(
     range: ScanRange,
-    options: { limit: number; reverse?: boolean },
+    options: { limit: number; reverse?: boolean; fillCache?: boolean },
   ): [Uint8Array, Uint8Array, EntryKind, number][] {
     if (this.#core.closed) throw new ClosedError("Cannot read: database is closed");
     const { start, end } = resolveRange(range);
     const limit = options.limit;
     if (!(limit >= 0)) throw new InvalidArgumentError(`Invalid read limit: ${limit}`);
     const reverse = options.reverse ?? false;
-    const { iterator, release } = this.#core.snapshotIterator();
+    const { iterator, release } = this.#core.snapshotIterator(
+      options.fillCache === false ? { fillCache: false } : undefined,
+    );
     try {
       return collectRange(iterator, start, end, {
         limit,

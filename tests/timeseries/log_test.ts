@@ -154,3 +154,33 @@ Deno.test("decodeState() rejects a cut, flipped or foreign record", () => {
     );
   }
 });
+
+Deno.test("encodeLog: values viewing a shared buffer at any offset keep their bits", () => {
+  // The batch carves SAMPLES values from a slab and encodeLog reads them through one byte view
+  // of that buffer: entries at different offsets of one buffer, one of them a signalling NaN.
+  const slab = new Float64Array(64);
+  const words = new Uint32Array(slab.buffer);
+  for (let i = 0; i < 64; i++) slab[i] = i + 0.5;
+  words[2 * 37] = 2; // 0x7ff0000000000002: a signalling NaN, as Prometheus's staleness marker
+  words[2 * 37 + 1] = 0x7ff00000;
+  const entries = [
+    { type: ENTRY_SAMPLES, version: 1, ts: [10, 20], values: slab.subarray(3, 5) },
+    { type: ENTRY_SAMPLES, version: 2, ts: [30], values: slab.subarray(37, 38) },
+    { type: ENTRY_SAMPLES, version: 3, ts: [40, 41, 45], values: slab.subarray(60, 63) },
+  ] as const;
+  const decoded = decodeLog(encodeLog(entries.map((e) => ({ ...e, ts: [...e.ts] }))));
+  assertEquals(decoded.length, 3);
+  for (let k = 0; k < 3; k++) {
+    const got = decoded[k]!;
+    const want = entries[k]!;
+    if (got.type !== ENTRY_SAMPLES) throw new Error("not a SAMPLES entry");
+    assertEquals(got.ts, [...want.ts]);
+    const gotWords = new Uint32Array(got.values.buffer, got.values.byteOffset, 2 * want.ts.length);
+    const wantWords = new Uint32Array(
+      want.values.buffer,
+      want.values.byteOffset,
+      2 * want.ts.length,
+    );
+    assertEquals([...gotWords], [...wantWords], `entry ${k}`);
+  }
+});

@@ -140,3 +140,37 @@ Deno.test("Series written in step are checkpointed a tenth at a time before they
     await db.close();
   }
 });
+
+Deno.test("Opening the store reads the state records without keeping them in the block cache", async () => {
+  const fs = new FaultFs();
+  let db = await Database.open("/db", { fs });
+  let store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  for (let i = 0; i < 300; i++) {
+    const key = toBytes(`s${i}`);
+    await store.create(key).durable;
+    await store.madd(
+      Array.from({ length: 50 }, (_, k) => ({ key, ts: 1000 * (k + 1), value: i + k / 4 })),
+    ).durable;
+  }
+  await store.persistAll();
+  await db.flush();
+  await store.close();
+  await db.close();
+  db = await Database.open("/db", { fs });
+  store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  try {
+    assertEquals(store.seriesCount, 300);
+    // Read the state records again, filling the cache: had the open cached them, all hits.
+    const before = db.stats();
+    const rows = db.readRange({ start: stateKey(0), end: stateKey(Number.MAX_SAFE_INTEGER) }, {
+      limit: 10_000,
+    });
+    const after = db.stats();
+    assertEquals(rows.length, 300);
+    assert(after.blockCacheMisses - before.blockCacheMisses > 0, "state blocks were not cached");
+    assertEquals(after.blockCacheHits - before.blockCacheHits, 0);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
