@@ -17,11 +17,8 @@ const MiB = 1024 * KiB;
 export const KEY_SIZE_BYTES_MAX: number = 16 * KiB;
 /** Largest value: one value must fit in memory several times over on a small box. */
 export const VALUE_SIZE_BYTES_MAX: number = 16 * MiB;
-/**
- * Most operations in one atomic batch: bounds the WAL record and the time a batch holds the event
- * loop (~0.1 s). One MSET is one batch (Redis's own suite sends MSET of 10,001 keys).
- */
-export const BATCH_OPS_MAX: number = 131_072;
+/** Most operations in one atomic batch: bounds the WAL record and the time a batch holds. */
+export const BATCH_OPS_MAX: number = 10_000;
 /** Largest atomic batch in key + value bytes: one WAL record must be read whole at recovery. */
 export const BATCH_SIZE_BYTES_MAX: number = 64 * MiB;
 /** Largest expiry time accepted (year 275760, the end of JavaScript's Date range). */
@@ -292,12 +289,6 @@ export const HTTP_PORT_DEFAULT: number = 7880;
 /** Largest body of `PUT /v1/keys/{key}`: the body is the value, so the engine's value limit. */
 export const HTTP_VALUE_BODY_BYTES_MAX: number = VALUE_SIZE_BYTES_MAX;
 
-/**
- * Most operations in one `POST /v1/batch`: every operation of a JSON body is an object built
- * before anything is written, so the HTTP batch stays smaller than the engine's.
- */
-export const HTTP_BATCH_OPS_MAX: number = 10_000;
-
 /** JSON framing allowed per batch operation on top of its key and value (`{"op":…}`). */
 export const HTTP_BATCH_OP_OVERHEAD_BYTES: number = 256;
 
@@ -307,7 +298,7 @@ export const HTTP_BATCH_OP_OVERHEAD_BYTES: number = 256;
  * can reach this before the engine's limit; send them in base64.
  */
 export const HTTP_BATCH_BODY_BYTES_MAX: number = Math.ceil(BATCH_SIZE_BYTES_MAX / 3) * 4 +
-  HTTP_BATCH_OPS_MAX * HTTP_BATCH_OP_OVERHEAD_BYTES;
+  BATCH_OPS_MAX * HTTP_BATCH_OP_OVERHEAD_BYTES;
 
 /** Largest body of the seed alias `POST /keys` (one JSON key/value pair). */
 export const HTTP_JSON_PUT_BODY_BYTES_MAX: number = Math.ceil(VALUE_SIZE_BYTES_MAX / 3) * 4 +
@@ -404,7 +395,7 @@ export const HTTP_JSON_DEPTH_MAX: number = 8;
 export const HTTP_JSON_STRING_BYTES_MAX: number = Math.ceil(VALUE_SIZE_BYTES_MAX / 3) * 4;
 
 /** Most JSON values (scalars and containers) in one body: bounds the objects a body builds. */
-export const HTTP_JSON_VALUES_MAX: number = 10 * HTTP_BATCH_OPS_MAX;
+export const HTTP_JSON_VALUES_MAX: number = 10 * BATCH_OPS_MAX;
 
 assert(HTTP_LIST_LIMIT_DEFAULT <= HTTP_LIST_LIMIT_MAX, "list default <= max");
 assert(HTTP_VALUE_BODY_BYTES_MAX <= HTTP_BATCH_BODY_BYTES_MAX, "a value fits a batch body");
@@ -421,8 +412,7 @@ assert(
   HTTP_JSON_PUT_BODY_BYTES_MAX <= HTTP_BODY_BUDGET_BYTES_DEFAULT,
   "a JSON put fits the budget",
 );
-assert(HTTP_BATCH_OPS_MAX * 6 + 2 <= HTTP_JSON_VALUES_MAX, "a largest batch fits the value count");
-assert(HTTP_BATCH_OPS_MAX <= BATCH_OPS_MAX, "an HTTP batch is one engine batch");
+assert(BATCH_OPS_MAX * 6 + 2 <= HTTP_JSON_VALUES_MAX, "a largest batch fits the value count");
 
 // ---------------------------------------------------------------- Replication (CityHall Sync)
 

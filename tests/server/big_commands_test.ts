@@ -24,10 +24,10 @@ Deno.test("SADD of 100,000 members and DEL of 30,000 keys in one command", async
     assertEquals(await r.sismember("myset", "99999"), 1);
     for (let i = 0; i < 30_000; i += BATCH_OPS_MAX) {
       const keys = Array.from({ length: Math.min(BATCH_OPS_MAX, 30_000 - i) }, (_, j) => i + j);
-      await r.mset(keys.flatMap((k) => [`k${k}`, "v"]));
+      await r.mset(...keys.flatMap((k) => [`k${k}`, "v"]));
     }
     const all = Array.from({ length: 30_000 }, (_, i) => `k${i}`);
-    assertEquals(await r.del(all), 30_000);
+    assertEquals(await r.del(...all), 30_000);
     assertEquals(await r.exists("k0", "k29999"), 0);
   } finally {
     await closeRedis(r);
@@ -41,15 +41,15 @@ Deno.test("MSET of one full batch is applied; one key more is refused and writes
   try {
     const pairs = (n: number, tag: string) =>
       Array.from({ length: n }, (_, i) => [`${tag}${i}`, "v"]).flat();
-    assertEquals(await r.mset(pairs(BATCH_OPS_MAX, "a")), "OK");
+    assertEquals(await r.mset(...pairs(BATCH_OPS_MAX, "a")), "OK");
     assertEquals(await r.dbsize(), BATCH_OPS_MAX);
     await assertRejects(
-      () => r.mset(pairs(BATCH_OPS_MAX + 1, "b")),
+      () => r.mset(...pairs(BATCH_OPS_MAX + 1, "b")),
       Error,
       `ERR MSET of ${BATCH_OPS_MAX + 1} keys: at most ${BATCH_OPS_MAX} keys in one command`,
     );
     await assertRejects(
-      () => r.msetnx(pairs(BATCH_OPS_MAX + 1, "c")),
+      () => r.msetnx(...pairs(BATCH_OPS_MAX + 1, "c")),
       Error,
       `ERR MSETNX of ${BATCH_OPS_MAX + 1} keys`,
     );
