@@ -29,7 +29,7 @@ import {
   REMOTE_WRITE_DECODED_BYTES_MAX,
   REMOTE_WRITE_SAMPLES_MAX,
 } from "../limits.ts";
-// Every stream is validated before SnappyJS sees it (ARCHITECTURE.md § "Snappy validation").
+// Every stream is validated before it is decoded (ARCHITECTURE.md § "Snappy validation").
 import { snappyCompress, snappyUncompress, snappyUncompressedLength } from "../util/snappy.ts";
 import { checkLabels, LabelError, NAME_LABEL, seriesKey } from "./series_key.ts";
 
