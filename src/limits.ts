@@ -778,3 +778,9 @@ export const MEMORY_TRIM_CHECK_MS: number = 2_000;
 export const MEMORY_TRIM_GROWTH_BYTES: number = 16 * 1024 * 1024;
 /** Least growth that triggers a trim, once checks without a trim halved the threshold. */
 export const MEMORY_TRIM_GROWTH_BYTES_MIN: number = 1024 * 1024;
+/**
+ * RSS growth over the RSS at start after which the trimmer binds glibc through FFI: binding it
+ * costs an idle server ~2 MiB of RSS (FFI's code pages), and until the server has grown this
+ * much there is little to trim.
+ */
+export const MEMORY_TRIM_ARM_BYTES: number = 8 * 1024 * 1024;

@@ -5,8 +5,8 @@
  * @module
  */
 
-// @std/path, not node:path: `serve` loads no Node.js module at start (idle RSS).
-import { isAbsolute, join, resolve } from "@std/path";
+// Not node:path nor @std/path's mod.ts: `serve` loads no Node.js module at start (idle RSS).
+import { isAbsolute, join, resolve } from "./_path.ts";
 import { UsageError } from "./_args.ts";
 
 /** Default RESP port (`--port`). */

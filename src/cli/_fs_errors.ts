@@ -8,8 +8,8 @@
  * @module
  */
 
-// @std/path, not node:path: `serve` loads no Node.js module at start (idle RSS).
-import { dirname } from "@std/path";
+// Not node:path nor @std/path's mod.ts: `serve` loads no Node.js module at start (idle RSS).
+import { dirname } from "./_path.ts";
 import { CityHallError, LockedError } from "../errors.ts";
 
 /** Causes in words, by errno name. */

@@ -8,13 +8,21 @@
  * @module
  */
 
-import process from "node:process";
 import { type InfoPlacement, type MetricSpec, Registry, type Sample } from "../metrics/mod.ts";
 import type { Client, ServerState } from "./context.ts";
 import { registryFor } from "./commands/blocking_registry.ts";
 import type { ServerMetrics } from "./metrics.ts";
 
 type Spec = MetricSpec & { collect: () => number | Sample[] };
+
+type CpuUsage = { user: number; system: number };
+/**
+ * This process's CPU time in µs: `Deno.cpuUsage`, which node:process's `cpuUsage` calls (not in
+ * Deno 2.9's types). Importing node:process would load the Node layer into every server at start
+ * (~1 MiB of idle RSS, ARCHITECTURE.md § "Memory"). NaN (INFO shows it) if a Deno lacks it.
+ */
+const cpuUsage = (): CpuUsage =>
+  (Deno as unknown as { cpuUsage?: () => CpuUsage }).cpuUsage?.() ?? { user: NaN, system: NaN };
 
 /** INFO `stats`, field `field`. */
 const stats = (field: string): InfoPlacement => ({ section: "stats", field });
@@ -40,10 +48,10 @@ export function serverRegistry(s: ServerState): Registry {
   const r = new Registry({ jsonPrefix: "server", infoSection: "stats" });
   const m = s.metrics;
   let mem = Deno.memoryUsage();
-  let cpu = process.cpuUsage();
+  let cpu = cpuUsage();
   r.beforeCollect(() => {
     mem = Deno.memoryUsage();
-    cpu = process.cpuUsage();
+    cpu = cpuUsage();
   });
   const countClients = (f: (c: Client) => boolean) => () => {
     let n = 0;

@@ -12,7 +12,8 @@
  * reused and freed again are resident again); the threshold halves with every check that did
  * not trim, down to `MEMORY_TRIM_GROWTH_BYTES_MIN`. It also fixes glibc's mmap threshold at
  * 128 KiB, so that large buffers (memtable chunks, node arrays) are mapped on their own and
- * returned when freed.
+ * returned when freed. It binds glibc only once the RSS grew `MEMORY_TRIM_ARM_BYTES` past the
+ * RSS at start: an idle server does not pay FFI's ~2 MiB for nothing to trim.
  *
  * Where there is no glibc 2.33+ (macOS, Windows, musl) or no FFI permission, the trimmer does
  * nothing: freed memory is still reused by later allocations, only not returned.
@@ -21,6 +22,7 @@
  */
 
 import {
+  MEMORY_TRIM_ARM_BYTES,
   MEMORY_TRIM_CHECK_MS,
   MEMORY_TRIM_GROWTH_BYTES,
   MEMORY_TRIM_GROWTH_BYTES_MIN,
@@ -104,25 +106,41 @@ export interface MemoryTrimmerOptions {
   checkMs?: number;
   /** Growth of the free bytes since the last trim that triggers a trim. */
   growthBytes?: number;
+  /** RSS growth over the RSS at start after which the trimmer binds glibc and starts. */
+  armBytes?: number;
   /** Where a trim is logged (debug level: RSS before and after, duration). */
   logger?: Logger;
 }
 
 /**
  * Checks the C heap's free bytes periodically and trims after they grew (see the module
- * comment). The timer does not keep the process alive.
+ * comment), from when the RSS first grew `armBytes` past what it is now. The timer does not
+ * keep the process alive.
  */
 export function startMemoryTrimmer(options: MemoryTrimmerOptions = {}): MemoryTrimmer {
-  const lib = loadGlibc();
-  if (lib === null) return { stop() {} };
-  // A fixed threshold: glibc's adaptive one rises to the size of the last mmap'ed block freed
-  // (a 1 MiB memtable chunk), after which such blocks come from, and stay in, the arenas.
-  lib.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+  if (Deno.build.os !== "linux") return { stop() {} };
+  const armAt = Deno.memoryUsage().rss + (options.armBytes ?? MEMORY_TRIM_ARM_BYTES);
   const growthBytes = options.growthBytes ?? MEMORY_TRIM_GROWTH_BYTES;
-  let least = lib.freeBytes();
+  let lib: Glibc | null | undefined;
+  let least = 0;
   let checksSinceTrim = 0;
   const timer = setInterval(() => {
-    const free = lib.freeBytes();
+    if (lib === undefined) {
+      if (Deno.memoryUsage().rss < armAt) return;
+      lib = loadGlibc();
+      if (lib === null) {
+        clearInterval(timer);
+        return;
+      }
+      // A fixed threshold: glibc's adaptive one rises to the size of the last mmap'ed block
+      // freed (a 1 MiB memtable chunk), after which such blocks come from, and stay in, the
+      // arenas. Set once the server grows: until then few large blocks were freed.
+      lib.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+      // Nothing was measured before: every free byte counts as grown (`least` stays 0).
+    }
+    const glibc = lib;
+    if (glibc === null) return;
+    const free = glibc.freeBytes();
     if (free < least) least = free;
     // The threshold halves with every check that did not trim, so that a server that went
     // quiet returns even a few MiB within seconds, while a busy one trims only every 16 MiB.
@@ -134,9 +152,9 @@ export function startMemoryTrimmer(options: MemoryTrimmerOptions = {}): MemoryTr
     checksSinceTrim = 0;
     const rss = Deno.memoryUsage().rss;
     const t0 = performance.now();
-    lib.trim();
+    glibc.trim();
     // Trimmed pages stay free chunks (only no longer resident): they count from here.
-    least = lib.freeBytes();
+    least = glibc.freeBytes();
     options.logger?.("debug", "trimmed freed memory", {
       free_bytes: free,
       rss_before_bytes: rss,

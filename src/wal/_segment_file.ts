@@ -20,7 +20,7 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
+// setImmediate: Deno's global, not node:timers (which loads the Node layer at start: idle RSS).
 import type { File, FileSystem } from "../fs/mod.ts";
 import { joinPath } from "../fs/mod.ts";
 import { assert } from "../util/assert.ts";

@@ -40,7 +40,7 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
+// setImmediate: Deno's global, not node:timers (which loads the Node layer at start: idle RSS).
 import {
   ClosedError,
   type DiskFullError,

@@ -4,11 +4,13 @@ import { assertEquals } from "@std/assert";
 import {
   formatJsonLogLine,
   formatLogLine,
+  isoTime,
   type LogFields,
   type LogLevel,
   parseLogfmt,
   ThrottledLog,
 } from "../../src/util/log.ts";
+import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
 const NOW = new Date("2026-11-29T22:09:21.123Z");
 
@@ -97,4 +99,27 @@ Deno.test("ThrottledLog: one line per interval at its level, the rest at debug, 
   eager.log("warn", "x", {});
   eager.log("info", "x", {});
   assertEquals(lines.map(([level]) => level), ["warn", "info"]);
+});
+
+Deno.test("isoTime writes what toISOString writes, for years 0 to 9999", () => {
+  const rng = new Rng(seedFromEnv());
+  const edges = [
+    0,
+    1,
+    9,
+    10,
+    99,
+    100,
+    999,
+    Date.UTC(2026, 0, 1),
+    Date.UTC(1970, 11, 31, 23, 59, 59, 999),
+  ];
+  const max = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+  // Date.UTC maps the years 0-99 to 1900-1999: year 0 is 1,900 years before 1900.
+  const min = new Date(0).setUTCFullYear(0, 0, 1);
+  for (let i = 0; i < 2000; i++) {
+    const ms = i < edges.length ? edges[i]! : min + Math.floor(rng.next() * (max - min));
+    const d = new Date(ms);
+    assertEquals(isoTime(d), d.toISOString(), `at ${ms}`);
+  }
 });
