@@ -82,6 +82,11 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Extra `deno run` flags (e.g. `--cpu-prof`). */
   denoArgs?: string[];
+  /**
+   * The server's V8 flags, comma-separated as `--v8-flags=` takes them (default: those of
+   * `deno task start`; "" for none): the V8 flag A/B (bench/v8_flags.ts) sets them.
+   */
+  v8Flags?: string;
 }
 
 /**
@@ -123,7 +128,11 @@ export async function startCityHallProcess(
     args: [
       "run",
       "-A",
-      ...serverV8Flags(),
+      ...(options.v8Flags === undefined
+        ? serverV8Flags()
+        : options.v8Flags === ""
+        ? []
+        : [`--v8-flags=${options.v8Flags}`]),
       ...(options.denoArgs ?? []),
       "--config",
       config,

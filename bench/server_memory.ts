@@ -70,7 +70,7 @@ async function redisUsedMemory(port: number): Promise<number> {
 }
 
 /** What one server did under the SETs. */
-interface Measured {
+export interface Measured {
   idle: number;
   /** The idle RSS's anonymous and file-backed parts. */
   idleAnon: number;
@@ -84,7 +84,7 @@ interface Measured {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Idle RSS, then the SETs, then the RSS after they settled, of the server `pid` on `port`. */
-async function measure(pid: number, port: number, sets: number): Promise<Measured> {
+export async function measure(pid: number, port: number, sets: number): Promise<Measured> {
   await sleep(IDLE_MS);
   const { rss: idle, anon: idleAnon, file: idleFile } = memoryOf(pid);
   let peak = idle;
