@@ -14,7 +14,7 @@
  * time (10,000 samples/s): row 4's figure.
  * CPU per operation, not throughput, is compared: the machine is shared.
  *
- * Run: `deno run -A bench/v8_flags.ts '--max-semi-space-size=1' '--optimize-for-size' …`
+ * Run: `deno run -A bench/v8_flags.ts '--max-semi-space-size=1' '--memory-saver-mode,--max-semi-space-size=4' …`
  * (each argument one flag set, comma-separated as `--v8-flags=` takes them; "" for none).
  * ROUNDS (default 2), BENCH_SCALE scales the SET and sample counts (not the 10,000 series);
  * RB_N and MADD_N set the redis-benchmark requests and TS.MADD samples per measurement, SETS
