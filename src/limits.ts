@@ -72,6 +72,16 @@ export const BLOCK_RESTART_INTERVAL: number = 16;
 export const BLOOM_BITS_PER_KEY_DEFAULT: number = 10;
 /** Default block cache size. */
 export const BLOCK_CACHE_SIZE_BYTES_DEFAULT: number = 32 * MiB;
+/**
+ * Default row cache size (point reads' entries found in SSTables, kept whole): a few MiB hold
+ * tens of thousands of small hot keys, and an unused cache allocates nothing.
+ */
+export const ROW_CACHE_SIZE_BYTES_DEFAULT: number = 4 * MiB;
+/**
+ * Bytes charged per cached row beyond its key and value: the `Entry` object and its two
+ * `Uint8Array` views on V8's heap (~200 bytes) plus its slot (hash, bit, pointer).
+ */
+export const ROW_CACHE_ROW_OVERHEAD_BYTES: number = 224;
 /** Target SSTable size written by compaction before starting a new file. */
 export const SSTABLE_SIZE_BYTES_TARGET: number = 64 * MiB;
 

@@ -20,7 +20,7 @@ import { tableFileName } from "../manifest/mod.ts";
 import { type LiveTable, Version } from "../manifest/version.ts";
 import { VersionSet } from "../manifest/version_set.ts";
 import type { Memtable } from "../memtable/mod.ts";
-import type { BlockCache } from "../sstable/mod.ts";
+import { type BlockCache, bloomHash, RowCache } from "../sstable/mod.ts";
 import { LevelIterator } from "../compaction/level_iterator.ts";
 import { MergeIterator } from "../compaction/merge_iterator.ts";
 import type { TableWriterContext } from "../compaction/table_writer.ts";
@@ -49,6 +49,8 @@ export class EngineCore {
   readonly lock: DirLock;
   /** The block cache the tables share. */
   readonly cache: BlockCache;
+  /** Entries point reads found in the tables (ARCHITECTURE.md § "Row cache"). */
+  readonly rowCache: RowCache;
   /** The WAL writer (group commit, segments). */
   readonly wal: WalWriter;
   /** The live tables by level, with their reference counts. */
@@ -90,6 +92,7 @@ export class EngineCore {
     this.fs = options.fs;
     this.lock = r.lock;
     this.cache = r.cache;
+    this.rowCache = new RowCache(options.rowCacheSizeBytes);
     this.wal = r.wal;
     this.space = r.space;
     this.lastSeq = r.lastSeq;
@@ -168,7 +171,17 @@ export class EngineCore {
       const found = m.get(key);
       if (found) return found;
     }
-    return this.version.find(key);
+    // Below the memtables, which hold every write newer than the tables: the row cache answers
+    // for the tables as long as they have not changed since it was filled.
+    const version = this.version;
+    const rows = this.rowCache;
+    if (rows.generation !== version.generation) rows.clear(version.generation);
+    const hash = bloomHash(key);
+    const cached = rows.get(key, hash);
+    if (cached !== undefined) return cached;
+    const found = version.find(key, hash);
+    if (found !== undefined) rows.offer(key, hash, found);
+    return found;
   }
 
   /**

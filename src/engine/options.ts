@@ -12,6 +12,7 @@ import {
   BLOOM_BITS_PER_KEY_DEFAULT,
   DISK_FULL_RETRY_MS,
   MEMTABLE_SIZE_BYTES_DEFAULT,
+  ROW_CACHE_SIZE_BYTES_DEFAULT,
   SSTABLE_SIZE_BYTES_TARGET,
   WAL_SEGMENT_SIZE_BYTES_DEFAULT,
   WAL_SEGMENT_SIZE_BYTES_MAX,
@@ -39,6 +40,11 @@ export interface DatabaseOptions {
   memtableSizeBytesMax?: number;
   /** Byte budget of the SSTable block cache (default 32 MiB). */
   blockCacheSizeBytes?: number;
+  /**
+   * Byte budget of the row cache, whole entries that point reads found in SSTables (default
+   * 4 MiB; 0 disables it). ARCHITECTURE.md § "Row cache".
+   */
+  rowCacheSizeBytes?: number;
   /**
    * `"always"` (default): a write resolves after its WAL bytes are fdatasync'ed (group commit).
    * `"interval"`: resolves after the write reaches the OS; a timer syncs every
@@ -103,6 +109,7 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
     fs: options.fs ?? new RealFs(),
     memtableSizeBytesMax: options.memtableSizeBytesMax ?? MEMTABLE_SIZE_BYTES_DEFAULT,
     blockCacheSizeBytes: options.blockCacheSizeBytes ?? BLOCK_CACHE_SIZE_BYTES_DEFAULT,
+    rowCacheSizeBytes: options.rowCacheSizeBytes ?? ROW_CACHE_SIZE_BYTES_DEFAULT,
     syncMode: options.syncMode ?? "always",
     syncIntervalMs: options.syncIntervalMs ?? 100,
     blockSizeBytes: options.blockSizeBytes ?? BLOCK_SIZE_BYTES_DEFAULT,
@@ -130,6 +137,7 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
   }
   positiveInt("memtableSizeBytesMax", resolved.memtableSizeBytesMax, 1024);
   positiveInt("blockCacheSizeBytes", resolved.blockCacheSizeBytes, 0);
+  positiveInt("rowCacheSizeBytes", resolved.rowCacheSizeBytes, 0);
   positiveInt("syncIntervalMs", resolved.syncIntervalMs, 1, 60_000);
   positiveInt("blockSizeBytes", resolved.blockSizeBytes, 64, 1024 * 1024);
   positiveInt("bloomBitsPerKey", resolved.bloomBitsPerKey, 0, 64);

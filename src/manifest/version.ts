@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { Table } from "../sstable/mod.ts";
+import { bloomHash, type Table } from "../sstable/mod.ts";
 import { compareBytes } from "../util/bytes.ts";
 import type { Entry } from "../util/entry.ts";
 import type { TableMeta } from "./mod.ts";
@@ -106,6 +106,7 @@ export function overlapDepth(tables: readonly LiveTable[]): number {
 export class Version {
   #levels: LiveTable[][] = [];
   #orders: LevelOrder[] = [];
+  #generation = 0;
   readonly #drop: (t: LiveTable) => void;
 
   /** `drop` closes an obsolete, unreferenced table and deletes its file. */
@@ -126,6 +127,14 @@ export class Version {
   /** Level `i`'s lookup order. */
   order(i: number): LevelOrder {
     return this.#orders[i] ?? "keys";
+  }
+
+  /**
+   * Changes with every `apply` (and `closeAll`): what caches of lookup results (the row cache)
+   * compare to know that the tables changed under them.
+   */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** Number of levels, the deepest non-empty one included (empty levels may follow). */
@@ -151,6 +160,7 @@ export class Version {
    * manifest copy lists them any more.
    */
   apply(removed: ReadonlySet<number>, added: readonly LiveTable[]): void {
+    this.#generation++;
     const touched = new Set<number>();
     if (removed.size > 0) {
       for (let l = 0; l < this.#levels.length; l++) {
@@ -182,8 +192,11 @@ export class Version {
     return old;
   }
 
-  /** The newest version of `key` in the tables, tombstones and expired entries included. */
-  find(key: Uint8Array): Entry | undefined {
+  /**
+   * The newest version of `key` in the tables, tombstones and expired entries included.
+   * `hash` is `bloomHash(key)`, computed once for every table's filter.
+   */
+  find(key: Uint8Array, hash: number = bloomHash(key)): Entry | undefined {
     const levels = this.#levels;
     for (let l = 0; l < levels.length; l++) {
       const tables = levels[l]!;
@@ -192,7 +205,7 @@ export class Version {
       if (order === "keys") {
         const t = tables[coveringIndex(tables, key)];
         if (t !== undefined && compareBytes(key, t.meta.smallestKey) >= 0) {
-          const e = t.table.get(key);
+          const e = t.table.getHashed(key, hash);
           if (e) return e;
         }
         continue;
@@ -201,7 +214,7 @@ export class Version {
       for (const t of tables) {
         if (compareBytes(key, t.meta.smallestKey) < 0) continue;
         if (compareBytes(key, t.meta.largestKey) > 0) continue;
-        const e = t.table.get(key);
+        const e = t.table.getHashed(key, hash);
         if (!e) continue;
         if (order === "age") return e;
         if (best === undefined || e.seq > best.seq) best = e;
@@ -248,6 +261,7 @@ export class Version {
 
   /** Closes every table (the database closes). */
   closeAll(): void {
+    this.#generation++;
     for (const t of this.all()) t.table.close();
     this.#levels = [];
     this.#orders = [];

@@ -5,6 +5,7 @@
  *
  * - `TableBuilder` writes a table through a `File`; `Table.open` reads and validates one.
  * - `BlockCache` is the byte-bounded LRU cache of decoded data blocks shared by all tables.
+ * - `RowCache` keeps whole entries that point reads found in tables.
  *
  * @module
  */
@@ -25,6 +26,7 @@ export {
   WRITE_BUFFER_BYTES,
 } from "./table_builder.ts";
 export { BlockCache } from "./block_cache.ts";
+export { RowCache } from "./row_cache.ts";
 export { Block, BlockIterator } from "./block.ts";
 export { BlockBuilder } from "./block_builder.ts";
 export { BloomFilter, bloomHash, bloomProbeCount, buildBloomFilter } from "./bloom.ts";

@@ -28,7 +28,7 @@ import { type Entry, type EntryIterator, KIND_PUT } from "../util/entry.ts";
 import { snappyUncompress, snappyUncompressedLength } from "./_snappy.ts";
 import { Block, BlockIterator } from "./block.ts";
 import type { BlockCache, CachedBlock } from "./block_cache.ts";
-import { BloomFilter } from "./bloom.ts";
+import { BloomFilter, bloomHash } from "./bloom.ts";
 import {
   BLOCK_TRAILER_SIZE_BYTES,
   type BlockHandle,
@@ -228,8 +228,13 @@ export class Table {
    * copy made), so the caller must not change `key` while it holds the entry.
    */
   get(key: Uint8Array): Entry | undefined {
+    return this.getHashed(key, bloomHash(key));
+  }
+
+  /** `get` for a key whose `bloomHash` the caller computed (once for every table it asks). */
+  getHashed(key: Uint8Array, hash: number): Entry | undefined {
     assert(!this.#closed, "table is open");
-    if (this.#filter !== undefined && !this.#filter.mayContain(key)) return undefined;
+    if (this.#filter !== undefined && !this.#filter.mayContainHash(hash)) return undefined;
     const i = this.#findBlock(key);
     if (i >= this.#blockCount) return undefined;
     return this.#dataBlock(i, true).get(key);

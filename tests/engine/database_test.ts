@@ -186,3 +186,40 @@ Deno.test("Database.scan() continued after close() rejects with ClosedError", as
   }, ClosedError);
   assertEquals(err.message, "Cannot scan: database is closed");
 });
+
+Deno.test("Database.get() never answers from the row cache what the tables no longer say", async () => {
+  const db = await Database.open("/db", { fs: new FaultFs(), memtableSizeBytesMax: 64 * 1024 });
+  const get = async (k: string) => {
+    const v = await db.get(k);
+    return v === undefined ? undefined : fromBytes(v);
+  };
+  const readThrice = async (k: string) => {
+    const seen = [await get(k), await get(k), await get(k)];
+    assertEquals(new Set(seen).size, 1, `reads of ${k} agree: ${seen}`);
+    return seen[0];
+  };
+  await db.put("k", "v1");
+  await db.put("other", "o");
+  await db.flush();
+  assertEquals(await readThrice("k"), "v1"); // the second miss admits it, the third hits
+  await db.put("k", "v2"); // the memtable answers first
+  assertEquals(await readThrice("k"), "v2");
+  await db.flush(); // the tables change: the cache starts over
+  assertEquals(await readThrice("k"), "v2");
+  await db.delete("k");
+  assertEquals(await readThrice("k"), undefined);
+  await db.flush();
+  assertEquals(await readThrice("k"), undefined);
+  // A compaction filter rewrites a value in the tables without any write.
+  await db.put("r", "before");
+  await db.flush();
+  assertEquals(await readThrice("r"), "before");
+  db.registerCompactionFilter({
+    name: "rewrite",
+    filter: (e) => fromBytes(e.key) === "r" ? { value: new TextEncoder().encode("after") } : "keep",
+  });
+  await db.compact();
+  assertEquals(await readThrice("r"), "after");
+  assertEquals(await readThrice("other"), "o");
+  await db.close();
+});

@@ -1,0 +1,235 @@
+/**
+ * The row cache: entries that point reads found in the SSTables, kept whole so that a repeated
+ * read of the same key costs one hash probe instead of a bloom probe, an index search, a block
+ * cache lookup and a walk through a data block (RocksDB's `row_cache`). ARCHITECTURE.md
+ * § "Row cache".
+ *
+ * Why: on a warm block cache a point read of a key in a table touches ~20 cache lines spread
+ * over megabytes (bloom bits, index keys, the block's restart array and entries), and those
+ * misses, not the instructions, bound it. A hit here touches a bucket of four hashes, the
+ * row's entry and its bytes.
+ *
+ * Structure: buckets of `ROW_CACHE_WAYS` slots, chosen by the key's `bloomHash` (computed once
+ * per read and shared with the tables' bloom filters). A slot holds the full 32-bit hash, a
+ * referenced bit and the row (an `Entry` whose key and value are views into append-only byte
+ * chunks owned by the cache). Replacement within a bucket is CLOCK-like: the first slot not
+ * hit since the last replacement passed it goes. A key is admitted on its second recent miss
+ * (`#seen`), so a scan of keys read once never churns the cache.
+ *
+ * Invariants:
+ * - The cache is only consulted below the memtables (they hold every newer write), and it is
+ *   cleared whenever the set of tables changes (`Version.generation`): a flush, a compaction,
+ *   a snapshot install. So a cached row is always what the tables would answer.
+ * - Bytes copied into chunks are never overwritten, so a view handed to a reader stays correct
+ *   however long it is held.
+ * - `chargedBytes` ≤ `capacityBytes`: the key and value bytes of every row admitted since the
+ *   cache last started over (chunks are never reused, so a replaced row's bytes stay charged)
+ *   plus `ROW_CACHE_ROW_OVERHEAD_BYTES` per row held; when the next row would exceed the
+ *   budget the whole cache starts over.
+ *
+ * @module
+ */
+
+import { ROW_CACHE_ROW_OVERHEAD_BYTES } from "../limits.ts";
+import type { Entry } from "../util/entry.ts";
+
+/** Slots per bucket. */
+const ROW_CACHE_WAYS = 4;
+/** Budget bytes per slot: the slot count follows from the capacity. */
+const BYTES_PER_SLOT = 64;
+/** Bits of the presence filter. */
+const PRESENT_BITS = 32 * 1024;
+/** Size of a shared byte chunk; rows larger than a quarter of it get a chunk of their own. */
+const CHUNK_BYTES = 64 * 1024;
+
+const EMPTY = new Uint8Array(0);
+
+/** See the module comment. */
+export class RowCache {
+  /** Most bytes charged to cached rows (0 disables the cache). */
+  readonly capacityBytes: number;
+  /** Reads answered from the cache. */
+  hits = 0;
+  /** Reads the cache could not answer. */
+  misses = 0;
+  /** The `Version.generation` the rows belong to. */
+  generation = -1;
+  readonly #bucketMask: number;
+  /** `32 - log2(buckets)`: the bucket is the top bits of the mixed hash. */
+  readonly #bucketShift: number;
+  /** Allocated at the first admission: an unused cache costs nothing. */
+  #hashes: Uint32Array | undefined;
+  /**
+   * One bit per hash value modulo `PRESENT_BITS`, set for every row admitted since the last
+   * start-over: a 4 KiB array that stays in the CPU cache, so a read of a key that is not
+   * cached (most reads of most workloads) usually learns it without touching `#hashes`.
+   */
+  readonly #present = new Uint32Array(PRESENT_BITS / 32);
+  #referenced: Uint8Array = EMPTY;
+  #rows: (Entry | undefined)[] = [];
+  /**
+   * The doorkeeper: one bit per recent miss (8 bits per slot), indexed by the hash; a key is
+   * admitted when its bit is already set. Cleared once a quarter of its bits were set, so it
+   * keeps telling "seen recently" from "seen ever".
+   */
+  #seen: Uint8Array = EMPTY;
+  #seenSet = 0;
+  #chunk: Uint8Array = EMPTY;
+  #chunkUsed = 0;
+  #chargedBytes = 0;
+  #rowBytesMax: number;
+
+  /** A cache of at most `capacityBytes` (0: disabled, every lookup misses). */
+  constructor(capacityBytes: number) {
+    this.capacityBytes = capacityBytes;
+    let bits = 0;
+    while (bits < 24 && (2 ** (bits + 1)) * ROW_CACHE_WAYS * BYTES_PER_SLOT <= capacityBytes) {
+      bits++;
+    }
+    this.#bucketMask = 2 ** bits - 1;
+    this.#bucketShift = 32 - bits;
+    // One row may not take more than a sixteenth of the budget.
+    this.#rowBytesMax = Math.floor(capacityBytes / 16);
+  }
+
+  /** Bytes charged to the rows held now. */
+  get chargedBytes(): number {
+    return this.#chargedBytes;
+  }
+
+  /** The cached entry of `key` (whose `bloomHash` is `hash`), or `undefined`. */
+  get(key: Uint8Array, hash: number): Entry | undefined {
+    const hashes = this.#hashes;
+    const bit = hash & (PRESENT_BITS - 1);
+    if (hashes !== undefined && (this.#present[bit >>> 5]! & (1 << (bit & 31))) !== 0) {
+      const first = this.#bucket(hash) * ROW_CACHE_WAYS;
+      for (let s = first; s < first + ROW_CACHE_WAYS; s++) {
+        if (hashes[s] !== hash) continue;
+        const row = this.#rows[s];
+        if (row === undefined || !sameBytes(row.key, key)) continue;
+        if (this.#referenced[s] === 0) this.#referenced[s] = 1;
+        this.hits++;
+        return row;
+      }
+    }
+    this.misses++;
+    return undefined;
+  }
+
+  /**
+   * Offers `entry`, just read from the tables for `key` (hash `hash`) after `get` missed. It is
+   * copied in on the key's second recent miss; the cache keeps no reference to `entry`.
+   */
+  offer(key: Uint8Array, hash: number, entry: Entry): void {
+    if (this.capacityBytes === 0) return;
+    const charge = key.length + entry.value.length + ROW_CACHE_ROW_OVERHEAD_BYTES;
+    if (charge > this.#rowBytesMax) return;
+    const bucket = this.#bucket(hash);
+    const slots = (this.#bucketMask + 1) * ROW_CACHE_WAYS;
+    if (this.#seen.length === 0) this.#seen = new Uint8Array(slots);
+    const seen = this.#seen;
+    const seenBit = hash & (slots * 8 - 1);
+    const mask = 1 << (seenBit & 7);
+    if ((seen[seenBit >>> 3]! & mask) === 0) {
+      seen[seenBit >>> 3] = seen[seenBit >>> 3]! | mask;
+      if (++this.#seenSet > slots * 2) {
+        seen.fill(0);
+        this.#seenSet = 0;
+      }
+      return;
+    }
+    if (this.#chargedBytes + charge > this.capacityBytes) this.#reset();
+    let hashes = this.#hashes;
+    if (hashes === undefined) {
+      hashes = this.#hashes = new Uint32Array(slots);
+      this.#referenced = new Uint8Array(slots);
+      this.#rows = new Array<Entry | undefined>(slots).fill(undefined);
+    }
+    const first = bucket * ROW_CACHE_WAYS;
+    let slot = -1;
+    for (let s = first; s < first + ROW_CACHE_WAYS && slot < 0; s++) {
+      if (this.#rows[s] === undefined) slot = s;
+    }
+    for (let round = 0; round < 2 && slot < 0; round++) {
+      for (let s = first; s < first + ROW_CACHE_WAYS; s++) {
+        if (this.#referenced[s] === 0) {
+          slot = s;
+          break;
+        }
+        this.#referenced[s] = 0;
+      }
+    }
+    if (slot < 0) slot = first;
+    const value = entry.value;
+    const bytes = this.#room(key.length + value.length);
+    const start = this.#chunkUsed - key.length - value.length;
+    bytes.set(key, start);
+    if (value.length > 0) bytes.set(value, start + key.length);
+    // The replaced row's bytes stay in their chunk (views of them may be held), so only its
+    // overhead is given back.
+    if (this.#rows[slot] !== undefined) this.#chargedBytes -= ROW_CACHE_ROW_OVERHEAD_BYTES;
+    hashes[slot] = hash;
+    const bit = hash & (PRESENT_BITS - 1);
+    this.#present[bit >>> 5] = this.#present[bit >>> 5]! | (1 << (bit & 31));
+    this.#referenced[slot] = 0;
+    this.#rows[slot] = {
+      key: new Uint8Array(bytes.buffer, bytes.byteOffset + start, key.length),
+      seq: entry.seq,
+      kind: entry.kind,
+      expireAtMs: entry.expireAtMs,
+      value: value.length === 0
+        ? EMPTY
+        : new Uint8Array(bytes.buffer, bytes.byteOffset + start + key.length, value.length),
+    };
+    this.#chargedBytes += charge;
+  }
+
+  /** Drops every row and starts serving `generation`. */
+  clear(generation: number): void {
+    this.generation = generation;
+    if (this.#chargedBytes > 0) this.#reset();
+  }
+
+  #reset(): void {
+    if (this.#hashes !== undefined) {
+      this.#hashes.fill(0);
+      this.#referenced.fill(0);
+      this.#rows.fill(undefined);
+      this.#present.fill(0);
+    }
+    this.#chunk = EMPTY;
+    this.#chunkUsed = 0;
+    this.#chargedBytes = 0;
+  }
+
+  /** A chunk with `bytes` reserved at its end (`#chunkUsed` moved past them). */
+  #room(bytes: number): Uint8Array {
+    if (bytes > CHUNK_BYTES / 4) {
+      // A chunk of its own: `#chunkUsed` must describe it, so it becomes the current one.
+      this.#chunk = new Uint8Array(bytes);
+      this.#chunkUsed = bytes;
+      return this.#chunk;
+    }
+    if (this.#chunkUsed + bytes > this.#chunk.length) {
+      this.#chunk = new Uint8Array(CHUNK_BYTES);
+      this.#chunkUsed = 0;
+    }
+    this.#chunkUsed += bytes;
+    return this.#chunk;
+  }
+
+  #bucket(hash: number): number {
+    // The bloom hash's low bits are its weakest: multiply, then take the top bits (with no
+    // bits, `>>> 32` shifts by 0 and the mask of 0 still gives bucket 0).
+    return (Math.imul(hash, 0x9e3779b1) >>> this.#bucketShift) & this.#bucketMask;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  // From the end: keys that share a bucket and a hash yet differ are rare; keys read here
+  // share long prefixes with their neighbours, which says nothing.
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+}

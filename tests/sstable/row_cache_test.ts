@@ -1,0 +1,157 @@
+import { assert, assertEquals } from "@std/assert";
+import { bloomHash, RowCache } from "../../src/sstable/mod.ts";
+import { toBytes } from "../../src/util/bytes.ts";
+import { type Entry, KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
+import { ROW_CACHE_ROW_OVERHEAD_BYTES } from "../../src/limits.ts";
+
+function entryOf(key: string, value: string, seq = 7): Entry {
+  return { key: toBytes(key), seq, kind: KIND_PUT, expireAtMs: 0, value: toBytes(value) };
+}
+
+/** A get, and on a miss the offer a reader makes after asking the tables. */
+function read(cache: RowCache, key: string, found: Entry | undefined): Entry | undefined {
+  const k = toBytes(key);
+  const h = bloomHash(k);
+  const hit = cache.get(k, h);
+  if (hit !== undefined) return hit;
+  if (found !== undefined) cache.offer(k, h, found);
+  return undefined;
+}
+
+Deno.test("RowCache admits a key on its second miss and then answers with a copy", () => {
+  const cache = new RowCache(1024 * 1024);
+  const source = entryOf("sensor.a", "v1");
+  assertEquals(read(cache, "sensor.a", source), undefined); // first miss: remembered
+  assertEquals(read(cache, "sensor.a", source), undefined); // second miss: admitted
+  const hit = read(cache, "sensor.a", source)!;
+  assert(hit !== undefined);
+  assertEquals(hit.key, toBytes("sensor.a"));
+  assertEquals(hit.value, toBytes("v1"));
+  assertEquals([hit.seq, hit.kind, hit.expireAtMs], [7, KIND_PUT, 0]);
+  // A copy: the source's buffers may change (a reader's key buffer is reused) without effect.
+  source.value[0] = 0x58;
+  assertEquals(read(cache, "sensor.a", source)!.value, toBytes("v1"));
+  assertEquals(cache.hits, 2);
+  assertEquals(cache.misses, 2);
+  assertEquals(cache.chargedBytes, 8 + 2 + ROW_CACHE_ROW_OVERHEAD_BYTES);
+});
+
+Deno.test("RowCache keeps tombstones and expiry times as the tables had them", () => {
+  const cache = new RowCache(1024 * 1024);
+  const dead: Entry = {
+    key: toBytes("d"),
+    seq: 3,
+    kind: KIND_DELETE,
+    expireAtMs: 0,
+    value: new Uint8Array(0),
+  };
+  const ttl: Entry = {
+    key: toBytes("t"),
+    seq: 4,
+    kind: KIND_PUT,
+    expireAtMs: 2 ** 40 + 5,
+    value: toBytes("x"),
+  };
+  for (let i = 0; i < 2; i++) {
+    read(cache, "d", dead);
+    read(cache, "t", ttl);
+  }
+  const d = read(cache, "d", dead)!;
+  assertEquals([d.kind, d.value.length, d.seq], [KIND_DELETE, 0, 3]);
+  assertEquals(read(cache, "t", ttl)!.expireAtMs, 2 ** 40 + 5);
+});
+
+Deno.test("RowCache.clear drops every row, and views handed out stay intact", () => {
+  const cache = new RowCache(1024 * 1024);
+  const e = entryOf("k", "value");
+  read(cache, "k", e);
+  read(cache, "k", e);
+  const held = read(cache, "k", e)!;
+  cache.clear(5);
+  assertEquals(cache.generation, 5);
+  assertEquals(cache.chargedBytes, 0);
+  assertEquals(read(cache, "k", undefined), undefined);
+  // New rows go to a new chunk: the bytes of the view held stay as they were.
+  for (let i = 0; i < 100; i++) {
+    const other = entryOf(`other${i}`, "zzzzz");
+    read(cache, `other${i}`, other);
+    read(cache, `other${i}`, other);
+  }
+  assertEquals(held.value, toBytes("value"));
+  assertEquals(held.key, toBytes("k"));
+});
+
+Deno.test("RowCache does not admit keys read once each (a scan's pattern)", () => {
+  const cache = new RowCache(64 * 1024);
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 5000; i++) read(cache, `key${i}`, entryOf(`key${i}`, "v"));
+  }
+  // The doorkeeper forgets before a key comes round again: (almost) nothing was copied in.
+  assert(cache.chargedBytes < 64 * 1024 / 8, `charged ${cache.chargedBytes}`);
+});
+
+Deno.test("RowCache stays within its byte budget, starting over when full", () => {
+  const capacity = 64 * 1024;
+  const cache = new RowCache(capacity);
+  const value = "v".repeat(100);
+  let hits = 0;
+  for (let i = 0; i < 2000; i++) {
+    const key = `key${i}`;
+    // Read three times: missed, admitted, served.
+    for (let j = 0; j < 3; j++) if (read(cache, key, entryOf(key, value)) !== undefined) hits++;
+    assert(cache.chargedBytes <= capacity, `charged ${cache.chargedBytes} > ${capacity}`);
+  }
+  // At least the third read of each key hits (the doorkeeper's false positives admit some
+  // keys at their first miss already).
+  assert(hits >= 2000, `${hits} hits`);
+  assert(cache.chargedBytes > 0);
+});
+
+Deno.test("RowCache refuses rows larger than a sixteenth of its budget, and a 0 budget caches nothing", () => {
+  const cache = new RowCache(16 * 1024);
+  const big = entryOf("big", "x".repeat(2000));
+  for (let i = 0; i < 3; i++) assertEquals(read(cache, "big", big), undefined);
+  assertEquals(cache.chargedBytes, 0);
+  const off = new RowCache(0);
+  const e = entryOf("k", "v");
+  for (let i = 0; i < 3; i++) assertEquals(read(off, "k", e), undefined);
+  assertEquals(off.chargedBytes, 0);
+});
+
+Deno.test("RowCache tells apart keys of equal hash", () => {
+  const cache = new RowCache(1024 * 1024);
+  const a = toBytes("a");
+  const b = toBytes("b");
+  const h = 12345;
+  const ea = entryOf("a", "A");
+  for (let i = 0; i < 2; i++) {
+    if (cache.get(a, h) === undefined) cache.offer(a, h, ea);
+  }
+  assertEquals(cache.get(a, h)?.value, toBytes("A"));
+  assertEquals(cache.get(b, h), undefined);
+});
+
+Deno.test("RowCache: a full bucket replaces a row not hit since it was last passed", () => {
+  const cache = new RowCache(1024 * 1024);
+  // One hash for every key: they share one bucket of four slots (and the doorkeeper's bit,
+  // so after the first miss every key is admitted at once).
+  const hash = 99;
+  const offer = (k: string) => {
+    const key = toBytes(k);
+    if (cache.get(key, hash) === undefined) {
+      cache.offer(key, hash, { key, seq: 1, kind: KIND_PUT, expireAtMs: 0, value: key });
+    }
+  };
+  const cached = (k: string) => cache.get(toBytes(k), hash) !== undefined;
+  offer("a");
+  for (const k of ["a", "b", "c", "d"]) offer(k);
+  assert(["a", "b", "c", "d"].every(cached)); // all four hit: all referenced
+  offer("e"); // a sweep clears the bits, then the first slot goes
+  assertEquals(["a", "b", "c", "d", "e"].map(cached), [false, true, true, true, true]);
+  // "b", "c", "d" and "e" were hit again just now; a sixth key takes the slot of the first
+  // row the sweep finds unreferenced after clearing: again the first slot ("e").
+  cache.get(toBytes("b"), hash);
+  offer("f");
+  assert(cached("f"));
+  assertEquals(["b", "c", "d", "f"].every(cached), true);
+});
