@@ -58,11 +58,16 @@ export class RowCache {
   /** `32 - log2(buckets)`: the bucket is the top bits of the mixed hash. */
   readonly #bucketShift: number;
   /** Allocated at the first admission: an unused cache costs nothing. */
-  #hashes: Uint32Array | undefined;
+  /**
+   * Per slot, 4 words: the hash, the chunk index, offset and length of the row's key. A
+   * bucket's slots fill one 64-byte cache line, and a key is compared where its bytes lie,
+   * without going through the row's objects.
+   */
+  #slotWords: Uint32Array | undefined;
   /**
    * One bit per hash value modulo `PRESENT_BITS`, set for every row admitted since the last
    * start-over: a 4 KiB array that stays in the CPU cache, so a read of a key that is not
-   * cached (most reads of most workloads) usually learns it without touching `#hashes`.
+   * cached (most reads of most workloads) usually learns it without touching `#slotWords`.
    */
   readonly #present = new Uint32Array(PRESENT_BITS / 32);
   #referenced: Uint8Array = EMPTY;
@@ -74,6 +79,8 @@ export class RowCache {
    */
   #seen: Uint8Array = EMPTY;
   #seenSet = 0;
+  /** The chunks rows were copied into since the cache last started over; the last is filled. */
+  #chunks: Uint8Array[] = [];
   #chunk: Uint8Array = EMPTY;
   #chunkUsed = 0;
   #chargedBytes = 0;
@@ -99,14 +106,24 @@ export class RowCache {
 
   /** The cached entry of `key` (whose `bloomHash` is `hash`), or `undefined`. */
   get(key: Uint8Array, hash: number): Entry | undefined {
-    const hashes = this.#hashes;
+    const words = this.#slotWords;
     const bit = hash & (PRESENT_BITS - 1);
-    if (hashes !== undefined && (this.#present[bit >>> 5]! & (1 << (bit & 31))) !== 0) {
+    if (words !== undefined && (this.#present[bit >>> 5]! & (1 << (bit & 31))) !== 0) {
       const first = this.#bucket(hash) * ROW_CACHE_WAYS;
+      const n = key.length;
       for (let s = first; s < first + ROW_CACHE_WAYS; s++) {
-        if (hashes[s] !== hash) continue;
+        const w = s * 4;
+        if (words[w] !== hash || words[w + 3] !== n) continue;
+        const bytes = this.#chunks[words[w + 1]!];
+        if (bytes === undefined) continue;
+        const start = words[w + 2]!;
+        // From the end: keys of one hash that differ are rare, and neighbouring keys share
+        // long prefixes, so the end tells them apart soonest.
+        let i = n - 1;
+        while (i >= 0 && bytes[start + i] === key[i]) i--;
+        if (i >= 0) continue;
         const row = this.#rows[s];
-        if (row === undefined || !sameBytes(row.key, key)) continue;
+        if (row === undefined) continue;
         if (this.#referenced[s] === 0) this.#referenced[s] = 1;
         this.hits++;
         return row;
@@ -139,9 +156,9 @@ export class RowCache {
       return;
     }
     if (this.#chargedBytes + charge > this.capacityBytes) this.#reset();
-    let hashes = this.#hashes;
-    if (hashes === undefined) {
-      hashes = this.#hashes = new Uint32Array(slots);
+    let words = this.#slotWords;
+    if (words === undefined) {
+      words = this.#slotWords = new Uint32Array(slots * 4);
       this.#referenced = new Uint8Array(slots);
       this.#rows = new Array<Entry | undefined>(slots).fill(undefined);
     }
@@ -168,7 +185,11 @@ export class RowCache {
     // The replaced row's bytes stay in their chunk (views of them may be held), so only its
     // overhead is given back.
     if (this.#rows[slot] !== undefined) this.#chargedBytes -= ROW_CACHE_ROW_OVERHEAD_BYTES;
-    hashes[slot] = hash;
+    const w = slot * 4;
+    words[w] = hash;
+    words[w + 1] = this.#chunks.length - 1;
+    words[w + 2] = start;
+    words[w + 3] = key.length;
     const bit = hash & (PRESENT_BITS - 1);
     this.#present[bit >>> 5] = this.#present[bit >>> 5]! | (1 << (bit & 31));
     this.#referenced[slot] = 0;
@@ -191,12 +212,13 @@ export class RowCache {
   }
 
   #reset(): void {
-    if (this.#hashes !== undefined) {
-      this.#hashes.fill(0);
+    if (this.#slotWords !== undefined) {
+      this.#slotWords.fill(0);
       this.#referenced.fill(0);
       this.#rows.fill(undefined);
       this.#present.fill(0);
     }
+    this.#chunks = [];
     this.#chunk = EMPTY;
     this.#chunkUsed = 0;
     this.#chargedBytes = 0;
@@ -207,11 +229,13 @@ export class RowCache {
     if (bytes > CHUNK_BYTES / 4) {
       // A chunk of its own: `#chunkUsed` must describe it, so it becomes the current one.
       this.#chunk = new Uint8Array(bytes);
+      this.#chunks.push(this.#chunk);
       this.#chunkUsed = bytes;
       return this.#chunk;
     }
     if (this.#chunkUsed + bytes > this.#chunk.length) {
       this.#chunk = new Uint8Array(CHUNK_BYTES);
+      this.#chunks.push(this.#chunk);
       this.#chunkUsed = 0;
     }
     this.#chunkUsed += bytes;
@@ -223,13 +247,4 @@ export class RowCache {
     // bits, `>>> 32` shifts by 0 and the mask of 0 still gives bucket 0).
     return (Math.imul(hash, 0x9e3779b1) >>> this.#bucketShift) & this.#bucketMask;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  const n = a.length;
-  if (n !== b.length) return false;
-  // From the end: keys that share a bucket and a hash yet differ are rare; keys read here
-  // share long prefixes with their neighbours, which says nothing.
-  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
-  return true;
 }
