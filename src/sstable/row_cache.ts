@@ -22,10 +22,11 @@
  *   a snapshot install. So a cached row is always what the tables would answer.
  * - Bytes copied into chunks are never overwritten, so a view handed to a reader stays correct
  *   however long it is held.
- * - `chargedBytes` ≤ `capacityBytes`: the key and value bytes of every row admitted since the
- *   cache last started over (chunks are never reused, so a replaced row's bytes stay charged)
- *   plus `ROW_CACHE_ROW_OVERHEAD_BYTES` per row held; when the next row would exceed the
- *   budget the whole cache starts over.
+ * - The slot arrays (22 bytes per slot, the presence filter) + `chargedBytes` ≤ `capacityBytes`:
+ *   `chargedBytes` is the key and value bytes of every row admitted since the cache last
+ *   started over (chunks are never reused, so a replaced row's bytes stay charged) plus
+ *   `ROW_CACHE_ROW_OVERHEAD_BYTES` per row held; when the next row would exceed the budget the
+ *   whole cache starts over.
  *
  * @module
  */
@@ -36,7 +37,12 @@ import type { Entry } from "../util/entry.ts";
 /** Slots per bucket. */
 const ROW_CACHE_WAYS = 4;
 /** Budget bytes per slot: the slot count follows from the capacity. */
-const BYTES_PER_SLOT = 64;
+const BYTES_PER_SLOT = 128;
+/**
+ * Bytes of the slot arrays per slot: four words, a row pointer (compressed), the referenced bit
+ * and the doorkeeper's eight bits, as bytes.
+ */
+const SLOT_ARRAY_BYTES = 16 + 4 + 1 + 1;
 /** Bits of the presence filter. */
 const PRESENT_BITS = 32 * 1024;
 /** Size of a shared byte chunk; rows larger than a quarter of it get a chunk of their own. */
@@ -85,6 +91,8 @@ export class RowCache {
   #chunkUsed = 0;
   #chargedBytes = 0;
   #rowBytesMax: number;
+  /** The slot arrays and the presence filter: charged against the budget before any row. */
+  readonly #fixedBytes: number;
 
   /** A cache of at most `capacityBytes` (0: disabled, every lookup misses). */
   constructor(capacityBytes: number) {
@@ -97,9 +105,11 @@ export class RowCache {
     this.#bucketShift = 32 - bits;
     // One row may not take more than a sixteenth of the budget.
     this.#rowBytesMax = Math.floor(capacityBytes / 16);
+    this.#fixedBytes = (this.#bucketMask + 1) * ROW_CACHE_WAYS * SLOT_ARRAY_BYTES +
+      PRESENT_BITS / 8;
   }
 
-  /** Bytes charged to the rows held now. */
+  /** Bytes charged to the rows held now (the slot arrays' fixed share not included). */
   get chargedBytes(): number {
     return this.#chargedBytes;
   }
@@ -140,7 +150,7 @@ export class RowCache {
   offer(key: Uint8Array, hash: number, entry: Entry): void {
     if (this.capacityBytes === 0) return;
     const charge = key.length + entry.value.length + ROW_CACHE_ROW_OVERHEAD_BYTES;
-    if (charge > this.#rowBytesMax) return;
+    if (charge > this.#rowBytesMax || this.#fixedBytes + charge > this.capacityBytes) return;
     const bucket = this.#bucket(hash);
     const slots = (this.#bucketMask + 1) * ROW_CACHE_WAYS;
     if (this.#seen.length === 0) this.#seen = new Uint8Array(slots);
@@ -155,7 +165,7 @@ export class RowCache {
       }
       return;
     }
-    if (this.#chargedBytes + charge > this.capacityBytes) this.#reset();
+    if (this.#fixedBytes + this.#chargedBytes + charge > this.capacityBytes) this.#reset();
     let words = this.#slotWords;
     if (words === undefined) {
       words = this.#slotWords = new Uint32Array(slots * 4);
