@@ -119,9 +119,42 @@ export class Connection {
       host.metrics.netInputBytes += n;
       const parsedBefore = parser.commandsParsed;
       client.busy = true;
-      let keepOpen: boolean;
+      let keepOpen = true;
       try {
-        keepOpen = await this.#runBatch();
+        const resume = this.#runSync();
+        if (resume !== undefined) keepOpen = await this.#runBatch(resume);
+        else {
+          // The common case, inline so that a command costs one suspended frame (this one):
+          // the replies wait for durability, then go out in one write.
+          const wait = this.#durableWait();
+          if (wait !== undefined) await wait;
+          let pendingWait = this.#pendingWait();
+          while (pendingWait !== undefined) {
+            await pendingWait;
+            pendingWait = this.#pendingWait();
+          }
+          if (this.#hasOutput()) {
+            const turn = this.#takeSocket();
+            if (turn !== undefined) await turn;
+            try {
+              const chunks = this.#takeOutput();
+              let total = this.#beginWrite(chunks);
+              for (const chunk of chunks) {
+                let off = 0;
+                while (off < chunk.length) {
+                  const n = await this.#conn.write(off === 0 ? chunk : chunk.subarray(off));
+                  off += n;
+                  total -= n;
+                  client.outputPendingBytes = total;
+                  host.metrics.netOutputBytes += n;
+                }
+              }
+            } finally {
+              this.#endWrite();
+              this.#unlockSocket();
+            }
+          } else this.#ctx.pending.length = 0;
+        }
       } catch (err) {
         if (err instanceof AssertionError) throw err;
         if (err instanceof OutputLimitError) {
@@ -210,8 +243,12 @@ export class Connection {
     return 0;
   }
 
-  /** Runs every complete command in the parser; false when the connection must close. */
-  async #runBatch(): Promise<boolean> {
+  /**
+   * Runs the complete commands in the parser for as long as each one runs synchronously (the
+   * common case): `undefined` when the batch is done and only its replies remain to be sent,
+   * else where the asynchronous loop (`#runBatch`) must take over.
+   */
+  #runSync(): Resume | undefined {
     const host = this.#host;
     const ctx = this.#ctx;
     const { client, out } = ctx;
@@ -224,8 +261,134 @@ export class Connection {
         args = parser.take();
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
-        await this.#protocolError(err);
-        return false;
+        return { kind: "protocol", error: err };
+      }
+      if (args === undefined) return undefined;
+      if (
+        host.dispatcher.pauseFor(ctx, args) !== undefined || host.gate.waitFor(client) !== undefined
+      ) return { kind: "held", args };
+      const started = this.#start(args);
+      if (started !== undefined) return started;
+      const next = this.#afterCommand();
+      if (next !== undefined) return next;
+    }
+  }
+
+  /** The reply offset and authentication of the command being run (see `#start`). */
+  #replyStart = 0;
+  #wasAuthenticated = false;
+
+  /**
+   * Starts `args` (pause and gate already passed): `undefined` when it finished synchronously,
+   * else the command still running, for the asynchronous loop to await.
+   */
+  #start(args: Uint8Array[] | PackedArgs): Resume | undefined {
+    const host = this.#host;
+    const { client, out } = this.#ctx;
+    // Messages that arrived while this batch waited come before the next reply.
+    if (client.pushQueue !== undefined && client.pushQueue.length > 0) {
+      for (const chunk of client.pushQueue.take()) out.raw(chunk);
+    }
+    this.#wasAuthenticated = client.authenticated;
+    this.#replyStart = out.length;
+    const running = host.dispatcher.execute(this.#ctx, args);
+    if (running === undefined) return undefined;
+    const name = client.lastCommand;
+    // WAIT only waits for replicas and EXEC holds the gate itself: neither blocks a
+    // transaction from starting. Nor do blocked clients (BLPOP…): they wait for other
+    // clients' writes.
+    if (name === "wait" || name === "exec") return { kind: "running", running, wait: "plain" };
+    if (BLOCKING_COMMANDS.has(name)) return { kind: "running", running, wait: "blocked" };
+    host.gate.begin();
+    return { kind: "running", running, wait: "gate" };
+  }
+
+  /**
+   * What follows a finished command: `undefined` to go on with the next one, else what the
+   * asynchronous loop must do first (flush a large output, delay a failed AUTH, close).
+   */
+  #afterCommand(): Resume | undefined {
+    const host = this.#host;
+    const ctx = this.#ctx;
+    const { client, out } = ctx;
+    // The command's arguments die here, not when the next command replaces them: a batch
+    // of writes waits for its group commit with every connection's last command held.
+    ctx.args = NO_ARGS;
+    if (client.replyOff || client.replySkip) silenceReply(client, out, this.#replyStart);
+    client.replySkip = client.replySkipNext;
+    client.replySkipNext = false;
+    if (client.authenticated !== this.#wasAuthenticated) {
+      this.#parser.restricted = !client.authenticated;
+      if (client.authenticated) host.onAuthenticated(client);
+    }
+    if (client.replyDelayMs > 0) {
+      // A failed AUTH: nothing more of this connection runs until the delay has passed.
+      const delayMs = client.replyDelayMs;
+      client.replyDelayMs = 0;
+      return { kind: "delay", delayMs };
+    }
+    if (client.closeAfterReply) return { kind: "close" };
+    if (out.length >= RESP_OUTPUT_FLUSH_BYTES) return { kind: "flush" };
+    return undefined;
+  }
+
+  /**
+   * Goes on with the batch where `#runSync` stopped (`resume`), awaiting what must be awaited;
+   * false when the connection must close.
+   */
+  async #runBatch(resume: Resume): Promise<boolean> {
+    const host = this.#host;
+    const ctx = this.#ctx;
+    const client = ctx.client;
+    const parser = this.#parser;
+    let step: Resume | undefined = resume;
+    while (true) {
+      let args: Uint8Array[] | PackedArgs | undefined;
+      if (step !== undefined) {
+        switch (step.kind) {
+          case "protocol":
+            await this.#protocolError(step.error);
+            return false;
+          case "close":
+            await this.#flush();
+            return false;
+          case "delay":
+            await sleep(step.delayMs);
+            await this.#flush();
+            // The failure that closes the connection is delayed too.
+            if (client.closeAfterReply) return false;
+            break;
+          case "flush":
+            await this.#flush();
+            break;
+          case "running": {
+            const { running, wait } = step;
+            if (wait === "plain") await running;
+            else if (wait === "blocked") await this.#awaitBlocked(running);
+            else {
+              try {
+                await running;
+              } finally {
+                host.gate.end();
+              }
+            }
+            step = this.#afterCommand();
+            continue;
+          }
+          case "held":
+            args = step.args;
+            break;
+        }
+        step = undefined;
+      }
+      if (args === undefined) {
+        try {
+          args = parser.take();
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          step = { kind: "protocol", error: err };
+          continue;
+        }
       }
       if (args === undefined) break;
       let paused = host.dispatcher.pauseFor(ctx, args);
@@ -248,51 +411,7 @@ export class Connection {
         await wait;
         wait = host.gate.waitFor(client);
       }
-      // Messages that arrived while this batch waited come before the next reply.
-      if (client.pushQueue !== undefined && client.pushQueue.length > 0) {
-        for (const chunk of client.pushQueue.take()) out.raw(chunk);
-      }
-      const wasAuthenticated = client.authenticated;
-      const replyStart = out.length;
-      const running = host.dispatcher.execute(ctx, args);
-      if (running !== undefined) {
-        const name = client.lastCommand;
-        // WAIT only waits for replicas and EXEC holds the gate itself: neither blocks a
-        // transaction from starting.
-        if (name === "wait" || name === "exec") await running;
-        // Nor do blocked clients (BLPOP…): they wait for other clients' writes.
-        else if (BLOCKING_COMMANDS.has(name)) await this.#awaitBlocked(running);
-        else {
-          host.gate.begin();
-          try {
-            await running;
-          } finally {
-            host.gate.end();
-          }
-        }
-      }
-      // The command's arguments die here, not when the next command replaces them: a batch
-      // of writes waits for its group commit with every connection's last command held.
-      ctx.args = NO_ARGS;
-      if (client.replyOff || client.replySkip) silenceReply(client, out, replyStart);
-      client.replySkip = client.replySkipNext;
-      client.replySkipNext = false;
-      if (client.authenticated !== wasAuthenticated) {
-        parser.restricted = !client.authenticated;
-        if (client.authenticated) host.onAuthenticated(client);
-      }
-      if (client.replyDelayMs > 0) {
-        // A failed AUTH: nothing more of this connection runs until the delay has passed.
-        const delay = client.replyDelayMs;
-        client.replyDelayMs = 0;
-        await sleep(delay);
-        await this.#flush();
-      }
-      if (client.closeAfterReply) {
-        await this.#flush();
-        return false;
-      }
-      if (out.length >= RESP_OUTPUT_FLUSH_BYTES) await this.#flush();
+      step = this.#start(args) ?? this.#afterCommand();
     }
     await this.#flush();
     return true;
@@ -321,52 +440,74 @@ export class Connection {
     await this.#flush();
   }
 
-  /** Waits until every reply in the output may be sent, then writes the output. */
-  async #flush(): Promise<void> {
+  /**
+   * What to await before the replies so far may be sent, `undefined` when nothing: the newest
+   * write of any client when one is in flight (a reply may show it), and nothing when there is
+   * nothing to send.
+   */
+  #durableWait(): Promise<void> | undefined {
+    if (this.#host.writesInFlight === 0 || !this.#hasOutput()) return undefined;
+    return this.#host.lastWrite;
+  }
+
+  /** A group commit of this batch's writes not settled yet (await it, then ask again). */
+  #pendingWait(): Promise<void> | undefined {
+    for (const p of this.#ctx.pending) if (!p.group.settled) return p.group.done;
+    return undefined;
+  }
+
+  /** True when replies or messages wait to be written. */
+  #hasOutput(): boolean {
+    const { out, client } = this.#ctx;
+    return out.length > 0 || (client.pushQueue?.length ?? 0) > 0;
+  }
+
+  /**
+   * The output to write now (every write of the batch settled): the replies, those of failed
+   * writes replaced by their errors, then the messages that arrived meanwhile.
+   */
+  #takeOutput(): Uint8Array[] {
     const { out, pending, client } = this.#ctx;
     let failures: { start: number; end: number; message: string }[] | undefined;
-    if (pending.length > 0) {
-      // Writes of one group commit share one promise: await each distinct promise once.
-      let last: Promise<unknown> | undefined;
-      let error: unknown;
-      let failed = false;
-      for (const p of pending) {
-        if (p.promise !== last) {
-          last = p.promise;
-          failed = false;
-          try {
-            await p.promise;
-          } catch (e) {
-            failed = true;
-            error = e;
-          }
-        }
-        if (failed) {
-          (failures ??= []).push({
-            start: p.start,
-            end: p.end,
-            message: `ERR ${error instanceof Error ? error.message : String(error)}`,
-          });
-        }
+    for (const p of pending) {
+      const group = p.group;
+      if (group.failed) {
+        const error = group.error;
+        (failures ??= []).push({
+          start: p.start,
+          end: p.end,
+          message: `ERR ${error instanceof Error ? error.message : String(error)}`,
+        });
       }
-      pending.length = 0;
     }
-    if (this.#host.writesInFlight > 0) {
-      // The replies may show another client's write that is not durable yet.
-      await this.#host.lastWrite;
+    pending.length = 0;
+    let chunks = out.take();
+    if (failures !== undefined) chunks = [spliceFailures(concatChunks(chunks), failures)];
+    // Messages that arrived during the wait for durability follow the replies, copied into
+    // one buffer per 256 KiB at most.
+    while (client.pushQueue !== undefined && client.pushQueue.length > 0) {
+      chunks.push(concatChunks(client.pushQueue.takeUpTo(RESP_OUTPUT_FLUSH_BYTES)));
     }
-    if (out.length === 0 && (client.pushQueue?.length ?? 0) === 0) return;
+    return chunks;
+  }
+
+  /** Waits until every reply in the output may be sent, then writes the output. */
+  async #flush(): Promise<void> {
+    const wait = this.#durableWait();
+    if (wait !== undefined) await wait;
+    let pendingWait = this.#pendingWait();
+    while (pendingWait !== undefined) {
+      await pendingWait;
+      pendingWait = this.#pendingWait();
+    }
+    if (!this.#hasOutput()) {
+      this.#ctx.pending.length = 0;
+      return;
+    }
     const turn = this.#takeSocket();
     if (turn !== undefined) await turn;
     try {
-      let chunks = out.take();
-      if (failures !== undefined) chunks = [spliceFailures(concatChunks(chunks), failures)];
-      // Messages that arrived during the wait for durability follow the replies, copied into
-      // one buffer per 256 KiB at most.
-      while (client.pushQueue !== undefined && client.pushQueue.length > 0) {
-        chunks.push(concatChunks(client.pushQueue.takeUpTo(RESP_OUTPUT_FLUSH_BYTES)));
-      }
-      await this.#write(chunks);
+      await this.#write(this.#takeOutput());
     } finally {
       this.#unlockSocket();
     }
@@ -398,25 +539,38 @@ export class Connection {
   /** Writes `chunks` to the socket, keeping the client's pending-output accounting. */
   async #write(chunks: Uint8Array[]): Promise<void> {
     const client = this.#ctx.client;
-    let total = 0;
-    for (const c of chunks) total += c.length;
-    client.outputPendingBytes = total;
-    client.outputPendingSinceMs = Date.now();
     try {
+      this.#beginWrite(chunks);
       for (const chunk of chunks) {
         let off = 0;
         while (off < chunk.length) {
-          const n = await this.#conn.write(chunk.subarray(off));
+          const n = await this.#conn.write(off === 0 ? chunk : chunk.subarray(off));
           off += n;
           client.outputPendingBytes -= n;
           this.#host.metrics.netOutputBytes += n;
         }
       }
     } finally {
-      client.outputPendingBytes = 0;
-      client.outputPendingSinceMs = 0;
-      if ((client.pushQueue?.bytes ?? 0) === 0) client.softLimitSinceMs = 0;
+      this.#endWrite();
     }
+  }
+
+  /** Starts the pending-output accounting of a write of `chunks`; their total bytes. */
+  #beginWrite(chunks: Uint8Array[]): number {
+    const client = this.#ctx.client;
+    let total = 0;
+    for (const c of chunks) total += c.length;
+    client.outputPendingBytes = total;
+    client.outputPendingSinceMs = Date.now();
+    return total;
+  }
+
+  /** Ends the pending-output accounting of a write. */
+  #endWrite(): void {
+    const client = this.#ctx.client;
+    client.outputPendingBytes = 0;
+    client.outputPendingSinceMs = 0;
+    if ((client.pushQueue?.bytes ?? 0) === 0) client.softLimitSinceMs = 0;
   }
 
   /** Something was queued for this client: write it out soon unless a batch will. */
@@ -458,6 +612,21 @@ export class Connection {
     }
   }
 }
+
+/** Where the synchronous batch loop stopped, for the asynchronous one to go on from. */
+type Resume =
+  /** A command held by a pause or the transaction gate, not started yet. */
+  | { kind: "held"; args: Uint8Array[] | PackedArgs }
+  /** A command whose handler returned a promise; `wait` says how it is awaited. */
+  | { kind: "running"; running: Promise<void>; wait: "plain" | "blocked" | "gate" }
+  /** The output passed `RESP_OUTPUT_FLUSH_BYTES`: write it before going on. */
+  | { kind: "flush" }
+  /** A failed AUTH: wait, write, go on. */
+  | { kind: "delay"; delayMs: number }
+  /** QUIT and the like: write, then close. */
+  | { kind: "close" }
+  /** Bad framing: reply with the error and close. */
+  | { kind: "protocol"; error: ProtocolError };
 
 /** Replaces the reply ranges of failed writes with their errors. */
 function spliceFailures(

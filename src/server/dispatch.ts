@@ -85,10 +85,26 @@ export function unknownCommandError(args: Uint8Array[]): string {
   return `ERR unknown command '${text(args[0]!).slice(0, 128)}', with args beginning with: ${rest}`;
 }
 
+/**
+ * The writes that share one engine promise (one group commit), as the server tracks them: the
+ * connection reads `settled` and `error` synchronously and awaits `done` only while unsettled,
+ * so a batch of replies costs one await for its group, not one per write.
+ */
+export interface WriteGroup {
+  /** Settles (never rejects) once the group is durable or failed. */
+  readonly done: Promise<void>;
+  /** True once `done` has settled. */
+  settled: boolean;
+  /** True when the group failed (`error` says why). */
+  failed: boolean;
+  /** Why the group failed. */
+  error: unknown;
+}
+
 /** A write whose reply waits for durability. */
 export interface PendingWrite {
-  /** Resolves when the batch is durable. */
-  promise: Promise<void>;
+  /** The group commit the write joined. */
+  group: WriteGroup;
   /** Reply range in the client's output, set when the command finishes. */
   start: number;
   /** End of that range. */
@@ -101,8 +117,11 @@ export interface DispatchHost {
   readonly logger: Logger;
   /** Counters. */
   readonly metrics: ServerMetrics;
-  /** Counts a write in flight (replies of every client wait for the newest one). */
-  trackWrite(promise: Promise<void>): void;
+  /**
+   * Counts a write in flight (replies of every client wait for the newest one); the group it
+   * joined (writes with the same engine promise share one).
+   */
+  trackWrite(promise: Promise<void>): WriteGroup;
   /** MONITOR feed, slow log, latency monitor, pause. */
   readonly operator: Operator;
 }
@@ -144,8 +163,7 @@ export class Context implements CommandContext {
       }
       promise = Promise.all(parts).then(() => {});
     }
-    this.host.trackWrite(promise);
-    this.pending.push({ promise, start: -1, end: -1 });
+    this.pending.push({ group: this.host.trackWrite(promise), start: -1, end: -1 });
   }
 }
 
@@ -340,52 +358,67 @@ export class Dispatcher {
     start: number,
     packed?: PackedArgs,
   ): Promise<void> | undefined {
-    const out = ctx.out;
     ctx.args = args;
-    const pending = ctx instanceof Context ? ctx.pending : undefined;
-    const firstPending = pending?.length ?? 0;
+    const firstPending = ctx instanceof Context ? ctx.pending.length : 0;
     const t0 = performance.now();
-    const finish = (failed: boolean) => {
-      const durationS = (performance.now() - t0) / 1000;
-      const operator = this.#host.operator;
-      // MONITOR shows every argument and the slow log the first 32: a packed command's
-      // arguments are made for them only when they want them.
-      const slowUs = ctx.server.config.slowlogLogSlowerThanUs;
-      const logged = packed === undefined
-        ? args
-        : operator.monitors.size > 0
-        ? packed.toArgs()
-        : slowUs >= 0 && durationS * 1e6 >= slowUs
-        ? packed.headArgs(SLOWLOG_ENTRY_ARGS_MAX)
-        : args;
-      operator.afterCommand(ctx.client, spec, logged, performance.timeOrigin + t0, durationS);
-      if (pending !== undefined) {
-        for (let i = firstPending; i < pending.length; i++) {
-          pending[i]!.start = start;
-          pending[i]!.end = out.length;
-        }
-      }
-      this.#host.metrics.record(spec.name, durationS, failed);
-    };
     let result: void | Promise<void>;
     try {
       result = packed === undefined ? spec.handler(ctx) : spec.packedHandler!(ctx, packed);
     } catch (err) {
-      this.#replyError(out, start, err, spec.name);
-      finish(true);
+      this.#replyError(ctx.out, start, err, spec.name);
+      this.#finish(ctx, spec, args, start, packed, firstPending, t0, true);
       return undefined;
     }
     if (result === undefined) {
-      finish(false);
+      // The common case: a synchronous handler, no closure made for it.
+      this.#finish(ctx, spec, args, start, packed, firstPending, t0, false);
       return undefined;
     }
     return result.then(
-      () => finish(false),
+      () => this.#finish(ctx, spec, args, start, packed, firstPending, t0, false),
       (err) => {
-        this.#replyError(out, start, err, spec.name);
-        finish(true);
+        this.#replyError(ctx.out, start, err, spec.name);
+        this.#finish(ctx, spec, args, start, packed, firstPending, t0, true);
       },
     );
+  }
+
+  /**
+   * After a command: monitors, slow log, latency, counters, and the reply range of its writes
+   * (those pending from `firstPending` on) so the connection can hold or replace exactly it.
+   */
+  #finish(
+    ctx: CommandContext,
+    spec: CommandSpec,
+    args: Uint8Array[],
+    start: number,
+    packed: PackedArgs | undefined,
+    firstPending: number,
+    t0: number,
+    failed: boolean,
+  ): void {
+    const durationS = (performance.now() - t0) / 1000;
+    const operator = this.#host.operator;
+    // MONITOR shows every argument and the slow log the first 32: a packed command's
+    // arguments are made for them only when they want them.
+    const slowUs = ctx.server.config.slowlogLogSlowerThanUs;
+    const logged = packed === undefined
+      ? args
+      : operator.monitors.size > 0
+      ? packed.toArgs()
+      : slowUs >= 0 && durationS * 1e6 >= slowUs
+      ? packed.headArgs(SLOWLOG_ENTRY_ARGS_MAX)
+      : args;
+    operator.afterCommand(ctx.client, spec, logged, performance.timeOrigin + t0, durationS);
+    if (ctx instanceof Context) {
+      const pending = ctx.pending;
+      const end = ctx.out.length;
+      for (let i = firstPending; i < pending.length; i++) {
+        pending[i]!.start = start;
+        pending[i]!.end = end;
+      }
+    }
+    this.#host.metrics.record(spec.name, durationS, failed);
   }
 
   #replyError(out: RespWriter, start: number, err: unknown, name: string): void {

@@ -44,7 +44,7 @@ import { typeEncodingDefaults } from "../types/introspect.ts";
 import { type PublishHook, publishSeriesSamples, PubSub } from "./pubsub.ts";
 import { AuthFailures } from "./auth_guard.ts";
 import { Connection } from "./connection.ts";
-import { Context, Dispatcher } from "./dispatch.ts";
+import { Context, Dispatcher, type WriteGroup } from "./dispatch.ts";
 import { ExclusiveGate } from "./gate.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { serverRegistry } from "./metric_decls.ts";
@@ -223,6 +223,12 @@ function passedDeadline(
   return undefined;
 }
 
+/** A write group as the server tracks it: the engine's promise and its writes in flight. */
+interface TrackedGroup extends WriteGroup {
+  readonly promise: Promise<void>;
+  writes: number;
+}
+
 class ServerCore implements ServerState, Server {
   readonly db: Database;
   readonly logger: Logger;
@@ -387,26 +393,40 @@ class ServerCore implements ServerState, Server {
     else await this.close();
   }
 
-  trackWrite(promise: Promise<void>): void {
+  trackWrite(promise: Promise<void>): WriteGroup {
     this.writesInFlight++;
     // The writes of one group commit share the engine's promise: one reaction per group.
-    const group = this.#trackedGroup;
-    if (group !== undefined && group.promise === promise) {
-      group.writes++;
-      return;
+    const last = this.#trackedGroup;
+    if (last !== undefined && last.promise === promise) {
+      last.writes++;
+      return last;
     }
-    const next = { promise, writes: 1 };
-    this.#trackedGroup = next;
-    const done = () => {
-      this.writesInFlight -= next.writes;
-      if (this.#trackedGroup === next) this.#trackedGroup = undefined;
+    const group: TrackedGroup = {
+      promise,
+      writes: 1,
+      done: promise.then(
+        () => this.#settle(group, false, undefined),
+        (err) => this.#settle(group, true, err),
+      ),
+      settled: false,
+      failed: false,
+      error: undefined,
     };
-    // Settles (never rejects) once the group is durable or failed: replies await it as is.
-    this.lastWrite = promise.then(done, done);
+    this.#trackedGroup = group;
+    this.lastWrite = group.done;
+    return group;
+  }
+
+  #settle(group: TrackedGroup, failed: boolean, error: unknown): void {
+    this.writesInFlight -= group.writes;
+    if (this.#trackedGroup === group) this.#trackedGroup = undefined;
+    group.settled = true;
+    group.failed = failed;
+    group.error = error;
   }
 
   /** The newest group commit written to, and how many writes it holds. */
-  #trackedGroup: { promise: Promise<void>; writes: number } | undefined;
+  #trackedGroup: TrackedGroup | undefined;
 
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
