@@ -25,6 +25,7 @@ import {
   type VersionAllocator,
 } from "../keyspace/mod.ts";
 import { KIND_META } from "../util/entry.ts";
+import { allocBytes } from "../util/bytes.ts";
 
 /** Metadata of a member-type key. */
 export interface TypeMeta {
@@ -75,7 +76,7 @@ function putVarint(buf: Uint8Array, at: number, n: number): number {
  */
 export function encodeMeta(meta: TypeMeta): Uint8Array {
   const list = meta.type === TYPE_LIST;
-  const out = new Uint8Array(
+  const out = allocBytes(
     1 + varintBytes(meta.version) + varintBytes(meta.size) + (list ? varintBytes(meta.head) : 0),
   );
   out[0] = meta.type;
@@ -177,7 +178,7 @@ export function registryKey(version: number): Uint8Array {
 
 /** `0xFF space version(u64 BE)`: the prefix of every member of one key in one space. */
 export function versionPrefix(space: number, version: number): Uint8Array {
-  const key = new Uint8Array(10);
+  const key = allocBytes(10);
   key[0] = INTERNAL_KEY_PREFIX;
   key[1] = space;
   writeU64(key, 2, version);
@@ -186,7 +187,7 @@ export function versionPrefix(space: number, version: number): Uint8Array {
 
 /** `0xFF space version member`. */
 export function memberKey(space: number, version: number, member: Uint8Array): Uint8Array {
-  const key = new Uint8Array(10 + member.length);
+  const key = allocBytes(10 + member.length);
   key[0] = INTERNAL_KEY_PREFIX;
   key[1] = space;
   writeU64(key, 2, version);
@@ -196,7 +197,7 @@ export function memberKey(space: number, version: number, member: Uint8Array): U
 
 /** `0xFF space version index` (both u64 BE): a list item. */
 export function internalIndexKey(space: number, version: number, index: number): Uint8Array {
-  const key = new Uint8Array(18);
+  const key = allocBytes(18);
   key[0] = INTERNAL_KEY_PREFIX;
   key[1] = space;
   writeU64(key, 2, version);
@@ -302,7 +303,7 @@ const flip = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 7 : 0;
 /** A score as the 8 bytes stored at a sorted-set member (f64 big-endian). */
 export function scoreBytes(score: number): Uint8Array {
   scratchF64[0] = score;
-  const b = new Uint8Array(8);
+  const b = allocBytes(8);
   for (let i = 0; i < 8; i++) b[i] = scratchBytes[i ^ flip]!;
   return b;
 }

@@ -21,7 +21,7 @@ import {
   versionPrefix,
   writeU64,
 } from "../../types/layout.ts";
-import { compareBytes, prefixEnd } from "../../util/bytes.ts";
+import { allocBytes, compareBytes, prefixEnd } from "../../util/bytes.ts";
 import { type CommandContext, parseFloatArg, ReplyError } from "../context.ts";
 import { replyScore, typeEvent } from "./_types.ts";
 
@@ -33,9 +33,12 @@ export interface Scored {
   score: number;
 }
 
+/** The (empty) value of a score entry, shared: nothing ever writes into it. */
+const EMPTY_VALUE = new Uint8Array(0);
+
 /** `ff 14 version score⁺ member`. */
 export function scoreKey(version: number, score: number, member: Uint8Array): Uint8Array {
-  const key = new Uint8Array(18 + member.length);
+  const key = allocBytes(18 + member.length);
   key[0] = 0xff;
   key[1] = SPACE_ZSET_SCORE;
   writeU64(key, 2, version);
@@ -46,7 +49,7 @@ export function scoreKey(version: number, score: number, member: Uint8Array): Ui
 
 /** `ff 14 version score⁺`: the prefix of every member with `score`. */
 function scorePrefix(version: number, score: number): Uint8Array {
-  const key = new Uint8Array(18);
+  const key = allocBytes(18);
   key[0] = 0xff;
   key[1] = SPACE_ZSET_SCORE;
   writeU64(key, 2, version);
@@ -79,7 +82,7 @@ export function putMember(
     // −0 is stored as 0: Redis prints a −0 score as "0".
     value: scoreBytes(score === 0 ? 0 : score),
   });
-  ops.push({ type: "put", key: scoreKey(meta.version, score, member), value: new Uint8Array(0) });
+  ops.push({ type: "put", key: scoreKey(meta.version, score, member), value: EMPTY_VALUE });
 }
 
 /** Ops removing `member` (with its `score`). */
