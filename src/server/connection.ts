@@ -138,7 +138,10 @@ export class Connection {
             if (turn !== undefined) await turn;
             try {
               const chunks = this.#takeOutput();
-              let total = this.#beginWrite(chunks);
+              // The batch's arrival time serves as the write's start (one clock read saved per
+              // command): earlier by the batch's run and durability wait, milliseconds against
+              // a drain timeout of seconds.
+              let total = this.#beginWrite(chunks, nowMs);
               for (const chunk of chunks) {
                 let off = 0;
                 while (off < chunk.length) {
@@ -540,7 +543,7 @@ export class Connection {
   async #write(chunks: Uint8Array[]): Promise<void> {
     const client = this.#ctx.client;
     try {
-      this.#beginWrite(chunks);
+      this.#beginWrite(chunks, Date.now());
       for (const chunk of chunks) {
         let off = 0;
         while (off < chunk.length) {
@@ -555,13 +558,13 @@ export class Connection {
     }
   }
 
-  /** Starts the pending-output accounting of a write of `chunks`; their total bytes. */
-  #beginWrite(chunks: Uint8Array[]): number {
+  /** Starts the pending-output accounting of a write of `chunks` at `nowMs`; their bytes. */
+  #beginWrite(chunks: Uint8Array[], nowMs: number): number {
     const client = this.#ctx.client;
     let total = 0;
     for (const c of chunks) total += c.length;
     client.outputPendingBytes = total;
-    client.outputPendingSinceMs = Date.now();
+    client.outputPendingSinceMs = nowMs;
     return total;
   }
 

@@ -409,7 +409,7 @@ export class Dispatcher {
       : slowUs >= 0 && durationS * 1e6 >= slowUs
       ? packed.headArgs(SLOWLOG_ENTRY_ARGS_MAX)
       : args;
-    operator.afterCommand(ctx.client, spec, logged, performance.timeOrigin + t0, durationS);
+    operator.afterCommand(ctx.client, spec, logged, t0, durationS);
     if (ctx instanceof Context) {
       const pending = ctx.pending;
       const end = ctx.out.length;

@@ -113,18 +113,19 @@ export class Operator {
   }
 
   /**
-   * After `client` ran `spec` (`args`), started at `startMs` (Unix ms, fractional) and taking
-   * `durationS` seconds of execution: feed monitors, the slow log and the latency monitor.
+   * After `client` ran `spec` (`args`), started at `startPerfMs` (`performance.now()`; the Unix
+   * time is made only when a monitor or the slow log wants it) and taking `durationS` seconds of
+   * execution: feed monitors, the slow log and the latency monitor.
    */
   afterCommand(
     client: Client,
     spec: CommandSpec,
     args: readonly Uint8Array[],
-    startMs: number,
+    startPerfMs: number,
     durationS: number,
   ): void {
     if (this.monitors.size > 0 && !hiddenFromMonitor(spec, args)) {
-      this.monitors.feed(client, spec.name, args, startMs);
+      this.monitors.feed(client, spec.name, args, performance.timeOrigin + startPerfMs);
     }
     const config = this.#host.config;
     const us = Math.round(durationS * 1e6);
@@ -133,7 +134,7 @@ export class Operator {
       !spec.flags.includes("skip_slowlog")
     ) {
       this.slowlog.add({
-        timeS: Math.floor(startMs / 1000),
+        timeS: Math.floor((performance.timeOrigin + startPerfMs) / 1000),
         durationUs: us,
         args: redactArgs(spec.name, args) as Uint8Array[],
         addr: client.addr,

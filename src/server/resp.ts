@@ -263,6 +263,7 @@ export class RespParser {
       grownForBulk || (this.#chunk === RESP_READ_CHUNK_BYTES_MIN && this.#buf.length > this.#chunk)
     ) {
       this.#buf = new Uint8Array(0);
+      this.#region = this.#regionBuf = undefined;
     }
   }
 
@@ -285,10 +286,22 @@ export class RespParser {
       this.#start = 0;
       this.#end = live;
     }
-    const region = this.#buf.subarray(this.#end);
+    // A request/reply client reads into the same region every time: reuse its view.
+    let region = this.#region;
+    if (region === undefined || this.#regionBuf !== this.#buf || this.#regionEnd !== this.#end) {
+      region = this.#buf.subarray(this.#end);
+      this.#region = region;
+      this.#regionBuf = this.#buf;
+      this.#regionEnd = this.#end;
+    }
     this.#offered = region.length;
     return region;
   }
+
+  /** The last region `writable()` handed out, of which buffer, from which offset. */
+  #region: Uint8Array | undefined;
+  #regionBuf: Uint8Array | undefined;
+  #regionEnd = -1;
 
   /** Marks `n` bytes of the last `writable()` region as received. */
   commit(n: number): void {
