@@ -189,6 +189,7 @@ export class Dispatcher {
    */
   #commandName(bytes: Uint8Array): string {
     const last = this.#lastNameBytes;
+    if (last === bytes) return this.#lastName;
     if (last !== undefined && last.length === bytes.length) {
       let i = 0;
       while (i < bytes.length && last[i] === bytes[i]) i++;

@@ -298,6 +298,28 @@ export class RespParser {
     return region;
   }
 
+  /** The command name of the last command parsed (a client mostly sends the same again). */
+  #lastName: Uint8Array | undefined;
+
+  /**
+   * The command name of `length` bytes at `#start`: the last one's array again when the bytes
+   * are the same (argument arrays are never changed once parsed), else a copy.
+   */
+  #commandName(length: number): Uint8Array {
+    const last = this.#lastName;
+    const buf = this.#buf;
+    const at = this.#start;
+    if (last !== undefined && last.length === length) {
+      let i = 0;
+      while (i < length && last[i] === buf[at + i]) i++;
+      if (i === length) return last;
+    }
+    const name = copyBytes(buf, at, at + length);
+    // Only short names are kept: a long first argument is no command anyway.
+    if (length <= 32) this.#lastName = name;
+    return name;
+  }
+
   /** The last region `writable()` handed out, of which buffer, from which offset. */
   #region: Uint8Array | undefined;
   #regionBuf: Uint8Array | undefined;
@@ -441,7 +463,11 @@ export class RespParser {
       // Like Redis, the two bytes after the data are taken as the CRLF without checking.
       if (this.#pack !== undefined) this.#pack.add(this.#buf, this.#start, length);
       else {
-        args.push(copyBytes(this.#buf, this.#start, this.#start + length));
+        args.push(
+          args.length === 0
+            ? this.#commandName(length)
+            : copyBytes(this.#buf, this.#start, this.#start + length),
+        );
         if (args.length === 1 && this.packTsMadd && this.#argsLeft > 1 && isTsMadd(args[0]!)) {
           this.#pack = new PackedBuilder(
             args[0]!,

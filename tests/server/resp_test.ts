@@ -248,3 +248,29 @@ Deno.test("RespParser: a bad frame inside a packed TS.MADD fails as in any other
   });
   assertEquals(results[1], results[0]);
 });
+
+Deno.test("RespParser reuses a repeated command name and its read region; arguments stay intact", () => {
+  const p = new RespParser();
+  const got: Uint8Array[][] = [];
+  const regions: Uint8Array[] = [];
+  for (const line of ["*2\r\n$3\r\nGET\r\n$1\r\na\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nb\r\n"]) {
+    // Read as the connection does: into `writable()`, then `commit`, `take`, `release`.
+    const region = p.writable();
+    regions.push(region);
+    const bytes = enc.encode(line);
+    region.set(bytes);
+    p.commit(bytes.length);
+    got.push(p.next()!);
+    assertEquals(p.next(), undefined);
+    p.release();
+  }
+  const third = enc.encode("*2\r\n$3\r\nget\r\n$1\r\nc\r\n");
+  p.push(third);
+  got.push(p.next()!);
+  // The same name is the same array (never changed once parsed); another spelling its own.
+  assert(got[0]![0] === got[1]![0]);
+  assert(got[2]![0] !== got[1]![0]);
+  assert(regions[0] === regions[1], "the same read region again");
+  // Later reads into the same buffer do not change what was handed out before.
+  assertEquals(got.map(texts), [["GET", "a"], ["GET", "b"], ["get", "c"]]);
+});
