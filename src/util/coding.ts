@@ -27,10 +27,8 @@ export function putVarint(
   offset: number,
   value: number,
 ): number {
-  assert(
-    Number.isSafeInteger(value) && value >= 0,
-    `varint out of range: ${value}`,
-  );
+  // The message is built only on failure: this runs for every key and value written.
+  if (!(Number.isSafeInteger(value) && value >= 0)) assert(false, `varint out of range: ${value}`);
   while (value >= 0x80) {
     buf[offset++] = (value & 0x7f) | 0x80;
     value = Math.floor(value / 128);

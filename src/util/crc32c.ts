@@ -61,6 +61,17 @@ export function crc32cExtend(
   return ~c >>> 0;
 }
 
+/**
+ * CRC32C of 8 bytes given as two uint32s, `a` then `b`, each little-endian: one slicing step,
+ * no buffer (a WAL record's trailer checksums its body's crc and one offset this way).
+ */
+export function crc32cOfWords(a: number, b: number): number {
+  const x = (a ^ 0xffff_ffff) >>> 0;
+  const c = T7[x & 0xff]! ^ T6[(x >>> 8) & 0xff]! ^ T5[(x >>> 16) & 0xff]! ^ T4[x >>> 24]! ^
+    T3[b & 0xff]! ^ T2[(b >>> 8) & 0xff]! ^ T1[(b >>> 16) & 0xff]! ^ T0[b >>> 24]!;
+  return ~c >>> 0;
+}
+
 /** CRC32C of `data[start, end)`. */
 export function crc32c(data: Uint8Array, start = 0, end = data.length): number {
   return crc32cExtend(0, data, start, end);

