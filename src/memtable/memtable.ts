@@ -115,6 +115,44 @@ function keyPrefix(key: Uint8Array): number {
   return p;
 }
 
+/** `keyPrefix` of the key `kb[ko, ko + kl)`. */
+function keyPrefixAt(kb: Uint8Array, ko: number, kl: number): number {
+  if (kl >= 4) {
+    return ((kb[ko]! << 24) | (kb[ko + 1]! << 16) | (kb[ko + 2]! << 8) | kb[ko + 3]!) >>> 0;
+  }
+  let p = 0;
+  for (let i = 0; i < 4; i++) p = p * 256 + (i < kl ? kb[ko + i]! : 0);
+  return p;
+}
+
+/** Insert fingers kept per memtable (a power of two): runs growing at once, hashed. */
+const FINGER_SLOTS = 128;
+/** Words of one finger: the node, then per level its predecessor, then per level the successor. */
+const FINGER_WORDS = 1 + 2 * HEIGHT_MAX;
+/** Trailing key bytes left out of a finger's hash: a run's keys differ there (a timestamp). */
+const FINGER_SUFFIX_BYTES = 8;
+
+/** The finger slot of the key `kb[ko, ko + kl)`: a hash of all but its last bytes (FNV-1a). */
+function fingerSlot(kb: Uint8Array, ko: number, kl: number): number {
+  let h = 0x811c9dc5;
+  for (let i = ko, end = ko + kl - FINGER_SUFFIX_BYTES; i < end; i++) {
+    h = Math.imul(h ^ kb[i]!, 0x01000193);
+  }
+  return (h ^ (h >>> 15)) & (FINGER_SLOTS - 1);
+}
+
+/** VAL_LEN of a new node whose value room (right after its key) is not filled yet. */
+const RESERVED_VALUE = 0xffff_ffff;
+
+/** Copies `src[so, so + n)` to `dst[at]`; short copies byte by byte (cheaper than `set`). */
+function copyInto(dst: Uint8Array, at: number, src: Uint8Array, so: number, n: number): void {
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) dst[at + i] = src[so + i]!;
+  } else {
+    dst.set(so === 0 && n === src.length ? src : src.subarray(so, so + n), at);
+  }
+}
+
 // Module-private accessors filled in by Memtable's static block: they let the iterator walk
 // the skip list without making node addresses part of the public surface.
 let nodeFirst: (m: Memtable) => number;
@@ -150,6 +188,10 @@ export class Memtable {
   #lcp = 0;
   /** Scratch for the per-level predecessors during an insert, reused to avoid allocation. */
   readonly #splice = new Uint32Array(HEIGHT_MAX);
+  /** Insert fingers (see `#insert`): FINGER_SLOTS records of FINGER_WORDS, created on first use. */
+  #fingers: Uint32Array | undefined;
+  /** The chunk `#reserve` chose (its return value is the start). */
+  #reservedChunk = 0;
   #sizeBytes = 0;
   #minSeq = 0;
   #maxSeq = 0;
@@ -205,51 +247,137 @@ export class Memtable {
    * REQUIRES: entry.seq > every seq applied before.
    */
   apply(entry: Entry): void {
-    const seq = entry.seq;
+    const key = entry.key;
+    const value = entry.value;
+    this.applyAt(
+      key,
+      0,
+      key.length,
+      value,
+      0,
+      value.length,
+      entry.seq,
+      entry.kind,
+      entry.expireAtMs,
+    );
+  }
+
+  /**
+   * `apply` for a key and a value given as ranges of byte arrays (the write path passes the
+   * WAL record it has just encoded, so that no `Uint8Array` is made per key or value): the key
+   * is `keyBytes[keyStart, keyStart + keyLength)`, the value likewise. The bytes are copied.
+   * REQUIRES: seq > every seq applied before.
+   */
+  applyAt(
+    keyBytes: Uint8Array,
+    keyStart: number,
+    keyLength: number,
+    valueBytes: Uint8Array,
+    valueStart: number,
+    valueLength: number,
+    seq: number,
+    kind: EntryKind,
+    expireAtMs: number,
+  ): void {
+    // Constant messages: a message built before each check costs more than the check.
     assert(Number.isSafeInteger(seq), "Memtable.apply: seq is not a safe integer");
     assert(seq > this.#maxSeq, "Memtable.apply: seq does not grow");
-    assert(entry.key.length <= KEY_SIZE_BYTES_MAX, "Memtable.apply: key too large");
-    assert(entry.value.length <= VALUE_SIZE_BYTES_MAX, "Memtable.apply: value too large");
+    assert(keyLength <= KEY_SIZE_BYTES_MAX, "Memtable.apply: key too large");
+    assert(valueLength <= VALUE_SIZE_BYTES_MAX, "Memtable.apply: value too large");
+    assert(kind !== KIND_DELETE || valueLength === 0, "Memtable.apply: tombstone with a value");
     assert(
-      entry.kind !== KIND_DELETE || entry.value.length === 0,
-      "Memtable.apply: tombstone with a value",
-    );
-    assert(
-      Number.isSafeInteger(entry.expireAtMs) && entry.expireAtMs >= 0,
+      Number.isSafeInteger(expireAtMs) && expireAtMs >= 0,
       "Memtable.apply: bad expireAtMs",
     );
-
-    const key = entry.key;
-    const prefix = keyPrefix(key);
+    const node = this.#insert(keyBytes, keyStart, keyLength, valueLength);
+    this.#setValue(node, valueBytes, valueStart, valueLength);
     const nodes = this.#nodes;
+    nodes[node + SEQ_HI] = Math.floor(seq / TWO_32);
+    nodes[node + SEQ_LO] = seq >>> 0;
+    nodes[node + EXP_HI] = Math.floor(expireAtMs / TWO_32);
+    nodes[node + EXP_LO] = expireAtMs >>> 0;
+    nodes[node + KIND] = kind;
+    if (this.#minSeq === 0) this.#minSeq = seq;
+    this.#maxSeq = seq;
+  }
+
+  /**
+   * The node of the key `kb[ko, ko + kl)`: the existing one, or a new one linked in (its key
+   * copied, its value fields still to be set, with room for `vl` value bytes right after the
+   * key when they fit the same chunk).
+   *
+   * Fingers: keys often arrive as runs that each grow at the end (sensor series: a name, then
+   * a rising timestamp), interleaved with other runs. The node inserted last for keys with the
+   * same start (all but the last `FINGER_SUFFIX_BYTES`, hashed to a slot) is kept with its
+   * per-level predecessors and successors. When the new key falls between that node and its
+   * successor, the insert needs no search from the head: level 0 is that node, and a higher
+   * level whose recorded link is unchanged is still right (its successor lies after the
+   * node's level-0 successor, so after the key); a changed level is walked forward from its
+   * recorded predecessor. Otherwise (random keys) the finger costs one or two comparisons of
+   * recently used nodes, and the search runs from the head.
+   */
+  #insert(kb: Uint8Array, ko: number, kl: number, vl: number): number {
+    const prefix = keyPrefixAt(kb, ko, kl);
     const splice = this.#splice;
-    let x = HEAD;
-    // A node already compared as greater at a higher level needs no second comparison below.
-    let bigger = HEAD;
-    // Every node between x and bigger shares min(lcpLo, lcpHi) leading bytes with the key
-    // (it sorts between two keys that share them), so comparisons skip those bytes: sensor
-    // keys share ~20 (`sensor.site3.temp.`).
-    let lcpLo = 0;
-    let lcpHi = 0;
-    for (let level = this.#height - 1; level >= 0; level--) {
-      for (;;) {
-        const nx = nodes[x + NEXT + level]!;
-        if (nx === HEAD || nx === bigger) break;
-        const c = this.#compareFrom(key, prefix, nx, lcpLo < lcpHi ? lcpLo : lcpHi);
-        if (c === 0) {
-          this.#setValue(nx, entry);
-          this.#noteSeq(seq);
-          return;
+    const fingers = this.#fingers ??= new Uint32Array(FINGER_SLOTS * FINGER_WORDS);
+    const base = fingerSlot(kb, ko, kl) * FINGER_WORDS;
+    let found = false;
+    const f = fingers[base]!;
+    if (f !== HEAD) {
+      const c = this.#compareAt(kb, ko, kl, prefix, f, 0);
+      if (c === 0) return f;
+      if (c > 0) {
+        const after = this.#nodes[f + NEXT]!;
+        const c2 = after === HEAD ? -1 : this.#compareAt(kb, ko, kl, prefix, after, 0);
+        if (c2 === 0) return after;
+        if (c2 < 0) {
+          found = true;
+          splice[0] = f;
+          for (let level = 1; level < this.#height; level++) {
+            const p = fingers[base + 1 + level]!;
+            const nodes = this.#nodes;
+            if (nodes[p + NEXT + level] === fingers[base + 1 + HEIGHT_MAX + level]) {
+              splice[level] = p;
+              continue;
+            }
+            // Nodes were linked in after `p` at this level since: walk past those below the key.
+            let x = p;
+            for (;;) {
+              const nx = nodes[x + NEXT + level]!;
+              if (nx === HEAD || this.#compareAt(kb, ko, kl, prefix, nx, 0) < 0) break;
+              x = nx;
+            }
+            splice[level] = x;
+          }
         }
-        if (c < 0) {
-          bigger = nx;
-          lcpHi = this.#lcp;
-          break;
-        }
-        x = nx;
-        lcpLo = this.#lcp;
       }
-      splice[level] = x;
+    }
+    if (!found) {
+      const nodes = this.#nodes;
+      let x = HEAD;
+      // A node already compared as greater at a higher level needs no second comparison below.
+      let bigger = HEAD;
+      // Every node between x and bigger shares min(lcpLo, lcpHi) leading bytes with the key
+      // (it sorts between two keys that share them), so comparisons skip those bytes: sensor
+      // keys share ~20 (`sensor.site3.temp.`).
+      let lcpLo = 0;
+      let lcpHi = 0;
+      for (let level = this.#height - 1; level >= 0; level--) {
+        for (;;) {
+          const nx = nodes[x + NEXT + level]!;
+          if (nx === HEAD || nx === bigger) break;
+          const c = this.#compareAt(kb, ko, kl, prefix, nx, lcpLo < lcpHi ? lcpLo : lcpHi);
+          if (c === 0) return nx;
+          if (c < 0) {
+            bigger = nx;
+            lcpHi = this.#lcp;
+            break;
+          }
+          x = nx;
+          lcpLo = this.#lcp;
+        }
+        splice[level] = x;
+      }
     }
 
     const height = this.#randomHeight();
@@ -257,21 +385,29 @@ export class Memtable {
       for (let level = this.#height; level < height; level++) splice[level] = HEAD;
       this.#height = height;
     }
-    const node = this.#newNode(entry, prefix, height);
-    // Re-read: #newNode may have replaced the array with a larger copy.
-    const grownNodes = this.#nodes;
+    const node = this.#newNode(kb, ko, kl, vl, prefix, height);
+    // Read after #newNode, which may have replaced the array with a larger copy.
+    const nodes = this.#nodes;
     for (let level = 0; level < height; level++) {
       const link = splice[level]! + NEXT + level;
-      grownNodes[node + NEXT + level] = grownNodes[link]!;
-      grownNodes[link] = node;
+      nodes[node + NEXT + level] = nodes[link]!;
+      nodes[link] = node;
     }
-    grownNodes[node + PREV] = splice[0]!;
-    const after = grownNodes[node + NEXT]!;
+    nodes[node + PREV] = splice[0]!;
+    const after = nodes[node + NEXT]!;
     if (after === HEAD) this.#tail = node;
-    else grownNodes[after + PREV] = node;
+    else nodes[after + PREV] = node;
     this.#count++;
     this.#sizeBytes += MEMTABLE_ENTRY_OVERHEAD_BYTES;
-    this.#noteSeq(seq);
+    // The finger: this node, and per level its predecessor (itself within its tower) and the
+    // successor that predecessor links to now. Levels above the list's height: HEAD, none.
+    fingers[base] = node;
+    for (let level = 0; level < HEIGHT_MAX; level++) {
+      const p = level < height ? node : level < this.#height ? splice[level]! : HEAD;
+      fingers[base + 1 + level] = p;
+      fingers[base + 1 + HEIGHT_MAX + level] = nodes[p + NEXT + level]!;
+    }
+    return node;
   }
 
   /** The newest entry for `key` (tombstones included: the caller decides), or `undefined`. */
@@ -290,11 +426,6 @@ export class Memtable {
    */
   iterator(): MemtableIterator {
     return new MemtableIterator(this);
-  }
-
-  #noteSeq(seq: number): void {
-    if (this.#minSeq === 0) this.#minSeq = seq;
-    this.#maxSeq = seq;
   }
 
   /** Builds the `Entry` of `node` (views into the byte chunks). */
@@ -319,13 +450,15 @@ export class Memtable {
 
   /**
    * Room for `bytes` in a chunk: the shared chunk when the item is small and fits, a fresh
-   * shared chunk when it is small and does not, or a chunk of its own. Returns the chunk index;
-   * the item goes at `#chunkUsed` of a shared chunk, or at 0 of its own.
+   * shared chunk when it is small and does not, or a chunk of its own. Sets `#reservedChunk`
+   * to the chunk's index and returns where the item goes in it: at `#chunkUsed` of a shared
+   * chunk, or at 0 of its own.
    */
-  #reserve(bytes: number): [chunk: number, start: number] {
+  #reserve(bytes: number): number {
     if (bytes > SHARED_ITEM_BYTES_MAX) {
       this.#chunks.push(new Uint8Array(bytes));
-      return [this.#chunks.length - 1, 0];
+      this.#reservedChunk = this.#chunks.length - 1;
+      return 0;
     }
     if (this.#chunk < 0 || this.#chunkUsed + bytes > CHUNK_BYTES) {
       this.#chunks.push(new Uint8Array(CHUNK_BYTES));
@@ -334,31 +467,33 @@ export class Memtable {
     }
     const start = this.#chunkUsed;
     this.#chunkUsed += bytes;
-    return [this.#chunk, start];
+    this.#reservedChunk = this.#chunk;
+    return start;
   }
 
-  /** Copies `entry`'s value into a chunk and points `node`'s value fields at it. */
-  #setValue(node: number, entry: Entry): void {
+  /**
+   * Points `node`'s value fields at `vb[vo, vo + vl)`: at the bytes right after the key when
+   * `#newNode` reserved them there (a fresh node has VAL_CHUNK set and VAL_LEN 0), else at a
+   * copy in a chunk (a replaced value stays where it was and keeps being charged).
+   */
+  #setValue(node: number, vb: Uint8Array, vo: number, vl: number): void {
     const nodes = this.#nodes;
-    const value = entry.value;
-    if (value.length > 0) {
-      const [chunk, start] = this.#reserve(value.length);
-      this.#chunks[chunk]!.set(value, start);
+    if (vl > 0) {
+      let chunk: number;
+      let start: number;
+      if (nodes[node + VAL_LEN] === RESERVED_VALUE) {
+        chunk = nodes[node + VAL_CHUNK]!;
+        start = nodes[node + VAL_START]!;
+      } else {
+        start = this.#reserve(vl);
+        chunk = this.#reservedChunk;
+      }
+      copyInto(this.#chunks[chunk]!, start, vb, vo, vl);
       nodes[node + VAL_CHUNK] = chunk;
       nodes[node + VAL_START] = start;
     }
-    nodes[node + VAL_LEN] = value.length;
-    this.#setMeta(node, entry);
-    this.#sizeBytes += value.length;
-  }
-
-  #setMeta(node: number, entry: Entry): void {
-    const nodes = this.#nodes;
-    nodes[node + SEQ_HI] = Math.floor(entry.seq / TWO_32);
-    nodes[node + SEQ_LO] = entry.seq >>> 0;
-    nodes[node + EXP_HI] = Math.floor(entry.expireAtMs / TWO_32);
-    nodes[node + EXP_LO] = entry.expireAtMs >>> 0;
-    nodes[node + KIND] = entry.kind;
+    nodes[node + VAL_LEN] = vl;
+    this.#sizeBytes += vl;
   }
 
   /**
@@ -412,10 +547,54 @@ export class Memtable {
   }
 
   /**
-   * Appends an unlinked node with a tower of `height`, copying key and value (back to back, so
-   * a lookup that finds the key finds its first value next to it); returns its address.
+   * `#compareFrom` for the key `kb[ko, ko + kl)` (the insert side). Sets `#lcp` likewise.
    */
-  #newNode(entry: Entry, prefix: number, height: number): number {
+  #compareAt(
+    kb: Uint8Array,
+    ko: number,
+    kl: number,
+    prefix: number,
+    node: number,
+    from: number,
+  ): number {
+    const nodes = this.#nodes;
+    if (from < 4) {
+      const nodePrefix = nodes[node + PREFIX]!;
+      if (prefix !== nodePrefix) {
+        this.#lcp = from;
+        return prefix < nodePrefix ? -1 : 1;
+      }
+    }
+    const bytes = this.#chunks[nodes[node + KEY_CHUNK]!]!;
+    const start = nodes[node + KEY_START]!;
+    const length = nodes[node + KEY_LEN]!;
+    const n = kl < length ? kl : length;
+    let i = from < 4 ? (n < 4 ? n : 4) : from;
+    for (; i < n; i++) {
+      const d = kb[ko + i]! - bytes[start + i]!;
+      if (d !== 0) {
+        this.#lcp = i;
+        return d;
+      }
+    }
+    this.#lcp = n;
+    return kl - length;
+  }
+
+  /**
+   * Appends an unlinked node with a tower of `height` for the key `kb[ko, ko + kl)`, copying
+   * the key, with room for `vl` value bytes right after it (so a lookup that finds the key
+   * finds its first value next to it); returns its address. Its value fields say where that
+   * room is, with VAL_LEN `RESERVED_VALUE` until `#setValue` fills it.
+   */
+  #newNode(
+    kb: Uint8Array,
+    ko: number,
+    kl: number,
+    vl: number,
+    prefix: number,
+    height: number,
+  ): number {
     const node = this.#nodesUsed;
     const words = NEXT + height;
     if (node + words > this.#nodes.length) {
@@ -427,25 +606,21 @@ export class Memtable {
       nodes.set(this.#nodes);
       this.#nodes = nodes;
     }
-    const key = entry.key;
-    const value = entry.value;
-    const [chunk, start] = this.#reserve(key.length + value.length);
-    const bytes = this.#chunks[chunk]!;
-    bytes.set(key, start);
-    bytes.set(value, start + key.length);
+    const start = this.#reserve(kl + vl);
+    const chunk = this.#reservedChunk;
+    copyInto(this.#chunks[chunk]!, start, kb, ko, kl);
     const nodes = this.#nodes;
     nodes[node + PREFIX] = prefix;
     nodes[node + KEY_CHUNK] = chunk;
     nodes[node + KEY_START] = start;
-    nodes[node + KEY_LEN] = key.length;
+    nodes[node + KEY_LEN] = kl;
     nodes[node + VAL_CHUNK] = chunk;
-    nodes[node + VAL_START] = start + key.length;
-    nodes[node + VAL_LEN] = value.length;
-    this.#setMeta(node, entry);
+    nodes[node + VAL_START] = start + kl;
+    nodes[node + VAL_LEN] = RESERVED_VALUE;
     // PREV and the links are already 0 (HEAD, "none"): a fresh array is zeroed and records
     // are never reused.
     this.#nodesUsed = node + words;
-    this.#sizeBytes += key.length + value.length;
+    this.#sizeBytes += kl;
     return node;
   }
 
