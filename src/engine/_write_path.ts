@@ -17,15 +17,59 @@
 import { diskFullError, isNoSpaceError, ReadOnlyError } from "../errors.ts";
 import type { WalOp } from "../wal/mod.ts";
 import { assert } from "../util/assert.ts";
-import { KIND_LOG } from "../util/entry.ts";
+import { KIND_DELETE, KIND_LOG, KIND_META, KIND_PUT } from "../util/entry.ts";
+import {
+  BATCH_SIZE_BYTES_MAX,
+  EXPIRE_AT_MS_MAX,
+  KEY_SIZE_BYTES_MAX,
+  VALUE_SIZE_BYTES_MAX,
+} from "../limits.ts";
 import type { EngineCore } from "./_core.ts";
 import type { Flusher } from "./_flusher.ts";
 import { logOpsOf } from "./log_ops.ts";
 import { planReplicated, type ReplicatedPlan } from "./_replicated.ts";
 import { validateBatch } from "./_validate.ts";
-import type { WriteOp } from "./types.ts";
+import type { BytesLike, WriteOp } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
+
+/** The op `writeOne` stands for, for the batch path. */
+function oneOp(
+  kind: typeof KIND_PUT | typeof KIND_META | typeof KIND_DELETE,
+  key: BytesLike,
+  value: BytesLike,
+  expireAtMs: number | undefined,
+): WriteOp {
+  if (kind === KIND_DELETE) return { type: "delete", key };
+  const type = kind === KIND_PUT ? "put" : "meta";
+  return expireAtMs === undefined ? { type, key, value } : { type, key, value, expireAtMs };
+}
+
+/** Strings up to this many chars take `writeOne`'s path (copied into a scratch array). */
+const ONE_STRING_CHARS_MAX = 256;
+
+/**
+ * Where `writeOne` copies a string key or value (ASCII only) before the WAL encodes it: one
+ * pass over the string's chars, the later copies (into the WAL's commit group, then the
+ * memtable) are byte copies. Shared by every database: a write runs to its end synchronously.
+ */
+const KEY_SCRATCH = new Uint8Array(ONE_STRING_CHARS_MAX);
+const VALUE_SCRATCH = new Uint8Array(ONE_STRING_CHARS_MAX);
+
+/**
+ * Copies a string of up to `ONE_STRING_CHARS_MAX` ASCII chars into `scratch` and returns its
+ * length; -1 for anything else (a longer or non-ASCII string), which the batch path encodes.
+ */
+function asciiInto(value: string, scratch: Uint8Array): number {
+  const n = value.length;
+  if (n > ONE_STRING_CHARS_MAX) return -1;
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    scratch[i] = c;
+  }
+  return n;
+}
 
 /** Applies batches to one database's WAL and memtable. */
 export class WritePath {
@@ -46,6 +90,95 @@ export class WritePath {
 
   /** `Database.write`. */
   write(ops: readonly WriteOp[]): Promise<void> {
+    // One put, meta or delete (a server's SET, DEL, HSET…) takes the path without op objects.
+    if (ops.length === 1 && this.writeGuard === undefined && Array.isArray(ops)) {
+      const op = ops[0];
+      if (op !== null && typeof op === "object") {
+        if (op.type === "put" || op.type === "meta") {
+          return this.writeOne(
+            op.type === "put" ? KIND_PUT : KIND_META,
+            op.key,
+            op.value,
+            op.expireAtMs,
+          );
+        }
+        if (op.type === "delete") return this.writeOne(KIND_DELETE, op.key, EMPTY, undefined);
+      }
+    }
+    return this.#writeBatch(ops);
+  }
+
+  /**
+   * `write` of one put, meta or delete (`value` ignored for a delete) given by its parts:
+   * `Database.put` and `delete`, and one-op batches. Keys and values that are bytes, or strings
+   * of up to `ONE_STRING_CHARS_MAX` ASCII characters (copied into a scratch array), are checked
+   * here and encoded straight into the WAL's commit group, and the memtable copies them from
+   * there: no op object, no `Uint8Array` per key or value. Anything else (a write guard, a non-ASCII string, a
+   * refusal) goes through the batch path, which converts, checks and refuses exactly as
+   * for any batch.
+   */
+  writeOne(
+    kind: typeof KIND_PUT | typeof KIND_META | typeof KIND_DELETE,
+    key: BytesLike,
+    value: BytesLike,
+    expireAtMs: number | undefined,
+  ): Promise<void> {
+    const core = this.#core;
+    let keyBytes: Uint8Array = KEY_SCRATCH;
+    let keyLength = -1;
+    if (typeof key === "string") keyLength = asciiInto(key, KEY_SCRATCH);
+    else if (key instanceof Uint8Array) {
+      keyBytes = key;
+      keyLength = key.length;
+    }
+    let valueBytes: Uint8Array = VALUE_SCRATCH;
+    let valueLength = 0;
+    if (kind !== KIND_DELETE) {
+      if (typeof value === "string") valueLength = asciiInto(value, VALUE_SCRATCH);
+      else if (value instanceof Uint8Array) {
+        valueBytes = value;
+        valueLength = value.length;
+      } else valueLength = -1;
+    }
+    const expire = expireAtMs ?? 0;
+    if (
+      this.writeGuard !== undefined || keyLength < 0 || valueLength < 0 ||
+      keyLength > KEY_SIZE_BYTES_MAX || valueLength > VALUE_SIZE_BYTES_MAX ||
+      keyLength + valueLength > BATCH_SIZE_BYTES_MAX ||
+      !(Number.isSafeInteger(expire) && expire >= 0 && expire <= EXPIRE_AT_MS_MAX) ||
+      core.closed || core.fatal !== undefined || this.readOnly || core.space.full
+    ) {
+      return this.#writeBatch([oneOp(kind, key, value, expireAtMs)]);
+    }
+    const counters = core.counters;
+    counters.bytesWritten += keyLength + valueLength;
+    if (kind === KIND_DELETE) counters.deletes++;
+    else counters.puts++;
+    const wal = core.wal;
+    let seq: number;
+    try {
+      seq = wal.appendOne(kind, keyBytes, keyLength, valueBytes, valueLength, expire);
+    } catch (err) {
+      return Promise.reject(this.#appendFailed(err));
+    }
+    const at = wal.lastEncoded;
+    core.memtable.applyAt(
+      at.buf,
+      at.keyAt,
+      keyLength,
+      at.buf,
+      at.valueAt,
+      valueLength,
+      seq,
+      kind,
+      expire,
+    );
+    core.lastSeq = seq;
+    return this.#afterApply(wal.lastDurable);
+  }
+
+  /** `write` of any batch. */
+  #writeBatch(ops: readonly WriteOp[]): Promise<void> {
     const core = this.#core;
     let walOps: WalOp[];
     try {

@@ -34,7 +34,7 @@ import { TieredPicker } from "../compaction/tiered.ts";
 import { LeveledPicker } from "../compaction/leveled.ts";
 import type { SegmentInfo } from "../wal/mod.ts";
 import { compareBytes, toBytes } from "../util/bytes.ts";
-import { type EntryKind, isDeadAt } from "../util/entry.ts";
+import { type EntryKind, isDeadAt, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
 import type { LogConsumer } from "./log_ops.ts";
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { dropSegmentsBeforeSkippedDamage } from "./_open.ts";
@@ -56,6 +56,9 @@ import type {
   ValueEntry,
   WriteOp,
 } from "./types.ts";
+
+/** The value `delete` passes to the write path, which ignores it. */
+const EMPTY_VALUE = new Uint8Array(0);
 
 export { ReadOnlyError } from "../errors.ts";
 export type * from "./types.ts";
@@ -142,16 +145,13 @@ export class Database {
   // ---------------------------------------------------------------- writes
 
   /** Stores `value` under `key`. Resolves when durable under the sync mode. */
-  put(key: BytesLike, value: BytesLike, options: PutOptions = {}): Promise<void> {
-    const op: WriteOp = options.expireAtMs === undefined
-      ? { type: "put", key, value }
-      : { type: "put", key, value, expireAtMs: options.expireAtMs };
-    return this.write([op]);
+  put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<void> {
+    return this.#writes.writeOne(KIND_PUT, key, value, options?.expireAtMs);
   }
 
   /** Deletes `key` (a tombstone). Resolves when durable under the sync mode. */
   delete(key: BytesLike): Promise<void> {
-    return this.write([{ type: "delete", key }]);
+    return this.#writes.writeOne(KIND_DELETE, key, EMPTY_VALUE, undefined);
   }
 
   /**

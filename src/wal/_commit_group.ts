@@ -58,6 +58,17 @@ export class CommitQueue {
     return this.#groups.splice(0);
   }
 
+  /**
+   * Records that a record ending at `end` (its first op `seq`, its last `lastSeq`) was encoded
+   * at the end of `group`, the last group.
+   */
+  noteRecord(group: CommitGroup, end: number, seq: number, lastSeq: number): void {
+    group.bytes = end;
+    group.recordEnds.push(end);
+    group.recordSeqs.push(seq);
+    group.lastSeq = lastSeq;
+  }
+
   /** Keeps a written group's buffer for reuse when it is of a common size. */
   recycle(group: CommitGroup, maxBytes: number): void {
     if (group.buf.length <= maxBytes) this.#spareBuffer = group.buf;

@@ -239,16 +239,78 @@ export function encodeBatchInto(buf: Uint8Array, offset: number, ops: readonly W
   return offset;
 }
 
+/** Where `encodeOneInto` put the key and the value (reused: valid until the next call). */
+export interface EncodedOp {
+  /** Offset of the key's first byte in the buffer. */
+  keyAt: number;
+  /** Offset of the value's first byte (where it would be for a DELETE). */
+  valueAt: number;
+}
+
+/**
+ * Bytes of the payload `encodeOneInto` writes: a batch of one op with a `keyLength`-byte key and
+ * (not DELETE) a `valueLength`-byte value.
+ */
+export function onePayloadBytes(
+  kind: EntryKind,
+  keyLength: number,
+  valueLength: number,
+  expireAtMs: number,
+): number {
+  let n = 2 + varintLength(keyLength) + keyLength;
+  if (kind !== KIND_DELETE) n += varintLength(expireAtMs) + varintLength(valueLength) + valueLength;
+  return n;
+}
+
+/**
+ * Encodes a batch of one op at `buf[offset]`, the same bytes as `encodeBatchInto` of it: the
+ * key is `key[0, keyLength)`, the value `value[0, valueLength)` (ignored for a DELETE). Sets
+ * `at` to where the key and the value went and returns the offset after them.
+ * REQUIRES: room enough, a valid op.
+ */
+export function encodeOneInto(
+  buf: Uint8Array,
+  offset: number,
+  kind: EntryKind,
+  key: Uint8Array,
+  keyLength: number,
+  value: Uint8Array,
+  valueLength: number,
+  expireAtMs: number,
+  at: EncodedOp,
+): number {
+  if (!(kind >= KIND_DELETE && kind <= KIND_LOG)) assert(false, `bad op kind: ${kind}`);
+  buf[offset++] = 1; // the op count, a one-byte varint
+  buf[offset++] = kind;
+  offset = putVarint(buf, offset, keyLength);
+  at.keyAt = offset;
+  offset = putBytesN(buf, offset, key, keyLength);
+  if (kind !== KIND_DELETE) {
+    assert(expireAtMs <= EXPIRE_AT_MS_MAX, "expireAtMs over EXPIRE_AT_MS_MAX");
+    offset = putVarint(buf, offset, expireAtMs);
+    offset = putVarint(buf, offset, valueLength);
+    at.valueAt = offset;
+    offset = putBytesN(buf, offset, value, valueLength);
+  } else {
+    at.valueAt = offset;
+  }
+  return offset;
+}
+
 /** Short copies byte by byte: `set` costs more than the loop for keys and small values. */
 const SHORT_COPY_BYTES_MAX = 32;
 
 /** Copies `src` to `buf[offset]`; returns the offset after it. */
 function putBytes(buf: Uint8Array, offset: number, src: Uint8Array): number {
-  const n = src.length;
+  return putBytesN(buf, offset, src, src.length);
+}
+
+/** Copies `src[0, n)` to `buf[offset]`; returns the offset after it. */
+function putBytesN(buf: Uint8Array, offset: number, src: Uint8Array, n: number): number {
   if (n <= SHORT_COPY_BYTES_MAX) {
     for (let i = 0; i < n; i++) buf[offset + i] = src[i]!;
   } else {
-    buf.set(src, offset);
+    buf.set(n === src.length ? src : src.subarray(0, n), offset);
   }
   return offset + n;
 }

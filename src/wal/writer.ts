@@ -59,12 +59,16 @@ import {
   WAL_SEGMENT_SIZE_BYTES_MAX,
 } from "../limits.ts";
 import { assert } from "../util/assert.ts";
+import type { EntryKind } from "../util/entry.ts";
 import type { Logger } from "../util/log.ts";
 import { type CommitGroup, CommitQueue } from "./_commit_group.ts";
 import { SegmentChain } from "./_segment_chain.ts";
 import {
   batchPayloadBytes,
   encodeBatchInto,
+  type EncodedOp,
+  encodeOneInto,
+  onePayloadBytes,
   sealRecord,
   WAL_RECORD_TYPE_BATCH,
   WAL_SEAL_RECORD_BYTES,
@@ -133,6 +137,13 @@ export class WalWriter {
   #durableSeq: number;
   /** Called with the new `durableSeq` after each sync that made records durable. */
   #durableListeners = new Set<(durableSeq: number) => void>();
+  /** `appendOne`'s results (see there). */
+  #lastDurable: Promise<void> | undefined;
+  readonly #lastEncoded: EncodedOp & { buf: Uint8Array } = {
+    buf: new Uint8Array(0),
+    keyAt: 0,
+    valueAt: 0,
+  };
 
   private constructor(fs: FileSystem, dir: string, options: WalWriterOptions, firstId: number) {
     this.#dir = dir;
@@ -253,6 +264,62 @@ export class WalWriter {
   }
 
   /**
+   * `append` of a batch of one op, without the op objects: the key is `key[0, keyLength)`, the
+   * value `value[0, valueLength)` (so callers may pass reused scratch arrays). Returns the op's
+   * sequence; `lastDurable` is its promise and
+   * `lastEncoded` says where its key and value bytes are in `lastEncoded.buf` until the next
+   * append (the engine copies them into the memtable from there). Throws like `append`.
+   * REQUIRES: a valid op (the engine checked it against `src/limits.ts`).
+   */
+  appendOne(
+    kind: EntryKind,
+    key: Uint8Array,
+    keyLength: number,
+    value: Uint8Array,
+    valueLength: number,
+    expireAtMs: number,
+  ): number {
+    this.#checkOpen();
+    const payloadBytes = onePayloadBytes(kind, keyLength, valueLength, expireAtMs);
+    checkPayloadBytes(payloadBytes);
+    const recordBytes = WAL_RECORD_HEADER_BYTES + payloadBytes + WAL_RECORD_TRAILER_BYTES;
+    this.#reserve(recordBytes);
+    const seq = this.#nextSeq;
+    const group = this.#queue.groupFor(recordBytes);
+    const at = group.bytes;
+    const encoded = this.#lastEncoded;
+    const end = encodeOneInto(
+      group.buf,
+      at + WAL_RECORD_HEADER_BYTES,
+      kind,
+      key,
+      keyLength,
+      value,
+      valueLength,
+      expireAtMs,
+      encoded,
+    );
+    assert(end + WAL_RECORD_TRAILER_BYTES === at + recordBytes, "record size mismatch");
+    encoded.buf = group.buf;
+    sealRecord(group.buf, at, payloadBytes, seq, WAL_RECORD_TYPE_BATCH);
+    this.#queue.noteRecord(group, at + recordBytes, seq, seq);
+    this.#nextSeq = seq + 1;
+    this.#lastDurable = group.promise;
+    this.#scheduleFlush();
+    return seq;
+  }
+
+  /** The durable promise of the newest `appendOne` (see there). */
+  get lastDurable(): Promise<void> {
+    return this.#lastDurable!;
+  }
+
+  /** Where the newest `appendOne` put its key and value (see there); reused by every call. */
+  get lastEncoded(): Readonly<EncodedOp & { buf: Uint8Array }> {
+    return this.#lastEncoded;
+  }
+
+  /**
    * Like `append`, for an already encoded batch payload that must keep the sequence `seq`
    * given by another database (replication). The payload is copied into the commit group.
    * REQUIRES: seq === lastSeq + 1 (the engine checks it and reports gaps as errors);
@@ -303,10 +370,7 @@ export class WalWriter {
   }
 
   #queued(group: CommitGroup, end: number, seq: number, opCount: number): WalAppendResult {
-    group.bytes = end;
-    group.recordEnds.push(end);
-    group.recordSeqs.push(seq);
-    group.lastSeq = seq + opCount - 1;
+    this.#queue.noteRecord(group, end, seq, seq + opCount - 1);
     this.#nextSeq = seq + opCount;
     this.#scheduleFlush();
     return { seq, durable: group.promise };

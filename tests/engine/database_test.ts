@@ -223,3 +223,70 @@ Deno.test("Database.get() never answers from the row cache what the tables no lo
   assertEquals(await readThrice("other"), "o");
   await db.close();
 });
+
+Deno.test("Database: put, delete and one-op writes store and refuse exactly as batches do, across a reopen", async () => {
+  // One-op writes take a path that encodes ASCII strings and bytes straight into the WAL; the
+  // rest (non-ASCII or long strings, wrong types, limits) goes through the batch path.
+  const fs = new FaultFs();
+  const values: [string, string | Uint8Array][] = [
+    ["ascii", "21.33"],
+    ["empty", ""],
+    ["utf8 ключ", "значение ✓"],
+    ["long", "v".repeat(5000)],
+    ["bytes", new Uint8Array([0, 0x80, 0xff])],
+    ["", "the empty key"],
+  ];
+  const open = () => Database.open("/db", { fs, syncMode: "always" });
+  const bytesOf = (v: string | Uint8Array) =>
+    typeof v === "string" ? new TextEncoder().encode(v) : v;
+  let db = await open();
+  for (const [k, v] of values) {
+    await db.put(`one/${k}`, v);
+    await db.write([{ type: "put", key: `w1/${k}`, value: v }]);
+    // Two ops: the batch path, the reference.
+    await db.write([{ type: "put", key: `two/${k}`, value: v }, {
+      type: "delete",
+      key: "nothing",
+    }]);
+  }
+  await db.put(new TextEncoder().encode("bytes-key"), "v", { expireAtMs: 9_999_999_999_999 });
+  await db.write([{ type: "meta", key: "m", value: "meta" }]);
+  await db.put("gone", "v");
+  await db.delete("gone");
+  await db.write([{ type: "put", key: "gone2", value: "v" }]);
+  await db.write([{ type: "delete", key: "gone2" }]);
+  const check = async () => {
+    for (const [k, v] of values) {
+      for (const p of ["one", "w1", "two"]) assertEquals(await db.get(`${p}/${k}`), bytesOf(v));
+    }
+    assertEquals((await db.getEntry("bytes-key"))?.expireAtMs, 9_999_999_999_999);
+    assertEquals(fromBytes((await db.get("m"))!), "meta");
+    assertEquals(await db.get("gone"), undefined);
+    assertEquals(await db.get("gone2"), undefined);
+  };
+  await check();
+  const refused = async (write: () => Promise<void>) => {
+    const err = await assertRejects(write);
+    return `${(err as Error).name}: ${(err as Error).message}`;
+  };
+  // deno-lint-ignore no-explicit-any
+  const bad: any[] = [
+    [123, "v"],
+    ["k", null],
+    [new Uint8Array(KEY_SIZE_BYTES_MAX + 1), "v"],
+    ["k", "v", { expireAtMs: -1 }],
+  ];
+  for (const [k, v, options] of bad) {
+    const viaPut = await refused(() => db.put(k, v, options));
+    const viaBatch = await refused(() =>
+      db.write([{ type: "put", key: k, value: v, ...options }, { type: "delete", key: "x" }])
+    );
+    assertEquals(viaPut, viaBatch.replace(/operation \d/, "operation 0"));
+  }
+  const statsBefore = db.stats();
+  await db.close();
+  db = await open();
+  await check();
+  assertEquals(statsBefore.puts > 0, true);
+  await db.close();
+});

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { ClosedError, IoError } from "../../src/errors.ts";
 import { FaultFs, joinPath, RealFs } from "../../src/fs/mod.ts";
-import { KIND_PUT } from "../../src/util/entry.ts";
+import { KIND_DELETE, KIND_META, KIND_PUT } from "../../src/util/entry.ts";
 import {
   decodeSegmentHeader,
   segmentFileName,
@@ -472,4 +472,63 @@ Deno.test("WalWriter: the first segment is 1 MiB and segments filled fast double
   assertEquals(sizes.slice(0, 3), [MiB, 2 * MiB, 4 * MiB]);
   assert(sizes.every((s) => s <= 4 * MiB), `sizes: ${sizes}`);
   assertEquals(recoverEntries(fs).entries.length, 40);
+});
+
+Deno.test("WalWriter.appendOne writes the same segment bytes as append of the same one-op batch", async () => {
+  const enc = new TextEncoder();
+  // Put, meta and delete; empty keys and values; long values that
+  // take `set`; expiries whose varints take 1 to 7 bytes.
+  type Case = {
+    kind: typeof KIND_PUT | typeof KIND_META | typeof KIND_DELETE;
+    key: string | Uint8Array;
+    value: string | Uint8Array;
+    exp: number;
+  };
+  const cases: Case[] = [
+    { kind: KIND_PUT, key: "sensor.site1.temp.1700000000000", value: "21.33", exp: 0 },
+    { kind: KIND_PUT, key: enc.encode("bytes-key"), value: new Uint8Array([0, 255, 7]), exp: 1 },
+    { kind: KIND_PUT, key: "", value: "", exp: 127 },
+    { kind: KIND_PUT, key: "k", value: new Uint8Array(300).fill(9), exp: 128 },
+    { kind: KIND_META, key: "meta", value: "x".repeat(200), exp: 1_700_000_000_000 },
+    { kind: KIND_DELETE, key: "gone", value: "ignored", exp: 0 },
+    { kind: KIND_DELETE, key: new Uint8Array([1, 2]), value: new Uint8Array(0), exp: 0 },
+  ];
+  const bytesOf = (v: string | Uint8Array) => typeof v === "string" ? enc.encode(v) : v;
+  const write = async (one: boolean) => {
+    const fs = new FaultFs();
+    const writer = WalWriter.open(fs, DIR, { nextSeq: 7, segmentSizeBytes: 64 * 1024 });
+    const durable: Promise<void>[] = [];
+    for (const c of cases) {
+      if (one) {
+        const valueLength = c.kind === KIND_DELETE ? 0 : bytesOf(c.value).length;
+        // Scratch arrays longer than the key and value: only the given lengths are written.
+        const key = new Uint8Array(400).fill(0xee);
+        key.set(bytesOf(c.key));
+        const value = new Uint8Array(400).fill(0xee);
+        value.set(bytesOf(c.value));
+        writer.appendOne(c.kind, key, bytesOf(c.key).length, value, valueLength, c.exp);
+        const at = writer.lastEncoded;
+        assertEquals(at.buf.subarray(at.keyAt, at.keyAt + bytesOf(c.key).length), bytesOf(c.key));
+        if (c.kind !== KIND_DELETE) {
+          assertEquals(at.buf.subarray(at.valueAt, at.valueAt + valueLength), bytesOf(c.value));
+        }
+        durable.push(writer.lastDurable);
+      } else {
+        const walOp = c.kind === KIND_DELETE
+          ? { kind: c.kind, key: bytesOf(c.key) }
+          : { kind: c.kind, key: bytesOf(c.key), value: bytesOf(c.value), expireAtMs: c.exp };
+        durable.push(writer.append([walOp]).durable);
+      }
+    }
+    await Promise.all(durable);
+    await writer.close();
+    const path = joinPath(DIR, segmentFileName(1));
+    const entries = recoverEntries(fs, { afterSeq: 6 });
+    return { bytes: readBytes(fs, path, 0, 64 * 1024), entries };
+  };
+  const viaAppend = await write(false);
+  const viaOne = await write(true);
+  assertEquals(viaOne.bytes, viaAppend.bytes);
+  assertEquals(viaOne.entries.entries.length, cases.length);
+  assertEquals(viaOne.entries.entries.map((e) => e.seq), [7, 8, 9, 10, 11, 12, 13]);
 });
