@@ -162,15 +162,24 @@ Deno.test("Memtable matches a sorted Map model under interleaved runs of rising 
     const model = new Map<string, Entry>();
     const applied: Entry[] = [];
     const runs = 1 + Math.floor(rand() * 40);
+    // Per run: the front (even numbers, rising) and a backfill cursor (odd numbers, rising from
+    // a point behind the front: late data, between keys that exist, with a finger of its own
+    // slot that sorts below the run's other finger).
     const next = new Array<number>(runs).fill(0);
+    const back = new Array<number>(runs).fill(-1);
     let seq = 0;
     for (let op = 0; op < 6000; op++) {
       const run = Math.floor(rand() * runs);
       const r = rand();
       let key: Uint8Array;
-      if (r < 0.7) key = runKey(run, next[run]! += 1 + Math.floor(rand() * 3));
-      else if (r < 0.8) key = runKey(run, Math.floor(rand() * (next[run]! + 2))); // behind, or a replace
-      else if (r < 0.9) key = runKey(run, next[run]!); // the finger's own key
+      if (r < 0.55) key = runKey(run, next[run]! += 2 * (1 + Math.floor(rand() * 2)));
+      else if (r < 0.75) {
+        if (back[run]! < 0 || back[run]! > next[run]! || rand() < 0.05) {
+          back[run] = 2 * Math.floor(rand() * (next[run]! / 2 + 1)) + 1;
+        }
+        key = runKey(run, back[run]! += 2);
+      } else if (r < 0.85) key = runKey(run, Math.floor(rand() * (next[run]! + 2))); // a replace, or behind
+      else if (r < 0.92) key = runKey(run, next[run]!); // the finger's own key
       else key = randomKey(rand);
       const entry = rand() < 0.1 ? del(key, ++seq) : put(key, ++seq, randomKey(rand));
       table.apply(entry);
