@@ -47,8 +47,12 @@
  */
 
 import { assert } from "../util/assert.ts";
-import { type Entry, type EntryIterator, type EntryKind, KIND_DELETE } from "../util/entry.ts";
+import { type Entry, type EntryKind, KIND_DELETE } from "../util/entry.ts";
 import { KEY_SIZE_BYTES_MAX, VALUE_SIZE_BYTES_MAX } from "../limits.ts";
+import { copyInto, fingerSlot, keyPrefix, keyPrefixAt } from "./_keys.ts";
+import { MemtableIterator, memtableNodes } from "./iterator.ts";
+
+export { MemtableIterator };
 
 /**
  * Memory charged per key on top of its key and value bytes, so that many small entries still
@@ -101,68 +105,13 @@ const LEVEL_SEED = 0x9e3779b9;
 
 const EMPTY = new Uint8Array(0);
 
-/**
- * The first 4 bytes of `key` as an unsigned big-endian number, missing bytes as 0. If two
- * prefixes differ, they order the keys exactly as `compareBytes` does: at the first differing
- * byte either both keys have real bytes, or the shorter key has a padding 0 against a non-zero
- * byte of a longer key it is a prefix of, and a prefix sorts first.
- */
-function keyPrefix(key: Uint8Array): number {
-  const n = key.length;
-  if (n >= 4) return ((key[0]! << 24) | (key[1]! << 16) | (key[2]! << 8) | key[3]!) >>> 0;
-  let p = 0;
-  for (let i = 0; i < 4; i++) p = p * 256 + (i < n ? key[i]! : 0);
-  return p;
-}
-
-/** `keyPrefix` of the key `kb[ko, ko + kl)`. */
-function keyPrefixAt(kb: Uint8Array, ko: number, kl: number): number {
-  if (kl >= 4) {
-    return ((kb[ko]! << 24) | (kb[ko + 1]! << 16) | (kb[ko + 2]! << 8) | kb[ko + 3]!) >>> 0;
-  }
-  let p = 0;
-  for (let i = 0; i < 4; i++) p = p * 256 + (i < kl ? kb[ko + i]! : 0);
-  return p;
-}
-
 /** Insert fingers kept per memtable (a power of two): runs growing at once, hashed. */
 const FINGER_SLOTS = 128;
 /** Words of one finger: the node, then a start point per level (see `Memtable.#insert`). */
 const FINGER_WORDS = 1 + HEIGHT_MAX;
-/** Trailing key bytes left out of a finger's hash: a run's keys differ there (a timestamp). */
-const FINGER_SUFFIX_BYTES = 8;
-
-/** The finger slot of the key `kb[ko, ko + kl)`: a hash of all but its last bytes (FNV-1a). */
-function fingerSlot(kb: Uint8Array, ko: number, kl: number): number {
-  let h = 0x811c9dc5;
-  for (let i = ko, end = ko + kl - FINGER_SUFFIX_BYTES; i < end; i++) {
-    h = Math.imul(h ^ kb[i]!, 0x01000193);
-  }
-  return (h ^ (h >>> 15)) & (FINGER_SLOTS - 1);
-}
 
 /** VAL_LEN of a new node whose value room (right after its key) is not filled yet. */
 const RESERVED_VALUE = 0xffff_ffff;
-
-/** Copies `src[so, so + n)` to `dst[at]`; short copies byte by byte (cheaper than `set`). */
-function copyInto(dst: Uint8Array, at: number, src: Uint8Array, so: number, n: number): void {
-  if (n <= 32) {
-    for (let i = 0; i < n; i++) dst[at + i] = src[so + i]!;
-  } else {
-    dst.set(so === 0 && n === src.length ? src : src.subarray(so, so + n), at);
-  }
-}
-
-// Module-private accessors filled in by Memtable's static block: they let the iterator walk
-// the skip list without making node addresses part of the public surface.
-let nodeFirst: (m: Memtable) => number;
-let nodeLast: (m: Memtable) => number;
-let nodeNext: (m: Memtable, node: number) => number;
-let nodePrev: (m: Memtable, node: number) => number;
-let nodeEntry: (m: Memtable, node: number) => Entry;
-let nodeSeq: (m: Memtable, node: number) => number;
-let nodeSeek: (m: Memtable, key: Uint8Array) => number;
-let nodeSeekForPrev: (m: Memtable, key: Uint8Array) => number;
 
 /**
  * An ordered in-memory table with the newest entry per user key. Not thread-safe (there are no
@@ -324,7 +273,7 @@ export class Memtable {
     const prefix = keyPrefixAt(kb, ko, kl);
     const splice = this.#splice;
     const fingers = this.#fingers ??= new Uint32Array(FINGER_SLOTS * FINGER_WORDS);
-    const base = fingerSlot(kb, ko, kl) * FINGER_WORDS;
+    const base = fingerSlot(kb, ko, kl, FINGER_SLOTS) * FINGER_WORDS;
     let height = 0;
     if (fingers[base] !== HEAD) {
       height = this.#fingerSplice(kb, ko, kl, prefix, fingers, base);
@@ -697,82 +646,13 @@ export class Memtable {
   }
 
   static {
-    nodeFirst = (m) => m.#nodes[HEAD + NEXT]!;
-    nodeLast = (m) => m.#tail;
-    nodeNext = (m, node) => m.#nodes[node + NEXT]!;
-    nodePrev = (m, node) => m.#nodes[node + PREV]!;
-    nodeEntry = (m, node) => m.#entryAt(node);
-    nodeSeq = (m, node) => m.#nodes[node + SEQ_HI]! * TWO_32 + m.#nodes[node + SEQ_LO]!;
-    nodeSeek = (m, key) => m.#findGreaterOrEqual(key);
-    nodeSeekForPrev = (m, key) => m.#findLessOrEqual(key);
-  }
-}
-
-/**
- * A cursor over a `Memtable`, from `Memtable.iterator()`. Holds one node address; every move
- * reads the live links, so it stays correct across interleaved `apply` calls.
- */
-export class MemtableIterator implements EntryIterator {
-  readonly #table: Memtable;
-  /** The current node, or HEAD when not positioned. */
-  #node = HEAD;
-  /** The entry built for `#node` at `#cachedSeq`: merges ask for it several times. */
-  #cached: Entry | undefined;
-  #cachedNode = HEAD;
-  #cachedSeq = 0;
-
-  /** Creates an unpositioned cursor over `table`; prefer `table.iterator()`. */
-  constructor(table: Memtable) {
-    this.#table = table;
-  }
-
-  /** True when positioned at an entry. */
-  valid(): boolean {
-    return this.#node !== HEAD;
-  }
-
-  /** The current entry (the newest for its key at call time). REQUIRES: valid(). */
-  entry(): Entry {
-    const node = this.#node;
-    assert(node !== HEAD, "MemtableIterator.entry: not valid");
-    const seq = nodeSeq(this.#table, node);
-    if (this.#cached === undefined || this.#cachedNode !== node || this.#cachedSeq !== seq) {
-      this.#cached = nodeEntry(this.#table, node);
-      this.#cachedNode = node;
-      this.#cachedSeq = seq;
-    }
-    return this.#cached;
-  }
-
-  /** Positions at the first entry. */
-  seekToFirst(): void {
-    this.#node = nodeFirst(this.#table);
-  }
-
-  /** Positions at the last entry. */
-  seekToLast(): void {
-    this.#node = nodeLast(this.#table);
-  }
-
-  /** Positions at the first entry whose key is ≥ `target`. */
-  seek(target: Uint8Array): void {
-    this.#node = nodeSeek(this.#table, target);
-  }
-
-  /** Positions at the last entry whose key is ≤ `target`. */
-  seekForPrev(target: Uint8Array): void {
-    this.#node = nodeSeekForPrev(this.#table, target);
-  }
-
-  /** Moves to the next entry. REQUIRES: valid(). */
-  next(): void {
-    assert(this.#node !== HEAD, "MemtableIterator.next: not valid");
-    this.#node = nodeNext(this.#table, this.#node);
-  }
-
-  /** Moves to the previous entry in O(1) through the level-0 back link. REQUIRES: valid(). */
-  prev(): void {
-    assert(this.#node !== HEAD, "MemtableIterator.prev: not valid");
-    this.#node = nodePrev(this.#table, this.#node);
+    memtableNodes.first = (m) => m.#nodes[HEAD + NEXT]!;
+    memtableNodes.last = (m) => m.#tail;
+    memtableNodes.next = (m, node) => m.#nodes[node + NEXT]!;
+    memtableNodes.prev = (m, node) => m.#nodes[node + PREV]!;
+    memtableNodes.entry = (m, node) => m.#entryAt(node);
+    memtableNodes.seq = (m, node) => m.#nodes[node + SEQ_HI]! * TWO_32 + m.#nodes[node + SEQ_LO]!;
+    memtableNodes.seek = (m, key) => m.#findGreaterOrEqual(key);
+    memtableNodes.seekForPrev = (m, key) => m.#findLessOrEqual(key);
   }
 }
