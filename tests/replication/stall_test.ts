@@ -9,11 +9,14 @@ import { assertEquals } from "@std/assert";
 import { LateTicks } from "../../src/replication/late_tick.ts";
 import { eventually, removeDir, startTestLeader, startTestReplica } from "./_helpers.ts";
 
-/** Leader and replica in this process, both with a 300 ms idle timeout, stalled 3 × 1 s. */
+/**
+ * Leader and replica in this process, both with an 800 ms idle timeout, stalled 3 × 1.5 s: the
+ * margin after each stall lets a loaded machine run the reads before the next tick judges.
+ */
 async function stallBothEnds(): Promise<{ leaderDrops: string[]; replicaDrops: string[] }> {
-  const leader = await startTestLeader({ heartbeatMs: 100, idleTimeoutMs: 300 });
+  const leader = await startTestLeader({ heartbeatMs: 100, idleTimeoutMs: 800 });
   const replica = await startTestReplica(leader.port, {
-    idleTimeoutMs: 300,
+    idleTimeoutMs: 800,
     heartbeatMs: 100,
     fetchWaitMs: 100,
   });
@@ -23,7 +26,7 @@ async function stallBothEnds(): Promise<{ leaderDrops: string[]; replicaDrops: s
     await eventually(() => replica.replica.state === "connected", "connected");
     for (let i = 0; i < 3; i++) {
       // The whole process is stalled: nothing is sent or read meanwhile.
-      const end = Date.now() + 1000;
+      const end = Date.now() + 1500;
       while (Date.now() < end) {
         // Busy.
       }
