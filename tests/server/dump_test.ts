@@ -4,7 +4,8 @@
  * its plain ones, and back from CityHall to Redis, with equal contents on both sides; TTL,
  * REPLACE, ABSTTL, BUSYKEY and the payload checks answer as Redis does.
  */
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertRejects } from "@std/assert";
+import { RESP_BULK_SIZE_BYTES_MAX } from "../../src/limits.ts";
 import { closeRedis, connectRedis, type Redis, startTestServer } from "./_helpers.ts";
 import { startRedisServer } from "./_redis.ts";
 import { compareScenario } from "./_compare.ts";
@@ -228,5 +229,27 @@ Deno.test("fuzz: mutated DUMP payloads with a valid checksum decode or are refus
     } catch (err) {
       if (!(err instanceof DumpPayloadError)) throw err;
     }
+  }
+});
+
+Deno.test("DUMP refuses a payload past the largest RESTORE argument, RESP_BULK_SIZE_BYTES_MAX", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port);
+  try {
+    // A largest value: its payload adds a type byte, a length, the version and the CRC.
+    await r.set("big", Buffer.alloc(RESP_BULK_SIZE_BYTES_MAX, 0x61));
+    await assertRejects(
+      () => r.dumpBuffer("big"),
+      Error,
+      `at most ${RESP_BULK_SIZE_BYTES_MAX} bytes (the largest argument RESTORE can take)`,
+    );
+    await r.set("fits", Buffer.alloc(RESP_BULK_SIZE_BYTES_MAX - 20, 0x61));
+    const payload = (await r.dumpBuffer("fits"))!;
+    assertEquals(payload.length <= RESP_BULK_SIZE_BYTES_MAX, true);
+    assertEquals(await r.restore("fits2", 0, payload), "OK");
+    assertEquals(await r.strlen("fits2"), RESP_BULK_SIZE_BYTES_MAX - 20);
+  } finally {
+    await closeRedis(r);
+    await t.close();
   }
 });

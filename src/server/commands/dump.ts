@@ -90,21 +90,25 @@ function dump(ctx: CommandContext): void {
   let value: DumpValue;
   if (e.kind === KIND_PUT) value = { type: "string", value: e.value };
   else if (e.kind === KIND_META && isMemberType(e.value)) {
-    value = memberValue(ctx, decodeMeta(e.value, e.expireAtMs));
+    const meta = decodeMeta(e.value, e.expireAtMs);
+    // Every member takes at least a byte of payload: a key this big cannot fit, so it is not read.
+    if (meta.size > RESP_BULK_SIZE_BYTES_MAX) throw payloadTooBig(meta.size);
+    value = memberValue(ctx, meta);
   } else {
     throw new ReplyError(
       "ERR DUMP of a time series is not supported: its payload is RedisTimeSeries's own format",
     );
   }
-  // Estimated before encoding would be cheaper, but a value near the limit is rare.
   const payload = encodeDump(value);
-  if (payload.length > RESP_BULK_SIZE_BYTES_MAX) {
-    throw new ReplyError(
-      `ERR DUMP payload of ${payload.length} bytes: at most ${RESP_BULK_SIZE_BYTES_MAX} bytes ` +
-        "(the largest argument RESTORE can take)",
-    );
-  }
+  if (payload.length > RESP_BULK_SIZE_BYTES_MAX) throw payloadTooBig(payload.length);
   ctx.out.bulk(payload);
+}
+
+function payloadTooBig(bytes: number): ReplyError {
+  return new ReplyError(
+    `ERR DUMP payload of at least ${bytes} bytes: at most ${RESP_BULK_SIZE_BYTES_MAX} bytes ` +
+      "(the largest argument RESTORE can take)",
+  );
 }
 
 /** RESTORE's options after the payload. */
