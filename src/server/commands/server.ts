@@ -20,6 +20,7 @@ import {
 import { replicationRoleOf } from "../../replication/hooks.ts";
 import { globMatch } from "../glob.ts";
 import { TxnContext } from "../transaction.ts";
+import { commandKeys, hasMovableKeys } from "./command_getkeys.ts";
 import { configCommand } from "./config.ts";
 import { info } from "./info.ts";
 
@@ -85,8 +86,11 @@ function writeCommandInfo(ctx: CommandContext, c: CommandSpec): void {
   out.array(10);
   out.bulk(c.name);
   out.integer(c.arity);
-  out.set(c.flags.length);
-  for (const f of c.flags) out.simple(f);
+  const flags = hasMovableKeys(c.name) && !c.flags.includes("movablekeys")
+    ? [...c.flags, "movablekeys"]
+    : c.flags;
+  out.set(flags.length);
+  for (const f of flags) out.simple(f);
   out.integer(c.firstKey);
   out.integer(c.lastKey);
   out.integer(c.step);
@@ -167,11 +171,19 @@ function commandCommand(table: Map<string, CommandSpec>) {
         for (const c of picked) writeCommandDocs(ctx, c);
         return;
       }
+      case "getkeys": {
+        if (args.length < 4) throw arityError("command|getkeys"); // Redis 7.0: arity -4
+        const keys = commandKeys(table, args.slice(2));
+        out.array(keys.length);
+        for (const k of keys) out.bulk(k);
+        return;
+      }
       case "help":
         if (args.length !== 2) throw arityError("command|help");
-        out.array(4);
+        out.array(5);
         out.simple("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
         out.simple("(no subcommand), COUNT, DOCS [<command-name> ...], INFO [<command-name> ...]");
+        out.simple("GETKEYS <full-command>");
         out.simple("LIST");
         out.simple("HELP");
         return;
@@ -288,7 +300,7 @@ export function serverCommands(table: Map<string, CommandSpec>): CommandSpec[] {
         "Returns detailed information about all commands.",
         commandCommand(table),
       ),
-      subcommands: { count: 2, list: -2, info: -2, docs: -2, help: 2 },
+      subcommands: { count: 2, list: -2, info: -2, docs: -2, getkeys: -4, help: 2 },
     },
     {
       ...spec(
