@@ -327,7 +327,7 @@ export function serverCommands(table: Map<string, CommandSpec>): CommandSpec[] {
     spec(
       "save",
       1,
-      ["admin", "noscript"],
+      ["admin", "noscript", "no_multi"],
       "1.0.0",
       "Synchronously saves the database(s) to disk.",
       save,

@@ -1,7 +1,8 @@
 /**
- * COMMAND GETKEYS compared byte for byte with a real redis-server 7.0 (`_compare.ts`): keys at
- * fixed positions, key ranges with a step, `numkeys` commands, SORT … STORE (the last one
- * wins), container subcommands, and every error a proxy can meet.
+ * What the command table tells clients, compared byte for byte with a real redis-server 7.0
+ * (`_compare.ts`): COMMAND GETKEYS (keys at fixed positions, key ranges with a step, `numkeys`
+ * commands, SORT … STORE where the last one wins, container subcommands, every error a proxy
+ * can meet) and the commands a transaction refuses.
  */
 import { compareScenario } from "./_compare.ts";
 
@@ -49,6 +50,19 @@ Deno.test("COMMAND GETKEYS: the keys of a command line, as Redis finds them", as
     Z: command getkeys dbsize x
     Z: command getkeys ping hello
     Z: command getkeys publish ch msg
+    `,
+  );
+});
+
+Deno.test("SAVE inside MULTI is refused and the transaction is discarded, as in Redis 7.0", async () => {
+  await compareScenario(
+    "save-in-multi",
+    `
+    Z: multi
+    Z: set k v
+    Z: save
+    Z: exec
+    Z: get k
     `,
   );
 });
