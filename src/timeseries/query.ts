@@ -22,7 +22,7 @@ import { getSeries, type StoreContext } from "./context.ts";
 import type { Samples } from "./head.ts";
 import { chunkKey } from "./log.ts";
 import type { Aggregator, Rule } from "./meta.ts";
-import { isLive } from "./series_ops.ts";
+import { isLive, liveByVersion } from "./series_ops.ts";
 import type { Series } from "./series_set.ts";
 import { readParts, readSamples, sampleAfter, sampleBefore, tsError } from "./write.ts";
 
@@ -57,7 +57,7 @@ export interface Points {
 /** The rule that feeds `series`, with its source, if both still exist. */
 function feedingRule(ctx: StoreContext, series: Series): { src: Series; rule: Rule } | undefined {
   if (series.meta.sourceVersion === 0) return undefined;
-  const src = ctx.set.byVersion(series.meta.sourceVersion);
+  const src = liveByVersion(ctx, series.meta.sourceVersion);
   const rule = src?.meta.rules.find((r) => r.destVersion === series.version);
   return src && rule ? { src, rule } : undefined;
 }
@@ -430,9 +430,9 @@ export function info(ctx: StoreContext, key: Uint8Array, debug: boolean): Series
     skipped = gone.ts.length;
     first = s.totalSamples > skipped ? sampleAfter(ctx, s, cutoff - 1)?.ts ?? 0 : 0;
   }
-  const src = meta.sourceVersion !== 0 ? ctx.set.byVersion(meta.sourceVersion) : undefined;
+  const src = meta.sourceVersion !== 0 ? liveByVersion(ctx, meta.sourceVersion) : undefined;
   const rules = meta.rules.flatMap((r) => {
-    const d = ctx.set.byVersion(r.destVersion);
+    const d = liveByVersion(ctx, r.destVersion);
     return d
       ? [{ key: d.key, bucketMs: r.bucketMs, aggregator: r.aggregator, alignMs: r.alignMs }]
       : [];

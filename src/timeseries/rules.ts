@@ -16,7 +16,7 @@ import { aggregateRange, bucketStart, bucketStartRaw } from "./aggregate.ts";
 import type { Batch } from "./batch.ts";
 import { getSeries, run, type StoreContext, type Writer, type Written } from "./context.ts";
 import type { Aggregator, Rule } from "./meta.ts";
-import { metaOp } from "./series_ops.ts";
+import { liveByVersion, metaOp } from "./series_ops.ts";
 import type { Series } from "./series_set.ts";
 import { readSamples, sampleAfter, sampleBefore, TsError, tsError, writeSample } from "./write.ts";
 
@@ -27,7 +27,7 @@ function depthAbove(ctx: StoreContext, series: Series): { depth: number; version
   let s: Series | undefined = series;
   while (s && s.meta.sourceVersion !== 0 && depth <= TS_RULE_CHAIN_DEPTH_MAX) {
     versions.add(s.meta.sourceVersion);
-    s = ctx.set.byVersion(s.meta.sourceVersion);
+    s = liveByVersion(ctx, s.meta.sourceVersion);
     depth++;
   }
   return { depth, versions };
@@ -38,7 +38,7 @@ function depthBelow(ctx: StoreContext, series: Series, guard = 0): number {
   if (guard > TS_RULE_CHAIN_DEPTH_MAX) return guard;
   let best = 0;
   for (const r of series.meta.rules) {
-    const d = ctx.set.byVersion(r.destVersion);
+    const d = liveByVersion(ctx, r.destVersion);
     if (d) best = Math.max(best, 1 + depthBelow(ctx, d, guard + 1));
   }
   return best;
@@ -58,7 +58,7 @@ export function createRule(
     }
     const src = getSeries(ctx, srcKey);
     const dst = getSeries(ctx, dstKey);
-    if (dst.meta.sourceVersion !== 0 && ctx.set.byVersion(dst.meta.sourceVersion)) {
+    if (dst.meta.sourceVersion !== 0 && liveByVersion(ctx, dst.meta.sourceVersion)) {
       throw tsError("TSDB: the destination key already has a src rule");
     }
     const above = depthAbove(ctx, src);
@@ -68,7 +68,7 @@ export function createRule(
     if (above.depth + 1 + depthBelow(ctx, dst) > TS_RULE_CHAIN_DEPTH_MAX) {
       throw tsError(`TSDB: rule chains are limited to ${TS_RULE_CHAIN_DEPTH_MAX} rules`);
     }
-    const live = src.meta.rules.filter((r) => ctx.set.byVersion(r.destVersion));
+    const live = src.meta.rules.filter((r) => liveByVersion(ctx, r.destVersion));
     if (live.length >= TS_RULES_MAX) {
       throw tsError(`TSDB: too many rules on the source: limit ${TS_RULES_MAX}`);
     }

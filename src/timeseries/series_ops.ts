@@ -421,6 +421,16 @@ export function isLive(ctx: StoreContext, series: Series): boolean {
   }
 }
 
+/**
+ * The series of `version` if it still lives at its key: a series deleted, overwritten or
+ * expired stays in the set until garbage collection drops it, but from the moment its key goes
+ * no rule may lead to it or from it (RedisTimeSeries removes them at once).
+ */
+export function liveByVersion(ctx: StoreContext, version: number): Series | undefined {
+  const s = ctx.set.byVersion(version);
+  return s !== undefined && isLive(ctx, s) ? s : undefined;
+}
+
 /** Every live series, ordered by key bytes. */
 export function liveSeries(ctx: StoreContext): Series[] {
   return sortByKey([...ctx.set.all()].filter((s) => isLive(ctx, s)));

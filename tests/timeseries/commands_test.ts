@@ -424,6 +424,36 @@ Deno.test("TS rules: buckets close on the next bucket's sample, chains and BACKF
   });
 });
 
+Deno.test("TS rules end the moment either series is deleted, as RedisTimeSeries does", async () => {
+  await withServer(async (c) => {
+    const infoField = async (key: string, field: string) => {
+      const info = await c.send("TS.INFO", key) as Plain[];
+      return info[info.indexOf(`+${field}`) + 1];
+    };
+    // DEL of the source: the destination has no source and can be fed by a new rule at once.
+    await c.send("TS.CREATE", "src");
+    await c.send("TS.CREATE", "dst");
+    assertEquals(await c.send("TS.CREATERULE", "src", "dst", "AGGREGATION", "avg", 60000), OK);
+    assertEquals(await infoField("dst", "sourceKey"), "src");
+    assertEquals(await c.send("DEL", "src"), 1);
+    assertEquals(await infoField("dst", "sourceKey"), null);
+    await c.send("TS.CREATE", "other");
+    assertEquals(await c.send("TS.CREATERULE", "other", "dst", "AGGREGATION", "max", 1000), OK);
+    assertEquals(await infoField("dst", "sourceKey"), "other");
+    // DEL of the destination: the source lists no rule, and a new series of that name is not fed.
+    assertEquals(await c.send("DEL", "dst"), 1);
+    assertEquals(await infoField("other", "rules"), []);
+    await c.send("TS.CREATE", "dst");
+    await c.send("TS.ADD", "other", 0, 1);
+    await c.send("TS.ADD", "other", 5000, 2);
+    assertEquals(await c.send("TS.RANGE", "dst", "-", "+"), []);
+    assertEquals(
+      await c.send("TS.DELETERULE", "other", "dst"),
+      "-ERR TSDB: compaction rule does not exist",
+    );
+  });
+});
+
 Deno.test("TS commands refuse bad input with RedisTimeSeries's errors and change nothing", async () => {
   await withServer(async (c) => {
     await c.send("TS.CREATE", "s");
