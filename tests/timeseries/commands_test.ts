@@ -454,6 +454,32 @@ Deno.test("TS rules end the moment either series is deleted, as RedisTimeSeries 
   });
 });
 
+Deno.test("MODULE LIST reports the built-in time series; MODULE LOAD and UNLOAD are refused", async () => {
+  await withServer(async (c) => {
+    // Tools look for a `timeseries` module before they offer their time-series views.
+    assertEquals(await c.send("MODULE", "LIST"), [[
+      "name",
+      "timeseries",
+      "ver",
+      10800,
+      "path",
+      "built-in",
+      "args",
+      [],
+    ]]);
+    assert(String(await c.send("MODULE", "LOAD", "/x/redistimeseries.so")).startsWith("-ERR"));
+    assert(String(await c.send("MODULE", "UNLOAD", "timeseries")).startsWith("-ERR"));
+    assertEquals(
+      await c.send("MODULE", "LIST", "x"),
+      "-ERR wrong number of arguments for 'module|list' command",
+    );
+    assertEquals(
+      await c.send("MODULE", "NOPE"),
+      "-ERR unknown subcommand 'NOPE'. Try MODULE HELP.",
+    );
+  });
+});
+
 Deno.test("TS commands refuse bad input with RedisTimeSeries's errors and change nothing", async () => {
   await withServer(async (c) => {
     await c.send("TS.CREATE", "s");

@@ -286,6 +286,55 @@ async function wait(ctx: CommandContext): Promise<void> {
   ctx.out.integer(await role.waitForAcks(want, ms));
 }
 
+// ---------------------------------------------------------------- MODULE
+
+/**
+ * The RedisTimeSeries version whose commands and replies CityHall follows (1.8), as MODULE LIST
+ * reports it: tools such as RedisInsight look for a `timeseries` module before they offer their
+ * time-series views. CityHall loads no modules; its time series are built in.
+ */
+const TIMESERIES_MODULE_VERSION = 10800;
+
+function moduleCommand(ctx: CommandContext): void {
+  const { args, out } = ctx;
+  const sub = lower(args[1]!);
+  switch (sub) {
+    case "list":
+      if (args.length !== 2) throw arityError("module|list");
+      out.array(1);
+      out.map(4);
+      out.bulk("name");
+      out.bulk("timeseries");
+      out.bulk("ver");
+      out.integer(TIMESERIES_MODULE_VERSION);
+      out.bulk("path");
+      out.bulk("built-in");
+      out.bulk("args");
+      out.array(0);
+      return;
+    case "load":
+    case "loadex":
+      if (args.length < 3) throw arityError(`module|${sub}`);
+      throw new ReplyError(
+        "ERR Modules cannot be loaded: CityHall has no module support (its time series are built in)",
+      );
+    case "unload":
+      if (args.length !== 3) throw arityError("module|unload");
+      throw new ReplyError(
+        "ERR Error unloading module: the time series are built into CityHall and cannot be unloaded",
+      );
+    case "help":
+      if (args.length !== 2) throw arityError("module|help");
+      out.array(3);
+      out.simple("MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+      out.simple("LIST");
+      out.simple("    Return a list of loaded modules (the built-in time series).");
+      return;
+    default:
+      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try MODULE HELP.`);
+  }
+}
+
 const spec = specBuilder("server", NO_KEYS);
 
 /** The server commands; COMMAND describes `table`, which must include these. */
@@ -312,6 +361,17 @@ export function serverCommands(table: Map<string, CommandSpec>): CommandSpec[] {
         configCommand,
       ),
       subcommands: { get: -3, set: -4, resetstat: 2, rewrite: 2, help: 2 },
+    },
+    {
+      ...spec(
+        "module",
+        -2,
+        ["admin", "noscript"],
+        "4.0.0",
+        "A container for module commands.",
+        moduleCommand,
+      ),
+      subcommands: { list: 2, load: -3, loadex: -3, unload: 3, help: 2 },
     },
     spec(
       "info",
