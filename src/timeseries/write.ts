@@ -157,12 +157,12 @@ export function sampleBefore(b: Reader, series: Series, t: number): EdgeSample |
 /** The oldest sample strictly after `t`, or undefined. */
 export function sampleAfter(b: Reader, series: Series, t: number): EdgeSample | undefined {
   if (t < series.stats.lastSealedTs) {
-    const next = b.chunks.next(series.version, t + 1);
-    if (next) {
-      const i = lowerBound(next.samples.ts, next.samples.ts.length, t + 1);
-      if (i < next.samples.ts.length) {
-        return { ts: next.samples.ts[i]!, value: next.samples.values[i]! };
-      }
+    // The chunk that holds t + 1 starts at or before it (chunks are keyed by their first
+    // timestamp); only when its samples end at or before t is the answer in the next chunk.
+    for (const c of [b.chunks.last(series.version, t + 1), b.chunks.next(series.version, t + 1)]) {
+      if (!c) continue;
+      const i = lowerBound(c.samples.ts, c.samples.ts.length, t + 1);
+      if (i < c.samples.ts.length) return { ts: c.samples.ts[i]!, value: c.samples.values[i]! };
     }
   }
   const head = series.head;

@@ -186,3 +186,64 @@ Deno.test("TS.MRANGE GROUPBY REDUCE over several chunks and heads matches the ra
     await db.close();
   }
 });
+
+Deno.test("twa reads the sample after a range inside the same sealed chunk, for queries and rules", async () => {
+  const db = await Database.open("/db", { fs: new FaultFs() });
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  try {
+    const enc = new TextEncoder();
+    const [src, dst] = [enc.encode("src"), enc.encode("dst")];
+    // 48-byte chunks seal every 48 samples, so 10…20 share a sealed chunk. Samples at even
+    // timestamps with values t², which are not linear: interpolating towards any sample other
+    // than the true next one gives another average.
+    await store.create(src, { chunkSizeBytes: 48 }).durable;
+    await store.create(dst, { duplicatePolicy: "last" }).durable;
+    await store.createRule(src, dst, {
+      aggregator: "twa",
+      bucketMs: 10,
+      alignMs: 0,
+      backfill: false,
+    }).durable;
+    const value = new Map<number, number>();
+    for (let t = 0; t < 2000; t += 2) value.set(t, t * t);
+    const all = [...value];
+    for (let i = 0; i < all.length; i += 100) {
+      await store.madd(all.slice(i, i + 100).map(([ts, v]) => ({ key: src, ts, value: v })))
+        .durable;
+    }
+    // The time-weighted average over [10, end]: trapezoids through the samples, the last one
+    // interpolated at `end` towards the sample at 20.
+    const twa = (end: number) => {
+      const at = (t: number) =>
+        value.get(t) ?? value.get(18)! + (value.get(20)! - value.get(18)!) * (t - 18) / 2;
+      let area = 0;
+      for (let t = 10; t < end; t = Math.min(end, t + 2)) {
+        const u = Math.min(end, t + 2);
+        area += (at(t) + at(u)) * (u - t) / 2;
+      }
+      return area / (end - 10);
+    };
+    const query = () =>
+      store.range(src, {
+        from: 10,
+        to: 19,
+        aggregation: {
+          aggregator: "twa",
+          bucketMs: 10,
+          alignMs: 0,
+          empty: false,
+          bucketTimestamp: "start",
+        },
+      }).values[0];
+    // A query ending at 19 interpolates towards the sample at 20, in the same sealed chunk.
+    assertEquals(query(), twa(19));
+    // A late sample in a closed bucket makes the rule recompute it over the whole bucket.
+    await store.add({ key: src, ts: 14, value: 42 }, { onDuplicate: "last" }).durable;
+    value.set(14, 42);
+    assertEquals(query(), twa(19));
+    assertEquals(store.range(dst, { from: 10, to: 10 }).values[0], twa(20));
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
