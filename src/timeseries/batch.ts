@@ -194,7 +194,9 @@ export class Batch {
     entry.ts = tsOut;
     if (n + k > entry.values.length) {
       const grown = allocValues(n === 0 ? k : Math.max(4, 2 * entry.values.length, n + k));
-      grown.set(entry.values.subarray(0, n));
+      // A new entry (the usual case: one run per series per command) has nothing to keep, and
+      // the view `set` would take is an allocation.
+      if (n > 0) grown.set(entry.values.subarray(0, n));
       entry.values = grown;
     }
     // Copied one by one unless a NaN is among them: then as bytes, so that it keeps its payload

@@ -164,16 +164,25 @@ function scratchFor(n: number): MaddScratch {
   return maddScratch;
 }
 
+/** Slots of a fresh `KeyIds` table (a power of two; grown to keep it at most half full). */
+const KEY_SLOTS_MIN = 16;
+
 /**
  * Numbers a command's keys by their bytes, in order of first appearance, without a string per
- * sample: a hash of the bytes, chained on collision. TS.MADD's samples name a few series many
- * times over (500 samples of 20 series).
+ * sample: an open-addressing table of the bytes' hash (linear probing) in typed arrays that
+ * live as long as the instance. A slot belongs to the current command when its generation is
+ * the instance's: `reset` starts a command by bumping the generation, so it clears nothing and
+ * allocates nothing (a `Map` cleared per command regrew its table for every command's keys,
+ * and those tables were a sixth of what a TS.MADD server promoted to the old generation).
+ * TS.MADD's samples name a few series many times over (500 samples of 20 series).
  */
 export class KeyIds {
   /** Key of each id (views of the bytes given to `id`). */
   readonly keys: Uint8Array[] = [];
-  readonly #byHash = new Map<number, number>();
-  readonly #next: number[] = [];
+  /** Id in each slot, valid where `#gens` holds `#gen`. */
+  #slots = new Int32Array(KEY_SLOTS_MIN);
+  #gens = new Int32Array(KEY_SLOTS_MIN);
+  #gen = 1;
   /** Ids answered so far, in order (for the guesses of `id`). */
   #order = new Int32Array(64);
   #asked = 0;
@@ -181,16 +190,19 @@ export class KeyIds {
   /** Forgets every key (a reused instance numbers the next command's keys from 0). */
   reset(): void {
     this.keys.length = 0;
-    this.#byHash.clear();
-    this.#next.length = 0;
     this.#asked = 0;
+    if (this.#gen === 0x7fffffff) {
+      this.#gens.fill(0);
+      this.#gen = 0;
+    }
+    this.#gen++;
   }
 
   /**
    * The id of the key `src[from, to)`; a new key is kept as a view of `src`. Before hashing it
    * tries the two layouts clients send: the same key as the last sample (each series' samples
    * together) and the key of one round earlier (round robin over the series seen so far). A
-   * guess is confirmed byte by byte, so it only saves the hash and the map lookup.
+   * guess is confirmed byte by byte, so it only saves the hash and the table lookup.
    */
   id(src: Uint8Array, from: number, to: number): number {
     const asked = this.#asked;
@@ -224,23 +236,49 @@ export class KeyIds {
   }
 
   #lookup(src: Uint8Array, from: number, to: number): number {
-    let h = 0x811c9dc5; // FNV-1a, 32 bits
-    for (let i = from; i < to; i++) h = Math.imul(h ^ src[i]!, 0x01000193);
-    const head = this.#byHash.get(h);
-    const n = to - from;
-    for (let id = head ?? -1; id >= 0; id = this.#next[id]!) {
-      const k = this.keys[id]!;
-      if (k.length !== n) continue;
-      let i = 0;
-      while (i < n && k[i] === src[from + i]) i++;
-      if (i === n) return id;
+    const slots = this.#slots;
+    const gens = this.#gens;
+    const gen = this.#gen;
+    const mask = slots.length - 1;
+    for (let s = hashBytes(src, from, to) & mask;; s = (s + 1) & mask) {
+      if (gens[s] !== gen) {
+        const id = this.keys.length;
+        this.keys.push(src.subarray(from, to));
+        gens[s] = gen;
+        slots[s] = id;
+        if (2 * (id + 1) > slots.length) this.#grow();
+        return id;
+      }
+      const id = slots[s]!;
+      if (this.#is(id, src, from, to)) return id;
     }
-    const id = this.keys.length;
-    this.keys.push(src.subarray(from, to));
-    this.#next.push(head ?? -1);
-    this.#byHash.set(h, id);
-    return id;
   }
+
+  /** Doubles the table, placing the current command's keys again. */
+  #grow(): void {
+    const size = 2 * this.#slots.length;
+    const slots = new Int32Array(size);
+    const gens = new Int32Array(size);
+    const mask = size - 1;
+    const gen = this.#gen;
+    const keys = this.keys;
+    for (let id = 0; id < keys.length; id++) {
+      const k = keys[id]!;
+      let s = hashBytes(k, 0, k.length) & mask;
+      while (gens[s] === gen) s = (s + 1) & mask;
+      gens[s] = gen;
+      slots[s] = id;
+    }
+    this.#slots = slots;
+    this.#gens = gens;
+  }
+}
+
+/** FNV-1a (32 bits) of `src[from, to)`, as an int32. */
+function hashBytes(src: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ src[i]!, 0x01000193);
+  return h;
 }
 
 /** Columns of `MaddSample | TsError` items (the store API's shape). */

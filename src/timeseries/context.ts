@@ -82,8 +82,7 @@ export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): S
   if (e.kind !== KIND_META || e.value[0] !== TYPE_TIMESERIES) {
     throw new TsError(`ERR ${ERR_WRONGTYPE}`);
   }
-  const input = new ByteReader(e.value, 1);
-  const version = input.varint();
+  const version = versionOf(e.value);
   let s = ctx.set.byVersion(version);
   if (!s || s.metaSeq !== e.seq || !equalBytes(s.key, key)) {
     s = ctx.set.reload(ctx.db, version);
@@ -92,6 +91,26 @@ export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): S
     throw new TsError("ERR TSDB: internal error: the series' registry entry is missing");
   }
   return s;
+}
+
+/**
+ * The series version of a metadata value: the varint after its type byte, read in place (a
+ * `ByteReader` per lookup was an allocation per series per TS.ADD and TS.MADD).
+ */
+function versionOf(value: Uint8Array): number {
+  let result = 0;
+  let scale = 1;
+  for (let i = 1; i < value.length && i <= 8; i++) {
+    const b = value[i]!;
+    result += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      if (result > Number.MAX_SAFE_INTEGER) break;
+      return result;
+    }
+    scale *= 128;
+  }
+  // Truncated, over-long or past 2^53 − 1: what `ByteReader.varint` says about it.
+  return new ByteReader(value, 1).varint();
 }
 
 /** The series at `key`, or `ERR TSDB: the key does not exist`. */
