@@ -15,6 +15,7 @@ import type { Logger } from "../util/log.ts";
 import { Batch, type WrittenSample } from "./batch.ts";
 import type { ChunkStore } from "./chunks.ts";
 import { binaryString } from "./meta.ts";
+import { encodeSampleLog, TS_LOG_KEY } from "./log.ts";
 import type { Series, SeriesSet } from "./series_set.ts";
 import { TsError } from "./write.ts";
 
@@ -165,6 +166,54 @@ export function run<T>(
   }
   if (failure !== undefined) throw failure;
   return { value: value!, durable, ruleOutputs: b.ruleOutputKeys() };
+}
+
+const NO_KEYS: readonly Uint8Array[] = [];
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * TS.ADD's common case without a `Batch`: a sample newer than every other of `series`, which
+ * has no compaction rules and no IGNORE options, whose head does not fill with it, while no
+ * `SampleListener` collects samples. Does exactly what `run` of `writeSample` does then —
+ * append to the head, note the log op, write one SAMPLES entry of one sample (the same
+ * bytes: `encodeSampleLog`) — without the batch's collections, entry, arrays and encoder,
+ * which were most of what TS.ADD did beyond SET. Returns undefined, having done nothing,
+ * in every other case (the caller then takes `run`).
+ */
+export function appendSample(
+  ctx: StoreContext,
+  series: Series,
+  ts: number,
+  value: number,
+  write?: Writer,
+): Written<number> | undefined {
+  const db = ctx.db;
+  if (db.readOnly) return undefined;
+  const listener = ctx.sampleListener;
+  if (listener !== undefined && listener.active()) return undefined;
+  const meta = series.meta;
+  if (meta.rules.length > 0 || meta.ignoreMaxTimeDiffMs > 0 || meta.ignoreMaxValDiff > 0) {
+    return undefined;
+  }
+  const head = series.head;
+  if (!(ts > series.lastTs) || head.count + 1 >= series.chunkSamples) return undefined;
+  const before = db.lastSeq;
+  head.append(ts, value);
+  series.markUncovered(before + 1);
+  const ops: WriteOp[] = [{
+    type: "log",
+    key: TS_LOG_KEY,
+    value: encodeSampleLog(series.version, ts, value),
+  }];
+  const result = write ? write(ops) : db.write(ops);
+  const durable = result instanceof Promise ? result : RESOLVED;
+  if (db.lastSeq !== before + 1) {
+    // As `run`: memory is ahead of the log, and the engine refuses every later write too.
+    ctx.logger("error", "time-series batch refused by the engine", { ops: 1 });
+    durable.catch(() => {});
+    throw new TsError("ERR TSDB: the write was refused by the storage engine");
+  }
+  return { value: ts, durable, ruleOutputs: NO_KEYS };
 }
 
 /** Hands written samples over; a listener's failure never turns a done write into an error. */

@@ -164,6 +164,44 @@ export function encodeLog(entries: readonly LogEntry[]): Uint8Array {
   return copyBytes(bytes, 0, bytes.length);
 }
 
+/** Where `encodeSampleLog` writes (a log op of one sample takes at most 28 bytes). */
+const oneScratch = new Uint8Array(32);
+/** The value of `encodeSampleLog`, as bytes. */
+const oneValue = new Float64Array(1);
+const oneValueBytes = new Uint8Array(oneValue.buffer);
+
+/**
+ * The log op of one SAMPLES entry of one sample: the bytes `encodeLog` gives for
+ * `[{ type: ENTRY_SAMPLES, version, ts: [ts], values: Float64Array.of(value) }]`, without the
+ * entry, its arrays and the shared writer (TS.ADD's common case). A fresh copy.
+ * REQUIRES: `version` and `ts` are safe integers ≥ 0.
+ */
+export function encodeSampleLog(version: number, ts: number, value: number): Uint8Array {
+  const buf = oneScratch;
+  buf[0] = TS_LOG_FORMAT;
+  buf[1] = ENTRY_SAMPLES;
+  let p = 2;
+  let z = version;
+  while (z >= 0x80) {
+    buf[p++] = (z & 0x7f) | 0x80;
+    z = Math.floor(z / 128);
+  }
+  buf[p++] = z;
+  buf[p++] = 1; // samples
+  z = ts;
+  while (z >= 0x80) {
+    buf[p++] = (z & 0x7f) | 0x80;
+    z = Math.floor(z / 128);
+  }
+  buf[p++] = z;
+  // Through a typed array, as `encodeSamples` reads the entry's values.
+  oneValue[0] = value;
+  const vb = oneValueBytes;
+  if (LITTLE_ENDIAN) { for (let b = 0; b < 8; b++) buf[p + b] = vb[b]!; }
+  else for (let b = 0; b < 8; b++) buf[p + b] = vb[7 - b]!;
+  return copyBytes(buf, 0, p + 8);
+}
+
 /** The buffer `valueBytes` views (see `encodeSamples`). */
 let valueBytesOf: ArrayBufferLike | undefined;
 let valueBytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);

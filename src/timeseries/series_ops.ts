@@ -25,6 +25,7 @@ import {
   writeMadd,
 } from "./bulk.ts";
 import {
+  appendSample,
   findSeries,
   getSeries,
   run,
@@ -175,9 +176,22 @@ export function add(
   },
   write?: Writer,
 ): Written<number> {
+  const ts = sample.ts ?? ctx.nowMs();
+  let found = options.found;
+  if (found === undefined) {
+    try {
+      found = findSeries(ctx, sample.key);
+    } catch (err) {
+      // Answered by `run` below, in its order (a replica's READONLY first).
+      if (!(err instanceof TsError)) throw err;
+    }
+  }
+  if (found !== undefined) {
+    const done = appendSample(ctx, found, ts, sample.value, write);
+    if (done !== undefined) return done;
+  }
   return run(ctx, (b) => {
-    const ts = sample.ts ?? ctx.nowMs();
-    let series: Series | undefined = options.found;
+    let series: Series | undefined = found;
     try {
       series ??= findSeries(ctx, sample.key, b);
     } catch (err) {

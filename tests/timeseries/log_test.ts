@@ -13,6 +13,7 @@ import {
   decodeState,
   emptyStats,
   encodeLog,
+  encodeSampleLog,
   encodeState,
   ENTRY_DELETE,
   ENTRY_DROP,
@@ -182,5 +183,24 @@ Deno.test("encodeLog: values viewing a shared buffer at any offset keep their bi
       2 * want.ts.length,
     );
     assertEquals([...gotWords], [...wantWords], `entry ${k}`);
+  }
+});
+
+Deno.test("encodeSampleLog() writes the bytes encodeLog writes for one sample", () => {
+  const versions = [0, 1, 127, 128, 16_383, 16_384, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER];
+  const timestamps = [0, 1, 127, 128, 1_700_000_000_000, 2 ** 48 - 1, Number.MAX_SAFE_INTEGER];
+  const values = [0, -0, 21.5, -3.25e-300, 1e308, Infinity, -Infinity, NaN, 5e-324];
+  for (const version of versions) {
+    for (const ts of timestamps) {
+      for (const value of values) {
+        const want = encodeLog([{
+          type: ENTRY_SAMPLES,
+          version,
+          ts: [ts],
+          values: Float64Array.of(value),
+        }]);
+        assertEquals(encodeSampleLog(version, ts, value), want, `${version} ${ts} ${value}`);
+      }
+    }
   }
 });
