@@ -85,7 +85,12 @@ export function aggregate(
     case "avg": {
       let sum = 0;
       for (let i = a; i < b; i++) sum += values[i]!;
-      return sum / n;
+      if (Number.isFinite(sum)) return sum / n;
+      // The sum of finite values overflowed (RedisTimeSeries sums in an 80-bit long double and
+      // does not): a running mean stays within the values' range.
+      let mean = 0;
+      for (let i = a; i < b; i++) mean += (values[i]! - mean) / (i - a + 1);
+      return Number.isNaN(mean) ? sum / n : mean; // an infinite value: the sum's answer
     }
     case "sum": {
       let sum = 0;

@@ -170,3 +170,17 @@ Deno.test("EMPTY reports each aggregator's documented value; BUCKETTIMESTAMP tak
     }
   });
 });
+
+Deno.test("avg of values near the largest double does not overflow to infinity (RedisTimeSeries's test_agg_avg)", async () => {
+  await withClient(async (c) => {
+    assertEquals(await c.send("TS.CREATE", "big"), "+OK");
+    const max = 1.7976931348623157e308;
+    for (const [t, v] of [[1, max - 10], [2, max - 8], [3, max - 6]]) {
+      assertEquals(await c.send("TS.ADD", "big", t!, String(v)), t);
+    }
+    // Each value rounds to the largest double; their sum overflows a double, their mean does not.
+    assertEquals(await c.send("TS.RANGE", "big", 0, 3, "AGGREGATION", "avg", 5), [
+      [0, "+1.7976931348623157E308"],
+    ]);
+  });
+});
