@@ -36,6 +36,12 @@ export interface AggregationSpec {
   empty: boolean;
   /** Which timestamp stands for a bucket. */
   bucketTimestamp: BucketTimestamp;
+  /**
+   * TS.REVRANGE/MREVRANGE: RedisTimeSeries aggregates the samples newest first, so `first` is
+   * a bucket's newest sample, `last` its oldest, and EMPTY `last` carries the value of the
+   * sample after an empty bucket, not before it.
+   */
+  reverse?: boolean;
 }
 
 /** A sample outside the range, for `twa` at the edges. */
@@ -233,7 +239,17 @@ export function aggregateRange(
 ): { ts: number[]; values: number[] } {
   const outTs: number[] = [];
   const outValues: number[] = [];
-  const { aggregator, bucketMs, alignMs } = spec;
+  const { bucketMs, alignMs } = spec;
+  const reverse = spec.reverse === true;
+  const aggregator: Aggregator = !reverse
+    ? spec.aggregator
+    : spec.aggregator === "first"
+    ? "last"
+    : spec.aggregator === "last"
+    ? "first"
+    : spec.aggregator;
+  // Newest first, an empty bucket's `last` is the value of the sample after it.
+  const carryNext = reverse && spec.aggregator === "last";
   const shift = spec.bucketTimestamp === "start"
     ? 0
     : spec.bucketTimestamp === "end"
@@ -254,7 +270,7 @@ export function aggregateRange(
     while (j < n && ts[j]! < end) j++;
     if (spec.empty && prevBucket >= 0) {
       for (let e = emptyFrom; e < bucket; e += bucketMs) {
-        const v = emptyValue(aggregator, e, bucketMs, prevSample, {
+        const v = carryNext ? values[i]! : emptyValue(aggregator, e, bucketMs, prevSample, {
           ts: ts[i]!,
           value: values[i]!,
         });

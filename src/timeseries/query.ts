@@ -114,7 +114,8 @@ export function rangeOf(ctx: StoreContext, series: Series, args: RangeArgs): Poi
   if (scratch) {
     // The common dashboard query: aggregate the decoded arrays without copying them.
     const n = s.ts.length;
-    const out = aggregateRange(args.aggregation!, s.ts, s.values, n, {
+    const agg = { ...args.aggregation!, reverse: args.reverse === true };
+    const out = aggregateRange(agg, s.ts, s.values, n, {
       prev: n === 0 ? undefined : sampleBefore(ctx, series, s.ts[0]!),
       next: n === 0 ? undefined : sampleAfter(ctx, series, s.ts[n - 1]!),
       rangeStart: args.from,
@@ -144,7 +145,7 @@ export function rangeOf(ctx: StoreContext, series: Series, args: RangeArgs): Poi
     values = values.filter((_, i) => keep[i]);
   }
   if (args.aggregation) {
-    const agg = args.aggregation;
+    const agg = { ...args.aggregation, reverse: args.reverse === true };
     const filtered = args.filterByTs !== undefined || args.filterByValue !== undefined;
     const out = aggregateRange(agg, ts, values, ts.length, {
       prev: filtered || ts.length === 0 ? undefined : sampleBefore(ctx, series, ts[0]!),

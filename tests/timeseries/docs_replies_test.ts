@@ -184,3 +184,35 @@ Deno.test("avg of values near the largest double does not overflow to infinity (
     ]);
   });
 });
+
+Deno.test("TS.REVRANGE aggregates newest first: first and last trade places, EMPTY last carries the later sample (RedisTimeSeries's test_empty)", async () => {
+  await withClient(async (c) => {
+    assertEquals(await c.send("TS.CREATE", "t1"), "+OK");
+    for (const [t, v] of [[15, 1], [17, 4], [51, 3], [73, 5], [75, 3]]) {
+      assertEquals(await c.send("TS.ADD", "t1", t!, v!), t);
+    }
+    const agg = (cmd: string, aggregator: string) =>
+      c.send(cmd, "t1", 0, 100, "ALIGN", 0, "AGGREGATION", aggregator, 10, "EMPTY");
+    const rows = (pairs: [number, number][]) => pairs.map(([t, v]) => [t, `+${v}`]);
+    assertEquals(
+      await agg("TS.RANGE", "last"),
+      rows([[10, 4], [20, 4], [30, 4], [40, 4], [50, 3], [60, 3], [70, 3]]),
+    );
+    assertEquals(
+      await agg("TS.REVRANGE", "last"),
+      rows([[70, 5], [60, 5], [50, 3], [40, 3], [30, 3], [20, 3], [10, 1]]),
+    );
+    // Without EMPTY: first is the newest sample of each bucket, newest first.
+    assertEquals(await c.send("TS.REVRANGE", "t1", 0, 100, "AGGREGATION", "first", 10), [
+      [70, "+3"],
+      [50, "+3"],
+      [10, "+4"],
+    ]);
+    // Symmetric aggregators are unchanged.
+    assertEquals(await c.send("TS.REVRANGE", "t1", 0, 100, "AGGREGATION", "sum", 10), [
+      [70, "+8"],
+      [50, "+3"],
+      [10, "+5"],
+    ]);
+  });
+});
