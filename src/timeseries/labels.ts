@@ -33,7 +33,9 @@ function parseList(s: string): string[] | undefined {
   if (!s.endsWith(")")) return undefined;
   const inner = s.slice(0, -1);
   if (inner.length === 0) return [];
-  return inner.split(",");
+  // As RedisTimeSeries: an empty element (`(a,,b)`, `(a,b,)`, `(,a)`) is a parse error.
+  const values = inner.split(",");
+  return values.includes("") ? undefined : values;
 }
 
 /** Parses one filter expression (binary string); throws `FilterError`. */

@@ -536,6 +536,10 @@ Deno.test("TS commands refuse bad input with RedisTimeSeries's errors and change
       ],
       [["TS.MRANGE", "-", "+", "FILTER", "a!=b"], "-ERR TSDB: please provide at least one matcher"],
       [["TS.MRANGE", "-", "+", "FILTER", "ab"], "-ERR TSDB: failed parsing labels"],
+      // An empty element of a value list (RedisTimeSeries issue 414).
+      [["TS.MRANGE", "-", "+", "FILTER", "a=(b,c,)"], "-ERR TSDB: failed parsing labels"],
+      [["TS.MRANGE", "-", "+", "FILTER", "a=(b,,c)"], "-ERR TSDB: failed parsing labels"],
+      [["TS.MGET", "FILTER", "a=(,b)"], "-ERR TSDB: failed parsing labels"],
       [["TS.MRANGE", "-", "+"], "-ERR wrong number of arguments for 'ts.mrange' command"],
       [["TS.MRANGE", "-", "+", "WITHLABELS"], "-ERR TSDB: missing FILTER argument"],
       [
