@@ -72,6 +72,15 @@ export function crc32cOfWords(a: number, b: number): number {
   return ~c >>> 0;
 }
 
+/**
+ * Extends `crc` (a previous result, or 0 to start) with the 4 bytes of the uint32 `w`,
+ * little-endian: one slicing step, no buffer.
+ */
+export function crc32cExtendWord(crc: number, w: number): number {
+  const x = (~crc ^ w) >>> 0;
+  return ~(T3[x & 0xff]! ^ T2[(x >>> 8) & 0xff]! ^ T1[(x >>> 16) & 0xff]! ^ T0[x >>> 24]!) >>> 0;
+}
+
 /** CRC32C of `data[start, end)`. */
 export function crc32c(data: Uint8Array, start = 0, end = data.length): number {
   return crc32cExtend(0, data, start, end);

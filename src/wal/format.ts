@@ -70,7 +70,7 @@ import {
 } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import { getU64, getVarint, putU64, putVarint, varintLength, viewOf } from "../util/coding.ts";
-import { crc32c, crc32cExtend, crc32cOfWords, maskCrc } from "../util/crc32c.ts";
+import { crc32c, crc32cExtend, crc32cExtendWord, crc32cOfWords, maskCrc } from "../util/crc32c.ts";
 import { type Entry, type EntryKind, KIND_DELETE, KIND_LOG } from "../util/entry.ts";
 
 /** "CHWALSEG" as bytes: the first 8 bytes of every segment. */
@@ -415,11 +415,16 @@ export function sealRecord(
     assert(false, `bad payload length ${length}`);
   }
   if (!(Number.isSafeInteger(seq) && seq >= 1)) assert(false, `bad sequence ${seq}`);
+  const seqLo = seq >>> 0;
+  const seqHi = Math.floor(seq / 0x1_0000_0000);
   putU32le(buf, offset, length);
-  putU32le(buf, offset + 8, seq >>> 0);
-  putU32le(buf, offset + 12, Math.floor(seq / 0x1_0000_0000));
+  putU32le(buf, offset + 8, seqLo);
+  putU32le(buf, offset + 12, seqHi);
   buf[offset + 16] = type;
-  putU32le(buf, offset + 4, maskCrc(recordCrc(buf, offset, length)));
+  // The crc of length and seq from the values (no bytes read back), then type and payload.
+  const head = crc32cExtendWord(crc32cOfWords(length, seqLo), seqHi);
+  const crc = crc32cExtend(head, buf, offset + 16, offset + WAL_RECORD_HEADER_BYTES + length);
+  putU32le(buf, offset + 4, maskCrc(crc));
 }
 
 /**

@@ -1,5 +1,12 @@
 import { assertEquals } from "@std/assert";
-import { crc32c, crc32cExtend, crc32cOfWords, maskCrc, unmaskCrc } from "../../src/util/crc32c.ts";
+import {
+  crc32c,
+  crc32cExtend,
+  crc32cExtendWord,
+  crc32cOfWords,
+  maskCrc,
+  unmaskCrc,
+} from "../../src/util/crc32c.ts";
 import { Rng } from "../_helpers/random.ts";
 
 const enc = new TextEncoder();
@@ -39,5 +46,18 @@ Deno.test("crc32cOfWords() equals crc32c() over the two words' little-endian byt
     view.setUint32(0, a, true);
     view.setUint32(4, b, true);
     assertEquals(crc32cOfWords(a, b), crc32c(bytes));
+  }
+});
+
+Deno.test("crc32cExtendWord() equals crc32cExtend() over the word's little-endian bytes", () => {
+  const rng = new Rng(0xc5d);
+  const words = [0, 1, 0x80, 0xff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1234_5678];
+  for (let i = 0; i < 200; i++) words.push(rng.int(2 ** 32));
+  const bytes = new Uint8Array(4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < words.length; i++) {
+    const start = i === 0 ? 0 : words[words.length - i]!;
+    view.setUint32(0, words[i]!, true);
+    assertEquals(crc32cExtendWord(start, words[i]!), crc32cExtend(start, bytes));
   }
 });
