@@ -20,7 +20,7 @@
 
 import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
-import type { Entry, EntryIterator } from "../util/entry.ts";
+import { collectLiveFrom, type Entry, type EntryIterator } from "../util/entry.ts";
 
 /** One table of a level, as the level iterator needs it. */
 export interface LevelFile {
@@ -121,6 +121,25 @@ export class LevelIterator implements EntryIterator {
     assert(this.valid(), "LevelIterator.prev: not valid");
     this.#current!.prev();
     this.#skipBackward();
+  }
+
+  /** `EntryIterator.collectLive`, file after file. */
+  collectLive(
+    out: [Uint8Array, Uint8Array][],
+    max: number,
+    stop: Uint8Array | undefined,
+    nowMs: number,
+  ): number {
+    let moved = 0;
+    for (;;) {
+      const current = this.#current;
+      if (current === undefined) return moved;
+      moved += current.collectLive !== undefined
+        ? current.collectLive(out, max, stop, nowMs)
+        : collectLiveFrom(current, out, max, stop, nowMs);
+      if (current.valid()) return moved;
+      this.#skipForward();
+    }
   }
 
   #open(index: number): EntryIterator {

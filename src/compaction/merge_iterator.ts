@@ -20,7 +20,7 @@
 
 import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
-import type { Entry, EntryIterator } from "../util/entry.ts";
+import { collectLiveFrom, type Entry, type EntryIterator, isDeadAt } from "../util/entry.ts";
 
 /**
  * Most children one merge takes. A scan merges the memtables, every level-0 table and one
@@ -132,6 +132,59 @@ export class MergeIterator implements EntryIterator {
     assert(this.#heapSize > 0, "MergeIterator.prev: not valid");
     if (this.#direction === REVERSE) this.#advance();
     else this.#turn(REVERSE);
+  }
+
+  /**
+   * `EntryIterator.collectLive`: the current child alone holds every key below the nearest key
+   * of the other children, so it reads in bulk up to there with no heap work per key; only a
+   * key that several children hold goes through the merge step. Moving forward from a reverse
+   * position goes through `next()` (it turns every child).
+   */
+  collectLive(
+    out: [Uint8Array, Uint8Array][],
+    max: number,
+    stop: Uint8Array | undefined,
+    nowMs: number,
+  ): number {
+    if (this.#direction !== FORWARD) return collectLiveFrom(this, out, max, stop, nowMs);
+    const children = this.#children;
+    const heap = this.#heap;
+    const keys = this.#keys;
+    let moved = 0;
+    while (out.length < max && this.#heapSize > 0) {
+      const size = this.#heapSize;
+      const top = heap[0]!;
+      // The nearest key of the other children: the second or third heap slot (a min-heap).
+      let limit = stop;
+      if (size > 1) {
+        let other = keys[heap[1]!]!;
+        if (size > 2 && compareBytes(keys[heap[2]!]!, other) < 0) other = keys[heap[2]!]!;
+        if (limit === undefined || compareBytes(other, limit) < 0) limit = other;
+      }
+      const child = children[top]!;
+      const n = child.collectLive !== undefined
+        ? child.collectLive(out, max, limit, nowMs)
+        : collectLiveFrom(child, out, max, limit, nowMs);
+      if (n > 0) {
+        moved += n;
+        if (child.valid()) keys[top] = child.entry().key;
+        else {
+          heap[0] = heap[size - 1]!;
+          this.#heapSize = size - 1;
+        }
+        this.#siftDown(0);
+        continue;
+      }
+      // The current child stands at `stop`, or at a key another child holds too: one step of
+      // the merge, which moves every child at that key.
+      if (out.length >= max) break;
+      const e = child.entry();
+      if (stop !== undefined && compareBytes(e.key, stop) >= 0) break;
+      if (!isDeadAt(e, nowMs)) out.push([e.key, e.value]);
+      this.#advance();
+      moved++;
+    }
+    return moved;
   }
 
   /** Moves every child at the current key one step in the current direction. */

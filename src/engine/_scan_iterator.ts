@@ -7,7 +7,7 @@
 
 import { ClosedError } from "../errors.ts";
 import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
-import { type EntryIterator, type EntryKind, isDeadAt } from "../util/entry.ts";
+import { collectLiveFrom, type EntryIterator, type EntryKind, isDeadAt } from "../util/entry.ts";
 import type { ScanRange } from "./types.ts";
 
 /** Entries a scan decodes ahead before it yields them one by one. */
@@ -102,6 +102,13 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
     const reverse = this.#reverse;
     const want = Math.min(SCAN_CHUNK_ENTRIES, this.#left);
     const now = this.#nowMs();
+    if (!reverse) {
+      // In bulk: it stops short of `want` only at the bound or the end.
+      if (it.collectLive !== undefined) it.collectLive(chunk, want, bound, now);
+      else collectLiveFrom(it, chunk, want, bound, now);
+      if (chunk.length < want) this.#exhausted = true;
+      return;
+    }
     while (chunk.length < want && it.valid()) {
       const e = it.entry();
       if (bound !== undefined) {

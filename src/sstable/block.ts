@@ -27,6 +27,7 @@ import {
   type Entry,
   type EntryIterator,
   type EntryKind,
+  KIND_DELETE,
   KIND_META,
   KIND_PUT,
 } from "../util/entry.ts";
@@ -287,6 +288,8 @@ const KEY_SLAB_BYTES = 8 * 1024;
 /** Keys longer than this get their own buffer rather than most of a slab. */
 const KEY_SLAB_KEY_BYTES_MAX = 512;
 let keySlab = new Uint8Array(KEY_SLAB_BYTES);
+/** `keySlab.buffer`, read once per slab: the getter costs a call per key. */
+let keySlabBuffer = keySlab.buffer;
 let keySlabUsed = 0;
 
 /** A fresh copy of `src[0, len)`; a view into a slab for short keys. */
@@ -294,6 +297,7 @@ function copyKey(src: Uint8Array, len: number): Uint8Array {
   if (len > KEY_SLAB_KEY_BYTES_MAX) return src.slice(0, len);
   if (keySlabUsed + len > KEY_SLAB_BYTES) {
     keySlab = new Uint8Array(KEY_SLAB_BYTES);
+    keySlabBuffer = keySlab.buffer;
     keySlabUsed = 0;
   }
   const start = keySlabUsed;
@@ -301,7 +305,7 @@ function copyKey(src: Uint8Array, len: number): Uint8Array {
   for (let i = 0; i < len; i++) slab[start + i] = src[i]!;
   keySlabUsed = start + len;
   // The constructor, not `subarray`: no species lookup, measurably cheaper per view.
-  return new Uint8Array(slab.buffer, start, len);
+  return new Uint8Array(keySlabBuffer, start, len);
 }
 const EMPTY_BLOCK_DATA = new Uint8Array(4);
 
@@ -313,6 +317,9 @@ const EMPTY_BLOCK_DATA = new Uint8Array(4);
 export class BlockIterator implements EntryIterator {
   #block: Block = new Block(EMPTY_BLOCK_DATA, "in an empty block");
   #data: Uint8Array = EMPTY_BLOCK_DATA;
+  /** `#data.buffer` and `#data.byteOffset`, read once per block for the value views. */
+  #buffer: ArrayBufferLike = EMPTY_BLOCK_DATA.buffer;
+  #byteOffset = 0;
   #restarts: Uint32Array = this.#block.restarts;
   #end = 0;
   #current = 0;
@@ -324,6 +331,8 @@ export class BlockIterator implements EntryIterator {
   #shared = 0;
   /** Offset of the current entry's varint seq (then kind, then varint expireAtMs). */
   #metaOffset = 0;
+  /** Offset of the current entry's varint expireAtMs. */
+  #expireOffset = 0;
   #kind: EntryKind = KIND_PUT;
   #valueOffset = 0;
   #valueLen = 0;
@@ -333,6 +342,8 @@ export class BlockIterator implements EntryIterator {
   reset(block: Block): void {
     this.#block = block;
     this.#data = block.data;
+    this.#buffer = block.data.buffer;
+    this.#byteOffset = block.data.byteOffset;
     this.#restarts = block.restarts;
     this.#end = block.restartsOffset;
     this.#invalidate();
@@ -366,8 +377,73 @@ export class BlockIterator implements EntryIterator {
       expireAtMs,
       value: len === 0
         ? EMPTY
-        : new Uint8Array(data.buffer, data.byteOffset + this.#valueOffset, len),
+        : new Uint8Array(this.#buffer, this.#byteOffset + this.#valueOffset, len),
     };
+  }
+
+  /**
+   * `EntryIterator.collectLive` within this block: it stops at the block's end too (invalid
+   * then). Keys are compared with `stop` in place, from the bytes prefix compression did not
+   * settle, as `seek` does; a pair's key is a copy (the key buffer is rewritten by every move)
+   * and its value a view into the block, which is safe to hand out: a decoded block's bytes
+   * come from a buffer read or decompressed for it alone and are never written again (the
+   * block cache only drops its reference when it evicts the block, and the view keeps the
+   * bytes alive).
+   */
+  collectLive(
+    out: [Uint8Array, Uint8Array][],
+    max: number,
+    stop: Uint8Array | undefined,
+    nowMs: number,
+  ): number {
+    if (!this.valid()) return 0;
+    const stopLen = stop === undefined ? 0 : stop.length;
+    // Invariant while positioned: the current key < stop, equal to it in its first `matched`
+    // bytes.
+    let matched = 0;
+    let moved = 0;
+    let full = true;
+    for (;;) {
+      if (stop !== undefined) {
+        const shared = this.#shared;
+        // The key differs from the previous one right after its `shared` bytes, upwards, so
+        // when that is inside the part equal to stop, the key is above stop; when it is past
+        // that part, the key is below stop like the previous one. A restart entry stores
+        // shared = 0 whatever it shares: compared in full, as the first key is.
+        if (full || shared === 0 || shared === matched) {
+          const key = this.#key;
+          const keyLen = this.#keyLen;
+          const n = keyLen < stopLen ? keyLen : stopLen;
+          let i = full || shared === 0 ? 0 : matched;
+          while (i < n && key[i] === stop[i]) i++;
+          if (i === n ? keyLen >= stopLen : key[i]! > stop[i]!) return moved;
+          matched = i;
+          full = false;
+        } else if (shared < matched) return moved;
+      }
+      if (out.length >= max) return moved;
+      if (this.#kind !== KIND_DELETE && this.#liveAt(nowMs)) {
+        const len = this.#valueLen;
+        out.push([
+          copyKey(this.#key, this.#keyLen),
+          len === 0
+            ? EMPTY
+            : new Uint8Array(this.#buffer, this.#byteOffset + this.#valueOffset, len),
+        ]);
+      }
+      moved++;
+      if (!this.#parseNext()) return moved;
+    }
+  }
+
+  /** False when the current entry has expired at `nowMs` (its expiry is decoded only if set). */
+  #liveAt(nowMs: number): boolean {
+    const p = this.#expireOffset;
+    const data = this.#data;
+    if (data[p] === 0) return true;
+    const expireAtMs = readVarint(data, p, this.#end);
+    if (expireAtMs < 0) throw this.#block.corrupt(`bad expiry at ${p}`);
+    return expireAtMs > nowMs;
   }
 
   /** Orders the current key against `target`. REQUIRES: valid(). */
@@ -526,6 +602,7 @@ export class BlockIterator implements EntryIterator {
     if (p >= end || data[p]! >= 0x80) throw this.#block.corrupt(`bad expiry at ${p}`);
     p++;
     if (valueLen > end - p) throw this.#block.corrupt(`value at ${p} overruns the block`);
+    this.#expireOffset = expireStart;
     this.#kind = kind as EntryKind;
     this.#valueOffset = p;
     this.#valueLen = valueLen;

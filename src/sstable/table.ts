@@ -483,6 +483,22 @@ export class TableIterator implements EntryIterator {
     this.#skipBackward();
   }
 
+  /** `EntryIterator.collectLive`, block after block. */
+  collectLive(
+    out: [Uint8Array, Uint8Array][],
+    max: number,
+    stop: Uint8Array | undefined,
+    nowMs: number,
+  ): number {
+    let moved = 0;
+    for (;;) {
+      moved += this.#it.collectLive(out, max, stop, nowMs);
+      // Stopped inside the block (at stop or full), or past the table's last block.
+      if (this.#it.valid() || this.#blockIndex < 0) return moved;
+      this.#skipForward();
+    }
+  }
+
   #load(i: number): void {
     if (i === this.#blockIndex) return;
     this.#it.reset(this.#src.block(i));

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { compareBytes } from "./bytes.ts";
+
 /** A tombstone: the key is deleted as of `seq`. On disk: never renumber. */
 export const KIND_DELETE = 0;
 /** A value, optionally with an expiry time. On disk: never renumber. */
@@ -69,4 +71,41 @@ export interface EntryIterator {
   next(): void;
   /** Moves to the previous entry. REQUIRES: valid(). */
   prev(): void;
+  /**
+   * Optional bulk forward read, the scan's hot path: from the current entry on, appends the
+   * `[key, value]` of each live entry (not `isDeadAt(entry, nowMs)`) to `out`, and stops at
+   * the first entry whose key is ≥ `stop` (when given) or when `out` holds `max` pairs, leaving
+   * the iterator there (or invalid at the end). Returns how many entries it moved past, live or
+   * not. Keys and values are what `entry()` hands out, which the engine's sources never rewrite
+   * (a block's keys are copies, a memtable's its own). An iterator that lacks it is driven
+   * through `collectLiveFrom`.
+   */
+  collectLive?(
+    out: [Uint8Array, Uint8Array][],
+    max: number,
+    stop: Uint8Array | undefined,
+    nowMs: number,
+  ): number;
+}
+
+/**
+ * `EntryIterator.collectLive` through `entry()` and `next()`, for iterators without their own:
+ * the same contract, for any iterator.
+ */
+export function collectLiveFrom(
+  it: EntryIterator,
+  out: [Uint8Array, Uint8Array][],
+  max: number,
+  stop: Uint8Array | undefined,
+  nowMs: number,
+): number {
+  let moved = 0;
+  while (out.length < max && it.valid()) {
+    const e = it.entry();
+    if (stop !== undefined && compareBytes(e.key, stop) >= 0) break;
+    if (!isDeadAt(e, nowMs)) out.push([e.key, e.value]);
+    it.next();
+    moved++;
+  }
+  return moved;
 }

@@ -9,8 +9,10 @@ import { Rng, seedFromEnv } from "../_helpers/random.ts";
 import {
   boundaryTargets,
   buildTable,
+  checkCollectLive,
   checkFullScan,
   checkSeeks,
+  prefixTargets,
   randomEntries,
 } from "../sstable/_helpers.ts";
 
@@ -56,6 +58,21 @@ Deno.test("LevelIterator walks disjoint tables as one: scans and seeks at every 
     const it = new LevelIterator(levelOf(rng, entries));
     checkFullScan(it, entries);
     for (const t of boundaryTargets(entries)) checkSeeks(it, entries, t, 3);
+  }
+});
+
+Deno.test("LevelIterator.collectLive reads across files (empty ones too), in chunks, up to a stop key", () => {
+  const rng = new Rng(seedFromEnv());
+  const nowMs = 1_700_000_000_000 + 500_000_000;
+  for (const count of [0, 1, 50, 300]) {
+    const entries = randomEntries(rng, count);
+    const it = new LevelIterator(levelOf(rng, entries));
+    const targets = boundaryTargets(entries);
+    const stops = [...targets, ...prefixTargets(entries)];
+    for (const start of targets) {
+      const stop = rng.chance(0.2) ? undefined : rng.pick(stops);
+      checkCollectLive(it, entries, start, stop, rng.pick([1, 7, 1000]), nowMs);
+    }
   }
 });
 

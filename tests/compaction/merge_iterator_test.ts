@@ -1,7 +1,16 @@
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { MergeIterator } from "../../src/compaction/mod.ts";
 import { Memtable } from "../../src/memtable/mod.ts";
-import { type Entry, type EntryIterator, KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
+import {
+  type Entry,
+  type EntryIterator,
+  isDeadAt,
+  KIND_DELETE,
+  KIND_PUT,
+} from "../../src/util/entry.ts";
+import { FaultFs } from "../../src/fs/mod.ts";
+import { BlockCache } from "../../src/sstable/mod.ts";
+import { buildTable } from "../sstable/_helpers.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { AssertionError } from "../../src/util/assert.ts";
 import { randomFn, seedsFromEnv } from "../_helpers/random.ts";
@@ -17,11 +26,14 @@ const seeds = seedsFromEnv;
 class ReusingArrayIterator implements EntryIterator {
   readonly #entries: Entry[];
   readonly #keyBuffer = new Uint8Array(64);
+  readonly #reuse: boolean;
   #index = -1;
   #current: Entry | undefined;
 
-  constructor(entries: Entry[]) {
+  /** With `reuse` false, entries keep their own keys, as the engine's sources hand them out. */
+  constructor(entries: Entry[], reuse = true) {
     this.#entries = entries;
+    this.#reuse = reuse;
   }
 
   valid(): boolean {
@@ -68,6 +80,10 @@ class ReusingArrayIterator implements EntryIterator {
       this.#keyBuffer.fill(0xaa);
       return;
     }
+    if (!this.#reuse) {
+      this.#current = e;
+      return;
+    }
     this.#keyBuffer.fill(0xaa);
     this.#keyBuffer.set(e.key);
     this.#current = { ...e, key: this.#keyBuffer.subarray(0, e.key.length) };
@@ -98,7 +114,19 @@ interface Setup {
   model: Entry[];
 }
 
-function randomSetup(rand: () => number): Setup {
+/** When the expiring entries of `randomSetup(rand, { expiry: true })` are past. */
+const NOW_MS = 1_700_000_000_000;
+
+/**
+ * Random overlapping children. With `tables`, some children are real SSTables of tiny blocks
+ * (which read in bulk through their own `collectLive`) and the array children keep their keys
+ * (bulk reads hand keys out, so sources must not rewrite them, as the engine's do not); with
+ * `expiry`, some puts expire before or after `NOW_MS`.
+ */
+function randomSetup(
+  rand: () => number,
+  options: { tables?: boolean; expiry?: boolean } = {},
+): Setup {
   const childCount = 1 + Math.floor(rand() * 8);
   const perChild: Map<string, Entry>[] = [];
   for (let c = 0; c < childCount; c++) {
@@ -109,7 +137,10 @@ function randomSetup(rand: () => number): Setup {
       const key = randomKey(rand);
       const kind = rand() < 0.3 ? KIND_DELETE : KIND_PUT;
       const value = kind === KIND_PUT ? new Uint8Array([c, i]) : new Uint8Array(0);
-      entries.set(hex(key), { key, seq: 0, kind, expireAtMs: 0, value });
+      const expireAtMs = options.expiry && kind === KIND_PUT && rand() < 0.3
+        ? NOW_MS - 5 + Math.floor(rand() * 10)
+        : 0;
+      entries.set(hex(key), { key, seq: 0, kind, expireAtMs, value });
     }
     perChild.push(entries);
   }
@@ -125,9 +156,19 @@ function randomSetup(rand: () => number): Setup {
   }
   const model = [...newest.values()].sort((a, b) => compareBytes(a.key, b.key));
 
-  const children = perChild.map((m): EntryIterator => {
+  const fs = new FaultFs();
+  const cache = new BlockCache(1 << 20);
+  const children = perChild.map((m, c): EntryIterator => {
     const sorted = [...m.values()].sort((a, b) => compareBytes(a.key, b.key));
-    if (rand() < 0.5) return new ReusingArrayIterator(sorted);
+    if (options.tables && rand() < 0.4) {
+      const table = buildTable(fs, `${c}.sst`, sorted, {
+        cache,
+        fileNumber: c + 1,
+        blockSizeBytes: 32 + Math.floor(rand() * 96),
+      });
+      return table.iterator();
+    }
+    if (rand() < 0.5) return new ReusingArrayIterator(sorted, !options.tables);
     // A memtable child: its seqs must grow as applied, its contents do not depend on order.
     const table = new Memtable();
     for (const e of sorted.toSorted((a, b) => a.seq - b.seq)) table.apply(e);
@@ -203,6 +244,54 @@ Deno.test("MergeIterator switches direction anywhere, like a cursor over the mod
         position = Math.floor(rand() * model.length);
         if (rand() < 0.5) merge.seek(model[position]!.key);
         else merge.seekForPrev(model[position]!.key);
+      }
+    }
+  }
+});
+
+Deno.test("MergeIterator.collectLive yields the model's live entries before a stop key, in chunks", () => {
+  // Children of every kind: bulk-reading tables, buffer-reusing arrays and memtables, with
+  // tombstones and expiry; stops anywhere, including keys several children hold.
+  for (const seed of seeds(150)) {
+    const rand = random(seed);
+    const { merge, model } = randomSetup(rand, { tables: true, expiry: true });
+    const targets = [...model.map((e) => e.key), new Uint8Array(0), new Uint8Array([0xff, 0xff])];
+    for (let i = 0; i < 10; i++) targets.push(randomKey(rand));
+    for (let i = 0; i < 30; i++) {
+      const start = targets[Math.floor(rand() * targets.length)]!;
+      const stop = rand() < 0.2 ? undefined : targets[Math.floor(rand() * targets.length)]!;
+      const chunk = [1, 2, 5, 1000][Math.floor(rand() * 4)]!;
+      const label = `seed ${seed} start ${hex(start)} stop ${stop && hex(stop)} chunk ${chunk}`;
+      const from = lowerBound(model, start);
+      const to = stop === undefined ? model.length : Math.max(from, lowerBound(model, stop));
+      const expected = model.slice(from, to)
+        .filter((e) => !isDeadAt(e, NOW_MS))
+        .map((e) => [e.key, e.value]);
+      // Half the reads begin from a reverse position: the first call turns the children.
+      merge.seek(start);
+      if (rand() < 0.5 && merge.valid()) {
+        merge.seekForPrev(merge.entry().key.slice());
+      }
+      const got: [Uint8Array, Uint8Array][] = [];
+      let moved = 0;
+      for (let calls = 0;; calls++) {
+        assert(calls <= model.length + 1, `${label}: no progress`);
+        const out: [Uint8Array, Uint8Array][] = [];
+        moved += merge.collectLive(out, chunk, stop, NOW_MS);
+        got.push(...out);
+        if (out.length < chunk) break;
+      }
+      assertEquals(got, expected, label);
+      assertEquals(moved, to - from, label);
+      assertEquals(current(merge), model[to], label);
+      // The merge goes on as a cursor after a bulk read, both ways.
+      if (to > 0 && rand() < 0.5) {
+        if (merge.valid()) merge.prev();
+        else merge.seekToLast();
+        assertEquals(current(merge), model[to - 1], `${label}: prev after`);
+      } else if (merge.valid()) {
+        merge.next();
+        assertEquals(current(merge), model[to + 1], `${label}: next after`);
       }
     }
   }

@@ -10,7 +10,13 @@ import {
 } from "../../src/sstable/mod.ts";
 import type { TableProperties } from "../../src/sstable/mod.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
-import { type Entry, type EntryIterator, KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
+import {
+  type Entry,
+  type EntryIterator,
+  isDeadAt,
+  KIND_DELETE,
+  KIND_PUT,
+} from "../../src/util/entry.ts";
 import type { Rng } from "../_helpers/random.ts";
 
 /** Sorts entries by key and drops duplicate keys (keeps the first). */
@@ -176,6 +182,24 @@ export function boundaryTargets(entries: Entry[]): Uint8Array[] {
   return targets;
 }
 
+/**
+ * Stop keys that share each possible prefix with a stored key and differ right after it
+ * (upwards): where a bulk read that compares keys from the bytes prefix compression settled
+ * must tell "above" from "below".
+ */
+export function prefixTargets(entries: Entry[]): Uint8Array[] {
+  const targets: Uint8Array[] = [];
+  for (const e of entries) {
+    for (let i = 0; i < e.key.length; i++) {
+      if (e.key[i] === 0xff) continue;
+      const t = e.key.slice(0, i + 1);
+      t[i] = t[i]! + 1;
+      targets.push(t);
+    }
+  }
+  return targets;
+}
+
 /** Reads the whole table forward and backward and compares with the model. */
 export function checkFullScan(it: EntryIterator, entries: Entry[]) {
   let i = 0;
@@ -184,4 +208,40 @@ export function checkFullScan(it: EntryIterator, entries: Entry[]) {
   i = entries.length - 1;
   for (it.seekToLast(); it.valid(); it.prev()) assertEntry(it.entry(), entries[i--], "backward");
   assertEquals(i, -1);
+}
+
+/**
+ * Checks `collectLive` against the model: from a seek to `start`, calls of at most `chunk`
+ * pairs each until a call comes back short must yield exactly the live entries (at `nowMs`) of
+ * `[start, stop)`, leave the iterator at the first entry ≥ `stop` (or invalid), and count every
+ * entry they moved past.
+ */
+export function checkCollectLive(
+  it: EntryIterator,
+  entries: Entry[],
+  start: Uint8Array,
+  stop: Uint8Array | undefined,
+  chunk: number,
+  nowMs: number,
+) {
+  const what = `start ${Array.from(start)} stop ${stop && Array.from(stop)} chunk ${chunk}`;
+  const from = lowerBound(entries, start);
+  const to = stop === undefined ? entries.length : Math.max(from, lowerBound(entries, stop));
+  const expected = entries.slice(from, to)
+    .filter((e) => !isDeadAt(e, nowMs))
+    .map((e) => [e.key, e.value]);
+  it.seek(start);
+  const got: [Uint8Array, Uint8Array][] = [];
+  let moved = 0;
+  for (let calls = 0;; calls++) {
+    assert(calls <= entries.length + 1, `${what}: collectLive makes no progress`);
+    const out: [Uint8Array, Uint8Array][] = [];
+    moved += it.collectLive!(out, chunk, stop, nowMs);
+    assert(out.length <= chunk, `${what}: ${out.length} pairs in a chunk of ${chunk}`);
+    got.push(...out);
+    if (out.length < chunk) break;
+  }
+  assertEquals(got, expected, what);
+  assertEquals(moved, to - from, `${what}: entries moved past`);
+  assertAt(it, entries, to, `${what}: where it stopped`);
 }

@@ -8,9 +8,11 @@ import { Rng, seedFromEnv } from "../_helpers/random.ts";
 import {
   assertEntry,
   boundaryTargets,
+  checkCollectLive,
   checkFullScan,
   checkSeeks,
   lowerBound,
+  prefixTargets,
   randomEntries,
 } from "./_helpers.ts";
 
@@ -30,6 +32,25 @@ Deno.test("Block round-trips entries and seeks at every boundary", () => {
       const it = block.iterator();
       checkFullScan(it, entries);
       for (const t of boundaryTargets(entries)) checkSeeks(it, entries, t, 3);
+    }
+  }
+});
+
+Deno.test("BlockIterator.collectLive yields the live entries before a stop key, in chunks", () => {
+  // Stops at every boundary (keys, between keys, prefixes of keys, across restart points,
+  // which store whole keys) and chunks that end anywhere, with tombstones and expiry.
+  const rng = new Rng(seedFromEnv());
+  const nowMs = 1_700_000_000_000 + 500_000_000;
+  for (const restartInterval of [1, 2, 16]) {
+    for (const count of [0, 1, 2, 17, 100]) {
+      const entries = randomEntries(rng, count);
+      const it = blockOf(entries, restartInterval).iterator();
+      const targets = boundaryTargets(entries);
+      const stops = [...targets, ...prefixTargets(entries)];
+      for (const start of targets) {
+        const stop = rng.chance(0.2) ? undefined : rng.pick(stops);
+        checkCollectLive(it, entries, start, stop, rng.pick([1, 3, 1000]), nowMs);
+      }
     }
   }
 });

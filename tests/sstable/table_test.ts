@@ -19,8 +19,10 @@ import {
   assertEntry,
   boundaryTargets,
   buildTable,
+  checkCollectLive,
   checkFullScan,
   checkSeeks,
+  prefixTargets,
   randomEntries,
   writeTable,
 } from "./_helpers.ts";
@@ -82,6 +84,25 @@ Deno.test("Table iterator crosses every block boundary in both directions with t
     // Odd keys fall between entries (and sometimes between blocks).
     for (let i = -1; i < 402; i += 2) {
       checkSeeks(it, entries, toBytes(`key${String(i).padStart(5, "0")}`), 2);
+    }
+    table.close();
+  }
+});
+
+Deno.test("Table iterator collectLive reads across block boundaries, in chunks, up to a stop key", () => {
+  const fs = new FaultFs();
+  const rng = new Rng(seedFromEnv());
+  const nowMs = 1_700_000_000_000 + 500_000_000;
+  for (const compression of [false, true]) {
+    const entries = randomEntries(rng, 300);
+    const table = buildTable(fs, "t.sst", entries, { blockSizeBytes: 64, compression });
+    assert(table.stats.dataBlocks > 30, `${table.stats.dataBlocks} blocks`);
+    const it = table.iterator();
+    const targets = boundaryTargets(entries);
+    const stops = [...targets, ...prefixTargets(entries)];
+    for (const start of targets) {
+      const stop = rng.chance(0.2) ? undefined : rng.pick(stops);
+      checkCollectLive(it, entries, start, stop, rng.pick([1, 7, 1000]), nowMs);
     }
     table.close();
   }
