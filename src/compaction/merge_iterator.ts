@@ -44,6 +44,9 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** The placeholder key of a child not in the heap (never compared). */
+const NO_KEY = new Uint8Array(0);
+
 const FORWARD = 0;
 const REVERSE = 1;
 
@@ -62,7 +65,7 @@ const REVERSE = 1;
 export class MergeIterator implements EntryIterator {
   readonly #children: EntryIterator[];
   /** Child indices, heap-ordered by `#above`; `#heap[0]` is the current child. */
-  readonly #heap: Int32Array;
+  readonly #heap: number[];
   #heapSize = 0;
   /**
    * Each heap member's key as of its last move. Nodes' keys never change under a child, so the
@@ -70,7 +73,7 @@ export class MergeIterator implements EntryIterator {
    */
   readonly #keys: Uint8Array[];
   /** Children taken off the heap at the current key while they move past it. */
-  readonly #scratch: Int32Array;
+  readonly #scratch: number[];
   #direction = FORWARD;
 
   /** Creates an unpositioned merge of `children`, which it now owns and moves. */
@@ -80,9 +83,10 @@ export class MergeIterator implements EntryIterator {
       "MergeIterator: too many children",
     );
     this.#children = [...children];
-    this.#heap = new Int32Array(children.length);
-    this.#keys = new Array<Uint8Array>(children.length).fill(new Uint8Array(0));
-    this.#scratch = new Int32Array(children.length);
+    // Arrays, not Int32Arrays: a scan makes a merge, and a typed array's own buffer costs µs.
+    this.#heap = new Array<number>(children.length).fill(0);
+    this.#keys = new Array<Uint8Array>(children.length).fill(NO_KEY);
+    this.#scratch = new Array<number>(children.length).fill(0);
   }
 
   /** True when positioned at an entry. */

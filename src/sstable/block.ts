@@ -22,7 +22,7 @@
 
 import { CorruptionError } from "../errors.ts";
 import { assert } from "../util/assert.ts";
-import { compareRange } from "../util/bytes.ts";
+import { allocBytes, compareRange } from "../util/bytes.ts";
 import {
   type Entry,
   type EntryIterator,
@@ -308,6 +308,8 @@ function copyKey(src: Uint8Array, len: number): Uint8Array {
   return new Uint8Array(keySlabBuffer, start, len);
 }
 const EMPTY_BLOCK_DATA = new Uint8Array(4);
+/** What a new iterator points at: one shared instance (a scan makes an iterator per table). */
+const EMPTY_BLOCK = new Block(EMPTY_BLOCK_DATA, "in an empty block");
 
 /**
  * A bidirectional cursor over one block (LevelDB's `Block::Iter`). Seeks binary-search the
@@ -315,7 +317,7 @@ const EMPTY_BLOCK_DATA = new Uint8Array(4);
  * previous restart point. `reset` re-targets it at another block without allocating.
  */
 export class BlockIterator implements EntryIterator {
-  #block: Block = new Block(EMPTY_BLOCK_DATA, "in an empty block");
+  #block: Block = EMPTY_BLOCK;
   #data: Uint8Array = EMPTY_BLOCK_DATA;
   /** `#data.buffer` and `#data.byteOffset`, read once per block for the value views. */
   #buffer: ArrayBufferLike = EMPTY_BLOCK_DATA.buffer;
@@ -325,7 +327,8 @@ export class BlockIterator implements EntryIterator {
   #current = 0;
   #next = 0;
   #restartIndex = 0;
-  #key = new Uint8Array(64);
+  /** From the shared slab: a scan makes an iterator per table, a fresh array costs µs. */
+  #key = allocBytes(64);
   #keyLen = 0;
   /** Bytes the current key shares with the previous one. */
   #shared = 0;

@@ -63,7 +63,7 @@ export function sharedPrefixLength(a: Uint8Array, b: Uint8Array): number {
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
   for (let i = prefix.length - 1; i >= 0; i--) {
     if (prefix[i] !== 0xff) {
-      const end = prefix.slice(0, i + 1);
+      const end = copyBytes(prefix, 0, i + 1);
       end[i] = end[i]! + 1;
       return end;
     }
