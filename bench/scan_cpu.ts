@@ -14,6 +14,7 @@
  * prefixes (and the same in reverse). With `BENCH_SCAN_CPU_BASE` both checkouts hold their own
  * copy and run in alternating rounds (`BENCH_SCAN_CPU_ROUNDS`, default 7); each line is the
  * median over rounds, and the best round's CPU time per key (the least disturbed by others).
+ * `BENCH_SCAN_CPU_REVERSE=0` skips the reverse scans.
  *
  * @module
  */
@@ -104,7 +105,8 @@ if (import.meta.main) {
   const rounds = Number(Deno.env.get("BENCH_SCAN_CPU_ROUNDS") ?? 7);
   for (const b of builds) await build(b, 400_000);
   try {
-    for (const reverse of [false, true]) {
+    const directions = Deno.env.get("BENCH_SCAN_CPU_REVERSE") === "0" ? [false] : [false, true];
+    for (const reverse of directions) {
       const results = new Map<string, Record<string, number[]>>();
       // A warm-up round each: the block cache and the JIT.
       for (const b of builds) await round(b.db!, 300, reverse);

@@ -23,6 +23,7 @@
 import { CorruptionError } from "../errors.ts";
 import { assert } from "../util/assert.ts";
 import { allocBytes, compareRange } from "../util/bytes.ts";
+import { copyKey, EMPTY, readU32, readVarint, restartBefore, varintEnd } from "./_block_decode.ts";
 import {
   type Entry,
   type EntryIterator,
@@ -192,121 +193,6 @@ export class Block {
   }
 }
 
-function readU32(data: Uint8Array, p: number): number {
-  return (data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16) | (data[p + 3]! << 24)) >>> 0;
-}
-
-// Set by `readVarint`: the offset just past the varint it decoded. Reads are synchronous.
-let varintEnd = 0;
-// Set by `#restartKeyLess`: how many leading bytes the restart key shares with the target.
-let restartLcp = 0;
-
-/** Decodes a varint at `data[p]`, not past `end`; -1 when truncated or too large. */
-function readVarint(data: Uint8Array, p: number, end: number): number {
-  let result = 0;
-  let scale = 1;
-  for (let i = 0; i < 8; i++) {
-    if (p >= end) return -1;
-    const b = data[p++]!;
-    result += (b & 0x7f) * scale;
-    if (b < 0x80) {
-      varintEnd = p;
-      return Number.isSafeInteger(result) ? result : -1;
-    }
-    scale *= 128;
-  }
-  return -1;
-}
-
-/**
- * True when the full key stored at restart offset `p` of `block` is < `target`, compared in
- * place from byte `from` (the bytes before are known equal). Sets `restartLcp`.
- */
-function restartKeyLess(block: Block, p: number, target: Uint8Array, from: number): boolean {
-  const data = block.data;
-  const end = block.restartsOffset;
-  // shared must be 0 at a restart point.
-  if (data[p] !== 0) throw block.corrupt(`restart entry at ${p} shares a prefix`);
-  p++;
-  let unshared = p < end ? data[p]! : -1;
-  if (unshared >= 0 && unshared < 0x80) p++;
-  else {
-    unshared = readVarint(data, p, end);
-    if (unshared < 0) throw block.corrupt(`bad key length at ${p}`);
-    p = varintEnd;
-  }
-  // Skip valueLen.
-  if (p < end && data[p]! < 0x80) p++;
-  else {
-    if (readVarint(data, p, end) < 0) throw block.corrupt(`bad value length at ${p}`);
-    p = varintEnd;
-  }
-  if (unshared > end - p) throw block.corrupt(`key at ${p} overruns the block`);
-  const targetLen = target.length;
-  const n = unshared < targetLen ? unshared : targetLen;
-  let j = from < n ? from : n;
-  while (j < n && data[p + j] === target[j]) j++;
-  restartLcp = j;
-  return j === n ? unshared < targetLen : data[p + j]! < target[j]!;
-}
-
-/**
- * Index of the last restart point of `block` whose key is < `target`, or 0 when none is:
- * where a forward scan for `target` starts. Keys between two bounds share at least the
- * smaller of their common prefixes with `target`, so each comparison starts past it.
- */
-function restartBefore(block: Block, target: Uint8Array): number {
-  const data = block.data;
-  const restartsOffset = block.restartsOffset;
-  let left = 0;
-  let right = block.restartCount - 1;
-  let lcpLeft = 0;
-  let lcpRight = 0;
-  while (left < right) {
-    const mid = (left + right + 1) >>> 1;
-    const from = lcpLeft < lcpRight ? lcpLeft : lcpRight;
-    const restart = readU32(data, restartsOffset + 4 * mid);
-    if (restartKeyLess(block, restart, target, from)) {
-      left = mid;
-      lcpLeft = restartLcp;
-    } else {
-      right = mid - 1;
-      lcpRight = restartLcp;
-    }
-  }
-  return left;
-}
-
-const EMPTY = new Uint8Array(0);
-
-/**
- * Keys handed out in entries are views into shared slabs: allocating an `ArrayBuffer` costs
- * ~0.34 µs in Deno while a `subarray` view costs ~0.02 µs (measured), and a key per entry is
- * the hot path of both `get` and iteration. A retained key pins at most one slab.
- */
-const KEY_SLAB_BYTES = 8 * 1024;
-/** Keys longer than this get their own buffer rather than most of a slab. */
-const KEY_SLAB_KEY_BYTES_MAX = 512;
-let keySlab = new Uint8Array(KEY_SLAB_BYTES);
-/** `keySlab.buffer`, read once per slab: the getter costs a call per key. */
-let keySlabBuffer = keySlab.buffer;
-let keySlabUsed = 0;
-
-/** A fresh copy of `src[0, len)`; a view into a slab for short keys. */
-function copyKey(src: Uint8Array, len: number): Uint8Array {
-  if (len > KEY_SLAB_KEY_BYTES_MAX) return src.slice(0, len);
-  if (keySlabUsed + len > KEY_SLAB_BYTES) {
-    keySlab = new Uint8Array(KEY_SLAB_BYTES);
-    keySlabBuffer = keySlab.buffer;
-    keySlabUsed = 0;
-  }
-  const start = keySlabUsed;
-  const slab = keySlab;
-  for (let i = 0; i < len; i++) slab[start + i] = src[i]!;
-  keySlabUsed = start + len;
-  // The constructor, not `subarray`: no species lookup, measurably cheaper per view.
-  return new Uint8Array(keySlabBuffer, start, len);
-}
 const EMPTY_BLOCK_DATA = new Uint8Array(4);
 /** What a new iterator points at: one shared instance (a scan makes an iterator per table). */
 const EMPTY_BLOCK = new Block(EMPTY_BLOCK_DATA, "in an empty block");
@@ -400,7 +286,22 @@ export class BlockIterator implements EntryIterator {
     nowMs: number,
   ): number {
     if (!this.valid()) return 0;
+    const data = this.#data;
+    const end = this.#end;
+    const buffer = this.#buffer;
+    const byteOffset = this.#byteOffset;
     const stopLen = stop === undefined ? 0 : stop.length;
+    let kb = this.#key;
+    // The current entry in locals (`#parseNext` inlined): written back to the fields only
+    // where the loop stops.
+    let current = this.#current;
+    let keyLen = this.#keyLen;
+    let shared = this.#shared;
+    let metaOffset = this.#metaOffset;
+    let expireOffset = this.#expireOffset;
+    let kind: number = this.#kind;
+    let valueOffset = this.#valueOffset;
+    let valueLen = this.#valueLen;
     // Invariant while positioned: the current key < stop, equal to it in its first `matched`
     // bytes.
     let matched = 0;
@@ -408,45 +309,108 @@ export class BlockIterator implements EntryIterator {
     let full = true;
     for (;;) {
       if (stop !== undefined) {
-        const shared = this.#shared;
         // The key differs from the previous one right after its `shared` bytes, upwards, so
         // when that is inside the part equal to stop, the key is above stop; when it is past
         // that part, the key is below stop like the previous one. A restart entry stores
         // shared = 0 whatever it shares: compared in full, as the first key is.
         if (full || shared === 0 || shared === matched) {
-          const key = this.#key;
-          const keyLen = this.#keyLen;
           const n = keyLen < stopLen ? keyLen : stopLen;
           let i = full || shared === 0 ? 0 : matched;
-          while (i < n && key[i] === stop[i]) i++;
-          if (i === n ? keyLen >= stopLen : key[i]! > stop[i]!) return moved;
+          while (i < n && kb[i] === stop[i]) i++;
+          if (i === n ? keyLen >= stopLen : kb[i]! > stop[i]!) break;
           matched = i;
           full = false;
-        } else if (shared < matched) return moved;
+        } else if (shared < matched) break;
       }
-      if (out.length >= max) return moved;
-      if (this.#kind !== KIND_DELETE && this.#liveAt(nowMs)) {
-        const len = this.#valueLen;
-        out.push([
-          copyKey(this.#key, this.#keyLen),
-          len === 0
-            ? EMPTY
-            : new Uint8Array(this.#buffer, this.#byteOffset + this.#valueOffset, len),
-        ]);
+      if (out.length >= max) break;
+      if (kind !== KIND_DELETE) {
+        // Expiry is decoded only when set (a single 0 byte when not).
+        let live = true;
+        if (data[expireOffset] !== 0) {
+          const expireAtMs = readVarint(data, expireOffset, end);
+          if (expireAtMs < 0) throw this.#block.corrupt(`bad expiry at ${expireOffset}`);
+          live = expireAtMs > nowMs;
+        }
+        if (live) {
+          out.push([
+            copyKey(kb, keyLen),
+            valueLen === 0 ? EMPTY : new Uint8Array(buffer, byteOffset + valueOffset, valueLen),
+          ]);
+        }
       }
       moved++;
-      if (!this.#parseNext()) return moved;
+      // The next entry, decoded and checked as `#parseNext` does.
+      let p = valueOffset + valueLen;
+      if (p >= end) {
+        this.#invalidate();
+        return moved;
+      }
+      current = p;
+      shared = data[p]!;
+      if (shared < 0x80) p++;
+      else {
+        shared = readVarint(data, p, end);
+        if (shared < 0) throw this.#block.corrupt(`bad shared length at ${p}`);
+        p = varintEnd;
+      }
+      let unshared = p < end ? data[p]! : 0xff;
+      if (unshared < 0x80) p++;
+      else {
+        unshared = readVarint(data, p, end);
+        if (unshared < 0) throw this.#block.corrupt(`bad key length at ${p}`);
+        p = varintEnd;
+      }
+      valueLen = p < end ? data[p]! : 0xff;
+      if (valueLen < 0x80) p++;
+      else {
+        valueLen = readVarint(data, p, end);
+        if (valueLen < 0) throw this.#block.corrupt(`bad value length at ${p}`);
+        p = varintEnd;
+      }
+      if (shared > keyLen) {
+        throw this.#block.corrupt(`entry at ${current} shares more than the previous key`);
+      }
+      if (unshared > end - p) throw this.#block.corrupt(`key at ${p} overruns the block`);
+      keyLen = shared + unshared;
+      if (keyLen > kb.length) {
+        const grown = new Uint8Array(Math.max(keyLen, kb.length * 2));
+        grown.set(kb.subarray(0, shared));
+        kb = this.#key = grown;
+      }
+      for (let i = 0; i < unshared; i++) kb[shared + i] = data[p + i]!;
+      p += unshared;
+      metaOffset = p;
+      const seqStart = p;
+      while (p < end && data[p]! >= 0x80 && p - seqStart < 8) p++;
+      if (p >= end || data[p]! >= 0x80) throw this.#block.corrupt(`bad sequence number at ${p}`);
+      p++;
+      kind = p < end ? data[p]! : 0xff;
+      if (kind > KIND_META) throw this.#block.corrupt(`bad entry kind ${kind} at ${p}`);
+      p++;
+      expireOffset = p;
+      while (p < end && data[p]! >= 0x80 && p - expireOffset < 8) p++;
+      if (p >= end || data[p]! >= 0x80) throw this.#block.corrupt(`bad expiry at ${p}`);
+      p++;
+      if (valueLen > end - p) throw this.#block.corrupt(`value at ${p} overruns the block`);
+      valueOffset = p;
     }
-  }
-
-  /** False when the current entry has expired at `nowMs` (its expiry is decoded only if set). */
-  #liveAt(nowMs: number): boolean {
-    const p = this.#expireOffset;
-    const data = this.#data;
-    if (data[p] === 0) return true;
-    const expireAtMs = readVarint(data, p, this.#end);
-    if (expireAtMs < 0) throw this.#block.corrupt(`bad expiry at ${p}`);
-    return expireAtMs > nowMs;
+    if (moved > 0) {
+      this.#entry = undefined;
+      this.#current = current;
+      this.#next = valueOffset + valueLen;
+      this.#keyLen = keyLen;
+      this.#shared = shared;
+      this.#metaOffset = metaOffset;
+      this.#expireOffset = expireOffset;
+      this.#kind = kind as EntryKind;
+      this.#valueOffset = valueOffset;
+      this.#valueLen = valueLen;
+      const restarts = this.#restarts;
+      let r = this.#restartIndex;
+      while (r + 1 < restarts.length && restarts[r + 1]! <= current) r++;
+      this.#restartIndex = r;
+    }
+    return moved;
   }
 
   /** Orders the current key against `target`. REQUIRES: valid(). */
