@@ -50,7 +50,14 @@ const QUICKLIST_NODE_PACKED = 2;
 
 // ---------------------------------------------------------------- CRC-64 (Jones, reflected)
 
-const CRC64_TABLE = (() => {
+/**
+ * The CRC-64 table, built by the first DUMP or RESTORE, not at start: the 2,048 BigInt steps
+ * are hot enough for V8 to optimize the loop on the spot, and that compile alone touched ~3 MiB
+ * of the executable's code pages of every idle server (ARCHITECTURE.md § "Memory").
+ */
+let crc64Table: BigUint64Array | undefined;
+
+function crc64TableBuild(): BigUint64Array {
   const poly = 0x95ac9329ac4bc9b5n; // 0xad93d23594c935a9 bit-reversed
   const table = new BigUint64Array(256);
   for (let i = 0; i < 256; i++) {
@@ -59,12 +66,13 @@ const CRC64_TABLE = (() => {
     table[i] = crc;
   }
   return table;
-})();
+}
 
 /** Redis's CRC-64 (Jones polynomial, reflected, initial value 0, no final xor). */
 export function crc64(bytes: Uint8Array, crc = 0n): bigint {
+  const table = crc64Table ??= crc64TableBuild();
   for (let i = 0; i < bytes.length; i++) {
-    crc = CRC64_TABLE[Number((crc ^ BigInt(bytes[i]!)) & 0xffn)]! ^ (crc >> 8n);
+    crc = table[Number((crc ^ BigInt(bytes[i]!)) & 0xffn)]! ^ (crc >> 8n);
   }
   return crc;
 }
