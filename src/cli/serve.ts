@@ -18,7 +18,7 @@ import { Database } from "../engine/mod.ts";
 import type { ExtraMetricFamily } from "../http/mod.ts";
 import { type Server, startServer } from "../server/mod.ts";
 import { createLogger, type Logger } from "../util/log.ts";
-import { startMemoryTrimmer } from "../util/memory_trim.ts";
+import { shrinkHeapOnce, startMemoryTrimmer } from "../util/memory_trim.ts";
 import { VERSION } from "../version.ts";
 import { parseFlags, UsageError } from "./_args.ts";
 import { formatHostPort } from "./_common.ts";
@@ -259,6 +259,8 @@ export async function runDaemon(
     logger("info", "npm exited without passing its signal on", { npm_pid: pid });
     void shutdown("npm exited");
   });
+  // What loading the modules left behind in V8's heap goes back before the server idles.
+  shrinkHeapOnce();
   logger("info", "listening", {
     resp: formatHostPort(resp.addr.hostname, resp.addr.port),
     http: http === undefined ? "off" : formatHostPort(http.addr.hostname, http.addr.port),
