@@ -218,9 +218,6 @@ export class Dispatcher {
       this.#reject(ctx, "", unknownCommandError(args));
       return undefined;
     }
-    // The first command of a group loaded on first use: load it, then run this command as if
-    // it had been there from the start (every check and reply the same).
-    if (spec.load !== undefined) return spec.load().then(() => this.execute(ctx, args));
     client.lastCommand = fullName(spec, args);
     if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
       this.#reject(ctx, name, arityError(name).reply);
