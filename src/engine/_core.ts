@@ -20,7 +20,7 @@ import { tableFileName } from "../manifest/mod.ts";
 import { type LiveTable, Version } from "../manifest/version.ts";
 import { VersionSet } from "../manifest/version_set.ts";
 import type { Memtable } from "../memtable/mod.ts";
-import { type BlockCache, bloomHash, RowCache } from "../sstable/mod.ts";
+import { type BlockCache, bloomHash, type CachedRow, RowCache } from "../sstable/mod.ts";
 import { LevelIterator } from "../compaction/level_iterator.ts";
 import { MergeIterator } from "../compaction/merge_iterator.ts";
 import type { TableWriterContext } from "../compaction/table_writer.ts";
@@ -36,6 +36,11 @@ import type { RetentionPins } from "./types.ts";
 
 /** Table iterator options of a scan that leaves the block cache as it is. */
 const NO_FILL = { fillCache: false } as const;
+
+/** The row a point read returns for `e` (the row cache's rows have the same shape). */
+function rowOf(e: Entry): CachedRow {
+  return { kind: e.kind, value: e.value, expireAtMs: e.expireAtMs, seq: e.seq };
+}
 
 /** What every part of one open database shares. */
 export class EngineCore {
@@ -163,13 +168,17 @@ export class EngineCore {
     for (const wake of this.#stallWaiters.splice(0)) wake();
   }
 
-  /** The newest version of `key` in any source (tombstones and expired entries included). */
-  find(key: Uint8Array): Entry | undefined {
+  /**
+   * The newest version of `key` in any source (tombstones and expired entries included), as a
+   * point read returns it. A row-cache hit is the cached row itself, shared by every reader
+   * (no allocation per hit): its fields are read-only.
+   */
+  find(key: Uint8Array): CachedRow | undefined {
     const e = this.memtable.get(key);
-    if (e) return e;
+    if (e) return rowOf(e);
     for (const m of this.immutables) {
       const found = m.get(key);
-      if (found) return found;
+      if (found) return rowOf(found);
     }
     // Below the memtables, which hold every write newer than the tables: the row cache answers
     // for the tables as long as they have not changed since it was filled.
@@ -180,8 +189,8 @@ export class EngineCore {
     const cached = rows.get(key, hash);
     if (cached !== undefined) return cached;
     const found = version.find(key, hash);
-    if (found !== undefined) rows.offer(key, hash, found);
-    return found;
+    if (found === undefined) return undefined;
+    return rows.offer(key, hash, found) ?? rowOf(found);
   }
 
   /**

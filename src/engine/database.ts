@@ -34,7 +34,7 @@ import { TieredPicker } from "../compaction/tiered.ts";
 import { LeveledPicker } from "../compaction/leveled.ts";
 import type { SegmentInfo } from "../wal/mod.ts";
 import { compareBytes, toBytes } from "../util/bytes.ts";
-import { type EntryKind, isDeadAt, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
+import { type EntryKind, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
 import type { LogConsumer } from "./log_ops.ts";
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { dropSegmentsBeforeSkippedDamage } from "./_open.ts";
@@ -279,8 +279,10 @@ export class Database {
     checkKey(k);
     this.#core.counters.gets++;
     const entry = this.#core.find(k);
-    if (entry === undefined || isDeadAt(entry, this.#core.options.nowMs())) return undefined;
-    return { kind: entry.kind, value: entry.value, expireAtMs: entry.expireAtMs, seq: entry.seq };
+    if (entry === undefined || entry.kind === KIND_DELETE) return undefined;
+    // The clock is read only for an entry with an expiry (isDeadAt's rule).
+    if (entry.expireAtMs !== 0 && entry.expireAtMs <= this.#core.options.nowMs()) return undefined;
+    return entry;
   }
 
   /**

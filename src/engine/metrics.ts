@@ -167,6 +167,20 @@ const FIELDS: FieldSpec[] = [
     field: "blockCacheMisses",
   },
   {
+    name: "cityhall_row_cache_hits_total",
+    help: "Point reads of the tables the row cache answered since open",
+    type: "counter",
+    unit: "1",
+    field: "rowCacheHits",
+  },
+  {
+    name: "cityhall_row_cache_misses_total",
+    help: "Point reads of the tables the row cache could not answer since open",
+    type: "counter",
+    unit: "1",
+    field: "rowCacheMisses",
+  },
+  {
     name: "cityhall_puts_total",
     help: "Puts since open",
     type: "counter",

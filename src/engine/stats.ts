@@ -52,6 +52,10 @@ export interface DatabaseStats {
   blockCacheHits: number;
   /** Block cache misses since open. */
   blockCacheMisses: number;
+  /** Point reads of the tables the row cache answered since open. */
+  rowCacheHits: number;
+  /** Point reads of the tables the row cache could not answer since open. */
+  rowCacheMisses: number;
   /** Key and value bytes accepted by writes since open. */
   bytesWritten: number;
   /** Puts since open. */
@@ -134,6 +138,8 @@ export function engineStats(
     ...core.counters,
     blockCacheHits: core.cache.hits,
     blockCacheMisses: core.cache.misses,
+    rowCacheHits: core.rowCache.hits,
+    rowCacheMisses: core.rowCache.misses,
   };
   if (core.fatal) stats.fatalError = core.fatal.message;
   if (core.space.full) stats.diskFull = core.space.full.message;

@@ -63,14 +63,17 @@ export interface ScanOptions {
   reverse?: boolean;
 }
 
-/** A live value with its expiry. */
+/**
+ * A live value with its expiry. Read-only: a read may hand the same object to every reader of
+ * the key (a row-cache hit).
+ */
 export interface ValueEntry {
   /** `KIND_PUT` (a string) or `KIND_META` (the metadata record of another type). */
-  kind: EntryKind;
+  readonly kind: EntryKind;
   /** The value. */
-  value: Uint8Array;
+  readonly value: Uint8Array;
   /** Expiry as Unix milliseconds; 0 = never. */
-  expireAtMs: number;
+  readonly expireAtMs: number;
   /** Sequence number of the write that produced it. */
-  seq: number;
+  readonly seq: number;
 }

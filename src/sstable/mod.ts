@@ -26,7 +26,7 @@ export {
   WRITE_BUFFER_BYTES,
 } from "./table_builder.ts";
 export { BlockCache } from "./block_cache.ts";
-export { RowCache } from "./row_cache.ts";
+export { type CachedRow, RowCache } from "./row_cache.ts";
 export { Block, BlockIterator } from "./block.ts";
 export { BlockBuilder } from "./block_builder.ts";
 export { BloomFilter, bloomHash, bloomProbeCount, buildBloomFilter } from "./bloom.ts";

@@ -32,7 +32,7 @@
  */
 
 import { ROW_CACHE_ROW_OVERHEAD_BYTES } from "../limits.ts";
-import type { Entry } from "../util/entry.ts";
+import type { Entry, EntryKind } from "../util/entry.ts";
 
 /** Slots per bucket. */
 const ROW_CACHE_WAYS = 4;
@@ -50,6 +50,21 @@ const CHUNK_BYTES = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * A cached row: what a point read returns (the engine's `ValueEntry`), handed to
+ * every reader of the key as it is, so its fields are never written.
+ */
+export interface CachedRow {
+  /** The entry's kind (tombstones are cached too). */
+  readonly kind: EntryKind;
+  /** The value, a view into the cache's chunk; empty for tombstones. */
+  readonly value: Uint8Array;
+  /** Expiry as Unix milliseconds; 0 = never. */
+  readonly expireAtMs: number;
+  /** Sequence number of the write that produced it. */
+  readonly seq: number;
+}
+
 /** See the module comment. */
 export class RowCache {
   /** Most bytes charged to cached rows (0 disables the cache). */
@@ -63,11 +78,11 @@ export class RowCache {
   readonly #bucketMask: number;
   /** `32 - log2(buckets)`: the bucket is the top bits of the mixed hash. */
   readonly #bucketShift: number;
-  /** Allocated at the first admission: an unused cache costs nothing. */
   /**
    * Per slot, 4 words: the hash, the chunk index, offset and length of the row's key. A
    * bucket's slots fill one 64-byte cache line, and a key is compared where its bytes lie,
-   * without going through the row's objects.
+   * without going through the row's objects. Allocated at the first admission: an unused cache
+   * costs nothing.
    */
   #slotWords: Uint32Array | undefined;
   /**
@@ -77,7 +92,7 @@ export class RowCache {
    */
   readonly #present = new Uint32Array(PRESENT_BITS / 32);
   #referenced: Uint8Array = EMPTY;
-  #rows: (Entry | undefined)[] = [];
+  #rows: (CachedRow | undefined)[] = [];
   /**
    * The doorkeeper: one bit per recent miss (8 bits per slot), indexed by the hash; a key is
    * admitted when its bit is already set. Cleared once a quarter of its bits were set, so it
@@ -114,26 +129,15 @@ export class RowCache {
     return this.#chargedBytes;
   }
 
-  /** The cached entry of `key` (whose `bloomHash` is `hash`), or `undefined`. */
-  get(key: Uint8Array, hash: number): Entry | undefined {
-    const words = this.#slotWords;
+  /** The cached row of `key` (whose `bloomHash` is `hash`), or `undefined`. */
+  get(key: Uint8Array, hash: number): CachedRow | undefined {
     const bit = hash & (PRESENT_BITS - 1);
-    if (words !== undefined && (this.#present[bit >>> 5]! & (1 << (bit & 31))) !== 0) {
-      const first = this.#bucket(hash) * ROW_CACHE_WAYS;
-      const n = key.length;
-      for (let s = first; s < first + ROW_CACHE_WAYS; s++) {
-        const w = s * 4;
-        if (words[w] !== hash || words[w + 3] !== n) continue;
-        const bytes = this.#chunks[words[w + 1]!];
-        if (bytes === undefined) continue;
-        const start = words[w + 2]!;
-        // From the end: keys of one hash that differ are rare, and neighbouring keys share
-        // long prefixes, so the end tells them apart soonest.
-        let i = n - 1;
-        while (i >= 0 && bytes[start + i] === key[i]) i--;
-        if (i >= 0) continue;
-        const row = this.#rows[s];
-        if (row === undefined) continue;
+    if ((this.#present[bit >>> 5]! & (1 << (bit & 31))) !== 0) {
+      let s = this.#find(key, hash, this.#bucket(hash) * ROW_CACHE_WAYS);
+      if (s < 0) s = this.#find(key, hash, this.#otherBucket(hash) * ROW_CACHE_WAYS);
+      // An emptied slot's words are 0: no key matches them (the empty key's hash is not 0).
+      const row = s >= 0 ? this.#rows[s] : undefined;
+      if (row !== undefined) {
         if (this.#referenced[s] === 0) this.#referenced[s] = 1;
         this.hits++;
         return row;
@@ -143,15 +147,35 @@ export class RowCache {
     return undefined;
   }
 
+  /** The slot of `key` among the bucket's from `first`, or -1. */
+  #find(key: Uint8Array, hash: number, first: number): number {
+    const words = this.#slotWords!;
+    const n = key.length;
+    for (let s = first; s < first + ROW_CACHE_WAYS; s++) {
+      const w = s * 4;
+      if (words[w] !== hash || words[w + 3] !== n) continue;
+      const bytes = this.#chunks[words[w + 1]!]!;
+      const start = words[w + 2]!;
+      // From the end: keys of one hash that differ are rare, and neighbouring keys share
+      // long prefixes, so the end tells them apart soonest.
+      let i = n - 1;
+      while (i >= 0 && bytes[start + i] === key[i]) i--;
+      if (i < 0) return s;
+    }
+    return -1;
+  }
+
   /**
    * Offers `entry`, just read from the tables for `key` (hash `hash`) after `get` missed. It is
-   * copied in on the key's second recent miss; the cache keeps no reference to `entry`.
+   * copied in on the key's second recent miss, and the row is returned; otherwise `undefined`.
+   * The cache keeps no reference to `entry`.
    */
-  offer(key: Uint8Array, hash: number, entry: Entry): void {
-    if (this.capacityBytes === 0) return;
+  offer(key: Uint8Array, hash: number, entry: Entry): CachedRow | undefined {
+    if (this.capacityBytes === 0) return undefined;
     const charge = key.length + entry.value.length + ROW_CACHE_ROW_OVERHEAD_BYTES;
-    if (charge > this.#rowBytesMax || this.#fixedBytes + charge > this.capacityBytes) return;
-    const bucket = this.#bucket(hash);
+    if (charge > this.#rowBytesMax || this.#fixedBytes + charge > this.capacityBytes) {
+      return undefined;
+    }
     const slots = (this.#bucketMask + 1) * ROW_CACHE_WAYS;
     if (this.#seen.length === 0) this.#seen = new Uint8Array(slots);
     const seen = this.#seen;
@@ -163,30 +187,19 @@ export class RowCache {
         seen.fill(0);
         this.#seenSet = 0;
       }
-      return;
+      return undefined;
     }
     if (this.#fixedBytes + this.#chargedBytes + charge > this.capacityBytes) this.#reset();
     let words = this.#slotWords;
     if (words === undefined) {
       words = this.#slotWords = new Uint32Array(slots * 4);
       this.#referenced = new Uint8Array(slots);
-      this.#rows = new Array<Entry | undefined>(slots).fill(undefined);
+      this.#rows = new Array<CachedRow | undefined>(slots).fill(undefined);
     }
-    const first = bucket * ROW_CACHE_WAYS;
-    let slot = -1;
-    for (let s = first; s < first + ROW_CACHE_WAYS && slot < 0; s++) {
-      if (this.#rows[s] === undefined) slot = s;
-    }
-    for (let round = 0; round < 2 && slot < 0; round++) {
-      for (let s = first; s < first + ROW_CACHE_WAYS; s++) {
-        if (this.#referenced[s] === 0) {
-          slot = s;
-          break;
-        }
-        this.#referenced[s] = 0;
-      }
-    }
-    if (slot < 0) slot = first;
+    const slot = this.#victim(
+      this.#bucket(hash) * ROW_CACHE_WAYS,
+      this.#otherBucket(hash) * ROW_CACHE_WAYS,
+    );
     const value = entry.value;
     const bytes = this.#room(key.length + value.length);
     const start = this.#chunkUsed - key.length - value.length;
@@ -203,16 +216,37 @@ export class RowCache {
     const bit = hash & (PRESENT_BITS - 1);
     this.#present[bit >>> 5] = this.#present[bit >>> 5]! | (1 << (bit & 31));
     this.#referenced[slot] = 0;
-    this.#rows[slot] = {
-      key: new Uint8Array(bytes.buffer, bytes.byteOffset + start, key.length),
-      seq: entry.seq,
+    const row: CachedRow = {
       kind: entry.kind,
-      expireAtMs: entry.expireAtMs,
       value: value.length === 0
         ? EMPTY
         : new Uint8Array(bytes.buffer, bytes.byteOffset + start + key.length, value.length),
+      expireAtMs: entry.expireAtMs,
+      seq: entry.seq,
     };
+    this.#rows[slot] = row;
     this.#chargedBytes += charge;
+    return row;
+  }
+
+  /**
+   * The slot a new row takes among the key's two buckets (from `first` and `second`): the first
+   * empty one (its own bucket's first), else the first not hit since the sweep last passed it,
+   * clearing the referenced bits as the sweep goes (CLOCK over both buckets).
+   */
+  #victim(first: number, second: number): number {
+    const rows = this.#rows;
+    for (let s = first; s < first + ROW_CACHE_WAYS; s++) if (rows[s] === undefined) return s;
+    for (let s = second; s < second + ROW_CACHE_WAYS; s++) if (rows[s] === undefined) return s;
+    const referenced = this.#referenced;
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 2 * ROW_CACHE_WAYS; i++) {
+        const s = i < ROW_CACHE_WAYS ? first + i : second + i - ROW_CACHE_WAYS;
+        if (referenced[s] === 0) return s;
+        referenced[s] = 0;
+      }
+    }
+    return first;
   }
 
   /** Drops every row and starts serving `generation`. */
@@ -256,5 +290,13 @@ export class RowCache {
     // The bloom hash's low bits are its weakest: multiply, then take the top bits (with no
     // bits, `>>> 32` shifts by 0 and the mask of 0 still gives bucket 0).
     return (Math.imul(hash, 0x9e3779b1) >>> this.#bucketShift) & this.#bucketMask;
+  }
+
+  /**
+   * The key's second bucket, from another multiplier: a key whose own bucket is full of hot
+   * rows goes there, so a few keys too many for one bucket do not evict each other.
+   */
+  #otherBucket(hash: number): number {
+    return (Math.imul(hash, 0x85ebca6b) >>> this.#bucketShift) & this.#bucketMask;
   }
 }

@@ -137,6 +137,8 @@ Deno.test("renderMetrics() needs no RESP server and lists every level", () => {
     compactionBytesWritten: 0,
     blockCacheHits: 0,
     blockCacheMisses: 0,
+    rowCacheHits: 0,
+    rowCacheMisses: 0,
     bytesWritten: 0,
     puts: 0,
     deletes: 0,
