@@ -43,10 +43,21 @@ const BYTES_PER_SLOT = 128;
  * and the doorkeeper's eight bits, as bytes.
  */
 const SLOT_ARRAY_BYTES = 16 + 4 + 1 + 1;
-/** Bits of the presence filter. */
-const PRESENT_BITS = 32 * 1024;
+/**
+ * Bits of the presence filter per slot: with the cache full, ~22% of the keys not cached find
+ * their bit set (~7% at a third full) and probe a bucket.
+ */
+const PRESENT_BITS_PER_SLOT = 4;
 /** Size of a shared byte chunk; rows larger than a quarter of it get a chunk of their own. */
 const CHUNK_BYTES = 64 * 1024;
+/**
+ * The overflow bit: the top bit of the chunk word of a bucket's first slot, set once a key of
+ * that bucket went to its second bucket. Until then (most buckets, always at moderate load) a
+ * lookup probes one bucket, so a key that is not cached costs one cache line, not two.
+ */
+const OVERFLOW = 0x80000000;
+/** The chunk index in a chunk word. */
+const CHUNK_INDEX = 0x7fffffff;
 
 const EMPTY = new Uint8Array(0);
 
@@ -86,11 +97,13 @@ export class RowCache {
    */
   #slotWords: Uint32Array | undefined;
   /**
-   * One bit per hash value modulo `PRESENT_BITS`, set for every row admitted since the last
-   * start-over: a 4 KiB array that stays in the CPU cache, so a read of a key that is not
-   * cached (most reads of most workloads) usually learns it without touching `#slotWords`.
+   * One bit per hash value modulo its size, set for every row admitted since the last
+   * start-over: a small array (16 KiB for the default 4 MiB) that stays in the CPU cache, so a
+   * read of a key that is not cached (most reads of most workloads, and every read of a
+   * missing key) usually learns it without touching `#slotWords`.
    */
-  readonly #present = new Uint32Array(PRESENT_BITS / 32);
+  readonly #present: Uint32Array;
+  readonly #presentMask: number;
   #referenced: Uint8Array = EMPTY;
   #rows: (CachedRow | undefined)[] = [];
   /**
@@ -120,8 +133,10 @@ export class RowCache {
     this.#bucketShift = 32 - bits;
     // One row may not take more than a sixteenth of the budget.
     this.#rowBytesMax = Math.floor(capacityBytes / 16);
-    this.#fixedBytes = (this.#bucketMask + 1) * ROW_CACHE_WAYS * SLOT_ARRAY_BYTES +
-      PRESENT_BITS / 8;
+    const slots = (this.#bucketMask + 1) * ROW_CACHE_WAYS;
+    this.#present = new Uint32Array(Math.max(1, (slots * PRESENT_BITS_PER_SLOT) / 32));
+    this.#presentMask = this.#present.length * 32 - 1;
+    this.#fixedBytes = slots * SLOT_ARRAY_BYTES + this.#present.byteLength;
   }
 
   /** Bytes charged to the rows held now (the slot arrays' fixed share not included). */
@@ -131,10 +146,13 @@ export class RowCache {
 
   /** The cached row of `key` (whose `bloomHash` is `hash`), or `undefined`. */
   get(key: Uint8Array, hash: number): CachedRow | undefined {
-    const bit = hash & (PRESENT_BITS - 1);
+    const bit = hash & this.#presentMask;
     if ((this.#present[bit >>> 5]! & (1 << (bit & 31))) !== 0) {
-      let s = this.#find(key, hash, this.#bucket(hash) * ROW_CACHE_WAYS);
-      if (s < 0) s = this.#find(key, hash, this.#otherBucket(hash) * ROW_CACHE_WAYS);
+      const first = this.#bucket(hash) * ROW_CACHE_WAYS;
+      let s = this.#find(key, hash, first);
+      if (s < 0 && this.#slotWords![first * 4 + 1]! >= OVERFLOW) {
+        s = this.#find(key, hash, this.#otherBucket(hash) * ROW_CACHE_WAYS);
+      }
       // An emptied slot's words are 0: no key matches them (the empty key's hash is not 0).
       const row = s >= 0 ? this.#rows[s] : undefined;
       if (row !== undefined) {
@@ -154,7 +172,7 @@ export class RowCache {
     for (let s = first; s < first + ROW_CACHE_WAYS; s++) {
       const w = s * 4;
       if (words[w] !== hash || words[w + 3] !== n) continue;
-      const bytes = this.#chunks[words[w + 1]!]!;
+      const bytes = this.#chunks[words[w + 1]! & CHUNK_INDEX]!;
       const start = words[w + 2]!;
       // From the end: keys of one hash that differ are rare, and neighbouring keys share
       // long prefixes, so the end tells them apart soonest.
@@ -196,10 +214,11 @@ export class RowCache {
       this.#referenced = new Uint8Array(slots);
       this.#rows = new Array<CachedRow | undefined>(slots).fill(undefined);
     }
-    const slot = this.#victim(
-      this.#bucket(hash) * ROW_CACHE_WAYS,
-      this.#otherBucket(hash) * ROW_CACHE_WAYS,
-    );
+    const first = this.#bucket(hash) * ROW_CACHE_WAYS;
+    const slot = this.#victim(first, this.#otherBucket(hash) * ROW_CACHE_WAYS);
+    if (slot < first || slot >= first + ROW_CACHE_WAYS) {
+      words[first * 4 + 1] = words[first * 4 + 1]! | OVERFLOW;
+    }
     const value = entry.value;
     const bytes = this.#room(key.length + value.length);
     const start = this.#chunkUsed - key.length - value.length;
@@ -210,10 +229,10 @@ export class RowCache {
     if (this.#rows[slot] !== undefined) this.#chargedBytes -= ROW_CACHE_ROW_OVERHEAD_BYTES;
     const w = slot * 4;
     words[w] = hash;
-    words[w + 1] = this.#chunks.length - 1;
+    words[w + 1] = (words[w + 1]! & OVERFLOW) | (this.#chunks.length - 1);
     words[w + 2] = start;
     words[w + 3] = key.length;
-    const bit = hash & (PRESENT_BITS - 1);
+    const bit = hash & this.#presentMask;
     this.#present[bit >>> 5] = this.#present[bit >>> 5]! | (1 << (bit & 31));
     this.#referenced[slot] = 0;
     const row: CachedRow = {

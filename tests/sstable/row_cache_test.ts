@@ -184,3 +184,35 @@ Deno.test("RowCache: keys one bucket cannot hold all stay cached, in their secon
   }
   assertEquals(cache.misses, before);
 });
+
+Deno.test("RowCache tells apart keys of equal hash and length wherever they differ", () => {
+  const cache = new RowCache(1024 * 1024);
+  const hash = 777;
+  // Lengths around the word boundaries and past the 64 bytes compared as words; a row of odd
+  // length before each, so that rows do not all start where a chunk's words do.
+  for (const n of [1, 3, 4, 5, 31, 64, 65, 67, 100, 300]) {
+    const base = new Uint8Array(n).map((_, i) => 0x61 + (i % 26));
+    const variants = [base];
+    for (const at of [0, n >> 1, n - 1, Math.min(n - 1, 63), Math.min(n - 1, 64)]) {
+      const v = base.slice();
+      v[at] = v[at]! ^ 0x20;
+      if (!variants.some((x) => x.every((b, i) => b === v[i]))) variants.push(v);
+    }
+    const odd = toBytes(`odd${n}`);
+    const other = 1000 + n;
+    for (let i = 0; i < 2; i++) {
+      if (cache.get(odd, other) === undefined) {
+        cache.offer(odd, other, { key: odd, seq: 1, kind: KIND_PUT, expireAtMs: 0, value: odd });
+      }
+    }
+    // Only the first variant is cached (twice offered); every other one must miss.
+    for (let i = 0; i < 2; i++) {
+      if (cache.get(base, hash) === undefined) {
+        cache.offer(base, hash, { key: base, seq: n, kind: KIND_PUT, expireAtMs: 0, value: odd });
+      }
+    }
+    assertEquals(cache.get(base.slice(), hash)?.seq, n, `length ${n}`);
+    for (const v of variants.slice(1)) assertEquals(cache.get(v, hash), undefined, `length ${n}`);
+    cache.clear(n);
+  }
+});
