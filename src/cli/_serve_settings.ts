@@ -36,7 +36,7 @@ import {
 import { SELF_METRICS_FLAGS, SELF_METRICS_HELP, selfMetricsSettings } from "./_self_metrics.ts";
 import type { SelfMetricsSettings } from "../agent/mod.ts";
 
-/** Largest `--memtable-mb` and `--cache-mb` (64 GiB). */
+/** Largest `--memtable-mb`, `--cache-mb` and `--row-cache-mb` (64 GiB). */
 const SIZE_MB_MAX = 64 * 1024;
 const MiB = 1024 * 1024;
 
@@ -74,6 +74,8 @@ Options:
                          that window); none: never synced by writes (bulk loads)
   --memtable-mb N        Memtable size before a flush to disk (default 64)
   --cache-mb N           Block cache size (default 32; 0 disables it)
+  --row-cache-mb N       Row cache size: whole entries that reads found in the tables, so a
+                         repeated read of a key costs one lookup (default 4; 0 disables it)
   --compaction-style S   leveled (default) or tiered: how tables are merged (the
                          write, read and space trade-off in ARCHITECTURE.md)
   --wal-segment-mb N     Largest preallocated WAL segment (default 32); segments start at
@@ -127,6 +129,7 @@ export const SERVE_FLAGS = {
     "sync",
     "memtable-mb",
     "cache-mb",
+    "row-cache-mb",
     "compaction-style",
     "wal-segment-mb",
     "max-clients",
@@ -164,13 +167,17 @@ export interface ServeSettings {
   authTokenFile: string | undefined;
   /** TLS certificate and key paths. */
   tls: { certFile: string; keyFile: string } | undefined;
-  /** Engine options from --sync, --memtable-mb, --cache-mb, --compaction-style, --wal-segment-mb. */
+  /**
+   * Engine options from --sync, --memtable-mb, --cache-mb, --row-cache-mb, --compaction-style,
+   * --wal-segment-mb.
+   */
   engine: Pick<
     DatabaseOptions,
     | "syncMode"
     | "syncIntervalMs"
     | "memtableSizeBytesMax"
     | "blockCacheSizeBytes"
+    | "rowCacheSizeBytes"
     | "recoverWalPastDamage"
     | "compactionStyle"
     | "walSegmentSizeBytes"
@@ -259,6 +266,8 @@ export async function serveSettings(
   if (memtableMb !== undefined) engine.memtableSizeBytesMax = memtableMb * MiB;
   const cacheMb = intFlag(command, parsed, "cache-mb", { min: 0, max: SIZE_MB_MAX });
   if (cacheMb !== undefined) engine.blockCacheSizeBytes = cacheMb * MiB;
+  const rowCacheMb = intFlag(command, parsed, "row-cache-mb", { min: 0, max: SIZE_MB_MAX });
+  if (rowCacheMb !== undefined) engine.rowCacheSizeBytes = rowCacheMb * MiB;
   if (parsed.booleans.has("recover-wal-past-damage")) engine.recoverWalPastDamage = true;
   const style = parsed.strings.get("compaction-style");
   if (style !== undefined) {

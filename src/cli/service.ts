@@ -82,8 +82,8 @@ Options:
   --data-dir DIR         Data directory (default ${STATE_ROOT}/UNIT, e.g. ${STATE_ROOT}/cityhall); under
                          ${STATE_ROOT} it is the unit's StateDirectory=, owned by the service user
   [serve options]        --bind --port --http-port --no-http --auth-token-file --tls-cert
-                         --tls-key --sync --memtable-mb --cache-mb --compaction-style
-                         --wal-segment-mb --max-clients
+                         --tls-key --sync --memtable-mb --cache-mb --row-cache-mb
+                         --compaction-style --wal-segment-mb --max-clients
                          --idle-timeout-s --log-level --log-format --insecure-no-auth
   [leader options]       --replication-port (default ${REPLICATION_PORT_DEFAULT}) --replication-bind
                          --replication-retention-max-bytes

@@ -22,6 +22,7 @@ Deno.test("cityhall --help of every command exits 0 and names its flags", async 
       "--sync",
       "--memtable-mb",
       "--cache-mb",
+      "--row-cache-mb",
       "--max-clients",
       "--idle-timeout-s",
       "--log-level",

@@ -126,6 +126,8 @@ Deno.test("cityhall serve: bad flag values are usage errors", async () => {
       ["--log-level", "loud"],
       ["--tls-cert", "/nonexistent.pem"],
       ["--memtable-mb", "0"],
+      ["--row-cache-mb", "-1"],
+      ["--row-cache-mb", "many"],
       ["--compaction-style", "universal"],
       ["--no-http", "--http-port", "1"],
       ["--auth-token-file", "/nonexistent-token"],
@@ -147,5 +149,30 @@ Deno.test("cityhall serve --compaction-style leveled opens the engine with that 
     assertEquals(await serve.stop(), 0);
   } finally {
     await cleanup();
+  }
+});
+
+Deno.test("cityhall serve --row-cache-mb sizes the row cache, and 0 turns it off", async () => {
+  for (const [extra, cached] of [[[], true], [["--row-cache-mb", "0"], false]] as const) {
+    const [dir, cleanup] = await tempDir();
+    try {
+      const serve = await startServe(dir, [...extra]);
+      // SAVE flushes the key into a table, below the memtables: the row cache's part. Its
+      // first miss is remembered, the second admits it, the third read hits.
+      const r = await runCli(["client", "--port", String(serve.port)], {
+        stdin: "SET k v\nSAVE\nGET k\nGET k\nGET k\n",
+      });
+      assertEquals(r.stdout, `OK\nOK\n${'"v"\n'.repeat(3)}`, r.stderr);
+      const stats = await (await fetch(`http://127.0.0.1:${serve.httpPort}/v1/stats`)).json();
+      const metrics = await (await fetch(`http://127.0.0.1:${serve.httpPort}/metrics`)).text();
+      const hits = Number(/^cityhall_row_cache_hits_total (\d+)$/m.exec(metrics)?.[1]);
+      assertEquals(hits, stats.rowCacheHits);
+      if (cached) assert(stats.rowCacheHits >= 1, JSON.stringify(stats));
+      else assertEquals(stats.rowCacheHits, 0);
+      assert(stats.rowCacheMisses >= 1, JSON.stringify(stats));
+      assertEquals(await serve.stop(), 0);
+    } finally {
+      await cleanup();
+    }
   }
 });
