@@ -6,14 +6,18 @@
  *
  * Why: on a warm block cache a point read of a key in a table touches ~20 cache lines spread
  * over megabytes (bloom bits, index keys, the block's restart array and entries), and those
- * misses, not the instructions, bound it. A hit here touches a bucket of four hashes, the
- * row's entry and its bytes.
+ * misses, not the instructions, bound it. A hit here touches a word of the presence filter, a
+ * bucket of four slots, the key's bytes and the row.
  *
  * Structure: buckets of `ROW_CACHE_WAYS` slots, chosen by the key's `bloomHash` (computed once
- * per read and shared with the tables' bloom filters). A slot holds the full 32-bit hash, a
- * referenced bit and the row (an `Entry` whose key and value are views into append-only byte
- * chunks owned by the cache). Replacement within a bucket is CLOCK-like: the first slot not
- * hit since the last replacement passed it goes. A key is admitted on its second recent miss
+ * per read and shared with the tables' bloom filters). Each key has two buckets (two
+ * multipliers of the hash): it goes to its first bucket while that has room, else to a slot of
+ * either, and the first bucket's overflow bit then tells lookups to try the second, so a few
+ * keys too many for one bucket do not evict each other on every pass. A slot holds the full
+ * 32-bit hash, where the key's bytes lie, a referenced bit, and the row: the `ValueEntry`-shaped
+ * object a read returns as it is (no allocation per hit), its value a view into append-only byte
+ * chunks owned by the cache. Replacement is CLOCK-like over the key's two buckets: the first slot
+ * not hit since the last replacement passed it goes. A key is admitted on its second recent miss
  * (`#seen`), so a scan of keys read once never churns the cache.
  *
  * Invariants:
@@ -102,8 +106,10 @@ export class RowCache {
    * read of a key that is not cached (most reads of most workloads, and every read of a
    * missing key) usually learns it without touching `#slotWords`.
    */
-  readonly #present: Uint32Array;
-  readonly #presentMask: number;
+  #present = new Uint32Array(1);
+  #presentMask = 31;
+  /** The presence filter's words once the first row is admitted. */
+  readonly #presentWords: number;
   #referenced: Uint8Array = EMPTY;
   #rows: (CachedRow | undefined)[] = [];
   /**
@@ -134,9 +140,8 @@ export class RowCache {
     // One row may not take more than a sixteenth of the budget.
     this.#rowBytesMax = Math.floor(capacityBytes / 16);
     const slots = (this.#bucketMask + 1) * ROW_CACHE_WAYS;
-    this.#present = new Uint32Array(Math.max(1, (slots * PRESENT_BITS_PER_SLOT) / 32));
-    this.#presentMask = this.#present.length * 32 - 1;
-    this.#fixedBytes = slots * SLOT_ARRAY_BYTES + this.#present.byteLength;
+    this.#presentWords = Math.max(1, (slots * PRESENT_BITS_PER_SLOT) / 32);
+    this.#fixedBytes = slots * SLOT_ARRAY_BYTES + this.#presentWords * 4;
   }
 
   /** Bytes charged to the rows held now (the slot arrays' fixed share not included). */
@@ -213,6 +218,9 @@ export class RowCache {
       words = this.#slotWords = new Uint32Array(slots * 4);
       this.#referenced = new Uint8Array(slots);
       this.#rows = new Array<CachedRow | undefined>(slots).fill(undefined);
+      // Nothing was admitted yet, so no bit of the one-word filter is set.
+      this.#present = new Uint32Array(this.#presentWords);
+      this.#presentMask = this.#presentWords * 32 - 1;
     }
     const first = this.#bucket(hash) * ROW_CACHE_WAYS;
     const slot = this.#victim(first, this.#otherBucket(hash) * ROW_CACHE_WAYS);
