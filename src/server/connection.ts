@@ -135,7 +135,8 @@ export class Connection {
               // command): earlier by the batch's run and durability wait, milliseconds against
               // a drain timeout of seconds.
               let total = this.#beginWrite(chunks, nowMs);
-              for (const chunk of chunks) {
+              for (let c = 0; c < chunks.length; c++) {
+                const chunk = chunks[c]!;
                 let off = 0;
                 while (off < chunk.length) {
                   const n = await this.#conn.write(off === 0 ? chunk : chunk.subarray(off));
@@ -448,7 +449,12 @@ export class Connection {
 
   /** A group commit of this batch's writes not settled yet (await it, then ask again). */
   #pendingWait(): Promise<void> | undefined {
-    for (const p of this.#ctx.pending) if (!p.group.settled) return p.group.done;
+    // Indexed loops here and below: an array iterator per command is garbage to collect.
+    const pending = this.#ctx.pending;
+    for (let i = 0; i < pending.length; i++) {
+      const group = pending[i]!.group;
+      if (!group.settled) return group.done;
+    }
     return undefined;
   }
 
@@ -465,7 +471,8 @@ export class Connection {
   #takeOutput(): Uint8Array[] {
     const { out, pending, client } = this.#ctx;
     let failures: { start: number; end: number; message: string }[] | undefined;
-    for (const p of pending) {
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i]!;
       const group = p.group;
       if (group.failed) {
         const error = group.error;
@@ -555,7 +562,7 @@ export class Connection {
   #beginWrite(chunks: Uint8Array[], nowMs: number): number {
     const client = this.#ctx.client;
     let total = 0;
-    for (const c of chunks) total += c.length;
+    for (let i = 0; i < chunks.length; i++) total += chunks[i]!.length;
     client.outputPendingBytes = total;
     client.outputPendingSinceMs = nowMs;
     return total;

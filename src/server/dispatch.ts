@@ -40,6 +40,7 @@ import { ERR_RESERVED_KEY, INTERNAL_KEY_PREFIX, isInternalKey } from "../keyspac
 import { keyGuardOf } from "./key_guard.ts";
 import { PackedArgs } from "./resp_packed.ts";
 import type { Database } from "../engine/mod.ts";
+import { memoAfterWrite } from "../types/entry_memo.ts";
 
 /** Commands an unauthenticated client may run. */
 const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit", "reset"]);
@@ -148,8 +149,11 @@ export class Context implements CommandContext {
     this.server.changesSinceSave += ops.length;
     const db = this.server.db;
     let promise: Promise<void>;
-    if (ops.length <= BATCH_OPS_MAX) promise = db.write(ops);
-    else {
+    if (ops.length <= BATCH_OPS_MAX) {
+      const before = db.lastSeq;
+      promise = db.write(ops);
+      memoAfterWrite(db, ops, before);
+    } else {
       // Chunks are applied in the same synchronous run, so other clients see all or nothing.
       // Writers put the record that makes the result visible last (a member type's metadata,
       // after its members under a new version): a crash keeps a prefix that changes nothing

@@ -18,6 +18,7 @@ import {
   type TypeMeta,
 } from "../../types/layout.ts";
 import { KIND_META } from "../../util/entry.ts";
+import { memoGetEntry } from "../../types/entry_memo.ts";
 import { globMatch } from "../glob.ts";
 import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
 import { SCAN_COUNT_MAX } from "../../limits.ts";
@@ -33,7 +34,7 @@ import {
 /** The key's metadata, `undefined` when absent; WRONGTYPE when it holds another type. */
 export function readMeta(ctx: CommandContext, key: Uint8Array, type: number): TypeMeta | undefined {
   // `lookup` without its result object: this runs once per command of every member type.
-  const e = ctx.server.db.getEntry(key);
+  const e = memoGetEntry(ctx.server.db, key);
   if (e === undefined) return undefined;
   if (e.kind !== KIND_META || e.value[0] !== type) throw new ReplyError(ERR_WRONGTYPE);
   return decodeMeta(e.value, e.expireAtMs);

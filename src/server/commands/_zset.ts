@@ -7,6 +7,7 @@
  */
 
 import type { WriteOp } from "../../engine/mod.ts";
+import { memoGetEntry } from "../../types/entry_memo.ts";
 import { SPACE_ZSET_MEMBER, SPACE_ZSET_SCORE, TYPE_ZSET } from "../../keyspace/mod.ts";
 import {
   decodeScore,
@@ -63,7 +64,7 @@ export function scoreOf(
   meta: TypeMeta,
   member: Uint8Array,
 ): number | undefined {
-  const e = ctx.server.db.getEntry(memberKey(SPACE_ZSET_MEMBER, meta.version, member));
+  const e = memoGetEntry(ctx.server.db, memberKey(SPACE_ZSET_MEMBER, meta.version, member));
   return e === undefined ? undefined : scoreFromBytes(e.value);
 }
 

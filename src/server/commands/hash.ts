@@ -8,6 +8,7 @@
  */
 
 import type { WriteOp } from "../../engine/mod.ts";
+import { memoGetEntry } from "../../types/entry_memo.ts";
 import { SPACE_HASH_FIELD, TYPE_HASH } from "../../keyspace/mod.ts";
 import { memberKey, memberOf, members, metaOp, type TypeMeta } from "../../types/layout.ts";
 import {
@@ -43,7 +44,7 @@ function fieldKey(meta: TypeMeta, field: Uint8Array): Uint8Array {
 }
 
 function getField(ctx: CommandContext, meta: TypeMeta, field: Uint8Array): Uint8Array | undefined {
-  return ctx.server.db.getEntry(fieldKey(meta, field))?.value;
+  return memoGetEntry(ctx.server.db, fieldKey(meta, field))?.value;
 }
 
 /** Every field and value of the hash, in byte order. */
@@ -69,7 +70,8 @@ function setFields(
   for (const [field, value] of pairs) {
     const fk = fieldKey(meta, field);
     const id = seen === undefined ? "" : keyId(field);
-    const fresh = !(seen?.has(id) ?? false) && (meta.size === 0 || db.getEntry(fk) === undefined);
+    const fresh = !(seen?.has(id) ?? false) &&
+      (meta.size === 0 || memoGetEntry(db, fk) === undefined);
     if (onlyNew && !fresh) return 0;
     if (fresh) {
       seen?.add(id);

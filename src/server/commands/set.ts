@@ -7,6 +7,7 @@
  */
 
 import type { WriteOp } from "../../engine/mod.ts";
+import { memoGetEntry } from "../../types/entry_memo.ts";
 import { SPACE_SET_MEMBER, TYPE_SET } from "../../keyspace/mod.ts";
 import {
   createMeta,
@@ -44,7 +45,8 @@ import {
 const EMPTY = new Uint8Array(0);
 
 function has(ctx: CommandContext, meta: TypeMeta, member: Uint8Array): boolean {
-  return ctx.server.db.getEntry(memberKey(SPACE_SET_MEMBER, meta.version, member)) !== undefined;
+  return memoGetEntry(ctx.server.db, memberKey(SPACE_SET_MEMBER, meta.version, member)) !==
+    undefined;
 }
 
 /** Every member of the set, in byte order (copies: safe to keep). */
@@ -56,13 +58,16 @@ function sadd(ctx: CommandContext): void {
   const key = ctx.args[1]!;
   const ops: WriteOp[] = [];
   const meta = metaForWrite(ctx, key, TYPE_SET, ops);
-  const seen = new Set<string>();
+  // Members seen earlier in this command (one member, the usual SADD, needs no set).
+  const seen = ctx.args.length > 3 ? new Set<string>() : undefined;
   let added = 0;
   for (let i = 2; i < ctx.args.length; i++) {
     const m = ctx.args[i]!;
-    const id = keyId(m);
-    if (seen.has(id)) continue;
-    seen.add(id);
+    if (seen !== undefined) {
+      const id = keyId(m);
+      if (seen.has(id)) continue;
+      seen.add(id);
+    }
     if (meta.size > 0 && has(ctx, meta, m)) continue;
     ops.push({ type: "put", key: memberKey(SPACE_SET_MEMBER, meta.version, m), value: EMPTY });
     added++;

@@ -127,7 +127,12 @@ function zadd(ctx: CommandContext): void {
   const flags: ZaddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: false };
   let i = 2;
   for (; i < args.length; i++) {
-    const f = lower(args[i]!);
+    // Every option is a word of 2 or 4 letters: a score (the usual argument here) is not
+    // lowered into a string to find that out.
+    const a = args[i]!;
+    const c = a[0]! | 0x20;
+    if ((a.length !== 2 && a.length !== 4) || c < 0x61 || c > 0x7a) break;
+    const f = lower(a);
     if (f === "nx") flags.nx = true;
     else if (f === "xx") flags.xx = true;
     else if (f === "gt") flags.gt = true;
