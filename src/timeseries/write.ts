@@ -20,6 +20,7 @@
 import { TS_RULE_CHAIN_DEPTH_MAX } from "../limits.ts";
 import { aggregate, bucketStart, bucketStartRaw, type EdgeSample } from "./aggregate.ts";
 import type { Batch } from "./batch.ts";
+import type { ChunkRef } from "./chunks.ts";
 import { lowerBound, type Samples } from "./head.ts";
 import { ENTRY_DELETE, ENTRY_SEAL } from "./log.ts";
 import type { DuplicatePolicy, Rule } from "./meta.ts";
@@ -154,16 +155,23 @@ export function sampleBefore(b: Reader, series: Series, t: number): EdgeSample |
   return i >= 0 ? { ts: home.samples.ts[i]!, value: home.samples.values[i]! } : undefined;
 }
 
+/** The first sample of chunk `c` after `t`, if it has one. */
+function firstAfter(c: ChunkRef | undefined, t: number): EdgeSample | undefined {
+  if (!c) return undefined;
+  const i = lowerBound(c.samples.ts, c.samples.ts.length, t + 1);
+  return i < c.samples.ts.length
+    ? { ts: c.samples.ts[i]!, value: c.samples.values[i]! }
+    : undefined;
+}
+
 /** The oldest sample strictly after `t`, or undefined. */
 export function sampleAfter(b: Reader, series: Series, t: number): EdgeSample | undefined {
   if (t < series.stats.lastSealedTs) {
     // The chunk that holds t + 1 starts at or before it (chunks are keyed by their first
     // timestamp); only when its samples end at or before t is the answer in the next chunk.
-    for (const c of [b.chunks.last(series.version, t + 1), b.chunks.next(series.version, t + 1)]) {
-      if (!c) continue;
-      const i = lowerBound(c.samples.ts, c.samples.ts.length, t + 1);
-      if (i < c.samples.ts.length) return { ts: c.samples.ts[i]!, value: c.samples.values[i]! };
-    }
+    const found = firstAfter(b.chunks.last(series.version, t + 1), t) ??
+      firstAfter(b.chunks.next(series.version, t + 1), t);
+    if (found) return found;
   }
   const head = series.head;
   if (head.count > 0 && head.lastTs > t) {
