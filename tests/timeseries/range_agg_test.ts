@@ -57,6 +57,19 @@ function reference(
   return out;
 }
 
+/** Each value of `got` within 1e-9 (relative) of `want`'s, named `${label} <timestamp>`. */
+function assertClose(
+  want: readonly (readonly [number, number])[],
+  got: ArrayLike<number>,
+  label: string,
+): void {
+  for (let i = 0; i < want.length; i++) {
+    const [w, g] = [want[i]![1], got[i]!];
+    const close = Math.abs(w - g) <= 1e-9 * Math.max(1, Math.abs(w));
+    assertEquals(close, true, `${label} ${want[i]![0]}: ${g} vs ${w}`);
+  }
+}
+
 Deno.test("TS.RANGE AGGREGATION over several chunks and the head matches the raw samples", async () => {
   const seed = seedFromEnv();
   console.log(`seed ${seed}`);
@@ -97,11 +110,7 @@ Deno.test("TS.RANGE AGGREGATION over several chunks and the head matches the raw
         const want = reference(ts, values, aggregator, bucketMs);
         assertEquals(got.ts, want.map((x) => x[0]), `${aggregator} bucket timestamps`);
         if (aggregator === "twa") continue;
-        for (let i = 0; i < want.length; i++) {
-          const [w, g] = [want[i]![1], got.values[i]!];
-          const close = Math.abs(w - g) <= 1e-9 * Math.max(1, Math.abs(w));
-          assertEquals(close, true, `${aggregator} bucket ${want[i]![0]}: ${g} vs ${w}`);
-        }
+        assertClose(want, got.values, `${aggregator} bucket`);
       }
     }
   } finally {
@@ -172,11 +181,7 @@ Deno.test("TS.MRANGE GROUPBY REDUCE over several chunks and heads matches the ra
             if (reverse) want = want.reverse();
             want = want.slice(0, 50);
             assertEquals(Array.from(r.points.ts), want.map((x) => x[0]), `${reducer} timestamps`);
-            for (let i = 0; i < want.length; i++) {
-              const [w, g] = [want[i]![1], r.points.values[i]!];
-              const close = Math.abs(w - g) <= 1e-9 * Math.max(1, Math.abs(w));
-              assertEquals(close, true, `${reducer} at ${want[i]![0]}: ${g} vs ${w}`);
-            }
+            assertClose(want, r.points.values, `${reducer} at`);
           }
         }
       }
