@@ -644,6 +644,11 @@ export const TS_SELECTED_LABELS_MAX: number = 50;
 export const TS_FILTER_REGEX_BYTES_MAX: number = 1 * KiB;
 /** Samples one query may collect before aggregation: a reply must fit in memory. */
 export const TS_QUERY_SAMPLES_MAX: number = 50_000_000;
+/**
+ * Buckets one aggregated range may answer: EMPTY makes one per step, data or not, so a tiny
+ * bucket over a long gap would otherwise fill memory (10M buckets ≈ 300 MB of reply).
+ */
+export const TS_QUERY_BUCKETS_MAX: number = 10_000_000;
 /** Decoded sealed chunks kept for reads (16 bytes per sample). */
 export const TS_CHUNK_CACHE_BYTES_DEFAULT: number = 32 * MiB;
 /**

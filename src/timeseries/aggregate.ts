@@ -14,7 +14,9 @@
  *   last sample. One point (or a zero-width span) gives that point's value.
  * - EMPTY fills the buckets between the first and the last bucket holding data: `sum` and
  *   `count` with 0, `last` with the last value before the bucket, `twa` by interpolating the
- *   neighbours, every other aggregator with NaN.
+ *   neighbours, every other aggregator with NaN. For `twa` it also fills the range's buckets
+ *   before the first and after the last sample (all of them when none is inside), when a
+ *   sample lies beyond that range edge to interpolate towards.
  *
  * @module
  */
@@ -206,18 +208,32 @@ function emptyValue(
       return 0;
     case "last":
       return prev === undefined ? NaN : prev.value;
-    case "twa": {
-      if (prev === undefined || next === undefined) return NaN;
-      const ta = bucket;
-      const tb = bucket + bucketMs;
-      const slope = (next.value - prev.value) / (next.ts - prev.ts);
-      const va = prev.value + (ta - prev.ts) * slope;
-      const vb = prev.value + (tb - prev.ts) * slope;
-      return (va + vb) / 2;
-    }
+    case "twa":
+      return prev === undefined || next === undefined
+        ? NaN
+        : interpolatedMean(prev, next, bucket, bucket + bucketMs);
     default:
       return NaN;
   }
+}
+
+/** The mean over `[ta, tb]` of the straight line from `prev` to `next`. */
+function interpolatedMean(prev: EdgeSample, next: EdgeSample, ta: number, tb: number): number {
+  const slope = (next.value - prev.value) / (next.ts - prev.ts);
+  const va = prev.value + (ta - prev.ts) * slope;
+  const vb = prev.value + (tb - prev.ts) * slope;
+  return (va + vb) / 2;
+}
+
+/**
+ * How many buckets `aggregateRange` answers at most for samples from `first` to `last` (the
+ * range's own bounds where EMPTY `twa` reaches past the samples): EMPTY makes a bucket of
+ * every step in between, data or not, so a query must be bounded by this, not by its samples.
+ */
+export function bucketsSpanned(spec: AggregationSpec, first: number, last: number): number {
+  const { bucketMs, alignMs } = spec;
+  return (bucketStartRaw(last, bucketMs, alignMs) - bucketStartRaw(first, bucketMs, alignMs)) /
+      bucketMs + 1;
 }
 
 /**
@@ -260,6 +276,34 @@ export function aggregateRange(
   let prevBucket = -1;
   let prevSample = edges.prev;
   const twaOrEmpty = aggregator === "twa" || spec.empty;
+  // EMPTY `twa` also fills the buckets of the range before its first sample and after its
+  // last (or the whole range when it holds none), by interpolating across the range edge, but
+  // only where a sample lies beyond that edge (RedisTimeSeries 1.8: no extrapolation).
+  const fillTwa = (first: number, last: number, a: EdgeSample, b: EdgeSample): void => {
+    for (let raw = first; raw <= last; raw += bucketMs) {
+      const ta = Math.max(raw, edges.rangeStart);
+      const tb = Math.min(raw + bucketMs, edges.rangeEnd);
+      outTs.push(Math.max(0, raw) + shift);
+      outValues.push(interpolatedMean(a, b, ta, tb));
+    }
+  };
+  const twaEmpty = aggregator === "twa" && spec.empty;
+  if (twaEmpty && edges.prev !== undefined) {
+    const rangeBucket = bucketStartRaw(edges.rangeStart, bucketMs, alignMs);
+    if (n === 0) {
+      if (edges.next !== undefined) {
+        fillTwa(
+          rangeBucket,
+          bucketStartRaw(edges.rangeEnd, bucketMs, alignMs),
+          edges.prev,
+          edges.next,
+        );
+      }
+      return { ts: outTs, values: outValues };
+    }
+    const firstBucket = bucketStartRaw(ts[0]!, bucketMs, alignMs);
+    fillTwa(rangeBucket, firstBucket - bucketMs, edges.prev, { ts: ts[0]!, value: values[0]! });
+  }
   while (i < n) {
     const raw = bucketStartRaw(ts[i]!, bucketMs, alignMs);
     const bucket = Math.max(0, raw);
@@ -293,6 +337,16 @@ export function aggregateRange(
     if (twaOrEmpty) prevSample = { ts: ts[j - 1]!, value: values[j - 1]! };
     prevBucket = bucket;
     i = j;
+  }
+  if (twaEmpty && edges.next !== undefined && n > 0) {
+    const lastBucket = bucketStartRaw(ts[n - 1]!, bucketMs, alignMs);
+    const last = { ts: ts[n - 1]!, value: values[n - 1]! };
+    fillTwa(
+      lastBucket + bucketMs,
+      bucketStartRaw(edges.rangeEnd, bucketMs, alignMs),
+      last,
+      edges.next,
+    );
   }
   return { ts: outTs, values: outValues };
 }

@@ -9,12 +9,14 @@
  * @module
  */
 
-import { TS_QUERY_SAMPLES_MAX } from "../limits.ts";
+import { TS_QUERY_BUCKETS_MAX, TS_QUERY_SAMPLES_MAX } from "../limits.ts";
 import {
   aggregate,
   aggregateRange,
   type AggregationSpec,
+  bucketsSpanned,
   bucketStartRaw,
+  type EdgeSample,
   reduce,
 } from "./aggregate.ts";
 import { chunkHeader } from "./codec.ts";
@@ -115,12 +117,7 @@ export function rangeOf(ctx: StoreContext, series: Series, args: RangeArgs): Poi
     // The common dashboard query: aggregate the decoded arrays without copying them.
     const n = s.ts.length;
     const agg = { ...args.aggregation!, reverse: args.reverse === true };
-    const out = aggregateRange(agg, s.ts, s.values, n, {
-      prev: n === 0 ? undefined : sampleBefore(ctx, series, s.ts[0]!),
-      next: n === 0 ? undefined : sampleAfter(ctx, series, s.ts[n - 1]!),
-      rangeStart: args.from,
-      rangeEnd: args.to,
-    });
+    const out = aggregateRange(agg, s.ts, s.values, n, edgesOf(ctx, series, agg, s.ts, n, args));
     return finish(out.ts, out.values, args);
   }
   let ts = toArray(s.ts);
@@ -147,16 +144,57 @@ export function rangeOf(ctx: StoreContext, series: Series, args: RangeArgs): Poi
   if (args.aggregation) {
     const agg = { ...args.aggregation, reverse: args.reverse === true };
     const filtered = args.filterByTs !== undefined || args.filterByValue !== undefined;
-    const out = aggregateRange(agg, ts, values, ts.length, {
-      prev: filtered || ts.length === 0 ? undefined : sampleBefore(ctx, series, ts[0]!),
-      next: filtered || ts.length === 0 ? undefined : sampleAfter(ctx, series, ts[ts.length - 1]!),
-      rangeStart: args.from,
-      rangeEnd: args.to,
-    });
+    const edges = filtered
+      ? { rangeStart: args.from, rangeEnd: args.to }
+      : edgesOf(ctx, series, agg, ts, ts.length, args);
+    const out = aggregateRange(agg, ts, values, ts.length, edges);
     ts = out.ts;
     values = out.values;
   }
   return finish(ts, values, args);
+}
+
+/**
+ * The samples just outside a range's `n` samples `ts` (for `twa`, EMPTY `last` and EMPTY
+ * `twa`'s edge buckets), after checking that EMPTY's buckets stay under
+ * `TS_QUERY_BUCKETS_MAX`: a gap of a year at 1 ms buckets must not fill the server's memory.
+ */
+function edgesOf(
+  ctx: StoreContext,
+  series: Series,
+  agg: AggregationSpec,
+  ts: ArrayLike<number>,
+  n: number,
+  args: RangeArgs,
+): {
+  prev?: EdgeSample | undefined;
+  next?: EdgeSample | undefined;
+  rangeStart: number;
+  rangeEnd: number;
+} {
+  let prev: EdgeSample | undefined;
+  let next: EdgeSample | undefined;
+  const twaEmpty = agg.empty && agg.aggregator === "twa";
+  if (n > 0) {
+    prev = sampleBefore(ctx, series, ts[0]!);
+    next = sampleAfter(ctx, series, ts[n - 1]!);
+  } else if (twaEmpty && args.from <= args.to) {
+    prev = sampleBefore(ctx, series, args.from);
+    next = prev === undefined ? undefined : sampleAfter(ctx, series, args.to);
+  }
+  if (agg.empty) {
+    const first = twaEmpty && prev !== undefined ? args.from : n > 0 ? ts[0]! : undefined;
+    const last = twaEmpty && next !== undefined ? args.to : n > 0 ? ts[n - 1]! : undefined;
+    if (
+      first !== undefined && last !== undefined &&
+      bucketsSpanned(agg, first, last) > TS_QUERY_BUCKETS_MAX
+    ) {
+      throw tsError(
+        `TSDB: query too large: EMPTY would answer more than ${TS_QUERY_BUCKETS_MAX} buckets (use a larger bucket or a shorter range)`,
+      );
+    }
+  }
+  return { prev, next, rangeStart: args.from, rangeEnd: args.to };
 }
 
 /** REVERSE and COUNT, the last steps of a range. */

@@ -7,6 +7,7 @@ import {
   TS_KEY_BYTES_MAX,
   TS_LABEL_BYTES_MAX,
   TS_LABELS_MAX,
+  TS_QUERY_BUCKETS_MAX,
   TS_SAMPLES_PER_WRITE_MAX,
 } from "../../src/limits.ts";
 import { toBytes } from "../../src/util/bytes.ts";
@@ -76,4 +77,26 @@ Deno.test("Time-series limits: series per server", async () => {
     refused(() => store.add({ key: toBytes("s6"), ts: 1, value: 1 }), "too many series");
     assertEquals(store.seriesCount, 5);
   }, 5);
+});
+
+Deno.test("Time-series limits: EMPTY refuses a range that would answer more than TS_QUERY_BUCKETS_MAX buckets", async () => {
+  await withStore(async (store) => {
+    const key = toBytes("gap");
+    const far = TS_QUERY_BUCKETS_MAX + 2;
+    await store.create(key, {}).durable;
+    await store.madd([{ key, ts: 0, value: 1 }, { key, ts: far, value: 2 }]).durable;
+    const query = (bucketMs: number, aggregator: "sum" | "twa", from: number, to: number) =>
+      store.range(key, {
+        from,
+        to,
+        aggregation: { aggregator, bucketMs, alignMs: 0, empty: true, bucketTimestamp: "start" },
+      });
+    // Buckets of 2 ms from 0 to `far`: far / 2 + 1 of them, under the limit.
+    assertEquals(query(2, "sum", 0, far).ts.length, far / 2 + 1);
+    // Buckets of 1 ms: far + 1, over it.
+    refused(() => query(1, "sum", 0, far), `more than ${TS_QUERY_BUCKETS_MAX} buckets`);
+    // EMPTY twa over a range holding no sample, between the two: far − 1 buckets.
+    refused(() => query(1, "twa", 1, far - 1), "buckets");
+    assertEquals(query(1, "twa", 1, 3).ts, [1, 2, 3]);
+  });
 });

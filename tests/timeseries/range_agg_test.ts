@@ -252,3 +252,51 @@ Deno.test("twa reads the sample after a range inside the same sealed chunk, for 
     await db.close();
   }
 });
+
+Deno.test("EMPTY twa fills the range's buckets before and after its samples by interpolating across the edge", async () => {
+  const db = await Database.open("/db", { fs: new FaultFs() });
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  try {
+    const key = new TextEncoder().encode("t");
+    await store.create(key, {}).durable;
+    // A straight line v = 100 + t at t = 10, 20, 50, 60: the mean of the line over [ta, tb]
+    // is 100 + (ta + tb) / 2.
+    for (const t of [10, 20, 50, 60]) await store.add({ key, ts: t, value: 100 + t }, {}).durable;
+    const twa = (from: number, to: number, reverse = false) => {
+      const p = store.range(key, {
+        from,
+        to,
+        reverse,
+        aggregation: {
+          aggregator: "twa",
+          bucketMs: 5,
+          alignMs: 0,
+          empty: true,
+          bucketTimestamp: "start",
+        },
+      });
+      return p.ts.map((t, i) => [t, p.values[i]!]);
+    };
+    // No sample inside [16, 18]: one bucket, the line's mean over [16, 18] (RedisTimeSeries's
+    // own test: 107, not an empty reply).
+    assertEquals(twa(16, 18), [[15, 117]]);
+    // [31, 44] holds no sample either: buckets 30, 35 and 40, each over its part of the range.
+    assertEquals(twa(31, 44), [[30, 133], [35, 137.5], [40, 142]]);
+    // [12, 58]: buckets 10 (before the first sample inside, 20) and 55 (after the last, 50) are
+    // filled towards the samples at 10 and 60 beyond the edges; the gap 25…45 as before.
+    const got = twa(12, 58);
+    assertEquals(got.map(([t]) => t), [10, 15, 20, 25, 30, 35, 40, 45, 50, 55]);
+    assertEquals(got[0], [10, 100 + (12 + 15) / 2]);
+    assertEquals(got[1], [15, 117.5]);
+    assertEquals(got[9], [55, 100 + (55 + 58) / 2]);
+    assertEquals(twa(12, 58, true).map(([t]) => t), [55, 50, 45, 40, 35, 30, 25, 20, 15, 10]);
+    // Nothing beyond an edge: nothing to interpolate towards, so no bucket there.
+    assertEquals(twa(0, 8), []);
+    assertEquals(twa(61, 90), []);
+    // [55, 90]: bucket 55 lies before the sample at 60 and after the one at 50; nothing after 60.
+    assertEquals(twa(55, 90).map(([t]) => t), [55, 60]);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+});
