@@ -279,7 +279,11 @@ export const EXPIRY_SWEEP_KEYS_PER_TICK: number = 1_000;
 export const INFO_EXPIRY_EXACT_KEYS: number = 10_000;
 /** Working memory of one LCS (4 bytes per cell of its (n + 1) × (m + 1) table). */
 export const LCS_TABLE_BYTES_MAX: number = 64 * MiB;
-/** Interval of the server's cron: expiry tracking, instantaneous metrics (Redis hz 10). */
+/** Times a second the server's cron runs by default: expiry tracking (Redis `hz` 10). */
+export const SERVER_HZ_DEFAULT: number = 10;
+/** Highest `hz` (CONFIG SET clamps to 1 … this, as Redis's CONFIG_MAX_HZ). */
+export const SERVER_HZ_MAX: number = 500;
+/** Interval of the instantaneous metrics' samples (Redis: 100 ms, or every cron tick when slower). */
 export const SERVER_CRON_INTERVAL_MS: number = 100;
 /** Samples averaged by `instantaneous_ops_per_sec` and the kbps figures (Redis's 16). */
 export const INSTANTANEOUS_METRIC_SAMPLES: number = 16;

@@ -206,6 +206,8 @@ export interface ServerConfig {
   slowlogMaxLen: number;
   /** Commands this many milliseconds or slower are latency events; 0 = monitor off. */
   latencyMonitorThresholdMs: number;
+  /** Times a second the cron runs (Redis `hz`, 1 … `SERVER_HZ_MAX`). */
+  hz: number;
   /** Encoding thresholds OBJECT ENCODING answers by (`src/types/introspect.ts`). */
   typeEncoding: TypeEncodingConfig;
 }

@@ -1,7 +1,8 @@
 /**
  * What the server does around every command for its operators: the MONITOR feed, the slow log,
- * the latency monitor, CLIENT PAUSE, and the 100 ms cron that samples the instantaneous metrics
- * and runs the expiry tracker. ARCHITECTURE.md § "Operator commands".
+ * the latency monitor, CLIENT PAUSE, and the cron (`hz` times a second, Redis's setting) that
+ * runs the expiry tracker and samples the instantaneous metrics every 100 ms (every tick when
+ * ticks are slower, as Redis's `run_with_period`). ARCHITECTURE.md § "Operator commands".
  *
  * The per-command cost when nothing is on is three comparisons (`afterCommand`).
  *
@@ -13,6 +14,7 @@ import {
   PUBSUB_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
   PUBSUB_OUTPUT_SOFT_LIMIT_S_DEFAULT,
   SERVER_CRON_INTERVAL_MS,
+  SERVER_HZ_DEFAULT,
 } from "../limits.ts";
 import type { Logger } from "../util/log.ts";
 import type { Client, CommandSpec, ServerConfig } from "./context.ts";
@@ -36,6 +38,7 @@ export function operatorConfigDefaults(): Pick<
   | "slowlogLogSlowerThanUs"
   | "slowlogMaxLen"
   | "latencyMonitorThresholdMs"
+  | "hz"
 > {
   return {
     pubsubHardLimitBytes: PUBSUB_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
@@ -44,6 +47,7 @@ export function operatorConfigDefaults(): Pick<
     slowlogLogSlowerThanUs: SLOWLOG_LOG_SLOWER_THAN_US_DEFAULT,
     slowlogMaxLen: SLOWLOG_MAX_LEN_DEFAULT,
     latencyMonitorThresholdMs: 0,
+    hz: SERVER_HZ_DEFAULT,
   };
 }
 
@@ -70,8 +74,9 @@ export class Operator {
   /** CLIENT PAUSE state. */
   readonly pause: ClientPause = new ClientPause();
   readonly #host: OperatorHost;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #ticking = false;
+  #lastSampleMs = 0;
 
   /** The machinery of the server `host`; `start()` runs its cron. */
   constructor(host: OperatorHost) {
@@ -79,23 +84,34 @@ export class Operator {
     this.monitors = new MonitorFeed(host);
   }
 
-  /** Starts the cron (every `SERVER_CRON_INTERVAL_MS`, never keeping the process alive). */
+  /** Starts the cron (`config.hz` times a second, never keeping the process alive). */
   start(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => this.#tick(), SERVER_CRON_INTERVAL_MS);
-    Deno.unrefTimer(this.#timer);
+    if (this.#timer === undefined) this.#schedule();
   }
 
   /** Stops the cron and ends any pause. */
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.pause.unpause();
   }
 
+  /** The next tick, `1000 / hz` ms away: a CONFIG SET hz applies from the next one. */
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      this.#tick();
+      if (this.#timer !== undefined) this.#schedule();
+    }, 1000 / this.#host.config.hz);
+    Deno.unrefTimer(this.#timer);
+  }
+
   #tick(): void {
     const now = Date.now();
-    this.#host.metrics.sampleInstantaneous(now);
+    // 5 ms early still counts: timers fire a little late and sometimes a tick a little early.
+    if (now - this.#lastSampleMs >= SERVER_CRON_INTERVAL_MS - 5) {
+      this.#lastSampleMs = now;
+      this.#host.metrics.sampleInstantaneous(now);
+    }
     // Like Redis, keys do not expire while clients are paused: the dataset stays still.
     if (this.#ticking || this.pause.mode !== undefined) return;
     this.#ticking = true;

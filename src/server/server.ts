@@ -36,6 +36,7 @@ import {
   RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
   RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
   RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
+  SERVER_HZ_MAX,
   TYPES_GC_INTERVAL_MS,
 } from "../limits.ts";
 import { KeyspaceNotifier } from "./notifications.ts";
@@ -616,6 +617,7 @@ export async function startServer(db: Database, options: ServerOptions = {}): Pr
     ] as const
   ) checkIntOption(name, config[name], 0, Number.MAX_SAFE_INTEGER);
   checkIntOption("slowlogLogSlowerThanUs", config.slowlogLogSlowerThanUs, -1, 2 ** 53 - 1);
+  checkIntOption("hz", config.hz, 1, SERVER_HZ_MAX);
   const tokenHash = options.authToken === undefined || options.authToken === ""
     ? undefined
     : await sha256(encoder.encode(options.authToken));

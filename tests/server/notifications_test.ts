@@ -181,3 +181,30 @@ Deno.test("with notify-keyspace-events off, or K/E without a class, nothing is p
     await t.close();
   }
 });
+
+Deno.test("CONFIG SET hz: INFO reports it and the cron runs at it, so expired keys are still announced", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port, { protocol: 2 });
+  const sub = await RawClient.connect(t.port);
+  try {
+    await r.config("SET", "notify-keyspace-events", "Ex");
+    await sub.send("SUBSCRIBE __keyevent@0__:expired\r\n");
+    await sub.readUntil((s) => s.endsWith(":1\r\n"));
+    for (const hz of ["1", "500"]) {
+      await r.config("SET", "hz", hz);
+      const info = await r.info("server");
+      assert(new RegExp(`^hz:${hz}\\r?$`, "m").test(info), info);
+      assert(new RegExp(`^configured_hz:${hz}\\r?$`, "m").test(info), info);
+      // Nothing reads the key: only the cron, rescheduled at the new rate, finds it.
+      await r.set(`k${hz}`, "v", "PX", 1);
+      assertEquals(
+        await readFor(sub, (s) => s.includes(`k${hz}`)),
+        `*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$${hz.length + 1}\r\nk${hz}\r\n`,
+      );
+    }
+  } finally {
+    sub.close();
+    await closeRedis(r);
+    await t.close();
+  }
+});

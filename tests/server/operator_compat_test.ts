@@ -253,6 +253,27 @@ Deno.test("SLOWLOG and LATENCY: replies, argument trimming, errors", async () =>
   );
 });
 
+Deno.test("CONFIG SET hz: clamped to 1 … 500 as Redis runs it, errors outside 0 … INT_MAX", async () => {
+  await compareScenario(
+    "hz",
+    `
+    Z: config get hz
+    Z: config set hz 1
+    Z: config get hz
+    Z: config set hz 0
+    Z: config get hz
+    Z: config set hz 1000
+    Z: config get hz
+    Z: config set hz -1
+    Z: config set hz x
+    Z: config set hz 2147483648
+    Z: config get hz
+    Z: config set hz 10
+    Z: config get hz
+    `,
+  );
+});
+
 Deno.test("CLIENT KILL, PAUSE, UNPAUSE, NO-EVICT, NO-TOUCH, LIST TYPE: replies and errors", async () => {
   await compareScenario(
     "client",

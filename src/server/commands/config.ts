@@ -26,6 +26,7 @@ import {
   CLIENTS_MAX_LIMIT,
   RESP_BULK_SIZE_BYTES_MAX,
   RESP_QUERY_BUFFER_BYTES_MAX,
+  SERVER_HZ_MAX,
   SLOWLOG_LEN_MAX,
 } from "../../limits.ts";
 
@@ -46,7 +47,10 @@ function outputLimitText(ctx: CommandContext): string {
  * Integer parameters CONFIG SET may change: name → setting and accepted range. `llong` ones take
  * any int64 up to Redis's LLONG_MAX (and say so in the error), kept at most 2^53 − 1.
  */
-const INT_PARAMS: Record<string, { key: IntSetting; min: number; max: number; llong?: true }> = {
+const INT_PARAMS: Record<
+  string,
+  { key: IntSetting; min: number; max: number; llong?: true; clamp?: [number, number] }
+> = {
   maxclients: { key: "maxClients", min: 1, max: CLIENTS_MAX_LIMIT },
   timeout: { key: "idleTimeoutS", min: 0, max: 2147483647 },
   "cityhall-maxclients-unauthenticated": {
@@ -64,6 +68,8 @@ const INT_PARAMS: Record<string, { key: IntSetting; min: number; max: number; ll
     llong: true,
   },
   "slowlog-max-len": { key: "slowlogMaxLen", min: 0, max: SLOWLOG_LEN_MAX },
+  // Redis takes 0 … INT_MAX and runs at 1 … 500 (CONFIG GET shows the clamped value).
+  hz: { key: "hz", min: 0, max: 2147483647, clamp: [1, SERVER_HZ_MAX] },
   "latency-monitor-threshold": {
     key: "latencyMonitorThresholdMs",
     min: 0,
@@ -81,7 +87,8 @@ type IntSetting =
   | "outputDrainTimeoutS"
   | "slowlogLogSlowerThanUs"
   | "slowlogMaxLen"
-  | "latencyMonitorThresholdMs";
+  | "latencyMonitorThresholdMs"
+  | "hz";
 
 function configParams(ctx: CommandContext): [string, string][] {
   const s = ctx.server;
@@ -111,6 +118,7 @@ function configParams(ctx: CommandContext): [string, string][] {
     ["slowlog-log-slower-than", String(s.config.slowlogLogSlowerThanUs)],
     ["slowlog-max-len", String(s.config.slowlogMaxLen)],
     ["latency-monitor-threshold", String(s.config.latencyMonitorThresholdMs)],
+    ["hz", String(s.config.hz)],
     ...Object.entries(TYPE_ENCODING_PARAMS).map(([name, p]): [string, string] => [
       name,
       String(s.config.typeEncoding[p.key]),
@@ -287,7 +295,10 @@ export function configCommand(ctx: CommandContext): void {
         if (v < BigInt(param.min) || v > max) {
           throw configSetError(name, `argument must be between ${param.min} and ${max} inclusive`);
         }
-        updates[param.key] = Math.min(Number(v), param.max);
+        const n = Math.min(Number(v), param.max);
+        updates[param.key] = param.clamp
+          ? Math.min(Math.max(n, param.clamp[0]), param.clamp[1])
+          : n;
       }
       // All checked first: a bad parameter changes nothing, as in Redis.
       Object.assign(server.config, updates);
