@@ -501,6 +501,20 @@ Deno.test("TS commands refuse bad input with RedisTimeSeries's errors and change
       [["TS.CREATE", "n", "DUPLICATE_POLICY", "never"], "-ERR TSDB: Unknown DUPLICATE_POLICY"],
       [["TS.CREATE", "n", "ENCODING", "zip"], "-ERR TSDB: unknown ENCODING parameter"],
       [["TS.CREATE", "n", "LABELS", "a", "(b)"], "-ERR TSDB: Couldn't parse LABELS"],
+      // An option where a label name stands after LABELS is read as the option, as
+      // RedisTimeSeries reads it: a bad one is refused, not kept as a label.
+      [
+        ["TS.CREATE", "n", "LABELS", "a", "b", "RETENTION", "x"],
+        "-ERR TSDB: Couldn't parse RETENTION",
+      ],
+      [
+        ["TS.ADD", "n", 1, 1, "LABELS", "a", "b", "CHUNK_SIZE", 100],
+        "-ERR TSDB: CHUNK_SIZE value must be a multiple of 8 in the range [48 .. 1048576]",
+      ],
+      [
+        ["TS.CREATE", "n", "LABELS", "a", "b", "DUPLICATE_POLICY", "x"],
+        "-ERR TSDB: Unknown DUPLICATE_POLICY",
+      ],
       [["TS.RANGE", "s", "a", "+"], "-ERR TSDB: wrong fromTimestamp"],
       [["TS.RANGE", "s", "-", "b"], "-ERR TSDB: wrong toTimestamp"],
       [
@@ -593,6 +607,26 @@ Deno.test("TS commands refuse bad input with RedisTimeSeries's errors and change
     ]);
     assertEquals(await c.send("TS.RANGE", "s", "-", "+"), [[10, "+1"], [12, "+4"]]);
     assertEquals(await c.send("EXISTS", "n", "nope", "missing"), 0);
+  });
+});
+
+Deno.test("An option written after LABELS applies and stays a label, as in RedisTimeSeries", async () => {
+  await withServer(async (c) => {
+    assertEquals(
+      await c.send("TS.CREATE", "k", "LABELS", "a", "b", "RETENTION", 5000, "CHUNK_SIZE", 128),
+      OK,
+    );
+    const info = await c.send("TS.INFO", "k") as Plain[];
+    const field = (name: string) => info[info.indexOf(`+${name}`) + 1];
+    assertEquals(field("retentionTime"), 5000);
+    assertEquals(field("chunkSize"), 128);
+    assertEquals(field("labels"), [["a", "b"], ["RETENTION", "5000"], ["CHUNK_SIZE", "128"]]);
+    // Anywhere after LABELS, even where a value stands.
+    assertEquals(
+      await c.send("TS.CREATE", "n", "LABELS", "a", "b", "c", "DUPLICATE_POLICY", "bla"),
+      "-ERR TSDB: Unknown DUPLICATE_POLICY",
+    );
+    assertEquals(await c.send("EXISTS", "n"), 0);
   });
 });
 

@@ -91,6 +91,11 @@ export function parseAggregator(arg: Uint8Array): Aggregator | undefined {
  * RedisTimeSeries's `parseCreateArgs`: LABELS (every argument after it, in pairs), RETENTION,
  * CHUNK_SIZE, ENCODING, `policyKeyword` (DUPLICATE_POLICY), and IGNORE (RedisTimeSeries 1.12).
  * Only keywords given are set. Unknown arguments are ignored, as RedisTimeSeries does.
+ *
+ * An option written after LABELS is also read as that option (and stays part of the labels),
+ * as RedisTimeSeries finds its keywords anywhere: `LABELS a b RETENTION x` is an error, not a
+ * label named RETENTION that silently drops the retention asked for. Before LABELS, the first
+ * occurrence wins.
  */
 export function parseCreateArgs(
   args: Uint8Array[],
@@ -100,6 +105,10 @@ export function parseCreateArgs(
   const out: CreateOptions = {};
   const labelsAt = argIndex(args, "LABELS", from);
   const end = labelsAt < 0 ? args.length : labelsAt;
+  const find = (keyword: string): number => {
+    const at = argIndex(args, keyword, from, end);
+    return at >= 0 || labelsAt < 0 ? at : argIndex(args, keyword, labelsAt + 1);
+  };
   if (labelsAt >= 0) {
     const labels: [string, string][] = [];
     const count = Math.floor((args.length - labelsAt - 1) / 2);
@@ -116,13 +125,13 @@ export function parseCreateArgs(
     }
     out.labels = labels;
   }
-  const r = argIndex(args, "RETENTION", from, end);
+  const r = find("RETENTION");
   if (r >= 0) {
     const v = r + 1 < args.length ? parseLong(args[r + 1]!) : undefined;
     if (v === undefined || Number.isNaN(v) || v < 0) throw tsErr("TSDB: Couldn't parse RETENTION");
     out.retentionMs = v;
   }
-  const c = argIndex(args, "CHUNK_SIZE", from, end);
+  const c = find("CHUNK_SIZE");
   if (c >= 0) {
     const v = c + 1 < args.length ? parseLong(args[c + 1]!) : undefined;
     if (v === undefined || Number.isNaN(v)) throw tsErr("TSDB: Couldn't parse CHUNK_SIZE");
@@ -133,7 +142,7 @@ export function parseCreateArgs(
     }
     out.chunkSizeBytes = v;
   }
-  const e = argIndex(args, "ENCODING", from, end);
+  const e = find("ENCODING");
   if (e >= 0) {
     if (e + 1 >= args.length) {
       throw new ReplyError(`ERR wrong number of arguments for '${commandName(args)}' command`);
@@ -141,15 +150,15 @@ export function parseCreateArgs(
     const enc = upper(args[e + 1]!);
     if (enc === "UNCOMPRESSED") out.uncompressed = true;
     else if (enc !== "COMPRESSED") throw tsErr("TSDB: unknown ENCODING parameter");
-  } else if (argIndex(args, "UNCOMPRESSED", from, end) >= 0) out.uncompressed = true;
-  const d = argIndex(args, policyKeyword, from, end);
+  } else if (find("UNCOMPRESSED") >= 0) out.uncompressed = true;
+  const d = find(policyKeyword);
   if (d >= 0) {
     if (d + 1 >= args.length) throw tsErr("TSDB: Couldn't parse DUPLICATE_POLICY");
     const p = parsePolicy(args[d + 1]!);
     if (!p) throw tsErr("TSDB: Unknown DUPLICATE_POLICY");
     out.duplicatePolicy = p;
   }
-  const g = argIndex(args, "IGNORE", from, end);
+  const g = find("IGNORE");
   if (g >= 0) {
     const t = g + 2 < args.length ? parseLong(args[g + 1]!) : undefined;
     const v = g + 2 < args.length ? parseDouble(args[g + 2]!) : undefined;
