@@ -14,7 +14,23 @@
  * @module
  */
 
-import { VALUE_SIZE_BYTES_MAX } from "../limits.ts";
+import {
+  bad,
+  crc64,
+  DumpPayloadError,
+  lzfDecompress,
+  RdbIn as In,
+  RdbOut as Out,
+} from "./_rdb_io.ts";
+
+import {
+  decodeSeriesValue,
+  encodeSeriesValue,
+  RDB_TYPE_MODULE_2,
+  type SeriesDump,
+} from "./dump_series.ts";
+
+export { crc64, DumpPayloadError, lzfDecompress };
 
 /** What one payload holds. */
 export type DumpValue =
@@ -22,14 +38,8 @@ export type DumpValue =
   | { type: "list"; items: Uint8Array[] }
   | { type: "set"; members: Uint8Array[] }
   | { type: "zset"; items: { member: Uint8Array; score: number }[] }
-  | { type: "hash"; pairs: [Uint8Array, Uint8Array][] };
-
-/** Why a payload was refused: its footer (`version`) or its body (`format`). */
-export class DumpPayloadError extends Error {
-  constructor(readonly kind: "version" | "format", message: string) {
-    super(message);
-  }
-}
+  | { type: "hash"; pairs: [Uint8Array, Uint8Array][] }
+  | { type: "series"; series: SeriesDump };
 
 /** The RDB version Redis 7.0 writes and the newest this reads. */
 export const RDB_VERSION = 10;
@@ -48,93 +58,13 @@ const RDB_TYPE_LIST_QUICKLIST_2 = 18;
 const QUICKLIST_NODE_PLAIN = 1;
 const QUICKLIST_NODE_PACKED = 2;
 
-// ---------------------------------------------------------------- CRC-64 (Jones, reflected)
-
-/**
- * The CRC-64 table, built by the first DUMP or RESTORE, not at start: the 2,048 BigInt steps
- * are hot enough for V8 to optimize the loop on the spot, and that compile alone touched ~3 MiB
- * of the executable's code pages of every idle server (ARCHITECTURE.md § "Memory").
- */
-let crc64Table: BigUint64Array | undefined;
-
-function crc64TableBuild(): BigUint64Array {
-  const poly = 0x95ac9329ac4bc9b5n; // 0xad93d23594c935a9 bit-reversed
-  const table = new BigUint64Array(256);
-  for (let i = 0; i < 256; i++) {
-    let crc = BigInt(i);
-    for (let k = 0; k < 8; k++) crc = crc & 1n ? (crc >> 1n) ^ poly : crc >> 1n;
-    table[i] = crc;
-  }
-  return table;
-}
-
-/** Redis's CRC-64 (Jones polynomial, reflected, initial value 0, no final xor). */
-export function crc64(bytes: Uint8Array, crc = 0n): bigint {
-  const table = crc64Table ??= crc64TableBuild();
-  for (let i = 0; i < bytes.length; i++) {
-    crc = table[Number((crc ^ BigInt(bytes[i]!)) & 0xffn)]! ^ (crc >> 8n);
-  }
-  return crc;
-}
-
 // ---------------------------------------------------------------- writing
 
-class Out {
-  #buf = new Uint8Array(256);
-  length = 0;
-
-  #room(n: number): void {
-    if (this.length + n <= this.#buf.length) return;
-    const grown = new Uint8Array(Math.max(this.#buf.length * 2, this.length + n));
-    grown.set(this.#buf.subarray(0, this.length));
-    this.#buf = grown;
-  }
-
-  byte(b: number): void {
-    this.#room(1);
-    this.#buf[this.length++] = b;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.#room(b.length);
-    this.#buf.set(b, this.length);
-    this.length += b.length;
-  }
-
-  /** An RDB length: 6 bits, 14 bits, or 32/64 bits big-endian after a marker byte. */
-  len(n: number): void {
-    if (n < 64) this.byte(n);
-    else if (n < 16384) {
-      this.byte(0x40 | (n >> 8));
-      this.byte(n & 0xff);
-    } else if (n <= 0xffffffff) {
-      this.byte(0x80);
-      for (let s = 24; s >= 0; s -= 8) this.byte(Math.floor(n / 2 ** s) & 0xff);
-    } else {
-      this.byte(0x81);
-      const v = BigInt(n);
-      for (let s = 56n; s >= 0n; s -= 8n) this.byte(Number((v >> s) & 0xffn));
-    }
-  }
-
-  string(b: Uint8Array): void {
-    this.len(b.length);
-    this.bytes(b);
-  }
-
-  doubleLE(x: number): void {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, x, true);
-    this.bytes(b);
-  }
-
-  done(): Uint8Array {
-    return this.#buf.slice(0, this.length);
-  }
-}
-
-/** The DUMP payload of `value`: the object, RDB version 10 (LE u16), CRC-64 (LE u64). */
-export function encodeDump(value: DumpValue): Uint8Array {
+/**
+ * The DUMP payload of `value` (stored under `key`, which a time series' payload names): the
+ * object, RDB version 10 (LE u16), CRC-64 (LE u64).
+ */
+export function encodeDump(value: DumpValue, key: Uint8Array = new Uint8Array(0)): Uint8Array {
   const out = new Out();
   switch (value.type) {
     case "string":
@@ -167,6 +97,9 @@ export function encodeDump(value: DumpValue): Uint8Array {
         out.string(v);
       }
       break;
+    case "series":
+      encodeSeriesValue(out, key, value.series);
+      break;
   }
   out.byte(RDB_VERSION & 0xff);
   out.byte(RDB_VERSION >> 8);
@@ -179,121 +112,6 @@ export function encodeDump(value: DumpValue): Uint8Array {
 }
 
 // ---------------------------------------------------------------- reading
-
-function bad(why: string): never {
-  throw new DumpPayloadError("format", `Bad data format: ${why}`);
-}
-
-class In {
-  pos = 0;
-  constructor(readonly buf: Uint8Array, readonly end: number) {}
-
-  byte(): number {
-    if (this.pos >= this.end) bad("truncated");
-    return this.buf[this.pos++]!;
-  }
-
-  take(n: number): Uint8Array {
-    if (n < 0 || n > this.end - this.pos) bad("truncated");
-    const out = this.buf.slice(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-
-  /** An RDB length, or `{ encoded }` for a special string encoding. */
-  len(): number | { encoded: number } {
-    const b = this.byte();
-    const kind = b >> 6;
-    if (kind === 0) return b & 0x3f;
-    if (kind === 1) return ((b & 0x3f) << 8) | this.byte();
-    if (kind === 3) return { encoded: b & 0x3f };
-    let n = 0;
-    const bytes = b === 0x80 ? 4 : b === 0x81 ? 8 : bad("length marker");
-    for (let i = 0; i < bytes; i++) n = n * 256 + this.byte();
-    if (!Number.isSafeInteger(n)) bad("length");
-    return n;
-  }
-
-  count(): number {
-    const n = this.len();
-    if (typeof n !== "number") bad("encoded count");
-    // Every element takes at least one byte: a count past the payload is a lie.
-    if (n > this.end - this.pos) bad("count past the payload");
-    return n;
-  }
-
-  string(): Uint8Array {
-    const n = this.len();
-    if (typeof n === "number") return this.take(n);
-    const enc = new TextEncoder();
-    switch (n.encoded) {
-      case 0:
-        return enc.encode(String((this.byte() << 24) >> 24));
-      case 1: {
-        const v = this.byte() | (this.byte() << 8);
-        return enc.encode(String((v << 16) >> 16));
-      }
-      case 2: {
-        const v = this.byte() | (this.byte() << 8) | (this.byte() << 16) | (this.byte() << 24);
-        return enc.encode(String(v | 0));
-      }
-      case 3: {
-        const clen = this.len();
-        const ulen = this.len();
-        if (typeof clen !== "number" || typeof ulen !== "number") bad("LZF lengths");
-        return lzfDecompress(this.take(clen), ulen);
-      }
-      default:
-        return bad("string encoding");
-    }
-  }
-
-  doubleLE(): number {
-    const b = this.take(8);
-    return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
-  }
-
-  /** The old ZSET type's score: a length byte, then ASCII (253 NaN, 254 +inf, 255 −inf). */
-  asciiDouble(): number {
-    const n = this.byte();
-    if (n === 253) return NaN;
-    if (n === 254) return Infinity;
-    if (n === 255) return -Infinity;
-    return Number(new TextDecoder().decode(this.take(n)));
-  }
-}
-
-/** LZF (liblzf) decompression of `input` into exactly `length` bytes. */
-export function lzfDecompress(input: Uint8Array, length: number): Uint8Array {
-  // The stated length is allocated before a byte is read: no larger than a value can be.
-  if (length > VALUE_SIZE_BYTES_MAX) bad(`LZF length ${length} over the value limit`);
-  const out = new Uint8Array(length);
-  let ip = 0;
-  let op = 0;
-  while (ip < input.length) {
-    const ctrl = input[ip++]!;
-    if (ctrl < 32) {
-      const n = ctrl + 1;
-      if (op + n > length || ip + n > input.length) bad("LZF literal past the end");
-      out.set(input.subarray(ip, ip + n), op);
-      ip += n;
-      op += n;
-    } else {
-      let n = ctrl >> 5;
-      if (n === 7) {
-        if (ip >= input.length) bad("LZF truncated");
-        n += input[ip++]!;
-      }
-      if (ip >= input.length) bad("LZF truncated");
-      const ref = op - ((ctrl & 0x1f) << 8) - 1 - input[ip++]!;
-      n += 2;
-      if (ref < 0 || op + n > length) bad("LZF reference out of range");
-      for (let i = 0; i < n; i++) out[op++] = out[ref + i]!;
-    }
-  }
-  if (op !== length) bad("LZF length");
-  return out;
-}
 
 /** The elements of a listpack (strings, integers as their decimal text). */
 export function listpackEntries(lp: Uint8Array): Uint8Array[] {
@@ -520,10 +338,14 @@ export function decodeDump(payload: Uint8Array): DumpValue {
       value = { type: "hash", pairs };
       break;
     }
+    case RDB_TYPE_MODULE_2:
+      value = { type: "series", series: decodeSeriesValue(r) };
+      break;
     default:
       return bad(`object type ${type}`);
   }
   if (r.pos !== end) bad("trailing bytes");
+  if (value.type === "series") return value; // an empty series is a series
   const size = value.type === "string"
     ? 1
     : value.type === "list"

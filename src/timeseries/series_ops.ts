@@ -23,6 +23,7 @@ import {
   maddColumns as toMaddColumns,
   type MaddReplies,
   writeMadd,
+  writeRun,
 } from "./bulk.ts";
 import {
   appendSample,
@@ -77,12 +78,16 @@ export function metaOp(ctx: StoreContext, key: Uint8Array, meta: SeriesMeta): Wr
     : { type: "meta", key, value: encodeSeriesMeta(meta), expireAtMs };
 }
 
-/** Creates a series in the running batch. REQUIRES: `key` holds nothing. */
+/**
+ * Creates a series in the running batch, expiring at `expireAtMs` (0 = never). REQUIRES: `key`
+ * holds nothing, or what it holds is dropped in the same batch.
+ */
 export function createSeries(
   ctx: StoreContext,
   b: Batch,
   key: Uint8Array,
   options: CreateOptions,
+  expireAtMs = 0,
 ): Series {
   if (key.length > TS_KEY_BYTES_MAX) {
     throw tsError(`TSDB: key too long: ${key.length} bytes (limit ${TS_KEY_BYTES_MAX})`);
@@ -107,7 +112,9 @@ export function createSeries(
   };
   b.ops.push(
     op,
-    { type: "meta", key, value: encodeSeriesMeta(meta) },
+    expireAtMs === 0
+      ? { type: "meta", key, value: encodeSeriesMeta(meta) }
+      : { type: "meta", key, value: encodeSeriesMeta(meta), expireAtMs },
     { type: "put", key: registryKey(version), value: key },
   );
   b.meta(version);
@@ -409,6 +416,32 @@ export function copy(
       b.ops.push({ type: "put", key: chunkKey(version, firstTs), value });
     }
     b.meta(version);
+  }, write);
+}
+
+/**
+ * RESTORE of a series payload at `key` (the command checked REPLACE): a new series with the
+ * payload's options, labels and ascending samples, expiring at `expireAtMs` (0 = never), in
+ * one batch. Whatever `key` held goes: its entry is overwritten, and a series' data dropped.
+ */
+export function restore(
+  ctx: StoreContext,
+  key: Uint8Array,
+  input: { options: CreateOptions; ts: Float64Array; values: Float64Array; expireAtMs: number },
+  write?: Writer,
+): Written<void> {
+  return run(ctx, (b) => {
+    const replaced = seriesAt(ctx, key);
+    // Created first: its checks (key length, labels, series count) throw before any op.
+    const series = createSeries(ctx, b, key, input.options, input.expireAtMs);
+    if (replaced) {
+      b.ops.push(...dropOps(ctx, replaced.version));
+      b.drop(replaced.version);
+    }
+    const n = input.ts.length;
+    writeRun(b, series, input.ts, input.values, 0, n, "last", (_, err) => {
+      throw err;
+    });
   }, write);
 }
 

@@ -360,6 +360,20 @@ export class TimeSeriesStore implements LogConsumer {
     return ops.rename(this.#ctx, src, dst, write);
   }
 
+  /** RESTORE of a series payload (see `series_ops.restore`). */
+  restore(
+    key: Uint8Array,
+    input: {
+      options: ops.CreateOptions;
+      ts: Float64Array;
+      values: Float64Array;
+      expireAtMs: number;
+    },
+    write?: Writer,
+  ): Written<void> {
+    return ops.restore(this.#ctx, key, input, write);
+  }
+
   /** COPY of a series key (see `series_ops.copy`). */
   copy(src: Uint8Array, dst: Uint8Array, write?: Writer): Written<void> {
     return ops.copy(this.#ctx, src, dst, write);

@@ -183,6 +183,21 @@ Deno.test("fuzz: mutated DUMP payloads with a valid checksum decode or are refus
     encodeDump({ type: "list", items: [enc.encode("a"), enc.encode("bb")] }),
     encodeDump({ type: "hash", pairs: [[enc.encode("f"), enc.encode("v")]] }),
     encodeDump({ type: "zset", items: [{ member: enc.encode("m"), score: 2 }] }),
+    encodeDump(
+      {
+        type: "series",
+        series: {
+          retentionMs: 5000,
+          chunkSizeBytes: 64,
+          uncompressed: false,
+          duplicatePolicy: "max",
+          labels: [[enc.encode("a"), enc.encode("b")]],
+          ts: Float64Array.of(1, 2, 3, 5, 8, 13),
+          values: Float64Array.of(0.5, 1, -1, 2, 3, 4),
+        },
+      },
+      enc.encode("s"),
+    ),
     // What redis-server 7.0 answers to DUMP of HSET h f1 v1: a listpack.
     new Uint8Array([
       0x10,

@@ -1,8 +1,8 @@
 /**
  * DUMP and RESTORE with Redis 7.0's payloads (`../dump_payload.ts`, ARCHITECTURE.md § "DUMP
  * payload"): a key of any Redis type moves between CityHall and Redis, or between two CityHall
- * servers, as migration tools move it. A time series is a RedisTimeSeries module value in Redis,
- * whose payload format is the module's own: DUMP of one is refused.
+ * servers, as migration tools move it. A time series is a RedisTimeSeries module value in Redis:
+ * its payload is laid out as that module's (`../dump_series.ts`).
  *
  * @module
  */
@@ -43,6 +43,9 @@ import {
   specBuilder,
 } from "../context.ts";
 import { decodeDump, DumpPayloadError, type DumpValue, encodeDump } from "../dump_payload.ts";
+import type { SeriesDump } from "../dump_series.ts";
+import { binaryString, stringBytes } from "../../timeseries/meta.ts";
+import { type CreateOptions, TsError } from "../../timeseries/mod.ts";
 import { NOTIFY, notify, notifyMiss, notifyNew } from "../notifications.ts";
 import { typeEvent, versions } from "./_types.ts";
 import { putMember } from "./_zset.ts";
@@ -95,13 +98,41 @@ function dump(ctx: CommandContext): void {
     if (meta.size > RESP_BULK_SIZE_BYTES_MAX) throw payloadTooBig(meta.size);
     value = memberValue(ctx, meta);
   } else {
-    throw new ReplyError(
-      "ERR DUMP of a time series is not supported: its payload is RedisTimeSeries's own format",
-    );
+    value = seriesValue(ctx, key);
   }
-  const payload = encodeDump(value);
+  const payload = encodeDump(value, key);
   if (payload.length > RESP_BULK_SIZE_BYTES_MAX) throw payloadTooBig(payload.length);
   ctx.out.bulk(payload);
+}
+
+/** A series' options, labels and samples (within retention), as its payload holds them. */
+function seriesValue(ctx: CommandContext, key: Uint8Array): DumpValue {
+  const store = ctx.server.timeseries;
+  let series;
+  try {
+    series = store.get(key);
+  } catch (err) {
+    if (err instanceof TsError) throw new ReplyError(err.reply);
+    throw err;
+  }
+  // 16 bytes a sample at least: a series this big cannot fit, so its samples are not read.
+  if (series.totalSamples * 16 > RESP_BULK_SIZE_BYTES_MAX) {
+    throw payloadTooBig(series.totalSamples * 16);
+  }
+  const points = store.range(key, { from: 0, to: Number.MAX_SAFE_INTEGER - 1 });
+  const meta = series.meta;
+  return {
+    type: "series",
+    series: {
+      retentionMs: meta.retentionMs,
+      chunkSizeBytes: meta.chunkSizeBytes,
+      uncompressed: meta.uncompressed,
+      duplicatePolicy: meta.duplicatePolicy,
+      labels: meta.labels.map(([k, v]) => [stringBytes(k), stringBytes(v)]),
+      ts: Float64Array.from(points.ts),
+      values: Float64Array.from(points.values),
+    },
+  };
 }
 
 function payloadTooBig(bytes: number): ReplyError {
@@ -170,6 +201,13 @@ function restore(ctx: CommandContext): void {
     }
     return ctx.out.ok();
   }
+  if (value.type === "series") {
+    restoreSeries(ctx, key, value.series, expireAtMs);
+    // As Redis: a replaced key was deleted first, so the restored one is always new.
+    notifyNew(ctx, key, false);
+    notify(ctx, NOTIFY.generic, "restore", key);
+    return ctx.out.ok();
+  }
   if (value.type === "string") {
     ctx.write([putOp(key, value.value, expireAtMs)]);
     notifyNew(ctx, key, false);
@@ -221,6 +259,37 @@ function restore(ctx: CommandContext): void {
   typeEvent(ctx, "generic", "restore", key, meta);
   if (type === TYPE_LIST || type === TYPE_ZSET) signalReady(ctx, key);
   ctx.out.ok();
+}
+
+/** Writes a series payload at `key` through the time-series layer (its refusals as replies). */
+function restoreSeries(
+  ctx: CommandContext,
+  key: Uint8Array,
+  series: SeriesDump,
+  expireAtMs: number,
+): void {
+  // A series' writes carry log ops, whose sequence is known only when written: they cannot be
+  // staged by EXEC (ARCHITECTURE.md § "Time-series commands").
+  if ("overlay" in ctx) {
+    throw new ReplyError("ERR A time series cannot be restored inside a transaction");
+  }
+  const options: CreateOptions = {
+    retentionMs: series.retentionMs,
+    chunkSizeBytes: series.chunkSizeBytes,
+    uncompressed: series.uncompressed,
+    labels: series.labels.map(([k, v]) => [binaryString(k), binaryString(v)]),
+  };
+  if (series.duplicatePolicy !== undefined) options.duplicatePolicy = series.duplicatePolicy;
+  try {
+    ctx.server.timeseries.restore(
+      key,
+      { options, ts: series.ts, values: series.values, expireAtMs },
+      (ops) => ctx.write(ops),
+    );
+  } catch (err) {
+    if (err instanceof TsError) throw new ReplyError(err.reply);
+    throw err;
+  }
 }
 
 const spec = specBuilder("generic", ONE_KEY);
