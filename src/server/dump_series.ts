@@ -5,9 +5,9 @@
  *
  * DUMP writes encoding version 7 (RedisTimeSeries 1.8's latest) with uncompressed chunks: a chunk
  * is plain 16-byte samples, where RedisTimeSeries's default chunks are its own Gorilla bit
- * stream. RESTORE reads versions 0 … 7 with sample lists or uncompressed chunks (and empty
- * compressed ones); a payload holding Gorilla-compressed samples is refused as `Bad data
- * format`. Compaction rules in a payload (older RedisTimeSeries kept them) are skipped.
+ * stream. RESTORE reads versions 0 … 7 with sample lists, uncompressed chunks or compressed
+ * ones (`_rts_gorilla.ts`). Compaction rules in a payload (older RedisTimeSeries kept them) are
+ * skipped.
  * Written here: no kept library reads RedisTimeSeries values, and the layout is a list of
  * tagged fields. The compaction rules and the source of a series are never in a payload (as in
  * RedisTimeSeries, whose DUMP drops them), nor IGNORE (RedisTimeSeries 1.12).
@@ -18,6 +18,7 @@
 import { TS_CHUNK_SIZE_BYTES_MAX, TS_CHUNK_SIZE_BYTES_MIN } from "../limits.ts";
 import type { DuplicatePolicy } from "../timeseries/meta.ts";
 import { bad, type RdbIn, type RdbOut } from "./_rdb_io.ts";
+import { decodeGorillaChunk } from "./_rts_gorilla.ts";
 
 /** A time series as a payload holds it. */
 export interface SeriesDump {
@@ -252,12 +253,19 @@ export function decodeSeriesValue(r: RdbIn): SeriesDump {
     const chunks = r.countLimit(safe("chunk count"));
     for (let c = 0; c < chunks; c++) {
       if ((options & SERIES_OPT_UNCOMPRESSED) === 0) {
-        // size, count, bit index, base value, base timestamp, previous timestamp and delta,
-        // previous value, leading and trailing zeros, then the bit stream.
-        uint();
-        if (uint() !== 0n) bad("compressed (Gorilla) chunks");
-        for (let f = 0; f < 8; f++) uint();
-        string();
+        // Size, count, bits used, base value, base timestamp; the previous timestamp, delta,
+        // value, leading and trailing zeros (appending state, not needed to read); the stream.
+        const size = uint();
+        const count = safe("chunk sample count");
+        const bitsUsed = uint();
+        const baseValueBits = uint();
+        const baseTimestamp = uint();
+        for (let f = 0; f < 5; f++) uint();
+        const data = string();
+        if (BigInt(data.length) !== size) bad("chunk size");
+        // A sample takes 2 bits at least: a count past that is a lie, refused before decoding.
+        if (count > 1 && count - 1 > data.length * 4) bad("chunk sample count");
+        decodeGorillaChunk({ count, bitsUsed, baseTimestamp, baseValueBits, data }, sample);
         continue;
       }
       uint(); // base timestamp

@@ -70,7 +70,7 @@ Deno.test("time-series payload: RedisTimeSeries 1.8's module value, byte by byte
   assertEquals(decodeDump(payload), { type: "series", series: { ...series, uncompressed: true } });
 });
 
-Deno.test("time-series payload: RedisTimeSeries's own old payloads restore; Gorilla samples are refused", () => {
+Deno.test("time-series payload: RedisTimeSeries's own old payloads restore, rules skipped", () => {
   for (const payload of [hex(RTS_DEST), hex(RTS_SOURCE)]) {
     const v = decodeDump(payload);
     if (v.type !== "series") throw new Error(v.type);
@@ -78,17 +78,63 @@ Deno.test("time-series payload: RedisTimeSeries's own old payloads restore; Gori
     assertEquals(v.series.uncompressed, false);
     assertEquals(v.series.ts.length, 0);
   }
-  // The destination's payload with its chunk's sample count set to 1: Gorilla bits to decode.
+  // The destination's payload with its empty chunk's sample count set to 2: the second
+  // sample's bits are not there (the chunk says it used none).
   const body = hex(RTS_DEST).slice(0, -10);
-  const at = toHex(body).indexOf("02500002000200") / 2; // size 4096, count 0, index 0
-  body[at + 4] = 1;
-  const payload = withFooter(new Uint8Array([...body, 0x0a, 0x00]));
+  const at = toHex(body).indexOf("02500002000200") / 2; // size 4096, count 0, bits used 0
+  body[at + 4] = 2;
+  refused(withFooter(new Uint8Array([...body, 0x0a, 0x00])), "compressed chunk past its bits");
+});
+
+// A compressed (Gorilla) chunk RedisTimeSeries 1.4 wrote: monthly mean temperatures of one city
+// from its test data (tests/flow/rdbs/1.4.9.rdb), cut to the first 12 samples (1,029 bits),
+// as an encoding-version-2 payload of a series "t". Decoding the whole file gives exactly the
+// samples its uncompressed 1.0 twin (1.0.1.rdb) holds: 200 series, 104,814 samples.
+const RTS_GORILLA =
+  "07814d20c1f9360f100205017402000240880202028100000006b80c08000478e92631088c3d40020c0200020002000201024088020c0244050281403b46a7ef9db22d0200028100000006b80c080002000200020002000540883f0049e927000000c0d13d29f3f9d4647f00ec8cf03b384be2455a34ee074031f710235d3a81ebf10f80345b3f0681aa4d9d371f00974941e0fb51ed2c2a3e00d26cfd1f7c6aba6a6ae6ff03e0322988f584434fa29d5bbcc49db5290cfd07409aad9fa892128540151f009749c10f7e3f315d2506ff019066eb67b368931683eb03e03229b8c9650009007f28143040fc5ede";
+const RTS_GORILLA_SAMPLES: [number, number][] = [
+  [0, 27.276],
+  [2678400000, 27.165],
+  [5097600000, 25.787000000000006],
+  [7776000000, 26.274],
+  [10368000000, 26.595],
+  [13046400000, 26.796999999999997],
+  [15638400000, 27.197],
+  [18316800000, 27.873],
+  [20995200000, 28.496],
+  [23587200000, 28.831999999999997],
+  [26265600000, 29.204],
+  [28857600000, 29.546999999999997],
+];
+
+/** Asserts `payload` is refused as `Bad data format: <why>`. */
+function refused(payload: Uint8Array, why: string): void {
   try {
     decodeDump(payload);
-    throw new Error("accepted");
   } catch (err) {
     if (!(err instanceof DumpPayloadError)) throw err;
-    assertEquals(err.message, "Bad data format: compressed (Gorilla) chunks");
+    assertEquals(err.message, `Bad data format: ${why}`);
+    return;
+  }
+  throw new Error("accepted");
+}
+
+Deno.test("time-series payload: RedisTimeSeries's compressed chunks decode to its samples", () => {
+  const v = decodeDump(hex(RTS_GORILLA));
+  if (v.type !== "series") throw new Error(v.type);
+  assertEquals([...v.series.ts].map((t, i) => [t, v.series.values[i]]), RTS_GORILLA_SAMPLES);
+  // A bit index that does not match what the samples used is refused, as is one past the data.
+  const body = hex(RTS_GORILLA).slice(0, -10);
+  const at = toHex(body).indexOf("020c02440502") / 2; // 12 samples, 1,029 bits used (0x405)
+  for (
+    const [bits, why] of [[0x04, "compressed chunk past its bits"], [
+      0x0f,
+      "compressed chunk bit index",
+    ]] as const
+  ) {
+    const b = Uint8Array.from(body);
+    b[at + 4] = bits; // 0x404: one bit short of the samples; 0xf05: past the 136 bytes
+    refused(withFooter(new Uint8Array([...b, 0x09, 0x00])), why);
   }
 });
 
@@ -155,6 +201,13 @@ Deno.test("DUMP/RESTORE of a time series: options, labels, samples and TTL come 
     await r.call("TS.CREATE", "empty");
     assertEquals(await r.restore("empty2", 0, (await r.dumpBuffer("empty"))!), "OK");
     assertEquals(await r.call("TS.RANGE", "empty2", "-", "+"), []);
+    // What RedisTimeSeries dumped, compressed chunks and all.
+    assertEquals(await r.restore("rts", 0, Buffer.from(hex(RTS_GORILLA))), "OK");
+    assertEquals(
+      await r.call("TS.RANGE", "rts", "-", "+", "COUNT", 2),
+      [[0, "27.276"], [2678400000, "27.165"]],
+    );
+    assertEquals((await info("rts")).totalSamples, 12);
     // A payload whose checksum does not match changes nothing.
     const broken = Uint8Array.from(payload);
     broken[20] = broken[20]! ^ 1;
