@@ -396,9 +396,11 @@ export class Connection {
         client.requestStartMs = 0;
         this.#paused = true;
         this.#schedulePush();
+        const release = host.dispatcher.holdForPause();
         try {
           await paused;
         } finally {
+          release();
           this.#paused = false;
         }
         paused = host.dispatcher.pauseFor(ctx, args);

@@ -252,6 +252,13 @@ export class Dispatcher {
     return this.run(ctx, spec, args, out.length);
   }
 
+  /** Counts a client held by `pauseFor` until the returned function is called. */
+  holdForPause(): () => void {
+    const pause = this.#host.operator.pause;
+    pause.held++;
+    return () => pause.held--;
+  }
+
   /**
    * A promise to await before running `args` when CLIENT PAUSE holds it, else `undefined`
    * (also for a command that will be refused: it is answered at once, as Redis does).

@@ -70,11 +70,11 @@ export function serverRegistry(s: ServerState): Registry {
     },
     {
       name: "cityhall_blocked_clients",
-      help: "Clients waiting in a blocking command (BLPOP, BZPOPMIN…)",
+      help: "Clients waiting in a blocking command (BLPOP, BZPOPMIN…) or held by CLIENT PAUSE",
       type: "gauge",
       unit: "1",
       info: clients("blocked_clients"),
-      collect: () => registryFor(s.clients)?.count ?? 0,
+      collect: () => (registryFor(s.clients)?.count ?? 0) + s.operator.pause.held,
     },
     {
       name: "cityhall_watching_clients",

@@ -26,6 +26,11 @@ export class ClientPause {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ended: Promise<void> | undefined;
   #resolve: (() => void) | undefined;
+  /**
+   * Clients whose command waits for the pause to end. Redis counts them in INFO
+   * `blocked_clients` (a paused client is blocked, `BLOCKED_POSTPONE`), and tools wait on that.
+   */
+  held = 0;
 
   /** The mode in force, or `undefined` when not paused. */
   get mode(): PauseMode | undefined {

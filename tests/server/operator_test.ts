@@ -49,12 +49,15 @@ Deno.test("CLIENT PAUSE WRITE holds writes and PUBLISH, not reads; UNPAUSE relea
     assertEquals(await reader.get("k"), null);
     assertEquals(await reader.call("client", "list", "type", "normal") !== "", true);
     assertEquals(await settled(set), false);
+    // A held client counts as blocked in INFO, as in Redis (tools wait on that figure).
+    await eventually(async () => /^blocked_clients:1\r?$/m.test(await reader.info("clients")));
     // Errors are answered at once, even for a held client's commands.
     await assertRejects(() => reader.call("set"), Error, "wrong number of arguments");
     assertEquals(await admin.call("client", "unpause"), "OK");
     assertEquals(await set, "OK");
     assertEquals(await publish, 0);
     assertEquals(await reader.get("k"), "v");
+    assert(/^blocked_clients:0\r?$/m.test(await reader.info("clients")));
   } finally {
     await closeRedis(admin);
     await closeRedis(writer);
