@@ -653,6 +653,11 @@ export const TS_QUERY_SAMPLES_MAX: number = 50_000_000;
  * bucket over a long gap would otherwise fill memory (10M buckets ≈ 300 MB of reply).
  */
 export const TS_QUERY_BUCKETS_MAX: number = 10_000_000;
+/**
+ * Samples one RESTORE of a time series may hold: a 16 MiB payload of RedisTimeSeries's
+ * compressed chunks could claim 64M (2 bits each), 1 GiB of decoded arrays; 2M is 32 MiB.
+ */
+export const TS_RESTORE_SAMPLES_MAX: number = 2_097_152;
 /** Decoded sealed chunks kept for reads (16 bytes per sample). */
 export const TS_CHUNK_CACHE_BYTES_DEFAULT: number = 32 * MiB;
 /**

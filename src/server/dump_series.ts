@@ -15,9 +15,13 @@
  * @module
  */
 
-import { TS_CHUNK_SIZE_BYTES_MAX, TS_CHUNK_SIZE_BYTES_MIN } from "../limits.ts";
+import {
+  TS_CHUNK_SIZE_BYTES_MAX,
+  TS_CHUNK_SIZE_BYTES_MIN,
+  TS_RESTORE_SAMPLES_MAX,
+} from "../limits.ts";
 import type { DuplicatePolicy } from "../timeseries/meta.ts";
-import { bad, type RdbIn, type RdbOut } from "./_rdb_io.ts";
+import { bad, DumpPayloadError, type RdbIn, type RdbOut } from "./_rdb_io.ts";
 import { decodeGorillaChunk } from "./_rts_gorilla.ts";
 
 /** A time series as a payload holds it. */
@@ -50,6 +54,36 @@ const OPCODE_STRING = 5;
 
 const SERIES_OPT_UNCOMPRESSED = 1;
 const SAMPLE_BYTES = 16;
+const DUMP_CHUNK_BYTES_MIN = 4096;
+const TWO_32 = 2 ** 32;
+
+/** Samples restored so far, in typed arrays that double as they fill. */
+class SampleSink {
+  ts = new Float64Array(1024);
+  values = new Float64Array(1024);
+  length = 0;
+
+  push(t: number, v: number): void {
+    if (this.length > 0 && t <= this.ts[this.length - 1]!) bad("timestamps out of order");
+    if (!Number.isFinite(v)) bad("value not finite");
+    if (this.length === TS_RESTORE_SAMPLES_MAX) {
+      throw new DumpPayloadError(
+        "limit",
+        `RESTORE of a time series takes at most ${TS_RESTORE_SAMPLES_MAX} samples`,
+      );
+    }
+    if (this.length === this.ts.length) {
+      const ts = new Float64Array(this.ts.length * 2);
+      const values = new Float64Array(this.ts.length * 2);
+      ts.set(this.ts);
+      values.set(this.values);
+      this.ts = ts;
+      this.values = values;
+    }
+    this.ts[this.length] = t;
+    this.values[this.length++] = v;
+  }
+}
 
 /** RedisTimeSeries's policy numbers (0 = none). */
 const POLICY_CODES: readonly (DuplicatePolicy | undefined)[] = [
@@ -75,9 +109,9 @@ const TSDB_TYPE_NAME_BITS = moduleTypeId("TSDB-TYPE", 0);
 
 /** Writes `series` (stored under `key`) as a module value, after the object type byte. */
 export function encodeSeriesValue(out: RdbOut, key: Uint8Array, series: SeriesDump): void {
-  const uint = (n: number | bigint) => {
+  const uint = (n: number) => {
     out.len(OPCODE_UINT);
-    out.u64(BigInt(n));
+    out.len(n);
   };
   const double = (x: number) => {
     out.len(OPCODE_DOUBLE);
@@ -105,20 +139,26 @@ export function encodeSeriesValue(out: RdbOut, key: Uint8Array, series: SeriesDu
     string(v);
   }
   uint(0); // no rules
-  // Full chunks of chunkSize / 16 samples, the last one with room to grow (a series always has
-  // one chunk, even empty).
-  const perChunk = Math.max(1, Math.floor(series.chunkSizeBytes / SAMPLE_BYTES));
+  // Chunks of the chunk size or 4 KiB, whichever is larger (a chunk's own size field says how
+  // big it is, and 48-byte chunks of 3 samples would spend 15 bytes of fields on each), each
+  // buffer exactly its samples (RedisTimeSeries opens a new chunk when the last is full). A
+  // series always has one chunk: an empty one has room for one sample.
+  const chunkBytes = Math.max(series.chunkSizeBytes, DUMP_CHUNK_BYTES_MIN);
+  const perChunk = Math.floor(chunkBytes / SAMPLE_BYTES);
   const chunks = Math.max(1, Math.ceil(n / perChunk));
   uint(chunks);
   for (let c = 0; c < chunks; c++) {
     const from = c * perChunk;
     const to = Math.min(n, from + perChunk);
-    const size = c === chunks - 1 ? perChunk * SAMPLE_BYTES : (to - from) * SAMPLE_BYTES;
+    const size = Math.max(1, to - from) * SAMPLE_BYTES;
     const buf = new Uint8Array(size);
     const view = new DataView(buf.buffer);
     for (let i = from; i < to; i++) {
-      view.setBigUint64((i - from) * SAMPLE_BYTES, BigInt(series.ts[i]!), true);
-      view.setFloat64((i - from) * SAMPLE_BYTES + 8, series.values[i]!, true);
+      const t = series.ts[i]!; // < 2^53: two 32-bit halves, no BigInt per sample
+      const off = (i - from) * SAMPLE_BYTES;
+      view.setUint32(off, t % TWO_32, true);
+      view.setUint32(off + 4, Math.floor(t / TWO_32), true);
+      view.setFloat64(off + 8, series.values[i]!, true);
     }
     uint(to > from ? series.ts[from]! : 0);
     uint(to - from);
@@ -236,19 +276,11 @@ export function decodeSeriesValue(r: RdbIn): SeriesDump {
       any: () => skipField(r),
     });
   }
-  const ts: number[] = [];
-  const values: number[] = [];
-  const sample = (t: bigint, v: number) => {
-    if (t > BigInt(Number.MAX_SAFE_INTEGER)) bad("timestamp");
-    const tn = Number(t);
-    if (ts.length > 0 && tn <= ts[ts.length - 1]!) bad("timestamps out of order");
-    if (!Number.isFinite(v)) bad("value not finite");
-    ts.push(tn);
-    values.push(v);
-  };
+  const sink = new SampleSink();
+  const sample = (t: number, v: number) => sink.push(t, v);
   if (encver < 2) {
     const n = r.countLimit(safe("sample count"));
-    for (let i = 0; i < n; i++) sample(uint(), double());
+    for (let i = 0; i < n; i++) sample(safe("timestamp"), double());
   } else {
     const chunks = r.countLimit(safe("chunk count"));
     for (let c = 0; c < chunks; c++) {
@@ -275,10 +307,10 @@ export function decodeSeriesValue(r: RdbIn): SeriesDump {
       if (buf.length !== size || count * SAMPLE_BYTES > size) bad("chunk size");
       const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
       for (let i = 0; i < count; i++) {
-        sample(
-          view.getBigUint64(i * SAMPLE_BYTES, true),
-          view.getFloat64(i * SAMPLE_BYTES + 8, true),
-        );
+        const off = i * SAMPLE_BYTES;
+        const hi = view.getUint32(off + 4, true);
+        if (hi > 0x1f_ffff) bad("timestamp"); // past 2^53 − 1
+        sample(hi * TWO_32 + view.getUint32(off, true), view.getFloat64(off + 8, true));
       }
     }
   }
@@ -290,7 +322,7 @@ export function decodeSeriesValue(r: RdbIn): SeriesDump {
     uncompressed: (options & SERIES_OPT_UNCOMPRESSED) !== 0,
     duplicatePolicy,
     labels,
-    ts: Float64Array.from(ts),
-    values: Float64Array.from(values),
+    ts: sink.ts.slice(0, sink.length),
+    values: sink.values.slice(0, sink.length),
   };
 }

@@ -6,6 +6,8 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { closeRedis, connectRedis, startTestServer } from "./_helpers.ts";
 import { crc64, decodeDump, DumpPayloadError, encodeDump } from "../../src/server/dump_payload.ts";
+import { RdbOut } from "../../src/server/_rdb_io.ts";
+import { TS_RESTORE_SAMPLES_MAX } from "../../src/limits.ts";
 
 const hex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
 const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -59,9 +61,9 @@ Deno.test("time-series payload: RedisTimeSeries 1.8's module value, byte by byte
       "0201", // one chunk
       "0243e8", // its base timestamp 1000
       "0202", // two samples
-      "0230", // buffer of 48 bytes (3 samples of 16)
-      "0530" + "e803000000000000" + "000000000000f83f" + "d007000000000000" +
-      "00000000000000c0" + "00".repeat(16),
+      "0220", // buffer of 32 bytes (2 samples of 16)
+      "0520" + "e803000000000000" + "000000000000f83f" + "d007000000000000" +
+      "00000000000000c0",
       "00", // EOF
       "0a00", // RDB version 10
     ].join(""),
@@ -135,6 +137,55 @@ Deno.test("time-series payload: RedisTimeSeries's compressed chunks decode to it
     const b = Uint8Array.from(body);
     b[at + 4] = bits; // 0x404: one bit short of the samples; 0xf05: past the 136 bytes
     refused(withFooter(new Uint8Array([...b, 0x09, 0x00])), why);
+  }
+});
+
+/**
+ * An encoding-version-2 payload of one compressed chunk: `count` samples at 0, 1, 2 … ms, all
+ * of value 0 (after the first, two zero bits each: the same delta, the same value).
+ */
+function constantChunkPayload(count: number): Uint8Array {
+  const out = new RdbOut();
+  const uint = (n: number | bigint) => {
+    out.len(2);
+    out.u64(BigInt(n));
+  };
+  // The second sample takes 8 bits: "1" (the delta changes), "0" (5 bits follow), +1 in 5
+  // bits least significant first, "0" (the same value). Then 2 zero bits a sample.
+  const bitsUsed = 8 + 2 * (count - 2);
+  const data = new Uint8Array(Math.ceil(bitsUsed / 64) * 8);
+  data[0] = 0b00000101;
+  out.byte(7);
+  out.u64(0x4d20c1f9360f1002n); // TSDB-TYPE, encoding version 2
+  out.len(5);
+  out.string(new TextEncoder().encode("t"));
+  for (const v of [0, data.length, 2, count - 1]) uint(v); // retention, size, options, last ts
+  out.len(4);
+  out.doubleLE(0); // last value
+  for (const v of [count, 0, 0, 0, 1]) uint(v); // total, no source, labels, rules, one chunk
+  for (const v of [data.length, count, bitsUsed, 0, 0, count - 1, 1, 0, 32, 32]) uint(v);
+  out.len(5);
+  out.string(data);
+  out.len(0);
+  return withFooter(new Uint8Array([...out.done(), 0x09, 0x00]));
+}
+
+Deno.test("time-series payload: RESTORE decodes at most TS_RESTORE_SAMPLES_MAX samples", () => {
+  const v = decodeDump(constantChunkPayload(1000));
+  if (v.type !== "series") throw new Error(v.type);
+  assertEquals(v.series.ts.length, 1000);
+  assertEquals([v.series.ts[0], v.series.ts[999], v.series.values[999]], [0, 999, 0]);
+  assertEquals(decodeDump(constantChunkPayload(TS_RESTORE_SAMPLES_MAX)).type, "series");
+  try {
+    decodeDump(constantChunkPayload(TS_RESTORE_SAMPLES_MAX + 1));
+    throw new Error("accepted");
+  } catch (err) {
+    if (!(err instanceof DumpPayloadError)) throw err;
+    assertEquals(err.kind, "limit");
+    assertEquals(
+      err.message,
+      `RESTORE of a time series takes at most ${TS_RESTORE_SAMPLES_MAX} samples`,
+    );
   }
 });
 

@@ -183,6 +183,8 @@ function restore(ctx: CommandContext): void {
     throw new ReplyError(
       err.kind === "version"
         ? "ERR DUMP payload version or checksum are wrong"
+        : err.kind === "limit"
+        ? `ERR ${err.message}`
         : "ERR Bad data format",
     );
   }
