@@ -325,3 +325,23 @@ Deno.test("MEMORY STATS, MEMORY DOCTOR, LATENCY HISTOGRAM and INFO's pub/sub fie
     await t.close();
   }
 });
+
+Deno.test("CLIENT LIST and CLIENT INFO count the running command in qbuf and argv-mem, as Redis", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port, { protocol: 2 });
+  const other = await connectRedis(t.port, { protocol: 2 });
+  try {
+    await other.ping();
+    // "*2\r\n$6\r\nclient\r\n$4\r\nlist\r\n": 26 bytes; its arguments 10.
+    const list = String(await r.call("client", "list"));
+    const mine = list.split("\n").find((l) => l.includes("cmd=client|list"))!;
+    assert(/ qbuf=26 /.test(mine) && / argv-mem=10 /.test(mine), mine);
+    const theirs = list.split("\n").find((l) => l.includes("cmd=ping"))!;
+    assert(/ qbuf=0 /.test(theirs) && / argv-mem=0 /.test(theirs), theirs);
+    assert(/ qbuf=26 /.test(String(await r.call("client", "info"))));
+  } finally {
+    await closeRedis(r);
+    await closeRedis(other);
+    await t.close();
+  }
+});

@@ -51,8 +51,26 @@ function clientFlags(c: Client): string {
   return f === "" ? "N" : f;
 }
 
-/** One CLIENT INFO / CLIENT LIST line (without the newline), fields in Redis's order. */
-export function clientInfoLine(client: Client, nowMs = Date.now()): string {
+/**
+ * The bytes of `args` as a RESP array of bulk strings: the query buffer Redis reports for the
+ * client running the command (it keeps the command there while it runs).
+ */
+function respBytes(args: readonly Uint8Array[]): number {
+  let n = 3 + String(args.length).length;
+  for (const a of args) n += 5 + String(a.length).length + a.length;
+  return n;
+}
+
+/**
+ * One CLIENT INFO / CLIENT LIST line (without the newline), fields in Redis's order. `running`
+ * is the command the client itself is running (the one asking): Redis counts it in `qbuf` and
+ * `argv-mem`.
+ */
+export function clientInfoLine(
+  client: Client,
+  nowMs = Date.now(),
+  running?: readonly Uint8Array[],
+): string {
   const subs = client.subscriptions;
   const omem = client.outputPendingBytes + (client.pushQueue?.bytes ?? 0);
   const fields: [string, string | number][] = [
@@ -69,9 +87,9 @@ export function clientInfoLine(client: Client, nowMs = Date.now()): string {
     ["psub", subs?.patterns.size ?? 0],
     ["ssub", subs?.shards.size ?? 0],
     ["multi", client.multi?.queued.length ?? -1],
-    ["qbuf", 0],
+    ["qbuf", running === undefined ? 0 : respBytes(running)],
     ["qbuf-free", 0],
-    ["argv-mem", 0],
+    ["argv-mem", running === undefined ? 0 : running.reduce((n, a) => n + a.length, 0)],
     ["multi-mem", client.multi?.bytes ?? 0],
     ["rbs", 0],
     ["rbp", 0],
@@ -153,7 +171,7 @@ function clientList(ctx: CommandContext): void {
   for (const c of ctx.server.clients.values()) {
     if (ids !== undefined && !ids.has(c.id)) continue;
     if (type !== undefined && clientType(c) !== type) continue;
-    s += clientInfoLine(c, now) + "\n";
+    s += clientInfoLine(c, now, c === ctx.client ? ctx.args : undefined) + "\n";
   }
   out.verbatim(s);
 }
@@ -335,7 +353,7 @@ function clientCommand(ctx: CommandContext): void {
     case "setinfo":
       return clientSetInfo(ctx);
     case "info":
-      return out.verbatim(clientInfoLine(client) + "\n");
+      return out.verbatim(clientInfoLine(client, Date.now(), args) + "\n");
     case "list":
       return clientList(ctx);
     case "kill":
