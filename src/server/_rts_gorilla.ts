@@ -34,7 +34,6 @@ export interface GorillaChunk {
 }
 
 const WIDTHS = [5, 8, 11, 15, 32];
-const TWO_32 = 2 ** 32;
 
 /**
  * Calls `emit` with each sample of `chunk` in order; a stream that does not add up, or a
