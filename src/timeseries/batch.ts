@@ -65,6 +65,9 @@ function allocValues(n: number): Float64Array {
   return out;
 }
 
+/** Series a batch keeps in its flat entry list before it groups them in a map (see `Batch`). */
+const FLAT_SERIES_MAX = 64;
+
 /** Rough bytes of one SAMPLES entry sample in the log (ts varint + f64). */
 const SAMPLE_LOG_BYTES = 11;
 
@@ -75,8 +78,19 @@ export class Batch {
   readonly chunks: ChunkStore;
   /** Sequence the batch's first log op will get (the engine's next one). */
   readonly seq: number;
-  /** Entries per series, in order; META entries go first, DROP entries last. */
-  readonly #perSeries = new Map<number, LogEntry[]>();
+  /**
+   * Entries per series, in order of the series' first entry; META entries go first, DROP
+   * entries last. While each series' entries come together (TS.ADD, and TS.MADD, which writes
+   * series by series), they are kept in one flat list, `#flatVersions` naming its series in
+   * order: a map of a list per series cost a TS.MADD of 20 series a map, its growth and 20
+   * arrays per command. A series coming back after another, or more than
+   * `FLAT_SERIES_MAX` series, turn the flat list into the map (`#grouped`), same order.
+   */
+  #flat: LogEntry[] | undefined;
+  #flatVersions: number[] | undefined;
+  /** Series of the flat list's last entry (−1 = none). */
+  #flatVersion = -1;
+  #grouped: Map<number, LogEntry[]> | undefined;
   // The rest is made on first use: most commands (TS.ADD, TS.MADD) need none of it, and seven
   // collections per command were a fifth of TS.ADD's work in the store.
   #meta: LogEntry[] | undefined;
@@ -129,18 +143,58 @@ export class Batch {
     this.seq = db.lastSeq + 1;
   }
 
-  #list(version: number): LogEntry[] {
-    let list = this.#perSeries.get(version);
-    if (!list) this.#perSeries.set(version, list = []);
-    return list;
+  /** The map of a list per series, made from the flat list on first use. */
+  #group(): Map<number, LogEntry[]> {
+    let grouped = this.#grouped;
+    if (grouped !== undefined) return grouped;
+    grouped = new Map();
+    for (const v of this.#flatVersions ?? []) grouped.set(v, []);
+    for (const e of this.#flat ?? []) grouped.get(e.version)!.push(e);
+    this.#grouped = grouped;
+    this.#flat = this.#flatVersions = undefined;
+    this.#flatVersion = -1;
+    return grouped;
+  }
+
+  /** The newest entry of series `version` in this batch, if any. */
+  #lastOf(version: number): LogEntry | undefined {
+    if (this.#grouped === undefined) {
+      if (version === this.#flatVersion) return this.#flat![this.#flat!.length - 1];
+      if (this.#flatVersions === undefined || !this.#flatVersions.includes(version)) {
+        return undefined;
+      }
+    }
+    const list = this.#group().get(version);
+    return list === undefined ? undefined : list[list.length - 1];
+  }
+
+  /** Appends `entry` to its series' entries. */
+  #push(entry: LogEntry): void {
+    const version = entry.version;
+    if (this.#grouped === undefined) {
+      if (version === this.#flatVersion) {
+        this.#flat!.push(entry);
+        return;
+      }
+      const versions = this.#flatVersions ??= [];
+      if (versions.length < FLAT_SERIES_MAX && !versions.includes(version)) {
+        versions.push(version);
+        (this.#flat ??= []).push(entry);
+        this.#flatVersion = version;
+        return;
+      }
+    }
+    const grouped = this.#group();
+    let list = grouped.get(version);
+    if (list === undefined) grouped.set(version, list = []);
+    list.push(entry);
   }
 
   /** Sets a head sample (applied now, logged). REQUIRES: ts > the series' sealed boundary. */
   headUpsert(series: Series, ts: number, value: number): void {
     series.head.upsert(ts, value);
     series.markUncovered(this.seq);
-    const list = this.#list(series.version);
-    const last = list[list.length - 1];
+    const last = this.#lastOf(series.version);
     if (last?.type === ENTRY_SAMPLES) {
       const n = last.ts.length;
       let list = last.ts;
@@ -155,7 +209,7 @@ export class Batch {
     } else {
       const values = allocValues(4);
       values[0] = value;
-      list.push({ type: ENTRY_SAMPLES, version: series.version, ts: [ts], values });
+      this.#push({ type: ENTRY_SAMPLES, version: series.version, ts: [ts], values });
     }
     this.#logBytes += SAMPLE_LOG_BYTES;
   }
@@ -176,13 +230,12 @@ export class Batch {
     if (k <= 0) return;
     series.head.appendRun(ts, values, from, to);
     series.markUncovered(this.seq);
-    const list = this.#list(series.version);
-    const last = list[list.length - 1];
+    const last = this.#lastOf(series.version);
     let entry: LogEntry & { type: typeof ENTRY_SAMPLES };
     if (last?.type === ENTRY_SAMPLES) entry = last;
     else {
       entry = { type: ENTRY_SAMPLES, version: series.version, ts: NO_VALUES, values: NO_VALUES };
-      list.push(entry);
+      this.#push(entry);
     }
     const n = entry.ts.length;
     // Timestamps in an exact-length typed array carved like the values: pushing a run's
@@ -215,7 +268,7 @@ export class Batch {
   /** Records an entry already applied to memory (DELETE, SEAL). */
   record(series: Series, entry: LogEntry): void {
     series.markUncovered(this.seq);
-    this.#list(series.version).push(entry);
+    this.#push(entry);
     this.#logBytes += 24;
   }
 
@@ -231,7 +284,8 @@ export class Batch {
 
   /** True when nothing would be written. */
   get isEmpty(): boolean {
-    return this.#perSeries.size === 0 && (this.#meta?.length ?? 0) === 0 &&
+    return (this.#flat?.length ?? 0) === 0 && (this.#grouped?.size ?? 0) === 0 &&
+      (this.#meta?.length ?? 0) === 0 &&
       (this.#drop?.length ?? 0) === 0 && (this.#ops?.length ?? 0) === 0 &&
       (this.#stateDirty?.size ?? 0) === 0 && !this.chunks.hasStaged;
   }
@@ -251,7 +305,7 @@ export class Batch {
         version: series.version,
         stats: { ...series.stats },
       };
-      this.#list(series.version).push(entry);
+      this.#push(entry);
       series.cover(this.seq);
       (statePuts ??= []).push({
         type: "put",
@@ -262,12 +316,15 @@ export class Batch {
     let entries: LogEntry[];
     const meta = this.#meta;
     const drop = this.#drop;
-    if (meta === undefined && drop === undefined && this.#perSeries.size === 1) {
-      // One series' entries (TS.ADD, a TS.MADD to one series): the list itself.
-      entries = this.#perSeries.values().next().value!;
+    const grouped = this.#grouped;
+    if (meta === undefined && drop === undefined && grouped === undefined) {
+      // Each series' entries together (TS.ADD, TS.MADD): the flat list itself.
+      entries = this.#flat ?? [];
     } else {
       entries = meta === undefined ? [] : [...meta];
-      for (const list of this.#perSeries.values()) for (const e of list) entries.push(e);
+      if (grouped !== undefined) {
+        for (const list of grouped.values()) for (const e of list) entries.push(e);
+      } else for (const e of this.#flat ?? []) entries.push(e);
       if (drop !== undefined) { for (const e of drop) entries.push(e); }
     }
     const out: WriteOp[] = [];
