@@ -3,12 +3,17 @@
  * leaves exactly the head that as many `append`s leave (bytes, and the state an O(1) `upsert` of
  * the newest sample undoes), through decimal runs, a value that forces a re-encode mid-run, and
  * float mode; `KeyIds` numbers keys exactly as a map of their bytes would, whatever layout the
- * samples come in (its guesses are only shortcuts), also when reused after `reset`.
+ * samples come in (its guesses are only shortcuts), also when reused after `reset`; a batch's
+ * log op lists each series' entries together, in order of first appearance, however the
+ * samples interleave and however many series there are.
  */
 
 import { assertEquals } from "@std/assert";
 import { Head } from "../../src/timeseries/head.ts";
 import { KeyIds } from "../../src/timeseries/bulk.ts";
+import { decodeLog, ENTRY_SAMPLES, type LogEntry } from "../../src/timeseries/log.ts";
+import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
+import { Database } from "../../src/mod.ts";
 import { ByteWriter } from "../../src/util/buffers.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
@@ -96,5 +101,65 @@ Deno.test("KeyIds numbers keys as a map of their bytes does, in any layout and a
       assertEquals(ids.id(bytes, bounds[2 * i]!, bounds[2 * i + 1]!), model.get(name), name);
     }
     assertEquals(ids.keys.map((k) => new TextDecoder().decode(k)), [...model.keys()]);
+  }
+});
+
+Deno.test("a TS.MADD's log op lists each series' entries together, in order of first appearance, when series interleave or outnumber the batch's flat list", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-test-batch-order-" });
+  const db = await Database.open(dir, { syncMode: "none" });
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  try {
+    const key = (name: string) => new TextEncoder().encode(name);
+    // 70 series: more than the flat list holds (64). `r` has a rule, so the command goes
+    // sample by sample in command order: `r` and `s0` interleave.
+    const names = ["r", ...Array.from({ length: 70 }, (_, i) => `s${i}`)];
+    for (const n of [...names, "rd"]) await store.create(key(n)).durable;
+    await store.createRule(key("r"), key("rd"), {
+      aggregator: "avg",
+      bucketMs: 10,
+      alignMs: 0,
+      backfill: false,
+    }).durable;
+    for (const interleaved of [false, true]) {
+      const t0 = interleaved ? 1000 : 0;
+      const samples: { key: Uint8Array; ts: number; value: number }[] = [];
+      if (interleaved) {
+        for (let i = 0; i < 6; i++) {
+          samples.push({ key: key(i % 2 ? "s0" : "r"), ts: t0 + i, value: i });
+        }
+      } else {
+        for (let i = 0; i < 3 * 70; i++) {
+          samples.push({ key: key(`s${i % 70}`), ts: t0 + i, value: i });
+        }
+      }
+      const logged: LogEntry[] = [];
+      store.madd(samples, (ops) => {
+        for (const op of ops) {
+          if (op.type === "log") logged.push(...decodeLog(op.value as Uint8Array));
+        }
+        return db.write(ops);
+      });
+      // What the command wrote, per series in order of first appearance, and nothing else.
+      const expected = new Map<number, number[]>();
+      for (const s of samples) {
+        const v = store.find(s.key)!.version;
+        if (!expected.has(v)) expected.set(v, []);
+        expected.get(v)!.push(s.ts);
+      }
+      const got: [number, number[]][] = [];
+      for (const e of logged) {
+        if (e.type !== ENTRY_SAMPLES) continue;
+        const last = got[got.length - 1];
+        if (last !== undefined && last[0] === e.version) last[1].push(...e.ts);
+        else got.push([e.version, [...e.ts]]);
+      }
+      // The rule's destination gets its bucket's sample after `r`'s and `s0`'s.
+      const rd = store.find(key("rd"))!.version;
+      assertEquals(got.filter(([v]) => v !== rd), [...expected]);
+    }
+  } finally {
+    await store.close();
+    await db.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
