@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Database, WriteOp } from "../engine/mod.ts";
+import type { Database, ValueEntry, WriteOp } from "../engine/mod.ts";
 import { ERR_WRONGTYPE, TYPE_TIMESERIES, type VersionAllocator } from "../keyspace/mod.ts";
 import { ByteReader } from "../util/buffers.ts";
 import { equalBytes } from "../util/bytes.ts";
@@ -17,6 +17,7 @@ import type { ChunkStore } from "./chunks.ts";
 import { binaryString } from "./meta.ts";
 import { encodeSampleLog, TS_LOG_KEY } from "./log.ts";
 import type { Series, SeriesSet } from "./series_set.ts";
+import type { SeriesLookups } from "./series_lookups.ts";
 import { TsError } from "./write.ts";
 
 /**
@@ -65,6 +66,8 @@ export interface StoreContext {
   nowMs(): number;
   /** Who hears of written samples (none by default). */
   sampleListener: SampleListener | undefined;
+  /** TS.MADD's memo of series lookups (`series_lookups.ts`). */
+  readonly lookups: SeriesLookups;
 }
 
 /**
@@ -78,7 +81,15 @@ export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): S
     ? batch.created.get(binaryString(key))
     : undefined;
   if (created) return created;
-  const e = ctx.db.getEntry(key);
+  return seriesOfEntry(ctx, key, ctx.db.getEntry(key));
+}
+
+/** `findSeries` once the engine answered `e` for `key` (a series the batch created aside). */
+export function seriesOfEntry(
+  ctx: StoreContext,
+  key: Uint8Array,
+  e: ValueEntry | undefined,
+): Series | undefined {
   if (e === undefined) return undefined;
   if (e.kind !== KIND_META || e.value[0] !== TYPE_TIMESERIES) {
     throw new TsError(`ERR ${ERR_WRONGTYPE}`);
@@ -153,6 +164,7 @@ export function run<T>(
     const before = db.lastSeq;
     const result = write ? write(ops) : db.write(ops);
     if (result instanceof Promise) durable = result;
+    ctx.lookups.wrote(before, db.lastSeq, ops);
     if (db.lastSeq !== before + ops.length) {
       // The engine refused the batch (closed, or stopped after an I/O error): memory is now
       // ahead of the log. The engine refuses every later write too; a restart replays the log.
@@ -207,6 +219,7 @@ export function appendSample(
   }];
   const result = write ? write(ops) : db.write(ops);
   const durable = result instanceof Promise ? result : RESOLVED;
+  ctx.lookups.wrote(before, db.lastSeq, ops);
   if (db.lastSeq !== before + 1) {
     // As `run`: memory is ahead of the log, and the engine refuses every later write too.
     ctx.logger("error", "time-series batch refused by the engine", { ops: 1 });

@@ -238,9 +238,13 @@ export function maddColumns(
   if (cols.n > TS_SAMPLES_PER_WRITE_MAX) {
     throw tsError(`TSDB: too many samples: ${cols.n} (limit ${TS_SAMPLES_PER_WRITE_MAX})`);
   }
+  const lookups = ctx.lookups;
   return run(
     ctx,
-    (b) => writeMadd(b, cols, ctx.nowMs(), (key) => findSeries(ctx, key, b)),
+    (b) => {
+      lookups.begin(ctx);
+      return writeMadd(b, cols, ctx.nowMs(), (key) => lookups.find(ctx, key, b));
+    },
     write,
   );
 }

@@ -41,6 +41,7 @@ import type { Aggregator, DuplicatePolicy } from "./meta.ts";
 import * as q from "./query.ts";
 import * as rules from "./rules.ts";
 import * as ops from "./series_ops.ts";
+import { SeriesLookups } from "./series_lookups.ts";
 import { type Series, SeriesSet } from "./series_set.ts";
 import type { TsError } from "./write.ts";
 
@@ -83,6 +84,7 @@ export class TimeSeriesStore implements LogConsumer {
       seriesMax: options.seriesMax ?? TS_SERIES_MAX,
       nowMs: options.nowMs ?? Date.now,
       sampleListener: undefined,
+      lookups: new SeriesLookups(),
     };
     this.#headsBytesMax = options.headsBytesMax ?? TS_HEADS_BYTES_MAX;
   }

@@ -5,14 +5,15 @@
  * float mode; `KeyIds` numbers keys exactly as a map of their bytes would, whatever layout the
  * samples come in (its guesses are only shortcuts), also when reused after `reset`; a batch's
  * log op lists each series' entries together, in order of first appearance, however the
- * samples interleave and however many series there are.
+ * samples interleave and however many series there are; TS.MADD's lookup memo never answers
+ * a series whose key has an expiry.
  */
 
 import { assertEquals } from "@std/assert";
 import { Head } from "../../src/timeseries/head.ts";
 import { KeyIds } from "../../src/timeseries/bulk.ts";
 import { decodeLog, ENTRY_SAMPLES, type LogEntry } from "../../src/timeseries/log.ts";
-import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
+import { TimeSeriesStore, type TsError } from "../../src/timeseries/mod.ts";
 import { Database } from "../../src/mod.ts";
 import { ByteWriter } from "../../src/util/buffers.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
@@ -157,6 +158,31 @@ Deno.test("a TS.MADD's log op lists each series' entries together, in order of f
       const rd = store.find(key("rd"))!.version;
       assertEquals(got.filter(([v]) => v !== rd), [...expected]);
     }
+  } finally {
+    await store.close();
+    await db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("TS.MADD's lookup memo never answers a series whose key expires: the expiry ends it without a write", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cityhall-test-lookup-expiry-" });
+  let now = 1_000_000;
+  const db = await Database.open(dir, { syncMode: "none", nowMs: () => now });
+  const store = TimeSeriesStore.open(db, { maintenanceIntervalMs: 0 });
+  try {
+    const key = new TextEncoder().encode("s");
+    await store.create(key).durable;
+    assertEquals(store.madd([{ key, ts: 1, value: 1 }]).value, [1]);
+    // The series' metadata again, now with an expiry (what PEXPIRE writes).
+    const meta = db.getEntry(key)!;
+    await db.write([{ type: "meta", key, value: meta.value, expireAtMs: now + 100 }]);
+    assertEquals(store.madd([{ key, ts: 2, value: 2 }]).value, [2]);
+    assertEquals(store.madd([{ key, ts: 3, value: 3 }]).value, [3]);
+    now += 100;
+    const after = store.madd([{ key, ts: 4, value: 4 }]).value;
+    assertEquals(after.length, 1);
+    assertEquals((after[0] as TsError).message, "ERR TSDB: the key is not a TSDB key");
   } finally {
     await store.close();
     await db.close();

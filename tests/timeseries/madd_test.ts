@@ -1,7 +1,8 @@
 /**
  * TS.MADD's packed path (the RESP parser keeps its arguments in one buffer, the handler parses
  * them in place) against its ordinary path: the same replies, per-sample errors, reserved keys
- * and arity errors, and MONITOR, SLOWLOG and keyspace events still see every argument and key.
+ * and arity errors, and MONITOR, SLOWLOG and keyspace events still see every argument and key;
+ * its lookup memo never outlives a change of a key (DEL, SET, RENAME, TS.ALTER, an expiry).
  */
 
 import { assert, assertEquals } from "@std/assert";
@@ -144,5 +145,45 @@ Deno.test("TS.MADD without refusals: replies are each sample's timestamp, the ne
     // 999,999,999,999,999 ms and a 1-digit timestamp: replies of every width.
     assertEquals(await c.send("TS.CREATE", "w"), "+OK");
     assertEquals(await c.send("TS.MADD", "w", 7, 1, "w", 999999999999999, 1), [7, 999999999999999]);
+  });
+});
+
+Deno.test("TS.MADD sees every change of its keys between two commands: DEL, a string in its place, a new series, RENAME, TS.ALTER, an expiry", async () => {
+  await withServer(async (c) => {
+    const notSeries = "-ERR TSDB: the key is not a TSDB key";
+    assertEquals(await c.send("TS.CREATE", "a"), "+OK");
+    assertEquals(await c.send("TS.CREATE", "b"), "+OK");
+    assertEquals(await c.send("TS.MADD", "a", 1, 1, "b", 1, 1), [1, 1]);
+    // Only TS.MADDs in between: the same series answer.
+    assertEquals(await c.send("TS.MADD", "a", 2, 2, "b", 2, 2), [2, 2]);
+    assertEquals(await c.send("DEL", "a"), 1);
+    assertEquals(await c.send("TS.MADD", "a", 3, 3, "b", 3, 3), [notSeries, 3]);
+    assertEquals(await c.send("SET", "a", "x"), "+OK");
+    assertEquals(await c.send("TS.MADD", "b", 4, 4, "a", 4, 4), [4, notSeries]);
+    assertEquals(await c.send("DEL", "a"), 1);
+    assertEquals(await c.send("TS.CREATE", "a"), "+OK");
+    assertEquals(await c.send("TS.MADD", "a", 5, 5), [5]);
+    assertEquals(await c.send("TS.RANGE", "a", "-", "+"), [[5, "+5"]]);
+    assertEquals(await c.send("RENAME", "b", "c"), "+OK");
+    assertEquals(await c.send("TS.MADD", "b", 6, 6, "c", 6, 6), [notSeries, 6]);
+    assertEquals(await c.send("TS.RANGE", "c", 4, "+"), [[4, "+4"], [6, "+6"]]);
+    const block =
+      "-ERR TSDB: Error at upsert, update is not supported when DUPLICATE_POLICY is set to BLOCK mode";
+    assertEquals(await c.send("TS.MADD", "c", 6, 7), [block]);
+    assertEquals(await c.send("TS.ALTER", "c", "DUPLICATE_POLICY", "LAST"), "+OK");
+    assertEquals(await c.send("TS.MADD", "c", 6, 7), [6]);
+    assertEquals(await c.send("TS.GET", "c"), [6, "+7"]);
+    // An expiry ends a series without a write: TS.MADDs alone (which write) until it does.
+    assertEquals(await c.send("PEXPIRE", "c", 300), 1);
+    let t = 100;
+    for (;;) {
+      const got = await c.send("TS.MADD", "c", t, 1);
+      if (Array.isArray(got) && got[0] === notSeries) break;
+      assertEquals(got, [t]);
+      assert(t < 100 + 1000, "the expired series kept taking samples");
+      t++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assertEquals(await c.send("EXISTS", "c"), 0);
   });
 });
