@@ -146,7 +146,7 @@ export function encodeLog(entries: readonly LogEntry[]): Uint8Array {
     switch (e.type) {
       case ENTRY_SAMPLES:
         out.varint(e.ts.length);
-        out.bytes(encodeSamples(e.ts, e.values));
+        encodeSamples(e.ts, e.values, out);
         break;
       case ENTRY_DELETE:
         out.varint(e.from);
@@ -206,21 +206,19 @@ export function encodeSampleLog(version: number, ts: number, value: number): Uin
 let valueBytesOf: ArrayBufferLike | undefined;
 let valueBytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
 
-/** Scratch space of `encodeSamples` (grown on demand, reused: a log op is encoded at once). */
-let scratch = new Uint8Array(1024);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * The samples of a SAMPLES entry after its count: the first timestamp as a varint, each later
  * one as the zigzag varint of its difference, each followed by its value's 8 bytes
- * little-endian, copied byte by byte so a NaN keeps its payload. Returns a view of `scratch`
- * valid until the next call. Bytes as `ByteWriter.varint`/`svarint`/`f64From` would write.
+ * little-endian, copied byte by byte so a NaN keeps its payload, written straight into `out`
+ * (a scratch array and a view of it per entry, copied into `out`, were one more copy and
+ * allocation per entry). Bytes as `ByteWriter.varint`/`svarint`/`f64From` would write.
  */
-function encodeSamples(ts: ArrayLike<number>, values: Float64Array): Uint8Array {
+function encodeSamples(ts: ArrayLike<number>, values: Float64Array, out: ByteWriter): void {
   const n = ts.length;
   // A varint of a safe integer or of a zigzag'ed difference takes at most 8 bytes.
-  if (scratch.length < n * 18) scratch = new Uint8Array(n * 36);
-  const buf = scratch;
+  const buf = out.room(n * 18);
   // A byte view of the values' buffer, kept while it is the same one (the batch's values slab):
   // a view per entry was a tenth of what a TS.MADD of 200 one-sample entries allocated.
   if (values.buffer !== valueBytesOf) {
@@ -229,7 +227,7 @@ function encodeSamples(ts: ArrayLike<number>, values: Float64Array): Uint8Array 
   }
   const vb = valueBytes;
   const base = values.byteOffset;
-  let p = 0;
+  let p = out.length;
   let prev = 0;
   for (let i = 0; i < n; i++) {
     const t = ts[i]!;
@@ -254,7 +252,7 @@ function encodeSamples(ts: ArrayLike<number>, values: Float64Array): Uint8Array 
     p += 8;
     prev = t;
   }
-  return buf.subarray(0, p);
+  out.length = p;
 }
 
 /** Receives the entries of a log op from `visitLog`. */

@@ -100,6 +100,15 @@ export class ByteWriter {
     this.length += b.length;
   }
 
+  /**
+   * Room for `n` more bytes: the buffer to write them into at `length` (valid until the next
+   * write), for an encoder that writes in place and then advances `length` by what it wrote.
+   */
+  room(n: number): Uint8Array {
+    this.#reserve(n);
+    return this.#buf;
+  }
+
   /** Drops everything after the first `length` bytes. */
   truncate(length: number): void {
     assert(length >= 0 && length <= this.length, "truncate past the end");
