@@ -35,7 +35,6 @@ export interface WrittenSample {
   value: number;
 }
 
-const NO_VALUES = new Float64Array(0);
 const NO_KEYS: readonly Uint8Array[] = [];
 const NO_ENTRIES: readonly LogEntry[] = [];
 const NO_SERIES: ReadonlySet<Series> = new Set();
@@ -216,8 +215,11 @@ export class Batch {
 
   /**
    * Appends `ts[from … to)` / `values[from … to)` to the head (applied now, logged): the same
-   * head bytes and log entry as that many `headUpsert`s, in one go. REQUIRES: the timestamps
-   * strictly increase, the first is newer than the series' newest sample.
+   * head bytes and log entry as that many `headUpsert`s, in one go. A new entry views
+   * `ts` and `values` (exact-length views: whatever extends the entry later copies it first).
+   * REQUIRES: the timestamps strictly increase, the first is newer than the series' newest
+   * sample; `ts[from … to)` and `values[from … to)` stay as they are until the batch is
+   * finished (`finish` encodes the entry from them).
    */
   headAppendRun(
     series: Series,
@@ -231,12 +233,19 @@ export class Batch {
     series.head.appendRun(ts, values, from, to);
     series.markUncovered(this.seq);
     const last = this.#lastOf(series.version);
-    let entry: LogEntry & { type: typeof ENTRY_SAMPLES };
-    if (last?.type === ENTRY_SAMPLES) entry = last;
-    else {
-      entry = { type: ENTRY_SAMPLES, version: series.version, ts: NO_VALUES, values: NO_VALUES };
-      this.#push(entry);
+    if (last?.type !== ENTRY_SAMPLES) {
+      // The usual case (one run per series per command): views, no copy. A view of the
+      // values keeps a NaN's payload, as `LogEntry` requires.
+      this.#push({
+        type: ENTRY_SAMPLES,
+        version: series.version,
+        ts: ts.subarray(from, to),
+        values: values.subarray(from, to),
+      });
+      this.#logBytes += k * SAMPLE_LOG_BYTES;
+      return;
     }
+    const entry = last;
     const n = entry.ts.length;
     // Timestamps in an exact-length typed array carved like the values: pushing a run's
     // timestamps grew an array two or three times per series per command.
@@ -246,10 +255,8 @@ export class Batch {
     for (let i = from, o = n; i < to; i++, o++) tsOut[o] = ts[i]!;
     entry.ts = tsOut;
     if (n + k > entry.values.length) {
-      const grown = allocValues(n === 0 ? k : Math.max(4, 2 * entry.values.length, n + k));
-      // A new entry (the usual case: one run per series per command) has nothing to keep, and
-      // the view `set` would take is an allocation.
-      if (n > 0) grown.set(entry.values.subarray(0, n));
+      const grown = allocValues(Math.max(4, 2 * entry.values.length, n + k));
+      grown.set(entry.values.subarray(0, n));
       entry.values = grown;
     }
     // Copied one by one unless a NaN is among them: then as bytes, so that it keeps its payload
