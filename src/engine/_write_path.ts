@@ -29,6 +29,7 @@ import type { Flusher } from "./_flusher.ts";
 import { logOpsOf } from "./log_ops.ts";
 import { planReplicated, type ReplicatedPlan } from "./_replicated.ts";
 import { validateBatch } from "./_validate.ts";
+import { applyTwo, releaseTwo, twoOps } from "./_write_two.ts";
 import type { BytesLike, WriteOp } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -105,7 +106,27 @@ export class WritePath {
         if (op.type === "delete") return this.writeOne(KIND_DELETE, op.key, EMPTY, undefined);
       }
     }
+    // Two (a member type's member and metadata record): reused op objects (`_write_two.ts`).
+    if (ops.length === 2 && this.writeGuard === undefined && Array.isArray(ops)) {
+      const walOps = twoOps(this.#core, this.readOnly, ops);
+      if (walOps !== undefined) return this.#writeTwo(walOps);
+    }
     return this.#writeBatch(ops);
+  }
+
+  /** `#writeBatch` of the two ops `twoOps` checked, converted and counted. */
+  #writeTwo(walOps: readonly WalOp[]): Promise<void> {
+    const core = this.#core;
+    let appended: { seq: number; durable: Promise<void> };
+    try {
+      appended = core.wal.append(walOps);
+    } catch (err) {
+      releaseTwo();
+      return Promise.reject(this.#appendFailed(err));
+    }
+    applyTwo(core.memtable, appended.seq);
+    core.lastSeq = appended.seq + 1;
+    return this.#afterApply(appended.durable);
   }
 
   /**
