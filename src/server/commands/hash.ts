@@ -94,8 +94,35 @@ function pairsFrom(ctx: CommandContext, name: string): [Uint8Array, Uint8Array][
   return pairs;
 }
 
+/**
+ * `setFields` of one field (the usual HSET): no pair arrays, and the batch built whole when
+ * the hash exists.
+ */
+function setField(
+  ctx: CommandContext,
+  key: Uint8Array,
+  field: Uint8Array,
+  value: Uint8Array,
+): number {
+  const created: WriteOp[] = [];
+  const meta = metaForWrite(ctx, key, TYPE_HASH, created);
+  const fk = fieldKey(meta, field);
+  const fresh = meta.size === 0 || memoGetEntry(ctx.server.db, fk) === undefined;
+  if (fresh) meta.size++;
+  const put: WriteOp = { type: "put", key: fk, value };
+  if (created.length === 0) ctx.write([put, metaOp(key, meta)]);
+  else {
+    created.push(put, metaOp(key, meta));
+    ctx.write(created);
+  }
+  typeEvent(ctx, "hash", "hset", key, meta);
+  return fresh ? 1 : 0;
+}
+
 function hset(ctx: CommandContext): void {
-  ctx.out.integer(setFields(ctx, ctx.args[1]!, pairsFrom(ctx, "hset"), false));
+  const args = ctx.args;
+  if (args.length === 4) return ctx.out.integer(setField(ctx, args[1]!, args[2]!, args[3]!));
+  ctx.out.integer(setFields(ctx, args[1]!, pairsFrom(ctx, "hset"), false));
 }
 
 function hmset(ctx: CommandContext): void {

@@ -58,25 +58,39 @@ export function itemRange(
   return out;
 }
 
-/** Pushes `values` to the left or right end of the list at `key` (created when absent). */
+/**
+ * Pushes `values[from…]` to the left or right end of the list at `key` (created when
+ * absent).
+ */
 export function pushValues(
   ctx: CommandContext,
   key: Uint8Array,
   values: Uint8Array[],
   left: boolean,
   meta?: TypeMeta,
-  ops: WriteOp[] = [],
+  from = 0,
 ): number {
-  const m = meta ?? metaForWrite(ctx, key, TYPE_LIST, ops);
-  for (const v of values) {
-    if (left) {
-      m.head--;
-      ops.push({ type: "put", key: itemKey(m, m.head), value: v });
-    } else ops.push({ type: "put", key: itemKey(m, m.head + m.size), value: v });
+  const created: WriteOp[] = [];
+  const m = meta ?? metaForWrite(ctx, key, TYPE_LIST, created);
+  if (created.length === 0 && values.length - from === 1) {
+    // One item onto an existing list (a queue's LPUSH/RPUSH): the batch built whole.
+    const item = itemKey(m, left ? m.head - 1 : m.head + m.size);
+    if (left) m.head--;
     m.size++;
+    ctx.write([{ type: "put", key: item, value: values[from]! }, metaOp(key, m)]);
+  } else {
+    const ops = created;
+    for (let i = from; i < values.length; i++) {
+      const v = values[i]!;
+      if (left) {
+        m.head--;
+        ops.push({ type: "put", key: itemKey(m, m.head), value: v });
+      } else ops.push({ type: "put", key: itemKey(m, m.head + m.size), value: v });
+      m.size++;
+    }
+    ops.push(metaOp(key, m));
+    ctx.write(ops);
   }
-  ops.push(metaOp(key, m));
-  ctx.write(ops);
   typeEvent(ctx, "list", left ? "lpush" : "rpush", key, m);
   signalReady(ctx, key);
   return m.size;
@@ -87,9 +101,9 @@ function push(ctx: CommandContext, left: boolean, onlyExisting: boolean): void {
   if (onlyExisting) {
     const meta = readMeta(ctx, key, TYPE_LIST);
     if (meta === undefined) return ctx.out.integer(0);
-    return ctx.out.integer(pushValues(ctx, key, ctx.args.slice(2), left, meta));
+    return ctx.out.integer(pushValues(ctx, key, ctx.args, left, meta, 2));
   }
-  ctx.out.integer(pushValues(ctx, key, ctx.args.slice(2), left));
+  ctx.out.integer(pushValues(ctx, key, ctx.args, left, undefined, 2));
 }
 
 /** Pops up to `count` items from one end of a non-empty list, in pop order. */
@@ -109,15 +123,23 @@ export function popValues(
     : left
     ? itemRange(ctx, meta, 0, n - 1)
     : itemRange(ctx, meta, meta.size - n, meta.size - 1).reverse();
-  const ops: WriteOp[] = [];
-  for (let i = 0; i < n; i++) {
-    const index = left ? meta.head + i : meta.head + meta.size - 1 - i;
-    ops.push({ type: "delete", key: itemKey(meta, index) });
+  if (n === 1) {
+    // One item (LPOP, RPOP, BLPOP, LMOVE): the batch built whole.
+    const item = itemKey(meta, left ? meta.head : meta.head + meta.size - 1);
+    if (left) meta.head++;
+    meta.size--;
+    ctx.write([{ type: "delete", key: item }, metaOp(key, meta)]);
+  } else {
+    const ops: WriteOp[] = [];
+    for (let i = 0; i < n; i++) {
+      const index = left ? meta.head + i : meta.head + meta.size - 1 - i;
+      ops.push({ type: "delete", key: itemKey(meta, index) });
+    }
+    if (left) meta.head += n;
+    meta.size -= n;
+    ops.push(metaOp(key, meta));
+    ctx.write(ops);
   }
-  if (left) meta.head += n;
-  meta.size -= n;
-  ops.push(metaOp(key, meta));
-  ctx.write(ops);
   if (events) popEvents(ctx, key, meta, left);
   return values;
 }
