@@ -10,13 +10,19 @@
  * main thread's CPU time per command much less: compare two builds by this, interleaved.
  *
  *   deno run -A --v8-flags=--memory-saver-mode,--max-semi-space-size=4 bench/types_cpu.ts \
- *     [--tests hset,lpush] [--n 100000] [--rounds 3]
+ *     [--tests hset,lpush] [--n 100000] [--rounds 3] [--warmup 20000] [--against <checkout>]
+ *     [--cpu-prof <file.cpuprofile> | --heap-prof <file.heapprofile>]
  *
  * Each test runs in redis-benchmark's order on one server (LPOP pops what LPUSH and RPUSH
  * pushed), after a warm-up run of every test; per test it prints the main thread's CPU µs per
  * command (from /proc/self/task/<pid>/schedstat: JavaScript, garbage collection pauses) and
  * the whole process's (user + system, `process.cpuUsage`: background compilation and
- * collection threads too), the lowest of the rounds.
+ * collection threads too), the lowest of the rounds. `--cpu-prof`/`--heap-prof` write a
+ * sampling profile of one run of each test instead. On a loaded machine instruction counts
+ * are steadier than CPU time: run each build once under
+ * `valgrind --tool=cachegrind --cache-sim=no --smc-check=all-non-file` with `--rounds 1` and
+ * the same `--n` (and `--warmup`), and divide the difference of the two totals by the commands
+ * run (warm-up included).
  *
  * @module
  */
@@ -239,6 +245,7 @@ async function main(): Promise<void> {
     "hset,lpush,rpush,lpop,rpop,sadd,spop,zadd,zpopmin,lrange_100").split(",");
   const n = Number(flag("n") ?? 100_000);
   const rounds = Number(flag("rounds") ?? 3);
+  const warmup = Number(flag("warmup") ?? Math.min(n, 20_000));
   const against = flag("against");
   const targets = [await startTarget("this", new URL("../src/", import.meta.url))];
   if (against !== undefined) {
@@ -248,10 +255,32 @@ async function main(): Promise<void> {
   /** Main-thread µs per command summed over the rounds, per target and test (A/B mode). */
   const sums = new Map<string, number>();
   const heapProfile = flag("heap-prof");
+  const cpuProfile = flag("cpu-prof");
   try {
     // Warm-up: every path compiled before anything is measured.
     for (const target of targets) {
-      for (const t of tests) await run(target.conns, t, Math.min(n, 20_000));
+      for (const t of tests) await run(target.conns, t, warmup);
+    }
+    if (cpuProfile !== undefined) {
+      // Where the measured runs spend the main thread's time: a sampling CPU profile.
+      const { Session } = await import("node:inspector");
+      const session = new Session();
+      session.connect();
+      const post = (method: string, params?: object) =>
+        new Promise<unknown>((resolve, reject) =>
+          session.post(
+            method,
+            params ?? {},
+            (err: unknown, res: unknown) => err ? reject(err) : resolve(res),
+          )
+        );
+      await post("Profiler.enable");
+      await post("Profiler.setSamplingInterval", { interval: 50 });
+      await post("Profiler.start");
+      for (const t of tests) await run(targets[0]!.conns, t, n);
+      const res = await post("Profiler.stop") as { profile: unknown };
+      Deno.writeTextFileSync(cpuProfile, JSON.stringify(res.profile));
+      return;
     }
     if (heapProfile !== undefined) {
       // Where the measured runs allocate (collected objects included): a sampling profile.
