@@ -84,21 +84,34 @@ export interface StartOptions {
   denoArgs?: string[];
   /**
    * The server's V8 flags, comma-separated as `--v8-flags=` takes them (default: those of
-   * `deno task start`; "" for none): the V8 flag A/B (bench/v8_flags.ts) sets them.
+   * `deno task start`; "" for none): the V8 flag A/B (bench/v8_flags.ts) sets them. The task's
+   * other `deno run` flags are passed either way.
    */
   v8Flags?: string;
 }
 
 /**
- * The `--v8-flags=…` argument of `deno task start` (deno.json), so that the benchmark runs the
- * server as users start it (and as `deno task compile` builds it); none when the task has none.
+ * The `deno run` flags of `deno task start` (deno.json) besides `-A`: its `--v8-flags=…` and the
+ * others (`--no-code-cache`, `--unstable-lazy-dynamic-imports`), so that the benchmark runs the
+ * server as users start it; `v8` is the `--v8-flags=…` argument alone (none when the task has
+ * none), `other` the rest.
  */
-function serverV8Flags(): string[] {
+function startTaskFlags(): { v8: string[]; other: string[] } {
   const config = JSON.parse(
     Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
   ) as { tasks?: Record<string, string> };
-  const flag = /(^|\s)(--v8-flags=\S+)/.exec(config.tasks?.start ?? "")?.[2];
-  return flag === undefined ? [] : [flag];
+  const words = (config.tasks?.start ?? "").split(/\s+/);
+  const at = words.indexOf("run");
+  const flags: string[] = [];
+  // The flags between `deno run` and the script.
+  for (const word of words.slice(at < 0 ? words.length : at + 1)) {
+    if (!word.startsWith("-")) break;
+    if (word !== "-A") flags.push(word);
+  }
+  return {
+    v8: flags.filter((f) => f.startsWith("--v8-flags=")),
+    other: flags.filter((f) => !f.startsWith("--v8-flags=")),
+  };
 }
 
 /** How long `cityhall serve` may take to say it is listening. */
@@ -128,8 +141,9 @@ export async function startCityHallProcess(
     args: [
       "run",
       "-A",
+      ...startTaskFlags().other,
       ...(options.v8Flags === undefined
-        ? serverV8Flags()
+        ? startTaskFlags().v8
         : options.v8Flags === ""
         ? []
         : [`--v8-flags=${options.v8Flags}`]),
