@@ -320,6 +320,12 @@ export interface CommandSpec {
    * arguments one by one (`ctx.args` then holds only the name).
    */
   packedHandler?: (ctx: CommandContext, packed: PackedArgs) => void | Promise<void>;
+  /**
+   * Set on the stub of a command whose group is loaded on first use (`commands/mod.ts`): loads
+   * the group, whose specs then replace the stubs in the table. The dispatcher awaits it and
+   * looks the command up again before anything else; the stub's handler is never run.
+   */
+  load?: () => Promise<void>;
 }
 
 /** Key positions of a command spec (COMMAND INFO): none, or the first argument. */

@@ -222,6 +222,15 @@ export class Dispatcher {
       this.#reject(ctx, "", unknownCommandError(args));
       return undefined;
     }
+    // The first command of a group loaded on first use: load it, then run this command as if
+    // it had been there from the start (every check and reply the same).
+    // Named before the load: the connection reads `lastCommand` as soon as this returns, to
+    // tell a blocking command (BLPOP...), which must not hold the transaction gate while it
+    // waits for other clients' writes, from one that does.
+    if (spec.load !== undefined) {
+      client.lastCommand = fullName(spec, args);
+      return spec.load().then(() => this.execute(ctx, args));
+    }
     client.lastCommand = fullName(spec, args);
     if ((spec.arity > 0 && args.length !== spec.arity) || args.length < -spec.arity) {
       this.#reject(ctx, name, arityError(name).reply);
