@@ -43,7 +43,7 @@ export class ReadOnlyError extends CityHallError {}
  * The file system has no space left (ENOSPC, EDQUOT). Unlike a failed fsync this loses nothing
  * and is not fatal: the database refuses writes, retries in the background and accepts writes
  * again by itself once space exists. The message starts with `disk full: ` in lower case on
- * purpose: RESP answers `-ERR disk full: …`, worded like Redis's own error replies, and scripts
+ * purpose: RESP answers `-ERR disk full: ...`, worded like Redis's own error replies, and scripts
  * match on it.
  */
 export class DiskFullError extends CityHallError {}

@@ -132,7 +132,7 @@ export const RESP_HEADER_LINE_BYTES_MAX: number = 64 * KiB;
 /** Largest bulk string: the engine's value limit, so every accepted value can be stored. */
 export const RESP_BULK_SIZE_BYTES_MAX: number = VALUE_SIZE_BYTES_MAX;
 /**
- * Most arguments in one command (Redis 6's multibulk limit): SADD, ZADD, DEL … of many members
+ * Most arguments in one command (Redis 6's multibulk limit): SADD, ZADD, DEL ... of many members
  * in one command are common in bulk loads, and Redis's own suite sends 100,000. Memory is bound
  * by the query buffer limit, which counts `RESP_ARG_OVERHEAD_BYTES` per argument.
  */
@@ -165,7 +165,7 @@ export const RESP_READ_CHUNK_BYTES_MIN: number = 1 * KiB;
 export const RESP_OUTPUT_FLUSH_BYTES: number = 256 * KiB;
 /** First size of a connection's reply buffer (allocated on the first reply, grown by doubling). */
 export const RESP_OUTPUT_BUFFER_BYTES_INITIAL: number = 4 * KiB;
-/** Reply buffers idle connections leave for the next one (each ≤ 16 KiB: ≤ 1 MiB in all). */
+/** Reply buffers idle connections leave for the next one (each <= 16 KiB: <= 1 MiB in all). */
 export const RESP_OUTPUT_BUFFER_POOL_MAX: number = 64;
 /** Bulk values this big or bigger are written from the engine's bytes instead of copied. */
 export const RESP_OUTPUT_REF_BYTES_MIN: number = 16 * KiB;
@@ -208,7 +208,7 @@ export const AUTH_FAILURE_WINDOW_MS: number = 60_000;
 export const AUTH_FAILURE_SOURCES_MAX: number = 4_096;
 /** Shortest token accepted for a non-loopback bind. */
 export const AUTH_TOKEN_PUBLIC_BYTES_MIN: number = 16;
-/** Least estimated entropy (bits) of a token for a non-loopback bind: not `aaaa…` or `abab…`. */
+/** Least estimated entropy (bits) of a token for a non-loopback bind: not `aaaa...` or `abab...`. */
 export const AUTH_TOKEN_PUBLIC_ENTROPY_BITS_MIN: number = 48;
 /** Most commands queued in one MULTI: bounds the memory of a transaction. */
 export const MULTI_QUEUED_COMMANDS_MAX: number = 100_000;
@@ -275,13 +275,13 @@ export const LATENCY_HISTORY_SAMPLES_MAX: number = 160;
 export const EXPIRY_TRACKED_KEYS_MAX: number = 65_536;
 /** Keys the expiry sweep reads per tick while `expired` events are on. */
 export const EXPIRY_SWEEP_KEYS_PER_TICK: number = 1_000;
-/** Keys whose expiry INFO keyspace reads one by one; past them it reads every 2nd, 4th … key. */
+/** Keys whose expiry INFO keyspace reads one by one; past them it reads every 2nd, 4th ... key. */
 export const INFO_EXPIRY_EXACT_KEYS: number = 10_000;
 /** Working memory of one LCS (4 bytes per cell of its (n + 1) × (m + 1) table). */
 export const LCS_TABLE_BYTES_MAX: number = 64 * MiB;
 /** Times a second the server's cron runs by default: expiry tracking (Redis `hz` 10). */
 export const SERVER_HZ_DEFAULT: number = 10;
-/** Highest `hz` (CONFIG SET clamps to 1 … this, as Redis's CONFIG_MAX_HZ). */
+/** Highest `hz` (CONFIG SET clamps to 1 ... this, as Redis's CONFIG_MAX_HZ). */
 export const SERVER_HZ_MAX: number = 500;
 /** Interval of the instantaneous metrics' samples (Redis: 100 ms, or every cron tick when slower). */
 export const SERVER_CRON_INTERVAL_MS: number = 100;
@@ -303,7 +303,7 @@ export const HTTP_PORT_DEFAULT: number = 7880;
 /** Largest body of `PUT /v1/keys/{key}`: the body is the value, so the engine's value limit. */
 export const HTTP_VALUE_BODY_BYTES_MAX: number = VALUE_SIZE_BYTES_MAX;
 
-/** JSON framing allowed per batch operation on top of its key and value (`{"op":…}`). */
+/** JSON framing allowed per batch operation on top of its key and value (`{"op":...}`). */
 export const HTTP_BATCH_OP_OVERHEAD_BYTES: number = 256;
 
 /**
@@ -441,7 +441,7 @@ export const FRAME_BODY_BYTES_MAX: number = DATA_HEADER_BYTES + WAL_RECORD_HEADE
 export const FRAME_WIRE_BODY_BYTES_MAX: number = FRAME_BODY_BYTES_MAX +
   Math.ceil(FRAME_BODY_BYTES_MAX / 6) +
   32;
-/** Largest control frame (HELLO, WELCOME, ERROR…): the segment list is the big one. */
+/** Largest control frame (HELLO, WELCOME, ERROR...): the segment list is the big one. */
 export const CONTROL_BODY_BYTES_MAX: number = 1 * MiB;
 /** Largest auth token: tokens are secrets typed or generated, never megabytes. */
 export const AUTH_TOKEN_BYTES_MAX: number = 4 * KiB;
@@ -561,11 +561,11 @@ export const PROMQL_QUERY_BYTES_MAX: number = 256 * KiB;
 export const PROMQL_NESTING_DEPTH_MAX: number = 200;
 /** Longest regular expression in a matcher: JavaScript's engine backtracks, RE2's does not. */
 export const PROMQL_REGEX_BYTES_MAX: number = 4 * KiB;
-/** Largest form body of `POST /api/v1/query…` (a query plus a few parameters). */
+/** Largest form body of `POST /api/v1/query...` (a query plus a few parameters). */
 export const PROM_API_FORM_BODY_BYTES_MAX: number = 1 * MiB;
 /** Smallest query API answer worth gzip-compressing (smaller ones are sent as they are). */
 export const PROM_API_GZIP_BYTES_MIN: number = 1 * KiB;
-/** Most `match[]` selectors in one `/api/v1/series`, `/labels` or `/label/…/values` call. */
+/** Most `match[]` selectors in one `/api/v1/series`, `/labels` or `/label/.../values` call. */
 export const PROM_API_MATCH_SELECTORS_MAX: number = 1_000;
 
 /** Longest Influx line protocol line (Telegraf's lines are well under 64 KiB). */
@@ -630,7 +630,7 @@ export const TS_KEY_BYTES_MAX: number = 4 * KiB;
 export const TS_SAMPLES_PER_WRITE_MAX: number = 10_000;
 /** Rules feeding from one series: each runs on every new sample. */
 export const TS_RULES_MAX: number = 32;
-/** Longest chain of rules (a rollup of a rollup …): a sample may cascade this deep. */
+/** Longest chain of rules (a rollup of a rollup ...): a sample may cascade this deep. */
 export const TS_RULE_CHAIN_DEPTH_MAX: number = 8;
 /** Default CHUNK_SIZE (RedisTimeSeries's default): also the samples per sealed chunk. */
 export const TS_CHUNK_SIZE_BYTES_DEFAULT: number = 4096;
@@ -650,7 +650,7 @@ export const TS_FILTER_REGEX_BYTES_MAX: number = 1 * KiB;
 export const TS_QUERY_SAMPLES_MAX: number = 50_000_000;
 /**
  * Buckets one aggregated range may answer: EMPTY makes one per step, data or not, so a tiny
- * bucket over a long gap would otherwise fill memory (10M buckets ≈ 300 MB of reply).
+ * bucket over a long gap would otherwise fill memory (10M buckets ~ 300 MB of reply).
  */
 export const TS_QUERY_BUCKETS_MAX: number = 10_000_000;
 /**
@@ -755,9 +755,9 @@ export const DISK_HYSTERESIS_PERCENT: number = 2;
 export const EXPORT_FRAME_RECORD_BYTES: number = 1 * MiB;
 /** Second byte of the internal keys holding each site's position at a hub (`ff 10 site`). */
 export const SITE_POSITION_SPACE: number = 0x10;
-/** Second byte of the internal keys mapping a site's series versions to keys (`ff 11 …`). */
+/** Second byte of the internal keys mapping a site's series versions to keys (`ff 11 ...`). */
 export const SITE_SERIES_SPACE: number = 0x11;
-/** Second byte of the internal keys mapping a site's member-type versions to the hub's (`ff 12 …`). */
+/** Second byte of the internal keys mapping a site's member-type versions to the hub's (`ff 12 ...`). */
 export const SITE_MEMBER_VERSIONS_SPACE: number = 0x12;
 /** Record bytes from which a frame is a backlog (CHUNKS), even when it is the last one. */
 export const CATCHUP_FRAME_BYTES_MIN: number = 64 * KiB;

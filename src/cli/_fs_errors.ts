@@ -1,5 +1,5 @@
 /**
- * Operating-system errors of the file system (ENOTDIR, EACCES, EPERM, EROFS, ENOSPC, …) in
+ * Operating-system errors of the file system (ENOTDIR, EACCES, EPERM, EROFS, ENOSPC, ...) in
  * one line an operator can act on: the cause in words, the code, the call and path that
  * failed, and what to do. Every command that opens a data directory reports its failures
  * through `dataDirFailure`; `main` uses `describeFsError` as the last resort for the others,

@@ -1,6 +1,6 @@
 /**
  * Stopping a daemon that npm started. `npx -y deno@2.9.6 task start` runs
- * `npm exec` → `sh` → `deno task` → `deno run … serve`; `kill $!` signals npm, which exits
+ * `npm exec` -> `sh` -> `deno task` -> `deno run ... serve`; `kill $!` signals npm, which exits
  * without passing the signal on, and the server would keep running with nobody to stop it.
  * (`deno task` itself passes SIGTERM and SIGINT to its child, so `deno task start` stops.)
  *
@@ -20,7 +20,7 @@ const ANCESTORS_MAX = 32;
 
 /** A process as `/proc/PID/stat` describes it. */
 interface ProcInfo {
-  /** R, S, D, … ; Z (zombie) and X (dead) have exited. */
+  /** R, S, D, ... ; Z (zombie) and X (dead) have exited. */
   state: string;
   ppid: number;
   /** Start time in clock ticks since boot: tells a process from a later one with its pid. */
@@ -30,7 +30,7 @@ interface ProcInfo {
 function readProc(pid: number): ProcInfo | undefined {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the
     // last ")".
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ppid = Number(fields[1]);
@@ -50,7 +50,7 @@ function commandLine(pid: number): string[] {
   }
 }
 
-/** True for npm's own process: titled "npm exec …"/"npm run …", or node running npm-cli.js. */
+/** True for npm's own process: titled "npm exec ..."/"npm run ...", or node running npm-cli.js. */
 export function isNpmCommandLine(argv: readonly string[]): boolean {
   const first = argv[0] ?? "";
   if (first === "npm" || first.startsWith("npm ") || first.endsWith("/npm")) return true;

@@ -20,7 +20,7 @@ export const REMOTE_WRITE_HELP =
   `  --remote-write URL     Ship the time series to a Prometheus remote-write receiver (repeatable:
                          one position per URL, kept in <data-dir>/remote_write/; user:pass@
                          in the URL is basic auth). Starts at the first start with the URL
-  --remote-write-filter "l=v …"
+  --remote-write-filter "l=v \u2026"
                          Ship only the series matching these filters (TS.MRANGE syntax)
   --remote-write-rollups-only
                          Ship only rollups (destinations of TS.CREATERULE rules)

@@ -44,7 +44,7 @@ const MiB = 1024 * 1024;
 export const SERVE_HELP = `Usage: cityhall serve [options]
 
 Run the CityHall server: the Redis protocol (RESP) on --port and the HTTP API on --http-port.
-Logs go to stderr, one logfmt line per event; the line msg="listening" resp=… http=… gives the
+Logs go to stderr, one logfmt line per event; the line msg="listening" resp=\u2026 http=\u2026 gives the
 addresses.
 SIGINT/SIGTERM shut down gracefully (a second signal exits at once, losing nothing
 acknowledged).
@@ -84,7 +84,7 @@ Options:
   --idle-timeout-s N     Close RESP clients with no complete command this long (default
                          300; 0 = never)
   --log-level LEVEL      debug, info (default), warn or error
-  --log-format FORMAT    logfmt (default: time=… level=… msg="…" key=value) or json (one
+  --log-format FORMAT    logfmt (default: time=\u2026 level=\u2026 msg="\u2026" key=value) or json (one
                          object per line); both parse in journald, Loki and Vector
   --insecure-no-auth     Allow a non-loopback --bind without a token (anyone who can reach
                          the address can read and change every key)
@@ -186,7 +186,7 @@ export interface ServeSettings {
   maxClients: number | undefined;
   /** RESP idle timeout in seconds. */
   idleTimeoutS: number | undefined;
-  /** HTTP connection cap and deadlines from the --http-… flags (absent = defaults). */
+  /** HTTP connection cap and deadlines from the --http-... flags (absent = defaults). */
   httpLimits: {
     connectionsMax?: number;
     headerTimeoutMs?: number;
@@ -324,7 +324,7 @@ export async function serveSettings(
   };
 }
 
-/** The --http-… connection cap and deadlines; absent flags stay absent (server defaults). */
+/** The --http-... connection cap and deadlines; absent flags stay absent (server defaults). */
 function httpLimits(command: string, parsed: ParsedArgs): ServeSettings["httpLimits"] {
   const out: ServeSettings["httpLimits"] = {};
   const max = intFlag(command, parsed, "http-max-connections", {

@@ -31,7 +31,7 @@ Commands:
   client       Talk to a server: put/get/del/scan/stats/ping/info, or an interactive prompt
   put K V      Store a value (alias: set); through the server if one answers, else directly
   get K        Print a value; exit 1 with "not found" on stderr if missing
-  del K…       Delete keys (aliases: delete, rm)
+  del K\u2026       Delete keys (aliases: delete, rm)
   scan PREFIX  Print "key<TAB>value" lines for keys starting with PREFIX
   ts           Time series: add a sample, print a range, a series' info, list series
   service      Print or install a systemd unit for serve, leader or replica
@@ -47,7 +47,7 @@ Options:
   -h, --help   Show this help
 
 Run "cityhall <command> --help" for a command's options.
-Exit codes: 0 ok, 1 failure (not found, cannot connect, …), 2 usage error.
+Exit codes: 0 ok, 1 failure (not found, cannot connect, \u2026), 2 usage error.
 `;
 
 const SHORTCUTS = new Set(["put", "set", "get", "del", "delete", "rm", "scan"]);
@@ -81,7 +81,7 @@ const HELPS: Record<string, () => Promise<string>> = {
     ),
 };
 
-/** True when `--name` (or `--name=…`) is among the flags of `args` (before any `--`). */
+/** True when `--name` (or `--name=...`) is among the flags of `args` (before any `--`). */
 function hasFlag(args: readonly string[], name: string): boolean {
   for (const arg of args) {
     if (arg === "--") return false;

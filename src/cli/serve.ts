@@ -4,10 +4,10 @@
  *
  * Life cycle: check the flags and the bind security rule (exit 2 on a bad command line), open
  * the engine (its lock keeps a second process out), listen on both ports, log one line
- * `… info listening resp=HOST:PORT http=HOST:PORT …`, then wait. The first signal stops
+ * `... info listening resp=HOST:PORT http=HOST:PORT ...`, then wait. The first signal stops
  * accepting, lets in-flight commands finish and answer, closes HTTP and the engine, and exits
  * 0; a second signal exits 130 at once, which loses nothing acknowledged because every
- * acknowledged write is in the WAL. Started by npm (`npx … task start`), the daemon also
+ * acknowledged write is in the WAL. Started by npm (`npx ... task start`), the daemon also
  * shuts down gracefully when npm exits, since npm does not pass SIGTERM on (`_launcher.ts`).
  *
  * @module
@@ -63,7 +63,7 @@ function listenFailure(err: unknown, hostname: string, port: number, flag: strin
   return `Cannot listen on ${formatHostPort(hostname, port)}: ${reason}`;
 }
 
-/** `cityhall serve …`; resolves with the exit code once the server has shut down. */
+/** `cityhall serve ...`; resolves with the exit code once the server has shut down. */
 export async function serveCommand(args: string[]): Promise<number> {
   const parsed = parseFlags("serve", args, SERVE_FLAGS);
   if (parsed.booleans.has("help")) {
@@ -254,7 +254,7 @@ export async function runDaemon(
   };
   const handlers = signals.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-  // Started by npm (npx … task start), which exits on SIGTERM without passing it on.
+  // Started by npm (npx ... task start), which exits on SIGTERM without passing it on.
   const launcher = watchLauncher((pid) => {
     logger("info", "npm exited without passing its signal on", { npm_pid: pid });
     void shutdown("npm exited");

@@ -40,7 +40,7 @@ export type CompactionFilterDecision =
 
 /** A registered compaction filter. */
 export interface CompactionFilter {
-  /** Name in logs and stats (`ttl`, `timeseries`, …). */
+  /** Name in logs and stats (`ttl`, `timeseries`, ...). */
   name: string;
   /** When set, the filter sees only keys starting with these bytes. */
   prefix?: Uint8Array;
@@ -69,7 +69,7 @@ export class CompactionFilterError extends Error {
     const reason = cause instanceof Error ? cause.message : String(cause);
     super(
       `Compaction filter ${filterName} failed on key 0x${hex}${
-        key.length > 32 ? "…" : ""
+        key.length > 32 ? "\u2026" : ""
       }: ${reason}`,
       { cause },
     );

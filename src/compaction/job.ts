@@ -1,6 +1,6 @@
 /**
- * Runs one compaction plan: merge the inputs → decide each entry (shadowed versions, tombstones,
- * the compaction filters) → write new tables → one manifest edit → swap them into the
+ * Runs one compaction plan: merge the inputs -> decide each entry (shadowed versions, tombstones,
+ * the compaction filters) -> write new tables -> one manifest edit -> swap them into the
  * `Version`. A trivial move is the manifest edit alone. ARCHITECTURE.md § "Compaction styles"
  * and § "Compaction filters".
  *

@@ -3,9 +3,9 @@
  * (their key ranges may overlap); every deeper level is one sorted run of tables with disjoint
  * key ranges, and level n may hold `levelBaseBytes × 10^(n-1)` bytes. A score says how urgent
  * each level is (level 0: tables ÷ `levelTablesMax`; level n: bytes ÷ its target); the level
- * with the highest score ≥ 1 is compacted:
+ * with the highest score >= 1 is compacted:
  * - level 0: every level-0 table, with the level-1 tables their keys overlap;
- * - level n ≥ 1: one table (round robin over the key space, from where the last one of that
+ * - level n >= 1: one table (round robin over the key space, from where the last one of that
  *   level ended), with the level n + 1 tables it overlaps.
  * When nothing in the next level overlaps the inputs and the inputs do not overlap each other,
  * the compaction is a trivial move: a manifest edit, no bytes rewritten (time-ordered keys,
@@ -39,12 +39,12 @@ export class LeveledPicker implements CompactionPicker {
     this.#baseBytes = baseBytes;
   }
 
-  /** Target size of level `level` ≥ 1. */
+  /** Target size of level `level` >= 1. */
   targetBytes(level: number): number {
     return this.#baseBytes * LEVEL_SIZE_MULTIPLIER ** (level - 1);
   }
 
-  /** Each level's score (index = level); ≥ 1 means it needs a compaction. */
+  /** Each level's score (index = level); >= 1 means it needs a compaction. */
   scores(version: Version): number[] {
     const out: number[] = [version.level(0).length / this.#l0Trigger];
     for (let l = 1; l < version.depth; l++) {
@@ -54,7 +54,7 @@ export class LeveledPicker implements CompactionPicker {
     return out;
   }
 
-  /** The compaction of the level with the highest score ≥ 1. */
+  /** The compaction of the level with the highest score >= 1. */
   pick(version: Version): CompactionPlan | undefined {
     // A level whose tables overlap (a tree written by the tiered style) is merged down whole
     // first: the level invariant must hold before anything is picked by key ranges.

@@ -1,5 +1,5 @@
 /**
- * The flush loop of one database: memtable rotation → table writer → manifest edit → WAL
+ * The flush loop of one database: memtable rotation -> table writer -> manifest edit -> WAL
  * retention, oldest immutable memtable first, one flush at a time, beside compactions. Also
  * what a flush decides around it: backpressure on writers while too many memtables wait, a
  * flush forced when the WAL grows past `WAL_RETAINED_BYTES_FLUSH`, and the retry after a full

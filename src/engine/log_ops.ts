@@ -5,7 +5,7 @@
  *
  * What the engine does with a log op: writes it to the WAL in its batch (same group commit,
  * one sequence number, same durability as a PUT), ships it to replicas with the record, and
- * at open hands it back — but never puts it in a memtable or an SSTable. The layer that wrote
+ * at open hands it back -- but never puts it in a memtable or an SSTable. The layer that wrote
  * it is the `LogConsumer`:
  * - `applyLog` receives, in sequence order, every log op recovered at open (buffered here
  *   until the consumer attaches, so recovery does not depend on the order in which the

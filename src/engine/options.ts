@@ -56,7 +56,7 @@ export interface DatabaseOptions {
   syncIntervalMs?: number;
   /** Target uncompressed size of SSTable data blocks (default 4 KiB). */
   blockSizeBytes?: number;
-  /** Snappy-compress blocks where that saves ≥ 12.5% (default true). */
+  /** Snappy-compress blocks where that saves >= 12.5% (default true). */
   compression?: boolean;
   /** Bloom filter bits per key; 0 disables filters (default 10). */
   bloomBitsPerKey?: number;
@@ -64,7 +64,7 @@ export interface DatabaseOptions {
   walSegmentSizeBytes?: number;
   /**
    * How tables are compacted (ARCHITECTURE.md § "Compaction styles"): `"leveled"` (default)
-   * keeps every level ≥ 1 one sorted run ten times the size of the one above; `"tiered"` merges
+   * keeps every level >= 1 one sorted run ten times the size of the one above; `"tiered"` merges
    * a level's runs into the next level once it holds `levelTablesMax` of them.
    */
   compactionStyle?: CompactionStyle;

@@ -2,7 +2,7 @@
  * Stats of the ingest endpoints and the remote-write exporters (ARCHITECTURE.md § "Remote-write
  * export"), declared once in the process-wide `exportRegistry` (both keep process-wide counts):
  * `/metrics`, `INFO ingest` and `/v1/stats` render from it (ARCHITECTURE.md § "Metrics
- * registry"). `INFO remote_write` numbers its exporters (`target0_…`) and shows their URLs and
+ * registry"). `INFO remote_write` numbers its exporters (`target0_...`) and shows their URLs and
  * errors, so it stays in `info.ts`, reading the same `exporterStats()`.
  *
  * @module

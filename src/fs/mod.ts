@@ -10,7 +10,7 @@
  *   directory entries created or renamed since the directory's last fsync.
  *
  * Data calls are synchronous on purpose: a positional read or write that hits the page cache
- * costs ~2 µs synchronously and ~40–90 µs through the async thread pool (measured on the dev
+ * costs ~2 µs synchronously and ~40-90 µs through the async thread pool (measured on the dev
  * machine), and the WAL's group commit runs `fdatasync` synchronously at ~140 µs instead of
  * ~230 µs async. Long syncs of big new files (flush, compaction) use `syncAsync` so that they
  * do not hold the event loop.

@@ -26,27 +26,27 @@ export const INTERNAL_KEY_PREFIX = 0xff;
 
 /** Internal spaces (the byte after `0xFF`). On disk: never renumber. */
 export const SPACE_KEYSPACE = 0x00;
-/** Time series: version → user key (the list of every series, read at open). */
+/** Time series: version -> user key (the list of every series, read at open). */
 export const SPACE_TS_REGISTRY = 0x01;
-/** Time series: version → state (head checkpoint and sealed-data statistics). */
+/** Time series: version -> state (head checkpoint and sealed-data statistics). */
 export const SPACE_TS_STATE = 0x02;
-/** Time series: version, first timestamp → sealed chunk. */
+/** Time series: version, first timestamp -> sealed chunk. */
 export const SPACE_TS_CHUNK = 0x03;
 /** Time series: the key of its log ops (never stored). */
 export const SPACE_TS_LOG = 0x04;
-/** Member types (0x20…; 0x10 and 0x11 are the fleet hub's): version → user key (the list of every hash, set, sorted set and list). */
+/** Member types (0x20...; 0x10 and 0x11 are the fleet hub's): version -> user key (the list of every hash, set, sorted set and list). */
 export const SPACE_TYPES_REGISTRY = 0x20;
-/** Hashes: version, field → value. */
+/** Hashes: version, field -> value. */
 export const SPACE_HASH_FIELD = 0x21;
-/** Sets: version, member → empty. */
+/** Sets: version, member -> empty. */
 export const SPACE_SET_MEMBER = 0x22;
-/** Sorted sets: version, member → score (f64 BE). */
+/** Sorted sets: version, member -> score (f64 BE). */
 export const SPACE_ZSET_MEMBER = 0x23;
-/** Sorted sets: version, encoded score, member → empty (the order by score). */
+/** Sorted sets: version, encoded score, member -> empty (the order by score). */
 export const SPACE_ZSET_SCORE = 0x24;
-/** Lists: version, index (u64 BE) → item. */
+/** Lists: version, index (u64 BE) -> item. */
 export const SPACE_LIST_ITEM = 0x25;
-/** Member types: version → empty: the version is dead, its members are compaction garbage. */
+/** Member types: version -> empty: the version is dead, its members are compaction garbage. */
 export const SPACE_TYPES_DEAD = 0x26;
 
 /** Type bytes (first byte of a `KIND_META` value). On disk: never renumber. */
@@ -69,7 +69,7 @@ export const TYPE_NAMES: ReadonlyMap<number, string> = new Map([
   [TYPE_LIST, "list"],
 ]);
 
-/** `-WRONGTYPE …` as Redis words it. */
+/** `-WRONGTYPE ...` as Redis words it. */
 export const ERR_WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 /** The error for a user key in the reserved range. */

@@ -3,7 +3,7 @@
  * SSTables cover the log. Format: ARCHITECTURE.md § "Manifest".
  *
  * The whole state is small (table metadata only), so it is rewritten as one file on every
- * change and replaced atomically: `MANIFEST.tmp` → fsync → rename over `MANIFEST` → fsync the
+ * change and replaced atomically: `MANIFEST.tmp` -> fsync -> rename over `MANIFEST` -> fsync the
  * directory (`writeFileAtomic`). After a crash `MANIFEST` is either the old or the new state.
  * The engine writes through `ManifestStore` (`store.ts`), which also keeps the state before
  * the current one in `MANIFEST.prev`, so that one damaged copy does not stop the database.

@@ -3,13 +3,13 @@
  * back. ARCHITECTURE.md § "Manifest" documents the file set, the order of writes, fsyncs and
  * renames, and what a crash at every step leaves.
  *
- * `MANIFEST` holds the current state N; `MANIFEST.prev` holds the state before it (N − 1), or
+ * `MANIFEST` holds the current state N; `MANIFEST.prev` holds the state before it (N - 1), or
  * the same state N. A save of state N + 1 runs:
  *
- * 1. write `MANIFEST.prev.tmp` ← N, fsync it;
- * 2. rename `MANIFEST.prev.tmp` → `MANIFEST.prev`, fsync the directory;
- * 3. write `MANIFEST.tmp` ← N + 1, fsync it;
- * 4. rename `MANIFEST.tmp` → `MANIFEST`, fsync the directory.
+ * 1. write `MANIFEST.prev.tmp` <- N, fsync it;
+ * 2. rename `MANIFEST.prev.tmp` -> `MANIFEST.prev`, fsync the directory;
+ * 3. write `MANIFEST.tmp` <- N + 1, fsync it;
+ * 4. rename `MANIFEST.tmp` -> `MANIFEST`, fsync the directory.
  *
  * Invariants:
  * - Both files, once they exist, always hold a complete, checksummed state (atomic renames).
@@ -176,7 +176,7 @@ export class ManifestStore {
     return Math.min(current, this.#previous?.flushedSeq ?? current);
   }
 
-  /** Durably makes `state` the current manifest (steps 1–4 of the module comment). */
+  /** Durably makes `state` the current manifest (steps 1-4 of the module comment). */
   save(state: ManifestState, options: SaveOptions = {}): void {
     const { previous, previousBytes, currentBytes } = this.#encode(state, options);
     const fs = this.#fs;

@@ -4,7 +4,7 @@
  * ARCHITECTURE.md § "Levels and lookups".
  *
  * Each level keeps one of three lookup orders, chosen after every change to it:
- * - `keys`: the tables' key ranges are disjoint (every level ≥ 1 of leveled compaction, and a
+ * - `keys`: the tables' key ranges are disjoint (every level >= 1 of leveled compaction, and a
  *   tiered level holding a single run). Sorted by smallest key; a lookup binary-searches the
  *   one table whose range covers the key.
  * - `age`: sorted newest first (by `maxSeq`), and of any two tables whose key ranges overlap
@@ -268,7 +268,7 @@ export class Version {
   }
 }
 
-/** Index of the first table whose largest key is ≥ `key` (`tables.length` when none). */
+/** Index of the first table whose largest key is >= `key` (`tables.length` when none). */
 function coveringIndex(tables: readonly LiveTable[], key: Uint8Array): number {
   let lo = 0;
   let hi = tables.length;

@@ -8,7 +8,7 @@
  * - Manifest writes run one at a time, each computed from the state the previous one left, so
  *   a flush and a compaction finishing together lose neither change.
  * - A table dropped by write N stays on disk until write N + 1 is durable: `MANIFEST.prev`
- *   (state N − 1) still lists it until then.
+ *   (state N - 1) still lists it until then.
  * - `nextFileNumber` in every state written is above every number handed out before it.
  *
  * @module

@@ -1,6 +1,6 @@
 /**
- * Registries attached to what they describe (a `Database`), so every view of that database —
- * the RESP server's INFO, the HTTP server's `/metrics` and `/v1/stats` — renders the same
+ * Registries attached to what they describe (a `Database`), so every view of that database --
+ * the RESP server's INFO, the HTTP server's `/metrics` and `/v1/stats` -- renders the same
  * stats without the parts knowing each other (the HTTP server shows the RESP server's command
  * counts, INFO shows the HTTP front's requests). ARCHITECTURE.md § "Metrics registry".
  *
@@ -12,7 +12,7 @@ import type { Registry } from "./registry.ts";
 const attached = new WeakMap<object, Map<string, Registry>>();
 
 /**
- * Attaches `registry` to `owner` under `key` (`engine`, `resp`, `http`, …), replacing the one
+ * Attaches `registry` to `owner` under `key` (`engine`, `resp`, `http`, ...), replacing the one
  * attached under that key before; `undefined` detaches it.
  */
 export function attachRegistry(owner: object, key: string, registry: Registry | undefined): void {

@@ -102,7 +102,7 @@ export class Histogram {
   }
 
   /**
-   * The q-quantile (0…1) of the observations, interpolating inside the bucket as PromQL's
+   * The q-quantile (0...1) of the observations, interpolating inside the bucket as PromQL's
    * `histogram_quantile` does; NaN when empty; above the last bound answers that bound.
    */
   quantile(q: number): number {

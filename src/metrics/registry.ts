@@ -41,7 +41,7 @@ export interface InfoPlacement {
 
 /** A metric's declaration. */
 export interface MetricSpec {
-  /** Prometheus family name: `cityhall_…`, snake_case, counters end in `_total`. */
+  /** Prometheus family name: `cityhall_...`, snake_case, counters end in `_total`. */
   name: string;
   /** One line of help (Prometheus `# HELP`). */
   help: string;
@@ -52,7 +52,7 @@ export interface MetricSpec {
   /** Label names, in order (values are given in the same order). */
   labels?: readonly string[];
   /**
-   * The single label is a position 0…n-1 (a level): `/v1/stats` shows an array and INFO one
+   * The single label is a position 0...n-1 (a level): `/v1/stats` shows an array and INFO one
    * comma-separated field.
    */
   list?: boolean;
@@ -181,7 +181,7 @@ export type Collected = number | Histogram | Sample<number | Histogram>[];
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-/** `cityhall_http_requests_total` → `http_requests`. */
+/** `cityhall_http_requests_total` -> `http_requests`. */
 function shortName(name: string): string {
   return name.replace(/^cityhall_/, "").replace(/_total$/, "");
 }
@@ -346,7 +346,7 @@ function family(e: Entry): Family {
 
 /**
  * The families of several registries rendered together (`/metrics` of a server: the engine's,
- * the RESP server's, the HTTP server's…). A name in two of them is refused.
+ * the RESP server's, the HTTP server's...). A name in two of them is refused.
  */
 export function gather(registries: readonly (Registry | undefined)[]): Family[] {
   const out: Family[] = [];

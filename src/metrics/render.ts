@@ -30,7 +30,7 @@ export function escapeHelp(text: string): string {
   return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }
 
-/** `name="value",…` of one sample, escaped (empty without labels). */
+/** `name="value",...` of one sample, escaped (empty without labels). */
 function labelPairs(names: readonly string[], values: readonly string[]): string {
   let out = "";
   for (let i = 0; i < names.length; i++) {
@@ -60,7 +60,7 @@ function sorted<V>(samples: readonly Sample<V>[]): readonly Sample<V>[] {
 
 /**
  * Every family in the Prometheus text format 0.0.4: one `# HELP` and one `# TYPE` line, then
- * its samples sorted by label values; histograms as cumulative `_bucket{le=…}`, `_sum`,
+ * its samples sorted by label values; histograms as cumulative `_bucket{le=...}`, `_sum`,
  * `_count`. A family with no samples is written with its HELP and TYPE only.
  */
 export function renderPrometheus(families: readonly Family[]): string {
@@ -90,7 +90,7 @@ export function renderPrometheus(families: readonly Family[]): string {
   return lines.length === 0 ? "" : lines.join("\n") + "\n";
 }
 
-/** `1536` → `1.50K`, as Redis writes `used_memory_human`. */
+/** `1536` -> `1.50K`, as Redis writes `used_memory_human`. */
 export function humanBytes(bytes: number): string {
   const units = ["B", "K", "M", "G", "T"];
   let v = bytes;

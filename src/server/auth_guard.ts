@@ -4,7 +4,7 @@
  * - `checkAuthToken`: at startup, a token longer than `AUTH_TOKEN_BYTES_MAX` is refused (HTTP
  *   headers and replication handshakes could never carry it), and a non-loopback bind needs a
  *   token of at least `AUTH_TOKEN_PUBLIC_BYTES_MIN` bytes that is not a repetition of a few
- *   characters (estimated entropy ≥ `AUTH_TOKEN_PUBLIC_ENTROPY_BITS_MIN` bits).
+ *   characters (estimated entropy >= `AUTH_TOKEN_PUBLIC_ENTROPY_BITS_MIN` bits).
  * - `AuthFailures`: failed AUTHs per source address within a window, for a bounded number of
  *   sources (the least recently failing is forgotten first), and the delay and close decision
  *   for one failure.
@@ -29,7 +29,7 @@ const encoder = new TextEncoder();
 
 /**
  * Estimated entropy of `bytes` in bits: length × the Shannon entropy of its byte frequencies.
- * It cannot tell a random token from a guessable phrase; it only catches `aaaa…` and `abab…`.
+ * It cannot tell a random token from a guessable phrase; it only catches `aaaa...` and `abab...`.
  */
 export function estimatedEntropyBits(bytes: Uint8Array): number {
   if (bytes.length === 0) return 0;

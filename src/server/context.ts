@@ -20,7 +20,7 @@ import type { RespVersion, RespWriter } from "./resp_writer.ts";
 import type { ScanCursorTable } from "./scan_cursor.ts";
 import type { WatchRegistry } from "./transaction.ts";
 
-/** An error answered to the client as `-<reply>`; `reply` starts with the code (`ERR …`). */
+/** An error answered to the client as `-<reply>`; `reply` starts with the code (`ERR ...`). */
 export class ReplyError extends Error {
   /** Creates the error; `reply` is the whole error line without `-`. */
   constructor(readonly reply: string) {
@@ -39,7 +39,7 @@ export const ERR_NOT_FLOAT = "ERR value is not a valid float";
 export const ERR_NO_SUCH_KEY = "ERR no such key";
 /** `-NOAUTH Authentication required.` */
 export const ERR_NOAUTH = "NOAUTH Authentication required.";
-/** `-WRONGPASS …`. */
+/** `-WRONGPASS ...`. */
 export const ERR_WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled.";
 /** `-ERR DB index is out of range`. */
 export const ERR_DB_INDEX = "ERR DB index is out of range";
@@ -206,7 +206,7 @@ export interface ServerConfig {
   slowlogMaxLen: number;
   /** Commands this many milliseconds or slower are latency events; 0 = monitor off. */
   latencyMonitorThresholdMs: number;
-  /** Times a second the cron runs (Redis `hz`, 1 … `SERVER_HZ_MAX`). */
+  /** Times a second the cron runs (Redis `hz`, 1 ... `SERVER_HZ_MAX`). */
   hz: number;
   /** Encoding thresholds OBJECT ENCODING answers by (`src/types/introspect.ts`). */
   typeEncoding: TypeEncodingConfig;
@@ -293,7 +293,7 @@ export interface CommandSpec {
   name: string;
   /** Redis arity: n = exactly n arguments with the name, -n = at least n. */
   arity: number;
-  /** Redis command flags (`write`, `readonly`, `fast`, `no_auth`, …). */
+  /** Redis command flags (`write`, `readonly`, `fast`, `no_auth`, ...). */
   flags: string[];
   /** Index of the first key argument (0 = none). */
   firstKey: number;
@@ -308,7 +308,7 @@ export interface CommandSpec {
   /** Redis version that introduced it. */
   since: string;
   /**
-   * Arity of each subcommand of a container command (`client`, `config`…), Redis style, with
+   * Arity of each subcommand of a container command (`client`, `config`...), Redis style, with
    * the container's name counted: checked when a MULTI queues the command, as Redis does.
    */
   subcommands?: Readonly<Record<string, number>>;

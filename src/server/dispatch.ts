@@ -1,5 +1,5 @@
 /**
- * Command dispatch: lookup ▶ arity ▶ auth ▶ (MULTI: queue) ▶ handler, with Redis's error
+ * Command dispatch: lookup > arity > auth > (MULTI: queue) > handler, with Redis's error
  * strings and order of checks. ARCHITECTURE.md § "Commands" and § "Transactions (MULTI/EXEC)".
  *
  * Invariants:
@@ -77,7 +77,7 @@ function modeError(client: Client, spec: CommandSpec, name: string): string | un
   return undefined;
 }
 
-/** `-ERR unknown command …` exactly as Redis words it. */
+/** `-ERR unknown command ...` exactly as Redis words it. */
 export function unknownCommandError(args: Uint8Array[]): string {
   let rest = "";
   for (let i = 1; i < args.length && rest.length < 128; i++) {

@@ -7,8 +7,8 @@
  * time to live it knows of in a min-heap by expiry time (at most `EXPIRY_TRACKED_KEYS_MAX`):
  * every write through RESP is observed, and a background sweep reads
  * `EXPIRY_SWEEP_KEYS_PER_TICK` keys per cron tick to find keys given a TTL elsewhere (HTTP API,
- * before a restart). When a tracked time passes — checked every cron tick and before every
- * batch of commands, so a read of the key sees the event first, as with Redis's lazy expiry —
+ * before a restart). When a tracked time passes -- checked every cron tick and before every
+ * batch of commands, so a read of the key sees the event first, as with Redis's lazy expiry --
  * and the key is gone, `expired` is published.
  *
  * Invariants:
@@ -87,7 +87,7 @@ export class ExpiryTracker {
   /** Records the expiries a batch sets or clears. */
   observe(ops: readonly WriteOp[]): void {
     for (const op of ops) {
-      // Log ops and a series' internal data (`0xFF …`) carry no time to live of a key.
+      // Log ops and a series' internal data (`0xFF ...`) carry no time to live of a key.
       if (op.type === "log") continue;
       const key = toBytes(op.key);
       if (isInternalKey(key)) continue;
@@ -143,7 +143,7 @@ export class ExpiryTracker {
 
   async #sweep(): Promise<void> {
     const db = this.#host.db;
-    // User keys only: internal data (`0xFF …`) has no time to live of its own.
+    // User keys only: internal data (`0xFF ...`) has no time to live of its own.
     const range: { start?: Uint8Array; end: Uint8Array } = { end: USER_KEYS_END };
     if (this.#sweepAfter !== null) {
       const next = new Uint8Array(this.#sweepAfter.length + 1);

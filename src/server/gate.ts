@@ -1,7 +1,7 @@
 /**
  * The exclusive gate that keeps a transaction from being interleaved: while one client holds
  * it, no other client's command starts, and the holder starts only once every asynchronous
- * command already running (KEYS, SCAN, FLUSHDB, SAVE…) has finished. Synchronous commands need
+ * command already running (KEYS, SCAN, FLUSHDB, SAVE...) has finished. Synchronous commands need
  * no bookkeeping: nothing else runs while they do. ARCHITECTURE.md § "Transactions (MULTI/EXEC)".
  *
  * Invariants:

@@ -18,7 +18,7 @@ function fold(c: number, nocase: boolean): number {
   return nocase && c >= 65 && c <= 90 ? c + 32 : c;
 }
 
-/** Matches `[…]` starting at `pattern[p] === '['`; returns the index after `]`, or -1. */
+/** Matches `[...]` starting at `pattern[p] === '['`; returns the index after `]`, or -1. */
 function matchClass(pattern: Uint8Array, p: number, c: number, nocase: boolean): number {
   const n = pattern.length;
   p++;

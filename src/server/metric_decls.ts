@@ -70,7 +70,7 @@ export function serverRegistry(s: ServerState): Registry {
     },
     {
       name: "cityhall_blocked_clients",
-      help: "Clients waiting in a blocking command (BLPOP, BZPOPMIN…) or held by CLIENT PAUSE",
+      help: "Clients waiting in a blocking command (BLPOP, BZPOPMIN\u2026) or held by CLIENT PAUSE",
       type: "gauge",
       unit: "1",
       info: clients("blocked_clients"),

@@ -95,7 +95,7 @@ export class ServerMetrics {
   requestTimeouts = 0;
   /** Clients closed because their replies were not read in time. */
   outputDrainTimeouts = 0;
-  /** Failed AUTH attempts (AUTH and HELLO … AUTH). */
+  /** Failed AUTH attempts (AUTH and HELLO ... AUTH). */
   authFailures = 0;
   /** Clients closed after too many failed AUTHs. */
   authFailureDisconnections = 0;

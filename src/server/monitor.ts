@@ -8,7 +8,7 @@
  *
  * Seconds and microseconds of the time the command started, the db and the client's address,
  * then every argument quoted like Redis's `sdscatrepr` (`\\ \" \n \r \t \a \b`, other bytes
- * outside 0x20–0x7e as `\xhh`). Like Redis 7.0: commands flagged `admin` (and admin subcommands)
+ * outside 0x20-0x7e as `\xhh`). Like Redis 7.0: commands flagged `admin` (and admin subcommands)
  * are not shown, commands of a transaction are shown when EXEC runs them (then EXEC itself), a
  * command is shown after it ran, and the arguments of AUTH (and HELLO's AUTH pair) read
  * `(redacted)`. A monitor is a pubsub-class client for its output limits (Redis counts it

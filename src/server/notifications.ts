@@ -27,7 +27,7 @@ export const NOTIFY = {
   keyspace: 1 << 0,
   /** `E`: publish on `__keyevent@0__:<event>`. */
   keyevent: 1 << 1,
-  /** `g`: generic commands (DEL, EXPIRE, RENAME, COPY …). */
+  /** `g`: generic commands (DEL, EXPIRE, RENAME, COPY ...). */
   generic: 1 << 2,
   /** `$`: string commands. */
   string: 1 << 3,
@@ -130,7 +130,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 export interface HeldEvent {
   /** Class bit. */
   type: number;
-  /** Event name (`set`, `del` …). */
+  /** Event name (`set`, `del` ...). */
   event: string;
   /** The key. */
   key: Uint8Array;

@@ -7,7 +7,7 @@
  * A new pause keeps the later end and the stricter mode. MONITOR clients are never paused (Redis
  * treats them as replicas). Commands refused before they run (unknown, arity, NOAUTH) are
  * answered at once. However many clients wait, one timer (re-armed in steps of at most
- * 2^31 − 1 ms, the timer limit) ends the pause; UNPAUSE ends it at once.
+ * 2^31 - 1 ms, the timer limit) ends the pause; UNPAUSE ends it at once.
  *
  * @module
  */

@@ -38,7 +38,7 @@ import { keyId } from "./txn_overlay.ts";
 /** The three namespaces a client subscribes in. */
 export type SubscriptionKind = "channel" | "pattern" | "shard";
 
-/** What one client is subscribed to, by name id (`keyId`) → name bytes. */
+/** What one client is subscribed to, by name id (`keyId`) -> name bytes. */
 export class ClientSubscriptions {
   /** Channels (SUBSCRIBE). */
   readonly channels: Map<string, Uint8Array> = new Map();

@@ -93,7 +93,7 @@ function ascii(out: Uint8Array, at: number, s: string): number {
 }
 
 /**
- * A push frame of bulk strings: `*n` (RESP2) or `>n` (RESP3) then each part as `$len\r\n…\r\n`;
+ * A push frame of bulk strings: `*n` (RESP2) or `>n` (RESP3) then each part as `$len\r\n...\r\n`;
  * a trailing integer when `count` is given (subscribe confirmations). One allocation, no
  * encoder: every header is ASCII.
  */
@@ -128,7 +128,7 @@ export class MessageFrames {
   #resp2: Uint8Array | undefined;
   #resp3: Uint8Array | undefined;
 
-  /** A message whose frame is `parts` as bulk strings (`message`, channel, payload …). */
+  /** A message whose frame is `parts` as bulk strings (`message`, channel, payload ...). */
   constructor(readonly parts: readonly Uint8Array[]) {}
 
   /** The frame for a client speaking `protocol`. */

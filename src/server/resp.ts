@@ -105,7 +105,7 @@ function hexValue(c: number): number {
 
 /**
  * Splits an inline line into words like Redis's `sdssplitargs`: words are separated by
- * whitespace; `"…"` takes `\n \r \t \b \a \xHH` and `\<c>` escapes; `'…'` takes only `\'`; a
+ * whitespace; `"..."` takes `\n \r \t \b \a \xHH` and `\<c>` escapes; `'...'` takes only `\'`; a
  * closing quote must be followed by whitespace or the end. Returns `undefined` on unbalanced
  * quotes.
  */

@@ -161,7 +161,7 @@ export class RespWriter {
     this.#line("+", s.replace(/[\r\n]/g, " "));
   }
 
-  /** An error; `message` starts with its code (`ERR …`, `NOAUTH …`). */
+  /** An error; `message` starts with its code (`ERR ...`, `NOAUTH ...`). */
   error(message: string): void {
     this.#line("-", message.replace(/[\r\n]/g, " "));
   }
@@ -250,7 +250,7 @@ export class RespWriter {
     else this.integer(b ? 1 : 0);
   }
 
-  /** A verbatim text string (RESP3 `=len\r\ntxt:…`; RESP2: a bulk string). */
+  /** A verbatim text string (RESP3 `=len\r\ntxt:...`; RESP2: a bulk string). */
   verbatim(text: string): void {
     if (this.protocol !== 3) return this.bulk(text);
     const body = encoder.encode("txt:" + text);

@@ -1,7 +1,7 @@
 /**
  * SCAN cursors. ARCHITECTURE.md § "SCAN cursor" has the format.
  *
- * A cursor is the ASCII decimal of an id (1 … 2^53 − 1) into a bounded server-side table that
+ * A cursor is the ASCII decimal of an id (1 ... 2^53 - 1) into a bounded server-side table that
  * maps it to the last key the previous call examined; `0` starts and ends an iteration. The
  * next call resumes strictly after that key (`start = lastKey || 0x00`), so an iteration is
  * complete (every key present from start to end is returned) and free of duplicates whatever

@@ -6,7 +6,7 @@
  * Durability: a write command applies its batch to the engine at once (so later commands see
  * it) but its reply is held until the engine says the batch is durable; the replies of a read
  * batch are written only after every write it issued, and the latest write of any connection
- * it may have observed, are durable. A failed write turns its own reply into `-ERR …`.
+ * it may have observed, are durable. A failed write turns its own reply into `-ERR ...`.
  *
  * Invariants:
  * - A client counts against `maxClients` from accept to close; with a token, against
@@ -66,7 +66,7 @@ export interface ServerOptions {
   hostname?: string;
   /** TCP port (default 7878; 0 picks a free one, see `Server.addr`). */
   port?: number;
-  /** Token clients must give with AUTH or HELLO … AUTH; none = no authentication. */
+  /** Token clients must give with AUTH or HELLO ... AUTH; none = no authentication. */
   authToken?: string;
   /** Most connected clients (default 10,000). */
   maxClients?: number;
@@ -443,7 +443,7 @@ class ServerCore implements ServerState, Server {
       await this.#acceptLoop;
       // Idle clients close now; busy ones finish their batch, answer, then see #closing.
       for (const c of this.clients.values()) if (!c.busy) c.kill("server shutdown");
-      // Blocked clients (BLPOP…) get their timeout reply now, then see #closing.
+      // Blocked clients (BLPOP...) get their timeout reply now, then see #closing.
       registryFor(this.clients)?.cancelAll();
       const grace = setTimeout(() => {
         for (const c of this.clients.values()) c.kill("server shutdown");

@@ -36,7 +36,7 @@ import type { RespWriter } from "./resp_writer.ts";
 import { keyId, TxnOverlay } from "./txn_overlay.ts";
 import { serveReadyKeys } from "./commands/blocking_registry.ts";
 
-/** `-EXECABORT …` after a refused queued command, exactly as Redis words it. */
+/** `-EXECABORT ...` after a refused queued command, exactly as Redis words it. */
 export const ERR_EXECABORT = "EXECABORT Transaction discarded because of previous errors.";
 
 /** Keys under WATCH by any client, so that a write can mark its watchers. */

@@ -17,7 +17,7 @@
  * last examined therefore survive, as in LRU; a cache that never evicts never reorders.
  *
  * Invariants:
- * - `usageBytes` is the sum of `chargeBytes` of the cached blocks and stays ≤ `capacityBytes`
+ * - `usageBytes` is the sum of `chargeBytes` of the cached blocks and stays <= `capacityBytes`
  *   after every insert (a block larger than the whole cache is not cached).
  * - Cached blocks are immutable; handing the same `Block` to many readers is safe.
  * - One eviction examines each node at most twice: a node sent round again has its bit

@@ -10,7 +10,7 @@
  * hash: `delta = rotr(h, 17)`, probe j tests bit `(h + j·delta) mod bitCount`.
  *
  * Invariants:
- * - `probeCount` k = round(bitsPerKey × 0.69) clamped to [1, 30]; 0.69 ≈ ln(2) minimises the
+ * - `probeCount` k = round(bitsPerKey × 0.69) clamped to [1, 30]; 0.69 ~ ln(2) minimises the
  *   false-positive rate for a given size.
  * - The bit array holds at least 64 bits and a whole number of bytes; bit i is
  *   `bits[i >> 3] & (1 << (i & 7))`.
@@ -48,13 +48,13 @@ export function bloomHash(key: Uint8Array): number {
 
 /** Probes per key for `bitsPerKey`: round(bitsPerKey × 0.69), clamped to [1, 30]. */
 export function bloomProbeCount(bitsPerKey: number): number {
-  const k = Math.round(bitsPerKey * 0.69); // 0.69 ≈ ln(2)
+  const k = Math.round(bitsPerKey * 0.69); // 0.69 ~ ln(2)
   return k < 1 ? 1 : k > 30 ? 30 : k;
 }
 
 /**
  * Builds a filter from key hashes (`bloomHash`); returns the filter block contents.
- * REQUIRES: bitsPerKey ≥ 1.
+ * REQUIRES: bitsPerKey >= 1.
  */
 export function buildBloomFilter(
   hashes: Uint32Array,

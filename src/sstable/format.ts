@@ -3,7 +3,7 @@
  * (LevelDB's `table/format.cc`). See ARCHITECTURE.md § "Table layout".
  *
  * ```
- * [data block 0][trailer] … [data block n-1][trailer]
+ * [data block 0][trailer] ... [data block n-1][trailer]
  * [filter block][trailer]          (absent when bloomBitsPerKey is 0)
  * [properties block][trailer]
  * [index block][trailer]

@@ -26,7 +26,7 @@
  *   a snapshot install. So a cached row is always what the tables would answer.
  * - Bytes copied into chunks are never overwritten, so a view handed to a reader stays correct
  *   however long it is held.
- * - The slot arrays (22 bytes per slot, the presence filter) + `chargedBytes` ≤ `capacityBytes`:
+ * - The slot arrays (22 bytes per slot, the presence filter) + `chargedBytes` <= `capacityBytes`:
  *   `chargedBytes` is the key and value bytes of every row admitted since the cache last
  *   started over (chunks are never reused, so a replaced row's bytes stay charged) plus
  *   `ROW_CACHE_ROW_OVERHEAD_BYTES` per row held; when the next row would exceed the budget the

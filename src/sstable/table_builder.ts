@@ -6,9 +6,9 @@
  * - Entries arrive in strictly ascending key order, one per user key (asserted).
  * - Data blocks are cut once they reach `blockSizeBytes`; a data block is never empty.
  * - Index entry i maps a separator key S to data block i's handle, with
- *   lastKey(block i) ≤ S < firstKey(block i + 1); the last block's separator is its last key,
+ *   lastKey(block i) <= S < firstKey(block i + 1); the last block's separator is its last key,
  *   so the last index key is the table's largest key.
- * - Data blocks are Snappy-compressed only when the result is ≤ 7/8 of the raw size.
+ * - Data blocks are Snappy-compressed only when the result is <= 7/8 of the raw size.
  * - Bytes go to `file.writeAt` in order, at increasing offsets from 0, in chunks of
  *   ~`WRITE_BUFFER_BYTES`. The builder never syncs and never closes the file: the caller
  *   syncs (`await file.syncAsync()`) after `finish`, and closes the file either way.
@@ -59,7 +59,7 @@ const ENTRY_OVERHEAD_BYTES_MAX = 64;
 export interface TableBuilderOptions {
   /** Target uncompressed data block size (default `BLOCK_SIZE_BYTES_DEFAULT`). */
   blockSizeBytes?: number;
-  /** Snappy-compress data blocks when that saves ≥ 12.5% (default true). */
+  /** Snappy-compress data blocks when that saves >= 12.5% (default true). */
   compression?: boolean;
   /** Bloom filter bits per key; 0 writes no filter (default `BLOOM_BITS_PER_KEY_DEFAULT`). */
   bloomBitsPerKey?: number;
@@ -352,7 +352,7 @@ export class TableBuilder {
 }
 
 /**
- * A short key S with `a` ≤ S < `b` (LevelDB's `FindShortestSeparator`): the common prefix plus
+ * A short key S with `a` <= S < `b` (LevelDB's `FindShortestSeparator`): the common prefix plus
  * one incremented byte when that stays below `b`, else `a` itself. REQUIRES: a < b.
  */
 export function shortestSeparator(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -3,7 +3,7 @@
  * metadata).
  * Readers check every length against the bytes left and throw `CorruptionError`, never
  * `RangeError`. Varints are the project's LEB128 (ARCHITECTURE.md conventions); signed values
- * use zigzag on top (`0 → 0, −1 → 1, 1 → 2, …`), for magnitudes below 2^52 only.
+ * use zigzag on top (`0 -> 0, -1 -> 1, 1 -> 2, ...`), for magnitudes below 2^52 only.
  *
  * @module
  */
@@ -48,7 +48,7 @@ export class ByteWriter {
     this.#buf[this.length++] = b;
   }
 
-  /** Appends an unsigned varint (a safe integer ≥ 0). */
+  /** Appends an unsigned varint (a safe integer >= 0). */
   varint(value: number): void {
     this.#reserve(8);
     const buf = this.#buf;
@@ -134,7 +134,7 @@ export class ByteReader {
   /** Offset of the next byte. */
   offset: number;
 
-  /** Reads `buf[start … end)`. */
+  /** Reads `buf[start ... end)`. */
   constructor(buf: Uint8Array, start = 0, end = buf.length) {
     this.#buf = buf;
     this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -218,7 +218,7 @@ export class BitWriter {
   #acc = 0;
   #bits = 0;
 
-  /** Appends the low `n` bits of `value` (0 ≤ n ≤ 53, 0 ≤ value < 2^n). */
+  /** Appends the low `n` bits of `value` (0 <= n <= 53, 0 <= value < 2^n). */
   write(value: number, n: number): void {
     if (n > 24) {
       const lo = value % 0x1000000;
@@ -258,7 +258,7 @@ export class BitReader {
     this.#buf = buf;
   }
 
-  /** The next `n` bits (0 ≤ n ≤ 53) as a number. */
+  /** The next `n` bits (0 <= n <= 53) as a number. */
   read(n: number): number {
     if (n > 24) {
       const lo = this.read(24);

@@ -33,7 +33,7 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   const n = a.length;
   if (n !== b.length) return false;
   // Keys compared here are mostly neighbours in sort order, equal in a long prefix
-  // (`sensor.site3.temp.17000…`) and different at the end: look there first.
+  // (`sensor.site3.temp.17000...`) and different at the end: look there first.
   if (n > 0 && a[n - 1] !== b[n - 1]) return false;
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -153,7 +153,7 @@ export function fromBytes(bytes: Uint8Array): string {
 }
 
 /**
- * Writes the ASCII decimal digits of `v` (a safe integer ≥ 0) at `buf[at]` and returns the
+ * Writes the ASCII decimal digits of `v` (a safe integer >= 0) at `buf[at]` and returns the
  * end; the caller makes room (at most 16 bytes). For reply and request builders that would
  * otherwise make a string per number.
  */

@@ -2,7 +2,7 @@
  * Integer encodings shared by every on-disk and on-wire format: LEB128 varints (LevelDB's
  * `coding.cc`) and fixed-width little-endian integers through `DataView`.
  *
- * Numbers stay exact: every integer is asserted to be a safe integer (≤ 2^53 − 1) before it is
+ * Numbers stay exact: every integer is asserted to be a safe integer (<= 2^53 - 1) before it is
  * encoded, so sequence numbers and timestamps never round.
  *
  * @module
@@ -11,7 +11,7 @@
 import { CorruptionError } from "../errors.ts";
 import { assert } from "./assert.ts";
 
-/** Bytes a varint of `value` takes (1–8 for safe integers). */
+/** Bytes a varint of `value` takes (1-8 for safe integers). */
 export function varintLength(value: number): number {
   let n = 1;
   while (value >= 0x80) {
@@ -85,7 +85,7 @@ export function putU64(view: DataView, offset: number, value: number): void {
   view.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000), true);
 }
 
-/** Reads a little-endian uint64; throws `CorruptionError` when it exceeds 2^53 − 1. */
+/** Reads a little-endian uint64; throws `CorruptionError` when it exceeds 2^53 - 1. */
 export function getU64(view: DataView, offset: number): number {
   const lo = view.getUint32(offset, true);
   const hi = view.getUint32(offset + 4, true);

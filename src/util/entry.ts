@@ -13,7 +13,7 @@ export const KIND_DELETE = 0;
 /** A value, optionally with an expiry time. On disk: never renumber. */
 export const KIND_PUT = 1;
 /**
- * The metadata record of a key that is not a string (a time series; later hashes, lists …):
+ * The metadata record of a key that is not a string (a time series; later hashes, lists ...):
  * stored, ordered, expired and deleted like a PUT, but its value starts with a type byte (see
  * ARCHITECTURE.md § "Keyspace"), so one lookup answers TYPE and WRONGTYPE. On disk: never
  * renumber.
@@ -34,7 +34,7 @@ export type EntryKind = typeof KIND_DELETE | typeof KIND_PUT | typeof KIND_META 
 export interface Entry {
   /** The user key. */
   key: Uint8Array;
-  /** Sequence number of the write that produced this version (≥ 1). */
+  /** Sequence number of the write that produced this version (>= 1). */
   seq: number;
   /** `KIND_PUT`, `KIND_META` or `KIND_DELETE` (`KIND_LOG` only in decoded WAL batches). */
   kind: EntryKind;
@@ -63,9 +63,9 @@ export interface EntryIterator {
   seekToFirst(): void;
   /** Positions at the last entry. */
   seekToLast(): void;
-  /** Positions at the first entry whose key is ≥ `target`. */
+  /** Positions at the first entry whose key is >= `target`. */
   seek(target: Uint8Array): void;
-  /** Positions at the last entry whose key is ≤ `target`. */
+  /** Positions at the last entry whose key is <= `target`. */
   seekForPrev(target: Uint8Array): void;
   /** Moves to the next entry. REQUIRES: valid(). */
   next(): void;
@@ -74,7 +74,7 @@ export interface EntryIterator {
   /**
    * Optional bulk forward read, the scan's hot path: from the current entry on, appends the
    * `[key, value]` of each live entry (not `isDeadAt(entry, nowMs)`) to `out`, and stops at
-   * the first entry whose key is ≥ `stop` (when given) or when `out` holds `max` pairs, leaving
+   * the first entry whose key is >= `stop` (when given) or when `out` holds `max` pairs, leaving
    * the iterator there (or invalid at the end). Returns how many entries it moved past, live or
    * not. Keys and values are what `entry()` hands out, which the engine's sources never rewrite
    * (a block's keys are copies, a memtable's its own). An iterator that lacks it is driven

@@ -2,10 +2,10 @@
  * A small structured logger: one line per event on stderr, filtered by level, in one of two
  * formats that journald, Loki, Vector and friends parse without configuration:
  *
- * - `logfmt` (default): `time=2026-11-29T22:09:21.123Z level=info msg="listening" resp=…`.
+ * - `logfmt` (default): `time=2026-11-29T22:09:21.123Z level=info msg="listening" resp=...`.
  *   Strict logfmt: `msg` is always quoted; a value is quoted when it is empty or holds a space,
  *   `=`, `"`, `\` or a control character, with JSON string escapes inside the quotes.
- * - `json`: one object per line, `{"time":…,"level":…,"msg":…,…fields}`; bigints become
+ * - `json`: one object per line, `{"time":...,"level":...,"msg":...,...fields}`; bigints become
  *   strings, and a field named like a fixed key is written as `field.<name>`.
  *
  * @module

@@ -92,7 +92,7 @@ type ExposedGc = (options: { type: "major"; execution: "sync"; flavor: "last-res
  * flags of `deno task start`) and leaves the old generation's pages half used, and an idle
  * server never collects again to give them back. A "last-resort" full collection is the only
  * one that shrinks both; measured, 3.8 MiB less anonymous memory for ~1.3 MiB of the
- * executable's collector code paged in, in 80–120 ms, once (ARCHITECTURE.md § "Memory"). Only
+ * executable's collector code paged in, in 80-120 ms, once (ARCHITECTURE.md § "Memory"). Only
  * when V8 exposes `gc` (`--expose-gc`: `deno task start` and the compiled binaries); returns
  * whether it ran.
  */

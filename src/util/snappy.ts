@@ -20,7 +20,7 @@
  * so incompressible data is skipped quickly.
  *
  * Invariants:
- * - `validateSnappy(s, max).ok` ⇒ `snappyUncompress(s, max)` returns exactly `length` bytes,
+ * - `validateSnappy(s, max).ok` => `snappyUncompress(s, max)` returns exactly `length` bytes,
  *   in time linear in `length + s.length` (a fuzz test in tests/util/snappy_test.ts holds it).
  * - `snappyUncompress(snappyCompress(x), x.length)` equals `x`, and `snappyCompress`'s output is
  *   at most `32 + n + n / 6` bytes for `n` input bytes.
@@ -103,7 +103,7 @@ function emitCopyTag(out: Uint8Array, pos: number, offset: number, len: number):
   return pos;
 }
 
-/** Writes a copy of any length ≥ 4 as tags of at most 64 bytes, none shorter than 4. */
+/** Writes a copy of any length >= 4 as tags of at most 64 bytes, none shorter than 4. */
 function emitCopy(out: Uint8Array, pos: number, offset: number, len: number): number {
   while (len >= COPY_BYTES_MAX + 4) {
     pos = emitCopyTag(out, pos, offset, COPY_BYTES_MAX);
@@ -202,7 +202,7 @@ export function snappyUncompressedLength(compressed: Uint8Array): number {
  * no element writes past the declared length; and the elements produce exactly that length.
  * Arithmetic is done on non-negative numbers (no 32-bit shifts), so no length wraps.
  *
- * One stricter rule than the format: a literal in the long form (tag length field 60–63) must
+ * One stricter rule than the format: a literal in the long form (tag length field 60-63) must
  * leave at least 4 bytes after its tag (SnappyJS, which decoded CityHall's streams before,
  * read 4 bytes there whatever the form's width; the rule is kept so that what was refused
  * stays refused). Encoders use the long form only for literals over 60 bytes, so no stream

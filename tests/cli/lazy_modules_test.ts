@@ -117,3 +117,64 @@ Deno.test("cityhall help TOPIC prints each command's help, loaded on demand", as
     assert(r.stdout.startsWith("Usage: cityhall"), `help ${topic}: ${r.stdout.slice(0, 80)}`);
   }
 });
+
+/**
+ * Modules of serve's static graph that still hold characters past Latin-1: files other work was
+ * changing when the rest were converted. Remove a file from here once it is converted.
+ */
+const NOT_YET_LATIN1 = [
+  "src/compaction/level_iterator.ts",
+  "src/compaction/merge_iterator.ts",
+  "src/engine/_core.ts",
+  "src/engine/_scan_iterator.ts",
+  "src/engine/_write_path.ts",
+  "src/engine/_write_two.ts",
+  "src/engine/database.ts",
+  "src/memtable/iterator.ts",
+  "src/memtable/memtable.ts",
+  "src/server/connection.ts",
+  "src/server/resp_packed.ts",
+  "src/sstable/block.ts",
+  "src/sstable/table.ts",
+  "src/timeseries/_rans.ts",
+  "src/timeseries/aggregate.ts",
+  "src/timeseries/batch.ts",
+  "src/timeseries/bulk.ts",
+  "src/timeseries/chunks.ts",
+  "src/timeseries/codec.ts",
+  "src/timeseries/context.ts",
+  "src/timeseries/head.ts",
+  "src/timeseries/labels.ts",
+  "src/timeseries/log.ts",
+  "src/timeseries/meta.ts",
+  "src/timeseries/query.ts",
+  "src/timeseries/rules.ts",
+  "src/timeseries/series_ops.ts",
+  "src/timeseries/series_lookups.ts",
+  "src/timeseries/series_set.ts",
+  "src/timeseries/store.ts",
+  "src/timeseries/write.ts",
+  "src/types/entry_memo.ts",
+  "src/types/gc.ts",
+  "src/types/introspect.ts",
+  "src/types/layout.ts",
+  "src/wal/_recovery_scan.ts",
+  "src/wal/_recovery_tail.ts",
+  "src/wal/format.ts",
+  "src/wal/reader.ts",
+  "src/wal/writer.ts",
+];
+
+Deno.test("serve's static module graph is Latin-1 text (V8 would keep its source two bytes per character)", async () => {
+  // V8 stores a module's source one byte per character only when every character is Latin-1: a
+  // single arrow or dash in a comment doubles the memory the whole source takes in every server
+  // (ARCHITECTURE.md § "Memory"). Comments use ASCII (->, <=, --, ...); a string that must hold
+  // such a character spells it as an escape (\u2026).
+  const graph = await staticGraph("src/main.ts");
+  const wide: string[] = [];
+  for (const m of [...graph].sort()) {
+    if (!m.startsWith("src/") || NOT_YET_LATIN1.includes(m)) continue;
+    if (/[\u0100-\uffff]/.test(await Deno.readTextFile(new URL(m, ROOT)))) wide.push(m);
+  }
+  assertEquals(wide, [], "characters past Latin-1 in these modules");
+});

@@ -2,7 +2,7 @@
  * Clients blocked on lists and sorted sets (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
  * BZPOPMAX, BZMPOP): who waits on which key, in arrival order.
  *
- * A write that may make a key non-empty (pushes, ZADD, *STORE, RENAME, COPY…) calls
+ * A write that may make a key non-empty (pushes, ZADD, *STORE, RENAME, COPY...) calls
  * `signalReady`; the waiters of that key are then served at once, synchronously, oldest first,
  * each with its own connection's context (its reply waits for its own pop to be durable), until
  * one finds the key empty. Inside MULTI/EXEC the serving waits until EXEC has written its batch,
@@ -40,7 +40,7 @@ export interface Waiter {
   tryServe(key: Uint8Array): boolean;
   /** Ends the wait with the timeout reply (server closing, timeout, CLIENT UNBLOCK). */
   cancel(): void;
-  /** Ends the wait with error reply `reply` (CLIENT UNBLOCK … ERROR). */
+  /** Ends the wait with error reply `reply` (CLIENT UNBLOCK ... ERROR). */
   fail(reply: string): void;
   /** Ends the wait with no reply (the client left). */
   drop(): void;

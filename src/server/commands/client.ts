@@ -37,7 +37,7 @@ function typeByName(name: string): string | undefined {
   return undefined;
 }
 
-/** CLIENT LIST flags in Redis's order (`O` monitor, `P` pubsub, `x` multi …, `N` none). */
+/** CLIENT LIST flags in Redis's order (`O` monitor, `P` pubsub, `x` multi ..., `N` none). */
 function clientFlags(c: Client): string {
   let f = "";
   if (c.monitor) f += "O";

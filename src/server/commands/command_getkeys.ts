@@ -2,7 +2,7 @@
  * COMMAND GETKEYS: which arguments of a command line are keys, as Redis 7.0 answers it for
  * proxies and cluster clients. Most commands name their keys by position (`firstKey`,
  * `lastKey`, `step` of the command table); the ones whose keys move with their arguments
- * (a `numkeys` count, SORT … STORE, a container's subcommand) are resolved here.
+ * (a `numkeys` count, SORT ... STORE, a container's subcommand) are resolved here.
  *
  * @module
  */

@@ -44,8 +44,8 @@ function outputLimitText(ctx: CommandContext): string {
 }
 
 /**
- * Integer parameters CONFIG SET may change: name → setting and accepted range. `llong` ones take
- * any int64 up to Redis's LLONG_MAX (and say so in the error), kept at most 2^53 − 1.
+ * Integer parameters CONFIG SET may change: name -> setting and accepted range. `llong` ones take
+ * any int64 up to Redis's LLONG_MAX (and say so in the error), kept at most 2^53 - 1.
  */
 const INT_PARAMS: Record<
   string,
@@ -68,7 +68,7 @@ const INT_PARAMS: Record<
     llong: true,
   },
   "slowlog-max-len": { key: "slowlogMaxLen", min: 0, max: SLOWLOG_LEN_MAX },
-  // Redis takes 0 … INT_MAX and runs at 1 … 500 (CONFIG GET shows the clamped value).
+  // Redis takes 0 ... INT_MAX and runs at 1 ... 500 (CONFIG GET shows the clamped value).
   hz: { key: "hz", min: 0, max: 2147483647, clamp: [1, SERVER_HZ_MAX] },
   "latency-monitor-threshold": {
     key: "latencyMonitorThresholdMs",
@@ -196,7 +196,7 @@ function configSetError(param: string, reason: string): ReplyError {
   );
 }
 
-/** CONFIG <subcommand> …. */
+/** CONFIG <subcommand> .... */
 export function configCommand(ctx: CommandContext): void {
   const { args, out, server } = ctx;
   const sub = lower(args[1]!);

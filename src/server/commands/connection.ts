@@ -2,7 +2,7 @@
  * Connection commands: PING ECHO AUTH HELLO SELECT QUIT (CLIENT, RESET and MONITOR are in
  * `client.ts`).
  *
- * AUTH and HELLO … AUTH accept the user `default` (or none) and the configured token, compared
+ * AUTH and HELLO ... AUTH accept the user `default` (or none) and the configured token, compared
  * in constant time by `ServerState.checkToken`.
  *
  * @module

@@ -66,7 +66,7 @@ export function expireAtFromArg(
 /**
  * A put of `value` expiring at `expireAtMs` (0 = never). With `nowMs`, the command's time, an
  * expiry the command set that is already past at that time becomes a delete, as Redis deletes
- * a key whose new expiry is in the past (`SET … PXAT` of a past time).
+ * a key whose new expiry is in the past (`SET ... PXAT` of a past time).
  *
  * The comparison is with the command's time, never with a later clock reading: `SET k v PX 1`
  * computed `now + 1` and must write the key, which then expires and is announced `expired`

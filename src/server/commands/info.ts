@@ -58,7 +58,7 @@ export interface KeyspaceFigures {
 /**
  * Counts keys, keys with a TTL and their mean TTL by reading up to `INFO_KEYSPACE_COUNT_MAX`
  * keys (the engine keeps no count). The expiry of the first `INFO_EXPIRY_EXACT_KEYS` keys is read
- * one by one (exact below that); past them every 2nd, then 4th, 8th … key is read and stands for
+ * one by one (exact below that); past them every 2nd, then 4th, 8th ... key is read and stands for
  * that many keys, so a large keyspace costs a bounded number of lookups and the estimate is
  * unbiased over the whole range, not only its first keys. Past `INFO_KEYSPACE_COUNT_MAX` keys,
  * `keys` is the engine's entry count (an upper bound) and `expires` is scaled to it, as Redis's
@@ -222,7 +222,7 @@ function registrySections(families: Family[]): string[] {
   return [...out].filter((x) => !ALL_SECTIONS.includes(x));
 }
 
-/** INFO [section…]. */
+/** INFO [section...]. */
 export async function info(ctx: CommandContext): Promise<void> {
   const asked = ctx.args.slice(1).map(lower);
   let sections: string[];

@@ -33,7 +33,7 @@ import { keyId } from "../txn_overlay.ts";
 
 const encoder = new TextEncoder();
 
-/** The string at `key`: `WRONGTYPE` when the key holds another type (a time series …). */
+/** The string at `key`: `WRONGTYPE` when the key holds another type (a time series ...). */
 export function stringEntry(ctx: CommandContext, key: Uint8Array): ValueEntry | undefined {
   const e = ctx.server.db.getEntry(key);
   if (e !== undefined && e.kind !== KIND_PUT) throw new ReplyError(ERR_WRONGTYPE);
