@@ -1,5 +1,6 @@
 /**
- * Flag parsing for every `cityhall` command, on top of `@std/cli/parse-args`, with the rules
+ * Flag parsing for every `cityhall` command, on top of `_flag_scan.ts` (`@std/cli/parse-args`'s
+ * rules, without loading an npm package at start), with the rules
  * the commands share: flags may come before or after positional arguments, unknown flags are
  * usage errors (exit 2), `--` ends the flags, and positional values are never reinterpreted
  * (`-3.5`, `true` and `007` stay the strings they were).
@@ -7,7 +8,7 @@
  * @module
  */
 
-import { parseArgs } from "@std/cli/parse-args";
+import { scanFlags } from "./_flag_scan.ts";
 
 /** Exit code of a usage error (bad flag, missing argument), as BSD `EX_USAGE`-like tools use. */
 export const EXIT_USAGE = 2;
@@ -49,10 +50,10 @@ export interface ParsedArgs {
  */
 export const OPTIONAL_VALUE_FLAGS: Readonly<Record<string, string>> = { "self-metrics": "10s" };
 
-/** Prefix of the placeholders that hide positional values from parseArgs. */
+/** Prefix of the placeholders that hide positional values from the scanner. */
 const HIDDEN = "\u0000";
 
-/** True for a token parseArgs would read as a flag (a negative number is a value). */
+/** True for a token the scanner would read as a flag (a negative number is a value). */
 function looksLikeFlag(arg: string): boolean {
   return arg.length > 1 && arg.startsWith("-") && !/^-\d/.test(arg);
 }
@@ -65,7 +66,7 @@ export function parseFlags(command: string, args: readonly string[], spec: FlagS
   const stringFlags = new Set(spec.string ?? []);
   const booleanFlags = new Set([...(spec.boolean ?? []), "help"]);
   const alias: Record<string, string> = { h: "help", ...spec.alias };
-  // Every token that is not a flag is replaced by a placeholder so parseArgs neither turns
+  // Every token that is not a flag is replaced by a placeholder so the scanner neither turns
   // numbers into numbers, nor takes `true`/`false` as a boolean flag's value, nor reads
   // `-5` as a flag. The placeholders are mapped back below.
   const hidden: string[] = [];
@@ -91,29 +92,17 @@ export function parseFlags(command: string, args: readonly string[], spec: FlagS
     const original = hidden[Number(value.slice(HIDDEN.length))];
     return original ?? value;
   };
-  const unknown: string[] = [];
-  const parsed = parseArgs(masked, {
-    string: [...stringFlags, "_"],
-    collect: [...stringFlags],
-    boolean: [...booleanFlags],
-    alias,
-    unknown: (arg: string, key?: string) => {
-      if (key === undefined) return true;
-      unknown.push(arg.split("=")[0]!);
-      return false;
-    },
-  }) as Record<string, unknown> & { _: string[] };
-  if (unknown.length > 0) {
-    throw new UsageError(command, `unknown flag ${unknown[0]}`);
+  const scanned = scanFlags(masked, { string: stringFlags, boolean: booleanFlags, alias });
+  if (scanned.unknown.length > 0) {
+    throw new UsageError(command, `unknown flag ${scanned.unknown[0]}`);
   }
   const strings = new Map<string, string>();
   const lists = new Map<string, string[]>();
   for (const name of stringFlags) {
-    const given = parsed[name];
-    const values = given === undefined ? [] : Array.isArray(given) ? given : [given];
+    const values = scanned.values.get(name) ?? [];
     if (values.length === 0) continue;
     const all = values.map((value) => {
-      const v = unhide(String(value));
+      const v = unhide(value);
       if (v === "") {
         throw new UsageError(command, `flag --${name} needs a value`);
       }
@@ -123,8 +112,8 @@ export function parseFlags(command: string, args: readonly string[], spec: FlagS
     lists.set(name, all);
   }
   const booleans = new Set<string>();
-  for (const name of booleanFlags) if (parsed[name] === true) booleans.add(name);
-  return { strings, lists, booleans, positionals: parsed._.map((p) => unhide(String(p))) };
+  for (const name of booleanFlags) if (scanned.booleans.get(name) === true) booleans.add(name);
+  return { strings, lists, booleans, positionals: scanned.positionals.map(unhide) };
 }
 
 /** Reads an integer flag in `[min, max]`; `undefined` when the flag was not given. */

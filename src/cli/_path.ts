@@ -1,34 +1,28 @@
 /**
- * The path functions the CLI needs at start, for this platform, from @std/path's `posix/` and
- * `windows/` modules. Not `@std/path`'s platform-choosing modules: they ask
- * `globalThis.process?.platform`, and touching the global `process` loads Deno's Node layer
- * (~2 MiB of an idle server's RSS, ARCHITECTURE.md § "Memory"); nor node:path, for the same
- * reason. `resolve` passes `Deno.cwd()` itself for the same reason.
+ * The path functions the CLI needs at start, for this platform: CityHall's own POSIX ones
+ * (`_path_posix.ts`), and on Windows @std/path's `windows/` modules, imported only there. Not
+ * `@std/path`'s platform-choosing modules: they ask `globalThis.process?.platform`, and touching
+ * the global `process` loads Deno's Node layer (~2 MiB of an idle server's RSS, ARCHITECTURE.md
+ * § "Memory"); nor node:path, for the same reason; nor any npm package on Linux or macOS, whose
+ * first load costs ~1 MiB more. `resolve` passes `Deno.cwd()` itself for the same reason.
  *
  * @module
  */
 
-import { dirname as posixDirname } from "@std/path/posix/dirname.js";
-import { isAbsolute as posixIsAbsolute } from "@std/path/posix/is_absolute.js";
-import { join as posixJoin } from "@std/path/posix/join.js";
-import { resolve as posixResolve } from "@std/path/posix/resolve.js";
-import { dirname as windowsDirname } from "@std/path/windows/dirname.js";
-import { isAbsolute as windowsIsAbsolute } from "@std/path/windows/is_absolute.js";
-import { join as windowsJoin } from "@std/path/windows/join.js";
-import { resolve as windowsResolve } from "@std/path/windows/resolve.js";
+import * as posix from "./_path_posix.ts";
 
-const windows = Deno.build.os === "windows";
+const windows = Deno.build.os === "windows" ? await import("./_path_windows.ts") : undefined;
 
 /** The directory part of `path` (`@std/path`'s `dirname`). */
-export const dirname: (path: string) => string = windows ? windowsDirname : posixDirname;
+export const dirname: (path: string) => string = windows?.dirname ?? posix.dirname;
 
 /** True when `path` is absolute (`@std/path`'s `isAbsolute`). */
-export const isAbsolute: (path: string) => boolean = windows ? windowsIsAbsolute : posixIsAbsolute;
+export const isAbsolute: (path: string) => boolean = windows?.isAbsolute ?? posix.isAbsolute;
 
 /** `parts` joined and normalized (`@std/path`'s `join`). */
-export const join: (...parts: string[]) => string = windows ? windowsJoin : posixJoin;
+export const join: (...parts: string[]) => string = windows?.join ?? posix.join;
 
 /** `path` made absolute against the working directory, normalized (`@std/path`'s `resolve`). */
 export function resolve(path: string): string {
-  return windows ? windowsResolve(Deno.cwd(), path) : posixResolve(Deno.cwd(), path);
+  return windows ? windows.resolve(Deno.cwd(), path) : posix.resolve(Deno.cwd(), path);
 }

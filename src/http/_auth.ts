@@ -6,7 +6,7 @@
  * @module
  */
 
-import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
+import { timingSafeEqual } from "../util/timing_safe_equal.ts";
 import { HTTP_AUTH_HEADER_LENGTH_MAX } from "../limits.ts";
 
 const encoder = new TextEncoder();

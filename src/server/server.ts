@@ -19,7 +19,7 @@
  */
 
 import { acceptLoop } from "../util/net.ts";
-import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
+import { timingSafeEqual } from "../util/timing_safe_equal.ts";
 import { type Database, InvalidArgumentError } from "../mod.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { buildCommandTable } from "./commands/mod.ts";
