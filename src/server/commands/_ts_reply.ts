@@ -4,9 +4,12 @@
  *
  * A TS.MRANGE of 100 series × 1 h answers ~360,000 points (~10 MB). Through the generic writer
  * each point cost five calls, three number-to-string conversions and three string-to-bytes
- * copies; here a point is written straight into a scratch buffer (timestamps share their high
- * digits with the previous point's, which are kept as bytes), and the buffer goes to the reply
- * a block at a time.
+ * copies; here a point is written straight into a scratch buffer, and the buffer goes to the
+ * reply a block at a time. The common point (a 13-digit timestamp, a reading with at most three
+ * decimals) is stored a word at a time from digit tables: the prefix and the timestamp's top
+ * seven digits (shared by ~1,000 s of points) as cached words, its low six digits as a four- and
+ * a two-digit word, the reading's integer part and `.ddd` likewise; anything else goes through
+ * `formatValue`, which defines the bytes.
  *
  * @module
  */
@@ -21,14 +24,31 @@ const SCRATCH_BYTES = 128 * 1024;
  * value of at most 24 characters (`-2.2250738585072014E-308`) and `\r\n` (27), with room.
  */
 const POINT_BYTES_MAX = 64;
-/** The low digits of a timestamp written digit by digit; the rest is cached. */
+/** A timestamp is written as its digits above 10^6, then its six low digits zero-padded. */
 const LOW_DIVISOR = 1e6;
 
 /** Values below this with at most three decimals are printed without `formatValue`. */
 const DECIMAL_FAST_MAX = 1e9;
 
+/**
+ * Timestamps from 10^12 to 10^13 − 1 ms (2001-09-09 to 2286-11-20: every current clock) have 13
+ * digits: the point's prefix `*2\r\n:` and their top seven digits are three cached words.
+ */
+const TS13_MIN = 1e12;
+const TS13_END = 1e13;
+
+// Bytes are stored a word at a time through a DataView (little-endian: the first byte is the
+// word's low byte). A word may run past the point's end: the next store overwrites the rest, and
+// a block is flushed only up to its end.
+/** `*2\r\n`. */
+const STAR2 = 0x0a0d322a;
+/** `\r\n+` (and one byte the value overwrites). */
+const CRLF_PLUS = 0x2b0a0d;
+/** `\r\n`. */
+const CRLF16 = 0x0a0d;
+
 const scratch = new Uint8Array(SCRATCH_BYTES);
-const highDigits = new Uint8Array(24);
+const scratchView = new DataView(scratch.buffer);
 
 /**
  * The two ASCII digits of 0 … 99 as one little-endian 16-bit pair each: numbers are written
@@ -38,6 +58,29 @@ const PAIRS = new Uint8Array(200);
 for (let i = 0; i < 100; i++) {
   PAIRS[2 * i] = 48 + Math.floor(i / 10);
   PAIRS[2 * i + 1] = 48 + (i % 10);
+}
+/** The digits of 0 … 99, two ASCII bytes as one 16-bit word to store. */
+const PAIR16 = new Uint16Array(100);
+/** The digits of 0 … 9999, zero-padded to four, as one 32-bit word to store. */
+const QUAD = new Uint32Array(10_000);
+/**
+ * 1 … 999 as a reading's three decimals after the point, trailing zeros dropped: `.ddd` as one
+ * 32-bit word (`FRAC_WORD`) and its length, 2 to 4 (`FRAC_LEN`).
+ */
+const FRAC_WORD = new Uint32Array(1000);
+const FRAC_LEN = new Uint8Array(1000);
+for (let i = 0; i < 100; i++) PAIR16[i] = PAIRS[2 * i]! | (PAIRS[2 * i + 1]! << 8);
+for (let i = 0; i < 10_000; i++) {
+  QUAD[i] = (PAIR16[Math.floor(i / 100)]! | (PAIR16[i % 100]! << 16)) >>> 0;
+}
+for (let i = 1; i < 1000; i++) {
+  let digits = String(i).padStart(3, "0");
+  while (digits.endsWith("0")) digits = digits.slice(0, -1);
+  const text = "." + digits;
+  let word = 0;
+  for (let k = 0; k < text.length; k++) word |= text.charCodeAt(k) << (8 * k);
+  FRAC_WORD[i] = word >>> 0;
+  FRAC_LEN[i] = text.length;
 }
 
 /** Writes an array reply of `n` points `[ts[i], formatValue(values[i])]`. */
@@ -52,55 +95,45 @@ export function writeSamples(
   // ones in fresh buffers the reply references (`encoded`), so a reply of megabytes is not
   // copied again and again into the writer's doubling buffer.
   let buf = scratch;
-  // The cached high part of the timestamps (`Math.floor(ts / LOW_DIVISOR)`) and its digits.
+  let view = scratchView;
+  // The top seven digits of 13-digit timestamps (`Math.floor(ts / 1e6)`), as the two words
+  // `:ddd` and `dddd`.
   let high = -1;
-  let highLen = 0;
+  let highWord0 = 0;
+  let highWord1 = 0;
   let p = 0;
   for (let i = 0; i < n; i++) {
     if (p > SCRATCH_BYTES - POINT_BYTES_MAX) {
       flush(out, buf, p);
       buf = new Uint8Array(SCRATCH_BYTES);
+      view = new DataView(buf.buffer);
       p = 0;
     }
-    buf[p] = 42; // *
-    buf[p + 1] = 50; // 2
-    buf[p + 2] = 13;
-    buf[p + 3] = 10;
-    buf[p + 4] = 58; // :
-    p += 5;
+    view.setUint32(p, STAR2, true);
     const t = ts[i]!;
-    if (t >= LOW_DIVISOR && t <= Number.MAX_SAFE_INTEGER && Number.isInteger(t)) {
+    if (t >= TS13_MIN && t < TS13_END && Number.isInteger(t)) {
       const h = Math.floor(t / LOW_DIVISOR);
       if (h !== high) {
         high = h;
-        const s = String(h);
-        highLen = s.length;
-        for (let k = 0; k < highLen; k++) highDigits[k] = s.charCodeAt(k);
+        const top = Math.floor(h / 10_000); // 100 … 999
+        const hundreds = Math.floor(top / 100);
+        highWord0 = (58 | ((48 + hundreds) << 8) | (PAIR16[top - hundreds * 100]! << 16)) >>> 0;
+        highWord1 = QUAD[h - top * 10_000]!;
       }
-      for (let k = 0; k < highLen; k++) buf[p + k] = highDigits[k]!;
-      p += highLen;
-      // The six low digits, zero-padded, two at a time (small integers: V8 keeps them out of
-      // floating point).
+      view.setUint32(p + 4, highWord0, true);
+      view.setUint32(p + 8, highWord1, true);
+      // The six low digits: four and two (small integers: V8 keeps them out of floating point).
       const low = (t - h * LOW_DIVISOR) | 0;
-      const a = (low / 10000) | 0;
-      const rest = low - a * 10000;
-      const b = (rest / 100) | 0;
-      const c = rest - b * 100;
-      buf[p] = PAIRS[2 * a]!;
-      buf[p + 1] = PAIRS[2 * a + 1]!;
-      buf[p + 2] = PAIRS[2 * b]!;
-      buf[p + 3] = PAIRS[2 * b + 1]!;
-      buf[p + 4] = PAIRS[2 * c]!;
-      buf[p + 5] = PAIRS[2 * c + 1]!;
-      p += 6;
+      const q4 = (low / 100) | 0;
+      view.setUint32(p + 12, QUAD[q4]!, true);
+      view.setUint16(p + 16, PAIR16[low - q4 * 100]!, true);
+      p += 18;
     } else {
-      const s = String(t);
-      for (let k = 0; k < s.length; k++) buf[p + k] = s.charCodeAt(k);
-      p += s.length;
+      buf[p + 4] = 58; // :
+      p += 5;
+      p = writeTimestamp(buf, p, t);
     }
-    buf[p] = 13;
-    buf[p + 1] = 10;
-    buf[p + 2] = 43; // +
+    view.setUint32(p, CRLF_PLUS, true);
     p += 3;
     const v = values[i]!;
     const a = v < 0 ? -v : v;
@@ -111,28 +144,65 @@ export function writeSamples(
       // rounding interval below 1e9), which formatValue prints plainly for |v| ≥ 1.
       if (v < 0) buf[p++] = 45; // -
       const int = (q / 1000) | 0;
-      let frac = q - int * 1000;
-      p = writeUint(buf, p, int);
+      const frac = q - int * 1000;
+      if (int < 100) {
+        if (int < 10) buf[p++] = 48 + int;
+        else {
+          view.setUint16(p, PAIR16[int]!, true);
+          p += 2;
+        }
+      } else if (int < 10_000) {
+        if (int < 1000) {
+          const hundreds = (int / 100) | 0;
+          buf[p] = 48 + hundreds;
+          view.setUint16(p + 1, PAIR16[int - hundreds * 100]!, true);
+          p += 3;
+        } else {
+          view.setUint32(p, QUAD[int]!, true);
+          p += 4;
+        }
+      } else p = writeUint(buf, p, int);
       if (frac !== 0) {
-        buf[p++] = 46; // .
-        // Three digits, then the trailing zeros dropped.
-        const d0 = (frac / 100) | 0;
-        frac -= d0 * 100;
-        buf[p] = 48 + d0;
-        buf[p + 1] = PAIRS[2 * frac]!;
-        buf[p + 2] = PAIRS[2 * frac + 1]!;
-        p += buf[p + 2] !== 48 ? 3 : buf[p + 1] !== 48 ? 2 : 1;
+        view.setUint32(p, FRAC_WORD[frac]!, true);
+        p += FRAC_LEN[frac]!;
       }
+    } else if (v === 0 && 1 / v > 0) {
+      buf[p++] = 48; // 0 (an on/off state; -0 prints "-0")
     } else {
       const text = formatValue(v);
       for (let k = 0; k < text.length; k++) buf[p + k] = text.charCodeAt(k);
       p += text.length;
     }
-    buf[p] = 13;
-    buf[p + 1] = 10;
+    view.setUint16(p, CRLF16, true);
     p += 2;
   }
   if (p > 0) flush(out, buf, p);
+}
+
+/** Writes the digits of timestamp `t` at `p`; returns the end. */
+function writeTimestamp(buf: Uint8Array, p: number, t: number): number {
+  if (t >= LOW_DIVISOR && t <= Number.MAX_SAFE_INTEGER && Number.isInteger(t)) {
+    // The digits above the low six, then those six zero-padded.
+    const h = Math.floor(t / LOW_DIVISOR);
+    const s = String(h);
+    for (let k = 0; k < s.length; k++) buf[p + k] = s.charCodeAt(k);
+    p += s.length;
+    const low = (t - h * LOW_DIVISOR) | 0;
+    const a = (low / 10000) | 0;
+    const rest = low - a * 10000;
+    const b = (rest / 100) | 0;
+    const c = rest - b * 100;
+    buf[p] = PAIRS[2 * a]!;
+    buf[p + 1] = PAIRS[2 * a + 1]!;
+    buf[p + 2] = PAIRS[2 * b]!;
+    buf[p + 3] = PAIRS[2 * b + 1]!;
+    buf[p + 4] = PAIRS[2 * c]!;
+    buf[p + 5] = PAIRS[2 * c + 1]!;
+    return p + 6;
+  }
+  const s = String(t);
+  for (let k = 0; k < s.length; k++) buf[p + k] = s.charCodeAt(k);
+  return p + s.length;
 }
 
 /** Appends `buf[0, p)` to the reply: copied from the shared scratch, else referenced. */
