@@ -108,10 +108,17 @@ export class ChunkStore {
 
   /**
    * The chunks of `version` holding samples in `[from, to]`, in time order (the first one may
-   * start before `from`), staged changes included.
+   * start before `from`), staged changes included. `expected` (optional) is how many chunks the
+   * caller expects to start at or before `to` down to the one before `from`: with nothing
+   * staged, one reverse engine read of that many answers, where the general path reads twice
+   * (the chunks starting in range, then the one before); too few, and the general path runs.
    */
-  overlapping(version: number, from: number, to: number): ChunkRef[] {
+  overlapping(version: number, from: number, to: number, expected = 0): ChunkRef[] {
     const staged = this.#overlay.get(version);
+    if (staged === undefined && expected > 0) {
+      const found = this.#engineOverlapping(version, from, to, expected);
+      if (found) return found;
+    }
     const byFirst = new Map<number, ChunkRef>();
     for (const c of this.#engineRange(version, from, to, MAX_CHUNK_SCAN)) byFirst.set(c.firstTs, c);
     // The chunk that starts before `from` may still hold samples in range.
@@ -145,6 +152,36 @@ export class ChunkStore {
       if (n > 0 && pred.samples.ts[n - 1]! >= from) out.unshift(pred);
     }
     return out;
+  }
+
+  /**
+   * The engine's chunks of `version` holding samples in `[from, to]` from one reverse read of
+   * at most `limit` rows (newest first, down to the first chunk starting before `from`), or
+   * undefined when `limit` rows did not reach that chunk or the start of the series.
+   */
+  #engineOverlapping(
+    version: number,
+    from: number,
+    to: number,
+    limit: number,
+  ): ChunkRef[] | undefined {
+    const rows = this.#db.readRange(
+      { start: chunkKey(version, 0), end: chunkKey(version, to + 1) },
+      { limit, reverse: true },
+    );
+    const out: ChunkRef[] = [];
+    for (const [key, value, , seq] of rows) {
+      const firstTs = chunkFirstTs(key);
+      const samples = this.#decode(key, value, seq);
+      if (firstTs < from) {
+        // The chunk before the range: it counts only if it reaches into it.
+        const n = samples.ts.length;
+        if (n > 0 && samples.ts[n - 1]! >= from) out.push({ firstTs, samples });
+        return out.reverse();
+      }
+      out.push({ firstTs, samples });
+    }
+    return rows.length < limit ? out.reverse() : undefined;
   }
 
   /** The last chunk of `version` whose first timestamp is at or before `t` (staged included). */

@@ -22,7 +22,7 @@ import { aggregate, bucketStart, bucketStartRaw, type EdgeSample } from "./aggre
 import type { Batch } from "./batch.ts";
 import type { ChunkRef } from "./chunks.ts";
 import { lowerBound, type Samples } from "./head.ts";
-import { ENTRY_DELETE, ENTRY_SEAL } from "./log.ts";
+import { ENTRY_DELETE, ENTRY_SEAL, type SealedStats } from "./log.ts";
 import type { DuplicatePolicy, Rule } from "./meta.ts";
 import type { Series } from "./series_set.ts";
 
@@ -100,9 +100,11 @@ export function readParts(
   parts: Samples[],
 ): number {
   let total = 0;
-  if (from <= series.stats.lastSealedTs) {
+  const stats = series.stats;
+  if (from <= stats.lastSealedTs) {
+    const last = Math.min(to, stats.lastSealedTs);
     for (
-      const c of b.chunks.overlapping(series.version, from, Math.min(to, series.stats.lastSealedTs))
+      const c of b.chunks.overlapping(series.version, from, last, expectedChunks(stats, from, last))
     ) {
       const part = slice(c.samples, from, to);
       if (part.ts.length > 0) {
@@ -120,6 +122,19 @@ export function readParts(
     }
   }
   return total;
+}
+
+/**
+ * How many sealed chunks a read of `[from, to]` should meet (those starting in it and the one
+ * before), from the sealed chunks' average span, with slack for uneven chunks.
+ */
+function expectedChunks(stats: SealedStats, from: number, to: number): number {
+  if (stats.sealedChunks <= 0) return 0;
+  const span = (stats.lastSealedTs - stats.firstSealedTs + 1) / stats.sealedChunks;
+  return Math.min(
+    stats.sealedChunks + 1,
+    Math.ceil((to - Math.max(from, stats.firstSealedTs) + 1) / span) + 3,
+  );
 }
 
 /** The samples of `s` in `[from, to]` (views). */
