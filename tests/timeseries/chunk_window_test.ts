@@ -3,7 +3,7 @@
  * sized from the series' average chunk span (`ChunkStore.overlapping` with `expected`), or by the
  * general path when that guess is short. Chunks of very uneven spans (bursts 1 ms apart, then
  * gaps of hours) make the guess wrong in both directions; every window must still answer exactly
- * the raw samples in it, for TS.RANGE and for TS.MRANGE GROUPBY.
+ * the raw samples in it, for TS.RANGE and for TS.MRANGE GROUPBY (and MREVRANGE).
  */
 
 import { assertEquals } from "@std/assert";
@@ -58,6 +58,13 @@ Deno.test("TS.RANGE and MRANGE GROUPBY of windows over chunks of uneven spans", 
       const grouped = store.mrange(filters, { from: a, to: b }, { label: "g", reducer: "max" });
       assertEquals(Array.from(grouped[0]!.points.ts), want, `GROUPBY ${a} ${b} timestamps`);
       assertEquals(Array.from(grouped[0]!.points.values), wantValues, `GROUPBY ${a} ${b} values`);
+      // Newest first: the group's own arrays are reversed, never the cached chunks they came
+      // from (the next windows would see them reversed).
+      const reversed = store.mrange(filters, { from: a, to: b, reverse: true }, {
+        label: "g",
+        reducer: q % 2 === 0 ? "avg" : "count",
+      });
+      assertEquals(Array.from(reversed[0]!.points.ts), want.toReversed(), `MREVRANGE ${a} ${b}`);
     }
   } finally {
     await store.close();
