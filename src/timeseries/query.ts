@@ -291,13 +291,31 @@ export function mrangeGrouped(
       }
       return parts;
     });
-    // The merged samples in fresh arrays (the reply's), reduced in place where needed: only
-    // runs of equal timestamps, unless one sample does not reduce to itself.
     const merged = mergeAll(runs);
-    let ts = merged.ts;
-    let values = merged.values;
-    const n = ts.length;
-    const m = single && !hasEqualNeighbours(ts, n) ? n : reduceRuns(reducer, ts, values, n);
+    const mt = merged.ts;
+    const mv = merged.values;
+    const n = mt.length;
+    let ts = new Float64Array(n);
+    let values = new Float64Array(n);
+    let m = 0;
+    for (let i = 0; i < n;) {
+      const t = mt[i]!;
+      let j = i + 1;
+      while (j < n && mt[j] === t) j++;
+      ts[m] = t;
+      if (j === i + 1 && single) {
+        // One sample: its value (NaN included, which the reducers also answer for one NaN).
+        values[m] = mv[i]!;
+      } else {
+        let nan = false;
+        for (let k = i; k < j; k++) nan ||= Number.isNaN(mv[k]!);
+        values[m] = nan
+          ? reduce(reducer, Array.from(mv.subarray(i, j)))
+          : aggregate(reducer, mt, mv, i, j);
+      }
+      m++;
+      i = j;
+    }
     ts = ts.subarray(0, m);
     values = values.subarray(0, m);
     if (args.reverse) {
@@ -322,47 +340,6 @@ export function mrangeGrouped(
   return out;
 }
 
-/** True when two neighbours of ascending `ts[0, n)` are equal. */
-function hasEqualNeighbours(ts: Float64Array, n: number): boolean {
-  for (let i = 1; i < n; i++) if (ts[i] === ts[i - 1]) return true;
-  return false;
-}
-
-/**
- * Reduces each run of equal timestamps of `ts[0, n)` to one sample, in place (a run's values are
- * read before its result is written, at or before the run's start); returns how many remain.
- */
-function reduceRuns(
-  reducer: Aggregator,
-  ts: Float64Array,
-  values: Float64Array,
-  n: number,
-): number {
-  const single = SINGLE_IS_VALUE.has(reducer);
-  let m = 0;
-  for (let i = 0; i < n;) {
-    const t = ts[i]!;
-    let j = i + 1;
-    while (j < n && ts[j] === t) j++;
-    let v: number;
-    if (j === i + 1 && single) {
-      // One sample: its value (NaN included, which the reducers also answer for one NaN).
-      v = values[i]!;
-    } else {
-      let nan = false;
-      for (let k = i; k < j; k++) nan ||= Number.isNaN(values[k]!);
-      v = nan
-        ? reduce(reducer, Array.from(values.subarray(i, j)))
-        : aggregate(reducer, ts, values, i, j);
-    }
-    ts[m] = t;
-    values[m] = v;
-    m++;
-    i = j;
-  }
-  return m;
-}
-
 /** Reducers whose value over one sample is that sample. */
 const SINGLE_IS_VALUE: ReadonlySet<Aggregator> = new Set([
   "avg",
@@ -373,39 +350,31 @@ const SINGLE_IS_VALUE: ReadonlySet<Aggregator> = new Set([
   "last",
 ]);
 
-/** Merge buffers of `mergeAll`'s passes before the last, grown on demand and reused. */
+/** Merge buffers of `mergeAll`, grown on demand and reused (the reply copies the result). */
 let mergeTs = [new Float64Array(0), new Float64Array(0)];
 let mergeValues = [new Float64Array(0), new Float64Array(0)];
 
 /**
- * Ascending runs merged into one ascending set, in fresh arrays (the caller's to keep and
- * change): each run (its parts, ascending and disjoint) copied once into buffer 0, then runs
- * merged pairwise, pass after pass (`O(n log k)`), in two reused buffers, the last pass into the
- * fresh arrays (one run alone is copied there at once). On equal timestamps the samples keep the
- * order of their runs.
+ * Ascending runs merged into one ascending set: each run (its parts, ascending and disjoint)
+ * copied once into buffer 0, then runs merged pairwise, pass after pass (`O(n log k)`), in two
+ * reused buffers. On equal timestamps the samples keep the order of their runs. The result
+ * views a buffer the next call overwrites.
  */
 function mergeAll(runs: readonly (readonly Samples[])[]): Samples {
   let total = 0;
   let nonEmpty = 0;
+  let only: readonly Samples[] = [];
   for (const r of runs) {
     let size = 0;
     for (const p of r) size += p.ts.length;
-    if (size > 0) nonEmpty++;
+    if (size > 0) {
+      nonEmpty++;
+      only = r;
+    }
     total += size;
   }
-  const outTs = new Float64Array(total);
-  const outValues = new Float64Array(total);
-  if (nonEmpty <= 1) {
-    let at = 0;
-    for (const r of runs) {
-      for (const p of r) {
-        outTs.set(p.ts, at);
-        outValues.set(p.values, at);
-        at += p.ts.length;
-      }
-    }
-    return { ts: outTs, values: outValues };
-  }
+  if (nonEmpty === 0) return emptySamples();
+  if (nonEmpty === 1 && only.length === 1) return only[0]!;
   if (mergeTs[0]!.length < total) {
     mergeTs = [new Float64Array(total), new Float64Array(total)];
     mergeValues = [new Float64Array(total), new Float64Array(total)];
@@ -426,10 +395,8 @@ function mergeAll(runs: readonly (readonly Samples[])[]): Samples {
   while (bounds.length > 2) {
     const sTs = mergeTs[src]!;
     const sV = mergeValues[src]!;
-    // The last pass (two runs left) writes the result.
-    const last = bounds.length === 3;
-    const dTs = last ? outTs : mergeTs[1 - src]!;
-    const dV = last ? outValues : mergeValues[1 - src]!;
+    const dTs = mergeTs[1 - src]!;
+    const dV = mergeValues[1 - src]!;
     const next: number[] = [0];
     for (let r = 0; r + 1 < bounds.length; r += 2) {
       const a0 = bounds[r]!;
@@ -468,7 +435,7 @@ function mergeAll(runs: readonly (readonly Samples[])[]): Samples {
     bounds = next;
     src = 1 - src;
   }
-  return { ts: outTs, values: outValues };
+  return { ts: mergeTs[src]!.subarray(0, total), values: mergeValues[src]!.subarray(0, total) };
 }
 
 /** What TS.INFO reports. */
