@@ -47,7 +47,7 @@ export class Flusher {
     const core = this.#core;
     if (core.memtable.isEmpty) return;
     core.immutables.unshift(core.memtable);
-    core.memtable = new Memtable();
+    core.memtable = new Memtable(core.options.memtableSizeBytesMax);
     this.schedule();
   }
 

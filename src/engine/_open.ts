@@ -38,7 +38,7 @@ export function replayWal(
   manifest: ManifestState,
   options: { memtableSizeBytesMax: number; logger: Logger; onDamage?: "throw" | "stop" },
 ): Replayed {
-  const memtables: Memtable[] = [new Memtable()];
+  const memtables: Memtable[] = [new Memtable(options.memtableSizeBytesMax)];
   const log: PendingLogOp[] = [];
   let lastSeq = manifest.flushedSeq;
   for (const t of manifest.tables) lastSeq = Math.max(lastSeq, t.maxSeq);
@@ -55,7 +55,7 @@ export function replayWal(
         } else current.apply(entry);
       }
       if (current.sizeBytes >= options.memtableSizeBytesMax) {
-        current = new Memtable();
+        current = new Memtable(options.memtableSizeBytesMax);
         memtables.unshift(current);
       }
     },

@@ -77,7 +77,7 @@ export async function installSnapshot(
   });
   // From here the new state is durable: swap it in synchronously.
   core.version.retire(core.version.replaceAll(opened));
-  core.memtable = new Memtable();
+  core.memtable = new Memtable(core.options.memtableSizeBytesMax);
   core.immutables = [];
   core.lastSeq = seq;
   // Log ops of the old content are meaningless now; the consumer reloads from the tables.

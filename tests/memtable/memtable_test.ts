@@ -203,9 +203,16 @@ Deno.test("Memtable.applyAt() takes key and value as ranges of larger arrays", (
   assertEquals(text(table.get(new TextEncoder().encode("key-b"))!.value), "value-b");
 });
 
-Deno.test("Memtable keeps order while its arrays grow past their initial capacity", () => {
+for (const hint of [0, 1024 * 1024, 64 * 1024 * 1024]) {
+  Deno.test(`Memtable keeps order while its arrays grow past their initial capacity (size hint ${hint})`, () => {
+    growthCase(hint);
+  });
+}
+
+/** 20,000 random keys: past the initial records without a hint, and past a 1 MiB hint's. */
+function growthCase(sizeBytesHint: number): void {
   const rand = random(seeds(1)[0]!);
-  const table = new Memtable();
+  const table = new Memtable(sizeBytesHint);
   const model = new Map<string, Entry>();
   const applied: Entry[] = [];
   for (let seq = 1; seq <= 20_000; seq++) {
@@ -219,7 +226,7 @@ Deno.test("Memtable keeps order while its arrays grow past their initial capacit
     model.set(hex(key), entry);
   }
   checkAgainstModel(table, model, rand, applied);
-});
+}
 
 Deno.test("Memtable orders binary keys with 0x00, 0xff and the empty key as unsigned bytes", () => {
   const keys = [
