@@ -646,7 +646,10 @@ export const TS_FILTER_BY_TS_MAX: number = 128;
 export const TS_SELECTED_LABELS_MAX: number = 50;
 /** Bytes of one `=~`/`!~` regular expression. */
 export const TS_FILTER_REGEX_BYTES_MAX: number = 1 * KiB;
-/** Samples one query may collect before aggregation: a reply must fit in memory. */
+/**
+ * Samples one query may read before aggregation, all its series together (TS.MRANGE, GROUPBY):
+ * they are in memory at once.
+ */
 export const TS_QUERY_SAMPLES_MAX: number = 50_000_000;
 /**
  * Buckets one aggregated range may answer: EMPTY makes one per step, data or not, so a tiny

@@ -62,6 +62,8 @@ export interface StoreContext {
   readonly logger: Logger;
   /** Most series (`TS_SERIES_MAX` unless a test lowers it). */
   readonly seriesMax: number;
+  /** Samples one query may collect (`TS_QUERY_SAMPLES_MAX` unless a test lowers it). */
+  readonly querySamplesMax: number;
   /** Wall clock for `*` timestamps. */
   nowMs(): number;
   /** Who hears of written samples (none by default). */

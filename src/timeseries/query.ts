@@ -9,7 +9,7 @@
  * @module
  */
 
-import { TS_QUERY_BUCKETS_MAX, TS_QUERY_SAMPLES_MAX } from "../limits.ts";
+import { TS_QUERY_BUCKETS_MAX } from "../limits.ts";
 import {
   aggregate,
   aggregateRange,
@@ -99,8 +99,38 @@ export function get(
   return series.lastTs >= 0 ? { ts: series.lastTs, value: series.lastValue } : undefined;
 }
 
-/** The samples a range query answers for one series. */
-export function rangeOf(ctx: StoreContext, series: Series, args: RangeArgs): Points {
+/**
+ * The samples one query may still collect, all its series together (`querySamplesMax`,
+ * `TS_QUERY_SAMPLES_MAX`): counted as each series' samples are read, before aggregation, which
+ * needs them all in memory.
+ */
+export class QueryBudget {
+  #left: number;
+  readonly #max: number;
+
+  /** A fresh budget of `ctx.querySamplesMax`. */
+  constructor(ctx: StoreContext) {
+    this.#max = this.#left = ctx.querySamplesMax;
+  }
+
+  /** Counts `n` samples read; past the budget the query is refused. */
+  charge(n: number): void {
+    this.#left -= n;
+    if (this.#left < 0) {
+      throw tsError(
+        `TSDB: query too large: more than ${this.#max} samples in range (narrow the time range or the FILTER)`,
+      );
+    }
+  }
+}
+
+/** The samples a range query answers for one series, counted against `budget`. */
+export function rangeOf(
+  ctx: StoreContext,
+  series: Series,
+  args: RangeArgs,
+  budget: QueryBudget = new QueryBudget(ctx),
+): Points {
   const from = Math.max(args.from, series.retentionCutoff);
   const to = args.to;
   const plain = args.latest === undefined && args.filterByTs === undefined &&
@@ -108,11 +138,7 @@ export function rangeOf(ctx: StoreContext, series: Series, args: RangeArgs): Poi
   // The aggregation path only reads the merged samples (into new arrays): scratch buffers do.
   const scratch = plain && args.aggregation !== undefined;
   const s: Samples = from <= to ? readSamples(ctx, series, from, to, scratch) : emptySamples();
-  if (s.ts.length > TS_QUERY_SAMPLES_MAX) {
-    throw tsError(
-      `TSDB: query too large: more than ${TS_QUERY_SAMPLES_MAX} samples (use COUNT or AGGREGATION)`,
-    );
-  }
+  budget.charge(s.ts.length);
   if (scratch) {
     // The common dashboard query: aggregate the decoded arrays without copying them.
     const n = s.ts.length;
@@ -236,11 +262,12 @@ export function mrange(
   ctx: StoreContext,
   selected: readonly Series[],
   args: RangeArgs,
+  budget: QueryBudget = new QueryBudget(ctx),
 ): SeriesResult[] {
   return selected.map((s) => ({
     key: s.key,
     labels: s.meta.labels,
-    points: rangeOf(ctx, s, args),
+    points: rangeOf(ctx, s, args, budget),
   }));
 }
 
@@ -255,6 +282,7 @@ export function mrangeGrouped(
   args: RangeArgs,
   label: string,
   reducer: Aggregator,
+  budget: QueryBudget = new QueryBudget(ctx),
 ): SeriesResult[] {
   const groups = new Map<string, Series[]>();
   for (const s of selected) {
@@ -285,8 +313,11 @@ export function mrangeGrouped(
       if (plain) {
         const from = Math.max(perSeries.from, s.retentionCutoff);
         if (from <= perSeries.to) readParts(ctx, s, from, perSeries.to, parts);
+        let n = 0;
+        for (const p of parts) n += p.ts.length;
+        budget.charge(n);
       } else {
-        const p = rangeOf(ctx, s, perSeries);
+        const p = rangeOf(ctx, s, perSeries, budget);
         parts.push({ ts: Float64Array.from(p.ts), values: Float64Array.from(p.values) });
       }
       return parts;

@@ -15,7 +15,12 @@ import type { Database } from "../engine/mod.ts";
 import type { LogConsumer } from "../engine/log_ops.ts";
 import { equalBytes } from "../util/bytes.ts";
 import { VersionAllocator } from "../keyspace/mod.ts";
-import { TS_HEADS_BYTES_MAX, TS_MAINTENANCE_INTERVAL_MS, TS_SERIES_MAX } from "../limits.ts";
+import {
+  TS_HEADS_BYTES_MAX,
+  TS_MAINTENANCE_INTERVAL_MS,
+  TS_QUERY_SAMPLES_MAX,
+  TS_SERIES_MAX,
+} from "../limits.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import type { MaddColumns, MaddReplies } from "./bulk.ts";
 import { ChunkStore } from "./chunks.ts";
@@ -57,6 +62,8 @@ export interface TimeSeriesOptions {
   maintenanceIntervalMs?: number;
   /** Most series (default `TS_SERIES_MAX`). */
   seriesMax?: number;
+  /** Samples one query may collect, all its series together (default `TS_QUERY_SAMPLES_MAX`). */
+  querySamplesMax?: number;
   /** Bytes all heads may take before maintenance seals the largest (`TS_HEADS_BYTES_MAX`). */
   headsBytesMax?: number;
 }
@@ -82,6 +89,7 @@ export class TimeSeriesStore implements LogConsumer {
       versions: new VersionAllocator(db),
       logger: options.logger ?? silentLogger,
       seriesMax: options.seriesMax ?? TS_SERIES_MAX,
+      querySamplesMax: options.querySamplesMax ?? TS_QUERY_SAMPLES_MAX,
       nowMs: options.nowMs ?? Date.now,
       sampleListener: undefined,
       lookups: new SeriesLookups(),
@@ -415,7 +423,7 @@ export class TimeSeriesStore implements LogConsumer {
 
   /** TS.RANGE / TS.REVRANGE. */
   range(key: Uint8Array, args: q.RangeArgs): q.Points {
-    return q.rangeOf(this.#ctx, this.get(key), args);
+    return q.rangeOf(this.#ctx, this.get(key), args, new q.QueryBudget(this.#ctx));
   }
 
   /** TS.MRANGE / TS.MREVRANGE. */
@@ -425,9 +433,11 @@ export class TimeSeriesStore implements LogConsumer {
     groupBy?: { label: string; reducer: Aggregator },
   ): q.SeriesResult[] {
     const selected = this.select(filters);
+    // One budget for the whole query: 10,000 series of a day each must not fill memory either.
+    const budget = new q.QueryBudget(this.#ctx);
     return groupBy
-      ? q.mrangeGrouped(this.#ctx, selected, args, groupBy.label, groupBy.reducer)
-      : q.mrange(this.#ctx, selected, args);
+      ? q.mrangeGrouped(this.#ctx, selected, args, groupBy.label, groupBy.reducer, budget)
+      : q.mrange(this.#ctx, selected, args, budget);
   }
 
   /** TS.INFO [DEBUG]. */

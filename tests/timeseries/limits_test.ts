@@ -2,7 +2,7 @@
 
 import { assertEquals, assertThrows } from "@std/assert";
 import { Database, FaultFs } from "../../src/mod.ts";
-import { TimeSeriesStore, TsError } from "../../src/timeseries/mod.ts";
+import { parseFilters, TimeSeriesStore, TsError } from "../../src/timeseries/mod.ts";
 import {
   TS_KEY_BYTES_MAX,
   TS_LABEL_BYTES_MAX,
@@ -15,11 +15,13 @@ import { toBytes } from "../../src/util/bytes.ts";
 async function withStore(
   fn: (s: TimeSeriesStore, db: Database) => Promise<void>,
   seriesMax?: number,
+  querySamplesMax?: number,
 ) {
   const db = await Database.open("/db", { fs: new FaultFs() });
   const store = TimeSeriesStore.open(db, {
     maintenanceIntervalMs: 0,
     ...(seriesMax !== undefined ? { seriesMax } : {}),
+    ...(querySamplesMax !== undefined ? { querySamplesMax } : {}),
   });
   try {
     await fn(store, db);
@@ -99,4 +101,51 @@ Deno.test("Time-series limits: EMPTY refuses a range that would answer more than
     refused(() => query(1, "twa", 1, far - 1), "buckets");
     assertEquals(query(1, "twa", 1, 3).ts, [1, 2, 3]);
   });
+});
+
+Deno.test("Time-series limits: one query collects at most querySamplesMax samples, all its series together", async () => {
+  const max = 1000;
+  await withStore(
+    async (store) => {
+      for (const key of ["a", "b"]) {
+        await store.create(toBytes(key), { labels: [["g", "1"]] }).durable;
+        await store.madd(
+          Array.from({ length: 600 }, (_, i) => ({ key: toBytes(key), ts: i + 1, value: i })),
+        ).durable;
+      }
+      const filters = parseFilters(["g=1"]);
+      const all = { from: 0, to: 10_000 };
+      // One series is within the budget; two are not, with or without GROUPBY or AGGREGATION.
+      assertEquals(store.range(toBytes("a"), all).ts.length, 600);
+      const text = `more than ${max} samples in range`;
+      refused(() => store.mrange(filters, all), text);
+      refused(() => store.mrange(filters, all, { label: "g", reducer: "sum" }), text);
+      const agg = {
+        aggregator: "avg" as const,
+        bucketMs: 100,
+        alignMs: 0,
+        empty: false,
+        bucketTimestamp: "start" as const,
+      };
+      refused(() => store.mrange(filters, { ...all, aggregation: agg }), text);
+      // At the budget exactly: 500 + 500.
+      const half = { from: 1, to: 500 };
+      assertEquals(store.mrange(filters, half).map((r) => r.points.ts.length), [500, 500]);
+      assertEquals(
+        store.mrange(filters, half, { label: "g", reducer: "sum" })[0]!.points.ts.length,
+        500,
+      );
+      await store.madd([{ key: toBytes("a"), ts: 601, value: 0 }, {
+        key: toBytes("a"),
+        ts: 602,
+        value: 0,
+      }]).durable;
+      await store.madd(
+        Array.from({ length: 400 }, (_, i) => ({ key: toBytes("a"), ts: 603 + i, value: i })),
+      ).durable;
+      refused(() => store.range(toBytes("a"), { ...all, aggregation: agg }), text);
+    },
+    undefined,
+    max,
+  );
 });
