@@ -57,8 +57,10 @@ import type { CommandContext } from "./context.ts";
 import { type SampleListener, TimeSeriesStore } from "../timeseries/mod.ts";
 import { TypeGarbageCollector } from "../types/gc.ts";
 import { registryFor } from "./commands/blocking_registry.ts";
+import { passedDeadline } from "./_client_deadlines.ts";
 
 export { unknownCommandError } from "./dispatch.ts";
+export { checkBindSecurity, isLoopback } from "./bind_security.ts";
 
 /** Options of `startServer`. */
 export interface ServerOptions {
@@ -112,36 +114,6 @@ export interface Server {
   close(): Promise<void>;
 }
 
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
-
-/** True when `hostname` only accepts connections from this machine. */
-export function isLoopback(hostname: string): boolean {
-  return LOOPBACK.test(hostname);
-}
-
-/**
- * The bind security rule: a non-loopback address needs a token unless `insecureNoAuth` says
- * otherwise. Throws `InvalidArgumentError` (how to fix it in the message) when refusing;
- * returns a warning to log loudly when the override is used, else `undefined`. The token's
- * own rules (length, guessability) are `checkAuthToken`'s.
- */
-export function checkBindSecurity(
-  hostname: string,
-  options: { authToken?: string | undefined; insecureNoAuth?: boolean | undefined } = {},
-): string | undefined {
-  if (isLoopback(hostname) || (options.authToken !== undefined && options.authToken !== "")) {
-    return undefined;
-  }
-  if (options.insecureNoAuth) {
-    return `Listening on ${hostname} without authentication: anyone who can reach this ` +
-      `address can read and change every key (--insecure-no-auth)`;
-  }
-  throw new InvalidArgumentError(
-    `Refusing to listen on non-loopback address ${hostname} without an auth token: set one ` +
-      `with --auth-token-file FILE or CITYHALL_AUTH_TOKEN, or pass --insecure-no-auth`,
-  );
-}
-
 async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
 }
@@ -182,46 +154,6 @@ function initialConfig(options: ServerOptions): ServerConfig {
     typeEncoding: typeEncodingDefaults(),
     ...options.config,
   };
-}
-
-/** The deadline `client` has passed at `nowMs`, as a close reason, or `undefined`. */
-function passedDeadline(
-  c: Client,
-  config: ServerConfig,
-  authRequired: boolean,
-  nowMs: number,
-): { reason: string; counter: keyof ServerMetrics } | undefined {
-  const s = 1000;
-  if (
-    authRequired && !c.authenticated && config.authTimeoutS > 0 &&
-    nowMs - c.createdMs > config.authTimeoutS * s
-  ) return { reason: "auth timeout", counter: "authTimeouts" };
-  if (c.requestStartMs > 0 && config.requestTimeoutS > 0) {
-    if (nowMs - c.requestStartMs > config.requestTimeoutS * s) {
-      return { reason: "request timeout", counter: "requestTimeouts" };
-    }
-  }
-  if (
-    c.outputPendingSinceMs > 0 && config.outputDrainTimeoutS > 0 &&
-    nowMs - c.outputPendingSinceMs > config.outputDrainTimeoutS * s
-  ) return { reason: "output drain timeout", counter: "outputDrainTimeouts" };
-  // Subscribers and monitors have their own soft limit (`client-output-buffer-limit pubsub`).
-  const pubsub = c.isPubSub;
-  const soft = pubsub ? config.pubsubSoftLimitBytes : config.outputSoftLimitBytes;
-  const softS = pubsub ? config.pubsubSoftLimitS : config.outputSoftLimitS;
-  const pending = c.outputPendingBytes + (c.pushQueue?.bytes ?? 0);
-  if (soft > 0 && pending > soft) {
-    if (c.softLimitSinceMs === 0) c.softLimitSinceMs = nowMs;
-    else if (nowMs - c.softLimitSinceMs > softS * s) {
-      return { reason: "output buffer soft limit", counter: "outputLimitDisconnections" };
-    }
-  } else c.softLimitSinceMs = 0;
-  // As Redis, a subscriber or monitor waiting for messages is not idle.
-  if (
-    config.idleTimeoutS > 0 && !c.busy && !pubsub &&
-    nowMs - c.lastInteractionMs > config.idleTimeoutS * s
-  ) return { reason: "idle timeout", counter: "idleTimeouts" };
-  return undefined;
 }
 
 /** A write group as the server tracks it: the engine's promise and its writes in flight. */
