@@ -55,6 +55,40 @@ Deno.test("BlockIterator.collectLive yields the live entries before a stop key, 
   }
 });
 
+Deno.test("BlockIterator keys of every length stay intact while more keys are handed out", () => {
+  // Keys are copied a 32-bit word at a time into shared slabs: lengths that are not multiples
+  // of 4, keys that outgrow the iterator's key buffer (64 bytes, then past the slab limit of
+  // 512), and thousands of retained keys across many slabs must all keep their own bytes.
+  const entries: Entry[] = [];
+  for (let len = 1; len <= 700; len++) {
+    const key = new Uint8Array(len);
+    for (let i = 0; i < len; i++) key[i] = 0x41 + ((i * 7 + len) % 26);
+    key[0] = 0x21 + Math.floor(len / 90); // ascending by length in groups
+    entries.push({ key, seq: len, kind: KIND_PUT, expireAtMs: 0, value: toBytes(`v${len}`) });
+  }
+  entries.sort((a, b) => compareBytes(a.key, b.key));
+  for (const restartInterval of [1, 16]) {
+    const block = blockOf(entries, restartInterval);
+    const kept: Uint8Array[] = [];
+    for (let round = 0; round < 20; round++) {
+      const it = block.iterator();
+      it.seekToFirst();
+      const out: [Uint8Array, Uint8Array][] = [];
+      while (it.valid()) {
+        const before = out.length;
+        it.collectLive(out, before + 7, undefined, 0);
+        if (it.valid()) kept.push(it.entry().key);
+      }
+      assertEquals(out.length, entries.length);
+      for (let i = 0; i < out.length; i++) assertEquals(out[i]![0], entries[i]!.key);
+      for (const [k] of out) kept.push(k);
+    }
+    // Every key handed out, in every round, still holds its bytes.
+    const byLength = new Map(entries.map((e) => [e.key.length, e.key]));
+    for (const k of kept) assertEquals(k, byLength.get(k.length));
+  }
+});
+
 Deno.test("Block.get finds exactly the stored keys, at every boundary and restart interval", () => {
   // The point-lookup path compares keys in place instead of assembling them: it must agree
   // with a seek for every key, for keys just before and after each, and for keys that are
