@@ -5,14 +5,22 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { withDeadline } from "../_helpers/fuzz.ts";
-import { closeRedis, connectRedis, RawClient, sleep, startTestServer } from "./_helpers.ts";
+import {
+  closeRedis,
+  connectRedis,
+  RawClient,
+  type Redis,
+  sleep,
+  startTestServer,
+} from "./_helpers.ts";
 
 /** Reads `client` until `done(text)`; fails after `ms`. */
 function readFor(client: RawClient, done: (s: string) => boolean, ms = 60_000): Promise<string> {
   return withDeadline(client.readUntil(done), ms, "the expected messages");
 }
 
-Deno.test("expired events: a key whose TTL passes is announced without being read", async () => {
+/** A server, a client and a subscriber to `expired` events (notifications on): `fn` runs with them. */
+async function withExpiredFeed(fn: (r: Redis, sub: RawClient) => Promise<void>): Promise<void> {
   const t = await startTestServer();
   const r = await connectRedis(t.port, { protocol: 2 });
   const sub = await RawClient.connect(t.port);
@@ -20,6 +28,16 @@ Deno.test("expired events: a key whose TTL passes is announced without being rea
     await r.config("SET", "notify-keyspace-events", "Ex");
     await sub.send("SUBSCRIBE __keyevent@0__:expired\r\n");
     await sub.readUntil((s) => s.endsWith(":1\r\n"));
+    await fn(r, sub);
+  } finally {
+    sub.close();
+    await closeRedis(r);
+    await t.close();
+  }
+}
+
+Deno.test("expired events: a key whose TTL passes is announced without being read", async () => {
+  await withExpiredFeed(async (r, sub) => {
     await r.set("session:1", "v", "PX", 150);
     await r.set("session:2", "v", "PX", 100_000);
     const text = await readFor(sub, (s) => s.includes("session:1"));
@@ -42,25 +60,15 @@ Deno.test("expired events: a key whose TTL passes is announced without being rea
       await readFor(sub, (s) => s.includes("marker")),
       "*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$6\r\nmarker\r\n",
     );
-  } finally {
-    sub.close();
-    await closeRedis(r);
-    await t.close();
-  }
+  });
 });
 
 Deno.test("expired events: every SET … PX 1 and PEXPIRE … 1 is written, expires and is announced", async () => {
   // SET computed its expiry from one clock reading and checked "already past?" against a
   // later one: whenever a millisecond passed in between (often, on a loaded machine) the SET
   // became a silent delete, and no `expired` event ever came. PEXPIRE had the same race.
-  const t = await startTestServer();
-  const r = await connectRedis(t.port, { protocol: 2 });
-  const sub = await RawClient.connect(t.port);
-  const n = 2000;
-  try {
-    await r.config("SET", "notify-keyspace-events", "Ex");
-    await sub.send("SUBSCRIBE __keyevent@0__:expired\r\n");
-    await sub.readUntil((s) => s.endsWith(":1\r\n"));
+  await withExpiredFeed(async (r, sub) => {
+    const n = 2000;
     const p = r.pipeline();
     for (let i = 0; i < n; i++) p.set(`s${i}`, "v", "PX", 1);
     for (let i = 0; i < n; i++) p.set(`e${i}`, "v").pexpire(`e${i}`, 1);
@@ -72,21 +80,11 @@ Deno.test("expired events: every SET … PX 1 and PEXPIRE … 1 is written, expi
     assertEquals(count(text), 2 * n);
     const info = await r.info("stats");
     assert(new RegExp(`^expired_keys:${2 * n}\r?$`, "m").test(info), info);
-  } finally {
-    sub.close();
-    await closeRedis(r);
-    await t.close();
-  }
+  });
 });
 
 Deno.test("expired events: keys FLUSHALL deleted are not announced as expired later", async () => {
-  const t = await startTestServer();
-  const r = await connectRedis(t.port, { protocol: 2 });
-  const sub = await RawClient.connect(t.port);
-  try {
-    await r.config("SET", "notify-keyspace-events", "Ex");
-    await sub.send("SUBSCRIBE __keyevent@0__:expired\r\n");
-    await sub.readUntil((s) => s.endsWith(":1\r\n"));
+  await withExpiredFeed(async (r, sub) => {
     await r.set("flushed", "v", "PX", 200);
     await r.flushall();
     await sleep(500);
@@ -97,11 +95,7 @@ Deno.test("expired events: keys FLUSHALL deleted are not announced as expired la
       await readFor(sub, (s) => s.includes("marker")),
       "*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$6\r\nmarker\r\n",
     );
-  } finally {
-    sub.close();
-    await closeRedis(r);
-    await t.close();
-  }
+  });
 });
 
 Deno.test("expired events: the sweep finds keys given a TTL outside RESP (engine, HTTP, restart)", async () => {
@@ -183,13 +177,7 @@ Deno.test("with notify-keyspace-events off, or K/E without a class, nothing is p
 });
 
 Deno.test("CONFIG SET hz: INFO reports it and the cron runs at it, so expired keys are still announced", async () => {
-  const t = await startTestServer();
-  const r = await connectRedis(t.port, { protocol: 2 });
-  const sub = await RawClient.connect(t.port);
-  try {
-    await r.config("SET", "notify-keyspace-events", "Ex");
-    await sub.send("SUBSCRIBE __keyevent@0__:expired\r\n");
-    await sub.readUntil((s) => s.endsWith(":1\r\n"));
+  await withExpiredFeed(async (r, sub) => {
     for (const hz of ["1", "500"]) {
       await r.config("SET", "hz", hz);
       const info = await r.info("server");
@@ -202,9 +190,5 @@ Deno.test("CONFIG SET hz: INFO reports it and the cron runs at it, so expired ke
         `*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$${hz.length + 1}\r\nk${hz}\r\n`,
       );
     }
-  } finally {
-    sub.close();
-    await closeRedis(r);
-    await t.close();
-  }
+  });
 });
