@@ -276,13 +276,11 @@ async function statusCommand(args: string[]): Promise<number> {
   const caughtUpMs = status?.lastCaughtUpMs ?? 0;
   const current = status !== undefined && state === "connected" &&
     status.lastAppliedSeq >= status.leaderDurableSeq;
-  const stalenessSeconds = status === undefined
-    ? undefined
-    : current
-    ? 0
-    : caughtUpMs === 0
+  const stalenessSeconds = status === undefined ? undefined : current ? 0 : caughtUpMs === 0
     ? null
-    : Math.max(0, Math.round((nowMs - caughtUpMs) / 1000));
+    // "Up to": an upper bound, so rounded up; a replica that is not current is never shown as
+    // 0 s behind, even when it stopped within the last second.
+    : Math.max(1, Math.ceil((nowMs - caughtUpMs) / 1000));
   if (parsed.booleans.has("json")) {
     printJson({
       ...(status ?? {}),
@@ -311,7 +309,7 @@ async function statusCommand(args: string[]): Promise<number> {
     printOut(`last contact:        ${formatAgo(status.lastContactMs, nowMs)}`);
     printOut(
       `staleness:           ${
-        stalenessSeconds === 0
+        current
           ? "none (caught up)"
           : stalenessSeconds === null || stalenessSeconds === undefined
           ? "unknown (never caught up)"
