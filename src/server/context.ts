@@ -412,6 +412,20 @@ export function intArg(bytes: Uint8Array): bigint {
   return v;
 }
 
+/**
+ * A count argument as Redis's getPositiveLongFromObjectOrReply reads it: a non-negative int64,
+ * capped to the safe Number range. Anything else, a non-integer included, is `message` (Redis
+ * answers "value is out of range, must be positive" even for "x").
+ */
+export function countArg(
+  bytes: Uint8Array,
+  message = "ERR value is out of range, must be positive",
+): number {
+  const v = parseInt64(bytes);
+  if (v === undefined || v < 0n) throw new ReplyError(message);
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
 /** An integer argument in the safe Number range, or the not-an-integer error. */
 export function safeIntArg(bytes: Uint8Array): number {
   const v = intArg(bytes);
@@ -428,9 +442,52 @@ export function parseFloatArg(bytes: Uint8Array): number | undefined {
   if (/^\s|\s$/.test(s)) return undefined;
   const lowered = s.toLowerCase();
   if (/^[+-]?(inf|infinity)$/.test(lowered)) return lowered.startsWith("-") ? -Infinity : Infinity;
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) return undefined;
-  const v = Number(s);
-  return Number.isNaN(v) ? undefined : v;
+  const hex = lowered.startsWith("0x", lowered[0] === "+" || lowered[0] === "-" ? 1 : 0);
+  if (!hex && !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) return undefined;
+  const v = hex ? parseHexFloat(lowered) : Number(s);
+  // strtod's ERANGE, which Redis refuses: a finite spelling that overflows to infinity, or a
+  // nonzero one that underflows to zero ("1e400", "1e-400").
+  if (v === undefined || !Number.isFinite(v)) return undefined;
+  if (v === 0 && /[1-9a-f]/.test(lowered.replace(/^[+-]?(0x)?/, "").split(hex ? "p" : "e")[0]!)) {
+    return undefined;
+  }
+  return v;
+}
+
+/**
+ * A C99 hexadecimal float (`0x10`, `0x1.8p1`, `-0x.8p-3`), which Redis accepts wherever it reads
+ * a double because it parses with strtod/strtold. Rounded once, to nearest even: the mantissa
+ * keeps its first 30 hex digits (120 bits) with a sticky bit for any nonzero digit dropped, and
+ * the power of two is applied in steps that cannot overflow or underflow early.
+ */
+function parseHexFloat(s: string): number | undefined {
+  const m = /^([+-]?)0x([0-9a-f]*)(?:\.([0-9a-f]*))?(?:p([+-]?\d+))?$/.exec(s);
+  if (m === null) return undefined;
+  const int = m[2]!;
+  const frac = m[3] ?? "";
+  if (int.length + frac.length === 0) return undefined;
+  let digits = (int + frac).replace(/^0+/, "");
+  let exp = (m[4] === undefined ? 0 : Number(m[4])) - 4 * frac.length;
+  if (!Number.isFinite(exp)) return undefined;
+  if (digits.length > 30) {
+    const sticky = /[1-9a-f]/.test(digits.slice(30));
+    exp += 4 * (digits.length - 30);
+    digits = digits.slice(0, 30) + (sticky ? "1" : "0");
+    exp -= 4;
+  }
+  let v = digits.length === 0 ? 0 : Number(BigInt("0x" + digits));
+  // Scale by 2^exp without an intermediate Infinity or 0.
+  while (exp > 0 && v !== 0 && Number.isFinite(v)) {
+    const step = Math.min(exp, 1000);
+    v *= 2 ** step;
+    exp -= step;
+  }
+  while (exp < 0 && v !== 0) {
+    const step = Math.max(exp, -1000);
+    v *= 2 ** step;
+    exp -= step;
+  }
+  return m[1] === "-" ? -v : v;
 }
 
 /** Formats a double like Redis's `LD_STR_HUMAN`: plain decimal, no exponent, no trailing zeros. */

@@ -121,19 +121,19 @@ function unitArg(bytes: Uint8Array): boolean {
 
 function bitcount(ctx: CommandContext): void {
   const { args } = ctx;
+  // Redis 7.0's order: the key first (a missing key counts 0 whatever the arguments), then
+  // the range, then the unit.
+  const value = readValue(ctx, args[1]!);
+  if (value === undefined) return ctx.out.integer(0);
   let range: [bigint, bigint] | undefined;
   let isBit = false;
   if (args.length === 4 || args.length === 5) {
     range = [intArg(args[2]!), intArg(args[3]!)];
+    // Both ends from the end with start after end is an empty range, before any clamping
+    // (both would clamp to 0 and count the first byte).
+    if (range[0] < 0n && range[1] < 0n && range[0] > range[1]) return ctx.out.integer(0);
     if (args.length === 5) isBit = unitArg(args[4]!);
   } else if (args.length !== 2) throw new ReplyError(ERR_SYNTAX);
-  const value = readValue(ctx, args[1]!);
-  if (value === undefined) return ctx.out.integer(0);
-  // Both ends from the end with start after end is an empty range, before any clamping (both
-  // would clamp to 0 and count the first byte).
-  if (range !== undefined && range[0] < 0n && range[1] < 0n && range[0] > range[1]) {
-    return ctx.out.integer(0);
-  }
   const total = isBit ? value.length * 8 : value.length;
   const r = range === undefined
     ? resolveRange(0n, -1n, total)
@@ -165,10 +165,10 @@ function bitpos(ctx: CommandContext): void {
   const want = parseInt64(args[2]!);
   if (want === undefined) throw new ReplyError("ERR value is not an integer or out of range");
   if (want !== 0n && want !== 1n) throw new ReplyError("ERR The bit argument must be 1 or 0.");
-  if (args.length > 6) throw new ReplyError(ERR_SYNTAX);
   const value = readValue(ctx, args[1]!);
-  // A missing key is an infinite run of zero bits.
+  // A missing key is an infinite run of zero bits (whatever the range: Redis 7.0's order).
   if (value === undefined) return ctx.out.integer(want === 1n ? -1 : 0);
+  if (args.length > 6) throw new ReplyError(ERR_SYNTAX);
   let isBit = false;
   let start = 0n;
   let end: bigint | undefined;

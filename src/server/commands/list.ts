@@ -19,6 +19,7 @@ import {
   arityError,
   type CommandContext,
   type CommandSpec,
+  countArg,
   ERR_NO_SUCH_KEY,
   ERR_SYNTAX,
   intArg,
@@ -156,9 +157,7 @@ function pop(ctx: CommandContext, left: boolean): void {
   if (args.length > 3) throw arityError(left ? "lpop" : "rpop");
   let count = 1;
   if (args.length === 3) {
-    const n = intArg(args[2]!);
-    if (n < 0n) throw new ReplyError("ERR value is out of range, must be positive");
-    count = n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+    count = countArg(args[2]!);
   }
   const meta = readMeta(ctx, key, TYPE_LIST);
   if (meta === undefined) return args.length === 3 ? ctx.out.nullArray() : ctx.out.null();
@@ -253,8 +252,9 @@ function rangeReply(
 
 function lindex(ctx: CommandContext): void {
   const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_LIST);
-  const index = intArg(ctx.args[2]!);
+  // A missing key answers nil whatever the index, as Redis 7.0 does.
   if (meta === undefined) return ctx.out.null();
+  const index = intArg(ctx.args[2]!);
   const p = position(index, meta.size);
   if (p < 0n || p >= BigInt(meta.size)) return ctx.out.null();
   const v = item(ctx, meta, Number(p));
@@ -264,9 +264,10 @@ function lindex(ctx: CommandContext): void {
 
 function lset(ctx: CommandContext): void {
   const key = ctx.args[1]!;
-  const index = intArg(ctx.args[2]!);
+  // The key before the index, as Redis 7.0 checks them.
   const meta = readMeta(ctx, key, TYPE_LIST);
   if (meta === undefined) throw new ReplyError(ERR_NO_SUCH_KEY);
+  const index = intArg(ctx.args[2]!);
   const p = position(index, meta.size);
   if (p < 0n || p >= BigInt(meta.size)) throw new ReplyError("ERR index out of range");
   ctx.write([
@@ -402,8 +403,9 @@ function lpos(ctx: CommandContext): void {
   for (let i = 3; i < args.length; i++) {
     const opt = lower(args[i]!);
     if (i + 1 >= args.length) throw new ReplyError(ERR_SYNTAX);
-    const v = intArg(args[++i]!);
+    const arg = args[++i]!;
     if (opt === "rank") {
+      const v = intArg(arg);
       if (v === 0n) {
         throw new ReplyError(
           "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... " +
@@ -417,13 +419,9 @@ function lpos(ctx: CommandContext): void {
         continue;
       }
       rank = Number(v);
-    } else if (opt === "count") {
-      if (v < 0n) throw new ReplyError("ERR COUNT can't be negative");
-      count = Number(v);
-    } else if (opt === "maxlen") {
-      if (v < 0n) throw new ReplyError("ERR MAXLEN can't be negative");
-      maxlen = Number(v);
-    } else throw new ReplyError(ERR_SYNTAX);
+    } else if (opt === "count") count = countArg(arg, "ERR COUNT can't be negative");
+    else if (opt === "maxlen") maxlen = countArg(arg, "ERR MAXLEN can't be negative");
+    else throw new ReplyError(ERR_SYNTAX);
   }
   const meta = readMetaToRead(ctx, args[1]!, TYPE_LIST);
   if (meta === undefined) return count === -1 ? ctx.out.null() : ctx.out.array(0);

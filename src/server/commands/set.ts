@@ -21,8 +21,8 @@ import { compareBytes } from "../../util/bytes.ts";
 import {
   type CommandContext,
   type CommandSpec,
+  countArg,
   ERR_SYNTAX,
-  intArg,
   lower,
   parseInt64,
   ReplyError,
@@ -164,9 +164,7 @@ function spop(ctx: CommandContext): void {
   if (args.length > 3) throw new ReplyError(ERR_SYNTAX);
   let count = 1;
   if (args.length === 3) {
-    const n = intArg(args[2]!);
-    if (n < 0n) throw new ReplyError("ERR value is out of range, must be positive");
-    count = n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+    count = countArg(args[2]!);
   }
   const meta = readMeta(ctx, key, TYPE_SET);
   if (meta === undefined) return args.length === 3 ? ctx.out.set(0) : ctx.out.null();

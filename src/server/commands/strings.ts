@@ -283,8 +283,7 @@ function incrByGeneric(ctx: CommandContext, delta: bigint): void {
 
 function incrbyfloat(ctx: CommandContext): void {
   const key = ctx.args[1]!;
-  const delta = parseFloatArg(ctx.args[2]!);
-  if (delta === undefined) throw new ReplyError(ERR_NOT_FLOAT);
+  // Redis 7.0's order: the key's type, then its value, then the increment.
   const e = stringEntry(ctx, key);
   let current = 0;
   if (e !== undefined) {
@@ -292,6 +291,8 @@ function incrbyfloat(ctx: CommandContext): void {
     if (v === undefined) throw new ReplyError(ERR_NOT_FLOAT);
     current = v;
   }
+  const delta = parseFloatArg(ctx.args[2]!);
+  if (delta === undefined) throw new ReplyError(ERR_NOT_FLOAT);
   const next = current + delta;
   if (!Number.isFinite(next)) throw new ReplyError("ERR increment would produce NaN or Infinity");
   const s = encoder.encode(formatHumanDouble(next));
@@ -576,6 +577,18 @@ export const STRING_COMMANDS: CommandSpec[] = [
     step: 1,
     since: "2.4.0",
     summary: "Returns a substring of the string stored at a key.",
+    handler: getrange,
+  }),
+  // Redis 1.0's name for GETRANGE, deprecated since 2.0 and still served by Redis 7.0.
+  spec({
+    name: "substr",
+    arity: 4,
+    flags: ["readonly"],
+    firstKey: 1,
+    lastKey: 1,
+    step: 1,
+    since: "1.0.0",
+    summary: "Returns a substring from a string value.",
     handler: getrange,
   }),
   spec({

@@ -13,9 +13,9 @@ import { memberKey, members, metaOp, successor, type TypeMeta } from "../../type
 import {
   type CommandContext,
   type CommandSpec,
+  countArg,
   ERR_NOT_FLOAT,
   ERR_SYNTAX,
-  intArg,
   lower,
   parseFloatArg,
   ReplyError,
@@ -290,9 +290,7 @@ function zpop(ctx: CommandContext, max: boolean): void {
   if (args.length > 3) throw new ReplyError(ERR_SYNTAX);
   let count = 1;
   if (args.length === 3) {
-    const n = intArg(args[2]!);
-    if (n < 0n) throw new ReplyError("ERR value is out of range, must be positive");
-    count = n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+    count = countArg(args[2]!);
   }
   const meta = readMeta(ctx, args[1]!, TYPE_ZSET);
   if (meta === undefined || count === 0) return ctx.out.array(0);
