@@ -33,6 +33,10 @@ Deno.test("argument errors and missing keys are checked in Redis 7.0's order", a
       A: incrbyfloat f x
       A: set notnum abc
       A: incrbyfloat notnum x
+      A: expire nokey x nx xx
+      A: expire nokey 1.5 xy
+      A: pexpireat f x gt lt
+      A: expireat f 99999999999999999999 nx
     `,
     );
     await compare(

@@ -94,7 +94,6 @@ function expireGeneric(ctx: CommandContext, name: string, relative: boolean, uni
   const { args } = ctx;
   const nowMs = Date.now();
   const basetimeMs = relative ? nowMs : 0;
-  let when = intArg(args[2]!);
   let nx = false, xx = false, gt = false, lt = false;
   for (let i = 3; i < args.length; i++) {
     const opt = lower(args[i]!);
@@ -108,6 +107,8 @@ function expireGeneric(ctx: CommandContext, name: string, relative: boolean, uni
     throw new ReplyError("ERR NX and XX, GT or LT options at the same time are not compatible");
   }
   if (gt && lt) throw new ReplyError("ERR GT and LT options at the same time are not compatible");
+  // The time after the options, as Redis 7.0 reads them.
+  let when = intArg(args[2]!);
   if (unitS) {
     if (when > INT64_MAX / 1000n || when < -INT64_MAX / 1000n) throw invalidExpire(name);
     when *= 1000n;
