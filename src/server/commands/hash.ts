@@ -15,15 +15,19 @@ import {
   arityError,
   type CommandContext,
   type CommandSpec,
-  formatHumanDouble,
   intArg,
   isInt64,
   ONE_KEY,
-  parseFloatArg,
   parseInt64,
   ReplyError,
   specBuilder,
 } from "../context.ts";
+import {
+  addLongDouble,
+  formatLongDoubleHuman,
+  LONG_DOUBLE_ZERO,
+  parseLongDoubleBytes,
+} from "../../util/long_double.ts";
 import { keyId } from "../txn_overlay.ts";
 import {
   distinctPositions,
@@ -219,24 +223,19 @@ function hincrby(ctx: CommandContext): void {
 function hincrbyfloat(ctx: CommandContext): void {
   const key = ctx.args[1]!;
   const field = ctx.args[2]!;
-  const incr = parseFloatArg(ctx.args[3]!);
+  // In Redis's long double, parsed and printed as Redis does (src/util/long_double.ts).
+  const incr = parseLongDoubleBytes(ctx.args[3]!);
   if (incr === undefined) throw new ReplyError("ERR value is not a valid float");
-  if (!Number.isFinite(incr)) throw new ReplyError("ERR value is NaN or Infinity");
+  if (typeof incr === "number") throw new ReplyError("ERR value is NaN or Infinity");
   const ops: WriteOp[] = [];
   const meta = metaForWrite(ctx, key, TYPE_HASH, ops);
   const old = meta.size === 0 ? undefined : getField(ctx, meta, field);
-  let current = 0;
-  if (old !== undefined) {
-    const v = parseFloatArg(old);
-    if (v === undefined) throw new ReplyError("ERR hash value is not a float");
-    current = v;
-  }
-  const next = current + incr;
-  if (!Number.isFinite(next)) {
-    throw new ReplyError("ERR increment would produce NaN or Infinity");
-  }
+  const current = old === undefined ? LONG_DOUBLE_ZERO : parseLongDoubleBytes(old);
+  if (current === undefined) throw new ReplyError("ERR hash value is not a float");
+  const next = typeof current === "number" ? undefined : addLongDouble(current, incr);
+  if (next === undefined) throw new ReplyError("ERR increment would produce NaN or Infinity");
   if (old === undefined) meta.size++;
-  const text = encoder.encode(formatHumanDouble(next));
+  const text = encoder.encode(formatLongDoubleHuman(next));
   ops.push({ type: "put", key: fieldKey(meta, field), value: text });
   ops.push(metaOp(key, meta));
   ctx.write(ops);

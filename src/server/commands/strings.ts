@@ -19,15 +19,19 @@ import {
   ERR_NOT_FLOAT,
   ERR_NOT_INTEGER,
   ERR_SYNTAX,
-  formatHumanDouble,
   intArg,
   isInt64,
   lower,
-  parseFloatArg,
   parseInt64,
   ReplyError,
 } from "../context.ts";
 import { expireAtFromArg, putOp } from "./expiry.ts";
+import {
+  addLongDouble,
+  formatLongDoubleHuman,
+  LONG_DOUBLE_ZERO,
+  parseLongDoubleBytes,
+} from "../../util/long_double.ts";
 import { existedFor, NOTIFY, notify, notifyMiss, notifyNew } from "../notifications.ts";
 import { keyId } from "../txn_overlay.ts";
 
@@ -285,17 +289,16 @@ function incrbyfloat(ctx: CommandContext): void {
   const key = ctx.args[1]!;
   // Redis 7.0's order: the key's type, then its value, then the increment.
   const e = stringEntry(ctx, key);
-  let current = 0;
-  if (e !== undefined) {
-    const v = parseFloatArg(e.value);
-    if (v === undefined) throw new ReplyError(ERR_NOT_FLOAT);
-    current = v;
-  }
-  const delta = parseFloatArg(ctx.args[2]!);
+  // In Redis's long double, parsed and printed as Redis does (src/util/long_double.ts).
+  const current = e === undefined ? LONG_DOUBLE_ZERO : parseLongDoubleBytes(e.value);
+  if (current === undefined) throw new ReplyError(ERR_NOT_FLOAT);
+  const delta = parseLongDoubleBytes(ctx.args[2]!);
   if (delta === undefined) throw new ReplyError(ERR_NOT_FLOAT);
-  const next = current + delta;
-  if (!Number.isFinite(next)) throw new ReplyError("ERR increment would produce NaN or Infinity");
-  const s = encoder.encode(formatHumanDouble(next));
+  const next = typeof current === "number" || typeof delta === "number"
+    ? undefined
+    : addLongDouble(current, delta);
+  if (next === undefined) throw new ReplyError("ERR increment would produce NaN or Infinity");
+  const s = encoder.encode(formatLongDoubleHuman(next));
   ctx.write([putOp(key, s, e?.expireAtMs ?? 0)]);
   notifyNew(ctx, key, e !== undefined);
   notify(ctx, NOTIFY.string, "incrbyfloat", key);
