@@ -134,6 +134,22 @@ Deno.test("CONFIG GET globs, CONFIG SET maxclients/timeout, errors; RESETSTAT", 
       Error,
       "can't set immutable config",
     );
+    // A parameter fixed at start accepts the value it has (nothing changes), in any spelling
+    // of that value; requirepass never (its value is not shown, so equality is unknown).
+    const port = String(t.port);
+    assertEquals(await r.call("config", "set", "port", port, "appendfsync", "ALWAYS"), "OK");
+    assertEquals(await r.call("config", "set", "proto-max-bulk-len", "16mb"), "OK");
+    assertEquals(await r.call("config", "set", "maxmemory-policy", "noeviction"), "OK");
+    await assertRejects(
+      () => r.call("config", "set", "appendfsync", "no"),
+      Error,
+      "can't set immutable config",
+    );
+    await assertRejects(
+      () => r.call("config", "set", "requirepass", ""),
+      Error,
+      "can't set immutable config",
+    );
     await assertRejects(
       () => r.call("config", "set", "nope", "1"),
       Error,

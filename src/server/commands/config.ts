@@ -190,6 +190,13 @@ function encodingValue(name: string, p: TypeEncodingParam, arg: Uint8Array): num
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
 }
 
+/** `wanted` means `current`: the same words (any case), or the same memory amount. */
+function sameConfigValue(current: string, wanted: string): boolean {
+  if (current.toLowerCase() === wanted.trim().toLowerCase()) return true;
+  const a = parseMemory(current);
+  return a !== undefined && a === parseMemory(wanted.trim());
+}
+
 function configSetError(param: string, reason: string): ReplyError {
   return new ReplyError(
     `ERR CONFIG SET failed (possibly related to argument '${param}') - ${reason}`,
@@ -286,7 +293,16 @@ export function configCommand(ctx: CommandContext): void {
           continue;
         }
         const param = INT_PARAMS[name];
-        if (param === undefined) throw configSetError(name, "can't set immutable config");
+        if (param === undefined) {
+          // A parameter fixed at start may be "set" to the value it has: nothing changes, and
+          // tools that re-apply a whole configuration (or Redis's CONFIG sanity test) succeed.
+          // requirepass never: CONFIG GET does not show the token, so equality is unknown.
+          const current = name === "requirepass"
+            ? undefined
+            : configParams(ctx).find(([n]) => n === name)?.[1];
+          if (current !== undefined && sameConfigValue(current, text(args[i + 1]!))) continue;
+          throw configSetError(name, "can't set immutable config");
+        }
         const v = parseInt64(args[i + 1]!);
         if (v === undefined) {
           throw configSetError(name, "argument couldn't be parsed into an integer");
