@@ -21,6 +21,7 @@ import { KEY_COMMANDS } from "./keys.ts";
 import { guardReadOnly, REPLICATION_COMMANDS } from "./replication.ts";
 import { serverCommands } from "./server.ts";
 import { STRING_COMMANDS } from "./strings.ts";
+import { STRING_EDIT_COMMANDS } from "./string_edits.ts";
 import { TRANSACTION_COMMANDS } from "../transaction.ts";
 import { LAZY_SPECS, type LazyGroup, type LazySpec } from "./_lazy_specs.ts";
 
@@ -50,6 +51,7 @@ export const LAZY_GROUPS: Readonly<Record<LazyGroup, () => Promise<CommandSpec[]
 const ORDER: readonly (LazyGroup | CommandSpec[] | "server")[] = [
   CONNECTION_COMMANDS,
   STRING_COMMANDS,
+  STRING_EDIT_COMMANDS,
   KEY_COMMANDS,
   EXPIRY_COMMANDS,
   "server",
