@@ -26,7 +26,7 @@ import {
   parseLongDoubleBytes,
 } from "../../util/long_double.ts";
 import { NOTIFY, notify, notifyMiss, notifyNew } from "../notifications.ts";
-import { stringEntry } from "./strings.ts";
+import { R, stringEntry, stringSpec, W } from "./strings.ts";
 
 const encoder = new TextEncoder();
 
@@ -131,14 +131,7 @@ function setrange(ctx: CommandContext): void {
   ctx.out.integer(value.length);
 }
 
-type Spec = Omit<CommandSpec, "group" | "since"> & { since?: string };
-
-function spec(s: Spec): CommandSpec {
-  return { group: "string", since: "1.0.0", ...s };
-}
-
-const W = ["write", "denyoom"];
-const R = ["readonly", "fast"];
+const spec = stringSpec;
 
 /** The string commands that change a value in place. */
 export const STRING_EDIT_COMMANDS: CommandSpec[] = [

@@ -255,12 +255,15 @@ function msetnx(ctx: CommandContext): void {
 
 type Spec = Omit<CommandSpec, "group" | "since"> & { since?: string };
 
-function spec(s: Spec): CommandSpec {
+/** A string command's table row (group `string`, since 1.0.0 unless given). */
+export function stringSpec(s: Spec): CommandSpec {
   return { group: "string", since: "1.0.0", ...s };
 }
+const spec = stringSpec;
 
-const W = ["write", "denyoom"];
-const R = ["readonly", "fast"];
+/** Flags of string writes and of string reads. */
+export const W = ["write", "denyoom"];
+export const R = ["readonly", "fast"];
 
 /** The string commands. */
 export const STRING_COMMANDS: CommandSpec[] = [
