@@ -29,6 +29,7 @@ import { RespParser } from "../src/server/resp.ts";
 import type { PackedArgs } from "../src/server/resp_packed.ts";
 import { parseLongAt, parseValueAt } from "../src/server/commands/_ts_args.ts";
 import { KeyIds, TimeSeriesStore } from "../src/timeseries/mod.ts";
+import type { Series } from "../src/timeseries/series_set.ts";
 import { parseInflux } from "../src/ingest/influx.ts";
 import { ingestSamples } from "../src/ingest/store_writer.ts";
 import { generateSensors } from "../tests/_helpers/sensors.ts";
@@ -130,12 +131,15 @@ async function add(): Promise<string> {
     const kv = Array.from({ length: 1000 }, (_, i) => enc.encode(`kv:${i}`));
     const value = enc.encode("0123456789abcdef");
     for (const k of keys) await store.create(k).durable;
+    // The lookup TS.ADD's handler makes (`find` in builds before `findForWrite`).
+    const memo = store as unknown as { findForWrite?: (key: Uint8Array) => Series | undefined };
+    const find = memo.findForWrite?.bind(store) ?? ((key: Uint8Array) => store.find(key));
     let t = 1_700_000_000_000;
     const c0 = cpuMs();
     for (let i = 0; i < n; i++) {
       const key = keys[i % keys.length]!;
       if (i % keys.length === 0) t += 1000;
-      store.add({ key, ts: t, value: 21.5 + (i % 7) }, { found: store.find(key) });
+      store.add({ key, ts: t, value: 21.5 + (i % 7) }, { found: find(key) });
     }
     const c1 = cpuMs();
     for (let i = 0; i < n; i++) db.write([{ type: "put", key: kv[i % kv.length]!, value }]);
@@ -330,6 +334,85 @@ async function serve(): Promise<string> {
   }
 }
 
+/**
+ * TS.ADD against SET at pipeline 1 from 50 clients, alone (no TS.MADD before them): a warm-up
+ * round of each, then BENCH_TS_CPU_ROUNDS (default 4) alternating rounds of 20,000 commands;
+ * the server's CPU per command (/proc/<pid>/stat) of each round, and the medians' ratio.
+ * BENCH_TS_CPU_PROF=<dir> writes the server's `--cpu-prof` there.
+ */
+async function addset(): Promise<string> {
+  const prof = Deno.env.get("BENCH_TS_CPU_PROF");
+  const proc = await startCityHallProcess(
+    prof === undefined ? {} : { denoArgs: ["--cpu-prof", `--cpu-prof-dir=${prof}`] },
+  );
+  if (typeof proc === "string") return `addset: not run: ${proc}`;
+  try {
+    const n = 20_000;
+    const rounds = Number(Deno.env.get("BENCH_TS_CPU_ROUNDS") ?? 4);
+    const adds: number[] = [];
+    const sets: number[] = [];
+    const details: string[] = [];
+    /** Main thread's CPU ms and write syscalls (socket writes + WAL writes) of the server. */
+    const probe = () => {
+      const stat = Deno.readTextFileSync(`/proc/${proc.pid}/task/${proc.pid}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const io = Deno.readTextFileSync(`/proc/${proc.pid}/io`);
+      const syscw = Number(/syscw: (\d+)/.exec(io)?.[1] ?? NaN);
+      return { main: (Number(f[11]) + Number(f[12])) * 10, syscw };
+    };
+    const detail = (name: string, p0: { main: number; syscw: number }, ops: number) => {
+      const p1 = probe();
+      details.push(
+        `${name} main ${((p1.main - p0.main) * 1000 / ops).toFixed(1)} us, writes/op ${
+          ((p1.syscw - p0.syscw) / ops).toFixed(3)
+        }`,
+      );
+    };
+    for (let r = -1; r < rounds; r++) {
+      let p0 = probe();
+      let c0 = procCpuMs(proc.pid);
+      const a = await runTsLoadProcess({
+        port: proc.port,
+        command: "add",
+        connections: 50,
+        samples: n,
+        batch: 1,
+        series: 20,
+        startMs: 1_800_000_000_000 + (r + 1) * 10_000_000_000,
+        stepMs: 1000,
+      });
+      const addUs = (procCpuMs(proc.pid) - c0) * 1000 / a.samples;
+      if (r >= 0) detail("add", p0, a.samples);
+      p0 = probe();
+      c0 = procCpuMs(proc.pid);
+      const s = await runLoadProcess({
+        port: proc.port,
+        command: "set",
+        connections: 50,
+        pipeline: 1,
+        requests: n,
+        keyspace: n,
+        valueSize: 16,
+      });
+      const setUs = (procCpuMs(proc.pid) - c0) * 1000 / s.requests;
+      if (r >= 0) detail("set", p0, s.requests);
+      if (r >= 0) {
+        adds.push(addUs);
+        sets.push(setUs);
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+    const list = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(" ");
+    return `addset: TS.ADD ${median(adds).toFixed(1)} us CPU/cmd (${list(adds)}), SET ${
+      median(sets).toFixed(1)
+    } us CPU/cmd (${list(sets)}), ratio of medians ${(median(adds) / median(sets)).toFixed(2)}; ${
+      details.join("; ")
+    }`;
+  } finally {
+    await proc.close();
+  }
+}
+
 const ROWS: Record<string, () => Promise<string>> = {
   madd,
   add,
@@ -337,6 +420,7 @@ const ROWS: Record<string, () => Promise<string>> = {
   reopen,
   influx,
   serve,
+  addset,
 };
 
 if (import.meta.main) {

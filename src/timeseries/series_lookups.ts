@@ -50,11 +50,12 @@ export class SeriesLookups {
   }
 
   /**
-   * `findSeries(ctx, key, b)`, answered from the memo when it may be. REQUIRES: `begin` was
-   * called for this command and nothing has been written since but through `wrote`.
+   * `findSeries(ctx, key, b)`, answered from the memo when it may be (`b` absent: a lookup
+   * outside a batch, TS.ADD's). REQUIRES: `begin` was called for this command and nothing has
+   * been written since but through `wrote`.
    */
-  find(ctx: StoreContext, key: Uint8Array, b: Batch): Series | undefined {
-    if (b.hasCreated) return findSeries(ctx, key, b);
+  find(ctx: StoreContext, key: Uint8Array, b?: Batch): Series | undefined {
+    if (b !== undefined && b.hasCreated) return findSeries(ctx, key, b);
     const hash = hashBytes(key);
     const known = this.#byHash.get(hash);
     if (

@@ -396,6 +396,16 @@ export class TimeSeriesStore implements LogConsumer {
     return findSeries(this.#ctx, key);
   }
 
+  /**
+   * `find` through the lookup memo (`series_lookups.ts`): TS.ADD's lookup, which is then
+   * passed to `add` as `found` synchronously, before anything else can write.
+   */
+  findForWrite(key: Uint8Array): Series | undefined {
+    const ctx = this.#ctx;
+    ctx.lookups.begin(ctx);
+    return ctx.lookups.find(ctx, key);
+  }
+
   /** The series at `key`, or `TSDB: the key does not exist`. */
   get(key: Uint8Array): Series {
     return getSeries(this.#ctx, key);

@@ -2,7 +2,8 @@
  * TS.MADD's packed path (the RESP parser keeps its arguments in one buffer, the handler parses
  * them in place) against its ordinary path: the same replies, per-sample errors, reserved keys
  * and arity errors, and MONITOR, SLOWLOG and keyspace events still see every argument and key;
- * its lookup memo never outlives a change of a key (DEL, SET, RENAME, TS.ALTER, an expiry).
+ * its lookup memo (TS.ADD's too) never outlives a change of a key (DEL, SET, RENAME, TS.ALTER, an
+ * expiry).
  */
 
 import { assert, assertEquals } from "@std/assert";
@@ -185,5 +186,50 @@ Deno.test("TS.MADD sees every change of its keys between two commands: DEL, a st
       await new Promise((r) => setTimeout(r, 20));
     }
     assertEquals(await c.send("EXISTS", "c"), 0);
+  });
+});
+
+Deno.test("TS.ADD sees every change of its key between two commands: DEL, a string in its place, RENAME, TS.ALTER, an expiry", async () => {
+  // TS.ADD looks its key up through the same memo as TS.MADD.
+  await withServer(async (c) => {
+    const notSeries = "-ERR TSDB: the key is not a TSDB key";
+    assertEquals(await c.send("TS.ADD", "a", 1, 1), 1); // created
+    // Only TS.ADDs in between: the same series answers.
+    assertEquals(await c.send("TS.ADD", "a", 2, 2), 2);
+    assertEquals(await c.send("TS.ADD", "b", 2, 2), 2);
+    assertEquals(await c.send("DEL", "a"), 1);
+    assertEquals(await c.send("TS.ADD", "a", 3, 3), 3); // a new series
+    assertEquals(await c.send("TS.RANGE", "a", "-", "+"), [[3, "+3"]]);
+    assertEquals(await c.send("DEL", "a"), 1);
+    assertEquals(await c.send("SET", "a", "x"), "+OK");
+    assertEquals(await c.send("TS.ADD", "a", 4, 4), notSeries);
+    assertEquals(await c.send("GET", "a"), "x");
+    assertEquals(await c.send("RENAME", "b", "c"), "+OK");
+    assertEquals(await c.send("TS.ADD", "c", 5, 5), 5);
+    assertEquals(await c.send("TS.ADD", "b", 6, 6), 6); // a new series again
+    assertEquals(await c.send("TS.RANGE", "c", "-", "+"), [[2, "+2"], [5, "+5"]]);
+    assertEquals(await c.send("TS.RANGE", "b", "-", "+"), [[6, "+6"]]);
+    const block =
+      "-ERR TSDB: Error at upsert, update is not supported when DUPLICATE_POLICY is set to BLOCK mode";
+    assertEquals(await c.send("TS.ADD", "c", 5, 7), block);
+    assertEquals(await c.send("TS.ALTER", "c", "DUPLICATE_POLICY", "LAST"), "+OK");
+    assertEquals(await c.send("TS.ADD", "c", 5, 7), 5);
+    assertEquals(await c.send("TS.GET", "c"), [5, "+7"]);
+    // An expiry ends a series without a write: TS.ADDs alone (which write) until it does,
+    // then the next TS.ADD creates a new series holding only its own sample.
+    assertEquals(await c.send("PEXPIRE", "c", 300), 1);
+    let t = 100;
+    for (;;) {
+      assertEquals(await c.send("TS.ADD", "c", t, 1), t);
+      const range = await c.send("TS.RANGE", "c", "-", "+");
+      if (Array.isArray(range) && range.length === 1) {
+        assertEquals(range, [[t, "+1"]]);
+        break;
+      }
+      assert(t < 100 + 1000, "the expired series kept taking samples");
+      t++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert(t > 100, "the series expired before its first sample");
   });
 });

@@ -90,7 +90,7 @@ function add(ctx: CommandContext): void {
   const store = ctx.server.timeseries;
   const existing = call(() => {
     try {
-      return store.find(args[1]!);
+      return store.findForWrite(args[1]!);
     } catch {
       throw tsErr("TSDB: the key is not a TSDB key");
     }
