@@ -97,8 +97,9 @@ export function writeSamples(
   let buf = scratch;
   let view = scratchView;
   // The top seven digits of 13-digit timestamps (`Math.floor(ts / 1e6)`), as the two words
-  // `:ddd` and `dddd`.
-  let high = -1;
+  // `:ddd` and `dddd`, and the first timestamp they hold (`high * 1e6`; −Infinity: none yet):
+  // a point whose timestamp lies within 10^6 ms of it skips the division.
+  let highBase = -Infinity;
   let highWord0 = 0;
   let highWord1 = 0;
   let p = 0;
@@ -112,9 +113,11 @@ export function writeSamples(
     view.setUint32(p, STAR2, true);
     const t = ts[i]!;
     if (t >= TS13_MIN && t < TS13_END && Number.isInteger(t)) {
-      const h = Math.floor(t / LOW_DIVISOR);
-      if (h !== high) {
-        high = h;
+      let low = t - highBase;
+      if (!(low >= 0 && low < LOW_DIVISOR)) {
+        const h = Math.floor(t / LOW_DIVISOR);
+        highBase = h * LOW_DIVISOR;
+        low = t - highBase;
         const top = Math.floor(h / 10_000); // 100 … 999
         const hundreds = Math.floor(top / 100);
         highWord0 = (58 | ((48 + hundreds) << 8) | (PAIR16[top - hundreds * 100]! << 16)) >>> 0;
@@ -123,7 +126,7 @@ export function writeSamples(
       view.setUint32(p + 4, highWord0, true);
       view.setUint32(p + 8, highWord1, true);
       // The six low digits: four and two (small integers: V8 keeps them out of floating point).
-      const low = (t - h * LOW_DIVISOR) | 0;
+      low = low | 0;
       const q4 = (low / 100) | 0;
       view.setUint32(p + 12, QUAD[q4]!, true);
       view.setUint16(p + 16, PAIR16[low - q4 * 100]!, true);
@@ -143,7 +146,8 @@ export function writeSamples(
       // (a different one as short would lie at least 0.001 away, far outside the value's
       // rounding interval below 1e9), which formatValue prints plainly for |v| ≥ 1.
       if (v < 0) buf[p++] = 45; // -
-      const int = (q / 1000) | 0;
+      // a = q / 1000 exactly, below 1e9 < 2^31: its integer part is `a | 0` (no division).
+      const int = a | 0;
       const frac = q - int * 1000;
       if (int < 100) {
         if (int < 10) buf[p++] = 48 + int;
