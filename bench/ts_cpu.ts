@@ -358,14 +358,14 @@ async function addset(): Promise<string> {
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const io = Deno.readTextFileSync(`/proc/${proc.pid}/io`);
       const syscw = Number(/syscw: (\d+)/.exec(io)?.[1] ?? NaN);
-      return { main: (Number(f[11]) + Number(f[12])) * 10, syscw };
+      return { main: (Number(f[11]) + Number(f[12])) * 10, sys: Number(f[12]) * 10, syscw };
     };
-    const detail = (name: string, p0: { main: number; syscw: number }, ops: number) => {
+    const detail = (name: string, p0: ReturnType<typeof probe>, ops: number) => {
       const p1 = probe();
       details.push(
-        `${name} main ${((p1.main - p0.main) * 1000 / ops).toFixed(1)} us, writes/op ${
-          ((p1.syscw - p0.syscw) / ops).toFixed(3)
-        }`,
+        `${name} main ${((p1.main - p0.main) * 1000 / ops).toFixed(1)} us (system ${
+          ((p1.sys - p0.sys) * 1000 / ops).toFixed(1)
+        }), writes/op ${((p1.syscw - p0.syscw) / ops).toFixed(3)}`,
       );
     };
     for (let r = -1; r < rounds; r++) {
