@@ -437,6 +437,21 @@ export function safeIntArg(bytes: Uint8Array): number {
 
 /** Parses a float like Redis's `string2ld`: no spaces, no trailing bytes, no NaN. */
 export function parseFloatArg(bytes: Uint8Array): number | undefined {
+  // A plain integer of up to 15 digits (a score like ZADD's "0"), exact as a double: computed
+  // here, without the string and pattern tests below (same answer: `Number` of it).
+  const n = bytes.length;
+  if (n > 0 && n <= 16) {
+    let i = bytes[0] === 45 || bytes[0] === 43 ? 1 : 0;
+    if (i < n && n - i <= 15) {
+      let v = 0;
+      for (; i < n; i++) {
+        const d = bytes[i]! - 48;
+        if (d < 0 || d > 9) break;
+        v = v * 10 + d;
+      }
+      if (i === n) return bytes[0] === 45 ? -v : v;
+    }
+  }
   const s = latin1.decode(bytes);
   if (s.length === 0 || s.length > 5000) return undefined;
   if (/^\s|\s$/.test(s)) return undefined;

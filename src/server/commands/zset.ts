@@ -124,6 +124,18 @@ export function zaddPairs(
 
 function zadd(ctx: CommandContext): void {
   const { args } = ctx;
+  if (args.length === 4) {
+    // The usual `ZADD key score member`: when the member already has that score nothing
+    // changes (no write, no event, reply 0), found without the flag, pair and result objects
+    // of the general steps below, which answer everything else.
+    const score = parseFloatArg(args[2]!);
+    if (score !== undefined) {
+      const meta = readMeta(ctx, args[1]!, TYPE_ZSET);
+      if (meta !== undefined && meta.size > 0 && scoreOf(ctx, meta, args[3]!) === score) {
+        return ctx.out.integer(0);
+      }
+    }
+  }
   const flags: ZaddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: false };
   let i = 2;
   for (; i < args.length; i++) {
