@@ -29,6 +29,8 @@ import { BLOCKING_COMMANDS, registryFor } from "./commands/blocking_registry.ts"
 import { concatChunks, OutputLimitError } from "./resp_writer.ts";
 import { NO_ARGS, type Resume, silenceReply, sleep, spliceFailures } from "./_connection_batch.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** What a connection needs from the server. */
 export interface ConnectionHost {
   /** Log sink. */
@@ -486,6 +488,15 @@ export class Connection {
       }
     }
     pending.length = 0;
+    if (failures === undefined && (client.pushQueue?.length ?? 0) === 0) {
+      // The common case: the replies are one run of the reply buffer, written as one view
+      // from a reused one-element array (no array or view made per command).
+      const one = out.takeOne();
+      if (one !== undefined) {
+        this.#one[0] = one;
+        return this.#one;
+      }
+    }
     let chunks = out.take();
     if (failures !== undefined) chunks = [spliceFailures(concatChunks(chunks), failures)];
     // Messages that arrived during the wait for durability follow the replies, copied into
@@ -495,6 +506,9 @@ export class Connection {
     }
     return chunks;
   }
+
+  /** `#takeOutput`'s reused answer for one chunk; emptied once written. */
+  readonly #one: Uint8Array[] = [EMPTY];
 
   /** Waits until every reply in the output may be sent, then writes the output. */
   async #flush(): Promise<void> {
@@ -572,6 +586,7 @@ export class Connection {
 
   /** Ends the pending-output accounting of a write. */
   #endWrite(): void {
+    this.#one[0] = EMPTY;
     const client = this.#ctx.client;
     client.outputPendingBytes = 0;
     client.outputPendingSinceMs = 0;

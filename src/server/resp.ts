@@ -426,8 +426,9 @@ export class RespParser {
     const args = this.#args;
     assert(args !== undefined, "multibulk in progress");
     while (this.#argsLeft > 0) {
-      if (this.#pack !== undefined && this.#bulkLength < 0) {
-        this.#packRun(this.#pack);
+      if (this.#bulkLength < 0) {
+        if (this.#pack !== undefined) this.#packRun(this.#pack);
+        else this.#argRun(args);
         if (this.#argsLeft === 0) break;
       }
       if (this.#bulkLength < 0) {
@@ -491,6 +492,63 @@ export class RespParser {
       return pack.finish();
     }
     return args;
+  }
+
+  /**
+   * Takes the complete `$len\r\n<bytes>\r\n` arguments already buffered into `args` in one
+   * tight loop (a whole command, as a client mostly sends one): the same copies the general
+   * steps of `#continueMultibulk` make, without their per-step state and checks. It stops at
+   * anything else (a partial frame, a header it would refuse, a limit reached, TS.MADD to be
+   * packed): the general steps go on from there and answer exactly as for any command.
+   */
+  #argRun(args: Uint8Array[]): void {
+    const buf = this.#buf;
+    const end = this.#end;
+    const bulkMax = this.restricted
+      ? Math.min(this.#bulkSizeBytesMax, RESP_UNAUTHENTICATED_BULK_SIZE_BYTES_MAX)
+      : this.#bulkSizeBytesMax;
+    const queryMax = this.#queryBufferBytesMax;
+    let start = this.#start;
+    let left = this.#argsLeft;
+    let bytes = this.#commandBytes;
+    while (left > 0 && start < end && buf[start] === DOLLAR) {
+      let i = start + 1;
+      let len = 0;
+      const digitsEnd = Math.min(end, start + 17);
+      for (; i < digitsEnd; i++) {
+        const c = buf[i]!;
+        if (c < 48 || c > 57) break;
+        len = len * 10 + (c - 48);
+      }
+      const digits = i - start - 1;
+      if (
+        digits === 0 || (digits > 1 && buf[start + 1] === 48) || i + 1 >= end || buf[i] !== CR ||
+        len > bulkMax
+      ) {
+        break;
+      }
+      const data = i + 2;
+      const next = data + len + 2;
+      const after = bytes + len + RESP_ARG_OVERHEAD_BYTES;
+      // The general steps check the query buffer after the header and after the argument:
+      // stop where either check would refuse (they then refuse it).
+      if (end - data + bytes > queryMax || end - data < len + 2 || end - next + after > queryMax) {
+        break;
+      }
+      if (args.length === 0) {
+        this.#start = data;
+        const name = this.#commandName(len);
+        // TS.MADD is packed: the general steps take its name and set that up.
+        if (this.packTsMadd && left > 1 && isTsMadd(name)) break;
+        args.push(name);
+      } else args.push(copyBytes(buf, data, data + len));
+      bytes = after;
+      start = next;
+      left--;
+    }
+    this.#start = start;
+    this.#argsLeft = left;
+    this.#commandBytes = bytes;
   }
 
   /**

@@ -304,6 +304,34 @@ export class RespWriter {
     return chunks;
   }
 
+  /** The view `takeOne()` handed out last, and of which buffer. */
+  #view: Uint8Array = EMPTY;
+  #viewBuf: Uint8Array = EMPTY;
+
+  /**
+   * `take()` of output that is one run of the encoding buffer (no bytes by reference, nothing
+   * sealed: a reply or a few): that run as one view, or `undefined` (nothing taken) otherwise.
+   * The view is reused while the buffer and length are the same (a request/reply client gets
+   * the same reply again and again), so it stays valid only until the next reply is encoded:
+   * write it out first.
+   */
+  takeOne(): Uint8Array | undefined {
+    if (this.#chunks.length > 0 || this.#sealed !== 0 || this.#len === 0) return undefined;
+    const buf = this.#buf;
+    const len = this.#len;
+    let view = this.#view;
+    if (this.#viewBuf !== buf || view.length !== len) {
+      view = this.#view = buf.subarray(0, len);
+      this.#viewBuf = buf;
+    }
+    this.#len = 0;
+    if (buf.length > KEEP_BUFFER_BYTES_MAX) {
+      // As `take()`: a big buffer is not kept, nor a view of it.
+      this.#buf = this.#view = this.#viewBuf = EMPTY;
+    }
+    return view;
+  }
+
   /**
    * Drops the encoding buffer when nothing is pending (an idle connection holds none), into the
    * shared pool when it has room. REQUIRES: every chunk `take()` handed out has been written.
