@@ -13,7 +13,7 @@
  * @module
  */
 
-import { TimeSeriesStore } from "../timeseries/mod.ts";
+import type { TimeSeriesStore } from "../timeseries/mod.ts";
 import { Database } from "../engine/mod.ts";
 import type { ExtraMetricFamily } from "../http/mod.ts";
 import { type Server, startServer } from "../server/mod.ts";
@@ -126,7 +126,15 @@ export async function runDaemon(
     return 1;
   }
   // The time-series layer takes the log ops the engine recovered (ARCHITECTURE.md § "Time series").
-  const timeseries = TimeSeriesStore.open(db, { logger });
+  // Opened here when a part started below shares it (HTTP, a role, remote write, the agent);
+  // else the RESP server opens it, at start when the data holds series, otherwise on the first
+  // command that needs it (ARCHITECTURE.md § "Memory"). A static specifier: compile and bundle
+  // include it.
+  const shared = settings.httpPort !== undefined || hooks.start !== undefined ||
+    settings.remoteWrite !== undefined || settings.selfMetrics !== undefined;
+  const timeseries = shared
+    ? (await import("../timeseries/mod.ts")).TimeSeriesStore.open(db, { logger })
+    : undefined;
   let resp: Server | undefined;
   let http: { shutdown(): Promise<void>; addr: Deno.NetAddr } | undefined;
   let role: Awaited<ReturnType<RoleHooks["start"]>> | undefined;
@@ -142,7 +150,7 @@ export async function runDaemon(
       await agent?.stop();
       await exporters?.stop();
       const results = await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
-      await timeseries.close();
+      await timeseries?.close();
       for (const r of results) {
         if (r.status === "rejected") {
           code = 1;
@@ -163,7 +171,7 @@ export async function runDaemon(
   };
   const fail = async (message: string): Promise<number> => {
     await Promise.allSettled([role?.close(), resp?.close(), http?.shutdown()]);
-    await timeseries.close();
+    await timeseries?.close();
     await db.close().catch(() => {});
     printErr(`cityhall ${command}: ${message}`);
     return 1;
@@ -177,7 +185,7 @@ export async function runDaemon(
       ...(settings.idleTimeoutS !== undefined ? { idleTimeoutS: settings.idleTimeoutS } : {}),
       ...(tls !== undefined ? { tls } : {}),
       logger,
-      timeseries,
+      ...(timeseries !== undefined ? { timeseries } : {}),
       syncMode: settings.engine.syncMode ?? "always",
       onShutdown: () => {
         void shutdown("SHUTDOWN command");
@@ -201,7 +209,7 @@ export async function runDaemon(
         // /healthz: the engine's state, and the role's (started below) once it runs.
         health: combineHealth(engineHealth(db), () => role?.health?.() ?? []),
         ...settings.httpLimits,
-        timeseries,
+        timeseries: timeseries!,
         ...(settings.authToken !== undefined ? { authToken: settings.authToken } : {}),
         ...(tls !== undefined ? { tls } : {}),
       });
@@ -210,7 +218,7 @@ export async function runDaemon(
     }
   }
   try {
-    role = hooks.start ? await hooks.start(db, logger, timeseries) : undefined;
+    role = hooks.start ? await hooks.start(db, logger, timeseries!) : undefined;
   } catch (err) {
     return await fail(
       err instanceof Deno.errors.AddrInUse
@@ -223,7 +231,7 @@ export async function runDaemon(
       const { startRemoteWrite } = await import("./_remote_write_start.ts");
       exporters = await startRemoteWrite(
         settings.remoteWrite,
-        timeseries,
+        timeseries!,
         settings.dataDir,
         logger,
       );
@@ -237,7 +245,7 @@ export async function runDaemon(
       command,
       db,
       settings.selfMetrics,
-      timeseries,
+      timeseries!,
       resp?.registry,
       logger,
     );

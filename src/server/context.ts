@@ -9,6 +9,7 @@
 import type { TypeEncodingConfig } from "../types/introspect.ts";
 import type { Database, WriteOp } from "../mod.ts";
 import type { TimeSeriesStore } from "../timeseries/mod.ts";
+import type { VersionAllocator } from "../keyspace/mod.ts";
 import type { Logger } from "../util/log.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import type { KeyspaceNotifier } from "./notifications.ts";
@@ -216,8 +217,16 @@ export interface ServerConfig {
 export interface ServerState {
   /** The storage engine. */
   readonly db: Database;
-  /** The time-series layer over `db` (TS.* commands, RENAME/COPY of series keys). */
+  /**
+   * The time-series layer over `db` (TS.* commands, RENAME/COPY of series keys). Opened when
+   * first needed: at start when the data holds series, else by the first command of a group
+   * that uses it, so it is open wherever a series exists; reading it before throws.
+   */
   readonly timeseries: TimeSeriesStore;
+  /** The time-series layer if it is open (what acts on every series acts only then). */
+  readonly timeseriesIfOpen: TimeSeriesStore | undefined;
+  /** The data versions of every type (one counter, shared with the time-series layer). */
+  readonly versions: VersionAllocator;
   /** Log sink. */
   readonly logger: Logger;
   /** Command and connection counters. */

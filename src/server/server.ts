@@ -54,7 +54,14 @@ import { RespWriter } from "./resp_writer.ts";
 import { ScanCursorTable } from "./scan_cursor.ts";
 import { execTransaction, WatchRegistry } from "./transaction.ts";
 import type { CommandContext } from "./context.ts";
-import { type SampleListener, TimeSeriesStore } from "../timeseries/mod.ts";
+import type { TimeSeriesStore } from "../timeseries/mod.ts";
+import type { VersionAllocator } from "../keyspace/mod.ts";
+import {
+  holdsSeries,
+  importTimeseries,
+  type TimeseriesModule,
+  TimeSeriesSlot,
+} from "./_timeseries_slot.ts";
 import { TypeGarbageCollector } from "../types/gc.ts";
 import { registryFor } from "./commands/blocking_registry.ts";
 import { passedDeadline } from "./_client_deadlines.ts";
@@ -80,7 +87,11 @@ export interface ServerOptions {
   tls?: { cert: string; key: string };
   /** Where log lines go (default: nowhere). */
   logger?: Logger;
-  /** The time-series layer over the engine; one is opened (and closed with the server) if absent. */
+  /**
+   * The time-series layer over the engine. Without one, the server opens its own (and closes it
+   * with the server): at start when the data holds series, else on the first command that needs
+   * it.
+   */
   timeseries?: TimeSeriesStore;
   /** The engine's sync mode, reported by INFO and CONFIG GET appendfsync (default "always"). */
   syncMode?: string;
@@ -176,11 +187,9 @@ class ServerCore implements ServerState, Server {
   readonly operator: Operator;
   readonly gate = new ExclusiveGate();
   readonly dispatcher: Dispatcher;
-  readonly timeseries: TimeSeriesStore;
+  readonly #timeseries: TimeSeriesSlot;
   /** The member types' garbage sweep (hashes, sets, sorted sets, lists). */
   readonly typesGc: TypeGarbageCollector;
-  readonly #ownsTimeseries: boolean;
-  readonly #sampleListener: SampleListener;
   readonly authFailures = new AuthFailures();
   readonly startTimeMs = Date.now();
   lastSaveMs = Date.now();
@@ -211,6 +220,7 @@ class ServerCore implements ServerState, Server {
     listener: Deno.Listener,
     options: ServerOptions,
     tokenHash: Uint8Array | undefined,
+    layer?: TimeseriesModule,
   ) {
     this.db = db;
     this.#listener = listener;
@@ -223,18 +233,15 @@ class ServerCore implements ServerState, Server {
     this.#onShutdown = options.onShutdown;
     this.config = initialConfig(options);
     this.#tokenHash = tokenHash;
-    this.#ownsTimeseries = options.timeseries === undefined;
-    this.timeseries = options.timeseries ??
-      TimeSeriesStore.open(db, options.logger ? { logger: options.logger } : {});
     this.pubsub = new PubSub(this);
     // The live feed: samples a command wrote go out on `__ts__:<key>` while anyone listens
     // (ARCHITECTURE.md § "Pub/sub", Publishing from other layers).
     const pubsub = this.pubsub;
-    this.#sampleListener = {
+    this.#timeseries = new TimeSeriesSlot(db, options.timeseries, {
       active: () => !pubsub.idle,
       samples: (key, samples) => void publishSeriesSamples(pubsub, key, samples),
-    };
-    this.timeseries.sampleListener = this.#sampleListener;
+    }, options.logger);
+    if (layer !== undefined) this.#timeseries.open(layer);
     this.notifier = new KeyspaceNotifier(this.pubsub, this);
     this.operator = new Operator(this);
     this.operator.start();
@@ -243,7 +250,16 @@ class ServerCore implements ServerState, Server {
       (err) => this.logger("warn", "member-type garbage sweep failed", { error: String(err) }),
     );
     this.typesGc.start(TYPES_GC_INTERVAL_MS);
-    this.dispatcher = new Dispatcher(buildCommandTable(), this);
+    // The groups that use the time-series layer open it with their first command.
+    const openTimeseries = () => this.loadTimeseries();
+    this.dispatcher = new Dispatcher(
+      buildCommandTable({
+        timeseries: openTimeseries,
+        timeseriesQuery: openTimeseries,
+        dump: openTimeseries,
+      }),
+      this,
+    );
     this.registry = serverRegistry(this);
     attachRegistry(db, "resp", this.registry);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
@@ -251,6 +267,28 @@ class ServerCore implements ServerState, Server {
     // Never keeps the process alive on its own: the listener does.
     Deno.unrefTimer(this.#checkTimer);
     this.#acceptLoop = this.#accept();
+  }
+
+  /** The time-series layer; only called where a series exists, which means it is open. */
+  get timeseries(): TimeSeriesStore {
+    const store = this.#timeseries.loaded;
+    if (store === undefined) throw new Error("The time-series layer is not open");
+    return store;
+  }
+
+  /** The time-series layer if it is open (SAVE, FLUSHALL act on it only then). */
+  get timeseriesIfOpen(): TimeSeriesStore | undefined {
+    return this.#timeseries.loaded;
+  }
+
+  /** Opens the time-series layer if it is not yet (once). */
+  loadTimeseries(): Promise<TimeSeriesStore> {
+    return this.#timeseries.load();
+  }
+
+  /** The data versions of every type (one counter, shared with the time-series layer). */
+  get versions(): VersionAllocator {
+    return this.#timeseries.versions;
   }
 
   get authRequired(): boolean {
@@ -382,10 +420,7 @@ class ServerCore implements ServerState, Server {
       }, 5000);
       await Promise.allSettled([...this.#tasks]);
       clearTimeout(grace);
-      if (this.timeseries.sampleListener === this.#sampleListener) {
-        this.timeseries.sampleListener = undefined;
-      }
-      if (this.#ownsTimeseries) await this.timeseries.close();
+      await this.#timeseries.close();
       await this.typesGc.close();
       detachRegistry(this.db, "resp", this.registry);
       this.logger("info", "RESP server closed", { port: this.port });
@@ -553,10 +588,14 @@ export async function startServer(db: Database, options: ServerOptions = {}): Pr
   const tokenHash = options.authToken === undefined || options.authToken === ""
     ? undefined
     : await sha256(encoder.encode(options.authToken));
+  // Data with series: the time-series layer opens before the first client can reach it.
+  const layer = options.timeseries === undefined && holdsSeries(db)
+    ? await importTimeseries()
+    : undefined;
   const listener = options.tls
     ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen({ hostname, port });
-  const server = new ServerCore(db, listener, options, tokenHash);
+  const server = new ServerCore(db, listener, options, tokenHash, layer);
   server.logger("info", "RESP server listening", {
     addr: addrString(server.addr),
     tls: server.tls,

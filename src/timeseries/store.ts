@@ -66,6 +66,11 @@ export interface TimeSeriesOptions {
   querySamplesMax?: number;
   /** Bytes all heads may take before maintenance seals the largest (`TS_HEADS_BYTES_MAX`). */
   headsBytesMax?: number;
+  /**
+   * The database's version allocator, when the caller made one already (a server that loads
+   * this layer on first use shares its own with the Redis types): one counter, one cache.
+   */
+  versions?: VersionAllocator;
 }
 
 /** The time-series layer of one database. */
@@ -86,7 +91,7 @@ export class TimeSeriesStore implements LogConsumer {
       db,
       set,
       chunks,
-      versions: new VersionAllocator(db),
+      versions: options.versions ?? new VersionAllocator(db),
       logger: options.logger ?? silentLogger,
       seriesMax: options.seriesMax ?? TS_SERIES_MAX,
       querySamplesMax: options.querySamplesMax ?? TS_QUERY_SAMPLES_MAX,

@@ -25,20 +25,9 @@ import { lowerBound, type Samples } from "./head.ts";
 import { ENTRY_DELETE, ENTRY_SEAL, type SealedStats } from "./log.ts";
 import type { DuplicatePolicy, Rule } from "./meta.ts";
 import type { Series } from "./series_set.ts";
+import { TsError, tsError } from "./errors.ts";
 
-/** A refusal answered to the client: `reply` is the whole error line (`ERR TSDB: …`). */
-export class TsError extends Error {
-  /** Creates the error; `reply` starts with its code. */
-  constructor(readonly reply: string) {
-    super(reply);
-    this.name = "TsError";
-  }
-}
-
-/** `ERR <message>` as a `TsError`. */
-export function tsError(message: string): TsError {
-  return new TsError(`ERR ${message}`);
-}
+export { TsError, tsError } from "./errors.ts";
 
 /** The read side a write needs: staged chunks included. */
 type Reader = Pick<Batch, "chunks">;

@@ -56,7 +56,7 @@ export function readMetaToRead(
 
 /** The database's one version allocator. */
 export function versions(ctx: CommandContext): VersionAllocator {
-  return ctx.server.timeseries.versions;
+  return ctx.server.versions;
 }
 
 /** The key's metadata, created (its version ops appended to `ops`) when absent. */

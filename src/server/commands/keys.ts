@@ -23,7 +23,7 @@ import { GLOB_PATTERN_BYTES_MAX, KEYS_RESULT_MAX, SCAN_COUNT_MAX } from "../../l
 import { equalBytes } from "../../util/bytes.ts";
 import { typeName, USER_KEYS_END } from "../../keyspace/mod.ts";
 import { KIND_META } from "../../util/entry.ts";
-import { TsError } from "../../timeseries/mod.ts";
+import { TsError } from "../../timeseries/errors.ts";
 import { NOTIFY, notify, notifyMiss } from "../notifications.ts";
 import { copyOps, isMemberType, renameOps } from "../../types/keyspace_ops.ts";
 import { signalReady } from "./blocking_registry.ts";
@@ -130,7 +130,7 @@ function copy(ctx: CommandContext): void {
   if (e === undefined) return ctx.out.integer(0);
   if (!replace && db.getEntry(dst) !== undefined) return ctx.out.integer(0);
   if (e.kind === KIND_META && isMemberType(e.value)) {
-    ctx.write(copyOps(db, ctx.server.timeseries.versions, dst, e));
+    ctx.write(copyOps(db, ctx.server.versions, dst, e));
   } else if (e.kind === KIND_META) {
     viaTimeseries(ctx, () => ctx.server.timeseries.copy(src, dst, (ops) => ctx.write(ops)));
   } else {

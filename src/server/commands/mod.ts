@@ -97,8 +97,14 @@ function stub(meta: LazySpec, load: () => Promise<void>): CommandSpec {
   };
 }
 
-/** Builds the table of every supported command (stubs for the groups loaded on first use). */
-export function buildCommandTable(): Map<string, CommandSpec> {
+/**
+ * Builds the table of every supported command (stubs for the groups loaded on first use).
+ * `prepare` holds what a group needs besides its module (the server's time-series layer, which
+ * opens on first use too); a group loads once both are ready.
+ */
+export function buildCommandTable(
+  prepare: Partial<Record<LazyGroup, () => Promise<unknown>>> = {},
+): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
   const add = (specs: CommandSpec[]) => {
     for (const s of specs) table.set(s.name, guardReadOnly(s));
@@ -110,7 +116,10 @@ export function buildCommandTable(): Map<string, CommandSpec> {
       let loading: Promise<void> | undefined;
       // One import per group and table; the real specs replace the stubs in place (a Map keeps
       // the first insertion's position), so commands already looked up find them next time.
-      const load = () => loading ??= LAZY_GROUPS[part]().then(add);
+      const load = () =>
+        loading ??= Promise.all([LAZY_GROUPS[part](), prepare[part]?.()]).then(([specs]) =>
+          add(specs)
+        );
       for (const meta of LAZY_SPECS[part]) table.set(meta[0], stub(meta, load));
     }
   }

@@ -210,7 +210,7 @@ async function flushdb(ctx: CommandContext): Promise<void> {
   }
   await ctx.server.db.clear();
   // Series lost their keys: drop their in-memory state now, not at the next maintenance round.
-  ctx.server.timeseries.collectAllGarbage();
+  ctx.server.timeseriesIfOpen?.collectAllGarbage();
   // The engine deleted every key itself: no tracked TTL may later be announced as expired.
   if (!(ctx instanceof TxnContext)) ctx.server.notifier.tracker.forgetAll();
   ctx.server.logger("info", "database cleared", { client: ctx.client.id });
@@ -221,7 +221,7 @@ async function save(ctx: CommandContext): Promise<void> {
   // Head chunks live in memory and the WAL: persist them first, so that afterwards everything
   // is in SSTables.
   const changes = ctx.server.changesSinceSave;
-  await ctx.server.timeseries.persistAll();
+  await ctx.server.timeseriesIfOpen?.persistAll();
   await ctx.server.db.flush();
   ctx.server.lastSaveMs = Date.now();
   ctx.server.changesSinceSave -= changes;
@@ -234,7 +234,7 @@ function bgsave(ctx: CommandContext): void {
   }
   const server = ctx.server;
   const changes = server.changesSinceSave;
-  server.timeseries.persistAll().then(() => server.db.flush()).then(
+  Promise.resolve(server.timeseriesIfOpen?.persistAll()).then(() => server.db.flush()).then(
     () => {
       server.lastSaveMs = Date.now();
       server.changesSinceSave -= changes;
@@ -256,7 +256,7 @@ async function shutdown(ctx: CommandContext): Promise<void> {
   const server = ctx.server;
   server.logger("warn", "SHUTDOWN requested", { client: ctx.client.id, save: saveFirst });
   if (saveFirst) {
-    await server.timeseries.persistAll();
+    await server.timeseriesIfOpen?.persistAll();
     await server.db.flush();
   }
   // Like Redis, a successful SHUTDOWN answers nothing: the connection just closes.
