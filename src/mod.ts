@@ -44,5 +44,6 @@ export {
   ReadOnlyError,
 } from "./errors.ts";
 export * as limits from "./limits.ts";
-export { FaultFs, type FileSystem, RealFs } from "./fs/mod.ts";
+export { type FileSystem, RealFs } from "./fs/mod.ts";
+export { FaultFs } from "./fs/fault_fs.ts";
 export { VERSION } from "./version.ts";

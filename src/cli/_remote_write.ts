@@ -6,8 +6,7 @@
  * @module
  */
 
-import { FilterError, type LabelFilter, parseFilters } from "../timeseries/labels.ts";
-import { textToBinary } from "../timeseries/meta.ts";
+import type { LabelFilter } from "../timeseries/labels.ts";
 import { type ParsedArgs, UsageError } from "./_args.ts";
 
 /** The value flags (`--remote-write-rollups-only` is a boolean flag). */
@@ -33,11 +32,15 @@ export interface RemoteWriteSettings {
   rollupsOnly: boolean;
 }
 
-/** Reads the flags; undefined when no `--remote-write` was given. */
-export function remoteWriteSettings(
+/**
+ * Reads the flags; undefined when no `--remote-write` was given. The filter's parser (the
+ * time-series layer's) loads only when a filter is given: a server without one need not keep
+ * it in memory (ARCHITECTURE.md § "Memory").
+ */
+export async function remoteWriteSettings(
   command: string,
   parsed: ParsedArgs,
-): RemoteWriteSettings | undefined {
+): Promise<RemoteWriteSettings | undefined> {
   const urls = parsed.lists?.get("remote-write") ?? [];
   const filterText = parsed.strings.get("remote-write-filter");
   const rollupsOnly = parsed.booleans.has("remote-write-rollups-only");
@@ -69,6 +72,8 @@ export function remoteWriteSettings(
   }
   let filter: LabelFilter[] | undefined;
   if (filterText !== undefined) {
+    const { FilterError, parseFilters } = await import("../timeseries/labels.ts");
+    const { textToBinary } = await import("../timeseries/meta.ts");
     try {
       filter = parseFilters(
         filterText.split(/\s+/).filter((e) => e !== "").map((e) => textToBinary(e)),

@@ -320,7 +320,7 @@ export async function serveSettings(
     insecureNoAuth,
     bindWarning,
     selfMetrics: selfMetricsSettings(command, parsed),
-    remoteWrite: remoteWriteSettings(command, parsed),
+    remoteWrite: await remoteWriteSettings(command, parsed),
   };
 }
 

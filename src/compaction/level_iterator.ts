@@ -77,9 +77,9 @@ export class LevelIterator implements EntryIterator {
     this.#skipBackward();
   }
 
-  /** Positions at the first entry whose key is ≥ `target`. */
+  /** Positions at the first entry whose key is >= `target`. */
   seek(target: Uint8Array): void {
-    // The first file whose largest key is ≥ target holds the answer, or the files after it.
+    // The first file whose largest key is >= target holds the answer, or the files after it.
     const files = this.#files;
     let lo = 0;
     let hi = files.length;
@@ -93,9 +93,9 @@ export class LevelIterator implements EntryIterator {
     this.#skipForward();
   }
 
-  /** Positions at the last entry whose key is ≤ `target`. */
+  /** Positions at the last entry whose key is <= `target`. */
   seekForPrev(target: Uint8Array): void {
-    // The last file whose smallest key is ≤ target holds the answer, or the files before it.
+    // The last file whose smallest key is <= target holds the answer, or the files before it.
     const files = this.#files;
     let lo = 0;
     let hi = files.length;

@@ -112,13 +112,13 @@ export class MergeIterator implements EntryIterator {
     this.#rebuild(REVERSE);
   }
 
-  /** Positions at the first key ≥ `target` of any child. */
+  /** Positions at the first key >= `target` of any child. */
   seek(target: Uint8Array): void {
     for (const child of this.#children) child.seek(target);
     this.#rebuild(FORWARD);
   }
 
-  /** Positions at the last key ≤ `target` of any child. */
+  /** Positions at the last key <= `target` of any child. */
   seekForPrev(target: Uint8Array): void {
     for (const child of this.#children) child.seekForPrev(target);
     this.#rebuild(REVERSE);

@@ -19,7 +19,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * The iterator `scan` returns. It decodes up to `SCAN_CHUNK_ENTRIES` live entries at a time
  * synchronously and hands them out one per `next()` as already-resolved promises, which costs
  * far less per key than an async generator. It releases its tables when exhausted or when the
- * consumer stops early (`for await … break` calls `return`).
+ * consumer stops early (`for await ... break` calls `return`).
  */
 export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
   #iterator: EntryIterator;
@@ -140,7 +140,7 @@ export function resolveRange(range: ScanRange): { start?: Uint8Array; end?: Uint
 
 /**
  * Positions `iterator` at the first entry of `[start, end)` in the scan's direction: the first
- * key ≥ `start`, or in reverse the last key < `end`.
+ * key >= `start`, or in reverse the last key < `end`.
  */
 export function positionForRange(
   iterator: EntryIterator,

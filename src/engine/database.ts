@@ -7,7 +7,7 @@
  * `src/compaction/`, and the replication-only operations behind `replicationPort(db)`.
  * ARCHITECTURE.md § "Engine" describes the write and read paths and the durability contract.
  *
- * Read path: memtable → immutable memtables (newest first) → level 0 → level 1 → …; the first
+ * Read path: memtable -> immutable memtables (newest first) -> level 0 -> level 1 -> ...; the first
  * version found wins (`Version.find`).
  *
  * Invariants:

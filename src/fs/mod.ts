@@ -5,9 +5,10 @@
  * - `RealFs` (`real_fs.ts`): the operating system, through `Deno.FsFile` (`seekSync` then
  *   `readSync`/`writeSync`: the calls are synchronous, so no other call moves the cursor
  *   between the seek and the read or write).
- * - `FaultFs` (`fault_fs.ts`): an in-memory file system for tests that can fail the Nth write,
- *   sync or rename and can simulate power loss: everything not fsynced is dropped, including
- *   directory entries created or renamed since the directory's last fsync.
+ * - `FaultFs` (`fault_fs.ts`, imported from there or from `src/mod.ts`, so that a server does
+ *   not load it): an in-memory file system for tests that can fail the Nth write, sync or
+ *   rename and can simulate power loss: everything not fsynced is dropped, including directory
+ *   entries created or renamed since the directory's last fsync.
  *
  * Data calls are synchronous on purpose: a positional read or write that hits the page cache
  * costs ~2 µs synchronously and ~40-90 µs through the async thread pool (measured on the dev
@@ -185,4 +186,3 @@ export async function writeFileAtomicAsync(
 }
 
 export { RealFs } from "./real_fs.ts";
-export { FaultFs } from "./fault_fs.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../mod.ts";
+import { InvalidArgumentError } from "../errors.ts";
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
 

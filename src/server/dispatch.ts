@@ -11,7 +11,8 @@
  * @module
  */
 
-import { CityHallError, type WriteOp } from "../mod.ts";
+import { CityHallError } from "../errors.ts";
+import type { WriteOp } from "../mod.ts";
 import {
   BATCH_OPS_MAX,
   MULTI_QUEUED_BYTES_MAX,

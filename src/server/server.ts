@@ -20,7 +20,8 @@
 
 import { acceptLoop } from "../util/net.ts";
 import { timingSafeEqual } from "../util/timing_safe_equal.ts";
-import { type Database, InvalidArgumentError } from "../mod.ts";
+import type { Database } from "../mod.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { buildCommandTable } from "./commands/mod.ts";
 import { Client, type ServerConfig, type ServerState } from "./context.ts";

@@ -13,15 +13,8 @@
  * @module
  */
 
-import {
-  type BytesLike,
-  type Database,
-  InvalidArgumentError,
-  type ScanOptions,
-  type ScanRange,
-  type ValueEntry,
-  type WriteOp,
-} from "../mod.ts";
+import type { BytesLike, Database, ScanOptions, ScanRange, ValueEntry, WriteOp } from "../mod.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import { compareBytes, hasPrefix, prefixEnd, toBytes } from "../util/bytes.ts";
 import { EXPIRE_AT_MS_MAX, KEY_SIZE_BYTES_MAX, VALUE_SIZE_BYTES_MAX } from "../limits.ts";
 import { type EntryKind, KIND_META, KIND_PUT } from "../util/entry.ts";

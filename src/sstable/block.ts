@@ -12,7 +12,7 @@
  * - Keys are strictly ascending by unsigned bytes within a block (asserted by the builder).
  * - The entry at each restart point stores its whole key (`shared` = 0); restart offsets
  *   start at 0, strictly ascend and point inside the entry area.
- * - An empty block is just `restartCount` = 0 (4 bytes); a non-empty block has ≥ 1 restart.
+ * - An empty block is just `restartCount` = 0 (4 bytes); a non-empty block has >= 1 restart.
  * - `kind` is `KIND_DELETE` (0), `KIND_PUT` (1) or `KIND_META` (2); every varint is a safe integer.
  * - Decoding never reads outside the entry area: malformed bytes raise `CorruptionError`.
  * - A decoded block's bytes are never mutated, so entries may hand out views into them.
@@ -457,7 +457,7 @@ export class BlockIterator implements EntryIterator {
     }
   }
 
-  /** Positions at the first entry whose key is ≥ `target`. */
+  /** Positions at the first entry whose key is >= `target`. */
   seek(target: Uint8Array): void {
     if (this.#restarts.length === 0) return this.#invalidate();
     // Scan forward from the last restart point whose key is < target.
@@ -471,7 +471,7 @@ export class BlockIterator implements EntryIterator {
       const shared = this.#shared;
       // The key differs from the previous one at `shared`, upwards; when that is inside the
       // part equal to target, the key is above target. (A restart entry stores shared = 0,
-      // and is ≥ target anyway: the binary search stopped before it.)
+      // and is >= target anyway: the binary search stopped before it.)
       if (shared < matched) return;
       const key = this.#key;
       const keyLen = this.#keyLen;
@@ -483,7 +483,7 @@ export class BlockIterator implements EntryIterator {
     }
   }
 
-  /** Positions at the last entry whose key is ≤ `target`. */
+  /** Positions at the last entry whose key is <= `target`. */
   seekForPrev(target: Uint8Array): void {
     this.seek(target);
     if (!this.valid()) this.seekToLast();

@@ -8,7 +8,7 @@
  * - each block's CRC (over the stored bytes and the type byte) and compression type;
  * - the blocks tile the file: data blocks from offset 0 back to back, then filter, properties,
  *   index and footer, with nothing past the end of the file;
- * - index keys strictly ascend, every data block is ≤ `BLOCK_SIZE_BYTES_MAX`, the block count
+ * - index keys strictly ascend, every data block is <= `BLOCK_SIZE_BYTES_MAX`, the block count
  *   matches the properties and the last index key is the table's largest key.
  *
  * Data blocks are read on demand with synchronous `File.readAt`, CRC-checked, decompressed and
@@ -258,7 +258,7 @@ export class Table {
     this.#file.close();
   }
 
-  /** Index of the first data block whose index key is ≥ `key` (block count when none). */
+  /** Index of the first data block whose index key is >= `key` (block count when none). */
   #findBlock(key: Uint8Array): number {
     const bytes = this.#indexKeyBytes;
     const starts = this.#indexKeyStarts;
@@ -412,7 +412,7 @@ function readHandleVarint(buf: Uint8Array, p: number): number {
 export interface BlockSource {
   /** Number of data blocks. */
   count: number;
-  /** Index of the first block that may hold a key ≥ `key` (`count` when none). */
+  /** Index of the first block that may hold a key >= `key` (`count` when none). */
   findBlock(key: Uint8Array): number;
   /** The decoded block `index`. */
   block(index: number): Block;

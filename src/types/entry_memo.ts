@@ -2,7 +2,7 @@
  * A memo of the last few engine entries the member-type commands read or wrote: their
  * metadata records and the members they check (ARCHITECTURE.md § "Member types", its entry
  * memo paragraph). A client that sends the same key again and again (a queue, a counter hash,
- * redis-benchmark's `-t hset,lpush…`) finds its metadata here instead of in a memtable search.
+ * redis-benchmark's `-t hset,lpush...`) finds its metadata here instead of in a memtable search.
  *
  * Invariants:
  * - The memo is valid only while the database's `lastSeq` is the one it was filled at, in the
@@ -36,9 +36,9 @@ class EntryMemo {
   historyId: Uint8Array | undefined;
   /** Keys of the slots (the memo's own copies: kept across writes, compared by bytes). */
   readonly keys: Uint8Array[] = [];
-  /** What `getEntry` answered for each slot's key (undefined: absent)… */
+  /** What `getEntry` answered for each slot's key (undefined: absent)... */
   readonly entries: (ValueEntry | undefined)[] = [];
-  /** …as of this `lastSeq`: the answer holds only while the database is still there. */
+  /** ...as of this `lastSeq`: the answer holds only while the database is still there. */
   readonly seqs: number[] = [];
   /** The slot the next new key takes (round robin). */
   next = 0;

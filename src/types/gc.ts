@@ -5,12 +5,12 @@
  * ARCHITECTURE.md § "Member types" (garbage).
  *
  * Two parts:
- * - The sweep walks the registry (`0xFF 0x20 version → user key`) in bounded rounds; for each
+ * - The sweep walks the registry (`0xFF 0x20 version -> user key`) in bounded rounds; for each
  *   version whose user key no longer holds it, one write replaces the registry entry by a dead
- *   marker (`0xFF 0x26 version → empty`): O(1) per key whatever its size. It also deletes the
+ *   marker (`0xFF 0x26 version -> empty`): O(1) per key whatever its size. It also deletes the
  *   markers of versions whose members are all gone.
  * - The compaction filter (`types-members`) drops every member entry whose version has a dead
- *   marker that is durable (its sequence ≤ the WAL's synced sequence).
+ *   marker that is durable (its sequence <= the WAL's synced sequence).
  *
  * Why the marker and its durability: the filter reads the database, which holds writes not yet
  * fsynced. Were it to trust a DEL still only in the memtable, a crash could lose the DEL after
@@ -115,7 +115,7 @@ export interface SweepResult {
 
 /**
  * One bounded round: checks up to `TYPES_GC_KEYS_PER_ROUND` entries from `cursor`, first of the
- * registry (`0xFF 0x20 …`), then, in later rounds, of the markers (`0xFF 0x26 …`); marks dead
+ * registry (`0xFF 0x20 ...`), then, in later rounds, of the markers (`0xFF 0x26 ...`); marks dead
  * versions and deletes spent markers in one batch, and syncs the WAL when it marked any (so the
  * filter may act on them even with `--sync none`). Writes replicate as any write.
  */

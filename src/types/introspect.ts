@@ -63,9 +63,9 @@ export interface TypeEncodingParam {
   readonly key: keyof TypeEncodingConfig;
   /** Smallest accepted value. */
   readonly min: bigint;
-  /** Largest accepted value (a larger one is kept as 2^53 − 1). */
+  /** Largest accepted value (a larger one is kept as 2^53 - 1). */
   readonly max: bigint;
-  /** A memory amount: `1kb`, `2mb` … accepted, as Redis's MEMORY_CONFIG parameters. */
+  /** A memory amount: `1kb`, `2mb` ... accepted, as Redis's MEMORY_CONFIG parameters. */
   readonly memory: boolean;
 }
 
@@ -74,8 +74,8 @@ function param(key: keyof TypeEncodingConfig, min: bigint, max: bigint, memory =
 }
 
 /**
- * CONFIG names of the thresholds (Redis 7.0's, with the 6.x `ziplist` aliases) → how they are
- * set, with Redis's ranges (sizes are 0 … LONG_MAX, the list ones ints).
+ * CONFIG names of the thresholds (Redis 7.0's, with the 6.x `ziplist` aliases) -> how they are
+ * set, with Redis's ranges (sizes are 0 ... LONG_MAX, the list ones ints).
  */
 export const TYPE_ENCODING_PARAMS: Readonly<Record<string, TypeEncodingParam>> = {
   "hash-max-listpack-entries": param("hashMaxListpackEntries", 0n, LONG_MAX),

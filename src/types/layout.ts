@@ -1,7 +1,7 @@
 /**
  * The storage layout of the member types (hashes, sets, sorted sets, lists), Kvrocks style:
  * a `KIND_META` record at the user key (type byte, data version, member count; lists also
- * their head index) and one engine entry per member under `0xFF <space> <version u64 BE> …`.
+ * their head index) and one engine entry per member under `0xFF <space> <version u64 BE> ...`.
  * ARCHITECTURE.md § "Member types" documents every byte.
  *
  * Invariants:
@@ -29,7 +29,7 @@ import { allocBytes } from "../util/bytes.ts";
 
 /** Metadata of a member-type key. */
 export interface TypeMeta {
-  /** Type byte (`TYPE_HASH` …). */
+  /** Type byte (`TYPE_HASH` ...). */
   readonly type: number;
   /** Data version: the key's members are keyed by it. */
   readonly version: number;
@@ -49,7 +49,7 @@ export const LIST_HEAD_INITIAL = 2 ** 52;
 /** Members read per `readRange` call while paging through a key. */
 const PAGE_MEMBERS = 512;
 
-/** Bytes of `n` (a safe integer ≥ 0) as a varint. */
+/** Bytes of `n` (a safe integer >= 0) as a varint. */
 function varintBytes(n: number): number {
   let bytes = 1;
   while (n >= 0x80) {
@@ -215,7 +215,7 @@ export function versionOf(key: Uint8Array): number {
   return readU64(key, 2);
 }
 
-/** Writes `n` (0 … 2^53 − 1) as a big-endian u64 at `offset`. */
+/** Writes `n` (0 ... 2^53 - 1) as a big-endian u64 at `offset`. */
 export function writeU64(buf: Uint8Array, offset: number, n: number): void {
   const hi = Math.floor(n / 0x1_0000_0000);
   const lo = n >>> 0;
@@ -275,7 +275,7 @@ export function successor(key: Uint8Array): Uint8Array {
 
 /**
  * Encodes a score so that unsigned byte order is numeric order: the f64's big-endian bits,
- * the sign bit flipped for positive numbers, every bit flipped for negative ones (−0 is
+ * the sign bit flipped for positive numbers, every bit flipped for negative ones (-0 is
  * stored as 0; NaN is never stored).
  */
 export function encodeScore(score: number, out: Uint8Array, offset: number): void {

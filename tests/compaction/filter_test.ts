@@ -7,7 +7,7 @@
 
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { CompactionFilterError, Database, type DatabaseOptions } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { fromBytes, toBytes } from "../../src/util/bytes.ts";
 import type { Logger } from "../../src/util/log.ts";
 

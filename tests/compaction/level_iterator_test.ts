@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { type LevelFile, LevelIterator, MergeIterator } from "../../src/compaction/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { BlockCache } from "../../src/sstable/mod.ts";
 import { AssertionError } from "../../src/util/assert.ts";
 import { compareBytes } from "../../src/util/bytes.ts";

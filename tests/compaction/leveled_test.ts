@@ -6,7 +6,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { Database, type DatabaseOptions } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { compareBytes, fromBytes } from "../../src/util/bytes.ts";
 import { orderLevel } from "../../src/manifest/version.ts";
 import type { LiveTable } from "../../src/manifest/version.ts";

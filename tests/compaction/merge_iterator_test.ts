@@ -8,7 +8,7 @@ import {
   KIND_DELETE,
   KIND_PUT,
 } from "../../src/util/entry.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { BlockCache } from "../../src/sstable/mod.ts";
 import { buildTable } from "../sstable/_helpers.ts";
 import { compareBytes } from "../../src/util/bytes.ts";

@@ -5,7 +5,8 @@
 
 import { assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
 import { ClosedError, Database } from "../../src/mod.ts";
-import { FaultFs, readWholeFile } from "../../src/fs/mod.ts";
+import { readWholeFile } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { BATCH_SIZE_BYTES_MAX, KEY_SIZE_BYTES_MAX } from "../../src/limits.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 

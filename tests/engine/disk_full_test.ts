@@ -8,7 +8,7 @@
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { Database, type DatabaseOptions, DiskFullError, IoError } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 
 /** Polls `check` every 5 ms, at most `tries` times. */

@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { Database, InvalidArgumentError, IoError, limits, LockedError } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { runDeno } from "../_helpers/child.ts";
 

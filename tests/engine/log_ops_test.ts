@@ -9,7 +9,7 @@ import { assert, assertEquals } from "@std/assert";
 import { Database } from "../../src/mod.ts";
 import type { LogConsumer } from "../../src/engine/log_ops.ts";
 import { deletableSegments } from "../../src/engine/retention.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { fromBytes, toBytes } from "../../src/util/bytes.ts";
 import { KIND_META, KIND_PUT } from "../../src/util/entry.ts";
 

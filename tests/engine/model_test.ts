@@ -9,7 +9,7 @@
 
 import { assertEquals } from "@std/assert";
 import { Database, type DatabaseOptions, type WriteOp } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { compareBytes, fromBytes } from "../../src/util/bytes.ts";
 import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
 

@@ -7,7 +7,7 @@
 
 import { assertEquals, assertRejects } from "@std/assert";
 import { Database, type WriteOp } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { readSegmentRecords } from "../../src/wal/reader.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import { VALUE_SIZE_BYTES_MAX } from "../../src/limits.ts";

@@ -9,7 +9,8 @@
  */
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { FaultFs, type FileSystem, joinPath } from "../../src/fs/mod.ts";
+import { type FileSystem, joinPath } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { DiskPolicy, type DiskSpace } from "../../src/fleet/disk_policy.ts";
 import { openEdgeDatabase, startUplink } from "../../src/fleet/uplink.ts";
 import { readEdgeState } from "../../src/fleet/edge_state.ts";

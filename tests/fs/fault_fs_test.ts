@@ -1,6 +1,7 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { IoError, LockedError } from "../../src/errors.ts";
-import { FaultFs, readWholeFile, RealFs, writeFileAtomic } from "../../src/fs/mod.ts";
+import { readWholeFile, RealFs, writeFileAtomic } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -6,7 +6,7 @@
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { Database } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { startHttpServer } from "../../src/http/mod.ts";
 import { silentLogger } from "../../src/util/log.ts";
 

@@ -9,7 +9,8 @@
 
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { CorruptionError, Database, type DatabaseOptions } from "../../src/mod.ts";
-import { FaultFs, readWholeFile } from "../../src/fs/mod.ts";
+import { readWholeFile } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { decodeManifest, tableFileName } from "../../src/manifest/mod.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import type { LogLevel } from "../../src/util/log.ts";

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { CorruptionError } from "../../src/errors.ts";
-import { FaultFs, readWholeFile } from "../../src/fs/mod.ts";
+import { readWholeFile } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import {
   loadManifests,
   type ManifestState,

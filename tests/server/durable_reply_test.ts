@@ -7,7 +7,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { Database } from "../../src/mod.ts";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { startServer } from "../../src/server/mod.ts";
 import { command, rawExchange } from "./_helpers.ts";
 

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { CorruptionError } from "../../src/errors.ts";
-import { FaultFs, readWholeFile } from "../../src/fs/mod.ts";
+import { readWholeFile } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { BlockCache, FOOTER_SIZE_BYTES, Table } from "../../src/sstable/mod.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { crc32c, maskCrc, unmaskCrc } from "../../src/util/crc32c.ts";

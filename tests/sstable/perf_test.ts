@@ -4,7 +4,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { BlockCache } from "../../src/sstable/mod.ts";
 import { toBytes } from "../../src/util/bytes.ts";
 import { type Entry, KIND_PUT } from "../../src/util/entry.ts";

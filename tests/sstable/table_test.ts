@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { InvalidArgumentError } from "../../src/errors.ts";
-import { FaultFs, readWholeFile, RealFs } from "../../src/fs/mod.ts";
+import { readWholeFile, RealFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { crc32c, unmaskCrc } from "../../src/util/crc32c.ts";
 import { AssertionError } from "../../src/util/assert.ts";
 import {

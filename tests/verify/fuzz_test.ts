@@ -6,7 +6,8 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { FaultFs, readWholeFile } from "../../src/fs/mod.ts";
+import { readWholeFile } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import type { Entry } from "../../src/util/entry.ts";
 import { encodeBatch, encodeRecordV2, encodeSegmentHeader } from "../../src/wal/mod.ts";

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
-import { FaultFs, readWholeFile } from "../../src/fs/mod.ts";
+import { readWholeFile } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { decodeFooter } from "../../src/sstable/format.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import type { Entry } from "../../src/util/entry.ts";

@@ -6,7 +6,8 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { Database } from "../../src/mod.ts";
-import { FaultFs, readWholeFile } from "../../src/fs/mod.ts";
+import { readWholeFile } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { verifyDirectory } from "../../src/verify/mod.ts";
 
 async function build(fs: FaultFs): Promise<void> {

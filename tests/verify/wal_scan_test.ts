@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { FaultFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { fromBytes } from "../../src/util/bytes.ts";
 import { scanSegment } from "../../src/verify/mod.ts";
 import { encodeBatch, encodeRecordV2, encodeSegmentHeader } from "../../src/wal/mod.ts";

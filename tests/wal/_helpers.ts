@@ -1,6 +1,7 @@
 /** Shared helpers of the WAL tests. */
 
-import type { FaultFs, FileSystem } from "../../src/fs/mod.ts";
+import type { FileSystem } from "../../src/fs/mod.ts";
+import type { FaultFs } from "../../src/fs/fault_fs.ts";
 import type { Entry } from "../../src/util/entry.ts";
 import { KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
 import {

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { CorruptionError } from "../../src/errors.ts";
-import { FaultFs, joinPath } from "../../src/fs/mod.ts";
+import { joinPath } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { crc32c, maskCrc } from "../../src/util/crc32c.ts";
 import type { LogFields, LogLevel } from "../../src/util/log.ts";
 import {

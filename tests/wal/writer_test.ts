@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { ClosedError, IoError } from "../../src/errors.ts";
-import { FaultFs, joinPath, RealFs } from "../../src/fs/mod.ts";
+import { joinPath, RealFs } from "../../src/fs/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { KIND_DELETE, KIND_META, KIND_PUT } from "../../src/util/entry.ts";
 import {
   decodeSegmentHeader,
