@@ -1,7 +1,8 @@
 /**
  * CLIENT (ID GETNAME SETNAME SETINFO INFO LIST KILL PAUSE UNPAUSE UNBLOCK REPLY NO-EVICT NO-TOUCH
  * HELP), RESET and MONITOR, with Redis 7 replies and error strings. ARCHITECTURE.md
- * § "Operator commands".
+ * § "Operator commands". Their table entries are in `client_commands.ts`; this module loads
+ * with the first of them.
  *
  * @module
  */
@@ -10,17 +11,15 @@ import {
   arityError,
   type Client,
   type CommandContext,
-  type CommandSpec,
   ERR_NOT_INTEGER,
   ERR_SYNTAX,
   lower,
-  NO_KEYS,
   parseInt64,
   ReplyError,
-  specBuilder,
   text,
 } from "../context.ts";
 import { CLIENT_NAME_BYTES_MAX } from "../../limits.ts";
+import { CLIENT_SUBCOMMANDS } from "./client_commands.ts";
 import { TxnContext } from "../transaction.ts";
 import { checkClientName, validName } from "./connection.ts";
 import { isBlockedClient, registryFor } from "./blocking_registry.ts";
@@ -333,7 +332,8 @@ function clientReply(ctx: CommandContext): void {
   throw new ReplyError(ERR_SYNTAX);
 }
 
-function clientCommand(ctx: CommandContext): void {
+/** CLIENT: its subcommands. */
+export function clientCommand(ctx: CommandContext): void {
   const { args, client, out } = ctx;
   const sub = lower(args[1]!);
   const n = args.length;
@@ -382,25 +382,8 @@ function clientCommand(ctx: CommandContext): void {
   }
 }
 
-/** Arity of each CLIENT subcommand, Redis style (the container's name counted). */
-const CLIENT_SUBCOMMANDS: Record<string, number> = {
-  id: 2,
-  getname: 2,
-  setname: 3,
-  setinfo: 4,
-  info: 2,
-  list: -2,
-  kill: -3,
-  pause: -3,
-  unpause: 2,
-  unblock: -3,
-  reply: 3,
-  "no-evict": 3,
-  "no-touch": 3,
-  help: 2,
-};
-
-function reset(ctx: CommandContext): void {
+/** RESET: the connection back to its state at connect. */
+export function reset(ctx: CommandContext): void {
   const { client, server } = ctx;
   client.multi = undefined;
   server.watches.unwatchAll(client);
@@ -415,7 +398,8 @@ function reset(ctx: CommandContext): void {
   ctx.out.simple("RESET");
 }
 
-function monitor(ctx: CommandContext): void {
+/** MONITOR: this client hears every command from now on. */
+export function monitor(ctx: CommandContext): void {
   // Redis refuses MONITOR inside MULTI (a transaction's client may not block).
   if (ctx instanceof TxnContext) {
     throw new ReplyError("ERR MONITOR isn't allowed for DENY BLOCKING client");
@@ -426,39 +410,3 @@ function monitor(ctx: CommandContext): void {
   ctx.server.logger("info", "client is monitoring", { client: ctx.client.id });
   ctx.out.ok();
 }
-
-const spec = specBuilder("connection", NO_KEYS);
-
-/** CLIENT, RESET and MONITOR. */
-export const CLIENT_COMMANDS: CommandSpec[] = [
-  {
-    ...spec(
-      "client",
-      -2,
-      ["noscript", "loading", "stale"],
-      "2.4.0",
-      "A container for client connection commands.",
-      clientCommand,
-    ),
-    subcommands: CLIENT_SUBCOMMANDS,
-  },
-  spec(
-    "reset",
-    1,
-    ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
-    "6.2.0",
-    "Resets the connection.",
-    reset,
-  ),
-  {
-    ...spec(
-      "monitor",
-      1,
-      ["admin", "noscript", "loading", "stale"],
-      "1.0.0",
-      "Listens for all requests received by the server in real-time.",
-      monitor,
-    ),
-    group: "server",
-  },
-];

@@ -14,7 +14,7 @@
  */
 
 import type { CommandSpec } from "../context.ts";
-import { CLIENT_COMMANDS } from "./client.ts";
+import { CLIENT_COMMANDS } from "./client_commands.ts";
 import { CONNECTION_COMMANDS } from "./connection.ts";
 import { EXPIRY_COMMANDS } from "./expiry.ts";
 import { KEY_COMMANDS } from "./keys.ts";
@@ -126,6 +126,5 @@ export function buildCommandTable(
   return table;
 }
 
-export { clientInfoLine } from "./client.ts";
 export { countKeys } from "./keys.ts";
 export { expireAtFromArg, putOp } from "./expiry.ts";

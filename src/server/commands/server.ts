@@ -21,8 +21,7 @@ import { replicationRoleOf } from "../../replication/hooks.ts";
 import { globMatch } from "../glob.ts";
 import { TxnContext } from "../transaction.ts";
 import { commandKeys, hasMovableKeys } from "./command_getkeys.ts";
-import { configCommand } from "./config.ts";
-import { info } from "./info.ts";
+import { handlerOnFirstUse } from "./_lazy_handler.ts";
 
 const encoder = new TextEncoder();
 
@@ -336,6 +335,8 @@ function moduleCommand(ctx: CommandContext): void {
 }
 
 const spec = specBuilder("server", NO_KEYS);
+/** The handler of a command whose module is not loaded yet (replaced by handlerOnFirstUse). */
+const notLoaded = () => {};
 
 /** The server commands; COMMAND describes `table`, which must include these. */
 export function serverCommands(table: Map<string, CommandSpec>): CommandSpec[] {
@@ -351,17 +352,21 @@ export function serverCommands(table: Map<string, CommandSpec>): CommandSpec[] {
       ),
       subcommands: { count: 2, list: -2, info: -2, docs: -2, getkeys: -4, help: 2 },
     },
-    {
-      ...spec(
-        "config",
-        -2,
-        ["admin", "noscript", "loading", "stale"],
-        "2.0.0",
-        "A container for server configuration commands.",
-        configCommand,
-      ),
-      subcommands: { get: -3, set: -4, resetstat: 2, rewrite: 2, help: 2 },
-    },
+    // CONFIG and INFO load their modules with their first call (_lazy_handler.ts).
+    handlerOnFirstUse(
+      {
+        ...spec(
+          "config",
+          -2,
+          ["admin", "noscript", "loading", "stale"],
+          "2.0.0",
+          "A container for server configuration commands.",
+          notLoaded,
+        ),
+        subcommands: { get: -3, set: -4, resetstat: 2, rewrite: 2, help: 2 },
+      },
+      async () => (await import("./config.ts")).configCommand,
+    ),
     {
       ...spec(
         "module",
@@ -373,13 +378,16 @@ export function serverCommands(table: Map<string, CommandSpec>): CommandSpec[] {
       ),
       subcommands: { list: 2, load: -3, loadex: -3, unload: 3, help: 2 },
     },
-    spec(
-      "info",
-      -1,
-      ["loading", "stale"],
-      "1.0.0",
-      "Returns information and statistics about the server.",
-      info,
+    handlerOnFirstUse(
+      spec(
+        "info",
+        -1,
+        ["loading", "stale"],
+        "1.0.0",
+        "Returns information and statistics about the server.",
+        notLoaded,
+      ),
+      async () => (await import("./info.ts")).info,
     ),
     spec("time", 1, ["loading", "stale", "fast"], "2.6.0", "Returns the server time.", time),
     spec("flushdb", -1, ["write"], "1.0.0", "Removes all keys from the current database.", flushdb),
