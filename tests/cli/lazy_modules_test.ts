@@ -74,6 +74,8 @@ Deno.test("cityhall serve's static module graph leaves out the HTTP API, other c
     "src/server/commands/info.ts",
     "src/server/commands/config.ts",
     "src/server/commands/client.ts",
+    "src/server/commands/command_info.ts",
+    "src/server/commands/command_getkeys.ts",
     // The time-series layer: opened by the RESP server when first needed
     // (src/server/_timeseries_slot.ts); flag parsing keeps its labels and meta helpers.
     "src/timeseries/mod.ts",
