@@ -246,7 +246,7 @@ export async function runDaemon(
       db,
       settings.selfMetrics,
       timeseries!,
-      resp?.registry,
+      await resp?.loadRegistry(),
       logger,
     );
   }

@@ -45,7 +45,12 @@ import {
   HTTP_WRITE_TIMEOUT_MS_DEFAULT,
 } from "../limits.ts";
 import { type ExtraMetricFamily, HttpMetrics, renderMetrics, renderStats } from "./metrics.ts";
-import { attachRegistry, detachRegistry } from "../metrics/mod.ts";
+import {
+  attachRegistry,
+  detachRegistry,
+  hasRegistryLoaders,
+  loadAttachedRegistries,
+} from "../metrics/mod.ts";
 import { engineHealth, type HealthProvider } from "./health.ts";
 import { checkWriteOrigin } from "./origin.ts";
 import { ingestAuthorization } from "./_influx_routes.ts";
@@ -231,6 +236,8 @@ export async function startHttpServer(
         health,
         timeseries: () => timeseries ??= TimeSeriesStore.open(db, { logger }),
       };
+      // Stats declared when first asked for (the RESP server's): built before any view needs them.
+      if (hasRegistryLoaders(db)) await loadAttachedRegistries(db);
       return await handler(ctx);
     } catch (err) {
       const e = toHttpError(err);

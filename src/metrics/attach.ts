@@ -40,3 +40,40 @@ export function attachedRegistry(owner: object, key: string): Registry | undefin
 export function attachedRegistries(owner: object): Registry[] {
   return [...(attached.get(owner)?.values() ?? [])];
 }
+
+const loaders = new WeakMap<object, Map<string, () => Promise<Registry>>>();
+
+/**
+ * Attaches a registry that is built when first asked for: `load` builds it (loading its
+ * declarations' module) and attaches it itself. A server that nobody asks for its stats so keeps
+ * them out of memory (ARCHITECTURE.md § "Memory"); the views call `loadAttachedRegistries` first.
+ */
+export function attachRegistryLoader(
+  owner: object,
+  key: string,
+  load: () => Promise<Registry>,
+): void {
+  let map = loaders.get(owner);
+  if (map === undefined) loaders.set(owner, map = new Map());
+  map.set(key, load);
+}
+
+/** Removes a loader `attachRegistryLoader` attached (a registry it built stays attached). */
+export function detachRegistryLoader(owner: object, key: string): void {
+  loaders.get(owner)?.delete(key);
+}
+
+/** True when a registry of `owner` is still to be built. */
+export function hasRegistryLoaders(owner: object): boolean {
+  return (loaders.get(owner)?.size ?? 0) > 0;
+}
+
+/** Builds every registry of `owner` still to be built (each loader runs once). */
+export async function loadAttachedRegistries(owner: object): Promise<void> {
+  const map = loaders.get(owner);
+  if (map === undefined) return;
+  for (const [key, load] of [...map]) {
+    map.delete(key);
+    await load();
+  }
+}

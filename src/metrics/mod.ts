@@ -34,4 +34,13 @@ export {
   renderJson,
   renderPrometheus,
 } from "./render.ts";
-export { attachedRegistries, attachedRegistry, attachRegistry, detachRegistry } from "./attach.ts";
+export {
+  attachedRegistries,
+  attachedRegistry,
+  attachRegistry,
+  attachRegistryLoader,
+  detachRegistry,
+  detachRegistryLoader,
+  hasRegistryLoaders,
+  loadAttachedRegistries,
+} from "./attach.ts";

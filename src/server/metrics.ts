@@ -8,7 +8,7 @@
  */
 
 import { INSTANTANEOUS_METRIC_SAMPLES } from "../limits.ts";
-import { COMMAND_LATENCY_BUCKETS_S, Histogram } from "../metrics/mod.ts";
+import { COMMAND_LATENCY_BUCKETS_S, Histogram } from "../metrics/histogram.ts";
 
 export { Histogram };
 

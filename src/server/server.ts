@@ -49,8 +49,13 @@ import { Connection } from "./connection.ts";
 import { Context, Dispatcher, type WriteGroup } from "./dispatch.ts";
 import { ExclusiveGate } from "./gate.ts";
 import { ServerMetrics } from "./metrics.ts";
-import { serverRegistry } from "./metric_decls.ts";
-import { attachRegistry, detachRegistry, type Registry } from "../metrics/mod.ts";
+import {
+  attachRegistry,
+  attachRegistryLoader,
+  detachRegistry,
+  detachRegistryLoader,
+} from "../metrics/attach.ts";
+import type { Registry } from "../metrics/registry.ts";
 import { RespWriter } from "./resp_writer.ts";
 import { ScanCursorTable } from "./scan_cursor.ts";
 import { execTransaction, WatchRegistry } from "./transaction.ts";
@@ -109,8 +114,12 @@ export interface Server {
   readonly addr: Deno.NetAddr;
   /** Command counts, latency histograms and connection counters (for `/metrics`). */
   readonly metrics: ServerMetrics;
-  /** The stats declared over `metrics` (attached to the database under `resp`). */
-  readonly registry: Registry;
+  /**
+   * The stats declared over `metrics` (attached to the database under `resp`), declared when
+   * first asked for: INFO, `/metrics` and `/v1/stats` load them through the database's attached
+   * loaders (`loadAttachedRegistries`).
+   */
+  loadRegistry(): Promise<Registry>;
   /** Run-time settings (CONFIG SET changes them). */
   readonly config: ServerConfig;
   /** Number of connected clients. */
@@ -178,7 +187,7 @@ class ServerCore implements ServerState, Server {
   readonly db: Database;
   readonly logger: Logger;
   readonly metrics = new ServerMetrics();
-  readonly registry: Registry;
+  #registry: Registry | undefined;
   readonly config: ServerConfig;
   readonly clients = new Map<number, Client>();
   readonly scanCursors = new ScanCursorTable();
@@ -261,13 +270,26 @@ class ServerCore implements ServerState, Server {
       }),
       this,
     );
-    this.registry = serverRegistry(this);
-    attachRegistry(db, "resp", this.registry);
+    // The stats' declarations load when a view first asks for them (ARCHITECTURE.md § "Memory").
+    attachRegistryLoader(db, "resp", () => this.loadRegistry());
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#checkTimer = setInterval(() => this.#checkClients(), CLIENT_CHECK_INTERVAL_MS);
     // Never keeps the process alive on its own: the listener does.
     Deno.unrefTimer(this.#checkTimer);
     this.#acceptLoop = this.#accept();
+  }
+
+  /** Declares the stats once, attaches them to the database and returns them. */
+  async loadRegistry(): Promise<Registry> {
+    if (this.#registry === undefined) {
+      const { serverRegistry } = await import("./metric_decls.ts");
+      if (this.#registry === undefined) {
+        this.#registry = serverRegistry(this);
+        detachRegistryLoader(this.db, "resp");
+        if (!this.#closing) attachRegistry(this.db, "resp", this.#registry);
+      }
+    }
+    return this.#registry;
   }
 
   /** The time-series layer; only called where a series exists, which means it is open. */
@@ -423,7 +445,8 @@ class ServerCore implements ServerState, Server {
       clearTimeout(grace);
       await this.#timeseries.close();
       await this.typesGc.close();
-      detachRegistry(this.db, "resp", this.registry);
+      detachRegistryLoader(this.db, "resp");
+      if (this.#registry !== undefined) detachRegistry(this.db, "resp", this.#registry);
       this.logger("info", "RESP server closed", { port: this.port });
       this.#resolveFinished();
     })();

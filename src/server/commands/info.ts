@@ -17,7 +17,13 @@ import { INFO_EXPIRY_EXACT_KEYS } from "../../limits.ts";
 import { USER_KEYS_END } from "../../keyspace/mod.ts";
 import { EXTRA_SECTIONS, extraInfoSection } from "../../export/info.ts";
 import { infoSectionNames, infoSectionOf } from "../info_sections.ts";
-import { type Family, gather, renderInfo } from "../../metrics/mod.ts";
+import {
+  type Family,
+  gather,
+  hasRegistryLoaders,
+  loadAttachedRegistries,
+  renderInfo,
+} from "../../metrics/mod.ts";
 import { registriesOf } from "../../export/metrics.ts";
 
 /** Keys INFO's keyspace section counts exactly before it falls back to the engine's estimate. */
@@ -224,6 +230,8 @@ function registrySections(families: Family[]): string[] {
 
 /** INFO [section...]. */
 export async function info(ctx: CommandContext): Promise<void> {
+  // The server's stats are declared when first asked for (ARCHITECTURE.md § "Memory").
+  if (hasRegistryLoaders(ctx.server.db)) await loadAttachedRegistries(ctx.server.db);
   const asked = ctx.args.slice(1).map(lower);
   let sections: string[];
   const extra = infoSectionNames(ctx.server.db);
