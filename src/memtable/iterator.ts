@@ -22,6 +22,9 @@ export const memtableNodes = {
   seq: (_m: Memtable, _node: number): number => 0,
   seek: (_m: Memtable, _key: Uint8Array): number => NONE,
   seekForPrev: (_m: Memtable, _key: Uint8Array): number => NONE,
+  /** Levels in use, and the successor of `node` at `level` (for tests of the towers). */
+  height: (_m: Memtable): number => 1,
+  nextAt: (_m: Memtable, _node: number, _level: number): number => NONE,
 };
 
 /**

@@ -149,6 +149,13 @@ export class Memtable {
   readonly #splice = new Uint32Array(HEIGHT_MAX);
   /** Insert fingers (see `#insert`): FINGER_SLOTS records of FINGER_WORDS, created on first use. */
   #fingers: Uint32Array | undefined;
+  /**
+   * Per finger slot, 1 when its last insert went through the finger (a run): only then does
+   * `get` ask the finger (see `#fingerGet`), so random keys never pay its comparisons.
+   */
+  #fingerRuns = new Uint8Array(FINGER_SLOTS);
+  /** Slots at 1 in `#fingerRuns`: with none, `get` skips even the slot's hash. */
+  #fingerRunCount = 0;
   /** The chunk `#reserve` chose (its return value is the start). */
   #reservedChunk = 0;
   #sizeBytes = 0;
@@ -275,31 +282,42 @@ export class Memtable {
    * copied, its value fields still to be set, with room for `vl` value bytes right after the
    * key when they fit the same chunk).
    *
-   * Fingers: keys often arrive as runs that each grow at the end (sensor series: a name, then
-   * a rising timestamp), interleaved with other runs. Per slot (keys whose bytes up to the last
-   * `FINGER_SUFFIX_BYTES` hash to it) the node inserted last is kept, with a start point per
-   * level: a node at most that node's key whose tower reaches the level (or HEAD). When the new
-   * key falls between that node and its live level-0 successor, the insert needs no search from
-   * the head: level 0's predecessor is that node, and each other level the new node's tower
-   * needs (one in four inserts needs level 1, one in sixteen level 2…) is walked forward from
-   * its start point. Otherwise (random keys) the finger costs one or two comparisons of
-   * recently used nodes, and the search runs from the head.
+   * Fingers: keys often arrive as runs that each grow at one end (sensor series: a name, then
+   * a rising timestamp; a list's items: indexes falling at its head, rising at its tail),
+   * interleaved with other runs. Per slot (keys whose bytes up to the last
+   * `FINGER_SUFFIX_BYTES` hash to it) the node touched last is kept, with a start point per
+   * level: a node below that node's key whose tower reaches the level (or HEAD). When the new
+   * key falls between that node and its live level-0 neighbour on either side, the insert
+   * needs no search from the head: level 0's predecessor is that node or its predecessor, and
+   * each other level the new node's tower needs (one in four inserts needs level 1, one in
+   * sixteen level 2…) is walked forward from its start point, which is below the new key
+   * either way (nothing lies between the node and its predecessor). A key that is the node's
+   * neighbour moves the finger there (a queue's pops walk its items one by one). Otherwise
+   * (random keys) the finger costs two or three comparisons of recently used nodes, and the
+   * search runs from the head, which leaves the finger on the node it found or linked in.
    *
-   * The start points stay at most the slot's node: a finger insert sets the levels of the new
-   * node's tower to it and keeps the others (at most the old node, which is less than the new
-   * one); a search from the head records its whole splice.
+   * The start points stay strictly below the slot's node: an insert sets the levels of the new
+   * node's tower to its predecessors there and keeps the others (below the old node, so below
+   * its predecessor and the new node, which follows it or sits right before it); a search from
+   * the head records its whole splice; a move forward keeps them all; a move back replaces any
+   * that is the node moved to (see `#fingerBack`).
    */
   #insert(kb: Uint8Array, ko: number, kl: number, vl: number): number {
     const prefix = keyPrefixAt(kb, ko, kl);
     const splice = this.#splice;
     const fingers = this.#fingers ??= new Uint32Array(FINGER_SLOTS * FINGER_WORDS);
-    const base = fingerSlot(kb, ko, kl, FINGER_SLOTS) * FINGER_WORDS;
+    const slot = fingerSlot(kb, ko, kl, FINGER_SLOTS);
+    const base = slot * FINGER_WORDS;
     let height = 0;
     if (fingers[base] !== HEAD) {
       height = this.#fingerSplice(kb, ko, kl, prefix, fingers, base);
-      if (height < 0) return -height;
+      if (height < 0) {
+        this.#setRun(slot, 1);
+        return -height;
+      }
     }
     const fromHead = height === 0;
+    this.#setRun(slot, fromHead ? 0 : 1);
     if (fromHead) {
       // The search compares many keys: against a view of the key its loops index from 0, which
       // costs less than the view (measured ~8% of a random-key insert).
@@ -313,13 +331,16 @@ export class Memtable {
       // keys share ~20 (`sensor.site3.temp.`).
       let lcpLo = 0;
       let lcpHi = 0;
+      let found = HEAD;
       for (let level = this.#height - 1; level >= 0; level--) {
         for (;;) {
           const nx = nodes[x + NEXT + level]!;
           if (nx === HEAD || nx === bigger) break;
           const c = this.#compareFrom(key, prefix, nx, lcpLo < lcpHi ? lcpLo : lcpHi);
-          if (c === 0) return nx;
-          if (c < 0) {
+          if (c <= 0) {
+            // Equal: the key is there; the levels below still find its predecessors (each a
+            // step or two), so that the finger can start at it.
+            if (c === 0) found = nx;
             bigger = nx;
             lcpHi = this.#lcp;
             break;
@@ -328,6 +349,13 @@ export class Memtable {
           lcpLo = this.#lcp;
         }
         splice[level] = x;
+      }
+      if (found !== HEAD) {
+        fingers[base] = found;
+        for (let level = 1; level < HEIGHT_MAX; level++) {
+          fingers[base + 1 + level] = level < this.#height ? splice[level]! : HEAD;
+        }
+        return found;
       }
       height = this.#randomHeight();
       if (height > this.#height) {
@@ -351,20 +379,19 @@ export class Memtable {
     this.#count++;
     this.#sizeBytes += MEMTABLE_ENTRY_OVERHEAD_BYTES;
     fingers[base] = node;
-    for (let level = 0; level < height; level++) fingers[base + 1 + level] = node;
-    if (fromHead) {
-      for (let level = height; level < HEIGHT_MAX; level++) {
-        fingers[base + 1 + level] = level < this.#height ? splice[level]! : HEAD;
-      }
+    const top = fromHead ? HEIGHT_MAX : height;
+    for (let level = 1; level < top; level++) {
+      fingers[base + 1 + level] = level < this.#height ? splice[level]! : HEAD;
     }
     return node;
   }
 
   /**
    * The finger step of `#insert` (see there) for the finger at `fingers[base]`: when the key
-   * sorts right after the finger's node, fills `#splice` for a new node, raises `#height` if
-   * needed and returns the node's height; returns -node when the key is the finger's node or
-   * its successor, 0 when the finger does not help.
+   * sorts right after the finger's node or right before it, fills `#splice` for a new node,
+   * raises `#height` if needed and returns the node's height; returns -node when the key is
+   * the finger's node or a neighbour of it (the finger moves there), 0 when the finger does
+   * not help.
    */
   #fingerSplice(
     kb: Uint8Array,
@@ -376,17 +403,34 @@ export class Memtable {
   ): number {
     const f = fingers[base]!;
     const c = this.#compareAt(kb, ko, kl, prefix, f, 0);
-    if (c <= 0) return c === 0 ? -f : 0;
+    if (c === 0) return -f;
     const nodes = this.#nodes;
-    const after = nodes[f + NEXT]!;
-    if (after !== HEAD) {
-      const c2 = this.#compareAt(kb, ko, kl, prefix, after, 0);
-      if (c2 >= 0) return c2 === 0 ? -after : 0;
+    // The new node's level-0 predecessor: f, or f's predecessor when the key sorts before f.
+    let below = f;
+    if (c > 0) {
+      const after = nodes[f + NEXT]!;
+      if (after !== HEAD) {
+        const c2 = this.#compareAt(kb, ko, kl, prefix, after, 0);
+        if (c2 > 0) return 0;
+        if (c2 === 0) {
+          // Moving forward: every start point is below f, so below `after`.
+          fingers[base] = after;
+          return -after;
+        }
+      }
+    } else {
+      below = nodes[f + PREV]!;
+      if (below !== HEAD) {
+        const c2 = this.#compareAt(kb, ko, kl, prefix, below, 0);
+        if (c2 < 0) return 0;
+        if (c2 === 0) return -this.#fingerBack(fingers, base, below);
+      }
     }
-    // No node lies between f and the key: only the tower's levels above 0 need a walk.
+    // No node lies between `below` and the key; the start points are all below the key (they
+    // are below f, so at most f's predecessor): only the tower's levels above 0 need a walk.
     const height = this.#randomHeight();
     const splice = this.#splice;
-    splice[0] = f;
+    splice[0] = below;
     for (let level = 1; level < height; level++) {
       let x = fingers[base + 1 + level]!;
       for (;;) {
@@ -400,13 +444,69 @@ export class Memtable {
     return height;
   }
 
+  /**
+   * Moves the finger at `fingers[base]` back to `node`, its node's level-0 predecessor, and
+   * returns `node`. The start points were below the old node, so at most `node`; one that is
+   * `node` (its tower reaches that level) takes the start point of the level above, which is
+   * below `node` (fixed first, top down) and reaches this level too.
+   */
+  #fingerBack(fingers: Uint32Array, base: number, node: number): number {
+    fingers[base] = node;
+    for (let level = this.#height - 1; level >= 1; level--) {
+      if (fingers[base + 1 + level] === node) {
+        fingers[base + 1 + level] = level + 1 < HEIGHT_MAX ? fingers[base + 2 + level]! : HEAD;
+      }
+    }
+    return node;
+  }
+
   /** The newest entry for `key` (tombstones included: the caller decides), or `undefined`. */
   get(key: Uint8Array): Entry | undefined {
     // Every read asks the active memtable first, and right after a flush it is empty.
     if (this.#count === 0) return undefined;
+    const hit = this.#fingerGet(key);
+    if (hit !== HEAD) return this.#entryAt(hit);
     const node = this.#findGreaterOrEqual(key);
     if (node === HEAD || this.#compare(key, keyPrefix(key), node) !== 0) return undefined;
     return this.#entryAt(node);
+  }
+
+  /**
+   * The node of `key` when it is the node of its slot's finger (see `#insert`) or a level-0
+   * neighbour of it, which the finger then moves to; HEAD otherwise. A queue reads the item
+   * next to the one it popped last (LPOP, RPOP), then deletes it: the read finds it here and
+   * leaves the finger on it for the delete, where two searches from the head ran. Only a slot
+   * whose last insert went through its finger is asked (a miss stops that until the next one):
+   * for random keys the finger's node and its neighbour are cache misses of their own.
+   */
+  #fingerGet(key: Uint8Array): number {
+    const fingers = this.#fingers;
+    if (fingers === undefined || this.#fingerRunCount === 0) return HEAD;
+    const n = key.length;
+    const slot = fingerSlot(key, 0, n, FINGER_SLOTS);
+    if (this.#fingerRuns[slot] === 0) return HEAD;
+    const base = slot * FINGER_WORDS;
+    const f = fingers[base]!;
+    const prefix = keyPrefix(key);
+    const c = this.#compareAt(key, 0, n, prefix, f, 0);
+    if (c === 0) return f;
+    const nodes = this.#nodes;
+    const near = c > 0 ? nodes[f + NEXT]! : nodes[f + PREV]!;
+    if (near === HEAD || this.#compareAt(key, 0, n, prefix, near, 0) !== 0) {
+      this.#setRun(slot, 0);
+      return HEAD;
+    }
+    if (c < 0) return this.#fingerBack(fingers, base, near);
+    // Moving forward: every start point is below f, so below `near`.
+    fingers[base] = near;
+    return near;
+  }
+
+  /** Sets finger slot `slot`'s entry in `#fingerRuns` to `run` (0 or 1), keeping the count. */
+  #setRun(slot: number, run: number): void {
+    const runs = this.#fingerRuns;
+    this.#fingerRunCount += run - runs[slot]!;
+    runs[slot] = run;
   }
 
   /**
@@ -674,5 +774,7 @@ export class Memtable {
     memtableNodes.seq = (m, node) => m.#nodes[node + SEQ_HI]! * TWO_32 + m.#nodes[node + SEQ_LO]!;
     memtableNodes.seek = (m, key) => m.#findGreaterOrEqual(key);
     memtableNodes.seekForPrev = (m, key) => m.#findLessOrEqual(key);
+    memtableNodes.height = (m) => m.#height;
+    memtableNodes.nextAt = (m, node, level) => m.#nodes[node + NEXT + level]!;
   }
 }

@@ -4,6 +4,7 @@ import {
   MEMTABLE_ENTRY_OVERHEAD_BYTES,
   type MemtableIterator,
 } from "../../src/memtable/mod.ts";
+import { memtableNodes } from "../../src/memtable/iterator.ts";
 import { type Entry, KIND_DELETE, KIND_PUT } from "../../src/util/entry.ts";
 import { compareBytes } from "../../src/util/bytes.ts";
 import { AssertionError } from "../../src/util/assert.ts";
@@ -78,6 +79,23 @@ function charged(entries: Entry[]): number {
   return size;
 }
 
+/**
+ * Every level above 0 links its nodes in strictly ascending key order (searches find what
+ * level 0 holds even past a misplaced link, so `seek` alone may not show one).
+ */
+function checkTowers(table: Memtable): void {
+  const key = (node: number) => memtableNodes.entry(table, node).key;
+  for (let level = 1; level < memtableNodes.height(table); level++) {
+    let last: Uint8Array | undefined;
+    for (let n = memtableNodes.nextAt(table, 0, level); n !== 0;) {
+      const k = key(n);
+      assert(last === undefined || compareBytes(last, k) < 0, `level ${level} out of order`);
+      last = k;
+      n = memtableNodes.nextAt(table, n, level);
+    }
+  }
+}
+
 function checkAgainstModel(
   table: Memtable,
   model: Map<string, Entry>,
@@ -87,6 +105,7 @@ function checkAgainstModel(
   const sorted = [...model.values()].sort((a, b) => compareBytes(a.key, b.key));
   const it = table.iterator();
   assertEquals(forward(it), sorted);
+  checkTowers(table);
   assertEquals(backward(it), sorted.toReversed());
   assertStrictEquals(table.count, sorted.length);
   assertStrictEquals(table.isEmpty, sorted.length === 0);
@@ -186,6 +205,93 @@ Deno.test("Memtable matches a sorted Map model under interleaved runs of rising 
       applied.push(entry);
       model.set(hex(key), entry);
       if (op % 1500 === 0) checkAgainstModel(table, model, rand, applied);
+    }
+    checkAgainstModel(table, model, rand, applied);
+  }
+});
+
+/**
+ * A list item's key as the member types store it: `ff 25`, version and index (u64 BE each).
+ * The test's items take even indexes; odd ones are keys between two items.
+ */
+function itemKey(version: number, index: number): Uint8Array {
+  const key = new Uint8Array(18);
+  const view = new DataView(key.buffer);
+  key[0] = 0xff;
+  key[1] = 0x25;
+  view.setBigUint64(2, BigInt(version));
+  view.setBigUint64(10, BigInt(index));
+  return key;
+}
+
+Deno.test("Memtable matches a sorted Map model under queues pushed and popped at both ends (fingers both ways)", () => {
+  // Lists push new keys below their head (falling) and above their tail (rising) and pop
+  // existing ones at either end: the fingers insert before their node as well as after it and
+  // move to a neighbour that is hit. Items are popped as tombstones, so a later push at the
+  // same end finds the node again; other keys (random, and other lists) land in between.
+  for (const seed of seeds(4)) {
+    console.log(`seed ${seed}`);
+    const rand = random(seed);
+    const table = new Memtable();
+    const model = new Map<string, Entry>();
+    const applied: Entry[] = [];
+    const lists = 1 + Math.floor(rand() * 12);
+    const start = 2 ** 40;
+    const head = new Array<number>(lists).fill(start);
+    const size = new Array<number>(lists).fill(0);
+    let seq = 0;
+    const apply = (entry: Entry) => {
+      table.apply(entry);
+      applied.push(entry);
+      model.set(hex(entry.key), entry);
+    };
+    for (let op = 0; op < 8000; op++) {
+      const list = Math.floor(rand() * lists);
+      // Each list keeps to one habit for a while (a run of LPUSH, of RPOP…), as a queue does.
+      const habit = (Math.floor(op / 400) + list) % 5;
+      const r = rand();
+      if (r < 0.1) {
+        apply(put(randomKey(rand), ++seq, randomKey(rand)));
+        continue;
+      }
+      if (r < 0.2 && size[list]! > 0) {
+        // A key right below the first or the last item: new next to a finger that moved there
+        // (a pop from either end), or one that exists.
+        const index = rand() < 0.5 ? head[list]! : head[list]! + size[list]! - 1;
+        apply(put(itemKey(list + 1, 2 * index - 1), ++seq, randomKey(rand)));
+        continue;
+      }
+      if (r < 0.25) {
+        // A read between the writes: gets use no finger but must agree.
+        const key = itemKey(
+          list + 1,
+          2 * (head[list]! + Math.floor(rand() * (size[list]! + 2)) - 1),
+        );
+        assertEquals(table.get(key), model.get(hex(key)));
+        continue;
+      }
+      const pushLeft = habit === 0 || (habit === 4 && rand() < 0.5);
+      const pushRight = habit === 1 || (habit === 4 && !pushLeft && rand() < 0.5);
+      if (pushLeft || pushRight || size[list] === 0) {
+        const left = pushLeft || (!pushRight && rand() < 0.5);
+        if (left) head[list]!--;
+        const index = left ? head[list]! : head[list]! + size[list]!;
+        size[list]!++;
+        apply(put(itemKey(list + 1, 2 * index), ++seq, randomKey(rand)));
+      } else {
+        const left = habit === 2 || (habit !== 3 && rand() < 0.5);
+        const index = left ? head[list]! : head[list]! + size[list]! - 1;
+        if (left) head[list]!++;
+        size[list]!--;
+        // A pop reads its item first (the finger's neighbour, found by `get`), then deletes it.
+        const key = itemKey(list + 1, 2 * index);
+        assertEquals(table.get(key), model.get(hex(key)));
+        apply(del(key, ++seq));
+        // Sometimes a key right below the popped item, where the finger now is: a new node
+        // before the finger's node.
+        if (rand() < 0.2) apply(put(itemKey(list + 1, 2 * index - 1), ++seq, randomKey(rand)));
+      }
+      if (op % 2000 === 0) checkAgainstModel(table, model, rand, applied);
     }
     checkAgainstModel(table, model, rand, applied);
   }
