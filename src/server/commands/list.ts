@@ -117,16 +117,18 @@ export function popValues(
   events = true,
 ): Uint8Array[] {
   const n = Math.min(count, meta.size);
-  // One item (LPOP, RPOP, BLPOP, LMOVE): a point read, cheaper than opening a range.
-  const one = n === 1 ? item(ctx, meta, left ? 0 : meta.size - 1) : undefined;
+  // One item (LPOP, RPOP, BLPOP, LMOVE): a point read, cheaper than opening a range, of the
+  // key its delete then names.
+  const oneKey = n === 1 ? itemKey(meta, left ? meta.head : meta.head + meta.size - 1) : undefined;
+  const one = oneKey !== undefined ? ctx.server.db.getEntry(oneKey)?.value : undefined;
   const values = one !== undefined
     ? [one]
     : left
     ? itemRange(ctx, meta, 0, n - 1)
     : itemRange(ctx, meta, meta.size - n, meta.size - 1).reverse();
-  if (n === 1) {
+  if (oneKey !== undefined) {
     // One item (LPOP, RPOP, BLPOP, LMOVE): the batch built whole.
-    const item = itemKey(meta, left ? meta.head : meta.head + meta.size - 1);
+    const item = oneKey;
     if (left) meta.head++;
     meta.size--;
     ctx.write([{ type: "delete", key: item }, metaOp(key, meta)]);
