@@ -290,7 +290,7 @@ export class Memtable {
    * key falls between that node and its live level-0 neighbour on either side, the insert
    * needs no search from the head: level 0's predecessor is that node or its predecessor, and
    * each other level the new node's tower needs (one in four inserts needs level 1, one in
-   * sixteen level 2…) is walked forward from its start point, which is below the new key
+   * sixteen level 2...) is walked forward from its start point, which is below the new key
    * either way (nothing lies between the node and its predecessor). A key that is the node's
    * neighbour moves the finger there (a queue's pops walk its items one by one). Otherwise
    * (random keys) the finger costs two or three comparisons of recently used nodes, and the
