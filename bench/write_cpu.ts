@@ -12,6 +12,11 @@
  * With `BENCH_WRITE_CPU_BASE` every row runs on both checkouts in the same process, in
  * alternating rounds (`BENCH_WRITE_CPU_ROUNDS`, default 5), and prints the median of each.
  *
+ *   deno run -A bench/write_cpu.ts --cpu-prof out.cpuprofile   # where a writers round spends
+ *
+ * `--cpu-prof` runs one warm-up round of the writers row, then writes a sampling CPU profile
+ * (50 µs interval) of one more round of this checkout (open it in Chrome's DevTools).
+ *
  * Rows: `writers` (row 2 of bench/engine.ts: 200,000 durable puts of sensor keys from 256
  * concurrent writers, sync "always"; CPU µs per put, puts/s, and puts per CPU second),
  * `memtable` (100,000 inserts of the same keys into a fresh memtable, and of random keys; ns
@@ -125,9 +130,37 @@ function format(v: number): string {
   return v >= 1000 ? Math.round(v).toLocaleString("en-US") : v.toFixed(2);
 }
 
+/** Writes a sampling CPU profile of one writers round (after one warm-up round) to `path`. */
+async function profileWriters(build: Build, path: string): Promise<void> {
+  await writersRound(build, 200_000);
+  const { Session } = await import("node:inspector");
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(
+        method,
+        params ?? {},
+        (err: unknown, res: unknown) => err ? reject(err) : resolve(res),
+      )
+    );
+  await post("Profiler.enable");
+  await post("Profiler.setSamplingInterval", { interval: 50 });
+  await post("Profiler.start");
+  const got = await writersRound(build, 200_000);
+  const res = await post("Profiler.stop") as { profile: unknown };
+  Deno.writeTextFileSync(path, JSON.stringify(res.profile));
+  console.log(`profiled round: cpu µs/put ${format(got["cpu µs/put"]!)}; wrote ${path}`);
+}
+
 if (import.meta.main) {
-  const rows = Deno.args.length > 0 ? Deno.args : ["writers", "memtable"];
   const builds = [await loadBuild("this", new URL("../", import.meta.url).href)];
+  const profileAt = Deno.args.indexOf("--cpu-prof");
+  if (profileAt >= 0) {
+    await profileWriters(builds[0]!, Deno.args[profileAt + 1] ?? "write_cpu.cpuprofile");
+    Deno.exit(0);
+  }
+  const rows = Deno.args.length > 0 ? Deno.args : ["writers", "memtable"];
   const baseRoot = Deno.env.get("BENCH_WRITE_CPU_BASE");
   if (baseRoot) builds.unshift(await loadBuild("base", baseRoot));
   const rounds = Number(Deno.env.get("BENCH_WRITE_CPU_ROUNDS") ?? (baseRoot ? 5 : 3));
