@@ -21,29 +21,10 @@
  * @module
  */
 
-const enc = new TextEncoder();
+import { encodeCommand, fakeListener, mainThreadNs, scheduleDue } from "./_fake_clients.ts";
+
 const CLIENTS = 50;
 const SERIES = 20;
-
-/** Nanoseconds the main thread has run. */
-function mainThreadNs(): number {
-  const s = Deno.readTextFileSync(`/proc/self/task/${Deno.pid}/schedstat`);
-  return Number(s.split(" ")[0]);
-}
-
-/** Clients whose next command is due in the next turn of the event loop. */
-const due: FakeConn[] = [];
-let dueScheduled = false;
-
-function scheduleDue(conn: FakeConn): void {
-  due.push(conn);
-  if (dueScheduled) return;
-  dueScheduled = true;
-  setImmediate(() => {
-    dueScheduled = false;
-    for (const c of due.splice(0)) c.deliver();
-  });
-}
 
 /** One client at pipeline 1, in memory, sending prepared requests one at a time. */
 class FakeConn {
@@ -107,36 +88,6 @@ class FakeConn {
     this.#reader?.resolve(null);
     this.#reader = undefined;
   }
-}
-
-/** A listener handing out `conns`, then waiting until closed. */
-function fakeListener(conns: FakeConn[]): Deno.Listener {
-  let closed: () => void = () => {};
-  const whenClosed = new Promise<never>((_, reject) => {
-    closed = () => reject(new Error("closed"));
-  });
-  whenClosed.catch(() => {});
-  return {
-    addr: { transport: "tcp", hostname: "127.0.0.1", port: 6379 },
-    rid: -1,
-    accept: () => {
-      const c = conns.shift();
-      return c === undefined ? whenClosed : Promise.resolve(c as unknown as Deno.Conn);
-    },
-    close: () => closed(),
-    ref() {},
-    unref() {},
-    [Symbol.asyncIterator]() {
-      throw new Error("not used");
-    },
-    [Symbol.dispose]() {},
-  } as unknown as Deno.Listener;
-}
-
-function encodeCommand(args: string[]): Uint8Array {
-  let s = `*${args.length}\r\n`;
-  for (const a of args) s += `$${a.length}\r\n${a}\r\n`;
-  return enc.encode(s);
 }
 
 /** Runs each client's requests; main-thread µs per command. */

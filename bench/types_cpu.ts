@@ -28,8 +28,8 @@
  */
 
 import process from "node:process";
+import { encodeCommand, fakeListener, mainThreadNs, scheduleDue } from "./_fake_clients.ts";
 
-const enc = new TextEncoder();
 const CLIENTS = 50;
 
 /** The requests redis-benchmark sends for each `-t` test (captured with MONITOR, `-d 3`). */
@@ -49,30 +49,10 @@ const REQUESTS: Record<string, string[]> = {
   ping: ["PING"],
 };
 
-function encodeCommand(args: string[]): Uint8Array {
-  let s = `*${args.length}\r\n`;
-  for (const a of args) s += `$${enc.encode(a).length}\r\n${a}\r\n`;
-  return enc.encode(s);
-}
-
 /** Replies written so far, and the main thread's CPU time at every `CHUNK`th. */
 let replies = 0;
 const CHUNK = 1000;
 let chunkMarks: number[] = [];
-
-/** Clients whose next command is due in the next turn of the event loop. */
-const due: FakeConn[] = [];
-let dueScheduled = false;
-
-function scheduleDue(conn: FakeConn): void {
-  due.push(conn);
-  if (dueScheduled) return;
-  dueScheduled = true;
-  setImmediate(() => {
-    dueScheduled = false;
-    for (const c of due.splice(0)) c.deliver();
-  });
-}
 
 /** One redis-benchmark client at pipeline 1, in memory. */
 class FakeConn {
@@ -130,36 +110,6 @@ class FakeConn {
     this.#reader?.resolve(null);
     this.#reader = undefined;
   }
-}
-
-/** A listener handing out `conns`, then waiting until closed. */
-function fakeListener(conns: FakeConn[]): Deno.Listener {
-  let closed: () => void = () => {};
-  const whenClosed = new Promise<never>((_, reject) => {
-    closed = () => reject(new Error("closed"));
-  });
-  whenClosed.catch(() => {});
-  return {
-    addr: { transport: "tcp", hostname: "127.0.0.1", port: 6379 },
-    rid: -1,
-    accept: () => {
-      const c = conns.shift();
-      return c === undefined ? whenClosed : Promise.resolve(c as unknown as Deno.Conn);
-    },
-    close: () => closed(),
-    ref() {},
-    unref() {},
-    [Symbol.asyncIterator]() {
-      throw new Error("not used");
-    },
-    [Symbol.dispose]() {},
-  } as unknown as Deno.Listener;
-}
-
-/** Nanoseconds the main thread has run. */
-function mainThreadNs(): number {
-  const s = Deno.readTextFileSync(`/proc/self/task/${Deno.pid}/schedstat`);
-  return Number(s.split(" ")[0]);
 }
 
 function processUs(): number {
