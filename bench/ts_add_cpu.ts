@@ -22,6 +22,7 @@
  */
 
 import { encodeCommand, fakeListener, mainThreadNs, scheduleDue } from "./_fake_clients.ts";
+import { withCpuProfile } from "./_cpu_profile.ts";
 
 const CLIENTS = 50;
 const SERIES = 20;
@@ -206,23 +207,9 @@ async function main(): Promise<void> {
     }
     const cpuProfile = flag("cpu-prof");
     if (cpuProfile !== undefined) {
-      const { Session } = await import("node:inspector");
-      const session = new Session();
-      session.connect();
-      const post = (method: string, params?: object) =>
-        new Promise<unknown>((resolve, reject) =>
-          session.post(
-            method,
-            params ?? {},
-            (err: unknown, res: unknown) => err ? reject(err) : resolve(res),
-          )
-        );
-      await post("Profiler.enable");
-      await post("Profiler.setSamplingInterval", { interval: 50 });
-      await post("Profiler.start");
-      for (let r = 0; r < rounds; r++) await once(targets[0]!, "add");
-      const res = await post("Profiler.stop") as { profile: unknown };
-      Deno.writeTextFileSync(cpuProfile, JSON.stringify(res.profile));
+      await withCpuProfile(cpuProfile, async () => {
+        for (let r = 0; r < rounds; r++) await once(targets[0]!, "add");
+      });
       return;
     }
     for (let r = 0; r < rounds; r++) {

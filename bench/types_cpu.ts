@@ -29,6 +29,7 @@
 
 import process from "node:process";
 import { encodeCommand, fakeListener, mainThreadNs, scheduleDue } from "./_fake_clients.ts";
+import { withCpuProfile } from "./_cpu_profile.ts";
 
 const CLIENTS = 50;
 
@@ -213,23 +214,9 @@ async function main(): Promise<void> {
     }
     if (cpuProfile !== undefined) {
       // Where the measured runs spend the main thread's time: a sampling CPU profile.
-      const { Session } = await import("node:inspector");
-      const session = new Session();
-      session.connect();
-      const post = (method: string, params?: object) =>
-        new Promise<unknown>((resolve, reject) =>
-          session.post(
-            method,
-            params ?? {},
-            (err: unknown, res: unknown) => err ? reject(err) : resolve(res),
-          )
-        );
-      await post("Profiler.enable");
-      await post("Profiler.setSamplingInterval", { interval: 50 });
-      await post("Profiler.start");
-      for (const t of tests) await run(targets[0]!.conns, t, n);
-      const res = await post("Profiler.stop") as { profile: unknown };
-      Deno.writeTextFileSync(cpuProfile, JSON.stringify(res.profile));
+      await withCpuProfile(cpuProfile, async () => {
+        for (const t of tests) await run(targets[0]!.conns, t, n);
+      });
       return;
     }
     if (heapProfile !== undefined) {

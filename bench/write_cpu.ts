@@ -26,6 +26,7 @@
  */
 
 import process from "node:process";
+import { withCpuProfile } from "./_cpu_profile.ts";
 
 type DatabaseModule = typeof import("../src/mod.ts");
 type MemtableModule = typeof import("../src/memtable/mod.ts");
@@ -133,23 +134,7 @@ function format(v: number): string {
 /** Writes a sampling CPU profile of one writers round (after one warm-up round) to `path`. */
 async function profileWriters(build: Build, path: string): Promise<void> {
   await writersRound(build, 200_000);
-  const { Session } = await import("node:inspector");
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) =>
-      session.post(
-        method,
-        params ?? {},
-        (err: unknown, res: unknown) => err ? reject(err) : resolve(res),
-      )
-    );
-  await post("Profiler.enable");
-  await post("Profiler.setSamplingInterval", { interval: 50 });
-  await post("Profiler.start");
-  const got = await writersRound(build, 200_000);
-  const res = await post("Profiler.stop") as { profile: unknown };
-  Deno.writeTextFileSync(path, JSON.stringify(res.profile));
+  const got = await withCpuProfile(path, () => writersRound(build, 200_000));
   console.log(`profiled round: cpu µs/put ${format(got["cpu µs/put"]!)}; wrote ${path}`);
 }
 
