@@ -1,6 +1,6 @@
 /**
- * The state one database's parts share — the memtables, the sequence, the live tables, the WAL,
- * the counters — and the few operations each part needs: stop on a fatal error, refuse writes
+ * The state one database's parts share -- the memtables, the sequence, the live tables, the WAL,
+ * the counters -- and the few operations each part needs: stop on a fatal error, refuse writes
  * after it, read through every source, delete the WAL segments retention allows. Private to
  * `src/engine/`: `Database` owns one `EngineCore` and hands it to the write path
  * (`_write_path.ts`), the flush loop (`_flusher.ts`) and checkpoints and snapshot installs

@@ -1,6 +1,6 @@
 /**
- * The write path of one database: validate → append the batch to the WAL queue (sequence
- * assigned) → apply it to the memtable in the same synchronous call → the promise of its group
+ * The write path of one database: validate -> append the batch to the WAL queue (sequence
+ * assigned) -> apply it to the memtable in the same synchronous call -> the promise of its group
  * commit, wrapped once per group so that a failed sync stops the database. Writes from a
  * leader (`applyReplicated`) take the same path with the leader's sequence numbers. Private to
  * `src/engine/`. ARCHITECTURE.md § "Write path".
@@ -91,7 +91,7 @@ export class WritePath {
 
   /** `Database.write`. */
   write(ops: readonly WriteOp[]): Promise<void> {
-    // One put, meta or delete (a server's SET, DEL, HSET…) takes the path without op objects.
+    // One put, meta or delete (a server's SET, DEL, HSET...) takes the path without op objects.
     if (ops.length === 1 && this.writeGuard === undefined && Array.isArray(ops)) {
       const op = ops[0];
       if (op !== null && typeof op === "object") {

@@ -1,7 +1,7 @@
 /**
  * The two-op case of the write path: a batch of two puts, metadata records or deletes whose
  * keys and values are bytes (a member type's member and its metadata record: LPUSH, LPOP,
- * HSET of a new field, SADD…). `WritePath.write` checks and converts it here into two WAL ops
+ * HSET of a new field, SADD...). `WritePath.write` checks and converts it here into two WAL ops
  * that are reused by every call, instead of the batch path's fresh op, entry and result
  * objects; the WAL encodes them with the same encoder as any batch, so the record's bytes are
  * the batch path's (tests/engine/write_two_test.ts compares them). Private to `src/engine/`.

@@ -73,12 +73,12 @@ export class MemtableIterator implements EntryIterator {
     this.#node = memtableNodes.last(this.#table);
   }
 
-  /** Positions at the first entry whose key is ≥ `target`. */
+  /** Positions at the first entry whose key is >= `target`. */
   seek(target: Uint8Array): void {
     this.#node = memtableNodes.seek(this.#table, target);
   }
 
-  /** Positions at the last entry whose key is ≤ `target`. */
+  /** Positions at the last entry whose key is <= `target`. */
   seekForPrev(target: Uint8Array): void {
     this.#node = memtableNodes.seekForPrev(this.#table, target);
   }

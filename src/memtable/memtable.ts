@@ -26,7 +26,7 @@
  *     +10 expLo
  *     +11 kind       the entry kind
  *     +12 prev       address of the level-0 predecessor (HEAD for the first node)
- *     +13… next      address of the successor at level 0, 1, … height-1 (HEAD = none)
+ *     +13... next      address of the successor at level 0, 1, ... height-1 (HEAD = none)
  *
  * so one step of a search (read a link, compare the target's prefix) touches one cache line,
  * and an insert allocates no JS object, so the garbage collector never copies nodes.
@@ -40,7 +40,7 @@
  * - Byte chunks are append-only: bytes once written never change, so a view handed out by
  *   `get` or an iterator stays correct for as long as it is held.
  * - Sequence numbers applied strictly increase, so a node's entry is the newest of its key.
- * - `sizeBytes` = Σ bytes copied into chunks (keys, and every value ever applied: a replaced
+ * - `sizeBytes` = sum of bytes copied into chunks (keys, and every value ever applied: a replaced
  *   value stays in its chunk) + `MEMTABLE_ENTRY_OVERHEAD_BYTES` per node.
  *
  * @module
@@ -72,7 +72,7 @@ const SHARED_ITEM_BYTES_MAX = CHUNK_BYTES >>> 4;
 
 /**
  * Tallest tower. With branching factor 4 (below), 12 levels keep searches O(log n) up to
- * 4^12 ≈ 16.7 M entries, far more than a 64 MiB memtable holds.
+ * 4^12 ~ 16.7 M entries, far more than a 64 MiB memtable holds.
  */
 const HEIGHT_MAX = 12;
 
@@ -139,7 +139,7 @@ export class Memtable {
   #count = 0;
   /** The last node at level 0, or HEAD when empty: makes `seekToLast` O(1). */
   #tail = HEAD;
-  /** Levels in use (1…HEIGHT_MAX); searches start at `#height - 1`. */
+  /** Levels in use (1...HEIGHT_MAX); searches start at `#height - 1`. */
   #height = 1;
   /** xorshift32 state for tower heights. */
   #rng = LEVEL_SEED;
@@ -714,7 +714,7 @@ export class Memtable {
     return node;
   }
 
-  /** A height in 1…HEIGHT_MAX, each extra level with probability 1/4 (LevelDB's branching). */
+  /** A height in 1...HEIGHT_MAX, each extra level with probability 1/4 (LevelDB's branching). */
   #randomHeight(): number {
     let r = this.#rng;
     r ^= r << 13;
@@ -731,7 +731,7 @@ export class Memtable {
     return height;
   }
 
-  /** The first node with key ≥ `key`, or HEAD when there is none. */
+  /** The first node with key >= `key`, or HEAD when there is none. */
   #findGreaterOrEqual(key: Uint8Array): number {
     const prefix = keyPrefix(key);
     const nodes = this.#nodes;
@@ -757,7 +757,7 @@ export class Memtable {
     return nodes[x + NEXT]!;
   }
 
-  /** The last node with key ≤ `key`, or HEAD when there is none. */
+  /** The last node with key <= `key`, or HEAD when there is none. */
   #findLessOrEqual(key: Uint8Array): number {
     const node = this.#findGreaterOrEqual(key);
     if (node === HEAD) return this.#tail;

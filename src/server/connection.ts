@@ -1,5 +1,5 @@
 /**
- * One client connection: read ▶ parse ▶ dispatch ▶ hold replies until durable ▶ write.
+ * One client connection: read -> parse -> dispatch -> hold replies until durable -> write.
  * ARCHITECTURE.md § "Pipelining and durability" and § "Output buffers and streaming".
  *
  * Backpressure: the loop reads again only after the replies of what it read were written, so a
@@ -79,7 +79,7 @@ export class Connection {
     ctx.client.onPush = () => this.#schedulePush();
   }
 
-  /** A read started while the client was blocked (BLPOP…), not consumed yet. */
+  /** A read started while the client was blocked (BLPOP...), not consumed yet. */
   #sideRead: Promise<Uint8Array | null> | undefined;
   /** Bytes read while blocked, parsed once the batch in progress is done. */
   #stash: Uint8Array[] = [];
@@ -294,7 +294,7 @@ export class Connection {
     if (running === undefined) return undefined;
     const name = client.lastCommand;
     // WAIT only waits for replicas and EXEC holds the gate itself: neither blocks a
-    // transaction from starting. Nor do blocked clients (BLPOP…): they wait for other
+    // transaction from starting. Nor do blocked clients (BLPOP...): they wait for other
     // clients' writes.
     if (name === "wait" || name === "exec") return { kind: "running", running, wait: "plain" };
     if (BLOCKING_COMMANDS.has(name)) return { kind: "running", running, wait: "blocked" };

@@ -21,7 +21,7 @@ export class PackedArgs {
   readonly name: Uint8Array;
   /** Argument bytes, back to back (owned: never reused by the parser). */
   readonly bytes: Uint8Array;
-  /** Start and end in `bytes` of argument `i` (≥ 1) at `2 * (i - 1)` and `2 * (i - 1) + 1`. */
+  /** Start and end in `bytes` of argument `i` (>= 1) at `2 * (i - 1)` and `2 * (i - 1) + 1`. */
   readonly bounds: Int32Array;
   /** Arguments, the name included (as `args.length`). */
   readonly length: number;
@@ -34,12 +34,12 @@ export class PackedArgs {
     this.length = length;
   }
 
-  /** Start of argument `i` (≥ 1) in `bytes`. */
+  /** Start of argument `i` (>= 1) in `bytes`. */
   start(i: number): number {
     return this.bounds[2 * i - 2]!;
   }
 
-  /** End of argument `i` (≥ 1) in `bytes`. */
+  /** End of argument `i` (>= 1) in `bytes`. */
   end(i: number): number {
     return this.bounds[2 * i - 1]!;
   }

@@ -5,22 +5,22 @@
  *
  * Why rANS and not a general compressor: sealed chunks hold a few thousand small integers
  * whose distribution is very skewed (an on/off state is "no change" 4,095 times out of 4,096).
- * rANS codes each symbol at almost exactly −log2(p) bits, also far below one bit, from one
- * frequency table per stream; zstd over the same bytes measured 20–25% larger and costs ~50 µs
+ * rANS codes each symbol at almost exactly -log2(p) bits, also far below one bit, from one
+ * frequency table per stream; zstd over the same bytes measured 20-25% larger and costs ~50 µs
  * of fixed overhead per `zstdDecompressSync` call (see ARCHITECTURE.md § "Time series").
  *
  * Layout of one coded stream (written by `writeRansStream`, read by `readRansStream`):
  *
  * ```
- * varint nsym                 distinct symbols (≥ 2; 0 and 1 are handled by the caller)
- * nsym × (varint gap, varint freq − 1)   ascending symbols: symbol = previous + 1 + gap,
+ * varint nsym                 distinct symbols (>= 2; 0 and 1 are handled by the caller)
+ * nsym × (varint gap, varint freq - 1)   ascending symbols: symbol = previous + 1 + gap,
  *                                        the first symbol = gap; freqs sum to 2^PROB_BITS
  * varint byteLength           bytes of the coded body
  * body                        rANS bytes, to be read forwards; the first 4 bytes are the
  *                             final encoder state (little-endian)
  * ```
  *
- * Invariants: every present symbol has a frequency ≥ 1; frequencies sum to exactly
+ * Invariants: every present symbol has a frequency >= 1; frequencies sum to exactly
  * `1 << PROB_BITS`; the decoder ends in state `RANS_L` having consumed exactly the body.
  *
  * @module
@@ -37,7 +37,7 @@ const PROB_MASK = PROB_SCALE - 1;
 /** Lower bound of the normalised state interval [L, 256 L). */
 const RANS_L = 1 << 23;
 
-/** A normalised frequency table over symbols `0 … alphabet − 1`. */
+/** A normalised frequency table over symbols `0 ... alphabet - 1`. */
 export interface FreqTable {
   /** Present symbols, ascending. */
   symbols: number[];
@@ -46,7 +46,7 @@ export interface FreqTable {
 }
 
 /**
- * Scales raw counts to frequencies summing to 2^PROB_BITS, every present symbol ≥ 1.
+ * Scales raw counts to frequencies summing to 2^PROB_BITS, every present symbol >= 1.
  * REQUIRES: at least two symbols have a count > 0.
  */
 export function normalizeCounts(counts: Uint32Array, total: number): FreqTable {
@@ -101,7 +101,7 @@ export function estimateBits(counts: Uint32Array, total: number): number {
 }
 
 /**
- * Encodes `syms[0 … n−1]` (each a symbol of `table`) and appends the stream (table, length,
+ * Encodes `syms[0 ... n-1]` (each a symbol of `table`) and appends the stream (table, length,
  * body) to `out`. `slot[s]` must map each symbol to its index in `table.symbols`.
  */
 export function writeRansStream(

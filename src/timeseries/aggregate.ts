@@ -1,10 +1,10 @@
 /**
  * Aggregation: RedisTimeSeries 1.8's aggregators over time buckets (TS.RANGE AGGREGATION,
- * compaction rules) and its reducers (TS.MRANGE GROUPBY … REDUCE). ARCHITECTURE.md
+ * compaction rules) and its reducers (TS.MRANGE GROUPBY ... REDUCE). ARCHITECTURE.md
  * § "Queries and aggregation" states the semantics, including the edge cases below.
  *
  * - A bucket of `bucketMs` starting at `align` holds `[start, start + bucketMs)`; its start is
- *   `ts − ((ts − align) mod bucketMs)`, clamped at 0 (RedisTimeSeries's `CalcBucketStart` and
+ *   `ts - ((ts - align) mod bucketMs)`, clamped at 0 (RedisTimeSeries's `CalcBucketStart` and
  *   `BucketStartNormalize`).
  * - Variance as RedisTimeSeries computes it (sum and sum of squares); `var.s`/`std.s` of one
  *   value is 0.
@@ -30,7 +30,7 @@ export type BucketTimestamp = "start" | "mid" | "end";
 export interface AggregationSpec {
   /** The aggregator. */
   aggregator: Aggregator;
-  /** Bucket length in ms (≥ 1). */
+  /** Bucket length in ms (>= 1). */
   bucketMs: number;
   /** Bucket alignment (a timestamp at which a bucket starts). */
   alignMs: number;
@@ -71,7 +71,7 @@ export function bucketStartRaw(ts: number, bucketMs: number, alignMs: number): n
 }
 
 /**
- * One aggregate over `values[a … b)` (timestamps `ts[a … b)`), or NaN when empty. For `twa`,
+ * One aggregate over `values[a ... b)` (timestamps `ts[a ... b)`), or NaN when empty. For `twa`,
  * `prev`/`next` are the samples just outside and `[frameStart, frameEnd]` the bucket's frame.
  */
 export function aggregate(
@@ -237,7 +237,7 @@ export function bucketsSpanned(spec: AggregationSpec, first: number, last: numbe
 }
 
 /**
- * Aggregates `ts[0 … n)`/`values` (already filtered, ascending) into buckets. `prev`/`next`
+ * Aggregates `ts[0 ... n)`/`values` (already filtered, ascending) into buckets. `prev`/`next`
  * are the samples just before and after the range (for `twa` and EMPTY `last`); `rangeStart`
  * and `rangeEnd` bound `twa`'s first and last frames. Returns ascending buckets.
  */

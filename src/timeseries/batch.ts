@@ -87,7 +87,7 @@ export class Batch {
    */
   #flat: LogEntry[] | undefined;
   #flatVersions: number[] | undefined;
-  /** Series of the flat list's last entry (−1 = none). */
+  /** Series of the flat list's last entry (-1 = none). */
   #flatVersion = -1;
   #grouped: Map<number, LogEntry[]> | undefined;
   // The rest is made on first use: most commands (TS.ADD, TS.MADD) need none of it, and seven
@@ -214,11 +214,11 @@ export class Batch {
   }
 
   /**
-   * Appends `ts[from … to)` / `values[from … to)` to the head (applied now, logged): the same
+   * Appends `ts[from ... to)` / `values[from ... to)` to the head (applied now, logged): the same
    * head bytes and log entry as that many `headUpsert`s, in one go. A new entry views
    * `ts` and `values` (exact-length views: whatever extends the entry later copies it first).
    * REQUIRES: the timestamps strictly increase, the first is newer than the series' newest
-   * sample; `ts[from … to)` and `values[from … to)` stay as they are until the batch is
+   * sample; `ts[from ... to)` and `values[from ... to)` stay as they are until the batch is
    * finished (`finish` encodes the entry from them).
    */
   headAppendRun(

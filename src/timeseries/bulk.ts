@@ -1,8 +1,8 @@
 /**
  * The bulk write path: one series' run of samples from one request written in one go
  * (ARCHITECTURE.md § "Time-series write path", its bulk runs). The result is exactly that of
- * calling `writeSample` for each sample in order — the same head bytes, the same log entries,
- * the same seals at the same samples — but the samples newer than the series' newest one are
+ * calling `writeSample` for each sample in order -- the same head bytes, the same log entries,
+ * the same seals at the same samples -- but the samples newer than the series' newest one are
  * appended to the head and to the batch's SAMPLES entry as a run, not one call chain each.
  * Samples that are not plain appends (upserts, duplicates, samples of a series with IGNORE
  * options or compaction rules) go through `writeSample` one by one.
@@ -16,10 +16,10 @@ import type { Series } from "./series_set.ts";
 import { maybeSeal, TsError, tsError, writeSample } from "./write.ts";
 
 /**
- * Writes samples `ts[from … to)` / `values[from … to)` of `series` in order under `override`
+ * Writes samples `ts[from ... to)` / `values[from ... to)` of `series` in order under `override`
  * (ON_DUPLICATE). A sample `writeSample` refuses is passed to `refuse` with its index and
  * error and the others are written; anything else thrown propagates. Returns the number of
- * samples written (refused ones excluded). Timestamps must already be valid (safe, ≥ 0).
+ * samples written (refused ones excluded). Timestamps must already be valid (safe, >= 0).
  * `replies`, when given, receives at index `i` what `writeSample` returns for sample `i` (its
  * timestamp, or the newest one when IGNORE dropped it): TS.MADD's reply.
  */
@@ -105,7 +105,7 @@ export interface MaddColumns {
   keys: readonly Uint8Array[];
   /** Index in `keys` of sample `i`'s key (unused where `errors[i]` is set). */
   keyOf: Int32Array;
-  /** Timestamp of sample `i`, Unix ms; −1 takes `now` (`*`). */
+  /** Timestamp of sample `i`, Unix ms; -1 takes `now` (`*`). */
   ts: Float64Array;
   /** Value of sample `i`. */
   values: Float64Array;
@@ -129,7 +129,7 @@ interface MaddScratch {
   index: Int32Array;
   got: Float64Array;
   replies: Float64Array;
-  /** Per key id: its group, −1 for no series, −2 before its lookup. */
+  /** Per key id: its group, -1 for no series, -2 before its lookup. */
   groupOfKey: Int32Array;
   /** Per group: its samples, then where its next sample goes. */
   counts: Int32Array;
@@ -304,9 +304,9 @@ export function maddColumns(samples: readonly (MaddSample | TsError)[]): MaddCol
 
 /**
  * TS.MADD's samples in one batch, with the replies of writing them one by one in order:
- * each sample's series is looked up once per key (`find`; undefined → "not a TSDB key"), then
+ * each sample's series is looked up once per key (`find`; undefined -> "not a TSDB key"), then
  * each series' samples are written as one run (`writeRun`) in the order series first appear.
- * Series are independent, so this is the per-sample result — unless a series has compaction
+ * Series are independent, so this is the per-sample result -- unless a series has compaction
  * rules, whose destinations other samples of the command may also write: then the samples go
  * one by one in command order. Samples already refused (bad arguments) keep their error.
  * The replies' array is reused by the next call: read it before.
@@ -322,13 +322,13 @@ export function writeMadd(
   let errors: (TsError | undefined)[] | undefined = given === undefined ? undefined : [...given];
   const scratch = scratchFor(Math.max(n, cols.keys.length));
   const replies = scratch.replies.length === n ? scratch.replies : scratch.replies.subarray(0, n);
-  // Group (series in order of first appearance) of each key id, −1 when it is no series, −2
+  // Group (series in order of first appearance) of each key id, -1 when it is no series, -2
   // before its lookup. Distinct keys are distinct series (TS.MADD creates none).
   const groupOfKey = scratch.groupOfKey;
   groupOfKey.fill(-2, 0, cols.keys.length);
   const groups: Series[] = [];
   const counts = scratch.counts;
-  // Group of each sample; −1 when it is already answered.
+  // Group of each sample; -1 when it is already answered.
   const groupOf = scratch.groupOf;
   let rules = false;
   for (let i = 0; i < n; i++) {

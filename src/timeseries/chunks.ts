@@ -1,5 +1,5 @@
 /**
- * Sealed chunks of every series, as the engine stores them (`0xFF 0x03 version firstTs` →
+ * Sealed chunks of every series, as the engine stores them (`0xFF 0x03 version firstTs` ->
  * `codec.ts` bytes), seen through two layers:
  * - a staging overlay: a command that rewrites chunks (a late sample, TS.DEL, retention)
  *   stages its changes here so that its own later reads see them, and turns them into engine
@@ -36,7 +36,7 @@ export class ChunkStore {
   readonly #cacheBytesMax: number;
   readonly #cache = new Map<string, Samples>();
   #cacheBytes = 0;
-  /** version → firstTs → staged content (null = deleted). */
+  /** version -> firstTs -> staged content (null = deleted). */
   readonly #overlay = new Map<number, Map<number, Samples | null>>();
 
   /** Reads chunks of `db`, caching up to `cacheBytesMax` bytes of decoded samples. */

@@ -1,13 +1,13 @@
 /**
  * The sealed-chunk codec: a run of samples (strictly increasing integer-millisecond
- * timestamps, any float64 values) ↔ one compressed, checksummed byte string.
+ * timestamps, any float64 values) <-> one compressed, checksummed byte string.
  * ARCHITECTURE.md § "Chunk format" documents the bytes; § "Time series" the measurements.
  *
  * Pipeline, per chunk:
  * 1. Timestamps become residuals by the cheapest of three predictors (delta-of-delta; delta
  *    minus the chunk's typical step; distance from a regular grid that re-anchors after a
- *    jump) — jittered 1 s sensor clocks cost ~3 bits per sample this way.
- * 2. Values that are decimals with ≤ `DECIMALS_MAX` digits (21.37, 1013.2, counters) become
+ *    jump) -- jittered 1 s sensor clocks cost ~3 bits per sample this way.
+ * 2. Values that are decimals with <= `DECIMALS_MAX` digits (21.37, 1013.2, counters) become
  *    exact integers `round(v × 10^d)`, then residuals by the cheapest of delta, offset from
  *    the first value, or delta-of-delta. Other values keep their IEEE bits, XORed with the
  *    previous value and split into eight byte planes.
@@ -59,9 +59,9 @@ const STREAM_RAW = 2;
 /** Residuals the encoder looks at to choose a predictor. */
 const ESTIMATE_SAMPLES = 1024;
 
-/** Residuals in [−16, 15] are tokens 0…31 (zigzag); larger ones a class token + extra bits. */
+/** Residuals in [-16, 15] are tokens 0...31 (zigzag); larger ones a class token + extra bits. */
 const DIRECT_TOKENS = 32;
-/** Class tokens: 8 per bit length 5…53 (2 mantissa bits × sign). */
+/** Class tokens: 8 per bit length 5...53 (2 mantissa bits × sign). */
 export const TOKEN_ALPHABET = DIRECT_TOKENS + 49 * 8;
 
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
@@ -78,7 +78,7 @@ export interface ChunkSamples {
 
 /** What a chunk's header says without decoding its body. */
 export interface ChunkHeader {
-  /** Samples in the chunk (≥ 1). */
+  /** Samples in the chunk (>= 1). */
   count: number;
   /** First timestamp. */
   firstTs: number;
@@ -87,8 +87,8 @@ export interface ChunkHeader {
 }
 
 /**
- * The fewest decimal digits (0…DECIMALS_MAX) that represent `v` exactly as
- * `round(v × 10^d) / 10^d`, or −1 when none does (then the float mode keeps its bits).
+ * The fewest decimal digits (0...DECIMALS_MAX) that represent `v` exactly as
+ * `round(v × 10^d) / 10^d`, or -1 when none does (then the float mode keeps its bits).
  */
 export function decimalsOf(v: number): number {
   if (Object.is(v, -0) || !Number.isFinite(v)) return -1;
@@ -123,7 +123,7 @@ function tokenize(
       // The same token and extra bits in int32 arithmetic (most residuals are this small).
       const a = r < 0 ? -r : r;
       const k = 32 - Math.clz32(a);
-      const top = a >>> (k - 3); // 4…7
+      const top = a >>> (k - 3); // 4...7
       t = DIRECT_TOKENS + (k - 5) * 8 + (top - 4) * 2 + (r < 0 ? 1 : 0);
       extraBits += k - 3;
       extra?.write(a - (top << (k - 3)), k - 3);
@@ -131,7 +131,7 @@ function tokenize(
       const a = r < 0 ? -r : r;
       const k = bitLength(a);
       const shift = POW2[k - 3]!;
-      const top = Math.floor(a / shift); // 4…7
+      const top = Math.floor(a / shift); // 4...7
       t = DIRECT_TOKENS + (k - 5) * 8 + (top - 4) * 2 + (r < 0 ? 1 : 0);
       extraBits += k - 3;
       extra?.write(a - top * shift, k - 3);
@@ -336,8 +336,8 @@ function valueResiduals(q: Float64Array, n: number, mode: number, out: Float64Ar
 }
 
 /**
- * Encodes samples `ts[0 … n−1]`, `values[0 … n−1]` into a chunk.
- * REQUIRES: n ≥ 1; timestamps are safe integers ≥ 0, strictly increasing. Values may be any
+ * Encodes samples `ts[0 ... n-1]`, `values[0 ... n-1]` into a chunk.
+ * REQUIRES: n >= 1; timestamps are safe integers >= 0, strictly increasing. Values may be any
  * float64: NaN and ±Inf (written by ingest) take the float mode, which keeps their IEEE bits.
  */
 export function encodeChunk(

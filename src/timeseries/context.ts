@@ -74,7 +74,7 @@ export interface StoreContext {
 
 /**
  * The series at `key`: undefined when the key is missing, `TsError` WRONGTYPE
- * (`ERR WRONGTYPE …`, as RedisTimeSeries words it) when it holds another type. `batch` finds
+ * (`ERR WRONGTYPE ...`, as RedisTimeSeries words it) when it holds another type. `batch` finds
  * series the running command created before its batch is written.
  */
 export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): Series | undefined {
@@ -123,7 +123,7 @@ function versionOf(value: Uint8Array): number {
     }
     scale *= 128;
   }
-  // Truncated, over-long or past 2^53 − 1: what `ByteReader.varint` says about it.
+  // Truncated, over-long or past 2^53 - 1: what `ByteReader.varint` says about it.
   return new ByteReader(value, 1).varint();
 }
 
@@ -188,9 +188,9 @@ const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * TS.ADD's common case without a `Batch`: a sample newer than every other of `series`, which
  * has no compaction rules and no IGNORE options, whose head does not fill with it, while no
- * `SampleListener` collects samples. Does exactly what `run` of `writeSample` does then —
+ * `SampleListener` collects samples. Does exactly what `run` of `writeSample` does then --
  * append to the head, note the log op, write one SAMPLES entry of one sample (the same
- * bytes: `encodeSampleLog`) — without the batch's collections, entry, arrays and encoder,
+ * bytes: `encodeSampleLog`) -- without the batch's collections, entry, arrays and encoder,
  * which were most of what TS.ADD did beyond SET. Returns undefined, having done nothing,
  * in every other case (the caller then takes `run`).
  */

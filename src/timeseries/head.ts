@@ -4,12 +4,12 @@
  * documents the byte format, which is also what a checkpoint stores, so a reopen loads heads
  * without decoding them.
  *
- * Samples are appended in a compact, byte-aligned encoding (~2–3 bytes per sample for 1 Hz
- * decimal readings): per sample after the first, `svarint(delta − previous delta)` of the
- * timestamp, then `svarint(q − previous q)` where `q = round(value × 10^decimals)`, or the
+ * Samples are appended in a compact, byte-aligned encoding (~2-3 bytes per sample for 1 Hz
+ * decimal readings): per sample after the first, `svarint(delta - previous delta)` of the
+ * timestamp, then `svarint(q - previous q)` where `q = round(value × 10^decimals)`, or the
  * 8-byte float when the head is in float mode. Appending is O(1). Replacing the newest sample
- * (a duplicate under LAST/SUM/…) is O(1) too; any other out-of-order change decodes and
- * re-encodes the head (O(n), n ≤ the chunk size), as RedisTimeSeries pays for it too.
+ * (a duplicate under LAST/SUM/...) is O(1) too; any other out-of-order change decodes and
+ * re-encodes the head (O(n), n <= the chunk size), as RedisTimeSeries pays for it too.
  *
  * Invariants: timestamps strictly increase; `count`, `firstTs`, `lastTs`, `lastValue` describe
  * the encoded samples; in decimal mode every value equals `q / 10^decimals` exactly.
@@ -69,7 +69,7 @@ export class Head {
   readonly #first = new Float64Array(1);
   #lastQ = 0;
   #lastDelta = 0;
-  /** Where the newest sample's bytes start, and the state before it; −1 = unknown. */
+  /** Where the newest sample's bytes start, and the state before it; -1 = unknown. */
   #lastOffset = -1;
   #prevTs = 0;
   #prevQ = 0;
@@ -170,7 +170,7 @@ export class Head {
   }
 
   /**
-   * Appends `ts[from … to)` / `values[from … to)`, the same bytes as that many `append`s but
+   * Appends `ts[from ... to)` / `values[from ... to)`, the same bytes as that many `append`s but
    * with one buffer reservation and no per-sample calls (ingest's bulk path). REQUIRES: the
    * timestamps strictly increase and the first is newer than every held one.
    */
@@ -311,7 +311,7 @@ export class Head {
     this.#rebuild(tsOut, vOut, n + 1);
   }
 
-  /** Removes the samples with `from ≤ ts ≤ to`; returns how many. */
+  /** Removes the samples with `from <= ts <= to`; returns how many. */
   deleteRange(from: number, to: number): number {
     if (this.count === 0 || to < this.firstTs || from > this.lastTs) return 0;
     const all = this.decode();
@@ -470,7 +470,7 @@ export class Head {
   }
 }
 
-/** The decimal mode holding every value of `values[0 … n)` exactly, or `FLOAT_MODE`. */
+/** The decimal mode holding every value of `values[0 ... n)` exactly, or `FLOAT_MODE`. */
 function modeFor(values: ArrayLike<number>, n: number): number {
   let d = 0;
   for (let i = 0; i < n; i++) {
@@ -486,7 +486,7 @@ function modeFor(values: ArrayLike<number>, n: number): number {
   return d;
 }
 
-/** First index i in `ts[0 … n)` with `ts[i] ≥ target`. */
+/** First index i in `ts[0 ... n)` with `ts[i] >= target`. */
 export function lowerBound(ts: Float64Array, n: number, target: number): number {
   let lo = 0;
   let hi = n;

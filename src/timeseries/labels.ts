@@ -1,5 +1,5 @@
 /**
- * Label filters (TS.MRANGE/TS.MGET/TS.QUERYINDEX FILTER …) and the inverted label index that
+ * Label filters (TS.MRANGE/TS.MGET/TS.QUERYINDEX FILTER ...) and the inverted label index that
  * answers them. ARCHITECTURE.md § "Label index and filters" lists the syntax.
  *
  * Matching follows RedisTimeSeries 1.8, plus Prometheus-style regular expressions:
@@ -7,7 +7,7 @@
  *   `l!=(a,b)` none of; `l=` has no `l`; `l!=` has `l`;
  * - `l=~re` / `l!~re`: the whole value (empty when the series has no `l`) matches / does not
  *   match `re` (JavaScript syntax, anchored at both ends);
- * - at least one filter must select: `l=v`, `l=(…)`, or `l=~re` whose `re` does not match the
+ * - at least one filter must select: `l=v`, `l=(...)`, or `l=~re` whose `re` does not match the
  *   empty string (else every series would be scanned);
  * - filters are conjunctive; results are ordered by key bytes.
  *
@@ -93,7 +93,7 @@ export function parseFilters(exprs: readonly string[]): LabelFilter[] {
   return filters;
 }
 
-/** True when labels `get` (name → value) pass `filter`. */
+/** True when labels `get` (name -> value) pass `filter`. */
 export function matchFilter(filter: LabelFilter, get: (label: string) => string | undefined) {
   const v = get(filter.label);
   switch (filter.op) {
@@ -110,7 +110,7 @@ export function matchFilter(filter: LabelFilter, get: (label: string) => string 
   }
 }
 
-/** An inverted index: label → value → series ids. */
+/** An inverted index: label -> value -> series ids. */
 export class LabelIndex<Id> {
   readonly #byLabel = new Map<string, Map<string, Set<Id>>>();
   readonly #all = new Set<Id>();

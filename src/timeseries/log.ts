@@ -45,7 +45,7 @@ export const ENTRY_DROP = 6;
 
 /** Statistics of a series' sealed chunks (kept in memory and in the state record). */
 export interface SealedStats {
-  /** Newest sealed timestamp; −1 when nothing is sealed. Head samples are all newer. */
+  /** Newest sealed timestamp; -1 when nothing is sealed. Head samples are all newer. */
   lastSealedTs: number;
   /** Value at `lastSealedTs`. */
   lastSealedValue: number;
@@ -68,7 +68,7 @@ export type LogEntry =
      */
     ts: number[] | Float64Array;
     /**
-     * Values of `ts[0 … ts.length)` (the array may be longer). A typed array, not `number[]`:
+     * Values of `ts[0 ... ts.length)` (the array may be longer). A typed array, not `number[]`:
      * V8 may canonicalise a NaN stored into a JavaScript array, and ingest stores NaN payloads
      * (staleness markers) that replay and replicas must see as written.
      */
@@ -130,7 +130,7 @@ export function emptyStats(): SealedStats {
 /**
  * The writer `encodeLog` and `encodeState` reuse: a fresh `ByteWriter` per command cost two
  * malloc'ed buffers (its own and `finish`'s copy), ~15% of a TS.ADD's work in the store.
- * Grows to the largest log op (≤ `TS_LOG_OP_BYTES_MAX` plus one entry) or state record, and
+ * Grows to the largest log op (<= `TS_LOG_OP_BYTES_MAX` plus one entry) or state record, and
  * stays.
  */
 const logWriter = new ByteWriter(1024);
@@ -174,7 +174,7 @@ const oneValueBytes = new Uint8Array(oneValue.buffer);
  * The log op of one SAMPLES entry of one sample: the bytes `encodeLog` gives for
  * `[{ type: ENTRY_SAMPLES, version, ts: [ts], values: Float64Array.of(value) }]`, without the
  * entry, its arrays and the shared writer (TS.ADD's common case). A fresh copy.
- * REQUIRES: `version` and `ts` are safe integers ≥ 0.
+ * REQUIRES: `version` and `ts` are safe integers >= 0.
  */
 export function encodeSampleLog(version: number, ts: number, value: number): Uint8Array {
   const buf = oneScratch;
@@ -258,7 +258,7 @@ function encodeSamples(ts: ArrayLike<number>, values: Float64Array, out: ByteWri
 /** Receives the entries of a log op from `visitLog`. */
 export interface LogVisitor {
   /**
-   * A SAMPLES entry as columns: `ts[0 … n)`, `values[0 … n)` (the values' bytes as logged: a NaN
+   * A SAMPLES entry as columns: `ts[0 ... n)`, `values[0 ... n)` (the values' bytes as logged: a NaN
    * keeps its payload). The arrays are reused: valid during the call only.
    */
   samples(version: number, ts: Float64Array, values: Float64Array, n: number): void;

@@ -46,7 +46,7 @@ export interface Rule {
   destVersion: number;
   /** How a bucket's samples become one value. */
   aggregator: Aggregator;
-  /** Bucket length in ms (≥ 1). */
+  /** Bucket length in ms (>= 1). */
   bucketMs: number;
   /** Buckets start at `alignMs + k × bucketMs`. */
   alignMs: number;
@@ -66,9 +66,9 @@ export interface SeriesMeta {
   duplicatePolicy: DuplicatePolicy | undefined;
   /** `ENCODING UNCOMPRESSED` was asked (reported; chunks are always compressed). */
   uncompressed: boolean;
-  /** IGNORE: a new sample this close in time… (ms; 0 with `ignoreMaxValDiff` 0 = off). */
+  /** IGNORE: a new sample this close in time... (ms; 0 with `ignoreMaxValDiff` 0 = off). */
   ignoreMaxTimeDiffMs: number;
-  /** …and in value to the newest one is dropped (duplicate policy LAST only). */
+  /** ...and in value to the newest one is dropped (duplicate policy LAST only). */
   ignoreMaxValDiff: number;
   /** Label pairs (binary strings), in the order given. */
   labels: [string, string][];

@@ -1,10 +1,10 @@
 /**
- * Reads: TS.GET, TS.MGET, TS.RANGE/TS.REVRANGE, TS.MRANGE/TS.MREVRANGE (GROUPBY … REDUCE),
+ * Reads: TS.GET, TS.MGET, TS.RANGE/TS.REVRANGE, TS.MRANGE/TS.MREVRANGE (GROUPBY ... REDUCE),
  * TS.INFO and TS.QUERYINDEX, as RedisTimeSeries 1.8 answers them (ARCHITECTURE.md § "Queries
  * and aggregation"). Every read is synchronous, so no write lands in the middle of one.
  *
- * Pipeline of a range: samples in `[max(from, retention cutoff), to]` → LATEST's partial
- * bucket (a compaction) → FILTER_BY_TS → FILTER_BY_VALUE → AGGREGATION → reverse → COUNT.
+ * Pipeline of a range: samples in `[max(from, retention cutoff), to]` -> LATEST's partial
+ * bucket (a compaction) -> FILTER_BY_TS -> FILTER_BY_VALUE -> AGGREGATION -> reverse -> COUNT.
  *
  * @module
  */

@@ -20,7 +20,7 @@ import { liveByVersion, metaOp } from "./series_ops.ts";
 import type { Series } from "./series_set.ts";
 import { readSamples, sampleAfter, sampleBefore, TsError, tsError, writeSample } from "./write.ts";
 
-/** Rules above `series` (its source, that source's source …). */
+/** Rules above `series` (its source, that source's source ...). */
 function depthAbove(ctx: StoreContext, series: Series): { depth: number; versions: Set<number> } {
   const versions = new Set<number>();
   let depth = 0;

@@ -9,7 +9,7 @@
  * Invariants:
  * - An answer holds only while the database's `lastSeq` is the one the memo last saw, in the
  *   same history (`historyId`), or has moved only by time-series writes the memo was told of
- *   (`wrote`) whose ops all have internal keys (log ops, chunks, state records: `0xFF…`, never
+ *   (`wrote`) whose ops all have internal keys (log ops, chunks, state records: `0xFF...`, never
  *   a user key, so never a series' metadata). Any other write, through any path (a command on
  *   the key, DEL, RENAME, expiry, replication, HTTP), moves `lastSeq` past what the memo knows:
  *   the next command forgets every answer.
@@ -30,7 +30,7 @@ import type { Series } from "./series_set.ts";
 
 /** The memo of one store (see the module's invariants). */
 export class SeriesLookups {
-  /** `lastSeq` the answers hold at; −1 before the first command. */
+  /** `lastSeq` the answers hold at; -1 before the first command. */
   #lastSeq = -1;
   #historyId: Uint8Array | undefined;
   /**

@@ -317,7 +317,7 @@ export function del(
   return run(ctx, (b) => deleteRange(b, getSeries(ctx, key), from, to), write);
 }
 
-/** TS.DEL from to FILTER …: deletes the range in every selected series; returns the total. */
+/** TS.DEL from to FILTER ...: deletes the range in every selected series; returns the total. */
 export function delByFilter(
   ctx: StoreContext,
   selected: readonly Series[],

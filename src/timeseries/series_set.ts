@@ -3,7 +3,7 @@
  * sealed-chunk statistics, WAL coverage) and the `SeriesSet` that finds them by version, by key
  * and by label, and applies log entries. ARCHITECTURE.md § "Time series" explains why every
  * change goes through `apply`: the leader applies the entries it is about to log, a replica
- * applies the ones it receives, and recovery applies the ones it replays — one function, so
+ * applies the ones it receives, and recovery applies the ones it replays -- one function, so
  * the three cannot disagree about what a head holds.
  *
  * @module
@@ -48,7 +48,7 @@ export class Series {
   keyString: string;
   /** Metadata as last loaded. */
   meta: SeriesMeta;
-  /** Label name → value. */
+  /** Label name -> value. */
   labelMap: Map<string, string>;
   /** Unsealed samples. */
   head: Head;
@@ -109,7 +109,7 @@ export class Series {
     this.coverSeq = 0;
   }
 
-  /** Newest timestamp, or −1 when the series is empty. */
+  /** Newest timestamp, or -1 when the series is empty. */
   get lastTs(): number {
     return this.head.count > 0 ? this.head.lastTs : this.stats.lastSealedTs;
   }
@@ -124,7 +124,7 @@ export class Series {
     return this.stats.sealedSamples + this.head.count;
   }
 
-  /** Oldest timestamp, or −1 when empty. */
+  /** Oldest timestamp, or -1 when empty. */
   get firstTs(): number {
     if (this.stats.sealedChunks > 0) return this.stats.firstSealedTs;
     return this.head.count > 0 ? this.head.firstTs : -1;
@@ -147,7 +147,7 @@ export class Series {
 }
 
 /**
- * Sets a SAMPLES entry's samples `ts[0 … n)` / `values[0 … n)` in the head (those past the
+ * Sets a SAMPLES entry's samples `ts[0 ... n)` / `values[0 ... n)` in the head (those past the
  * sealed boundary went into chunks). Stretches of appends go through `Head.appendRun`, which
  * copies the values' bytes: a replayed or replicated staleness marker (a signalling NaN) keeps
  * its bits, which a `number` passed to `upsert` may lose once V8 optimises the loop; it is also
@@ -378,7 +378,7 @@ export class SeriesSet {
   /**
    * Loads every series at open (the set must be empty): the registry and the state records
    * are each read in one range scan (both ordered by version), the metadata by one point read
-   * per series — where `reload` would read all three by point reads. A registry entry whose key
+   * per series -- where `reload` would read all three by point reads. A registry entry whose key
    * no longer holds its series (deleted or overwritten, not yet collected) is skipped, as
    * `reload` skips it.
    */

@@ -337,7 +337,7 @@ export class TimeSeriesStore implements LogConsumer {
     return ops.del(this.#ctx, key, from, to, write);
   }
 
-  /** TS.DEL from to FILTER …. */
+  /** TS.DEL from to FILTER .... */
   delByFilter(
     filters: readonly LabelFilter[],
     from: number,

@@ -34,12 +34,12 @@ type Reader = Pick<Batch, "chunks">;
 
 /** Merges up to this many samples go to the reused buffers (4 MiB kept at most). */
 const SCRATCH_SAMPLES_MAX = 262_144;
-/** Merge buffers of `readSamples(…, scratch = true)`, grown on demand and reused. */
+/** Merge buffers of `readSamples(..., scratch = true)`, grown on demand and reused. */
 let scratchTs = new Float64Array(0);
 let scratchValues = new Float64Array(0);
 
 /**
- * Samples of `series` with `from ≤ ts ≤ to`, ascending (staged changes included). With
+ * Samples of `series` with `from <= ts <= to`, ascending (staged changes included). With
  * `scratch`, samples from several chunks are merged into buffers reused by the next such call
  * (a day at 1 Hz is 1.4 MB, which a range aggregation would otherwise allocate, zero and
  * drop on every query): the caller must be done with them before it reads again.
@@ -77,7 +77,7 @@ export function readSamples(
 }
 
 /**
- * Appends to `parts` the samples of `series` with `from ≤ ts ≤ to` as views of its chunks and
+ * Appends to `parts` the samples of `series` with `from <= ts <= to` as views of its chunks and
  * head, ascending and disjoint (together one ascending run), and returns how many there are:
  * `readSamples` without the copy into one array, for callers that copy anyway.
  */
@@ -405,7 +405,7 @@ function recomputeRules(b: Batch, src: Series, ts: number, depth: number): void 
 }
 
 /**
- * Deletes the samples with `from ≤ ts ≤ to` (TS.DEL); returns how many of them were visible
+ * Deletes the samples with `from <= ts <= to` (TS.DEL); returns how many of them were visible
  * (samples past the retention window are deleted too but no longer counted: they had already
  * vanished from every read). Destination buckets
  * are recomputed as RedisTimeSeries does (edges recomputed, whole buckets deleted, the newest

@@ -88,7 +88,7 @@ export function findValidRecord(
 }
 
 /**
- * Calls `visit` with every valid record in `[from, to)` with a sequence ≥ `minSeq`, in file
+ * Calls `visit` with every valid record in `[from, to)` with a sequence >= `minSeq`, in file
  * order: record by record while they parse, scanning byte by byte for the next one after a bad
  * one. Stops early when `visit` returns false.
  */
@@ -118,7 +118,7 @@ export function forEachValidRecord(
   }
 }
 
-/** The sequence of the last op of a valid record (a SEAL holds none: its sequence − 1). */
+/** The sequence of the last op of a valid record (a SEAL holds none: its sequence - 1). */
 export function lastSeqOf(record: WalRecord): number {
   if (record.type !== WAL_RECORD_TYPE_BATCH) return record.seq - 1;
   try {

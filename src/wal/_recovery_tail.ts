@@ -6,7 +6,7 @@
  * Version 2: every record carries the offset through which its segment had been fdatasync'ed
  * when the record was written. A valid record after the bad one at X that says "synced through
  * S > X" proves X was durable before that record was even written: damage. Valid records that
- * say S ≤ X were in flight together with X (one unsynced write, whose pages a power loss may
+ * say S <= X were in flight together with X (one unsynced write, whose pages a power loss may
  * persist in any order) and none of them was acknowledged in sync mode "always": a torn tail.
  * A SEAL (written after a sync, when the writer leaves a segment or recovery has checked it)
  * has S = its own offset, so a cleanly closed segment never has a torn tail: any bad record

@@ -6,7 +6,7 @@
  * ```
  * segment file %06d.wal (preallocated with zeros to its full size):
  * +----------------+----------+----------+-----+----------+------+-------------------+
- * | header 32 B    | record 1 | record 2 | ... | record n | SEAL | 00 00 … (to EOF)  |
+ * | header 32 B    | record 1 | record 2 | ... | record n | SEAL | 00 00 ... (to EOF)  |
  * +----------------+----------+----------+-----+----------+------+-------------------+
  *
  * segment header, 32 bytes (integers little-endian):
@@ -23,8 +23,8 @@
  * +------------+---------+---------+---------+-----------+-------------------+------------+
  * | length u32 | crc u32 | seq u64 | type u8 | payload   | syncedThrough u32 | tcrc u32   |
  * +------------+---------+---------+---------+-----------+-------------------+------------+
- *   crc  = maskCrc(crc32c(length ‖ seq ‖ type ‖ payload))
- *   tcrc = maskCrc(crc32c(crc bytes ‖ syncedThrough bytes))
+ *   crc  = maskCrc(crc32c(length || seq || type || payload))
+ *   tcrc = maskCrc(crc32c(crc bytes || syncedThrough bytes))
  *
  * BATCH payload: varint count, then per op:
  *   kind u8 | varint keyLen | key | (PUT, META, LOG:) varint expireAtMs | varint valueLen | value
@@ -45,7 +45,7 @@
  *   batch would have and holds no op.
  * - `syncedThrough` (version 2) is the segment offset up to which the writer had fdatasync'ed
  *   this segment when it wrote the record: every byte before it was durable, the record and
- *   everything from `syncedThrough` on were not yet. So `32 ≤ syncedThrough ≤ offset`.
+ *   everything from `syncedThrough` on were not yet. So `32 <= syncedThrough <= offset`.
  * - A SEAL is written, with `syncedThrough` equal to its own offset, and fdatasync'ed when the
  *   writer leaves a segment that holds records (a switch to the next segment, `close`), and by
  *   recovery on the newest segment it replayed. Nothing follows a SEAL in its segment.
@@ -342,7 +342,7 @@ function bad(reason: string, checksummed = false): ParsedRecord {
  * `buf.length`. Returns "end" at 17 zero bytes (or fewer than 17 zero bytes before the end),
  * "bad" with a reason on a truncated, oversized, mis-checksummed record, and "bad" with
  * `checksummed: true` when the checksums hold but the content is invalid (unknown type,
- * sequence 0 or over 2^53 − 1, an impossible synced-through offset, a malformed SEAL): such a
+ * sequence 0 or over 2^53 - 1, an impossible synced-through offset, a malformed SEAL): such a
  * record was written whole, so it is never a torn write.
  */
 export function parseRecordAt(

@@ -17,7 +17,7 @@
  * - Otherwise, in any segment but the newest holding records (the "tail"), it is corruption:
  *   the writer fdatasyncs and seals a segment before it writes a byte into the next one.
  * - In the tail segment `judgeTail` (`_recovery_tail.ts`) tells a torn write from damage. A
- *   torn tail — everything from the bad record to the last non-zero byte — is cut: overwritten
+ *   torn tail -- everything from the bad record to the last non-zero byte -- is cut: overwritten
  *   with zeros, fdatasync'ed and logged. Damage fails with `CorruptionError` naming file and
  *   offset, and changes nothing.
  * - Recovery then seals the tail segment (version 2) when its writer did not: every record in

@@ -10,7 +10,7 @@
  * append issued before the flush runs is in it; appends issued after it join the next one.
  *
  * Space before visibility: `append` places the record in preallocated space before it returns
- * — in the active segment, or in the next one, finished synchronously when it is needed. When
+ * -- in the active segment, or in the next one, finished synchronously when it is needed. When
  * that space cannot be had (ENOSPC), `append` throws `DiskFullError` and changes nothing, so
  * the engine never applies a batch the WAL cannot hold; the flush then only overwrites blocks
  * that are already allocated, where a `pwrite` does not run out of space.
@@ -243,7 +243,7 @@ export class WalWriter {
    * settles when the record is durable under the sync mode. Throws `DiskFullError` (nothing
    * queued) when the record's space cannot be preallocated, `IoError` when the writer has
    * failed, `ClosedError` when it is closed, `InvalidArgumentError` for a record over
-   * `WAL_RECORD_PAYLOAD_BYTES_MAX`. REQUIRES: 1 ≤ ops.length ≤ BATCH_OPS_MAX, ops validated
+   * `WAL_RECORD_PAYLOAD_BYTES_MAX`. REQUIRES: 1 <= ops.length <= BATCH_OPS_MAX, ops validated
    * against `src/limits.ts` (the engine does it).
    */
   append(ops: readonly WalOp[]): WalAppendResult {
@@ -575,11 +575,11 @@ function checkOptions(options: WalWriterOptions): void {
     );
   }
   if (!Number.isSafeInteger(options.nextSeq) || options.nextSeq < 1) {
-    throw new InvalidArgumentError(`Invalid WAL nextSeq: ${options.nextSeq} (must be ≥ 1)`);
+    throw new InvalidArgumentError(`Invalid WAL nextSeq: ${options.nextSeq} (must be \u2265 1)`);
   }
   const interval = options.syncIntervalMs ?? SYNC_INTERVAL_MS_DEFAULT;
   if (!Number.isSafeInteger(interval) || interval < 1) {
-    throw new InvalidArgumentError(`Invalid WAL syncIntervalMs: ${interval} (must be ≥ 1)`);
+    throw new InvalidArgumentError(`Invalid WAL syncIntervalMs: ${interval} (must be \u2265 1)`);
   }
   const group = options.groupCommitBytesMax ?? WAL_GROUP_COMMIT_BYTES_MAX;
   if (!Number.isSafeInteger(group) || group < 1 || group > 0xffff_ffff) {
