@@ -140,14 +140,18 @@ export class Flusher {
 
   async #flushMemtable(imm: Memtable): Promise<void> {
     const core = this.#core;
+    // The WAL must hold the memtable's records durably before its tables are written: (1) the
+    // manifest may only cover what the WAL holds (a flushedSeq above the log's durable end --
+    // its group commit failed, or is still pending -- would leave a hole between the old
+    // segment and the next one after a restart); (2) a table written first and left unlisted by
+    // a crash before the manifest write would hold records newer than the WAL's end, and such a
+    // stray makes an open from MANIFEST.prev refuse (it cannot tell it from a table of a lost
+    // MANIFEST). Normally already true (the group commit ran); a failed WAL rejects here and the
+    // flush fails before writing anything.
+    if (core.wal.durableSeq < imm.maxSeq) await core.wal.sync();
     const it = imm.iterator();
     it.seekToFirst();
     const tables = await writeTables(core.writer, it, 0);
-    // The manifest may only cover what the WAL holds durably: a flushedSeq above the log's
-    // durable end (its group commit failed, or is still pending) would, after a restart, leave
-    // a hole between the old segment and the next one. Normally already true; a failed WAL
-    // rejects here and the flush fails.
-    if (core.wal.durableSeq < imm.maxSeq) await core.wal.sync();
     const state = await core.versions.commitTables(tables, (m) => ({
       ...m,
       flushedSeq: Math.max(m.flushedSeq, imm.maxSeq),
