@@ -44,7 +44,7 @@ export function scheduleDue(conn: DueClient): void {
 }
 
 /** A listener handing out `conns` (in-memory `Deno.Conn`s), then waiting until closed. */
-export function fakeListener(conns: unknown[]): Deno.Listener {
+function fakeListener(conns: unknown[]): Deno.Listener {
   let closed: () => void = () => {};
   const whenClosed = new Promise<never>((_, reject) => {
     closed = () => reject(new Error("closed"));
@@ -65,4 +65,37 @@ export function fakeListener(conns: unknown[]): Deno.Listener {
     },
     [Symbol.dispose]() {},
   } as unknown as Deno.Listener;
+}
+
+/**
+ * Starts the RESP server of the checkout whose `src/` is at `src` over a fresh database (sync
+ * "none"; the server's own sync mode "always", so replies still wait for a group commit) that
+ * accepts `conns` instead of sockets. `close` stops both and removes the directory.
+ */
+export async function startFakeServer(
+  src: URL,
+  conns: unknown[],
+  prefix: string,
+): Promise<{ close(): Promise<void> }> {
+  type DatabaseModule = typeof import("../src/mod.ts");
+  type ServerModule = typeof import("../src/server/mod.ts");
+  const { Database } = await import(new URL("mod.ts", src).href) as DatabaseModule;
+  const { startServer } = await import(new URL("server/mod.ts", src).href) as ServerModule;
+  const dir = await Deno.makeTempDir({ prefix });
+  const db = await Database.open(dir, { syncMode: "none" });
+  const listen = Deno.listen;
+  Object.defineProperty(Deno, "listen", { value: () => fakeListener([...conns]) });
+  let server;
+  try {
+    server = await startServer(db, { port: 0, syncMode: "always" });
+  } finally {
+    Object.defineProperty(Deno, "listen", { value: listen });
+  }
+  return {
+    async close() {
+      await server.close();
+      await db.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { encodeCommand, fakeListener, mainThreadNs, scheduleDue } from "./_fake_clients.ts";
+import { encodeCommand, mainThreadNs, scheduleDue, startFakeServer } from "./_fake_clients.ts";
 import { withCpuProfile } from "./_cpu_profile.ts";
 
 const CLIENTS = 50;
@@ -122,30 +122,13 @@ interface Target {
 }
 
 async function startTarget(name: string, src: URL): Promise<Target> {
-  type DatabaseModule = typeof import("../src/mod.ts");
-  type ServerModule = typeof import("../src/server/mod.ts");
-  const { Database } = await import(new URL("mod.ts", src).href) as DatabaseModule;
-  const { startServer } = await import(new URL("server/mod.ts", src).href) as ServerModule;
-  const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-tsaddcpu-" });
-  const db = await Database.open(dir, { syncMode: "none" });
   const conns = Array.from({ length: CLIENTS }, () => new FakeConn());
-  const listen = Deno.listen;
-  Object.defineProperty(Deno, "listen", { value: () => fakeListener([...conns]) });
-  let server;
-  try {
-    server = await startServer(db, { port: 0, syncMode: "always" });
-  } finally {
-    Object.defineProperty(Deno, "listen", { value: listen });
-  }
+  const server = await startFakeServer(src, conns, "cityhall-bench-tsaddcpu-");
   const target: Target = {
     name,
     conns,
     round: 0,
-    async close() {
-      await server.close();
-      await db.close();
-      await Deno.remove(dir, { recursive: true });
-    },
+    close: () => server.close(),
   };
   // The series, before any clock (bench/ts_loadgen.ts creates them before its clock too).
   await run(

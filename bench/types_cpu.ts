@@ -28,8 +28,8 @@
  */
 
 import process from "node:process";
-import { encodeCommand, fakeListener, mainThreadNs, scheduleDue } from "./_fake_clients.ts";
-import { withCpuProfile } from "./_cpu_profile.ts";
+import { encodeCommand, mainThreadNs, scheduleDue, startFakeServer } from "./_fake_clients.ts";
+import { withCpuProfile, withHeapProfile } from "./_cpu_profile.ts";
 
 const CLIENTS = 50;
 
@@ -161,29 +161,12 @@ interface Target {
 
 /** Starts the server of the checkout whose `src/` is at `src` (this one's by default). */
 async function startTarget(name: string, src: URL): Promise<Target> {
-  type DatabaseModule = typeof import("../src/mod.ts");
-  type ServerModule = typeof import("../src/server/mod.ts");
-  const { Database } = await import(new URL("mod.ts", src).href) as DatabaseModule;
-  const { startServer } = await import(new URL("server/mod.ts", src).href) as ServerModule;
-  const dir = await Deno.makeTempDir({ prefix: "cityhall-bench-typescpu-" });
-  const db = await Database.open(dir, { syncMode: "none" });
   const conns = Array.from({ length: CLIENTS }, () => new FakeConn());
-  const listen = Deno.listen;
-  Object.defineProperty(Deno, "listen", { value: () => fakeListener([...conns]) });
-  let server;
-  try {
-    server = await startServer(db, { port: 0, syncMode: "always" });
-  } finally {
-    Object.defineProperty(Deno, "listen", { value: listen });
-  }
+  const server = await startFakeServer(src, conns, "cityhall-bench-typescpu-");
   return {
     name,
     conns,
-    async close() {
-      await server.close();
-      await db.close();
-      await Deno.remove(dir, { recursive: true });
-    },
+    close: () => server.close(),
   };
 }
 
@@ -221,26 +204,9 @@ async function main(): Promise<void> {
     }
     if (heapProfile !== undefined) {
       // Where the measured runs allocate (collected objects included): a sampling profile.
-      const { Session } = await import("node:inspector");
-      const session = new Session();
-      session.connect();
-      const post = (method: string, params?: object) =>
-        new Promise<unknown>((resolve, reject) =>
-          session.post(
-            method,
-            params ?? {},
-            (err: unknown, res: unknown) => err ? reject(err) : resolve(res),
-          )
-        );
-      await post("HeapProfiler.enable");
-      await post("HeapProfiler.startSampling", {
-        samplingInterval: 256,
-        includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+      await withHeapProfile(heapProfile, async () => {
+        for (const t of tests) await run(targets[0]!.conns, t, n);
       });
-      for (const t of tests) await run(targets[0]!.conns, t, n);
-      const res = await post("HeapProfiler.stopSampling") as { profile: unknown };
-      Deno.writeTextFileSync(heapProfile, JSON.stringify(res.profile));
       return;
     }
     for (let r = 0; r < rounds; r++) {
