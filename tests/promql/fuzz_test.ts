@@ -198,6 +198,39 @@ class QueryGen {
   }
 }
 
+/**
+ * `answer` (a range query's) with every `count_values` label (`v`) that is a number rounded to
+ * 12 significant digits (Prometheus varies in the last three or four), for queries whose values
+ * depend on its random series order. Series whose labels become equal are merged, and their
+ * counts at one step added.
+ */
+function roundValueLabels(answer: [number, unknown]): [number, unknown] {
+  const copy = structuredClone(answer);
+  const data = (copy[1] as { data?: { result?: unknown } }).data;
+  if (!data || !Array.isArray(data.result)) return copy;
+  type Series = { metric: Record<string, string>; values: [number, string][] };
+  const merged = new Map<string, Series>();
+  for (const r of data.result as Series[]) {
+    const v = r.metric.v;
+    if (v !== undefined && Number.isFinite(Number(v))) r.metric.v = Number(v).toPrecision(12);
+    const key = JSON.stringify(Object.entries(r.metric).sort());
+    const into = merged.get(key);
+    if (!into) {
+      merged.set(key, r);
+      continue;
+    }
+    const at = new Map(into.values.map((p) => [p[0], p]));
+    for (const [t, n] of r.values) {
+      const p = at.get(t);
+      if (p) p[1] = String(Number(p[1]) + Number(n));
+      else into.values.push([t, n]);
+    }
+    into.values.sort((a, b) => a[0] - b[0]);
+  }
+  data.result = [...merged.values()];
+  return copy;
+}
+
 Deno.test({
   name: "fuzz: random PromQL queries answer like a real Prometheus 2.42",
   sanitizeResources: false,
@@ -225,7 +258,13 @@ Deno.test({
         else if (Array.isArray(pj.data?.result) && pj.data.result.length === 0) empty++;
         const orderDependent = spec.kind === "range" &&
           /\b(sum|avg|stddev|stdvar|quantile)\b/.test(query);
-        const diff = compare(spec, p, c, Math.max(toleranceOf(query), orderDependent ? 1e-6 : 0));
+        // count_values turns such a value into a label, so the last bits Prometheus varies in
+        // show up as a different series: compare those labels as numbers within the tolerance.
+        const tolerance = Math.max(toleranceOf(query), orderDependent ? 1e-6 : 0);
+        let diff = compare(spec, p, c, tolerance);
+        if (diff && orderDependent && query.includes("count_values")) {
+          diff = compare(spec, roundValueLabels(p), roundValueLabels(c), tolerance);
+        }
         if (diff) mismatches.push(`${JSON.stringify(spec)}: ${diff}`);
       }
       console.log(
