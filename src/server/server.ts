@@ -21,28 +21,12 @@
 import { acceptLoop } from "../util/net.ts";
 import { timingSafeEqual } from "../util/timing_safe_equal.ts";
 import type { Database } from "../mod.ts";
-import { InvalidArgumentError } from "../errors.ts";
 import { type Logger, silentLogger } from "../util/log.ts";
 import { buildCommandTable } from "./commands/mod.ts";
 import { Client, type ServerConfig, type ServerState } from "./context.ts";
-import {
-  AUTH_TIMEOUT_S_DEFAULT,
-  CLIENT_CHECK_INTERVAL_MS,
-  CLIENTS_MAX_DEFAULT,
-  CLIENTS_MAX_LIMIT,
-  CLIENTS_UNAUTHENTICATED_MAX_DEFAULT,
-  IDLE_TIMEOUT_S_DEFAULT,
-  REQUEST_TIMEOUT_S_DEFAULT,
-  RESP_OUTPUT_DRAIN_TIMEOUT_S_DEFAULT,
-  RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
-  RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
-  RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
-  SERVER_HZ_MAX,
-  TYPES_GC_INTERVAL_MS,
-} from "../limits.ts";
+import { CLIENT_CHECK_INTERVAL_MS, TYPES_GC_INTERVAL_MS } from "../limits.ts";
 import { KeyspaceNotifier } from "./notifications.ts";
-import { Operator, operatorConfigDefaults } from "./operator.ts";
-import { typeEncodingDefaults } from "../types/introspect.ts";
+import { Operator } from "./operator.ts";
 import { type PublishHook, publishSeriesSamples, PubSub } from "./pubsub.ts";
 import { AuthFailures } from "./auth_guard.ts";
 import { Connection } from "./connection.ts";
@@ -71,42 +55,11 @@ import {
 import { TypeGarbageCollector } from "../types/gc.ts";
 import { registryFor } from "./commands/blocking_registry.ts";
 import { passedDeadline } from "./_client_deadlines.ts";
+import { checkedConfig, type ServerOptions } from "./server_options.ts";
 
 export { unknownCommandError } from "./dispatch.ts";
 export { checkBindSecurity, isLoopback } from "./bind_security.ts";
-
-/** Options of `startServer`. */
-export interface ServerOptions {
-  /** Address to bind (default `127.0.0.1`). */
-  hostname?: string;
-  /** TCP port (default 7878; 0 picks a free one, see `Server.addr`). */
-  port?: number;
-  /** Token clients must give with AUTH or HELLO ... AUTH; none = no authentication. */
-  authToken?: string;
-  /** Most connected clients (default 10,000). */
-  maxClients?: number;
-  /** Run-time settings other than `maxClients` (defaults in `limits.ts`); 0 turns one off. */
-  config?: Partial<Omit<ServerConfig, "maxClients">>;
-  /** Close clients idle this many seconds; 0 = never (default 300). Same as `config`'s. */
-  idleTimeoutS?: number;
-  /** Serve TLS with this PEM certificate chain and key. */
-  tls?: { cert: string; key: string };
-  /** Where log lines go (default: nowhere). */
-  logger?: Logger;
-  /**
-   * The time-series layer over the engine. Without one, the server opens its own (and closes it
-   * with the server): at start when the data holds series, else on the first command that needs
-   * it.
-   */
-  timeseries?: TimeSeriesStore;
-  /** The engine's sync mode, reported by INFO and CONFIG GET appendfsync (default "always"). */
-  syncMode?: string;
-  /**
-   * Called by SHUTDOWN after the replies are sent; the CLI closes the server and the engine
-   * and exits. Without it SHUTDOWN only closes the server.
-   */
-  onShutdown?: (options: { save: boolean }) => void | Promise<void>;
-}
+export type { ServerOptions } from "./server_options.ts";
 
 /** A running RESP server. */
 export interface Server {
@@ -158,24 +111,6 @@ function hostString(addr: Deno.Addr): string {
 }
 
 const encoder = new TextEncoder();
-
-/** Every run-time setting, from `options` or the defaults. */
-function initialConfig(options: ServerOptions): ServerConfig {
-  return {
-    maxClients: options.maxClients ?? CLIENTS_MAX_DEFAULT,
-    maxUnauthenticatedClients: CLIENTS_UNAUTHENTICATED_MAX_DEFAULT,
-    idleTimeoutS: options.idleTimeoutS ?? IDLE_TIMEOUT_S_DEFAULT,
-    authTimeoutS: AUTH_TIMEOUT_S_DEFAULT,
-    requestTimeoutS: REQUEST_TIMEOUT_S_DEFAULT,
-    outputHardLimitBytes: RESP_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
-    outputSoftLimitBytes: RESP_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT,
-    outputSoftLimitS: RESP_OUTPUT_SOFT_LIMIT_S_DEFAULT,
-    outputDrainTimeoutS: RESP_OUTPUT_DRAIN_TIMEOUT_S_DEFAULT,
-    ...operatorConfigDefaults(),
-    typeEncoding: typeEncodingDefaults(),
-    ...options.config,
-  };
-}
 
 /** A write group as the server tracks it: the engine's promise and its writes in flight. */
 interface TrackedGroup extends WriteGroup {
@@ -229,6 +164,7 @@ class ServerCore implements ServerState, Server {
     db: Database,
     listener: Deno.Listener,
     options: ServerOptions,
+    config: ServerConfig,
     tokenHash: Uint8Array | undefined,
     layer?: TimeseriesModule,
   ) {
@@ -241,7 +177,7 @@ class ServerCore implements ServerState, Server {
     this.logger = options.logger ?? silentLogger;
     this.syncMode = options.syncMode ?? "always";
     this.#onShutdown = options.onShutdown;
-    this.config = initialConfig(options);
+    this.config = config;
     this.#tokenHash = tokenHash;
     this.pubsub = new PubSub(this);
     // The live feed: samples a command wrote go out on `__ts__:<key>` while anyone listens
@@ -567,15 +503,6 @@ class ServerCore implements ServerState, Server {
   }
 }
 
-/** Checks an integer option; throws `InvalidArgumentError` naming it. */
-function checkIntOption(name: string, value: number, min: number, max: number): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(
-      `Invalid option ${name}: ${value} (must be an integer from ${min} to ${max})`,
-    );
-  }
-}
-
 /**
  * Starts the RESP server on `options.hostname:options.port` serving `db`. The bind security
  * rule is the caller's (see `checkBindSecurity`).
@@ -583,32 +510,7 @@ function checkIntOption(name: string, value: number, min: number, max: number): 
 export async function startServer(db: Database, options: ServerOptions = {}): Promise<Server> {
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? 7878;
-  const config = initialConfig(options);
-  checkIntOption("maxClients", config.maxClients, 1, CLIENTS_MAX_LIMIT);
-  checkIntOption(
-    "maxUnauthenticatedClients",
-    config.maxUnauthenticatedClients,
-    1,
-    CLIENTS_MAX_LIMIT,
-  );
-  for (
-    const name of [
-      "idleTimeoutS",
-      "authTimeoutS",
-      "requestTimeoutS",
-      "outputHardLimitBytes",
-      "outputSoftLimitBytes",
-      "outputSoftLimitS",
-      "outputDrainTimeoutS",
-      "pubsubHardLimitBytes",
-      "pubsubSoftLimitBytes",
-      "pubsubSoftLimitS",
-      "slowlogMaxLen",
-      "latencyMonitorThresholdMs",
-    ] as const
-  ) checkIntOption(name, config[name], 0, Number.MAX_SAFE_INTEGER);
-  checkIntOption("slowlogLogSlowerThanUs", config.slowlogLogSlowerThanUs, -1, 2 ** 53 - 1);
-  checkIntOption("hz", config.hz, 1, SERVER_HZ_MAX);
+  const config = checkedConfig(options);
   const tokenHash = options.authToken === undefined || options.authToken === ""
     ? undefined
     : await sha256(encoder.encode(options.authToken));
@@ -619,7 +521,7 @@ export async function startServer(db: Database, options: ServerOptions = {}): Pr
   const listener = options.tls
     ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen({ hostname, port });
-  const server = new ServerCore(db, listener, options, tokenHash, layer);
+  const server = new ServerCore(db, listener, options, config, tokenHash, layer);
   server.logger("info", "RESP server listening", {
     addr: addrString(server.addr),
     tls: server.tls,
