@@ -91,16 +91,24 @@ export interface StartOptions {
 }
 
 /**
- * The `deno run` flags of `deno task start` (deno.json) besides `-A`: its `--v8-flags=…` and the
- * others (`--no-code-cache`, `--unstable-lazy-dynamic-imports`), so that the benchmark runs the
- * server as users start it; `v8` is the `--v8-flags=…` argument alone (none when the task has
- * none), `other` the rest.
+ * The `deno run` flags of `deno task start` (deno.json) besides `-A`: its `--v8-flags=...` and the
+ * others (`--no-code-cache`, `--unstable-lazy-dynamic-imports`), and the environment variables it
+ * sets before `deno` (`DENO_NO_UPDATE_CHECK=1`), so that the benchmark runs the server as users
+ * start it; `v8` is the `--v8-flags=...` argument alone (none when the task has none), `other` the
+ * rest, `env` the variables.
  */
-function startTaskFlags(): { v8: string[]; other: string[] } {
+function startTaskFlags(): { v8: string[]; other: string[]; env: Record<string, string> } {
   const config = JSON.parse(
     Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
   ) as { tasks?: Record<string, string> };
   const words = (config.tasks?.start ?? "").split(/\s+/);
+  const env: Record<string, string> = {};
+  // `NAME=value` words before the command: the task shell sets them for `deno run`.
+  for (const word of words) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(word);
+    if (m === null) break;
+    env[m[1]!] = m[2]!;
+  }
   const at = words.indexOf("run");
   const flags: string[] = [];
   // The flags between `deno run` and the script.
@@ -111,6 +119,7 @@ function startTaskFlags(): { v8: string[]; other: string[] } {
   return {
     v8: flags.filter((f) => f.startsWith("--v8-flags=")),
     other: flags.filter((f) => !f.startsWith("--v8-flags=")),
+    env,
   };
 }
 
@@ -163,7 +172,7 @@ export async function startCityHallProcess(
       "info",
       ...(options.args ?? []),
     ],
-    ...(options.env ? { env: options.env } : {}),
+    env: { ...startTaskFlags().env, ...options.env },
     stdin: "null",
     stdout: "null",
     stderr: "piped",
