@@ -78,6 +78,11 @@ export interface Server {
   /** Number of connected clients. */
   readonly connectedClients: number;
   /**
+   * True while the cron sleeps: it stops once no client has been connected for a while and
+   * wakes with the next one (`src/server/operator.ts`).
+   */
+  readonly cronAsleep: boolean;
+  /**
    * Publishing for other layers (the time-series live feed, see `publishSeriesSamples`):
    * ARCHITECTURE.md § "Pub/sub" (Publishing from other layers).
    */
@@ -154,7 +159,8 @@ class ServerCore implements ServerState, Server {
   #nextClientId = 1;
   #closing = false;
   #closed: Promise<void> | undefined;
-  #checkTimer: ReturnType<typeof setInterval>;
+  /** The client check's timer, while clients are connected (`#armClientCheck`). */
+  #checkTimer: ReturnType<typeof setInterval> | undefined;
   writesInFlight = 0;
   lastWrite: Promise<void> = Promise.resolve();
   #acceptLoop: Promise<void>;
@@ -209,9 +215,6 @@ class ServerCore implements ServerState, Server {
     // The stats' declarations load when a view first asks for them (ARCHITECTURE.md § "Memory").
     attachRegistryLoader(db, "resp", () => this.loadRegistry());
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
-    this.#checkTimer = setInterval(() => this.#checkClients(), CLIENT_CHECK_INTERVAL_MS);
-    // Never keeps the process alive on its own: the listener does.
-    Deno.unrefTimer(this.#checkTimer);
     this.#acceptLoop = this.#accept();
   }
 
@@ -256,6 +259,10 @@ class ServerCore implements ServerState, Server {
 
   get connectedClients(): number {
     return this.clients.size;
+  }
+
+  get cronAsleep(): boolean {
+    return this.operator.asleep;
   }
 
   get closing(): boolean {
@@ -389,7 +396,23 @@ class ServerCore implements ServerState, Server {
     return this.#closed;
   }
 
+  /**
+   * Checks the clients' deadlines every `CLIENT_CHECK_INTERVAL_MS` from the first client on; the
+   * check ends itself when none is left, so that an idle server runs no timer for it.
+   */
+  #armClientCheck(): void {
+    if (this.#checkTimer !== undefined || this.#closing) return;
+    this.#checkTimer = setInterval(() => this.#checkClients(), CLIENT_CHECK_INTERVAL_MS);
+    // Never keeps the process alive on its own: the listener does.
+    Deno.unrefTimer(this.#checkTimer);
+  }
+
   #checkClients(): void {
+    if (this.clients.size === 0) {
+      clearInterval(this.#checkTimer);
+      this.#checkTimer = undefined;
+      return;
+    }
     const now = Date.now();
     for (const c of this.clients.values()) {
       const passed = passedDeadline(c, this.config, this.authRequired, now);
@@ -482,6 +505,8 @@ class ServerCore implements ServerState, Server {
       kill: closeConn,
     });
     this.clients.set(id, client);
+    this.#armClientCheck();
+    this.operator.wake();
     if (!client.authenticated) this.#unauthenticated.set(id, client);
     this.logger("debug", "client connected", { client: id, addr: client.addr });
     const connection = new Connection(this, conn, new Context(out, client, this, this));

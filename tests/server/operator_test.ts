@@ -271,6 +271,38 @@ Deno.test("INFO: instantaneous_ops_per_sec follows the load; keyspace expires an
   }
 });
 
+Deno.test("the cron sleeps while no client is connected and wakes with the next; INFO's rates stay true across", async () => {
+  const t = await startTestServer();
+  const info = async (r: Redis) =>
+    Number(/^instantaneous_ops_per_sec:(\d+)\r?$/m.exec(await r.info("stats"))?.[1]);
+  try {
+    // No client since start: past more idle samples than the rates keep, nothing is scheduled.
+    await eventually(() => t.server.cronAsleep, 60_000, "the cron to sleep");
+    const r = await connectRedis(t.port, { protocol: 2 });
+    let stop = false;
+    const load = (async () => {
+      while (!stop) await Promise.all(Array.from({ length: 50 }, () => r.ping()));
+    })();
+    // The client woke it: the rates are sampled again.
+    await eventually(async () => await info(r) > 200, 60_000, "the load's rate");
+    stop = true;
+    await load;
+    await closeRedis(r);
+    await eventually(() => t.server.cronAsleep, 60_000, "the cron to sleep again");
+    // It slept only once every sample it keeps was taken with no client: a new client reads
+    // no stale rate of the load (only its own few commands, as the test above).
+    const r2 = await connectRedis(t.port, { protocol: 2 });
+    try {
+      assert(await info(r2) < 50);
+      assert(!t.server.cronAsleep);
+    } finally {
+      await closeRedis(r2);
+    }
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("MONITOR streams another client's commands, a transaction's at EXEC", async () => {
   const t = await startTestServer();
   const r = await connectRedis(t.port, { protocol: 2 });

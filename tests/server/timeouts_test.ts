@@ -139,6 +139,23 @@ Deno.test("idle timeout: bytes that never make a command do not reset it", async
   }
 });
 
+Deno.test("idle timeout: a client that connects after the last one left is checked too", async () => {
+  // The deadline check runs only while clients are connected: it ends with the last one.
+  const t = await startTestServer({ config: { requestTimeoutS: 0 }, idleTimeoutS: 1 });
+  try {
+    for (let i = 1; i <= 2; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+      assert(await closedWithin(conn, 10_000), `client ${i} was closed`);
+      const deadline = Date.now() + 10_000;
+      while (t.server.connectedClients > 0 && Date.now() < deadline) await sleep(50);
+      assertEquals(t.server.connectedClients, 0);
+    }
+    assertEquals(await stat(t.port, undefined, "cityhall_idle_timeouts"), 2);
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("squatters cannot lock real clients out: unauthenticated clients are evicted first", async () => {
   const token = "squat-token-12345";
   const t = await startTestServer({
