@@ -162,6 +162,63 @@ export class RawClient {
   }
 }
 
+/** What `WorkerClient` answers for one command. */
+export interface TimedReply {
+  /** Milliseconds from the command's first byte sent to its reply's last byte read. */
+  ms: number;
+  bytes: number;
+  integers: number;
+}
+
+/**
+ * A `RawClient` in a worker thread, as a user's client is a process of its own: when the server
+ * runs in the benchmark's process, reading a 10 MB reply on the server's thread would add the
+ * client's own work to the server's latency and hold up the server's writes meanwhile.
+ */
+export class WorkerClient {
+  readonly #worker: Worker;
+  #waiting: ((data: Record<string, unknown>) => void) | undefined;
+
+  private constructor() {
+    this.#worker = new Worker(new URL("./_raw_client_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    this.#worker.onmessage = (e: MessageEvent) => {
+      const resolve = this.#waiting;
+      this.#waiting = undefined;
+      resolve?.(e.data);
+    };
+  }
+
+  static async connect(port: number): Promise<WorkerClient> {
+    const c = new WorkerClient();
+    await c.#ask({ connect: port });
+    return c;
+  }
+
+  /** Sends `args` from the worker; resolves with the time the worker measured. */
+  async command(args: string[]): Promise<TimedReply> {
+    const r = await this.#ask({ command: args });
+    return { ms: r.ms as number, bytes: r.bytes as number, integers: r.integers as number };
+  }
+
+  async close(): Promise<void> {
+    await this.#ask({ close: true });
+    this.#worker.terminate();
+  }
+
+  #ask(msg: unknown): Promise<Record<string, unknown>> {
+    if (this.#waiting !== undefined) throw new Error("one command at a time");
+    return new Promise((resolve, reject) => {
+      this.#waiting = (data) => {
+        if (data.ok) resolve(data);
+        else reject(new Error(String(data.error)));
+      };
+      this.#worker.postMessage(msg);
+    });
+  }
+}
+
 async function promtoolVersion(): Promise<string | undefined> {
   try {
     const out = await new Deno.Command("promtool", { args: ["--version"], stderr: "piped" })
