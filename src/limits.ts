@@ -287,6 +287,18 @@ export const SERVER_HZ_MAX: number = 500;
 export const SERVER_CRON_INTERVAL_MS: number = 100;
 /** Samples averaged by `instantaneous_ops_per_sec` and the kbps figures (Redis's 16). */
 export const INSTANTANEOUS_METRIC_SAMPLES: number = 16;
+/**
+ * Keys the client-side caching table remembers by default (Redis `tracking-table-max-keys`);
+ * past it the oldest keys are dropped with an invalidation, as Redis does.
+ */
+export const TRACKING_TABLE_KEYS_DEFAULT: number = 1_000_000;
+/**
+ * Largest `tracking-table-max-keys`, and the bound when it is 0 (Redis: no limit): each key
+ * costs its bytes and a set of client ids, so the table stays bounded whatever is configured.
+ */
+export const TRACKING_TABLE_KEYS_MAX: number = 10_000_000;
+/** BCAST prefixes of one client: each write is compared with every prefix of every client. */
+export const TRACKING_PREFIXES_PER_CLIENT_MAX: number = 1_000;
 
 assert(
   PUBSUB_OUTPUT_SOFT_LIMIT_BYTES_DEFAULT <= PUBSUB_OUTPUT_HARD_LIMIT_BYTES_DEFAULT,
@@ -294,6 +306,7 @@ assert(
 );
 assert(PUBSUB_CLIENT_SUBSCRIPTIONS_MAX <= PUBSUB_SUBSCRIPTIONS_MAX, "per-client <= server-wide");
 assert(PUBSUB_NAME_BYTES_MAX_EACH <= PUBSUB_NAME_BYTES_MAX, "one name fits the name budget");
+assert(TRACKING_TABLE_KEYS_DEFAULT <= TRACKING_TABLE_KEYS_MAX, "tracking table default <= max");
 
 // ---------------------------------------------------------------- HTTP API
 

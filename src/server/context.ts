@@ -19,6 +19,7 @@ import type { PushQueue } from "./push.ts";
 import type { PackedArgs } from "./resp_packed.ts";
 import type { RespVersion, RespWriter } from "./resp_writer.ts";
 import type { ScanCursorTable } from "./scan_cursor.ts";
+import type { ClientTracking, TrackingTable } from "./tracking.ts";
 import type { WatchRegistry } from "./transaction.ts";
 
 /** An error answered to the client as `-<reply>`; `reply` starts with the code (`ERR ...`). */
@@ -129,6 +130,8 @@ export class Client {
   noTouch = false;
   /** CLIENT REPLY OFF: replies are dropped (pub/sub confirmations and messages still go). */
   replyOff = false;
+  /** CLIENT TRACKING ON: its options (`tracking.ts`); undefined = off. */
+  tracking: ClientTracking | undefined;
   /** CLIENT REPLY SKIP: the next command's reply is dropped (`replySkip` while it runs). */
   replySkipNext = false;
   /** The running command's reply is dropped (the command after CLIENT REPLY SKIP). */
@@ -251,6 +254,8 @@ export interface ServerState {
   readonly pubsub: PubSub;
   /** Keyspace notifications (`notify-keyspace-events`). */
   readonly notifier: KeyspaceNotifier;
+  /** Client-side caching: the tracking table and BCAST prefixes (CLIENT TRACKING). */
+  readonly tracking: TrackingTable;
   /** Slow log, latency monitor, MONITOR feed, CLIENT PAUSE, instantaneous metrics. */
   readonly operator: Operator;
   /** When the server started (Unix ms). */

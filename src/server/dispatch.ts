@@ -42,6 +42,7 @@ import { keyGuardOf } from "./key_guard.ts";
 import { PackedArgs } from "./resp_packed.ts";
 import type { Database } from "../engine/mod.ts";
 import { memoAfterWrite } from "../types/entry_memo.ts";
+import { afterTrackedCommand } from "./tracking_hooks.ts";
 
 /** Commands an unauthenticated client may run. */
 const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit", "reset"]);
@@ -146,6 +147,8 @@ export class Context implements CommandContext {
   /** Applies `ops` now and holds this command's reply until they are durable. */
   write(ops: WriteOp[]): void {
     this.server.watches.touch(ops);
+    // Client-side caching: one comparison while no client tracks (tracking.ts).
+    if (this.server.tracking.clients > 0) this.server.tracking.written(ops, this.client);
     this.server.notifier.observeWrite(ops);
     this.server.changesSinceSave += ops.length;
     const db = this.server.db;
@@ -432,6 +435,10 @@ export class Dispatcher {
       ? packed.headArgs(SLOWLOG_ENTRY_ARGS_MAX)
       : args;
     operator.afterCommand(ctx.client, spec, logged, t0, durationS);
+    // Client-side caching: one comparison while the client does not track (tracking.ts).
+    if (ctx.client.tracking !== undefined) {
+      afterTrackedCommand(ctx, spec, packed === undefined ? args : packed.toArgs(), this.#table);
+    }
     if (ctx instanceof Context) {
       const pending = ctx.pending;
       const end = ctx.out.length;

@@ -153,10 +153,10 @@ export class KeyspaceNotifier {
   /** A notifier publishing through `pubsub`; `host` gives the tracker the database. */
   constructor(pubsub: PubSub, host: ExpiryTrackerHost) {
     this.#pubsub = pubsub;
-    this.tracker = new ExpiryTracker(
-      host,
-      (key) => this.emit(undefined, NOTIFY.expired, "expired", key),
-    );
+    this.tracker = new ExpiryTracker(host, (key) => {
+      this.#expiryListener?.(key);
+      this.emit(undefined, NOTIFY.expired, "expired", key);
+    });
   }
 
   /** The `NOTIFY` bits on. */
@@ -167,8 +167,24 @@ export class KeyspaceNotifier {
   /** Changes the classes (CONFIG SET notify-keyspace-events). */
   set flags(flags: number) {
     this.#flags = flags;
-    this.tracker.enabled = (flags & NOTIFY.expired) !== 0 &&
-      (flags & (NOTIFY.keyspace | NOTIFY.keyevent)) !== 0;
+    this.#updateTracker();
+  }
+
+  /**
+   * Also told of every key found expired while set (client-side caching invalidations,
+   * `tracking.ts`); the expiry tracker runs while `expired` events or this listener want it.
+   */
+  set expiryListener(listener: ((key: Uint8Array) => void) | undefined) {
+    this.#expiryListener = listener;
+    this.#updateTracker();
+  }
+
+  #expiryListener: ((key: Uint8Array) => void) | undefined;
+
+  #updateTracker(): void {
+    const flags = this.#flags;
+    this.tracker.enabled = this.#expiryListener !== undefined ||
+      ((flags & NOTIFY.expired) !== 0 && (flags & (NOTIFY.keyspace | NOTIFY.keyevent)) !== 0);
   }
 
   /** True when events of class `type` are published (at least one target on). */

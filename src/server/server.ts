@@ -26,6 +26,7 @@ import { buildCommandTable } from "./commands/mod.ts";
 import { Client, type ServerConfig, type ServerState } from "./context.ts";
 import { CLIENT_CHECK_INTERVAL_MS, TYPES_GC_INTERVAL_MS } from "../limits.ts";
 import { KeyspaceNotifier } from "./notifications.ts";
+import { TrackingTable } from "./tracking.ts";
 import { Operator } from "./operator.ts";
 import { type PublishHook, publishSeriesSamples, PubSub } from "./pubsub.ts";
 import { AuthFailures } from "./auth_guard.ts";
@@ -134,6 +135,7 @@ class ServerCore implements ServerState, Server {
   readonly watches = new WatchRegistry();
   readonly pubsub: PubSub;
   readonly notifier: KeyspaceNotifier;
+  readonly tracking: TrackingTable;
   readonly operator: Operator;
   readonly gate = new ExclusiveGate();
   readonly dispatcher: Dispatcher;
@@ -187,14 +189,27 @@ class ServerCore implements ServerState, Server {
     this.#tokenHash = tokenHash;
     this.pubsub = new PubSub(this);
     // The live feed: samples a command wrote go out on `__ts__:<key>` while anyone listens
-    // (ARCHITECTURE.md § "Pub/sub", Publishing from other layers).
+    // (ARCHITECTURE.md § "Pub/sub", Publishing from other layers). A sample appended to a
+    // series writes no record at its key (a log op): client-side caching hears of it here.
     const pubsub = this.pubsub;
     this.#timeseries = new TimeSeriesSlot(db, options.timeseries, {
-      active: () => !pubsub.idle,
-      samples: (key, samples) => void publishSeriesSamples(pubsub, key, samples),
+      active: () => !pubsub.idle || this.tracking.clients > 0,
+      samples: (key, samples) => {
+        if (this.tracking.clients > 0) this.tracking.keyChanged(key, undefined);
+        publishSeriesSamples(pubsub, key, samples);
+      },
     }, options.logger);
     if (layer !== undefined) this.#timeseries.open(layer);
     this.notifier = new KeyspaceNotifier(this.pubsub, this);
+    // Client-side caching: expired keys are invalidated while any client tracks.
+    const onExpired = (key: Uint8Array) => this.tracking.keyChanged(key, undefined);
+    this.tracking = new TrackingTable({
+      config: this.config,
+      metrics: this.metrics,
+      logger: this.logger,
+      clients: this.clients,
+      active: (on) => this.notifier.expiryListener = on ? onExpired : undefined,
+    });
     this.operator = new Operator(this);
     this.operator.start();
     this.typesGc = new TypeGarbageCollector(
@@ -520,6 +535,7 @@ class ServerCore implements ServerState, Server {
       client.multi = undefined;
       client.closed = true;
       this.pubsub.forget(client);
+      this.tracking.disable(client);
       this.operator.monitors.remove(client);
       client.pushQueue = undefined;
       closeConn();

@@ -1,6 +1,6 @@
 /**
  * CLIENT (ID GETNAME SETNAME SETINFO INFO LIST KILL PAUSE UNPAUSE UNBLOCK REPLY NO-EVICT NO-TOUCH
- * HELP), RESET and MONITOR, with Redis 7 replies and error strings. ARCHITECTURE.md
+ * HELP; TRACKING CACHING GETREDIR TRACKINGINFO in `client_tracking.ts`), RESET and MONITOR, with Redis 7 replies and error strings. ARCHITECTURE.md
  * § "Operator commands". Their table entries are in `client_commands.ts`; this module loads
  * with the first of them.
  *
@@ -23,6 +23,12 @@ import { CLIENT_SUBCOMMANDS } from "./client_commands.ts";
 import { TxnContext } from "../transaction.ts";
 import { checkClientName, validName } from "./connection.ts";
 import { isBlockedClient, registryFor } from "./blocking_registry.ts";
+import {
+  clientCaching,
+  clientGetRedir,
+  clientTracking,
+  clientTrackingInfo,
+} from "./client_tracking.ts";
 
 /** Client type names as CLIENT KILL/LIST TYPE take them; a monitor counts as `normal` (Redis). */
 function clientType(c: Client): "normal" | "pubsub" {
@@ -43,6 +49,9 @@ function clientFlags(c: Client): string {
   if (c.subscriptions !== undefined) f += "P";
   if (c.multi !== undefined) f += "x";
   if (isBlockedClient(c)) f += "b";
+  if (c.tracking !== undefined) f += "t";
+  if (c.tracking?.brokenRedirect) f += "R";
+  if (c.tracking?.bcast) f += "B";
   if (c.watchTouched) f += "d";
   if (c.closeAfterReply) f += "c";
   if (c.noEvict) f += "e";
@@ -99,7 +108,7 @@ export function clientInfoLine(
     ["events", omem > 0 ? "rw" : "r"],
     ["cmd", client.lastCommand],
     ["user", "default"],
-    ["redir", -1],
+    ["redir", client.tracking?.redirect ?? -1],
     ["resp", client.protocol],
     ["lib-name", client.libName],
     ["lib-ver", client.libVer],
@@ -109,6 +118,10 @@ export function clientInfoLine(
 
 const CLIENT_HELP = [
   "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "CACHING (YES|NO)",
+  "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+  "GETREDIR",
+  "    Return the client ID we are redirecting to when tracking is enabled.",
   "GETNAME",
   "    Return the name of the current connection.",
   "ID",
@@ -134,6 +147,11 @@ const CLIENT_HELP = [
   "    Set client meta attr. Options are LIB-NAME and LIB-VER.",
   "SETNAME <name>",
   "    Assign the name <name> to the current connection.",
+  "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+  "         [OPTIN] [OPTOUT] [NOLOOP]",
+  "    Control server assisted client side caching.",
+  "TRACKINGINFO",
+  "    Report tracking status for the current connection.",
   "UNBLOCK <clientid> [TIMEOUT|ERROR]",
   "    Unblock the specified blocked client.",
   "UNPAUSE",
@@ -373,6 +391,14 @@ export function clientCommand(ctx: CommandContext): void {
     case "no-touch":
       client.noTouch = onOff(args);
       return out.ok();
+    case "tracking":
+      return clientTracking(ctx);
+    case "caching":
+      return clientCaching(ctx);
+    case "getredir":
+      return clientGetRedir(ctx);
+    case "trackinginfo":
+      return clientTrackingInfo(ctx);
     case "help":
       out.array(CLIENT_HELP.length);
       for (const line of CLIENT_HELP) out.simple(line);
@@ -389,6 +415,7 @@ export function reset(ctx: CommandContext): void {
   server.watches.unwatchAll(client);
   server.pubsub.forget(client);
   server.operator.monitors.remove(client);
+  server.tracking.disable(client);
   client.name = "";
   client.noEvict = false;
   client.noTouch = false;

@@ -24,6 +24,10 @@ export const CLIENT_SUBCOMMANDS: Record<string, number> = {
   reply: 3,
   "no-evict": 3,
   "no-touch": 3,
+  tracking: -3,
+  caching: 3,
+  getredir: 2,
+  trackinginfo: 2,
   help: 2,
 };
 

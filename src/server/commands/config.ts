@@ -28,6 +28,7 @@ import {
   RESP_QUERY_BUFFER_BYTES_MAX,
   SERVER_HZ_MAX,
   SLOWLOG_LEN_MAX,
+  TRACKING_TABLE_KEYS_MAX,
 } from "../../limits.ts";
 
 const encoder = new TextEncoder();
@@ -119,6 +120,7 @@ function configParams(ctx: CommandContext): [string, string][] {
     ["slowlog-max-len", String(s.config.slowlogMaxLen)],
     ["latency-monitor-threshold", String(s.config.latencyMonitorThresholdMs)],
     ["hz", String(s.config.hz)],
+    ["tracking-table-max-keys", String(s.tracking.maxKeys)],
     ...Object.entries(TYPE_ENCODING_PARAMS).map(([name, p]): [string, string] => [
       name,
       String(s.config.typeEncoding[p.key]),
@@ -246,6 +248,7 @@ export function configCommand(ctx: CommandContext): void {
       const known = new Set(configParams(ctx).map(([n]) => n));
       const updates: Partial<Omit<typeof server.config, "typeEncoding">> = {};
       let notifyFlags: number | undefined;
+      let trackingMaxKeys: number | undefined;
       const encoding: Partial<TypeEncodingConfig> = {};
       const names = new Set<string>();
       for (let i = 2; i < args.length; i += 2) {
@@ -278,6 +281,20 @@ export function configCommand(ctx: CommandContext): void {
           const flags = parseNotifyFlags(text(args[i + 1]!));
           if (flags === undefined) throw configSetError(name, NOTIFY_FLAGS_ERROR);
           notifyFlags = flags;
+          continue;
+        }
+        if (name === "tracking-table-max-keys") {
+          const v = parseInt64(args[i + 1]!);
+          if (v === undefined) {
+            throw configSetError(name, "argument couldn't be parsed into an integer");
+          }
+          if (v < 0n || v > BigInt(TRACKING_TABLE_KEYS_MAX)) {
+            throw configSetError(
+              name,
+              `argument must be between 0 and ${TRACKING_TABLE_KEYS_MAX} inclusive`,
+            );
+          }
+          trackingMaxKeys = Number(v);
           continue;
         }
         if (name === "save") {
@@ -320,9 +337,15 @@ export function configCommand(ctx: CommandContext): void {
       Object.assign(server.config, updates);
       Object.assign(server.config.typeEncoding, encoding);
       if (notifyFlags !== undefined) server.notifier.flags = notifyFlags;
+      if (trackingMaxKeys !== undefined) {
+        server.tracking.maxKeys = trackingMaxKeys;
+        // Redis evicts at its next cron tick or command; here at once, with the invalidations.
+        server.tracking.evictOverLimit();
+      }
       server.logger("info", "config changed", {
         ...updates,
         ...encoding,
+        ...(trackingMaxKeys === undefined ? {} : { tracking_table_max_keys: trackingMaxKeys }),
         ...(notifyFlags === undefined
           ? {}
           : { notify_keyspace_events: formatNotifyFlags(notifyFlags) }),

@@ -42,6 +42,8 @@ async function flushdb(ctx: CommandContext): Promise<void> {
   ctx.server.timeseriesIfOpen?.collectAllGarbage();
   // The engine deleted every key itself: no tracked TTL may later be announced as expired.
   if (!(ctx instanceof TxnContext)) ctx.server.notifier.tracker.forgetAll();
+  // Client-side caching: every tracking client drops its whole cache (a null invalidation).
+  ctx.server.tracking.flushed();
   ctx.server.logger("info", "database cleared", { client: ctx.client.id });
   ctx.out.ok();
 }
