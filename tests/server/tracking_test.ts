@@ -101,6 +101,19 @@ Deno.test("tracking: member types report the user key, never internal member key
   });
 });
 
+Deno.test("tracking: a sample appended to a series invalidates the series key", async () => {
+  await withServer(async (_s, open) => {
+    const a = await tracker(open);
+    const b = await open();
+    assertEquals(await b.call("TS.CREATE", "t"), "OK");
+    await b.call("TS.ADD", "t", "1", "1");
+    await a.call("TS.GET", "t");
+    assertEquals(await b.call("TS.ADD", "t", "2", "2"), 2);
+    assertEquals(await a.read(), inval(["t"]));
+    await assertNoPush(a);
+  });
+});
+
 Deno.test("tracking: DEL, RENAME, expiry and FLUSHALL invalidate", async () => {
   await withServer(async (_s, open) => {
     const a = await tracker(open);
