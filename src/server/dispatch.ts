@@ -42,7 +42,6 @@ import { keyGuardOf } from "./key_guard.ts";
 import { PackedArgs } from "./resp_packed.ts";
 import type { Database } from "../engine/mod.ts";
 import { memoAfterWrite } from "../types/entry_memo.ts";
-import { afterTrackedCommand } from "./tracking_hooks.ts";
 
 /** Commands an unauthenticated client may run. */
 const NO_AUTH_COMMANDS = new Set(["auth", "hello", "quit", "reset"]);
@@ -437,7 +436,8 @@ export class Dispatcher {
     operator.afterCommand(ctx.client, spec, logged, t0, durationS);
     // Client-side caching: one comparison while the client does not track (tracking.ts).
     if (ctx.client.tracking !== undefined) {
-      afterTrackedCommand(ctx, spec, packed === undefined ? args : packed.toArgs(), this.#table);
+      const hook = ctx.server.tracking.afterCommand!;
+      hook(ctx, spec, packed === undefined ? args : packed.toArgs(), this.#table);
     }
     if (ctx instanceof Context) {
       const pending = ctx.pending;

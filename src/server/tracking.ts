@@ -30,7 +30,7 @@ import { TRACKING_TABLE_KEYS_DEFAULT, TRACKING_TABLE_KEYS_MAX } from "../limits.
 import type { WriteOp } from "../mod.ts";
 import { isInternalKey } from "../keyspace/mod.ts";
 import { toBytes } from "../util/bytes.ts";
-import type { Client } from "./context.ts";
+import type { Client, CommandContext, CommandSpec } from "./context.ts";
 import { type PubSubHost, pushTo } from "./pubsub.ts";
 import { keyId } from "./txn_overlay.ts";
 
@@ -138,10 +138,24 @@ function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
+/** What the dispatcher runs after each command of a tracking client (`tracking_hooks.ts`). */
+export type AfterTrackedCommand = (
+  ctx: CommandContext,
+  spec: CommandSpec,
+  args: Uint8Array[],
+  table: ReadonlyMap<string, CommandSpec>,
+) => void;
+
 /** The server's tracking table and BCAST prefixes. */
 export class TrackingTable {
   /** Clients with tracking on (INFO `tracking_clients`); 0 = every hook is a no-op. */
   clients = 0;
+  /**
+   * The dispatcher's hook after a tracking client's command, set by the first CLIENT TRACKING
+   * (`commands/client_tracking.ts`, loaded on first use): a server where nobody tracks never
+   * loads it, nor the key finder it uses. Set whenever any client's `tracking` is.
+   */
+  afterCommand: AfterTrackedCommand | undefined;
   /** `tracking-table-max-keys`: 0 = Redis's "no limit", bounded here by the hard maximum. */
   maxKeys = TRACKING_TABLE_KEYS_DEFAULT;
   readonly #host: TrackingHost;

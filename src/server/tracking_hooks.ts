@@ -1,7 +1,8 @@
 /**
  * What the dispatcher does after a command of a client with CLIENT TRACKING on (it calls this
- * only then: one field comparison per command otherwise). ARCHITECTURE.md § "Client-side
- * caching (CLIENT TRACKING)".
+ * only then: one field comparison per command otherwise). Loaded with CLIENT TRACKING's module,
+ * which installs it as `TrackingTable.afterCommand`. ARCHITECTURE.md § "Client-side caching
+ * (CLIENT TRACKING)".
  *
  * @module
  */

@@ -17,6 +17,7 @@ import {
   text,
 } from "../context.ts";
 import type { TrackingOptions } from "../tracking.ts";
+import { afterTrackedCommand } from "../tracking_hooks.ts";
 
 /** True when one of `a`, `b` starts with the other (they would invalidate the same keys). */
 function overlaps(a: Uint8Array, b: Uint8Array): boolean {
@@ -102,6 +103,7 @@ export function clientTracking(ctx: CommandContext): void {
     }
   }
   options.prefixes = prefixes;
+  server.tracking.afterCommand ??= afterTrackedCommand;
   server.tracking.enable(client, options);
   ctx.out.ok();
 }
