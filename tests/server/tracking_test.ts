@@ -308,6 +308,21 @@ Deno.test("tracking: errors are Redis's", async () => {
   });
 });
 
+Deno.test("tracking: BCAST prefixes per client are bounded", async () => {
+  await withServer(async (_s, open) => {
+    const a = await open();
+    const prefixes = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ["PREFIX", `p${String(from + i).padStart(5, "0")}`])
+        .flat();
+    assertEquals(await a.call("CLIENT", "TRACKING", "ON", "BCAST", ...prefixes(0, 1000)), "OK");
+    assertEquals(await a.call("CLIENT", "TRACKING", "ON", "BCAST", ...prefixes(1000, 1)), {
+      error: "ERR Too many tracking prefixes: at most 1000 per client",
+    });
+    const info = await a.call("CLIENT", "TRACKINGINFO") as RespValue[];
+    assertEquals((info[5] as string[]).length, 1000);
+  });
+});
+
 Deno.test("tracking: GETREDIR, TRACKINGINFO, CLIENT LIST flags, RESET and disconnect", async () => {
   await withServer(async (_s, open) => {
     const a = await open();
