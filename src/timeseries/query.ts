@@ -330,6 +330,21 @@ export function mrangeGrouped(
     let values = new Float64Array(n);
     let m = 0;
     for (let i = 0; i < n;) {
+      if (single) {
+        // Samples that share their timestamp with no neighbour are their own reduced value:
+        // the stretch up to the next run of equal timestamps is copied in one go (one compare
+        // per sample to find it) instead of sample by sample.
+        let j = i;
+        while (j + 1 < n && mt[j + 1] !== mt[j]) j++;
+        if (j + 1 >= n) j = n;
+        if (j > i) {
+          ts.set(mt.subarray(i, j), m);
+          values.set(mv.subarray(i, j), m);
+          m += j - i;
+          i = j;
+          if (i >= n) break;
+        }
+      }
       const t = mt[i]!;
       let j = i + 1;
       while (j < n && mt[j] === t) j++;
