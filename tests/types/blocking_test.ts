@@ -98,7 +98,13 @@ Deno.test("closing the server ends every wait with the timeout reply", async () 
   const t = await startTestServer();
   const raw = await RawClient.connect(t.port);
   await raw.send(command("BZPOPMIN", "z", "0"));
-  await new Promise((res) => setTimeout(res, 50));
+  // The wait must have begun before the server closes (a fixed sleep was too short at load ~15).
+  const r = await connectRedis(t.port, { protocol: 2 });
+  await until(
+    async () => /blocked_clients:1\b/.test(String(await r.call("info", "clients"))),
+    "block",
+  );
+  await closeRedis(r);
   const reading = raw.readUntil((s) => s.length > 0);
   await t.close();
   assertEquals(await reading, "*-1\r\n");
