@@ -20,7 +20,7 @@
 
 import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
-import { collectLiveFrom, type Entry, type EntryIterator } from "../util/entry.ts";
+import { collectLiveFrom, type Entry, type EntryIterator, type PairBuffer } from "../util/entry.ts";
 
 /** One table of a level, as the level iterator needs it. */
 export interface LevelFile {
@@ -125,7 +125,7 @@ export class LevelIterator implements EntryIterator {
 
   /** `EntryIterator.collectLive`, file after file. */
   collectLive(
-    out: [Uint8Array, Uint8Array][],
+    out: PairBuffer,
     max: number,
     stop: Uint8Array | undefined,
     nowMs: number,

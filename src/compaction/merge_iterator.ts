@@ -20,7 +20,13 @@
 
 import { assert } from "../util/assert.ts";
 import { compareBytes } from "../util/bytes.ts";
-import { collectLiveFrom, type Entry, type EntryIterator, isDeadAt } from "../util/entry.ts";
+import {
+  collectLiveFrom,
+  type Entry,
+  type EntryIterator,
+  isDeadAt,
+  type PairBuffer,
+} from "../util/entry.ts";
 
 /**
  * Most children one merge takes. A scan merges the memtables, every level-0 table and one
@@ -145,7 +151,7 @@ export class MergeIterator implements EntryIterator {
    * position goes through `next()` (it turns every child).
    */
   collectLive(
-    out: [Uint8Array, Uint8Array][],
+    out: PairBuffer,
     max: number,
     stop: Uint8Array | undefined,
     nowMs: number,
@@ -155,7 +161,7 @@ export class MergeIterator implements EntryIterator {
     const heap = this.#heap;
     const keys = this.#keys;
     let moved = 0;
-    while (out.length < max && this.#heapSize > 0) {
+    while (out.count < max && this.#heapSize > 0) {
       const size = this.#heapSize;
       const top = heap[0]!;
       // The nearest key of the other children: the second or third heap slot (a min-heap).
@@ -181,10 +187,10 @@ export class MergeIterator implements EntryIterator {
       }
       // The current child stands at `stop`, or at a key another child holds too: one step of
       // the merge, which moves every child at that key.
-      if (out.length >= max) break;
+      if (out.count >= max) break;
       const e = child.entry();
       if (stop !== undefined && compareBytes(e.key, stop) >= 0) break;
-      if (!isDeadAt(e, nowMs)) out.push([e.key, e.value]);
+      if (!isDeadAt(e, nowMs)) out.pairs[out.count++] = [e.key, e.value];
       this.#advance();
       moved++;
     }

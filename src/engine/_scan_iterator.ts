@@ -7,7 +7,13 @@
 
 import { ClosedError } from "../errors.ts";
 import { compareBytes, prefixEnd, toBytes } from "../util/bytes.ts";
-import { collectLiveFrom, type EntryIterator, type EntryKind, isDeadAt } from "../util/entry.ts";
+import {
+  collectLiveFrom,
+  type EntryIterator,
+  type EntryKind,
+  isDeadAt,
+  type PairBuffer,
+} from "../util/entry.ts";
 import type { ScanRange } from "./types.ts";
 
 /** Entries a scan decodes ahead before it yields them one by one. */
@@ -26,10 +32,12 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
   #release: () => void;
   #bound: Uint8Array | undefined;
   #reverse: boolean;
+  /** Pairs the scan may still hand out after the current chunk (its limit). */
   #left: number;
   #nowMs: () => number;
   #isClosed: () => boolean;
-  #chunk: [Uint8Array, Uint8Array][] = [];
+  /** The decoded chunk, refilled in place (`PairBuffer` says why). */
+  #chunk: PairBuffer = { pairs: [], count: 0 };
   #index = 0;
   #exhausted = false;
 
@@ -58,7 +66,7 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
   }
 
   next(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
-    if (this.#index >= this.#chunk.length) {
+    if (this.#index >= this.#chunk.count) {
       // The tables this scan read are closed with the database.
       if (this.#isClosed() && !this.#exhausted) {
         this.#finish();
@@ -70,13 +78,12 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
         this.#finish();
         return Promise.reject(err);
       }
-      if (this.#chunk.length === 0) {
+      if (this.#chunk.count === 0) {
         this.#finish();
         return Promise.resolve(DONE);
       }
     }
-    this.#left--;
-    return Promise.resolve({ done: false, value: this.#chunk[this.#index++]! });
+    return Promise.resolve({ done: false, value: this.#chunk.pairs[this.#index++]! });
   }
 
   return(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
@@ -86,7 +93,7 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
 
   #finish(): void {
     this.#exhausted = true;
-    this.#chunk = [];
+    this.#chunk = { pairs: [], count: 0 };
     this.#index = 0;
     this.#release();
   }
@@ -94,7 +101,7 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
   /** Decodes the next chunk of live entries; an empty chunk means the scan is over. */
   #fill(): void {
     const chunk = this.#chunk;
-    chunk.length = 0;
+    chunk.count = 0;
     this.#index = 0;
     if (this.#exhausted) return;
     const it = this.#iterator;
@@ -106,10 +113,11 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
       // In bulk: it stops short of `want` only at the bound or the end.
       if (it.collectLive !== undefined) it.collectLive(chunk, want, bound, now);
       else collectLiveFrom(it, chunk, want, bound, now);
-      if (chunk.length < want) this.#exhausted = true;
+      this.#left -= chunk.count;
+      if (chunk.count < want) this.#exhausted = true;
       return;
     }
-    while (chunk.length < want && it.valid()) {
+    while (chunk.count < want && it.valid()) {
       const e = it.entry();
       if (bound !== undefined) {
         const c = compareBytes(e.key, bound);
@@ -118,10 +126,11 @@ export class ScanIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arr
           break;
         }
       }
-      if (!isDeadAt(e, now)) chunk.push([e.key, e.value]);
+      if (!isDeadAt(e, now)) chunk.pairs[chunk.count++] = [e.key, e.value];
       if (reverse) it.prev();
       else it.next();
     }
+    this.#left -= chunk.count;
   }
 }
 

@@ -39,12 +39,19 @@ import {
   KIND_DELETE,
   KIND_META,
   KIND_PUT,
+  type PairBuffer,
 } from "../util/entry.ts";
 
 /** A decoded, validated block, immutable and shareable (it is what the block cache holds). */
 export class Block {
   /** The block contents (entries and restart array), without trailer. */
   readonly data: Uint8Array;
+  /**
+   * `data.buffer` and `data.byteOffset`, read once here for the iterators' value views: an
+   * iterator moving to the next block reads fields instead of calling the two getters.
+   */
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
   /** Offsets of the restart points. */
   readonly restarts: Uint32Array;
   /** Number of restart points. */
@@ -57,6 +64,8 @@ export class Block {
   /** Validates the restart array of `data`; throws `CorruptionError` when malformed. */
   constructor(data: Uint8Array, location: string) {
     this.data = data;
+    this.buffer = data.buffer;
+    this.byteOffset = data.byteOffset;
     this.location = location;
     const len = data.length;
     if (len < 4) throw this.corrupt(`block of ${len} bytes is too short`);
@@ -250,8 +259,8 @@ export class BlockIterator implements EntryIterator {
   reset(block: Block): void {
     this.#block = block;
     this.#data = block.data;
-    this.#buffer = block.data.buffer;
-    this.#byteOffset = block.data.byteOffset;
+    this.#buffer = block.buffer;
+    this.#byteOffset = block.byteOffset;
     this.#restarts = block.restarts;
     this.#end = block.restartsOffset;
     this.#invalidate();
@@ -299,7 +308,7 @@ export class BlockIterator implements EntryIterator {
    * bytes alive).
    */
   collectLive(
-    out: [Uint8Array, Uint8Array][],
+    out: PairBuffer,
     max: number,
     stop: Uint8Array | undefined,
     nowMs: number,
@@ -327,8 +336,8 @@ export class BlockIterator implements EntryIterator {
     let matched = 0;
     let moved = 0;
     let full = true;
-    // Stored by index, not `push`: the builtin call showed in profiles.
-    let count = out.length;
+    const pairs = out.pairs;
+    let count = out.count;
     for (;;) {
       if (stop !== undefined) {
         // The key differs from the previous one right after its `shared` bytes, upwards, so
@@ -354,7 +363,7 @@ export class BlockIterator implements EntryIterator {
           live = expireAtMs > nowMs;
         }
         if (live) {
-          out[count++] = [
+          pairs[count++] = [
             copyKey(kb, kw, keyLen),
             valueLen === 0 ? EMPTY : new Uint8Array(buffer, byteOffset + valueOffset, valueLen),
           ];
@@ -364,6 +373,7 @@ export class BlockIterator implements EntryIterator {
       // The next entry, decoded and checked as `#parseNext` does.
       let p = valueOffset + valueLen;
       if (p >= end) {
+        out.count = count;
         this.#invalidate();
         return moved;
       }
@@ -416,6 +426,7 @@ export class BlockIterator implements EntryIterator {
       if (valueLen > end - p) throw this.#block.corrupt(`value at ${p} overruns the block`);
       valueOffset = p;
     }
+    out.count = count;
     if (moved > 0) {
       this.#entry = undefined;
       this.#current = current;

@@ -24,7 +24,7 @@ import { BLOCK_SIZE_BYTES_MAX } from "../limits.ts";
 import { assert } from "../util/assert.ts";
 import { compareBytes, equalBytes } from "../util/bytes.ts";
 import { crc32c, unmaskCrc } from "../util/crc32c.ts";
-import { type Entry, type EntryIterator, KIND_PUT } from "../util/entry.ts";
+import { type Entry, type EntryIterator, KIND_PUT, type PairBuffer } from "../util/entry.ts";
 import { snappyUncompress, snappyUncompressedLength } from "./_snappy.ts";
 import { Block, BlockIterator } from "./block.ts";
 import type { BlockCache, CachedBlock } from "./block_cache.ts";
@@ -485,7 +485,7 @@ export class TableIterator implements EntryIterator {
 
   /** `EntryIterator.collectLive`, block after block. */
   collectLive(
-    out: [Uint8Array, Uint8Array][],
+    out: PairBuffer,
     max: number,
     stop: Uint8Array | undefined,
     nowMs: number,

@@ -73,19 +73,33 @@ export interface EntryIterator {
   prev(): void;
   /**
    * Optional bulk forward read, the scan's hot path: from the current entry on, appends the
-   * `[key, value]` of each live entry (not `isDeadAt(entry, nowMs)`) to `out`, and stops at
-   * the first entry whose key is >= `stop` (when given) or when `out` holds `max` pairs, leaving
+   * `[key, value]` of each live entry (not `isDeadAt(entry, nowMs)`) to `out` (at
+   * `out.pairs[out.count]`, counting up), and stops at the first entry whose key is >= `stop`
+   * (when given) or when `out` holds `max` pairs, leaving
    * the iterator there (or invalid at the end). Returns how many entries it moved past, live or
    * not. Keys and values are what `entry()` hands out, which the engine's sources never rewrite
    * (a block's keys are copies, a memtable's its own). An iterator that lacks it is driven
    * through `collectLiveFrom`.
    */
   collectLive?(
-    out: [Uint8Array, Uint8Array][],
+    out: PairBuffer,
     max: number,
     stop: Uint8Array | undefined,
     nowMs: number,
   ): number;
+}
+
+/**
+ * Where `EntryIterator.collectLive` appends: the pairs are `pairs[0, count)`. A scan reuses one
+ * buffer for every chunk and resets only `count`: setting an array's `length` to 0 makes V8
+ * drop its backing store, so refilling 256 slots grew a fresh one five times per chunk, each a
+ * copy and an allocation. Slots at `count` and past it may hold stale pairs (overwritten).
+ */
+export interface PairBuffer {
+  /** The pairs, `[0, count)` of them valid. */
+  pairs: [Uint8Array, Uint8Array][];
+  /** How many pairs `pairs` holds. */
+  count: number;
 }
 
 /**
@@ -94,16 +108,16 @@ export interface EntryIterator {
  */
 export function collectLiveFrom(
   it: EntryIterator,
-  out: [Uint8Array, Uint8Array][],
+  out: PairBuffer,
   max: number,
   stop: Uint8Array | undefined,
   nowMs: number,
 ): number {
   let moved = 0;
-  while (out.length < max && it.valid()) {
+  while (out.count < max && it.valid()) {
     const e = it.entry();
     if (stop !== undefined && compareBytes(e.key, stop) >= 0) break;
-    if (!isDeadAt(e, nowMs)) out.push([e.key, e.value]);
+    if (!isDeadAt(e, nowMs)) out.pairs[out.count++] = [e.key, e.value];
     it.next();
     moved++;
   }

@@ -16,6 +16,7 @@ import {
   isDeadAt,
   KIND_DELETE,
   KIND_PUT,
+  type PairBuffer,
 } from "../../src/util/entry.ts";
 import type { Rng } from "../_helpers/random.ts";
 
@@ -233,13 +234,16 @@ export function checkCollectLive(
   it.seek(start);
   const got: [Uint8Array, Uint8Array][] = [];
   let moved = 0;
+  // One buffer for every call, as a scan reuses it: the stale pairs of the previous call stay
+  // in its slots and must be overwritten, never counted.
+  const out: PairBuffer = { pairs: [], count: 0 };
   for (let calls = 0;; calls++) {
     assert(calls <= entries.length + 1, `${what}: collectLive makes no progress`);
-    const out: [Uint8Array, Uint8Array][] = [];
+    out.count = 0;
     moved += it.collectLive!(out, chunk, stop, nowMs);
-    assert(out.length <= chunk, `${what}: ${out.length} pairs in a chunk of ${chunk}`);
-    got.push(...out);
-    if (out.length < chunk) break;
+    assert(out.count <= chunk, `${what}: ${out.count} pairs in a chunk of ${chunk}`);
+    got.push(...out.pairs.slice(0, out.count));
+    if (out.count < chunk) break;
   }
   assertEquals(got, expected, what);
   assertEquals(moved, to - from, `${what}: entries moved past`);

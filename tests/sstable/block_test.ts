@@ -3,7 +3,7 @@ import { CorruptionError } from "../../src/errors.ts";
 import { Block, BlockBuilder } from "../../src/sstable/mod.ts";
 import { AssertionError } from "../../src/util/assert.ts";
 import { compareBytes, toBytes } from "../../src/util/bytes.ts";
-import { type Entry, KIND_PUT } from "../../src/util/entry.ts";
+import { type Entry, KIND_PUT, type PairBuffer } from "../../src/util/entry.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 import {
   assertEntry,
@@ -73,15 +73,14 @@ Deno.test("BlockIterator keys of every length stay intact while more keys are ha
     for (let round = 0; round < 20; round++) {
       const it = block.iterator();
       it.seekToFirst();
-      const out: [Uint8Array, Uint8Array][] = [];
+      const out: PairBuffer = { pairs: [], count: 0 };
       while (it.valid()) {
-        const before = out.length;
-        it.collectLive(out, before + 7, undefined, 0);
+        it.collectLive(out, out.count + 7, undefined, 0);
         if (it.valid()) kept.push(it.entry().key);
       }
-      assertEquals(out.length, entries.length);
-      for (let i = 0; i < out.length; i++) assertEquals(out[i]![0], entries[i]!.key);
-      for (const [k] of out) kept.push(k);
+      assertEquals(out.count, entries.length);
+      for (let i = 0; i < out.count; i++) assertEquals(out.pairs[i]![0], entries[i]!.key);
+      for (const [k] of out.pairs) kept.push(k);
     }
     // Every key handed out, in every round, still holds its bytes.
     const byLength = new Map(entries.map((e) => [e.key.length, e.key]));
