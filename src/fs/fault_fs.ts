@@ -136,9 +136,15 @@ class FaultFile implements File {
   sync(): void {
     this.#check();
     this.#fs.maybeFail("sync", this.path);
+    this.#replay(this.#inode.pending.length);
+  }
+
+  /** Makes the oldest `count` pending writes durable. */
+  #replay(count: number): void {
     const inode = this.#inode;
     // Replay the pending writes onto the durable image: O(bytes written), not O(file size).
-    for (const w of inode.pending) {
+    for (let i = 0; i < count; i++) {
+      const w = inode.pending[i]!;
       if (w.position < 0) {
         inode.durable = w.data.slice();
         inode.durableSize = w.data.length;
@@ -153,7 +159,7 @@ class FaultFile implements File {
       inode.durable.set(w.data, w.position);
       if (end > inode.durableSize) inode.durableSize = end;
     }
-    inode.pending = [];
+    inode.pending = count === inode.pending.length ? [] : inode.pending.slice(count);
   }
 
   syncAsync(): Promise<void> {
@@ -163,6 +169,39 @@ class FaultFile implements File {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Like an fdatasync on a thread pool: it completes in a later turn of the event loop, then
+   * makes durable the writes made before it started (none of those made meanwhile, which a
+   * power loss before it completes may lose), and fails there when a sync fault is due.
+   */
+  syncDataAsync(): Promise<void> {
+    try {
+      this.#check();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const pending = this.#inode.pending;
+    const last = pending[pending.length - 1];
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        try {
+          // Closing the handle meanwhile does not stop it (Deno's does not either); a power
+          // loss does.
+          if (this.#epoch !== this.#fs.epoch) {
+            throw new IoError(`Cannot sync: handle died in a simulated power loss: ${this.path}`);
+          }
+          this.#fs.maybeFail("sync", this.path);
+          // A sync since may have made some or all of them durable already.
+          const count = last === undefined ? 0 : this.#inode.pending.indexOf(last) + 1;
+          this.#replay(count);
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
   }
 
   truncate(size: number): void {

@@ -13,8 +13,9 @@
  * Data calls are synchronous on purpose: a positional read or write that hits the page cache
  * costs ~2 µs synchronously and ~40-90 µs through the async thread pool (measured on the dev
  * machine), and the WAL's group commit runs `fdatasync` synchronously at ~140 µs instead of
- * ~230 µs async. Long syncs of big new files (flush, compaction) use `syncAsync` so that they
- * do not hold the event loop.
+ * ~230 µs async (unless it pipelines, `syncDataAsync`: many writers whose CPU time can overlap
+ * the sync). Long syncs of big new files (flush, compaction) use `syncAsync` so that they do
+ * not hold the event loop.
  *
  * @module
  */
@@ -45,6 +46,8 @@ export interface File {
   sync(): void;
   /** `fsync` off the event loop, for large files. */
   syncAsync(): Promise<void>;
+  /** `fdatasync` off the event loop (the WAL's pipelined group commit). */
+  syncDataAsync(): Promise<void>;
   /** Sets the file's length (cuts or extends with zeros). */
   truncate(size: number): void;
   /** Current length in bytes. */

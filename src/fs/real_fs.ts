@@ -93,6 +93,10 @@ class RealFile implements File {
     return this.#file.sync();
   }
 
+  syncDataAsync(): Promise<void> {
+    return this.#file.syncData();
+  }
+
   truncate(size: number): void {
     this.#file.truncateSync(size);
   }

@@ -55,6 +55,10 @@ class MemFile implements File {
     return Promise.resolve();
   }
 
+  syncDataAsync(): Promise<void> {
+    return Promise.resolve();
+  }
+
   truncate(size: number): void {
     this.#grow(size);
     if (size < this.#node.size) this.#node.data.fill(0, size, this.#node.size);

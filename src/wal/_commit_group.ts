@@ -22,6 +22,10 @@ export interface CommitGroup {
   recordSeqs: number[];
   /** Sequence of the group's last op. */
   lastSeq: number;
+  /** Its number in write order once written (the writer's count of groups written). */
+  writtenNo: number;
+  /** `performance.now()` when its first record came. */
+  openedAtMs: number;
   /** Settles when the group is durable under the sync mode (shared by its appends). */
   promise: Promise<void>;
   /** Resolves `promise`. */
@@ -46,6 +50,11 @@ export class CommitQueue {
   /** Groups waiting. */
   get length(): number {
     return this.#groups.length;
+  }
+
+  /** The newest group (the one still taking records), if any. */
+  get last(): CommitGroup | undefined {
+    return this.#groups[this.#groups.length - 1];
   }
 
   /** Removes and returns the oldest group. */
@@ -107,6 +116,8 @@ export class CommitQueue {
       recordEnds: [],
       recordSeqs: [],
       lastSeq: 0,
+      writtenNo: 0,
+      openedAtMs: performance.now(),
       promise,
       resolve,
       reject,

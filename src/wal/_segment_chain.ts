@@ -57,6 +57,16 @@ interface ActiveSegment {
   activatedAtMs: number;
 }
 
+/** An fdatasync of the active segment running off the event loop (`syncActiveAsync`). */
+export interface AsyncSyncTicket {
+  /** Settles when the fdatasync completed. */
+  readonly done: Promise<void>;
+  /** The segment it syncs (opaque outside this module). */
+  readonly segment: unknown;
+  /** Bytes of the segment written when it started: durable once it completed. */
+  readonly bytes: number;
+}
+
 /** Options of `SegmentChain`. */
 export interface SegmentChainOptions {
   segmentSizeBytes: number;
@@ -286,6 +296,28 @@ export class SegmentChain {
     active.dirty = false;
     active.syncedBytes = active.info.sizeBytes;
     return true;
+  }
+
+  /**
+   * Starts an fdatasync of the active segment off the event loop when it has unsynced bytes;
+   * undefined when it has none. The ticket says what it covers: every byte written before it
+   * started. `syncedAsync(ticket)` records that once it completed.
+   */
+  syncActiveAsync(): AsyncSyncTicket | undefined {
+    const active = this.#active;
+    if (!active || !active.dirty) return undefined;
+    return { done: active.file.syncDataAsync(), segment: active, bytes: active.info.sizeBytes };
+  }
+
+  /**
+   * A sync `syncActiveAsync` started completed: its segment is durable through `ticket.bytes`
+   * (ignored when that segment is no longer active: a switch synced and sealed it).
+   */
+  syncedAsync(ticket: AsyncSyncTicket): void {
+    const active = this.#active;
+    if (active === undefined || active !== ticket.segment) return;
+    if (ticket.bytes > active.syncedBytes) active.syncedBytes = ticket.bytes;
+    if (active.info.sizeBytes === ticket.bytes) active.dirty = false;
   }
 
   /**

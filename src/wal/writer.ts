@@ -4,10 +4,10 @@
  *
  * `append` is synchronous: it secures the record's space, assigns the batch its sequence
  * numbers, encodes the record into the open commit group and schedules a flush with
- * `setImmediate` (~3 µs; `setTimeout(0)` costs ~2 ms). The flush writes the group with one
- * synchronous `writeAt` and, in sync mode "always", one synchronous `fdatasync` (~140 µs here,
- * against ~230 µs through the async pool), then settles the group's one shared promise. Every
- * append issued before the flush runs is in it; appends issued after it join the next one.
+ * `setImmediate` (~3 µs; `setTimeout(0)` costs ~2 ms). The flush (`_committer.ts`) writes the
+ * group with one synchronous `writeAt` and, in sync mode "always", one `fdatasync`, then
+ * settles the group's one shared promise. Every append issued before the flush runs is in it;
+ * appends issued after it join the next one.
  *
  * Space before visibility: `append` places the record in preallocated space before it returns
  * -- in the active segment, or in the next one, finished synchronously when it is needed. When
@@ -17,8 +17,10 @@
  *
  * Invariants:
  * - A commit group holds either one record, or records totalling at most
- *   `groupCommitBytesMax` bytes; in "always" mode it is synced before the next group is
- *   written, so at most that many bytes (or one record) are ever unsynced.
+ *   `groupCommitBytesMax` bytes; in "always" mode at most two groups are written and unsynced
+ *   (one unless the group commit pipelines, `_committer.ts`).
+ * - In "always" mode a group resolves only after an `fdatasync` that started after it was
+ *   written completed.
  * - Each record's trailer holds the offset up to which its segment was fdatasync'ed when the
  *   record was written; the flush fills it in, the only place that knows it.
  * - Records go to the active segment in sequence order. A record that does not fit its free
@@ -34,18 +36,16 @@
  *   `prepareSpace()` retries and clears the state on success.
  * - A failed write or sync is fatal: the data in the page cache is in an unknown state
  *   (Linux may drop the dirty pages and report the error only once), so the writer never
- *   retries. The failing group and every queued group reject, and every later `append` throws,
- *   with `IoError`.
+ *   retries. The failing group, every unsynced and every queued group reject, and every later
+ *   `append` throws, with `IoError`.
  *
  * @module
  */
 
-// setImmediate: Deno's global, not node:timers (which loads the Node layer at start: idle RSS).
 import {
   ClosedError,
   type DiskFullError,
   InvalidArgumentError,
-  IoError,
   isNoSpaceError,
 } from "../errors.ts";
 import type { FileSystem } from "../fs/mod.ts";
@@ -61,7 +61,8 @@ import {
 import { assert } from "../util/assert.ts";
 import type { EntryKind } from "../util/entry.ts";
 import type { Logger } from "../util/log.ts";
-import { type CommitGroup, CommitQueue } from "./_commit_group.ts";
+import type { CommitGroup, CommitQueue } from "./_commit_group.ts";
+import { Committer, type SyncMode } from "./_committer.ts";
 import { SegmentChain } from "./_segment_chain.ts";
 import {
   batchPayloadBytes,
@@ -78,7 +79,7 @@ import {
 import { listSegmentIds, removeTempSegments, type SegmentInfo } from "./reader.ts";
 
 /** When `append`'s `durable` promise resolves relative to `fdatasync`. */
-export type WalSyncMode = "always" | "interval" | "none";
+export type WalSyncMode = SyncMode;
 
 /** Options of `WalWriter.open`. */
 export interface WalWriterOptions {
@@ -100,6 +101,11 @@ export interface WalWriterOptions {
   recoveredSegments?: readonly SegmentInfo[];
   /** Most bytes in one commit group (default `WAL_GROUP_COMMIT_BYTES_MAX`); for tests. */
   groupCommitBytesMax?: number;
+  /**
+   * Pipelined group commit in "always" mode: by measurement when undefined (the default),
+   * always or never (tests).
+   */
+  pipelining?: boolean;
   /** Receives warnings (background preallocation failures) and the fatal error. */
   logger?: Logger;
   /** Called when a segment could not be prepared for lack of space (the engine retries). */
@@ -120,23 +126,12 @@ const SYNC_INTERVAL_MS_DEFAULT = 100;
 export class WalWriter {
   readonly #dir: string;
   readonly #syncMode: WalSyncMode;
-  readonly #syncIntervalMs: number;
   readonly #logger: Logger | undefined;
   readonly #chain: SegmentChain;
+  readonly #committer: Committer;
+  readonly #queue: CommitQueue;
   #nextSeq: number;
-  #queue: CommitQueue;
-  #flushScheduled = false;
-  #immediate: ReturnType<typeof setImmediate> | undefined;
-  #syncTimer: ReturnType<typeof setTimeout> | undefined;
-  #failed: IoError | undefined;
-  #closing = false;
   #bytesAppended = 0;
-  /** Sequence of the last op written to a segment file (not necessarily synced). */
-  #writtenSeq: number;
-  /** Sequence of the last op fdatasync'ed; replication ships nothing above it. */
-  #durableSeq: number;
-  /** Called with the new `durableSeq` after each sync that made records durable. */
-  #durableListeners = new Set<(durableSeq: number) => void>();
   /** `appendOne`'s results (see there). */
   #lastDurable: Promise<void> | undefined;
   readonly #lastEncoded: EncodedOp & { buf: Uint8Array } = {
@@ -148,8 +143,6 @@ export class WalWriter {
   private constructor(fs: FileSystem, dir: string, options: WalWriterOptions, firstId: number) {
     this.#dir = dir;
     this.#syncMode = options.syncMode ?? "always";
-    this.#syncIntervalMs = options.syncIntervalMs ?? SYNC_INTERVAL_MS_DEFAULT;
-    this.#queue = new CommitQueue(options.groupCommitBytesMax ?? WAL_GROUP_COMMIT_BYTES_MAX);
     this.#logger = options.logger;
     this.#chain = new SegmentChain(fs, dir, {
       segmentSizeBytes: options.segmentSizeBytes ?? WAL_SEGMENT_SIZE_BYTES_DEFAULT,
@@ -158,10 +151,16 @@ export class WalWriter {
       logger: options.logger,
       onNoSpace: options.onNoSpace,
     });
+    this.#committer = new Committer(this.#chain, {
+      syncMode: this.#syncMode,
+      syncIntervalMs: options.syncIntervalMs ?? SYNC_INTERVAL_MS_DEFAULT,
+      groupCommitBytesMax: options.groupCommitBytesMax ?? WAL_GROUP_COMMIT_BYTES_MAX,
+      nextSeq: options.nextSeq,
+      logger: options.logger,
+      pipelining: options.pipelining,
+    });
+    this.#queue = this.#committer.queue;
     this.#nextSeq = options.nextSeq;
-    // Recovered records were read back from the files: treated as durable.
-    this.#writtenSeq = options.nextSeq - 1;
-    this.#durableSeq = options.nextSeq - 1;
   }
 
   /**
@@ -197,7 +196,7 @@ export class WalWriter {
 
   /** Sequence of the last op known fdatasync'ed (recovered records count as durable). */
   get durableSeq(): number {
-    return this.#durableSeq;
+    return this.#committer.durableSeq;
   }
 
   /**
@@ -205,8 +204,7 @@ export class WalWriter {
    * durable (replication's change feed). Returns a function that removes the listener.
    */
   addDurableListener(listener: (durableSeq: number) => void): () => void {
-    this.#durableListeners.add(listener);
-    return () => this.#durableListeners.delete(listener);
+    return this.#committer.addDurableListener(listener);
   }
 
   /** Id of the segment being written (0 when there is none); retention never deletes it. */
@@ -247,6 +245,7 @@ export class WalWriter {
    * against `src/limits.ts` (the engine does it).
    */
   append(ops: readonly WalOp[]): WalAppendResult {
+    this.#committer.beforeAppend();
     this.#checkOpen();
     assert(ops.length >= 1, "empty batch");
     assert(ops.length <= BATCH_OPS_MAX, "batch over BATCH_OPS_MAX");
@@ -279,6 +278,7 @@ export class WalWriter {
     valueLength: number,
     expireAtMs: number,
   ): number {
+    this.#committer.beforeAppend();
     this.#checkOpen();
     const payloadBytes = onePayloadBytes(kind, keyLength, valueLength, expireAtMs);
     checkPayloadBytes(payloadBytes);
@@ -305,7 +305,7 @@ export class WalWriter {
     this.#queue.noteRecord(group, at + recordBytes, seq, seq);
     this.#nextSeq = seq + 1;
     this.#lastDurable = group.promise;
-    this.#scheduleFlush();
+    this.#committer.scheduleFlush();
     return seq;
   }
 
@@ -326,6 +326,7 @@ export class WalWriter {
    * `opCount` is the payload's op count and the payload decodes (the engine decoded it).
    */
   appendPayload(seq: number, payload: Uint8Array, opCount: number): WalAppendResult {
+    this.#committer.beforeAppend();
     this.#checkOpen();
     assert(seq === this.#nextSeq, `replicated record ${seq} is not next (${this.#nextSeq})`);
     assert(opCount >= 1 && opCount <= BATCH_OPS_MAX, "bad replicated op count");
@@ -340,8 +341,9 @@ export class WalWriter {
   }
 
   #checkOpen(): void {
-    if (this.#failed) throw this.#failedError();
-    if (this.#closing) throw new ClosedError("Cannot write: WAL is closed");
+    const committer = this.#committer;
+    if (committer.failed) throw committer.failedError();
+    if (committer.closing) throw new ClosedError("Cannot write: WAL is closed");
   }
 
   /**
@@ -355,8 +357,8 @@ export class WalWriter {
         placed = this.#chain.reserve(recordBytes);
       } catch (err) {
         if (isNoSpaceError(err)) throw err;
-        this.#fail(err, undefined);
-        throw this.#failedError();
+        this.#committer.fail(err, undefined);
+        throw this.#committer.failedError();
       }
       if (placed) {
         this.#bytesAppended += recordBytes;
@@ -364,7 +366,7 @@ export class WalWriter {
       }
       // More is queued than the next segment holds (appends far outpacing flushes): write it
       // all out now, which switches to the next segment, then place this record again.
-      this.#flushAll();
+      this.#committer.flushAll();
     }
     assert(false, "a record could not be placed after a flush");
   }
@@ -372,7 +374,7 @@ export class WalWriter {
   #queued(group: CommitGroup, end: number, seq: number, opCount: number): WalAppendResult {
     this.#queue.noteRecord(group, end, seq, seq + opCount - 1);
     this.#nextSeq = seq + opCount;
-    this.#scheduleFlush();
+    this.#committer.scheduleFlush();
     return { seq, durable: group.promise };
   }
 
@@ -388,10 +390,11 @@ export class WalWriter {
     assert(Number.isSafeInteger(nextSeq) && nextSeq >= 1, `bad nextSeq ${nextSeq}`);
     assert(options.dropOlder || nextSeq >= this.#nextSeq, `nextSeq ${nextSeq} goes back`);
     assert(this.#queue.length === 0, "restarting a WAL with queued records");
-    if (this.#failed) throw this.#failedError();
+    const committer = this.#committer;
+    if (committer.failed) throw committer.failedError();
     if (this.#chain.activeHasRecords) {
       this.#chain.secureNext(WAL_SEGMENT_HEADER_BYTES + WAL_SEAL_RECORD_BYTES);
-      this.#chain.roll(() => this.#syncActive());
+      this.#chain.roll(() => committer.syncActive());
     }
     if (options.dropOlder) {
       for (const s of this.#chain.segments()) {
@@ -399,17 +402,17 @@ export class WalWriter {
       }
     }
     this.#nextSeq = nextSeq;
-    this.#writtenSeq = nextSeq - 1;
-    this.#durableSeq = nextSeq - 1;
+    committer.restart(nextSeq);
   }
 
   /** Writes everything queued and fdatasyncs the active segment, whatever the sync mode. */
   sync(): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failedError());
-    if (this.#closing) return Promise.reject(new ClosedError("Cannot sync: WAL is closed"));
+    const committer = this.#committer;
+    if (committer.failed) return Promise.reject(committer.failedError());
+    if (committer.closing) return Promise.reject(new ClosedError("Cannot sync: WAL is closed"));
     try {
-      this.#flushAll();
-      this.#syncActive();
+      committer.flushAll();
+      committer.syncActive();
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
@@ -422,8 +425,9 @@ export class WalWriter {
    * there is still no space; rejects on other I/O errors.
    */
   prepareSpace(): Promise<boolean> {
-    if (this.#failed || this.#closing) return Promise.resolve(false);
-    return this.#chain.prepareSpace(() => this.#closing);
+    const committer = this.#committer;
+    if (committer.failed || committer.closing) return Promise.resolve(false);
+    return this.#chain.prepareSpace(() => committer.closing);
   }
 
   /**
@@ -443,114 +447,25 @@ export class WalWriter {
    * failure when the writer had failed (files are closed all the same).
    */
   async close(): Promise<void> {
-    if (this.#closing) return;
+    const committer = this.#committer;
+    if (committer.closing) return;
     let error: unknown;
     try {
-      this.#flushAll();
-      this.#syncActive();
+      committer.flushAll();
+      committer.syncActive();
       this.#chain.sealActive();
     } catch (err) {
       error = err;
     }
-    this.#closing = true;
-    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
-    if (this.#syncTimer !== undefined) clearTimeout(this.#syncTimer);
-    this.#immediate = undefined;
-    this.#syncTimer = undefined;
-    for (const reason of await this.#chain.close(!error && !this.#failed)) {
+    committer.stop();
+    for (const reason of await this.#chain.close(!error && !committer.failed)) {
       this.#logger?.("warn", "cannot remove unused WAL segment", {
         dir: this.#dir,
         error: String(reason),
       });
     }
     if (error) throw error;
-    if (this.#failed) throw this.#failedError();
-  }
-
-  // ---------------------------------------------------------------- internals
-
-  #failedError(): IoError {
-    const failed = this.#failed!;
-    return new IoError(failed.message, { cause: failed.cause });
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    this.#immediate = setImmediate(() => {
-      this.#flushScheduled = false;
-      this.#immediate = undefined;
-      if (this.#failed || this.#closing) return;
-      // One group per turn of the event loop; later groups get their own turn.
-      const group = this.#queue.shift();
-      if (group) this.#flushGroup(group);
-      if (this.#queue.length > 0) this.#scheduleFlush();
-    });
-  }
-
-  #flushAll(): void {
-    while (this.#queue.length > 0 && !this.#failed) this.#flushGroup(this.#queue.shift()!);
-    if (this.#failed) throw this.#failedError();
-  }
-
-  /** Writes one group (rolling segments as needed), syncs per the mode, settles it. */
-  #flushGroup(group: CommitGroup): void {
-    try {
-      this.#chain.writeGroup(group, {
-        sync: () => this.#syncActive(),
-        written: (seq) => this.#writtenSeq = seq,
-      });
-      // fdatasync runs synchronously, as Redis's appendfsync always does: measured here, an
-      // async fdatasync on the thread pool made the server slower (SET at 50 clients: 33k/s
-      // against 44k/s) because its extra ~90 µs sits on every group's latency.
-      if (this.#syncMode === "always") this.#syncActive();
-      else if (this.#syncMode === "interval") this.#armSyncTimer();
-    } catch (err) {
-      this.#fail(err, group);
-      return;
-    }
-    this.#queue.recycle(group, WAL_GROUP_COMMIT_BYTES_MAX);
-    group.resolve();
-  }
-
-  #syncActive(): void {
-    if (!this.#chain.syncActive()) return;
-    if (this.#writtenSeq > this.#durableSeq) {
-      this.#durableSeq = this.#writtenSeq;
-      for (const listener of this.#durableListeners) listener(this.#durableSeq);
-    }
-  }
-
-  #armSyncTimer(): void {
-    if (this.#syncTimer !== undefined) return;
-    this.#syncTimer = setTimeout(() => {
-      this.#syncTimer = undefined;
-      if (this.#failed || this.#closing) return;
-      try {
-        this.#syncActive();
-      } catch (err) {
-        this.#fail(err, undefined);
-      }
-    }, this.#syncIntervalMs);
-  }
-
-  /** Enters the failed state: rejects `group` and every queued group. Never retries. */
-  #fail(err: unknown, group: CommitGroup | undefined): void {
-    if (this.#failed) return;
-    const { path, offset } = this.#chain.position;
-    const message = err instanceof Error ? err.message : String(err);
-    const where = offset === undefined ? path : `segment ${path}, offset ${offset}`;
-    this.#failed = new IoError(
-      `Cannot write: WAL is failed after an earlier sync error: ${message} (${where})`,
-      { cause: err },
-    );
-    this.#logger?.("error", "WAL write or sync failed; refusing further writes", {
-      file: path,
-      offset,
-      error: message,
-    });
-    const failed = [...(group ? [group] : []), ...this.#queue.takeAll()];
-    for (const g of failed) g.reject(this.#failedError());
+    if (committer.failed) throw committer.failedError();
   }
 }
 
