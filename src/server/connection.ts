@@ -28,6 +28,7 @@ import type { PackedArgs } from "./resp_packed.ts";
 import { BLOCKING_COMMANDS, registryFor } from "./commands/blocking_registry.ts";
 import { concatChunks, OutputLimitError } from "./resp_writer.ts";
 import { NO_ARGS, type Resume, silenceReply, sleep, spliceFailures } from "./_connection_batch.ts";
+import { readOp, ridOf } from "./_socket_read.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -63,6 +64,8 @@ export class Connection {
   readonly #conn: Deno.Conn;
   readonly #ctx: Context;
   readonly #parser = new RespParser();
+  /** The socket's resource id for the read op, -1 to read through `conn.read` (_socket_read.ts). */
+  readonly #rid: number;
   /** True while a writer holds the socket (replies and pushes take turns). */
   #socketBusy = false;
   #pushScheduled = false;
@@ -73,6 +76,7 @@ export class Connection {
   constructor(host: ConnectionHost, conn: Deno.Conn, ctx: Context) {
     this.#host = host;
     this.#conn = conn;
+    this.#rid = ridOf(conn);
     this.#ctx = ctx;
     this.#parser.restricted = !ctx.client.authenticated;
     this.#parser.packTsMadd = true;
@@ -101,9 +105,13 @@ export class Connection {
       const wasEmpty = parser.bufferedBytes === 0;
       let n: number | null;
       try {
-        n = this.#stash.length > 0 || this.#sideRead !== undefined || this.#peerGone
-          ? await this.#takeStash()
-          : await this.#conn.read(parser.writable());
+        if (this.#stash.length > 0 || this.#sideRead !== undefined || this.#peerGone) {
+          n = await this.#takeStash();
+        } else if (this.#rid >= 0) {
+          // The read op answers 0 at the end of the stream, where `conn.read` answers null.
+          const got = await readOp!(this.#rid, parser.writable());
+          n = got === 0 ? null : got;
+        } else n = await this.#conn.read(parser.writable());
       } catch {
         reason = "connection reset";
         break;
