@@ -47,6 +47,13 @@ const KEEP_BUFFER_BYTES_MAX = 16 * 1024;
  * `KEEP_BUFFER_BYTES_MAX`.
  */
 const pool: Uint8Array[] = [];
+/**
+ * The view `takeOne()` handed out last of each pooled buffer (`pool[i]`'s at `poolViews[i]`):
+ * a request/reply client gets a different buffer from the pool almost every time (50 clients
+ * give theirs back and take one again in different orders), and a reply of the same length
+ * can then be written through the view that buffer already had instead of a new one.
+ */
+const poolViews: Uint8Array[] = [];
 
 /** RESP protocol version of a connection: 2 (default) or 3 (after `HELLO 3`). */
 export type RespVersion = 2 | 3;
@@ -98,11 +105,12 @@ export class RespWriter {
     // Only the unsealed tail moves: sealed chunks keep viewing the old buffer.
     const live = this.#len - this.#sealed;
     const size = Math.max(RESP_OUTPUT_BUFFER_BYTES_INITIAL, this.#buf.length * 2, live + n);
-    const pooled =
-      this.#buf.length === 0 && pool.length > 0 && pool[pool.length - 1]!.length >= size
-        ? pool.pop()
-        : undefined;
-    const grown = pooled ?? new Uint8Array(size);
+    let grown: Uint8Array;
+    if (this.#buf.length === 0 && pool.length > 0 && pool[pool.length - 1]!.length >= size) {
+      grown = pool.pop()!;
+      this.#view = poolViews.pop()!;
+      this.#viewBuf = grown;
+    } else grown = new Uint8Array(size);
     if (live > 0) grown.set(this.#buf.subarray(this.#sealed, this.#len));
     this.#buf = grown;
     this.#len = live;
@@ -342,8 +350,11 @@ export class RespWriter {
       if (
         buf.length > 0 && buf.length <= KEEP_BUFFER_BYTES_MAX &&
         pool.length < RESP_OUTPUT_BUFFER_POOL_MAX
-      ) pool.push(buf);
-      this.#buf = EMPTY;
+      ) {
+        pool.push(buf);
+        poolViews.push(this.#viewBuf === buf ? this.#view : EMPTY);
+      }
+      this.#buf = this.#view = this.#viewBuf = EMPTY;
       this.#len = this.#sealed = 0;
     }
   }

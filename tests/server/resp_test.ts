@@ -161,6 +161,36 @@ Deno.test("RespWriter.release() pools its buffer for another writer; replies sta
   assert(d.take()[0]!.buffer !== e.take()[0]!.buffer);
 });
 
+Deno.test("RespWriter.takeOne() of a pooled buffer reuses that buffer's last view only for the same length", () => {
+  const a = new RespWriter();
+  a.integer(12);
+  const first = a.takeOne()!;
+  assertEquals(dec.decode(first), ":12\r\n");
+  a.release();
+  // Another writer takes the pooled buffer: a reply of the same length is written through the
+  // view the buffer already had, with the new bytes in it.
+  const b = new RespWriter();
+  b.integer(34);
+  const second = b.takeOne()!;
+  assert(second === first, "same buffer and length: the pooled view");
+  assertEquals(dec.decode(second), ":34\r\n");
+  b.release();
+  // Another length: a new view of the right length.
+  const c = new RespWriter();
+  c.integer(5);
+  const third = c.takeOne()!;
+  assert(third !== first);
+  assertEquals(third.buffer, first.buffer);
+  assertEquals(dec.decode(third), ":5\r\n");
+  // A writer that encodes more before taking never hands out a stale view.
+  c.release();
+  const d = new RespWriter();
+  d.integer(6);
+  d.integer(7);
+  assertEquals(dec.decode(d.takeOne()!), ":6\r\n:7\r\n");
+  d.release();
+});
+
 Deno.test("RespParser.take() hands TS.MADD out packed in any split of the bytes; next() and other commands are unchanged", () => {
   const rng = new Rng(seedFromEnv());
   const commands = [
