@@ -29,6 +29,7 @@ import type { Flusher } from "./_flusher.ts";
 import { logOpsOf } from "./log_ops.ts";
 import { planReplicated, type ReplicatedPlan } from "./_replicated.ts";
 import { validateBatch } from "./_validate.ts";
+import { appendLogOne, LOG_ONE_DECLINED } from "./_write_log_one.ts";
 import { applyTwo, releaseTwo, twoOps } from "./_write_two.ts";
 import type { BytesLike, WriteOp } from "./types.ts";
 
@@ -104,6 +105,11 @@ export class WritePath {
           );
         }
         if (op.type === "delete") return this.writeOne(KIND_DELETE, op.key, EMPTY, undefined);
+        if (op.type === "log") {
+          // A time series' TS.ADD: the one-op encoder, no op array (`_write_log_one.ts`).
+          const logged = this.#writeLogOne(op);
+          if (logged !== undefined) return logged;
+        }
       }
     }
     // Two (a member type's member and metadata record): reused op objects (`_write_two.ts`).
@@ -112,6 +118,20 @@ export class WritePath {
       if (walOps !== undefined) return this.#writeTwo(walOps);
     }
     return this.#writeBatch(ops);
+  }
+
+  /** `write` of the one log op `op` (`appendLogOne`), or `undefined`: take the batch path. */
+  #writeLogOne(op: WriteOp): Promise<void> | undefined {
+    const core = this.#core;
+    let seq: number;
+    try {
+      seq = appendLogOne(core, this.readOnly, op);
+    } catch (err) {
+      return Promise.reject(this.#appendFailed(err));
+    }
+    if (seq === LOG_ONE_DECLINED) return undefined;
+    core.lastSeq = seq;
+    return this.#afterApply(core.wal.lastDurable);
   }
 
   /** `#writeBatch` of the two ops `twoOps` checked, converted and counted. */
