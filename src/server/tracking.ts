@@ -29,9 +29,10 @@
 import { TRACKING_TABLE_KEYS_DEFAULT, TRACKING_TABLE_KEYS_MAX } from "../limits.ts";
 import type { WriteOp } from "../mod.ts";
 import { isInternalKey } from "../keyspace/mod.ts";
-import { toBytes } from "../util/bytes.ts";
+import { hasPrefix, toBytes } from "../util/bytes.ts";
 import type { Client, CommandContext, CommandSpec } from "./context.ts";
 import { type PubSubHost, pushTo } from "./pubsub.ts";
+import { concatChunks } from "./resp_writer.ts";
 import { keyId } from "./txn_overlay.ts";
 
 /** The tracking state of one client (CLIENT TRACKING ON and its options). */
@@ -115,28 +116,10 @@ function keysArray(keys: readonly Uint8Array[]): Uint8Array {
   for (const k of keys) {
     parts.push(encoder.encode(`$${k.length}\r\n`), k, CRLF);
   }
-  return concat(parts);
+  return concatChunks(parts);
 }
 
 const CRLF = encoder.encode("\r\n");
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function startsWith(key: Uint8Array, prefix: Uint8Array): boolean {
-  if (prefix.length > key.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
-  return true;
-}
 
 /** What the dispatcher runs after each command of a tracking client (`tracking_hooks.ts`). */
 export type AfterTrackedCommand = (
@@ -321,7 +304,7 @@ export class TrackingTable {
   #collect(key: Uint8Array, by: Client | undefined): void {
     let id: string | undefined;
     for (const state of this.#prefixes.values()) {
-      if (!startsWith(key, state.prefix)) continue;
+      if (!hasPrefix(key, state.prefix)) continue;
       state.keys.set(id ??= keyId(key), { key, by });
       if (!this.#broadcastScheduled) {
         this.#broadcastScheduled = true;
@@ -377,6 +360,6 @@ export class TrackingTable {
     // RESP2 has no pushes: a RESP2 client without a subscribed redirect target gets nothing.
     else return;
     const body = keys ?? (dest.protocol === 3 ? NULL_RESP3 : NULL_RESP2);
-    pushTo(this.#host, dest, concat([head, body]));
+    pushTo(this.#host, dest, concatChunks([head, body]));
   }
 }
