@@ -27,7 +27,8 @@ export {
 } from "./table_builder.ts";
 export { BlockCache } from "./block_cache.ts";
 export { type CachedRow, RowCache } from "./row_cache.ts";
-export { Block, BlockIterator } from "./block.ts";
+export { Block } from "./block.ts";
+export { BlockIterator, blockIterator } from "./block_iterator.ts";
 export { BlockBuilder } from "./block_builder.ts";
 export { BloomFilter, bloomHash, bloomProbeCount, buildBloomFilter } from "./bloom.ts";
 export {

@@ -26,7 +26,8 @@ import { compareBytes, equalBytes } from "../util/bytes.ts";
 import { crc32c, unmaskCrc } from "../util/crc32c.ts";
 import { type Entry, type EntryIterator, KIND_PUT, type PairBuffer } from "../util/entry.ts";
 import { snappyUncompress, snappyUncompressedLength } from "./_snappy.ts";
-import { Block, BlockIterator } from "./block.ts";
+import { Block } from "./block.ts";
+import { BlockIterator, blockIterator } from "./block_iterator.ts";
 import type { BlockCache, CachedBlock } from "./block_cache.ts";
 import { BloomFilter, bloomHash } from "./bloom.ts";
 import {
@@ -162,7 +163,7 @@ export class Table {
     const where = `at offset ${handle.offset} in ${this.path}`;
     const bad = (what: string) => new CorruptionError(`Cannot read index: ${what} ${where}`);
     const block = new Block(this.#readBlock(handle, false), where);
-    const it = block.iterator();
+    const it = blockIterator(block);
     let expectedOffset = 0;
     let prevKey: Uint8Array | undefined;
     const keys: Uint8Array[] = [];

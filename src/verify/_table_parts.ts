@@ -13,6 +13,7 @@ import {
   Block,
   BLOCK_TRAILER_SIZE_BYTES,
   type BlockHandle,
+  blockIterator,
   BloomFilter,
   decodeProperties,
   decodeStoredBlock,
@@ -105,7 +106,7 @@ export function readIndex(
   const handles: BlockHandle[] = [];
   const keys: Uint8Array[] = [];
   let expected = 0;
-  const it = block.iterator();
+  const it = blockIterator(block);
   for (it.seekToFirst(); it.valid(); it.next()) {
     const e = it.entry();
     if (e.seq !== 0 || e.kind !== KIND_PUT || e.expireAtMs !== 0) throw bad("bad entry metadata");
@@ -164,7 +165,7 @@ export function checkDataBlock(
     rawValueBytes: 0,
   };
   let prev = after;
-  const it = block.iterator();
+  const it = blockIterator(block);
   for (it.seekToFirst(); it.valid(); it.next()) {
     const e = it.entry();
     if (prev !== undefined && compareBytes(prev, e.key) >= 0) {

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { CorruptionError } from "../../src/errors.ts";
-import { Block, BlockBuilder } from "../../src/sstable/mod.ts";
+import { Block, BlockBuilder, blockIterator } from "../../src/sstable/mod.ts";
 import { AssertionError } from "../../src/util/assert.ts";
 import { compareBytes, toBytes } from "../../src/util/bytes.ts";
 import { type Entry, KIND_PUT, type PairBuffer } from "../../src/util/entry.ts";
@@ -29,7 +29,7 @@ Deno.test("Block round-trips entries and seeks at every boundary", () => {
     for (const count of [1, 2, 15, 16, 17, 100]) {
       const entries = randomEntries(rng, count);
       const block = blockOf(entries, restartInterval);
-      const it = block.iterator();
+      const it = blockIterator(block);
       checkFullScan(it, entries);
       for (const t of boundaryTargets(entries)) checkSeeks(it, entries, t, 3);
     }
@@ -44,7 +44,7 @@ Deno.test("BlockIterator.collectLive yields the live entries before a stop key, 
   for (const restartInterval of [1, 2, 16]) {
     for (const count of [0, 1, 2, 17, 100]) {
       const entries = randomEntries(rng, count);
-      const it = blockOf(entries, restartInterval).iterator();
+      const it = blockIterator(blockOf(entries, restartInterval));
       const targets = boundaryTargets(entries);
       const stops = [...targets, ...prefixTargets(entries)];
       for (const start of targets) {
@@ -71,7 +71,7 @@ Deno.test("BlockIterator keys of every length stay intact while more keys are ha
     const block = blockOf(entries, restartInterval);
     const kept: Uint8Array[] = [];
     for (let round = 0; round < 20; round++) {
-      const it = block.iterator();
+      const it = blockIterator(block);
       it.seekToFirst();
       const out: PairBuffer = { pairs: [], count: 0 };
       while (it.valid()) {
@@ -120,7 +120,7 @@ Deno.test("Block with no entries is just a zero restart count", () => {
   const b = new BlockBuilder();
   const bytes = b.finish();
   assertEquals(bytes, new Uint8Array(4));
-  const it = new Block(bytes.slice(), "in test").iterator();
+  const it = blockIterator(new Block(bytes.slice(), "in test"));
   it.seekToFirst();
   assertEquals(it.valid(), false);
   it.seek(toBytes("a"));
@@ -160,7 +160,7 @@ Deno.test("Block decoding of arbitrary bytes throws only CorruptionError", () =>
     for (let f = 0; f < flips; f++) bytes[rng.int(bytes.length)] = rng.int(256);
     const cut = rng.chance(0.2) ? bytes.subarray(0, rng.int(bytes.length)) : bytes;
     try {
-      const it = new Block(cut, "in test").iterator();
+      const it = blockIterator(new Block(cut, "in test"));
       let n = 0;
       for (it.seekToFirst(); it.valid() && n < 1000; it.next()) {
         it.entry();
