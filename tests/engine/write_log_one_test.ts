@@ -8,10 +8,10 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { Database, type WriteOp } from "../../src/mod.ts";
 import { FaultFs } from "../../src/fs/fault_fs.ts";
-import { readSegmentRecords } from "../../src/wal/reader.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import { VALUE_SIZE_BYTES_MAX } from "../../src/limits.ts";
 import { toBytes } from "../../src/util/bytes.ts";
+import { writeStats, writeTwins } from "./_twin.ts";
 
 const DIR = "/db";
 
@@ -27,15 +27,6 @@ function batches(): WriteOp[][] {
     [{ type: "log", key: "s", value: b("x") }],
     [{ type: "log", key: b("s"), value: "y" }],
   ];
-}
-
-/** Every WAL record of `db` as [seq, payload bytes]. */
-function walRecords(db: Database, fs: FaultFs): [number, number[]][] {
-  const out: [number, number[]][] = [];
-  for (const segment of db.walSegments()) {
-    for (const r of readSegmentRecords(fs, segment.path)) out.push([r.seq, [...r.payload]]);
-  }
-  return out;
 }
 
 /** A consumer that records what it is handed. */
@@ -54,23 +45,8 @@ function recorder(): {
 }
 
 Deno.test("One-log-op writes: the WAL bytes, stats and held log ops equal the batch path's", async () => {
-  const fastFs = new FaultFs();
-  const slowFs = new FaultFs();
-  const fast = await Database.open(DIR, { fs: fastFs });
-  const slow = await Database.open(DIR, { fs: slowFs });
-  slow.setWriteGuard(() => {});
-  for (const batch of batches()) {
-    await fast.write(batch);
-    await slow.write(batch);
-    assertEquals(fast.lastSeq, slow.lastSeq);
-  }
-  assertEquals(walRecords(fast, fastFs), walRecords(slow, slowFs));
-  assertEquals(walRecords(fast, fastFs).length, batches().length);
-  const pick = (db: Database) => {
-    const s = db.stats();
-    return [s.puts, s.deletes, s.bytesWritten];
-  };
-  assertEquals(pick(fast), pick(slow));
+  const { fast, slow, fastFs } = await writeTwins(DIR, batches());
+  assertEquals(writeStats(fast), writeStats(slow));
   // Written with no consumer attached: held, then handed over in order.
   assertEquals(fast.pendingLogOps, batches().length);
   const a = recorder();

@@ -8,10 +8,10 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { Database, type WriteOp } from "../../src/mod.ts";
 import { FaultFs } from "../../src/fs/fault_fs.ts";
-import { readSegmentRecords } from "../../src/wal/reader.ts";
 import { InvalidArgumentError } from "../../src/errors.ts";
 import { VALUE_SIZE_BYTES_MAX } from "../../src/limits.ts";
 import { toBytes } from "../../src/util/bytes.ts";
+import { writeStats, writeTwins } from "./_twin.ts";
 
 const DIR = "/db";
 
@@ -45,36 +45,12 @@ function batches(): WriteOp[][] {
   ];
 }
 
-/** Every WAL record of `db` as [seq, payload bytes]. */
-function walRecords(db: Database, fs: FaultFs): [number, number[]][] {
-  const out: [number, number[]][] = [];
-  for (const segment of db.walSegments()) {
-    for (const r of readSegmentRecords(fs, segment.path)) out.push([r.seq, [...r.payload]]);
-  }
-  return out;
-}
-
 Deno.test("Two-op writes: the WAL bytes, entries and stats equal the batch path's", async () => {
-  const fastFs = new FaultFs();
-  const slowFs = new FaultFs();
-  const fast = await Database.open(DIR, { fs: fastFs });
-  const slow = await Database.open(DIR, { fs: slowFs });
-  slow.setWriteGuard(() => {});
-  for (const batch of batches()) {
-    await fast.write(batch);
-    await slow.write(batch);
-    assertEquals(fast.lastSeq, slow.lastSeq);
-  }
-  assertEquals(walRecords(fast, fastFs), walRecords(slow, slowFs));
-  assertEquals(walRecords(fast, fastFs).length, batches().length);
+  const { fast, slow, fastFs } = await writeTwins(DIR, batches());
   for (const key of ["\xffitem1", "mylist", "k1", "k2", "a", "s1", "s2", "p"]) {
     assertEquals(fast.getEntry(key), slow.getEntry(key), key);
   }
-  const pick = (db: Database) => {
-    const s = db.stats();
-    return [s.puts, s.deletes, s.bytesWritten];
-  };
-  assertEquals(pick(fast), pick(slow));
+  assertEquals(writeStats(fast), writeStats(slow));
   await fast.close();
   await slow.close();
   // Recovery reads the same records back.
