@@ -447,7 +447,11 @@ export class Dispatcher {
         pending[i]!.end = end;
       }
     }
-    this.#host.metrics.record(spec.name, durationS, failed);
+    this.#host.metrics.record(
+      spec.subcommands === undefined ? spec.name : fullName(spec, args),
+      durationS,
+      failed,
+    );
   }
 
   #replyError(out: RespWriter, start: number, err: unknown, name: string): void {

@@ -345,6 +345,18 @@ Deno.test("MEMORY STATS, MEMORY DOCTOR, LATENCY HISTOGRAM and INFO's pub/sub fie
     assertEquals(hist[0], "mset");
     const detail = hist[1] as unknown[];
     assertEquals(detail.slice(0, 2), ["calls", 1]);
+    // As Redis 7: a container command is counted per subcommand, in INFO commandstats and in
+    // LATENCY HISTOGRAM, where naming the container lists its subcommands.
+    await r.call("config", "resetstat");
+    await r.call("config", "get", "maxmemory");
+    const byContainer = await r.call("latency", "histogram", "config") as unknown[];
+    assertEquals(byContainer.filter((_, i) => i % 2 === 0).sort(), [
+      "config|get",
+      "config|resetstat",
+    ]);
+    const bySub = await r.call("latency", "histogram", "config|get") as unknown[];
+    assertEquals([bySub[0], (bySub[1] as unknown[]).slice(0, 2)], ["config|get", ["calls", 1]]);
+    assert((await r.info("commandstats")).includes("cmdstat_config|get:calls=1,"));
     await sub.send("SUBSCRIBE x y\r\nPSUBSCRIBE z*\r\n");
     await sub.readUntil((s) => s.endsWith(":3\r\n"));
     const info = await r.info("stats") + await r.info("clients");

@@ -160,8 +160,16 @@ function latencyDoctor(ctx: CommandContext): string {
 function latencyHistogram(ctx: CommandContext): void {
   const out = ctx.out;
   const all = ctx.server.metrics.commands;
+  // As Redis 7: a container command's calls are counted per subcommand (`config|get`), and
+  // naming the container lists each of its subcommands that has calls.
   const names = ctx.args.length > 2
-    ? ctx.args.slice(2).map(lower).filter((n) => all.has(n))
+    ? [
+      ...new Set(
+        ctx.args.slice(2).map(lower).flatMap((n) =>
+          [...all.keys()].filter((k) => k === n || (!n.includes("|") && k.startsWith(n + "|")))
+        ),
+      ),
+    ]
     : [...all.keys()];
   out.map(names.length);
   for (const name of names) {
