@@ -31,7 +31,7 @@ import { planReplicated, type ReplicatedPlan } from "./_replicated.ts";
 import { validateBatch } from "./_validate.ts";
 import { appendLogOne, LOG_ONE_DECLINED } from "./_write_log_one.ts";
 import { applyTwo, releaseTwo, twoOps } from "./_write_two.ts";
-import type { BytesLike, WriteOp } from "./types.ts";
+import type { AppliedListener, BytesLike, WriteOp } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -81,6 +81,11 @@ export class WritePath {
   readOnly = false;
   /** The check every `write` runs before validation (`Database.setWriteGuard`). */
   writeGuard: ((ops: readonly WriteOp[]) => void) | undefined;
+  /**
+   * Hears every applied batch, user writes and replicated records alike (`Database.onApplied`).
+   * While set, writes take the batch path, where the ops are at hand as WAL ops.
+   */
+  applied: AppliedListener | undefined;
   #lastGroup: Promise<void> | undefined;
   #lastGroupWrapped: Promise<void> | undefined;
 
@@ -92,6 +97,7 @@ export class WritePath {
 
   /** `Database.write`. */
   write(ops: readonly WriteOp[]): Promise<void> {
+    if (this.applied !== undefined) return this.#writeBatch(ops);
     // One put, meta or delete (a server's SET, DEL, HSET...) takes the path without op objects.
     if (ops.length === 1 && this.writeGuard === undefined && Array.isArray(ops)) {
       const op = ops[0];
@@ -183,7 +189,8 @@ export class WritePath {
     }
     const expire = expireAtMs ?? 0;
     if (
-      this.writeGuard !== undefined || keyLength < 0 || valueLength < 0 ||
+      this.writeGuard !== undefined || this.applied !== undefined || keyLength < 0 ||
+      valueLength < 0 ||
       keyLength > KEY_SIZE_BYTES_MAX || valueLength > VALUE_SIZE_BYTES_MAX ||
       keyLength + valueLength > BATCH_SIZE_BYTES_MAX ||
       !(Number.isSafeInteger(expire) && expire >= 0 && expire <= EXPIRE_AT_MS_MAX) ||
@@ -263,6 +270,7 @@ export class WritePath {
       seq++;
     }
     core.lastSeq = seq - 1;
+    this.applied?.(walOps);
     return this.#afterApply(appended.durable);
   }
 
@@ -298,6 +306,7 @@ export class WritePath {
     core.lastSeq = entries[entries.length - 1]!.seq;
     // The consumer sees the batch's log ops after its other ops are readable.
     if (logOps) core.log.deliver(logOpsOf(entries));
+    this.applied?.(entries);
     return this.#afterApply(appended.durable);
   }
 

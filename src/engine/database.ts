@@ -48,6 +48,7 @@ import { WritePath } from "./_write_path.ts";
 import { type DatabaseStats, engineStats } from "./stats.ts";
 import type { ReplicationPort } from "./replication_port.ts";
 import type {
+  AppliedListener,
   BytesLike,
   OpenHooks,
   PutOptions,
@@ -177,6 +178,36 @@ export class Database {
    */
   setWriteGuard(guard: ((ops: readonly WriteOp[]) => void) | undefined): void {
     this.#writes.writeGuard = guard;
+  }
+
+  /** Listeners of `onApplied`. */
+  readonly #appliedListeners = new Set<AppliedListener>();
+
+  /**
+   * Calls `listener` with the ops of every batch once it is applied and readable: writes of any
+   * caller (RESP, HTTP, the time-series layer, a fleet hub) and records replicated from a
+   * leader, log ops included, synchronously inside the write. Returns the function that
+   * removes it. While any listener is attached, every write takes the batch path; without one,
+   * a write pays one comparison. A listener must not write; its errors are logged, never
+   * thrown into the write, which has happened. Client-side caching hears writes here
+   * (ARCHITECTURE.md § "Client-side caching (CLIENT TRACKING)").
+   */
+  onApplied(listener: AppliedListener): () => void {
+    const listeners = this.#appliedListeners;
+    listeners.add(listener);
+    this.#writes.applied = (ops) => {
+      for (const l of listeners) {
+        try {
+          l(ops);
+        } catch (err) {
+          this.#core.options.logger("warn", "write listener failed", { error: String(err) });
+        }
+      }
+    };
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.#writes.applied = undefined;
+    };
   }
 
   /** Sequence of the newest write fdatasync'ed in the WAL: what a leader may ship. */

@@ -46,6 +46,20 @@ export type WriteOp =
   | { type: "log"; key: BytesLike; value: BytesLike }
   | { type: "delete"; key: BytesLike };
 
+/**
+ * One op of a batch as the engine applied it (`Database.onApplied`): its kind (`KIND_PUT`,
+ * `KIND_META`, `KIND_DELETE` or `KIND_LOG`), key and value (empty or absent for a delete).
+ * Valid during the call only: a listener copies what it keeps.
+ */
+export interface AppliedOp {
+  readonly kind: number;
+  readonly key: Uint8Array;
+  readonly value?: Uint8Array | undefined;
+}
+
+/** Hears the ops of each applied batch, in sequence order (`Database.onApplied`). */
+export type AppliedListener = (ops: readonly AppliedOp[]) => void;
+
 /** Options of `put`. */
 export interface PutOptions {
   /** Unix time in milliseconds after which the entry is invisible; omitted = never. */
