@@ -146,10 +146,25 @@ export class Context implements CommandContext {
   /** Applies `ops` now and holds this command's reply until they are durable. */
   write(ops: WriteOp[]): void {
     this.server.watches.touch(ops);
-    // Client-side caching: one comparison while no client tracks (tracking.ts).
-    if (this.server.tracking.clients > 0) this.server.tracking.written(ops, this.client);
     this.server.notifier.observeWrite(ops);
     this.server.changesSinceSave += ops.length;
+    // Client-side caching hears the keys from the engine (`Database.onApplied`); it is told
+    // whose command wrote them, for NOLOOP. One comparison while no client tracks (tracking.ts).
+    const tracking = this.server.tracking;
+    let promise: Promise<void>;
+    if (tracking.clients > 0) {
+      tracking.writer = this.client;
+      try {
+        promise = this.#apply(ops);
+      } finally {
+        tracking.writer = undefined;
+      }
+    } else promise = this.#apply(ops);
+    this.pending.push({ group: this.host.trackWrite(promise), start: -1, end: -1 });
+  }
+
+  /** Writes `ops` to the engine (in chunks past `BATCH_OPS_MAX`); the promise of durability. */
+  #apply(ops: WriteOp[]): Promise<void> {
     const db = this.server.db;
     let promise: Promise<void>;
     if (ops.length <= BATCH_OPS_MAX) {
@@ -170,7 +185,7 @@ export class Context implements CommandContext {
       }
       promise = Promise.all(parts).then(() => {});
     }
-    this.pending.push({ group: this.host.trackWrite(promise), start: -1, end: -1 });
+    return promise;
   }
 }
 

@@ -189,26 +189,29 @@ class ServerCore implements ServerState, Server {
     this.#tokenHash = tokenHash;
     this.pubsub = new PubSub(this);
     // The live feed: samples a command wrote go out on `__ts__:<key>` while anyone listens
-    // (ARCHITECTURE.md § "Pub/sub", Publishing from other layers). A sample appended to a
-    // series writes no record at its key (a log op): client-side caching hears of it here.
+    // (ARCHITECTURE.md § "Pub/sub", Publishing from other layers).
     const pubsub = this.pubsub;
     this.#timeseries = new TimeSeriesSlot(db, options.timeseries, {
-      active: () => !pubsub.idle || this.tracking.clients > 0,
-      samples: (key, samples) => {
-        if (this.tracking.clients > 0) this.tracking.keyChanged(key, undefined);
-        publishSeriesSamples(pubsub, key, samples);
-      },
+      active: () => !pubsub.idle,
+      samples: (key, samples) => publishSeriesSamples(pubsub, key, samples),
     }, options.logger);
     if (layer !== undefined) this.#timeseries.open(layer);
     this.notifier = new KeyspaceNotifier(this.pubsub, this);
-    // Client-side caching: expired keys are invalidated while any client tracks.
+    // Client-side caching: while any client tracks, every batch the engine applies (whoever
+    // wrote it: a command, the HTTP API, a leader's record) and every expired key are heard.
     const onExpired = (key: Uint8Array) => this.tracking.keyChanged(key, undefined);
+    let stopHearing: (() => void) | undefined;
     this.tracking = new TrackingTable({
       config: this.config,
       metrics: this.metrics,
       logger: this.logger,
       clients: this.clients,
-      active: (on) => this.notifier.expiryListener = on ? onExpired : undefined,
+      active: (on) => {
+        this.notifier.expiryListener = on ? onExpired : undefined;
+        stopHearing?.();
+        stopHearing = on ? db.onApplied((ops) => this.tracking.applied(ops)) : undefined;
+      },
+      logKeys: (value, visit) => this.#timeseries.loaded?.changedKeys(value, visit),
     });
     this.operator = new Operator(this);
     this.operator.start();

@@ -27,9 +27,11 @@
  */
 
 import { TRACKING_TABLE_KEYS_DEFAULT, TRACKING_TABLE_KEYS_MAX } from "../limits.ts";
-import type { WriteOp } from "../mod.ts";
-import { isInternalKey } from "../keyspace/mod.ts";
-import { hasPrefix, toBytes } from "../util/bytes.ts";
+import type { AppliedOp } from "../engine/mod.ts";
+import { internalKey, isInternalKey, SPACE_TS_LOG } from "../keyspace/mod.ts";
+import { equalBytes, hasPrefix } from "../util/bytes.ts";
+import { KIND_LOG } from "../util/entry.ts";
+import { assert } from "../util/assert.ts";
 import type { Client, CommandContext, CommandSpec } from "./context.ts";
 import { type PubSubHost, pushTo } from "./pubsub.ts";
 import { concatChunks } from "./resp_writer.ts";
@@ -59,8 +61,13 @@ export interface ClientTracking {
 export interface TrackingHost extends PubSubHost {
   /** Connected clients by id (redirect targets, flush recipients). */
   readonly clients: Map<number, Client>;
-  /** Called with true when the first client turns tracking on, false when the last turns it off. */
+  /**
+   * Called with true when the first client turns tracking on, false when the last turns it off:
+   * the server then attaches `applied` to the database's write listener, or detaches it.
+   */
   active(on: boolean): void;
+  /** Calls `visit` with the series keys a time-series log op changes (none while the layer is closed). */
+  logKeys(value: Uint8Array, visit: (key: Uint8Array) => void): void;
 }
 
 /** Options of CLIENT TRACKING ON, checked by the command. */
@@ -99,6 +106,9 @@ const HEAD_RESP3 = encoder.encode(">2\r\n$10\r\ninvalidate\r\n");
 const HEAD_RESP2 = encoder.encode("*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n");
 const NULL_RESP3 = encoder.encode("_\r\n");
 const NULL_RESP2 = encoder.encode("$-1\r\n");
+const EMPTY = new Uint8Array(0);
+/** The key of every time-series log op (`TS_LOG_KEY`; the layer itself loads when first used). */
+const TS_LOG_KEY = internalKey(SPACE_TS_LOG);
 
 /** The channel RESP2 redirect targets subscribe to. */
 export const TRACKING_CHANNEL = "__redis__:invalidate";
@@ -139,6 +149,14 @@ export class TrackingTable {
    * loads it, nor the key finder it uses. Set whenever any client's `tracking` is.
    */
   afterCommand: AfterTrackedCommand | undefined;
+  /**
+   * The client whose command is writing (`Context.write` sets it around the engine write while
+   * any client tracks); `undefined` for every other writer (HTTP, replication, the server).
+   * NOLOOP drops a client's own keys by it.
+   */
+  writer: Client | undefined;
+  /** FLUSHALL/FLUSHDB in progress: their deletes invalidate nothing, `flushed` then says all. */
+  #flushing = 0;
   /** `tracking-table-max-keys`: 0 = Redis's "no limit", bounded here by the hard maximum. */
   maxKeys = TRACKING_TABLE_KEYS_DEFAULT;
   readonly #host: TrackingHost;
@@ -254,17 +272,33 @@ export class TrackingTable {
     }
   }
 
-  /** A batch of writes about to be applied by `by`'s command: every user key in it changed. */
-  written(ops: readonly WriteOp[], by: Client): void {
+  /**
+   * A batch the engine applied (its write listener, attached while any client tracks): whoever
+   * wrote it (a command, HTTP, a leader's record on a replica), every user key in it changed.
+   */
+  applied(ops: readonly AppliedOp[]): void {
+    if (this.#flushing > 0) return;
+    const by = this.writer;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      // Log ops and member entries (`0xFF ...`) are not user keys: every write of a hash,
+      const key = op.key;
+      if (op.kind === KIND_LOG) {
+        // A time series' samples, deletes and metadata: the layer names the series.
+        if (equalBytes(key, TS_LOG_KEY)) {
+          this.#host.logKeys(op.value ?? EMPTY, (k) => this.keyChanged(k, by));
+        }
+        continue;
+      }
+      // Member entries and series data (`0xFF ...`) are not user keys: every write of a hash,
       // list, set or sorted set also rewrites its metadata record at the user key.
-      if (op.type === "log") continue;
-      const key = toBytes(op.key);
       if (isInternalKey(key)) continue;
       this.keyChanged(key, by);
     }
+  }
+
+  /** FLUSHALL/FLUSHDB starts deleting every key (`flushed` ends it). */
+  flushStarted(): void {
+    this.#flushing++;
   }
 
   /** `key` changed (written by `by`'s command, or expired: `by` undefined). */
@@ -273,8 +307,14 @@ export class TrackingTable {
     if (this.#keys.size > 0) this.#invalidate(keyId(key), key, by);
   }
 
-  /** Every key is gone (FLUSHALL/FLUSHDB): a null invalidation to every tracking client. */
+  /**
+   * Every key is gone (FLUSHALL/FLUSHDB, after `flushStarted`): a null invalidation to every
+   * tracking client. Writes heard in between, the flush's deletes and anyone else's, sent
+   * nothing: the null covers them all.
+   */
   flushed(): void {
+    assert(this.#flushing > 0, "flushed without flushStarted");
+    this.#flushing--;
     if (this.clients === 0) return;
     for (const c of this.#host.clients.values()) {
       if (c.tracking !== undefined) this.#send(c, undefined);
@@ -305,7 +345,8 @@ export class TrackingTable {
     let id: string | undefined;
     for (const state of this.#prefixes.values()) {
       if (!hasPrefix(key, state.prefix)) continue;
-      state.keys.set(id ??= keyId(key), { key, by });
+      // A copy: the engine's op is valid during its call only.
+      state.keys.set(id ??= keyId(key), { key: key.slice(), by });
       if (!this.#broadcastScheduled) {
         this.#broadcastScheduled = true;
         // After every command of the run in progress, as Redis broadcasts before it sleeps.

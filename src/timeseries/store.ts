@@ -33,7 +33,15 @@ import {
   type Written,
 } from "./context.ts";
 import type { LabelFilter } from "./labels.ts";
-import { ENTRY_DROP, ENTRY_META, type LogVisitor, TS_LOG_KEY, visitLog } from "./log.ts";
+import {
+  ENTRY_DROP,
+  ENTRY_META,
+  ENTRY_SEAL,
+  ENTRY_STATE,
+  type LogVisitor,
+  TS_LOG_KEY,
+  visitLog,
+} from "./log.ts";
 import {
   checkpoint,
   collectGarbage,
@@ -201,6 +209,30 @@ export class TimeSeriesStore implements LogConsumer {
       set.apply(db, [e], this.#logSeq);
     },
   };
+
+  /**
+   * Calls `visit` with the key of each series whose data the log op `value` changes: samples
+   * written or deleted, metadata changed, series dropped (a SEAL or STATE entry moves samples
+   * between head and chunks and changes nothing a read sees). A series this store does not
+   * hold is skipped (one a command creates has its metadata record written at its key too).
+   * Client-side caching (ARCHITECTURE.md § "Client-side caching (CLIENT TRACKING)").
+   */
+  changedKeys(value: Uint8Array, visit: (key: Uint8Array) => void): void {
+    const set = this.#ctx.set;
+    let last = -1;
+    const changed = (version: number) => {
+      if (version === last) return;
+      last = version;
+      const s = set.byVersion(version);
+      if (s !== undefined) visit(s.key);
+    };
+    visitLog(value, {
+      samples: (version) => changed(version),
+      entry: (e) => {
+        if (e.type !== ENTRY_SEAL && e.type !== ENTRY_STATE) changed(e.version);
+      },
+    });
+  }
 
   /** The WAL retention pin: the sequence before the oldest un-checkpointed head change. */
   logDurableThroughSeq(): number {

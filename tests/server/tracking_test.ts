@@ -7,6 +7,7 @@
 import { assertEquals, assertMatch } from "@std/assert";
 import { startTestServer, type TestServer } from "./_helpers.ts";
 import { RespConn, type RespValue } from "./_resp_conn.ts";
+import { assertNoPush, inval, invalSorted, readSorted, tracker } from "./_tracking.ts";
 import { runRedisPy } from "./_redis.ts";
 
 async function withServer(fn: (s: TestServer, open: () => Promise<RespConn>) => Promise<void>) {
@@ -23,20 +24,6 @@ async function withServer(fn: (s: TestServer, open: () => Promise<RespConn>) => 
     for (const c of conns) c.close();
     await s.close();
   }
-}
-
-/** A RESP3 connection with tracking on (`options` after ON). */
-async function tracker(open: () => Promise<RespConn>, ...options: string[]): Promise<RespConn> {
-  const c = await open();
-  await c.call("HELLO", "3");
-  assertEquals(await c.call("CLIENT", "TRACKING", "ON", ...options), "OK");
-  return c;
-}
-
-const inval = (keys: string[] | null): RespValue => ({ push: ["invalidate", keys] });
-
-async function assertNoPush(c: RespConn): Promise<void> {
-  assertEquals(await c.call("PING"), "PONG");
 }
 
 async function info(c: RespConn, field: string): Promise<string> {
@@ -123,8 +110,7 @@ Deno.test("tracking: DEL, RENAME, expiry and FLUSHALL invalidate", async () => {
     await b.call("DEL", "d");
     assertEquals(await a.read(), inval(["d"]));
     await b.call("RENAME", "r", "r2");
-    const renamed = [await a.read(), await a.read()].map((v) => JSON.stringify(v)).sort();
-    assertEquals(renamed, [JSON.stringify(inval(["r"])), JSON.stringify(inval(["r2"]))]);
+    assertEquals(await readSorted(a, 2), invalSorted("r", "r2"));
     // The key's own PEXPIRE invalidates it; read again, then its expiry does (the server
     // finds it on its own: nothing else is sent meanwhile).
     await b.call("PEXPIRE", "e", "3000");

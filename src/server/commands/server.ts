@@ -37,13 +37,19 @@ async function flushdb(ctx: CommandContext): Promise<void> {
   if (args.length === 2 && !["async", "sync"].includes(lower(args[1]!))) {
     throw new ReplyError(ERR_SYNTAX);
   }
-  await ctx.server.db.clear();
+  // Client-side caching: the deletes invalidate nothing one by one; once they are done every
+  // tracking client drops its whole cache (a null invalidation).
+  const tracking = ctx.server.tracking;
+  tracking.flushStarted();
+  try {
+    await ctx.server.db.clear();
+  } finally {
+    tracking.flushed();
+  }
   // Series lost their keys: drop their in-memory state now, not at the next maintenance round.
   ctx.server.timeseriesIfOpen?.collectAllGarbage();
   // The engine deleted every key itself: no tracked TTL may later be announced as expired.
   if (!(ctx instanceof TxnContext)) ctx.server.notifier.tracker.forgetAll();
-  // Client-side caching: every tracking client drops its whole cache (a null invalidation).
-  ctx.server.tracking.flushed();
   ctx.server.logger("info", "database cleared", { client: ctx.client.id });
   ctx.out.ok();
 }
