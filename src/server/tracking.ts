@@ -11,6 +11,10 @@
  * - An invalidation is a RESP3 push `>2 invalidate [keys]` on the client's own connection, or on
  *   the REDIRECT client's: a RESP3 push, or for a RESP2 client in subscribe mode a `message` on
  *   `__redis__:invalidate`. A flush sends a null instead of the keys.
+ * - Writes are heard from the engine (`Database.onApplied`, attached while any client tracks),
+ *   whoever made them: commands, the HTTP API, a leader's records on a replica. A time-series
+ *   log op names its series through the layer (`TrackingHost.logKeys`). `writer` tells which
+ *   client's command is writing, for NOLOOP.
  * - Messages go through the client's push queue, which the connection writes only between two
  *   replies: an invalidation never splits a reply, and one caused by the client's own command
  *   follows that command's reply.
