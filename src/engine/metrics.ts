@@ -83,6 +83,27 @@ const FIELDS: FieldSpec[] = [
     field: "walBytesWritten",
   },
   {
+    name: "cityhall_wal_group_commits_total",
+    help: "WAL commit groups written (records written together with one write)",
+    type: "counter",
+    unit: "1",
+    field: "walGroupCommits",
+  },
+  {
+    name: "cityhall_wal_fdatasyncs_total",
+    help: "fdatasyncs of the WAL group commit (sync mode always)",
+    type: "counter",
+    unit: "1",
+    field: "walSyncs",
+  },
+  {
+    name: "cityhall_wal_fdatasync_seconds_total",
+    help: "Time the WAL group commit's fdatasyncs took",
+    type: "counter",
+    unit: "seconds",
+    field: "walSyncSeconds",
+  },
+  {
     name: "cityhall_sstable_size_bytes",
     help: "Bytes in all live SSTables",
     type: "gauge",

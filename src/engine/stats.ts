@@ -32,6 +32,12 @@ export interface DatabaseStats {
   flushes: number;
   /** WAL record bytes appended since open. */
   walBytesWritten: number;
+  /** WAL commit groups written since open (records written together with one `pwrite`). */
+  walGroupCommits: number;
+  /** fdatasyncs of the WAL's group commit since open (sync mode "always"). */
+  walSyncs: number;
+  /** Their total time in seconds, each from its start until the writer saw it complete. */
+  walSyncSeconds: number;
   /** Bytes of SSTables written by flushes since open. */
   flushBytesWritten: number;
   /** The compaction style in use. */
@@ -130,6 +136,9 @@ export function engineStats(
     walSegments: segments.length,
     walSizeBytes: segments.reduce((s, x) => s + x.sizeBytes, 0),
     walBytesWritten: core.wal.bytesAppended,
+    walGroupCommits: core.wal.groupCommits,
+    walSyncs: core.wal.groupSyncs,
+    walSyncSeconds: core.wal.groupSyncMs / 1000,
     tablesPerLevel: levels.map((l) => l.length),
     bytesPerLevel: levels.map((_, i) => core.version.levelBytes(i)),
     compactionStyle,

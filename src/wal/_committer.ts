@@ -85,6 +85,10 @@ export class Committer {
   /** When > 0: the open group is written once it holds this many records (a split). */
   #splitAt = 0;
   readonly #pacer: SyncPacer;
+  /** Groups written since open (`WalWriter.groupCommits`). */
+  /** The group commit's fdatasyncs ("always" mode) since open, and their total time. */
+  #syncs = 0;
+  #syncMs = 0;
 
   /** The committer of the segments of `chain`. */
   constructor(chain: SegmentChain, options: CommitterOptions) {
@@ -102,6 +106,21 @@ export class Committer {
   /** The fatal error, once a write or sync failed. */
   get failed(): IoError | undefined {
     return this.#failed;
+  }
+
+  /** Groups written since open (each one `pwrite`, and in "always" mode one fdatasync). */
+  get groupsWritten(): number {
+    return this.#groupsWritten;
+  }
+
+  /** fdatasyncs the group commit ran ("always" mode) since open. */
+  get syncs(): number {
+    return this.#syncs;
+  }
+
+  /** Their total time in ms, each from its start to the writer seeing it done. */
+  get syncMs(): number {
+    return this.#syncMs;
   }
 
   /** A fresh copy of the fatal error (each caller gets its own stack). */
@@ -198,7 +217,7 @@ export class Committer {
         if (ticket === undefined) {
           const t0 = performance.now();
           this.syncActive();
-          this.#pacer.noteSync(performance.now() - t0);
+          this.#noteSync(performance.now() - t0);
         }
       } else if (this.#syncMode === "interval") this.#armSyncTimer();
     } catch (err) {
@@ -218,7 +237,7 @@ export class Committer {
     const startedAtMs = performance.now();
     ticket.done.then(
       () => {
-        this.#pacer.noteSync(performance.now() - startedAtMs);
+        this.#noteSync(performance.now() - startedAtMs);
         this.#syncedAsync(ticket, seq, writtenNo, epoch);
       },
       (err) => {
@@ -278,6 +297,13 @@ export class Committer {
     ) {
       this.#splitAt = Math.ceil(records / 2);
     }
+  }
+
+  /** A group's fdatasync (either kind) took `ms`: the pacer's sample, and the stats. */
+  #noteSync(ms: number): void {
+    this.#syncs++;
+    this.#syncMs += ms;
+    this.#pacer.noteSync(ms);
   }
 
   /** A group is flushed right after its appends: their CPU time per record. */

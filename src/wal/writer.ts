@@ -194,6 +194,21 @@ export class WalWriter {
     return this.#bytesAppended;
   }
 
+  /** Commit groups written since open: each one `pwrite` of the records queued together. */
+  get groupCommits(): number {
+    return this.#committer.groupsWritten;
+  }
+
+  /** fdatasyncs of the group commit since open (sync mode "always"; one per group or fewer). */
+  get groupSyncs(): number {
+    return this.#committer.syncs;
+  }
+
+  /** Their total time in ms, each from its start until the writer saw it complete. */
+  get groupSyncMs(): number {
+    return this.#committer.syncMs;
+  }
+
   /** Sequence of the last op known fdatasync'ed (recovered records count as durable). */
   get durableSeq(): number {
     return this.#committer.durableSeq;

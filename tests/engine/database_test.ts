@@ -3,7 +3,7 @@
  * read-your-writes ordering, closed handles, stats.
  */
 
-import { assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
 import { ClosedError, Database } from "../../src/mod.ts";
 import { readWholeFile } from "../../src/fs/mod.ts";
 import { FaultFs } from "../../src/fs/fault_fs.ts";
@@ -149,6 +149,20 @@ Deno.test("Database: a write is visible to getEntry as soon as write() returns",
   await db.close();
   assertThrows(() => db.getEntry("k"), ClosedError);
   await assertRejects(() => db.put("k", "v"), ClosedError);
+});
+
+Deno.test("Database.stats() counts the WAL's commit groups and their fdatasyncs", async () => {
+  const db = await Database.open("/db", { fs: new FaultFs() });
+  const before = db.stats();
+  await Promise.all(Array.from({ length: 50 }, (_, i) => db.put(`k${i}`, "v")));
+  await db.put("last", "v");
+  const after = db.stats();
+  const groups = after.walGroupCommits - before.walGroupCommits;
+  // The 50 concurrent puts share one group (or a few), the last put has its own.
+  assert(groups >= 2 && groups <= 10, `${groups} groups`);
+  assertEquals(after.walSyncs - before.walSyncs, groups);
+  assert(after.walSyncSeconds >= before.walSyncSeconds);
+  await db.close();
 });
 
 Deno.test("Database.clear() deletes keys whose total size exceeds one batch's byte limit", async () => {

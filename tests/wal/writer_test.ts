@@ -55,6 +55,42 @@ Deno.test("WalWriter group commit: 1000 concurrent appends share a handful of sy
   assertEquals(recoverEntries(fs).entries.length, 1000);
 });
 
+Deno.test("WalWriter counts its commit groups and their fdatasyncs", async () => {
+  const fs = new FaultFs();
+  const writer = WalWriter.open(fs, DIR, {
+    nextSeq: 1,
+    segmentSizeBytes: 1 << 20,
+    pipelining: false,
+  });
+  assertEquals([writer.groupCommits, writer.groupSyncs, writer.groupSyncMs], [0, 0, 0]);
+  const syncsBefore = fs.calls.sync;
+  const writesBefore = fs.calls.write;
+  const first = Array.from({ length: 100 }, (_, i) => writer.append([op(i + 1)]));
+  await Promise.all(first.map((r) => r.durable));
+  const second = Array.from({ length: 10 }, (_, i) => writer.append([op(i + 101)]));
+  await Promise.all(second.map((r) => r.durable));
+  // One pwrite and one fdatasync per group, nothing else in between (no segment switch).
+  assertEquals(writer.groupCommits, fs.calls.write - writesBefore);
+  assertEquals(writer.groupSyncs, fs.calls.sync - syncsBefore);
+  assertEquals(writer.groupSyncs, writer.groupCommits);
+  assert(writer.groupCommits >= 2, `${writer.groupCommits} groups`);
+  assert(writer.groupSyncMs >= 0);
+  await writer.close();
+});
+
+Deno.test("WalWriter counts no group fdatasyncs outside sync mode always", async () => {
+  const fs = new FaultFs();
+  const writer = WalWriter.open(fs, DIR, {
+    nextSeq: 1,
+    segmentSizeBytes: 1 << 20,
+    syncMode: "none",
+  });
+  await Promise.all(Array.from({ length: 10 }, (_, i) => writer.append([op(i + 1)]).durable));
+  assert(writer.groupCommits >= 1);
+  assertEquals(writer.groupSyncs, 0);
+  await writer.close();
+});
+
 Deno.test("WalWriter group commit: appends issued after a flush ran join the next one", async () => {
   const fs = new FaultFs();
   const writer = WalWriter.open(fs, DIR, { nextSeq: 1, segmentSizeBytes: 4096 });
