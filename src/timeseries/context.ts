@@ -186,6 +186,16 @@ const NO_KEYS: readonly Uint8Array[] = [];
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
+ * Where a command's ops go: the RESP connection's context (`CommandContext.write` applies them
+ * and holds the reply until they are durable), as an object so that TS.ADD passes its context
+ * itself instead of a closure made per command.
+ */
+export interface OpsSink {
+  /** Applies `ops` now (synchronously assigning their sequence numbers). */
+  write(ops: WriteOp[]): void;
+}
+
+/**
  * TS.ADD's common case without a `Batch`: a sample newer than every other of `series`, which
  * has no compaction rules and no IGNORE options, whose head does not fill with it, while no
  * `SampleListener` collects samples. Does exactly what `run` of `writeSample` does then --
@@ -201,16 +211,45 @@ export function appendSample(
   value: number,
   write?: Writer,
 ): Written<number> | undefined {
+  let durable = RESOLVED;
+  const sink: OpsSink = {
+    write(ops) {
+      const result = write ? write(ops) : ctx.db.write(ops);
+      if (result instanceof Promise) durable = result;
+    },
+  };
+  let written: boolean;
+  try {
+    written = appendNewest(ctx, series, ts, value, sink);
+  } catch (err) {
+    durable.catch(() => {});
+    throw err;
+  }
+  return written ? { value: ts, durable, ruleOutputs: NO_KEYS } : undefined;
+}
+
+/**
+ * `appendSample` into `sink`, whose write holds the reply until durable (the RESP server's
+ * TS.ADD): true when the sample was written, false having done nothing (take `run`). No
+ * result object, closure or promise of its own per command.
+ */
+export function appendNewest(
+  ctx: StoreContext,
+  series: Series,
+  ts: number,
+  value: number,
+  sink: OpsSink,
+): boolean {
   const db = ctx.db;
-  if (db.readOnly) return undefined;
+  if (db.readOnly) return false;
   const listener = ctx.sampleListener;
-  if (listener !== undefined && listener.active()) return undefined;
+  if (listener !== undefined && listener.active()) return false;
   const meta = series.meta;
   if (meta.rules.length > 0 || meta.ignoreMaxTimeDiffMs > 0 || meta.ignoreMaxValDiff > 0) {
-    return undefined;
+    return false;
   }
   const head = series.head;
-  if (!(ts > series.lastTs) || head.count + 1 >= series.chunkSamples) return undefined;
+  if (!(ts > series.lastTs) || head.count + 1 >= series.chunkSamples) return false;
   const before = db.lastSeq;
   head.append(ts, value);
   series.markUncovered(before + 1);
@@ -219,16 +258,14 @@ export function appendSample(
     key: TS_LOG_KEY,
     value: encodeSampleLog(series.version, ts, value),
   }];
-  const result = write ? write(ops) : db.write(ops);
-  const durable = result instanceof Promise ? result : RESOLVED;
+  sink.write(ops);
   ctx.lookups.wrote(before, db.lastSeq, ops);
   if (db.lastSeq !== before + 1) {
     // As `run`: memory is ahead of the log, and the engine refuses every later write too.
     ctx.logger("error", "time-series batch refused by the engine", { ops: 1 });
-    durable.catch(() => {});
     throw new TsError("ERR TSDB: the write was refused by the storage engine");
   }
-  return { value: ts, durable, ruleOutputs: NO_KEYS };
+  return true;
 }
 
 /** Hands written samples over; a listener's failure never turns a done write into an error. */

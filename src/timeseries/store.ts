@@ -25,8 +25,10 @@ import { type Logger, silentLogger } from "../util/log.ts";
 import type { MaddColumns, MaddReplies } from "./bulk.ts";
 import { ChunkStore } from "./chunks.ts";
 import {
+  appendNewest,
   findSeries,
   getSeries,
+  type OpsSink,
   type SampleListener,
   type StoreContext,
   type Writer,
@@ -329,6 +331,23 @@ export class TimeSeriesStore implements LogConsumer {
     write?: Writer,
   ): Written<number> {
     return ops.add(this.#ctx, sample, options, write);
+  }
+
+  /**
+   * TS.ADD's common case for the RESP server: a sample newer than every other of the existing
+   * series at `key`, written into `sink` (see `appendNewest`); true when written, false having
+   * done nothing (a missing key, another type, an older sample, rules...: take `add`).
+   */
+  addNewest(key: Uint8Array, ts: number, value: number, sink: OpsSink): boolean {
+    const ctx = this.#ctx;
+    ctx.lookups.begin(ctx);
+    let series: Series | undefined;
+    try {
+      series = ctx.lookups.find(ctx, key);
+    } catch {
+      return false; // Another type: `add` answers it.
+    }
+    return series !== undefined && appendNewest(ctx, series, ts, value, sink);
   }
 
   /** TS.MADD of samples as columns (the RESP handler's form; no object per sample). */

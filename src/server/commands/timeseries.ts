@@ -78,6 +78,26 @@ function alter(ctx: CommandContext): void {
 
 function add(ctx: CommandContext): void {
   const { args } = ctx;
+  // The common form (an existing series, a numeric timestamp newer than its others, no
+  // options): no closures, option or result objects per command. Anything else, errors
+  // included, is parsed and answered again below.
+  if (args.length === 4) {
+    const t = parseLong(args[2]!);
+    const v = parseValue(args[3]!);
+    if (t !== undefined && t >= 0 && v !== undefined) {
+      let written: boolean;
+      try {
+        written = ctx.server.timeseries.addNewest(args[1]!, t, v, ctx);
+      } catch (err) {
+        throw asReply(err);
+      }
+      if (written) {
+        notify(ctx, NOTIFY.module, "ts.add", args[1]!);
+        ctx.out.integer(t);
+        return;
+      }
+    }
+  }
   const value = parseValue(args[3]!);
   if (value === undefined) throw tsErr("TSDB: invalid value");
   let ts: number | undefined;
