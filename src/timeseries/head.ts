@@ -155,12 +155,18 @@ export class Head {
     this.#prevDelta = this.#lastDelta;
     this.#prevValue = this.lastValue;
     const delta = ts - this.lastTs;
-    this.#svarint(delta - this.#lastDelta);
+    // Most deltas of delta and of value are small: their one zigzag byte is written here,
+    // without the varint loop (`#svarint` writes the same bytes for any value).
+    const dod = delta - this.#lastDelta;
+    if (dod > -64 && dod < 64) this.#buf[this.#len++] = dod < 0 ? -2 * dod - 1 : 2 * dod;
+    else this.#svarint(dod);
     if (this.#decimals === FLOAT_MODE) {
       this.#floatView().setFloat64(this.#len, value, true);
       this.#len += 8;
     } else {
-      this.#svarint(q - this.#lastQ);
+      const dq = q - this.#lastQ;
+      if (dq > -64 && dq < 64) this.#buf[this.#len++] = dq < 0 ? -2 * dq - 1 : 2 * dq;
+      else this.#svarint(dq);
       this.#lastQ = q;
     }
     this.#lastDelta = delta;
