@@ -335,19 +335,22 @@ export class TimeSeriesStore implements LogConsumer {
 
   /**
    * TS.ADD's common case for the RESP server: a sample newer than every other of the existing
-   * series at `key`, written into `sink` (see `appendNewest`); true when written, false having
-   * done nothing (a missing key, another type, an older sample, rules...: take `add`).
+   * series at `key`, written into `sink` (see `appendNewest`). `ts` is the timestamp, or -1 for
+   * `*` (the store's clock). Returns the timestamp written, or -1 having done nothing (a missing
+   * key, another type, an older sample, rules...: take `add`).
    */
-  addNewest(key: Uint8Array, ts: number, value: number, sink: OpsSink): boolean {
+  addNewest(key: Uint8Array, ts: number, value: number, sink: OpsSink): number {
     const ctx = this.#ctx;
     ctx.lookups.begin(ctx);
     let series: Series | undefined;
     try {
       series = ctx.lookups.find(ctx, key);
     } catch {
-      return false; // Another type: `add` answers it.
+      return -1; // Another type: `add` answers it.
     }
-    return series !== undefined && appendNewest(ctx, series, ts, value, sink);
+    if (series === undefined) return -1;
+    const at = ts === -1 ? ctx.nowMs() : ts;
+    return appendNewest(ctx, series, at, value, sink) ? at : -1;
   }
 
   /** TS.MADD of samples as columns (the RESP handler's form; no object per sample). */

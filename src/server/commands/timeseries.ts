@@ -78,22 +78,23 @@ function alter(ctx: CommandContext): void {
 
 function add(ctx: CommandContext): void {
   const { args } = ctx;
-  // The common form (an existing series, a numeric timestamp newer than its others, no
+  // The common form (an existing series, a timestamp (or `*`) newer than its others, no
   // options): no closures, option or result objects per command. Anything else, errors
   // included, is parsed and answered again below.
   if (args.length === 4) {
-    const t = parseLong(args[2]!);
+    const star = isStar(args[2]!);
+    const t = star ? -1 : parseLong(args[2]!);
     const v = parseValue(args[3]!);
-    if (t !== undefined && t >= 0 && v !== undefined) {
-      let written: boolean;
+    if (t !== undefined && (star || t >= 0) && v !== undefined) {
+      let written: number;
       try {
         written = ctx.server.timeseries.addNewest(args[1]!, t, v, ctx);
       } catch (err) {
         throw asReply(err);
       }
-      if (written) {
+      if (written >= 0) {
         notify(ctx, NOTIFY.module, "ts.add", args[1]!);
-        ctx.out.integer(t);
+        ctx.out.integer(written);
         return;
       }
     }
