@@ -6,9 +6,10 @@
  * each point cost five calls, three number-to-string conversions and three string-to-bytes
  * copies; here a point is written straight into a scratch buffer, and the buffer goes to the
  * reply a block at a time. The common point (a 13-digit timestamp, a reading with at most three
- * decimals) is stored a word at a time from digit tables: the prefix and the timestamp's top
- * seven digits (shared by ~1,000 s of points) as cached words, its low six digits as a four- and
- * a two-digit word, the reading's integer part and `.ddd` likewise; anything else goes through
+ * decimals) is stored a word at a time from digit tables, six stores in all: the prefix and the
+ * timestamp's top seven digits (shared by ~1,000 s of points) as a cached 8-byte pattern and
+ * word, its low six digits as a four-digit word and a two-digit pattern that ends `\r\n+`, the
+ * reading's integer part as a word and its `.ddd\r\n` as a pattern; anything else goes through
  * `formatValue`, which defines the bytes.
  *
  * @module
@@ -59,28 +60,57 @@ for (let i = 0; i < 100; i++) {
   PAIRS[2 * i] = 48 + Math.floor(i / 10);
   PAIRS[2 * i + 1] = 48 + (i % 10);
 }
-/** The digits of 0 … 99, two ASCII bytes as one 16-bit word to store. */
-const PAIR16 = new Uint16Array(100);
 /** The digits of 0 … 9999, zero-padded to four, as one 32-bit word to store. */
 const QUAD = new Uint32Array(10_000);
-/**
- * 1 … 999 as a reading's three decimals after the point, trailing zeros dropped: `.ddd` as one
- * 32-bit word (`FRAC_WORD`) and its length, 2 to 4 (`FRAC_LEN`).
- */
-const FRAC_WORD = new Uint32Array(1000);
-const FRAC_LEN = new Uint8Array(1000);
-for (let i = 0; i < 100; i++) PAIR16[i] = PAIRS[2 * i]! | (PAIRS[2 * i + 1]! << 8);
 for (let i = 0; i < 10_000; i++) {
-  QUAD[i] = (PAIR16[Math.floor(i / 100)]! | (PAIR16[i % 100]! << 16)) >>> 0;
+  const a = Math.floor(i / 100);
+  const b = i % 100;
+  QUAD[i] = (PAIRS[2 * a]! | (PAIRS[2 * a + 1]! << 8) | (PAIRS[2 * b]! << 16) |
+    (PAIRS[2 * b + 1]! << 24)) >>> 0;
 }
-for (let i = 1; i < 1000; i++) {
-  let digits = String(i).padStart(3, "0");
-  while (digits.endsWith("0")) digits = digits.slice(0, -1);
-  const text = "." + digits;
-  let word = 0;
-  for (let k = 0; k < text.length; k++) word |= text.charCodeAt(k) << (8 * k);
-  FRAC_WORD[i] = word >>> 0;
-  FRAC_LEN[i] = text.length;
+
+/**
+ * 8-byte patterns stored as one float64 (little-endian): a NaN, whose bits V8 may change, has
+ * 0x7F or 0xFF as its most significant byte (the pattern's last), which printable ASCII never
+ * is, so every pattern's bits are stored as they are. `FILL` pads a pattern; the next store
+ * overwrites the padding.
+ */
+const FILL = 48;
+const patternBytes = new Uint8Array(8);
+const patternView = new DataView(patternBytes.buffer);
+/** `text` (at most 8 ASCII characters), padded with `FILL`, as the float64 of its bytes. */
+function pattern(text: string): number {
+  patternBytes.fill(FILL);
+  for (let k = 0; k < text.length; k++) patternBytes[k] = text.charCodeAt(k);
+  return patternView.getFloat64(0, true);
+}
+/** The two low digits of a timestamp, zero-padded, then `\r\n+`: 5 bytes of a pattern. */
+const LOW2_TAIL = new Float64Array(100);
+for (let i = 0; i < 100; i++) LOW2_TAIL[i] = pattern(String(i).padStart(2, "0") + "\r\n+");
+/** The digits of 0 … 9999 (not padded) as one 32-bit word, and how many (`INT_LEN`). */
+const INT_WORD = new Uint32Array(10_000);
+const INT_LEN = new Uint8Array(10_000);
+/**
+ * A reading's three decimals `ddd` (0 … 999) as `.ddd` with trailing zeros dropped (nothing for
+ * 0), then `\r\n`: a pattern of 2 to 6 bytes (`FRAC_TAIL_LEN`).
+ */
+const FRAC_TAIL = new Float64Array(1000);
+const FRAC_TAIL_LEN = new Uint8Array(1000);
+{
+  for (let i = 0; i < 10_000; i++) {
+    const text = String(i);
+    let word = 0;
+    for (let k = 0; k < 4; k++) word |= (k < text.length ? text.charCodeAt(k) : FILL) << (8 * k);
+    INT_WORD[i] = word >>> 0;
+    INT_LEN[i] = text.length;
+  }
+  for (let i = 0; i < 1000; i++) {
+    let digits = String(i).padStart(3, "0");
+    while (digits.endsWith("0")) digits = digits.slice(0, -1);
+    const text = (digits === "" ? "" : "." + digits) + "\r\n";
+    FRAC_TAIL[i] = pattern(text);
+    FRAC_TAIL_LEN[i] = text.length;
+  }
 }
 
 /** Writes an array reply of `n` points `[ts[i], formatValue(values[i])]`. */
@@ -96,89 +126,87 @@ export function writeSamples(
   // copied again and again into the writer's doubling buffer.
   let buf = scratch;
   let view = scratchView;
-  // The top seven digits of 13-digit timestamps (`Math.floor(ts / 1e6)`), as the two words
-  // `:ddd` and `dddd`, and the first timestamp they hold (`high * 1e6`; −Infinity: none yet):
-  // a point whose timestamp lies within 10^6 ms of it skips the division.
+  // The top seven digits of 13-digit timestamps (`Math.floor(ts / 1e6)`), with the point's
+  // prefix, as the pattern `*2\r\n:ddd` and the word `dddd`, and the first timestamp they hold
+  // (`high * 1e6`; −Infinity: none yet): a point whose timestamp lies within 10^6 ms of it
+  // skips the division.
   let highBase = -Infinity;
-  let highWord0 = 0;
-  let highWord1 = 0;
+  let highPrefix = 0;
+  let highWord = 0;
   let p = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n;) {
     if (p > SCRATCH_BYTES - POINT_BYTES_MAX) {
       flush(out, buf, p);
       buf = new Uint8Array(SCRATCH_BYTES);
       view = new DataView(buf.buffer);
       p = 0;
     }
-    view.setUint32(p, STAR2, true);
-    const t = ts[i]!;
-    if (t >= TS13_MIN && t < TS13_END && Number.isInteger(t)) {
-      let low = t - highBase;
-      if (!(low >= 0 && low < LOW_DIVISOR)) {
-        const h = Math.floor(t / LOW_DIVISOR);
-        highBase = h * LOW_DIVISOR;
-        low = t - highBase;
-        const top = Math.floor(h / 10_000); // 100 … 999
-        const hundreds = Math.floor(top / 100);
-        highWord0 = (58 | ((48 + hundreds) << 8) | (PAIR16[top - hundreds * 100]! << 16)) >>> 0;
-        highWord1 = QUAD[h - top * 10_000]!;
-      }
-      view.setUint32(p + 4, highWord0, true);
-      view.setUint32(p + 8, highWord1, true);
-      // The six low digits: four and two (small integers: V8 keeps them out of floating point).
-      low = low | 0;
-      const q4 = (low / 100) | 0;
-      view.setUint32(p + 12, QUAD[q4]!, true);
-      view.setUint16(p + 16, PAIR16[low - q4 * 100]!, true);
-      p += 18;
-    } else {
-      buf[p + 4] = 58; // :
-      p += 5;
-      p = writeTimestamp(buf, p, t);
-    }
-    view.setUint32(p, CRLF_PLUS, true);
-    p += 3;
-    const v = values[i]!;
-    const a = v < 0 ? -v : v;
-    const q = Math.round(a * 1000);
-    if (a >= 1 && a < DECIMAL_FAST_MAX && q / 1000 === a) {
-      // A reading with at most three decimals: its shortest round-trip digits are that decimal
-      // (a different one as short would lie at least 0.001 away, far outside the value's
-      // rounding interval below 1e9), which formatValue prints plainly for |v| ≥ 1.
-      if (v < 0) buf[p++] = 45; // -
-      // a = q / 1000 exactly, below 1e9 < 2^31: its integer part is `a | 0` (no division).
-      const int = a | 0;
-      const frac = q - int * 1000;
-      if (int < 100) {
-        if (int < 10) buf[p++] = 48 + int;
-        else {
-          view.setUint16(p, PAIR16[int]!, true);
-          p += 2;
+    // Points that surely fit in the block, written without checking.
+    const stop = Math.min(n, i + Math.floor((SCRATCH_BYTES - p) / POINT_BYTES_MAX));
+    for (; i < stop; i++) {
+      const t = ts[i]!;
+      if (t >= TS13_MIN && t < TS13_END && Number.isInteger(t)) {
+        let low = t - highBase;
+        if (!(low >= 0 && low < LOW_DIVISOR)) {
+          const h = Math.floor(t / LOW_DIVISOR);
+          highBase = h * LOW_DIVISOR;
+          low = t - highBase;
+          const top = Math.floor(h / 10_000); // 100 … 999
+          highPrefix = pattern("*2\r\n:" + String(top));
+          highWord = QUAD[h - top * 10_000]!;
         }
-      } else if (int < 10_000) {
-        if (int < 1000) {
-          const hundreds = (int / 100) | 0;
-          buf[p] = 48 + hundreds;
-          view.setUint16(p + 1, PAIR16[int - hundreds * 100]!, true);
-          p += 3;
-        } else {
-          view.setUint32(p, QUAD[int]!, true);
+        view.setFloat64(p, highPrefix, true);
+        view.setUint32(p + 8, highWord, true);
+        // The six low digits: four and two (small integers: V8 keeps them out of floating
+        // point), the two with `\r\n+`.
+        low = low | 0;
+        const q4 = (low / 100) | 0;
+        view.setUint32(p + 12, QUAD[q4]!, true);
+        view.setFloat64(p + 16, LOW2_TAIL[low - q4 * 100]!, true);
+        p += 21;
+      } else {
+        view.setUint32(p, STAR2, true);
+        buf[p + 4] = 58; // :
+        p = writeTimestamp(buf, p + 5, t);
+        view.setUint32(p, CRLF_PLUS, true);
+        p += 3;
+      }
+      const v = values[i]!;
+      const a = v < 0 ? -v : v;
+      const q = Math.round(a * 1000);
+      if (a >= 1 && a < DECIMAL_FAST_MAX && q / 1000 === a) {
+        // A reading with at most three decimals: its shortest round-trip digits are that
+        // decimal (a different one as short would lie at least 0.001 away, far outside the
+        // value's rounding interval below 1e9), which formatValue prints plainly for |v| ≥ 1.
+        if (v < 0) buf[p++] = 45; // -
+        // a = q / 1000 exactly, below 1e9 < 2^31: its integer part is `a | 0` (no division).
+        const int = a | 0;
+        const frac = q - int * 1000;
+        if (int < 10_000) {
+          view.setUint32(p, INT_WORD[int]!, true);
+          p += INT_LEN[int]!;
+        } else if (int < 100_000_000) {
+          // A counter: its digits above the low four, then those four zero-padded.
+          const top = (int / 10_000) | 0;
+          view.setUint32(p, INT_WORD[top]!, true);
+          p += INT_LEN[top]!;
+          view.setUint32(p, QUAD[int - top * 10_000]!, true);
           p += 4;
-        }
-      } else p = writeUint(buf, p, int);
-      if (frac !== 0) {
-        view.setUint32(p, FRAC_WORD[frac]!, true);
-        p += FRAC_LEN[frac]!;
+        } else p = writeUint(buf, p, int);
+        view.setFloat64(p, FRAC_TAIL[frac]!, true);
+        p += FRAC_TAIL_LEN[frac]!;
+        continue;
       }
-    } else if (v === 0 && 1 / v > 0) {
-      buf[p++] = 48; // 0 (an on/off state; -0 prints "-0")
-    } else {
-      const text = formatValue(v);
-      for (let k = 0; k < text.length; k++) buf[p + k] = text.charCodeAt(k);
-      p += text.length;
+      if (v === 0 && 1 / v > 0) {
+        buf[p++] = 48; // 0 (an on/off state; -0 prints "-0")
+      } else {
+        const text = formatValue(v);
+        for (let k = 0; k < text.length; k++) buf[p + k] = text.charCodeAt(k);
+        p += text.length;
+      }
+      view.setUint16(p, CRLF16, true);
+      p += 2;
     }
-    view.setUint16(p, CRLF16, true);
-    p += 2;
   }
   if (p > 0) flush(out, buf, p);
 }
