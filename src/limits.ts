@@ -677,6 +677,11 @@ export const TS_RESTORE_SAMPLES_MAX: number = 2_097_152;
 /** Decoded sealed chunks kept for reads (16 bytes per sample). */
 export const TS_CHUNK_CACHE_BYTES_DEFAULT: number = 32 * MiB;
 /**
+ * Decoded head chunks kept for reads (16 bytes per sample): 8 MiB holds the heads of ~100
+ * series of 4,000 samples (a dashboard's last hour at 1 Hz), a fraction of a server's budget.
+ */
+export const TS_HEAD_CACHE_BYTES_DEFAULT: number = 8 * MiB;
+/**
  * Bytes all head chunks may take together (their buffers): past it, maintenance seals the
  * largest heads (down to 3/4 of it) before CHUNK_SIZE is reached, trading a little compression
  * for bounded memory (10,000 series at 1 Hz stay within it).

@@ -19,6 +19,7 @@ import { TS_CHUNK_CACHE_BYTES_DEFAULT } from "../limits.ts";
 import { decodeChunk, encodeChunk } from "./codec.ts";
 import type { Samples } from "./head.ts";
 import { chunkKey } from "./log.ts";
+import { HeadCache } from "./query_heads.ts";
 
 /** One sealed chunk as a read sees it. */
 export interface ChunkRef {
@@ -44,6 +45,9 @@ export class ChunkStore {
     this.#db = db;
     this.#cacheBytesMax = cacheBytesMax;
   }
+
+  /** Decoded head chunks for reads (cleared with the chunks'). */
+  readonly heads: HeadCache = new HeadCache();
 
   /** Decoded-cache hits and misses (stats). */
   hits = 0;
@@ -78,6 +82,7 @@ export class ChunkStore {
 
   /** Drops every cached chunk (after the database content was replaced). */
   clearCache(): void {
+    this.heads.clear();
     this.#cache.clear();
     this.#cacheBytes = 0;
   }

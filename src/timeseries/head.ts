@@ -42,6 +42,30 @@ export interface Samples {
   values: Float64Array;
 }
 
+/**
+ * Where a decoding of a head stopped (`Head.decodeMore`): `n` samples decoded, the byte offset
+ * of the next, and the running timestamp, delta and integer value.
+ */
+export interface HeadCursor {
+  /** The head's epoch the decoding belongs to. */
+  readonly epoch: number;
+  /** Samples decoded. */
+  n: number;
+  /** Offset of the next sample's bytes. */
+  p: number;
+  /** Timestamp of sample `n - 1`. */
+  t: number;
+  /** Its delta. */
+  delta: number;
+  /** Its integer value (decimal mode). */
+  q: number;
+}
+
+/** A cursor at the start of `head`'s current epoch. */
+export function newHeadCursor(head: Head): HeadCursor {
+  return { epoch: head.epoch, n: 0, p: 0, t: 0, delta: 0, q: 0 };
+}
+
 /** A series' unsealed samples. */
 export class Head {
   /** Samples held. */
@@ -69,6 +93,8 @@ export class Head {
   readonly #first = new Float64Array(1);
   #lastQ = 0;
   #lastDelta = 0;
+  /** See `epoch`. */
+  #epoch = 0;
   /** Where the newest sample's bytes start, and the state before it; -1 = unknown. */
   #lastOffset = -1;
   #prevTs = 0;
@@ -289,6 +315,7 @@ export class Head {
     }
     if (ts === this.lastTs && this.#lastOffset >= 0) {
       // Undo the newest sample's bytes, then append the new value.
+      this.#epoch++;
       this.#len = this.#lastOffset;
       this.lastTs = this.#prevTs;
       this.#lastQ = this.#prevQ;
@@ -347,6 +374,7 @@ export class Head {
   }
 
   #reset(): void {
+    this.#epoch++;
     this.count = 0;
     this.#len = 0;
     this.#lastOffset = -1;
@@ -362,6 +390,7 @@ export class Head {
 
   /** Makes `(ts, value)` the only sample, in mode `decimals` (which must hold it). */
   #start(ts: number, value: number, decimals: number): void {
+    this.#epoch++;
     this.#decimals = decimals;
     this.count = 1;
     this.firstTs = ts;
@@ -379,18 +408,44 @@ export class Head {
     const n = this.count;
     const ts = new Float64Array(n);
     const values = new Float64Array(n);
-    if (n === 0) return { ts, values };
-    ts[0] = this.firstTs;
-    values.set(this.#first);
-    const buf = this.#buf;
+    this.decodeMore(ts, values, newHeadCursor(this));
+    return { ts, values };
+  }
+
+  /**
+   * Changes with every edit that is not an append (a re-encoding, a reset, the newest sample
+   * replaced): a decoding kept from before such an edit is stale; one kept from before appends
+   * only lacks the new samples (`decodeMore`).
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /**
+   * Decodes samples `[cursor.n, count)` into `ts`/`values` at their indexes, continuing from
+   * `cursor` (made by `newHeadCursor` at the current epoch, advanced by earlier calls), and
+   * advances it to `count`. REQUIRES: `cursor.epoch === epoch`, room for `count` samples.
+   */
+  decodeMore(ts: Float64Array, values: Float64Array, cursor: HeadCursor): void {
+    assert(cursor.epoch === this.#epoch, "head cursor of the current epoch");
+    const n = this.count;
+    let i = cursor.n;
+    if (i >= n) return;
     const float = this.#decimals === FLOAT_MODE;
-    const view = float ? this.#floatView() : EMPTY_VIEW;
     const scale = float ? 1 : POW10[this.#decimals]!;
-    let q = float ? 0 : Math.round(this.#first[0]! * scale);
-    let t = this.firstTs;
-    let delta = 0;
-    let p = 0;
-    for (let i = 1; i < n; i++) {
+    let q = cursor.q;
+    let t = cursor.t;
+    let delta = cursor.delta;
+    let p = cursor.p;
+    if (i === 0) {
+      ts[0] = t = this.firstTs;
+      values.set(this.#first);
+      if (!float) q = Math.round(this.#first[0]! * scale);
+      i = 1;
+    }
+    const buf = this.#buf;
+    const view = float ? this.#floatView() : EMPTY_VIEW;
+    for (; i < n; i++) {
       // Inline zigzag varints: this loop is on every read of recent data.
       let z = 0;
       let mul = 1;
@@ -418,7 +473,11 @@ export class Head {
         values[i] = q / scale;
       }
     }
-    return { ts, values };
+    cursor.n = n;
+    cursor.p = p;
+    cursor.t = t;
+    cursor.delta = delta;
+    cursor.q = q;
   }
 
   /** Writes the head (ARCHITECTURE.md § "Head chunks"). */

@@ -104,7 +104,7 @@ export function readParts(
   }
   const head = series.head;
   if (head.count > 0 && to >= head.firstTs && from <= head.lastTs) {
-    const part = slice(head.decode(), from, to);
+    const part = slice(b.chunks.heads.samples(head), from, to);
     if (part.ts.length > 0) {
       parts.push(part);
       total += part.ts.length;
@@ -148,7 +148,7 @@ export function valueAt(b: Reader, series: Series, ts: number): number | undefin
 export function sampleBefore(b: Reader, series: Series, t: number): EdgeSample | undefined {
   const head = series.head;
   if (head.count > 0 && head.firstTs < t) {
-    const all = head.decode();
+    const all = b.chunks.heads.samples(head);
     const i = lowerBound(all.ts, all.ts.length, t) - 1;
     return { ts: all.ts[i]!, value: all.values[i]! };
   }
@@ -179,7 +179,7 @@ export function sampleAfter(b: Reader, series: Series, t: number): EdgeSample | 
   }
   const head = series.head;
   if (head.count > 0 && head.lastTs > t) {
-    const all = head.decode();
+    const all = b.chunks.heads.samples(head);
     const i = lowerBound(all.ts, all.ts.length, t + 1);
     return { ts: all.ts[i]!, value: all.values[i]! };
   }
