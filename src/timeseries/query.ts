@@ -17,13 +17,13 @@ import {
   bucketsSpanned,
   bucketStartRaw,
   type EdgeSample,
-  reduce,
 } from "./aggregate.ts";
 import { chunkHeader } from "./codec.ts";
 import { getSeries, type StoreContext } from "./context.ts";
 import type { Samples } from "./head.ts";
 import { chunkKey } from "./log.ts";
 import type { Aggregator, Rule } from "./meta.ts";
+import { mergeRuns, reduceEqual } from "./query_merge.ts";
 import { isLive, liveByVersion } from "./series_ops.ts";
 import type { Series } from "./series_set.ts";
 import { readParts, readSamples, sampleAfter, sampleBefore, tsError } from "./write.ts";
@@ -302,12 +302,10 @@ export function mrangeGrouped(
     const y = `${label}=${b}`;
     return x < y ? -1 : x > y ? 1 : 0;
   });
-  const single = SINGLE_IS_VALUE.has(reducer);
   for (const value of names) {
     const members = groups.get(value)!;
-    // Each member's points as one ascending run (the views of its chunks and head, copied once
-    // into the merge buffer), runs merged pairwise (O(n log k)), then each run of equal
-    // timestamps reduced.
+    // Each member's points as one ascending run (the views of its chunks and head), runs merged
+    // into fresh arrays, then each set of equal timestamps reduced in place (query_merge.ts).
     const runs: Samples[][] = members.map((s) => {
       const parts: Samples[] = [];
       if (plain) {
@@ -322,48 +320,10 @@ export function mrangeGrouped(
       }
       return parts;
     });
-    const merged = mergeAll(runs);
-    const mt = merged.ts;
-    const mv = merged.values;
-    const n = mt.length;
-    let ts = new Float64Array(n);
-    let values = new Float64Array(n);
-    let m = 0;
-    for (let i = 0; i < n;) {
-      if (single) {
-        // Samples that share their timestamp with no neighbour are their own reduced value:
-        // the stretch up to the next run of equal timestamps is copied in one go (one compare
-        // per sample to find it) instead of sample by sample.
-        let j = i;
-        while (j + 1 < n && mt[j + 1] !== mt[j]) j++;
-        if (j + 1 >= n) j = n;
-        if (j > i) {
-          ts.set(mt.subarray(i, j), m);
-          values.set(mv.subarray(i, j), m);
-          m += j - i;
-          i = j;
-          if (i >= n) break;
-        }
-      }
-      const t = mt[i]!;
-      let j = i + 1;
-      while (j < n && mt[j] === t) j++;
-      ts[m] = t;
-      if (j === i + 1 && single) {
-        // One sample: its value (NaN included, which the reducers also answer for one NaN).
-        values[m] = mv[i]!;
-      } else {
-        let nan = false;
-        for (let k = i; k < j; k++) nan ||= Number.isNaN(mv[k]!);
-        values[m] = nan
-          ? reduce(reducer, Array.from(mv.subarray(i, j)))
-          : aggregate(reducer, mt, mv, i, j);
-      }
-      m++;
-      i = j;
-    }
-    ts = ts.subarray(0, m);
-    values = values.subarray(0, m);
+    const merged = mergeRuns(runs);
+    const m = reduceEqual(reducer, merged.ts, merged.values, merged.ts.length);
+    let ts = merged.ts.subarray(0, m);
+    let values = merged.values.subarray(0, m);
     if (args.reverse) {
       ts.reverse();
       values.reverse();
@@ -384,104 +344,6 @@ export function mrangeGrouped(
     });
   }
   return out;
-}
-
-/** Reducers whose value over one sample is that sample. */
-const SINGLE_IS_VALUE: ReadonlySet<Aggregator> = new Set([
-  "avg",
-  "sum",
-  "min",
-  "max",
-  "first",
-  "last",
-]);
-
-/** Merge buffers of `mergeAll`, grown on demand and reused (the reply copies the result). */
-let mergeTs = [new Float64Array(0), new Float64Array(0)];
-let mergeValues = [new Float64Array(0), new Float64Array(0)];
-
-/**
- * Ascending runs merged into one ascending set: each run (its parts, ascending and disjoint)
- * copied once into buffer 0, then runs merged pairwise, pass after pass (`O(n log k)`), in two
- * reused buffers. On equal timestamps the samples keep the order of their runs. The result
- * views a buffer the next call overwrites.
- */
-function mergeAll(runs: readonly (readonly Samples[])[]): Samples {
-  let total = 0;
-  let nonEmpty = 0;
-  let only: readonly Samples[] = [];
-  for (const r of runs) {
-    let size = 0;
-    for (const p of r) size += p.ts.length;
-    if (size > 0) {
-      nonEmpty++;
-      only = r;
-    }
-    total += size;
-  }
-  if (nonEmpty === 0) return emptySamples();
-  if (nonEmpty === 1 && only.length === 1) return only[0]!;
-  if (mergeTs[0]!.length < total) {
-    mergeTs = [new Float64Array(total), new Float64Array(total)];
-    mergeValues = [new Float64Array(total), new Float64Array(total)];
-  }
-  // Run boundaries in buffer 0: run r is [bounds[r], bounds[r + 1]).
-  let bounds: number[] = [0];
-  let at = 0;
-  for (const r of runs) {
-    const start = at;
-    for (const p of r) {
-      mergeTs[0]!.set(p.ts, at);
-      mergeValues[0]!.set(p.values, at);
-      at += p.ts.length;
-    }
-    if (at > start) bounds.push(at);
-  }
-  let src = 0;
-  while (bounds.length > 2) {
-    const sTs = mergeTs[src]!;
-    const sV = mergeValues[src]!;
-    const dTs = mergeTs[1 - src]!;
-    const dV = mergeValues[1 - src]!;
-    const next: number[] = [0];
-    for (let r = 0; r + 1 < bounds.length; r += 2) {
-      const a0 = bounds[r]!;
-      const a1 = bounds[r + 1]!;
-      const b1 = r + 2 < bounds.length ? bounds[r + 2]! : a1;
-      // Merge [a0, a1) and [a1, b1) into the other buffer at a0 (a lone last run is copied).
-      let i = a0;
-      let j = a1;
-      let k = a0;
-      if (i < a1 && j < b1) {
-        let ti = sTs[i]!;
-        let tj = sTs[j]!;
-        for (;;) {
-          if (ti <= tj) {
-            dTs[k] = ti;
-            dV[k++] = sV[i++]!;
-            if (i === a1) break;
-            ti = sTs[i]!;
-          } else {
-            dTs[k] = tj;
-            dV[k++] = sV[j++]!;
-            if (j === b1) break;
-            tj = sTs[j]!;
-          }
-        }
-      }
-      if (i < a1) {
-        dTs.set(sTs.subarray(i, a1), k);
-        dV.set(sV.subarray(i, a1), k);
-      } else if (j < b1) {
-        dTs.set(sTs.subarray(j, b1), k);
-        dV.set(sV.subarray(j, b1), k);
-      }
-      next.push(b1);
-    }
-    bounds = next;
-    src = 1 - src;
-  }
-  return { ts: mergeTs[src]!.subarray(0, total), values: mergeValues[src]!.subarray(0, total) };
 }
 
 /** What TS.INFO reports. */
