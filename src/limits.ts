@@ -682,6 +682,17 @@ export const TS_CHUNK_CACHE_BYTES_DEFAULT: number = 32 * MiB;
  */
 export const TS_HEAD_CACHE_BYTES_DEFAULT: number = 8 * MiB;
 /**
+ * Samples of the GROUPBY merge buffers kept between queries (four arrays: 8 MiB); a larger
+ * group merges in arrays of its own, dropped after the query.
+ */
+export const TS_GROUPBY_MERGE_SAMPLES_KEPT_MAX: number = 262_144;
+/**
+ * Samples of the reused GROUPBY result buffers (two arrays: 8 MiB), which the RESP front end
+ * encodes before its next command: 100 series x 1 h at 1 Hz is ~360,000; a larger query's
+ * remaining groups get arrays of their own.
+ */
+export const TS_GROUPBY_RESULT_SAMPLES_KEPT_MAX: number = 524_288;
+/**
  * Bytes all head chunks may take together (their buffers): past it, maintenance seals the
  * largest heads (down to 3/4 of it) before CHUNK_SIZE is reached, trading a little compression
  * for bounded memory (10,000 series at 1 Hz stay within it).

@@ -23,7 +23,7 @@ import { getSeries, type StoreContext } from "./context.ts";
 import type { Samples } from "./head.ts";
 import { chunkKey } from "./log.ts";
 import type { Aggregator, Rule } from "./meta.ts";
-import { mergeRuns, reduceEqual } from "./query_merge.ts";
+import { beginScratchResults, mergeRuns, reduceEqual } from "./query_merge.ts";
 import { isLive, liveByVersion } from "./series_ops.ts";
 import type { Series } from "./series_set.ts";
 import { readParts, readSamples, sampleAfter, sampleBefore, tsError } from "./write.ts";
@@ -274,7 +274,8 @@ export function mrange(
 /**
  * GROUPBY label REDUCE reducer: series are grouped by their value of `label` (series without it
  * are left out), each group's points (after per-series aggregation) are reduced per timestamp;
- * the group is named `label=value` with labels `label`, `__reducer__`, `__source__`.
+ * the group is named `label=value` with labels `label`, `__reducer__`, `__source__`. With
+ * `scratch`, the groups' points may view buffers the next scratch query overwrites.
  */
 export function mrangeGrouped(
   ctx: StoreContext,
@@ -283,7 +284,9 @@ export function mrangeGrouped(
   label: string,
   reducer: Aggregator,
   budget: QueryBudget = new QueryBudget(ctx),
+  scratch = false,
 ): SeriesResult[] {
+  if (scratch) beginScratchResults();
   const groups = new Map<string, Series[]>();
   for (const s of selected) {
     const v = s.labelMap.get(label);
@@ -320,7 +323,7 @@ export function mrangeGrouped(
       }
       return parts;
     });
-    const merged = mergeRuns(runs);
+    const merged = mergeRuns(runs, scratch);
     const m = reduceEqual(reducer, merged.ts, merged.values, merged.ts.length);
     let ts = merged.ts.subarray(0, m);
     let values = merged.values.subarray(0, m);

@@ -495,17 +495,29 @@ export class TimeSeriesStore implements LogConsumer {
     return q.rangeOf(this.#ctx, this.get(key), args, new q.QueryBudget(this.#ctx));
   }
 
-  /** TS.MRANGE / TS.MREVRANGE. */
+  /**
+   * TS.MRANGE / TS.MREVRANGE. With `scratch`, GROUPBY's points may view buffers that the next
+   * scratch query overwrites: the caller is done with them before it queries again.
+   */
   mrange(
     filters: readonly LabelFilter[],
     args: q.RangeArgs,
     groupBy?: { label: string; reducer: Aggregator },
+    options: { scratch?: boolean } = {},
   ): q.SeriesResult[] {
     const selected = this.select(filters);
     // One budget for the whole query: 10,000 series of a day each must not fill memory either.
     const budget = new q.QueryBudget(this.#ctx);
     return groupBy
-      ? q.mrangeGrouped(this.#ctx, selected, args, groupBy.label, groupBy.reducer, budget)
+      ? q.mrangeGrouped(
+        this.#ctx,
+        selected,
+        args,
+        groupBy.label,
+        groupBy.reducer,
+        budget,
+        options.scratch === true,
+      )
       : q.mrange(this.#ctx, selected, args, budget);
   }
 

@@ -11,7 +11,7 @@ import { assertEquals } from "@std/assert";
 import { aggregate, reduce } from "../../src/timeseries/aggregate.ts";
 import type { Samples } from "../../src/timeseries/head.ts";
 import type { Aggregator } from "../../src/timeseries/meta.ts";
-import { mergeRuns, reduceEqual } from "../../src/timeseries/query_merge.ts";
+import { beginScratchResults, mergeRuns, reduceEqual } from "../../src/timeseries/query_merge.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
 const REDUCERS: Aggregator[] = [
@@ -91,5 +91,21 @@ Deno.test("GROUPBY's merge and reduction equal a stable sort and a per-timestamp
     const got: [number, number][] = [];
     for (let i = 0; i < m; i++) got.push([merged.ts[i]!, merged.values[i]!]);
     assertEquals(got, want, `round ${round}: ${reducer} over ${k} runs, step ${step}`);
+  }
+});
+
+Deno.test("scratch results of one query's groups do not overlap, whatever the buffer's growth", () => {
+  const rng = new Rng(seedFromEnv());
+  for (let round = 0; round < 20; round++) {
+    beginScratchResults();
+    const groups: { got: Samples; want: number[] }[] = [];
+    for (let g = 0; g < 6; g++) {
+      const runs = Array.from({ length: 1 + rng.int(8) }, () => makeRun(rng, 7));
+      const want: number[] = [];
+      for (const r of runs) for (const p of r) want.push(...p.ts);
+      want.sort((a, b) => a - b);
+      groups.push({ got: mergeRuns(runs, true), want });
+    }
+    for (const { got, want } of groups) assertEquals([...got.ts], want);
   }
 });

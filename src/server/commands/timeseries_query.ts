@@ -113,7 +113,10 @@ function mrange(ctx: CommandContext, reverse: boolean): void {
       reducer,
     };
   }
-  const results = call(() => ctx.server.timeseries.mrange(filters, rangeArgs, groupBy));
+  // Scratch results: encoded right here, before this connection or another runs a command.
+  const results = call(() =>
+    ctx.server.timeseries.mrange(filters, rangeArgs, groupBy, { scratch: true })
+  );
   ctx.out.array(results.length);
   for (const r of results) writeResult(ctx, r, labels);
 }
