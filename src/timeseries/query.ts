@@ -363,7 +363,7 @@ export interface SeriesInfo {
   labels: [string, string][];
   sourceKey: Uint8Array | undefined;
   rules: { key: Uint8Array; bucketMs: number; aggregator: string; alignMs: number }[];
-  /** With DEBUG: each chunk (the head last). */
+  /** With DEBUG: each chunk (the head last, unless it is empty after sealed chunks). */
   chunks?: { startTimestamp: number; endTimestamp: number; samples: number; size: number }[];
 }
 
@@ -405,7 +405,11 @@ export function info(ctx: StoreContext, key: Uint8Array, debug: boolean): Series
       });
     }
   }
-  if (debug || s.head.count > 0 || chunkRows.length === 0) {
+  // As RedisTimeSeries, whose newest chunk is opened by the sample that no longer fits the
+  // last one: a full head sealed here leaves an empty head, which is not a chunk until a sample
+  // arrives (a series without samples shows its one empty chunk).
+  const headShown = s.head.count > 0 || chunkRows.length === 0;
+  if (debug && headShown) {
     chunks.push({
       startTimestamp: s.head.count > 0 ? s.head.firstTs : -1,
       endTimestamp: s.head.count > 0 ? s.head.lastTs : -1,
@@ -420,7 +424,7 @@ export function info(ctx: StoreContext, key: Uint8Array, debug: boolean): Series
     firstTimestamp: first < 0 ? 0 : first,
     lastTimestamp: s.lastTs < 0 ? 0 : s.lastTs,
     retentionTime: meta.retentionMs,
-    chunkCount: chunkRows.length + 1,
+    chunkCount: chunkRows.length + (headShown ? 1 : 0),
     chunkSize: meta.chunkSizeBytes,
     chunkType: meta.uncompressed ? "uncompressed" : "compressed",
     duplicatePolicy: meta.duplicatePolicy,
