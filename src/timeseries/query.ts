@@ -406,9 +406,13 @@ export function info(ctx: StoreContext, key: Uint8Array, debug: boolean): Series
     }
   }
   // As RedisTimeSeries, whose newest chunk is opened by the sample that no longer fits the
-  // last one: a full head sealed here leaves an empty head, which is not a chunk until a sample
-  // arrives (a series without samples shows its one empty chunk).
-  const headShown = s.head.count > 0 || chunkRows.length === 0;
+  // last one: a head left empty by sealing a full chunk is not a chunk until a sample arrives.
+  // An empty head after a chunk that is not full (TS.DEL emptied it, or an early seal) shows,
+  // as RedisTimeSeries keeps its last chunk when a delete empties it; so does the one empty
+  // chunk of a series without samples.
+  const lastSealed = chunkRows.length > 0 ? chunkRows[chunkRows.length - 1]![1] : undefined;
+  const headShown = s.head.count > 0 || lastSealed === undefined ||
+    chunkHeader(lastSealed).count < s.chunkSamples;
   if (debug && headShown) {
     chunks.push({
       startTimestamp: s.head.count > 0 ? s.head.firstTs : -1,

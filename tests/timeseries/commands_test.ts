@@ -706,5 +706,11 @@ Deno.test("TS.INFO counts no empty chunk after full ones, as RedisTimeSeries (it
     assertEquals(await c.send("TS.RANGE", "k", 0, n), [[n, "+1"]]);
     assertEquals(await c.send("TS.DEL", "k", 0, n), 1);
     assertEquals(await chunkCount(), 1);
+    // A delete that empties the newest chunk keeps it (test_ts_del_last_chunk): chunks of 48,
+    // 48, 48 and a head of 6; deleting the last 50 samples leaves 48, 48, 4 and an empty head.
+    for (let t = 1; t <= 150; t++) await c.send("TS.ADD", "k", 1000 + t, "2");
+    assertEquals(await chunkCount(), 4);
+    assertEquals(await c.send("TS.DEL", "k", 1101, 1150), 50);
+    assertEquals(await chunkCount(), 4);
   });
 });
