@@ -2,9 +2,11 @@
  * One client connection: read -> parse -> dispatch -> hold replies until durable -> write.
  * ARCHITECTURE.md § "Pipelining and durability" and § "Output buffers and streaming".
  *
- * Backpressure: the loop reads again only after the replies of what it read were written, so a
- * client that does not read its replies stops being read; its pending output is bounded by the
- * hard limit and by the watchdog's drain timeout (see `ServerCore`).
+ * Backpressure: the loop runs nothing it read before the replies of what it read earlier were
+ * written (the next read is started while they are written, `ConnectionOutput.send`), so a
+ * client that does not read its replies stops being read past one read buffer; its pending
+ * output is bounded by the hard limit and by the watchdog's drain timeout (see `ServerCore`).
+ * The output side (durability waits, the socket lock, writes, pushes) is `_connection_output.ts`.
  *
  * Invariants:
  * - Commands of one connection run one at a time, in arrival order.
@@ -26,11 +28,10 @@ import type { ServerMetrics } from "./metrics.ts";
 import { HttpOnRespPortError, RespParser } from "./resp.ts";
 import type { PackedArgs } from "./resp_packed.ts";
 import { BLOCKING_COMMANDS, registryFor } from "./commands/blocking_registry.ts";
-import { concatChunks, OutputLimitError } from "./resp_writer.ts";
-import { NO_ARGS, type Resume, silenceReply, sleep, spliceFailures } from "./_connection_batch.ts";
-import { readOp, ridOf } from "./_socket_read.ts";
-
-const EMPTY = new Uint8Array(0);
+import { OutputLimitError } from "./resp_writer.ts";
+import { NO_ARGS, type Resume, silenceReply, sleep } from "./_connection_batch.ts";
+import { readOp, ridOf } from "./_socket_ops.ts";
+import { ConnectionOutput } from "./_connection_output.ts";
 
 /** What a connection needs from the server. */
 export interface ConnectionHost {
@@ -66,11 +67,8 @@ export class Connection {
   readonly #parser = new RespParser();
   /** The socket's resource id for the read op, -1 to read through `conn.read` (_socket_read.ts). */
   readonly #rid: number;
-  /** True while a writer holds the socket (replies and pushes take turns). */
-  #socketBusy = false;
-  #pushScheduled = false;
-  /** True while the batch waits for a pause to end (pushes may be written meanwhile). */
-  #paused = false;
+  /** Replies and pushed messages on their way to the socket. */
+  readonly #output: ConnectionOutput;
 
   /** A connection over `conn` running commands in `ctx`. */
   constructor(host: ConnectionHost, conn: Deno.Conn, ctx: Context) {
@@ -80,7 +78,9 @@ export class Connection {
     this.#ctx = ctx;
     this.#parser.restricted = !ctx.client.authenticated;
     this.#parser.packTsMadd = true;
-    ctx.client.onPush = () => this.#schedulePush();
+    const output = new ConnectionOutput(host, conn, this.#rid, ctx, this.#parser);
+    this.#output = output;
+    ctx.client.onPush = () => output.schedulePush();
   }
 
   /** A read started while the client was blocked (BLPOP...), not consumed yet. */
@@ -99,11 +99,13 @@ export class Connection {
   async run(): Promise<string> {
     const host = this.#host;
     const parser = this.#parser;
+    const output = this.#output;
     const client = this.#ctx.client;
     let reason = "client closed";
     while (!host.closing) {
       const wasEmpty = parser.bufferedBytes === 0;
       let n: number | null;
+      let readFailed = false;
       try {
         if (this.#stash.length > 0 || this.#sideRead !== undefined || this.#peerGone) {
           n = await this.#takeStash();
@@ -113,6 +115,17 @@ export class Connection {
           n = got === 0 ? null : got;
         } else n = await this.#conn.read(parser.writable());
       } catch {
+        n = null;
+        readFailed = true;
+      }
+      // The last replies may still be on their way out (`ConnectionOutput.send`): nothing more
+      // runs, and the reply buffer is not written again, before they are.
+      if (output.sending) await output.sent();
+      if (output.sendError !== undefined) {
+        reason = output.sendError;
+        break;
+      }
+      if (readFailed) {
         reason = "connection reset";
         break;
       }
@@ -129,36 +142,30 @@ export class Connection {
         else {
           // The common case, inline so that a command costs one suspended frame (this one):
           // the replies wait for durability, then go out in one write.
-          const wait = this.#durableWait();
+          const wait = output.durableWait();
           if (wait !== undefined) await wait;
-          let pendingWait = this.#pendingWait();
+          let pendingWait = output.pendingWait();
           while (pendingWait !== undefined) {
             await pendingWait;
-            pendingWait = this.#pendingWait();
+            pendingWait = output.pendingWait();
           }
-          if (this.#hasOutput()) {
-            const turn = this.#takeSocket();
+          if (output.hasOutput()) {
+            const turn = output.takeSocket();
             if (turn !== undefined) await turn;
-            try {
-              const chunks = this.#takeOutput();
-              // The batch's arrival time serves as the write's start (one clock read saved per
-              // command): earlier by the batch's run and durability wait, milliseconds against
-              // a drain timeout of seconds.
-              let total = this.#beginWrite(chunks, nowMs);
-              for (let c = 0; c < chunks.length; c++) {
-                const chunk = chunks[c]!;
-                let off = 0;
-                while (off < chunk.length) {
-                  const n = await this.#conn.write(off === 0 ? chunk : chunk.subarray(off));
-                  off += n;
-                  total -= n;
-                  client.outputPendingBytes = total;
-                  host.metrics.netOutputBytes += n;
-                }
+            const chunks = output.takeOutput();
+            // The batch's arrival time serves as the write's start (one clock read saved per
+            // command): earlier by the batch's run and durability wait, milliseconds against
+            // a drain timeout of seconds.
+            if (chunks.length === 1) {
+              // One run of bytes (the common case): written while the next read starts.
+              output.beginWrite(chunks, nowMs);
+              output.send(chunks[0]!);
+            } else {
+              try {
+                await output.write(chunks, nowMs);
+              } finally {
+                output.unlockSocket();
               }
-            } finally {
-              this.#endWrite();
-              this.#unlockSocket();
             }
           } else this.#ctx.pending.length = 0;
         }
@@ -180,7 +187,7 @@ export class Connection {
         client.busy = false;
       }
       // Messages queued while the last replies were being written go out now.
-      if (client.pushQueue !== undefined && client.pushQueue.length > 0) this.#schedulePush();
+      if (client.pushQueue !== undefined && client.pushQueue.length > 0) output.schedulePush();
       if (!keepOpen) {
         if (reason === "client closed") reason = client.closeAfterReply ? "quit" : "protocol error";
         break;
@@ -192,8 +199,10 @@ export class Connection {
       if (parser.commandsParsed !== parsedBefore) client.lastInteractionMs = nowMs;
       // Between reads only the next read's buffer is held: an idle connection costs little.
       parser.release();
-      if (parser.bufferedBytes === 0) this.#ctx.out.release();
+      // While replies are on their way out, their buffer is released once they are out.
+      if (parser.bufferedBytes === 0 && !output.sending) this.#ctx.out.release();
     }
+    if (output.sending) await output.sent();
     if (host.closing && reason === "client closed") reason = "server shutdown";
     return client.closeReason ?? reason;
   }
@@ -348,6 +357,7 @@ export class Connection {
     const ctx = this.#ctx;
     const client = ctx.client;
     const parser = this.#parser;
+    const output = this.#output;
     let step: Resume | undefined = resume;
     while (true) {
       let args: Uint8Array[] | PackedArgs | undefined;
@@ -357,16 +367,16 @@ export class Connection {
             await this.#protocolError(step.error);
             return false;
           case "close":
-            await this.#flush();
+            await output.flush();
             return false;
           case "delay":
             await sleep(step.delayMs);
-            await this.#flush();
+            await output.flush();
             // The failure that closes the connection is delayed too.
             if (client.closeAfterReply) return false;
             break;
           case "flush":
-            await this.#flush();
+            await output.flush();
             break;
           case "running": {
             const { running, wait } = step;
@@ -401,17 +411,17 @@ export class Connection {
       let paused = host.dispatcher.pauseFor(ctx, args);
       while (paused !== undefined) {
         // Replies so far go out first; messages may reach the client while it waits.
-        await this.#flush();
+        await output.flush();
         // Nothing more is read while held: no request deadline runs against a paused client.
         client.requestStartMs = 0;
-        this.#paused = true;
-        this.#schedulePush();
+        output.paused = true;
+        output.schedulePush();
         const release = host.dispatcher.holdForPause();
         try {
           await paused;
         } finally {
           release();
-          this.#paused = false;
+          output.paused = false;
         }
         paused = host.dispatcher.pauseFor(ctx, args);
       }
@@ -422,7 +432,7 @@ export class Connection {
       }
       step = this.#start(args) ?? this.#afterCommand();
     }
-    await this.#flush();
+    await output.flush();
     return true;
   }
 
@@ -435,7 +445,7 @@ export class Connection {
         "Possible SECURITY ATTACK detected: HTTP request on the RESP port, closing connection",
         { client: client.id, addr: client.addr },
       );
-      await this.#flush();
+      await this.#output.flush();
       return;
     }
     host.metrics.protocolErrors++;
@@ -446,197 +456,6 @@ export class Connection {
       error: err.message,
     });
     this.#ctx.out.error(`ERR ${err.message}`);
-    await this.#flush();
-  }
-
-  /**
-   * What to await before the replies so far may be sent, `undefined` when nothing: the newest
-   * write of any client when one is in flight (a reply may show it), and nothing when there is
-   * nothing to send.
-   */
-  #durableWait(): Promise<void> | undefined {
-    if (this.#host.writesInFlight === 0 || !this.#hasOutput()) return undefined;
-    return this.#host.lastWrite;
-  }
-
-  /** A group commit of this batch's writes not settled yet (await it, then ask again). */
-  #pendingWait(): Promise<void> | undefined {
-    // Indexed loops here and below: an array iterator per command is garbage to collect.
-    const pending = this.#ctx.pending;
-    for (let i = 0; i < pending.length; i++) {
-      const group = pending[i]!.group;
-      if (!group.settled) return group.done;
-    }
-    return undefined;
-  }
-
-  /** True when replies or messages wait to be written. */
-  #hasOutput(): boolean {
-    const { out, client } = this.#ctx;
-    return out.length > 0 || (client.pushQueue?.length ?? 0) > 0;
-  }
-
-  /**
-   * The output to write now (every write of the batch settled): the replies, those of failed
-   * writes replaced by their errors, then the messages that arrived meanwhile.
-   */
-  #takeOutput(): Uint8Array[] {
-    const { out, pending, client } = this.#ctx;
-    let failures: { start: number; end: number; message: string }[] | undefined;
-    for (let i = 0; i < pending.length; i++) {
-      const p = pending[i]!;
-      const group = p.group;
-      if (group.failed) {
-        const error = group.error;
-        (failures ??= []).push({
-          start: p.start,
-          end: p.end,
-          message: `ERR ${error instanceof Error ? error.message : String(error)}`,
-        });
-      }
-    }
-    pending.length = 0;
-    if (failures === undefined && (client.pushQueue?.length ?? 0) === 0) {
-      // The common case: the replies are one run of the reply buffer, written as one view
-      // from a reused one-element array (no array or view made per command).
-      const one = out.takeOne();
-      if (one !== undefined) {
-        this.#one[0] = one;
-        return this.#one;
-      }
-    }
-    let chunks = out.take();
-    if (failures !== undefined) chunks = [spliceFailures(concatChunks(chunks), failures)];
-    // Messages that arrived during the wait for durability follow the replies, copied into
-    // one buffer per 256 KiB at most.
-    while (client.pushQueue !== undefined && client.pushQueue.length > 0) {
-      chunks.push(concatChunks(client.pushQueue.takeUpTo(RESP_OUTPUT_FLUSH_BYTES)));
-    }
-    return chunks;
-  }
-
-  /** `#takeOutput`'s reused answer for one chunk; emptied once written. */
-  readonly #one: Uint8Array[] = [EMPTY];
-
-  /** Waits until every reply in the output may be sent, then writes the output. */
-  async #flush(): Promise<void> {
-    const wait = this.#durableWait();
-    if (wait !== undefined) await wait;
-    let pendingWait = this.#pendingWait();
-    while (pendingWait !== undefined) {
-      await pendingWait;
-      pendingWait = this.#pendingWait();
-    }
-    if (!this.#hasOutput()) {
-      this.#ctx.pending.length = 0;
-      return;
-    }
-    const turn = this.#takeSocket();
-    if (turn !== undefined) await turn;
-    try {
-      await this.#write(this.#takeOutput());
-    } finally {
-      this.#unlockSocket();
-    }
-  }
-
-  /**
-   * Takes the socket for one writer (pushes and replies never interleave): at once when it is
-   * free (`undefined`, nothing allocated: the common case), else a promise that resolves once
-   * this writer holds it (writers get it in the order they asked).
-   */
-  #takeSocket(): Promise<void> | undefined {
-    if (!this.#socketBusy) {
-      this.#socketBusy = true;
-      return undefined;
-    }
-    return new Promise((resolve) => this.#socketWaiters.push(resolve));
-  }
-
-  /** Writers waiting for the socket, oldest first. */
-  readonly #socketWaiters: (() => void)[] = [];
-
-  /** Gives the socket to the oldest waiting writer (it stays busy), or frees it. */
-  #unlockSocket(): void {
-    const next = this.#socketWaiters.shift();
-    if (next !== undefined) next();
-    else this.#socketBusy = false;
-  }
-
-  /** Writes `chunks` to the socket, keeping the client's pending-output accounting. */
-  async #write(chunks: Uint8Array[]): Promise<void> {
-    const client = this.#ctx.client;
-    try {
-      this.#beginWrite(chunks, Date.now());
-      for (const chunk of chunks) {
-        let off = 0;
-        while (off < chunk.length) {
-          const n = await this.#conn.write(off === 0 ? chunk : chunk.subarray(off));
-          off += n;
-          client.outputPendingBytes -= n;
-          this.#host.metrics.netOutputBytes += n;
-        }
-      }
-    } finally {
-      this.#endWrite();
-    }
-  }
-
-  /** Starts the pending-output accounting of a write of `chunks` at `nowMs`; their bytes. */
-  #beginWrite(chunks: Uint8Array[], nowMs: number): number {
-    const client = this.#ctx.client;
-    let total = 0;
-    for (let i = 0; i < chunks.length; i++) total += chunks[i]!.length;
-    client.outputPendingBytes = total;
-    client.outputPendingSinceMs = nowMs;
-    return total;
-  }
-
-  /** Ends the pending-output accounting of a write. */
-  #endWrite(): void {
-    this.#one[0] = EMPTY;
-    const client = this.#ctx.client;
-    client.outputPendingBytes = 0;
-    client.outputPendingSinceMs = 0;
-    if ((client.pushQueue?.bytes ?? 0) === 0) client.softLimitSinceMs = 0;
-  }
-
-  /** Something was queued for this client: write it out soon unless a batch will. */
-  #schedulePush(): void {
-    if (this.#pushScheduled) return;
-    this.#pushScheduled = true;
-    // A microtask: every message published by the current run of commands goes in one write.
-    queueMicrotask(() => {
-      this.#pushScheduled = false;
-      const client = this.#ctx.client;
-      if ((client.busy && !this.#paused) || client.closed) return;
-      this.#pushLoop().catch((err) => {
-        client.kill(`write failed: ${err instanceof Error ? err.message : String(err)}`);
-      });
-    });
-  }
-
-  /** Writes queued pushes while the client is idle (or paused). */
-  async #pushLoop(): Promise<void> {
-    const client = this.#ctx.client;
-    const turn = this.#takeSocket();
-    if (turn !== undefined) await turn;
-    try {
-      while (
-        client.pushQueue !== undefined && client.pushQueue.length > 0 && !client.closed &&
-        (!client.busy || this.#paused)
-      ) {
-        if (this.#host.writesInFlight > 0) {
-          // A message may tell of a write that is not durable yet: wait, as replies do.
-          await this.#host.lastWrite;
-        }
-        // A bounded slice at a time: the copy made for one write stays small.
-        const chunks = client.pushQueue.takeUpTo(RESP_OUTPUT_FLUSH_BYTES);
-        if (chunks.length === 0) break;
-        await this.#write([concatChunks(chunks)]);
-      }
-    } finally {
-      this.#unlockSocket();
-    }
+    await this.#output.flush();
   }
 }
