@@ -176,27 +176,32 @@ export class RespWriter {
 
   /** An integer. */
   integer(n: number | bigint): void {
-    if (typeof n === "number" && n >= 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n)) {
-      // Digits straight into the buffer: no string per reply (TS.MADD answers 500 at a time).
-      this.#reserve(19);
-      const buf = this.#buf;
-      let len = this.#len;
-      buf[len++] = 58; // ':'
-      let digits = 1;
-      for (let p = 10; p <= n; p *= 10) digits++;
-      let v = n;
-      for (let i = len + digits - 1; i >= len; i--) {
-        const q = Math.floor(v / 10);
-        buf[i] = 48 + (v - q * 10);
-        v = q;
-      }
-      len += digits;
-      buf[len++] = 13;
-      buf[len++] = 10;
-      this.#len = len;
-      return;
+    // Digits straight into the buffer: no string per reply (TS.MADD answers 500 at a time).
+    if (typeof n === "number" && isCount(n)) this.#count(58, n); // ':'
+    else this.#line(":", String(n));
+  }
+
+  /**
+   * `<prefix>n\r\n` for `n` a non-negative safe integer (a count, a length, an integer reply),
+   * its digits written straight into the buffer: no string made per header.
+   */
+  #count(prefix: number, n: number): void {
+    let digits = 1;
+    for (let p = 10; p <= n; p *= 10) digits++;
+    this.#reserve(digits + 3);
+    const buf = this.#buf;
+    let len = this.#len;
+    buf[len++] = prefix;
+    let v = n;
+    for (let i = len + digits - 1; i >= len; i--) {
+      const q = Math.floor(v / 10);
+      buf[i] = 48 + (v - q * 10);
+      v = q;
     }
-    this.#line(":", String(n));
+    len += digits;
+    buf[len++] = 13;
+    buf[len++] = 10;
+    this.#len = len;
   }
 
   /**
@@ -207,7 +212,7 @@ export class RespWriter {
     if (typeof value === "string") value = encoder.encode(value);
     // Refused before anything of it is encoded, so a reply never ends half written.
     this.#checkLimit(value.length + 16);
-    this.#line("$", String(value.length));
+    this.#count(36, value.length); // '$'
     if (value.length >= RESP_OUTPUT_REF_BYTES_MIN) this.#ref(value);
     else this.raw(value);
     this.raw(CRLF);
@@ -225,18 +230,22 @@ export class RespWriter {
 
   /** An array header of `n` elements. */
   array(n: number): void {
-    this.#line("*", String(n));
+    if (isCount(n)) this.#count(42, n); // '*'
+    else this.#line("*", String(n));
   }
 
   /** A map header of `n` key/value pairs (RESP2: an array of 2n elements). */
   map(n: number): void {
-    if (this.protocol === 3) this.#line("%", String(n));
-    else this.#line("*", String(2 * n));
+    if (!isCount(n)) {
+      this.#line(this.protocol === 3 ? "%" : "*", String(this.protocol === 3 ? n : 2 * n));
+    } else if (this.protocol === 3) this.#count(37, n); // '%'
+    else this.#count(42, 2 * n);
   }
 
   /** A set header of `n` elements (RESP2: an array). */
   set(n: number): void {
-    this.#line(this.protocol === 3 ? "~" : "*", String(n));
+    if (isCount(n)) this.#count(this.protocol === 3 ? 126 : 42, n); // '~' or '*'
+    else this.#line(this.protocol === 3 ? "~" : "*", String(n));
   }
 
   /** A double (RESP2: a bulk string). */
@@ -363,6 +372,11 @@ export class RespWriter {
   takeBytes(): Uint8Array {
     return concatChunks(this.take());
   }
+}
+
+/** True for a non-negative safe integer (`#count` writes it). */
+function isCount(n: number): boolean {
+  return n >= 0 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n);
 }
 
 /** Decimal digits of a non-negative integer below 2^53. */
