@@ -36,6 +36,7 @@ import {
   FRAME_WIRE_BODY_BYTES_MAX,
   HANDSHAKE_TIMEOUT_MS,
 } from "../../src/limits.ts";
+import { concatChunks } from "../../src/server/resp_writer.ts";
 import { KIND_PUT } from "../../src/util/entry.ts";
 import { encodeBatch, encodeRecord, WAL_RECORD_TYPE_BATCH } from "../../src/wal/mod.ts";
 import { fuzzCases, PingProbe, rssBytes, StallClock, withDeadline } from "../_helpers/fuzz.ts";
@@ -92,15 +93,7 @@ function mutate(rng: Rng, bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => concatChunks(parts);
 
 /**
  * A frame built from (possibly mutated) parts, made complete so that the peer has all it was

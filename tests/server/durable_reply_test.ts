@@ -9,17 +9,10 @@ import { assert, assertEquals } from "@std/assert";
 import { Database } from "../../src/mod.ts";
 import { FaultFs } from "../../src/fs/fault_fs.ts";
 import { startServer } from "../../src/server/mod.ts";
+import { concatChunks } from "../../src/server/resp_writer.ts";
 import { command, rawExchange } from "./_helpers.ts";
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => concatChunks(parts);
 
 Deno.test("a failed group commit turns the replies of its writes into errors, others stay", async () => {
   const fs = new FaultFs();
