@@ -5,6 +5,7 @@
  */
 
 import { RespClient, type RespReply } from "../../src/cli/resp_client.ts";
+import { startTestServer, type TestServer } from "../server/_helpers.ts";
 
 /** A reply as a plain value (see the module comment). */
 export type Plain = number | string | null | Plain[];
@@ -51,5 +52,19 @@ export class PlainClient {
   /** Closes the connection. */
   close(): void {
     this.client.close();
+  }
+}
+
+/** Runs `fn` with a plain client of a fresh test server, closing both after. */
+export async function withServer(
+  fn: (c: PlainClient, s: TestServer) => Promise<void>,
+): Promise<void> {
+  const s = await startTestServer();
+  const c = await PlainClient.connect(s.port);
+  try {
+    await fn(c, s);
+  } finally {
+    c.close();
+    await s.close();
   }
 }

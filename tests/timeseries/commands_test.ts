@@ -5,20 +5,8 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { startTestServer, type TestServer } from "../server/_helpers.ts";
-import { type Plain, PlainClient } from "./_resp.ts";
+import { type Plain, withServer } from "./_resp.ts";
 import { formatValue } from "../../src/server/commands/_ts_args.ts";
-
-async function withServer(fn: (c: PlainClient, s: TestServer) => Promise<void>): Promise<void> {
-  const s = await startTestServer();
-  const c = await PlainClient.connect(s.port);
-  try {
-    await fn(c, s);
-  } finally {
-    c.close();
-    await s.close();
-  }
-}
 
 const OK = "+OK";
 

@@ -7,19 +7,7 @@
  */
 
 import { assertEquals } from "@std/assert";
-import { startTestServer } from "../server/_helpers.ts";
-import { type Plain, PlainClient } from "./_resp.ts";
-
-async function withClient(fn: (c: PlainClient) => Promise<void>): Promise<void> {
-  const s = await startTestServer();
-  const c = await PlainClient.connect(s.port);
-  try {
-    await fn(c);
-  } finally {
-    c.close();
-    await s.close();
-  }
-}
+import { type Plain, type PlainClient, withServer as withClient } from "./_resp.ts";
 
 /** Samples 10:1, 20:2, 50:5, 75:3 in series `key` (created first). */
 async function fourSamples(c: PlainClient, key: string): Promise<void> {

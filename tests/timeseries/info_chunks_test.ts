@@ -4,21 +4,9 @@
  * test_ts_del_multi_chunk and test_ts_del_last_chunk).
  */
 import { assertEquals } from "@std/assert";
-import { startTestServer } from "../server/_helpers.ts";
-import { type Plain, PlainClient } from "./_resp.ts";
+import { type Plain, withServer } from "./_resp.ts";
 
 const OK = "+OK";
-
-async function withServer(fn: (c: PlainClient) => Promise<void>): Promise<void> {
-  const s = await startTestServer();
-  const c = await PlainClient.connect(s.port);
-  try {
-    await fn(c);
-  } finally {
-    c.close();
-    await s.close();
-  }
-}
 
 Deno.test("TS.INFO counts no empty chunk after full ones, as RedisTimeSeries (its flow test test_ts_del_multi_chunk)", async () => {
   await withServer(async (c) => {

@@ -7,20 +7,9 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { RawClient, startTestServer, type TestServer } from "../server/_helpers.ts";
-import { type Plain, PlainClient } from "./_resp.ts";
+import { RawClient } from "../server/_helpers.ts";
+import { type Plain, type PlainClient, withServer } from "./_resp.ts";
 import { ERR_RESERVED_KEY } from "../../src/keyspace/mod.ts";
-
-async function withServer(fn: (c: PlainClient, s: TestServer) => Promise<void>): Promise<void> {
-  const s = await startTestServer();
-  const c = await PlainClient.connect(s.port);
-  try {
-    await fn(c, s);
-  } finally {
-    c.close();
-    await s.close();
-  }
-}
 
 /** A command with per-sample refusals of every kind, as RedisTimeSeries 1.8 answers it. */
 const MIXED: [(string | number)[], Plain] = [
