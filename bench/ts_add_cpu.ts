@@ -12,7 +12,10 @@
  * thread only a copy per command.
  *
  *   deno run -A --v8-flags=--memory-saver-mode,--max-semi-space-size=4 bench/ts_add_cpu.ts \
- *     [--n 20000] [--rounds 5] [--against <checkout>] [--cpu-prof <file.cpuprofile>]
+ *     [--n 20000] [--rounds 5] [--against <checkout>] [--cpu-prof <file.cpuprofile>] \
+ *     [--options "ON_DUPLICATE LAST"]
+ *
+ * `--options` are appended to every TS.ADD (options a client sends with each sample).
  *
  * Prints, per build, the main thread's CPU µs per command (/proc/self/task/<pid>/schedstat)
  * of TS.ADD and SET, the median of the rounds, and their ratio; with `--against`, both builds
@@ -144,13 +147,19 @@ async function startTarget(name: string, src: URL): Promise<Target> {
 }
 
 /** `n` TS.ADD requests over the clients, in time order per series, for `round`. */
-function addRequests(n: number, round: number): Uint8Array[][] {
+function addRequests(n: number, round: number, options: string[]): Uint8Array[][] {
   return Array.from({ length: CLIENTS }, (_, c) => {
     const per = Math.ceil(n / CLIENTS);
     return Array.from({ length: per }, (_, i) => {
       const ts = 1_800_000_000_000 + round * 10_000_000_000 + Math.floor(i / SERIES) * 1000;
       const v = 20 + ((i * 7919 + c * 104_729) % 2000) / 100;
-      return encodeCommand(["TS.ADD", `bench:${c}:${i % SERIES}`, String(ts), v.toFixed(2)]);
+      return encodeCommand([
+        "TS.ADD",
+        `bench:${c}:${i % SERIES}`,
+        String(ts),
+        v.toFixed(2),
+        ...options,
+      ]);
     });
   });
 }
@@ -174,6 +183,7 @@ async function main(): Promise<void> {
   const n = Number(flag("n") ?? 20_000);
   const rounds = Number(flag("rounds") ?? 5);
   const against = flag("against");
+  const options = (flag("options") ?? "").split(" ").filter((x) => x !== "");
   const targets = [await startTarget("this", new URL("../src/", import.meta.url))];
   if (against !== undefined) {
     targets.push(await startTarget(against, new URL(`file://${Deno.realPathSync(against)}/src/`)));
@@ -181,7 +191,10 @@ async function main(): Promise<void> {
   const results = new Map<string, number[]>();
   const once = async (target: Target, test: "add" | "set") => {
     const round = target.round++;
-    return await run(target.conns, test === "add" ? addRequests(n, round) : setRequests(n, round));
+    return await run(
+      target.conns,
+      test === "add" ? addRequests(n, round, options) : setRequests(n, round),
+    );
   };
   try {
     for (const target of targets) { // warm-up

@@ -51,11 +51,23 @@ export function asReply(err: unknown): unknown {
 
 /** Index of the first argument at or after `from` equal to `keyword` (any case), or −1. */
 export function argIndex(args: Uint8Array[], keyword: string, from = 1, to = args.length): number {
-  for (let i = from; i < to; i++) {
-    const a = args[i]!;
-    if (a.length === keyword.length && upper(a) === keyword) return i;
-  }
+  for (let i = from; i < to; i++) if (isWord(args[i]!, keyword)) return i;
   return -1;
+}
+
+/**
+ * True when `arg` is `word` (upper-case ASCII) in any case: `upper(arg) === word` compared byte
+ * by byte, without decoding a string (TS.ADD's ON_DUPLICATE is read on its common path).
+ */
+export function isWord(arg: Uint8Array, word: string): boolean {
+  const n = arg.length;
+  if (n !== word.length) return false;
+  for (let i = 0; i < n; i++) {
+    let c = arg[i]!;
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    if (c !== word.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 export {
@@ -75,11 +87,15 @@ import { parseDouble, parseLong, parseTimestamp } from "./_ts_numbers.ts";
 
 /** A duplicate policy name, or undefined. */
 export function parsePolicy(arg: Uint8Array): DuplicatePolicy | undefined {
-  const p = upper(arg).toLowerCase();
-  return (DUPLICATE_POLICIES as readonly string[]).includes(p) && p !== ""
-    ? p as DuplicatePolicy
-    : undefined;
+  // From 1: the empty name at 0 (no policy) is not one to give.
+  for (let i = 1; i < POLICY_WORDS.length; i++) {
+    if (isWord(arg, POLICY_WORDS[i]!)) return DUPLICATE_POLICIES[i] as DuplicatePolicy;
+  }
+  return undefined;
 }
+
+/** `DUPLICATE_POLICIES` in upper case, for `isWord`. */
+const POLICY_WORDS: readonly string[] = DUPLICATE_POLICIES.map((p) => p.toUpperCase());
 
 /** An aggregator name (as given, any case), or undefined. */
 export function parseAggregator(arg: Uint8Array): Aggregator | undefined {

@@ -76,12 +76,20 @@ function alter(ctx: CommandContext): void {
   ctx.out.ok();
 }
 
+/** True unless TS.ADD's `ON_DUPLICATE` is there without a policy it knows. */
+function onDuplicateParses(args: Uint8Array[]): boolean {
+  const d = argIndex(args, "ON_DUPLICATE", 4);
+  return d < 0 || (d + 1 < args.length && parsePolicy(args[d + 1]!) !== undefined);
+}
+
 function add(ctx: CommandContext): void {
   const { args } = ctx;
-  // The common form (an existing series, a timestamp (or `*`) newer than its others, no
-  // options): no closures, option or result objects per command. Anything else, errors
-  // included, is parsed and answered again below.
-  if (args.length === 4) {
+  // The common form (an existing series, a timestamp (or `*`) newer than its others): no
+  // closures, option or result objects per command. Options change nothing then: on an
+  // existing series only ON_DUPLICATE is read (as RedisTimeSeries does; the creation options
+  // are not), and a newer sample is no duplicate; one that does not parse is answered below.
+  // Anything else, errors included, is parsed and answered again below.
+  if (args.length === 4 || (args.length > 4 && onDuplicateParses(args))) {
     const star = isStar(args[2]!);
     const t = star ? -1 : parseLong(args[2]!);
     const v = parseValue(args[3]!);
