@@ -14,7 +14,7 @@ import { KIND_META } from "../util/entry.ts";
 import type { Logger } from "../util/log.ts";
 import { Batch, type WrittenSample } from "./batch.ts";
 import type { ChunkStore } from "./chunks.ts";
-import { binaryString } from "./meta.ts";
+import { binaryString, type DuplicatePolicy } from "./meta.ts";
 import { encodeSampleLog, TS_LOG_KEY } from "./log.ts";
 import type { Series, SeriesSet } from "./series_set.ts";
 import type { SeriesLookups } from "./series_lookups.ts";
@@ -196,8 +196,9 @@ export interface OpsSink {
 }
 
 /**
- * TS.ADD's common case without a `Batch`: a sample newer than every other of `series`, which
- * has no compaction rules and no IGNORE options, whose head does not fill with it, while no
+ * TS.ADD's common case without a `Batch`: a sample newer than every other of `series` (or a
+ * duplicate of its newest, see `appendNewest`; `override` is ON_DUPLICATE), which has no
+ * compaction rules and no IGNORE options, whose head does not fill with it, while no
  * `SampleListener` collects samples. Does exactly what `run` of `writeSample` does then --
  * append to the head, note the log op, write one SAMPLES entry of one sample (the same
  * bytes: `encodeSampleLog`) -- without the batch's collections, entry, arrays and encoder,
@@ -210,6 +211,7 @@ export function appendSample(
   ts: number,
   value: number,
   write?: Writer,
+  override?: DuplicatePolicy,
 ): Written<number> | undefined {
   let durable = RESOLVED;
   const sink: OpsSink = {
@@ -220,7 +222,7 @@ export function appendSample(
   };
   let written: boolean;
   try {
-    written = appendNewest(ctx, series, ts, value, sink);
+    written = appendNewest(ctx, series, ts, value, sink, override);
   } catch (err) {
     durable.catch(() => {});
     throw err;
@@ -230,8 +232,14 @@ export function appendSample(
 
 /**
  * `appendSample` into `sink`, whose write holds the reply until durable (the RESP server's
- * TS.ADD): true when the sample was written, false having done nothing (take `run`). No
- * result object, closure or promise of its own per command.
+ * TS.ADD): true when the sample was written (or, a duplicate the policy keeps as it is, needed
+ * no write), false having done nothing (take `run`). No result object, closure or promise of
+ * its own per command.
+ *
+ * Besides a newer sample, it takes a duplicate of the newest sample while that one is in the
+ * head, under a policy other than BLOCK (`override`, TS.ADD's ON_DUPLICATE, else the series'):
+ * what `writeSample` does then -- the policy's value replaces the head's newest (`upsert`, O(1)
+ * there) and one SAMPLES entry of that sample is logged, or nothing when the value stays.
  */
 export function appendNewest(
   ctx: StoreContext,
@@ -239,6 +247,7 @@ export function appendNewest(
   ts: number,
   value: number,
   sink: OpsSink,
+  override?: DuplicatePolicy,
 ): boolean {
   const db = ctx.db;
   if (db.readOnly) return false;
@@ -249,9 +258,19 @@ export function appendNewest(
     return false;
   }
   const head = series.head;
-  if (!(ts > series.lastTs) || head.count + 1 >= series.chunkSamples) return false;
   const before = db.lastSeq;
-  head.append(ts, value);
+  if (ts > series.lastTs) {
+    if (head.count + 1 >= series.chunkSamples) return false;
+    head.append(ts, value);
+  } else {
+    if (ts !== series.lastTs || head.count === 0 || head.lastTs !== ts) return false;
+    const existing = head.lastValue;
+    const next = duplicateValue(override ?? meta.duplicatePolicy ?? "block", existing, value);
+    if (next === undefined) return false;
+    if (Object.is(next, existing)) return true;
+    value = next;
+    head.upsert(ts, value);
+  }
   series.markUncovered(before + 1);
   const ops: WriteOp[] = [{
     type: "log",
@@ -266,6 +285,31 @@ export function appendNewest(
     throw new TsError("ERR TSDB: the write was refused by the storage engine");
   }
   return true;
+}
+
+/**
+ * The value a duplicate of a sample holding `existing` leaves under `policy` (as `writeSample`
+ * decides it), or undefined under BLOCK (an error, which the general path answers).
+ */
+function duplicateValue(
+  policy: DuplicatePolicy,
+  existing: number,
+  value: number,
+): number | undefined {
+  switch (policy) {
+    case "block":
+      return undefined;
+    case "first":
+      return existing;
+    case "last":
+      return value;
+    case "min":
+      return Math.min(existing, value);
+    case "max":
+      return Math.max(existing, value);
+    case "sum":
+      return existing + value;
+  }
 }
 
 /** Hands written samples over; a listener's failure never turns a done write into an error. */

@@ -194,7 +194,7 @@ export function add(
     }
   }
   if (found !== undefined) {
-    const done = appendSample(ctx, found, ts, sample.value, write);
+    const done = appendSample(ctx, found, ts, sample.value, write, options.onDuplicate);
     if (done !== undefined) return done;
   }
   return run(ctx, (b) => {

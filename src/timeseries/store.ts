@@ -335,11 +335,18 @@ export class TimeSeriesStore implements LogConsumer {
 
   /**
    * TS.ADD's common case for the RESP server: a sample newer than every other of the existing
-   * series at `key`, written into `sink` (see `appendNewest`). `ts` is the timestamp, or -1 for
+   * series at `key`, or a duplicate of its newest under a policy other than BLOCK (`onDuplicate`
+   * is ON_DUPLICATE), written into `sink` (see `appendNewest`). `ts` is the timestamp, or -1 for
    * `*` (the store's clock). Returns the timestamp written, or -1 having done nothing (a missing
    * key, another type, an older sample, rules...: take `add`).
    */
-  addNewest(key: Uint8Array, ts: number, value: number, sink: OpsSink): number {
+  addNewest(
+    key: Uint8Array,
+    ts: number,
+    value: number,
+    sink: OpsSink,
+    onDuplicate?: DuplicatePolicy,
+  ): number {
     const ctx = this.#ctx;
     ctx.lookups.begin(ctx);
     let series: Series | undefined;
@@ -350,7 +357,7 @@ export class TimeSeriesStore implements LogConsumer {
     }
     if (series === undefined) return -1;
     const at = ts === -1 ? ctx.nowMs() : ts;
-    return appendNewest(ctx, series, at, value, sink) ? at : -1;
+    return appendNewest(ctx, series, at, value, sink, onDuplicate) ? at : -1;
   }
 
   /** TS.MADD of samples as columns (the RESP handler's form; no object per sample). */

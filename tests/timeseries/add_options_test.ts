@@ -5,7 +5,10 @@
  * is written whatever the policy says (it duplicates nothing).
  */
 import { assertEquals } from "@std/assert";
-import { withServer } from "./_resp.ts";
+import { Database } from "../../src/mod.ts";
+import { FaultFs } from "../../src/fs/fault_fs.ts";
+import { startServer } from "../../src/server/mod.ts";
+import { type Plain, PlainClient, withServer } from "./_resp.ts";
 
 const OK = "+OK";
 
@@ -71,3 +74,55 @@ Deno.test("TS.ADD with options creates a missing series with them", async () => 
     );
   });
 });
+
+Deno.test("TS.ADD of the newest timestamp again follows each duplicate policy, and a reopen replays the same values", async () => {
+  const fs = new FaultFs();
+  const expected: [string, Plain][] = [
+    ["first", [[10, "+5"], [20, "+1"]]],
+    ["last", [[10, "+7"], [20, "+4"]]],
+    ["min", [[10, "+3"], [20, "+1"]]],
+    ["max", [[10, "+7"], [20, "+4"]]],
+    ["sum", [[10, "+22"], [20, "+5"]]],
+    ["o", [[10, "+2"]]],
+  ];
+  const check = async (c: PlainClient) => {
+    for (const [key, samples] of expected) {
+      assertEquals(await c.send("TS.RANGE", key, "-", "+"), samples, key);
+    }
+  };
+  await withDatabase(fs, async (c) => {
+    for (const [policy] of expected.slice(0, 5)) {
+      assertEquals(await c.send("TS.CREATE", policy, "DUPLICATE_POLICY", policy), OK);
+      for (const [ts, v] of [[10, 5], [10, 3], [10, 7], [10, 7], [20, 1], [20, 4]]) {
+        assertEquals(await c.send("TS.ADD", policy, ts!, v!), ts);
+      }
+    }
+    // ON_DUPLICATE decides over the series' own policy, BLOCK included.
+    assertEquals(await c.send("TS.CREATE", "o", "DUPLICATE_POLICY", "LAST"), OK);
+    assertEquals(await c.send("TS.ADD", "o", 10, 5), 10);
+    assertEquals(await c.send("TS.ADD", "o", 10, 9, "ON_DUPLICATE", "SUM"), 10);
+    assertEquals(await c.send("TS.RANGE", "o", "-", "+"), [[10, "+14"]]);
+    assertEquals(await c.send("TS.ADD", "o", 10, 1, "ON_DUPLICATE", "FIRST"), 10);
+    assertEquals(
+      await c.send("TS.ADD", "o", 10, 1, "ON_DUPLICATE", "BLOCK"),
+      "-ERR TSDB: Error at upsert, update is not supported when DUPLICATE_POLICY is set to BLOCK mode",
+    );
+    assertEquals(await c.send("TS.ADD", "o", 10, 2), 10);
+    await check(c);
+  });
+  await withDatabase(fs, check);
+});
+
+/** Runs `fn` with a client of a server over the database in `fs` (opened, then closed). */
+async function withDatabase(fs: FaultFs, fn: (c: PlainClient) => Promise<void>): Promise<void> {
+  const db = await Database.open("/db", { fs, syncMode: "always" });
+  const server = await startServer(db, { hostname: "127.0.0.1", port: 0 });
+  const c = await PlainClient.connect(server.addr.port);
+  try {
+    await fn(c);
+  } finally {
+    c.close();
+    await server.close();
+    await db.close();
+  }
+}

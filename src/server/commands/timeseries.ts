@@ -15,6 +15,7 @@
  */
 
 import type { CommandContext, CommandSpec } from "../context.ts";
+import type { DuplicatePolicy } from "../../timeseries/mod.ts";
 import {
   argIndex,
   arity,
@@ -76,27 +77,33 @@ function alter(ctx: CommandContext): void {
   ctx.out.ok();
 }
 
-/** True unless TS.ADD's `ON_DUPLICATE` is there without a policy it knows. */
-function onDuplicateParses(args: Uint8Array[]): boolean {
+/**
+ * TS.ADD's `ON_DUPLICATE` policy: undefined when there is none, null when there is one it
+ * cannot read (an error the general path answers).
+ */
+function onDuplicateOf(args: Uint8Array[]): DuplicatePolicy | undefined | null {
+  if (args.length === 4) return undefined;
   const d = argIndex(args, "ON_DUPLICATE", 4);
-  return d < 0 || (d + 1 < args.length && parsePolicy(args[d + 1]!) !== undefined);
+  if (d < 0) return undefined;
+  return (d + 1 < args.length ? parsePolicy(args[d + 1]!) : undefined) ?? null;
 }
 
 function add(ctx: CommandContext): void {
   const { args } = ctx;
-  // The common form (an existing series, a timestamp (or `*`) newer than its others): no
-  // closures, option or result objects per command. Options change nothing then: on an
-  // existing series only ON_DUPLICATE is read (as RedisTimeSeries does; the creation options
-  // are not), and a newer sample is no duplicate; one that does not parse is answered below.
-  // Anything else, errors included, is parsed and answered again below.
-  if (args.length === 4 || (args.length > 4 && onDuplicateParses(args))) {
+  // The common form (an existing series, a timestamp (or `*`) newer than its others, or the
+  // newest one again under a policy other than BLOCK): no closures, option or result objects
+  // per command. On an existing series only ON_DUPLICATE is read (as RedisTimeSeries does;
+  // the creation options are not); one that does not parse is answered below. Anything else,
+  // errors included, is parsed and answered again below.
+  const onDuplicate = args.length >= 4 ? onDuplicateOf(args) : null;
+  if (onDuplicate !== null) {
     const star = isStar(args[2]!);
     const t = star ? -1 : parseLong(args[2]!);
     const v = parseValue(args[3]!);
     if (t !== undefined && (star || t >= 0) && v !== undefined) {
       let written: number;
       try {
-        written = ctx.server.timeseries.addNewest(args[1]!, t, v, ctx);
+        written = ctx.server.timeseries.addNewest(args[1]!, t, v, ctx, onDuplicate);
       } catch (err) {
         throw asReply(err);
       }
