@@ -293,9 +293,22 @@ export function incrBy(
   options: { ts?: number | undefined; create?: CreateOptions },
   write?: Writer,
 ): Written<number> {
+  const ts = options.ts ?? ctx.nowMs();
+  // An existing series' newest sample or a newer one, as TS.ADD's: without the batch.
+  let found: Series | undefined;
+  try {
+    found = findSeries(ctx, key);
+  } catch (err) {
+    // Answered by `run` below, in its order (a replica's READONLY first).
+    if (!(err instanceof TsError)) throw err;
+  }
+  if (found !== undefined && !(found.lastTs > 0 && ts < found.lastTs)) {
+    const base = found.lastTs >= 0 ? found.lastValue : 0;
+    const done = appendSample(ctx, found, ts, base + delta, write, "last");
+    if (done !== undefined) return done;
+  }
   return run(ctx, (b) => {
     let series = findSeries(ctx, key, b);
-    const ts = options.ts ?? ctx.nowMs();
     if (series && series.lastTs > 0 && ts < series.lastTs) {
       // RedisTimeSeries answers this one without the ERR prefix.
       throw new TsError("TSDB: for incrby/decrby, timestamp should be newer than the lastest one");
