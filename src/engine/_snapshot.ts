@@ -32,7 +32,8 @@ export async function checkpoint(
 }
 
 /**
- * `ReplicationPort.installSnapshot`; `idle` waits for background flushes and compactions.
+ * `ReplicationPort.installSnapshot`; `idle` waits for background flushes and compactions;
+ * `replaced` is told, synchronously with the swap, that the content was replaced.
  */
 export async function installSnapshot(
   core: EngineCore,
@@ -40,6 +41,7 @@ export async function installSnapshot(
   state: ManifestState,
   staged: ReadonlyMap<number, string>,
   options: { replaceHistory?: boolean } = {},
+  replaced: () => void = () => {},
 ): Promise<void> {
   core.checkWritable();
   await core.wal.sync();
@@ -82,6 +84,7 @@ export async function installSnapshot(
   core.lastSeq = seq;
   // Log ops of the old content are meaningless now; the consumer reloads from the tables.
   core.log.reset();
+  replaced();
   core.deleteObsoleteSegments();
   core.options.logger("info", "installed snapshot", { dir: core.dir, seq, tables: opened.length });
 }

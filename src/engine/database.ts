@@ -210,6 +210,29 @@ export class Database {
     };
   }
 
+  /** Listeners of `onReplaced`. */
+  readonly #replacedListeners = new Set<() => void>();
+
+  /**
+   * Calls `listener` whenever the whole content is replaced at once (a replica installing its
+   * leader's snapshot), synchronously with the swap: no `onApplied` call tells of that change.
+   * Returns the function that removes it. Client-side caching sends a flush's null then.
+   */
+  onReplaced(listener: () => void): () => void {
+    this.#replacedListeners.add(listener);
+    return () => void this.#replacedListeners.delete(listener);
+  }
+
+  #replaced(): void {
+    for (const l of this.#replacedListeners) {
+      try {
+        l();
+      } catch (err) {
+        this.#core.options.logger("warn", "content listener failed", { error: String(err) });
+      }
+    }
+  }
+
   /** Sequence of the newest write fdatasync'ed in the WAL: what a leader may ship. */
   get durableSeq(): number {
     return this.#core.wal.durableSeq;
@@ -237,7 +260,7 @@ export class Database {
       },
       checkpoint: () => checkpoint(core, () => this.flush()),
       installSnapshot: (state, staged, options) =>
-        installSnapshot(core, () => this.idle(), state, staged, options),
+        installSnapshot(core, () => this.idle(), state, staged, options, () => this.#replaced()),
       fileSystem: core.fs,
     };
   }

@@ -201,6 +201,7 @@ class ServerCore implements ServerState, Server {
     // wrote it: a command, the HTTP API, a leader's record) and every expired key are heard.
     const onExpired = (key: Uint8Array) => this.tracking.keyChanged(key, undefined);
     let stopHearing: (() => void) | undefined;
+    let stopHearingReplaced: (() => void) | undefined;
     this.tracking = new TrackingTable({
       config: this.config,
       metrics: this.metrics,
@@ -210,6 +211,8 @@ class ServerCore implements ServerState, Server {
         this.notifier.expiryListener = on ? onExpired : undefined;
         stopHearing?.();
         stopHearing = on ? db.onApplied((ops) => this.tracking.applied(ops)) : undefined;
+        stopHearingReplaced?.();
+        stopHearingReplaced = on ? db.onReplaced(() => this.tracking.replaced()) : undefined;
       },
       logKeys: (value, visit) => this.#timeseries.loaded?.changedKeys(value, visit),
     });

@@ -319,6 +319,15 @@ export class TrackingTable {
   flushed(): void {
     assert(this.#flushing > 0, "flushed without flushStarted");
     this.#flushing--;
+    this.replaced();
+  }
+
+  /**
+   * The database's whole content was replaced (a replica installed its leader's snapshot,
+   * `Database.onReplaced`): every key may have changed, so a null to every tracking client, as
+   * Redis sends a replica's clients when a full sync empties its data.
+   */
+  replaced(): void {
     if (this.clients === 0) return;
     for (const c of this.#host.clients.values()) {
       if (c.tracking !== undefined) this.#send(c, undefined);

@@ -2,7 +2,8 @@
  * Client-side caching hears every write, whatever its source: the HTTP API's key routes, its
  * series routes, Influx line protocol and Prometheus remote write ingest (a RESP server and an
  * HTTP server over one database and one time-series store, as `cityhall serve` runs them), a
- * replica applying its leader's records, and the time-series commands with NOLOOP. Raw RESP3
+ * replica applying its leader's records or installing its snapshot, and the time-series commands
+ * with NOLOOP. Raw RESP3
  * sockets and real HTTP requests; absence of a message is shown with a PING (`_tracking.ts`).
  */
 
@@ -15,7 +16,14 @@ import { encodeRemoteWrite } from "../../src/ingest/remote_write.ts";
 import { silentLogger } from "../../src/util/log.ts";
 import { RespConn } from "./_resp_conn.ts";
 import { assertNoPush, inval, invalSorted, readSorted, tracker } from "./_tracking.ts";
-import { removeDir, startTestLeader, startTestReplica } from "../replication/_helpers.ts";
+import {
+  removeDir,
+  startTestLeader,
+  startTestReplica,
+  writeSensors,
+} from "../replication/_helpers.ts";
+import { replicationPort } from "../../src/engine/mod.ts";
+import { type Replica, startReplica } from "../../src/replication/mod.ts";
 
 /** A RESP server and an HTTP server over one database and time-series store. */
 async function withBoth(
@@ -227,6 +235,54 @@ Deno.test({
       await leaderServer.close();
       await replicaServer.close();
       await replica.close();
+      await leader.close();
+      await removeDir(leader.dir);
+      await removeDir(replica.dir);
+    }
+  },
+});
+
+Deno.test({
+  name: "tracking: a replica that installs its leader's snapshot while serving sends a null",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const small = { walSegmentSizeBytes: 64 * 1024, memtableSizeBytesMax: 32 * 1024 };
+    const leader = await startTestLeader({ db: small, retentionMaxBytes: 64 * 1024 });
+    const replica = await startTestReplica(leader.port);
+    const replicaServer = await startServer(replica.db, { hostname: "127.0.0.1", port: 0 });
+    const conns: RespConn[] = [];
+    let link: Replica | undefined;
+    try {
+      await leader.db.write([{ type: "put", key: "k", value: "1" }]);
+      await replica.replica.waitForAck(leader.db.lastSeq);
+      const a = await tracker(async () => {
+        const c = await RespConn.connect(replicaServer.addr.port);
+        conns.push(c);
+        return c;
+      });
+      assertEquals(await a.call("GET", "k"), "1");
+      // The link stops (the server keeps serving); the leader's WAL moves past the replica.
+      await replica.replica.close();
+      await leader.db.write([{ type: "put", key: "k", value: "2" }]);
+      await writeSensors(leader.db, 6000);
+      await leader.db.flush();
+      replicationPort(leader.db).applyRetention();
+      link = startReplica(replica.db, {
+        leader: `127.0.0.1:${leader.port}`,
+        logger: silentLogger,
+        backoff: { baseMs: 20, maxMs: 200 },
+        fetchWaitMs: 200,
+        heartbeatMs: 200,
+      });
+      await link.waitForAck(leader.db.lastSeq);
+      assertEquals(await a.read(), inval(null));
+      assertEquals(await a.call("GET", "k"), "2");
+    } finally {
+      for (const c of conns) c.close();
+      await link?.close();
+      await replicaServer.close();
+      await replica.db.close();
       await leader.close();
       await removeDir(leader.dir);
       await removeDir(replica.dir);
