@@ -6,6 +6,9 @@
 
 import { RespClient, type RespReply } from "../../src/cli/resp_client.ts";
 import { startTestServer, type TestServer } from "../server/_helpers.ts";
+import { Database } from "../../src/mod.ts";
+import type { FaultFs } from "../../src/fs/fault_fs.ts";
+import { startServer } from "../../src/server/mod.ts";
 
 /** A reply as a plain value (see the module comment). */
 export type Plain = number | string | null | Plain[];
@@ -66,5 +69,26 @@ export async function withServer(
   } finally {
     c.close();
     await s.close();
+  }
+}
+
+/**
+ * Runs `fn` with a plain client of a server over the database in `fs` (opened with
+ * `syncMode: "always"`, then closed): calling it again with the same `fs` reopens what the
+ * first run wrote.
+ */
+export async function withDatabaseIn(
+  fs: FaultFs,
+  fn: (c: PlainClient) => Promise<void>,
+): Promise<void> {
+  const db = await Database.open("/db", { fs, syncMode: "always" });
+  const server = await startServer(db, { hostname: "127.0.0.1", port: 0 });
+  const c = await PlainClient.connect(server.addr.port);
+  try {
+    await fn(c);
+  } finally {
+    c.close();
+    await server.close();
+    await db.close();
   }
 }

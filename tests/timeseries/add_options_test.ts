@@ -5,10 +5,8 @@
  * is written whatever the policy says (it duplicates nothing).
  */
 import { assertEquals } from "@std/assert";
-import { Database } from "../../src/mod.ts";
 import { FaultFs } from "../../src/fs/fault_fs.ts";
-import { startServer } from "../../src/server/mod.ts";
-import { type Plain, PlainClient, withServer } from "./_resp.ts";
+import { type Plain, type PlainClient, withDatabaseIn, withServer } from "./_resp.ts";
 
 const OK = "+OK";
 
@@ -90,7 +88,7 @@ Deno.test("TS.ADD of the newest timestamp again follows each duplicate policy, a
       assertEquals(await c.send("TS.RANGE", key, "-", "+"), samples, key);
     }
   };
-  await withDatabase(fs, async (c) => {
+  await withDatabaseIn(fs, async (c) => {
     for (const [policy] of expected.slice(0, 5)) {
       assertEquals(await c.send("TS.CREATE", policy, "DUPLICATE_POLICY", policy), OK);
       for (const [ts, v] of [[10, 5], [10, 3], [10, 7], [10, 7], [20, 1], [20, 4]]) {
@@ -110,19 +108,5 @@ Deno.test("TS.ADD of the newest timestamp again follows each duplicate policy, a
     assertEquals(await c.send("TS.ADD", "o", 10, 2), 10);
     await check(c);
   });
-  await withDatabase(fs, check);
+  await withDatabaseIn(fs, check);
 });
-
-/** Runs `fn` with a client of a server over the database in `fs` (opened, then closed). */
-async function withDatabase(fs: FaultFs, fn: (c: PlainClient) => Promise<void>): Promise<void> {
-  const db = await Database.open("/db", { fs, syncMode: "always" });
-  const server = await startServer(db, { hostname: "127.0.0.1", port: 0 });
-  const c = await PlainClient.connect(server.addr.port);
-  try {
-    await fn(c);
-  } finally {
-    c.close();
-    await server.close();
-    await db.close();
-  }
-}

@@ -4,10 +4,8 @@
  * one with IGNORE thresholds, and the values survive a reopen.
  */
 import { assertEquals } from "@std/assert";
-import { Database } from "../../src/mod.ts";
 import { FaultFs } from "../../src/fs/fault_fs.ts";
-import { startServer } from "../../src/server/mod.ts";
-import { type Plain, PlainClient } from "./_resp.ts";
+import { type Plain, type PlainClient, withDatabaseIn } from "./_resp.ts";
 
 const OK = "+OK";
 
@@ -25,7 +23,7 @@ Deno.test("TS.INCRBY and TS.DECRBY count on plain series, series with rules or I
       assertEquals(await c.send("TS.RANGE", key, "-", "+"), samples, key);
     }
   };
-  await withDatabase(fs, async (c) => {
+  await withDatabaseIn(fs, async (c) => {
     assertEquals(await c.send("TS.CREATE", "plain"), OK);
     assertEquals(await c.send("TS.CREATE", "ruled"), OK);
     assertEquals(await c.send("TS.CREATE", "rollup"), OK);
@@ -52,19 +50,5 @@ Deno.test("TS.INCRBY and TS.DECRBY count on plain series, series with rules or I
     assertEquals(await c.send("TS.GET", "plain"), [now, "+15"]);
     assertEquals(await c.send("TS.DEL", "plain", now, now), 1);
   });
-  await withDatabase(fs, check);
+  await withDatabaseIn(fs, check);
 });
-
-/** Runs `fn` with a client of a server over the database in `fs` (opened, then closed). */
-async function withDatabase(fs: FaultFs, fn: (c: PlainClient) => Promise<void>): Promise<void> {
-  const db = await Database.open("/db", { fs, syncMode: "always" });
-  const server = await startServer(db, { hostname: "127.0.0.1", port: 0 });
-  const c = await PlainClient.connect(server.addr.port);
-  try {
-    await fn(c);
-  } finally {
-    c.close();
-    await server.close();
-    await db.close();
-  }
-}
