@@ -114,6 +114,8 @@ export async function runDaemon(
   if (settings.bindWarning !== undefined) {
     logger("warn", `WARNING: ${settings.bindWarning}`, { bind: settings.bind });
   }
+  // What opening the data leaves behind (a long log replayed) counts as growth for the trimmer.
+  const rssBeforeOpen = Deno.memoryUsage().rss;
   let db: Database;
   try {
     db = hooks.open
@@ -269,6 +271,9 @@ export async function runDaemon(
   });
   // What loading the modules left behind in V8's heap goes back before the server idles.
   shrinkHeapOnce();
+  // Freed buffers go back to the OS instead of holding the RSS at its peak (§ "Memory"); what
+  // opening the data freed goes at once, before the "listening" line.
+  const trimmer = startMemoryTrimmer({ logger, startRss: rssBeforeOpen });
   logger("info", "listening", {
     resp: formatHostPort(resp.addr.hostname, resp.addr.port),
     http: http === undefined ? "off" : formatHostPort(http.addr.hostname, http.addr.port),
@@ -281,8 +286,6 @@ export async function runDaemon(
     version: VERSION,
     pid: Deno.pid,
   });
-  // Freed buffers go back to the OS instead of holding the RSS at its peak (§ "Memory").
-  const trimmer = startMemoryTrimmer({ logger });
   const code = await exited;
   trimmer.stop();
   launcher?.stop();

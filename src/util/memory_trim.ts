@@ -128,6 +128,12 @@ export interface MemoryTrimmerOptions {
   growthBytes?: number;
   /** RSS growth over the RSS at start after which the trimmer binds glibc and starts. */
   armBytes?: number;
+  /**
+   * The RSS "at start" (default: now). A server passes its RSS from before it opened its data:
+   * an open that replayed a long log (tens of MB of WAL read, heads decoded) leaves that much
+   * freed memory in glibc's arenas, which the first check then trims at once.
+   */
+  startRss?: number;
   /** Where a trim is logged (debug level: RSS before and after, duration). */
   logger?: Logger;
 }
@@ -139,12 +145,13 @@ export interface MemoryTrimmerOptions {
  */
 export function startMemoryTrimmer(options: MemoryTrimmerOptions = {}): MemoryTrimmer {
   if (Deno.build.os !== "linux") return { stop() {} };
-  const armAt = Deno.memoryUsage().rss + (options.armBytes ?? MEMORY_TRIM_ARM_BYTES);
+  const armAt = (options.startRss ?? Deno.memoryUsage().rss) +
+    (options.armBytes ?? MEMORY_TRIM_ARM_BYTES);
   const growthBytes = options.growthBytes ?? MEMORY_TRIM_GROWTH_BYTES;
   let lib: Glibc | null | undefined;
   let least = 0;
   let checksSinceTrim = 0;
-  const timer = setInterval(() => {
+  const check = () => {
     if (lib === undefined) {
       if (Deno.memoryUsage().rss < armAt) return;
       lib = loadGlibc();
@@ -181,7 +188,10 @@ export function startMemoryTrimmer(options: MemoryTrimmerOptions = {}): MemoryTr
       rss_after_bytes: Deno.memoryUsage().rss,
       duration_ms: Math.round((performance.now() - t0) * 10) / 10,
     });
-  }, options.checkMs ?? MEMORY_TRIM_CHECK_MS);
+  };
+  const timer = setInterval(check, options.checkMs ?? MEMORY_TRIM_CHECK_MS);
   Deno.unrefTimer(timer);
+  // Once now: a server that grew while it opened its data trims before its first client.
+  check();
   return { stop: () => clearInterval(timer) };
 }
