@@ -17,8 +17,19 @@ const MiB = 1024 * KiB;
 export const KEY_SIZE_BYTES_MAX: number = 16 * KiB;
 /** Largest value: one value must fit in memory several times over on a small box. */
 export const VALUE_SIZE_BYTES_MAX: number = 16 * MiB;
-/** Most operations in one atomic batch: bounds the WAL record and the time a batch holds. */
-export const BATCH_OPS_MAX: number = 10_000;
+/**
+ * Most operations in one atomic batch. An MSET or MSETNX is one batch (a crash keeps all of it
+ * or none, as Redis's AOF does) and Redis bounds MSET only by its query buffer, so a batch holds
+ * every key an MSET the protocol accepts can name (asserted against `RESP_ARGS_MAX` below);
+ * bytes stay bounded by `BATCH_SIZE_BYTES_MAX`, heap by `RESP_QUERY_BUFFER_BYTES_MAX`.
+ */
+export const BATCH_OPS_MAX: number = 512 * 1024;
+/**
+ * Most operations per engine batch of a server command that may span several batches (DEL of
+ * many keys, *STORE, COPY: atomic for other clients, crash-safe by write order, not one batch):
+ * keeps each WAL record and replication DATA frame they produce near a megabyte.
+ */
+export const WRITE_CHUNK_OPS: number = 10_000;
 /** Largest atomic batch in key + value bytes: one WAL record must be read whole at recovery. */
 export const BATCH_SIZE_BYTES_MAX: number = 64 * MiB;
 /** Largest expiry time accepted (year 275760, the end of JavaScript's Date range). */
@@ -231,6 +242,8 @@ assert(
   "unauthenticated bulk limit is tighter",
 );
 assert(RESP_UNAUTHENTICATED_ARGS_MAX < RESP_ARGS_MAX, "unauthenticated args limit is tighter");
+assert((RESP_ARGS_MAX - 1) / 2 <= BATCH_OPS_MAX, "every MSET the protocol accepts is one batch");
+assert(WRITE_CHUNK_OPS <= BATCH_OPS_MAX, "a write chunk is one batch");
 assert(RESP_INLINE_LINE_BYTES_MAX < RESP_QUERY_BUFFER_BYTES_MAX, "a line fits the query buffer");
 assert(RESP_READ_CHUNK_BYTES_MIN <= RESP_READ_CHUNK_BYTES, "read chunk min <= max");
 assert(
@@ -318,6 +331,8 @@ export const HTTP_VALUE_BODY_BYTES_MAX: number = VALUE_SIZE_BYTES_MAX;
 
 /** JSON framing allowed per batch operation on top of its key and value (`{"op":...}`). */
 export const HTTP_BATCH_OP_OVERHEAD_BYTES: number = 256;
+/** Most operations in one `POST /v1/batch`: bounds the JSON parsed for one request. */
+export const HTTP_BATCH_OPS_MAX: number = 10_000;
 
 /**
  * Largest body of `POST /v1/batch`: a largest engine batch with every key and value in base64
@@ -325,7 +340,7 @@ export const HTTP_BATCH_OP_OVERHEAD_BYTES: number = 256;
  * can reach this before the engine's limit; send them in base64.
  */
 export const HTTP_BATCH_BODY_BYTES_MAX: number = Math.ceil(BATCH_SIZE_BYTES_MAX / 3) * 4 +
-  BATCH_OPS_MAX * HTTP_BATCH_OP_OVERHEAD_BYTES;
+  HTTP_BATCH_OPS_MAX * HTTP_BATCH_OP_OVERHEAD_BYTES;
 
 /** Largest body of the seed alias `POST /keys` (one JSON key/value pair). */
 export const HTTP_JSON_PUT_BODY_BYTES_MAX: number = Math.ceil(VALUE_SIZE_BYTES_MAX / 3) * 4 +
@@ -422,7 +437,7 @@ export const HTTP_JSON_DEPTH_MAX: number = 8;
 export const HTTP_JSON_STRING_BYTES_MAX: number = Math.ceil(VALUE_SIZE_BYTES_MAX / 3) * 4;
 
 /** Most JSON values (scalars and containers) in one body: bounds the objects a body builds. */
-export const HTTP_JSON_VALUES_MAX: number = 10 * BATCH_OPS_MAX;
+export const HTTP_JSON_VALUES_MAX: number = 10 * HTTP_BATCH_OPS_MAX;
 
 assert(HTTP_LIST_LIMIT_DEFAULT <= HTTP_LIST_LIMIT_MAX, "list default <= max");
 assert(HTTP_VALUE_BODY_BYTES_MAX <= HTTP_BATCH_BODY_BYTES_MAX, "a value fits a batch body");
@@ -439,7 +454,8 @@ assert(
   HTTP_JSON_PUT_BODY_BYTES_MAX <= HTTP_BODY_BUDGET_BYTES_DEFAULT,
   "a JSON put fits the budget",
 );
-assert(BATCH_OPS_MAX * 6 + 2 <= HTTP_JSON_VALUES_MAX, "a largest batch fits the value count");
+assert(HTTP_BATCH_OPS_MAX * 6 + 2 <= HTTP_JSON_VALUES_MAX, "a largest batch fits the value count");
+assert(HTTP_BATCH_OPS_MAX <= BATCH_OPS_MAX, "an HTTP batch is one engine batch");
 
 // ---------------------------------------------------------------- Replication (CityHall Sync)
 

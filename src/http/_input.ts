@@ -8,7 +8,7 @@
 
 import { isInternalKey } from "../keyspace/mod.ts";
 import type { WriteOp } from "../engine/mod.ts";
-import { BATCH_OPS_MAX, KEY_SIZE_BYTES_MAX } from "../limits.ts";
+import { HTTP_BATCH_OPS_MAX, KEY_SIZE_BYTES_MAX } from "../limits.ts";
 import { toBytes } from "../util/bytes.ts";
 import type { IncomingRequest } from "./_h1_body.ts";
 import { type JsonLimits, JsonPushParser } from "./_json.ts";
@@ -288,7 +288,7 @@ export const BYTES_STRINGS_FROM = 256;
 /** The shape of a batch body: `{"ops":[{…}]}` is 3 levels; 6 values per op at most. */
 export const BATCH_JSON_LIMITS: JsonLimits = {
   depthMax: 3,
-  valuesMax: BATCH_OPS_MAX * 6 + 2,
+  valuesMax: HTTP_BATCH_OPS_MAX * 6 + 2,
   bytesStringsFrom: BYTES_STRINGS_FROM,
   bytesStringBytesMax: HTTP_JSON_STRING_BYTES_MAX,
 };
@@ -304,10 +304,10 @@ export async function parseBatch(body: unknown, nowMs: number): Promise<WriteOp[
   }
   checkFields(body, ["ops"], "Invalid batch");
   const ops: unknown[] = body.ops;
-  if (ops.length > BATCH_OPS_MAX) {
+  if (ops.length > HTTP_BATCH_OPS_MAX) {
     throw new HttpError(
       400,
-      `Batch too large: ${ops.length} operations (limit ${BATCH_OPS_MAX} operations)`,
+      `Batch too large: ${ops.length} operations (limit ${HTTP_BATCH_OPS_MAX} operations)`,
     );
   }
   const out: WriteOp[] = [];

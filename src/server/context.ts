@@ -293,9 +293,10 @@ export interface CommandContext {
   /**
    * Applies `ops` to the engine now (the caller read with `getEntry` and did not await since)
    * and holds this command's reply until the batch is durable; if it fails, the reply becomes
-   * `-ERR <message>`.
+   * `-ERR <message>`. `oneBatch`: one engine batch, all or nothing even across a crash (MSET,
+   * EXEC); otherwise more than `WRITE_CHUNK_OPS` ops are written in several.
    */
-  write(ops: WriteOp[]): void;
+  write(ops: WriteOp[], oneBatch?: boolean): void;
 }
 
 /** A command handler: writes exactly one reply to `ctx.out`, or throws `ReplyError`. */

@@ -14,10 +14,10 @@
 import { CityHallError } from "../errors.ts";
 import type { WriteOp } from "../mod.ts";
 import {
-  BATCH_OPS_MAX,
   MULTI_QUEUED_BYTES_MAX,
   MULTI_QUEUED_COMMANDS_MAX,
   SLOWLOG_ENTRY_ARGS_MAX,
+  WRITE_CHUNK_OPS,
 } from "../limits.ts";
 import { AssertionError } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
@@ -144,7 +144,7 @@ export class Context implements CommandContext {
   ) {}
 
   /** Applies `ops` now and holds this command's reply until they are durable. */
-  write(ops: WriteOp[]): void {
+  write(ops: WriteOp[], oneBatch = false): void {
     this.server.watches.touch(ops);
     this.server.notifier.observeWrite(ops);
     this.server.changesSinceSave += ops.length;
@@ -155,19 +155,22 @@ export class Context implements CommandContext {
     if (tracking.clients > 0) {
       tracking.writer = this.client;
       try {
-        promise = this.#apply(ops);
+        promise = this.#apply(ops, oneBatch);
       } finally {
         tracking.writer = undefined;
       }
-    } else promise = this.#apply(ops);
+    } else promise = this.#apply(ops, oneBatch);
     this.pending.push({ group: this.host.trackWrite(promise), start: -1, end: -1 });
   }
 
-  /** Writes `ops` to the engine (in chunks past `BATCH_OPS_MAX`); the promise of durability. */
-  #apply(ops: WriteOp[]): Promise<void> {
+  /**
+   * Writes `ops` to the engine, in chunks of `WRITE_CHUNK_OPS` unless `oneBatch` (then the
+   * engine refuses more than `BATCH_OPS_MAX`); the promise of durability.
+   */
+  #apply(ops: WriteOp[], oneBatch: boolean): Promise<void> {
     const db = this.server.db;
     let promise: Promise<void>;
-    if (ops.length <= BATCH_OPS_MAX) {
+    if (oneBatch || ops.length <= WRITE_CHUNK_OPS) {
       const before = db.lastSeq;
       promise = db.write(ops);
       memoAfterWrite(db, ops, before);
@@ -178,9 +181,9 @@ export class Context implements CommandContext {
       // visible, and a chunk the engine refuses (nothing applied, `lastSeq` unchanged) stops
       // the later ones, so the visible record never lands without what comes before it.
       const parts: Promise<void>[] = [];
-      for (let i = 0; i < ops.length; i += BATCH_OPS_MAX) {
+      for (let i = 0; i < ops.length; i += WRITE_CHUNK_OPS) {
         const before = db.lastSeq;
-        parts.push(db.write(ops.slice(i, i + BATCH_OPS_MAX)));
+        parts.push(db.write(ops.slice(i, i + WRITE_CHUNK_OPS)));
         if (db.lastSeq === before) break;
       }
       promise = Promise.all(parts).then(() => {});

@@ -244,7 +244,7 @@ function commit(ctx: CommandContext, overlay: TxnOverlay, start: number): boolea
     ctx.server.metrics.transactionsAborted++;
     return false;
   }
-  ctx.write(ops);
+  ctx.write(ops, true);
   return true;
 }
 

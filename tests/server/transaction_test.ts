@@ -316,8 +316,14 @@ Deno.test("a transaction whose writes exceed one batch is refused whole with EXE
   const t = await startTestServer();
   const r = await connectRedis(t.port, { protocol: 2 });
   try {
+    // 10,001 keys are one batch (a batch holds any key count one command can name).
+    const ok = r.multi();
+    for (let i = 0; i < 10_001; i++) ok.set(`many${i}`, "v");
+    assertEquals((await ok.exec())!.length, 10_001);
+    assertEquals(await r.exists("many0", "many10000"), 2);
+    // Five values of 13 MiB: 65 MiB of writes, past the 64 MiB of one batch.
     const m = r.multi();
-    for (let i = 0; i < 10_001; i++) m.set(`big${i}`, "v");
+    for (let i = 0; i < 5; i++) m.set(`big${i}`, "v".repeat(13 * 1024 * 1024));
     await assertRejects(() => m.exec(), Error, "do not fit one atomic batch");
     assertEquals(await r.exists("big0"), 0);
   } finally {

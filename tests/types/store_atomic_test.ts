@@ -1,5 +1,5 @@
 /**
- * *STORE and COPY results bigger than one engine batch (`BATCH_OPS_MAX`) are all or nothing:
+ * *STORE and COPY results bigger than one engine batch (`WRITE_CHUNK_OPS`) are all or nothing:
  * the members go under a new version first and the metadata record that makes them visible
  * goes last. A batch the engine refuses in the middle stops the rest (the old value stays and
  * the half-written members are compaction garbage); kill -9 while such commands run leaves each
@@ -10,7 +10,7 @@ import { startServe, tempDir } from "../cli/_helpers.ts";
 import { closeRedis, connectRedis, type Redis, startTestServer } from "../server/_helpers.ts";
 import type { Database } from "../../src/mod.ts";
 import { TypeGarbageCollector } from "../../src/types/gc.ts";
-import { BATCH_OPS_MAX } from "../../src/limits.ts";
+import { WRITE_CHUNK_OPS } from "../../src/limits.ts";
 
 /** Member entries readable in spaces 0x21…0x25. */
 function memberEntries(db: Database): number {
@@ -36,7 +36,7 @@ Deno.test("a big *STORE or COPY whose middle batch is refused leaves the old val
   const t = await startTestServer();
   const r = await connectRedis(t.port, { protocol: 2 });
   try {
-    const n = Math.ceil(BATCH_OPS_MAX * 2.5);
+    const n = Math.ceil(WRITE_CHUNK_OPS * 2.5);
     await fill(r, "a", "m", n);
     await fill(r, "b", "m", n);
     await fill(r, "za", "m", n, true);
@@ -59,7 +59,7 @@ Deno.test("a big *STORE or COPY whose middle batch is refused leaves the old val
       let writes = 0;
       // The second batch of the command's write is refused (as a full disk would).
       t.db.setWriteGuard((ops) => {
-        if (ops.length >= BATCH_OPS_MAX && ++writes === 2) throw new Error("injected refusal");
+        if (ops.length >= WRITE_CHUNK_OPS && ++writes === 2) throw new Error("injected refusal");
       });
       try {
         await assertRejects(() => r.call(name!, ...args));
@@ -88,7 +88,7 @@ Deno.test("a big *STORE or COPY whose middle batch is refused leaves the old val
 Deno.test("kill -9 while big *STORE and COPY run leaves every destination whole", async () => {
   const [dir, cleanup] = await tempDir();
   let serve = await startServe(dir, ["--no-http"]);
-  const sizes = { a: Math.ceil(BATCH_OPS_MAX * 2.2), b: Math.ceil(BATCH_OPS_MAX * 1.3) };
+  const sizes = { a: Math.ceil(WRITE_CHUNK_OPS * 2.2), b: Math.ceil(WRITE_CHUNK_OPS * 1.3) };
   try {
     const setup = await connectRedis(serve.port, { protocol: 2 });
     await fill(setup, "a", "a", sizes.a);

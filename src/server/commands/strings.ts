@@ -12,7 +12,7 @@
 import type { ValueEntry, WriteOp } from "../../mod.ts";
 import { ERR_WRONGTYPE } from "../../keyspace/mod.ts";
 import { KIND_PUT } from "../../util/entry.ts";
-import { BATCH_OPS_MAX } from "../../limits.ts";
+import { BATCH_OPS_MAX, BATCH_SIZE_BYTES_MAX } from "../../limits.ts";
 import {
   arityError,
   type CommandContext,
@@ -197,21 +197,31 @@ function mget(ctx: CommandContext): void {
 
 /**
  * The puts of an MSET/MSETNX. One command is one engine batch, so that a crash keeps all of it or
- * none (as Redis's AOF does): more keys than a batch holds is an error that writes nothing.
+ * none (as Redis's AOF does). A batch holds as many keys as the protocol lets one command name;
+ * more key and value bytes than a batch holds is an error that writes nothing.
  */
 function msetOps(ctx: CommandContext): WriteOp[] {
   const { args } = ctx;
   if (args.length % 2 === 0) throw arityError(lower(args[0]!));
+  const name = lower(args[0]!).toUpperCase();
   const keys = (args.length - 1) / 2;
   if (keys > BATCH_OPS_MAX) {
     throw new ReplyError(
-      `ERR ${lower(args[0]!).toUpperCase()} of ${keys} keys: at most ${BATCH_OPS_MAX} keys in ` +
-        `one command (one atomic batch)`,
+      `ERR ${name} of ${keys} keys: at most ${BATCH_OPS_MAX} keys in one command (one atomic ` +
+        `batch)`,
     );
   }
-  const ops: WriteOp[] = [];
-  for (let i = 1; i < args.length; i += 2) {
-    ops.push({ type: "put", key: args[i]!, value: args[i + 1]! });
+  const ops: WriteOp[] = new Array(keys);
+  let bytes = 0;
+  for (let i = 1, j = 0; i < args.length; i += 2, j++) {
+    bytes += args[i]!.length + args[i + 1]!.length;
+    ops[j] = { type: "put", key: args[i]!, value: args[i + 1]! };
+  }
+  if (bytes > BATCH_SIZE_BYTES_MAX) {
+    throw new ReplyError(
+      `ERR ${name} of ${bytes} key and value bytes: at most ${BATCH_SIZE_BYTES_MAX} in one ` +
+        `command (one atomic batch)`,
+    );
   }
   return ops;
 }
@@ -237,7 +247,7 @@ function mset(ctx: CommandContext): void {
     existed = [];
     for (let i = 1; i < ctx.args.length; i += 2) existed.push(existedFor(ctx, ctx.args[i]!));
   }
-  ctx.write(ops);
+  ctx.write(ops, true);
   notifyMset(ctx, existed);
   ctx.out.ok();
 }
@@ -248,7 +258,7 @@ function msetnx(ctx: CommandContext): void {
   for (let i = 1; i < ctx.args.length; i += 2) {
     if (db.getEntry(ctx.args[i]!) !== undefined) return ctx.out.integer(0);
   }
-  ctx.write(ops);
+  ctx.write(ops, true);
   notifyMset(ctx, undefined);
   ctx.out.integer(1);
 }
