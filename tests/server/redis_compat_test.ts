@@ -4,6 +4,7 @@
  */
 import { assertEquals, assertRejects } from "@std/assert";
 import { closeRedis, connectRedis, RawClient, startTestServer } from "./_helpers.ts";
+import { startRedisServer } from "./_redis.ts";
 
 Deno.test("SET allows a repeated option; the last expire value wins", async () => {
   const t = await startTestServer();
@@ -93,6 +94,35 @@ Deno.test("COMMAND LIST FILTERBY and Redis ACL categories in COMMAND INFO", asyn
   } finally {
     await closeRedis(r);
     await t.close();
+  }
+});
+
+Deno.test("COMMAND LIST names subcommands as container|sub, and PATTERN matches them, as Redis", async () => {
+  const t = await startTestServer();
+  const real = await startRedisServer();
+  const r = await connectRedis(t.port, { protocol: 2 });
+  const want = await connectRedis(real.port, { protocol: 2 });
+  try {
+    const list = async (c: typeof r, ...filter: string[]) =>
+      ((await c.call("command", "list", ...filter)) as string[]).sort();
+    const all = await list(r);
+    assertEquals(all.includes("set") && all.includes("client|list"), true);
+    assertEquals(all.includes("config|get") && all.includes("object|encoding"), true);
+    for (const pattern of ["config*", "config|*re*", "object|*", "client|get*", "set", "nope*"]) {
+      assertEquals(
+        await list(r, "filterby", "pattern", pattern),
+        await list(want, "filterby", "pattern", pattern),
+        pattern,
+      );
+    }
+    // Subcommands here carry no flags of their own, so ACLCAT names commands only.
+    const conn = await list(r, "filterby", "aclcat", "connection");
+    assertEquals(conn.includes("client") && !conn.some((n) => n.includes("|")), true);
+  } finally {
+    await closeRedis(r);
+    await closeRedis(want);
+    await t.close();
+    await real.stop();
   }
 });
 

@@ -127,26 +127,40 @@ export function commandCommand(table: Map<string, CommandSpec>): CommandHandler 
         if (args.length !== 2) throw arityError("command|count");
         return out.integer(all.length);
       case "list": {
-        // COMMAND LIST [FILTERBY MODULE m | ACLCAT cat | PATTERN p], parsed like Redis 7.
+        // COMMAND LIST [FILTERBY MODULE m | ACLCAT cat | PATTERN p], parsed like Redis 7. As
+        // Redis, the list names subcommands too (`config|get`), and PATTERN matches those full
+        // names; ACLCAT matches commands only (subcommands carry no flags of their own here).
         let keep: (c: CommandSpec) => boolean = () => true;
+        let keepSub: (full: string) => boolean = () => true;
         for (let i = 2; i < args.length; i++) {
           if (lower(args[i]!) !== "filterby" || args.length - 1 - i !== 2) {
             throw new ReplyError(ERR_SYNTAX);
           }
           const kind = lower(args[i + 1]!);
           const arg = args[i + 2]!;
-          if (kind === "module") keep = () => false;
-          else if (kind === "aclcat") {
+          if (kind === "module") {
+            keep = () => false;
+            keepSub = () => false;
+          } else if (kind === "aclcat") {
             const cat = `@${lower(arg)}`;
             keep = (c) => aclCategories(c).includes(cat);
+            keepSub = () => false;
           } else if (kind === "pattern") {
             keep = (c) => globMatch(arg, encoder.encode(c.name), true);
+            keepSub = (full) => globMatch(arg, encoder.encode(full), true);
           } else throw new ReplyError(ERR_SYNTAX);
           i += 2;
         }
-        const picked = all.filter(keep);
+        const picked: string[] = [];
+        for (const c of all) {
+          if (keep(c)) picked.push(c.name);
+          for (const sub of Object.keys(c.subcommands ?? {})) {
+            const full = `${c.name}|${sub}`;
+            if (keepSub(full)) picked.push(full);
+          }
+        }
         out.array(picked.length);
-        for (const c of picked) out.bulk(c.name);
+        for (const name of picked) out.bulk(name);
         return;
       }
       case "info": {
