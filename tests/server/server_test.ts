@@ -81,6 +81,24 @@ Deno.test("CLIENT ID SETNAME GETNAME SETINFO INFO LIST", async () => {
   }
 });
 
+Deno.test("INFO memory: nothing pending lazy free after UNLINK and FLUSHDB ASYNC, as Redis 7.0 reports it", async () => {
+  const t = await startTestServer();
+  const r = await connectRedis(t.port, { protocol: 2 });
+  try {
+    await r.sadd("s", ...Array.from({ length: 1000 }, (_, i) => String(i)));
+    assertEquals(await r.unlink("s"), 1);
+    await r.set("k", "v");
+    assertEquals(await r.call("flushdb", "async"), "OK");
+    const memory = await r.info("memory");
+    assertStringIncludes(memory, "\r\nlazyfree_pending_objects:0\r\n");
+    assertStringIncludes(memory, "\r\nlazyfreed_objects:0\r\n");
+    assertEquals(await r.dbsize(), 0);
+  } finally {
+    await closeRedis(r);
+    await t.close();
+  }
+});
+
 Deno.test("INFO has the fields clients read; sections filter", async () => {
   const t = await startTestServer();
   const r = await connectRedis(t.port, { protocol: 2 });

@@ -143,6 +143,9 @@ async function infoSection(
       break;
     case "memory":
       after.push(["maxmemory", 0], ["maxmemory_human", "0B"], ["maxmemory_policy", "noeviction"]);
+      // UNLINK and FLUSHDB ASYNC finish before they reply: nothing is ever left to free lazily
+      // (clients and Redis's own suite wait for `lazyfree_pending_objects:0`).
+      after.push(["lazyfree_pending_objects", 0], ["lazyfreed_objects", 0]);
       break;
     case "persistence":
       lines.push(
