@@ -145,13 +145,28 @@ export interface ScanArgs {
   count: number;
 }
 
-/** Parses `<cursor> [MATCH p] [COUNT n]` from argument `from` on (Redis's errors). */
-export function parseScanArgs(ctx: CommandContext, from: number): ScanArgs {
+/**
+ * Parses `<cursor> [MATCH p] [COUNT n]` from argument 2 on and looks the key (argument 1) up, in
+ * Redis 7.0's order: the cursor, then the key (WRONGTYPE; an absent key answers an empty scan
+ * whatever the options say), then the options. `undefined` when the reply is already written.
+ */
+export function parseKeyScan(
+  ctx: CommandContext,
+  type: number,
+): { scan: ScanArgs; meta: TypeMeta } | undefined {
   const { args } = ctx;
-  const cursorText = new TextDecoder().decode(args[from]!);
+  const after = ctx.server.scanCursors.load(new TextDecoder().decode(args[2]!));
+  if (after === undefined) throw new ReplyError("ERR invalid cursor");
+  const meta = readMetaToRead(ctx, args[1]!, type);
+  if (meta === undefined) {
+    ctx.out.array(2);
+    ctx.out.bulk("0");
+    ctx.out.array(0);
+    return undefined;
+  }
   let pattern: Uint8Array | undefined;
   let count = 10;
-  for (let i = from + 1; i < args.length; i++) {
+  for (let i = 3; i < args.length; i++) {
     const opt = lower(args[i]!);
     if (i + 1 >= args.length) throw new ReplyError(ERR_SYNTAX);
     if (opt === "count") {
@@ -161,9 +176,7 @@ export function parseScanArgs(ctx: CommandContext, from: number): ScanArgs {
     } else if (opt === "match") pattern = args[++i]!;
     else throw new ReplyError(ERR_SYNTAX);
   }
-  const after = ctx.server.scanCursors.load(cursorText);
-  if (after === undefined) throw new ReplyError("ERR invalid cursor");
-  return { after, pattern, count };
+  return { scan: { after, pattern, count }, meta };
 }
 
 /** Members of a key up to this many are returned by one *SCAN call, as Redis's listpacks. */
@@ -227,30 +240,28 @@ export function distinctPositions(size: number, count: number): number[] {
 export function scanReply(
   ctx: CommandContext,
   space: number,
-  meta: TypeMeta | undefined,
+  meta: TypeMeta,
   scan: ScanArgs,
   emit: (member: Uint8Array, value: Uint8Array, found: Uint8Array[]) => void,
 ): void {
   const found: Uint8Array[] = [];
   let next = "0";
-  if (meta !== undefined) {
-    const whole = meta.size <= SCAN_WHOLE_KEY_MAX;
-    const start = scan.after === null || whole
-      ? undefined
-      : memberKey(space, meta.version, successor(scan.after));
-    let examined = 0;
-    let last: Uint8Array | undefined;
-    for (const [k, v] of members(ctx.server.db, space, meta.version, { start })) {
-      const m = memberOf(k);
-      if (!whole && examined === scan.count) {
-        next = ctx.server.scanCursors.save(last!.slice());
-        break;
-      }
-      examined++;
-      last = m;
-      if (scan.pattern !== undefined && !globMatch(scan.pattern, m)) continue;
-      emit(m, v, found);
+  const whole = meta.size <= SCAN_WHOLE_KEY_MAX;
+  const start = scan.after === null || whole
+    ? undefined
+    : memberKey(space, meta.version, successor(scan.after));
+  let examined = 0;
+  let last: Uint8Array | undefined;
+  for (const [k, v] of members(ctx.server.db, space, meta.version, { start })) {
+    const m = memberOf(k);
+    if (!whole && examined === scan.count) {
+      next = ctx.server.scanCursors.save(last!.slice());
+      break;
     }
+    examined++;
+    last = m;
+    if (scan.pattern !== undefined && !globMatch(scan.pattern, m)) continue;
+    emit(m, v, found);
   }
   ctx.out.array(2);
   ctx.out.bulk(next);

@@ -23,7 +23,8 @@ import {
   writeU64,
 } from "../../types/layout.ts";
 import { allocBytes, compareBytes, prefixEnd } from "../../util/bytes.ts";
-import { type CommandContext, parseFloatArg, ReplyError } from "../context.ts";
+import { type CommandContext, ReplyError } from "../context.ts";
+import { strtodWhole } from "./_strtod.ts";
 import { replyScore, typeEvent } from "./_types.ts";
 
 /** A member and its score. */
@@ -133,7 +134,11 @@ export interface ScoreBound {
   exclusive: boolean;
 }
 
-/** Parses a score bound (`1.5`, `(1.5`, `-inf`, `+inf`). */
+/**
+ * Parses a score bound (`1.5`, `(1.5`, `-inf`, `+inf`) as Redis 7.0's `zslParseRange` does:
+ * with plain `strtod`, so `""` and `"("` are 0, leading white space is skipped, `1e400` is
+ * infinity and the text ends at a NUL byte (not the strict parse of ZADD's scores).
+ */
 export function parseScoreBound(bytes: Uint8Array): ScoreBound {
   let exclusive = false;
   let b = bytes;
@@ -141,7 +146,7 @@ export function parseScoreBound(bytes: Uint8Array): ScoreBound {
     exclusive = true;
     b = b.subarray(1);
   }
-  const v = parseFloatArg(b);
+  const v = strtodWhole(b, false);
   if (v === undefined) throw new ReplyError("ERR min or max is not a float");
   return { value: v, exclusive };
 }

@@ -32,7 +32,7 @@ import { keyId } from "../txn_overlay.ts";
 import {
   distinctPositions,
   metaForWrite,
-  parseScanArgs,
+  parseKeyScan,
   randomCountWithOption,
   randomIndex,
   readMeta,
@@ -255,8 +255,9 @@ function hkeysVals(ctx: CommandContext, which: "keys" | "vals" | "all"): void {
 }
 
 function hscan(ctx: CommandContext): void {
-  const scan = parseScanArgs(ctx, 2);
-  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_HASH);
+  const parsed = parseKeyScan(ctx, TYPE_HASH);
+  if (parsed === undefined) return;
+  const { scan, meta } = parsed;
   scanReply(ctx, SPACE_HASH_FIELD, meta, scan, (f, v, found) => found.push(f, v));
 }
 

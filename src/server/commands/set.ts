@@ -32,7 +32,7 @@ import { keyId } from "../txn_overlay.ts";
 import {
   distinctPositions,
   metaForWrite,
-  parseScanArgs,
+  parseKeyScan,
   randomCountArg,
   randomIndex,
   readMeta,
@@ -321,8 +321,9 @@ function sintercard(ctx: CommandContext): void {
 }
 
 function sscan(ctx: CommandContext): void {
-  const scan = parseScanArgs(ctx, 2);
-  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_SET);
+  const parsed = parseKeyScan(ctx, TYPE_SET);
+  if (parsed === undefined) return;
+  const { scan, meta } = parsed;
   scanReply(ctx, SPACE_SET_MEMBER, meta, scan, (m, _v, found) => found.push(m));
 }
 

@@ -27,6 +27,7 @@ import {
   TYPE_ZSET,
 } from "../../keyspace/mod.ts";
 import { SORT_ELEMENTS_MAX } from "../../limits.ts";
+import { strtodWhole } from "./_strtod.ts";
 import {
   createMeta,
   decodeMeta,
@@ -159,47 +160,6 @@ function lookupByPattern(
   return db.getEntry(memberKey(SPACE_HASH_FIELD, meta.version, field))?.value;
 }
 
-const C_SPACE = new Set([0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-const HEX = /^([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)(?:[pP]([+-]?\d+))?$/;
-const SPECIAL = /^[+-]?(inf|infinity)$/i;
-
-/**
- * A weight as Redis reads it with `strtod`: leading C white space, a decimal or hexadecimal
- * float, `inf`/`infinity`; the whole text must be used. `undefined` when it cannot be read, is
- * NaN, or is out of range (overflow, or underflow to zero from nonzero digits). The empty string
- * is 0, as `strtod` leaves nothing unread in it.
- */
-export function strtodWhole(b: Uint8Array): number | undefined {
-  if (b.length === 0) return 0;
-  let i = 0;
-  while (i < b.length && C_SPACE.has(b[i]!)) i++;
-  if (i === b.length) return undefined;
-  let s = "";
-  for (let k = i; k < b.length; k++) {
-    const c = b[k]!;
-    if (c > 0x7e) return undefined;
-    s += String.fromCharCode(c);
-  }
-  if (SPECIAL.test(s)) return s[0] === "-" ? -Infinity : Infinity;
-  if (DECIMAL.test(s)) {
-    const v = Number(s);
-    if (!Number.isFinite(v)) return undefined;
-    if (v === 0 && /[1-9]/.test(s.split(/[eE]/)[0]!)) return undefined;
-    return v;
-  }
-  const hex = HEX.exec(s);
-  if (hex !== null && (hex[2]!.length > 0 || hex[3]!.length > 0)) {
-    const [, sign, int, frac, exp] = hex;
-    let v = 0;
-    for (const d of int! + frac!) v = v * 16 + parseInt(d, 16);
-    v *= 2 ** (Number(exp ?? 0) - 4 * frac!.length);
-    if (!Number.isFinite(v)) return undefined;
-    return sign === "-" ? -v : v;
-  }
-  return undefined;
-}
-
 /** One element being sorted: itself, its numeric weight, or its ALPHA weight from BY. */
 interface SortItem {
   obj: Uint8Array;
@@ -316,7 +276,7 @@ function sortGeneric(ctx: CommandContext, readonly: boolean): void {
       if (o.alpha) {
         if (o.by !== undefined) it.cmp = byval;
       } else {
-        const score = strtodWhole(byval);
+        const score = strtodWhole(byval, true);
         if (score === undefined) conversionError = true;
         else it.score = score;
       }

@@ -26,8 +26,8 @@ import {
   distinctPositions,
   formatG17,
   metaForWrite,
+  parseKeyScan,
   parseMpop,
-  parseScanArgs,
   randomCountWithOption,
   randomIndex,
   readMeta,
@@ -386,17 +386,18 @@ function zrandmember(ctx: CommandContext): void {
 const encoder = new TextEncoder();
 
 function zscan(ctx: CommandContext): void {
-  const scan = parseScanArgs(ctx, 2);
-  const meta = readMetaToRead(ctx, ctx.args[1]!, TYPE_ZSET);
+  const parsed = parseKeyScan(ctx, TYPE_ZSET);
+  if (parsed === undefined) return;
+  const { scan, meta } = parsed;
   const found: Uint8Array[] = [];
   let next = "0";
-  if (meta !== undefined && meta.size <= SCAN_WHOLE_KEY_MAX) {
+  if (meta.size <= SCAN_WHOLE_KEY_MAX) {
     // Small sets come back whole and in score order, as Redis's listpacks do.
     for (const it of byScore(ctx, meta)) {
       if (scan.pattern !== undefined && !globMatch(scan.pattern, it.member)) continue;
       found.push(it.member, encoder.encode(formatG17(it.score)));
     }
-  } else if (meta !== undefined) {
+  } else {
     const start = scan.after === null
       ? undefined
       : memberKey(SPACE_ZSET_MEMBER, meta.version, successor(scan.after));

@@ -1,0 +1,298 @@
+/**
+ * Differential fuzzer: the same seeded random command sequences (resp_diff_commands.ts) sent to
+ * a CityHall server and to a redis-server, every reply compared by type and value (errors by
+ * their text). A tool, run by hand against two running servers:
+ *
+ *   redis-server --port 7901 --save '' --appendonly no &
+ *   deno run -A --unstable-lazy-dynamic-imports src/main.ts serve --port 7900 --no-http \
+ *     --data-dir /tmp/d --sync none &
+ *   deno run -A tests/_helpers/resp_diff.ts --ours 7900 --redis 7901 --seed 1 --seqs 200
+ *
+ * Each sequence starts with FLUSHALL on both. A divergence other than an error's text ends its
+ * sequence (the two keyspaces may differ from then on). Divergences are grouped by command and
+ * kind; the first of each group is printed with its seed, sequence and step, and the commands
+ * of that sequence so far (`--verbose`) to turn it into a regression test.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli/parse-args";
+import { Rng } from "./random.ts";
+import { type Reply, RespClient, showReply } from "./resp_client.ts";
+import { type Compare, type Gen, KEYS, randomCommand } from "./resp_diff_commands.ts";
+
+/** A divergence between the two servers' replies. */
+export interface Divergence {
+  kind: "error-text" | "value";
+  ours: Reply;
+  theirs: Reply;
+}
+
+function sortKey(r: Reply): string {
+  return showReply(r);
+}
+
+function sorted(items: Reply[]): string {
+  return items.map(sortKey).sort().join("|");
+}
+
+function pairsOf(items: Reply[]): string {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < items.length; i += 2) {
+    out.push(sortKey(items[i]!) + "=" + sortKey(items[i + 1]!));
+  }
+  return out.sort().join("|") + (items.length % 2 === 1 ? "|odd" : "");
+}
+
+function shape(r: Reply): string {
+  if (r.t === "*" || r.t === "%" || r.t === "~") return `${r.t}${r.v.length}`;
+  if (r.t === "-") return `-${r.v}`;
+  return r.t;
+}
+
+/** Canonical form of a reply under `how` (errors always by their full text). */
+function canonical(r: Reply, how: Compare): string {
+  // Bytes above 0x7f echoed in an error (an unknown option) come back as UTF-8 here, as the raw
+  // bytes from Redis: a known difference.
+  if (r.t === "-") return showReply(r).replace(/[\x80-\uffff]+/g, "?");
+  switch (how) {
+    case "unordered":
+      return r.t === "*" || r.t === "~" ? `${r.t}{${sorted(r.v)}}` : showReply(r);
+    case "pairs":
+      return r.t === "*" || r.t === "%" ? `${r.t}{${pairsOf(r.v)}}` : showReply(r);
+    case "scan":
+    case "scanpairs":
+      if (r.t === "*" && r.v.length === 2 && r.v[1]!.t === "*") {
+        const els = r.v[1]!.v;
+        return `${showReply(r.v[0]!)} {${how === "scan" ? sorted(els) : pairsOf(els)}}`;
+      }
+      return showReply(r);
+    case "shape":
+      return shape(r);
+    case "ttl":
+    case "pttl":
+      // Expiry times past year 275760 are kept as that (EXPIRE_AT_MS_MAX): a known difference.
+      if (r.t === ":" && r.v >= (how === "ttl" ? 8_000_000_000_000n : 8_000_000_000_000_000n)) {
+        return ":huge";
+      }
+      if (r.t === ":" && r.v > 0n) {
+        const slack = how === "ttl" ? 3n : 3000n;
+        return `:~${r.v / slack}`;
+      }
+      return showReply(r);
+    default:
+      return showReply(r);
+  }
+}
+
+function timeClose(a: Reply, b: Reply, how: Compare): boolean {
+  if (a.t !== ":" || b.t !== ":") return false;
+  const slack = how === "ttl" ? 2n : 2000n;
+  const d = a.v - b.v;
+  return a.v > 0n && b.v > 0n && d <= slack && d >= -slack;
+}
+
+/** Compares two replies to `gen`; null when they agree. */
+export function compareReplies(gen: Gen, ours: Reply, theirs: Reply): Divergence | null {
+  const how = gen.compare;
+  if (how === "dbsize" && ours.t === ":" && theirs.t === ":" && ours.v <= theirs.v) return null;
+  if ((how === "ttl" || how === "pttl") && timeClose(ours, theirs, how)) return null;
+  if (canonical(ours, how) === canonical(theirs, how)) return null;
+  if (ours.t === "-" && theirs.t === "-") {
+    const first = (s: string) => s.split(" ")[0];
+    if (first(ours.v) === first(theirs.v)) return { kind: "error-text", ours, theirs };
+  }
+  return { kind: "value", ours, theirs };
+}
+
+/** Compares an EXEC reply element by element with the queued commands' rules. */
+function compareExec(
+  gens: Gen[],
+  ours: Reply,
+  theirs: Reply,
+): { gen: Gen; d: Divergence } | null {
+  const exec: Gen = { args: ["EXEC"], compare: "exact" };
+  if (ours.t !== "*" || theirs.t !== "*" || ours.v.length !== theirs.v.length) {
+    const d = compareReplies(exec, ours, theirs);
+    return d === null ? null : { gen: exec, d };
+  }
+  for (let i = 0; i < ours.v.length; i++) {
+    const gen = gens[i] ?? exec;
+    const d = compareReplies(gen, ours.v[i]!, theirs.v[i]!);
+    if (d !== null) return { gen: { ...gen, args: ["EXEC>", ...gen.args] }, d };
+  }
+  return null;
+}
+
+interface Pair {
+  ours: RespClient;
+  theirs: RespClient;
+}
+
+/** A group of divergences with the same command and kind. */
+interface Group {
+  count: number;
+  first: string;
+}
+
+/** Runs the fuzzer; returns the groups of divergences found. */
+export async function runDiff(options: {
+  oursPort: number;
+  redisPort: number;
+  seed: number;
+  firstSeq: number;
+  seqs: number;
+  len: number;
+  verbose: boolean;
+  resp3: boolean;
+}): Promise<{ commands: number; groups: Map<string, Group> }> {
+  const groups = new Map<string, Group>();
+  let commands = 0;
+  const connect = async (): Promise<Pair> => ({
+    ours: await RespClient.connect(options.oursPort),
+    theirs: await RespClient.connect(options.redisPort),
+  });
+  const hello = async (p: Pair) => {
+    if (options.resp3) {
+      await Promise.all([p.ours.call(["HELLO", "3"]), p.theirs.call(["HELLO", "3"])]);
+    }
+    return p;
+  };
+  let a = await hello(await connect());
+  let b = await hello(await connect());
+  for (let seq = options.firstSeq; seq < options.firstSeq + options.seqs; seq++) {
+    const rng = new Rng(options.seed * 100_003 + seq);
+    const log: string[] = [];
+    await a.ours.call(["FLUSHALL"]);
+    await a.theirs.call(["FLUSHALL"]);
+    const record = (gen: Gen, d: Divergence, step: number) => {
+      const name = gen.args[0]!.toUpperCase();
+      const sig = `${name} ${d.kind} ${shape(d.ours).slice(0, 40)} vs ${
+        shape(d.theirs).slice(0, 40)
+      }`;
+      const g = groups.get(sig);
+      if (g !== undefined) {
+        g.count++;
+        return;
+      }
+      const text = `seed ${options.seed} seq ${seq} step ${step}: ${
+        gen.args.map((s) => JSON.stringify(s)).join(" ")
+      }\n  ours:   ${showReply(d.ours)}\n  theirs: ${showReply(d.theirs)}` +
+        (options.verbose ? `\n  history:\n    ${log.slice(-40).join("\n    ")}` : "");
+      groups.set(sig, { count: 1, first: text });
+      console.log(`DIVERGENCE ${sig}\n${text}`);
+    };
+    const send = async (pair: Pair, gen: Gen): Promise<[Reply, Reply]> => {
+      log.push(
+        gen.args.map((s) =>
+          JSON.stringify(s)
+        ).join(" "),
+      );
+      commands++;
+      const [o, t] = await Promise.all([pair.ours.call(gen.args), pair.theirs.call(gen.args)]);
+      if (gen.thenDel !== undefined) {
+        await Promise.all([
+          pair.ours.call(["DEL", gen.thenDel]),
+          pair.theirs.call(["DEL", gen.thenDel]),
+        ]);
+      }
+      return [o, t];
+    };
+    let step = 0;
+    try {
+      while (step < options.len) {
+        const roll = rng.int(100);
+        if (roll < 6) {
+          // A transaction, sometimes with a WATCH broken (or not) by the other connection.
+          const watch = rng.chance(0.5) ? rng.pick(KEYS) : undefined;
+          if (watch !== undefined) await send(a, { args: ["WATCH", watch], compare: "exact" });
+          const queued: Gen[] = [];
+          let [o, t] = await send(a, { args: ["MULTI"], compare: "exact" });
+          const n = 1 + rng.int(4);
+          for (let i = 0; i < n; i++) {
+            const gen = randomCommand(rng);
+            delete gen.thenDel;
+            if (gen.args[0]!.toUpperCase() === "SPOP") gen.args[0] = "SCARD";
+            [o, t] = await send(a, gen);
+            step++;
+            const d = compareReplies({ args: gen.args, compare: "exact" }, o, t);
+            if (d !== null) {
+              record(gen, d, step);
+              if (d.kind !== "error-text") throw new Stop();
+            }
+            queued.push(gen);
+          }
+          if (watch !== undefined && rng.chance(0.5)) {
+            await send(b, randomCommand(rng));
+          }
+          const end: Gen = { args: [rng.chance(0.85) ? "EXEC" : "DISCARD"], compare: "exact" };
+          [o, t] = await send(a, end);
+          const e = end.args[0] === "EXEC"
+            ? compareExec(queued, o, t)
+            : ((d) => d === null ? null : { gen: end, d })(compareReplies(end, o, t));
+          if (e !== null) {
+            record(e.gen, e.d, step);
+            if (e.d.kind !== "error-text") throw new Stop();
+          }
+          continue;
+        }
+        const gen = randomCommand(rng);
+        const pair = roll < 10 ? b : a;
+        const [o, t] = await send(pair, gen);
+        step++;
+        const d = compareReplies(gen, o, t);
+        if (d !== null) {
+          record(gen, d, step);
+          if (d.kind !== "error-text") throw new Stop();
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof Stop)) {
+        console.log(`seed ${options.seed} seq ${seq} step ${step}: ${err}`);
+        console.log(`  history:\n    ${log.slice(-10).join("\n    ")}`);
+        for (const p of [a, b]) {
+          p.ours.close();
+          p.theirs.close();
+        }
+        a = await hello(await connect());
+        b = await hello(await connect());
+      }
+    }
+    // Leave no transaction or watch open between sequences.
+    for (const p of [a, b]) {
+      await Promise.all([p.ours.call(["DISCARD"]), p.theirs.call(["DISCARD"])]);
+      await Promise.all([p.ours.call(["UNWATCH"]), p.theirs.call(["UNWATCH"])]);
+    }
+  }
+  for (const p of [a, b]) {
+    p.ours.close();
+    p.theirs.close();
+  }
+  return { commands, groups };
+}
+
+class Stop extends Error {}
+
+if (import.meta.main) {
+  const flags = parseArgs(Deno.args, {
+    string: ["ours", "redis", "seed", "seqs", "len", "first-seq"],
+    boolean: ["verbose", "resp3"],
+  });
+  const seed = Number(flags.seed ?? 1);
+  const result = await runDiff({
+    oursPort: Number(flags.ours ?? 7900),
+    redisPort: Number(flags.redis ?? 7901),
+    seed,
+    firstSeq: Number(flags["first-seq"] ?? 0),
+    seqs: Number(flags.seqs ?? 100),
+    len: Number(flags.len ?? 200),
+    verbose: flags.verbose === true,
+    resp3: flags.resp3 === true,
+  });
+  console.log(
+    `\n${result.commands} commands, seed ${seed}; ${result.groups.size} kinds of divergence:`,
+  );
+  for (const [sig, g] of [...result.groups].sort((x, y) => y[1].count - x[1].count)) {
+    console.log(`  ${g.count}x ${sig}`);
+  }
+}
