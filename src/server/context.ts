@@ -393,6 +393,22 @@ export function text(bytes: Uint8Array): string {
   return utf8.decode(bytes);
 }
 
+/**
+ * An argument echoed in an error as Redis's `%s` and `%.128s` echo it: up to its first NUL byte
+ * and at most `bytesMax` bytes, every byte as sent, valid UTF-8 or not. A byte above 0x7f is the
+ * lone surrogate U+DC80-U+DCFF, which `RespWriter` writes back as that byte.
+ */
+export function echoArg(bytes: Uint8Array, bytesMax = Number.MAX_SAFE_INTEGER): string {
+  let s = "";
+  const n = Math.min(bytes.length, bytesMax);
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i]!;
+    if (c === 0) break;
+    s += String.fromCharCode(c < 0x80 ? c : 0xdc00 + c);
+  }
+  return s;
+}
+
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 

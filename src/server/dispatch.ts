@@ -26,11 +26,11 @@ import {
   type Client,
   type CommandContext,
   type CommandSpec,
+  echoArg,
   ERR_NOAUTH,
   lower,
   ReplyError,
   type ServerState,
-  text,
 } from "./context.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import type { Operator } from "./operator.ts";
@@ -80,11 +80,12 @@ function modeError(client: Client, spec: CommandSpec, name: string): string | un
 
 /** `-ERR unknown command ...` exactly as Redis words it. */
 export function unknownCommandError(args: Uint8Array[]): string {
+  // Redis: `'%.*s' ` per argument while the list is under 128 bytes, then `'%.128s'`.
   let rest = "";
   for (let i = 1; i < args.length && rest.length < 128; i++) {
-    rest += `'${text(args[i]!).slice(0, 128 - rest.length)}' `;
+    rest += `'${echoArg(args[i]!, 128 - rest.length)}' `;
   }
-  return `ERR unknown command '${text(args[0]!).slice(0, 128)}', with args beginning with: ${rest}`;
+  return `ERR unknown command '${echoArg(args[0]!, 128)}', with args beginning with: ${rest}`;
 }
 
 /**
@@ -499,7 +500,9 @@ function subcommandError(spec: CommandSpec, args: Uint8Array[]): string | undefi
   const sub = lower(args[1]!);
   const arity = spec.subcommands[sub];
   if (arity === undefined) {
-    return `ERR unknown subcommand '${text(args[1]!)}'. Try ${spec.name.toUpperCase()} HELP.`;
+    return `ERR unknown subcommand '${
+      echoArg(args[1]!, 128)
+    }'. Try ${spec.name.toUpperCase()} HELP.`;
   }
   if ((arity > 0 && args.length !== arity) || args.length < -arity) {
     return arityError(`${spec.name}|${sub}`).reply;

@@ -337,7 +337,8 @@ export class RespParser {
         if (this.#start === this.#end) return undefined;
         const c = this.#buf[this.#start]!;
         if (c !== DOLLAR) {
-          const shown = c === CR || c === LF ? " " : String.fromCharCode(c);
+          // The byte as sent (RespWriter writes U+DC80-U+DCFF back as 0x80-0xFF).
+          const shown = c === CR || c === LF ? " " : String.fromCharCode(c < 0x80 ? c : 0xdc00 + c);
           throw new ProtocolError(`Protocol error: expected '$', got '${shown}'`);
         }
         const cr = this.#headerEnd("bulk");

@@ -144,8 +144,7 @@ export class RespWriter {
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
       if (c >= 128) {
-        const r = encoder.encodeInto(s.slice(i), buf.subarray(len));
-        this.#len = len + r.written;
+        this.#len = textRest(s, i, buf, len);
         return;
       }
       buf[len++] = c;
@@ -441,4 +440,25 @@ export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
     at += c.length;
   }
   return out;
+}
+
+/**
+ * Writes `s` from `i` on into `buf` at `len` (room for 3 bytes a character is reserved); returns
+ * the new length. UTF-8, except that a lone surrogate U+DC80-U+DCFF is the byte 0x80-0xFF it
+ * stands for (`echoArg` in context.ts): an argument echoed in an error comes back as sent.
+ */
+function textRest(s: string, i: number, buf: Uint8Array, len: number): number {
+  let from = i;
+  for (let j = i; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      j++; // A pair's high half: its low half is not an escaped byte.
+      continue;
+    }
+    if (c < 0xdc80 || c > 0xdcff) continue;
+    len += encoder.encodeInto(s.slice(from, j), buf.subarray(len)).written;
+    buf[len++] = c - 0xdc00;
+    from = j + 1;
+  }
+  return len + encoder.encodeInto(s.slice(from), buf.subarray(len)).written;
 }

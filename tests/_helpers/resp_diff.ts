@@ -96,6 +96,12 @@ function timeClose(a: Reply, b: Reply, how: Compare): boolean {
 export function compareReplies(gen: Gen, ours: Reply, theirs: Reply): Divergence | null {
   const how = gen.compare;
   if (how === "dbsize" && ours.t === ":" && theirs.t === ":" && ours.v <= theirs.v) return null;
+  // Redis's SORT tests a stale errno (never reset before its strtod): after a command whose own
+  // strtod set ERANGE (a denormal score) it may refuse any weight. A Redis bug, not followed.
+  if (
+    theirs.t === "-" && theirs.v.startsWith("ERR One or more scores can't be converted") &&
+    (ours.t === "*" || ours.t === ":")
+  ) return null;
   if ((how === "ttl" || how === "pttl") && timeClose(ours, theirs, how)) return null;
   if (canonical(ours, how) === canonical(theirs, how)) return null;
   if (ours.t === "-" && theirs.t === "-") {
@@ -189,7 +195,14 @@ export async function runDiff(options: {
         ).join(" "),
       );
       commands++;
-      const [o, t] = await Promise.all([pair.ours.call(gen.args), pair.theirs.call(gen.args)]);
+      const [o, t] = await Promise.all([
+        pair.ours.call(gen.args).catch((e) => {
+          throw new Error(`CityHall: ${e}`);
+        }),
+        pair.theirs.call(gen.args).catch((e) => {
+          throw new Error(`redis-server: ${e}`);
+        }),
+      ]);
       if (gen.thenDel !== undefined) {
         await Promise.all([
           pair.ours.call(["DEL", gen.thenDel]),
@@ -210,17 +223,22 @@ export async function runDiff(options: {
           let [o, t] = await send(a, { args: ["MULTI"], compare: "exact" });
           const n = 1 + rng.int(4);
           for (let i = 0; i < n; i++) {
-            const gen = randomCommand(rng);
+            let gen = randomCommand(rng);
+            // The transaction's own EXEC or DISCARD comes last.
+            while (/^(exec|discard)$/i.test(gen.args[0]!)) gen = randomCommand(rng);
             delete gen.thenDel;
             if (gen.args[0]!.toUpperCase() === "SPOP") gen.args[0] = "SCARD";
             [o, t] = await send(a, gen);
             step++;
-            const d = compareReplies({ args: gen.args, compare: "exact" }, o, t);
-            if (d !== null) {
+            // Not queued (an EXEC or DISCARD generated inside ended the transaction, or WATCH
+            // and MULTI refused inside it): then answered at once, compared by its own rule.
+            const isQueued = o.t === "+" && o.v === "QUEUED";
+            const d = compareReplies(isQueued ? { args: gen.args, compare: "exact" } : gen, o, t);
+            if (d !== null && !(await lexUnspecified(a, gen))) {
               record(gen, d, step);
               if (d.kind !== "error-text") throw new Stop();
             }
-            queued.push(gen);
+            if (isQueued) queued.push(gen);
           }
           if (watch !== undefined && rng.chance(0.5)) {
             await send(b, randomCommand(rng));
@@ -230,7 +248,7 @@ export async function runDiff(options: {
           const e = end.args[0] === "EXEC"
             ? compareExec(queued, o, t)
             : ((d) => d === null ? null : { gen: end, d })(compareReplies(end, o, t));
-          if (e !== null) {
+          if (e !== null && !(await lexUnspecified(a, e.gen))) {
             record(e.gen, e.d, step);
             if (e.d.kind !== "error-text") throw new Stop();
           }
@@ -241,7 +259,7 @@ export async function runDiff(options: {
         const [o, t] = await send(pair, gen);
         step++;
         const d = compareReplies(gen, o, t);
-        if (d !== null) {
+        if (d !== null && !(await lexUnspecified(pair, gen))) {
           record(gen, d, step);
           if (d.kind !== "error-text") throw new Stop();
         }
@@ -249,7 +267,7 @@ export async function runDiff(options: {
     } catch (err) {
       if (!(err instanceof Stop)) {
         console.log(`seed ${options.seed} seq ${seq} step ${step}: ${err}`);
-        console.log(`  history:\n    ${log.slice(-10).join("\n    ")}`);
+        console.log(`  history:\n    ${log.slice(-(options.verbose ? 60 : 10)).join("\n    ")}`);
         for (const p of [a, b]) {
           p.ours.close();
           p.theirs.close();
@@ -272,6 +290,31 @@ export async function runDiff(options: {
 }
 
 class Stop extends Error {}
+
+const LEX_COMMANDS = new Set(["ZLEXCOUNT", "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZREMRANGEBYLEX"]);
+
+/**
+ * A lex range over a sorted set whose members do not all have the same score: Redis documents
+ * the result as unspecified (its skiplist walk depends on random node levels), so a difference
+ * is not a divergence. The keys involved are deleted on both servers, which may differ from
+ * then on.
+ */
+async function lexUnspecified(pair: Pair, gen: Gen): Promise<boolean> {
+  const args = gen.args[0] === "EXEC>" ? gen.args.slice(1) : gen.args;
+  const name = args[0]!.toUpperCase();
+  const byLex = args.some((a) => a.toUpperCase() === "BYLEX");
+  if (!LEX_COMMANDS.has(name) && !((name === "ZRANGE" || name === "ZRANGESTORE") && byLex)) {
+    return false;
+  }
+  const key = name === "ZRANGESTORE" ? args[2]! : args[1]!;
+  const r = await pair.theirs.call(["ZRANGE", key, "0", "-1", "WITHSCORES"]);
+  if (r.t !== "*") return false;
+  const scores = new Set(r.v.filter((_, i) => i % 2 === 1).map(showReply));
+  if (scores.size <= 1) return false;
+  const keys = name === "ZRANGESTORE" ? [args[1]!, key] : [key];
+  await Promise.all([pair.ours.call(["DEL", ...keys]), pair.theirs.call(["DEL", ...keys])]);
+  return true;
+}
 
 if (import.meta.main) {
   const flags = parseArgs(Deno.args, {

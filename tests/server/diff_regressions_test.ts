@@ -5,7 +5,10 @@
  * @module
  */
 
+import { assertEquals } from "@std/assert";
 import { compareScenario } from "./_compare.ts";
+import { rawExchange, startTestServer } from "./_helpers.ts";
+import { startRedisServer } from "./_redis.ts";
 
 Deno.test("score bounds are read with plain strtod: empty, '(' alone, spaces, 1e400, a NUL", async () => {
   await compareScenario(
@@ -73,4 +76,37 @@ Deno.test("HSCAN, SSCAN and ZSCAN check the cursor, then the key, then the optio
     A: zscan zs 0 nomatch x
     `,
   );
+});
+
+Deno.test("arguments echoed in errors come back byte for byte, cut at a NUL as Redis's %s cuts", async () => {
+  await compareScenario(
+    "error echo",
+    `
+    A: nosuchcmd "\\xff\\xfe" "a\\x00b" "\\xc3\\xa9" "\\xed\\xb2\\x80"
+    A: "\\xe9cho" x
+    A: "ab\\x00cd" x
+    A: set k v
+    A: expire k 10 "\\xff"
+    A: expire k 10 "x\\x00y"
+    A: config "\\xff"
+    A: object "a\\x00b" k
+    A: object "\\xc3\\xa9" k
+    `,
+  );
+});
+
+Deno.test("a protocol error names the unexpected byte as sent", async () => {
+  const t = await startTestServer();
+  const redis = await startRedisServer();
+  try {
+    for (const frame of ["*1\r\n\xff4\r\nPING\r\n", "*1\r\n\xc34\r\nPING\r\n", "*1\r\nx\r\n"]) {
+      const bytes = Uint8Array.from(frame, (c) => c.charCodeAt(0));
+      const ours = await rawExchange(t.port, bytes);
+      const theirs = await rawExchange(redis.port, bytes);
+      assertEquals(ours, theirs, JSON.stringify(frame));
+    }
+  } finally {
+    await redis.stop();
+    await t.close();
+  }
 });

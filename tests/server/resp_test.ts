@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { ProtocolError } from "../../src/errors.ts";
 import { RespParser, RespWriter, splitInlineArgs } from "../../src/server/resp.ts";
+import { echoArg } from "../../src/server/context.ts";
 import { PackedArgs } from "../../src/server/resp_packed.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 
@@ -102,6 +103,26 @@ Deno.test("RespWriter.integer() writes digits as String() prints them, at every 
     values.map((v) => `:${String(v)}\r\n`).join(""),
     `seed ${rng.seed}`,
   );
+});
+
+Deno.test("RespWriter writes an echoed argument's bytes as sent; other text stays UTF-8", () => {
+  const w = new RespWriter();
+  const arg = Uint8Array.from([0x61, 0xff, 0xc3, 0xa9, 0xed, 0xb2, 0x80, 0x00, 0x62]);
+  w.error(`ERR x '${echoArg(arg)}' é 😀 \udc80`);
+  const expected = [
+    ...new TextEncoder().encode("-ERR x 'a"),
+    0xff,
+    0xc3,
+    0xa9,
+    0xed,
+    0xb2,
+    0x80,
+    ...new TextEncoder().encode("' é 😀 "),
+    0x80,
+    13,
+    10,
+  ];
+  assertEquals([...w.takeBytes()], expected);
 });
 
 Deno.test("RespWriter encodes RESP2 and RESP3 shapes", () => {

@@ -11,6 +11,7 @@ import {
   arityError,
   type Client,
   type CommandContext,
+  echoArg,
   ERR_NOT_INTEGER,
   ERR_SYNTAX,
   lower,
@@ -162,7 +163,7 @@ const CLIENT_HELP = [
 
 function subcommandSyntaxError(args: Uint8Array[]): ReplyError {
   return new ReplyError(
-    `ERR unknown subcommand or wrong number of arguments for '${text(args[1]!)}'. ` +
+    `ERR unknown subcommand or wrong number of arguments for '${echoArg(args[1]!, 128)}'. ` +
       `Try CLIENT HELP.`,
   );
 }
@@ -404,7 +405,7 @@ export function clientCommand(ctx: CommandContext): void {
       for (const line of CLIENT_HELP) out.simple(line);
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try CLIENT HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try CLIENT HELP.`);
   }
 }
 

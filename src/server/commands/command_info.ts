@@ -10,10 +10,10 @@ import {
   type CommandContext,
   type CommandHandler,
   type CommandSpec,
+  echoArg,
   ERR_SYNTAX,
   lower,
   ReplyError,
-  text,
 } from "../context.ts";
 import { globMatch } from "../glob.ts";
 import { commandKeys, hasMovableKeys } from "./command_getkeys.ts";
@@ -197,7 +197,9 @@ export function commandCommand(table: Map<string, CommandSpec>): CommandHandler 
         out.simple("HELP");
         return;
       default:
-        throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try COMMAND HELP.`);
+        throw new ReplyError(
+          `ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try COMMAND HELP.`,
+        );
     }
   };
 }

@@ -9,6 +9,7 @@
 import {
   arityError,
   type CommandContext,
+  echoArg,
   ERR_SYNTAX,
   lower,
   parseInt64,
@@ -370,6 +371,6 @@ export function configCommand(ctx: CommandContext): void {
       out.simple("HELP");
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try CONFIG HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try CONFIG HELP.`);
   }
 }

@@ -14,6 +14,7 @@ import { KIND_META } from "../../util/entry.ts";
 import {
   type CommandContext,
   type CommandSpec,
+  echoArg,
   intArg,
   lower,
   ONE_KEY,
@@ -101,7 +102,7 @@ function expireGeneric(ctx: CommandContext, name: string, relative: boolean, uni
     else if (opt === "xx") xx = true;
     else if (opt === "gt") gt = true;
     else if (opt === "lt") lt = true;
-    else throw new ReplyError(`ERR Unsupported option ${new TextDecoder().decode(args[i]!)}`);
+    else throw new ReplyError(`ERR Unsupported option ${echoArg(args[i]!)}`);
   }
   if (nx && (xx || gt || lt)) {
     throw new ReplyError("ERR NX and XX, GT or LT options at the same time are not compatible");

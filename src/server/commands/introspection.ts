@@ -19,6 +19,7 @@ import {
   arityError,
   type CommandContext,
   type CommandSpec,
+  echoArg,
   ERR_SYNTAX,
   lower,
   parseInt64,
@@ -92,7 +93,7 @@ function slowlog(ctx: CommandContext): void {
       for (const line of SLOWLOG_HELP) out.simple(line);
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try SLOWLOG HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try SLOWLOG HELP.`);
   }
 }
 
@@ -234,7 +235,7 @@ function latency(ctx: CommandContext): void {
       for (const line of LATENCY_HELP) out.simple(line);
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try LATENCY HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try LATENCY HELP.`);
   }
 }
 
@@ -400,7 +401,7 @@ function memory(ctx: CommandContext): void | Promise<void> {
       for (const line of MEMORY_HELP) out.simple(line);
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try MEMORY HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try MEMORY HELP.`);
   }
 }
 
@@ -428,7 +429,7 @@ function object(ctx: CommandContext): void {
     return;
   }
   if (!["encoding", "freq", "idletime", "refcount"].includes(sub)) {
-    throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try OBJECT HELP.`);
+    throw new ReplyError(`ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try OBJECT HELP.`);
   }
   if (args.length !== 3) throw arityError(`object|${sub}`);
   if (isInternalKey(args[2]!)) throw new ReplyError(ERR_RESERVED_KEY);

@@ -14,11 +14,11 @@ import {
   arityError,
   type CommandContext,
   type CommandSpec,
+  echoArg,
   lower,
   NO_KEYS,
   ReplyError,
   specBuilder,
-  text,
 } from "../context.ts";
 import { PUSH_KIND, pushFrame } from "../push.ts";
 import type { SubscriptionKind } from "../pubsub.ts";
@@ -104,7 +104,7 @@ function pubsubCommand(ctx: CommandContext): void {
   const n = args.length;
   const wrong = () =>
     new ReplyError(
-      `ERR unknown subcommand or wrong number of arguments for '${text(args[1]!)}'. ` +
+      `ERR unknown subcommand or wrong number of arguments for '${echoArg(args[1]!, 128)}'. ` +
         `Try PUBSUB HELP.`,
     );
   switch (sub) {
@@ -136,7 +136,7 @@ function pubsubCommand(ctx: CommandContext): void {
       for (const line of PUBSUB_HELP) out.simple(line);
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try PUBSUB HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try PUBSUB HELP.`);
   }
 }
 

@@ -10,13 +10,13 @@ import {
   arityError,
   type CommandContext,
   type CommandSpec,
+  echoArg,
   ERR_SYNTAX,
   intArg,
   lower,
   NO_KEYS,
   ReplyError,
   specBuilder,
-  text,
 } from "../context.ts";
 import { replicationRoleOf } from "../../replication/hooks.ts";
 import { TxnContext } from "../transaction.ts";
@@ -168,7 +168,7 @@ function moduleCommand(ctx: CommandContext): void {
       out.simple("    Return a list of loaded modules (the built-in time series).");
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${text(args[1]!)}'. Try MODULE HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${echoArg(args[1]!, 128)}'. Try MODULE HELP.`);
   }
 }
 
