@@ -564,7 +564,51 @@ const CONN: Maker[] = [
   (r) => [r.pick(["NOSUCHCMD", "EVALX", "GETT"]), ...some(r, value, 0, 2)],
 ];
 
+/** A blocking timeout: short (an empty key answers nil soon on both), or refused. */
+function timeout(r: Rng): string {
+  return r.chance(0.8)
+    ? r.pick(["0.01", "0.02", ".01"])
+    : r.pick(["-1", "x", "", "-0.5", "1e400", "nan"]);
+}
+
+/** Blocking commands: immediate with data, nil after a short timeout without. */
+const BLOCKING: Maker[] = [
+  (r) => [r.pick(["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"]), ...some(r, key, 1, 3), timeout(r)],
+  (
+    r,
+  ) => [
+    "BLMOVE",
+    key(r),
+    key(r),
+    r.pick(["LEFT", "RIGHT"]),
+    r.pick(["LEFT", "RIGHT", "X"]),
+    timeout(r),
+  ],
+  (r) => ["BRPOPLPUSH", key(r), key(r), timeout(r)],
+  (
+    r,
+  ) => [
+    "BLMPOP",
+    timeout(r),
+    String(1 + r.int(2)),
+    ...some(r, key, 1, 2),
+    r.pick(["LEFT", "RIGHT"]),
+    ...opt(r, 0.5, "COUNT", int(r)),
+  ],
+  (
+    r,
+  ) => [
+    "BZMPOP",
+    timeout(r),
+    String(1 + r.int(2)),
+    ...some(r, key, 1, 2),
+    r.pick(["MIN", "MAX"]),
+    ...opt(r, 0.5, "COUNT", int(r)),
+  ],
+];
+
 MAKERS.conn = CONN;
+MAKERS.blocking = BLOCKING;
 MAKERS.big = BIG;
 MAKERS.txn = TXN;
 

@@ -9,6 +9,7 @@ import { assertEquals } from "@std/assert";
 import { compareScenario } from "./_compare.ts";
 import { rawExchange, startTestServer } from "./_helpers.ts";
 import { startRedisServer } from "./_redis.ts";
+import { RespConn } from "./_resp_conn.ts";
 
 Deno.test("score bounds are read with plain strtod: empty, '(' alone, spaces, 1e400, a NUL", async () => {
   await compareScenario(
@@ -107,6 +108,49 @@ Deno.test("a protocol error names the unexpected byte as sent", async () => {
     }
   } finally {
     await redis.stop();
+    await t.close();
+  }
+});
+
+Deno.test("blocking timeouts are read as Redis reads them: a long double, after the other arguments", async () => {
+  await compareScenario(
+    "blocking timeouts",
+    `
+    A: blpop l 1e400
+    A: blpop l inf
+    A: brpop l -inf
+    A: blpop l 1e5000
+    A: blpop l nan
+    A: bzpopmin z 1e300
+    A: blmove a b left right 1e300
+    A: blmove a b left up 1e300
+    A: blmpop -1 2 k1 left
+    A: blmpop x 1 l left count 0
+    A: bzmpop x 1 z min count 0
+    A: bzmpop -0.5 2 k1 max count 4
+    A: blmpop x 1 l left
+    A: bzmpop 1e400 1 z min
+    A: rpush l v
+    A: blpop l 0.01
+    `,
+  );
+});
+
+Deno.test("BLPOP with a timeout longer than a timer can wait (~24.8 days) stays blocked", async () => {
+  const t = await startTestServer();
+  const a = await RespConn.connect(t.port);
+  const b = await RespConn.connect(t.port);
+  try {
+    await a.send("BLPOP", "q", "3000000");
+    while (true) {
+      const info = await b.call("INFO", "clients");
+      if (typeof info === "string" && /blocked_clients:1\r\n/.test(info)) break;
+    }
+    assertEquals(await b.call("RPUSH", "q", "x"), 1);
+    assertEquals(await a.read(), ["q", "x"]);
+  } finally {
+    a.close();
+    b.close();
     await t.close();
   }
 });

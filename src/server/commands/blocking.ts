@@ -24,18 +24,52 @@ import { moveValue, parseLmpop, popValues, replyLmpop, side } from "./list.ts";
 import { popScored, replyMpop } from "./zset.ts";
 import { parseMpop } from "./_types.ts";
 
-/** Parses a timeout in seconds (Redis's checks and errors); 0 = forever. */
+/** The longest delay of one timer (2^31 - 1 ms, about 24.8 days). */
+const TIMER_MS_MAX = 2 ** 31 - 1;
+/** 2^63 ms: the seconds of a timeout times 1000 cast to a C long long overflow from here. */
+const LLONG_OVERFLOW_MS = 2 ** 63;
+/** A decimal spelling that overflows or underflows a double (`1e400`, `1e-400`). */
+const OUT_OF_DOUBLE = /^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$/;
+/** Decimal exponents a long double (x87, 80 bits) reaches: about 1.19e4932 down to 3.6e-4951. */
+const LONG_DOUBLE_EXP_MAX = 4932;
+const LONG_DOUBLE_EXP_MIN = -4950;
+
+/**
+ * Parses a timeout in seconds as Redis 7.0 does (`getTimeoutFromObjectOrReply`); 0 = forever.
+ * Redis reads a long double, so `1e400` and `inf` are numbers; times 1000 they overflow its cast
+ * to long long, which yields LLONG_MIN on x86: "timeout is negative". Redis 7.0 has no
+ * "timeout is out of range" (7.2 added it): any longer timeout is accepted.
+ */
 function timeoutMs(bytes: Uint8Array): number {
-  const s = parseFloatArg(bytes);
+  let s = parseFloatArg(bytes);
+  if (s === undefined) s = longDoubleOnly(bytes);
   if (s === undefined || Number.isNaN(s)) {
     throw new ReplyError("ERR timeout is not a float or out of range");
   }
-  if (s < 0) throw new ReplyError("ERR timeout is negative");
   const ms = Math.trunc(s * 1000);
-  if (!Number.isFinite(ms) || ms > Number.MAX_SAFE_INTEGER) {
-    throw new ReplyError("ERR timeout is out of range");
+  if (ms < 0 || ms >= LLONG_OVERFLOW_MS || !Number.isFinite(ms)) {
+    throw new ReplyError("ERR timeout is negative");
   }
   return ms;
+}
+
+/**
+ * A number a long double holds and a double does not: ±Infinity for an overflow of the double
+ * (its long double is far past any timeout), 0 for an underflow; `undefined` otherwise.
+ */
+function longDoubleOnly(bytes: Uint8Array): number | undefined {
+  const text = String.fromCharCode(...bytes.subarray(0, 400));
+  if (bytes.length > 400 || !OUT_OF_DOUBLE.test(text)) return undefined;
+  const [mantissa, exp] = text.toLowerCase().split("e") as [string, string];
+  const digits = mantissa.replace(/^[+-]/, "");
+  const [int, frac = ""] = digits.split(".") as [string, string?];
+  const lead = int.replace(/^0+/, "");
+  const firstFrac = frac.search(/[1-9]/);
+  if (lead === "" && firstFrac === -1) return undefined; // Zero: a double holds it.
+  const magnitude = Number(exp) + (lead !== "" ? lead.length - 1 : -(firstFrac + 1));
+  if (magnitude > LONG_DOUBLE_EXP_MAX || magnitude < LONG_DOUBLE_EXP_MIN) return undefined;
+  if (magnitude > 0) return mantissa.startsWith("-") ? -Infinity : Infinity;
+  return 0;
 }
 
 /**
@@ -93,7 +127,16 @@ function block(
       resolve();
       return;
     }
-    if (ms > 0) timer = setTimeout(() => w.cancel(), ms);
+    if (ms > 0) {
+      // A timer waits at most TIMER_MS_MAX (a longer delay fires at once): re-armed until due.
+      const due = Date.now() + ms;
+      const arm = () => {
+        const left = due - Date.now();
+        timer = left > 0 ? setTimeout(arm, Math.min(left, TIMER_MS_MAX)) : undefined;
+        if (left <= 0) w.cancel();
+      };
+      arm();
+    }
   });
 }
 
@@ -156,8 +199,9 @@ function blmoveGeneric(
 }
 
 function blmpop(ctx: CommandContext): void | Promise<void> {
-  const ms = timeoutMs(ctx.args[1]!);
+  // Redis 7.0 reads the timeout after the other arguments.
   const { keys, left, count } = parseLmpop(ctx, 2);
+  const ms = timeoutMs(ctx.args[1]!);
   const tryKey = (key: Uint8Array, waiting = false): boolean => {
     const meta = sourceMeta(ctx, key, TYPE_LIST, waiting);
     if (meta === undefined) return false;
@@ -189,8 +233,8 @@ function bzpop(ctx: CommandContext, max: boolean): void | Promise<void> {
 }
 
 function bzmpop(ctx: CommandContext): void | Promise<void> {
-  const ms = timeoutMs(ctx.args[1]!);
   const { keys, which, count } = parseMpop(ctx, 2, ["min", "max"]);
+  const ms = timeoutMs(ctx.args[1]!);
   const tryKey = (key: Uint8Array, waiting = false): boolean => {
     const meta = sourceMeta(ctx, key, TYPE_ZSET, waiting);
     if (meta === undefined) return false;
