@@ -832,6 +832,11 @@ export const HTTP_TYPED_MEMBERS_MAX: number = 10_000;
  * and its waiting entry; the connection cap bounds it too).
  */
 export const TYPES_BLOCKED_CLIENTS_MAX: number = 10_000;
+/**
+ * Longest delay one timer waits (2^31 - 1 ms, ~24.8 days): `setTimeout` fires a longer one at
+ * once, so a longer wait (a blocking timeout, a CLIENT PAUSE) re-arms its timer until due.
+ */
+export const TIMER_DELAY_MS_MAX: number = 2 ** 31 - 1;
 /** Memory of the LRANGE range cache (encoded windows of lists read again with no write between). */
 export const TYPES_LIST_CACHE_BYTES_MAX: number = 4 * MiB;
 /** Largest window the LRANGE range cache keeps: a bigger range is read from the engine each time. */

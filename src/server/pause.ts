@@ -12,12 +12,11 @@
  * @module
  */
 
+import { TIMER_DELAY_MS_MAX } from "../limits.ts";
 import type { Client, CommandSpec } from "./context.ts";
 
 /** What a pause holds. */
 export type PauseMode = "write" | "all";
-
-const TIMER_MS_MAX = 2 ** 31 - 1;
 
 /** The server's pause state. */
 export class ClientPause {
@@ -54,7 +53,7 @@ export class ClientPause {
 
   #arm(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    const wait = Math.max(0, Math.min(this.#endMs - Date.now(), TIMER_MS_MAX));
+    const wait = Math.max(0, Math.min(this.#endMs - Date.now(), TIMER_DELAY_MS_MAX));
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       if (Date.now() >= this.#endMs) this.unpause();

@@ -8,7 +8,7 @@
  */
 
 import { TYPE_LIST, TYPE_ZSET } from "../../keyspace/mod.ts";
-import { TYPES_BLOCKED_CLIENTS_MAX } from "../../limits.ts";
+import { TIMER_DELAY_MS_MAX, TYPES_BLOCKED_CLIENTS_MAX } from "../../limits.ts";
 import {
   type CommandContext,
   type CommandSpec,
@@ -24,8 +24,6 @@ import { moveValue, parseLmpop, popValues, replyLmpop, side } from "./list.ts";
 import { popScored, replyMpop } from "./zset.ts";
 import { parseMpop } from "./_types.ts";
 
-/** The longest delay of one timer (2^31 - 1 ms, about 24.8 days). */
-const TIMER_MS_MAX = 2 ** 31 - 1;
 /** 2^63 ms: the seconds of a timeout times 1000 cast to a C long long overflow from here. */
 const LLONG_OVERFLOW_MS = 2 ** 63;
 /** A decimal spelling that overflows or underflows a double (`1e400`, `1e-400`). */
@@ -128,11 +126,11 @@ function block(
       return;
     }
     if (ms > 0) {
-      // A timer waits at most TIMER_MS_MAX (a longer delay fires at once): re-armed until due.
+      // A timer waits at most TIMER_DELAY_MS_MAX (a longer delay fires at once): re-armed until due.
       const due = Date.now() + ms;
       const arm = () => {
         const left = due - Date.now();
-        timer = left > 0 ? setTimeout(arm, Math.min(left, TIMER_MS_MAX)) : undefined;
+        timer = left > 0 ? setTimeout(arm, Math.min(left, TIMER_DELAY_MS_MAX)) : undefined;
         if (left <= 0) w.cancel();
       };
       arm();
