@@ -187,10 +187,129 @@ const BLOCKING: Maker[] = [
   ],
 ];
 
+/** A string of 0-200 bytes from a small alphabet (LCS finds matches, bit commands see bytes). */
+function text(r: Rng): string {
+  let s = "";
+  const n = r.int(200);
+  for (let i = 0; i < n; i++) s += r.pick(["a", "b", "c", "\x00", "\xff", "7"]);
+  return s;
+}
+
+function bitType(r: Rng): string {
+  return r.pick([
+    "u1",
+    "i1",
+    "u8",
+    "i8",
+    "u16",
+    "i32",
+    "u63",
+    "i64",
+    "u64",
+    "i65",
+    "u0",
+    "x8",
+    "U8",
+    "i",
+  ]);
+}
+
+function bitOffset(r: Rng): string {
+  return r.chance(0.8)
+    ? String(r.int(300))
+    : r.pick(["#0", "#3", "#-1", "-1", "4294967296", "x", "", "#"]);
+}
+
+/** String, bit and LCS commands over longer values. */
+const TEXT: Maker[] = [
+  (r) => ["SET", key(r), text(r)],
+  (r) => ["APPEND", key(r), text(r)],
+  (r) => ["SETRANGE", key(r), String(r.int(250)), text(r)],
+  (r) => ["GETRANGE", key(r), String(r.int(400) - 200), String(r.int(400) - 200)],
+  (
+    r,
+  ) => [
+    "LCS",
+    key(r),
+    key(r),
+    ...flags(r, ["LEN", "IDX", "WITHMATCHLEN"], 0.4),
+    ...opt(r, 0.4, "MINMATCHLEN", String(r.int(8) - 1)),
+  ],
+  (
+    r,
+  ) => [
+    "BITCOUNT",
+    key(r),
+    String(r.int(400) - 200),
+    String(r.int(400) - 200),
+    ...opt(r, 0.5, r.pick(["BIT", "BYTE"])),
+  ],
+  (
+    r,
+  ) => [
+    "BITPOS",
+    key(r),
+    r.pick(["0", "1"]),
+    String(r.int(400) - 200),
+    ...opt(r, 0.7, String(r.int(400) - 200), ...opt(r, 0.5, r.pick(["BIT", "BYTE"]))),
+  ],
+  (r) => ["BITOP", r.pick(["AND", "OR", "XOR", "NOT"]), key(r), ...some(r, key, 1, 3)],
+  (
+    r,
+  ) => [
+    "BITFIELD",
+    key(r),
+    ...some(
+      r,
+      (q) =>
+        q.chance(0.4)
+          ? ["GET", bitType(q), bitOffset(q)]
+          : q.chance(0.5)
+          ? ["SET", bitType(q), bitOffset(q), int(q)]
+          : q.chance(0.8)
+          ? ["INCRBY", bitType(q), bitOffset(q), int(q)]
+          : ["OVERFLOW", q.pick(["WRAP", "SAT", "FAIL", "x"])],
+      1,
+      4,
+    ).flat(),
+  ],
+  (
+    r,
+  ) => [
+    "BITFIELD_RO",
+    key(r),
+    ...some(
+      r,
+      (q) => q.chance(0.9) ? ["GET", bitType(q), bitOffset(q)] : ["SET", "u8", "0", "1"],
+      1,
+      3,
+    ).flat(),
+  ],
+  (r) => ["SETBIT", key(r), String(r.int(2000)), r.pick(["0", "1"])],
+  (r) => ["GETBIT", key(r), String(r.int(2000))],
+  (r) => ["STRLEN", key(r)],
+  (
+    r,
+  ) => [
+    "GETEX",
+    key(r),
+    ...some(
+      r,
+      (q) =>
+        q.pick([["EX", "100"], ["PX", "100000"], ["PERSIST"], ["EXAT", "4000000000"], ["KEEPTTL"], [
+          "EX",
+        ]]),
+      0,
+      2,
+    ).flat(),
+  ],
+];
+
 /** The families, by name. */
 export const MORE_FAMILIES: Record<string, Maker[]> = {
   conn: CONN,
   blocking: BLOCKING,
   big: BIG,
   txn: TXN,
+  text: TEXT,
 };

@@ -154,3 +154,26 @@ Deno.test("BLPOP with a timeout longer than a timer can wait (~24.8 days) stays 
     await t.close();
   }
 });
+
+Deno.test("BITFIELD reads every argument before BITFIELD_RO refuses a write; types are lower case", async () => {
+  await compareScenario(
+    "bitfield",
+    `
+    A: set s abc
+    A: bitfield s get U8 0
+    A: bitfield s get I8 0
+    A: bitfield s get u08 0
+    A: bitfield s get u+8 0
+    A: bitfield s get "u8\\x00x" 0
+    A: bitfield_ro s set u8 0 1 get x8 0
+    A: bitfield_ro s set u8 0 1 get u8 -1
+    A: bitfield_ro s set u8 0 x
+    A: bitfield_ro s incrby u8 0 1
+    A: bitfield_ro s get u8 0 set u8 0 1
+    A: lpush l x
+    A: bitfield l get U8 0
+    A: bitfield_ro l get u8 0 set u8 0 1
+    A: bitfield l get u8 0 overflow bad
+    `,
+  );
+});

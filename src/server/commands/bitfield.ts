@@ -1,5 +1,5 @@
 /**
- * BITFIELD and BITFIELD_RO: signed and unsigned integers of 1–64 bits (u1–u63, i1–i64) at any
+ * BITFIELD and BITFIELD_RO: signed and unsigned integers of 1-64 bits (u1–u63, i1–i64) at any
  * bit offset of a string, with GET, SET, INCRBY and OVERFLOW WRAP|SAT|FAIL as Redis 7.0 does
  * them (`#n` offsets count in units of the type's width). ARCHITECTURE.md § "Operator commands".
  *
@@ -37,11 +37,16 @@ interface Op {
   overflow: Overflow;
 }
 
+/**
+ * A type as Redis reads it: `i` or `u` (lower case only) and the width as `string2ll` reads the C
+ * string after it (no sign, no leading zero; the text ends at a NUL byte).
+ */
 function typeArg(bytes: Uint8Array): { signed: boolean; bits: number } {
-  const s = text(bytes);
-  const m = /^([iu])(\d{1,2})$/i.exec(s);
+  const nul = bytes.indexOf(0);
+  const s = text(nul === -1 ? bytes : bytes.subarray(0, nul));
+  const m = /^([iu])([1-9]\d{0,2})$/.exec(s);
   if (m === null) throw new ReplyError(ERR_TYPE);
-  const signed = m[1]!.toLowerCase() === "i";
+  const signed = m[1] === "i";
   const bits = Number(m[2]);
   if (bits < 1 || (signed && bits > 64) || (!signed && bits > 63)) throw new ReplyError(ERR_TYPE);
   return { signed, bits };
@@ -56,6 +61,10 @@ function offsetArg(bytes: Uint8Array, bits: number): number {
   return Number(offset);
 }
 
+/**
+ * The operations, parsed in Redis's order: every argument first (the first bad one answers), then
+ * BITFIELD_RO refuses a SET or INCRBY.
+ */
 function parseOps(args: Uint8Array[], readOnly: boolean): Op[] {
   const ops: Op[] = [];
   let overflow: Overflow = "wrap";
@@ -67,7 +76,6 @@ function parseOps(args: Uint8Array[], readOnly: boolean): Op[] {
       ops.push({ kind: "get", ...t, offset: offsetArg(args[j + 2]!, t.bits), value: 0n, overflow });
       j += 2;
     } else if ((sub === "set" || sub === "incrby") && left >= 3) {
-      if (readOnly) throw new ReplyError("ERR BITFIELD_RO only supports the GET subcommand");
       const t = typeArg(args[j + 1]!);
       const offset = offsetArg(args[j + 2]!, t.bits);
       const value = parseInt64(args[j + 3]!);
@@ -82,6 +90,9 @@ function parseOps(args: Uint8Array[], readOnly: boolean): Op[] {
       overflow = o;
       j += 1;
     } else throw new ReplyError(ERR_SYNTAX);
+  }
+  if (readOnly && ops.some((o) => o.kind !== "get")) {
+    throw new ReplyError("ERR BITFIELD_RO only supports the GET subcommand");
   }
   return ops;
 }
