@@ -148,7 +148,7 @@ const CONN: Maker[] = [
 function timeout(r: Rng): string {
   return r.chance(0.8)
     ? r.pick(["0.01", "0.02", ".01"])
-    : r.pick(["-1", "x", "", "-0.5", "1e400", "nan"]);
+    : r.pick(["-1", "x", "", "-0.5", "1e5000", "nan", "-inf"]);
 }
 
 /** Blocking commands: immediate with data, nil after a short timeout without. */

@@ -112,28 +112,45 @@ Deno.test("a protocol error names the unexpected byte as sent", async () => {
   }
 });
 
-Deno.test("blocking timeouts are read as Redis reads them: a long double, after the other arguments", async () => {
+Deno.test("blocking timeouts: BLMPOP and BZMPOP read theirs after the other arguments", async () => {
   await compareScenario(
     "blocking timeouts",
     `
-    A: blpop l 1e400
-    A: blpop l inf
     A: brpop l -inf
     A: blpop l 1e5000
     A: blpop l nan
-    A: bzpopmin z 1e300
-    A: blmove a b left right 1e300
+    A: blpop l -0.5
     A: blmove a b left up 1e300
     A: blmpop -1 2 k1 left
     A: blmpop x 1 l left count 0
     A: bzmpop x 1 z min count 0
     A: bzmpop -0.5 2 k1 max count 4
     A: blmpop x 1 l left
-    A: bzmpop 1e400 1 z min
     A: rpush l v
     A: blpop l 0.01
     `,
   );
+});
+
+Deno.test("blocking timeouts past LLONG_MAX ms are out of range, as Redis 7.2 (a long double) reads them", async () => {
+  const t = await startTestServer();
+  const c = await RespConn.connect(t.port);
+  try {
+    for (const timeout of ["1e400", "inf", "+inf", "1e300", "9223372036854775.807"]) {
+      assertEquals(await c.call("BLPOP", "l", timeout), { error: "ERR timeout is out of range" });
+    }
+    assertEquals(await c.call("BLPOP", "l", "-inf"), { error: "ERR timeout is negative" });
+    assertEquals(await c.call("BLPOP", "l", "-1e400"), { error: "ERR timeout is negative" });
+    assertEquals(await c.call("BLPOP", "l", "1e5000"), {
+      error: "ERR timeout is not a float or out of range",
+    });
+    // Milliseconds round up: a tiny timeout waits 1 ms and answers nil, it does not block forever.
+    assertEquals(await c.call("BLPOP", "l", "0.0001"), null);
+    assertEquals(await c.call("BLPOP", "l", "1e-400"), null);
+  } finally {
+    c.close();
+    await t.close();
+  }
 });
 
 Deno.test("BLPOP with a timeout longer than a timer can wait (~24.8 days) stays blocked", async () => {

@@ -24,8 +24,8 @@ import { moveValue, parseLmpop, popValues, replyLmpop, side } from "./list.ts";
 import { popScored, replyMpop } from "./zset.ts";
 import { parseMpop } from "./_types.ts";
 
-/** 2^63 ms: the seconds of a timeout times 1000 cast to a C long long overflow from here. */
-const LLONG_OVERFLOW_MS = 2 ** 63;
+/** LLONG_MAX as Redis compares a long double with it (2^63 once converted). */
+const LLONG_MAX_MS = 2 ** 63;
 /** A decimal spelling that overflows or underflows a double (`1e400`, `1e-400`). */
 const OUT_OF_DOUBLE = /^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$/;
 /** Decimal exponents a long double (x87, 80 bits) reaches: about 1.19e4932 down to 3.6e-4951. */
@@ -33,10 +33,10 @@ const LONG_DOUBLE_EXP_MAX = 4932;
 const LONG_DOUBLE_EXP_MIN = -4950;
 
 /**
- * Parses a timeout in seconds as Redis 7.0 does (`getTimeoutFromObjectOrReply`); 0 = forever.
- * Redis reads a long double, so `1e400` and `inf` are numbers; times 1000 they overflow its cast
- * to long long, which yields LLONG_MIN on x86: "timeout is negative". Redis 7.0 has no
- * "timeout is out of range" (7.2 added it): any longer timeout is accepted.
+ * Parses a timeout in seconds as Redis 7.2 does (`getTimeoutFromObjectOrReply`); 0 = forever.
+ * Redis reads a long double, so `1e400` and `inf` are numbers; their milliseconds past
+ * LLONG_MAX, or past it once added to the clock, are "timeout is out of range"; milliseconds
+ * round up (`ceill`: 0.0001 s waits 1 ms), and below 0 are "timeout is negative".
  */
 function timeoutMs(bytes: Uint8Array): number {
   let s = parseFloatArg(bytes);
@@ -44,16 +44,18 @@ function timeoutMs(bytes: Uint8Array): number {
   if (s === undefined || Number.isNaN(s)) {
     throw new ReplyError("ERR timeout is not a float or out of range");
   }
-  const ms = Math.trunc(s * 1000);
-  if (ms < 0 || ms >= LLONG_OVERFLOW_MS || !Number.isFinite(ms)) {
-    throw new ReplyError("ERR timeout is negative");
-  }
-  return ms;
+  const ms = s * 1000;
+  if (ms > LLONG_MAX_MS - 1) throw new ReplyError("ERR timeout is out of range");
+  const rounded = Math.ceil(ms);
+  if (rounded < 0) throw new ReplyError("ERR timeout is negative");
+  if (rounded > LLONG_MAX_MS - Date.now()) throw new ReplyError("ERR timeout is out of range");
+  return rounded === 0 ? 0 : rounded; // ceil(-0.1) is -0: no timeout, as Redis's cast gives 0
 }
 
 /**
  * A number a long double holds and a double does not: ±Infinity for an overflow of the double
- * (its long double is far past any timeout), 0 for an underflow; `undefined` otherwise.
+ * (its long double is far past any timeout), the least double of its sign for an underflow (it
+ * rounds up to 1 ms, or to 0 when negative); `undefined` otherwise.
  */
 function longDoubleOnly(bytes: Uint8Array): number | undefined {
   const text = String.fromCharCode(...bytes.subarray(0, 400));
@@ -66,8 +68,8 @@ function longDoubleOnly(bytes: Uint8Array): number | undefined {
   if (lead === "" && firstFrac === -1) return undefined; // Zero: a double holds it.
   const magnitude = Number(exp) + (lead !== "" ? lead.length - 1 : -(firstFrac + 1));
   if (magnitude > LONG_DOUBLE_EXP_MAX || magnitude < LONG_DOUBLE_EXP_MIN) return undefined;
-  if (magnitude > 0) return mantissa.startsWith("-") ? -Infinity : Infinity;
-  return 0;
+  const sign = mantissa.startsWith("-") ? -1 : 1;
+  return magnitude > 0 ? sign * Infinity : sign * Number.MIN_VALUE;
 }
 
 /**
