@@ -28,18 +28,23 @@ export interface Divergence {
   theirs: Reply;
 }
 
-function sortKey(r: Reply): string {
-  return showReply(r);
+/**
+ * A reply as text for comparison. A score of -0 reads "-0" from Redis only in a sorted set it
+ * holds as a skiplist (more than 128 members, or one over 64 bytes), "0" in a small one;
+ * CityHall always answers "0". Not compared: "-0" is taken as "0".
+ */
+function show(r: Reply): string {
+  return showReply(r).replace(/([$,])"-0"/g, '$1"0"');
 }
 
 function sorted(items: Reply[]): string {
-  return items.map(sortKey).sort().join("|");
+  return items.map(show).sort().join("|");
 }
 
 function pairsOf(items: Reply[]): string {
   const out: string[] = [];
   for (let i = 0; i + 1 < items.length; i += 2) {
-    out.push(sortKey(items[i]!) + "=" + sortKey(items[i + 1]!));
+    out.push(show(items[i]!) + "=" + show(items[i + 1]!));
   }
   return out.sort().join("|") + (items.length % 2 === 1 ? "|odd" : "");
 }
@@ -58,7 +63,7 @@ function shape(r: Reply): string {
 function alphaTies(gen: Gen, ours: Reply, theirs: Reply): boolean {
   if (!/^sort/i.test(gen.args[0]!) || !gen.args.some((a) => /^alpha$/i.test(a))) return false;
   if (ours.t !== "*" || theirs.t !== "*" || ours.v.length !== theirs.v.length) return false;
-  const cut = (r: Reply) => r.t === "$" ? r.v.split("\0")[0] : showReply(r);
+  const cut = (r: Reply) => r.t === "$" ? r.v.split("\0")[0] : show(r);
   return ours.v.every((r, i) => cut(r) === cut(theirs.v[i]!)) &&
     sorted(ours.v) === sorted(theirs.v);
 }
@@ -69,21 +74,19 @@ function partialScan(r: Reply): boolean {
 
 /** Canonical form of a reply under `how` (errors always by their full text). */
 function canonical(r: Reply, how: Compare): string {
-  // Bytes above 0x7f echoed in an error (an unknown option) come back as UTF-8 here, as the raw
-  // bytes from Redis: a known difference.
-  if (r.t === "-") return showReply(r).replace(/[\x80-\uffff]+/g, "?");
+  if (r.t === "-") return show(r);
   switch (how) {
     case "unordered":
-      return r.t === "*" || r.t === "~" ? `${r.t}{${sorted(r.v)}}` : showReply(r);
+      return r.t === "*" || r.t === "~" ? `${r.t}{${sorted(r.v)}}` : show(r);
     case "pairs":
-      return r.t === "*" || r.t === "%" ? `${r.t}{${pairsOf(r.v)}}` : showReply(r);
+      return r.t === "*" || r.t === "%" ? `${r.t}{${pairsOf(r.v)}}` : show(r);
     case "scan":
     case "scanpairs":
       if (r.t === "*" && r.v.length === 2 && r.v[1]!.t === "*") {
         const els = r.v[1]!.v;
-        return `${showReply(r.v[0]!)} {${how === "scan" ? sorted(els) : pairsOf(els)}}`;
+        return `${show(r.v[0]!)} {${how === "scan" ? sorted(els) : pairsOf(els)}}`;
       }
-      return showReply(r);
+      return show(r);
     case "shape":
       return shape(r);
     case "ttl":
@@ -96,9 +99,9 @@ function canonical(r: Reply, how: Compare): string {
         const slack = how === "ttl" ? 3n : 3000n;
         return `:~${r.v / slack}`;
       }
-      return showReply(r);
+      return show(r);
     default:
-      return showReply(r);
+      return show(r);
   }
 }
 
@@ -174,6 +177,8 @@ export async function runDiff(options: {
   len: number;
   verbose: boolean;
   resp3: boolean;
+  /** Commands of the history shown with a divergence (`--verbose`). */
+  history?: number;
 }): Promise<{ commands: number; groups: Map<string, Group> }> {
   const groups = new Map<string, Group>();
   let commands = 0;
@@ -207,7 +212,9 @@ export async function runDiff(options: {
       const text = `seed ${options.seed} seq ${seq} step ${step}: ${
         gen.args.map((s) => JSON.stringify(s)).join(" ")
       }\n  ours:   ${showReply(d.ours)}\n  theirs: ${showReply(d.theirs)}` +
-        (options.verbose ? `\n  history:\n    ${log.slice(-40).join("\n    ")}` : "");
+        (options.verbose
+          ? `\n  history:\n    ${log.slice(-(options.history ?? 40)).join("\n    ")}`
+          : "");
       groups.set(sig, { count: 1, first: text });
       console.log(`DIVERGENCE ${sig}\n${text}`);
     };
@@ -341,7 +348,7 @@ async function lexUnspecified(pair: Pair, gen: Gen): Promise<boolean> {
 
 if (import.meta.main) {
   const flags = parseArgs(Deno.args, {
-    string: ["ours", "redis", "seed", "seqs", "len", "first-seq"],
+    string: ["ours", "redis", "seed", "seqs", "len", "first-seq", "history"],
     boolean: ["verbose", "resp3"],
   });
   const seed = Number(flags.seed ?? 1);
@@ -354,6 +361,7 @@ if (import.meta.main) {
     len: Number(flags.len ?? 200),
     verbose: flags.verbose === true,
     resp3: flags.resp3 === true,
+    history: Number(flags.history ?? 40),
   });
   console.log(
     `\n${result.commands} commands, seed ${seed}; ${result.groups.size} kinds of divergence:`,
