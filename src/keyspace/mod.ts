@@ -18,7 +18,8 @@
 
 import { CorruptionError } from "../errors.ts";
 import type { Database, WriteOp } from "../engine/mod.ts";
-import { ByteReader, ByteWriter } from "../util/buffers.ts";
+import { ByteReader, type ByteWriter } from "../util/buffers.ts";
+import { allocBytes } from "../util/bytes.ts";
 import { KIND_META, KIND_PUT } from "../util/entry.ts";
 
 /** First byte of every internal key. */
@@ -122,14 +123,36 @@ export function decodeMetaHeader(input: ByteReader): MetaHeader {
 
 /** An internal key: `0xFF`, the space byte, then the parts (big-endian u64 numbers). */
 export function internalKey(space: number, ...numbers: number[]): Uint8Array {
-  const key = new Uint8Array(2 + 8 * numbers.length);
+  return internalKeyInto(new Uint8Array(2 + 8 * numbers.length), space, numbers);
+}
+
+/**
+ * `internalKey` written into `key` (exactly `2 + 8 × numbers.length` bytes): for a caller that
+ * allocates it elsewhere (a key only passed to the engine, which copies it, from a slab).
+ * Bytes written one by one: a `DataView` would make V8 give a small array its own backing
+ * store.
+ */
+export function internalKeyInto(
+  key: Uint8Array,
+  space: number,
+  numbers: readonly number[],
+): Uint8Array {
   key[0] = INTERNAL_KEY_PREFIX;
   key[1] = space;
-  const view = new DataView(key.buffer);
-  numbers.forEach((n, i) => {
-    view.setUint32(2 + 8 * i, Math.floor(n / 0x1_0000_0000));
-    view.setUint32(6 + 8 * i, n >>> 0);
-  });
+  for (let i = 0; i < numbers.length; i++) {
+    const n = numbers[i]!;
+    const hi = Math.floor(n / 0x1_0000_0000);
+    const lo = n >>> 0;
+    const at = 2 + 8 * i;
+    key[at] = hi >>> 24;
+    key[at + 1] = (hi >>> 16) & 0xff;
+    key[at + 2] = (hi >>> 8) & 0xff;
+    key[at + 3] = hi & 0xff;
+    key[at + 4] = lo >>> 24;
+    key[at + 5] = (lo >>> 16) & 0xff;
+    key[at + 6] = (lo >>> 8) & 0xff;
+    key[at + 7] = lo & 0xff;
+  }
   return key;
 }
 
@@ -159,9 +182,16 @@ export class VersionAllocator {
       this.#next = stored === undefined ? 1 : new ByteReader(stored.value).varint();
     }
     const version = this.#next++;
-    const out = new ByteWriter(8);
-    out.varint(this.#next);
-    return { version, op: { type: "put", key: VERSION_KEY, value: out.finish() } };
+    // The counter's varint in a slab's bytes (the engine copies what it stores): a fresh array
+    // and a writer per new key were microseconds of each creation.
+    const next = this.#next;
+    let n = 1;
+    for (let v = next; v >= 0x80; v = Math.floor(v / 128)) n++;
+    const value = allocBytes(n);
+    let v = next;
+    for (let i = 0; i < n - 1; i++, v = Math.floor(v / 128)) value[i] = (v & 0x7f) | 0x80;
+    value[n - 1] = v;
+    return { version, op: { type: "put", key: VERSION_KEY, value } };
   }
 
   /** Forgets the cached counter (after the database content was replaced). */

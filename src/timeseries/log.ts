@@ -15,13 +15,14 @@
 import { CorruptionError } from "../errors.ts";
 import {
   internalKey,
+  internalKeyInto,
   SPACE_TS_CHUNK,
   SPACE_TS_LOG,
   SPACE_TS_REGISTRY,
   SPACE_TS_STATE,
 } from "../keyspace/mod.ts";
 import { ByteReader, ByteWriter } from "../util/buffers.ts";
-import { copyBytes } from "../util/bytes.ts";
+import { allocBytes, copyBytes } from "../util/bytes.ts";
 import { crc32c, maskCrc } from "../util/crc32c.ts";
 import { Head } from "./head.ts";
 
@@ -85,7 +86,9 @@ export const TS_LOG_KEY: Uint8Array = internalKey(SPACE_TS_LOG);
 
 /** `0xFF 0x01 version`: the registry entry (value = user key). */
 export function registryKey(version: number): Uint8Array {
-  return internalKey(SPACE_TS_REGISTRY, version);
+  // Carved from a slab: only ever passed to the engine (which copies what it stores) or read
+  // with, never kept.
+  return internalKeyInto(allocBytes(10), SPACE_TS_REGISTRY, [version]);
 }
 
 /** `0xFF 0x02 version`: the state record. */

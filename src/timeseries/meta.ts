@@ -11,6 +11,7 @@
 import { CorruptionError } from "../errors.ts";
 import { decodeMetaHeader, encodeMetaHeader, TYPE_TIMESERIES } from "../keyspace/mod.ts";
 import { ByteReader, ByteWriter } from "../util/buffers.ts";
+import { copyBytes } from "../util/bytes.ts";
 
 /** Format version of the series metadata after the keyspace header. */
 export const SERIES_META_FORMAT = 1;
@@ -78,9 +79,16 @@ export interface SeriesMeta {
   rules: Rule[];
 }
 
-/** Encodes the `KIND_META` value of a series. */
+/**
+ * The writer `encodeSeriesMeta` reuses (a fresh one and its copy were two typed arrays per
+ * series created); grows to the largest metadata encoded, and stays.
+ */
+const metaWriter = new ByteWriter(256);
+
+/** Encodes the `KIND_META` value of a series (a fresh copy; small ones carved from a slab). */
 export function encodeSeriesMeta(meta: SeriesMeta): Uint8Array {
-  const out = new ByteWriter(64);
+  const out = metaWriter;
+  out.truncate(0);
   encodeMetaHeader(out, { type: TYPE_TIMESERIES, version: meta.version });
   out.byte(SERIES_META_FORMAT);
   out.varint(meta.retentionMs);
@@ -105,7 +113,8 @@ export function encodeSeriesMeta(meta: SeriesMeta): Uint8Array {
     out.varint(r.alignMs);
     out.varint(r.startTs);
   }
-  return out.finish();
+  const bytes = out.view();
+  return copyBytes(bytes, 0, bytes.length);
 }
 
 /** Decodes a series' `KIND_META` value; throws `CorruptionError` on damage or another type. */
@@ -193,8 +202,13 @@ export function textToBinary(text: string): string {
 }
 
 function writeString(out: ByteWriter, s: string): void {
-  out.varint(s.length);
-  out.bytes(stringBytes(s));
+  const n = s.length;
+  out.varint(n);
+  // In place: `stringBytes` made an array per label name and value.
+  const buf = out.room(n);
+  const at = out.length;
+  for (let i = 0; i < n; i++) buf[at + i] = s.charCodeAt(i) & 0xff;
+  out.length = at + n;
 }
 
 function readString(input: ByteReader): string {

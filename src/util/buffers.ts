@@ -17,29 +17,34 @@ function corrupt(what: string): never {
   throw new CorruptionError(`Cannot decode: ${what}`);
 }
 
-/** An append-only byte buffer. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Scratch of `ByteWriter.f64`: a number's bytes, in the machine's order. */
+const F64_SCRATCH = new Float64Array(1);
+const F64_SCRATCH_BYTES = new Uint8Array(F64_SCRATCH.buffer);
+
+/**
+ * An append-only byte buffer. No `DataView`: one over the buffer made V8 give a small array
+ * (<= 64 bytes, otherwise kept in the JS heap) a separate malloc'ed backing store, per writer;
+ * each creation of a series made two such writers (its metadata, the version counter).
+ */
 export class ByteWriter {
   #buf: Uint8Array;
-  #view: DataView;
   /** Bytes written so far. */
   length = 0;
 
   /** Creates a writer with `capacity` bytes reserved. */
   constructor(capacity = 256) {
     this.#buf = new Uint8Array(capacity);
-    this.#view = new DataView(this.#buf.buffer);
   }
 
   #reserve(n: number): void {
     if (this.length + n <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
+    let size = Math.max(1, this.#buf.length * 2);
     while (size < this.length + n) size *= 2;
     const bigger = new Uint8Array(size);
     bigger.set(this.#buf.subarray(0, this.length));
     this.#buf = bigger;
-    this.#view = new DataView(bigger.buffer);
   }
 
   /** Appends one byte. */
@@ -68,9 +73,8 @@ export class ByteWriter {
 
   /** Appends a float64, little-endian. */
   f64(value: number): void {
-    this.#reserve(8);
-    this.#view.setFloat64(this.length, value, true);
-    this.length += 8;
+    F64_SCRATCH[0] = value;
+    this.#f64Bytes(F64_SCRATCH_BYTES);
   }
 
   /**
@@ -78,19 +82,29 @@ export class ByteWriter {
    * through a `number` may change it, e.g. a staleness marker's).
    */
   f64From(src: Float64Array, i: number): void {
+    this.#f64Bytes(new Uint8Array(src.buffer, src.byteOffset + 8 * i, 8));
+  }
+
+  /** Appends the float64 whose bytes in the machine's order are `bytes[0 ... 8)`, little-endian. */
+  #f64Bytes(bytes: Uint8Array): void {
     this.#reserve(8);
-    const bytes = new Uint8Array(src.buffer, src.byteOffset + 8 * i, 8);
-    for (let b = 0; b < 8; b++) {
-      this.#view.setUint8(this.length + b, bytes[LITTLE_ENDIAN ? b : 7 - b]!);
-    }
-    this.length += 8;
+    const buf = this.#buf;
+    const n = this.length;
+    for (let b = 0; b < 8; b++) buf[n + b] = bytes[LITTLE_ENDIAN ? b : 7 - b]!;
+    this.length = n + 8;
   }
 
   /** Appends a uint32, little-endian. */
   u32(value: number): void {
     this.#reserve(4);
-    this.#view.setUint32(this.length, value >>> 0, true);
-    this.length += 4;
+    const buf = this.#buf;
+    const n = this.length;
+    const v = value >>> 0;
+    buf[n] = v & 0xff;
+    buf[n + 1] = (v >>> 8) & 0xff;
+    buf[n + 2] = (v >>> 16) & 0xff;
+    buf[n + 3] = v >>> 24;
+    this.length = n + 4;
   }
 
   /** Appends bytes. */
@@ -126,10 +140,13 @@ export class ByteWriter {
   }
 }
 
-/** A cursor over bytes that fails with `CorruptionError` past the end. */
+/**
+ * A cursor over bytes that fails with `CorruptionError` past the end. Its `DataView` is made
+ * on the first float or uint32 read (most readers read varints only; see `ByteWriter`).
+ */
 export class ByteReader {
   readonly #buf: Uint8Array;
-  readonly #view: DataView;
+  #dataView: DataView | undefined;
   readonly #end: number;
   /** Offset of the next byte. */
   offset: number;
@@ -137,9 +154,13 @@ export class ByteReader {
   /** Reads `buf[start ... end)`. */
   constructor(buf: Uint8Array, start = 0, end = buf.length) {
     this.#buf = buf;
-    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.offset = start;
     this.#end = end;
+  }
+
+  get #view(): DataView {
+    const buf = this.#buf;
+    return this.#dataView ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   /** Bytes left. */
@@ -189,7 +210,7 @@ export class ByteReader {
     if (this.#end - this.offset < 8) corrupt("truncated float");
     const bytes = new Uint8Array(dst.buffer, dst.byteOffset + 8 * i, 8);
     for (let b = 0; b < 8; b++) {
-      bytes[LITTLE_ENDIAN ? b : 7 - b] = this.#view.getUint8(this.offset + b);
+      bytes[LITTLE_ENDIAN ? b : 7 - b] = this.#buf[this.offset + b]!;
     }
     this.offset += 8;
   }
