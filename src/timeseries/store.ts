@@ -41,6 +41,7 @@ import {
   ENTRY_SEAL,
   ENTRY_STATE,
   type LogVisitor,
+  stateKey,
   TS_LOG_KEY,
   visitLog,
 } from "./log.ts";
@@ -175,9 +176,12 @@ export class TimeSeriesStore implements LogConsumer {
 
   /**
    * Applies a replayed or replicated log op, entry by entry as `visitLog` decodes them. An
-   * entry of a series missing before the op (a series a META entry of the same op creates, or
-   * none at all) is skipped, and so is one the series' loaded state record already reflects
-   * (replay).
+   * entry of a series missing is skipped, and so is one the series' loaded state record
+   * already reflects (replay). A series a META entry of the op creates (a replica's, as the
+   * engine applied the whole batch before) starts from its state record when the batch wrote
+   * one (COPY, a RESTORE that sealed: the record holds the head as of the end of the batch), and
+   * then its entries in the op are skipped; else it starts empty and they are applied -- the
+   * first sample of a series TS.ADD created, which a replica used to lose until its restart.
    */
   applyLog(seq: number, key: Uint8Array, value: Uint8Array): void {
     if (seq <= this.#replayCoveredSeq || !equalBytes(key, TS_LOG_KEY)) return;
@@ -188,7 +192,7 @@ export class TimeSeriesStore implements LogConsumer {
 
   /** Sequence of the log op `applyLog` is applying. */
   #logSeq = 0;
-  /** Versions a META entry of that op created (absent before it). */
+  /** Versions a META entry of that op created (absent before it) from a state record. */
   readonly #logBorn: number[] = [];
   /** The series an entry of that op applies to, or undefined when it is skipped. */
   #logTarget(version: number): Series | undefined {
@@ -204,7 +208,10 @@ export class TimeSeriesStore implements LogConsumer {
     entry: (e) => {
       const { db, set } = this.#ctx;
       if (e.type === ENTRY_META || e.type === ENTRY_DROP) {
-        if (e.type === ENTRY_META && set.byVersion(e.version) === undefined) {
+        if (
+          e.type === ENTRY_META && set.byVersion(e.version) === undefined &&
+          db.getEntry(stateKey(e.version)) !== undefined
+        ) {
           this.#logBorn.push(e.version);
         }
       } else if (this.#logTarget(e.version) === undefined) return;

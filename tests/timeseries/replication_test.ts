@@ -128,3 +128,41 @@ Deno.test("A replica bootstrapped from a snapshot holds every head sample the le
     await removeDir(leader.dir);
   }
 });
+
+Deno.test("A replica holds the first sample of a series its leader's TS.ADD created in the same batch", async () => {
+  const leader = await startTestLeader();
+  const lts = TimeSeriesStore.open(leader.db, { maintenanceIntervalMs: 0 });
+  const replica = await startTestReplica(leader.port);
+  const rts = TimeSeriesStore.open(replica.db, { maintenanceIntervalMs: 0 });
+  const keys = ["new", "created", "restored"];
+  try {
+    await lts.add({ key: toBytes("new"), ts: 100, value: 1.5 }, {
+      create: { labels: [["a", "b"]] },
+    })
+      .durable;
+    await lts.create(toBytes("created")).durable;
+    await lts.add({ key: toBytes("created"), ts: 100, value: 2.5 }).durable;
+    // A batch that creates a series and writes its state record (a RESTORE that seals): the
+    // replica starts it from the record, which already holds the batch's samples.
+    const n = 300;
+    const ts = Float64Array.from({ length: n }, (_, i) => 1000 + i);
+    const values = Float64Array.from({ length: n }, (_, i) => i / 4);
+    await lts.restore(toBytes("restored"), {
+      options: { chunkSizeBytes: 128 },
+      ts,
+      values,
+      expireAtMs: 0,
+    }).durable;
+    await replica.replica.waitForAck(leader.db.lastSeq);
+    assertEquals(view(rts, keys), view(lts, keys));
+    assertEquals(rts.last(toBytes("new")), { ts: 100, value: 1.5 });
+    assertEquals(rts.range(toBytes("restored"), { from: 0, to: MAX }).ts.length, n);
+  } finally {
+    await rts.close();
+    await replica.close();
+    await removeDir(replica.dir);
+    await lts.close();
+    await leader.close();
+    await removeDir(leader.dir);
+  }
+});
