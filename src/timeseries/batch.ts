@@ -13,6 +13,7 @@
 
 import type { Database, WriteOp } from "../engine/mod.ts";
 import { TS_LOG_OP_BYTES_MAX } from "../limits.ts";
+import { equalBytes } from "../util/bytes.ts";
 import type { ChunkStore } from "./chunks.ts";
 import {
   encodeLog,
@@ -37,7 +38,7 @@ export interface WrittenSample {
 
 const NO_KEYS: readonly Uint8Array[] = [];
 const NO_ENTRIES: readonly LogEntry[] = [];
-const NO_SERIES: ReadonlySet<Series> = new Set();
+const NO_DIRTY: readonly Series[] = [];
 
 /** Doubles per slab of `allocValues`. */
 const VALUES_SLAB_LENGTH = 8192;
@@ -62,6 +63,17 @@ function allocValues(n: number): Float64Array {
   const out = valuesSlab.subarray(valuesSlabUsed, valuesSlabUsed + n);
   valuesSlabUsed += n;
   return out;
+}
+
+/** True when `entries` make one log op of at most `perOp` samples (as `finish` counts them). */
+function fitsOneOp(entries: readonly LogEntry[], perOp: number): boolean {
+  let size = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    size += e.type === ENTRY_SAMPLES ? e.ts.length : 1;
+    if (size > perOp) return false;
+  }
+  return true;
 }
 
 /** Series a batch keeps in its flat entry list before it groups them in a map (see `Batch`). */
@@ -96,8 +108,14 @@ export class Batch {
   #drop: LogEntry[] | undefined;
   #ops: WriteOp[] | undefined;
   #stateDirty: Set<Series> | undefined;
-  #created: Map<string, Series> | undefined;
   #ruleOutputs: Set<Series> | undefined;
+  /**
+   * Series this command created, in order, with the op writing each one's metadata (see
+   * `settleCreated`): a list, not a map by key, since a command creates one series at most
+   * (TS.ADD, TS.INCRBY, TS.CREATE, an HTTP POST, RESTORE).
+   */
+  #created: Series[] | undefined;
+  #createdOps: WriteOp[] | undefined;
   /** Samples written per series, kept only while a `SampleListener` wants them. */
   written: Map<Series, WrittenSample[]> | undefined;
   #logBytes = 0;
@@ -112,14 +130,24 @@ export class Batch {
     return this.#stateDirty ??= new Set();
   }
 
-  /** Series created by this command, by key (binary string), before the batch is written. */
-  get created(): Map<string, Series> {
-    return this.#created ??= new Map();
+  /** The series this command created at `key` (a binary string), before the batch is written. */
+  createdAt(key: string): Series | undefined {
+    const created = this.#created;
+    if (created === undefined) return undefined;
+    for (let i = created.length - 1; i >= 0; i--) {
+      if (created[i]!.keyString === key) return created[i];
+    }
+    return undefined;
   }
 
-  /** True when this command created a series (`created` is not empty). */
+  /** Series this command created. */
+  get createdCount(): number {
+    return this.#created?.length ?? 0;
+  }
+
+  /** True when this command created a series. */
   get hasCreated(): boolean {
-    return this.#created !== undefined && this.#created.size > 0;
+    return this.#created !== undefined;
   }
 
   /** Rule destinations a closed or recomputed bucket wrote a sample into, in order. */
@@ -284,6 +312,41 @@ export class Batch {
     (this.#meta ??= []).push({ type: ENTRY_META, version });
   }
 
+  /**
+   * `series` was created by this command (already in the set, with the metadata `op` writes at
+   * its key): see `settleCreated`.
+   */
+  noteCreated(series: Series, op: WriteOp): void {
+    (this.#created ??= []).push(series);
+    (this.#createdOps ??= []).push(op);
+  }
+
+  /**
+   * After the batch's `ops` were written (the first at sequence `firstSeq`): applies the
+   * `ENTRY_META` of series `version` when this command created it, as `SeriesSet.reload` would
+   * -- the series in memory already holds the metadata written and is indexed under its labels,
+   * only the sequence of its metadata entry was unknown -- without reading back the registry
+   * entry, the metadata and the state record it just wrote. False, having done nothing, for
+   * another series, or when a later op of the batch wrote the same key again (then `reload`).
+   */
+  settleCreated(version: number, ops: readonly WriteOp[], firstSeq: number): boolean {
+    const created = this.#created;
+    if (created === undefined) return false;
+    let k = created.length - 1;
+    while (k >= 0 && created[k]!.version !== version) k--;
+    if (k < 0 || this.set.byVersion(version) !== created[k]) return false;
+    const op = this.#createdOps![k]!;
+    const at = ops.indexOf(op);
+    if (at < 0) return false;
+    const key = op.key as Uint8Array;
+    for (let i = at + 1; i < ops.length; i++) {
+      const other = ops[i]!.key;
+      if (other instanceof Uint8Array && equalBytes(other, key)) return false;
+    }
+    created[k]!.metaSeq = firstSeq + at;
+    return true;
+  }
+
   /** An `ENTRY_DROP` (applied after the write). */
   drop(version: number): void {
     (this.#drop ??= []).push({ type: ENTRY_DROP, version });
@@ -305,7 +368,8 @@ export class Batch {
   finish(): WriteOp[] {
     const throughSeq = this.seq - 1;
     let statePuts: WriteOp[] | undefined;
-    for (const series of this.#stateDirty ?? NO_SERIES) {
+    // No iterator of an empty set when nothing is dirty (most commands).
+    for (const series of this.#stateDirty === undefined ? NO_DIRTY : this.#stateDirty) {
       if (this.set.byVersion(series.version) !== series) continue; // dropped meanwhile
       const entry: LogEntry = {
         type: ENTRY_STATE,
@@ -327,6 +391,9 @@ export class Batch {
     if (meta === undefined && drop === undefined && grouped === undefined) {
       // Each series' entries together (TS.ADD, TS.MADD): the flat list itself.
       entries = this.#flat ?? [];
+    } else if (meta !== undefined && drop === undefined && grouped === undefined) {
+      // A command that created a series (or changed metadata) and wrote samples: one copy.
+      entries = this.#flat === undefined ? meta : meta.concat(this.#flat);
     } else {
       entries = meta === undefined ? [] : [...meta];
       if (grouped !== undefined) {
@@ -335,9 +402,12 @@ export class Batch {
       if (drop !== undefined) { for (const e of drop) entries.push(e); }
     }
     const out: WriteOp[] = [];
-    if (entries.length > 0) {
+    const perOp = Math.max(1, Math.floor(TS_LOG_OP_BYTES_MAX / SAMPLE_LOG_BYTES));
+    if (entries.length > 0 && fitsOneOp(entries, perOp)) {
+      // The usual case (one command's entries are well below the bound): no split lists.
+      out.push({ type: "log", key: TS_LOG_KEY, value: encodeLog(entries) });
+    } else if (entries.length > 0) {
       // Split so that no log op passes TS_LOG_OP_BYTES_MAX; a series' entries keep their order.
-      const perOp = Math.max(1, Math.floor(TS_LOG_OP_BYTES_MAX / SAMPLE_LOG_BYTES));
       let chunk: LogEntry[] = [];
       let size = 0;
       for (const e of entries) {
@@ -375,8 +445,9 @@ export class Batch {
 
   /** Entries to apply once the batch is written (they read what it wrote). */
   afterWrite(): readonly LogEntry[] {
-    if (this.#meta === undefined && this.#drop === undefined) return NO_ENTRIES;
-    return [...this.#meta ?? NO_ENTRIES, ...this.#drop ?? NO_ENTRIES];
+    if (this.#drop === undefined) return this.#meta ?? NO_ENTRIES;
+    if (this.#meta === undefined) return this.#drop;
+    return [...this.#meta, ...this.#drop];
   }
 
   /** Bytes of log written so far (to bound one command). */

@@ -15,7 +15,7 @@ import type { Logger } from "../util/log.ts";
 import { Batch, type WrittenSample } from "./batch.ts";
 import type { ChunkStore } from "./chunks.ts";
 import { binaryString, type DuplicatePolicy } from "./meta.ts";
-import { encodeSampleLog, TS_LOG_KEY } from "./log.ts";
+import { encodeSampleLog, ENTRY_META, TS_LOG_KEY } from "./log.ts";
 import type { Series, SeriesSet } from "./series_set.ts";
 import type { SeriesLookups } from "./series_lookups.ts";
 import { TsError } from "./write.ts";
@@ -80,7 +80,7 @@ export interface StoreContext {
 export function findSeries(ctx: StoreContext, key: Uint8Array, batch?: Batch): Series | undefined {
   // Strings of the key only when needed: TS.MADD looks up every key of every command.
   const created = batch !== undefined && batch.hasCreated
-    ? batch.created.get(binaryString(key))
+    ? batch.createdAt(binaryString(key))
     : undefined;
   if (created) return created;
   return seriesOfEntry(ctx, key, ctx.db.getEntry(key));
@@ -174,7 +174,10 @@ export function run<T>(
       durable.catch(() => {});
       throw new TsError("ERR TSDB: the write was refused by the storage engine");
     }
-    for (const e of b.afterWrite()) ctx.set.apply(db, [e], b.seq);
+    for (const e of b.afterWrite()) {
+      if (e.type === ENTRY_META && b.settleCreated(e.version, ops, before + 1)) continue;
+      ctx.set.apply(db, [e], b.seq);
+    }
     // Told once the write is applied (a subscriber's message is itself sent once durable).
     if (b.written !== undefined) tellListener(ctx, listener!, b.written);
   }

@@ -16,7 +16,7 @@
  * - Only series answers are kept (not absences or errors), only for metadata without an
  *   expiry (time alone would end it), and only while the series is still the set's series
  *   of its version (`SeriesSet.byVersion`), with the same key bytes.
- * - A command's own new series (`Batch.created`) are never answered from the memo.
+ * - A command's own new series (`Batch.createdAt`) are never answered from the memo.
  *
  * @module
  */

@@ -36,7 +36,7 @@ import {
 } from "./context.ts";
 import type { LabelFilter } from "./labels.ts";
 import { chunkKey, encodeState, registryKey, stateKey } from "./log.ts";
-import { type DuplicatePolicy, encodeSeriesMeta, type SeriesMeta } from "./meta.ts";
+import { type DuplicatePolicy, encodeSeriesMeta, type Rule, type SeriesMeta } from "./meta.ts";
 import { Series } from "./series_set.ts";
 import { deleteRange, TsError, tsError, writeSample } from "./write.ts";
 
@@ -79,6 +79,38 @@ export function metaOp(ctx: StoreContext, key: Uint8Array, meta: SeriesMeta): Wr
 }
 
 /**
+ * The labels and rules of a series created without any: shared (metadata arrays are replaced,
+ * never changed in place; frozen so that a change would fail), two arrays fewer per series.
+ */
+const NO_LABELS = Object.freeze([]) as unknown as [string, string][];
+const NO_RULES = Object.freeze([]) as unknown as Rule[];
+
+/** Bytes of a slab of `seriesKeyCopy`. */
+const KEY_SLAB_BYTES = 16 * 1024;
+/** Longer keys get their own array. */
+const KEY_SLAB_TAKE_MAX = 256;
+let keySlab = new Uint8Array(KEY_SLAB_BYTES);
+let keySlabUsed = 0;
+
+/**
+ * A copy of a new series' key, carved from a slab that holds only series keys (which live as
+ * long as their series): a view is half the heap of an array of its own (~100 vs ~200 bytes in
+ * V8), and the heap of every series is what each full garbage collection walks again.
+ */
+function seriesKeyCopy(key: Uint8Array): Uint8Array {
+  const n = key.length;
+  if (n > KEY_SLAB_TAKE_MAX) return key.slice();
+  if (keySlabUsed + n > KEY_SLAB_BYTES) {
+    keySlab = new Uint8Array(KEY_SLAB_BYTES);
+    keySlabUsed = 0;
+  }
+  const out = new Uint8Array(keySlab.buffer, keySlabUsed, n);
+  for (let i = 0; i < n; i++) out[i] = key[i]!;
+  keySlabUsed += n;
+  return out;
+}
+
+/**
  * Creates a series in the running batch, expiring at `expireAtMs` (0 = never). REQUIRES: `key`
  * holds nothing, or what it holds is dropped in the same batch.
  */
@@ -92,10 +124,12 @@ export function createSeries(
   if (key.length > TS_KEY_BYTES_MAX) {
     throw tsError(`TSDB: key too long: ${key.length} bytes (limit ${TS_KEY_BYTES_MAX})`);
   }
-  if (ctx.set.size + b.created.size >= ctx.seriesMax) {
+  if (ctx.set.size + b.createdCount >= ctx.seriesMax) {
     throw tsError(`TSDB: too many series: limit ${ctx.seriesMax} reached`);
   }
-  const labels = options.labels ?? [];
+  const labels = options.labels === undefined || options.labels.length === 0
+    ? NO_LABELS
+    : options.labels;
   checkLabels(labels);
   const { version, op } = ctx.versions.allocate();
   const meta: SeriesMeta = {
@@ -108,19 +142,18 @@ export function createSeries(
     ignoreMaxValDiff: options.ignoreMaxValDiff ?? 0,
     labels,
     sourceVersion: 0,
-    rules: [],
+    rules: NO_RULES,
   };
-  b.ops.push(
-    op,
-    expireAtMs === 0
-      ? { type: "meta", key, value: encodeSeriesMeta(meta) }
-      : { type: "meta", key, value: encodeSeriesMeta(meta), expireAtMs },
-    { type: "put", key: registryKey(version), value: key },
-  );
+  const metaPut: WriteOp = expireAtMs === 0
+    ? { type: "meta", key, value: encodeSeriesMeta(meta) }
+    : { type: "meta", key, value: encodeSeriesMeta(meta), expireAtMs };
+  b.ops.push(op, metaPut, { type: "put", key: registryKey(version), value: key });
   b.meta(version);
-  const series = new Series(key, meta);
+  // Its own copy of the key: a RESP argument views a slab shared with other arguments, which
+  // the series would keep alive as long as it lives (`SeriesSet.reload` is not run to replace it).
+  const series = new Series(seriesKeyCopy(key), meta);
   ctx.set.add(series);
-  b.created.set(series.keyString, series);
+  b.noteCreated(series, metaPut);
   return series;
 }
 
@@ -172,22 +205,31 @@ export interface SampleIn {
   value: number;
 }
 
-/** TS.ADD: creates the series when missing (with `create`), returns the timestamp. */
+/**
+ * TS.ADD: creates the series when missing (with `create`), returns the timestamp. `found` is
+ * the series at the key when the caller looked it up synchronously before (null: the key holds
+ * nothing), else undefined.
+ */
 export function add(
   ctx: StoreContext,
   sample: SampleIn,
   options: {
     onDuplicate?: DuplicatePolicy | undefined;
     create?: CreateOptions;
-    found?: Series | undefined;
+    found?: Series | null | undefined;
   },
   write?: Writer,
 ): Written<number> {
   const ts = sample.ts ?? ctx.nowMs();
-  let found = options.found;
-  if (found === undefined) {
+  // Known: the key was looked up (here or by the caller) without an error, and nothing ran
+  // since, so `run` below need not look it up again.
+  let found: Series | undefined;
+  let known = options.found !== undefined;
+  if (known) found = options.found ?? undefined;
+  else {
     try {
       found = findSeries(ctx, sample.key);
+      known = true;
     } catch (err) {
       // Answered by `run` below, in its order (a replica's READONLY first).
       if (!(err instanceof TsError)) throw err;
@@ -199,11 +241,13 @@ export function add(
   }
   return run(ctx, (b) => {
     let series: Series | undefined = found;
-    try {
-      series ??= findSeries(ctx, sample.key, b);
-    } catch (err) {
-      if (err instanceof TsError) throw tsError("TSDB: the key is not a TSDB key");
-      throw err;
+    if (!known) {
+      try {
+        series = findSeries(ctx, sample.key, b);
+      } catch (err) {
+        if (err instanceof TsError) throw tsError("TSDB: the key is not a TSDB key");
+        throw err;
+      }
     }
     if (!series) series = createSeries(ctx, b, sample.key, options.create ?? {});
     return writeSample(b, series, ts, sample.value, options.onDuplicate);

@@ -38,6 +38,13 @@ import {
 } from "./log.ts";
 import { binaryString, decodeSeriesMeta, type SeriesMeta } from "./meta.ts";
 
+const NO_LABELS: ReadonlyMap<string, string> = new Map();
+
+/** `meta`'s labels as a map (series created without labels share one). */
+function labelMapOf(meta: SeriesMeta): ReadonlyMap<string, string> {
+  return meta.labels.length === 0 ? NO_LABELS : new Map(meta.labels);
+}
+
 /** One series in memory. */
 export class Series {
   /** Data version (stable across RENAME). */
@@ -48,8 +55,8 @@ export class Series {
   keyString: string;
   /** Metadata as last loaded. */
   meta: SeriesMeta;
-  /** Label name -> value. */
-  labelMap: Map<string, string>;
+  /** Label name -> value (one shared empty map for every series without labels). */
+  labelMap: ReadonlyMap<string, string>;
   /** Unsealed samples. */
   head: Head;
   /** Sealed-chunk statistics. */
@@ -69,7 +76,7 @@ export class Series {
     this.key = key;
     this.keyString = binaryString(key);
     this.meta = meta;
-    this.labelMap = new Map(meta.labels);
+    this.labelMap = labelMapOf(meta);
     this.head = head;
     this.stats = stats;
   }
@@ -255,7 +262,7 @@ export class SeriesSet {
     series.key = key;
     series.keyString = binaryString(key);
     series.meta = meta;
-    series.labelMap = new Map(meta.labels);
+    series.labelMap = labelMapOf(meta);
     this.#byKey.set(series.keyString, series);
     this.#index.add(series.version, meta.labels);
   }

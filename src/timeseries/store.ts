@@ -84,6 +84,9 @@ export interface TimeSeriesOptions {
   versions?: VersionAllocator;
 }
 
+/** `addNewest`'s answer for a key that holds nothing. */
+export const ADD_ABSENT = -2;
+
 /** The time-series layer of one database. */
 export class TimeSeriesStore implements LogConsumer {
   readonly #ctx: StoreContext;
@@ -326,14 +329,15 @@ export class TimeSeriesStore implements LogConsumer {
 
   /**
    * TS.ADD. `found` is the series at the key when the caller has just looked it up with
-   * `find` (synchronously before: nothing can have changed), which saves a second lookup.
+   * `find` (synchronously before: nothing can have changed), or null when that lookup found the
+   * key holding nothing; either saves looking it up again.
    */
   add(
     sample: ops.SampleIn,
     options: {
       onDuplicate?: DuplicatePolicy | undefined;
       create?: ops.CreateOptions;
-      found?: Series | undefined;
+      found?: Series | null | undefined;
     } = {},
     write?: Writer,
   ): Written<number> {
@@ -344,8 +348,9 @@ export class TimeSeriesStore implements LogConsumer {
    * TS.ADD's common case for the RESP server: a sample newer than every other of the existing
    * series at `key`, or a duplicate of its newest under a policy other than BLOCK (`onDuplicate`
    * is ON_DUPLICATE), written into `sink` (see `appendNewest`). `ts` is the timestamp, or -1 for
-   * `*` (the store's clock). Returns the timestamp written, or -1 having done nothing (a missing
-   * key, another type, an older sample, rules...: take `add`).
+   * `*` (the store's clock). Returns the timestamp written, or having done nothing -2 when the
+   * key holds nothing (then `add` with `found: null` creates the series without looking it up
+   * again), or -1 (another type, an older sample, rules...: take `add`).
    */
   addNewest(
     key: Uint8Array,
@@ -362,7 +367,7 @@ export class TimeSeriesStore implements LogConsumer {
     } catch {
       return -1; // Another type: `add` answers it.
     }
-    if (series === undefined) return -1;
+    if (series === undefined) return ADD_ABSENT;
     const at = ts === -1 ? ctx.nowMs() : ts;
     return appendNewest(ctx, series, at, value, sink, onDuplicate) ? at : -1;
   }

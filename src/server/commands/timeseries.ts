@@ -35,6 +35,8 @@ import { madd, maddPacked } from "./timeseries_madd.ts";
 import { NOTIFY, notify, notifyNew } from "../notifications.ts";
 
 const STAR = 42;
+/** `TimeSeriesStore.addNewest`'s answer for a key that holds nothing (its `ADD_ABSENT`). */
+const ADD_ABSENT = -2;
 
 function isStar(arg: Uint8Array): boolean {
   return arg.length === 1 && arg[0] === STAR;
@@ -96,6 +98,7 @@ function add(ctx: CommandContext): void {
   // the creation options are not); one that does not parse is answered below. Anything else,
   // errors included, is parsed and answered again below.
   const onDuplicate = args.length >= 4 ? onDuplicateOf(args) : null;
+  let absent = false;
   if (onDuplicate !== null) {
     const star = isStar(args[2]!);
     const t = star ? -1 : parseLong(args[2]!);
@@ -112,6 +115,7 @@ function add(ctx: CommandContext): void {
         ctx.out.integer(written);
         return;
       }
+      absent = written === ADD_ABSENT;
     }
   }
   const value = parseValue(args[3]!);
@@ -124,14 +128,15 @@ function add(ctx: CommandContext): void {
     ts = t;
   }
   const store = ctx.server.timeseries;
-  const existing = call(() => {
+  // A key the fast path found holding nothing still does (nothing ran since): not looked up again.
+  const existing = absent ? undefined : call(() => {
     try {
       return store.findForWrite(args[1]!);
     } catch {
       throw tsErr("TSDB: the key is not a TSDB key");
     }
   });
-  const options: Parameters<typeof store.add>[1] = { found: existing };
+  const options: Parameters<typeof store.add>[1] = { found: existing ?? null };
   if (existing === undefined) options.create = parseCreateArgs(args, 4);
   else {
     const d = argIndex(args, "ON_DUPLICATE", 4);
