@@ -13,10 +13,13 @@
  *
  *   deno run -A --v8-flags=--memory-saver-mode,--max-semi-space-size=4 bench/ts_add_cpu.ts \
  *     [--n 20000] [--rounds 5] [--against <checkout>] [--cpu-prof <file.cpuprofile>] \
- *     [--options "ON_DUPLICATE LAST"] [--prefill 4000]
+ *     [--options "ON_DUPLICATE LAST"] [--prefill 4000] [--create] [--only add|set]
  *
  * `--options` are appended to every TS.ADD (options a client sends with each sample);
  * `--prefill` samples are first written into each series by TS.MADD (row 2 before row 2b).
+ * `--create`: every TS.ADD names a key no command named before, so each creates its series
+ * (`redis-benchmark -r 100000 TS.ADD ts:__rand_int__ '*' 42.5`, whose keys are mostly new; a
+ * remote write of many new series), beside SETs of new keys as always.
  *
  * Prints, per build, the main thread's CPU µs per command (/proc/self/task/<pid>/schedstat)
  * of TS.ADD and SET, the median of the rounds, and their ratio; with `--against`, both builds
@@ -157,10 +160,18 @@ async function startTarget(name: string, src: URL): Promise<Target> {
 }
 
 /** `n` TS.ADD requests over the clients, in time order per series, for `round`. */
-function addRequests(n: number, round: number, options: string[]): Uint8Array[][] {
+function addRequests(
+  n: number,
+  round: number,
+  options: string[],
+  create: boolean,
+): Uint8Array[][] {
   return Array.from({ length: CLIENTS }, (_, c) => {
     const per = Math.ceil(n / CLIENTS);
     return Array.from({ length: per }, (_, i) => {
+      if (create) {
+        return encodeCommand(["TS.ADD", `new:${round}:${c}:${i}`, "*", "42.5", ...options]);
+      }
       const ts = 1_800_000_000_000 + round * 10_000_000_000 + Math.floor(i / SERIES) * 1000;
       const v = 20 + ((i * 7919 + c * 104_729) % 2000) / 100;
       return encodeCommand([
@@ -209,6 +220,8 @@ async function main(): Promise<void> {
   const against = flag("against");
   const options = (flag("options") ?? "").split(" ").filter((x) => x !== "");
   const prefill = Number(flag("prefill") ?? 0);
+  const create = Deno.args.includes("--create");
+  const only = flag("only") as "add" | "set" | undefined;
   const targets = [await startTarget("this", new URL("../src/", import.meta.url))];
   if (against !== undefined) {
     targets.push(await startTarget(against, new URL(`file://${Deno.realPathSync(against)}/src/`)));
@@ -218,7 +231,7 @@ async function main(): Promise<void> {
     const round = target.round++;
     return await run(
       target.conns,
-      test === "add" ? addRequests(n, round, options) : setRequests(n, round),
+      test === "add" ? addRequests(n, round, options, create) : setRequests(n, round),
     );
   };
   try {
@@ -231,8 +244,8 @@ async function main(): Promise<void> {
       }
     }
     for (const target of targets) { // warm-up
-      await once(target, "add");
-      await once(target, "set");
+      if (only !== "set") await once(target, "add");
+      if (only !== "add") await once(target, "set");
     }
     const cpuProfile = flag("cpu-prof");
     if (cpuProfile !== undefined) {
@@ -244,7 +257,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? targets : [...targets].reverse();
       for (const target of order) {
-        for (const test of ["add", "set"] as const) {
+        for (const test of only === undefined ? ["add", "set"] as const : [only]) {
           const key = `${target.name} ${test}`;
           results.set(key, [...(results.get(key) ?? []), await once(target, test)]);
         }
@@ -256,8 +269,8 @@ async function main(): Promise<void> {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const loadavg = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
   for (const target of targets) {
-    const add = results.get(`${target.name} add`)!;
-    const set = results.get(`${target.name} set`)!;
+    const add = results.get(`${target.name} add`) ?? [NaN];
+    const set = results.get(`${target.name} set`) ?? [NaN];
     console.log(
       `${target.name.padEnd(16)} TS.ADD ${median(add).toFixed(2)} µs/cmd (${
         add.map((x) => x.toFixed(2)).join(" ")
@@ -267,8 +280,8 @@ async function main(): Promise<void> {
     );
   }
   if (targets.length > 1) {
-    const a = median(results.get("this add")!);
-    const b = median(results.get(`${targets[1]!.name} add`)!);
+    const a = median(results.get("this add") ?? [NaN]);
+    const b = median(results.get(`${targets[1]!.name} add`) ?? [NaN]);
     console.log(`TS.ADD this / ${targets[1]!.name}: ${(a / b).toFixed(3)}`);
   }
 }
