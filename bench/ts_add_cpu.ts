@@ -13,6 +13,7 @@
  *
  *   deno run -A --v8-flags=--memory-saver-mode,--max-semi-space-size=4 bench/ts_add_cpu.ts \
  *     [--n 20000] [--rounds 5] [--against <checkout>] [--cpu-prof <file.cpuprofile>] \
+ *     [--heap-prof <file.heapprofile>] \
  *     [--options "ON_DUPLICATE LAST"] [--prefill 4000] [--create] [--only add|set]
  *
  * `--options` are appended to every TS.ADD (options a client sends with each sample);
@@ -29,7 +30,7 @@
  */
 
 import { encodeCommand, mainThreadNs, scheduleDue, startFakeServer } from "./_fake_clients.ts";
-import { withCpuProfile } from "./_cpu_profile.ts";
+import { withCpuProfile, withHeapProfile } from "./_cpu_profile.ts";
 
 const CLIENTS = 50;
 const SERIES = 20;
@@ -248,8 +249,10 @@ async function main(): Promise<void> {
       if (only !== "add") await once(target, "set");
     }
     const cpuProfile = flag("cpu-prof");
-    if (cpuProfile !== undefined) {
-      await withCpuProfile(cpuProfile, async () => {
+    const heapProfile = flag("heap-prof");
+    if (cpuProfile !== undefined || heapProfile !== undefined) {
+      const profile = cpuProfile !== undefined ? withCpuProfile : withHeapProfile;
+      await profile(cpuProfile ?? heapProfile!, async () => {
         for (let r = 0; r < rounds; r++) await once(targets[0]!, "add");
       });
       return;

@@ -38,7 +38,6 @@ export interface WrittenSample {
 
 const NO_KEYS: readonly Uint8Array[] = [];
 const NO_ENTRIES: readonly LogEntry[] = [];
-const NO_DIRTY: readonly Series[] = [];
 
 /** Doubles per slab of `allocValues`. */
 const VALUES_SLAB_LENGTH = 8192;
@@ -203,10 +202,17 @@ export class Batch {
         this.#flat!.push(entry);
         return;
       }
-      const versions = this.#flatVersions ??= [];
+      const versions = this.#flatVersions;
+      if (versions === undefined) {
+        // Literals of one: `[].push` reserves room for 17 (most commands write one series).
+        this.#flatVersions = [version];
+        this.#flat = [entry];
+        this.#flatVersion = version;
+        return;
+      }
       if (versions.length < FLAT_SERIES_MAX && !versions.includes(version)) {
         versions.push(version);
-        (this.#flat ??= []).push(entry);
+        this.#flat!.push(entry);
         this.#flatVersion = version;
         return;
       }
@@ -309,7 +315,9 @@ export class Batch {
 
   /** An `ENTRY_META` (applied after the write: the engine then holds the metadata). */
   meta(version: number): void {
-    (this.#meta ??= []).push({ type: ENTRY_META, version });
+    const entry: LogEntry = { type: ENTRY_META, version };
+    if (this.#meta === undefined) this.#meta = [entry];
+    else this.#meta.push(entry);
   }
 
   /**
@@ -317,8 +325,13 @@ export class Batch {
    * its key): see `settleCreated`.
    */
   noteCreated(series: Series, op: WriteOp): void {
-    (this.#created ??= []).push(series);
-    (this.#createdOps ??= []).push(op);
+    if (this.#created === undefined) {
+      this.#created = [series];
+      this.#createdOps = [op];
+    } else {
+      this.#created.push(series);
+      this.#createdOps!.push(op);
+    }
   }
 
   /**
@@ -369,20 +382,23 @@ export class Batch {
     const throughSeq = this.seq - 1;
     let statePuts: WriteOp[] | undefined;
     // No iterator of an empty set when nothing is dirty (most commands).
-    for (const series of this.#stateDirty === undefined ? NO_DIRTY : this.#stateDirty) {
-      if (this.set.byVersion(series.version) !== series) continue; // dropped meanwhile
-      const entry: LogEntry = {
-        type: ENTRY_STATE,
-        version: series.version,
-        stats: { ...series.stats },
-      };
-      this.#push(entry);
-      series.cover(this.seq);
-      (statePuts ??= []).push({
-        type: "put",
-        key: stateKey(series.version),
-        value: encodeState(throughSeq, series.stats, series.head),
-      });
+    const dirty = this.#stateDirty;
+    if (dirty !== undefined) {
+      for (const series of dirty) {
+        if (this.set.byVersion(series.version) !== series) continue; // dropped meanwhile
+        const entry: LogEntry = {
+          type: ENTRY_STATE,
+          version: series.version,
+          stats: { ...series.stats },
+        };
+        this.#push(entry);
+        series.cover(this.seq);
+        (statePuts ??= []).push({
+          type: "put",
+          key: stateKey(series.version),
+          value: encodeState(throughSeq, series.stats, series.head),
+        });
+      }
     }
     let entries: LogEntry[];
     const meta = this.#meta;
@@ -437,7 +453,8 @@ export class Batch {
       }
       if (chunk.length > 0) out.push({ type: "log", key: TS_LOG_KEY, value: encodeLog(chunk) });
     }
-    if (this.#ops !== undefined) { for (const op of this.#ops) out.push(op); }
+    const ops = this.#ops;
+    if (ops !== undefined) { for (let i = 0; i < ops.length; i++) out.push(ops[i]!); }
     if (this.chunks.hasStaged) { for (const op of this.chunks.takeStagedOps()) out.push(op); }
     if (statePuts !== undefined) { for (const op of statePuts) out.push(op); }
     return out;

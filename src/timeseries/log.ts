@@ -163,8 +163,7 @@ export function encodeLog(entries: readonly LogEntry[]): Uint8Array {
         break;
     }
   }
-  const bytes = out.view();
-  return copyBytes(bytes, 0, bytes.length);
+  return out.copy();
 }
 
 /** Where `encodeSampleLog` writes (a log op of one sample takes at most 28 bytes). */
@@ -379,8 +378,7 @@ export function encodeState(throughSeq: number, stats: SealedStats, head: Head):
   writeStats(out, stats);
   head.serialize(out);
   out.u32(maskCrc(crc32c(out.view())));
-  const bytes = out.view();
-  return copyBytes(bytes, 0, bytes.length);
+  return out.copy();
 }
 
 /** Decodes a state record; throws `CorruptionError` on damage. */

@@ -11,7 +11,6 @@
 import { CorruptionError } from "../errors.ts";
 import { decodeMetaHeader, encodeMetaHeader, TYPE_TIMESERIES } from "../keyspace/mod.ts";
 import { ByteReader, ByteWriter } from "../util/buffers.ts";
-import { copyBytes } from "../util/bytes.ts";
 
 /** Format version of the series metadata after the keyspace header. */
 export const SERIES_META_FORMAT = 1;
@@ -99,22 +98,25 @@ export function encodeSeriesMeta(meta: SeriesMeta): Uint8Array {
   out.byte(meta.uncompressed ? 1 : 0);
   out.varint(meta.ignoreMaxTimeDiffMs);
   out.f64(meta.ignoreMaxValDiff);
-  out.varint(meta.labels.length);
-  for (const [name, value] of meta.labels) {
-    writeString(out, name);
-    writeString(out, value);
+  // Indexed loops: no iterator per metadata encoded (the arrays are often shared, frozen, empty).
+  const labels = meta.labels;
+  out.varint(labels.length);
+  for (let i = 0; i < labels.length; i++) {
+    writeString(out, labels[i]![0]);
+    writeString(out, labels[i]![1]);
   }
   out.varint(meta.sourceVersion);
-  out.varint(meta.rules.length);
-  for (const r of meta.rules) {
+  const rules = meta.rules;
+  out.varint(rules.length);
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
     out.varint(r.destVersion);
     out.byte(AGGREGATORS.indexOf(r.aggregator));
     out.varint(r.bucketMs);
     out.varint(r.alignMs);
     out.varint(r.startTs);
   }
-  const bytes = out.view();
-  return copyBytes(bytes, 0, bytes.length);
+  return out.copy();
 }
 
 /** Decodes a series' `KIND_META` value; throws `CorruptionError` on damage or another type. */

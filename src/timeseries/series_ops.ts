@@ -63,7 +63,8 @@ export function checkLabels(labels: readonly [string, string][]): void {
   if (labels.length > TS_LABELS_MAX) {
     throw tsError(`TSDB: too many labels: ${labels.length} (limit ${TS_LABELS_MAX})`);
   }
-  for (const [name, value] of labels) {
+  for (let i = 0; i < labels.length; i++) {
+    const [name, value] = labels[i]!;
     if (name.length > TS_LABEL_BYTES_MAX || value.length > TS_LABEL_BYTES_MAX) {
       throw tsError(`TSDB: label too long: more than ${TS_LABEL_BYTES_MAX} bytes`);
     }
