@@ -341,8 +341,10 @@ export function incrBy(
   const ts = options.ts ?? ctx.nowMs();
   // An existing series' newest sample or a newer one, as TS.ADD's: without the batch.
   let found: Series | undefined;
+  let known = false;
   try {
     found = findSeries(ctx, key);
+    known = true;
   } catch (err) {
     // Answered by `run` below, in its order (a replica's READONLY first).
     if (!(err instanceof TsError)) throw err;
@@ -353,7 +355,8 @@ export function incrBy(
     if (done !== undefined) return done;
   }
   return run(ctx, (b) => {
-    let series = findSeries(ctx, key, b);
+    // Looked up just before without an error (nothing ran since): not again.
+    let series = known ? found : findSeries(ctx, key, b);
     if (series && series.lastTs > 0 && ts < series.lastTs) {
       // RedisTimeSeries answers this one without the ERR prefix.
       throw new TsError("TSDB: for incrby/decrby, timestamp should be newer than the lastest one");
