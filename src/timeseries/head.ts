@@ -347,6 +347,8 @@ export class Head {
   /** Removes the samples with `from <= ts <= to`; returns how many. */
   deleteRange(from: number, to: number): number {
     if (this.count === 0 || to < this.firstTs || from > this.lastTs) return 0;
+    // Every sample in range (a seal, replayed or not): nothing to decode or re-encode.
+    if (from <= this.firstTs && to >= this.lastTs) return this.clear();
     const all = this.decode();
     const n = all.ts.length;
     const a = lowerBound(all.ts, n, from);
@@ -358,10 +360,23 @@ export class Head {
     vOut.set(all.values.subarray(0, a));
     tsOut.set(all.ts.subarray(b), a);
     vOut.set(all.values.subarray(b), a);
-    // A fresh buffer: a sealed (emptied) head gives its memory back.
+    // A fresh buffer, sized to what is left.
     this.#buf = EMPTY;
+    this.#view = EMPTY_VIEW;
     this.#rebuild(tsOut, vOut, tsOut.length);
     return b - a;
+  }
+
+  /**
+   * Removes every sample and gives the head's memory back (a sealed head); returns how many
+   * there were. A new epoch, as for any edit that is not an append: a kept decoding is stale.
+   */
+  clear(): number {
+    const n = this.count;
+    this.#buf = EMPTY;
+    this.#view = EMPTY_VIEW;
+    this.#reset();
+    return n;
   }
 
   /** The value at `ts`, or undefined. */

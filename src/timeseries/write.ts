@@ -336,7 +336,9 @@ export function sealHead(b: Batch, series: Series): void {
     version: series.version,
     throughTs: stats.lastSealedTs,
   } as const;
-  head.deleteRange(0, entry.throughTs);
+  // Every sample went into the chunk: the head empties without a second decoding (a replay
+  // of the entry, `head.deleteRange(0, throughTs)`, empties it the same way).
+  head.clear();
   b.record(series, entry);
   b.stateDirty.add(series);
 }
