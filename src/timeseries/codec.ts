@@ -25,7 +25,7 @@
 import { CorruptionError } from "../errors.ts";
 import { assert } from "../util/assert.ts";
 import { crc32c, maskCrc } from "../util/crc32c.ts";
-import { BitReader, BitWriter, ByteReader, ByteWriter } from "../util/buffers.ts";
+import { BitReader, ByteReader, ByteWriter } from "../util/buffers.ts";
 import { estimateBits, normalizeCounts, readRansStream, writeRansStream } from "./_rans.ts";
 
 /** Chunk format version (first byte). */
@@ -105,57 +105,138 @@ function bitLength(a: number): number {
   return a < 0x1_0000_0000 ? 32 - Math.clz32(a) : 64 - Math.clz32(Math.floor(a / 0x1_0000_0000));
 }
 
-/** Splits residuals into tokens (`toks`) and extra bits; returns the token counts. */
-function tokenize(
-  res: Float64Array,
-  n: number,
-  toks: Uint16Array,
-  extra: BitWriter | undefined,
-  counts: Uint32Array,
-): number {
+/**
+ * The token of a residual outside the direct range: `DIRECT_TOKENS + (k - 5) × 8 + (top - 4) ×
+ * 2 + sign`, with `k` the bit length of `|r|` and `top` its leading 3 bits (4...7).
+ */
+function classToken(r: number, k: number, top: number): number {
+  return DIRECT_TOKENS + (k - 5) * 8 + (top - 4) * 2 + (r < 0 ? 1 : 0);
+}
+
+// Residuals are integers: those in the direct range or below 2^31 in magnitude (nearly all) are
+// tokenized in int32 arithmetic (`r | 0`), ~a third fewer instructions than in float64; the
+// bytes are those of the float64 formulas (zigzag `r < 0 ? -2r - 1 : 2r`, `top` by division).
+
+/** Counts the tokens of `res[0 ... n)` into `counts`; returns their extra bits. */
+function countTokens(res: Float64Array, n: number, counts: Int32Array): number {
   let extraBits = 0;
   counts.fill(0);
   for (let i = 0; i < n; i++) {
     const r = res[i]!;
-    let t: number;
-    if (r >= -16 && r <= 15) t = r < 0 ? -2 * r - 1 : 2 * r;
-    else if (r > -0x8000_0000 && r < 0x8000_0000) {
-      // The same token and extra bits in int32 arithmetic (most residuals are this small).
-      const a = r < 0 ? -r : r;
+    if (r >= -16 && r <= 15) {
+      const z = r | 0;
+      counts[(z << 1) ^ (z >> 31)]!++;
+    } else if (r > -0x8000_0000 && r < 0x8000_0000) {
+      const z = r | 0;
+      const a = z < 0 ? -z : z;
       const k = 32 - Math.clz32(a);
-      const top = a >>> (k - 3); // 4...7
-      t = DIRECT_TOKENS + (k - 5) * 8 + (top - 4) * 2 + (r < 0 ? 1 : 0);
+      counts[classToken(z, k, a >>> (k - 3))]!++;
       extraBits += k - 3;
-      extra?.write(a - (top << (k - 3)), k - 3);
     } else {
       const a = r < 0 ? -r : r;
       const k = bitLength(a);
-      const shift = POW2[k - 3]!;
-      const top = Math.floor(a / shift); // 4...7
-      t = DIRECT_TOKENS + (k - 5) * 8 + (top - 4) * 2 + (r < 0 ? 1 : 0);
+      counts[classToken(r, k, Math.floor(a / POW2[k - 3]!))]!++;
       extraBits += k - 3;
-      extra?.write(a - top * shift, k - 3);
     }
-    toks[i] = t;
-    counts[t]!++;
   }
   return extraBits;
 }
 
+/**
+ * Splits residuals into tokens (`toks`, counted into `counts`) and extra bits, packed LSB-first
+ * into `extra` as `BitWriter` packs them (the last byte padded with zero bits); returns the
+ * bytes of extra bits. REQUIRES: `extra` holds 7 bytes per residual (53-bit magnitudes).
+ */
+function tokenize(
+  res: Float64Array,
+  n: number,
+  toks: Uint16Array,
+  counts: Int32Array,
+  extra: Uint8Array,
+): number {
+  counts.fill(0);
+  let acc = 0; // pending bits, fewer than 8 between residuals
+  let bits = 0;
+  let len = 0;
+  for (let i = 0; i < n; i++) {
+    const r = res[i]!;
+    let t: number;
+    if (r >= -16 && r <= 15) {
+      const z = r | 0;
+      t = (z << 1) ^ (z >> 31);
+    } else if (r > -0x8000_0000 && r < 0x8000_0000) {
+      const z = r | 0;
+      const a = z < 0 ? -z : z;
+      const k = 32 - Math.clz32(a);
+      const top = a >>> (k - 3);
+      t = classToken(z, k, top);
+      let v = a - (top << (k - 3));
+      let nb = k - 3;
+      if (nb > 24) {
+        // 7 pending bits and 24 more keep the accumulator below 2^31.
+        acc |= (v & 0xff_ffff) << bits;
+        bits += 24;
+        while (bits >= 8) {
+          extra[len++] = acc & 0xff;
+          acc >>>= 8;
+          bits -= 8;
+        }
+        v >>>= 24;
+        nb -= 24;
+      }
+      acc |= v << bits;
+      bits += nb;
+      while (bits >= 8) {
+        extra[len++] = acc & 0xff;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    } else {
+      const a = r < 0 ? -r : r;
+      const k = bitLength(a);
+      const shift = POW2[k - 3]!;
+      const top = Math.floor(a / shift);
+      t = classToken(r, k, top);
+      let v = a - top * shift;
+      let nb = k - 3;
+      while (nb > 0) {
+        const take = nb > 24 ? 24 : nb;
+        const lo = v % 0x100_0000;
+        acc |= lo << bits;
+        bits += take;
+        while (bits >= 8) {
+          extra[len++] = acc & 0xff;
+          acc >>>= 8;
+          bits -= 8;
+        }
+        v = (v - lo) / 0x100_0000;
+        nb -= take;
+      }
+    }
+    toks[i] = t;
+    counts[t]!++;
+  }
+  if (bits > 0) extra[len++] = acc & 0xff;
+  return len;
+}
+
 /** Estimated bits of a residual vector (tokens entropy-coded plus extra bits). */
-function residualBits(res: Float64Array, n: number, scratch: Uint16Array, counts: Uint32Array) {
+function residualBits(res: Float64Array, n: number, counts: Int32Array) {
   // A prefix predicts the whole chunk well enough to pick a predictor, at a fraction of the cost.
   const k = Math.min(n, ESTIMATE_SAMPLES);
-  const extra = tokenize(res, k, scratch, undefined, counts);
+  const extra = countTokens(res, k, counts);
   return estimateBits(counts, k) + extra;
 }
+
+/** A float chunk's byte plane widened for `writeRansStream` (grown on demand, reused). */
+let planeScratch: Uint16Array = new Uint16Array(0);
 
 function writeSymbolStream(
   out: ByteWriter,
   syms: Uint16Array | Uint8Array,
   n: number,
   alphabet: number,
-  counts: Uint32Array,
+  counts: Int32Array,
   rawBytes: boolean,
 ): void {
   let nsym = 0;
@@ -179,7 +260,14 @@ function writeSymbolStream(
     return;
   }
   out.byte(STREAM_RANS);
-  writeRansStream(out, syms, n, normalizeCounts(counts, n), alphabet);
+  let wide: Uint16Array;
+  if (syms instanceof Uint16Array) wide = syms;
+  else {
+    wide = planeScratch.length >= n ? planeScratch : new Uint16Array(n);
+    if (n <= SCRATCH_SAMPLES_MAX) planeScratch = wide;
+    wide.set(syms.subarray(0, n));
+  }
+  writeRansStream(out, wide, n, normalizeCounts(counts, n), alphabet);
 }
 
 function readSymbolStream(input: ByteReader, dest: Uint16Array, n: number, alphabet: number) {
@@ -194,12 +282,10 @@ function readSymbolStream(input: ByteReader, dest: Uint16Array, n: number, alpha
 }
 
 function writeResiduals(out: ByteWriter, res: Float64Array, n: number, scratch: Scratch): void {
-  const extra = new BitWriter();
-  tokenize(res, n, scratch.toks, extra, scratch.counts);
+  const len = tokenize(res, n, scratch.toks, scratch.counts, scratch.extra);
   writeSymbolStream(out, scratch.toks, n, TOKEN_ALPHABET, scratch.counts, false);
-  const bits = extra.finish();
-  out.varint(bits.length);
-  out.bytes(bits);
+  out.varint(len);
+  out.bytes(scratch.extra.subarray(0, len));
 }
 
 function readResiduals(input: ByteReader, dest: Float64Array, n: number, toks: Uint16Array) {
@@ -221,9 +307,11 @@ function readResiduals(input: ByteReader, dest: Float64Array, n: number, toks: U
 
 interface Scratch {
   toks: Uint16Array;
-  counts: Uint32Array;
+  counts: Int32Array;
   a: Float64Array;
   b: Float64Array;
+  /** Packed extra bits of one residual stream: 7 bytes per residual at most. */
+  extra: Uint8Array;
 }
 
 /** Samples the shared scratch holds at most; larger chunks get their own arrays. */
@@ -238,9 +326,10 @@ let sharedScratch: Scratch | undefined;
 function scratchFor(n: number): Scratch {
   const fresh = (size: number): Scratch => ({
     toks: new Uint16Array(size),
-    counts: new Uint32Array(TOKEN_ALPHABET),
+    counts: new Int32Array(TOKEN_ALPHABET),
     a: new Float64Array(size),
     b: new Float64Array(size),
+    extra: new Uint8Array(7 * size),
   });
   if (n > SCRATCH_SAMPLES_MAX) return fresh(n);
   if (sharedScratch === undefined || sharedScratch.a.length < n) {
@@ -369,7 +458,7 @@ export function encodeChunk(
   let bestBits = Infinity;
   for (const mode of [TS_GRID, TS_DELTA, TS_DOD]) {
     if (!tsResiduals(ts, prefix, mode, step, scratch.a)) continue;
-    const bits = residualBits(scratch.a, m, scratch.toks, scratch.counts);
+    const bits = residualBits(scratch.a, m, scratch.counts);
     if (bits < bestBits) {
       bestBits = bits;
       bestTs = mode;
@@ -416,7 +505,7 @@ export function encodeChunk(
     bestBits = Infinity;
     for (const mode of [V_DELTA, V_OFFSET, V_DOD]) {
       valueResiduals(q, Math.min(n, ESTIMATE_SAMPLES + 1), mode, scratch.a);
-      const bits = residualBits(scratch.a, m, scratch.toks, scratch.counts);
+      const bits = residualBits(scratch.a, m, scratch.counts);
       if (bits < bestBits) {
         bestBits = bits;
         bestMode = mode;
@@ -446,7 +535,7 @@ function writeFloatPlanes(out: ByteWriter, values: ArrayLike<number>, n: number)
     for (let p = 0; p < 8; p++) planes[p]![i - 1] = cur.getUint8(p) ^ prev.getUint8(p);
     prev.setFloat64(0, values[i]!);
   }
-  const counts = new Uint32Array(256);
+  const counts = new Int32Array(256);
   for (const plane of planes) {
     counts.fill(0);
     for (let i = 0; i < m; i++) counts[plane[i]!]!++;
