@@ -425,6 +425,44 @@ function valueResiduals(q: Float64Array, n: number, mode: number, out: Float64Ar
 }
 
 /**
+ * The fewest decimal digits `d` (0...DECIMALS_MAX) that hold every value of `values[0 ... n)`
+ * exactly as `round(v × 10^d) / 10^d` within ±DECIMAL_INT_MAX, with those integers in `q`; or
+ * -1 (float mode). Most values need no more digits than those before: one check at the current
+ * count answers for them and already gives their integer; values before the last that needed
+ * more digits (`decimalsOf`) are redone at the final count, and must hold there too.
+ */
+function decimalIntegers(values: ArrayLike<number>, n: number, q: Float64Array): number {
+  let decimals = 0;
+  let scale = 1;
+  let redo = 0; // q[0 ... redo) are to be redone at the final count
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    const qi = Math.round(v * scale);
+    // `v !== 0 || 1 / v > 0`: not -0, which keeps its sign only in the float mode.
+    if (
+      qi / scale === v && qi <= DECIMAL_INT_MAX && qi >= -DECIMAL_INT_MAX && (v !== 0 || 1 / v > 0)
+    ) {
+      q[i] = qi;
+      continue;
+    }
+    const d = decimalsOf(v);
+    if (d < 0) return -1;
+    if (d > decimals) {
+      decimals = d;
+      scale = POW10[d]!;
+    }
+    redo = i + 1;
+  }
+  for (let i = 0; i < redo; i++) {
+    const v = values[i]!;
+    const qi = Math.round(v * scale);
+    if (qi / scale !== v || Math.abs(qi) > DECIMAL_INT_MAX) return -1;
+    q[i] = qi;
+  }
+  return decimals;
+}
+
+/**
  * Encodes samples `ts[0 ... n-1]`, `values[0 ... n-1]` into a chunk.
  * REQUIRES: n >= 1; timestamps are safe integers >= 0, strictly increasing. Values may be any
  * float64: NaN and ±Inf (written by ingest) take the float mode, which keeps their IEEE bits.
@@ -475,27 +513,8 @@ export function encodeChunk(
   }
 
   // Values: decimal integers when every value is one, else float bits.
-  let decimals = 0;
-  for (let i = 0; i < n && decimals >= 0; i++) {
-    // Most values need no more digits than those before: one check at the current count
-    // answers for them (decimalsOf would try every count from 0).
-    const v = values[i]!;
-    const m = POW10[decimals]!;
-    const qi = Math.round(v * m);
-    if (qi / m === v && Math.abs(qi) <= DECIMAL_INT_MAX && !Object.is(v, -0)) continue;
-    const d = decimalsOf(v);
-    decimals = d < 0 ? -1 : Math.max(decimals, d);
-  }
   const q = scratch.b.length >= n ? scratch.b : new Float64Array(n);
-  if (decimals >= 0) {
-    const scale = POW10[decimals]!;
-    for (let i = 0; i < n && decimals >= 0; i++) {
-      const v = values[i]!;
-      const qi = Math.round(v * scale);
-      if (qi / scale !== v || Math.abs(qi) > DECIMAL_INT_MAX) decimals = -1;
-      q[i] = qi;
-    }
-  }
+  const decimals = decimalIntegers(values, n, q);
   if (decimals < 0) {
     out.byte(V_FLOAT);
     out.f64(values[0]!);

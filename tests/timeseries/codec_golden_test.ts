@@ -117,3 +117,22 @@ Deno.test("encodeChunk() writes the golden bytes for edge chunks (past 2^52, lon
     "91487 f4e3903cca5e94931e33775c0c3e825434508c52472ad0ea93eff91c52da8f22",
   );
 });
+
+Deno.test("encodeChunk() writes the golden bytes when the decimal count grows late or overflows", async () => {
+  const ts = Array.from({ length: 2000 }, (_, i) => 1_000_000 + 1000 * i);
+  const late = ts.map((_, i) => (i < 1500 ? i % 7 : i === 1500 ? 0.25 : (i % 9) / 10));
+  const big = ts.map((_, i) => (i % 5 === 0 ? 3e14 + i : i));
+  const chunks = [
+    encode(ts, late),
+    // 3e14 holds at 0 decimals, not at 1 (past 2^51): a late 0.5 turns the chunk to floats,
+    // whether it comes after the big values or before them.
+    encode(ts, big.map((v, i) => (i === 1999 ? 0.5 : v))),
+    encode(ts, big.map((v, i) => (i === 1 ? 0.5 : v))),
+    encode(ts, ts.map((_, i) => (i === 700 ? -0 : i / 100))),
+    encode(ts, ts.map((_, i) => (i === 700 ? 1e-9 : i / 100))),
+  ];
+  assertEquals(
+    await digestOf(chunks),
+    "31617 01de326f14605922624470e199141f55649b72b60be72309f355cec9a5318d04",
+  );
+});
