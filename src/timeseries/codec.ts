@@ -345,15 +345,18 @@ function scratchFor(n: number): Scratch {
   return sharedScratch;
 }
 
+/** Deltas below this are counted by `typicalStep` in `stepSmall`, larger ones in its table. */
+const STEP_SMALL = 4096;
+const stepSmall = new Int32Array(STEP_SMALL);
 /** Slots of `typicalStep`'s table (a power of two, at least twice the deltas it counts). */
 let stepKeys = new Float64Array(1 << 13);
 let stepCounts = new Int32Array(1 << 13);
 
 /**
  * The most common delta of `ts` (the chunk's step), or 0 for fewer than two samples; among
- * equally common deltas, the first to reach that count. Counted in an open-addressing table
- * (a `Map` per chunk was a sixth of a seal's work), with a first pass for the regular case
- * where every delta is the same.
+ * equally common deltas, the first to reach that count. Counted in a plain array below
+ * `STEP_SMALL`, else in an open-addressing table (a `Map` per chunk was a sixth of a seal's
+ * work), with a first pass for the regular case where every delta is the same.
  */
 function typicalStep(ts: ArrayLike<number>, n: number): number {
   if (n < 2) return 0;
@@ -361,23 +364,39 @@ function typicalStep(ts: ArrayLike<number>, n: number): number {
   let i = 2;
   while (i < n && ts[i]! - ts[i - 1]! === first) i++;
   if (i === n) return first;
-  let size = stepKeys.length;
-  while (size < 2 * n) size *= 2;
-  if (size !== stepKeys.length) {
-    stepKeys = new Float64Array(size);
-    stepCounts = new Int32Array(size);
-  }
-  const keys = stepKeys;
-  const counts = stepCounts;
-  counts.fill(0);
-  const mask = size - 1;
+  stepSmall.fill(0);
+  let keys = stepKeys;
+  let counts = stepCounts;
+  let mask = -1; // the table is sized and cleared at its first use
   let best = 0;
   let bestCount = 0;
   for (let k = 1; k < n; k++) {
     const d = ts[k]! - ts[k - 1]!;
-    // Deltas are positive safe integers: mix their low and high 32 bits.
-    let slot = (Math.imul(d | 0, 0x9e3779b1) ^ Math.imul((d / 0x1_0000_0000) | 0, 0x85ebca6b)) &
-      mask;
+    if (d < STEP_SMALL) {
+      // The usual delta (under ~4 s at millisecond resolution) is counted in a plain array.
+      const c = ++stepSmall[d]!;
+      if (c > bestCount) {
+        bestCount = c;
+        best = d;
+      }
+      continue;
+    }
+    if (mask < 0) {
+      let size = stepKeys.length;
+      while (size < 2 * n) size *= 2;
+      if (size !== stepKeys.length) {
+        stepKeys = new Float64Array(size);
+        stepCounts = new Int32Array(size);
+      }
+      keys = stepKeys;
+      counts = stepCounts;
+      counts.fill(0);
+      mask = size - 1;
+    }
+    // Deltas are positive safe integers: mix their low and high 32 bits (no division for the
+    // usual delta below 2^32, whose high bits are 0).
+    const high = d < 0x1_0000_0000 ? 0 : Math.imul((d / 0x1_0000_0000) | 0, 0x85ebca6b);
+    let slot = (Math.imul(d | 0, 0x9e3779b1) ^ high) & mask;
     while (counts[slot]! !== 0 && keys[slot] !== d) slot = (slot + 1) & mask;
     keys[slot] = d;
     const c = ++counts[slot]!;

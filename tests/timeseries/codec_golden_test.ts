@@ -136,3 +136,37 @@ Deno.test("encodeChunk() writes the golden bytes when the decimal count grows la
     "31617 01de326f14605922624470e199141f55649b72b60be72309f355cec9a5318d04",
   );
 });
+
+Deno.test("encodeChunk() writes the golden bytes for steps of seconds to hours and tied steps", async () => {
+  const rng = new Rng(77);
+  const chunks: Uint8Array[] = [];
+  const run = (n: number, delta: () => number) => {
+    const ts: number[] = [];
+    let t = 1_700_000_000_000 + rng.int(100_000);
+    for (let i = 0; i < n; i++) ts.push(t += delta());
+    chunks.push(encode(ts, ts.map((_, i) => (i % 13) / 4)));
+  };
+  for (const step of [1000, 4095, 4096, 60_000, 3_600_000]) {
+    for (let k = 0; k < 3; k++) run(1000 + rng.int(3000), () => step - 3 + rng.int(7));
+  }
+  // Equally common steps on either side of 4,096 ms (the first to reach the count wins).
+  run(
+    2000,
+    (() => {
+      let i = 0;
+      return () => (i++ % 2 === 0 ? 3000 : 5000);
+    })(),
+  );
+  run(
+    2000,
+    (() => {
+      let i = 0;
+      return () => (i++ % 2 === 0 ? 5000 : 3000);
+    })(),
+  );
+  run(3000, () => (rng.chance(0.5) ? 1000 + rng.int(3) : 10_000 + rng.int(3)));
+  assertEquals(
+    await digestOf(chunks),
+    "29639 cdd4545de6a5031501f70798ba7efe2b98d607917e1d171bdcd5f2a7443262f1",
+  );
+});
