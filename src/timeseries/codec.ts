@@ -24,7 +24,7 @@
  */
 
 import { CorruptionError } from "../errors.ts";
-import { assert } from "../util/assert.ts";
+import { assert, AssertionError } from "../util/assert.ts";
 import { crc32c, maskCrc } from "../util/crc32c.ts";
 import { ByteReader, ByteWriter } from "../util/buffers.ts";
 import {
@@ -297,9 +297,13 @@ export function encodeChunk(
   n: number,
 ): Uint8Array {
   assert(n >= 1, "empty chunk");
+  // Checks per sample without an `assert` call each (two calls were ~5% of the encoder).
+  let prev = -1;
   for (let i = 0; i < n; i++) {
-    assert(Number.isSafeInteger(ts[i]) && ts[i]! >= 0, "bad timestamp");
-    assert(i === 0 || ts[i]! > ts[i - 1]!, "timestamps not strictly increasing");
+    const t = ts[i]!;
+    if (!(Number.isSafeInteger(t) && t >= 0)) throw new AssertionError("bad timestamp");
+    if (!(t > prev)) throw new AssertionError("timestamps not strictly increasing");
+    prev = t;
   }
   const out = new ByteWriter(64 + n * 2);
   out.byte(CHUNK_FORMAT_VERSION);

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { CorruptionError } from "../../src/errors.ts";
+import { AssertionError } from "../../src/util/assert.ts";
 import { chunkHeader, decimalsOf, decodeChunk, encodeChunk } from "../../src/timeseries/codec.ts";
 import { Head, headFromBytes } from "../../src/timeseries/head.ts";
 import { ByteWriter } from "../../src/util/buffers.ts";
@@ -168,4 +169,22 @@ Deno.test("Head appends, upserts, deletes and round-trips through its byte forma
       }
     }
   }
+});
+
+Deno.test("encodeChunk() refuses timestamps that are negative, fractional, unsafe or not increasing", () => {
+  for (
+    const ts of [[-1], [0.5], [2 ** 53], [NaN], [1, 1], [5, 4], [1, 2, 2.5], [1, 2, 2], [
+      0,
+      2 ** 53,
+    ]]
+  ) {
+    assertThrows(
+      () => encodeChunk(ts, ts.map(() => 1), ts.length),
+      AssertionError,
+      undefined,
+      `${ts}`,
+    );
+  }
+  assertThrows(() => encodeChunk([], [], 0), AssertionError);
+  assertEquals(decodeChunk(encodeChunk([0, 1], [1, 2], 2)).ts, Float64Array.of(0, 1));
 });
