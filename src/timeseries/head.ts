@@ -18,7 +18,7 @@
  */
 
 import { CorruptionError } from "../errors.ts";
-import { assert } from "../util/assert.ts";
+import { assert, AssertionError } from "../util/assert.ts";
 import { ByteReader, type ByteWriter } from "../util/buffers.ts";
 import { DECIMALS_MAX, decimalsOf } from "./codec.ts";
 
@@ -244,7 +244,8 @@ export class Head {
     for (; i < to; i++) {
       const t = ts[i]!;
       const v = values[i]!;
-      assert(t > lastTs, "head append out of order");
+      // Inline, not an `assert` call per sample (~7% of an append run's instructions).
+      if (!(t > lastTs)) throw new AssertionError("head append out of order");
       let q = 0;
       if (!float) {
         q = Math.round(v * m);

@@ -7,11 +7,12 @@
  * range exactly, before and after a reopen replays its seals.
  */
 
-import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import { assert, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
 import { Database, FaultFs } from "../../src/mod.ts";
 import { Head } from "../../src/timeseries/head.ts";
 import { TimeSeriesStore } from "../../src/timeseries/mod.ts";
 import { HeadCache } from "../../src/timeseries/query_heads.ts";
+import { AssertionError } from "../../src/util/assert.ts";
 import { ByteWriter } from "../../src/util/buffers.ts";
 import { toBytes } from "../../src/util/bytes.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
@@ -147,4 +148,13 @@ Deno.test("A series sealed between reads answers every range exactly, also after
     await store.close();
     await db.close();
   }
+});
+
+Deno.test("Head.appendRun() refuses a run that is not newer than the head or not increasing", () => {
+  const head = filled(10, 1_000_000, false);
+  const run = (ts: number[]) => () =>
+    head.appendRun(Float64Array.from(ts), Float64Array.from(ts.map(() => 1)), 0, ts.length);
+  assertThrows(run([head.lastTs]), AssertionError, "head append out of order");
+  assertThrows(run([head.lastTs + 5, head.lastTs + 5]), AssertionError, "head append out of order");
+  assertThrows(run([head.lastTs + 5, head.lastTs + 4]), AssertionError, "head append out of order");
 });
