@@ -1,9 +1,9 @@
 /**
  * The model of `resp_crash_test.ts`: one client's series (it alone writes them), the commands it
  * generates, what each must answer, and the states a restart may show. Every command but
- * `TS.ADD key *` is deterministic given the series before it, so the state after the first p
- * unacknowledged commands is exact; `*` samples go to a key of their own whose values are unique
- * per command, so a sample there names the command that wrote it.
+ * those stamped by the server's clock is deterministic given the series before it, so the state
+ * after the first p unacknowledged commands is exact; clock-stamped samples go to keys of their
+ * own (`ClockKind`) whose values are unique per command, so a sample there names its command.
  *
  * @module
  */
@@ -31,7 +31,16 @@ export type Op =
   | { t: "madd"; samples: { key: string; ts: number; value: string }[] }
   | { t: "incr"; key: string; delta: string; sign: 1 | -1; ts: number }
   | { t: "del"; key: string; from: number; to: number }
-  | { t: "star"; value: string };
+  | { t: "clock"; kind: ClockKind; value: string };
+
+/**
+ * The two keys written with the server's clock: `add` takes `TS.ADD key * value ON_DUPLICATE
+ * LAST` (value unique per command), `incr` takes `TS.INCRBY key delta` (delta > 0, so every
+ * value it reaches is unique): a sample there names the command that left it.
+ */
+export type ClockKind = "add" | "incr";
+/** Both clock kinds. */
+export const CLOCK_KINDS: readonly ClockKind[] = ["add", "incr"];
 
 /** A reply as compared: an integer, OK, an error, or an array of them. */
 export type Expected = number | "OK" | "ERR" | (number | "ERR")[];
@@ -79,24 +88,19 @@ export function commandOf(owner: string, op: Op): string[] {
       ];
     case "del":
       return ["TS.DEL", op.key, String(op.from), String(op.to)];
-    case "star":
-      return [
-        "TS.ADD",
-        starKey(owner),
-        "*",
-        op.value,
-        "ON_DUPLICATE",
-        "LAST",
-        "CHUNK_SIZE",
-        String(CHUNK_SIZE),
-        ...labelsOf(owner, starKey(owner)),
-      ];
+    case "clock": {
+      const key = clockKey(owner, op.kind);
+      const options = ["CHUNK_SIZE", String(CHUNK_SIZE), ...labelsOf(owner, key)];
+      return op.kind === "add"
+        ? ["TS.ADD", key, "*", op.value, "ON_DUPLICATE", "LAST", ...options]
+        : ["TS.INCRBY", key, op.value, ...options];
+    }
   }
 }
 
-/** The key of `owner`'s `*` samples. */
-export function starKey(owner: string): string {
-  return `${owner}:star`;
+/** The key of `owner`'s clock series of `kind`. */
+export function clockKey(owner: string, kind: ClockKind): string {
+  return kind === "add" ? `${owner}:star` : `${owner}:sctr`;
 }
 
 function combine(policy: Policy, existing: number, value: number): number | undefined {
@@ -114,6 +118,16 @@ function combine(policy: Policy, existing: number, value: number): number | unde
     case "SUM":
       return existing + value;
   }
+}
+
+/** The value of the newest sample, 0 when there is none (where TS.INCRBY starts). */
+function newestValue(samples: Map<number, number>): number {
+  let best = -1;
+  let value = 0;
+  for (const [t, v] of samples) {
+    if (t > best) [best, value] = [t, v];
+  }
+  return value;
 }
 
 function newest(s: SeriesModel): [number, number] | undefined {
@@ -135,7 +149,7 @@ function addSample(s: SeriesModel, ts: number, value: number, onDup?: Policy): n
   return ts;
 }
 
-/** Applies `op` to `state` (not a `star` one) and returns what it must answer. */
+/** Applies `op` to `state` (not a `clock` one) and returns what it must answer. */
 export function apply(state: State, op: Op): Expected {
   switch (op.t) {
     case "create":
@@ -178,8 +192,8 @@ export function apply(state: State, op: Op): Expected {
       }
       return n;
     }
-    case "star":
-      throw new Error("star ops are not modelled in State");
+    case "clock":
+      throw new Error("clock ops are not modelled in State");
   }
 }
 
@@ -222,8 +236,10 @@ export class ClientModel {
   projected: State = new Map();
   /** Commands generated and not answered, oldest first. */
   pending: Op[] = [];
-  /** The `*` key's acknowledged samples; undefined while it was never created. */
-  star: Map<number, number> | undefined;
+  /** The clock keys' acknowledged samples; undefined while one was never created. */
+  clocks: Record<ClockKind, Map<number, number> | undefined> = { add: undefined, incr: undefined };
+  /** Acknowledged clock commands that landed on the millisecond of the one before (an upsert). */
+  sameMs = 0;
   #starSeq = 0;
   #autos = 0;
   readonly #rng: Rng;
@@ -244,7 +260,7 @@ export class ClientModel {
   /** The next command, applied to `projected` and queued as pending. */
   next(): Op {
     const op = this.#generate();
-    if (op.t !== "star") apply(this.projected, op);
+    if (op.t !== "clock") apply(this.projected, op);
     this.pending.push(op);
     return op;
   }
@@ -304,7 +320,8 @@ export class ClientModel {
         ts: ct + (rng.chance(0.3) ? 0 : 1 + rng.int(3)),
       };
     }
-    if (roll < 82) return { t: "star", value: `${this.#starSeq++}.5` };
+    if (roll < 78) return { t: "clock", kind: "add", value: `${this.#starSeq++}.5` };
+    if (roll < 82) return { t: "clock", kind: "incr", value: String(1 + rng.int(20)) };
     if (roll < 86 && this.#autos < 25) {
       const auto = `${this.owner}:a${this.#autos++}`;
       return { t: "add", key: auto, ts: TS_START + rng.int(1000), value: valueText(rng) };
@@ -323,12 +340,14 @@ export class ClientModel {
   acknowledge(reply: RespReply): string | undefined {
     const op = this.pending.shift()!;
     const got = asExpected(reply);
-    if (op.t === "star") {
+    if (op.t === "clock") {
       if (typeof got !== "number" || got < 0) {
         return `${this.owner}: ${show(op)} answered ${show(got)}`;
       }
-      this.star ??= new Map();
-      this.star.set(got, Number(op.value));
+      const samples = this.clocks[op.kind] ??= new Map();
+      const value = op.kind === "add" ? Number(op.value) : newestValue(samples) + Number(op.value);
+      if (samples.has(got)) this.sameMs++;
+      samples.set(got, value);
       return undefined;
     }
     const want = apply(this.committed, op);
@@ -339,11 +358,17 @@ export class ClientModel {
     return undefined;
   }
 
-  /** The values of the pending `*` commands by value, with their index in `pending`. */
-  pendingStarValues(): Map<number, number> {
+  /**
+   * The values the pending commands on clock key `kind` would leave, each with the command's
+   * index in `pending`.
+   */
+  pendingClockValues(kind: ClockKind): Map<number, number> {
     const out = new Map<number, number>();
+    let sum = newestValue(this.clocks.incr ?? new Map());
     this.pending.forEach((op, i) => {
-      if (op.t === "star") out.set(Number(op.value), i);
+      if (op.t !== "clock" || op.kind !== kind) return;
+      if (kind === "add") out.set(Number(op.value), i);
+      else out.set(sum += Number(op.value), i);
     });
     return out;
   }
@@ -351,16 +376,16 @@ export class ClientModel {
   /** The state after the first `p` pending commands. */
   candidate(p: number): State {
     const s = cloneState(this.committed);
-    for (const op of this.pending.slice(0, p)) if (op.t !== "star") apply(s, op);
+    for (const op of this.pending.slice(0, p)) if (op.t !== "clock") apply(s, op);
     return s;
   }
 
-  /** After a restart: `state` (and `star`) are what the server holds; nothing is pending. */
-  adopt(state: State, star: Map<number, number> | undefined): void {
+  /** After a restart: `state` (and `clocks`) are what the server holds; nothing is pending. */
+  adopt(state: State, clocks: Record<ClockKind, Map<number, number> | undefined>): void {
     this.committed = state;
     this.projected = cloneState(state);
     this.pending = [];
-    this.star = star;
+    this.clocks = clocks;
   }
 }
 

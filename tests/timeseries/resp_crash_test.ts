@@ -4,15 +4,17 @@
  * -- TS.CREATE with CHUNK_SIZE 48 under every policy, TS.ADD of newer samples, of the newest
  * again (with and without ON_DUPLICATE: the one-sample upsert), out of order into sealed
  * chunks, auto-creating TS.ADD with LABELS, TS.MADD, TS.INCRBY/DECRBY with TIMESTAMP, TS.DEL
- * ranges, and `TS.ADD key * v ON_DUPLICATE LAST` -- and check every reply against a model
- * (`_resp_crash_model.ts`). The server is killed at a random moment and restarted on the same
- * directory; then, per client, the series must be exactly the model after every acknowledged
- * command plus some prefix of the unanswered ones (the same prefix for all its series), the `*`
- * key must hold every acknowledged sample (or a later unanswered value at its newest
- * timestamp) and only values that were sent, and KEYS and TS.QUERYINDEX must list exactly the
- * series that exist, each under its own labels. One round restarts after a SIGTERM instead.
- * Rounds accumulate in one directory. CITYHALL_TS_RESP_CRASH_ROUNDS sets the rounds (default
- * 6); CITYHALL_SEED replays the commands and the kill timing.
+ * ranges, and the server's clock (`TS.ADD key * v ON_DUPLICATE LAST`, `TS.INCRBY key d`) --
+ * while another connection SAVEs and BGSAVEs (checkpoints mid-load), and check every reply
+ * against a model (`_resp_crash_model.ts`). The server is killed at a random moment and
+ * restarted on the same directory; then, per client, the series must be exactly the model after
+ * every acknowledged command plus some prefix of the unanswered ones (the same prefix for all
+ * its series), each clock-stamped key must hold every acknowledged sample (or a later
+ * unanswered value at its newest timestamp) and only values that were sent, and KEYS and
+ * TS.QUERYINDEX must list exactly the series that exist, each under its own labels. One round
+ * restarts after a SIGTERM instead. Rounds accumulate in one directory.
+ * CITYHALL_TS_RESP_CRASH_ROUNDS sets the rounds (default 10); CITYHALL_SEED replays the
+ * commands and the kill timing (not the server's clock or scheduling).
  */
 
 import { assert, assertEquals } from "@std/assert";
@@ -26,14 +28,16 @@ import { intFromEnv, Rng, seedFromEnv } from "../_helpers/random.ts";
 import { startServe, tempDir } from "../cli/_helpers.ts";
 import {
   ClientModel,
+  CLOCK_KINDS,
+  clockKey,
+  type ClockKind,
   commandOf,
   type SeriesModel,
   show,
-  starKey,
   type State,
 } from "./_resp_crash_model.ts";
 
-const ROUNDS = intFromEnv("CITYHALL_TS_RESP_CRASH_ROUNDS", 6);
+const ROUNDS = intFromEnv("CITYHALL_TS_RESP_CRASH_ROUNDS", 10);
 /** Pipeline depth of each client: its index is the client's. */
 const DEPTHS = [1, 1, 4, 16, 16, 8];
 /** The round that ends with SIGTERM (a clean shutdown), for comparison. */
@@ -165,37 +169,35 @@ function diff(a: Map<number, number> | undefined, b: Map<number, number> | undef
   return out.slice(0, 8).join(", ");
 }
 
-/** Which prefix counts of the pending commands the `*` key allows (at least the returned one). */
-function checkStar(
+/**
+ * Checks clock key `kind` (see `ClockKind`) against what was acknowledged and sent; returns
+ * the fewest pending commands that must have landed for what it holds.
+ */
+function checkClock(
   model: ClientModel,
+  kind: ClockKind,
   actual: Map<number, number> | undefined,
   label: string,
 ): number {
-  const acked = model.star;
-  const pending = model.pendingStarValues();
-  if (acked !== undefined) assert(actual !== undefined, `${label}: ${starKey(model.owner)} lost`);
+  const key = clockKey(model.owner, kind);
+  const acked = model.clocks[kind];
+  const pending = model.pendingClockValues(kind);
+  if (acked !== undefined) assert(actual !== undefined, `${label}: ${key} lost`);
   if (actual === undefined) return 0;
   const lastAcked = acked === undefined ? -1 : Math.max(...acked.keys());
   for (const [t, v] of acked ?? []) {
     const got = actual.get(t);
+    // A later command in the same millisecond may have replaced the newest (LAST; INCRBY).
     if (t === lastAcked && got !== undefined && pending.has(got)) continue;
-    assert(
-      Object.is(got, v),
-      `${label}: ${starKey(model.owner)} at ${t} holds ${got}, acknowledged ${v}`,
-    );
+    assert(Object.is(got, v), `${label}: ${key} at ${t} holds ${got}, acknowledged ${v}`);
   }
   let lastIndex = -1;
   for (const t of [...actual.keys()].sort((a, b) => a - b)) {
     const v = actual.get(t)!;
     if (acked?.get(t) === v) continue;
     const index = pending.get(v);
-    if (index === undefined) {
-      throw new Error(`${label}: ${starKey(model.owner)} at ${t} holds ${v}, never sent`);
-    }
-    assert(
-      t >= lastAcked && index > lastIndex,
-      `${label}: ${starKey(model.owner)} at ${t}: ${v} out of order`,
-    );
+    if (index === undefined) throw new Error(`${label}: ${key} at ${t} holds ${v}, never sent`);
+    assert(t >= lastAcked && index > lastIndex, `${label}: ${key} at ${t}: ${v} out of order`);
     lastIndex = index;
   }
   return lastIndex + 1;
@@ -204,15 +206,20 @@ function checkStar(
 /** Audits one client's series on a restarted server and adopts what it holds. */
 async function audit(client: RespClient, model: ClientModel, label: string): Promise<void> {
   const keys = [...model.projected.keys()].sort();
-  const star = starKey(model.owner);
+  const clocks = CLOCK_KINDS.map((kind) => clockKey(model.owner, kind));
   const replies = await client.pipeline([
-    ...[...keys, star].map((k) => ["TS.RANGE", k, "-", "+"]),
+    ...[...keys, ...clocks].map((k) => ["TS.RANGE", k, "-", "+"]),
     ["KEYS", `${model.owner}:*`],
     ["TS.QUERYINDEX", `owner=${model.owner}`],
   ]);
   const actual = new Map(keys.map((k, i) => [k, samplesOf(k, replies[i]!)]));
-  const actualStar = samplesOf(star, replies[keys.length]!);
-  const minPrefix = checkStar(model, actualStar, label);
+  const actualClocks = {
+    add: samplesOf(clocks[0]!, replies[keys.length]!),
+    incr: samplesOf(clocks[1]!, replies[keys.length + 1]!),
+  };
+  const minPrefix = Math.max(
+    ...CLOCK_KINDS.map((kind) => checkClock(model, kind, actualClocks[kind], label)),
+  );
   let chosen: State | undefined;
   let chosenPrefix = 0;
   let misses = "";
@@ -237,14 +244,15 @@ async function audit(client: RespClient, model: ClientModel, label: string): Pro
       }`,
     );
   }
-  const existing = [...chosen.keys(), ...(actualStar ? [star] : [])].sort();
+  const existing = [...chosen.keys(), ...clocks.filter((_, i) => actualClocks[CLOCK_KINDS[i]!])]
+    .sort();
   const listed = (r: RespReply) =>
     r.kind === "array" && r.value
       ? r.value.map((x) => x.kind === "bulk" && x.value ? decoder.decode(x.value) : show(x)).sort()
       : [show(r)];
-  assertEquals(listed(replies[keys.length + 1]!), existing, `${label}: KEYS ${model.owner}:*`);
+  assertEquals(listed(replies[keys.length + 2]!), existing, `${label}: KEYS ${model.owner}:*`);
   assertEquals(
-    listed(replies[keys.length + 2]!),
+    listed(replies[keys.length + 3]!),
     existing,
     `${label}: QUERYINDEX owner=${model.owner}`,
   );
@@ -258,14 +266,14 @@ async function audit(client: RespClient, model: ClientModel, label: string): Pro
   );
   stats.unanswered += model.pending.length;
   stats.landed += chosenPrefix;
-  model.adopt(chosen, actualStar);
+  model.adopt(chosen, actualClocks);
 }
 
 function sampleCount(models: ClientModel[]): number {
   let n = 0;
   for (const m of models) {
     for (const s of m.committed.values() as Iterable<SeriesModel>) n += s.samples.size;
-    n += m.star?.size ?? 0;
+    for (const kind of CLOCK_KINDS) n += m.clocks[kind]?.size ?? 0;
   }
   return n;
 }
@@ -294,7 +302,7 @@ Deno.test(`cityhall serve keeps every acknowledged time-series write across ${RO
       let roundAcks = 0;
       let timer: ReturnType<typeof setTimeout> | undefined;
       let killed = false;
-      const killAfterMs = rng.int(250);
+      const killAfterMs = rng.int(600);
       const onAck = () => {
         acks++;
         if (++roundAcks === ACKS_BEFORE_KILL_MIN) {
@@ -324,7 +332,9 @@ Deno.test(`cityhall serve keeps every acknowledged time-series write across ${RO
     console.log(
       `${acks} acknowledged commands; ${
         sampleCount(models)
-      } samples audited at the end; ${stats.landed} of ${stats.unanswered} unanswered commands had landed; ${stats.saves} saves`,
+      } samples audited at the end; ${stats.landed} of ${stats.unanswered} unanswered commands had landed; ${stats.saves} saves; ${
+        models.reduce((n, m) => n + m.sameMs, 0)
+      } clock-stamped upserts of the newest`,
     );
   } catch (err) {
     console.error(`time-series RESP crash test failed: CITYHALL_SEED=${seed} dir=${dir}`);
