@@ -27,7 +27,17 @@ export type State = Map<string, SeriesModel>;
 /** One command and what it does. */
 export type Op =
   | { t: "create"; key: string; policy: Policy }
-  | { t: "add"; key: string; ts: number; value: string; onDup?: Policy }
+  | {
+    t: "add";
+    key: string;
+    ts: number;
+    value: string;
+    onDup?: Policy;
+    /** Without creation options (the 4-argument form when there is no ON_DUPLICATE). */
+    bare?: boolean;
+    /** ON_DUPLICATE and its policy in lower case. */
+    lower?: boolean;
+  }
   | { t: "madd"; samples: { key: string; ts: number; value: string }[] }
   | { t: "incr"; key: string; delta: string; sign: 1 | -1; ts: number }
   | { t: "del"; key: string; from: number; to: number }
@@ -69,7 +79,12 @@ export function commandOf(owner: string, op: Op): string[] {
       ];
     case "add": {
       const cmd = ["TS.ADD", op.key, String(op.ts), op.value];
-      if (op.onDup) cmd.push("ON_DUPLICATE", op.onDup);
+      if (op.onDup) {
+        cmd.push(
+          ...(op.lower ? ["on_duplicate", op.onDup.toLowerCase()] : ["ON_DUPLICATE", op.onDup]),
+        );
+      }
+      if (op.bare) return cmd;
       // Creation options, read only when the series is missing.
       return [...cmd, "CHUNK_SIZE", String(CHUNK_SIZE), ...labelsOf(owner, op.key)];
     }
@@ -260,6 +275,10 @@ export class ClientModel {
   /** The next command, applied to `projected` and queued as pending. */
   next(): Op {
     const op = this.#generate();
+    if (op.t === "add" && this.projected.has(op.key)) {
+      op.bare = this.#rng.chance(0.5);
+      op.lower = this.#rng.chance(0.2);
+    }
     if (op.t !== "clock") apply(this.projected, op);
     this.pending.push(op);
     return op;
