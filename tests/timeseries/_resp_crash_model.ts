@@ -58,6 +58,8 @@ export type Expected = number | "OK" | "ERR" | (number | "ERR")[];
 /** CHUNK_SIZE of every series the test creates: the smallest, so chunks seal often. */
 export const CHUNK_SIZE = 48;
 const TS_START = 1_000_000;
+/** Series a client auto-creates with TS.ADD … LABELS over the whole test. */
+const AUTO_SERIES_MAX = 150;
 
 /** The labels of `key`: `owner=<client>` and `name=<key with _ for :>`. */
 export function labelsOf(owner: string, key: string): string[] {
@@ -294,7 +296,8 @@ export class ClientModel {
       return { t: "create", key: missing, policy };
     }
     const keys = [...p.keys()].filter((k) => !k.endsWith(":ctr"));
-    const key = rng.pick(keys);
+    // Half on the created series, whose policies vary; auto-created ones are BLOCK.
+    const key = rng.chance(0.5) ? rng.pick(this.fixedKeys) : rng.pick(keys);
     const s = p.get(key)!;
     const times = [...s.samples.keys()].sort((a, b) => a - b);
     const last = times.at(-1) ?? TS_START;
@@ -341,7 +344,7 @@ export class ClientModel {
     }
     if (roll < 78) return { t: "clock", kind: "add", value: `${this.#starSeq++}.5` };
     if (roll < 82) return { t: "clock", kind: "incr", value: String(1 + rng.int(20)) };
-    if (roll < 86 && this.#autos < 25) {
+    if (roll < 86 && this.#autos < AUTO_SERIES_MAX) {
       const auto = `${this.owner}:a${this.#autos++}`;
       return { t: "add", key: auto, ts: TS_START + rng.int(1000), value: valueText(rng) };
     }
