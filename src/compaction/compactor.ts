@@ -18,7 +18,6 @@ import { type LiveTable, rangesOverlap, type Version } from "../manifest/version
 import { compareBytes } from "../util/bytes.ts";
 import type { Logger } from "../util/log.ts";
 import { type CompactionFilter, CompactionFilterError, CompactionFilters } from "./filter.ts";
-import { runCompaction } from "./job.ts";
 import type { CompactionPicker, CompactionPlan } from "./picker.ts";
 import type { TableWriterContext } from "./table_writer.ts";
 
@@ -196,6 +195,9 @@ export class Compactor {
 
   async #run(plan: CompactionPlan): Promise<void> {
     const host = this.#host;
+    // The job (merging, table writing) loads with the first compaction, not at start
+    // (ARCHITECTURE.md § "Memory"). A static specifier: compile and bundle include it.
+    const { runCompaction } = await import("./job.ts");
     const result = await runCompaction(plan, {
       writer: host.writer,
       version: host.version,

@@ -12,17 +12,12 @@ import type { LiveTable } from "../manifest/version.ts";
 import { type BlockCache, Table, TableBuilder } from "../sstable/mod.ts";
 import type { Entry, EntryIterator } from "../util/entry.ts";
 import { compareBytes } from "../util/bytes.ts";
-// setImmediate: Deno's global, not node:timers (which loads the Node layer at start: idle RSS).
+import { yieldToEventLoop } from "../util/event_loop.ts";
 
 /** Entries between two clock checks while writing tables. */
 const SLICE_CHECK_ENTRIES = 64;
 /** Longest stretch a flush or compaction runs before it yields to the event loop. */
 export const SLICE_DURATION_MS_MAX = 1;
-
-/** Resolves on the next turn of the event loop (after pending I/O callbacks). */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** Entries of one source in a row that make a run worth ending a table at (`alignRuns`). */
 export const RUN_CUT_ENTRIES = 64;

@@ -17,7 +17,6 @@ import { type DiskFullError, diskFullError, isNoSpaceError } from "../errors.ts"
 import { IMMUTABLE_MEMTABLES_MAX, WAL_RETAINED_BYTES_FLUSH } from "../limits.ts";
 import { Memtable } from "../memtable/mod.ts";
 import type { Compactor } from "../compaction/compactor.ts";
-import { writeTables } from "../compaction/table_writer.ts";
 import type { EngineCore } from "./_core.ts";
 
 /** Flushes one database's immutable memtables into level-0 tables. */
@@ -149,6 +148,10 @@ export class Flusher {
     // MANIFEST). Normally already true (the group commit ran); a failed WAL rejects here and the
     // flush fails before writing anything.
     if (core.wal.durableSeq < imm.maxSeq) await core.wal.sync();
+    // Table writing (and the SSTable builder) loads with the first flush, not at start: an
+    // idle server never runs it (ARCHITECTURE.md § "Memory"). A static specifier: compile and
+    // bundle include it.
+    const { writeTables } = await import("../compaction/table_writer.ts");
     const it = imm.iterator();
     it.seekToFirst();
     const tables = await writeTables(core.writer, it, 0);

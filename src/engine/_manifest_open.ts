@@ -23,7 +23,8 @@ import {
   type ManifestState,
   tableFileName,
 } from "../manifest/mod.ts";
-import { BlockCache, Table } from "../sstable/mod.ts";
+import { BlockCache } from "../sstable/block_cache.ts";
+import { Table } from "../sstable/table.ts";
 import { listSegmentIds } from "../wal/mod.ts";
 import type { Logger } from "../util/log.ts";
 

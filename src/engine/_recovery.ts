@@ -21,12 +21,14 @@ import {
 } from "../manifest/mod.ts";
 import type { LiveTable } from "../manifest/version.ts";
 import type { Memtable } from "../memtable/mod.ts";
-import { BlockCache, Table } from "../sstable/mod.ts";
+import { assert } from "../util/assert.ts";
+import { BlockCache } from "../sstable/block_cache.ts";
+import { Table } from "../sstable/table.ts";
 import { type RecoveredWal, WalWriter } from "../wal/mod.ts";
 import { DiskSpace } from "./disk_space.ts";
 import { olderLogOps, type PendingLogOp } from "./log_ops.ts";
 import type { ResolvedOptions } from "./options.ts";
-import { forkPastWalDamage } from "./_fork.ts";
+import type { forkPastWalDamage } from "./_fork.ts";
 import {
   checkListedTablesPresent,
   checkStraysNotNewer,
@@ -71,14 +73,19 @@ export interface RecoveredState {
   space: DiskSpace;
 }
 
+/** `_fork.ts`'s `forkPastWalDamage`, which the opener loads only when it may be needed. */
+export type ForkPastWalDamage = typeof forkPastWalDamage;
+
 /**
  * Runs recovery in `dir`. On failure everything opened is closed and the lock released.
- * `pinnedSeqs` are the replication pins a recovery past WAL damage must respect.
+ * `pinnedSeqs` are the replication pins a recovery past WAL damage must respect; `fork` is
+ * `forkPastWalDamage`, given when `resolved.recoverWalPastDamage` is set.
  */
 export function recover(
   dir: string,
   resolved: ResolvedOptions,
   pinnedSeqs: () => readonly number[],
+  fork?: ForkPastWalDamage,
 ): RecoveredState {
   const fs = resolved.fs;
   const log = resolved.logger;
@@ -137,7 +144,8 @@ export function recover(
           `Cannot recover past WAL damage while ${MANIFEST_FILE_NAME} is damaged too: copy ${MANIFEST_PREVIOUS_FILE_NAME} over it first, then open with the flag again (${dir})`,
         );
       }
-      manifest = forkPastWalDamage(fs, dir, walDir, manifest, {
+      assert(fork !== undefined, "recover: recoverWalPastDamage without forkPastWalDamage");
+      manifest = fork(fs, dir, walDir, manifest, {
         ...resolved,
         pinnedSeqs: pinnedSeqs(),
         // Both copies: the old state's WAL is gone, it can no longer serve as a fallback.

@@ -12,8 +12,9 @@ import { type FileSystem, joinPath } from "../fs/mod.ts";
 import { type ManifestState, tableFileName } from "../manifest/mod.ts";
 import type { LiveTable, Version } from "../manifest/version.ts";
 import { Memtable } from "../memtable/mod.ts";
-import { type BlockCache, Table } from "../sstable/mod.ts";
-import { yieldToEventLoop } from "../compaction/table_writer.ts";
+import type { BlockCache } from "../sstable/block_cache.ts";
+import { Table } from "../sstable/table.ts";
+import { yieldToEventLoop } from "../util/event_loop.ts";
 import type { EngineCore } from "./_core.ts";
 import type { DatabaseCheckpoint } from "./types.ts";
 

@@ -38,7 +38,7 @@ import { type EntryKind, KIND_DELETE, KIND_PUT } from "../util/entry.ts";
 import type { LogConsumer } from "./log_ops.ts";
 import { type DatabaseOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { dropSegmentsBeforeSkippedDamage } from "./_open.ts";
-import { recover, type RecoveredState } from "./_recovery.ts";
+import { type ForkPastWalDamage, recover, type RecoveredState } from "./_recovery.ts";
 import { collectRange, positionForRange, resolveRange, ScanIterator } from "./_scan_iterator.ts";
 import { checkpoint, installSnapshot } from "./_snapshot.ts";
 import { checkKey } from "./_validate.ts";
@@ -115,10 +115,24 @@ export class Database {
    * Opens (or creates) the database in `dir`: takes the directory lock, loads the manifest,
    * removes files a crash left behind, opens the tables and replays the WAL.
    */
-  static open(dir: string, options: DatabaseOptions & OpenHooks = {}): Promise<Database> {
+  static async open(dir: string, options: DatabaseOptions & OpenHooks = {}): Promise<Database> {
+    const resolved = resolveOptions(options);
+    // Only a recovery past WAL damage forks, and only it needs the fork's table writing: loaded
+    // for it alone, not by every open (ARCHITECTURE.md § "Memory").
+    const fork = resolved.recoverWalPastDamage
+      ? (await import("./_fork.ts")).forkPastWalDamage
+      : undefined;
+    return Database.#open(dir, resolved, options, fork);
+  }
+
+  static #open(
+    dir: string,
+    resolved: ResolvedOptions,
+    options: DatabaseOptions & OpenHooks,
+    fork: ForkPastWalDamage | undefined,
+  ): Promise<Database> {
     try {
-      const resolved = resolveOptions(options);
-      const r = recover(dir, resolved, () => options.retentionPins?.().pinnedSeqs ?? []);
+      const r = recover(dir, resolved, () => options.retentionPins?.().pinnedSeqs ?? [], fork);
       const db = new Database(dir, resolved, r, options);
       const flusher = db.#flusher;
       r.space.attach({

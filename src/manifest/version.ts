@@ -22,7 +22,8 @@
  * @module
  */
 
-import { bloomHash, type Table } from "../sstable/mod.ts";
+import { bloomHash } from "../sstable/bloom.ts";
+import type { Table } from "../sstable/table.ts";
 import { compareBytes } from "../util/bytes.ts";
 import type { Entry } from "../util/entry.ts";
 import type { TableMeta } from "./mod.ts";

@@ -25,15 +25,12 @@ import type { File, FileSystem } from "../fs/mod.ts";
 import { joinPath } from "../fs/mod.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
+import { yieldToEventLoop } from "../util/event_loop.ts";
 import { encodeSegmentHeader, segmentFileName, WAL_SEGMENT_HEADER_BYTES } from "./format.ts";
 
 /** Bytes of zeros written between two yields to the event loop. */
 const ZERO_CHUNK_BYTES = 1 << 20;
 const ZEROS = new Uint8Array(ZERO_CHUNK_BYTES);
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 type State = "idle" | "writing" | "ready" | "failed" | "abandoned";
 
