@@ -11,6 +11,7 @@ import { assertEquals } from "@std/assert";
 import { encodeChunk } from "../../src/timeseries/codec.ts";
 import { Rng } from "../_helpers/random.ts";
 import { generateSensors } from "../_helpers/sensors.ts";
+import { randomChunkTimestamps } from "./_random_chunks.ts";
 
 /** SHA-256 (hex) of every chunk, each preceded by its length, and their total bytes. */
 async function digestOf(chunks: Uint8Array[]): Promise<string> {
@@ -49,20 +50,8 @@ Deno.test("encodeChunk() writes the golden bytes for seeded chunks of every shap
   const rng = new Rng(20_261_201);
   const chunks: Uint8Array[] = [];
   for (let round = 0; round < 150; round++) {
-    const n = 1 + rng.int(rng.chance(0.1) ? 20_000 : 300);
-    const ts: number[] = [];
-    let t = rng.int(2 ** 40);
-    for (let i = 0; i < n; i++) {
-      ts.push(t);
-      const mode = rng.int(4);
-      t += mode === 0
-        ? 1000
-        : mode === 1
-        ? 1 + rng.int(3000)
-        : mode === 2
-        ? 995 + rng.int(10)
-        : 1 + rng.int(2 ** 30);
-    }
+    const ts = randomChunkTimestamps(rng);
+    const n = ts.length;
     const values: number[] = [];
     const kind = rng.int(6);
     let x = rng.next() * 1000;

@@ -6,6 +6,7 @@ import { Head, headFromBytes } from "../../src/timeseries/head.ts";
 import { ByteWriter } from "../../src/util/buffers.ts";
 import { Rng, seedFromEnv } from "../_helpers/random.ts";
 import { generateSensors } from "../_helpers/sensors.ts";
+import { randomChunkTimestamps } from "./_random_chunks.ts";
 
 function roundTrip(ts: number[], values: number[]): Uint8Array {
   const chunk = encodeChunk(ts, values, ts.length);
@@ -45,20 +46,8 @@ Deno.test("encodeChunk() round-trips random chunks of every shape", () => {
   console.log(`seed ${seed}`);
   const rng = new Rng(seed);
   for (let round = 0; round < 200; round++) {
-    const n = 1 + rng.int(rng.chance(0.1) ? 20_000 : 300);
-    const ts: number[] = [];
-    let t = rng.int(2 ** 40);
-    for (let i = 0; i < n; i++) {
-      ts.push(t);
-      const mode = rng.int(4);
-      t += mode === 0
-        ? 1000
-        : mode === 1
-        ? 1 + rng.int(3000)
-        : mode === 2
-        ? 995 + rng.int(10)
-        : 1 + rng.int(2 ** 30);
-    }
+    const ts = randomChunkTimestamps(rng);
+    const n = ts.length;
     const values: number[] = [];
     const kind = rng.int(5);
     let x = rng.next() * 1000;
