@@ -5,6 +5,8 @@
  * @module
  */
 
+import { encodeCommand as encodeArgs } from "../../src/cli/resp_client.ts";
+
 /** A decoded reply: its RESP type byte and value (bulk strings as latin-1 text). */
 export type Reply =
   | { t: "+" | "-" | "$" | "(" | "," | "=" | "!"; v: string }
@@ -14,24 +16,13 @@ export type Reply =
   | { t: "*" | "~" | ">" | "%"; v: Reply[] };
 
 const latin1 = new TextDecoder("latin1");
-const encoder = new TextEncoder();
 
-/** The RESP multibulk encoding of `args`. */
+/**
+ * The RESP multibulk encoding of `args`, strings one byte per character (`latin1Bytes`) so a
+ * tool's binary arguments go out as written (the project's `encodeCommand` sends UTF-8).
+ */
 export function encodeCommand(args: readonly (string | Uint8Array)[]): Uint8Array {
-  const parts: Uint8Array[] = [encoder.encode(`*${args.length}\r\n`)];
-  for (const a of args) {
-    const b = typeof a === "string" ? latin1Bytes(a) : a;
-    parts.push(encoder.encode(`$${b.length}\r\n`), b, encoder.encode("\r\n"));
-  }
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return encodeArgs(args.map((a) => typeof a === "string" ? latin1Bytes(a) : a));
 }
 
 /** One byte per character (characters above 0xff are cut to their low byte). */
